@@ -1,0 +1,82 @@
+/** What the ventilator knows of one connected worker session. */
+export interface WorkerSession {
+  /** The DEALER's routing id, as received: the address to send to. */
+  readonly routingId: Buffer;
+  readonly key: string;
+  /** The worker's own id (its hostname by default), for logs. */
+  workerId: string;
+  /** Cumulative credit the worker granted, and jobs sent to it. */
+  granted: number;
+  sent: number;
+  lastSeenAt: number;
+  lastSentAt: number;
+  draining: boolean;
+}
+
+/**
+ * Worker sessions and their credit. A worker may receive `granted - sent` more jobs. Sessions
+ * silent for three heartbeats are dropped (the caller requeues what they held).
+ */
+export class WorkerRegistry {
+  readonly #sessions = new Map<string, WorkerSession>();
+
+  constructor(private readonly heartbeatMs: number) {}
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** Applies a Credit message; returns the session (new ones start owing what the worker says it still expects). */
+  credit(routingId: Buffer, workerId: string, granted: number, received: number, now = Date.now()): WorkerSession {
+    const key = routingId.toString('latin1');
+    let session = this.#sessions.get(key);
+    if (!session) {
+      session = { routingId, key, workerId, granted, sent: received, lastSeenAt: now, lastSentAt: 0, draining: false };
+      this.#sessions.set(key, session);
+      return session;
+    }
+    session.workerId = workerId;
+    session.lastSeenAt = now;
+    if (granted > session.granted) session.granted = granted;
+    // Jobs sent but never received, with nothing sent for two heartbeats, were lost on a broken
+    // connection: stop counting them against the worker's credit (the ledger requeues them).
+    if (received < session.sent && now - session.lastSentAt > 2 * this.heartbeatMs) session.sent = received;
+    return session;
+  }
+
+  get(routingId: Buffer): WorkerSession | undefined {
+    return this.#sessions.get(routingId.toString('latin1'));
+  }
+
+  remove(session: WorkerSession): void {
+    this.#sessions.delete(session.key);
+  }
+
+  available(session: WorkerSession): number {
+    return session.draining ? 0 : Math.max(0, session.granted - session.sent);
+  }
+
+  /** The session with the most unused credit, or undefined when none has any. */
+  pick(): WorkerSession | undefined {
+    let best: WorkerSession | undefined;
+    let bestCredit = 0;
+    for (const session of this.#sessions.values()) {
+      const credit = this.available(session);
+      if (credit > bestCredit) {
+        best = session;
+        bestCredit = credit;
+      }
+    }
+    return best;
+  }
+
+  /** Removes and returns sessions not heard from in three heartbeats. */
+  takeSilent(now = Date.now()): WorkerSession[] {
+    const silent: WorkerSession[] = [];
+    for (const session of this.#sessions.values()) {
+      if (now - session.lastSeenAt > 3 * this.heartbeatMs) silent.push(session);
+    }
+    for (const session of silent) this.#sessions.delete(session.key);
+    return silent;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * How many jobs a worker asks the ventilator for. It holds at most `concurrency + prefetch` jobs
+ * (running, waiting, or granted and still on the wire). The prefetch is `prefetchMs` worth of the
+ * worker's measured throughput: a fast worker keeps a deep pipe (big packed messages, no idle
+ * gaps), a slow one holds only a job or two, so it cannot hoard work that faster workers would
+ * finish sooner. This is the ZeroMQ guide's credit-based flow control with an adaptive window.
+ */
+export class CreditWindow {
+  /** Cumulative credit granted to the ventilator. */
+  granted = 0;
+  /** Cumulative jobs received. `granted - received` are jobs owed by the ventilator. */
+  received = 0;
+  #ratePerSecond = 0;
+  #completedSinceSample = 0;
+  #lastSampleAt: number;
+
+  constructor(
+    readonly concurrency: number,
+    private readonly prefetchMs: number,
+    private readonly maxPrefetch = 2000,
+    now = Date.now(),
+  ) {
+    this.#lastSampleAt = now;
+  }
+
+  /** Jobs to ask for beyond the free slots. */
+  get prefetch(): number {
+    const measured = Math.ceil((this.#ratePerSecond * this.prefetchMs) / 1000);
+    return Math.min(this.maxPrefetch, Math.max(1, measured));
+  }
+
+  get ratePerSecond(): number {
+    return this.#ratePerSecond;
+  }
+
+  completed(count = 1): void {
+    this.#completedSinceSample += count;
+  }
+
+  /** Updates the throughput estimate; call it every ~100 ms. Idle periods leave it as it was. */
+  sample(now = Date.now()): void {
+    const elapsed = now - this.#lastSampleAt;
+    if (elapsed <= 0) return;
+    if (this.#completedSinceSample > 0) {
+      const rate = (this.#completedSinceSample * 1000) / elapsed;
+      // Rising fast and falling slowly keeps a fast worker's pipe full through short stalls.
+      this.#ratePerSecond = rate > this.#ratePerSecond ? rate : 0.7 * this.#ratePerSecond + 0.3 * rate;
+    }
+    this.#completedSinceSample = 0;
+    this.#lastSampleAt = now;
+  }
+
+  /**
+   * Credit to grant now, given the jobs held locally (running plus waiting), or 0. Small grants
+   * are held back until they are worth a message, except when the worker would otherwise idle.
+   */
+  toGrant(held: number): number {
+    const owed = this.granted - this.received;
+    const want = this.concurrency + this.prefetch - held - owed;
+    if (want <= 0) return 0;
+    const worthAMessage = Math.max(1, Math.floor(this.prefetch / 4));
+    if (want < worthAMessage && held + owed > 0) return 0;
+    this.granted += want;
+    return want;
+  }
+}

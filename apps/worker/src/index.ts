@@ -1,0 +1,52 @@
+/**
+ * The worker role: `runWorker(config)` connects to the ventilator and the sink, runs jobs until
+ * SIGTERM, then drains. `Worker` is the role itself, for embedding.
+ */
+import { loadConfig, type ConfigOf } from '@jobpipe/config';
+import { loadPipeline } from '@jobpipe/pipeline';
+import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
+import { createExecutor, resolveThreads } from './executor.js';
+import { workerSettings } from './settings.js';
+import { Worker } from './worker.js';
+
+export { workerSettings } from './settings.js';
+export { Worker } from './worker.js';
+export type { WorkerOptions } from './worker.js';
+export { CreditWindow } from './credit-window.js';
+export { createExecutor } from './executor.js';
+
+export type WorkerConfig = ConfigOf<typeof workerSettings>;
+const DEFAULT_TIMEOUT_MS = 300_000;
+
+/** Starts a worker process from its configuration and runs it until a shutdown signal. */
+export async function runWorker(config: WorkerConfig = loadConfig(workerSettings)): Promise<void> {
+  const logger = createLogger('worker', config.logLevel, { worker: config.workerId });
+  const pipeline = await loadPipeline(config.pipeline);
+  const hints = pipeline.worker ?? {};
+  const threads = resolveThreads(config.threads ?? hints.threads ?? 0);
+  const concurrency = config.concurrency ?? hints.concurrency ?? Math.max(1, threads);
+  const timeoutMs = config.jobTimeoutMs ?? hints.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const metrics = new Metrics();
+  const executor = createExecutor({ pipeline, pipelinePath: config.pipeline, threads, timeoutMs });
+  const worker = new Worker({
+    pipeline,
+    executor,
+    workerId: config.workerId,
+    jobsConnect: config.jobsConnect,
+    resultsConnect: config.resultsConnect,
+    concurrency,
+    prefetchMs: config.prefetchMs,
+    heartbeatMs: config.heartbeatMs,
+    maxMessageBytes: config.maxMessageBytes,
+    drainTimeoutMs: config.drainTimeoutMs,
+    logger,
+    metrics,
+  });
+  const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => worker.ready });
+  worker.start();
+  logger.info({ pipeline: pipeline.name, threads, concurrency, timeoutMs, metricsPort: health.port }, 'ready');
+  exitOnSignals(async () => {
+    await worker.stop();
+    await health.close();
+  }, logger, config.drainTimeoutMs + 5000);
+}

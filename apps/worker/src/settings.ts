@@ -1,0 +1,50 @@
+import { common, integer, setting } from '@jobpipe/config';
+
+const threads = (raw: string): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : integer(0, 1024)(raw));
+
+/** Everything a worker reads from env and flags. Unset hints fall back to the pipeline's, then to defaults. */
+export const workerSettings = {
+  pipeline: common.pipeline,
+  jobsConnect: common.jobsConnect,
+  resultsConnect: common.resultsConnect,
+  workerId: common.workerId,
+  metricsPort: common.metricsPort,
+  logLevel: common.logLevel,
+  maxMessageBytes: common.maxMessageBytes,
+  heartbeatMs: common.heartbeatMs,
+  concurrency: setting<number | undefined>({
+    env: 'JOBPIPE_CONCURRENCY',
+    flag: 'concurrency',
+    description: "handlers run at once (default: the pipeline's worker.concurrency, else the thread count, else 1)",
+    default: undefined,
+    parse: integer(1, 100_000),
+  }),
+  threads: setting<number | 'auto' | undefined>({
+    env: 'JOBPIPE_THREADS',
+    flag: 'threads',
+    description: "worker threads for CPU-bound handlers, or 'auto' for one per core; 0 runs handlers on the main thread (default: the pipeline's worker.threads, else 0)",
+    default: undefined,
+    parse: threads,
+  }),
+  jobTimeoutMs: setting<number | undefined>({
+    env: 'JOBPIPE_JOB_TIMEOUT_MS',
+    flag: 'job-timeout-ms',
+    description: "a handler running longer fails with TimeoutError (default: the pipeline's worker.timeoutMs, else 300000)",
+    default: undefined,
+    parse: integer(1, 86_400_000),
+  }),
+  prefetchMs: setting({
+    env: 'JOBPIPE_PREFETCH_MS',
+    flag: 'prefetch-ms',
+    description: 'jobs a worker asks for beyond its free slots, as this many ms of its measured throughput',
+    default: 20,
+    parse: integer(0, 60_000),
+  }),
+  drainTimeoutMs: setting({
+    env: 'JOBPIPE_DRAIN_TIMEOUT_MS',
+    flag: 'drain-timeout-ms',
+    description: 'on SIGTERM, how long to finish held jobs before giving up on them (their leases bring them back)',
+    default: 25_000,
+    parse: integer(0, 3_600_000),
+  }),
+};

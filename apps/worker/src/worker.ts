@@ -1,0 +1,207 @@
+import { randomBytes } from 'node:crypto';
+import { Dealer, Push } from 'zeromq';
+import { encode, type Job, type JobResult, type ProtocolError } from '@jobpipe/protocol';
+import type { Pipeline } from '@jobpipe/pipeline';
+import type { Logger, Metrics } from '@jobpipe/observability';
+import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { CreditWindow } from './credit-window.js';
+import type { Executor } from './executor.js';
+
+export interface WorkerOptions {
+  pipeline: Pipeline;
+  executor: Executor;
+  workerId: string;
+  jobsConnect: string;
+  resultsConnect: string;
+  concurrency: number;
+  prefetchMs: number;
+  heartbeatMs: number;
+  maxMessageBytes: number;
+  drainTimeoutMs: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * The worker role: asks the ventilator for jobs against credit, runs them with the executor, and
+ * pushes results to the sink, packed when they pile up.
+ */
+export class Worker {
+  readonly #o: WorkerOptions;
+  readonly #jobs: Dealer;
+  readonly #results: Push;
+  readonly #control: SerialSender;
+  readonly #resultQueue: PackingQueue<JobResult>;
+  readonly #window: CreditWindow;
+  readonly #waiting: Job[] = [];
+  #active = 0;
+  #draining = false;
+  #drainedSent: number | undefined;
+  #grantScheduled = false;
+  #timers: NodeJS.Timeout[] = [];
+  #receiving: Promise<void> | undefined;
+  #idleWaiters: (() => void)[] = [];
+  readonly #labels: { pipeline: string };
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+    this.#labels = { pipeline: options.pipeline.name };
+    const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
+    // A fresh routing id per process: the ventilator keeps credit per connection, and a restarted
+    // worker must not inherit its predecessor's.
+    this.#jobs = new Dealer({ ...socketOptions, routingId: `${options.workerId}-${process.pid}-${randomBytes(3).toString('hex')}`, immediate: true });
+    this.#results = new Push({ ...socketOptions, immediate: true });
+    this.#control = new SerialSender(this.#jobs);
+    this.#window = new CreditWindow(options.concurrency, options.prefetchMs);
+    this.#resultQueue = new PackingQueue<JobResult>(
+      (results) => this.#results.send(encode({ type: 'Results', pipeline: options.pipeline.name, worker: options.workerId, results })),
+      500,
+      (error, results) => options.logger.error({ err: error, results: results.length }, 'could not send results; their leases will bring the jobs back'),
+    );
+    options.metrics.workerSlots.set(this.#labels, options.concurrency);
+    options.metrics.workerJobsActive.set(this.#labels, 0);
+  }
+
+  get ready(): boolean {
+    return !this.#draining && this.#receiving !== undefined;
+  }
+
+  start(): void {
+    this.#jobs.connect(this.#o.jobsConnect);
+    this.#results.connect(this.#o.resultsConnect);
+    this.#receiving = receiveLoop(this.#jobs, {
+      accept: ['Jobs', 'Drained'],
+      maxMessageBytes: this.#o.maxMessageBytes,
+      onMessage: (message) => {
+        if (message.type === 'Jobs') this.#onJobs(message.pipeline, message.jobs);
+        else this.#onDrained(message.sent);
+      },
+      onMalformed: (error, _envelope, bytes) => this.#malformed(error, bytes),
+    });
+    this.#scheduleGrant();
+    this.#timers.push(
+      setInterval(() => this.#window.sample(), 100),
+      // The heartbeat repeats the cumulative counts, so a lost credit message heals itself.
+      setInterval(() => void this.#sendCredit(), this.#o.heartbeatMs),
+    );
+    this.#o.logger.info({ jobs: this.#o.jobsConnect, results: this.#o.resultsConnect, concurrency: this.#o.concurrency }, 'worker started');
+  }
+
+  /** Stops taking jobs, finishes the ones it holds, flushes their results and closes. */
+  async stop(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    const { logger } = this.#o;
+    const deadline = Date.now() + this.#o.drainTimeoutMs;
+    const drainDeadline = Math.min(deadline, Date.now() + 3 * this.#o.heartbeatMs);
+    // Never connected, or the ventilator is gone: the Drain send would wait forever.
+    await withDeadline(this.#control.send(encode({ type: 'Drain', worker: this.#o.workerId, received: this.#window.received })), drainDeadline);
+    // Every job the ventilator sent before our Drain arrives before its Drained answer.
+    await this.#until(() => this.#drainedSent !== undefined && this.#window.received >= this.#drainedSent, drainDeadline);
+    const finished = await this.#until(() => this.#waiting.length === 0 && this.#active === 0, deadline);
+    if (!finished) logger.warn({ waiting: this.#waiting.length, active: this.#active }, 'drain timed out; unfinished jobs come back through their leases');
+    await withDeadline(this.#resultQueue.idle(), Math.max(deadline, Date.now() + 1000));
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#jobs.close();
+    this.#results.close();
+    await this.#receiving;
+    await this.#o.executor.close();
+    logger.info({ received: this.#window.received }, 'worker drained');
+  }
+
+  #onJobs(pipeline: string, jobs: Job[]): void {
+    this.#window.received += jobs.length;
+    if (pipeline !== this.#o.pipeline.name) {
+      this.#o.logger.error({ expected: this.#o.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
+      for (const job of jobs) this.#finish(job, 0, { ok: false, error: { name: 'WrongPipeline', message: `worker runs ${this.#o.pipeline.name}, not ${pipeline}` } });
+      return;
+    }
+    for (const job of jobs) this.#waiting.push(job);
+    this.#pump();
+  }
+
+  #onDrained(sent: number): void {
+    this.#drainedSent = sent;
+    this.#notify();
+  }
+
+  #pump(): void {
+    while (this.#active < this.#o.concurrency && this.#waiting.length > 0) {
+      const job = this.#waiting.shift()!;
+      this.#active++;
+      this.#o.metrics.workerJobsActive.set(this.#labels, this.#active);
+      const startedAt = performance.now();
+      void this.#o.executor.run(job).then((outcome) => {
+        this.#active--;
+        this.#finish(job, performance.now() - startedAt, outcome);
+      });
+    }
+  }
+
+  #finish(job: Job, durationMs: number, outcome: { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } }): void {
+    const base = { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs };
+    this.#resultQueue.push(outcome.ok ? { ...base, ok: true, value: outcome.value } : { ...base, ok: false, error: outcome.error });
+    if (!outcome.ok) this.#o.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
+    this.#o.metrics.jobDuration.observe(this.#labels, durationMs / 1000);
+    this.#o.metrics.workerJobsActive.set(this.#labels, this.#active);
+    this.#window.completed();
+    this.#pump();
+    this.#scheduleGrant();
+    this.#notify();
+  }
+
+  // Completions in one tick share one credit message.
+  #scheduleGrant(): void {
+    if (this.#grantScheduled || this.#draining) return;
+    this.#grantScheduled = true;
+    queueMicrotask(() => {
+      this.#grantScheduled = false;
+      if (this.#draining) return;
+      if (this.#window.toGrant(this.#waiting.length + this.#active) > 0) void this.#sendCredit();
+    });
+  }
+
+  // Also the heartbeat, which goes on while draining so the ventilator knows we still hold jobs.
+  async #sendCredit(): Promise<void> {
+    // Heartbeats queue behind a blocked send instead of piling up (the DEALER blocks while the ventilator is away).
+    if (this.#control.pending > 1) return;
+    await this.#control
+      .send(encode({ type: 'Credit', worker: this.#o.workerId, granted: this.#window.granted, received: this.#window.received }))
+      .catch((error: Error) => this.#o.logger.debug({ err: error }, 'credit not sent'));
+  }
+
+  #malformed(error: ProtocolError, bytes: number): void {
+    this.#o.metrics.malformedMessages.inc({ role: 'worker', reason: error.reason });
+    this.#o.logger.warn({ reason: error.reason, bytes, detail: error.message }, 'dropped a malformed message');
+  }
+
+  #notify(): void {
+    for (const wake of this.#idleWaiters.splice(0)) wake();
+  }
+
+  /** Waits until `condition` holds (true) or the deadline passes (false). */
+  async #until(condition: () => boolean, deadline: number): Promise<boolean> {
+    while (!condition()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 100));
+        this.#idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+}
+
+/** Waits for `promise` until the deadline (epoch ms) at most; failures are swallowed. */
+async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,1 @@
+export { default as echoPipeline, checkInput } from './pipeline.js';

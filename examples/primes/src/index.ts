@@ -1,0 +1,2 @@
+export { default as primesPipeline, checkInput } from './pipeline.js';
+export { countPrimesBelow, countPrimesInRange } from './primes.js';

@@ -1,0 +1,13 @@
+/**
+ * Configuration from `JOBPIPE_*` environment variables with CLI flags on top, validated at start.
+ *
+ * ```ts
+ * import { loadConfig, common } from '@jobpipe/config';
+ * const config = loadConfig({ pipeline: common.pipeline, metricsPort: common.metricsPort });
+ * ```
+ */
+export { loadConfig, settingsTable, ConfigError } from './load-config.js';
+export type { SettingsSpec, ConfigOf } from './load-config.js';
+export { setting, integer, port, endpoint, existingFile, oneOf, nonEmpty, json, boolean } from './settings.js';
+export type { Setting } from './settings.js';
+export { common } from './common-settings.js';

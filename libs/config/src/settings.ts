@@ -1,0 +1,88 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** One configuration value: read from `env`, overridden by `--flag`, parsed and checked at start. */
+export interface Setting<T = unknown> {
+  /** Environment variable, e.g. `JOBPIPE_METRICS_PORT`. */
+  env: string;
+  /** Long CLI flag without dashes, e.g. `metrics-port`. */
+  flag: string;
+  /** One line for --help and the README's configuration table. */
+  description: string;
+  /** Value when neither env nor flag is given; absent means the setting is required. */
+  default?: T;
+  /** Turns the raw text into a value, or throws an Error whose message says what is wrong. */
+  parse: (raw: string) => T;
+}
+
+/** Shorthand to build a typed setting. */
+export function setting<T>(spec: Setting<T>): Setting<T> {
+  return spec;
+}
+
+export function integer(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new Error(`"${raw}" is not an integer`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new Error(`${value} is outside ${min}..${max}`);
+    return value;
+  };
+}
+
+export function port(raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) throw new Error(`"${raw}" is not a port number`);
+  const value = Number(raw);
+  if (value > 65535) throw new Error(`${value} is not a port (0-65535)`);
+  return value;
+}
+
+const ZMQ_TCP = /^tcp:\/\/(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5}|\*)$/;
+const ZMQ_OTHER = /^(ipc|inproc):\/\/.+$/;
+
+/** A ZeroMQ endpoint (`tcp://host:port`, `ipc://path`, `inproc://name`). */
+export function endpoint(raw: string): string {
+  const value = raw.trim();
+  const tcp = ZMQ_TCP.exec(value);
+  if (tcp) {
+    if (tcp[2] !== '*' && Number(tcp[2]) > 65535) throw new Error(`port ${tcp[2]} of "${value}" is out of range`);
+    return value;
+  }
+  if (ZMQ_OTHER.test(value)) return value;
+  throw new Error(`"${raw}" is not a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)`);
+}
+
+/** An existing file, returned as an absolute path. */
+export function existingFile(raw: string): string {
+  const path = resolve(raw.trim());
+  if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`no such file: ${path}`);
+  return path;
+}
+
+export function oneOf<T extends string>(...values: T[]): (raw: string) => T {
+  return (raw) => {
+    const value = raw.trim() as T;
+    if (!values.includes(value)) throw new Error(`"${raw}" is not one of ${values.join(', ')}`);
+    return value;
+  };
+}
+
+export function nonEmpty(raw: string): string {
+  const value = raw.trim();
+  if (value === '') throw new Error('is empty');
+  return value;
+}
+
+export function json(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`is not JSON: ${(error as Error).message}`);
+  }
+}
+
+export function boolean(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new Error(`"${raw}" is not a boolean (true/false)`);
+}

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export type Role = 'ventilator' | 'worker' | 'sink';
+
+export interface RoleProcessOptions {
+  role: Role;
+  /** How to run the jobpipe CLI, e.g. `[process.execPath, '/path/to/cli/dist/main.js']`. */
+  command: string[];
+  /** Environment on top of the parent's. */
+  env?: Record<string, string | undefined>;
+  /** The process's JOBPIPE_METRICS_PORT: readiness is its /readyz answering 200. */
+  metricsPort: number;
+  /** A name for messages; defaults to the role. */
+  name?: string;
+  /** Called with every log line the process prints. */
+  onLine?: (line: string, parsed: LogLine | undefined) => void;
+  /** How many log lines to keep for `lines`. @default 10000 */
+  keepLines?: number;
+}
+
+/** One parsed JSON log line (pino). */
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** One jobpipe role running as its own OS process, with its log lines parsed as they come. */
+export class RoleProcess {
+  readonly child: ChildProcess;
+  readonly name: string;
+  readonly lines: string[] = [];
+  /** Resolves once /readyz answers 200; rejects if the process exits first. */
+  readonly ready: Promise<void>;
+  readonly metricsPort: number;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #stderr = '';
+
+  constructor(readonly options: RoleProcessOptions) {
+    this.name = options.name ?? options.role;
+    this.metricsPort = options.metricsPort;
+    const [executable, ...args] = options.command;
+    this.child = spawn(executable!, [...args, options.role], {
+      env: { ...process.env, ...options.env, JOBPIPE_METRICS_PORT: String(options.metricsPort) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.child.stderr!.on('data', (chunk: Buffer) => {
+      this.#stderr = (this.#stderr + chunk.toString()).slice(-10_000);
+    });
+    const keep = options.keepLines ?? 10_000;
+    this.ready = this.#pollReady();
+    this.ready.catch(() => {});
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      this.lines.push(line);
+      if (this.lines.length > keep) this.lines.splice(0, this.lines.length - keep);
+      options.onLine?.(line, parseLogLine(line));
+    });
+  }
+
+  /** The URL of one of the process's HTTP paths (/metrics, /healthz, /readyz). */
+  url(path: string): string {
+    return `http://127.0.0.1:${this.metricsPort}${path}`;
+  }
+
+  async #pollReady(): Promise<void> {
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    while (!exited) {
+      try {
+        const response = await fetch(this.url('/readyz'));
+        if (response.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const { code, signal } = await this.exited;
+    throw new Error(`${this.name} exited (code ${code}, signal ${signal}) before it was ready: ${this.#stderr.trim() || this.lines.slice(-3).join('\n')}`);
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Log lines parsed as JSON, optionally only those with this message. */
+  logs(msg?: string): LogLine[] {
+    const parsed = this.lines.map(parseLogLine).filter((line): line is LogLine => line !== undefined);
+    return msg === undefined ? parsed : parsed.filter((line) => line.msg === msg);
+  }
+
+  /** Sends `signal` and waits for the exit; SIGKILL after `timeoutMs`. Resolves with the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<number | null> {
+    if (this.running) {
+      this.child.kill(signal);
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+      const { code } = await this.exited;
+      clearTimeout(timer);
+      return code;
+    }
+    return (await this.exited).code;
+  }
+}
+
+function parseLogLine(line: string): LogLine | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as LogLine;
+  } catch {
+    return undefined;
+  }
+}

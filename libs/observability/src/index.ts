@@ -1,0 +1,10 @@
+/**
+ * What every jobpipe process exposes: JSON logs (pino), Prometheus metrics (prom-client), and one
+ * HTTP port with /metrics, /healthz and /readyz.
+ */
+export { createLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { Metrics } from './metrics.js';
+export { startHealthServer } from './http-server.js';
+export type { HealthServerOptions } from './http-server.js';
+export { exitOnSignals } from './shutdown.js';

@@ -1,0 +1,50 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Latency buckets from 0.5 ms to 60 s: jobs range from no-ops to minutes of CPU.
+const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * The metrics contract of DESIGN.md, on one registry per process. Every role creates all of them
+ * (an unused one just stays at zero), so the names live in this one place.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly jobsDispatched = this.#counter('jobpipe_jobs_dispatched_total', 'Jobs sent to workers, redeliveries included', ['pipeline']);
+  readonly jobsRedelivered = this.#counter('jobpipe_jobs_redelivered_total', 'Jobs sent again after a lease expired or a worker died', ['pipeline']);
+  readonly jobsInflight = this.#gauge('jobpipe_jobs_inflight', 'Jobs dispatched and not yet recorded by the sink', ['pipeline']);
+  readonly jobsCompleted = this.#counter('jobpipe_jobs_completed_total', 'Results recorded as successful', ['pipeline', 'worker']);
+  readonly jobsFailed = this.#counter('jobpipe_jobs_failed_total', 'Results recorded as failed (the handler threw or timed out)', ['pipeline', 'worker']);
+  readonly jobsDeadLettered = this.#counter('jobpipe_jobs_dead_lettered_total', 'Jobs given up after maxAttempts', ['pipeline']);
+  readonly duplicateResults = this.#counter('jobpipe_duplicate_results_total', 'Results dropped because the job was already recorded', ['pipeline']);
+  readonly jobDuration = new Histogram({
+    name: 'jobpipe_job_duration_seconds',
+    help: "Handler run time on the worker",
+    labelNames: ['pipeline'],
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly jobLatency = new Histogram({
+    name: 'jobpipe_job_latency_seconds',
+    help: 'Time from dispatch by the ventilator to the result recorded by the sink',
+    labelNames: ['pipeline'],
+    buckets: SECONDS_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly workerJobsActive = this.#gauge('jobpipe_worker_jobs_active', 'Jobs a worker is running now (busy slots)', ['pipeline']);
+  readonly workerSlots = this.#gauge('jobpipe_worker_slots', 'Jobs a worker can run at once (its concurrency)', ['pipeline']);
+  readonly malformedMessages = this.#counter('jobpipe_malformed_messages_total', 'Messages dropped because they could not be decoded', ['role', 'reason']);
+  readonly batchesCompleted = this.#counter('jobpipe_batches_completed_total', 'Batches whose every job has a recorded result', ['pipeline']);
+  readonly workersConnected = this.#gauge('jobpipe_workers_connected', 'Workers that sent a heartbeat recently', ['pipeline']);
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  #counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  #gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  }
+}

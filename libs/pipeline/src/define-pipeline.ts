@@ -1,0 +1,91 @@
+/** What a handler gets besides its payload. */
+export interface JobContext {
+  /** `${batch}:${seq}`: the same on every attempt. */
+  readonly jobId: string;
+  readonly batch: string;
+  readonly seq: number;
+  /** 1 on the first delivery, raised on each redelivery. */
+  readonly attempt: number;
+  /** Aborted when the job's time is up or the worker is shutting down hard. */
+  readonly signal: AbortSignal;
+}
+
+/** What `collect` gets besides the result: the batch's running state, which it may change. */
+export interface CollectContext<S> {
+  readonly batch: string;
+  readonly seq: number;
+  /** Id of the worker that produced the result. */
+  readonly worker: string;
+  state: S;
+}
+
+/** Worker settings a pipeline may suggest; env vars and flags still override them. */
+export interface WorkerHints {
+  /** Handlers run at once per worker. */
+  concurrency?: number;
+  /** Worker threads for CPU-bound handlers; 0 runs handlers on the main thread, 'auto' uses every core. */
+  threads?: number | 'auto';
+  /** A handler running longer than this fails with a TimeoutError, in ms. */
+  timeoutMs?: number;
+}
+
+export interface PipelineDefinition<Input = any, Payload = any, Result = any, State = any, Answer = any> {
+  /** Names the pipeline on the wire, in metrics and in logs: letters, digits, `.`, `_` and `-`. */
+  name: string;
+  /** Ventilator: turns one batch's input into job payloads; streamed, so it may yield millions. */
+  split: (input: Input) => AsyncIterable<Payload> | Iterable<Payload>;
+  /** Worker: does one job. Its return value (JSON) is the result; a throw makes a failed result. */
+  work: (payload: Payload, ctx: JobContext) => Result | Promise<Result>;
+  /** Sink: the state a batch starts with. @default () => ({}) */
+  init?: () => State;
+  /** Sink: folds one successful result into the batch's state. */
+  collect?: (result: Result, ctx: CollectContext<State>) => void | Promise<void>;
+  /** Sink: the batch's answer, from its state, once every job has a result. */
+  summarize?: (state: State, totals: { jobs: number; failed: number }) => Answer;
+  worker?: WorkerHints;
+}
+
+export type Pipeline<I = any, P = any, R = any, S = any, A = any> = Readonly<PipelineDefinition<I, P, R, S, A>>;
+
+/** A pipeline module that is not usable, with what is wrong. */
+export class PipelineError extends Error {
+  override name = 'PipelineError';
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+/** Checks a pipeline definition and returns it frozen. Throws PipelineError naming the problem. */
+export function definePipeline<I, P, R, S = Record<string, unknown>, A = unknown>(
+  definition: PipelineDefinition<I, P, R, S, A>,
+): Pipeline<I, P, R, S, A> {
+  assertPipeline(definition);
+  return Object.freeze({ ...definition });
+}
+
+/** Throws PipelineError unless `value` has the shape of a pipeline definition. */
+export function assertPipeline(value: unknown, origin = 'pipeline'): asserts value is Pipeline {
+  if (typeof value !== 'object' || value === null) throw new PipelineError(`${origin}: expected a pipeline object, got ${typeof value}`);
+  const p = value as Record<string, unknown>;
+  if (typeof p.name !== 'string' || !NAME.test(p.name)) {
+    throw new PipelineError(`${origin}: name must be 1-100 letters, digits, '.', '_' or '-', got ${JSON.stringify(p.name)}`);
+  }
+  for (const fn of ['split', 'work'] as const) {
+    if (typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function`);
+  }
+  for (const fn of ['init', 'collect', 'summarize'] as const) {
+    if (p[fn] !== undefined && typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function when given`);
+  }
+  const hints = p.worker as WorkerHints | undefined;
+  if (hints !== undefined) {
+    if (typeof hints !== 'object' || hints === null) throw new PipelineError(`${origin}: worker must be an object`);
+    if (hints.concurrency !== undefined && !(Number.isInteger(hints.concurrency) && hints.concurrency >= 1)) {
+      throw new PipelineError(`${origin}: worker.concurrency must be an integer >= 1`);
+    }
+    if (hints.threads !== undefined && hints.threads !== 'auto' && !(Number.isInteger(hints.threads) && hints.threads >= 0)) {
+      throw new PipelineError(`${origin}: worker.threads must be 'auto' or an integer >= 0`);
+    }
+    if (hints.timeoutMs !== undefined && !(Number.isFinite(hints.timeoutMs) && hints.timeoutMs > 0)) {
+      throw new PipelineError(`${origin}: worker.timeoutMs must be a positive number`);
+    }
+  }
+}

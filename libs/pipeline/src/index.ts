@@ -1,0 +1,18 @@
+/**
+ * The pipeline module API: one module, loaded by path in all three roles.
+ *
+ * ```ts
+ * import { definePipeline } from '@jobpipe/pipeline';
+ * export default definePipeline({
+ *   name: 'squares',
+ *   split: function* (input: { n: number }) { for (let i = 0; i < input.n; i++) yield i; },
+ *   work: (x: number) => x * x,
+ *   init: () => ({ sum: 0 }),
+ *   collect: (square, ctx) => { ctx.state.sum += square; },
+ *   summarize: (state) => state.sum,
+ * });
+ * ```
+ */
+export { definePipeline, assertPipeline, PipelineError } from './define-pipeline.js';
+export type { Pipeline, PipelineDefinition, JobContext, CollectContext, WorkerHints } from './define-pipeline.js';
+export { loadPipeline } from './load-pipeline.js';

@@ -1,0 +1,126 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Protocol version carried in byte 0 of every message. */
+export const PROTOCOL_VERSION = 1;
+
+/** Message type codes carried in byte 1 of every message (see PROTOCOL.md). */
+export const MessageType = {
+  Jobs: 0x01,
+  Results: 0x02,
+  Credit: 0x03,
+  Drain: 0x04,
+  Drained: 0x05,
+  BatchStart: 0x06,
+  BatchEnd: 0x07,
+  BatchProgress: 0x10,
+  BatchCompleted: 0x11,
+  Recorded: 0x12,
+} as const;
+export type MessageTypeName = keyof typeof MessageType;
+export type MessageTypeCode = (typeof MessageType)[MessageTypeName];
+
+const Id = Type.String({ minLength: 1, maxLength: 200 });
+const Count = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Attempt = Type.Integer({ minimum: 1, maximum: 1_000_000 });
+const EpochMs = Type.Number({ minimum: 0 });
+
+export const JobSchema = Type.Object({
+  batch: Id,
+  seq: Seq,
+  attempt: Attempt,
+  dispatchedAt: EpochMs,
+  payload: Type.Unknown(),
+});
+
+export const JobsSchema = Type.Object({ pipeline: Id, jobs: Type.Array(JobSchema, { minItems: 1 }) });
+
+const ResultBase = {
+  batch: Id,
+  seq: Seq,
+  attempt: Attempt,
+  dispatchedAt: EpochMs,
+  durationMs: Type.Number({ minimum: 0 }),
+};
+export const JobErrorSchema = Type.Object({
+  name: Type.String({ maxLength: 200 }),
+  message: Type.String({ maxLength: 10_000 }),
+});
+export const ResultSchema = Type.Union([
+  Type.Object({ ...ResultBase, ok: Type.Literal(true), value: Type.Unknown() }),
+  Type.Object({ ...ResultBase, ok: Type.Literal(false), error: JobErrorSchema }),
+]);
+export const ResultsSchema = Type.Object({
+  pipeline: Id,
+  worker: Id,
+  results: Type.Array(ResultSchema, { minItems: 1 }),
+});
+
+export const CreditSchema = Type.Object({ worker: Id, granted: Count, received: Count });
+export const DrainSchema = Type.Object({ worker: Id, received: Count });
+export const DrainedSchema = Type.Object({ sent: Count });
+
+export const BatchStartSchema = Type.Object({ batch: Id, pipeline: Id, startedAt: EpochMs });
+export const BatchEndSchema = Type.Object({ batch: Id, pipeline: Id, jobs: Count });
+
+export const BatchProgressSchema = Type.Object({
+  batch: Id,
+  pipeline: Id,
+  done: Count,
+  failed: Count,
+  total: Type.Union([Count, Type.Null()]),
+});
+
+export const BatchSummarySchema = Type.Object({
+  batch: Id,
+  pipeline: Id,
+  jobs: Count,
+  failed: Count,
+  duplicates: Count,
+  wallSeconds: Type.Number({ minimum: 0 }),
+  jobsPerSecond: Type.Number({ minimum: 0 }),
+  perWorker: Type.Record(Type.String(), Count),
+  answer: Type.Unknown(),
+});
+export const BatchCompletedSchema = Type.Object({ summary: BatchSummarySchema });
+
+export const RecordedSchema = Type.Object({ batch: Id, seqs: Type.Array(Seq, { minItems: 1 }) });
+
+export type Job = Static<typeof JobSchema>;
+export type JobResult = Static<typeof ResultSchema>;
+export type JobError = Static<typeof JobErrorSchema>;
+export type BatchSummary = Static<typeof BatchSummarySchema>;
+
+/** Every message, as a discriminated union on `type`. */
+export type Message =
+  | ({ type: 'Jobs' } & Static<typeof JobsSchema>)
+  | ({ type: 'Results' } & Static<typeof ResultsSchema>)
+  | ({ type: 'Credit' } & Static<typeof CreditSchema>)
+  | ({ type: 'Drain' } & Static<typeof DrainSchema>)
+  | ({ type: 'Drained' } & Static<typeof DrainedSchema>)
+  | ({ type: 'BatchStart' } & Static<typeof BatchStartSchema>)
+  | ({ type: 'BatchEnd' } & Static<typeof BatchEndSchema>)
+  | ({ type: 'BatchProgress' } & Static<typeof BatchProgressSchema>)
+  | ({ type: 'BatchCompleted' } & Static<typeof BatchCompletedSchema>)
+  | ({ type: 'Recorded' } & Static<typeof RecordedSchema>);
+
+export type MessageOf<T extends MessageTypeName> = Extract<Message, { type: T }>;
+
+/** The body schema of each message type, used by the codec and exported as JSON Schema. */
+export const BodySchemas = {
+  Jobs: JobsSchema,
+  Results: ResultsSchema,
+  Credit: CreditSchema,
+  Drain: DrainSchema,
+  Drained: DrainedSchema,
+  BatchStart: BatchStartSchema,
+  BatchEnd: BatchEndSchema,
+  BatchProgress: BatchProgressSchema,
+  BatchCompleted: BatchCompletedSchema,
+  Recorded: RecordedSchema,
+} as const;
+
+/** A job's id on the wire and in logs: deterministic from batch id and sequence number. */
+export function jobId(batch: string, seq: number): string {
+  return `${batch}:${seq}`;
+}

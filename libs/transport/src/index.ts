@@ -1,0 +1,11 @@
+/**
+ * ZeroMQ plumbing that every role shares: socket options, serialized sends, packing of many items
+ * per message, and a receive loop that decodes and never dies of bad input.
+ */
+export { baseOptions } from './socket-options.js';
+export type { SocketLimits } from './socket-options.js';
+export { SerialSender } from './serial-sender.js';
+export type { SendsFrames } from './serial-sender.js';
+export { PackingQueue } from './packing-queue.js';
+export { receiveLoop } from './receive-loop.js';
+export type { ReceiveLoopOptions, ReceivesFrames } from './receive-loop.js';

@@ -1,0 +1,27 @@
+/** Socket options every jobpipe socket shares, derived from the configured message limit. */
+export interface SocketLimits {
+  /** Largest message the codec accepts; the socket itself cuts a peer off at twice this. */
+  maxMessageBytes: number;
+}
+
+/**
+ * Options for zeromq.js socket constructors (set at construction: setting them after bind or
+ * connect has no effect on existing connections).
+ * - `maxMessageSize` (ZMQ_MAXMSGSIZE, default unlimited): twice the codec limit, so a message a
+ *   little too large reaches the codec and is counted as too_large, while a flood of huge ones
+ *   gets the peer disconnected before it can fill memory.
+ * - `heartbeatInterval`/`heartbeatTimeout` (ZMQ_HEARTBEAT_IVL/TIMEOUT, default off): ZMTP pings, so a
+ *   peer whose host vanished is dropped in seconds rather than after the kernel's TCP timeout.
+ * - `linger` (ZMQ_LINGER, default -1 = forever): 2 s to flush on close, never a hang.
+ */
+export function baseOptions(limits: SocketLimits) {
+  return {
+    maxMessageSize: limits.maxMessageBytes * 2,
+    heartbeatInterval: 1000,
+    heartbeatTimeout: 3000,
+    heartbeatTimeToLive: 3000,
+    linger: 2000,
+    reconnectInterval: 100,
+    reconnectMaxInterval: 2000,
+  };
+}
