@@ -38,6 +38,8 @@ export class WorkerRegistry {
     session.workerId = workerId;
     session.lastSeenAt = now;
     if (granted > session.granted) session.granted = granted;
+    // The worker got more than we count as sent: a count from an earlier session of ours. Trust it.
+    if (received > session.sent) session.sent = received;
     // Jobs sent but never received, with nothing sent for two heartbeats, were lost on a broken
     // connection: stop counting them against the worker's credit (the ledger requeues them).
     if (received < session.sent && now - session.lastSentAt > 2 * this.heartbeatMs) session.sent = received;

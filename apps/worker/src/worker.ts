@@ -42,6 +42,7 @@ export class Worker {
   #receiving: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
   readonly #labels: { pipeline: string };
+  readonly #jobDuration: { observe(seconds: number): void };
 
   constructor(options: WorkerOptions) {
     this.#o = options;
@@ -59,7 +60,8 @@ export class Worker {
       (error, results) => options.logger.error({ err: error, results: results.length }, 'could not send results; their leases will bring the jobs back'),
     );
     options.metrics.workerSlots.set(this.#labels, options.concurrency);
-    options.metrics.workerJobsActive.set(this.#labels, 0);
+    options.metrics.sampleGauge(options.metrics.workerJobsActive, this.#labels, () => this.#active);
+    this.#jobDuration = options.metrics.jobDuration.labels(this.#labels);
   }
 
   get ready(): boolean {
@@ -129,7 +131,6 @@ export class Worker {
     while (this.#active < this.#o.concurrency && this.#waiting.length > 0) {
       const job = this.#waiting.shift()!;
       this.#active++;
-      this.#o.metrics.workerJobsActive.set(this.#labels, this.#active);
       const startedAt = performance.now();
       void this.#o.executor.run(job).then((outcome) => {
         this.#active--;
@@ -142,19 +143,18 @@ export class Worker {
     const base = { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs };
     this.#resultQueue.push(outcome.ok ? { ...base, ok: true, value: outcome.value } : { ...base, ok: false, error: outcome.error });
     if (!outcome.ok) this.#o.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
-    this.#o.metrics.jobDuration.observe(this.#labels, durationMs / 1000);
-    this.#o.metrics.workerJobsActive.set(this.#labels, this.#active);
+    this.#jobDuration.observe(durationMs / 1000);
     this.#window.completed();
     this.#pump();
     this.#scheduleGrant();
     this.#notify();
   }
 
-  // Completions in one tick share one credit message.
+  // Completions in one I/O turn share one credit message.
   #scheduleGrant(): void {
     if (this.#grantScheduled || this.#draining) return;
     this.#grantScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.#grantScheduled = false;
       if (this.#draining) return;
       if (this.#window.toGrant(this.#waiting.length + this.#active) > 0) void this.#sendCredit();

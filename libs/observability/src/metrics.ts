@@ -9,6 +9,7 @@ const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  */
 export class Metrics {
   readonly registry = new Registry();
+  readonly #samplers = new Map<string, () => void>();
   readonly jobsDispatched = this.#counter('jobpipe_jobs_dispatched_total', 'Jobs sent to workers, redeliveries included', ['pipeline']);
   readonly jobsRedelivered = this.#counter('jobpipe_jobs_redelivered_total', 'Jobs sent again after a lease expired or a worker died', ['pipeline']);
   readonly jobsInflight = this.#gauge('jobpipe_jobs_inflight', 'Jobs dispatched and not yet recorded by the sink', ['pipeline']);
@@ -44,7 +45,22 @@ export class Metrics {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
+  /**
+   * Makes `gauge` read its value from `read` when scraped instead of being set on every change:
+   * a gauge set per job measured as a visible cost at 100k jobs/s.
+   */
+  sampleGauge<L extends string>(gauge: Gauge<L>, labels: Partial<Record<L, string>>, read: () => number): void {
+    const child = gauge.labels(labels);
+    const name = (gauge as unknown as { name: string }).name;
+    const previous = this.#samplers.get(name);
+    this.#samplers.set(name, () => {
+      previous?.();
+      child.set(read());
+    });
+  }
+
   #gauge<L extends string>(name: string, help: string, labelNames: L[]): Gauge<L> {
-    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+    const samplers = this.#samplers;
+    return new Gauge({ name, help, labelNames, registers: [this.registry], collect: () => samplers.get(name)?.() });
   }
 }

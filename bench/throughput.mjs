@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1]
+// Echo pipeline, no persistence: jobs/s end to end (ventilator -> workers -> sink), each role its own process.
+import { parseArgs } from 'node:util';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatchEvents, Stack } from '@jobpipe/launcher';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    jobs: { type: 'string', default: '100000' },
+    workers: { type: 'string', default: '2' },
+    'payload-bytes': { type: 'string', default: '100' },
+    rounds: { type: 'string', default: '1' },
+  },
+});
+const jobs = Number(values.jobs);
+for (let round = 1; round <= Number(values.rounds); round++) {
+  const stack = await Stack.start({
+    command: [process.execPath, resolve(root, 'cli/dist/main.js')],
+    pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
+    workers: Number(values.workers),
+    env: { JOBPIPE_LOG_LEVEL: 'warn' },
+    startVentilator: false,
+  });
+  const events = new BatchEvents(stack.endpoints.eventsConnect);
+  await new Promise((r) => setTimeout(r, 200));
+  const batch = `bench-${round}`;
+  const started = Date.now();
+  await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs, payloadBytes: Number(values['payload-bytes']) }), JOBPIPE_BATCH_ID: batch });
+  const summary = await events.completed(batch, 600_000);
+  const seconds = (Date.now() - started) / 1000;
+  console.log(JSON.stringify({ round, jobs: summary.jobs, failed: summary.failed, duplicates: summary.duplicates, sinkJobsPerSecond: Math.round(summary.jobsPerSecond), wallSecondsIncludingVentilatorStart: seconds, perWorker: summary.perWorker }));
+  await events.close();
+  await stack.stop();
+}
