@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { WorkerRegistry } from './worker-registry.js';
+
+const id = (name: string) => Buffer.from(name);
+
+describe('WorkerRegistry', () => {
+  it('gives a new session the credit the worker says it still expects', () => {
+    const registry = new WorkerRegistry(1000);
+    const session = registry.credit(id('w1'), 'w1', 10, 4, 0);
+    expect(registry.available(session)).toBe(6);
+  });
+
+  it('picks the session with the most credit, none when all are used up or draining', () => {
+    const registry = new WorkerRegistry(1000);
+    const a = registry.credit(id('a'), 'a', 3, 0, 0);
+    const b = registry.credit(id('b'), 'b', 5, 0, 0);
+    expect(registry.pick()).toBe(b);
+    b.sent = 5;
+    expect(registry.pick()).toBe(a);
+    a.draining = true;
+    expect(registry.pick()).toBeUndefined();
+  });
+
+  it('forgets jobs lost on a broken connection once nothing was sent for two heartbeats', () => {
+    const registry = new WorkerRegistry(1000);
+    const session = registry.credit(id('w'), 'w', 10, 0, 0);
+    session.sent = 10;
+    session.lastSentAt = 1000;
+    registry.credit(id('w'), 'w', 10, 4, 2000);
+    expect(session.sent).toBe(10); // may still be on the wire
+    registry.credit(id('w'), 'w', 10, 4, 3500);
+    expect(session.sent).toBe(4);
+    expect(registry.available(session)).toBe(6);
+  });
+
+  it('drops sessions silent for three heartbeats', () => {
+    const registry = new WorkerRegistry(100);
+    registry.credit(id('old'), 'old', 1, 0, 0);
+    registry.credit(id('new'), 'new', 1, 0, 250);
+    expect(registry.takeSilent(301).map((s) => s.workerId)).toEqual(['old']);
+    expect(registry.size).toBe(1);
+  });
+});
