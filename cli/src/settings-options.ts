@@ -1,11 +1,11 @@
 import { Command, Option } from 'commander';
-import { loadConfig, type ConfigOf, type SettingsSpec } from '@jobpipe/config';
+import { defaultText, loadConfig, type ConfigOf, type SettingsSpec } from '@jobpipe/config';
 
 /** Adds one `--flag <value>` per setting, its help naming the env var and the default. */
 export function addSettingOptions(command: Command, spec: SettingsSpec): Command {
   for (const setting of Object.values(spec)) {
-    const defaultText = setting.default === undefined ? '' : ` (default: ${String(setting.default)})`;
-    command.addOption(new Option(`--${setting.flag} <value>`, `${setting.description}${defaultText} [env ${setting.env}]`));
+    const shown = defaultText(setting).replaceAll('`', '');
+    command.addOption(new Option(`--${setting.flag} <value>`, `${setting.description} (default: ${shown}) [env ${setting.env}]`));
   }
   return command;
 }

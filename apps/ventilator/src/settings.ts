@@ -15,13 +15,15 @@ export const ventilatorSettings = {
     flag: 'input',
     description: "a batch's input as JSON, run once at start (until durable intake lands, the way to submit)",
     default: undefined,
+    defaultText: '(none: wait)',
     parse: json,
   }),
   batchId: setting<string | undefined>({
     env: 'JOBPIPE_BATCH_ID',
     flag: 'batch-id',
-    description: 'id of the batch given by --input (default: generated)',
+    description: 'id of the batch given by --input',
     default: undefined,
+    defaultText: '`<pipeline>-<time>-<random>`',
     parse: nonEmpty,
   }),
   maxInFlight: setting({

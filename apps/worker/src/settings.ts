@@ -15,22 +15,25 @@ export const workerSettings = {
   concurrency: setting<number | undefined>({
     env: 'JOBPIPE_CONCURRENCY',
     flag: 'concurrency',
-    description: "handlers run at once (default: the pipeline's worker.concurrency, else the thread count, else 1)",
+    description: 'handlers run at once',
     default: undefined,
+    defaultText: "the pipeline's worker.concurrency, else the thread count, else 1",
     parse: integer(1, 100_000),
   }),
   threads: setting<number | 'auto' | undefined>({
     env: 'JOBPIPE_THREADS',
     flag: 'threads',
-    description: "worker threads for CPU-bound handlers, or 'auto' for one per core; 0 runs handlers on the main thread (default: the pipeline's worker.threads, else 0)",
+    description: "worker threads for CPU-bound handlers, or 'auto' for one per core; 0 runs handlers on the main thread",
     default: undefined,
+    defaultText: "the pipeline's worker.threads, else 0",
     parse: threads,
   }),
   jobTimeoutMs: setting<number | undefined>({
     env: 'JOBPIPE_JOB_TIMEOUT_MS',
     flag: 'job-timeout-ms',
-    description: "a handler running longer fails with TimeoutError (default: the pipeline's worker.timeoutMs, else 300000)",
+    description: 'a handler running longer fails with TimeoutError, in ms',
     default: undefined,
+    defaultText: "the pipeline's worker.timeoutMs, else 300000",
     parse: integer(1, 86_400_000),
   }),
   prefetchMs: setting({

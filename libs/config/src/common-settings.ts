@@ -84,6 +84,7 @@ export const common = {
     flag: 'worker-id',
     description: "worker: stable id in metrics and logs (the container's or pod's hostname by default)",
     default: hostname(),
+    defaultText: 'the hostname',
     parse: nonEmpty,
   }),
 };

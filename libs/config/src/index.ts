@@ -6,7 +6,7 @@
  * const config = loadConfig({ pipeline: common.pipeline, metricsPort: common.metricsPort });
  * ```
  */
-export { loadConfig, settingsTable, ConfigError } from './load-config.js';
+export { loadConfig, settingsTable, defaultText, ConfigError } from './load-config.js';
 export type { SettingsSpec, ConfigOf } from './load-config.js';
 export { setting, integer, port, endpoint, existingFile, oneOf, nonEmpty, json, boolean } from './settings.js';
 export type { Setting } from './settings.js';

@@ -48,8 +48,13 @@ export function loadConfig<S extends SettingsSpec>(
 
 /** A Markdown table of settings, for the README. */
 export function settingsTable(spec: SettingsSpec): string {
-  const rows = Object.values(spec).map(
-    (s) => `| \`${s.env}\` | \`--${s.flag}\` | ${s.default === undefined ? '(required)' : `\`${String(s.default)}\``} | ${s.description} |`,
-  );
+  const rows = Object.values(spec).map((s) => `| \`${s.env}\` | \`--${s.flag}\` | ${defaultText(s)} | ${s.description} |`);
   return ['| env | flag | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+/** The default as --help and the README show it. */
+export function defaultText(setting: Setting<unknown>): string {
+  if (setting.defaultText !== undefined) return setting.defaultText;
+  if (!('default' in setting)) return '(required)';
+  return setting.default === undefined ? '(none)' : `\`${String(setting.default)}\``;
 }

@@ -11,6 +11,8 @@ export interface Setting<T = unknown> {
   description: string;
   /** Value when neither env nor flag is given; absent means the setting is required. */
   default?: T;
+  /** How docs show the default when its value depends on the machine or on other settings. */
+  defaultText?: string;
   /** Turns the raw text into a value, or throws an Error whose message says what is wrong. */
   parse: (raw: string) => T;
 }
