@@ -11,6 +11,6 @@ if (!process.argv.includes('--write')) {
 } else {
   const readme = new URL('../README.md', import.meta.url);
   const text = readFileSync(readme, 'utf8');
-  const updated = text.replace(/(<!-- config-table:start -->\n)[\s\S]*?(\n<!-- config-table:end -->)/, `$1${table}$2`);
+  const updated = text.replace(/(<!-- config-table:start -->)[\s\S]*?(<!-- config-table:end -->)/, `$1\n${table}\n$2`);
   writeFileSync(readme, updated);
 }
