@@ -1,0 +1,65 @@
+--[[
+  Records results, each exactly once: removes the job from the ledger and stores its result in one
+  step. A failed result is retried (the lease becomes the backoff) while the pipeline allows
+  retries, and becomes a dead letter after.
+  KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
+  KEYS[2] leases    zset seq by deadline
+  KEYS[3] results   hash seq -> result value JSON
+  KEYS[4] dead      hash seq -> "<attempt>|<payload JSON>" (as it left the ledger)
+  KEYS[5] errors    hash seq -> last error JSON
+  KEYS[6] meta      hash: total, recorded, dead, status
+  KEYS[7] workers   hash worker -> results recorded from it
+  ARGV[1] worker id
+  ARGV[2] retries allowed after a failure (0: the first failure is final)
+  ARGV[3] now (epoch ms)
+  ARGV[4] retry backoff base in ms (doubles per attempt)
+  ARGV[5..] quads: seq, attempt, ok ("1" or "0"), value JSON or error JSON
+  Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status }
+  Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight: dead-lettered
+  or unknown), T retry scheduled, X dead letter, S stale failure (an older attempt; ignored).
+]]
+local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local retries = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local backoff = tonumber(ARGV[4])
+local codes = {}
+local recorded, deadCount = 0, 0
+for i = 5, #ARGV, 4 do
+  local seq, attempt, ok, body = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
+  if redis.call('HEXISTS', results, seq) == 1 then
+    codes[#codes + 1] = 'D'
+  else
+    local job = redis.call('HGET', inflight, seq)
+    if not job then
+      codes[#codes + 1] = 'O'
+    elseif ok == '1' then
+      redis.call('HDEL', inflight, seq)
+      redis.call('ZREM', leases, seq)
+      redis.call('HDEL', errors, seq)
+      redis.call('HSET', results, seq, body)
+      recorded = recorded + 1
+      codes[#codes + 1] = 'R'
+    else
+      local jobAttempt = tonumber(string.sub(job, 1, string.find(job, '|', 1, true) - 1))
+      if attempt < jobAttempt then
+        codes[#codes + 1] = 'S'
+      elseif jobAttempt <= retries then
+        redis.call('HSET', errors, seq, body)
+        redis.call('ZADD', leases, now + backoff * (2 ^ (jobAttempt - 1)), seq)
+        codes[#codes + 1] = 'T'
+      else
+        redis.call('HDEL', inflight, seq)
+        redis.call('ZREM', leases, seq)
+        redis.call('HSET', dead, seq, job)
+        redis.call('HSET', errors, seq, body)
+        deadCount = deadCount + 1
+        codes[#codes + 1] = 'X'
+      end
+    end
+  end
+end
+if recorded > 0 then redis.call('HINCRBY', meta, 'recorded', recorded) end
+if deadCount > 0 then redis.call('HINCRBY', meta, 'dead', deadCount) end
+if recorded + deadCount > 0 then redis.call('HINCRBY', workers, ARGV[1], recorded + deadCount) end
+local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status')
+return { table.concat(codes), counters[1] or '0', counters[2] or '0', counters[3], counters[4] }

@@ -1,0 +1,47 @@
+--[[
+  The reaper: takes jobs whose lease ran out (a worker died, a result was lost) or whose retry
+  backoff is over, raises their attempt and reserves them for redelivery. A job out of attempts
+  becomes a dead letter instead.
+  KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
+  KEYS[2] leases    zset seq by deadline
+  KEYS[3] dead      hash seq -> "<attempt>|<payload JSON>"
+  KEYS[4] errors    hash seq -> last error JSON
+  KEYS[5] meta      hash of the batch: dead counter
+  ARGV[1] now (epoch ms)
+  ARGV[2] most jobs to take
+  ARGV[3] reservation deadline: the job is due again then if it was never re-dispatched
+  ARGV[4] max attempts
+  Returns { dead-lettered count, seq1, job1, seq2, job2, ... } with jobs as "<attempt>|<payload JSON>".
+]]
+local inflight, leases, dead, errors, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local maxAttempts = tonumber(ARGV[4])
+local due = redis.call('ZRANGEBYSCORE', leases, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = { 0 }
+local deadCount = 0
+for _, seq in ipairs(due) do
+  local job = redis.call('HGET', inflight, seq)
+  if not job then
+    redis.call('ZREM', leases, seq)
+  else
+    local bar = string.find(job, '|', 1, true)
+    local attempt = tonumber(string.sub(job, 1, bar - 1))
+    if attempt >= maxAttempts then
+      redis.call('HDEL', inflight, seq)
+      redis.call('ZREM', leases, seq)
+      redis.call('HSET', dead, seq, job)
+      if redis.call('HEXISTS', errors, seq) == 0 then
+        redis.call('HSET', errors, seq, cjson.encode({ name = 'LeaseExpired', message = 'no result after ' .. attempt .. ' attempt(s)' }))
+      end
+      deadCount = deadCount + 1
+    else
+      local next = (attempt + 1) .. string.sub(job, bar)
+      redis.call('HSET', inflight, seq, next)
+      redis.call('ZADD', leases, ARGV[3], seq)
+      out[#out + 1] = seq
+      out[#out + 1] = next
+    end
+  end
+end
+if deadCount > 0 then redis.call('HINCRBY', meta, 'dead', deadCount) end
+out[1] = deadCount
+return out

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisServer } from '@jobpipe/launcher';
+import type { JobResult } from '@jobpipe/protocol';
+import { connectRedis } from './redis-connection.js';
+import { RedisLedger } from './redis-ledger.js';
+
+let server: RedisServer;
+let ledger: RedisLedger;
+let batchCount = 0;
+const newBatch = async () => {
+  const batch = `b${++batchCount}`;
+  await ledger.beginBatch(batch, 'p', 1000);
+  return batch;
+};
+const ok = (seq: number, value: unknown, attempt = 1): JobResult => ({ batch: '', seq, attempt, dispatchedAt: 0, durationMs: 1, ok: true, value });
+const failed = (seq: number, attempt: number, message = 'boom'): JobResult => ({ batch: '', seq, attempt, dispatchedAt: 0, durationMs: 1, ok: false, error: { name: 'Error', message } });
+const jobs = (...seqs: number[]) => seqs.map((seq) => ({ seq, attempt: 1, payloadJson: JSON.stringify({ n: seq }) }));
+
+beforeAll(async () => {
+  server = await RedisServer.start();
+  ledger = new RedisLedger(connectRedis(server.url), 'test');
+});
+afterAll(async () => {
+  ledger?.redis.disconnect();
+  await server?.stop();
+});
+
+describe('RedisLedger', () => {
+  it('records each result once: duplicates and unknown jobs are told apart', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1, 2), 5000);
+    const first = await ledger.record(batch, 'w1', [ok(0, 'a'), ok(1, 'b')], 0, 100, 2000);
+    expect(first).toMatchObject({ outcomes: 'RR', recorded: 2, dead: 0, total: null, status: 'running' });
+    const again = await ledger.record(batch, 'w2', [ok(1, 'late'), ok(7, 'never sent'), ok(2, 'c')], 0, 100, 2000);
+    expect(again.outcomes).toBe('DOR');
+    expect(again.recorded).toBe(3);
+    const values: Record<number, unknown> = {};
+    expect(await ledger.forEachResult(batch, (seq, value) => void (values[seq] = value))).toBe(3);
+    expect(values).toEqual({ 0: 'a', 1: 'b', 2: 'c' });
+    expect(await ledger.workerCounts(batch)).toEqual({ w1: 2, w2: 1 });
+  });
+
+  it('retries a failed job after its backoff, then dead-letters it, and retry brings it back', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0), 5000);
+    expect((await ledger.record(batch, 'w', [failed(0, 1)], 1, 100, 2000)).outcomes).toBe('T');
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 2050)).jobs).toEqual([]); // backoff runs to 2100
+    const due = await ledger.takeDue(batch, 10, 5, 9000, 2100);
+    expect(due.jobs).toEqual([{ seq: 0, attempt: 2, payloadJson: '{"n":0}' }]);
+    expect((await ledger.record(batch, 'w', [failed(0, 1, 'stale')], 1, 100, 2200)).outcomes).toBe('S');
+    const dead = await ledger.record(batch, 'w', [failed(0, 2, 'still broken')], 1, 100, 2200);
+    expect(dead).toMatchObject({ outcomes: 'X', dead: 1 });
+    expect(await ledger.listDead(batch)).toEqual([{ batch, seq: 0, attempts: 2, payload: { n: 0 }, error: { name: 'Error', message: 'still broken' } }]);
+
+    await ledger.endBatch(batch, 1);
+    const summary = { batch, pipeline: 'p', jobs: 1, failed: 1, duplicates: 0, wallSeconds: 1, jobsPerSecond: 1, perWorker: {}, answer: null };
+    expect(await ledger.complete(batch, 'p', summary)).toBe(true);
+    expect(await ledger.complete(batch, 'p', summary)).toBe(false);
+    expect(await ledger.activeBatches('p')).not.toContain(batch);
+
+    expect(await ledger.retryDead(batch, 'p')).toBe(1);
+    expect(await ledger.batchInfo(batch)).toMatchObject({ status: 'running', dead: 0, summary: null });
+    expect(await ledger.activeBatches('p')).toContain(batch);
+    const back = await ledger.takeDue(batch, 10, 5, 9000, 3000);
+    expect(back.jobs).toEqual([{ seq: 0, attempt: 1, payloadJson: '{"n":0}' }]);
+    await ledger.admit(batch, back.jobs, 9000);
+    expect((await ledger.record(batch, 'w', [ok(0, 'fixed')], 1, 100, 3100)).outcomes).toBe('R');
+    expect(await ledger.complete(batch, 'p', { ...summary, failed: 0 })).toBe(true);
+    expect(await ledger.listDead(batch)).toEqual([]);
+  });
+
+  it('sends expired leases again with the attempt raised, and dead-letters them at max attempts', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1), 5000);
+    expect((await ledger.takeDue(batch, 10, 2, 9000, 4999)).jobs).toEqual([]);
+    const first = await ledger.takeDue(batch, 10, 2, 9000, 5000);
+    expect(first.jobs.map((j) => [j.seq, j.attempt])).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
+    // Reserved until 9000: not taken twice while waiting to be sent.
+    expect((await ledger.takeDue(batch, 10, 2, 9500, 8000)).jobs).toEqual([]);
+    await ledger.expireNow(batch, [1]);
+    const second = await ledger.takeDue(batch, 10, 2, 9500, 8000);
+    expect(second).toEqual({ jobs: [], deadLettered: 1 });
+    expect((await ledger.listDead(batch))[0]).toMatchObject({ seq: 1, attempts: 2, error: { name: 'LeaseExpired' } });
+    expect(await ledger.batchInfo(batch)).toMatchObject({ dead: 1, recorded: 0 });
+  });
+
+  it('finds which jobs of a resumed split were never dispatched', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1, 2, 3), 5000);
+    await ledger.record(batch, 'w', [ok(1, 1)], 0, 100);
+    await ledger.record(batch, 'w', [failed(2, 1)], 0, 100);
+    expect(await ledger.filterNew(batch, [0, 1, 2, 3, 4, 5])).toEqual([4, 5]);
+  });
+
+  it('refuses a batch id that another pipeline owns', async () => {
+    const batch = await newBatch();
+    await expect(ledger.beginBatch(batch, 'other')).rejects.toThrow(/belongs to pipeline p/);
+  });
+});

@@ -1,0 +1,242 @@
+import type { Redis } from 'ioredis';
+import type { BatchSummary, JobResult } from '@jobpipe/protocol';
+import { LedgerKeys } from './keys.js';
+import { registerScripts, type LedgerCommands } from './scripts.js';
+
+/** A job as the ledger keeps it: its payload stays JSON text from the split to the wire. */
+export interface LedgerJob {
+  seq: number;
+  attempt: number;
+  payloadJson: string;
+}
+
+/** How each result of a `record` call ended (see commands/record-7.lua). */
+export const RecordOutcome = {
+  Recorded: 'R',
+  Duplicate: 'D',
+  Orphan: 'O',
+  RetryScheduled: 'T',
+  DeadLetter: 'X',
+  Stale: 'S',
+} as const;
+
+export interface RecordResult {
+  /** One RecordOutcome code per result, in order. */
+  outcomes: string;
+  recorded: number;
+  dead: number;
+  total: number | null;
+  status: string | null;
+}
+
+export type BatchStatus = 'running' | 'done';
+
+export interface BatchInfo {
+  batch: string;
+  pipeline: string;
+  status: BatchStatus;
+  total: number | null;
+  recorded: number;
+  dead: number;
+  startedAt: number;
+  finishedAt: number | null;
+  summary: BatchSummary | null;
+}
+
+export interface DeadLetter {
+  batch: string;
+  seq: number;
+  attempts: number;
+  payload: unknown;
+  error: { name: string; message: string } | null;
+}
+
+/** Most arguments one script call takes: Lua's unpack() stops near 8,000. */
+const MAX_PER_CALL = 2000;
+
+/**
+ * The durable ledger in Redis: every in-flight job with its lease, every recorded result, the dead
+ * letters and each batch's counters. Every method is one round trip, whatever the number of jobs
+ * (up to 2,000 per call): one command per job would cap a pipeline near 5,000 jobs/s (DESIGN.md).
+ */
+export class RedisLedger {
+  readonly keys: LedgerKeys;
+  readonly redis: Redis & LedgerCommands;
+
+  constructor(redis: Redis, prefix = 'jobpipe') {
+    this.redis = registerScripts(redis);
+    this.keys = new LedgerKeys(prefix);
+  }
+
+  /** Opens a batch, or finds it again after a restart. */
+  async beginBatch(batch: string, pipeline: string, now = Date.now()): Promise<BatchInfo> {
+    const k = this.keys.batch(batch);
+    const created = await this.redis.hsetnx(k.meta, 'startedAt', now);
+    if (created) {
+      await this.redis
+        .multi()
+        .hset(k.meta, 'pipeline', pipeline, 'status', 'running', 'recorded', 0, 'dead', 0)
+        .zadd(this.keys.batches, now, batch)
+        .sadd(this.keys.active(pipeline), batch)
+        .exec();
+    }
+    const info = (await this.batchInfo(batch))!;
+    if (info.pipeline !== pipeline) throw new Error(`batch ${batch} belongs to pipeline ${info.pipeline}, not ${pipeline}`);
+    if (info.status !== 'done') await this.redis.sadd(this.keys.active(pipeline), batch);
+    return info;
+  }
+
+  /** The split is over: the batch has `total` jobs. */
+  async endBatch(batch: string, total: number): Promise<void> {
+    await this.redis.hset(this.keys.batch(batch).meta, 'total', total);
+  }
+
+  /** Write-ahead: the jobs are in the ledger with a lease before they leave the ventilator. */
+  async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number): Promise<void> {
+    const k = this.keys.batch(batch);
+    for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
+      const args: (string | number)[] = [k.inflight, k.leases, k.meta, leaseDeadline];
+      for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, `${job.attempt}|${job.payloadJson}`);
+      await this.redis.jobpipeAdmit(...args);
+    }
+  }
+
+  /** Records a pack of results from one worker; see RecordOutcome for what happened to each. */
+  async record(batch: string, worker: string, results: JobResult[], retries: number, backoffMs: number, now = Date.now()): Promise<RecordResult> {
+    const k = this.keys.batch(batch);
+    let outcomes = '';
+    let reply: [string, string, string, string | null, string | null] | undefined;
+    for (let start = 0; start < results.length; start += MAX_PER_CALL) {
+      const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, worker, retries, now, backoffMs];
+      for (const result of results.slice(start, start + MAX_PER_CALL)) {
+        args.push(result.seq, result.attempt, result.ok ? '1' : '0', JSON.stringify(result.ok ? result.value : result.error));
+      }
+      reply = await this.redis.jobpipeRecord(...args);
+      outcomes += reply[0];
+    }
+    return {
+      outcomes,
+      recorded: Number(reply?.[1] ?? 0),
+      dead: Number(reply?.[2] ?? 0),
+      total: reply?.[3] == null ? null : Number(reply[3]),
+      status: reply?.[4] ?? null,
+    };
+  }
+
+  /** Takes up to `limit` jobs whose lease or retry backoff is over, with their attempt raised. */
+  async takeDue(batch: string, limit: number, maxAttempts: number, reserveUntil: number, now = Date.now()): Promise<{ jobs: LedgerJob[]; deadLettered: number }> {
+    const k = this.keys.batch(batch);
+    const reply = await this.redis.jobpipeTakeDue(k.inflight, k.leases, k.dead, k.errors, k.meta, now, limit, reserveUntil, maxAttempts);
+    const jobs: LedgerJob[] = [];
+    for (let i = 1; i < reply.length; i += 2) jobs.push(parseEntry(Number(reply[i]), String(reply[i + 1])));
+    return { jobs, deadLettered: Number(reply[0]) };
+  }
+
+  /** Makes these jobs' leases run out now (their worker is gone), so the reaper sends them again. */
+  async expireNow(batch: string, seqs: number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    const k = this.keys.batch(batch);
+    const args: (string | number)[] = [];
+    for (const seq of seqs) args.push(0, seq);
+    await this.redis.zadd(k.leases, 'XX', ...args);
+  }
+
+  /** Of these jobs, the ones never dispatched: a resumed split skips the others. */
+  async filterNew(batch: string, seqs: number[]): Promise<number[]> {
+    const k = this.keys.batch(batch);
+    const fresh: number[] = [];
+    for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {
+      const reply = await this.redis.jobpipeFilterNew(k.inflight, k.results, k.dead, ...seqs.slice(start, start + MAX_PER_CALL));
+      for (const seq of reply) fresh.push(Number(seq));
+    }
+    return fresh;
+  }
+
+  /** Marks the batch done with its summary if every job has a result or is dead; true for the one caller that did. */
+  async complete(batch: string, pipeline: string, summary: BatchSummary, now = Date.now()): Promise<boolean> {
+    const k = this.keys.batch(batch);
+    return (await this.redis.jobpipeComplete(k.meta, this.keys.active(pipeline), batch, JSON.stringify(summary), now)) === 1;
+  }
+
+  async batchInfo(batch: string): Promise<BatchInfo | undefined> {
+    const meta = await this.redis.hgetall(this.keys.batch(batch).meta);
+    if (!meta.startedAt) return undefined;
+    return {
+      batch,
+      pipeline: meta.pipeline ?? '',
+      status: meta.status === 'done' ? 'done' : 'running',
+      total: meta.total === undefined ? null : Number(meta.total),
+      recorded: Number(meta.recorded ?? 0),
+      dead: Number(meta.dead ?? 0),
+      startedAt: Number(meta.startedAt),
+      finishedAt: meta.finishedAt === undefined ? null : Number(meta.finishedAt),
+      summary: meta.summary ? (JSON.parse(meta.summary) as BatchSummary) : null,
+    };
+  }
+
+  /** Recorded results per worker id. */
+  async workerCounts(batch: string): Promise<Record<string, number>> {
+    const counts = await this.redis.hgetall(this.keys.batch(batch).workers);
+    return Object.fromEntries(Object.entries(counts).map(([worker, count]) => [worker, Number(count)]));
+  }
+
+  async activeBatches(pipeline: string): Promise<string[]> {
+    return this.redis.smembers(this.keys.active(pipeline));
+  }
+
+  /** Batch ids, newest first. */
+  async listBatches(limit = 50): Promise<string[]> {
+    return this.redis.zrevrange(this.keys.batches, 0, limit - 1);
+  }
+
+  /** Calls `each` with every recorded result of a batch, streamed (HSCAN), e.g. to fold them again. */
+  async forEachResult(batch: string, each: (seq: number, value: unknown) => void | Promise<void>): Promise<number> {
+    const key = this.keys.batch(batch).results;
+    let cursor = '0';
+    let count = 0;
+    do {
+      const [next, entries] = await this.redis.hscan(key, cursor, 'COUNT', 1000);
+      cursor = next;
+      for (let i = 0; i < entries.length; i += 2) {
+        await each(Number(entries[i]), JSON.parse(entries[i + 1]!));
+        count++;
+      }
+    } while (cursor !== '0');
+    return count;
+  }
+
+  async listDead(batch: string, limit = 1000): Promise<DeadLetter[]> {
+    const k = this.keys.batch(batch);
+    const dead: DeadLetter[] = [];
+    let cursor = '0';
+    do {
+      const [next, entries] = await this.redis.hscan(k.dead, cursor, 'COUNT', 500);
+      cursor = next;
+      const seqs = entries.filter((_, i) => i % 2 === 0);
+      const errors = seqs.length > 0 ? await this.redis.hmget(k.errors, ...seqs) : [];
+      for (let i = 0; i < entries.length; i += 2) {
+        const entry = parseEntry(Number(entries[i]), entries[i + 1]!);
+        const error = errors[i / 2];
+        dead.push({ batch, seq: entry.seq, attempts: entry.attempt, payload: JSON.parse(entry.payloadJson), error: error ? JSON.parse(error) : null });
+      }
+    } while (cursor !== '0' && dead.length < limit);
+    return dead.slice(0, limit).sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Sends dead letters round again (all of the batch's when `seqs` is empty); returns how many. */
+  async retryDead(batch: string, pipeline: string, seqs: number[] = []): Promise<number> {
+    const k = this.keys.batch(batch);
+    return this.redis.jobpipeRetryDead(k.dead, k.inflight, k.leases, k.errors, k.meta, this.keys.active(pipeline), batch, ...seqs);
+  }
+
+  /** Forgets dead letters (all of the batch's when `seqs` is empty); returns how many. */
+  async purgeDead(batch: string, seqs: number[] = []): Promise<number> {
+    const k = this.keys.batch(batch);
+    return this.redis.jobpipePurgeDead(k.dead, k.errors, k.meta, ...seqs);
+  }
+}
+
+function parseEntry(seq: number, entry: string): LedgerJob {
+  const bar = entry.indexOf('|');
+  return { seq, attempt: Number(entry.slice(0, bar)), payloadJson: entry.slice(bar + 1) };
+}
