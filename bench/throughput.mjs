@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1]
-// Echo pipeline, no persistence: jobs/s end to end (ventilator -> workers -> sink), each role its own process.
+// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1] [--durable]
+// Echo pipeline, persistence off (or on, with --durable and a redis-server of its own): jobs/s end to end (ventilator -> workers -> sink), each role its own process.
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BatchEvents, Stack } from '@jobpipe/launcher';
+import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -13,15 +13,17 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'payload-bytes': { type: 'string', default: '100' },
     rounds: { type: 'string', default: '1' },
+    durable: { type: 'boolean', default: false },
   },
 });
 const jobs = Number(values.jobs);
+const redis = values.durable ? await RedisServer.start() : undefined;
 for (let round = 1; round <= Number(values.rounds); round++) {
   const stack = await Stack.start({
     command: [process.execPath, resolve(root, 'cli/dist/main.js')],
     pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
     workers: Number(values.workers),
-    env: { JOBPIPE_LOG_LEVEL: 'warn' },
+    env: { JOBPIPE_LOG_LEVEL: 'warn', ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
     startVentilator: false,
   });
   const events = new BatchEvents(stack.endpoints.eventsConnect);
@@ -31,7 +33,8 @@ for (let round = 1; round <= Number(values.rounds); round++) {
   await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs, payloadBytes: Number(values['payload-bytes']) }), JOBPIPE_BATCH_ID: batch });
   const summary = await events.completed(batch, 600_000);
   const seconds = (Date.now() - started) / 1000;
-  console.log(JSON.stringify({ round, jobs: summary.jobs, failed: summary.failed, duplicates: summary.duplicates, sinkJobsPerSecond: Math.round(summary.jobsPerSecond), wallSecondsIncludingVentilatorStart: seconds, perWorker: summary.perWorker }));
+  console.log(JSON.stringify({ round, durable: Boolean(redis), jobs: summary.jobs, failed: summary.failed, duplicates: summary.duplicates, sinkJobsPerSecond: Math.round(summary.jobsPerSecond), wallSecondsIncludingVentilatorStart: seconds, perWorker: summary.perWorker }));
   await events.close();
   await stack.stop();
 }
+await redis?.stop();

@@ -110,7 +110,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** Epoch ms of a pino log line's ISO `time`. */
-export function logTime(line: { time?: unknown }): number {
+export function logTime(line: { [key: string]: unknown }): number {
   return Date.parse(String(line.time));
 }
 

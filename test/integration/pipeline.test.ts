@@ -15,8 +15,9 @@ describe('pipeline', () => {
     const { stack, events } = await startBatch(cleanup, {
       pipeline: echoPipeline,
       workers: 3,
-      // A little sleep per job, 4 at a time per worker: long enough that every worker gets jobs.
-      input: { jobs, payloadBytes: 100, workMs: 1, spin: false },
+      // A little sleep per job, 4 at a time per worker: one worker alone would need ~2.5 s, so
+      // each worker gets jobs even if it starts a second later than the others.
+      input: { jobs, payloadBytes: 100, workMs: 3, spin: false },
       batchId: 'echo-3000',
       workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }),
     });

@@ -3,8 +3,10 @@
  * SIGTERM. `Sink` is the role itself, for embedding.
  */
 import { loadConfig, type ConfigOf } from '@jobpipe/config';
+import { connectRedis, redactUrl, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
+import { MemoryResultLedger, RedisResultLedger, type ResultLedger } from './result-ledger.js';
 import { sinkSettings } from './settings.js';
 import { Sink } from './sink.js';
 
@@ -12,16 +14,25 @@ export { sinkSettings } from './settings.js';
 export { Sink } from './sink.js';
 export type { SinkOptions } from './sink.js';
 export { SeenSet } from './seen-set.js';
+export { MemoryResultLedger, RedisResultLedger } from './result-ledger.js';
+export type { ResultLedger } from './result-ledger.js';
 
 export type SinkConfig = ConfigOf<typeof sinkSettings>;
+const DEFAULT_RETRY_BACKOFF_MS = 1000;
 
 /** Starts a sink process from its configuration and runs it until a shutdown signal. */
 export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Promise<void> {
   const logger = createLogger('sink', config.logLevel);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
+  const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl);
+  redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
+  const ledger: ResultLedger = redis
+    ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), pipeline.retries ?? 0, pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS)
+    : new MemoryResultLedger();
   const sink = new Sink({
     pipeline,
+    ledger,
     resultsBind: config.resultsBind,
     eventsBind: config.eventsBind,
     maxMessageBytes: config.maxMessageBytes,
@@ -29,10 +40,15 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     metrics,
   });
   await sink.start();
-  const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => sink.ready });
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port }, 'ready');
+  const health = await startHealthServer({
+    port: config.metricsPort,
+    registry: metrics.registry,
+    ready: async () => sink.running && (!redis || (await redisAnswers(redis))),
+  });
+  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: config.redisUrl && redactUrl(config.redisUrl) }, 'ready');
   exitOnSignals(async () => {
     await sink.stop();
+    redis?.disconnect();
     await health.close();
   }, logger);
 }

@@ -8,4 +8,6 @@ export const sinkSettings = {
   metricsPort: common.metricsPort,
   logLevel: common.logLevel,
   maxMessageBytes: common.maxMessageBytes,
+  redisUrl: common.redisUrl,
+  redisPrefix: common.redisPrefix,
 };

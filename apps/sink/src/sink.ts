@@ -2,22 +2,26 @@ import { Publisher, Pull } from 'zeromq';
 import { encode, type JobResult, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
+import { RecordOutcome } from '@jobpipe/ledger';
 import { baseOptions, receiveLoop, SerialSender } from '@jobpipe/transport';
-import { BatchState } from './batch-tracker.js';
+import { BatchFold } from './batch-fold.js';
+import type { BatchCounts, ResultLedger } from './result-ledger.js';
 
 export interface SinkOptions {
   pipeline: Pipeline;
+  ledger: ResultLedger;
   resultsBind: string;
   eventsBind: string;
   maxMessageBytes: number;
   logger: Logger;
   metrics: Metrics;
-  /** Batches tracked at once; results for more are dropped (their leases bring them back). @default 10000 */
+  /** Batches folded at once; results for more wait (their leases bring them back). @default 10000 */
   maxOpenBatches?: number;
 }
 
 const PROGRESS_EVERY_MS = 250;
-const FINISHED_BATCHES_KEPT = 10_000;
+/** How often a durable sink checks the ledger for batches it must fold or complete. */
+const RECONCILE_EVERY_MS = 1000;
 
 /**
  * The sink role: records each job's result once, folds it into its batch, and publishes
@@ -28,13 +32,13 @@ export class Sink {
   readonly #results: Pull;
   readonly #events: Publisher;
   readonly #publisher: SerialSender;
-  readonly #batches = new Map<string, BatchState>();
-  /** Batches already completed, so late duplicates are recognised (oldest forgotten first). */
-  readonly #finished = new Set<string>();
+  readonly #folds = new Map<string, Promise<BatchFold>>();
   readonly #labels: { pipeline: string };
   readonly #latency: { observe(seconds: number): void };
   readonly #maxOpenBatches: number;
   #loop: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #reconciling = false;
   #running = false;
 
   constructor(options: SinkOptions) {
@@ -48,7 +52,7 @@ export class Sink {
     this.#publisher = new SerialSender(this.#events);
   }
 
-  get ready(): boolean {
+  get running(): boolean {
     return this.#running;
   }
 
@@ -64,116 +68,167 @@ export class Sink {
           this.#malformed('wrong_pipeline', `message for pipeline ${message.pipeline}, this sink records ${this.#o.pipeline.name}`, 0);
           return;
         }
-        if (message.type === 'Results') await this.#onResults(message.worker, message.results);
-        else if (message.type === 'BatchStart') this.#batch(message.batch);
-        else this.#onBatchEnd(message.batch, message.jobs);
+        await this.#retrying(async () => {
+          if (message.type === 'Results') await this.#onResults(message.worker, message.results);
+          else if (message.type === 'BatchStart') await this.#fold(message.batch);
+          else await this.#onBatchEnd(message.batch, message.jobs);
+        });
       },
       onMalformed: (error: ProtocolError, _envelope, bytes) => this.#malformed(error.reason, error.message, bytes),
     });
-    this.#o.logger.info({ results: this.#o.resultsBind, events: this.#o.eventsBind }, 'sink started');
+    if (this.#o.ledger.durable) {
+      this.#timer = setInterval(() => void this.#reconcile(), RECONCILE_EVERY_MS);
+      void this.#reconcile();
+    }
+    this.#o.logger.info({ results: this.#o.resultsBind, events: this.#o.eventsBind, durable: this.#o.ledger.durable }, 'sink started');
   }
 
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    clearInterval(this.#timer);
     this.#results.close();
     await this.#loop;
     await this.#publisher.idle().catch(() => {});
     this.#events.close();
-    this.#o.logger.info({ openBatches: this.#batches.size }, 'sink stopped');
+    this.#o.logger.info({ openBatches: this.#folds.size }, 'sink stopped');
   }
 
-  /** The batch's state, created on first sight; undefined for a finished batch or when too many are open. */
-  #batch(id: string): BatchState | undefined {
-    let batch = this.#batches.get(id);
-    if (batch || this.#finished.has(id)) return batch;
-    if (this.#batches.size >= this.#maxOpenBatches) {
-      this.#o.logger.error({ batch: id, open: this.#batches.size }, 'too many open batches: dropping results of a new one');
-      return undefined;
+  /**
+   * Runs a ledger step until it succeeds: while Redis is away the receive loop waits here, the
+   * socket's queue fills and workers are held back; nothing is dropped.
+   */
+  async #retrying(step: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await step();
+      } catch (error) {
+        if (!this.#running) return;
+        this.#o.logger.error({ err: error, attempt }, 'recording failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * attempt)));
+      }
     }
-    batch = new BatchState(id, this.#o.pipeline, Date.now());
-    this.#batches.set(id, batch);
-    this.#o.logger.info({ batch: id }, 'batch opened');
-    return batch;
+  }
+
+  /** The batch's fold, made on first sight; a batch the ledger already has results for is folded again from them. */
+  #fold(batch: string): Promise<BatchFold> {
+    let fold = this.#folds.get(batch);
+    if (!fold) {
+      if (this.#folds.size >= this.#maxOpenBatches) throw new Error(`too many open batches (${this.#folds.size})`);
+      fold = this.#refold(batch);
+      this.#folds.set(batch, fold);
+      fold.catch(() => this.#folds.delete(batch));
+    }
+    return fold;
+  }
+
+  async #refold(batch: string): Promise<BatchFold> {
+    const fold = new BatchFold(batch, this.#o.pipeline);
+    const count = await this.#o.ledger.forEachResult(batch, (seq, value) => this.#collect(fold, seq, value, 'ledger'));
+    this.#o.logger.info({ batch, refolded: count }, 'batch opened');
+    return fold;
   }
 
   async #onResults(worker: string, results: JobResult[]): Promise<void> {
-    const { metrics, pipeline } = this.#o;
+    // A pack normally holds one batch; split it by batch if not.
+    const byBatch = new Map<string, JobResult[]>();
+    for (const result of results) {
+      const list = byBatch.get(result.batch);
+      if (list) list.push(result);
+      else byBatch.set(result.batch, [result]);
+    }
+    for (const [batch, list] of byBatch) await this.#record(batch, worker, list);
+  }
+
+  async #record(batch: string, worker: string, results: JobResult[]): Promise<void> {
+    const { metrics, pipeline, ledger } = this.#o;
+    const fold = await this.#fold(batch);
+    const { outcomes, counts } = await ledger.record(batch, worker, results);
     const now = Date.now();
-    const acks = new Map<string, number[]>();
-    const touched = new Set<BatchState>();
     let completed = 0;
     let failed = 0;
+    let dead = 0;
     let duplicates = 0;
-    for (const result of results) {
-      const batch = this.#batch(result.batch);
-      if (!batch) {
-        if (this.#finished.has(result.batch)) {
-          duplicates++;
-          pushTo(acks, result.batch, result.seq);
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]!;
+      const outcome = outcomes[i];
+      if (!result.ok) failed++;
+      if (outcome === RecordOutcome.Recorded) {
+        this.#latency.observe(Math.max(0, now - result.dispatchedAt) / 1000);
+        if (result.ok) {
+          completed++;
+          await this.#collect(fold, result.seq, result.value, worker);
         }
-        continue;
-      }
-      // Acked either way: a duplicate means the ventilator may still think the job is in flight.
-      pushTo(acks, result.batch, result.seq);
-      if (!batch.record(result, worker)) {
+      } else if (outcome === RecordOutcome.DeadLetter) {
+        dead++;
+        this.#o.logger.error({ batch, job: `${batch}:${result.seq}`, attempt: result.attempt, error: result.ok ? undefined : result.error }, 'dead letter');
+      } else if (outcome === RecordOutcome.Duplicate || outcome === RecordOutcome.Orphan) {
         duplicates++;
-        continue;
-      }
-      touched.add(batch);
-      this.#latency.observe(Math.max(0, now - result.dispatchedAt) / 1000);
-      if (result.ok) {
-        completed++;
-        if (pipeline.collect) await this.#collect(batch, result.value, result.seq, worker);
-      } else {
-        failed++;
       }
     }
-    // Counted once per message, not per result: label lookups per job showed in profiles.
+    fold.duplicates += duplicates;
+    // Counted once per pack, not per result: label lookups per job showed in profiles.
     if (completed > 0) metrics.jobsCompleted.inc({ pipeline: pipeline.name, worker }, completed);
     if (failed > 0) metrics.jobsFailed.inc({ pipeline: pipeline.name, worker }, failed);
+    if (dead > 0) metrics.jobsDeadLettered.inc(this.#labels, dead);
     if (duplicates > 0) metrics.duplicateResults.inc(this.#labels, duplicates);
-    for (const [batch, seqs] of acks) void this.#publish(encode({ type: 'Recorded', batch, seqs }));
-    for (const batch of touched) this.#afterRecording(batch, now);
+    // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
+    void this.#publish(encode({ type: 'Recorded', batch, seqs: results.map((result) => result.seq) }));
+    await this.#afterRecording(fold, counts, now);
   }
 
-  async #collect(batch: BatchState, value: unknown, seq: number, worker: string): Promise<void> {
+  async #collect(fold: BatchFold, seq: number, value: unknown, worker: string): Promise<void> {
     try {
-      const ctx = { batch: batch.id, seq, worker, state: batch.state };
-      const done = this.#o.pipeline.collect!(value, ctx);
-      if (done) await done;
-      batch.state = ctx.state;
+      await fold.collect(seq, value, worker);
     } catch (error) {
-      this.#o.logger.error({ batch: batch.id, job: `${batch.id}:${seq}`, err: error }, 'collect threw; the result is recorded but not folded in');
+      this.#o.logger.error({ batch: fold.id, job: `${fold.id}:${seq}`, err: error }, 'collect threw; the result is recorded but not folded in');
     }
   }
 
-  #onBatchEnd(id: string, jobs: number): void {
-    const batch = this.#batch(id);
-    if (!batch) return;
-    batch.total = jobs;
-    this.#afterRecording(batch, Date.now());
+  async #onBatchEnd(batch: string, jobs: number): Promise<void> {
+    const fold = await this.#fold(batch);
+    const counts = await this.#o.ledger.setTotal(batch, jobs);
+    await this.#afterRecording(fold, counts, Date.now());
   }
 
-  #afterRecording(batch: BatchState, now: number): void {
-    if (batch.isComplete) {
-      this.#complete(batch, now);
-    } else if (now - batch.lastProgressAt >= PROGRESS_EVERY_MS) {
-      batch.lastProgressAt = now;
-      void this.#publish(encode({ type: 'BatchProgress', batch: batch.id, pipeline: batch.pipeline.name, done: batch.recorded, failed: batch.failed, total: batch.total }));
+  async #afterRecording(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+    if (counts.total !== null && counts.done >= counts.total) {
+      await this.#complete(fold, counts, now);
+    } else if (now - fold.lastProgressAt >= PROGRESS_EVERY_MS) {
+      fold.lastProgressAt = now;
+      void this.#publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
     }
   }
 
-  #complete(batch: BatchState, now: number): void {
-    const { summary, answerError } = batch.summarize(now);
-    if (answerError !== undefined) this.#o.logger.error({ batch: batch.id, err: answerError }, 'summarize threw; the summary has no answer');
-    this.#batches.delete(batch.id);
-    this.#finished.add(batch.id);
-    if (this.#finished.size > FINISHED_BATCHES_KEPT) this.#finished.delete(this.#finished.values().next().value!);
-    this.#o.metrics.batchesCompleted.inc(this.#labels);
-    this.#o.logger.info({ batch: batch.id, summary }, 'batch completed');
-    void this.#publish(encode({ type: 'BatchProgress', batch: batch.id, pipeline: batch.pipeline.name, done: batch.recorded, failed: batch.failed, total: batch.total }));
+  async #complete(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+    const { ledger, logger, metrics } = this.#o;
+    const { summary, answerError } = fold.summarize(counts, await ledger.perWorker(fold.id), now);
+    if (answerError !== undefined) logger.error({ batch: fold.id, err: answerError }, 'summarize threw; the summary has no answer');
+    const won = await ledger.complete(fold.id, fold.pipeline.name, summary);
+    this.#folds.delete(fold.id);
+    if (!won) return;
+    ledger.forget(fold.id);
+    metrics.batchesCompleted.inc(this.#labels);
+    logger.info({ batch: fold.id, summary }, 'batch completed');
+    void this.#publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
     void this.#publish(encode({ type: 'BatchCompleted', summary }));
+  }
+
+  /** Durable only: completes batches whose last job became a dead letter at the ventilator, or whose events this sink missed. */
+  async #reconcile(): Promise<void> {
+    if (this.#reconciling || !this.#running) return;
+    this.#reconciling = true;
+    try {
+      const { ledger, pipeline } = this.#o;
+      for (const batch of await ledger.activeBatches(pipeline.name)) {
+        const counts = await ledger.counts(batch);
+        if (counts && counts.total !== null && counts.done >= counts.total) await this.#complete(await this.#fold(batch), counts, Date.now());
+      }
+    } catch (error) {
+      this.#o.logger.warn({ err: error }, 'reconcile failed; will try again');
+    } finally {
+      this.#reconciling = false;
+    }
   }
 
   #publish(frame: Buffer): Promise<void> {
@@ -184,10 +239,4 @@ export class Sink {
     this.#o.metrics.malformedMessages.inc({ role: 'sink', reason });
     this.#o.logger.warn({ reason, bytes, detail }, 'dropped a malformed message');
   }
-}
-
-function pushTo(map: Map<string, number[]>, key: string, value: number): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
 }

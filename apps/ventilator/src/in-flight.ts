@@ -1,15 +1,16 @@
-import type { Job } from '@jobpipe/protocol';
+import type { PendingJob } from './dispatch-ledger.js';
 
-/** A dispatched job: which worker session holds it and when it left. */
+/** A job this process dispatched and has not seen recorded: which worker session holds it, since when. */
 export interface InFlightJob {
-  job: Job;
+  job: PendingJob;
+  dispatchedAt: number;
   worker: string;
 }
 
 /**
- * Jobs dispatched and not yet recorded by the sink, in memory. Kept per batch in maps keyed by
- * sequence number (no per-job id strings); Map order is dispatch order, so lease checks stop at
- * the first job still within its lease.
+ * Jobs this ventilator dispatched and has not yet seen recorded by the sink, in memory. Kept per
+ * batch in maps keyed by sequence number (no per-job id strings); Map order is dispatch order, so
+ * lease checks stop at the first job still within its lease.
  */
 export class InFlight {
   readonly #batches = new Map<string, Map<number, InFlightJob>>();
@@ -19,12 +20,11 @@ export class InFlight {
     return this.#size;
   }
 
-  add(job: Job, worker: string): void {
+  add(job: PendingJob, dispatchedAt: number, worker: string): void {
     let batch = this.#batches.get(job.batch);
     if (!batch) this.#batches.set(job.batch, (batch = new Map()));
-    if (!batch.has(job.seq)) this.#size++;
-    batch.delete(job.seq);
-    batch.set(job.seq, { job, worker });
+    if (!batch.delete(job.seq)) this.#size++;
+    batch.set(job.seq, { job, dispatchedAt, worker });
   }
 
   /** Removes a recorded job; false when it was not in flight (already recorded or requeued). */
@@ -37,12 +37,12 @@ export class InFlight {
   }
 
   /** Removes and returns the jobs a worker session holds. */
-  takeHeldBy(worker: string): Job[] {
-    const taken: Job[] = [];
+  takeHeldBy(worker: string): InFlightJob[] {
+    const taken: InFlightJob[] = [];
     for (const [batchId, batch] of this.#batches) {
       for (const [seq, entry] of batch) {
         if (entry.worker === worker) {
-          taken.push(entry.job);
+          taken.push(entry);
           this.remove(batchId, seq);
         }
       }
@@ -51,12 +51,12 @@ export class InFlight {
   }
 
   /** Removes and returns the jobs dispatched at or before `dispatchedBefore` (epoch ms). */
-  takeExpired(dispatchedBefore: number): Job[] {
-    const taken: Job[] = [];
+  takeExpired(dispatchedBefore: number): InFlightJob[] {
+    const taken: InFlightJob[] = [];
     for (const [batchId, batch] of this.#batches) {
       for (const [seq, entry] of batch) {
-        if (entry.job.dispatchedAt > dispatchedBefore) break;
-        taken.push(entry.job);
+        if (entry.dispatchedAt > dispatchedBefore) break;
+        taken.push(entry);
         this.remove(batchId, seq);
       }
     }

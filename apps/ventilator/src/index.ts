@@ -1,16 +1,21 @@
 /**
- * The ventilator role: `runVentilator(config)` binds for workers and runs batches until SIGTERM.
- * `Ventilator` is the role itself, for embedding.
+ * The ventilator role: `runVentilator(config)` binds for workers and runs batches (submitted ones
+ * from the intake queue, or one given by --input) until SIGTERM. `Ventilator` is the role itself.
  */
 import { loadConfig, type ConfigOf } from '@jobpipe/config';
+import { startIntake } from '@jobpipe/intake';
+import { connectRedis, redactUrl, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
+import { MemoryDispatchLedger, RedisDispatchLedger, type DispatchLedger } from './dispatch-ledger.js';
 import { ventilatorSettings } from './settings.js';
 import { Ventilator } from './ventilator.js';
 
 export { ventilatorSettings } from './settings.js';
 export { Ventilator, newBatchId } from './ventilator.js';
 export type { VentilatorOptions } from './ventilator.js';
+export { MemoryDispatchLedger, RedisDispatchLedger } from './dispatch-ledger.js';
+export type { DispatchLedger, PendingJob } from './dispatch-ledger.js';
 
 export type VentilatorConfig = ConfigOf<typeof ventilatorSettings>;
 
@@ -19,25 +24,53 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const logger = createLogger('ventilator', config.logLevel);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
+  const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl);
+  redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
+  const ledger: DispatchLedger = redis
+    ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), pipeline.name, config.leaseMs, config.maxAttempts)
+    : new MemoryDispatchLedger(config.leaseMs, config.maxAttempts);
+  if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
   const ventilator = new Ventilator({
     pipeline,
+    ledger,
     jobsBind: config.jobsBind,
     resultsConnect: config.resultsConnect,
     eventsConnect: config.eventsConnect,
     maxInFlight: config.maxInFlight,
     maxJobsPerMessage: config.maxJobsPerMessage,
     leaseMs: config.leaseMs,
-    maxAttempts: config.maxAttempts,
     heartbeatMs: config.heartbeatMs,
     maxMessageBytes: config.maxMessageBytes,
     logger,
     metrics,
   });
   await ventilator.start();
-  const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => ventilator.ready });
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port }, 'ready');
+  const intake = redis
+    ? startIntake({
+        redis,
+        prefix: config.redisPrefix,
+        pipeline: pipeline.name,
+        lockMs: config.intakeLockMs,
+        runBatch: async (input, batchId) => {
+          const summary = await ventilator.runBatch(input, batchId);
+          logger.info({ batch: batchId, summary }, 'batch completed');
+          return summary;
+        },
+        onError: (error) => logger.warn({ err: error.message }, 'intake error'),
+      })
+    : undefined;
+  await redis?.sadd(`${config.redisPrefix}:pipelines`, pipeline.name);
+  const health = await startHealthServer({
+    port: config.metricsPort,
+    registry: metrics.registry,
+    ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
+  });
+  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: config.redisUrl && redactUrl(config.redisUrl) }, 'ready');
   exitOnSignals(async () => {
+    // Forced: a running batch stays claimed and is resumed by the next ventilator.
+    await intake?.close(true);
     await ventilator.stop();
+    redis?.disconnect();
     await health.close();
   }, logger);
   if (config.input !== undefined) {

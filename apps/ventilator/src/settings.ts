@@ -10,10 +10,12 @@ export const ventilatorSettings = {
   logLevel: common.logLevel,
   maxMessageBytes: common.maxMessageBytes,
   heartbeatMs: common.heartbeatMs,
+  redisUrl: common.redisUrl,
+  redisPrefix: common.redisPrefix,
   input: setting<unknown>({
     env: 'JOBPIPE_INPUT',
     flag: 'input',
-    description: "a batch's input as JSON, run once at start (until durable intake lands, the way to submit)",
+    description: "a batch's input as JSON, run once at start (besides the batches submitted with jobpipe submit)",
     default: undefined,
     defaultText: '(none: wait)',
     parse: json,
@@ -43,9 +45,16 @@ export const ventilatorSettings = {
   leaseMs: setting({
     env: 'JOBPIPE_LEASE_MS',
     flag: 'lease-ms',
-    description: 'a dispatched job with no recorded result after this long is sent again',
-    default: 300_000,
+    description: 'a dispatched job with no recorded result after this long is sent again, in ms',
+    default: 60_000,
     parse: integer(100, 86_400_000),
+  }),
+  intakeLockMs: setting({
+    env: 'JOBPIPE_INTAKE_LOCK_MS',
+    flag: 'intake-lock-ms',
+    description: "how long a crashed ventilator's batch stays claimed before the next ventilator resumes it, in ms",
+    default: 30_000,
+    parse: integer(1000, 3_600_000),
   }),
   maxAttempts: setting({
     env: 'JOBPIPE_MAX_ATTEMPTS',

@@ -1,33 +1,37 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
-import { encode, topicOf, type BatchSummary, type Job, type ProtocolError } from '@jobpipe/protocol';
-import type { Pipeline } from '@jobpipe/pipeline';
+import { encode, encodeRaw, topicOf, type BatchSummary, type ProtocolError } from '@jobpipe/protocol';
+import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { baseOptions, receiveLoop, SerialSender } from '@jobpipe/transport';
-import { InFlight } from './in-flight.js';
+import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
+import { InFlight, type InFlightJob } from './in-flight.js';
 import { Signal } from './signal.js';
 import { WorkerRegistry, type WorkerSession } from './worker-registry.js';
 
 export interface VentilatorOptions {
   pipeline: Pipeline;
+  ledger: DispatchLedger;
   jobsBind: string;
   resultsConnect: string;
   eventsConnect: string;
   maxInFlight: number;
   maxJobsPerMessage: number;
   leaseMs: number;
-  maxAttempts: number;
   heartbeatMs: number;
   maxMessageBytes: number;
   logger: Logger;
   metrics: Metrics;
 }
 
-type PendingJob = Omit<Job, 'dispatchedAt'>;
+/** How often the reaper looks for expired leases and due retries, at most. */
+const REAP_EVERY_MS = 500;
+/** How often a batch's completion is read from a durable ledger, in case the event was missed. */
+const DONE_POLL_MS = 1000;
 
 /**
- * The ventilator role: runs a batch's split, keeps every dispatched job in flight until the sink
- * records it, and sends jobs to workers only against the credit they grant.
+ * The ventilator role: streams a batch's split into jobs, writes each to the ledger before it
+ * leaves, and sends jobs to workers only against the credit they grant.
  */
 export class Ventilator {
   readonly #o: VentilatorOptions;
@@ -44,14 +48,18 @@ export class Ventilator {
   readonly #changed = new Signal();
   readonly #room = new Signal();
   readonly #batchDone = new Map<string, (summary: BatchSummary) => void>();
+  readonly #batchJson = new Map<string, string>();
   readonly #labels: { pipeline: string };
+  readonly #pipelineJson: string;
   #running = false;
+  #reaping = false;
   #loops: Promise<unknown>[] = [];
   #timers: NodeJS.Timeout[] = [];
 
   constructor(options: VentilatorOptions) {
     this.#o = options;
     this.#labels = { pipeline: options.pipeline.name };
+    this.#pipelineJson = JSON.stringify(options.pipeline.name);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // mandatory: a send to a worker that has gone fails at once instead of vanishing silently.
     this.#workersSocket = new Router({ ...socketOptions, mandatory: true, handover: true });
@@ -60,9 +68,11 @@ export class Ventilator {
     this.#sinkSender = new SerialSender(this.#toSink);
     this.#events = new Subscriber({ ...socketOptions });
     this.#workers = new WorkerRegistry(options.heartbeatMs);
+    options.metrics.sampleGauge(options.metrics.jobsInflight, this.#labels, () => this.#inFlight.size);
+    options.metrics.sampleGauge(options.metrics.workersConnected, this.#labels, () => this.#workers.size);
   }
 
-  get ready(): boolean {
+  get running(): boolean {
     return this.#running;
   }
 
@@ -100,36 +110,28 @@ export class Ventilator {
     );
     this.#timers.push(
       setInterval(() => this.#dropSilentWorkers(), this.#o.heartbeatMs),
-      setInterval(() => this.#expireLeases(), Math.max(50, Math.min(1000, this.#o.leaseMs / 4))),
+      setInterval(() => void this.#reap(), Math.min(REAP_EVERY_MS, Math.max(50, this.#o.leaseMs / 4))),
     );
-    this.#o.logger.info({ jobs: this.#o.jobsBind, results: this.#o.resultsConnect, events: this.#o.eventsConnect }, 'ventilator started');
+    this.#o.logger.info({ jobs: this.#o.jobsBind, results: this.#o.resultsConnect, events: this.#o.eventsConnect, durable: this.#o.ledger.durable }, 'ventilator started');
   }
 
   /**
    * Runs one batch: announces it to the sink, streams its split into jobs, and resolves with the
-   * sink's summary once every job has a recorded result.
+   * sink's summary once every job has a result or is a dead letter. Running a batch id again
+   * resumes it: jobs already dispatched or done are skipped (ids are deterministic).
    */
   async runBatch(input: unknown, batchId = newBatchId(this.#o.pipeline.name)): Promise<BatchSummary> {
-    const { pipeline, logger } = this.#o;
-    const done = new Promise<BatchSummary>((resolve) => this.#batchDone.set(batchId, resolve));
-    logger.info({ batch: batchId }, 'batch started');
+    const { pipeline, logger, ledger } = this.#o;
+    const { resumed, summary } = await ledger.begin(batchId, pipeline.name);
+    if (summary) return summary;
+    const done = this.#waitForDone(batchId);
+    logger.info({ batch: batchId, resumed }, resumed ? 'batch resumed' : 'batch started');
     await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
-    let seq = 0;
-    for await (const payload of pipeline.split(input)) {
-      while (this.#running && (this.#fresh.length >= 2 * this.#o.maxJobsPerMessage || this.#inFlight.size + this.#fresh.length >= this.#o.maxInFlight)) {
-        await this.#room.wait(1000);
-      }
-      if (!this.#running) throw new Error(`ventilator stopped during batch ${batchId}`);
-      this.#fresh.push({ batch: batchId, seq: seq++, attempt: 1, payload: payload === undefined ? null : payload });
-      this.#changed.notify();
-    }
-    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: seq }));
-    logger.info({ batch: batchId, jobs: seq }, 'batch split done');
-    try {
-      return await done;
-    } finally {
-      this.#batchDone.delete(batchId);
-    }
+    const total = await this.#split(input, batchId, resumed);
+    await ledger.end(batchId, total);
+    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
+    logger.info({ batch: batchId, jobs: total }, 'batch split done');
+    return done;
   }
 
   async stop(): Promise<void> {
@@ -147,8 +149,58 @@ export class Ventilator {
     this.#o.logger.info({ inFlight: this.#inFlight.size }, 'ventilator stopped');
   }
 
+  /** Streams the split into the dispatch queue, pausing while too much is out; returns the job count. */
+  async #split(input: unknown, batchId: string, resumed: boolean): Promise<number> {
+    const { pipeline, ledger, maxJobsPerMessage, maxInFlight } = this.#o;
+    let seq = 0;
+    // A resumed batch checks its jobs against the ledger a pack at a time.
+    let candidates: PendingJob[] = [];
+    const flush = async () => {
+      const jobs = candidates;
+      candidates = [];
+      const keep = resumed ? new Set(await ledger.keepNew(batchId, jobs.map((job) => job.seq))) : undefined;
+      for (const job of jobs) if (!keep || keep.has(job.seq)) this.#fresh.push(job);
+      this.#changed.notify();
+    };
+    for await (const payload of pipeline.split(input)) {
+      while (this.#running && (this.#fresh.length >= 2 * maxJobsPerMessage || this.#inFlight.size + this.#fresh.length >= maxInFlight)) {
+        await this.#room.wait(1000);
+      }
+      if (!this.#running) throw new Error(`ventilator stopped during batch ${batchId}`);
+      let payloadJson: string | undefined;
+      try {
+        payloadJson = JSON.stringify(payload === undefined ? null : payload);
+      } catch (error) {
+        throw new PipelineError(`${pipeline.name}: split yielded a payload JSON cannot carry at job ${batchId}:${seq}: ${(error as Error).message}`);
+      }
+      candidates.push({ batch: batchId, seq: seq++, attempt: 1, payloadJson });
+      if (!resumed || candidates.length >= maxJobsPerMessage) await flush();
+    }
+    if (candidates.length > 0) await flush();
+    return seq;
+  }
+
+  #waitForDone(batchId: string): Promise<BatchSummary> {
+    return new Promise<BatchSummary>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (summary: BatchSummary) => {
+        clearInterval(timer);
+        this.#batchDone.delete(batchId);
+        this.#batchJson.delete(batchId);
+        resolve(summary);
+      };
+      this.#batchDone.set(batchId, finish);
+      // Events are hints (PUB drops for a reconnecting subscriber); a durable ledger is the truth.
+      if (this.#o.ledger.durable) {
+        timer = setInterval(() => {
+          this.#o.ledger.doneSummary(batchId).then((summary) => summary && finish(summary), () => {});
+        }, DONE_POLL_MS);
+      }
+    });
+  }
+
   async #dispatchLoop(): Promise<void> {
-    const { metrics } = this.#o;
+    const { metrics, ledger, logger } = this.#o;
     while (this.#running) {
       const session = this.#workers.pick();
       const source = this.#redeliveries.length > 0 ? this.#redeliveries : this.#fresh;
@@ -156,56 +208,54 @@ export class Ventilator {
         await this.#changed.wait();
         continue;
       }
-      const count = Math.min(this.#workers.available(session), this.#o.maxJobsPerMessage, source.length);
+      // One batch per message keeps the write-ahead to one ledger call.
+      const batch = source[0]!.batch;
+      let count = 0;
+      const limit = Math.min(this.#workers.available(session), this.#o.maxJobsPerMessage, source.length);
+      while (count < limit && source[count]!.batch === batch) count++;
+      const jobs = source.splice(0, count);
       const dispatchedAt = Date.now();
-      let jobs: Job[] = source.splice(0, count).map((job) => ({ ...job, dispatchedAt }));
-      let frame: Buffer;
       try {
-        frame = encode({ type: 'Jobs', pipeline: this.#o.pipeline.name, jobs });
-      } catch {
-        jobs = this.#dropUnencodable(jobs);
-        if (jobs.length === 0) continue;
-        frame = encode({ type: 'Jobs', pipeline: this.#o.pipeline.name, jobs });
+        await ledger.admit(batch, jobs, dispatchedAt + this.#o.leaseMs);
+      } catch (error) {
+        // Redis is unreachable: nothing was sent, so put the jobs back and wait.
+        logger.error({ err: error, batch }, 'write-ahead failed; retrying');
+        source.unshift(...jobs);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
       }
-      for (const job of jobs) this.#inFlight.add(job, session.key);
+      for (const job of jobs) this.#inFlight.add(job, dispatchedAt, session.key);
       session.sent += jobs.length;
       session.lastSentAt = dispatchedAt;
       this.#room.notify();
       try {
-        await this.#toWorkers.send([session.routingId, frame]);
+        await this.#toWorkers.send([session.routingId, this.#jobsFrame(batch, jobs, dispatchedAt)]);
         metrics.jobsDispatched.inc(this.#labels, jobs.length);
-        metrics.jobsInflight.set(this.#labels, this.#inFlight.size);
       } catch (error) {
-        // EHOSTUNREACH: the worker disconnected. Its jobs go back in line at once.
-        this.#o.logger.warn({ worker: session.workerId, err: error }, 'worker unreachable; requeueing its jobs');
-        this.#forgetWorker(session);
+        // EHOSTUNREACH: the worker disconnected. Its jobs go back in line.
+        logger.warn({ worker: session.workerId, err: error }, 'worker unreachable; requeueing its jobs');
+        await this.#forgetWorker(session);
       }
     }
   }
 
-  // The split yielded something JSON cannot carry (a BigInt, a cycle): those jobs fail at once.
-  #dropUnencodable(jobs: Job[]): Job[] {
-    const good: Job[] = [];
-    const bad: Job[] = [];
-    for (const job of jobs) {
-      try {
-        JSON.stringify(job.payload);
-        good.push(job);
-      } catch {
-        bad.push(job);
-      }
+  // Built as text: the payloads are JSON already, so nothing is stringified twice.
+  #jobsFrame(batch: string, jobs: PendingJob[], dispatchedAt: number): Buffer {
+    let batchJson = this.#batchJson.get(batch);
+    if (batchJson === undefined) this.#batchJson.set(batch, (batchJson = JSON.stringify(batch)));
+    const head = `{"batch":${batchJson},"dispatchedAt":${dispatchedAt},"seq":`;
+    let body = `{"pipeline":${this.#pipelineJson},"jobs":[`;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!;
+      body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt},"payload":${job.payloadJson}}`;
     }
-    if (bad.length > 0) this.#deadLetter(bad, 'payload is not JSON-serializable');
-    return good;
+    return encodeRaw('Jobs', `${body}]}`);
   }
 
   #onCredit(routingId: Buffer, workerId: string, granted: number, received: number): void {
     const known = this.#workers.get(routingId);
     const session = this.#workers.credit(routingId, workerId, granted, received);
-    if (!known) {
-      this.#o.logger.info({ worker: workerId, credit: granted - received }, 'worker joined');
-      this.#o.metrics.workersConnected.set(this.#labels, this.#workers.size);
-    }
+    if (!known) this.#o.logger.info({ worker: workerId, credit: granted - received }, 'worker joined');
     if (this.#workers.available(session) > 0) this.#changed.notify();
   }
 
@@ -220,58 +270,65 @@ export class Ventilator {
   #onRecorded(batchId: string, seqs: number[]): void {
     let removed = 0;
     for (const seq of seqs) if (this.#inFlight.remove(batchId, seq)) removed++;
-    if (removed > 0) {
-      this.#o.metrics.jobsInflight.set(this.#labels, this.#inFlight.size);
-      this.#room.notify();
-    }
+    if (removed > 0) this.#room.notify();
   }
 
   #dropSilentWorkers(): void {
     for (const session of this.#workers.takeSilent()) {
       this.#o.logger.warn({ worker: session.workerId }, 'worker silent for 3 heartbeats; requeueing its jobs');
-      this.#forgetWorker(session);
+      void this.#forgetWorker(session);
     }
   }
 
-  #forgetWorker(session: WorkerSession): void {
+  async #forgetWorker(session: WorkerSession): Promise<void> {
     this.#workers.remove(session);
-    this.#o.metrics.workersConnected.set(this.#labels, this.#workers.size);
-    this.#requeue(this.#inFlight.takeHeldBy(session.key), `worker ${session.workerId} went away`);
-  }
-
-  #expireLeases(): void {
-    const expired = this.#inFlight.takeExpired(Date.now() - this.#o.leaseMs);
-    if (expired.length > 0) this.#requeue(expired, 'lease expired');
-  }
-
-  #requeue(jobs: Job[], why: string): void {
-    if (jobs.length === 0) return;
-    const { metrics, logger, maxAttempts } = this.#o;
-    const dead: Job[] = [];
-    for (const job of jobs) {
-      if (job.attempt >= maxAttempts) dead.push(job);
-      else this.#redeliveries.push({ batch: job.batch, seq: job.seq, attempt: job.attempt + 1, payload: job.payload });
+    const held = this.#inFlight.takeHeldBy(session.key);
+    if (held.length === 0) return;
+    try {
+      this.#requeue(await this.#o.ledger.release(held), `worker ${session.workerId} went away`);
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'could not release the jobs of a vanished worker; their leases will bring them back');
     }
-    metrics.jobsRedelivered.inc(this.#labels, jobs.length - dead.length);
-    metrics.jobsInflight.set(this.#labels, this.#inFlight.size);
-    logger.warn({ jobs: jobs.length, dead: dead.length, why }, 'requeueing jobs');
-    if (dead.length > 0) this.#deadLetter(dead, why);
+  }
+
+  async #reap(): Promise<void> {
+    if (this.#reaping || !this.#running) return;
+    this.#reaping = true;
+    try {
+      // Take no more than can go out soon: a taken job's reservation runs while it waits.
+      const room = Math.max(0, this.#o.maxInFlight - this.#inFlight.size - this.#redeliveries.length);
+      if (room > 0) this.#requeue(await this.#o.ledger.due(this.#inFlight, room), 'lease expired or retry due');
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'lease check failed; retrying');
+    } finally {
+      this.#reaping = false;
+    }
+  }
+
+  #requeue(requeue: Requeue, why: string): void {
+    const { metrics, logger } = this.#o;
+    const { redeliver, deadToReport, deadLettered } = requeue;
+    if (redeliver.length === 0 && deadLettered === 0) return;
+    this.#redeliveries.push(...redeliver);
+    metrics.jobsRedelivered.inc(this.#labels, redeliver.length);
+    if (deadLettered > 0) metrics.jobsDeadLettered.inc(this.#labels, deadLettered);
+    logger.warn({ redeliver: redeliver.length, dead: deadLettered, why }, 'requeueing jobs');
+    if (deadToReport.length > 0) this.#reportDead(deadToReport, why);
     this.#changed.notify();
   }
 
-  // A dead letter is recorded at the sink as a failed result, so its batch can still complete.
-  #deadLetter(jobs: Job[], why: string): void {
-    const { metrics, logger, pipeline, maxAttempts } = this.#o;
-    metrics.jobsDeadLettered.inc(this.#labels, jobs.length);
-    for (const job of jobs) logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempts: job.attempt, why }, 'dead letter');
-    const results = jobs.map((job) => ({
+  // Without a durable ledger a dead letter is recorded at the sink as a failed result, so its batch can complete.
+  #reportDead(jobs: InFlightJob[], why: string): void {
+    const { logger, pipeline } = this.#o;
+    for (const { job } of jobs) logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempts: job.attempt, why }, 'dead letter');
+    const results = jobs.map(({ job, dispatchedAt }) => ({
       batch: job.batch,
       seq: job.seq,
       attempt: job.attempt,
-      dispatchedAt: job.dispatchedAt,
+      dispatchedAt,
       durationMs: 0,
       ok: false as const,
-      error: { name: 'DeadLetter', message: `gave up after ${Math.min(job.attempt, maxAttempts)} attempt(s): ${why}` },
+      error: { name: 'DeadLetter', message: `gave up after ${job.attempt} attempt(s): ${why}` },
     }));
     void this.#sinkSender.send(encode({ type: 'Results', pipeline: pipeline.name, worker: 'ventilator', results })).catch((error: Error) => {
       logger.error({ err: error }, 'could not report dead letters to the sink');

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { endpoint, existingFile, integer, nonEmpty, oneOf, port, setting } from './settings.js';
+import { endpoint, existingFile, integer, keyPrefix, nonEmpty, oneOf, port, redisUrl, setting } from './settings.js';
 
 /** Settings that several roles share. Each app picks the ones it reads. */
 export const common = {
@@ -78,6 +78,21 @@ export const common = {
     description: "ventilator and clients: the sink's events endpoint",
     default: 'tcp://127.0.0.1:5559',
     parse: endpoint,
+  }),
+  redisUrl: setting<string | undefined>({
+    env: 'JOBPIPE_REDIS_URL',
+    flag: 'redis-url',
+    description: 'Redis for the durable ledger and intake (redis:// or rediss://); without it persistence is off',
+    default: undefined,
+    defaultText: '(none: persistence off)',
+    parse: redisUrl,
+  }),
+  redisPrefix: setting({
+    env: 'JOBPIPE_REDIS_PREFIX',
+    flag: 'redis-prefix',
+    description: 'prefix of every Redis key, so several deployments can share one Redis',
+    default: 'jobpipe',
+    parse: keyPrefix,
   }),
   workerId: setting({
     env: 'JOBPIPE_WORKER_ID',

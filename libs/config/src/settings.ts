@@ -88,3 +88,24 @@ export function boolean(raw: string): boolean {
   if (['0', 'false', 'no', 'off'].includes(value)) return false;
   throw new Error(`"${raw}" is not a boolean (true/false)`);
 }
+
+/** A Redis URL: redis:// or rediss:// (TLS), with optional user, password and database. */
+export function redisUrl(raw: string): string {
+  const value = raw.trim();
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('is not a URL (expected redis://[user:password@]host[:port][/db])');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`scheme ${url.protocol} is not redis: or rediss:`);
+  if (!url.hostname) throw new Error('has no host');
+  return value;
+}
+
+/** A Redis key prefix: letters, digits and `._:-`. */
+export function keyPrefix(raw: string): string {
+  const value = raw.trim();
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new Error(`"${raw}" may only hold letters, digits and . _ : - (1-64 of them)`);
+  return value;
+}

@@ -14,7 +14,7 @@
   ARGV[3] now (epoch ms)
   ARGV[4] retry backoff base in ms (doubles per attempt)
   ARGV[5..] quads: seq, attempt, ok ("1" or "0"), value JSON or error JSON
-  Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status }
+  Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status, startedAt }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight: dead-lettered
   or unknown), T retry scheduled, X dead letter, S stale failure (an older attempt; ignored).
 ]]
@@ -61,5 +61,5 @@ end
 if recorded > 0 then redis.call('HINCRBY', meta, 'recorded', recorded) end
 if deadCount > 0 then redis.call('HINCRBY', meta, 'dead', deadCount) end
 if recorded + deadCount > 0 then redis.call('HINCRBY', workers, ARGV[1], recorded + deadCount) end
-local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status')
-return { table.concat(codes), counters[1] or '0', counters[2] or '0', counters[3], counters[4] }
+local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status', 'startedAt')
+return { table.concat(codes), counters[1] or '0', counters[2] or '0', counters[3], counters[4], counters[5] }

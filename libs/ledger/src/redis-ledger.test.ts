@@ -30,7 +30,7 @@ describe('RedisLedger', () => {
     const batch = await newBatch();
     await ledger.admit(batch, jobs(0, 1, 2), 5000);
     const first = await ledger.record(batch, 'w1', [ok(0, 'a'), ok(1, 'b')], 0, 100, 2000);
-    expect(first).toMatchObject({ outcomes: 'RR', recorded: 2, dead: 0, total: null, status: 'running' });
+    expect(first).toMatchObject({ outcomes: 'RR', recorded: 2, dead: 0, total: null, status: 'running', startedAt: 1000 });
     const again = await ledger.record(batch, 'w2', [ok(1, 'late'), ok(7, 'never sent'), ok(2, 'c')], 0, 100, 2000);
     expect(again.outcomes).toBe('DOR');
     expect(again.recorded).toBe(3);

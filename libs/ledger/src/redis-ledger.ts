@@ -27,6 +27,8 @@ export interface RecordResult {
   dead: number;
   total: number | null;
   status: string | null;
+  /** When the batch began (epoch ms), or null for a batch the ledger does not know. */
+  startedAt: number | null;
 }
 
 export type BatchStatus = 'running' | 'done';
@@ -105,7 +107,7 @@ export class RedisLedger {
   async record(batch: string, worker: string, results: JobResult[], retries: number, backoffMs: number, now = Date.now()): Promise<RecordResult> {
     const k = this.keys.batch(batch);
     let outcomes = '';
-    let reply: [string, string, string, string | null, string | null] | undefined;
+    let reply: [string, string, string, string | null, string | null, string | null] | undefined;
     for (let start = 0; start < results.length; start += MAX_PER_CALL) {
       const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, worker, retries, now, backoffMs];
       for (const result of results.slice(start, start + MAX_PER_CALL)) {
@@ -120,6 +122,7 @@ export class RedisLedger {
       dead: Number(reply?.[2] ?? 0),
       total: reply?.[3] == null ? null : Number(reply[3]),
       status: reply?.[4] ?? null,
+      startedAt: reply?.[5] == null ? null : Number(reply[5]),
     };
   }
 

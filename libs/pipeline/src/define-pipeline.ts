@@ -43,6 +43,12 @@ export interface PipelineDefinition<Input = any, Payload = any, Result = any, St
   /** Sink: the batch's answer, from its state, once every job has a result. */
   summarize?: (state: State, totals: { jobs: number; failed: number }) => Answer;
   worker?: WorkerHints;
+  /** Times a job whose handler failed is tried again (durable ledger only). @default 0 */
+  retries?: number;
+  /** Wait before the first retry, in ms; it doubles for each further one. @default 1000 */
+  retryBackoffMs?: number;
+  /** Checks a batch's input at submission; throw to reject it. Without it, submission starts the split and takes one job. */
+  validate?: (input: unknown) => void;
 }
 
 export type Pipeline<I = any, P = any, R = any, S = any, A = any> = Readonly<PipelineDefinition<I, P, R, S, A>>;
@@ -72,7 +78,11 @@ export function assertPipeline(value: unknown, origin = 'pipeline'): asserts val
   for (const fn of ['split', 'work'] as const) {
     if (typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function`);
   }
-  for (const fn of ['init', 'collect', 'summarize'] as const) {
+  for (const field of ['retries', 'retryBackoffMs'] as const) {
+    const value = p[field];
+    if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 0)) throw new PipelineError(`${origin}: ${field} must be an integer >= 0`);
+  }
+  for (const fn of ['init', 'collect', 'summarize', 'validate'] as const) {
     if (p[fn] !== undefined && typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function when given`);
   }
   const hints = p.worker as WorkerHints | undefined;

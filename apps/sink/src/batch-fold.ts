@@ -1,0 +1,51 @@
+import type { BatchSummary } from '@jobpipe/protocol';
+import type { Pipeline } from '@jobpipe/pipeline';
+import type { BatchCounts } from './result-ledger.js';
+
+/** A batch's running answer in the sink: the pipeline's collect state, folded result by result. */
+export class BatchFold {
+  state: unknown;
+  duplicates = 0;
+  lastProgressAt = 0;
+
+  constructor(
+    readonly id: string,
+    readonly pipeline: Pipeline,
+  ) {
+    this.state = pipeline.init ? pipeline.init() : {};
+  }
+
+  /** Folds one successful result in; a collect that throws leaves the state as it was and rethrows. */
+  async collect(seq: number, value: unknown, worker: string): Promise<void> {
+    if (!this.pipeline.collect) return;
+    const ctx = { batch: this.id, seq, worker, state: this.state };
+    const done = this.pipeline.collect(value, ctx);
+    if (done) await done;
+    this.state = ctx.state;
+  }
+
+  /** The batch's summary; a `summarize` that throws leaves the answer null and its error beside. */
+  summarize(counts: BatchCounts, perWorker: Record<string, number>, now: number): { summary: BatchSummary; answerError?: unknown } {
+    const wallSeconds = Math.max(0, (now - counts.startedAt) / 1000);
+    const jobs = counts.total ?? counts.done;
+    let answer: unknown = null;
+    let answerError: unknown;
+    try {
+      if (this.pipeline.summarize) answer = this.pipeline.summarize(this.state, { jobs, failed: counts.failed }) ?? null;
+    } catch (error) {
+      answerError = error;
+    }
+    const summary: BatchSummary = {
+      batch: this.id,
+      pipeline: this.pipeline.name,
+      jobs,
+      failed: counts.failed,
+      duplicates: this.duplicates,
+      wallSeconds,
+      jobsPerSecond: wallSeconds > 0 ? jobs / wallSeconds : 0,
+      perWorker,
+      answer,
+    };
+    return answerError === undefined ? { summary } : { summary, answerError };
+  }
+}

@@ -1,0 +1,135 @@
+import type { BatchSummary } from '@jobpipe/protocol';
+import type { LedgerJob, RedisLedger } from '@jobpipe/ledger';
+import type { InFlight, InFlightJob } from './in-flight.js';
+
+/** A job waiting to be dispatched. Its payload is JSON text from the split on, stringified once. */
+export interface PendingJob extends LedgerJob {
+  batch: string;
+}
+
+/** Jobs to send again, and jobs that ran out of attempts. */
+export interface Requeue {
+  redeliver: PendingJob[];
+  /** Jobs the ventilator must report to the sink as dead letters (the memory ledger only). */
+  deadToReport: InFlightJob[];
+  /** Jobs that became dead letters, for the metric. */
+  deadLettered: number;
+}
+
+/**
+ * Where the ventilator keeps the truth about dispatched jobs. The local `InFlight` map always
+ * tracks what this process sent (for acks, flow control and vanished workers); a durable ledger
+ * adds Redis as the truth that outlives the process.
+ */
+export interface DispatchLedger {
+  readonly durable: boolean;
+  /** Opens a batch. A batch the ledger already knows is resumed; a done one returns its summary. */
+  begin(batch: string, pipeline: string): Promise<{ resumed: boolean; summary: BatchSummary | null }>;
+  /** Of these seqs of a resumed batch, the ones never dispatched. */
+  keepNew(batch: string, seqs: number[]): Promise<number[]>;
+  end(batch: string, total: number): Promise<void>;
+  /** Write-ahead: called before the jobs are sent. */
+  admit(batch: string, jobs: PendingJob[], leaseDeadline: number): Promise<void>;
+  /** The jobs of a worker that vanished. */
+  release(held: InFlightJob[]): Promise<Requeue>;
+  /** Jobs whose lease ran out, or whose retry is due; at most `limit` of them. */
+  due(local: InFlight, limit: number): Promise<Requeue>;
+  /** The batch's summary once it is done, read from the ledger (null when unknown or running). */
+  doneSummary(batch: string): Promise<BatchSummary | null>;
+}
+
+/** Persistence off: the ventilator's memory is the ledger. A ventilator crash loses its batch. */
+export class MemoryDispatchLedger implements DispatchLedger {
+  readonly durable = false;
+  constructor(
+    private readonly leaseMs: number,
+    private readonly maxAttempts: number,
+  ) {}
+
+  async begin() {
+    return { resumed: false, summary: null };
+  }
+  async keepNew(_batch: string, seqs: number[]) {
+    return seqs;
+  }
+  async end() {}
+  async admit() {}
+  async doneSummary() {
+    return null;
+  }
+
+  async release(held: InFlightJob[]): Promise<Requeue> {
+    return this.#requeue(held);
+  }
+
+  async due(local: InFlight): Promise<Requeue> {
+    return this.#requeue(local.takeExpired(Date.now() - this.leaseMs));
+  }
+
+  #requeue(jobs: InFlightJob[]): Requeue {
+    const requeue: Requeue = { redeliver: [], deadToReport: [], deadLettered: 0 };
+    for (const entry of jobs) {
+      if (entry.job.attempt >= this.maxAttempts) requeue.deadToReport.push(entry);
+      else requeue.redeliver.push({ ...entry.job, attempt: entry.job.attempt + 1 });
+    }
+    requeue.deadLettered = requeue.deadToReport.length;
+    return requeue;
+  }
+}
+
+/** Persistence on: Redis holds every in-flight job, lease and dead letter (see libs/ledger). */
+export class RedisDispatchLedger implements DispatchLedger {
+  readonly durable = true;
+  constructor(
+    private readonly ledger: RedisLedger,
+    private readonly pipeline: string,
+    private readonly leaseMs: number,
+    private readonly maxAttempts: number,
+  ) {}
+
+  async begin(batch: string, pipeline: string) {
+    const before = await this.ledger.batchInfo(batch);
+    const info = await this.ledger.beginBatch(batch, pipeline);
+    return { resumed: before !== undefined, summary: info.status === 'done' ? info.summary : null };
+  }
+
+  keepNew(batch: string, seqs: number[]) {
+    return this.ledger.filterNew(batch, seqs);
+  }
+
+  end(batch: string, total: number) {
+    return this.ledger.endBatch(batch, total);
+  }
+
+  admit(batch: string, jobs: PendingJob[], leaseDeadline: number) {
+    return this.ledger.admit(batch, jobs, leaseDeadline);
+  }
+
+  // Their leases run out now: the next `due` sends them again, whichever ventilator runs it.
+  async release(held: InFlightJob[]): Promise<Requeue> {
+    const byBatch = new Map<string, number[]>();
+    for (const { job } of held) byBatch.set(job.batch, [...(byBatch.get(job.batch) ?? []), job.seq]);
+    for (const [batch, seqs] of byBatch) await this.ledger.expireNow(batch, seqs);
+    return { redeliver: [], deadToReport: [], deadLettered: 0 };
+  }
+
+  async due(local: InFlight, limit: number): Promise<Requeue> {
+    const now = Date.now();
+    // Redis decides what is due; the local copies of expired jobs are only forgotten.
+    local.takeExpired(now - this.leaseMs);
+    const requeue: Requeue = { redeliver: [], deadToReport: [], deadLettered: 0 };
+    for (const batch of await this.ledger.activeBatches(this.pipeline)) {
+      const room = limit - requeue.redeliver.length;
+      if (room <= 0) break;
+      const { jobs, deadLettered } = await this.ledger.takeDue(batch, room, this.maxAttempts, now + this.leaseMs, now);
+      for (const job of jobs) requeue.redeliver.push({ batch, ...job });
+      requeue.deadLettered += deadLettered;
+    }
+    return requeue;
+  }
+
+  async doneSummary(batch: string) {
+    const info = await this.ledger.batchInfo(batch);
+    return info?.status === 'done' ? info.summary : null;
+  }
+}

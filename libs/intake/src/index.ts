@@ -1,0 +1,16 @@
+/**
+ * Durable intake: batches go into a BullMQ queue per pipeline and wait there, even while every
+ * jobpipe process is down, until a ventilator takes them.
+ *
+ * ```ts
+ * const client = new JobpipeClient(connectRedis(url), 'jobpipe');
+ * const batch = await client.submit(pipeline, { limit: 1_000_000 });
+ * const summary = await client.waitForBatch(pipeline.name, batch);
+ * ```
+ */
+export { JobpipeClient, SubmissionError, validateInput } from './submit.js';
+export type { SubmitOptions, BatchState, BatchStatusReport } from './submit.js';
+export { startIntake } from './intake-worker.js';
+export type { IntakeOptions } from './intake-worker.js';
+export { intakeQueueName, checkBatchId } from './queue-name.js';
+export type { BatchRequest } from './queue-name.js';

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { RedisLedger, type BatchInfo } from '@jobpipe/ledger';
+import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
+import type { BatchSummary } from '@jobpipe/protocol';
+import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
+
+/** An input the pipeline rejects, or a submission that cannot be taken. Nothing was written. */
+export class SubmissionError extends Error {
+  override name = 'SubmissionError';
+}
+
+export interface SubmitOptions {
+  /** Defaults to `<pipeline>-<base36 time>-<random>`. */
+  batchId?: string;
+  /** BullMQ priority: 1 is the highest; unset batches go first-in first-out. */
+  priority?: number;
+}
+
+export type BatchState = 'queued' | 'running' | 'done' | 'failed';
+
+export interface BatchStatusReport {
+  batch: string;
+  pipeline: string;
+  state: BatchState;
+  submittedAt: number | null;
+  /** Jobs with a result or dead-lettered, and the total once the split is done. */
+  done: number;
+  total: number | null;
+  failed: number;
+  summary: BatchSummary | null;
+  error: string | null;
+}
+
+/**
+ * The client side of intake: submits batches to a pipeline's durable queue and reports on them.
+ * Batches wait in Redis (BullMQ) while no ventilator runs.
+ */
+export class JobpipeClient {
+  readonly ledger: RedisLedger;
+  readonly #queues = new Map<string, Queue>();
+
+  constructor(
+    readonly redis: Redis,
+    readonly prefix = 'jobpipe',
+  ) {
+    this.ledger = new RedisLedger(redis, prefix);
+  }
+
+  /** Checks the input against the pipeline, then queues the batch. Returns its id. */
+  async submit(pipeline: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<string> {
+    const batchId = checkBatchId(options.batchId ?? `${pipeline.name}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
+    await validateInput(pipeline, input);
+    const queue = this.queue(pipeline.name);
+    if (await queue.getJob(batchId)) throw new SubmissionError(`batch ${batchId} already exists`);
+    const request: BatchRequest = { pipeline: pipeline.name, input, submittedAt: Date.now() };
+    await queue.add('batch', request, {
+      jobId: batchId,
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      // A batch that fails (its split threw) stays failed for a person to look at; a crash of the
+      // ventilator is not a failure: BullMQ hands the batch to the next one, which resumes it.
+      attempts: 1,
+      removeOnComplete: { count: 10_000 },
+      removeOnFail: { count: 10_000 },
+    });
+    await this.redis.sadd(`${this.prefix}:pipelines`, pipeline.name);
+    return batchId;
+  }
+
+  /** Where a batch stands, from the queue and the ledger; undefined when it is unknown. */
+  async status(pipelineName: string, batchId: string): Promise<BatchStatusReport | undefined> {
+    const job = await this.queue(pipelineName).getJob(batchId);
+    const info = await this.ledger.batchInfo(batchId);
+    if (!job && !info) return undefined;
+    const jobState = job ? await job.getState() : 'unknown';
+    return report(batchId, pipelineName, jobState, job?.data as BatchRequest | undefined, info, job?.failedReason ?? null);
+  }
+
+  /** The newest batches of every pipeline ever submitted to, newest first. */
+  async list(limit = 20): Promise<BatchStatusReport[]> {
+    const reports: BatchStatusReport[] = [];
+    for (const pipeline of await this.redis.smembers(`${this.prefix}:pipelines`)) {
+      const jobs = await this.queue(pipeline).getJobs(['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'], 0, limit - 1, false);
+      for (const job of jobs) {
+        if (!job?.id) continue;
+        const info = await this.ledger.batchInfo(job.id);
+        reports.push(report(job.id, pipeline, await job.getState(), job.data as BatchRequest, info, job.failedReason ?? null));
+      }
+    }
+    return reports.sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0)).slice(0, limit);
+  }
+
+  /**
+   * Waits for the batch to end: resolves with its summary, rejects when it failed. `onProgress` is
+   * called about once a second while it runs.
+   */
+  async waitForBatch(pipelineName: string, batchId: string, onProgress: (report: BatchStatusReport) => void = () => {}, pollMs = 500): Promise<BatchSummary> {
+    for (;;) {
+      const report = await this.status(pipelineName, batchId);
+      if (!report) throw new SubmissionError(`batch ${batchId} is unknown`);
+      onProgress(report);
+      if (report.state === 'done' && report.summary) return report.summary;
+      if (report.state === 'failed') throw new SubmissionError(`batch ${batchId} failed: ${report.error ?? 'unknown error'}`);
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  /** A QueueEvents stream of a pipeline's intake queue, for callers that prefer events. */
+  queueEvents(pipelineName: string): QueueEvents {
+    return new QueueEvents(intakeQueueName(pipelineName), { connection: this.redis.duplicate(), prefix: this.prefix });
+  }
+
+  queue(pipelineName: string): Queue {
+    let queue = this.#queues.get(pipelineName);
+    if (!queue) {
+      queue = new Queue(intakeQueueName(pipelineName), { connection: this.redis, prefix: this.prefix });
+      this.#queues.set(pipelineName, queue);
+    }
+    return queue;
+  }
+
+  async close(): Promise<void> {
+    for (const queue of this.#queues.values()) await queue.close();
+  }
+}
+
+/** Runs the pipeline's `validate`, or else starts its split and takes one job, to check an input before it is queued. */
+export async function validateInput(pipeline: Pipeline, input: unknown): Promise<void> {
+  try {
+    JSON.stringify(input);
+  } catch (error) {
+    throw new SubmissionError(`input is not JSON: ${(error as Error).message}`);
+  }
+  try {
+    if (pipeline.validate) {
+      pipeline.validate(input);
+      return;
+    }
+    const jobs = pipeline.split(input);
+    const iterator = Symbol.asyncIterator in jobs ? jobs[Symbol.asyncIterator]() : (jobs as Iterable<unknown>)[Symbol.iterator]();
+    await iterator.next();
+    await iterator.return?.();
+  } catch (error) {
+    if (error instanceof PipelineError) throw error;
+    throw new SubmissionError(`${pipeline.name} rejects the input: ${(error as Error).message}`);
+  }
+}
+
+function report(batch: string, pipeline: string, jobState: string, request: BatchRequest | undefined, info: BatchInfo | undefined, failedReason: string | null): BatchStatusReport {
+  let state: BatchState;
+  if (jobState === 'failed') state = 'failed';
+  else if (info?.status === 'done') state = 'done';
+  else if (info || jobState === 'active') state = 'running';
+  else state = 'queued';
+  return {
+    batch,
+    pipeline,
+    state,
+    submittedAt: request?.submittedAt ?? null,
+    done: info ? info.recorded + info.dead : 0,
+    total: info?.total ?? null,
+    failed: info?.dead ?? 0,
+    summary: info?.summary ?? null,
+    error: state === 'failed' ? failedReason : null,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Shutdown: a worker told to stop (SIGTERM, what Kubernetes and compose send) in the middle of a
+ * batch finishes the jobs it holds and exits 0, losing nothing; every role exits promptly with
+ * code 0 on SIGTERM and SIGINT.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { Stack, type RoleProcess } from '@jobpipe/launcher';
+import { Cleanup, command, echoPipeline, fetchText, metricValue, scrape, startBatch, waitFor, within } from './helpers.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+afterAll(() => cleanup.run());
+
+/** Sends `signal`, waits for the exit; returns the exit code and how long it took. */
+async function stopWith(process: RoleProcess, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
+  const started = Date.now();
+  process.child.kill(signal);
+  // Far above "a few seconds": a hang fails here rather than at the test timeout.
+  const exit = await within(`${process.name} to exit on ${signal}`, 20_000, process.exited);
+  return { ...exit, ms: Date.now() - started };
+}
+
+describe('shutdown', () => {
+  it('a worker stopped with SIGTERM mid-batch finishes the jobs it holds, exits 0, and nothing is redelivered', async () => {
+    const jobs = 400;
+    const { stack, events } = await startBatch(cleanup, {
+      pipeline: echoPipeline,
+      workers: 2,
+      // 50 ms a job, 4 at a time: worker-1 holds several jobs at any moment.
+      input: { jobs, payloadBytes: 100, workMs: 50, spin: false },
+      batchId: 'drain',
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }),
+    });
+    let completed = false;
+    const summaryPromise = events.completed('drain', 45_000).then((summary) => {
+      completed = true;
+      return summary;
+    });
+    summaryPromise.catch(() => {});
+    const [leaving, staying] = stack.workers as [RoleProcess, RoleProcess];
+
+    // Once worker-1 has done some jobs (as the sink recorded them), stop it.
+    const sinkMetrics = stack.sink.url('/metrics');
+    await waitFor('worker-1 to complete some jobs', async () => ((await scrape(sinkMetrics, 'jobpipe_jobs_completed_total', { worker: 'worker-1' })) ?? 0) >= 12);
+    expect(completed, 'the batch was still running when worker-1 was stopped').toBe(false);
+    const exit = await stopWith(leaving, 'SIGTERM');
+    expect(exit.code, `worker-1 exit (after ${exit.ms} ms)`).toBe(0);
+    expect(leaving.logs('drain timed out')).toHaveLength(0);
+    const drained = leaving.logs('worker drained');
+    expect(drained).toHaveLength(1);
+    const received = drained[0]!.received as number;
+
+    const summary = await summaryPromise;
+    expect(summary).toMatchObject({ jobs, failed: 0, duplicates: 0 });
+    expect(summary.answer).toEqual({ count: jobs, sum: (jobs * (jobs - 1)) / 2, failed: 0 });
+    expect(summary.perWorker['worker-1']).toBeGreaterThan(0);
+    // Every job worker-1 received, it finished and reported: none left for a lease to bring back.
+    expect(summary.perWorker['worker-1']).toBe(received);
+    expect((summary.perWorker['worker-1'] ?? 0) + (summary.perWorker['worker-2'] ?? 0)).toBe(jobs);
+    expect(staying.running).toBe(true);
+
+    // The ventilator forgets the drained session after 3 silent heartbeats, requeueing whatever
+    // it still counted as held by it: wait for that, then check nothing was.
+    const ventilator = stack.ventilator!;
+    expect(ventilator.logs('worker draining').map((line) => [line.worker, line.sent])).toEqual([['worker-1', received]]);
+    await waitFor('the ventilator to forget worker-1', () => ventilator.logs('worker silent for 3 heartbeats; requeueing its jobs').length > 0, 15_000);
+    const ventilatorMetrics = await fetchText(ventilator.url('/metrics'));
+    expect(metricValue(ventilatorMetrics, 'jobpipe_jobs_redelivered_total') ?? 0).toBe(0);
+    expect(metricValue(ventilatorMetrics, 'jobpipe_jobs_dispatched_total')).toBe(jobs);
+    expect(ventilator.logs('requeueing jobs')).toHaveLength(0);
+    expect((await scrape(sinkMetrics, 'jobpipe_duplicate_results_total')) ?? 0).toBe(0);
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`every role exits promptly with code 0 on ${signal}`, async () => {
+      // Ventilator (no batch) first, so the worker connects at once and is known to it.
+      const stack = cleanup.stack(await Stack.start({ command, pipeline: echoPipeline, workers: 0 }));
+      const worker = await stack.addWorker();
+      await worker.ready;
+      const ventilator = stack.ventilator!;
+      await waitFor('the worker to join', () => ventilator.logs('worker joined').length === 1);
+
+      // SIGTERM: the orderly way (worker, then ventilator, then sink). SIGINT: the other way
+      // round, so the worker's Drain goes unanswered and it gives up after 3 heartbeats.
+      const order = signal === 'SIGTERM' ? [worker, ventilator, stack.sink] : [ventilator, stack.sink, worker];
+      for (const process of order) {
+        const exit = await stopWith(process, signal);
+        const boundMs = process === worker && signal === 'SIGINT' ? 8000 : 5000;
+        expect(exit, `${process.name} on ${signal}`).toMatchObject({ code: 0, signal: null });
+        expect(exit.ms, `${process.name} took ${exit.ms} ms to exit on ${signal}`).toBeLessThan(boundMs);
+        expect(process.logs('shutting down').map((line) => line.signal)).toEqual([signal]);
+        expect(process.logs('stopped')).toHaveLength(1);
+      }
+      expect(worker.logs('worker drained')).toHaveLength(1);
+    });
+  }
+});
