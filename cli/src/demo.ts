@@ -1,7 +1,10 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { integer, setting } from '@jobpipe/config';
-import { BatchEvents, Stack } from '@jobpipe/launcher';
+import { JobpipeClient } from '@jobpipe/intake';
+import { BatchEvents, RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
+import { connectRedis, redactUrl } from '@jobpipe/ledger';
+import { loadPipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -33,29 +36,27 @@ const number = (value: number) => value.toLocaleString('en-US');
 export async function runDemo(config: DemoConfig): Promise<void> {
   const jobs = Math.ceil(config.limit / config.chunk);
   say(`jobpipe demo: counting the primes below ${number(config.limit)} in ${number(jobs)} jobs of ${number(config.chunk)} numbers`);
-  say('persistence: OFF. In-flight jobs live in the ventilator\'s memory only; the Redis-backed ledger is not built yet.');
 
   let stack: Stack | undefined;
+  let ownRedis: RedisServer | undefined;
   const killOnExit = () => stack?.killNow();
   process.once('exit', killOnExit);
   const interrupt = () => {
     say('interrupted: stopping every process');
-    void stack?.stop().then(() => process.exit(130));
+    void stack?.stop().then(() => ownRedis?.stop()).then(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
 
   let events: BatchEvents | undefined;
+  let client: JobpipeClient | undefined;
   let exitCode = 1;
   try {
-    stack = await Stack.start({
-      command: [process.execPath, cliPath],
-      pipeline: primesPipelinePath,
-      workers: config.workers,
-      startVentilator: false,
-    });
-    const pids = stack.processes.map((p) => `${p.name} ${p.child.pid}`).join(', ');
-    say(`started: ${pids}`);
+    const persistence = await choosePersistence();
+    ownRedis = persistence.server;
+    say(persistence.notice);
+    const env: Record<string, string> = persistence.url ? { JOBPIPE_REDIS_URL: persistence.url, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {};
+    stack = await Stack.start({ command: [process.execPath, cliPath], pipeline: primesPipelinePath, workers: config.workers, env, startVentilator: false });
     let lastShown = 0;
     events = new BatchEvents(stack.endpoints.eventsConnect, (progress) => {
       if (Date.now() - lastShown < 1000) return;
@@ -65,24 +66,51 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     // A subscriber needs a moment to connect before the first event it must not miss.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const batchId = `demo-${Date.now().toString(36)}`;
-    await stack.startVentilator({
-      JOBPIPE_INPUT: JSON.stringify({ limit: config.limit, chunk: config.chunk }),
-      JOBPIPE_BATCH_ID: batchId,
-    });
-    say(`started: ventilator ${stack.ventilator!.child.pid}; batch ${batchId} submitted`);
+    const input = { limit: config.limit, chunk: config.chunk };
+    if (persistence.url) {
+      // The real way in: the batch waits in the durable intake queue until the ventilator takes it.
+      const redis = connectRedis(persistence.url);
+      client = new JobpipeClient(redis, persistence.prefix);
+      await client.submit(await loadPipeline(primesPipelinePath), input, { batchId });
+      say(`submitted batch ${batchId} to the intake queue`);
+      await stack.startVentilator();
+    } else {
+      await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify(input), JOBPIPE_BATCH_ID: batchId });
+      say(`started the ventilator with batch ${batchId}`);
+    }
+    say(`processes: ${stack.processes.map((p) => `${p.name} (pid ${p.child.pid})`).join(', ')}`);
     const summary = await events.completed(batchId, config.timeoutMs);
     exitCode = report(summary, config.limit) ? 0 : 1;
   } finally {
     await events?.close();
+    await client?.close();
+    client?.redis.disconnect();
     if (stack) {
       await stack.stop();
       const codes = stack.processes.map((p) => `${p.name}=${p.child.exitCode ?? p.child.signalCode}`).join(' ');
       say(`stopped all ${stack.processes.length} processes (exit codes: ${codes})`);
       if (stack.processes.some((p) => p.running)) exitCode = 1;
     }
+    if (ownRedis) {
+      await ownRedis.stop();
+      say('stopped the demo\'s redis-server and removed its directory');
+    }
     process.off('exit', killOnExit);
   }
   process.exit(exitCode);
+}
+
+/** JOBPIPE_REDIS_URL if set; else a redis-server of our own if one is installed; else memory. */
+async function choosePersistence(): Promise<{ url?: string; prefix: string; server?: RedisServer; notice: string }> {
+  // A prefix of its own: the demo never touches another deployment's keys.
+  const prefix = `jobpipe-demo-${Date.now().toString(36)}`;
+  const given = process.env.JOBPIPE_REDIS_URL;
+  if (given) return { url: given, prefix, notice: `persistence: ON, Redis at ${redactUrl(given)} (JOBPIPE_REDIS_URL), keys under ${prefix}:` };
+  if (redisServerAvailable()) {
+    const server = await RedisServer.start({ appendOnly: true });
+    return { url: server.url, prefix, server, notice: `persistence: ON, a redis-server of the demo's own on port ${server.port} (AOF on, in ${server.dir})` };
+  }
+  return { prefix, notice: "persistence: OFF. No JOBPIPE_REDIS_URL and no redis-server on PATH: in-flight jobs live in the ventilator's memory only." };
 }
 
 function report(summary: BatchSummary, limit: number): boolean {

@@ -9,6 +9,8 @@ import { PipelineError } from '@jobpipe/pipeline';
 import { runSink, sinkSettings } from '@jobpipe/sink';
 import { runVentilator, ventilatorSettings } from '@jobpipe/ventilator';
 import { runWorker, workerSettings } from '@jobpipe/worker';
+import { SubmissionError } from '@jobpipe/intake';
+import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings, runDemo } from './demo.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 
@@ -33,9 +35,13 @@ for (const role of roles) {
   program.addCommand(command);
 }
 
+program.addCommand(submitCommand());
+program.addCommand(statusCommand());
+program.addCommand(deadCommand());
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // Bad configuration or a pipeline module that cannot be used: one clear line, exit code 2.
-  if (error instanceof ConfigError || error instanceof PipelineError) {
+  // Bad configuration, a pipeline module that cannot be used or a bad submission: one clear line, exit code 2.
+  if (error instanceof ConfigError || error instanceof PipelineError || error instanceof SubmissionError || error instanceof TypeError) {
     process.stderr.write(`jobpipe: ${error.message}\n`);
     process.exit(2);
   }

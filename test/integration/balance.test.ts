@@ -6,7 +6,7 @@
  * fast worker alone would need.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Cleanup, echoPipeline, logTime, scrape, startBatch } from './helpers.js';
+import { Cleanup, echoPipeline, logsOnce, logTime, scrape, startBatch } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -45,7 +45,7 @@ describe('load balance', () => {
     // Both workers joined the ventilator (which started the batch before the workers existed);
     // the batch's wall time includes waiting for them, which does not count against the balance.
     const ventilatorLogs = stack.ventilator!;
-    const joined = ventilatorLogs.logs('worker joined');
+    const joined = await logsOnce(ventilatorLogs, 'worker joined', 2);
     expect(joined.map((line) => line.worker).sort()).toEqual(['worker-1', 'worker-2']);
     const batchStartedAt = logTime(ventilatorLogs.logs('batch started')[0]!);
     const bothJoinedAfter = (Math.max(...joined.map(logTime)) - batchStartedAt) / 1000;

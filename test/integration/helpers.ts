@@ -109,6 +109,29 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   }
 }
 
+/**
+ * Waits until `role` has exited and everything it printed has been read: RoleProcess.exited
+ * resolves on the child's 'exit', which can come before the last lines on its stdout pipe have
+ * been read, so `logs()` right after `exited` may miss the last lines.
+ */
+export async function outputComplete(role: RoleProcess): Promise<void> {
+  await role.exited;
+  const stdout = role.child.stdout!;
+  if (!stdout.readableEnded && !stdout.destroyed) await new Promise((resolve) => stdout.once('close', resolve));
+}
+
+/**
+ * `role`'s log lines with message `msg`, once there are at least `count` of them. A process's
+ * stdout travels on another pipe than its metrics or results: what it logged before sending
+ * something may reach the test after it.
+ */
+export function logsOnce(role: RoleProcess, msg: string, count = 1, timeoutMs = 10_000) {
+  return waitFor(`${count} '${msg}' log line(s) from ${role.name}`, () => {
+    const lines = role.logs(msg);
+    return lines.length >= count ? lines : undefined;
+  }, timeoutMs);
+}
+
 /** Epoch ms of a pino log line's ISO `time`. */
 export function logTime(line: { [key: string]: unknown }): number {
   return Date.parse(String(line.time));

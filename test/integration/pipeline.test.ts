@@ -3,7 +3,7 @@
  * processes, with the pipeline's answer right.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Cleanup, echoPipeline, primesModule, primesPipeline, scrape, startBatch } from './helpers.js';
+import { Cleanup, echoPipeline, primesModule, primesPipeline, scrape, startBatch, waitFor } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -82,7 +82,10 @@ describe('pipeline', () => {
     // A handler's throw is a result, not a lost job: nothing was sent twice.
     expect((await scrape(stack.ventilator!.url('/metrics'), 'jobpipe_jobs_redelivered_total')) ?? 0).toBe(0);
     expect(await scrape(stack.sink.url('/metrics'), 'jobpipe_jobs_failed_total', { pipeline: 'echo' })).toBe(expectedFailed);
+    // Each failure logged once, by the worker that ran it (logs travel on another pipe: wait).
+    await waitFor('every failure logged', () => stack.workers.flatMap((worker) => worker.logs('job failed')).length >= expectedFailed, 10_000).catch(() => {});
     const failedLogs = stack.workers.flatMap((worker) => worker.logs('job failed'));
     expect(failedLogs).toHaveLength(expectedFailed);
+    expect(failedLogs.every((line) => line.batch === 'echo-fail' && (line.error as { message: string }).message.includes('fails on purpose'))).toBe(true);
   });
 });

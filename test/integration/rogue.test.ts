@@ -7,7 +7,7 @@ import { Pull, Push, Router } from 'zeromq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, RoleProcess } from '@jobpipe/launcher';
 import { decode, encode, encodeRaw, type Message } from '@jobpipe/protocol';
-import { Cleanup, command, echoPipeline, fetchText, metricValue, sleep, startBatch, waitFor, within } from './helpers.js';
+import { Cleanup, command, echoPipeline, fetchText, logsOnce, metricValue, outputComplete, startBatch, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -29,9 +29,8 @@ function malformedByReason(metrics: string, role: string, reasons: string[]): Re
  * The process logged what it dropped, with the reason. (Not one line per message: PROTOCOL.md
  * says these logs SHOULD be rate-limited, so only "some, and each with a known reason".)
  */
-function expectLogged(process: RoleProcess, reasons: string[]): void {
-  const lines = process.logs('dropped a malformed message');
-  expect(lines.length).toBeGreaterThan(0);
+async function expectLogged(process: RoleProcess, reasons: string[]): Promise<void> {
+  const lines = await logsOnce(process, 'dropped a malformed message');
   for (const line of lines) expect(reasons).toContain(line.reason);
 }
 
@@ -135,7 +134,7 @@ describe('malformed messages', () => {
 
     // Still alive, still serving, and it said what it dropped.
     expect(stack.sink.running).toBe(true);
-    expectLogged(stack.sink, reasons);
+    await expectLogged(stack.sink, reasons);
     // Nothing else in the stack saw anything malformed.
     for (const process of [stack.ventilator!, ...stack.workers]) {
       expect(metricValue(await fetchText(process.url('/metrics')), 'jobpipe_malformed_messages_total') ?? 0, process.name).toBe(0);
@@ -221,7 +220,7 @@ describe('malformed messages', () => {
     const metrics = await fetchText(worker.url('/metrics'));
     expect(malformedByReason(metrics, 'worker', reasons)).toEqual(expected);
     expect(worker.running).toBe(true);
-    expectLogged(worker, reasons);
+    await expectLogged(worker, reasons);
     // Dropped messages are not counted as received: its next Credit reports the 2 valid jobs only.
     const later = await fromWorker.take('a Credit after the jobs', (item) => item.message.type === 'Credit' && item.message.received > 0);
     expect(later.message).toMatchObject({ type: 'Credit', worker: 'lone-worker', received: 2 });
@@ -232,8 +231,8 @@ describe('malformed messages', () => {
     expect(drain.message).toMatchObject({ worker: 'lone-worker', received: 2 });
     await router.send([routingId, encode({ type: 'Drained', sent: 2 })]);
     expect((await within('worker exit', 15_000, worker.exited)).code).toBe(0);
+    await outputComplete(worker);
     expect(worker.logs('worker drained')).toHaveLength(1);
     expect(worker.logs('drain timed out')).toHaveLength(0);
-    await sleep(0);
   });
 });

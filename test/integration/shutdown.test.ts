@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Stack, type RoleProcess } from '@jobpipe/launcher';
-import { Cleanup, command, echoPipeline, fetchText, metricValue, scrape, startBatch, waitFor, within } from './helpers.js';
+import { Cleanup, command, echoPipeline, fetchText, logsOnce, metricValue, outputComplete, scrape, startBatch, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -17,7 +17,9 @@ async function stopWith(process: RoleProcess, signal: NodeJS.Signals): Promise<{
   process.child.kill(signal);
   // Far above "a few seconds": a hang fails here rather than at the test timeout.
   const exit = await within(`${process.name} to exit on ${signal}`, 20_000, process.exited);
-  return { ...exit, ms: Date.now() - started };
+  const ms = Date.now() - started;
+  await outputComplete(process);
+  return { ...exit, ms };
 }
 
 describe('shutdown', () => {
@@ -62,7 +64,7 @@ describe('shutdown', () => {
     // The ventilator forgets the drained session after 3 silent heartbeats, requeueing whatever
     // it still counted as held by it: wait for that, then check nothing was.
     const ventilator = stack.ventilator!;
-    expect(ventilator.logs('worker draining').map((line) => [line.worker, line.sent])).toEqual([['worker-1', received]]);
+    expect((await logsOnce(ventilator, 'worker draining')).map((line) => [line.worker, line.sent])).toEqual([['worker-1', received]]);
     await waitFor('the ventilator to forget worker-1', () => ventilator.logs('worker silent for 3 heartbeats; requeueing its jobs').length > 0, 15_000);
     const ventilatorMetrics = await fetchText(ventilator.url('/metrics'));
     expect(metricValue(ventilatorMetrics, 'jobpipe_jobs_redelivered_total') ?? 0).toBe(0);
@@ -78,7 +80,7 @@ describe('shutdown', () => {
       const worker = await stack.addWorker();
       await worker.ready;
       const ventilator = stack.ventilator!;
-      await waitFor('the worker to join', () => ventilator.logs('worker joined').length === 1);
+      await logsOnce(ventilator, 'worker joined');
 
       // SIGTERM: the orderly way (worker, then ventilator, then sink). SIGINT: the other way
       // round, so the worker's Drain goes unanswered and it gives up after 3 heartbeats.

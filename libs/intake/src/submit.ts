@@ -77,6 +77,17 @@ export class JobpipeClient {
     return report(batchId, pipelineName, jobState, job?.data as BatchRequest | undefined, info, job?.failedReason ?? null);
   }
 
+  /** Where a batch stands, whichever pipeline it belongs to. */
+  async find(batchId: string): Promise<BatchStatusReport | undefined> {
+    const info = await this.ledger.batchInfo(batchId);
+    const pipelines = info ? [info.pipeline] : await this.redis.smembers(`${this.prefix}:pipelines`);
+    for (const pipeline of pipelines) {
+      const report = await this.status(pipeline, batchId);
+      if (report) return report;
+    }
+    return undefined;
+  }
+
   /** The newest batches of every pipeline ever submitted to, newest first. */
   async list(limit = 20): Promise<BatchStatusReport[]> {
     const reports: BatchStatusReport[] = [];

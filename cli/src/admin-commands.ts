@@ -1,0 +1,124 @@
+import { Command } from 'commander';
+import { common, integer, json, nonEmpty, setting, type Setting } from '@jobpipe/config';
+import { JobpipeClient, SubmissionError, type BatchStatusReport } from '@jobpipe/intake';
+import { connectRedis } from '@jobpipe/ledger';
+import { loadPipeline } from '@jobpipe/pipeline';
+import type { BatchSummary } from '@jobpipe/protocol';
+import { addSettingOptions, configFrom } from './settings-options.js';
+
+/** The same setting, but required. */
+function required<T>(spec: Setting<T | undefined>, description: string): Setting<T> {
+  const { default: _default, defaultText: _text, ...rest } = spec;
+  return { ...rest, description } as Setting<T>;
+}
+
+const redisSettings = { redisUrl: required<string>(common.redisUrl, 'the Redis that the pipeline uses (redis:// or rediss://)'), redisPrefix: common.redisPrefix };
+
+export const submitSettings = {
+  pipeline: common.pipeline,
+  ...redisSettings,
+  input: setting({ env: 'JOBPIPE_INPUT', flag: 'input', description: "the batch's input, as JSON", parse: json }),
+  batchId: setting<string | undefined>({ env: 'JOBPIPE_BATCH_ID', flag: 'batch-id', description: 'id of the batch', default: undefined, defaultText: '`<pipeline>-<time>-<random>`', parse: nonEmpty }),
+  priority: setting<number | undefined>({ env: 'JOBPIPE_PRIORITY', flag: 'priority', description: 'BullMQ priority, 1 the highest', default: undefined, parse: integer(1, 2_097_152) }),
+};
+
+/** A client for one command; fails fast when Redis does not answer, rather than waiting as a role does. */
+async function withClient<T>(config: { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient) => Promise<T>): Promise<T> {
+  const redis = connectRedis(config.redisUrl, { retryStrategy: (attempt) => (attempt > 20 ? null : 100), maxRetriesPerRequest: 3 });
+  redis.on('error', () => {});
+  const client = new JobpipeClient(redis, config.redisPrefix);
+  try {
+    return await use(client);
+  } finally {
+    await client.close().catch(() => {});
+    redis.disconnect();
+  }
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function describe(report: BatchStatusReport): string {
+  const progress = report.total === null ? `${report.done} done` : `${report.done}/${report.total}`;
+  const failed = report.failed > 0 ? `, ${report.failed} failed` : '';
+  const summary = report.summary ? `, ${report.summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(report.summary.answer)}` : '';
+  const error = report.error ? `: ${report.error}` : '';
+  return `${report.batch}  ${report.pipeline}  ${report.state}  ${progress}${failed}${summary}${error}`;
+}
+
+export function submitCommand(): Command {
+  const command = addSettingOptions(new Command('submit').description("queue a batch on its pipeline's durable intake (checked against the pipeline first)"), submitSettings)
+    .option('--wait', 'follow the batch to its end and print its summary')
+    .option('--json', 'print JSON (the batch id, or with --wait the summary)');
+  command.action(async () => {
+    const config = configFrom(command, submitSettings);
+    const { wait, json: asJson } = command.opts<{ wait?: boolean; json?: boolean }>();
+    const pipeline = await loadPipeline(config.pipeline);
+    await withClient(config, async (client) => {
+      const batch = await client.submit(pipeline, config.input, { ...(config.batchId ? { batchId: config.batchId } : {}), ...(config.priority ? { priority: config.priority } : {}) });
+      if (!wait) return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
+      if (!asJson) say(`submitted ${batch}; waiting for it to finish`);
+      let last = '';
+      const summary: BatchSummary = await client.waitForBatch(pipeline.name, batch, (report) => {
+        const line = describe(report);
+        if (!asJson && line !== last) say(`  ${line}`);
+        last = line;
+      });
+      say(asJson ? JSON.stringify(summary) : `done: ${summary.jobs} jobs, ${summary.failed} failed, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`);
+    });
+  });
+  return command;
+}
+
+export function statusCommand(): Command {
+  const command = addSettingOptions(new Command('status').description('show batches: queued, running with progress, done with summary, failed').argument('[batch]', 'one batch'), redisSettings)
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'how many batches to list', '20');
+  command.action(async (batch: string | undefined) => {
+    const config = configFrom(command, redisSettings);
+    const { json: asJson, limit } = command.opts<{ json?: boolean; limit: string }>();
+    await withClient(config, async (client) => {
+      const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(Number(limit) || 20);
+      if (batch && reports.length === 0) throw new SubmissionError(`batch ${batch} is unknown`);
+      if (asJson) say(JSON.stringify(batch ? reports[0] : reports, null, 2));
+      else if (reports.length === 0) say('no batches');
+      else for (const report of reports) say(describe(report));
+    });
+  });
+  return command;
+}
+
+export function deadCommand(): Command {
+  const dead = new Command('dead').description('dead letters: jobs that ran out of attempts, kept with their last error');
+  const list = addSettingOptions(new Command('list').argument('[batch]', 'one batch (default: every batch with dead letters)'), redisSettings).option('--json', 'print JSON');
+  list.action(async (batch: string | undefined) => {
+    const config = configFrom(list, redisSettings);
+    await withClient(config, async (client) => {
+      const batches = batch ? [batch] : await client.ledger.listBatches(1000);
+      const letters = [];
+      for (const id of batches) letters.push(...(await client.ledger.listDead(id)));
+      if (list.opts<{ json?: boolean }>().json) return say(JSON.stringify(letters, null, 2));
+      if (letters.length === 0) return say('no dead letters');
+      for (const letter of letters) say(`${letter.batch}:${letter.seq}  attempts ${letter.attempts}  ${letter.error?.name ?? 'Error'}: ${letter.error?.message ?? ''}`);
+    });
+  });
+  for (const [name, verb] of [['retry', 'send dead letters round again'], ['purge', 'forget dead letters for good']] as const) {
+    const sub = addSettingOptions(new Command(name).description(verb).argument('<batch>', 'the batch').argument('[seqs...]', 'job sequence numbers (default: all of the batch)'), redisSettings);
+    sub.action(async (batch: string, seqs: string[]) => {
+      const config = configFrom(sub, redisSettings);
+      const numbers = seqs.map((seq) => {
+        if (!/^\d+$/.test(seq)) throw new SubmissionError(`"${seq}" is not a job sequence number`);
+        return Number(seq);
+      });
+      await withClient(config, async (client) => {
+        const info = await client.ledger.batchInfo(batch);
+        if (!info) throw new SubmissionError(`batch ${batch} is unknown`);
+        const count = name === 'retry' ? await client.ledger.retryDead(batch, info.pipeline, numbers) : await client.ledger.purgeDead(batch, numbers);
+        say(`${name === 'retry' ? 'sent round again' : 'purged'}: ${count} dead letter(s) of ${batch}`);
+      });
+    });
+    dead.addCommand(sub);
+  }
+  dead.addCommand(list);
+  return dead;
+}
+
