@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1] [--durable]
+// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1] [--durable] [--profile DIR]
+// --profile writes a V8 CPU profile of every process into DIR (node --cpu-prof).
 // Echo pipeline, persistence off (or on, with --durable and a redis-server of its own): jobs/s end to end (ventilator -> workers -> sink), each role its own process.
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
@@ -14,13 +15,14 @@ const { values } = parseArgs({
     'payload-bytes': { type: 'string', default: '100' },
     rounds: { type: 'string', default: '1' },
     durable: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const jobs = Number(values.jobs);
 const redis = values.durable ? await RedisServer.start() : undefined;
 for (let round = 1; round <= Number(values.rounds); round++) {
   const stack = await Stack.start({
-    command: [process.execPath, resolve(root, 'cli/dist/main.js')],
+    command: [process.execPath, ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), resolve(root, 'cli/dist/main.js')],
     pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
     workers: Number(values.workers),
     env: { JOBPIPE_LOG_LEVEL: 'warn', ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },

@@ -40,7 +40,7 @@ export const workerSettings = {
     env: 'JOBPIPE_PREFETCH_MS',
     flag: 'prefetch-ms',
     description: 'jobs a worker asks for beyond its free slots, as this many ms of its measured throughput',
-    default: 20,
+    default: 50,
     parse: integer(0, 60_000),
   }),
   drainTimeoutMs: setting({

@@ -13,6 +13,9 @@ export interface SocketLimits {
  * - `heartbeatInterval`/`heartbeatTimeout` (ZMQ_HEARTBEAT_IVL/TIMEOUT, default off): ZMTP pings, so a
  *   peer whose host vanished is dropped in seconds rather than after the kernel's TCP timeout.
  * - `linger` (ZMQ_LINGER, default -1 = forever): 2 s to flush on close, never a hang.
+ * - `reconnectInterval`/`reconnectMaxInterval` (ZMQ_RECONNECT_IVL/_MAX, default 100 ms/none): the
+ *   backoff stops at 500 ms. At 2 s, workers started before the ventilator joined so late that a
+ *   batch of a few seconds ran on one worker only.
  */
 export function baseOptions(limits: SocketLimits) {
   return {
@@ -22,6 +25,6 @@ export function baseOptions(limits: SocketLimits) {
     heartbeatTimeToLive: 3000,
     linger: 2000,
     reconnectInterval: 100,
-    reconnectMaxInterval: 2000,
+    reconnectMaxInterval: 500,
   };
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// usage: node bench/memory.mjs [--jobs 1000000] [--workers 2] [--memory]
+// Runs one big echo batch (durable by default, with a redis-server of its own) and reports the peak
+// RSS (VmHWM) of the ventilator and the sink: the split is streamed and the ledger is in Redis,
+// so neither may grow with the batch. Linux only (reads /proc).
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: { jobs: { type: 'string', default: '1000000' }, workers: { type: 'string', default: '2' }, memory: { type: 'boolean', default: false } },
+});
+const jobs = Number(values.jobs);
+const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
+
+const redis = values.memory ? undefined : await RedisServer.start();
+const stack = await Stack.start({
+  command: [process.execPath, resolve(root, 'cli/dist/main.js')],
+  pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
+  workers: Number(values.workers),
+  env: { JOBPIPE_LOG_LEVEL: 'warn', ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
+  startVentilator: false,
+});
+try {
+  const events = new BatchEvents(stack.endpoints.eventsConnect);
+  await new Promise((r) => setTimeout(r, 200));
+  await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs, payloadBytes: 100 }), JOBPIPE_BATCH_ID: 'memory' });
+  const started = Date.now();
+  const summary = await events.completed('memory', 3_600_000);
+  const seconds = (Date.now() - started) / 1000;
+  await events.close();
+  const result = {
+    durable: Boolean(redis),
+    jobs: summary.jobs,
+    failed: summary.failed,
+    answerCount: summary.answer.count,
+    seconds,
+    jobsPerSecond: Math.round(summary.jobs / seconds),
+    peakRssMb: {
+      ventilator: Math.round(peakRssMb(stack.ventilator.child.pid)),
+      sink: Math.round(peakRssMb(stack.sink.child.pid)),
+      workers: stack.workers.map((w) => Math.round(peakRssMb(w.child.pid))),
+    },
+  };
+  console.log(JSON.stringify(result));
+  if (result.peakRssMb.ventilator >= 200 || result.peakRssMb.sink >= 200 || summary.answer.count !== jobs) process.exitCode = 1;
+} finally {
+  await stack.stop();
+  await redis?.stop();
+}
