@@ -1,0 +1,84 @@
+/** Command-line flags of the chaos harness (node:util parseArgs), checked with one clear line each. */
+import { parseArgs } from 'node:util';
+
+export const usage = `usage: npm run chaos -- [flags]      (or: node chaos/run.mjs [flags], after npm run build)
+
+Runs one echo batch through the durable intake on its own redis-server and stack of OS processes,
+SIGKILLs workers over and over and the ventilator, the sink and Redis once each, then checks in
+Redis that every job has exactly one recorded result.
+
+  --jobs N              jobs in the batch (default 50000)
+  --workers N           worker processes (default 3)
+  --work-ms X           echo's simulated work per job, in ms: it sets the pace (default 2)
+  --concurrency N       handlers per worker, JOBPIPE_CONCURRENCY (default 1)
+  --kill-every-ms N     a worker is SIGKILLed every N ms on average (uniform in [N/2, 3N/2]; default 2000)
+  --redis-down-ms N     how long Redis stays down after its SIGKILL (default 1000)
+  --lease-ms N          JOBPIPE_LEASE_MS (default 3000)
+  --seed N              seed of the random choices (default: from the clock; printed)
+  --timeout-s N         give up when the batch is not done after this long (default 300)
+  --log-level LEVEL     JOBPIPE_LOG_LEVEL of every process (default warn)
+  --json FILE           write the result as JSON to FILE
+  --logs DIR            always write every process's log to DIR (on failure they go to a new temp dir anyway)
+  -h, --help            this text
+
+Exit code 0 only when nothing was lost, nothing was recorded twice, nothing was dead-lettered and
+every kind of kill was done.`;
+
+const positiveInt = (name, min = 1) => (raw) => {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+};
+const nonNegative = (name) => (raw) => {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new UsageError(`--${name} must be a number >= 0, got ${JSON.stringify(raw)}`);
+  return value;
+};
+const oneOf = (name, values) => (raw) => {
+  if (!values.includes(raw)) throw new UsageError(`--${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw;
+};
+
+export class UsageError extends Error {
+  name = 'UsageError';
+}
+
+const spec = {
+  jobs: { parse: positiveInt('jobs'), default: 50_000 },
+  workers: { parse: positiveInt('workers', 2), default: 3 },
+  'work-ms': { parse: nonNegative('work-ms'), default: 2 },
+  concurrency: { parse: positiveInt('concurrency'), default: 1 },
+  'kill-every-ms': { parse: positiveInt('kill-every-ms', 100), default: 2000 },
+  'redis-down-ms': { parse: nonNegative('redis-down-ms'), default: 1000 },
+  'lease-ms': { parse: positiveInt('lease-ms', 100), default: 3000 },
+  seed: { parse: positiveInt('seed', 0), default: undefined },
+  'timeout-s': { parse: positiveInt('timeout-s'), default: 300 },
+  'log-level': { parse: oneOf('log-level', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']), default: 'warn' },
+  json: { parse: (raw) => raw, default: undefined },
+  logs: { parse: (raw) => raw, default: undefined },
+};
+
+/** Parses argv into { jobs, workers, workMs, ... } (camelCase); throws UsageError on a bad flag. */
+export function parseChaosArgs(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(Object.keys(spec).map((name) => [name, { type: 'string' }])),
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (error) {
+    throw new UsageError(error.message);
+  }
+  if (parsed.values.help) return { help: true };
+  const options = {};
+  for (const [name, { parse, default: fallback }] of Object.entries(spec)) {
+    const raw = parsed.values[name];
+    options[name.replace(/-([a-z])/g, (_, letter) => letter.toUpperCase())] = raw === undefined ? fallback : parse(raw);
+  }
+  return options;
+}
