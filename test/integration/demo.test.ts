@@ -1,7 +1,8 @@
 /**
  * `jobpipe demo` end to end, as a user runs it: it verifies its answer, shows each worker's share,
- * and leaves no process behind.
+ * and leaves no process behind (nor the redis-server it may have started for itself).
  */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, pidAlive, runCli, waitFor, within } from './helpers.js';
 
@@ -9,37 +10,57 @@ const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 afterAll(() => cleanup.run());
 
+/** Pids of live processes whose command line contains `text`. */
+function processesMatching(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(text) && pidAlive(Number(entry))) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 describe('demo', () => {
   it('counts the primes below 2,000,000, prints VERIFIED and per-worker lines, and stops every process it started', async () => {
     const demo = runCli(['demo', '--limit', '2000000', '--chunk', '50000'], {}, cleanup);
     const { code, signal, stdout, stderr } = await within('the demo', 60_000, demo.exited);
-    expect({ code, signal }, `stdout:\n${stdout}\nstderr:\n${stderr}`).toEqual({ code: 0, signal: null });
+    const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+    expect({ code, signal }, output).toEqual({ code: 0, signal: null });
 
-    expect(stdout).toMatch(/answer: 148,933 primes below 2,000,000; a sieve in this process says 148,933 .*: VERIFIED/);
-    expect(stdout).toMatch(/batch \S+ completed: 40 jobs \(0 failed\)/);
+    expect(stdout, output).toMatch(/answer: 148,933 primes below 2,000,000; a sieve in this process says 148,933 .*: VERIFIED/);
+    expect(stdout, output).toMatch(/batch \S+ completed: 40 jobs \(0 failed\)/);
     // "jobs per worker:" then one line per worker that did jobs: "  worker-2   17  ####".
     const lines = stdout.split('\n');
     const header = lines.indexOf('jobs per worker:');
-    expect(header).toBeGreaterThan(0);
+    expect(header, output).toBeGreaterThan(0);
     const perWorker: Record<string, number> = {};
     for (const line of lines.slice(header + 1)) {
       const match = /^\s+(worker-\d+)\s+(\d+)\s+#*$/.exec(line);
       if (!match) break;
       perWorker[match[1]!] = Number(match[2]);
     }
-    expect(Object.keys(perWorker).length).toBeGreaterThan(0);
+    expect(Object.keys(perWorker).length, output).toBeGreaterThan(0);
     for (const worker of Object.keys(perWorker)) expect(['worker-1', 'worker-2', 'worker-3']).toContain(worker);
     expect(Object.values(perWorker).reduce((a, b) => a + b, 0)).toBe(40);
-    expect(stdout).toMatch(/stopped all 5 processes \(exit codes: ventilator=0 worker-1=0 worker-2=0 worker-3=0 sink=0\)/);
+    expect(stdout, output).toMatch(/stopped all 5 processes \(exit codes: ventilator=0 worker-1=0 worker-2=0 worker-3=0 sink=0\)/);
 
-    // "started: worker-1 123, worker-2 124, worker-3 125, sink 120" and "started: ventilator 130; ...".
-    const pids = lines
-      .filter((line) => line.startsWith('started: '))
-      .flatMap((line) => [...line.matchAll(/\b(worker-\d+|sink|ventilator) (\d+)\b/g)])
-      .map((match) => ({ name: match[1]!, pid: Number(match[2]) }));
-    expect(pids.map((p) => p.name).sort()).toEqual(['sink', 'ventilator', 'worker-1', 'worker-2', 'worker-3']);
+    // The pids it printed: "processes: ventilator (pid 130), worker-1 (pid 123), ..., sink (pid 120)".
+    const pids = [...stdout.matchAll(/\b(worker-\d+|sink|ventilator) \(pid (\d+)\)/g)].map((match) => ({ name: match[1]!, pid: Number(match[2]) }));
+    expect(pids.map((p) => p.name).sort(), output).toEqual(['sink', 'ventilator', 'worker-1', 'worker-2', 'worker-3']);
     // They were stopped (and reaped) before the demo exited; allow a moment for the kernel anyway.
     await waitFor('every process the demo started to be gone', () => pids.every(({ pid }) => !pidAlive(pid)), 5000).catch(() => {});
     expect(pids.filter(({ pid }) => pidAlive(pid))).toEqual([]);
+
+    // With redis-server installed, the demo runs one of its own: it must be gone too, with its directory.
+    const redis = /a redis-server of the demo's own on port (\d+) \(AOF on, in (\S+)\)/.exec(stdout);
+    if (redis) {
+      expect(stdout).toContain("stopped the demo's redis-server and removed its directory");
+      await waitFor("the demo's redis-server to be gone", () => processesMatching(`:${redis[1]}`).filter((pid) => /redis/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))).length === 0, 5000);
+      expect(existsSync(redis[2]!)).toBe(false);
+    }
   });
 });

@@ -195,17 +195,20 @@ export class RedisLedger {
   /** Calls `each` with every recorded result of a batch, streamed (HSCAN), e.g. to fold them again. */
   async forEachResult(batch: string, each: (seq: number, value: unknown) => void | Promise<void>): Promise<number> {
     const key = this.keys.batch(batch).results;
+    // HSCAN may return an entry twice (while the hash is rehashed): fold each seq once.
+    const seen = new Set<number>();
     let cursor = '0';
-    let count = 0;
     do {
       const [next, entries] = await this.redis.hscan(key, cursor, 'COUNT', 1000);
       cursor = next;
       for (let i = 0; i < entries.length; i += 2) {
-        await each(Number(entries[i]), JSON.parse(entries[i + 1]!));
-        count++;
+        const seq = Number(entries[i]);
+        if (seen.has(seq)) continue;
+        seen.add(seq);
+        await each(seq, JSON.parse(entries[i + 1]!));
       }
     } while (cursor !== '0');
-    return count;
+    return seen.size;
   }
 
   async listDead(batch: string, limit = 1000): Promise<DeadLetter[]> {

@@ -1,0 +1,271 @@
+/**
+ * Helpers for the durable-mode integration tests (durable-*.test.ts): a redis-server of the test's
+ * own, stacks whose roles all use it, a submitting client, and hand-made peers (a fake worker, a
+ * raw results pusher) that speak the wire protocol directly.
+ *
+ * Every test uses its own key prefix, so tests that share one redis-server never see each other's
+ * keys; nothing here ever touches a Redis it did not start.
+ */
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Dealer, Push } from 'zeromq';
+import type { Redis } from 'ioredis';
+import { RedisServer, Stack, type RoleProcess } from '@jobpipe/launcher';
+import { JobpipeClient } from '@jobpipe/intake';
+import { connectRedis, RedisLedger } from '@jobpipe/ledger';
+import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
+import { decode, encode, type BatchSummary, type Job, type JobResult } from '@jobpipe/protocol';
+import { Cleanup, command, repoRoot, scrape, within } from './helpers.js';
+
+export const fixtures = resolve(repoRoot, 'test/integration/fixtures');
+/** Test pipelines (see fixtures/behaviours.mjs): retries 0, 2 (200 ms backoff), 10 (100 ms). */
+export const durablePipeline = resolve(fixtures, 'durable.mjs');
+export const flakyPipeline = resolve(fixtures, 'flaky.mjs');
+export const persistentPipeline = resolve(fixtures, 'persistent.mjs');
+export const notAPipeline = resolve(fixtures, 'not-a-pipeline.mjs');
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+const liveServers = new Set<RedisServer>();
+let exitHook = false;
+
+/**
+ * Starts a redis-server of our own (free port, temporary directory, AOF on). Killed with this
+ * process at the latest, so a crashed test run leaves no server behind; call `stopRedis` normally.
+ */
+export async function startRedis(): Promise<RedisServer> {
+  if (!exitHook) {
+    exitHook = true;
+    // kill() signals synchronously before its first await: enough in an exit handler.
+    process.once('exit', () => {
+      for (const server of liveServers) void server.kill('SIGKILL');
+    });
+  }
+  const server = await RedisServer.start();
+  liveServers.add(server);
+  return server;
+}
+
+export async function stopRedis(server: RedisServer | undefined): Promise<void> {
+  if (!server) return;
+  liveServers.delete(server);
+  await server.stop();
+}
+
+/** A key prefix no other test uses. */
+export function uniquePrefix(tag: string): string {
+  return `jt-${tag}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Every key of `prefix` (SCAN, never KEYS). */
+export async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  return keys.sort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A durable stack
+
+export interface DurableOptions {
+  server: RedisServer;
+  pipeline: string;
+  /** Key prefix; a fresh one by default. */
+  prefix?: string;
+  workers?: number;
+  /** Start the ventilator. @default true */
+  ventilator?: boolean;
+  /** Environment of every role. */
+  env?: Record<string, string>;
+  workerEnv?: (index: number) => Record<string, string>;
+  ventilatorEnv?: Record<string, string>;
+}
+
+export interface Durable {
+  stack: Stack;
+  prefix: string;
+  /** The test's own client of the server (commands queue while it is down). */
+  redis: Redis;
+  client: JobpipeClient;
+  ledger: RedisLedger;
+  /** The pipeline module, loaded in the test process (for submit and waitForBatch). */
+  pipeline: Pipeline;
+  /** Starts a ventilator (again) with the stack's settings. */
+  startVentilator(extraEnv?: Record<string, string>): Promise<RoleProcess>;
+  /** Submits a batch through the intake queue. */
+  submit(input: unknown, batchId: string): Promise<string>;
+  /** Waits for the batch to be done (polling the ledger) and returns its summary. */
+  done(batchId: string, timeoutMs?: number): Promise<BatchSummary>;
+}
+
+/**
+ * Starts a sink, a ventilator (unless `ventilator: false`) and `workers` workers, in that order
+ * (workers connect to an endpoint already bound, so none joins late), every one with
+ * JOBPIPE_REDIS_URL and a prefix of its own. Everything is stopped by `cleanup`.
+ */
+export async function startDurable(cleanup: Cleanup, options: DurableOptions): Promise<Durable> {
+  const prefix = options.prefix ?? uniquePrefix('t');
+  const redis = connectRedis(options.server.url);
+  redis.on('error', () => {});
+  const client = new JobpipeClient(redis, prefix);
+  cleanup.add('redis client', async () => {
+    await client.close().catch(() => {});
+    redis.disconnect();
+  });
+  const stack = cleanup.stack(
+    await Stack.start({
+      command,
+      pipeline: options.pipeline,
+      workers: 0,
+      startVentilator: false,
+      env: {
+        JOBPIPE_REDIS_URL: options.server.url,
+        JOBPIPE_REDIS_PREFIX: prefix,
+        JOBPIPE_LOG_LEVEL: 'info',
+        ...options.env,
+      },
+      ...(options.workerEnv ? { workerEnv: options.workerEnv } : {}),
+      ...(options.ventilatorEnv ? { ventilatorEnv: options.ventilatorEnv } : {}),
+    }),
+  );
+  if (options.ventilator ?? true) await stack.startVentilator();
+  for (let i = 0; i < (options.workers ?? 0); i++) await stack.addWorker();
+  await Promise.all(stack.workers.map((worker) => worker.ready));
+  const pipeline = await loadPipeline(options.pipeline);
+  return {
+    stack,
+    prefix,
+    redis,
+    client,
+    ledger: client.ledger,
+    pipeline,
+    startVentilator: (extraEnv = {}) => stack.startVentilator(extraEnv),
+    submit: (input, batchId) => client.submit(pipeline, input, { batchId }),
+    done: (batchId, timeoutMs = 30_000) => within(`batch ${batchId} done`, timeoutMs, client.waitForBatch(pipeline.name, batchId, undefined, 100)),
+  };
+}
+
+/** A counter or gauge of a role's /metrics (0 when it has no sample yet). */
+export async function metric(role: RoleProcess, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return (await scrape(role.url('/metrics'), name, labels)) ?? 0;
+}
+
+/** The HTTP status of a role's /readyz (0 when it does not answer). */
+export async function readyz(role: RoleProcess): Promise<number> {
+  try {
+    const response = await fetch(role.url('/readyz'), { signal: AbortSignal.timeout(5000) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-made peers
+
+/** Serializes sends on a zeromq socket (one pending send at a time, DESIGN.md). */
+class Serial {
+  #chain: Promise<unknown> = Promise.resolve();
+  constructor(private readonly socket: { send(frame: Buffer): Promise<void> }) {}
+  send(frame: Buffer): Promise<void> {
+    const next = this.#chain.then(() => this.socket.send(frame));
+    this.#chain = next.catch(() => {});
+    return next;
+  }
+}
+
+export interface ReceivedJob extends Job {
+  /** When the fake worker had it (epoch ms). */
+  receivedAt: number;
+}
+
+/**
+ * A worker made by hand: a DEALER that grants credit (and repeats it as its heartbeat) and keeps
+ * the jobs it receives without running them. `onJobs` runs as each Jobs message arrives, before
+ * the next is read.
+ */
+export class FakeWorker {
+  readonly jobs: ReceivedJob[] = [];
+  readonly #socket: Dealer;
+  readonly #sender: Serial;
+  readonly #timer: NodeJS.Timeout;
+  readonly #loop: Promise<void>;
+  #granted = 0;
+
+  constructor(
+    endpoint: string,
+    readonly id: string,
+    onJobs: (jobs: ReceivedJob[]) => void | Promise<void> = () => {},
+  ) {
+    this.#socket = new Dealer({ routingId: `${id}-${process.pid}-${randomBytes(3).toString('hex')}`, linger: 0 });
+    this.#socket.connect(endpoint);
+    this.#sender = new Serial(this.#socket);
+    this.#timer = setInterval(() => void this.#credit().catch(() => {}), 300);
+    this.#loop = (async () => {
+      try {
+        for await (const [frame] of this.#socket) {
+          const receivedAt = Date.now();
+          const decoded = decode(frame!, { accept: ['Jobs', 'Drained'] });
+          if (!decoded.ok || decoded.message.type !== 'Jobs') continue;
+          const jobs = decoded.message.jobs.map((job) => ({ ...job, receivedAt }));
+          await onJobs(jobs);
+          this.jobs.push(...jobs);
+        }
+      } catch {
+        // closed
+      }
+    })();
+  }
+
+  /** Allows the ventilator `count` more jobs. */
+  grant(count: number): Promise<void> {
+    this.#granted += count;
+    return this.#credit();
+  }
+
+  #credit(): Promise<void> {
+    return this.#sender.send(encode({ type: 'Credit', worker: this.id, granted: this.#granted, received: this.jobs.length }));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#socket.close();
+    await this.#loop;
+  }
+}
+
+/** A PUSH connected to the sink's results endpoint, as a worker's is. */
+export class ResultsPusher {
+  readonly #socket: Push;
+  readonly #sender: Serial;
+
+  constructor(
+    endpoint: string,
+    readonly pipeline: string,
+    readonly worker: string,
+  ) {
+    this.#socket = new Push({ linger: 1000 });
+    this.#socket.connect(endpoint);
+    this.#sender = new Serial(this.#socket);
+  }
+
+  send(results: JobResult[]): Promise<void> {
+    return this.#sender.send(encode({ type: 'Results', pipeline: this.pipeline, worker: this.worker, results }));
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}
+
+/** A successful result for a job as the fake worker received it. */
+export function okResult(job: Job, value: unknown): JobResult {
+  return { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs: 1, ok: true, value };
+}
