@@ -1,0 +1,80 @@
+// The jobpipe dashboard as data: every panel with its PromQL. build-dashboard.mjs turns it into
+// Grafana JSON; test/integration/dashboard.test.ts runs every expression against a real Prometheus.
+// `$pipeline` is the dashboard's pipeline variable; `$__rate_interval` is Grafana's rate window.
+const P = 'pipeline=~"$pipeline"';
+
+export const rows = [
+  {
+    title: 'Throughput and latency',
+    panels: [
+      { title: 'Throughput in and out (jobs/s)', unit: 'ops', targets: [
+        { expr: `sum by (pipeline) (rate(jobpipe_jobs_dispatched_total{${P}}[$__rate_interval]))`, legend: 'dispatched {{pipeline}}' },
+        { expr: `sum by (pipeline) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]))`, legend: 'completed {{pipeline}}' },
+        { expr: `sum by (pipeline) (rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`, legend: 'failed {{pipeline}}' },
+      ] },
+      { title: 'End-to-end latency, dispatch to recorded', unit: 's', targets: [0.5, 0.95, 0.99].map((q) => (
+        { expr: `histogram_quantile(${q}, sum by (le) (rate(jobpipe_job_latency_seconds_bucket{${P}}[$__rate_interval])))`, legend: `p${q * 100}` })) },
+      { title: 'Handler duration', unit: 's', targets: [0.5, 0.99].map((q) => (
+        { expr: `histogram_quantile(${q}, sum by (le) (rate(jobpipe_job_duration_seconds_bucket{${P}}[$__rate_interval])))`, legend: `p${q * 100}` })) },
+      { title: 'Jobs in flight', unit: 'short', targets: [
+        { expr: `sum by (pipeline) (jobpipe_jobs_inflight{${P}})`, legend: '{{pipeline}}' },
+      ] },
+    ],
+  },
+  {
+    title: 'Workers and load balance',
+    panels: [
+      { title: 'Per-worker throughput (jobs/s)', unit: 'ops', targets: [
+        { expr: `sum by (worker) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]) + rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`, legend: '{{worker}}' },
+      ] },
+      { title: 'Busy slots per worker', unit: 'short', targets: [
+        { expr: `sum by (worker) (jobpipe_worker_jobs_active{${P}})`, legend: 'busy {{worker}}' },
+        { expr: `sum by (worker) (jobpipe_worker_slots{${P}})`, legend: 'slots {{worker}}' },
+      ] },
+      { title: 'Load balance (Jain index: 1 = even)', unit: 'percentunit', type: 'stat', targets: [
+        { expr: `jobpipe:worker_fairness:jain1m{${P}}`, legend: '{{pipeline}}' },
+      ] },
+      { title: 'Workers connected', unit: 'short', type: 'stat', targets: [
+        { expr: `sum by (pipeline) (jobpipe_workers_connected{${P}})`, legend: '{{pipeline}}' },
+      ] },
+    ],
+  },
+  {
+    title: 'Batches and faults',
+    panels: [
+      { title: 'Batch progress', unit: 'percentunit', type: 'gauge', targets: [
+        { expr: `sum by (pipeline) (jobpipe_batch_jobs_done{${P}}) / sum by (pipeline) (jobpipe_batch_jobs_expected{${P}} > 0)`, legend: '{{pipeline}}' },
+      ] },
+      { title: 'Batches completed', unit: 'short', type: 'stat', targets: [
+        { expr: `sum by (pipeline) (jobpipe_batches_completed_total{${P}})`, legend: '{{pipeline}}' },
+      ] },
+      { title: 'Redeliveries, dead letters and duplicates (per 5 min)', unit: 'short', targets: [
+        { expr: `sum by (pipeline) (increase(jobpipe_jobs_redelivered_total{${P}}[5m]))`, legend: 'redelivered' },
+        { expr: `sum by (pipeline) (increase(jobpipe_jobs_dead_lettered_total{${P}}[5m]))`, legend: 'dead letters' },
+        { expr: `sum by (pipeline) (increase(jobpipe_duplicate_results_total{${P}}[5m]))`, legend: 'duplicates dropped' },
+      ] },
+      { title: 'Malformed messages dropped (per 5 min)', unit: 'short', targets: [
+        { expr: 'sum by (role, reason) (increase(jobpipe_malformed_messages_total[5m]))', legend: '{{role}} {{reason}}' },
+      ] },
+    ],
+  },
+  {
+    title: 'Processes',
+    panels: [
+      { title: 'CPU per role (cores)', unit: 'short', targets: [
+        { expr: 'sum by (role) (rate(process_cpu_seconds_total{job=~"jobpipe-.*"}[$__rate_interval]))', legend: '{{role}}' },
+      ] },
+      { title: 'Memory per process (RSS)', unit: 'bytes', targets: [
+        { expr: 'max by (role, instance) (process_resident_memory_bytes{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' },
+      ] },
+      { title: 'Event loop lag p99', unit: 's', targets: [
+        { expr: 'max by (role, instance) (nodejs_eventloop_lag_p99_seconds{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' },
+      ] },
+    ],
+  },
+];
+
+/** Every expression of the dashboard, with its panel's title. */
+export function allTargets() {
+  return rows.flatMap((row) => row.panels.flatMap((panel) => panel.targets.map((target) => ({ panel: panel.title, ...target }))));
+}
