@@ -12,6 +12,7 @@ import { runWorker, workerSettings } from '@jobpipe/worker';
 import { SubmissionError } from '@jobpipe/intake';
 import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings, runDemo } from './demo.js';
+import { topCommand } from './top/top-command.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 
 const program = new Command('jobpipe')
@@ -38,6 +39,7 @@ for (const role of roles) {
 program.addCommand(submitCommand());
 program.addCommand(statusCommand());
 program.addCommand(deadCommand());
+program.addCommand(topCommand());
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Bad configuration, a pipeline module that cannot be used or a bad submission: one clear line, exit code 2.

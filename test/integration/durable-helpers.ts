@@ -59,11 +59,16 @@ export function uniquePrefix(tag: string): string {
 }
 
 /** Every key of `prefix` (SCAN, never KEYS). */
-export async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
+export function keysOf(redis: Redis, prefix: string): Promise<string[]> {
+  return scanKeys(redis, `${prefix}:*`);
+}
+
+/** Every key matching `pattern` (SCAN, never KEYS), sorted. */
+export async function scanKeys(redis: Redis, pattern = '*'): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     cursor = next;
     keys.push(...batch);
   } while (cursor !== '0');
@@ -138,6 +143,8 @@ export async function startDurable(cleanup: Cleanup, options: DurableOptions): P
   for (let i = 0; i < (options.workers ?? 0); i++) await stack.addWorker();
   await Promise.all(stack.workers.map((worker) => worker.ready));
   const pipeline = await loadPipeline(options.pipeline);
+  // BullMQ prints connection errors of a queue nobody listens to (the Redis restart test).
+  client.queue(pipeline.name).on('error', () => {});
   return {
     stack,
     prefix,

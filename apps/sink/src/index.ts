@@ -5,6 +5,7 @@
 import { loadConfig, type ConfigOf } from '@jobpipe/config';
 import { connectRedis, redactUrl, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
+import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { MemoryResultLedger, RedisResultLedger, type ResultLedger } from './result-ledger.js';
 import { sinkSettings } from './settings.js';
@@ -25,6 +26,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const logger = createLogger('sink', config.logLevel);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
+  metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, ...['wrong_pipeline']]);
   const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl);
   redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
   const ledger: ResultLedger = redis

@@ -33,6 +33,8 @@ export class Sink {
   readonly #events: Publisher;
   readonly #publisher: SerialSender;
   readonly #folds = new Map<string, Promise<BatchFold>>();
+  /** The latest counts of each open batch, for the batch progress gauges. */
+  readonly #openCounts = new Map<string, BatchCounts>();
   readonly #labels: { pipeline: string };
   readonly #latency: { observe(seconds: number): void };
   readonly #maxOpenBatches: number;
@@ -50,6 +52,11 @@ export class Sink {
     this.#results = new Pull({ ...socketOptions });
     this.#events = new Publisher({ ...socketOptions });
     this.#publisher = new SerialSender(this.#events);
+    const { metrics } = options;
+    const sum = (pick: (counts: BatchCounts) => number) => () => [...this.#openCounts.values()].reduce((total, counts) => total + pick(counts), 0);
+    metrics.sampleGauge(metrics.batchesOpen, this.#labels, () => this.#openCounts.size);
+    metrics.sampleGauge(metrics.batchJobsDone, this.#labels, sum((counts) => counts.done));
+    metrics.sampleGauge(metrics.batchJobsExpected, this.#labels, sum((counts) => counts.total ?? 0));
   }
 
   get running(): boolean {
@@ -167,9 +174,10 @@ export class Sink {
       }
     }
     fold.duplicates += duplicates;
-    // Counted once per pack, not per result: label lookups per job showed in profiles.
-    if (completed > 0) metrics.jobsCompleted.inc({ pipeline: pipeline.name, worker }, completed);
-    if (failed > 0) metrics.jobsFailed.inc({ pipeline: pipeline.name, worker }, failed);
+    // Counted once per pack, not per result: label lookups per job showed in profiles. Both
+    // series exist (maybe at 0) for every worker seen, so per-worker panels cover idle workers.
+    metrics.jobsCompleted.inc({ pipeline: pipeline.name, worker }, completed);
+    metrics.jobsFailed.inc({ pipeline: pipeline.name, worker }, failed);
     if (dead > 0) metrics.jobsDeadLettered.inc(this.#labels, dead);
     if (duplicates > 0) metrics.duplicateResults.inc(this.#labels, duplicates);
     // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
@@ -192,6 +200,7 @@ export class Sink {
   }
 
   async #afterRecording(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+    this.#openCounts.set(fold.id, counts);
     if (counts.total !== null && counts.done >= counts.total) {
       await this.#complete(fold, counts, now);
     } else if (now - fold.lastProgressAt >= PROGRESS_EVERY_MS) {
@@ -206,6 +215,7 @@ export class Sink {
     if (answerError !== undefined) logger.error({ batch: fold.id, err: answerError }, 'summarize threw; the summary has no answer');
     const won = await ledger.complete(fold.id, fold.pipeline.name, summary);
     this.#folds.delete(fold.id);
+    this.#openCounts.delete(fold.id);
     if (!won) return;
     ledger.forget(fold.id);
     metrics.batchesCompleted.inc(this.#labels);

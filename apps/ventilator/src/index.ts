@@ -6,6 +6,7 @@ import { loadConfig, type ConfigOf } from '@jobpipe/config';
 import { startIntake } from '@jobpipe/intake';
 import { connectRedis, redactUrl, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
+import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { MemoryDispatchLedger, RedisDispatchLedger, type DispatchLedger } from './dispatch-ledger.js';
 import { ventilatorSettings } from './settings.js';
@@ -24,6 +25,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const logger = createLogger('ventilator', config.logLevel);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
+  metrics.initialize('ventilator', pipeline.name, [...MALFORMED_REASONS, ...[]]);
   const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl);
   redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
   const ledger: DispatchLedger = redis

@@ -163,7 +163,9 @@ export class Ventilator {
       this.#changed.notify();
     };
     for await (const payload of pipeline.split(input)) {
-      while (this.#running && (this.#fresh.length >= 2 * maxJobsPerMessage || this.#inFlight.size + this.#fresh.length >= maxInFlight)) {
+      // Split ahead up to maxInFlight jobs: memory stays bounded, and a batch's size is known as
+      // early as it can be (progress and ETA need it).
+      while (this.#running && this.#inFlight.size + this.#fresh.length + this.#redeliveries.length >= maxInFlight) {
         await this.#room.wait(1000);
       }
       if (!this.#running) throw new Error(`ventilator stopped during batch ${batchId}`);

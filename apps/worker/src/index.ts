@@ -4,6 +4,7 @@
  */
 import { loadConfig, type ConfigOf } from '@jobpipe/config';
 import { loadPipeline } from '@jobpipe/pipeline';
+import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { createExecutor, resolveThreads } from './executor.js';
 import { workerSettings } from './settings.js';
@@ -27,6 +28,9 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
   const concurrency = config.concurrency ?? hints.concurrency ?? Math.max(1, threads);
   const timeoutMs = config.jobTimeoutMs ?? hints.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const metrics = new Metrics();
+  // The worker's id on every series it reports: per-worker panels need it, and it is bounded.
+  metrics.registry.setDefaultLabels({ worker: config.workerId });
+  metrics.initialize('worker', pipeline.name, MALFORMED_REASONS);
   const executor = createExecutor({ pipeline, pipelinePath: config.pipeline, threads, timeoutMs });
   const worker = new Worker({
     pipeline,

@@ -36,6 +36,9 @@ export class Metrics {
   readonly malformedMessages = this.#counter('jobpipe_malformed_messages_total', 'Messages dropped because they could not be decoded', ['role', 'reason']);
   readonly batchesCompleted = this.#counter('jobpipe_batches_completed_total', 'Batches whose every job has a recorded result', ['pipeline']);
   readonly workersConnected = this.#gauge('jobpipe_workers_connected', 'Workers that sent a heartbeat recently', ['pipeline']);
+  readonly batchesOpen = this.#gauge('jobpipe_batches_open', 'Batches the sink is recording that are not done', ['pipeline']);
+  readonly batchJobsDone = this.#gauge('jobpipe_batch_jobs_done', 'Jobs of open batches with a result or dead-lettered', ['pipeline']);
+  readonly batchJobsExpected = this.#gauge('jobpipe_batch_jobs_expected', 'Jobs of open batches whose split is done', ['pipeline']);
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -43,6 +46,17 @@ export class Metrics {
 
   #counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  /**
+   * Creates the series a role reports at zero, so dashboards and alerts see 0 rather than no data
+   * before the first event (a counter with labels has no series until it is first touched).
+   */
+  initialize(role: 'ventilator' | 'worker' | 'sink', pipeline: string, reasons: readonly string[]): void {
+    const labels = { pipeline };
+    for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
+    if (role === 'ventilator') for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered]) counter.inc(labels, 0);
+    if (role === 'sink') for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted]) counter.inc(labels, 0);
   }
 
   /**

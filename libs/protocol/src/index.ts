@@ -12,7 +12,7 @@
  */
 export { encode, encodeRaw, decode, isMessage, topicOf, DEFAULT_MAX_MESSAGE_BYTES } from './codec.js';
 export type { DecodeOptions, DecodeResult } from './codec.js';
-export { JobpipeError, ProtocolError } from './errors.js';
+export { JobpipeError, ProtocolError, MALFORMED_REASONS } from './errors.js';
 export type { MalformedReason } from './errors.js';
 export {
   PROTOCOL_VERSION,

@@ -1,0 +1,224 @@
+/**
+ * Durable mode, delivery guarantees (DESIGN.md "Guarantees" 1-3), with real processes and a real
+ * redis-server of the test's own:
+ * - write-ahead: a job is in the Redis ledger before it leaves the ventilator;
+ * - at-least-once: a job whose attempt hangs, or whose worker is SIGKILLed, comes back with its
+ *   attempt raised and completes;
+ * - exactly-once recording: a duplicate result is counted and dropped, the ledger unchanged.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisServer } from '@jobpipe/launcher';
+import { Cleanup, echoPipeline, waitFor } from './helpers.js';
+import { durablePipeline, FakeWorker, metric, okResult, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob } from './durable-helpers.js';
+
+const cleanup = new Cleanup();
+let server: RedisServer | undefined;
+const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-durable-delivery-'));
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterEach(() => cleanup.run());
+afterAll(async () => {
+  await cleanup.run();
+  await stopRedis(server);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Execution {
+  seq: number;
+  attempt: number;
+  at: number;
+  pid: number;
+}
+
+function executions(log: string): Execution[] {
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Execution);
+}
+
+const sumTo = (n: number) => (n * (n - 1)) / 2;
+
+describe('durable delivery', () => {
+  it('write-ahead: no worker sees a job before it is in the in-flight ledger with its lease', async () => {
+    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline });
+    const batch = 'wal';
+    const jobs = 40;
+    const keys = d.ledger.keys.batch(batch);
+    await d.submit({ jobs, payloadBytes: 60 }, batch);
+    // The ventilator has the batch and its whole split, waiting for credit: no worker exists yet.
+    await waitFor('the split to be done', async () => (await d.ledger.batchInfo(batch))?.total === jobs);
+    expect(await d.redis.hlen(keys.inflight)).toBe(0);
+
+    // Asked the moment each Jobs message arrives, before anything else can happen to its jobs
+    // (no result is sent until all have arrived, and the lease is a minute).
+    const found: { seq: number; entry: string | null; expected: string; lease: string | null }[] = [];
+    const fake = cleanup.socket(
+      new FakeWorker(d.stack.endpoints.jobsConnect, 'fake-wal', async (received: ReceivedJob[]) => {
+        const pipe = d.redis.pipeline();
+        for (const job of received) pipe.hget(keys.inflight, String(job.seq)).zscore(keys.leases, String(job.seq));
+        const replies = (await pipe.exec())!;
+        received.forEach((job, i) => {
+          found.push({ seq: job.seq, entry: replies[2 * i]![1] as string | null, expected: `${job.attempt}|${JSON.stringify(job.payload)}`, lease: replies[2 * i + 1]![1] as string | null });
+        });
+      }),
+    );
+
+    // Writes paused: the ventilator gets credit and tries to dispatch, but its write-ahead cannot
+    // land. A ventilator that sent first and wrote after would deliver jobs during the pause.
+    const pauseMs = 2000;
+    const pausedAt = Date.now();
+    await d.redis.call('CLIENT', 'PAUSE', String(pauseMs), 'WRITE');
+    await fake.grant(jobs);
+    await waitFor(`${jobs} jobs at the fake worker`, () => fake.jobs.length === jobs, 20_000);
+
+    expect(found.map((f) => f.seq).sort((a, b) => a - b)).toEqual([...Array(jobs).keys()]);
+    for (const f of found) {
+      expect(f.entry, `job ${f.seq} in the inflight hash when received`).toBe(f.expected);
+      expect(f.lease, `job ${f.seq} has a lease when received`).not.toBeNull();
+    }
+    // Dispatch began while writes were paused, and no job arrived before the pause was over.
+    expect(Math.min(...fake.jobs.map((job) => job.dispatchedAt))).toBeLessThan(pausedAt + pauseMs);
+    expect(Math.min(...fake.jobs.map((job) => job.receivedAt))).toBeGreaterThanOrEqual(pausedAt + pauseMs);
+    expect(new Set(fake.jobs.map((job) => job.attempt))).toEqual(new Set([1]));
+
+    // The fake worker does its jobs; the batch completes like any other.
+    const pusher = cleanup.socket(new ResultsPusher(d.stack.endpoints.resultsConnect, 'echo', 'fake-wal'));
+    await pusher.send(fake.jobs.map((job) => okResult(job, (job.payload as { i: number }).i)));
+    const summary = await d.done(batch);
+    expect(summary.answer).toEqual({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(await d.redis.hlen(keys.inflight)).toBe(0);
+    expect(await d.redis.zcard(keys.leases)).toBe(0);
+    expect(await d.redis.hlen(keys.results)).toBe(jobs);
+    expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_dispatched_total')).toBe(jobs);
+  });
+
+  it('lease expiry: a job whose first attempt hangs comes back with attempt 2 and completes', async () => {
+    const log = join(scratch, 'lease.log');
+    const d = await startDurable(cleanup, {
+      server: server!,
+      pipeline: durablePipeline,
+      workers: 1,
+      // The hanging attempts hold two of the four slots for good; a short drain lets cleanup go.
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4', JOBPIPE_DRAIN_TIMEOUT_MS: '500' }),
+      ventilatorEnv: { JOBPIPE_LEASE_MS: '1500', JOBPIPE_MAX_ATTEMPTS: '3' },
+    });
+    const batch = 'lease';
+    const jobs = 12;
+    const hang = [3, 7];
+    await d.submit({ jobs, hang, log }, batch);
+    const summary = await d.done(batch);
+
+    const answer = summary.answer as { count: number; sum: number; failed: number; attempts: Record<string, number> };
+    expect(answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(summary.failed).toBe(0);
+    for (const seq of hang) {
+      // Recorded from its second attempt; its first started and never finished.
+      expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBe(2);
+      const runs = executions(log).filter((e) => e.seq === seq);
+      expect(runs.map((e) => e.attempt).sort()).toEqual([1, 2]);
+    }
+    expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(hang.length);
+    expect(await d.ledger.listDead(batch)).toEqual([]);
+    expect(await d.redis.hlen(d.ledger.keys.batch(batch).inflight)).toBe(0);
+    expect(await d.redis.hlen(d.ledger.keys.batch(batch).results)).toBe(jobs);
+  });
+
+  it('a SIGKILLed worker: the jobs it held come back with attempt 2 and complete on another worker', async () => {
+    const log = join(scratch, 'kill.log');
+    const d = await startDurable(cleanup, {
+      server: server!,
+      pipeline: durablePipeline,
+      workers: 1,
+      // Fast heartbeats: the ventilator notices the dead worker after ~1 s. The lease is long, so
+      // only that notice (not a lease running out) can bring the jobs back within the test.
+      env: { JOBPIPE_HEARTBEAT_MS: '300' },
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '8', JOBPIPE_DRAIN_TIMEOUT_MS: '500' }),
+      ventilatorEnv: { JOBPIPE_LEASE_MS: '120000' },
+    });
+    const batch = 'kill';
+    const jobs = 6;
+    // Every first attempt hangs: whatever worker-1 takes, it holds until it dies.
+    const hang = [...Array(jobs).keys()];
+    await d.submit({ jobs, hang, log }, batch);
+    const victim = d.stack.workers[0]!;
+    await waitFor('worker-1 to hold every job', () => executions(log).filter((e) => e.pid === victim.child.pid).length === jobs, 20_000);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const rescuer = await d.stack.addWorker({ JOBPIPE_CONCURRENCY: '8', JOBPIPE_DRAIN_TIMEOUT_MS: '500' });
+    await rescuer.ready;
+
+    const summary = await d.done(batch);
+    const answer = summary.answer as { count: number; sum: number; attempts: Record<string, number> };
+    expect(answer).toMatchObject({ count: jobs, sum: sumTo(jobs) });
+    expect(summary.failed).toBe(0);
+    expect(Object.values(answer.attempts)).toEqual(Array(jobs).fill(2));
+    expect(summary.perWorker).toEqual({ 'worker-2': jobs });
+    const second = executions(log).filter((e) => e.attempt === 2);
+    expect(new Set(second.map((e) => e.pid))).toEqual(new Set([rescuer.child.pid]));
+    expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(jobs);
+  });
+
+  it('a duplicate result is counted and dropped: the ledger keeps one result and the counters do not move', async () => {
+    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline });
+    const batch = 'dup';
+    const jobs = 20;
+    const keys = d.ledger.keys.batch(batch);
+    await d.submit({ jobs, payloadBytes: 60 }, batch);
+    const fake = cleanup.socket(new FakeWorker(d.stack.endpoints.jobsConnect, 'fake-dup'));
+    await fake.grant(jobs);
+    await waitFor(`${jobs} jobs at the fake worker`, () => fake.jobs.length === jobs, 20_000);
+    const bySeq = new Map(fake.jobs.map((job) => [job.seq, job]));
+    const value = (seq: number) => (bySeq.get(seq)!.payload as { i: number }).i;
+    const pusher = cleanup.socket(new ResultsPusher(d.stack.endpoints.resultsConnect, 'echo', 'fake-dup'));
+    const rogue = cleanup.socket(new ResultsPusher(d.stack.endpoints.resultsConnect, 'echo', 'dup-sender'));
+    const duplicates = () => metric(d.stack.sink, 'jobpipe_duplicate_results_total', { pipeline: 'echo' });
+
+    // All but the last job recorded: the batch is still running.
+    const last = jobs - 1;
+    await pusher.send(fake.jobs.filter((job) => job.seq !== last).map((job) => okResult(job, value(job.seq))));
+    await waitFor('19 results recorded', async () => (await d.ledger.batchInfo(batch))?.recorded === jobs - 1);
+    const snapshot = async () => ({
+      meta: await d.redis.hgetall(keys.meta),
+      results: await d.redis.hgetall(keys.results),
+      workers: await d.redis.hgetall(keys.workers),
+      inflight: await d.redis.hkeys(keys.inflight),
+    });
+    const before = await snapshot();
+    expect(before.meta.status).toBe('running');
+    expect(before.inflight).toEqual([String(last)]);
+
+    // A twin of job 0 from a redelivery, with another value.
+    await rogue.send([okResult({ ...bySeq.get(0)!, attempt: 2 }, 1000)]);
+    await waitFor('the duplicate to be counted', async () => (await duplicates()) === 1);
+    expect(await snapshot()).toEqual(before);
+    expect(await d.redis.hget(keys.results, '0')).toBe('0');
+
+    // The last result completes the batch; the duplicate's value was never folded in.
+    await pusher.send([okResult(bySeq.get(last)!, value(last))]);
+    const summary = await d.done(batch);
+    expect(summary.answer).toEqual({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(summary.duplicates).toBe(1);
+    expect(summary.perWorker).toEqual({ 'fake-dup': jobs });
+
+    // A late duplicate, after the batch is done: counted and dropped too.
+    const done = await snapshot();
+    await rogue.send([okResult({ ...bySeq.get(5)!, attempt: 3 }, -1)]);
+    await waitFor('the late duplicate to be counted', async () => (await duplicates()) === 2);
+    expect(await snapshot()).toEqual(done);
+    expect(await d.redis.hlen(keys.results)).toBe(jobs);
+    expect(await metric(d.stack.sink, 'jobpipe_jobs_completed_total', { worker: 'dup-sender' })).toBe(0);
+    expect(await metric(d.stack.sink, 'jobpipe_jobs_completed_total', { worker: 'fake-dup' })).toBe(jobs);
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * Durable mode, failing jobs (DESIGN.md "Guarantees" 2): handler retries with backoff, and jobs
+ * that run out of attempts becoming dead letters with their last error, which `jobpipe dead list`
+ * shows, `jobpipe dead retry` sends round again and `jobpipe dead purge` forgets.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisServer } from '@jobpipe/launcher';
+import { Cleanup, runCli, waitFor } from './helpers.js';
+import { flakyPipeline, metric, persistentPipeline, startDurable, startRedis, stopRedis } from './durable-helpers.js';
+
+const cleanup = new Cleanup();
+let server: RedisServer | undefined;
+const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-durable-failures-'));
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterEach(() => cleanup.run());
+afterAll(async () => {
+  await cleanup.run();
+  await stopRedis(server);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Execution {
+  seq: number;
+  attempt: number;
+  at: number;
+}
+
+function executions(log: string, seq: number): Execution[] {
+  if (!existsSync(log)) return [];
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Execution)
+    .filter((e) => e.seq === seq);
+}
+
+/** Runs the CLI against the test's Redis and prefix; resolves with its exit and output. */
+async function cli(args: string[], url: string, prefix: string) {
+  return runCli(args, { JOBPIPE_REDIS_URL: url, JOBPIPE_REDIS_PREFIX: prefix }, cleanup).exited;
+}
+
+type Answer = { count: number; sum: number; failed: number; attempts: Record<string, number> };
+
+describe('durable failures', () => {
+  it('handler retries with backoff: a job that fails twice and then succeeds is recorded, with no dead letter', async () => {
+    const log = join(scratch, 'flaky.log');
+    // flaky.mjs: retries 2, backoff 200 ms doubling.
+    const d = await startDurable(cleanup, { server: server!, pipeline: flakyPipeline, workers: 1, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }) });
+    const batch = 'flaky';
+    const jobs = 8;
+    const flaky = [2, 5];
+    await d.submit({ jobs, log, failUntil: Object.fromEntries(flaky.map((seq) => [seq, 2])) }, batch);
+    const summary = await d.done(batch);
+
+    const answer = summary.answer as Answer;
+    expect(summary.failed).toBe(0);
+    expect(answer).toMatchObject({ count: jobs, sum: 28, failed: 0 });
+    for (let seq = 0; seq < jobs; seq++) expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBe(flaky.includes(seq) ? 3 : 1);
+    const keys = d.ledger.keys.batch(batch);
+    expect(await d.ledger.listDead(batch)).toEqual([]);
+    expect(await d.redis.hlen(keys.dead)).toBe(0);
+    // A success clears the job's last error.
+    expect(await d.redis.hlen(keys.errors)).toBe(0);
+    for (const seq of flaky) {
+      const runs = executions(log, seq);
+      expect(runs.map((e) => e.attempt)).toEqual([1, 2, 3]);
+      // Each retry waited at least its backoff (200 ms, then 400 ms) after the failure before it.
+      expect(runs[1]!.at - runs[0]!.at).toBeGreaterThanOrEqual(200);
+      expect(runs[2]!.at - runs[1]!.at).toBeGreaterThanOrEqual(400);
+    }
+    expect(await metric(d.stack.sink, 'jobpipe_jobs_failed_total')).toBe(2 * flaky.length);
+    expect(await metric(d.stack.sink, 'jobpipe_jobs_dead_lettered_total')).toBe(0);
+    expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_dead_lettered_total')).toBe(0);
+    expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(2 * flaky.length);
+  });
+
+  it('max attempts: a job that keeps failing becomes a dead letter with its last error; `dead retry` brings it back to done', async () => {
+    const log = join(scratch, 'dead.log');
+    const marker = join(scratch, 'broken');
+    writeFileSync(marker, 'job 4 fails while this file exists\n');
+    // persistent.mjs allows 10 retries: the ventilator's 3 attempts are the limit here.
+    const d = await startDurable(cleanup, {
+      server: server!,
+      pipeline: persistentPipeline,
+      workers: 1,
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }),
+      ventilatorEnv: { JOBPIPE_MAX_ATTEMPTS: '3' },
+    });
+    const url = server!.url;
+    const batch = 'dead';
+    const jobs = 10;
+    await d.submit({ jobs, log, failWhile: { marker, seqs: [4] } }, batch);
+    const first = await d.done(batch);
+    expect(first.failed).toBe(1);
+    expect(first.answer).toMatchObject({ count: jobs - 1, sum: 45 - 4, failed: 1 });
+    expect(executions(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3]);
+
+    const message = 'job 4 fails while broken exists';
+    expect(await d.ledger.listDead(batch)).toEqual([
+      { batch, seq: 4, attempts: 3, payload: expect.objectContaining({ i: 4 }), error: { name: 'Error', message } },
+    ]);
+    expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_dead_lettered_total')).toBe(1);
+    const status = await d.client.status('persistent', batch);
+    expect(status).toMatchObject({ state: 'done', done: jobs, total: jobs, failed: 1 });
+
+    const list = await cli(['dead', 'list'], url, d.prefix);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.trim().split('\n')).toEqual([`${batch}:4  attempts 3  Error: ${message}`]);
+    const listJson = await cli(['dead', 'list', batch, '--json'], url, d.prefix);
+    expect(JSON.parse(listJson.stdout)).toMatchObject([{ batch, seq: 4, attempts: 3, error: { message } }]);
+
+    // Fix the cause, then send the dead letter round again.
+    rmSync(marker);
+    const retry = await cli(['dead', 'retry', batch], url, d.prefix);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout.trim()).toBe(`sent round again: 1 dead letter(s) of ${batch}`);
+    const second = await waitFor('the batch done again with nothing failed', async () => {
+      const report = await d.client.status('persistent', batch);
+      return report?.state === 'done' && report.summary?.failed === 0 ? report : undefined;
+    }, 30_000);
+    expect(second).toMatchObject({ done: jobs, total: jobs, failed: 0 });
+    expect(second.summary!.answer).toMatchObject({ count: jobs, sum: 45, failed: 0, attempts: { 4: 1 } });
+    expect(executions(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3, 1]);
+    expect(await d.ledger.listDead(batch)).toEqual([]);
+    expect(await d.redis.hlen(d.ledger.keys.batch(batch).results)).toBe(jobs);
+
+    const after = await cli(['dead', 'list'], url, d.prefix);
+    expect(after.stdout.trim()).toBe('no dead letters');
+    const shown = await cli(['status', batch], url, d.prefix);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(new RegExp(`^${batch}  persistent  done  ${jobs}/${jobs}, `));
+    expect(shown.stdout).not.toMatch(/\d+ failed/);
+  });
+
+  it('`dead purge` forgets a dead letter; the batch stays done with it counted as failed', async () => {
+    const marker = join(scratch, 'always-broken');
+    writeFileSync(marker, '');
+    const d = await startDurable(cleanup, { server: server!, pipeline: persistentPipeline, workers: 1, ventilatorEnv: { JOBPIPE_MAX_ATTEMPTS: '2' } });
+    const batch = 'purge';
+    await d.submit({ jobs: 3, failWhile: { marker, seqs: [0] } }, batch);
+    expect((await d.done(batch)).failed).toBe(1);
+    expect(await d.ledger.listDead(batch)).toHaveLength(1);
+
+    const purge = await cli(['dead', 'purge', batch], server!.url, d.prefix);
+    expect(purge.code, purge.stderr).toBe(0);
+    expect(purge.stdout.trim()).toBe(`purged: 1 dead letter(s) of ${batch}`);
+    expect(await d.ledger.listDead(batch)).toEqual([]);
+    expect(await d.redis.hlen(d.ledger.keys.batch(batch).errors)).toBe(0);
+    expect(await d.client.status('persistent', batch)).toMatchObject({ state: 'done', failed: 1 });
+    // Nothing left to retry.
+    const retry = await cli(['dead', 'retry', batch], server!.url, d.prefix);
+    expect(retry.stdout.trim()).toBe(`sent round again: 0 dead letter(s) of ${batch}`);
+    rmSync(marker);
+  });
+});

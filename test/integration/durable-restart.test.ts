@@ -1,0 +1,175 @@
+/**
+ * Durable mode, processes that come and go (DESIGN.md "Coupling" and "Guarantees" 4): a batch
+ * submitted while no ventilator runs waits and completes once one starts; a ventilator SIGKILLed
+ * mid-batch is replaced and the new one resumes without running recorded jobs again; Redis itself
+ * SIGKILLed and restarted from its AOF keeps every in-flight job, and readiness follows it.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisServer } from '@jobpipe/launcher';
+import { Cleanup, echoPipeline, logsOnce, runCli, sleep, waitFor, within } from './helpers.js';
+import { durablePipeline, metric, readyz, startDurable, startRedis, stopRedis } from './durable-helpers.js';
+
+const cleanup = new Cleanup();
+let server: RedisServer | undefined;
+const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-durable-restart-'));
+/** Servers a test started for itself (the Redis restart test kills its own). */
+const ownServers: RedisServer[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterEach(async () => {
+  await cleanup.run();
+  for (const own of ownServers.splice(0)) await stopRedis(own);
+});
+afterAll(async () => {
+  await cleanup.run();
+  await stopRedis(server);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Execution {
+  seq: number;
+  attempt: number;
+  at: number;
+  pid: number;
+}
+
+function executions(log: string): Execution[] {
+  if (!existsSync(log)) return [];
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Execution);
+}
+
+const sumTo = (n: number) => (n * (n - 1)) / 2;
+
+describe('durable restarts', () => {
+  it('a batch submitted while no ventilator runs stays queued, and completes once one starts', async () => {
+    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline, workers: 1, ventilator: false });
+    const batch = 'late-start';
+    const jobs = 20;
+    // `jobpipe submit --wait`: queues the batch and follows it to its end.
+    const submit = runCli(
+      ['submit', '--pipeline', echoPipeline, '--input', JSON.stringify({ jobs }), '--batch-id', batch, '--wait'],
+      { JOBPIPE_REDIS_URL: server!.url, JOBPIPE_REDIS_PREFIX: d.prefix },
+      cleanup,
+    );
+    await waitFor('the submission', () => submit.stdout.includes(`submitted ${batch}`));
+    const queued = await d.client.status('echo', batch);
+    expect(queued).toMatchObject({ batch, state: 'queued', done: 0, total: null, failed: 0, summary: null });
+    // It waits: nothing takes it, the ledger has not heard of it.
+    await sleep(500);
+    expect((await d.client.status('echo', batch))?.state).toBe('queued');
+    expect(await d.ledger.batchInfo(batch)).toBeUndefined();
+    expect(submit.child.exitCode).toBeNull();
+
+    await d.startVentilator();
+    const exit = await within('submit --wait', 30_000, submit.exited);
+    expect(exit.code, exit.stderr).toBe(0);
+    const lines = exit.stdout.trim().split('\n');
+    expect(lines[0]).toBe(`submitted ${batch}; waiting for it to finish`);
+    expect(lines.find((line) => line.includes(`${batch}  echo  queued  `))).toBeDefined();
+    expect(lines.at(-1)).toMatch(new RegExp(`^done: ${jobs} jobs, 0 failed, .* answer \\{"count":${jobs},"sum":${sumTo(jobs)},"failed":0\\}$`));
+    expect(await d.client.status('echo', batch)).toMatchObject({ state: 'done', done: jobs, total: jobs, failed: 0 });
+  });
+
+  it('a ventilator SIGKILLed mid-batch: the next one resumes it and runs no recorded job again', async () => {
+    const log = join(scratch, 'resume.log');
+    const d = await startDurable(cleanup, {
+      server: server!,
+      pipeline: durablePipeline,
+      workers: 2,
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '2' }),
+      // The batch stays claimed by the dead ventilator for 1 s. Jobs it admitted but never got
+      // onto the wire come back after their 4 s lease.
+      ventilatorEnv: { JOBPIPE_INTAKE_LOCK_MS: '1000', JOBPIPE_LEASE_MS: '4000' },
+    });
+    const batch = 'resume';
+    const jobs = 300;
+    const keys = d.ledger.keys.batch(batch);
+    await d.submit({ jobs, workMs: 30, log }, batch);
+    const first = d.stack.ventilator!;
+    await waitFor('30 results recorded', async () => ((await d.ledger.batchInfo(batch))?.recorded ?? 0) >= 30, 30_000, 20);
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    // The workers finish what they hold; the sink records it. Then, with no ventilator, the
+    // ledger knows every job that was ever dispatched: recorded or still in flight.
+    await sleep(500);
+    const [[, recordedSeqs], [, inflightSeqs]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
+    const snapshotAt = Date.now();
+    const recorded = new Set(recordedSeqs.map(Number));
+    const known = new Set([...recorded, ...inflightSeqs.map(Number)]);
+    expect(recorded.size).toBeGreaterThanOrEqual(30);
+    expect(recorded.size).toBeLessThan(jobs);
+
+    const second = await d.startVentilator();
+    const summary = await d.done(batch, 45_000);
+    expect(summary.failed).toBe(0);
+    expect(summary.answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(await d.redis.hlen(keys.results)).toBe(jobs);
+    expect(await d.redis.hlen(keys.inflight)).toBe(0);
+    await logsOnce(second, 'batch resumed');
+
+    // No job recorded before the restart ran again after it. (Jobs in flight at the kill may
+    // legitimately run twice; recorded ones must not.)
+    const rerun = executions(log).filter((e) => e.at >= snapshotAt && recorded.has(e.seq));
+    expect(rerun, 'recorded jobs executed again after the restart').toEqual([]);
+    // The new ventilator sent out fresh only what the ledger had never seen; whatever else it
+    // dispatched came from the ledger's in-flight jobs (redeliveries).
+    const dispatched = await metric(second, 'jobpipe_jobs_dispatched_total');
+    const redelivered = await metric(second, 'jobpipe_jobs_redelivered_total');
+    expect(dispatched - redelivered).toBeLessThanOrEqual(jobs - known.size);
+    expect(dispatched).toBeLessThanOrEqual(jobs - recorded.size + redelivered);
+    // Every job ran at least once in all.
+    expect(new Set(executions(log).map((e) => e.seq)).size).toBe(jobs);
+  });
+
+  it('Redis SIGKILLed mid-batch and restarted from its AOF: every job completes; readiness goes 503 and back to 200', async () => {
+    const own = await startRedis();
+    ownServers.push(own);
+    const d = await startDurable(cleanup, {
+      server: own,
+      pipeline: durablePipeline,
+      workers: 2,
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '2' }),
+      ventilatorEnv: { JOBPIPE_LEASE_MS: '5000' },
+    });
+    const batch = 'redis-restart';
+    const jobs = 300;
+    const keys = d.ledger.keys.batch(batch);
+    await d.submit({ jobs, workMs: 20 }, batch);
+    await waitFor('20 results recorded', async () => ((await d.ledger.batchInfo(batch))?.recorded ?? 0) >= 20, 30_000, 20);
+    const [[, recordedSeqs], [, inflightSeqs]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
+    expect(recordedSeqs.length).toBeLessThan(jobs);
+    expect(inflightSeqs.length).toBeGreaterThan(0);
+
+    await own.kill('SIGKILL');
+    const { ventilator, sink } = { ventilator: d.stack.ventilator!, sink: d.stack.sink };
+    await waitFor('ventilator and sink not ready while Redis is down', async () => (await readyz(ventilator)) === 503 && (await readyz(sink)) === 503, 20_000, 100);
+    // Down a little longer: work piles up against the missing ledger.
+    await sleep(500);
+    expect(ventilator.running && sink.running).toBe(true);
+
+    await own.startProcess();
+    // What Redis acknowledged before the crash is back from the AOF: every job that was in
+    // flight is still in flight or has been recorded since, and no recorded result is lost.
+    const [[, recordedAfter], [, inflightAfter]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
+    const after = new Set([...recordedAfter, ...inflightAfter]);
+    expect(inflightSeqs.filter((seq) => !after.has(seq))).toEqual([]);
+    expect(recordedSeqs.filter((seq) => !recordedAfter.includes(seq))).toEqual([]);
+    await waitFor('ventilator and sink ready again', async () => (await readyz(ventilator)) === 200 && (await readyz(sink)) === 200, 20_000, 100);
+
+    const summary = await d.done(batch, 45_000);
+    expect(summary.failed).toBe(0);
+    expect(summary.answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(await d.redis.hlen(keys.results)).toBe(jobs);
+    expect(await d.redis.hlen(keys.inflight)).toBe(0);
+    expect(await d.ledger.listDead(batch)).toEqual([]);
+  });
+});

@@ -1,0 +1,105 @@
+/**
+ * Durable mode, bad submissions (DESIGN.md "Guarantees" 6): "an invalid submission gets one clear
+ * error and nothing half-written". `jobpipe submit` exits 2 with one line naming what is wrong,
+ * the client API throws SubmissionError, and Redis holds not one key more than before.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type { RedisServer } from '@jobpipe/launcher';
+import { JobpipeClient, SubmissionError } from '@jobpipe/intake';
+import { loadPipeline } from '@jobpipe/pipeline';
+import { Cleanup, echoPipeline, runCli } from './helpers.js';
+import { durablePipeline, keysOf, notAPipeline, scanKeys, startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
+
+const cleanup = new Cleanup();
+let server: RedisServer | undefined;
+let redis: Redis | undefined;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: 3 });
+});
+afterEach(() => cleanup.run());
+afterAll(async () => {
+  await cleanup.run();
+  redis?.disconnect();
+  await stopRedis(server);
+});
+
+/** `jobpipe submit ...args` against the test's Redis with its own prefix. */
+function submit(args: string[], prefix: string) {
+  return runCli(['submit', ...args], { JOBPIPE_REDIS_URL: server!.url, JOBPIPE_REDIS_PREFIX: prefix }, cleanup).exited;
+}
+
+/** Everything in the server (one per file, used by this file's tests one at a time). */
+async function everything(): Promise<{ size: number; keys: string[] }> {
+  return { size: await redis!.dbsize(), keys: await scanKeys(redis!) };
+}
+
+describe('bad submissions', () => {
+  it('jobpipe submit refuses each with exit code 2 and one line naming the problem, and writes nothing', async () => {
+    const before = await everything();
+    const cases: { what: string; args: string[]; message: RegExp }[] = [
+      { what: 'unknown pipeline module', args: ['--pipeline', '/nope.mjs', '--input', '{"jobs":1}'], message: /\/nope\.mjs/ },
+      { what: 'a module that is no pipeline', args: ['--pipeline', notAPipeline, '--input', '{"jobs":1}'], message: /not-a-pipeline\.mjs has no default export/ },
+      { what: 'input the pipeline rejects', args: ['--pipeline', echoPipeline, '--input', '{"jobs":-1}'], message: /echo rejects the input: echo: input\.jobs must be a number >= 0, got -1/ },
+      { what: 'input its validate() rejects', args: ['--pipeline', durablePipeline, '--input', '{"jobs":"many"}'], message: /durable rejects the input: input\.jobs must be an integer >= 0, got "many"/ },
+      { what: 'input that is not JSON', args: ['--pipeline', echoPipeline, '--input', '{"jobs":'], message: /JOBPIPE_INPUT|--input/ },
+      { what: 'no input at all', args: ['--pipeline', echoPipeline], message: /JOBPIPE_INPUT|--input/ },
+      { what: 'a batch id that cannot be one', args: ['--pipeline', echoPipeline, '--input', '{"jobs":1}', '--batch-id', 'two words'], message: /batch id "two words" must be/ },
+    ];
+    const prefixes = cases.map(() => uniquePrefix('bad'));
+    // All at once: none of them may write anything, so they cannot disturb each other.
+    const results = await Promise.all(cases.map((c, i) => submit(c.args, prefixes[i]!)));
+    results.forEach((result, i) => {
+      const c = cases[i]!;
+      expect(result.code, `${c.what}: exit code (stderr: ${result.stderr})`).toBe(2);
+      expect(result.stdout, `${c.what}: stdout`).toBe('');
+      const lines = result.stderr.trimEnd().split('\n');
+      expect(lines, `${c.what}: one line on stderr`).toHaveLength(1);
+      expect(lines[0], c.what).toMatch(/^jobpipe: /);
+      expect(lines[0], c.what).toMatch(c.message);
+    });
+    for (const prefix of prefixes) expect(await keysOf(redis!, prefix)).toEqual([]);
+    expect(await everything()).toEqual(before);
+  });
+
+  it('a batch id that exists already is refused and the existing batch is left as it was', async () => {
+    const prefix = uniquePrefix('dup-id');
+    const first = await submit(['--pipeline', echoPipeline, '--input', '{"jobs":3}', '--batch-id', 'b1'], prefix);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toBe('submitted b1\n');
+    const keys = await keysOf(redis!, prefix);
+    expect(keys.length).toBeGreaterThan(0);
+    const jobKey = keys.find((key) => key.endsWith(':b1'))!;
+    expect(jobKey).toBeDefined();
+    const job = await redis!.hgetall(jobKey);
+    const before = await everything();
+
+    const again = await submit(['--pipeline', echoPipeline, '--input', '{"jobs":5}', '--batch-id', 'b1'], prefix);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toBe('jobpipe: batch b1 already exists\n');
+    expect(await everything()).toEqual(before);
+    expect(await redis!.hgetall(jobKey)).toEqual(job);
+  });
+
+  it('the client API throws SubmissionError naming the field, and writes nothing', async () => {
+    const prefix = uniquePrefix('api');
+    const client = new JobpipeClient(new Redis(server!.url, { maxRetriesPerRequest: 3 }), prefix);
+    cleanup.add('client', async () => {
+      await client.close();
+      client.redis.disconnect();
+    });
+    const before = await everything();
+    const echo = await loadPipeline(echoPipeline);
+    const durable = await loadPipeline(durablePipeline);
+    await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(SubmissionError);
+    await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(/input\.jobs must be a number >= 0/);
+    await expect(client.submit(echo, { jobs: 'x' }, { batchId: 'ok-id' })).rejects.toThrow(/input\.jobs/);
+    await expect(client.submit(durable, { jobs: 1.5 })).rejects.toThrow(/input\.jobs must be an integer >= 0, got 1\.5/);
+    await expect(client.submit(durable, null)).rejects.toThrow(SubmissionError);
+    await expect(client.submit(echo, { jobs: 1 }, { batchId: 'a:b' })).rejects.toThrow(/batch id "a:b" must be/);
+    expect(await keysOf(redis!, prefix)).toEqual([]);
+    expect(await everything()).toEqual(before);
+  });
+});
