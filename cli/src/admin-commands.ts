@@ -45,6 +45,15 @@ function describe(report: BatchStatusReport): string {
   return `${report.batch}  ${report.pipeline}  ${report.state}  ${progress}${failed}${summary}${error}`;
 }
 
+function progressBar(report: BatchStatusReport): string {
+  if (report.total === null) return `${report.batch}  ${report.state}  ${report.done} done, splitting`;
+  const fraction = report.total === 0 ? 1 : report.done / report.total;
+  const width = 30;
+  const filled = Math.round(fraction * width);
+  const failed = report.failed > 0 ? `  ${report.failed} failed` : '';
+  return `${report.batch}  [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(100 * fraction).toFixed(1)}%  ${report.done}/${report.total}${failed}`;
+}
+
 export function submitCommand(): Command {
   const command = addSettingOptions(new Command('submit').description("queue a batch on its pipeline's durable intake (checked against the pipeline first)"), submitSettings)
     .option('--wait', 'follow the batch to its end and print its summary')
@@ -57,12 +66,17 @@ export function submitCommand(): Command {
       const batch = await client.submit(pipeline, config.input, { ...(config.batchId ? { batchId: config.batchId } : {}), ...(config.priority ? { priority: config.priority } : {}) });
       if (!wait) return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
       if (!asJson) say(`submitted ${batch}; waiting for it to finish`);
+      const tty = process.stdout.isTTY === true && !asJson;
       let last = '';
       const summary: BatchSummary = await client.waitForBatch(pipeline.name, batch, (report) => {
-        const line = describe(report);
-        if (!asJson && line !== last) say(`  ${line}`);
+        // A bar redrawn in place on a terminal; one line per change otherwise (logs, pipes).
+        const line = tty ? progressBar(report) : describe(report);
+        if (asJson || line === last) return;
+        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+        else say(`  ${line}`);
         last = line;
       });
+      if (tty) process.stdout.write('\n');
       say(asJson ? JSON.stringify(summary) : `done: ${summary.jobs} jobs, ${summary.failed} failed, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`);
     });
   });

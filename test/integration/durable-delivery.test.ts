@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisServer } from '@jobpipe/launcher';
-import { Cleanup, echoPipeline, waitFor } from './helpers.js';
+import { Cleanup, echoPipeline, sleep, waitFor } from './helpers.js';
 import { durablePipeline, FakeWorker, metric, okResult, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
@@ -77,10 +77,19 @@ describe('durable delivery', () => {
 
     // Writes paused: the ventilator gets credit and tries to dispatch, but its write-ahead cannot
     // land. A ventilator that sent first and wrote after would deliver jobs during the pause.
-    const pauseMs = 2000;
-    const pausedAt = Date.now();
-    await d.redis.call('CLIENT', 'PAUSE', String(pauseMs), 'WRITE');
+    await d.redis.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+    cleanup.add('unpause', () => d.redis.call('CLIENT', 'UNPAUSE').catch(() => {}));
     await fake.grant(jobs);
+    // The ventilator's script call (the write-ahead) is held by the pause...
+    await waitFor('a script call held by the pause', async () => {
+      const clients = String(await d.redis.call('CLIENT', 'LIST')).split('\n');
+      return clients.some((line) => /\bflags=\S*b/.test(line) && /\bcmd=(eval|evalsha)\b/.test(line));
+    }, 15_000);
+    // ...and nothing reaches the worker meanwhile.
+    await sleep(300);
+    expect(fake.jobs).toEqual([]);
+    const unpausedAt = Date.now();
+    await d.redis.call('CLIENT', 'UNPAUSE');
     await waitFor(`${jobs} jobs at the fake worker`, () => fake.jobs.length === jobs, 20_000);
 
     expect(found.map((f) => f.seq).sort((a, b) => a - b)).toEqual([...Array(jobs).keys()]);
@@ -89,8 +98,8 @@ describe('durable delivery', () => {
       expect(f.lease, `job ${f.seq} has a lease when received`).not.toBeNull();
     }
     // Dispatch began while writes were paused, and no job arrived before the pause was over.
-    expect(Math.min(...fake.jobs.map((job) => job.dispatchedAt))).toBeLessThan(pausedAt + pauseMs);
-    expect(Math.min(...fake.jobs.map((job) => job.receivedAt))).toBeGreaterThanOrEqual(pausedAt + pauseMs);
+    expect(Math.min(...fake.jobs.map((job) => job.dispatchedAt))).toBeLessThan(unpausedAt);
+    expect(Math.min(...fake.jobs.map((job) => job.receivedAt))).toBeGreaterThanOrEqual(unpausedAt);
     expect(new Set(fake.jobs.map((job) => job.attempt))).toEqual(new Set([1]));
 
     // The fake worker does its jobs; the batch completes like any other.
@@ -112,7 +121,7 @@ describe('durable delivery', () => {
       workers: 1,
       // The hanging attempts hold two of the four slots for good; a short drain lets cleanup go.
       workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4', JOBPIPE_DRAIN_TIMEOUT_MS: '500' }),
-      ventilatorEnv: { JOBPIPE_LEASE_MS: '1500', JOBPIPE_MAX_ATTEMPTS: '3' },
+      ventilatorEnv: { JOBPIPE_LEASE_MS: '2000' },
     });
     const batch = 'lease';
     const jobs = 12;
@@ -124,10 +133,11 @@ describe('durable delivery', () => {
     expect(answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
     expect(summary.failed).toBe(0);
     for (const seq of hang) {
-      // Recorded from its second attempt; its first started and never finished.
+      // Recorded from its second attempt; its first started and never finished. (A third is
+      // possible only if the second took longer than its own lease: a very slow machine.)
       expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBe(2);
       const runs = executions(log).filter((e) => e.seq === seq);
-      expect(runs.map((e) => e.attempt).sort()).toEqual([1, 2]);
+      expect(runs.map((e) => e.attempt).slice(0, 2)).toEqual([1, 2]);
     }
     expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(hang.length);
     expect(await d.ledger.listDead(batch)).toEqual([]);

@@ -23,7 +23,7 @@ const DEFAULT_RETRY_BACKOFF_MS = 1000;
 
 /** Starts a sink process from its configuration and runs it until a shutdown signal. */
 export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Promise<void> {
-  const logger = createLogger('sink', config.logLevel);
+  const logger = createLogger('sink', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, ...['wrong_pipeline']]);

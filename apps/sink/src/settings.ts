@@ -7,6 +7,7 @@ export const sinkSettings = {
   eventsBind: common.eventsBind,
   metricsPort: common.metricsPort,
   logLevel: common.logLevel,
+  logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
   redisUrl: common.redisUrl,
   redisPrefix: common.redisPrefix,

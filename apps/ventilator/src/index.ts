@@ -22,7 +22,7 @@ export type VentilatorConfig = ConfigOf<typeof ventilatorSettings>;
 
 /** Starts a ventilator process from its configuration and runs it until a shutdown signal. */
 export async function runVentilator(config: VentilatorConfig = loadConfig(ventilatorSettings)): Promise<void> {
-  const logger = createLogger('ventilator', config.logLevel);
+  const logger = createLogger('ventilator', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('ventilator', pipeline.name, [...MALFORMED_REASONS, ...[]]);

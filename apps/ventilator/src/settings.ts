@@ -8,6 +8,7 @@ export const ventilatorSettings = {
   eventsConnect: common.eventsConnect,
   metricsPort: common.metricsPort,
   logLevel: common.logLevel,
+  logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
   heartbeatMs: common.heartbeatMs,
   redisUrl: common.redisUrl,

@@ -21,7 +21,7 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 
 /** Starts a worker process from its configuration and runs it until a shutdown signal. */
 export async function runWorker(config: WorkerConfig = loadConfig(workerSettings)): Promise<void> {
-  const logger = createLogger('worker', config.logLevel, { worker: config.workerId });
+  const logger = createLogger('worker', config.logLevel, { worker: config.workerId }, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const hints = pipeline.worker ?? {};
   const threads = resolveThreads(config.threads ?? hints.threads ?? 0);

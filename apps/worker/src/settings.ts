@@ -10,6 +10,7 @@ export const workerSettings = {
   workerId: common.workerId,
   metricsPort: common.metricsPort,
   logLevel: common.logLevel,
+  logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
   heartbeatMs: common.heartbeatMs,
   concurrency: setting<number | undefined>({

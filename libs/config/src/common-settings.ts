@@ -23,6 +23,13 @@ export const common = {
     default: 'info' as const,
     parse: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'),
   }),
+  logFormat: setting({
+    env: 'JOBPIPE_LOG_FORMAT',
+    flag: 'log-format',
+    description: "log lines as JSON, or readable ('pretty'); 'auto' is pretty on a terminal, JSON otherwise",
+    default: 'auto' as const,
+    parse: oneOf('auto', 'json', 'pretty'),
+  }),
   maxMessageBytes: setting({
     env: 'JOBPIPE_MAX_MESSAGE_BYTES',
     flag: 'max-message-bytes',

@@ -3,7 +3,7 @@
  * HTTP port with /metrics, /healthz and /readyz.
  */
 export { createLogger } from './logger.js';
-export type { Logger } from './logger.js';
+export type { Logger, LogFormat } from './logger.js';
 export { Metrics } from './metrics.js';
 export { startHealthServer } from './http-server.js';
 export type { HealthServerOptions } from './http-server.js';
