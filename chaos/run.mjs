@@ -44,11 +44,12 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const number = (value) => value.toLocaleString('en-US');
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
-/** Resolves with `promise`, or rejects with `message` after `ms`. */
+/** Resolves with `promise`, or rejects with `message` (a string, or a function for one made at the time) after `ms`. */
 async function within(ms, message, promise) {
   let timer;
   try {
-    return await Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+    const fail = (reject) => reject(new Error(typeof message === 'function' ? message() : message));
+    return await Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => fail(reject), ms)))]);
   } finally {
     clearTimeout(timer);
   }
@@ -68,6 +69,10 @@ class Chaos {
   logCounts = new Map();
   /** Kills or restarts that went wrong: each fails the run. */
   chaosErrors = [];
+  /** Processes that exited without being killed by us (restarted, as a supervisor would). */
+  crashes = [];
+  /** Processes we are killing or stopping ourselves. */
+  #expectedExit = new WeakSet();
   done = 0;
   finished = false;
   startedAt = Date.now();
@@ -122,7 +127,42 @@ class Chaos {
     this.spawned.push(process);
     process.ready.then(() => this.ready.add(process), () => {});
     if (process.options.role === 'ventilator') this.redeliveredByVentilator.set(process, 0);
+    void process.exited.then(({ code, signal }) => {
+      if (this.#expectedExit.has(process) || this.finished) return;
+      // Nobody asked it to go: a crash. Note it and restart it, as compose's or Kubernetes'
+      // restart policy would; the guarantees must hold across this too.
+      const stderr = process.stderr.trim().split('\n').slice(-3).join(' | ');
+      const crash = { name: process.name, pid: process.child.pid, code, signal, stderr, at: Date.now() - this.startedAt };
+      this.crashes.push(crash);
+      this.note(`UNEXPECTED EXIT of ${process.name} (pid ${crash.pid}, code ${code}, signal ${signal})${stderr ? `: ${stderr}` : ''}; restarting it`);
+      this.#restartCrashed(process).catch((error) => {
+        this.note(`ERROR restarting ${process.name} after its crash: ${error.message}`);
+        this.chaosErrors.push(`restarting ${process.name} after its crash: ${error.message}`);
+      });
+    });
     return process;
+  }
+
+  async #restartCrashed(process) {
+    const role = process.options.role;
+    if (role === 'worker') {
+      const index = this.stack.workers.indexOf(process);
+      if (index < 0) return;
+      const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: process.name }, process.name));
+      this.stack.workers[index] = next;
+      await next.ready;
+    } else if (role === 'ventilator') {
+      if (this.stack.ventilator !== process) return;
+      const next = this.#track(await this.stack.spawn('ventilator', this.stack.options.ventilatorEnv ?? {}));
+      this.stack.ventilator = next;
+      await next.ready;
+    } else {
+      if (this.stack.sink !== process) return;
+      const next = this.#track(await this.stack.spawn('sink'));
+      this.stack.sink = next;
+      await next.ready;
+    }
+    this.note(`${process.name} restarted after its crash`);
   }
 
   #onLogLine(parsed) {
@@ -150,7 +190,7 @@ class Chaos {
     });
     const chaos = this.#chaosLoop();
     try {
-      await within(timeoutS * 1000, `the batch was not done after ${timeoutS} s (${number(this.done)}/${number(jobs)} jobs recorded or dead)`, wait);
+      await within(timeoutS * 1000, () => `the batch was not done after ${timeoutS} s (${number(this.done)}/${number(jobs)} jobs recorded or dead)`, wait);
     } finally {
       this.finished = true;
       await chaos;
@@ -219,6 +259,7 @@ class Chaos {
   }
 
   async #sigkill(process) {
+    this.#expectedExit.add(process);
     process.child.kill('SIGKILL');
     await process.exited;
   }
@@ -341,7 +382,10 @@ class Chaos {
   cleanup({ graceful }) {
     this.#cleaning ??= (async () => {
       this.finished = true;
-      const stopOne = (process, ms) => (graceful ? process.stop('SIGTERM', ms) : this.#sigkill(process)).catch(() => {});
+      const stopOne = (process, ms) => {
+        this.#expectedExit.add(process);
+        return (graceful ? process.stop('SIGTERM', ms) : this.#sigkill(process)).catch(() => {});
+      };
       const stack = this.stack;
       if (stack) {
         // Workers first, while the ventilator can still answer their Drain; the sink last.
@@ -383,6 +427,7 @@ function printReport(chaos, check, seconds, intake, failures) {
   if (check.wrongValues > 0) say(`  results whose value is not their seq: ${check.wrongValues}, e.g. ${JSON.stringify(check.wrongExamples.slice(0, 5))}`);
   if (check.outOfRange > 0) say(`  results for seqs outside 0..${check.jobs - 1}: ${check.outOfRange}`);
   if (check.unfolded > 0) say(`  results recorded but not in the sink's answer: ${check.unfolded}`);
+  if (check.recordedAndDead.length > 0) say(`  seqs both recorded and dead-lettered (the ledger counts them twice): ${check.recordedAndDead.join(', ')}`);
   say(`  left in the ledger: ${check.inflightLeft} in flight, ${check.leasesLeft} leases; batch status ${check.status}; intake (BullMQ) job ${intake}`);
   say(
     `  redelivered ${number(chaos.redeliveredFromMetrics)}: the sum of ${REDELIVERED} over ${chaos.redeliveredByVentilator.size} ventilator incarnation(s), each scraped every second, right before its SIGKILL and at the end` +
@@ -390,6 +435,10 @@ function printReport(chaos, check, seconds, intake, failures) {
   );
   say(`  sink's summary: ${check.summary ? `${number(check.summary.duplicates)} late duplicates dropped, ${check.summary.jobsPerSecond.toFixed(0)} jobs/s by its clock` : 'none'}`);
   say(`  kills: ${Object.entries(chaos.kills).map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+  if (chaos.crashes.length > 0) {
+    say(`  processes that died by themselves (not killed by the harness; restarted): ${chaos.crashes.length}`);
+    for (const crash of chaos.crashes) say(`    ${crash.name} pid ${crash.pid} at ${(crash.at / 1000).toFixed(1)} s: code ${crash.code}, signal ${crash.signal}${crash.stderr ? `, stderr: ${crash.stderr}` : ''}`);
+  }
   say(`  seconds ${seconds === null ? '-' : seconds.toFixed(1)} (submit to done)`);
   if (chaos.logCounts.size > 0) {
     say('  warnings and errors the processes logged:');
@@ -476,7 +525,7 @@ async function main() {
     let snapshot;
     if (failures.length > 0 && chaos.client) snapshot = await within(5000, 'snapshot', chaos.ledgerSnapshot()).catch((error) => ({ error: error.message }));
     await chaos.cleanup({ graceful: failures.length === 0 });
-    await chaos.dumpLogs(logsDir, { options, failures, check, json, kills: chaos.kills, ledger: snapshot, logCounts: Object.fromEntries(chaos.logCounts) });
+    await chaos.dumpLogs(logsDir, { options, failures, check, json, kills: chaos.kills, crashes: chaos.crashes, ledger: snapshot, logCounts: Object.fromEntries(chaos.logCounts) });
     say(`  process logs, timeline and report: ${logsDir}`);
   } else {
     await chaos.cleanup({ graceful: true });

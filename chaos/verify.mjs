@@ -79,6 +79,18 @@ export async function verifyBatch(redis, keys, jobs) {
   } while (cursor !== '0');
   const missing = [];
   for (let seq = 0; seq < jobs; seq++) if (!seen[seq]) missing.push(seq);
+  // A seq both recorded and dead-lettered is counted twice in recorded + dead, which is what
+  // decides that a batch is done: it can end a batch while another job still has no result.
+  const recordedAndDead = [];
+  cursor = '0';
+  do {
+    const [next, entries] = await redis.hscan(keys.dead, cursor, 'COUNT', 5000);
+    cursor = next;
+    for (let i = 0; i < entries.length; i += 2) {
+      const seq = Number(entries[i]);
+      if (seen[seq] && !recordedAndDead.includes(seq)) recordedAndDead.push(seq);
+    }
+  } while (cursor !== '0');
 
   const recorded = Number(meta.recorded ?? 0);
   const deadCounter = Number(meta.dead ?? 0);
@@ -113,6 +125,7 @@ export async function verifyBatch(redis, keys, jobs) {
     wrongExamples,
     outOfRange,
     dead: Math.max(deadLen, deadCounter),
+    recordedAndDead: recordedAndDead.slice(0, SHOW),
     deadLetters: deadLen,
     deadCounter,
     inflightLeft: inflightLen,

@@ -10,12 +10,21 @@ import { workerSettings } from '@jobpipe/worker';
 import { Cleanup, echoPipeline, fetchText, primesModule, runCli, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
-afterEach(() => cleanup.run());
+// Not afterEach at the top: the cleanup also kills stray jobpipe processes of this test file, which
+// would hit the concurrent tests' processes. Those clean up after themselves (runToExit).
 afterAll(() => cleanup.run());
 
-/** Runs the CLI and waits for it to exit (a process that starts instead fails the test, and is killed). */
+/**
+ * Runs the CLI and waits for it to exit; a process that starts and runs instead fails the test
+ * and is killed here (not by the shared cleanup: these tests run concurrently).
+ */
 async function runToExit(args: string[], env: Record<string, string>) {
-  return within(`jobpipe ${args.join(' ')} to exit`, 20_000, runCli(args, env, cleanup).exited);
+  const run = runCli(args, env);
+  try {
+    return await within(`jobpipe ${args.join(' ')} to exit`, 20_000, run.exited);
+  } finally {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill('SIGKILL');
+  }
 }
 
 // A valid base, so that each case breaks exactly one setting. Metrics port 0: should a broken
@@ -38,9 +47,10 @@ const badConfigs: { name: string; role: string; env: Record<string, string>; arg
   { name: 'bad value given as a flag', role: 'worker', env: {}, args: ['--concurrency', 'many'], names: '--concurrency', says: /many/ },
 ];
 
-describe('configuration', () => {
+// Each case is one short-lived process: run a few at once.
+describe.concurrent('invalid configuration', () => {
   for (const bad of badConfigs) {
-    it(`${bad.role}: ${bad.name} exits 2 with one line naming ${bad.names}`, async () => {
+    it(`${bad.role}: ${bad.name} exits 2 with one line naming ${bad.names}`, async ({ expect }) => {
       const { code, stdout, stderr } = await runToExit([bad.role, ...(bad.args ?? [])], { ...valid, ...bad.env });
       expect(code).toBe(2);
       const lines = stderr.trimEnd().split('\n');
@@ -52,7 +62,7 @@ describe('configuration', () => {
     });
   }
 
-  it('a module that is not a pipeline exits 2 with one line naming it', async () => {
+  it('a module that is not a pipeline exits 2 with one line naming it', async ({ expect }) => {
     // An existing module without a default export: the primes example's helper functions.
     const notAPipeline = primesModule;
     const { code, stdout, stderr } = await runToExit(['worker'], { ...valid, JOBPIPE_PIPELINE: notAPipeline });
@@ -62,6 +72,10 @@ describe('configuration', () => {
     expect(stderr).toMatch(/default export/);
     expect(stdout).toBe('');
   });
+});
+
+describe('configuration', () => {
+  afterEach(() => cleanup.run());
 
   for (const [role, spec] of [['worker', workerSettings], ['sink', sinkSettings], ['ventilator', ventilatorSettings]] as const) {
     it(`jobpipe ${role} --help exits 0 and lists every flag with its env var`, async () => {

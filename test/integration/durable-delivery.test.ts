@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisServer } from '@jobpipe/launcher';
 import { Cleanup, echoPipeline, sleep, waitFor } from './helpers.js';
-import { durablePipeline, FakeWorker, metric, okResult, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob } from './durable-helpers.js';
+import { durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
 let server: RedisServer | undefined;
@@ -145,38 +145,39 @@ describe('durable delivery', () => {
     expect(await d.redis.hlen(d.ledger.keys.batch(batch).results)).toBe(jobs);
   });
 
-  it('a SIGKILLed worker: the jobs it held come back with attempt 2 and complete on another worker', async () => {
+  it('a SIGKILLed worker: the jobs it held come back with their attempt raised and complete on another worker', async () => {
     const log = join(scratch, 'kill.log');
     const d = await startDurable(cleanup, {
       server: server!,
       pipeline: durablePipeline,
       workers: 1,
-      // Fast heartbeats: the ventilator notices the dead worker after ~1 s. The lease is long, so
-      // only that notice (not a lease running out) can bring the jobs back within the test.
-      env: { JOBPIPE_HEARTBEAT_MS: '300' },
-      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '8', JOBPIPE_DRAIN_TIMEOUT_MS: '500' }),
-      ventilatorEnv: { JOBPIPE_LEASE_MS: '120000' },
+      // Quicker heartbeats: the ventilator notices the dead worker after ~1.5 s. The lease is
+      // long, so only that notice (not a lease running out) can bring the jobs back in time.
+      env: { JOBPIPE_HEARTBEAT_MS: '500' },
+      // worker-1 hangs on every job it gets: it finishes none, whatever happens before its death.
+      workerEnv: () => ({ JOBPIPE_TEST_HANG_ALL: '1', JOBPIPE_CONCURRENCY: '32', JOBPIPE_DRAIN_TIMEOUT_MS: '500' }),
+      ventilatorEnv: { JOBPIPE_LEASE_MS: '120000', JOBPIPE_MAX_ATTEMPTS: '20' },
     });
     const batch = 'kill';
     const jobs = 6;
-    // Every first attempt hangs: whatever worker-1 takes, it holds until it dies.
-    const hang = [...Array(jobs).keys()];
-    await d.submit({ jobs, hang, log }, batch);
+    await d.submit({ jobs, log }, batch);
     const victim = d.stack.workers[0]!;
-    await waitFor('worker-1 to hold every job', () => executions(log).filter((e) => e.pid === victim.child.pid).length === jobs, 20_000);
+    const started = (pid: number | undefined) => new Set(executions(log).filter((e) => e.pid === pid).map((e) => e.seq));
+    await waitFor('worker-1 to hold every job', () => started(victim.child.pid).size === jobs, 30_000);
     victim.child.kill('SIGKILL');
     await victim.exited;
-    const rescuer = await d.stack.addWorker({ JOBPIPE_CONCURRENCY: '8', JOBPIPE_DRAIN_TIMEOUT_MS: '500' });
+    const rescuer = await d.stack.addWorker({ JOBPIPE_CONCURRENCY: '8' });
     await rescuer.ready;
 
     const summary = await d.done(batch);
     const answer = summary.answer as { count: number; sum: number; attempts: Record<string, number> };
     expect(answer).toMatchObject({ count: jobs, sum: sumTo(jobs) });
     expect(summary.failed).toBe(0);
-    expect(Object.values(answer.attempts)).toEqual(Array(jobs).fill(2));
+    // Every job: first delivered to worker-1, recorded from a later attempt by worker-2.
+    for (let seq = 0; seq < jobs; seq++) expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBeGreaterThanOrEqual(2);
     expect(summary.perWorker).toEqual({ 'worker-2': jobs });
-    const second = executions(log).filter((e) => e.attempt === 2);
-    expect(new Set(second.map((e) => e.pid))).toEqual(new Set([rescuer.child.pid]));
+    expect(started(rescuer.child.pid).size).toBe(jobs);
+    expect(executions(log).filter((e) => e.pid === rescuer.child.pid && e.attempt === 1)).toEqual([]);
     expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(jobs);
   });
 
@@ -230,5 +231,25 @@ describe('durable delivery', () => {
     expect(await d.redis.hlen(keys.results)).toBe(jobs);
     expect(await metric(d.stack.sink, 'jobpipe_jobs_completed_total', { worker: 'dup-sender' })).toBe(0);
     expect(await metric(d.stack.sink, 'jobpipe_jobs_completed_total', { worker: 'fake-dup' })).toBe(jobs);
+  });
+
+  // KNOWN BUG (it.fails: passes while the bug is there; turn it into `it` once fixed). The sink
+  // folds a result into the batch's answer only when its record call answers "recorded". When the
+  // connection drops after Redis ran the call but before its reply arrived, ioredis sends it again
+  // (autoResendUnfulfilledCommands) and the second run answers "duplicate": the ledger holds every
+  // result, but the summary's answer misses one and reports a duplicate that never was.
+  it.fails('known bug: a record call whose reply is lost leaves its result out of the answer', async () => {
+    // The reply of a record call that recorded a pack: [outcomes "RR..", recorded, dead, total, status, startedAt].
+    const dropper = await ReplyDropper.start(server!.port, /\*6\r\n\$\d+\r\nR+\r\n/);
+    cleanup.add('proxy', () => dropper.close());
+    const d = await startDurable(cleanup, { server: server!, rolesRedisUrl: dropper.url, pipeline: echoPipeline, workers: 1 });
+    const batch = 'lost-reply';
+    const jobs = 200;
+    await d.submit({ jobs, workMs: 2 }, batch);
+    const summary = await d.done(batch);
+    expect(await d.redis.hlen(d.ledger.keys.batch(batch).results)).toBe(jobs);
+    expect(dropper.dropped).toBe(1);
+    expect(summary.answer).toEqual({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(summary.duplicates).toBe(0);
   });
 });

@@ -7,10 +7,11 @@
  * keys; nothing here ever touches a Redis it did not start.
  */
 import { randomBytes } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Dealer, Push } from 'zeromq';
 import type { Redis } from 'ioredis';
-import { RedisServer, Stack, type RoleProcess } from '@jobpipe/launcher';
+import { freePort, RedisServer, Stack, type RoleProcess } from '@jobpipe/launcher';
 import { JobpipeClient } from '@jobpipe/intake';
 import { connectRedis, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
@@ -80,6 +81,8 @@ export async function scanKeys(redis: Redis, pattern = '*'): Promise<string[]> {
 
 export interface DurableOptions {
   server: RedisServer;
+  /** The Redis URL the roles get, when not the server's own (e.g. a proxy in front of it). */
+  rolesRedisUrl?: string;
   pipeline: string;
   /** Key prefix; a fresh one by default. */
   prefix?: string;
@@ -130,7 +133,7 @@ export async function startDurable(cleanup: Cleanup, options: DurableOptions): P
       workers: 0,
       startVentilator: false,
       env: {
-        JOBPIPE_REDIS_URL: options.server.url,
+        JOBPIPE_REDIS_URL: options.rolesRedisUrl ?? options.server.url,
         JOBPIPE_REDIS_PREFIX: prefix,
         JOBPIPE_LOG_LEVEL: 'info',
         ...options.env,
@@ -211,13 +214,14 @@ export class FakeWorker {
     readonly id: string,
     onJobs: (jobs: ReceivedJob[]) => void | Promise<void> = () => {},
   ) {
-    this.#socket = new Dealer({ routingId: `${id}-${process.pid}-${randomBytes(3).toString('hex')}`, linger: 0 });
-    this.#socket.connect(endpoint);
-    this.#sender = new Serial(this.#socket);
+    const socket = new Dealer({ routingId: `${id}-${process.pid}-${randomBytes(3).toString('hex')}`, linger: 0 });
+    this.#socket = socket;
+    socket.connect(endpoint);
+    this.#sender = new Serial(socket);
     this.#timer = setInterval(() => void this.#credit().catch(() => {}), 300);
     this.#loop = (async () => {
       try {
-        for await (const [frame] of this.#socket) {
+        for await (const [frame] of socket) {
           const receivedAt = Date.now();
           const decoded = decode(frame!, { accept: ['Jobs', 'Drained'] });
           if (!decoded.ok || decoded.message.type !== 'Jobs') continue;
@@ -275,4 +279,58 @@ export class ResultsPusher {
 /** A successful result for a job as the fake worker received it. */
 export function okResult(job: Job, value: unknown): JobResult {
   return { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs: 1, ok: true, value };
+}
+
+/**
+ * A TCP proxy in front of a redis-server that cuts the connection, once, instead of passing on
+ * the first reply matching `pattern` (RESP2 text): the command ran in Redis, its caller never
+ * hears so and (ioredis) sends it again on the next connection.
+ */
+export class ReplyDropper {
+  dropped = 0;
+  readonly #sockets = new Set<Socket>();
+
+  private constructor(
+    readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(redisPort: number, pattern: RegExp): Promise<ReplyDropper> {
+    const port = await freePort();
+    let dropper: ReplyDropper | undefined;
+    const server = createServer((client) => {
+      const upstream = connect(redisPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        dropper!.#sockets.add(socket);
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          dropper!.#sockets.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.on('data', (chunk: Buffer) => upstream.write(chunk));
+      upstream.on('data', (chunk: Buffer) => {
+        if (dropper!.dropped === 0 && pattern.test(chunk.toString('latin1'))) {
+          dropper!.dropped++;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
+        client.write(chunk);
+      });
+    });
+    dropper = new ReplyDropper(server, port);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return dropper;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  close(): void {
+    this.server.close();
+    for (const socket of this.#sockets) socket.destroy();
+  }
 }

@@ -112,14 +112,14 @@ describe('durable restarts', () => {
     const summary = await d.done(batch, 45_000);
     expect(summary.failed).toBe(0);
     expect(summary.answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
-    expect(await d.redis.hlen(keys.results)).toBe(jobs);
-    expect(await d.redis.hlen(keys.inflight)).toBe(0);
     await logsOnce(second, 'batch resumed');
 
     // No job recorded before the restart ran again after it. (Jobs in flight at the kill may
     // legitimately run twice; recorded ones must not.)
     const rerun = executions(log).filter((e) => e.at >= snapshotAt && recorded.has(e.seq));
     expect(rerun, 'recorded jobs executed again after the restart').toEqual([]);
+    expect(await d.redis.hlen(keys.results)).toBe(jobs);
+    expect(await d.redis.hlen(keys.inflight)).toBe(0);
     // The new ventilator sent out fresh only what the ledger had never seen; whatever else it
     // dispatched came from the ledger's in-flight jobs (redeliveries).
     const dispatched = await metric(second, 'jobpipe_jobs_dispatched_total');

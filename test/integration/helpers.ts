@@ -352,6 +352,18 @@ export function killStrayCliProcesses(): number[] {
 // ---------------------------------------------------------------------------------------------
 // Stacks
 
+/** What Stack and RoleProcess set themselves; every other JOBPIPE_* must not come from the host. */
+const SET_BY_STACK = new Set(['JOBPIPE_PIPELINE', 'JOBPIPE_JOBS_BIND', 'JOBPIPE_JOBS_CONNECT', 'JOBPIPE_RESULTS_BIND', 'JOBPIPE_RESULTS_CONNECT', 'JOBPIPE_EVENTS_BIND', 'JOBPIPE_EVENTS_CONNECT', 'JOBPIPE_METRICS_PORT', 'JOBPIPE_WORKER_ID']);
+
+/**
+ * Blanks (an empty value reads as unset) every JOBPIPE_* setting of the environment the tests run
+ * in, e.g. a developer's JOBPIPE_REDIS_URL: the processes inherit it, and these tests are about
+ * the in-memory mode with their own settings only.
+ */
+export function hostSettingsBlanked(): Record<string, string> {
+  return Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('JOBPIPE_') && !SET_BY_STACK.has(key)).map((key) => [key, '']));
+}
+
 export interface BatchRunOptions {
   pipeline: string;
   workers: number;
@@ -374,7 +386,7 @@ export interface BatchRunOptions {
  * ventilator meanwhile (it dispatches only against credit).
  */
 export async function startBatch(cleanup: Cleanup, options: BatchRunOptions): Promise<{ stack: Stack; events: BatchEvents }> {
-  const stackOptions: StackOptions = { command, pipeline: options.pipeline, workers: 0, startVentilator: false, env: { JOBPIPE_LOG_LEVEL: 'info', ...options.env } };
+  const stackOptions: StackOptions = { command, pipeline: options.pipeline, workers: 0, startVentilator: false, env: { ...hostSettingsBlanked(), JOBPIPE_LOG_LEVEL: 'info', ...options.env } };
   if (options.workerEnv) stackOptions.workerEnv = options.workerEnv;
   if (options.ventilatorEnv) stackOptions.ventilatorEnv = options.ventilatorEnv;
   const stack = cleanup.stack(await Stack.start(stackOptions));

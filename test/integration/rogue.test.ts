@@ -7,7 +7,7 @@ import { Pull, Push, Router } from 'zeromq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, RoleProcess } from '@jobpipe/launcher';
 import { decode, encode, encodeRaw, type Message } from '@jobpipe/protocol';
-import { Cleanup, command, echoPipeline, fetchText, logsOnce, metricValue, outputComplete, startBatch, waitFor, within } from './helpers.js';
+import { Cleanup, command, echoPipeline, fetchText, hostSettingsBlanked, logsOnce, metricValue, outputComplete, startBatch, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -164,6 +164,7 @@ describe('malformed messages', () => {
         name: 'lone-worker',
         metricsPort: await freePort(),
         env: {
+          ...hostSettingsBlanked(),
           JOBPIPE_PIPELINE: echoPipeline,
           JOBPIPE_JOBS_CONNECT: router.lastEndpoint!,
           JOBPIPE_RESULTS_CONNECT: pull.lastEndpoint!,

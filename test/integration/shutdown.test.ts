@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Stack, type RoleProcess } from '@jobpipe/launcher';
-import { Cleanup, command, echoPipeline, fetchText, logsOnce, metricValue, outputComplete, scrape, startBatch, waitFor, within } from './helpers.js';
+import { Cleanup, command, echoPipeline, fetchText, hostSettingsBlanked, logsOnce, metricValue, outputComplete, scrape, startBatch, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -76,7 +76,7 @@ describe('shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`every role exits promptly with code 0 on ${signal}`, async () => {
       // Ventilator (no batch) first, so the worker connects at once and is known to it.
-      const stack = cleanup.stack(await Stack.start({ command, pipeline: echoPipeline, workers: 0 }));
+      const stack = cleanup.stack(await Stack.start({ command, pipeline: echoPipeline, workers: 0, env: hostSettingsBlanked() }));
       const worker = await stack.addWorker();
       await worker.ready;
       const ventilator = stack.ventilator!;

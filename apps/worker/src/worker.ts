@@ -83,8 +83,12 @@ export class Worker {
     this.#scheduleGrant();
     this.#timers.push(
       setInterval(() => this.#window.sample(), 100),
-      // The heartbeat repeats the cumulative counts, so a lost credit message heals itself.
-      setInterval(() => void this.#sendCredit(), this.#o.heartbeatMs),
+      // The heartbeat repeats the cumulative counts, so a lost credit message heals itself, and
+      // grants what freed up without a job finishing (results the sink finally took).
+      setInterval(() => {
+        if (!this.#draining) this.#window.toGrant(this.#held());
+        void this.#sendCredit();
+      }, this.#o.heartbeatMs),
     );
     this.#o.logger.info({ jobs: this.#o.jobsConnect, results: this.#o.resultsConnect, concurrency: this.#o.concurrency }, 'worker started');
   }
@@ -157,8 +161,13 @@ export class Worker {
     setImmediate(() => {
       this.#grantScheduled = false;
       if (this.#draining) return;
-      if (this.#window.toGrant(this.#waiting.length + this.#active) > 0) void this.#sendCredit();
+      if (this.#window.toGrant(this.#held()) > 0) void this.#sendCredit();
     });
+  }
+
+  // Results not yet handed to the sink count as held: while the sink is away, stop asking.
+  #held(): number {
+    return this.#waiting.length + this.#active + this.#resultQueue.size;
   }
 
   // Also the heartbeat, which goes on while draining so the ventilator knows we still hold jobs.

@@ -87,6 +87,23 @@ describe('RedisLedger', () => {
     expect(await ledger.batchInfo(batch)).toMatchObject({ dead: 1, recorded: 0 });
   });
 
+  it('never puts a job back in flight once it has a result or is a dead letter', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1), 2000);
+    // The leases ran out: the reaper takes both for redelivery (attempt 2)...
+    const due = await ledger.takeDue(batch, 10, 2, 9000, 2500);
+    expect(due.jobs.map((job) => job.seq)).toEqual([0, 1]);
+    // ...then the late result of job 0 is recorded and job 1 runs out of attempts before they leave.
+    expect((await ledger.record(batch, 'w', [ok(0, 'late')], 0, 100, 2600)).outcomes).toBe('R');
+    await ledger.expireNow(batch, [1]);
+    expect(await ledger.takeDue(batch, 10, 2, 9000, 2700)).toEqual({ jobs: [], deadLettered: 1 });
+    await ledger.admit(batch, due.jobs, 9000);
+    const k = ledger.keys.batch(batch);
+    expect(await ledger.redis.hlen(k.inflight)).toBe(0);
+    expect(await ledger.redis.zcard(k.leases)).toBe(0);
+    expect(await ledger.batchInfo(batch)).toMatchObject({ recorded: 1, dead: 1 });
+  });
+
   it('finds which jobs of a resumed split were never dispatched', async () => {
     const batch = await newBatch();
     await ledger.admit(batch, jobs(0, 1, 2, 3), 5000);

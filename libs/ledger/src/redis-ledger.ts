@@ -93,11 +93,14 @@ export class RedisLedger {
     await this.redis.hset(this.keys.batch(batch).meta, 'total', total);
   }
 
-  /** Write-ahead: the jobs are in the ledger with a lease before they leave the ventilator. */
+  /**
+   * Write-ahead: the jobs are in the ledger with a lease before they leave the ventilator. Jobs
+   * that meanwhile got a result or became dead letters are skipped (see commands/admit-5.lua).
+   */
   async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number): Promise<void> {
     const k = this.keys.batch(batch);
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
-      const args: (string | number)[] = [k.inflight, k.leases, k.meta, leaseDeadline];
+      const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline];
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, `${job.attempt}|${job.payloadJson}`);
       await this.redis.jobpipeAdmit(...args);
     }

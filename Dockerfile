@@ -1,0 +1,71 @@
+# syntax=docker/dockerfile:1
+# One image for every jobpipe role: the command picks it.
+#
+#   docker build -t jobpipe .
+#   docker run --rm jobpipe --help
+#   docker run --rm -e JOBPIPE_PIPELINE=/app/examples/primes/dist/pipeline.js jobpipe worker
+#
+# Your own pipeline: build FROM this image, COPY its compiled JavaScript under /app (so that
+# `@jobpipe/pipeline` and the image's other packages resolve from /app/node_modules) and set
+# JOBPIPE_PIPELINE to it. See docs/deployment.md.
+#
+# node is PID 1 and the direct entrypoint: every role handles SIGTERM itself (a worker drains, the
+# others flush and close), and jobpipe starts no child processes, so there is nothing for an init
+# such as tini to reap or forward. `docker run --init` adds one for ad-hoc commands if you like.
+
+# --- the workspace manifests alone, so that dependency layers stay cached while sources change ---
+FROM node:20-bookworm-slim AS manifests
+WORKDIR /src
+COPY . .
+RUN mkdir -p /manifests \
+ && cp package.json package-lock.json /manifests/ \
+ && for w in $(node -p "require('./package.json').workspaces.join(' ')"); do \
+      mkdir -p "/manifests/$w" && cp "$w/package.json" "/manifests/$w/"; \
+    done
+
+# --- build: every dependency, then tsc --build ---
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY --from=manifests /manifests/ ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.base.json ./
+COPY libs libs
+COPY apps apps
+COPY cli cli
+COPY examples examples
+# /out: what the runtime needs of each workspace: its package.json (exports, "type") and dist/,
+# plus the ledger's Lua commands, read at run time.
+RUN npx tsc --build \
+ && mkdir -p /out \
+ && for w in $(node -p "require('./package.json').workspaces.join(' ')"); do \
+      mkdir -p "/out/$w" && cp -r "$w/package.json" "$w/dist" "/out/$w/"; \
+    done \
+ && cp -r libs/ledger/commands /out/libs/ledger/ \
+ && find /out -name '*.tsbuildinfo' -delete \
+ && chmod 755 /out/cli/dist/main.js
+
+# --- production dependencies only ---
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY --from=manifests /manifests/ ./
+# zeromq ships prebuilt addons for every platform: keep Linux's only, and not its C++ sources.
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/zeromq/build/darwin node_modules/zeromq/build/win32 node_modules/zeromq/src node_modules/zeromq/vcpkg.json node_modules/zeromq/CMakeLists.txt \
+ && npm cache clean --force
+
+# --- runtime ---
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /out/ ./
+RUN ln -s /app/cli/dist/main.js /usr/local/bin/jobpipe
+USER node
+# 9400: /metrics, /healthz, /readyz. 5557: the ventilator's jobs. 5558, 5559: the sink's results and events.
+EXPOSE 9400 5557 5558 5559
+STOPSIGNAL SIGTERM
+# Liveness: /healthz on JOBPIPE_METRICS_PORT. (Compose and Kubernetes add readiness on /readyz.)
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.JOBPIPE_METRICS_PORT||9400)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/cli/dist/main.js"]
+CMD ["--help"]

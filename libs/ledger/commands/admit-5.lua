@@ -1,0 +1,30 @@
+--[[
+  Write-ahead: puts dispatched jobs in the in-flight ledger with their lease, before they are sent.
+  A job that already has a result or is a dead letter is skipped: a redelivery taken by the reaper
+  whose late result was recorded before it left must not go back in flight (it would be sent
+  again and again until it became a dead letter too, counted twice in recorded + dead).
+  KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
+  KEYS[2] leases    zset seq, score = lease deadline (epoch ms)
+  KEYS[3] meta      hash of the batch (status must not be "done" for the jobs to matter)
+  KEYS[4] results   hash seq -> result value JSON
+  KEYS[5] dead      hash seq -> "<attempt>|<payload JSON>"
+  ARGV[1] lease deadline (epoch ms)
+  ARGV[2..] pairs: seq, "<attempt>|<payload JSON>"
+  Returns the number of jobs written.
+]]
+local deadline = ARGV[1]
+local results, dead = KEYS[4], KEYS[5]
+local fields, members = {}, {}
+for i = 2, #ARGV, 2 do
+  local seq = ARGV[i]
+  if redis.call('HEXISTS', results, seq) == 0 and redis.call('HEXISTS', dead, seq) == 0 then
+    fields[#fields + 1] = seq
+    fields[#fields + 1] = ARGV[i + 1]
+    members[#members + 1] = deadline
+    members[#members + 1] = seq
+  end
+end
+if #fields == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('ZADD', KEYS[2], unpack(members))
+return #fields / 2
