@@ -7,6 +7,8 @@ export interface BatchKeys {
   readonly dead: string;
   readonly errors: string;
   readonly workers: string;
+  /** Prefix of the keys that remember recent record calls (see commands/record-8.lua). */
+  readonly calls: string;
 }
 
 /**
@@ -31,6 +33,7 @@ export class LedgerKeys {
         dead: `${base}:dead`,
         errors: `${base}:errors`,
         workers: `${base}:workers`,
+        calls: `${base}:call:`,
       };
       // Bounded: a long-running process meets many batches over its life.
       if (this.#batches.size > 1000) this.#batches.clear();

@@ -112,6 +112,22 @@ describe('RedisLedger', () => {
     expect(await ledger.filterNew(batch, [0, 1, 2, 3, 4, 5])).toEqual([4, 5]);
   });
 
+  it('answers a resent record call as the first run did, so its results are still folded', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1), 5000);
+    const k = ledger.keys.batch(batch);
+    // What a client sends again when the connection dropped after Redis ran the call.
+    const args = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, `${k.calls}test-1`, 'w', 0, 2000, 100, 60_000, 0, 1, '1', '"a"', 1, 1, '1', '"b"'];
+    const first = await ledger.redis.jobpipeRecord(...args);
+    const resent = await ledger.redis.jobpipeRecord(...args);
+    expect(first[0]).toBe('RR');
+    expect(resent[0]).toBe('RR');
+    expect(resent[1]).toBe('2'); // counted once
+    // A different call with the same results is a real duplicate.
+    const other = await ledger.redis.jobpipeRecord(...args.map((arg) => (arg === `${k.calls}test-1` ? `${k.calls}test-2` : arg)));
+    expect(other[0]).toBe('DD');
+  });
+
   it('refuses a batch id that another pipeline owns', async () => {
     const batch = await newBatch();
     await expect(ledger.beginBatch(batch, 'other')).rejects.toThrow(/belongs to pipeline p/);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 import { LedgerKeys } from './keys.js';
@@ -53,6 +54,9 @@ export interface DeadLetter {
   error: { name: string; message: string } | null;
 }
 
+/** How long a record call's outcomes are kept for a resend of the same call. */
+const RECORD_CALL_TTL_MS = 10 * 60_000;
+
 /** Most arguments one script call takes: Lua's unpack() stops near 8,000. */
 const MAX_PER_CALL = 2000;
 
@@ -64,6 +68,9 @@ const MAX_PER_CALL = 2000;
 export class RedisLedger {
   readonly keys: LedgerKeys;
   readonly redis: Redis & LedgerCommands;
+  /** Names this client's record calls, so a resent call is recognised (see record-8.lua). */
+  readonly #callPrefix = randomBytes(6).toString('hex');
+  #calls = 0;
 
   constructor(redis: Redis, prefix = 'jobpipe') {
     this.redis = registerScripts(redis);
@@ -112,7 +119,8 @@ export class RedisLedger {
     let outcomes = '';
     let reply: [string, string, string, string | null, string | null, string | null] | undefined;
     for (let start = 0; start < results.length; start += MAX_PER_CALL) {
-      const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, worker, retries, now, backoffMs];
+      const call = `${k.calls}${this.#callPrefix}-${++this.#calls}`;
+      const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS];
       for (const result of results.slice(start, start + MAX_PER_CALL)) {
         args.push(result.seq, result.attempt, result.ok ? '1' : '0', JSON.stringify(result.ok ? result.value : result.error));
       }

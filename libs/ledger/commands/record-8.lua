@@ -9,22 +9,33 @@
   KEYS[5] errors    hash seq -> last error JSON
   KEYS[6] meta      hash: total, recorded, dead, status
   KEYS[7] workers   hash worker -> results recorded from it
+  KEYS[8] call      string: this call's outcomes, kept for ARGV[5] ms. A client whose connection
+                    dropped before the reply resends the call; the second run must answer what
+                    the first one did (otherwise its results would come back as duplicates, and
+                    the sink would not fold them into the batch's answer).
   ARGV[1] worker id
   ARGV[2] retries allowed after a failure (0: the first failure is final)
   ARGV[3] now (epoch ms)
   ARGV[4] retry backoff base in ms (doubles per attempt)
-  ARGV[5..] quads: seq, attempt, ok ("1" or "0"), value JSON or error JSON
+  ARGV[5] how long to remember this call's outcomes, in ms
+  ARGV[6..] quads: seq, attempt, ok ("1" or "0"), value JSON or error JSON
   Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status, startedAt }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight: dead-lettered
   or unknown), T retry scheduled, X dead letter, S stale failure (an older attempt; ignored).
 ]]
 local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local function reply(outcomes)
+  local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status', 'startedAt')
+  return { outcomes, counters[1] or '0', counters[2] or '0', counters[3], counters[4], counters[5] }
+end
+local prior = redis.call('GET', KEYS[8])
+if prior then return reply(prior) end
 local retries = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local backoff = tonumber(ARGV[4])
 local codes = {}
 local recorded, deadCount = 0, 0
-for i = 5, #ARGV, 4 do
+for i = 6, #ARGV, 4 do
   local seq, attempt, ok, body = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
   if redis.call('HEXISTS', results, seq) == 1 then
     codes[#codes + 1] = 'D'
@@ -61,5 +72,6 @@ end
 if recorded > 0 then redis.call('HINCRBY', meta, 'recorded', recorded) end
 if deadCount > 0 then redis.call('HINCRBY', meta, 'dead', deadCount) end
 if recorded + deadCount > 0 then redis.call('HINCRBY', workers, ARGV[1], recorded + deadCount) end
-local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status', 'startedAt')
-return { table.concat(codes), counters[1] or '0', counters[2] or '0', counters[3], counters[4], counters[5] }
+local outcomes = table.concat(codes)
+redis.call('SET', KEYS[8], outcomes, 'PX', ARGV[5])
+return reply(outcomes)
