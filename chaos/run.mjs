@@ -75,6 +75,7 @@ class Chaos {
   #expectedExit = new WeakSet();
   done = 0;
   finished = false;
+  interrupted = false;
   startedAt = Date.now();
   /** @type {RedisServer | undefined} */ redis;
   /** @type {Stack | undefined} */ stack;
@@ -211,6 +212,7 @@ class Chaos {
     const { jobs, killEveryMs } = this.o;
     const tasks = [];
     const failed = (what) => (error) => {
+      if (this.interrupted) return; // Ctrl-C: the cleanup killed what this step was waiting for
       this.note(`ERROR while ${what}: ${error.message}`);
       this.chaosErrors.push(`${what}: ${error.message}`);
     };
@@ -468,6 +470,7 @@ async function main() {
   process.once('exit', () => chaos.killNow());
   const interrupt = (signal) => {
     say(`\n${signal}: stopping every process and removing the Redis dir`);
+    chaos.interrupted = true;
     process.once(signal, () => process.exit(130)); // a second one: do not wait
     void chaos.cleanup({ graceful: false }).finally(() => process.exit(130));
   };

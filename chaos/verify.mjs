@@ -32,6 +32,9 @@ const SHOW = 20;
  *   a wrong answer, so it fails the run too.
  * - `wrongValues`: a result whose value is not its seq (echo returns the payload's index).
  * - `dead`: fields of the dead-letter hash (and the meta's `dead` counter).
+ * - `recordedAndDead`: seqs both in the results and the dead letters. The ledger then counts the
+ *   job twice in recorded + dead, which is what decides that a batch is done, so the batch can end
+ *   while another job has no result yet. Any such seq is a dead letter too, so it fails the run.
  */
 export async function verifyBatch(redis, keys, jobs) {
   const [meta, hlen, deadLen, inflightLen, leasesLen, workerCounts] = await Promise.all([
