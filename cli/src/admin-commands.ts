@@ -1,8 +1,6 @@
 import { Command } from 'commander';
 import { common, integer, json, nonEmpty, setting, type Setting } from '@jobpipe/config';
-import { JobpipeClient, SubmissionError, type BatchStatusReport } from '@jobpipe/intake';
-import { connectRedis } from '@jobpipe/ledger';
-import { loadPipeline } from '@jobpipe/pipeline';
+import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { addSettingOptions, configFrom } from './settings-options.js';
 
@@ -24,6 +22,9 @@ export const submitSettings = {
 
 /** A client for one command; fails fast when Redis does not answer, rather than waiting as a role does. */
 async function withClient<T>(config: { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient) => Promise<T>): Promise<T> {
+  // Loaded here, not at start: BullMQ and ioredis cost every other command half a second.
+  const { JobpipeClient } = await import('@jobpipe/intake');
+  const { connectRedis } = await import('@jobpipe/ledger');
   const redis = connectRedis(config.redisUrl, { retryStrategy: (attempt) => (attempt > 20 ? null : 100), maxRetriesPerRequest: 3 });
   redis.on('error', () => {});
   const client = new JobpipeClient(redis, config.redisPrefix);
@@ -61,6 +62,7 @@ export function submitCommand(): Command {
   command.action(async () => {
     const config = configFrom(command, submitSettings);
     const { wait, json: asJson } = command.opts<{ wait?: boolean; json?: boolean }>();
+    const { loadPipeline } = await import('@jobpipe/pipeline');
     const pipeline = await loadPipeline(config.pipeline);
     await withClient(config, async (client) => {
       const batch = await client.submit(pipeline, config.input, { ...(config.batchId ? { batchId: config.batchId } : {}), ...(config.priority ? { priority: config.priority } : {}) });
@@ -92,7 +94,7 @@ export function statusCommand(): Command {
     const { json: asJson, limit } = command.opts<{ json?: boolean; limit: string }>();
     await withClient(config, async (client) => {
       const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(Number(limit) || 20);
-      if (batch && reports.length === 0) throw new SubmissionError(`batch ${batch} is unknown`);
+      if (batch && reports.length === 0) throw usageError(`batch ${batch} is unknown`);
       if (asJson) say(JSON.stringify(batch ? reports[0] : reports, null, 2));
       else if (reports.length === 0) say('no batches');
       else for (const report of reports) say(describe(report));
@@ -120,12 +122,12 @@ export function deadCommand(): Command {
     sub.action(async (batch: string, seqs: string[]) => {
       const config = configFrom(sub, redisSettings);
       const numbers = seqs.map((seq) => {
-        if (!/^\d+$/.test(seq)) throw new SubmissionError(`"${seq}" is not a job sequence number`);
+        if (!/^\d+$/.test(seq)) throw usageError(`"${seq}" is not a job sequence number`);
         return Number(seq);
       });
       await withClient(config, async (client) => {
         const info = await client.ledger.batchInfo(batch);
-        if (!info) throw new SubmissionError(`batch ${batch} is unknown`);
+        if (!info) throw usageError(`batch ${batch} is unknown`);
         const count = name === 'retry' ? await client.ledger.retryDead(batch, info.pipeline, numbers) : await client.ledger.purgeDead(batch, numbers);
         say(`${name === 'retry' ? 'sent round again' : 'purged'}: ${count} dead letter(s) of ${batch}`);
       });
@@ -136,3 +138,10 @@ export function deadCommand(): Command {
   return dead;
 }
 
+
+/** An error the CLI reports in one line with exit code 2 (it goes by the name SubmissionError). */
+function usageError(message: string): Error {
+  const error = new Error(message);
+  error.name = 'SubmissionError';
+  return error;
+}

@@ -1,6 +1,5 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { integer, setting } from '@jobpipe/config';
 import { JobpipeClient } from '@jobpipe/intake';
 import { BatchEvents, RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
 import { connectRedis, redactUrl } from '@jobpipe/ledger';
@@ -11,12 +10,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const cliPath = resolve(here, 'main.js');
 const primesPipelinePath = resolve(here, '../../examples/primes/dist/pipeline.js');
 
-export const demoSettings = {
-  workers: setting({ env: 'JOBPIPE_DEMO_WORKERS', flag: 'workers', description: 'worker processes to start', default: 3, parse: integer(1, 64) }),
-  limit: setting({ env: 'JOBPIPE_DEMO_LIMIT', flag: 'limit', description: 'count the primes below this number', default: 20_000_000, parse: integer(2, 1_000_000_000) }),
-  chunk: setting({ env: 'JOBPIPE_DEMO_CHUNK', flag: 'chunk', description: 'numbers per job', default: 100_000, parse: integer(1, 1_000_000_000) }),
-  timeoutMs: setting({ env: 'JOBPIPE_DEMO_TIMEOUT_MS', flag: 'timeout-ms', description: 'give up when the batch takes longer', default: 300_000, parse: integer(1000, 86_400_000) }),
-};
 
 interface DemoConfig {
   workers: number;
@@ -39,7 +32,10 @@ export async function runDemo(config: DemoConfig): Promise<void> {
 
   let stack: Stack | undefined;
   let ownRedis: RedisServer | undefined;
-  const killOnExit = () => stack?.killNow();
+  const killOnExit = () => {
+    stack?.killNow();
+    ownRedis?.killNow();
+  };
   process.once('exit', killOnExit);
   const interrupt = () => {
     say('interrupted: stopping every process');

@@ -28,6 +28,10 @@ export interface VentilatorOptions {
 const REAP_EVERY_MS = 500;
 /** How often a batch's completion is read from a durable ledger, in case the event was missed. */
 const DONE_POLL_MS = 1000;
+/** A job's fields besides its payload and batch id, as #jobsFrame writes them, in bytes at most. */
+const JOB_OVERHEAD_BYTES = 90;
+/** The message's own fields (pipeline name and brackets), in bytes at most. */
+const FRAME_SLACK_BYTES = 300;
 
 /**
  * The ventilator role: streams a batch's split into jobs, writes each to the ledger before it
@@ -175,6 +179,11 @@ export class Ventilator {
       } catch (error) {
         throw new PipelineError(`${pipeline.name}: split yielded a payload JSON cannot carry at job ${batchId}:${seq}: ${(error as Error).message}`);
       }
+      // A job that cannot fit in a message could never be delivered: fail the batch, loudly.
+      const room = this.#o.maxMessageBytes - FRAME_SLACK_BYTES - JOB_OVERHEAD_BYTES - Buffer.byteLength(batchId);
+      if (payloadJson.length * 3 > room && Buffer.byteLength(payloadJson) > room) {
+        throw new PipelineError(`${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${this.#o.maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`);
+      }
       candidates.push({ batch: batchId, seq: seq++, attempt: 1, payloadJson });
       if (!resumed || candidates.length >= maxJobsPerMessage) await flush();
     }
@@ -210,13 +219,26 @@ export class Ventilator {
         await this.#changed.wait();
         continue;
       }
-      // One batch per message keeps the write-ahead to one ledger call.
+      // One batch per message keeps the write-ahead to one ledger call; the pack also stays
+      // under the message size limit, or the worker would drop it as too large.
       const batch = source[0]!.batch;
-      let count = 0;
+      const budget = this.#o.maxMessageBytes - FRAME_SLACK_BYTES;
       const limit = Math.min(this.#workers.available(session), this.#o.maxJobsPerMessage, source.length);
-      while (count < limit && source[count]!.batch === batch) count++;
+      let count = 0;
+      let bytes = 0;
+      while (count < limit && source[count]!.batch === batch) {
+        bytes += source[count]!.payloadJson.length + JOB_OVERHEAD_BYTES + batch.length;
+        if (count > 0 && bytes > budget) break;
+        count++;
+      }
       const jobs = source.splice(0, count);
       const dispatchedAt = Date.now();
+      let frame = this.#jobsFrame(batch, jobs, dispatchedAt);
+      // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
+      while (frame.length > this.#o.maxMessageBytes && jobs.length > 1) {
+        source.unshift(...jobs.splice(jobs.length >> 1));
+        frame = this.#jobsFrame(batch, jobs, dispatchedAt);
+      }
       try {
         await ledger.admit(batch, jobs, dispatchedAt + this.#o.leaseMs);
       } catch (error) {
@@ -231,7 +253,7 @@ export class Ventilator {
       session.lastSentAt = dispatchedAt;
       this.#room.notify();
       try {
-        await this.#toWorkers.send([session.routingId, this.#jobsFrame(batch, jobs, dispatchedAt)]);
+        await this.#toWorkers.send([session.routingId, frame]);
         metrics.jobsDispatched.inc(this.#labels, jobs.length);
       } catch (error) {
         // EHOSTUNREACH: the worker disconnected. Its jobs go back in line.

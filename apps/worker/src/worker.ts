@@ -55,7 +55,7 @@ export class Worker {
     this.#control = new SerialSender(this.#jobs);
     this.#window = new CreditWindow(options.concurrency, options.prefetchMs);
     this.#resultQueue = new PackingQueue<JobResult>(
-      (results) => this.#results.send(encode({ type: 'Results', pipeline: options.pipeline.name, worker: options.workerId, results })),
+      (results) => this.#sendResults(results),
       500,
       (error, results) => options.logger.error({ err: error, results: results.length }, 'could not send results; their leases will bring the jobs back'),
     );
@@ -113,6 +113,24 @@ export class Worker {
     await this.#receiving;
     await this.#o.executor.close();
     logger.info({ received: this.#window.received }, 'worker drained');
+  }
+
+  /** Sends a pack of results, halving it while it is over the size limit the sink enforces. */
+  async #sendResults(results: JobResult[]): Promise<void> {
+    const { pipeline, workerId, maxMessageBytes, logger } = this.#o;
+    const frame = encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results });
+    if (frame.length <= maxMessageBytes) return this.#results.send(frame);
+    if (results.length > 1) {
+      const half = results.length >> 1;
+      await this.#sendResults(results.slice(0, half));
+      return this.#sendResults(results.slice(half));
+    }
+    // One result too large on its own: the job fails with why, rather than vanish.
+    const result = results[0]!;
+    const error = { name: 'ResultTooLarge', message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)` };
+    logger.error({ batch: result.batch, job: `${result.batch}:${result.seq}`, bytes: frame.length }, 'result too large; sent as a failure');
+    const { batch, seq, attempt, dispatchedAt, durationMs } = result;
+    return this.#results.send(encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [{ batch, seq, attempt, dispatchedAt, durationMs, ok: false, error }] }));
   }
 
   #onJobs(pipeline: string, jobs: Job[]): void {

@@ -70,6 +70,12 @@ export class RedisServer {
     await exited;
   }
 
+  /** Kills the server and deletes its directory at once: for exit handlers, where nothing can be awaited. */
+  killNow(): void {
+    if (this.running) this.#child!.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
   /** Stops the server and deletes its directory. */
   async stop(): Promise<void> {
     await this.kill('SIGTERM');

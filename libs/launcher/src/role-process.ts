@@ -46,7 +46,8 @@ export class RoleProcess {
       env: { ...process.env, ...options.env, JOBPIPE_METRICS_PORT: String(options.metricsPort) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    // 'close', not 'exit': by then its output has been read to the end.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve({ code, signal })));
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk.toString()).slice(-10_000);
     });

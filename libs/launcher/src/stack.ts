@@ -34,6 +34,7 @@ export class Stack {
   ventilator: RoleProcess | undefined;
   readonly workers: RoleProcess[] = [];
   #stopping = false;
+  #workerCount = 0;
 
   private constructor(
     readonly options: StackOptions,
@@ -88,10 +89,11 @@ export class Stack {
 
   /** Starts one more worker (named worker-N, which is also its JOBPIPE_WORKER_ID unless given). */
   async addWorker(extraEnv: Record<string, string> = {}): Promise<RoleProcess> {
-    const index = this.workers.length;
+    // The index is taken before any await, so concurrent calls get distinct names.
+    const index = this.#workerCount++;
     const name = `worker-${index + 1}`;
     const worker = await this.spawn('worker', { JOBPIPE_WORKER_ID: name, ...this.options.workerEnv?.(index), ...extraEnv }, name);
-    this.workers.push(worker);
+    this.workers[index] = worker;
     return worker;
   }
 
@@ -102,14 +104,18 @@ export class Stack {
   }
 
   get processes(): RoleProcess[] {
-    return [...(this.ventilator ? [this.ventilator] : []), ...this.workers, ...(this.sink ? [this.sink] : [])];
+    return [...(this.ventilator ? [this.ventilator] : []), ...this.workers.filter(Boolean), ...(this.sink ? [this.sink] : [])];
   }
 
-  /** SIGTERM to all (ventilator and workers first, the sink last so it gets their results). */
+  /**
+   * SIGTERM to all: workers first, while the ventilator is there to answer their Drain; then the
+   * ventilator; the sink last, so it gets the workers' final results.
+   */
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
-    await Promise.all([this.ventilator?.stop(), ...this.workers.map((worker) => worker.stop())]);
+    await Promise.all(this.workers.filter(Boolean).map((worker) => worker.stop()));
+    await this.ventilator?.stop();
     await this.sink?.stop();
   }
 
