@@ -389,14 +389,40 @@ export async function startBatch(cleanup: Cleanup, options: BatchRunOptions): Pr
   const stackOptions: StackOptions = { command, pipeline: options.pipeline, workers: 0, startVentilator: false, env: { ...hostSettingsBlanked(), JOBPIPE_LOG_LEVEL: 'info', ...options.env } };
   if (options.workerEnv) stackOptions.workerEnv = options.workerEnv;
   if (options.ventilatorEnv) stackOptions.ventilatorEnv = options.ventilatorEnv;
-  const stack = cleanup.stack(await Stack.start(stackOptions));
-  const events = cleanup.events(new BatchEvents(stack.endpoints.eventsConnect, options.onProgress));
-  // PUB/SUB slow joiner: the subscription must reach the sink before the batch can complete.
-  await sleep(200);
-  await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify(options.input), JOBPIPE_BATCH_ID: options.batchId });
-  // One after another: Stack.addWorker names a worker from the count so far, so concurrent calls
-  // would all be worker-1. Each call only spawns; the workers start up in parallel.
-  for (let i = 0; i < options.workers; i++) await stack.addWorker();
-  await Promise.all(stack.workers.map((worker) => worker.ready));
-  return { stack, events };
+  return retryingPortClashes('starting a stack', async () => {
+    const stack = cleanup.stack(await Stack.start(stackOptions));
+    const events = cleanup.events(new BatchEvents(stack.endpoints.eventsConnect, options.onProgress));
+    try {
+      // PUB/SUB slow joiner: the subscription must reach the sink before the batch can complete.
+      await sleep(200);
+      await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify(options.input), JOBPIPE_BATCH_ID: options.batchId });
+      // One after another: Stack.addWorker names a worker from the count so far, so concurrent
+      // calls would all be worker-1. Each call only spawns; the workers start up in parallel.
+      for (let i = 0; i < options.workers; i++) await stack.addWorker();
+      await Promise.all(stack.workers.map((worker) => worker.ready));
+    } catch (error) {
+      stack.killNow();
+      await events.close();
+      throw error;
+    }
+    return { stack, events };
+  });
+}
+
+/**
+ * Runs `start` again (up to `tries` times) when it failed because a port was taken. Stack and
+ * RoleProcess pick ports that were free a moment ago (libs/launcher/src/free-port.ts) and a
+ * process binds them up to a second later: on a busy machine another process (or an outgoing
+ * connection's ephemeral source port) can take one in between. Nothing else is retried.
+ */
+export async function retryingPortClashes<T>(what: string, start: () => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      const message = String((error as Error)?.message ?? error);
+      if (attempt >= tries || !/address already in use|EADDRINUSE/i.test(message)) throw error;
+      console.warn(`${what}: a port was taken meanwhile (${message.split('\n')[0]}); trying again`);
+    }
+  }
 }

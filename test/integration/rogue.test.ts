@@ -7,7 +7,7 @@ import { Pull, Push, Router } from 'zeromq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, RoleProcess } from '@jobpipe/launcher';
 import { decode, encode, encodeRaw, type Message } from '@jobpipe/protocol';
-import { Cleanup, command, echoPipeline, fetchText, hostSettingsBlanked, logsOnce, metricValue, outputComplete, startBatch, waitFor, within } from './helpers.js';
+import { Cleanup, command, echoPipeline, fetchText, hostSettingsBlanked, logsOnce, metricValue, outputComplete, retryingPortClashes, startBatch, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -109,9 +109,12 @@ describe('malformed messages', () => {
       ['bad_envelope', [encode({ type: 'Results', ...validResults }), Buffer.from('second frame')]],
     ];
     for (const [, message] of sent) await rogue.send(message);
-    // More than twice the limit: libzmq cuts the rogue's connection (nothing to count). Last,
-    // since whatever the rogue sends after it on that connection is lost.
-    await rogue.send(frame(0x01, 0x02, Buffer.alloc(2 * LIMIT + 10_000, 0x20)));
+    // More than twice the limit: libzmq cuts that connection as soon as it reads the frame's size
+    // (nothing reaches the codec, nothing is counted). From a connection of its own, so that the
+    // cut cannot touch the messages above.
+    const brute = cleanup.socket(new Push({ linger: 1000 }));
+    brute.connect(stack.endpoints.resultsConnect);
+    await brute.send(frame(0x01, 0x02, Buffer.alloc(2 * LIMIT + 10_000, 0x20)));
     const stillRunning = !completed;
     const progressWhenSent = `${done}/${total ?? '?'}`;
 
@@ -157,24 +160,28 @@ describe('malformed messages', () => {
       return decoded.ok ? decoded.message : undefined;
     });
 
-    const worker = cleanup.role(
-      new RoleProcess({
-        role: 'worker',
-        command,
-        name: 'lone-worker',
-        metricsPort: await freePort(),
-        env: {
-          ...hostSettingsBlanked(),
-          JOBPIPE_PIPELINE: echoPipeline,
-          JOBPIPE_JOBS_CONNECT: router.lastEndpoint!,
-          JOBPIPE_RESULTS_CONNECT: pull.lastEndpoint!,
-          JOBPIPE_WORKER_ID: 'lone-worker',
-          JOBPIPE_MAX_MESSAGE_BYTES: String(LIMIT),
-          JOBPIPE_CONCURRENCY: '2',
-        },
-      }),
-    );
-    await worker.ready;
+    // Its metrics port may be taken before it binds it (see retryingPortClashes): then again.
+    const worker = await retryingPortClashes('starting a worker', async () => {
+      const worker = cleanup.role(
+        new RoleProcess({
+          role: 'worker',
+          command,
+          name: 'lone-worker',
+          metricsPort: await freePort(),
+          env: {
+            ...hostSettingsBlanked(),
+            JOBPIPE_PIPELINE: echoPipeline,
+            JOBPIPE_JOBS_CONNECT: router.lastEndpoint!,
+            JOBPIPE_RESULTS_CONNECT: pull.lastEndpoint!,
+            JOBPIPE_WORKER_ID: 'lone-worker',
+            JOBPIPE_MAX_MESSAGE_BYTES: String(LIMIT),
+            JOBPIPE_CONCURRENCY: '2',
+          },
+        }),
+      );
+      await worker.ready;
+      return worker;
+    });
     const credit = await fromWorker.take('a Credit from the worker', (item) => item.message.type === 'Credit');
     const { routingId } = credit;
     const granted = credit.message.type === 'Credit' ? credit.message.granted : 0;
