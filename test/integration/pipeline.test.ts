@@ -88,4 +88,22 @@ describe('pipeline', () => {
     expect(failedLogs).toHaveLength(expectedFailed);
     expect(failedLogs.every((line) => line.batch === 'echo-fail' && (line.error as { message: string }).message.includes('fails on purpose'))).toBe(true);
   });
+
+  it('keeps packed messages under the size limit: big payloads still flow, each in a pack that fits', async () => {
+    // 300-byte payloads under a 64 KiB limit: packs of 500 jobs would be ~190 KiB and be dropped.
+    const jobs = 2000;
+    const { stack, events } = await startBatch(cleanup, {
+      pipeline: echoPipeline,
+      workers: 1,
+      input: { jobs, payloadBytes: 300 },
+      batchId: 'big-payloads',
+      env: { JOBPIPE_MAX_MESSAGE_BYTES: '65536', JOBPIPE_PREFETCH_MS: '1000' },
+    });
+    const summary = await events.completed('big-payloads', 45_000);
+    expect(summary).toMatchObject({ jobs, failed: 0, duplicates: 0 });
+    expect(summary.answer).toEqual({ count: jobs, sum: (jobs * (jobs - 1)) / 2, failed: 0 });
+    for (const role of [stack.workers[0]!, stack.sink]) {
+      expect((await scrape(role.url('/metrics'), 'jobpipe_malformed_messages_total', { reason: 'too_large' })) ?? 0).toBe(0);
+    }
+  });
 });
