@@ -3,7 +3,7 @@
  * scraping the targets it is given every second, with jobpipe's recording and alert rules.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '@jobpipe/launcher';
@@ -26,14 +26,21 @@ export class TestPrometheus {
   ) {}
 
   static async start(targets: ScrapeTarget[]): Promise<TestPrometheus> {
-    const dir = mkdtempSync(join(tmpdir(), 'jobpipe-prometheus-'));
-    copyFileSync(rulesFile, join(dir, 'rules.yml'));
     const jobs = [...new Set(targets.map((target) => target.job))].map((job) => ({
       job_name: job,
       static_configs: targets.filter((target) => target.job === job).map((target) => ({ targets: [target.address], labels: { role: target.role } })),
     }));
+    return TestPrometheus.startWithConfig({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: [rulesFile], scrape_configs: jobs });
+  }
+
+  /**
+   * Starts Prometheus with `config` as its whole configuration file, as given (rule_files, scrape
+   * configs, relabelling): for tests that run a configuration of deploy/ with its targets mapped.
+   */
+  static async startWithConfig(config: Record<string, unknown>): Promise<TestPrometheus> {
+    const dir = mkdtempSync(join(tmpdir(), 'jobpipe-prometheus-'));
     // JSON is YAML: no YAML library needed to write the config.
-    writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: [join(dir, 'rules.yml')], scrape_configs: jobs }));
+    writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config));
     const port = await freePort();
     const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: 'ignore' });
     const prometheus = new TestPrometheus(child, port, dir);

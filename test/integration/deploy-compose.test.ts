@@ -1,0 +1,209 @@
+/**
+ * docker-compose.yml, the Dockerfile and .dockerignore, without a Docker engine: the compose file
+ * passes `docker-compose config -q` (Debian's v1, where installed) and v1's own schema (always),
+ * `--scale worker=N` can work, every jobpipe service reads only settings its role knows, with
+ * values it accepts, and the other services are wired to the files in deploy/. The compose
+ * rehearsal (deploy-rehearsal.test.ts) runs the services; container-check.sh builds the image.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadConfig } from '@jobpipe/config';
+import { composePath, durationMs, hostPath, jobpipeServices, loadCompose, readDockerfile, repoRoot, roleSettings, type ComposeService } from './deploy-fixtures/compose.js';
+
+const compose = loadCompose({});
+
+/** A service's published ports, `[ip:][hostPort:]containerPort[/protocol]`. */
+function published(service: ComposeService): { ip?: string; hostPort?: number; container: number }[] {
+  return (service.ports ?? []).map((spec) => {
+    const parts = String(spec).replace(/\/(tcp|udp|sctp)$/, '').split(':');
+    const container = Number(parts.pop());
+    const hostPort = parts.length > 0 ? Number(parts.pop()) : undefined;
+    return { ...(parts.length > 0 ? { ip: parts.join(':') } : {}), ...(hostPort !== undefined ? { hostPort } : {}), container };
+  });
+}
+
+/** `host:container[:ro]` bind mounts of a service, with host paths resolved from the repository root. */
+function mounts(service: ComposeService): { source: string; target: string }[] {
+  return (service.volumes ?? []).map((spec) => String(spec).split(':')).filter(([source]) => source!.startsWith('.')).map(([source, target]) => ({ source: resolve(repoRoot, source!), target: target! }));
+}
+
+describe('docker-compose.yml', () => {
+  it('passes `docker-compose config -q` (Debian\'s docker-compose v1)', () => {
+    const run = spawnSync('docker-compose', ['-f', composePath, 'config', '-q'], { encoding: 'utf8', cwd: repoRoot, env: { ...process.env, JOBPIPE_REDIS_PASSWORD: '', JOBPIPE_IMAGE: '' } });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr.trim()).toBe('');
+  });
+
+  it("validates against docker-compose v1's Compose schema, so it keeps to fields v1 knows", () => {
+    // Its `id`s are draft-04 style ("#/definitions/service"), which Ajv reads as $id; its $refs are
+    // JSON pointers and need no ids, so drop them (and $schema, which would make Ajv insist on it).
+    const schema = JSON.parse(readFileSync(resolve(repoRoot, 'test/integration/deploy-fixtures/compose-spec-v1.29.json'), 'utf8'), (key, value) =>
+      (key === 'id' || key === '$schema') && typeof value === 'string' ? undefined : value,
+    );
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    // The formats v1 checks itself (compose/config/validation.py), as patterns.
+    ajv.addFormat('duration', /^(\d+(\.\d+)?(h|m|s|ms|us))+$/);
+    ajv.addFormat('ports', /^((\d{1,3}\.){3}\d{1,3}:)?((\d+(-\d+)?)?:)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
+    ajv.addFormat('expose', /^\d+(-\d+)?(\/(tcp|udp|sctp))?$/);
+    ajv.addFormat('subnet_ip_address', /^[0-9a-fA-F.:]+\/\d+$/);
+    const validate = ajv.compile(schema);
+    const valid = validate(compose);
+    expect(valid, JSON.stringify(validate.errors, null, 2)).toBe(true);
+    // v2 calls `version` obsolete; v1 does not need it.
+    expect(compose).not.toHaveProperty('version');
+  });
+
+  it('can run N workers: the worker service has no container_name, no host ports and no fixed hostname', () => {
+    const worker = compose.services.worker!;
+    expect(worker.container_name).toBeUndefined();
+    expect(worker.hostname).toBeUndefined();
+    expect(worker.ports).toBeUndefined();
+    expect(worker.scale).toBeUndefined();
+    // And nothing else claims a fixed name either, so two projects can run side by side.
+    for (const [name, service] of Object.entries(compose.services)) expect(service.container_name, name).toBeUndefined();
+  });
+
+  it('runs the three roles from the image built here, each reading only settings its role knows, with values it accepts', () => {
+    const services = jobpipeServices(compose);
+    expect(services.map(([name]) => name).sort()).toEqual(['sink', 'ventilator', 'worker']);
+    for (const [name, service] of services) {
+      expect(service.build).toBe('.');
+      expect(service.command, name).toEqual([name]);
+      const settings = roleSettings[name]!;
+      const known = new Set(Object.values(settings).map((setting) => setting.env));
+      const env = service.environment ?? {};
+      for (const key of Object.keys(env)) expect(known.has(key), `${name} does not read ${key}`).toBe(true);
+      expect(() => loadConfig(settings, { env: { ...env, JOBPIPE_PIPELINE: hostPath(env.JOBPIPE_PIPELINE ?? '') } }), name).not.toThrow();
+    }
+  });
+
+  it('wires the roles by service name to the endpoints the others bind, and to Redis', () => {
+    const env = (name: string) => compose.services[name]!.environment!;
+    const port = (endpoint: string) => /:(\d+)$/.exec(endpoint)![1];
+    expect(env('worker').JOBPIPE_JOBS_CONNECT).toBe(`tcp://ventilator:${port(env('ventilator').JOBPIPE_JOBS_BIND!)}`);
+    expect(env('worker').JOBPIPE_RESULTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_RESULTS_BIND!)}`);
+    expect(env('ventilator').JOBPIPE_RESULTS_CONNECT).toBe(env('worker').JOBPIPE_RESULTS_CONNECT);
+    expect(env('ventilator').JOBPIPE_EVENTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_EVENTS_BIND!)}`);
+    const withPassword = loadCompose({ JOBPIPE_REDIS_PASSWORD: 's3cret' });
+    for (const role of ['ventilator', 'sink']) {
+      const url = new URL(withPassword.services[role]!.environment!.JOBPIPE_REDIS_URL!);
+      expect([url.hostname, url.port, url.password], role).toEqual(['redis', '6379', 's3cret']);
+    }
+    const redis = withPassword.services.redis!;
+    const args = redis.command!;
+    expect(args[args.indexOf('--requirepass') + 1]).toBe('s3cret');
+    expect(redis.environment!.REDISCLI_AUTH).toBe('s3cret');
+  });
+
+  it('Redis keeps its data: AOF on, noeviction, a named volume at /data', () => {
+    const redis = compose.services.redis!;
+    const args = redis.command!;
+    expect(args[args.indexOf('--appendonly') + 1]).toBe('yes');
+    expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
+    const [volume, target] = redis.volumes![0]!.split(':');
+    expect(target).toBe('/data');
+    expect(compose.volumes).toHaveProperty(volume!);
+    for (const port of published(redis)) expect(port.ip, 'Redis published on loopback only').toBe('127.0.0.1');
+  });
+
+  it('healthchecks on /readyz at the metrics port; depends_on waits for healthy services; restarts; a worker has time to drain', () => {
+    for (const [name, service] of jobpipeServices(compose)) {
+      const metricsPort = Number(service.environment!.JOBPIPE_METRICS_PORT ?? roleSettings[name]!.metricsPort!.default);
+      expect(service.healthcheck!.test.join(' '), name).toContain(`http://127.0.0.1:${metricsPort}/readyz`);
+      expect(service.restart, name).toBe('unless-stopped');
+      for (const port of published(service)) expect(port.container, `${name} publishes its metrics port only`).toBe(metricsPort);
+    }
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+        expect(compose.services[dependency], `${name} depends on ${dependency}`).toBeDefined();
+        if (condition === 'service_healthy') expect(compose.services[dependency]!.healthcheck, `${dependency} has a healthcheck`).toBeDefined();
+      }
+    }
+    expect(compose.services.worker!.depends_on).toEqual({ ventilator: { condition: 'service_healthy' }, sink: { condition: 'service_healthy' } });
+    const worker = compose.services.worker!;
+    const drainMs = Number(worker.environment!.JOBPIPE_DRAIN_TIMEOUT_MS ?? roleSettings.worker!.drainTimeoutMs!.default);
+    // A worker exits at most 5 s after its drain timeout; Docker's default is a SIGKILL after 10 s.
+    expect(durationMs(worker.stop_grace_period!)).toBeGreaterThanOrEqual(drainMs + 10_000);
+  });
+
+  it('Prometheus gets deploy/prometheus, whose scrape targets are services and ports that exist', () => {
+    const prometheus = compose.services.prometheus!;
+    const mount = mounts(prometheus).find((candidate) => candidate.source === resolve(repoRoot, 'deploy/prometheus'))!;
+    expect(mount.target).toBe('/etc/prometheus');
+    expect(prometheus.command).toContain(`--config.file=${mount.target}/prometheus.yml`);
+    const config = parse(readFileSync(resolve(mount.source, 'prometheus.yml'), 'utf8')) as { rule_files: string[]; scrape_configs: any[] };
+    for (const pattern of config.rule_files) expect(pattern.startsWith(`${mount.target}/`), pattern).toBe(true);
+    expect(existsSync(resolve(mount.source, 'rules/jobpipe.yml'))).toBe(true);
+    for (const job of config.scrape_configs) {
+      const targets: string[] = [...(job.static_configs ?? []).flatMap((group: any) => group.targets), ...(job.dns_sd_configs ?? []).flatMap((sd: any) => sd.names.map((name: string) => `${name}:${sd.port}`))];
+      for (const target of targets) {
+        const [host, port] = target.split(':');
+        const service = compose.services[host!];
+        expect(service, `${job.job_name}: no service ${host}`).toBeDefined();
+        expect(Number(port), `${job.job_name}: ${host} serves metrics on`).toBe(Number(service!.environment!.JOBPIPE_METRICS_PORT ?? 9400));
+      }
+    }
+  });
+
+  it('Grafana gets the provisioning and the dashboard where the provisioning looks, the datasource is the prometheus service, viewers need no login', () => {
+    const grafana = compose.services.grafana!;
+    const all = mounts(grafana);
+    const provisioning = all.find((mount) => mount.source === resolve(repoRoot, 'deploy/grafana/provisioning'))!;
+    expect(provisioning.target).toBe('/etc/grafana/provisioning');
+    const provider = parse(readFileSync(resolve(provisioning.source, 'dashboards/jobpipe.yml'), 'utf8')) as { providers: { options: { path: string } }[] };
+    const dashboards = all.find((mount) => mount.source === resolve(repoRoot, 'deploy/grafana/dashboards'))!;
+    expect(dashboards.target).toBe(provider.providers[0]!.options.path);
+    const datasource = parse(readFileSync(resolve(provisioning.source, 'datasources/prometheus.yml'), 'utf8')) as { datasources: { url: string }[] };
+    const url = new URL(datasource.datasources[0]!.url);
+    expect(compose.services[url.hostname]).toBe(compose.services.prometheus);
+    expect(published(compose.services.prometheus!).map((port) => port.container)).toContain(Number(url.port));
+    expect(grafana.environment!.GF_AUTH_ANONYMOUS_ENABLED).toBe('true');
+    expect(grafana.environment!.GF_AUTH_ANONYMOUS_ORG_ROLE).toBe('Viewer');
+    const home = grafana.environment!.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!;
+    expect(home.startsWith(`${dashboards.target}/`), home).toBe(true);
+    expect(existsSync(resolve(dashboards.source, home.slice(dashboards.target.length + 1))), home).toBe(true);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readDockerfile();
+  const runtime = dockerfile.stages.at(-1)!;
+  const instruction = (keyword: string) => runtime.instructions.filter((candidate) => candidate.keyword === keyword).at(-1)?.args;
+
+  it('builds every stage on node:20-bookworm-slim (what container-check.sh stands in for)', () => {
+    expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
+    for (const stage of dockerfile.stages) expect(stage.from).toBe('node:20-bookworm-slim');
+  });
+
+  it('runs as the non-root user node, node itself as the entrypoint, with a HEALTHCHECK on /healthz', () => {
+    expect(instruction('USER')).toBe('node');
+    const entrypoint = JSON.parse(instruction('ENTRYPOINT')!) as string[];
+    expect(entrypoint[0]).toBe('node');
+    expect(existsSync(hostPath(entrypoint[1]!)), `${entrypoint[1]} is the CLI built here`).toBe(true);
+    expect(instruction('HEALTHCHECK')).toMatch(/\/healthz/);
+    expect(instruction('HEALTHCHECK')).toContain('JOBPIPE_METRICS_PORT');
+    expect(instruction('WORKDIR')).toBe('/app');
+  });
+
+  it('installs production dependencies only in the runtime image', () => {
+    const all = dockerfile.stages.flatMap((stage) => stage.instructions.map((candidate) => ({ stage: stage.name, ...candidate })));
+    const productionInstall = all.find((candidate) => candidate.keyword === 'RUN' && /npm ci --omit=dev/.test(candidate.args));
+    expect(productionInstall, 'an `npm ci --omit=dev` stage').toBeDefined();
+    expect(runtime.instructions.find((candidate) => candidate.keyword === 'COPY' && candidate.args.includes('node_modules'))?.args).toContain(`--from=${productionInstall!.stage}`);
+    expect(runtime.instructions.some((candidate) => candidate.keyword === 'RUN' && /npm (ci|install)/.test(candidate.args))).toBe(false);
+  });
+
+  it('.dockerignore lets in every workspace and keeps out node_modules and build output', () => {
+    const ignore = readFileSync(resolve(repoRoot, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    const workspaces = (JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
+    const included = ignore.filter((line) => line.startsWith('!')).map((line) => line.slice(1));
+    expect(ignore[0]).toBe('*');
+    for (const workspace of workspaces) expect(included.some((path) => workspace === path || workspace.startsWith(`${path}/`)), workspace).toBe(true);
+    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json']) expect(included).toContain(path);
+    for (const pattern of ['**/node_modules', '**/dist', '**/*.tsbuildinfo']) expect(ignore).toContain(pattern);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * Reading docker-compose.yml and the Dockerfile as Docker would, for the deploy-* tests: variable
+ * interpolation (`${VAR:-default}`), YAML merge keys, the jobpipe services and what each reads.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { sinkSettings } from '@jobpipe/sink';
+import { ventilatorSettings } from '@jobpipe/ventilator';
+import { workerSettings } from '@jobpipe/worker';
+import type { SettingsSpec } from '@jobpipe/config';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const composePath = resolve(repoRoot, 'docker-compose.yml');
+
+/** Every setting each role reads, as the apps export them. */
+export const roleSettings: Record<string, SettingsSpec> = { ventilator: ventilatorSettings, worker: workerSettings, sink: sinkSettings };
+
+export interface ComposeService {
+  image?: string;
+  build?: string | { context: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: string[]; interval?: string; timeout?: string; retries?: number; start_period?: string };
+  restart?: string;
+  stop_grace_period?: string;
+  container_name?: string;
+  [key: string]: unknown;
+}
+
+export interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+  [extension: `x-${string}`]: unknown;
+}
+
+/**
+ * Compose's interpolation: `${VAR}`, `${VAR:-default}` (default when unset or empty),
+ * `${VAR-default}` (default when unset), `$VAR`, and `$$` for a literal `$`.
+ */
+export function interpolate(text: string, env: Record<string, string | undefined>): string {
+  return text.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, body: string, name?: string, op?: string, fallback?: string, bare?: string) => {
+    if (body === '$') return '$';
+    const key = name ?? bare!;
+    const value = env[key];
+    if (op === ':-') return value === undefined || value === '' ? fallback! : value;
+    if (op === '-') return value === undefined ? fallback! : value;
+    return value ?? '';
+  });
+}
+
+/** docker-compose.yml as Compose reads it: interpolated with `env`, merge keys resolved. */
+export function loadCompose(env: Record<string, string | undefined> = {}): ComposeFile {
+  const raw = parse(readFileSync(composePath, 'utf8'), { merge: true }) as ComposeFile;
+  // Interpolate every string value (Compose interpolates values, not keys).
+  const walk = (value: unknown): unknown => {
+    if (typeof value === 'string') return interpolate(value, env);
+    if (Array.isArray(value)) return value.map(walk);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, walk(inner)]));
+    return value;
+  };
+  return walk(raw) as ComposeFile;
+}
+
+/** The services built from this repository's Dockerfile: the jobpipe roles. */
+export function jobpipeServices(compose: ComposeFile): [string, ComposeService][] {
+  return Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+}
+
+/** Parses a Compose duration ("40s", "1m30s", "250ms") into milliseconds. */
+export function durationMs(text: string): number {
+  let total = 0;
+  let rest = text.trim();
+  const units: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };
+  while (rest.length > 0) {
+    const match = /^(\d+(?:\.\d+)?)(ms|us|h|m|s)/.exec(rest);
+    if (!match) throw new Error(`not a duration: ${text}`);
+    total += Number(match[1]) * units[match[2]!]!;
+    rest = rest.slice(match[0].length);
+  }
+  return total;
+}
+
+export interface Dockerfile {
+  stages: { from: string; name?: string; instructions: { keyword: string; args: string }[] }[];
+}
+
+/** The Dockerfile's stages and instructions (continuation lines joined, comments dropped). */
+export function readDockerfile(): Dockerfile {
+  const text = readFileSync(resolve(repoRoot, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ');
+  const stages: Dockerfile['stages'] = [];
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) continue;
+    const [, keyword = '', args = ''] = /^(\S+)\s*(.*)$/.exec(trimmed) ?? [];
+    if (keyword.toUpperCase() === 'FROM') {
+      const [from, as, name] = args.split(/\s+/);
+      stages.push({ from: from!, ...(as?.toUpperCase() === 'AS' ? { name } : {}), instructions: [] });
+    } else {
+      stages.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), args: args.replace(/\s+/g, ' ') });
+    }
+  }
+  return { stages };
+}
+
+/** The image's WORKDIR: where the repository's built files live inside it. */
+export const imageRoot = '/app';
+
+/** A path inside the image, as a path in this checkout (the image holds the same built tree). */
+export function hostPath(containerPath: string): string {
+  return containerPath === imageRoot || containerPath.startsWith(`${imageRoot}/`) ? resolve(repoRoot, `.${containerPath.slice(imageRoot.length)}`) : containerPath;
+}

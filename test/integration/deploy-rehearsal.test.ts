@@ -1,0 +1,221 @@
+/**
+ * A compose rehearsal: docker-compose.yml's jobpipe services started as it defines them, as local
+ * processes, with no Docker engine. What Docker would do, and what stands in for it here:
+ *
+ * - image: the Dockerfile's ENTRYPOINT (`node /app/cli/dist/main.js`) with /app, the image's
+ *   WORKDIR, read as this checkout (the image holds the same built tree); the service's `command`
+ *   after it, its `environment` as given (interpolated as Compose does, with
+ *   JOBPIPE_REDIS_PASSWORD set to a password of this test's own).
+ * - networks: every container has its own IP, so all can listen on 9400; here all share
+ *   127.0.0.1. So each container port of each replica (its JOBPIPE_METRICS_PORT, the ports its
+ *   *_BIND endpoints name, its published ports) gets a free local port, and every value that names
+ *   `service:port` (tcp://sink:5558, redis://:pw@redis:6379) or binds `*:port` is rewritten to
+ *   127.0.0.1 and that local port. The same map stands for published ports (127.0.0.1:9401 -> 9400).
+ * - redis: a redis-server of the test's own (RedisServer), with the password the file interpolates.
+ * - hostnames: Docker names each worker container; JOBPIPE_WORKER_ID (which defaults to the
+ *   hostname) stands in for it, since all processes here share one hostname.
+ * - depends_on: services start in dependency order; `service_healthy` waits for the service's
+ *   own healthcheck command (run with the same port mapping) to succeed.
+ * - Prometheus: deploy/prometheus/prometheus.yml as the prometheus service mounts it, its
+ *   scrape targets mapped the same way (the `worker` DNS name resolves to every worker replica, as
+ *   Docker's DNS does, so it becomes a static list of them) and a 1 s scrape interval.
+ *
+ * Three workers, a batch submitted as the docs say (`docker compose exec ventilator jobpipe submit
+ * ... --wait`, i.e. the CLI with the ventilator's environment), its answer checked, every scrape
+ * job of the Prometheus config up for every replica, and a compose-style stop (SIGTERM in reverse
+ * dependency order) that every process survives with exit code 0 within its stop_grace_period.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { freePort, RedisServer, RoleProcess, type Role } from '@jobpipe/launcher';
+import { Cleanup, fetchText, metricValue, runCli, waitFor } from './helpers.js';
+import { TestPrometheus } from './prometheus.js';
+import { durationMs, hostPath, jobpipeServices, loadCompose, readDockerfile, repoRoot, type ComposeService } from './deploy-fixtures/compose.js';
+
+const WORKERS = 3;
+const cleanup = new Cleanup();
+afterAll(() => cleanup.run(), 60_000);
+
+interface Replica {
+  service: string;
+  name: string;
+  /** Container port -> local port. */
+  ports: Map<number, number>;
+  env: Record<string, string>;
+  process?: RoleProcess;
+}
+
+/** The ports a jobpipe service's container listens on: metrics, what it binds, what it publishes. */
+function containerPorts(service: ComposeService): number[] {
+  const env = service.environment ?? {};
+  const ports = new Set<number>([Number(env.JOBPIPE_METRICS_PORT ?? 9400)]);
+  for (const value of Object.values(env)) for (const match of String(value).matchAll(/^tcp:\/\/\*:(\d+)$/g)) ports.add(Number(match[1]));
+  for (const spec of service.ports ?? []) ports.add(Number(String(spec).replace(/\/\w+$/, '').split(':').at(-1)));
+  return [...ports];
+}
+
+/** Services in an order that satisfies every depends_on. */
+function startOrder(services: Record<string, ComposeService>, names: string[]): string[] {
+  const order: string[] = [];
+  const visit = (name: string, path: string[]) => {
+    if (order.includes(name) || !names.includes(name)) return;
+    if (path.includes(name)) throw new Error(`depends_on cycle: ${[...path, name].join(' -> ')}`);
+    for (const dependency of Object.keys(services[name]!.depends_on ?? {})) visit(dependency, [...path, name]);
+    order.push(name);
+  };
+  for (const name of names) visit(name, []);
+  return order;
+}
+
+/** Runs a compose healthcheck (`["CMD", ...]`) once with the replica's ports mapped; true when it exits 0. */
+function healthcheck(test: string[], replica: Replica): Promise<boolean> {
+  expect(test[0]).toBe('CMD');
+  const [executable, ...args] = test.slice(1).map((arg) => arg.replace(/127\.0\.0\.1:(\d+)/g, (whole, port: string) => (replica.ports.has(Number(port)) ? `127.0.0.1:${replica.ports.get(Number(port))}` : whole)));
+  const child = spawn(executable === 'node' ? process.execPath : executable!, args, { stdio: 'ignore' });
+  return new Promise((done) => child.once('exit', (code) => done(code === 0)));
+}
+
+it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer, Prometheus scrapes every service its config names, compose-style stop', async () => {
+  const password = `rehearsal-${randomBytes(6).toString('hex')}`;
+  const compose = loadCompose({ JOBPIPE_REDIS_PASSWORD: password });
+
+  // redis: the service's own settings, on a redis-server of the test's.
+  const redisArgs = compose.services.redis!.command!;
+  expect(redisArgs[redisArgs.indexOf('--requirepass') + 1]).toBe(password);
+  const redis = await RedisServer.start({ password, appendOnly: redisArgs[redisArgs.indexOf('--appendonly') + 1] === 'yes' });
+  cleanup.add('redis', () => redis.stop());
+
+  // The image's entrypoint, as a command here.
+  const entrypoint = JSON.parse(readDockerfile().stages.at(-1)!.instructions.filter((instruction) => instruction.keyword === 'ENTRYPOINT').at(-1)!.args) as string[];
+  expect(entrypoint[0]).toBe('node');
+  const command = [process.execPath, ...entrypoint.slice(1).map(hostPath)];
+
+  // Every replica with its ports.
+  const services = Object.fromEntries(jobpipeServices(compose));
+  const replicas = new Map<string, Replica[]>();
+  for (const [name, service] of Object.entries(services)) {
+    const list: Replica[] = [];
+    for (let index = 1; index <= (name === 'worker' ? WORKERS : 1); index++) {
+      const ports = new Map<number, number>();
+      for (const port of containerPorts(service)) ports.set(port, await freePort());
+      list.push({ service: name, name: name === 'worker' ? `jobpipe-worker-${index}` : name, ports, env: {} });
+    }
+    replicas.set(name, list);
+  }
+  /** Where `service:port` is reached from here. */
+  const address = (host: string, port: number): string => {
+    if (host === 'redis' && port === 6379) return `127.0.0.1:${redis.port}`;
+    const targets = replicas.get(host);
+    if (!targets || targets.length !== 1 || !targets[0]!.ports.has(port)) throw new Error(`nothing listens on ${host}:${port} in the compose file`);
+    return `127.0.0.1:${targets[0]!.ports.get(port)}`;
+  };
+  const hostSettings = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('JOBPIPE_')).map((key) => [key, '']));
+  for (const list of replicas.values()) {
+    for (const replica of list) {
+      const env: Record<string, string> = { ...hostSettings };
+      for (const [key, value] of Object.entries(services[replica.service]!.environment ?? {})) {
+        env[key] = String(value)
+          .replace(/^tcp:\/\/\*:(\d+)$/, (_, port: string) => `tcp://127.0.0.1:${replica.ports.get(Number(port))}`)
+          .replace(/(\/\/|@)([A-Za-z][A-Za-z0-9_-]*):(\d+)/g, (_, before: string, host: string, port: string) => `${before}${address(host, Number(port))}`);
+        if (key === 'JOBPIPE_METRICS_PORT') env[key] = String(replica.ports.get(Number(value)));
+        if (value.startsWith('/')) env[key] = hostPath(value);
+      }
+      if (replica.service === 'worker') env.JOBPIPE_WORKER_ID = replica.name;
+      replica.env = env;
+    }
+  }
+
+  // Prometheus, on deploy/prometheus as the prometheus service mounts it, with the targets mapped.
+  const prometheusService = compose.services.prometheus!;
+  const mount = prometheusService.volumes!.map((spec) => spec.split(':')).find(([source]) => source!.startsWith('.'))!;
+  const fromContainer = (path: string) => (path.startsWith(`${mount[1]}/`) ? resolve(repoRoot, mount[0]!, path.slice(mount[1]!.length + 1)) : path);
+  const configPath = fromContainer(/--config\.file=(\S+)/.exec(prometheusService.command!.join(' '))![1]!);
+  const config = parse(readFileSync(configPath, 'utf8')) as { global?: object; rule_files: string[]; scrape_configs: any[] };
+  const expected = new Map<string, number>();
+  const scrapeConfigs = config.scrape_configs.map(({ static_configs: groups = [], dns_sd_configs: dns = [], ...job }) => {
+    const mapped = [
+      ...groups.map((group: { targets: string[]; labels?: object }) => ({ ...group, targets: group.targets.map((target) => address(target.split(':')[0]!, Number(target.split(':')[1]))) })),
+      // Docker's DNS answers a service name with every replica's address.
+      ...dns.flatMap((sd: { names: string[]; port: number }) => sd.names.map((name) => ({ targets: replicas.get(name)!.map((replica) => `127.0.0.1:${replica.ports.get(sd.port)}`) }))),
+    ];
+    expected.set(job.job_name, mapped.reduce((sum: number, group: { targets: string[] }) => sum + group.targets.length, 0));
+    return { ...job, static_configs: mapped };
+  });
+  const prometheusStarting = TestPrometheus.startWithConfig({ ...config, global: { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: config.rule_files.map(fromContainer), scrape_configs: scrapeConfigs });
+  prometheusStarting.then((prometheus) => cleanup.add('prometheus', () => prometheus.stop()), () => {});
+
+  // The jobpipe services, in dependency order, each once its dependencies meet their conditions.
+  const order = startOrder(compose.services, Object.keys(services));
+  const healthy = new Map<string, Promise<void>>();
+  for (const name of order) {
+    for (const [dependency, { condition }] of Object.entries(services[name]!.depends_on ?? {})) {
+      if (dependency === 'redis') continue; // up and answering PING already
+      if (condition === 'service_healthy') await healthy.get(dependency);
+    }
+    const service = services[name]!;
+    expect(service.command, name).toEqual([name]);
+    for (const replica of replicas.get(name)!) {
+      const metricsPort = replica.ports.get(Number(service.environment?.JOBPIPE_METRICS_PORT ?? 9400))!;
+      replica.process = cleanup.role(new RoleProcess({ role: name as Role, command, env: replica.env, metricsPort, name: replica.name }));
+    }
+    healthy.set(
+      name,
+      // Docker runs the healthcheck every `interval`; here: once /readyz answers (RoleProcess polls
+      // it in-process, cheaper than a node process per poll), the healthcheck must pass.
+      Promise.all(
+        replicas.get(name)!.map(async (replica) => {
+          await replica.process!.ready;
+          await waitFor(`${replica.name}'s compose healthcheck`, () => healthcheck(service.healthcheck!.test, replica), 10_000, 200);
+        }),
+      ).then(() => {}),
+    );
+  }
+  await Promise.all(healthy.values());
+  const ventilator = replicas.get('ventilator')![0]!;
+  await waitFor('3 workers connected to the ventilator', async () => metricValue(await fetchText(ventilator.process!.url('/metrics')), 'jobpipe_workers_connected') === WORKERS, 20_000, 100);
+
+  // The published ports answer (Docker forwards host 9401 to the ventilator's 9400, and so on).
+  for (const [name, service] of Object.entries(services)) {
+    for (const spec of service.ports ?? []) {
+      const containerPort = Number(String(spec).split(':').at(-1));
+      expect((await fetch(`http://${address(name, containerPort)}/healthz`)).status, `${name} published ${spec}`).toBe(200);
+    }
+  }
+
+  // A batch, submitted the way docs/deployment.md shows: `docker compose exec ventilator jobpipe submit ...`.
+  const submit = runCli(['submit', '--input', JSON.stringify({ limit: 2_000_000, chunk: 50_000 }), '--wait', '--json'], ventilator.env, cleanup);
+  const { code, stdout, stderr } = await submit.exited;
+  expect(code, stderr).toBe(0);
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { jobs: number; failed: number; answer: { primes: number }; perWorker: Record<string, number> };
+  expect(summary.jobs).toBe(40);
+  expect(summary.failed).toBe(0);
+  expect(summary.answer.primes).toBe(148_933); // pi(2,000,000)
+  for (const worker of Object.keys(summary.perWorker)) expect(worker).toMatch(/^jobpipe-worker-\d$/);
+
+  // Prometheus scrapes every job of the config, each replica, with the labels the config gives.
+  const prometheus = await prometheusStarting;
+  await waitFor('every scrape target up', async () => {
+    const up = await prometheus.query('up');
+    return [...expected].every(([job, count]) => up.filter((sample) => sample.metric.job === job && sample.value[1] === '1').length === count) ? true : undefined;
+  }, 20_000, 200);
+  const up = await prometheus.query('up');
+  for (const [job, count] of expected) {
+    const samples = up.filter((sample) => sample.metric.job === job);
+    expect(samples, job).toHaveLength(count);
+    expect(new Set(samples.map((sample) => sample.metric.role)), `${job}'s role label`).toEqual(new Set([job.replace(/^jobpipe-/, '')]));
+  }
+  expect([...expected.values()].reduce((a, b) => a + b)).toBe(2 + WORKERS);
+  const rules = (await (await fetch(`http://127.0.0.1:${prometheus.port}/api/v1/rules`)).json()) as { data: { groups: { name: string }[] } };
+  expect(rules.data.groups.map((group) => group.name).sort()).toEqual(['jobpipe.alerts', 'jobpipe.recording']);
+
+  // `docker compose down`/`stop`: SIGTERM in reverse dependency order, SIGKILL after stop_grace_period.
+  for (const name of [...order].reverse()) {
+    const grace = durationMs(services[name]!.stop_grace_period ?? '10s');
+    const codes = await Promise.all(replicas.get(name)!.map((replica) => replica.process!.stop('SIGTERM', grace)));
+    expect(codes, `${name} exit codes after SIGTERM`).toEqual(codes.map(() => 0));
+  }
+}, 90_000);
