@@ -135,7 +135,7 @@ describe('durable delivery', () => {
     for (const seq of hang) {
       // Recorded from its second attempt; its first started and never finished. (A third is
       // possible only if the second took longer than its own lease: a very slow machine.)
-      expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBe(2);
+      expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBeGreaterThanOrEqual(2);
       const runs = executions(log).filter((e) => e.seq === seq);
       expect(runs.map((e) => e.attempt).slice(0, 2)).toEqual([1, 2]);
     }
@@ -155,7 +155,7 @@ describe('durable delivery', () => {
       // long, so only that notice (not a lease running out) can bring the jobs back in time.
       env: { JOBPIPE_HEARTBEAT_MS: '500' },
       // worker-1 hangs on every job it gets: it finishes none, whatever happens before its death.
-      workerEnv: () => ({ JOBPIPE_TEST_HANG_ALL: '1', JOBPIPE_CONCURRENCY: '32', JOBPIPE_DRAIN_TIMEOUT_MS: '500' }),
+      workerEnv: (index): Record<string, string> => (index === 0 ? { JOBPIPE_TEST_HANG_ALL: '1', JOBPIPE_CONCURRENCY: '32', JOBPIPE_DRAIN_TIMEOUT_MS: '500' } : {}),
       ventilatorEnv: { JOBPIPE_LEASE_MS: '120000', JOBPIPE_MAX_ATTEMPTS: '20' },
     });
     const batch = 'kill';
@@ -233,12 +233,12 @@ describe('durable delivery', () => {
     expect(await metric(d.stack.sink, 'jobpipe_jobs_completed_total', { worker: 'fake-dup' })).toBe(jobs);
   });
 
-  // KNOWN BUG (it.fails: passes while the bug is there; turn it into `it` once fixed). The sink
-  // folds a result into the batch's answer only when its record call answers "recorded". When the
-  // connection drops after Redis ran the call but before its reply arrived, ioredis sends it again
-  // (autoResendUnfulfilledCommands) and the second run answers "duplicate": the ledger holds every
-  // result, but the summary's answer misses one and reports a duplicate that never was.
-  it.fails('known bug: a record call whose reply is lost leaves its result out of the answer', async () => {
+  // The sink folds a result into the batch's answer when its record call answers "recorded". When
+  // the connection drops after Redis ran the call but before its reply arrived, ioredis sends the
+  // call again (autoResendUnfulfilledCommands): the second run must answer what the first did, or
+  // the result is taken for a duplicate and left out of the answer. (Found by this test; fixed by
+  // the per-call idempotency key of libs/ledger/commands/record-8.lua.)
+  it('a record call whose reply is lost and is sent again still counts once and is folded into the answer', async () => {
     // The reply of a record call that recorded a pack: [outcomes "RR..", recorded, dead, total, status, startedAt].
     const dropper = await ReplyDropper.start(server!.port, /\*6\r\n\$\d+\r\nR+\r\n/);
     cleanup.add('proxy', () => dropper.close());

@@ -109,10 +109,9 @@ describe('durable failures', () => {
     const status = await d.client.status('persistent', batch);
     expect(status).toMatchObject({ state: 'done', done: jobs, total: jobs, failed: 1 });
 
-    const list = await cli(['dead', 'list'], url, d.prefix);
+    const [list, listJson] = await Promise.all([cli(['dead', 'list'], url, d.prefix), cli(['dead', 'list', batch, '--json'], url, d.prefix)]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.trim().split('\n')).toEqual([`${batch}:4  attempts 3  Error: ${message}`]);
-    const listJson = await cli(['dead', 'list', batch, '--json'], url, d.prefix);
     expect(JSON.parse(listJson.stdout)).toMatchObject([{ batch, seq: 4, attempts: 3, error: { message } }]);
 
     // Fix the cause, then send the dead letter round again.
@@ -130,9 +129,8 @@ describe('durable failures', () => {
     expect(await d.ledger.listDead(batch)).toEqual([]);
     expect(await d.redis.hlen(d.ledger.keys.batch(batch).results)).toBe(jobs);
 
-    const after = await cli(['dead', 'list'], url, d.prefix);
+    const [after, shown] = await Promise.all([cli(['dead', 'list'], url, d.prefix), cli(['status', batch], url, d.prefix)]);
     expect(after.stdout.trim()).toBe('no dead letters');
-    const shown = await cli(['status', batch], url, d.prefix);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(new RegExp(`^${batch}  persistent  done  ${jobs}/${jobs}, `));
     expect(shown.stdout).not.toMatch(/\d+ failed/);

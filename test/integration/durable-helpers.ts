@@ -11,12 +11,12 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Dealer, Push } from 'zeromq';
 import type { Redis } from 'ioredis';
-import { freePort, RedisServer, Stack, type RoleProcess } from '@jobpipe/launcher';
+import { freePort, RedisServer, Stack, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
 import { JobpipeClient } from '@jobpipe/intake';
 import { connectRedis, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { decode, encode, type BatchSummary, type Job, type JobResult } from '@jobpipe/protocol';
-import { Cleanup, command, repoRoot, scrape, within } from './helpers.js';
+import { Cleanup, command, hostSettingsBlanked, repoRoot, scrape, within } from './helpers.js';
 
 export const fixtures = resolve(repoRoot, 'test/integration/fixtures');
 /** Test pipelines (see fixtures/behaviours.mjs): retries 0, 2 (200 ms backoff), 10 (100 ms). */
@@ -43,9 +43,27 @@ export async function startRedis(): Promise<RedisServer> {
       for (const server of liveServers) void server.kill('SIGKILL');
     });
   }
-  const server = await RedisServer.start();
+  const server = await retryOnPortClash('starting redis-server', () => RedisServer.start());
   liveServers.add(server);
   return server;
+}
+
+/**
+ * Runs `start` again (3 tries in all) when it failed for a port taken meanwhile: the launcher
+ * picks ports that were free a moment ago, and on a busy machine another process can take one
+ * before ours binds it. A redis-server that "exited at start" is such a case too (it prints
+ * nothing: its output is ignored).
+ */
+async function retryOnPortClash<T>(what: string, start: () => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      const message = String((error as Error)?.message ?? error);
+      if (attempt >= tries || !/address already in use|EADDRINUSE|exited at start/i.test(message)) throw error;
+      console.warn(`${what}: a port was taken meanwhile (${message.split('\n')[0]}); trying again`);
+    }
+  }
 }
 
 export async function stopRedis(server: RedisServer | undefined): Promise<void> {
@@ -126,25 +144,34 @@ export async function startDurable(cleanup: Cleanup, options: DurableOptions): P
     await client.close().catch(() => {});
     redis.disconnect();
   });
-  const stack = cleanup.stack(
-    await Stack.start({
-      command,
-      pipeline: options.pipeline,
-      workers: 0,
-      startVentilator: false,
-      env: {
-        JOBPIPE_REDIS_URL: options.rolesRedisUrl ?? options.server.url,
-        JOBPIPE_REDIS_PREFIX: prefix,
-        JOBPIPE_LOG_LEVEL: 'info',
-        ...options.env,
-      },
-      ...(options.workerEnv ? { workerEnv: options.workerEnv } : {}),
-      ...(options.ventilatorEnv ? { ventilatorEnv: options.ventilatorEnv } : {}),
-    }),
-  );
-  if (options.ventilator ?? true) await stack.startVentilator();
-  for (let i = 0; i < (options.workers ?? 0); i++) await stack.addWorker();
-  await Promise.all(stack.workers.map((worker) => worker.ready));
+  const stackOptions: StackOptions = {
+    command,
+    pipeline: options.pipeline,
+    workers: 0,
+    startVentilator: false,
+    env: {
+      // None of the host's JOBPIPE_* settings (a developer's JOBPIPE_LEASE_MS, say) leak in.
+      ...hostSettingsBlanked(),
+      JOBPIPE_REDIS_URL: options.rolesRedisUrl ?? options.server.url,
+      JOBPIPE_REDIS_PREFIX: prefix,
+      JOBPIPE_LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    ...(options.workerEnv ? { workerEnv: options.workerEnv } : {}),
+    ...(options.ventilatorEnv ? { ventilatorEnv: options.ventilatorEnv } : {}),
+  };
+  const stack = await retryOnPortClash('starting a durable stack', async () => {
+    const stack = cleanup.stack(await Stack.start(stackOptions));
+    try {
+      if (options.ventilator ?? true) await stack.startVentilator();
+      for (let i = 0; i < (options.workers ?? 0); i++) await stack.addWorker();
+      await Promise.all(stack.workers.map((worker) => worker.ready));
+    } catch (error) {
+      stack.killNow();
+      throw error;
+    }
+    return stack;
+  });
   const pipeline = await loadPipeline(options.pipeline);
   // BullMQ prints connection errors of a queue nobody listens to (the Redis restart test).
   client.queue(pipeline.name).on('error', () => {});
@@ -157,7 +184,20 @@ export async function startDurable(cleanup: Cleanup, options: DurableOptions): P
     pipeline,
     startVentilator: (extraEnv = {}) => stack.startVentilator(extraEnv),
     submit: (input, batchId) => client.submit(pipeline, input, { batchId }),
-    done: (batchId, timeoutMs = 30_000) => within(`batch ${batchId} done`, timeoutMs, client.waitForBatch(pipeline.name, batchId, undefined, 100)),
+    done: async (batchId, timeoutMs = 30_000) => {
+      try {
+        return await within(`batch ${batchId} done`, timeoutMs, client.waitForBatch(pipeline.name, batchId, undefined, 100));
+      } catch (error) {
+        // Where it stands, for the failure message.
+        const keys = client.ledger.keys.batch(batchId);
+        const state = await within(
+          'reading the ledger',
+          5000,
+          Promise.all([client.status(pipeline.name, batchId), redis.hkeys(keys.inflight), redis.zrange(keys.leases, '0', '9', 'WITHSCORES')]),
+        ).catch((e: Error) => e.message);
+        throw new Error(`${(error as Error).message}; ledger: ${JSON.stringify(state)}; now ${Date.now()}`);
+      }
+    },
   };
 }
 
