@@ -20,6 +20,7 @@ export interface SinkOptions {
 }
 
 const PROGRESS_EVERY_MS = 250;
+const DONE_BATCHES_KEPT = 10_000;
 /** How often a durable sink checks the ledger for batches it must fold or complete. */
 const RECONCILE_EVERY_MS = 1000;
 
@@ -33,6 +34,8 @@ export class Sink {
   readonly #events: Publisher;
   readonly #publisher: SerialSender;
   readonly #folds = new Map<string, Promise<BatchFold>>();
+  /** Batches this sink saw done, newest last: a late duplicate for one needs no fold. */
+  readonly #done = new Set<string>();
   /** The latest counts of each open batch, for the batch progress gauges. */
   readonly #openCounts = new Map<string, BatchCounts>();
   readonly #labels: { pipeline: string };
@@ -77,7 +80,9 @@ export class Sink {
         }
         await this.#retrying(async () => {
           if (message.type === 'Results') await this.#onResults(message.worker, message.results);
-          else if (message.type === 'BatchStart') await this.#fold(message.batch);
+          else if (message.type === 'BatchStart') {
+            if (!this.#done.has(message.batch)) await this.#fold(message.batch);
+          }
           else await this.#onBatchEnd(message.batch, message.jobs);
         });
       },
@@ -149,8 +154,16 @@ export class Sink {
 
   async #record(batch: string, worker: string, results: JobResult[]): Promise<void> {
     const { metrics, pipeline, ledger } = this.#o;
-    const fold = await this.#fold(batch);
+    // A done batch is not folded again for a late duplicate (a refold reads every result). If it
+    // runs again (`dead retry`), this pack recorded something: fold it afresh from the ledger,
+    // which then already holds this pack's results.
+    let fold = this.#done.has(batch) ? undefined : await this.#fold(batch);
     const { outcomes, counts } = await ledger.record(batch, worker, results);
+    const reopened = !fold && /[RX]/.test(outcomes);
+    if (reopened) {
+      this.#done.delete(batch);
+      fold = await this.#fold(batch);
+    }
     const now = Date.now();
     let completed = 0;
     let failed = 0;
@@ -164,7 +177,7 @@ export class Sink {
         this.#latency.observe(Math.max(0, now - result.dispatchedAt) / 1000);
         if (result.ok) {
           completed++;
-          await this.#collect(fold, result.seq, result.value, worker);
+          if (fold && !reopened) await this.#collect(fold, result.seq, result.value, worker);
         }
       } else if (outcome === RecordOutcome.DeadLetter) {
         dead++;
@@ -173,7 +186,7 @@ export class Sink {
         duplicates++;
       }
     }
-    fold.duplicates += duplicates;
+    if (fold) fold.duplicates += duplicates;
     // Counted once per pack, not per result: label lookups per job showed in profiles. Both
     // series exist (maybe at 0) for every worker seen, so per-worker panels cover idle workers.
     metrics.jobsCompleted.inc({ pipeline: pipeline.name, worker }, completed);
@@ -182,7 +195,7 @@ export class Sink {
     if (duplicates > 0) metrics.duplicateResults.inc(this.#labels, duplicates);
     // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
     void this.#publish(encode({ type: 'Recorded', batch, seqs: results.map((result) => result.seq) }));
-    await this.#afterRecording(fold, counts, now);
+    if (fold) await this.#afterRecording(fold, counts, now);
   }
 
   async #collect(fold: BatchFold, seq: number, value: unknown, worker: string): Promise<void> {
@@ -194,6 +207,7 @@ export class Sink {
   }
 
   async #onBatchEnd(batch: string, jobs: number): Promise<void> {
+    if (this.#done.has(batch)) return;
     const fold = await this.#fold(batch);
     const counts = await this.#o.ledger.setTotal(batch, jobs);
     await this.#afterRecording(fold, counts, Date.now());
@@ -216,6 +230,8 @@ export class Sink {
     const won = await ledger.complete(fold.id, fold.pipeline.name, summary);
     this.#folds.delete(fold.id);
     this.#openCounts.delete(fold.id);
+    this.#done.add(fold.id);
+    if (this.#done.size > DONE_BATCHES_KEPT) this.#done.delete(this.#done.values().next().value!);
     if (!won) return;
     ledger.forget(fold.id);
     metrics.batchesCompleted.inc(this.#labels);

@@ -53,7 +53,12 @@ export class JobpipeClient {
     const batchId = checkBatchId(options.batchId ?? `${pipeline.name}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
     await validateInput(pipeline, input);
     const queue = this.queue(pipeline.name);
-    if (await queue.getJob(batchId)) throw new SubmissionError(`batch ${batchId} already exists`);
+    // Claimed atomically, so two submissions of one id cannot both seem to succeed.
+    const claimed = await this.redis.set(`${this.prefix}:submitted:${batchId}`, Date.now(), 'NX');
+    if (claimed === null || (await queue.getJob(batchId)) || (await this.ledger.batchInfo(batchId))) {
+      if (claimed !== null) await this.redis.del(`${this.prefix}:submitted:${batchId}`);
+      throw new SubmissionError(`batch ${batchId} already exists`);
+    }
     const request: BatchRequest = { pipeline: pipeline.name, input, submittedAt: Date.now() };
     await queue.add('batch', request, {
       jobId: batchId,
@@ -126,6 +131,8 @@ export class JobpipeClient {
     let queue = this.#queues.get(pipelineName);
     if (!queue) {
       queue = new Queue(intakeQueueName(pipelineName), { connection: this.redis, prefix: this.prefix });
+      // Connection trouble surfaces as rejected calls; without a listener BullMQ prints it too.
+      queue.on('error', () => {});
       this.#queues.set(pipelineName, queue);
     }
     return queue;

@@ -20,8 +20,12 @@
   ARGV[5] how long to remember this call's outcomes, in ms
   ARGV[6..] quads: seq, attempt, ok ("1" or "0"), value JSON or error JSON
   Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status, startedAt }
-  Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight: dead-lettered
-  or unknown), T retry scheduled, X dead letter, S stale failure (an older attempt; ignored).
+  Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight and not
+  recordable: dead-lettered, beyond the batch's end, its batch done, or a failure), T retry
+  scheduled, X dead letter, S stale failure (an older attempt; ignored).
+  A success for a job missing from the in-flight hash is still recorded while its batch runs: the
+  job was dispatched (ids are deterministic), and Redis may have lost the write-ahead (an AOF
+  fsync'd once a second, a failover); dropping the result would leave the batch short forever.
 ]]
 local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local function reply(outcomes)
@@ -35,6 +39,8 @@ local now = tonumber(ARGV[3])
 local backoff = tonumber(ARGV[4])
 local codes = {}
 local recorded, deadCount = 0, 0
+local batch = redis.call('HMGET', meta, 'status', 'total')
+local running, total = batch[1] == 'running', tonumber(batch[2])
 for i = 6, #ARGV, 4 do
   local seq, attempt, ok, body = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
   if redis.call('HEXISTS', results, seq) == 1 then
@@ -42,7 +48,13 @@ for i = 6, #ARGV, 4 do
   else
     local job = redis.call('HGET', inflight, seq)
     if not job then
-      codes[#codes + 1] = 'O'
+      if ok == '1' and running and (not total or tonumber(seq) < total) and redis.call('HEXISTS', dead, seq) == 0 then
+        redis.call('HSET', results, seq, body)
+        recorded = recorded + 1
+        codes[#codes + 1] = 'R'
+      else
+        codes[#codes + 1] = 'O'
+      end
     elseif ok == '1' then
       redis.call('HDEL', inflight, seq)
       redis.call('ZREM', leases, seq)

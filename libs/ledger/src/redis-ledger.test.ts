@@ -31,13 +31,28 @@ describe('RedisLedger', () => {
     await ledger.admit(batch, jobs(0, 1, 2), 5000);
     const first = await ledger.record(batch, 'w1', [ok(0, 'a'), ok(1, 'b')], 0, 100, 2000);
     expect(first).toMatchObject({ outcomes: 'RR', recorded: 2, dead: 0, total: null, status: 'running', startedAt: 1000 });
-    const again = await ledger.record(batch, 'w2', [ok(1, 'late'), ok(7, 'never sent'), ok(2, 'c')], 0, 100, 2000);
-    expect(again.outcomes).toBe('DOR');
+    const again = await ledger.record(batch, 'w2', [ok(1, 'late'), ok(2, 'c')], 0, 100, 2000);
+    expect(again.outcomes).toBe('DR');
     expect(again.recorded).toBe(3);
     const values: Record<number, unknown> = {};
     expect(await ledger.forEachResult(batch, (seq, value) => void (values[seq] = value))).toBe(3);
     expect(values).toEqual({ 0: 'a', 1: 'b', 2: 'c' });
     expect(await ledger.workerCounts(batch)).toEqual({ w1: 2, w2: 1 });
+  });
+
+  it('records a success the ledger lost track of while its batch runs, and nothing it cannot place', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1), 5000);
+    // Job 5 was never admitted here: as if Redis had lost the write-ahead. Its success counts.
+    expect((await ledger.record(batch, 'w', [ok(5, 'found')], 0, 100, 2000)).outcomes).toBe('R');
+    // A failure cannot be retried without its payload; a dead letter stays dead.
+    expect((await ledger.record(batch, 'w', [failed(6, 1)], 0, 100, 2000)).outcomes).toBe('O');
+    expect((await ledger.record(batch, 'w', [failed(0, 1)], 0, 100, 2000)).outcomes).toBe('X');
+    expect((await ledger.record(batch, 'w', [ok(0, 'late')], 0, 100, 2000)).outcomes).toBe('O');
+    // Beyond the batch's end, or once it is done: not recorded.
+    await ledger.endBatch(batch, 6);
+    expect((await ledger.record(batch, 'w', [ok(6, 'too far')], 0, 100, 2000)).outcomes).toBe('O');
+    expect((await ledger.record(batch, 'w', [ok(1, 'b')], 0, 100, 2000)).outcomes).toBe('R');
   });
 
   it('retries a failed job after its backoff, then dead-letters it, and retry brings it back', async () => {
@@ -55,7 +70,9 @@ describe('RedisLedger', () => {
     await ledger.endBatch(batch, 1);
     const summary = { batch, pipeline: 'p', jobs: 1, failed: 1, duplicates: 0, wallSeconds: 1, jobsPerSecond: 1, perWorker: {}, answer: null };
     expect(await ledger.complete(batch, 'p', summary)).toBe(true);
-    expect(await ledger.complete(batch, 'p', summary)).toBe(false);
+    // A resend of the same call (its reply lost) still says it completed the batch; another caller does not.
+    expect(await ledger.complete(batch, 'p', summary)).toBe(true);
+    expect(await ledger.complete(batch, 'p', { ...summary, wallSeconds: 2 })).toBe(false);
     expect(await ledger.activeBatches('p')).not.toContain(batch);
 
     expect(await ledger.retryDead(batch, 'p')).toBe(1);
