@@ -1,11 +1,19 @@
 import { Publisher, Pull } from 'zeromq';
-import { encode, type JobResult, type ProtocolError } from '@jobpipe/protocol';
+import { encode, type JobResult, type MessageOf, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
 import { baseOptions, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
-import type { BatchCounts, ResultLedger } from './result-ledger.js';
+import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
+import { Signal } from './signal.js';
+
+type Message = MessageOf<'Results'> | MessageOf<'BatchStart'> | MessageOf<'BatchEnd'>;
+interface RecordGroup {
+  batch: string;
+  worker: string;
+  results: JobResult[];
+}
 
 export interface SinkOptions {
   pipeline: Pipeline;
@@ -21,6 +29,8 @@ export interface SinkOptions {
 
 const PROGRESS_EVERY_MS = 250;
 const DONE_BATCHES_KEPT = 10_000;
+/** Received messages waiting to be recorded before the sink stops reading its socket. */
+const MAX_QUEUED_MESSAGES = 64;
 /** How often a durable sink checks the ledger for batches it must fold or complete. */
 const RECONCILE_EVERY_MS = 1000;
 
@@ -42,6 +52,10 @@ export class Sink {
   readonly #latency: { observe(seconds: number): void };
   readonly #maxOpenBatches: number;
   #loop: Promise<void> | undefined;
+  /** Messages received and not yet recorded; #drain empties it. */
+  readonly #inbox: Message[] = [];
+  readonly #drainedSome = new Signal();
+  #draining = false;
   #timer: NodeJS.Timeout | undefined;
   #reconciling = false;
   #running = false;
@@ -78,13 +92,10 @@ export class Sink {
           this.#malformed('wrong_pipeline', `message for pipeline ${message.pipeline}, this sink records ${this.#o.pipeline.name}`, 0);
           return;
         }
-        await this.#retrying(async () => {
-          if (message.type === 'Results') await this.#onResults(message.worker, message.results);
-          else if (message.type === 'BatchStart') {
-            if (!this.#done.has(message.batch)) await this.#fold(message.batch);
-          }
-          else await this.#onBatchEnd(message.batch, message.jobs);
-        });
+        this.#inbox.push(message);
+        if (!this.#draining) void this.#drain();
+        // Backpressure: while the ledger is behind, stop reading; the socket's queue holds the rest.
+        while (this.#inbox.length >= MAX_QUEUED_MESSAGES && this.#running) await this.#drainedSome.wait(1000);
       },
       onMalformed: (error: ProtocolError, _envelope, bytes) => this.#malformed(error.reason, error.message, bytes),
     });
@@ -101,6 +112,7 @@ export class Sink {
     clearInterval(this.#timer);
     this.#results.close();
     await this.#loop;
+    while (this.#draining) await this.#drainedSome.wait(100);
     await this.#publisher.idle().catch(() => {});
     this.#events.close();
     this.#o.logger.info({ openBatches: this.#folds.size }, 'sink stopped');
@@ -141,24 +153,77 @@ export class Sink {
     return fold;
   }
 
-  async #onResults(worker: string, results: JobResult[]): Promise<void> {
-    // A pack normally holds one batch; split it by batch if not.
-    const byBatch = new Map<string, JobResult[]>();
-    for (const result of results) {
-      const list = byBatch.get(result.batch);
-      if (list) list.push(result);
-      else byBatch.set(result.batch, [result]);
+  /**
+   * Records what arrived while the previous round was recording: all its result packs in one
+   * round of concurrent ledger calls (one per batch and worker), so under load many messages
+   * share a round trip, while a lone result goes at once. Control messages keep their order.
+   */
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      // Goes on while stopping: what was received is recorded before the sink exits.
+      while (this.#inbox.length > 0) {
+        const messages = this.#inbox.splice(0);
+        this.#drainedSome.notify();
+        let packs: { worker: string; results: JobResult[] }[] = [];
+        for (const message of messages) {
+          if (message.type === 'Results') {
+            packs.push({ worker: message.worker, results: message.results });
+            continue;
+          }
+          await this.#recordPacks(packs);
+          packs = [];
+          await this.#retrying(() => (message.type === 'BatchStart' ? this.#onBatchStart(message.batch) : this.#onBatchEnd(message.batch, message.jobs)));
+        }
+        await this.#recordPacks(packs);
+      }
+    } finally {
+      this.#draining = false;
+      this.#drainedSome.notify();
     }
-    for (const [batch, list] of byBatch) await this.#record(batch, worker, list);
   }
 
-  async #record(batch: string, worker: string, results: JobResult[]): Promise<void> {
-    const { metrics, pipeline, ledger } = this.#o;
-    // A done batch is not folded again for a late duplicate (a refold reads every result). If it
-    // runs again (`dead retry`), this pack recorded something: fold it afresh from the ledger,
-    // which then already holds this pack's results.
-    let fold = this.#done.has(batch) ? undefined : await this.#fold(batch);
-    const { outcomes, counts } = await ledger.record(batch, worker, results);
+  async #recordPacks(packs: { worker: string; results: JobResult[] }[]): Promise<void> {
+    // One group per batch and worker: the ledger counts results per worker.
+    const groups = new Map<string, RecordGroup>();
+    for (const { worker, results } of packs) {
+      for (const result of results) {
+        const key = `${result.batch}\u0000${worker}`;
+        const group = groups.get(key);
+        if (group) group.results.push(result);
+        else groups.set(key, { batch: result.batch, worker, results: [result] });
+      }
+    }
+    let pending = [...groups.values()];
+    await this.#retrying(async () => {
+      // A done batch is not folded again for a late duplicate (a refold reads every result).
+      const folds: (BatchFold | undefined)[] = [];
+      for (const group of pending) folds.push(this.#done.has(group.batch) ? undefined : await this.#fold(group.batch));
+      const recordings = await Promise.allSettled(pending.map((group) => this.#o.ledger.record(group.batch, group.worker, group.results)));
+      const failed: RecordGroup[] = [];
+      for (let i = 0; i < pending.length; i++) {
+        const recording = recordings[i]!;
+        if (recording.status === 'fulfilled') await this.#apply(pending[i]!, folds[i], recording.value);
+        else failed.push(pending[i]!);
+      }
+      pending = failed;
+      // Only the calls that failed are made again: the others are recorded and folded already.
+      const rejected = recordings.find((recording) => recording.status === 'rejected');
+      if (rejected) throw (rejected as PromiseRejectedResult).reason;
+    });
+  }
+
+  async #onBatchStart(batch: string): Promise<void> {
+    if (!this.#done.has(batch)) await this.#fold(batch);
+  }
+
+  async #apply(group: RecordGroup, knownFold: BatchFold | undefined, recording: Recording): Promise<void> {
+    const { metrics, pipeline } = this.#o;
+    const { batch, worker, results } = group;
+    const { outcomes, counts } = recording;
+    let fold = knownFold;
+    // A done batch that runs again (`dead retry`) recorded something here: fold it afresh from
+    // the ledger, which then already holds these results.
     const reopened = !fold && /[RX]/.test(outcomes);
     if (reopened) {
       this.#done.delete(batch);

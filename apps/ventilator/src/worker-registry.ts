@@ -19,6 +19,7 @@ export interface WorkerSession {
  */
 export class WorkerRegistry {
   readonly #sessions = new Map<string, WorkerSession>();
+  #cursor = 0;
 
   constructor(private readonly heartbeatMs: number) {}
 
@@ -58,18 +59,20 @@ export class WorkerRegistry {
     return session.draining ? 0 : Math.max(0, session.granted - session.sent);
   }
 
-  /** The session with the most unused credit, or undefined when none has any. */
+  /**
+   * The next session with unused credit, round-robin, or undefined when none has any. Taking the
+   * one with the most credit instead sent every job of a light load to the fastest worker.
+   */
   pick(): WorkerSession | undefined {
-    let best: WorkerSession | undefined;
-    let bestCredit = 0;
-    for (const session of this.#sessions.values()) {
-      const credit = this.available(session);
-      if (credit > bestCredit) {
-        best = session;
-        bestCredit = credit;
+    const sessions = [...this.#sessions.values()];
+    for (let i = 0; i < sessions.length; i++) {
+      const session = sessions[(this.#cursor + i) % sessions.length]!;
+      if (this.available(session) > 0) {
+        this.#cursor = (this.#cursor + i + 1) % sessions.length;
+        return session;
       }
     }
-    return best;
+    return undefined;
   }
 
   /** Removes and returns sessions not heard from in three heartbeats. */

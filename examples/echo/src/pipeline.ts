@@ -2,8 +2,11 @@
  * A configurable no-op pipeline for benchmarks and tests: `jobs` payloads of about `payloadBytes`
  * bytes, each handled in `workMs` (slept, or spun on the CPU with `spin: true`).
  *
- * Input: `{ "jobs": 100000, "payloadBytes": 100, "workMs": 0, "spin": false, "failEvery": 0 }`.
+ * Input: `{ "jobs": 100000, "payloadBytes": 100, "workMs": 0, "spin": false, "failEvery": 0, "ratePerSecond": 0 }`.
  * `failEvery: k` makes every k-th job throw, to exercise failed results.
+ * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job with its
+ * creation time; the summary then has the end-to-end latency (creation to recorded) p50 and p99,
+ * leaving out the first 10% of jobs (workers still joining, windows still opening).
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -15,6 +18,7 @@ export interface EchoInput {
   workMs?: number;
   spin?: boolean;
   failEvery?: number;
+  ratePerSecond?: number;
 }
 interface EchoPayload {
   i: number;
@@ -22,10 +26,19 @@ interface EchoPayload {
   spin: boolean;
   fail: boolean;
   pad: string;
+  /** Creation time (ms since the epoch, sub-millisecond), only when paced. */
+  t?: number;
+}
+type EchoResult = number | { i: number; t: number };
+interface EchoState {
+  count: number;
+  sum: number;
+  /** [job index, latency in ms] pairs. */
+  latencies: [number, number][];
 }
 
 export function checkInput(input: unknown): Required<EchoInput> {
-  const { jobs, payloadBytes = 100, workMs = 0, spin = false, failEvery = 0 } = (input ?? {}) as Partial<EchoInput>;
+  const { jobs, payloadBytes = 100, workMs = 0, spin = false, failEvery = 0, ratePerSecond = 0 } = (input ?? {}) as Partial<EchoInput>;
   const count = (name: string, value: unknown, min: number) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw new TypeError(`echo: input.${name} must be a number >= ${min}, got ${JSON.stringify(value)}`);
   };
@@ -33,36 +46,73 @@ export function checkInput(input: unknown): Required<EchoInput> {
   count('payloadBytes', payloadBytes, 0);
   count('workMs', workMs, 0);
   count('failEvery', failEvery, 0);
+  count('ratePerSecond', ratePerSecond, 0);
   if (typeof spin !== 'boolean') throw new TypeError('echo: input.spin must be a boolean');
-  return { jobs: Math.floor(jobs!), payloadBytes, workMs, spin, failEvery: Math.floor(failEvery) };
+  return { jobs: Math.floor(jobs!), payloadBytes, workMs, spin, failEvery: Math.floor(failEvery), ratePerSecond };
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
+/** Wall-clock time in ms with sub-millisecond precision: every process of a benchmark shares the host. */
+const now = () => performance.timeOrigin + performance.now();
+/** Latency samples kept for the summary's percentiles. */
+const MAX_SAMPLES = 1_000_000;
+const WARMUP_FRACTION = 0.1;
+
+function percentile(sorted: number[], q: number): number {
+  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function* paced(total: number, ratePerSecond: number, make: (i: number) => EchoPayload): AsyncGenerator<EchoPayload> {
+  const start = now();
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / ratePerSecond;
+    const wait = due - now();
+    // Sleep only when at least a millisecond ahead; jobs due now go out in a burst.
+    if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    yield { ...make(i), t: now() };
+  }
+}
 // The fixed fields of a payload take about 50 bytes of JSON; the pad makes up the rest.
 const FIXED_BYTES = 50;
 
 export default definePipeline({
   name: 'echo',
-  split: function* (input: EchoInput): Generator<EchoPayload> {
-    const { jobs, payloadBytes, workMs, spin, failEvery } = checkInput(input);
+  split: (input: EchoInput): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
+    const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = checkInput(input);
     const pad = 'x'.repeat(Math.max(0, payloadBytes - FIXED_BYTES));
-    for (let i = 0; i < jobs; i++) yield { i, workMs, spin, fail: failEvery > 0 && (i + 1) % failEvery === 0, pad };
+    const make = (i: number): EchoPayload => ({ i, workMs, spin, fail: failEvery > 0 && (i + 1) % failEvery === 0, pad });
+    if (ratePerSecond > 0) return paced(jobs, ratePerSecond, make);
+    return (function* () {
+      for (let i = 0; i < jobs; i++) yield make(i);
+    })();
   },
-  work: (payload: EchoPayload) => {
+  work: (payload: EchoPayload): EchoResult | Promise<EchoResult> => {
     if (payload.fail) throw new Error(`job ${payload.i} fails on purpose (failEvery)`);
+    const result: EchoResult = payload.t === undefined ? payload.i : { i: payload.i, t: payload.t };
     const ms = payload.workMs * slowdown;
-    if (ms <= 0) return payload.i;
+    if (ms <= 0) return result;
     if (payload.spin) {
       const until = performance.now() + ms;
       while (performance.now() < until);
-      return payload.i;
+      return result;
     }
-    return new Promise<number>((resolve) => setTimeout(() => resolve(payload.i), ms));
+    return new Promise<EchoResult>((resolve) => setTimeout(() => resolve(result), ms));
   },
-  init: () => ({ count: 0, sum: 0 }),
-  collect: (i: number, ctx) => {
+  init: (): EchoState => ({ count: 0, sum: 0, latencies: [] }),
+  collect: (result: EchoResult, ctx) => {
     ctx.state.count += 1;
-    ctx.state.sum += i;
+    if (typeof result === 'number') {
+      ctx.state.sum += result;
+      return;
+    }
+    ctx.state.sum += result.i;
+    if (ctx.state.latencies.length < MAX_SAMPLES) ctx.state.latencies.push([result.i, now() - result.t]);
   },
-  summarize: (state, totals) => ({ count: state.count, sum: state.sum, failed: totals.failed }),
+  summarize: (state, totals) => {
+    const answer = { count: state.count, sum: state.sum, failed: totals.failed };
+    const warmup = Math.floor(totals.jobs * WARMUP_FRACTION);
+    const sorted = state.latencies.filter(([i]) => i >= warmup).map(([, ms]) => ms).sort((a, b) => a - b);
+    if (sorted.length === 0) return answer;
+    return { ...answer, latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), samples: sorted.length } };
+  },
 });
