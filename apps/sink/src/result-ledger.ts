@@ -24,6 +24,8 @@ export interface Recording {
 export interface ResultLedger {
   readonly durable: boolean;
   record(batch: string, worker: string, results: JobResult[]): Promise<Recording>;
+  /** The ventilator's BatchStart: the batch's wall time starts now (a durable ledger has it already). */
+  begin(batch: string): Promise<void>;
   /** The ventilator's BatchEnd: the batch has `total` jobs. */
   setTotal(batch: string, total: number): Promise<BatchCounts>;
   counts(batch: string): Promise<BatchCounts | undefined>;
@@ -71,6 +73,10 @@ export class MemoryResultLedger implements ResultLedger {
       state.perWorker[worker] = (state.perWorker[worker] ?? 0) + 1;
     }
     return { outcomes, counts: this.#counts(state) };
+  }
+
+  async begin(batch: string): Promise<void> {
+    this.#batch(batch);
   }
 
   async setTotal(batch: string, total: number): Promise<BatchCounts> {
@@ -137,6 +143,8 @@ export class RedisResultLedger implements ResultLedger {
     const reply = await this.ledger.record(batch, worker, results, this.retries, this.retryBackoffMs);
     return { outcomes: reply.outcomes, counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? Date.now() } };
   }
+
+  async begin(): Promise<void> {}
 
   async setTotal(batch: string): Promise<BatchCounts> {
     // The ventilator wrote the total to the ledger before it sent BatchEnd.

@@ -214,7 +214,9 @@ export class Sink {
   }
 
   async #onBatchStart(batch: string): Promise<void> {
-    if (!this.#done.has(batch)) await this.#fold(batch);
+    if (this.#done.has(batch)) return;
+    await this.#o.ledger.begin(batch);
+    await this.#fold(batch);
   }
 
   async #apply(group: RecordGroup, knownFold: BatchFold | undefined, recording: Recording): Promise<void> {

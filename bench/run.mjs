@@ -1,0 +1,187 @@
+#!/usr/bin/env node
+// usage: npm run bench -- [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 3]
+//          [--rate 10000] [--latency-jobs 30000] [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq]
+//          [--json FILE] [--smoke]
+//        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
+// Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
+// as separate OS processes, alternating the systems over rounds; then each once at a fixed offered
+// load for latency. Prints a table with jobpipe durable's ratio to each other system.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values: args } = parseArgs({
+  options: {
+    jobs: { type: 'string' },
+    workers: { type: 'string', default: '2' },
+    'payload-bytes': { type: 'string', default: '100' },
+    rounds: { type: 'string' },
+    rate: { type: 'string', default: '10000' },
+    'latency-jobs': { type: 'string' },
+    systems: { type: 'string' },
+    json: { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+    balance: { type: 'boolean', default: false },
+    'work-ms': { type: 'string', default: '2' },
+  },
+});
+const smoke = args.smoke;
+const jobs = Number(args.jobs ?? (args.balance ? 3000 : smoke ? 300 : 100_000));
+const workers = Number(args.workers);
+const payloadBytes = Number(args['payload-bytes']);
+const rounds = Number(args.rounds ?? (smoke ? 1 : 3));
+const rate = Number(args.rate);
+const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
+const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'bullmq', 'rabbitmq'];
+const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory' : allSystems.join(','))).split(',');
+const say = (line) => process.stderr.write(`${line}\n`);
+const peakRssMb = (pid) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024);
+
+// The first job waits this long, so every worker is connected when the clock starts (workers
+// started before the ventilator back off up to 500 ms; started after it, they need a moment).
+const START_DELAY_MS = 1500;
+
+/** One jobpipe run: ventilator first, so workers connect at once instead of backing off. */
+async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () => ({}), workerCount = workers, input = {} }) {
+  const redis = durable ? await RedisServer.start({ appendOnly: true }) : undefined;
+  const stack = await Stack.start({
+    command: [process.execPath, resolve(root, 'cli/dist/main.js')],
+    pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
+    workers: 0,
+    startVentilator: false,
+    env: { JOBPIPE_LOG_LEVEL: 'warn', ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
+  });
+  try {
+    const events = new BatchEvents(stack.endpoints.eventsConnect);
+    await new Promise((r) => setTimeout(r, 200));
+    await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs: count, payloadBytes, ratePerSecond, startDelayMs: START_DELAY_MS, ...input }), JOBPIPE_BATCH_ID: 'bench' });
+    for (let i = 0; i < workerCount; i++) await stack.addWorker(workerEnv(i));
+    const summary = await events.completed('bench', 600_000);
+    await events.close();
+    if (summary.answer.count !== count || summary.failed !== 0) throw new Error(`jobpipe lost jobs: ${JSON.stringify(summary.answer)}`);
+    const durations = [];
+    for (const worker of stack.workers) {
+      const text = await (await fetch(worker.url('/metrics'))).text();
+      durations.push(Number(/^jobpipe_job_duration_seconds_sum\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0));
+    }
+    // The sink's wall time runs from the batch's start, which includes the start delay.
+    const seconds = summary.wallSeconds - START_DELAY_MS / 1000;
+    return {
+      jobsPerSecond: summary.jobs / seconds,
+      seconds,
+      latency: summary.answer.latencyMs,
+      perWorker: summary.perWorker,
+      busySeconds: Object.fromEntries(stack.workers.map((w, i) => [w.name, durations[i]])),
+      rss: { ventilator: peakRssMb(stack.ventilator.child.pid), sink: peakRssMb(stack.sink.child.pid), worker: Math.max(...stack.workers.map((w) => peakRssMb(w.child.pid))) },
+    };
+  } finally {
+    await stack.stop();
+    await redis?.stop();
+  }
+}
+
+/** One baseline run: its own program prints one JSON line. */
+function runBaseline(system, extra = []) {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(process.execPath, [resolve(root, `bench/baselines/${system}/run.mjs`), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').at(-1);
+      if (code !== 0 || !line) return reject(new Error(`${system} exited ${code}: ${out.slice(-500)}`));
+      resolveRun(JSON.parse(line));
+    });
+  });
+}
+
+async function throughput(system) {
+  if (system.startsWith('jobpipe-')) {
+    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: jobs });
+    return { jobsPerSecond: run.jobsPerSecond, rss: run.rss };
+  }
+  return runBaseline(system, ['--jobs', String(jobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes)]);
+}
+
+async function latency(system) {
+  if (system.startsWith('jobpipe-')) {
+    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: latencyJobs, ratePerSecond: rate });
+    return { p50Ms: run.latency.p50, p99Ms: run.latency.p99 };
+  }
+  return runBaseline(system, ['--jobs', String(latencyJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
+}
+
+const stats = (list) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted.at(-1) };
+};
+const fmt = (n) => (n === undefined || n === null ? '-' : Math.round(n).toLocaleString('en-US'));
+
+async function main() {
+  const samples = Object.fromEntries(systems.map((s) => [s, []]));
+  const rss = {};
+  const skipped = {};
+  for (let round = 0; round < rounds; round++) {
+    // Alternate the order so no system always runs first (or last) on a warm machine.
+    const order = systems.map((_, i) => systems[(i + round) % systems.length]);
+    for (const system of order) {
+      if (skipped[system]) continue;
+      say(`round ${round + 1}/${rounds}: ${system}`);
+      const result = await throughput(system);
+      if (result.skipped) {
+        skipped[system] = result.reason ?? 'skipped';
+        continue;
+      }
+      samples[system].push(result.jobsPerSecond);
+      if (result.rss) for (const [role, mb] of Object.entries(result.rss)) rss[role] = Math.max(rss[role] ?? 0, mb);
+    }
+  }
+  const rows = [];
+  for (const system of systems) {
+    if (skipped[system]) {
+      rows.push({ system, skipped: skipped[system] });
+      continue;
+    }
+    say(`latency at ${rate} jobs/s offered: ${system}`);
+    const lat = await latency(system);
+    rows.push({ system, jobs_per_s: stats(samples[system]), p50_ms: lat.p50Ms, p99_ms: lat.p99Ms });
+  }
+  const durable = rows.find((r) => r.system === 'jobpipe-durable')?.jobs_per_s?.median;
+  const ratios = {};
+  for (const row of rows) if (row.system !== 'jobpipe-durable' && row.jobs_per_s && durable) ratios[row.system] = Number((durable / row.jobs_per_s.median).toFixed(2));
+  const report = { machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, jobs, workers, payloadBytes, rounds, offeredRate: rate, rows, ratios, jobpipePeakRssMb: rss };
+  console.log(`\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`);
+  for (const row of rows) {
+    if (row.skipped) {
+      console.log(`${row.system.padEnd(17)} skipped: ${row.skipped}`);
+      continue;
+    }
+    const ratio = row.system === 'jobpipe-durable' ? '' : `${ratios[row.system]}x`;
+    console.log(`${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)}  ${ratio}`);
+  }
+  console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
+  if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** Load balance: 4 workers, two of them 4x slower per job (spinning), against the ideal makespan. */
+async function balance() {
+  const workMs = Number(args['work-ms']);
+  const speeds = [4, 4, 1, 1].map((factor) => workMs * factor);
+  const ideal = jobs / speeds.reduce((sum, ms) => sum + 1 / ms, 0) / 1000;
+  const run = await runJobpipe({ durable: false, count: jobs, workerCount: 4, input: { workMs, spin: true }, workerEnv: (i) => (i < 2 ? { JOBPIPE_ECHO_SLOWDOWN: '4' } : {}) });
+  const busy = Object.values(run.busySeconds);
+  const jain = busy.reduce((a, b) => a + b, 0) ** 2 / (busy.length * busy.reduce((a, b) => a + b * b, 0));
+  const report = { jobs, workMs, slowFactor: 4, idealSeconds: ideal, jobpipe: { makespanSeconds: run.seconds, overIdeal: run.seconds / ideal, perWorker: run.perWorker, busySeconds: run.busySeconds, busyFairness: jain } };
+  try {
+    report.plainPushPull = await runBaseline('raw-zeromq', ['--balance', '--jobs', String(jobs), '--workers', '4', '--work-ms', String(workMs), '--slow-workers', '2', '--slow-factor', '4']);
+  } catch (error) {
+    report.plainPushPull = { error: error.message };
+  }
+  console.log(JSON.stringify(report, null, 2));
+  if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+await (args.balance ? balance() : main());

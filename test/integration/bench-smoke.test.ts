@@ -1,0 +1,31 @@
+/**
+ * A tiny run of the benchmark harness (jobpipe rows only), so it does not rot. Its figures are
+ * not checked: benchmarks measure, tests do not time.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('npm run bench -- --smoke', () => {
+  it('runs jobpipe durable and in memory and writes the report', () => {
+    const json = join(dir, 'bench.json');
+    const run = spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--json', json], { encoding: 'utf8', timeout: 120_000 });
+    expect(run.status, run.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as { rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; p50_ms: number; p99_ms: number }[]; ratios: Record<string, number> };
+    expect(report.rows.map((row) => row.system)).toEqual(['jobpipe-durable', 'jobpipe-memory']);
+    for (const row of report.rows) {
+      expect(row.jobs_per_s.median).toBeGreaterThan(0);
+      expect(row.jobs_per_s.min).toBeLessThanOrEqual(row.jobs_per_s.max);
+      expect(row.p50_ms).toBeGreaterThan(0);
+      expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
+    }
+    expect(report.ratios['jobpipe-memory']).toBeGreaterThan(0);
+    expect(run.stdout).toMatch(/jobpipe-durable\s+[\d,]+/);
+  }, 150_000);
+});
