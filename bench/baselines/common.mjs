@@ -1,0 +1,307 @@
+// Shared by the baseline systems (raw-zeromq, bullmq, rabbitmq): command line, payloads, pacing,
+// result checking and percentiles, and the coordinator that runs each role as its own OS process.
+//
+// Every system's run.mjs is a coordinator: it spawns a producer, W workers and a sink/collector
+// (`node <role>.mjs '<json config>'`, with an IPC channel), tells the producer to go, waits for the
+// sink's summary, stops everything and prints one JSON line. Children exit when the coordinator
+// goes away (IPC disconnect), so none is left behind even if the coordinator is SIGKILLed.
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Wall-clock milliseconds with sub-ms precision, comparable across processes on one host. */
+export const now = () => performance.timeOrigin + performance.now();
+
+/** The command line every baseline shares. Invalid values: one line on stderr, exit 2. */
+export function options(argv = process.argv.slice(2)) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        jobs: { type: 'string', default: '100000' },
+        workers: { type: 'string', default: '2' },
+        'payload-bytes': { type: 'string', default: '100' },
+        rate: { type: 'string' },
+        'work-ms': { type: 'string', default: '0' },
+        balance: { type: 'boolean', default: false },
+        'slow-workers': { type: 'string', default: '0' },
+        'slow-factor': { type: 'string', default: '1' },
+      },
+    }));
+  } catch (err) {
+    usage(err.message);
+  }
+  const num = (name, min) => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) usage(`--${name} must be a number >= ${min}, got "${raw}"`);
+    return n;
+  };
+  const o = {
+    jobs: Math.floor(num('jobs', 1)),
+    workers: Math.floor(num('workers', 1)),
+    payloadBytes: Math.floor(num('payload-bytes', 0)),
+    rate: num('rate', 1),
+    workMs: num('work-ms', 0),
+    balance: values.balance,
+    slowWorkers: Math.floor(num('slow-workers', 0)),
+    slowFactor: num('slow-factor', 1),
+  };
+  if (o.slowWorkers > o.workers) usage('--slow-workers must not exceed --workers');
+  return o;
+}
+
+function usage(message) {
+  process.stderr.write(`${message}\nusage: node run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]\n`);
+  process.exit(2);
+}
+
+/** Job payloads of about `bytes` bytes of JSON: {"i":n,"t":createdAtMs,"pad":"xxx..."}. */
+export function payloads(jobs, bytes) {
+  const pad = 'x'.repeat(Math.max(0, bytes - JSON.stringify({ i: jobs - 1, t: now(), pad: '' }).length));
+  return {
+    object: (i) => ({ i, t: now(), pad }),
+    string: (i) => `{"i":${i},"t":${now()},"pad":"${pad}"}`,
+  };
+}
+
+/** The handler's simulated work: busy-wait `ms` milliseconds (nothing for 0). */
+export function spin(ms) {
+  if (!(ms > 0)) return;
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+/**
+ * Produces jobs 0..jobs-1 by calling `await sendRange(from, to)`, at most `maxBatch` jobs a call.
+ * Without a rate, as fast as the sends allow; with `rate` jobs/s, every millisecond it sends the
+ * jobs that are due by then (catching up in one burst if it fell behind). Returns the time the
+ * first job was produced.
+ */
+export async function produce(jobs, rate, maxBatch, sendRange) {
+  const start = performance.now();
+  const firstAt = now();
+  for (let i = 0; i < jobs; ) {
+    let due = jobs;
+    if (rate) {
+      due = Math.min(jobs, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+      if (due <= i) {
+        await sleep(1);
+        continue;
+      }
+    }
+    const end = Math.min(due, i + maxBatch);
+    await sendRange(i, end);
+    i = end;
+  }
+  return firstAt;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+/** The sink's ledger: distinct job indexes, duplicates, and each job's latency (creation -> here). */
+export class Results {
+  constructor(jobs) {
+    this.jobs = jobs;
+    this.seen = new Uint8Array(jobs);
+    this.latency = new Float64Array(jobs);
+    this.count = 0;
+    this.duplicates = 0;
+    this.invalid = 0;
+    this.lastAt = 0;
+  }
+
+  /** Records result `i` of a job created at `t`; true once every job has a result. */
+  add(i, t, at = now()) {
+    if (!Number.isInteger(i) || i < 0 || i >= this.jobs || typeof t !== 'number') this.invalid++;
+    else if (this.seen[i]) this.duplicates++;
+    else {
+      this.seen[i] = 1;
+      this.latency[i] = at - t;
+      this.count++;
+      this.lastAt = at;
+    }
+    return this.count === this.jobs;
+  }
+
+  /** p50/p99 over all jobs (no warm-up excluded). */
+  summary() {
+    const sorted = this.latency.slice().sort();
+    const round = (x) => Math.round(x * 1000) / 1000;
+    return {
+      results: this.count,
+      duplicates: this.duplicates,
+      invalid: this.invalid,
+      lastAt: this.lastAt,
+      p50Ms: round(percentile(sorted, 0.5)),
+      p99Ms: round(percentile(sorted, 0.99)),
+    };
+  }
+
+  /** Sends {type:'progress'} to the coordinator every second (its stall watchdog reads it). */
+  reportProgress(send) {
+    return setInterval(() => send({ type: 'progress', results: this.count }), 1000);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child side.
+
+/** In a child role: its config (argv[2]), `send` to the coordinator, and `message(type)` from it. */
+export function childRole() {
+  process.on('disconnect', () => process.exit(0)); // the coordinator is gone: so are we
+  const inbox = new Inbox();
+  process.on('message', (m) => inbox.put(m));
+  return {
+    config: JSON.parse(process.argv[2]),
+    send: (m) => process.send(m),
+    message: (type) => inbox.take(type),
+  };
+}
+
+class Inbox {
+  #messages = [];
+  #waiters = [];
+  put(m) {
+    const w = this.#waiters.findIndex((w) => w.type === m.type);
+    if (w >= 0) this.#waiters.splice(w, 1)[0].resolve(m);
+    else this.#messages.push(m);
+  }
+  take(type) {
+    const m = this.#messages.findIndex((m) => m.type === type);
+    if (m >= 0) return Promise.resolve(this.#messages.splice(m, 1)[0]);
+    return new Promise((resolve) => this.#waiters.push({ type, resolve }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator side.
+
+/**
+ * The coordinator of one run. `spawn` starts a role, `message` awaits one of its messages (with a
+ * timeout), `results` awaits the sink's summary with a stall watchdog, `finish` stops everything
+ * and prints the JSON line, `fail` stops everything and exits 1. SIGINT/SIGTERM clean up too.
+ */
+export function coordinator(system) {
+  const kids = [];
+  const cleanups = [];
+  let exiting = false;
+
+  const stopKids = async () => {
+    const alive = kids.filter((k) => k.proc.exitCode === null && k.proc.signalCode === null);
+    await Promise.all(
+      alive.map(async (k) => {
+        const exited = new Promise((resolve) => k.proc.once('exit', resolve));
+        k.proc.kill('SIGTERM');
+        if ((await Promise.race([exited, sleep(3000, 'timeout')])) === 'timeout') {
+          k.proc.kill('SIGKILL');
+          await exited;
+        }
+      }),
+    );
+  };
+
+  const exit = async (code, line) => {
+    if (exiting) return new Promise(() => {});
+    exiting = true;
+    for (const fn of [stopKids, ...cleanups.reverse()]) {
+      try {
+        await Promise.race([fn(code), sleep(10_000).then(() => { throw new Error('cleanup timed out'); })]);
+      } catch (err) {
+        process.stderr.write(`${system}: cleanup: ${err.message}\n`);
+      }
+    }
+    if (line) process.stdout.write(`${line}\n`);
+    process.exit(code);
+  };
+
+  const fail = (message) => {
+    if (!exiting) process.stderr.write(`${system}: FAILED: ${message}\n`);
+    return exit(1);
+  };
+
+  process.on('SIGINT', () => { process.stderr.write(`${system}: interrupted\n`); exit(130); });
+  process.on('SIGTERM', () => exit(143));
+  process.on('uncaughtException', (err) => fail(err.stack ?? String(err)));
+  process.on('unhandledRejection', (err) => fail(err?.stack ?? String(err)));
+  // Last resort (e.g. process.exit from elsewhere): no child outlives us.
+  process.on('exit', () => kids.forEach((k) => k.proc.exitCode === null && k.proc.signalCode === null && k.proc.kill('SIGKILL')));
+
+  return {
+    fail,
+    /** Registers an async cleanup `(exitCode) => ...`, run (in reverse order) after the children are stopped. */
+    onCleanup: (fn) => cleanups.push(fn),
+
+    spawn(name, file, config) {
+      // The child's stdout goes to our stderr: our stdout carries only the JSON line.
+      const proc = spawn(process.execPath, [file, JSON.stringify(config)], { stdio: ['ignore', 2, 2, 'ipc'] });
+      const kid = { name, proc, inbox: new Inbox(), progress: 0 };
+      proc.on('message', (m) => (m.type === 'progress' ? (kid.progress = m.results) : kid.inbox.put(m)));
+      proc.on('exit', (code, signal) => {
+        if (!exiting) fail(`${name} exited unexpectedly (code ${code}, signal ${signal})`);
+      });
+      kids.push(kid);
+      return kid;
+    },
+
+    /** The next message of `type` from `kid`; the run fails after `timeoutMs`. */
+    async message(kid, type, timeoutMs = 60_000) {
+      const timer = setTimeout(() => fail(`no "${type}" from ${kid.name} within ${timeoutMs / 1000} s`), timeoutMs);
+      try {
+        return await kid.inbox.take(type);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
+    /** The sink's {type:'done'} summary; fails when no new result arrived for `stallMs`. */
+    async results(sink, jobs, stallMs = 30_000) {
+      let last = -1;
+      let since = Date.now();
+      const timer = setInterval(() => {
+        if (sink.progress !== last) [last, since] = [sink.progress, Date.now()];
+        else if (Date.now() - since > stallMs) {
+          fail(`results ${sink.progress} != jobs ${jobs}: no new result for ${stallMs / 1000} s`);
+        }
+      }, 500);
+      try {
+        return await sink.inbox.take('done');
+      } finally {
+        clearInterval(timer);
+      }
+    },
+
+    /** Checks the sink's summary, builds the standard JSON line, cleans up and exits 0. */
+    finish({ jobs, firstAt, summary, extra }) {
+      if (summary.results !== jobs) return fail(`results ${summary.results} != jobs ${jobs}`);
+      if (summary.duplicates || summary.invalid) {
+        process.stderr.write(`${system}: note: ${summary.duplicates} duplicate and ${summary.invalid} invalid results ignored\n`);
+      }
+      const seconds = (summary.lastAt - firstAt) / 1000;
+      const line = extra ?? {
+        system,
+        jobs,
+        results: summary.results,
+        seconds: Math.round(seconds * 1000) / 1000,
+        jobsPerSecond: Math.round(jobs / seconds),
+        p50Ms: summary.p50Ms,
+        p99Ms: summary.p99Ms,
+        skipped: false,
+      };
+      return exit(0, JSON.stringify(line));
+    },
+
+    /** Prints a line as is (e.g. skipped) and exits 0 after cleaning up. */
+    print: (line) => exit(0, JSON.stringify(line)),
+  };
+}
+
+/** Path of a file next to the calling module. */
+export const beside = (metaUrl, file) => fileURLToPath(new URL(file, metaUrl));

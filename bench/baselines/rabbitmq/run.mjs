@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// RabbitMQ baseline (amqplib): durable queue, persistent messages, publisher confirms (waitForConfirms
+// every 1,000), W consumer processes with prefetch 100 and manual acks, each publishing its result
+// (persistent) to a durable results queue before acking the job; a collector consumes the results.
+// Broker: JOBPIPE_BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672; unreachable -> skipped.
+//   node bench/baselines/rabbitmq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]
+import amqp from 'amqplib';
+import { beside, coordinator, options } from '../common.mjs';
+
+const o = options();
+const c = coordinator('rabbitmq');
+const file = (name) => beside(import.meta.url, name);
+const url = process.env.JOBPIPE_BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+
+let conn;
+try {
+  conn = await Promise.race([
+    amqp.connect(url),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
+  ]);
+} catch (err) {
+  const where = url.replace(/\/\/[^@/]*@/, '//'); // no credentials in the output
+  await c.print({ system: 'rabbitmq', skipped: true, reason: `RabbitMQ at ${where} unreachable: ${err.message}` });
+}
+c.onCleanup(() => conn.close());
+
+// Unique queue names per run, deleted at the end; x-expires removes them should we be SIGKILLed.
+const prefix = `jobpipe-bench-${process.pid}-${Date.now().toString(36)}`;
+const shared = { url, jobsQueue: `${prefix}-jobs`, resultsQueue: `${prefix}-results`, jobs: o.jobs };
+const ch = await conn.createChannel();
+for (const q of [shared.jobsQueue, shared.resultsQueue]) {
+  await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 10 * 60_000 } });
+  c.onCleanup(() => ch.deleteQueue(q));
+}
+
+const collector = c.spawn('collector', file('collector.mjs'), shared);
+const workers = Array.from({ length: o.workers }, (_, k) => c.spawn(`w${k + 1}`, file('worker.mjs'), { ...shared, workMs: o.workMs }));
+const producer = c.spawn('producer', file('producer.mjs'), { ...shared, payloadBytes: o.payloadBytes, rate: o.rate });
+await Promise.all([collector, producer, ...workers].map((kid) => c.message(kid, 'ready')));
+producer.proc.send({ type: 'go' });
+const [{ firstAt }, summary] = await Promise.all([c.message(producer, 'produced', 3_600_000), c.results(collector, o.jobs)]);
+c.finish({ jobs: o.jobs, firstAt, summary });

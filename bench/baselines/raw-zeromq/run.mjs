@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// Raw zeromq.js baseline: ventilator PUSH (bind) -> W workers PULL/PUSH (connect) -> sink PULL (bind).
+// One job per message, every send awaited, default socket options: the plain floor.
+//   node bench/baselines/raw-zeromq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]
+//   node bench/baselines/raw-zeromq/run.mjs --balance --jobs 3000 --workers 4 --work-ms 2 --slow-workers 2 --slow-factor 4
+import { beside, coordinator, options } from '../common.mjs';
+
+const o = options();
+const system = o.balance ? 'raw-zeromq-balance' : 'raw-zeromq';
+const c = coordinator(system);
+if (o.balance && !(o.workMs > 0)) c.fail('--balance needs --work-ms > 0');
+const file = (name) => beside(import.meta.url, name);
+// The first --slow-workers workers spin work-ms * slow-factor per job, the others work-ms.
+const workMs = Array.from({ length: o.workers }, (_, k) => (k < o.slowWorkers ? o.workMs * o.slowFactor : o.workMs));
+
+const sink = c.spawn('sink', file('sink.mjs'), { jobs: o.jobs, workers: o.workers });
+const vent = c.spawn('ventilator', file('ventilator.mjs'), { jobs: o.jobs, workers: o.workers, payloadBytes: o.payloadBytes, rate: o.rate });
+const [sinkBound, ventBound] = await Promise.all([c.message(sink, 'bound'), c.message(vent, 'bound')]);
+const workers = workMs.map((ms, k) =>
+  c.spawn(`w${k + 1}`, file('worker.mjs'), { ventilator: ventBound.endpoint, sink: sinkBound.endpoint, workMs: ms }),
+);
+// The ventilator and the sink are ready once every worker has connected (ZMTP handshake done).
+await Promise.all([sink, vent, ...workers].map((kid) => c.message(kid, 'ready')));
+vent.proc.send({ type: 'go' });
+const [{ firstAt }, summary] = await Promise.all([c.message(vent, 'produced', 3_600_000), c.results(sink, o.jobs)]);
+
+if (!o.balance) {
+  c.finish({ jobs: o.jobs, firstAt, summary });
+} else {
+  const stats = await Promise.all(workers.map((w) => (w.proc.send({ type: 'stats' }), c.message(w, 'stats'))));
+  const r3 = (x) => Math.round(x * 1000) / 1000;
+  c.finish({
+    jobs: o.jobs,
+    firstAt,
+    summary,
+    extra: {
+      system,
+      jobs: o.jobs,
+      makespanSeconds: r3((summary.lastAt - firstAt) / 1000),
+      idealSeconds: r3(o.jobs / workMs.reduce((sum, ms) => sum + 1 / ms, 0) / 1000),
+      perWorker: Object.fromEntries(workers.map((w, k) => [w.name, stats[k].count])),
+      busySeconds: Object.fromEntries(workers.map((w, k) => [w.name, r3(stats[k].busyMs / 1000)])),
+    },
+  });
+}
