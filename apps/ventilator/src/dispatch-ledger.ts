@@ -28,8 +28,11 @@ export interface DispatchLedger {
   /** Of these seqs of a resumed batch, the ones never dispatched. */
   keepNew(batch: string, seqs: number[]): Promise<number[]>;
   end(batch: string, total: number): Promise<void>;
-  /** Write-ahead: called before the jobs are sent. */
-  admit(batch: string, jobs: PendingJob[], leaseDeadline: number): Promise<void>;
+  /**
+   * Write-ahead: called before the jobs are sent. `fresh` jobs come straight from the split of a
+   * batch that was not resumed, so they cannot be recorded or dead yet.
+   */
+  admit(batch: string, jobs: PendingJob[], leaseDeadline: number, fresh: boolean): Promise<void>;
   /** The jobs of a worker that vanished. */
   release(held: InFlightJob[]): Promise<Requeue>;
   /** Jobs whose lease ran out, or whose retry is due; at most `limit` of them. */
@@ -80,6 +83,8 @@ export class MemoryDispatchLedger implements DispatchLedger {
 /** Persistence on: Redis holds every in-flight job, lease and dead letter (see libs/ledger). */
 export class RedisDispatchLedger implements DispatchLedger {
   readonly durable = true;
+  /** Batches found in the ledger at begin: their split may repeat jobs done meanwhile. */
+  readonly #resumed = new Set<string>();
   constructor(
     private readonly ledger: RedisLedger,
     private readonly pipeline: string,
@@ -89,6 +94,7 @@ export class RedisDispatchLedger implements DispatchLedger {
 
   async begin(batch: string, pipeline: string) {
     const before = await this.ledger.batchInfo(batch);
+    if (before) this.#resumed.add(batch);
     const info = await this.ledger.beginBatch(batch, pipeline);
     return { resumed: before !== undefined, summary: info.status === 'done' ? info.summary : null };
   }
@@ -101,8 +107,8 @@ export class RedisDispatchLedger implements DispatchLedger {
     return this.ledger.endBatch(batch, total);
   }
 
-  admit(batch: string, jobs: PendingJob[], leaseDeadline: number) {
-    return this.ledger.admit(batch, jobs, leaseDeadline);
+  admit(batch: string, jobs: PendingJob[], leaseDeadline: number, fresh: boolean) {
+    return this.ledger.admit(batch, jobs, leaseDeadline, !fresh || this.#resumed.has(batch));
   }
 
   // Their leases run out now: the next `due` sends them again, whichever ventilator runs it.

@@ -240,7 +240,7 @@ export class Ventilator {
         frame = this.#jobsFrame(batch, jobs, dispatchedAt);
       }
       try {
-        await ledger.admit(batch, jobs, dispatchedAt + this.#o.leaseMs);
+        await ledger.admit(batch, jobs, dispatchedAt + this.#o.leaseMs, source === this.#fresh);
       } catch (error) {
         // Redis is unreachable: nothing was sent, so put the jobs back and wait.
         logger.error({ err: error, batch }, 'write-ahead failed; retrying');

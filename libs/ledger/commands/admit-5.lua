@@ -9,15 +9,18 @@
   KEYS[4] results   hash seq -> result value JSON
   KEYS[5] dead      hash seq -> "<attempt>|<payload JSON>"
   ARGV[1] lease deadline (epoch ms)
-  ARGV[2..] pairs: seq, "<attempt>|<payload JSON>"
+  ARGV[2] "1" to skip jobs already recorded or dead (redeliveries, resumed batches); "0" for
+          fresh jobs of a batch, which cannot be either (two HEXISTS a job saved)
+  ARGV[3..] pairs: seq, "<attempt>|<payload JSON>"
   Returns the number of jobs written.
 ]]
 local deadline = ARGV[1]
+local recheck = ARGV[2] == '1'
 local results, dead = KEYS[4], KEYS[5]
 local fields, members = {}, {}
-for i = 2, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local seq = ARGV[i]
-  if redis.call('HEXISTS', results, seq) == 0 and redis.call('HEXISTS', dead, seq) == 0 then
+  if not recheck or (redis.call('HEXISTS', results, seq) == 0 and redis.call('HEXISTS', dead, seq) == 0) then
     fields[#fields + 1] = seq
     fields[#fields + 1] = ARGV[i + 1]
     members[#members + 1] = deadline

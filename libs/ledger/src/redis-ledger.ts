@@ -103,11 +103,12 @@ export class RedisLedger {
   /**
    * Write-ahead: the jobs are in the ledger with a lease before they leave the ventilator. Jobs
    * that meanwhile got a result or became dead letters are skipped (see commands/admit-5.lua).
+   * `recheck` false skips that check, for fresh jobs of a batch that was not resumed.
    */
-  async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number): Promise<void> {
+  async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number, recheck = true): Promise<void> {
     const k = this.keys.batch(batch);
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
-      const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline];
+      const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline, recheck ? '1' : '0'];
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, `${job.attempt}|${job.payloadJson}`);
       await this.redis.jobpipeAdmit(...args);
     }
