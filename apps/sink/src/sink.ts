@@ -3,10 +3,9 @@ import { encode, type JobResult, type MessageOf, type ProtocolError } from '@job
 import type { Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
-import { baseOptions, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { baseOptions, receiveLoop, SerialSender, Signal } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
-import { Signal } from './signal.js';
 
 type Message = MessageOf<'Results'> | MessageOf<'BatchStart'> | MessageOf<'BatchEnd'>;
 interface RecordGroup {

@@ -3,10 +3,9 @@ import { Push, Router, Subscriber } from 'zeromq';
 import { encode, encodeRaw, topicOf, type BatchSummary, type ProtocolError } from '@jobpipe/protocol';
 import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
-import { baseOptions, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { baseOptions, receiveLoop, SerialSender, Signal } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
-import { Signal } from './signal.js';
 import { WorkerRegistry, type WorkerSession } from './worker-registry.js';
 
 export interface VentilatorOptions {

@@ -9,3 +9,4 @@ export type { SendsFrames } from './serial-sender.js';
 export { PackingQueue } from './packing-queue.js';
 export { receiveLoop } from './receive-loop.js';
 export type { ReceiveLoopOptions, ReceivesFrames } from './receive-loop.js';
+export { Signal } from './signal.js';
