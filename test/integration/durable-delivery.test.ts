@@ -6,13 +6,13 @@
  *   attempt raised and completes;
  * - exactly-once recording: a duplicate result is counted and dropped, the ledger unchanged.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisServer } from '@jobpipe/launcher';
 import { Cleanup, echoPipeline, sleep, waitFor } from './helpers.js';
-import { durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob } from './durable-helpers.js';
+import { durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob, readExecutions } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
 let server: RedisServer | undefined;
@@ -28,25 +28,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-interface Execution {
-  seq: number;
-  attempt: number;
-  at: number;
-  pid: number;
-}
 
-function executions(log: string): Execution[] {
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Execution);
-}
 
 const sumTo = (n: number) => (n * (n - 1)) / 2;
 
@@ -136,7 +118,7 @@ describe('durable delivery', () => {
       // Recorded from its second attempt; its first started and never finished. (A third is
       // possible only if the second took longer than its own lease: a very slow machine.)
       expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBeGreaterThanOrEqual(2);
-      const runs = executions(log).filter((e) => e.seq === seq);
+      const runs = readExecutions(log).filter((e) => e.seq === seq);
       expect(runs.map((e) => e.attempt).slice(0, 2)).toEqual([1, 2]);
     }
     expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(hang.length);
@@ -162,7 +144,7 @@ describe('durable delivery', () => {
     const jobs = 6;
     await d.submit({ jobs, log }, batch);
     const victim = d.stack.workers[0]!;
-    const started = (pid: number | undefined) => new Set(executions(log).filter((e) => e.pid === pid).map((e) => e.seq));
+    const started = (pid: number | undefined) => new Set(readExecutions(log).filter((e) => e.pid === pid).map((e) => e.seq));
     await waitFor('worker-1 to hold every job', () => started(victim.child.pid).size === jobs, 30_000);
     victim.child.kill('SIGKILL');
     await victim.exited;
@@ -177,7 +159,7 @@ describe('durable delivery', () => {
     for (let seq = 0; seq < jobs; seq++) expect(answer.attempts[seq], `attempt recorded for job ${seq}`).toBeGreaterThanOrEqual(2);
     expect(summary.perWorker).toEqual({ 'worker-2': jobs });
     expect(started(rescuer.child.pid).size).toBe(jobs);
-    expect(executions(log).filter((e) => e.pid === rescuer.child.pid && e.attempt === 1)).toEqual([]);
+    expect(readExecutions(log).filter((e) => e.pid === rescuer.child.pid && e.attempt === 1)).toEqual([]);
     expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_redelivered_total')).toBeGreaterThanOrEqual(jobs);
   });
 

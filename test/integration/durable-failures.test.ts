@@ -3,15 +3,16 @@
  * that run out of attempts becoming dead letters with their last error, which `jobpipe dead list`
  * shows, `jobpipe dead retry` sends round again and `jobpipe dead purge` forgets.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisServer } from '@jobpipe/launcher';
 import { Cleanup, runCli, waitFor } from './helpers.js';
-import { flakyPipeline, metric, persistentPipeline, startDurable, startRedis, stopRedis } from './durable-helpers.js';
+import { readExecutions, flakyPipeline, metric, persistentPipeline, startDurable, startRedis, stopRedis } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
+const executionsOf = (log: string, seq: number) => readExecutions(log).filter((e) => e.seq === seq);
 let server: RedisServer | undefined;
 const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-durable-failures-'));
 
@@ -25,20 +26,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-interface Execution {
-  seq: number;
-  attempt: number;
-  at: number;
-}
 
-function executions(log: string, seq: number): Execution[] {
-  if (!existsSync(log)) return [];
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Execution)
-    .filter((e) => e.seq === seq);
-}
 
 /** Runs the CLI against the test's Redis and prefix; resolves with its exit and output. */
 async function cli(args: string[], url: string, prefix: string) {
@@ -68,7 +56,7 @@ describe('durable failures', () => {
     // A success clears the job's last error.
     expect(await d.redis.hlen(keys.errors)).toBe(0);
     for (const seq of flaky) {
-      const runs = executions(log, seq);
+      const runs = executionsOf(log, seq);
       expect(runs.map((e) => e.attempt)).toEqual([1, 2, 3]);
       // Each retry waited at least its backoff (200 ms, then 400 ms) after the failure before it.
       expect(runs[1]!.at - runs[0]!.at).toBeGreaterThanOrEqual(200);
@@ -99,7 +87,7 @@ describe('durable failures', () => {
     const first = await d.done(batch);
     expect(first.failed).toBe(1);
     expect(first.answer).toMatchObject({ count: jobs - 1, sum: 45 - 4, failed: 1 });
-    expect(executions(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3]);
+    expect(executionsOf(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3]);
 
     const message = 'job 4 fails while broken exists';
     expect(await d.ledger.listDead(batch)).toEqual([
@@ -125,7 +113,7 @@ describe('durable failures', () => {
     }, 30_000);
     expect(second).toMatchObject({ done: jobs, total: jobs, failed: 0 });
     expect(second.summary!.answer).toMatchObject({ count: jobs, sum: 45, failed: 0, attempts: { 4: 1 } });
-    expect(executions(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3, 1]);
+    expect(executionsOf(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3, 1]);
     expect(await d.ledger.listDead(batch)).toEqual([]);
     expect(await d.redis.hlen(d.ledger.keys.batch(batch).results)).toBe(jobs);
 

@@ -7,6 +7,7 @@
  * keys; nothing here ever touches a Redis it did not start.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Dealer, Push } from 'zeromq';
@@ -373,4 +374,21 @@ export class ReplyDropper {
     this.server.close();
     for (const socket of this.#sockets) socket.destroy();
   }
+}
+
+/** One run of a fixture pipeline's handler, as it logs it (see fixtures/behaviours.mjs). */
+export interface Execution {
+  seq: number;
+  attempt: number;
+  at: number;
+  pid: number;
+}
+
+/** The handler runs a fixture pipeline logged to `log` (JSON lines), none when it has no log yet. */
+export function readExecutions(log: string): Execution[] {
+  if (!existsSync(log)) return [];
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Execution);
 }

@@ -4,14 +4,14 @@
  * mid-batch is replaced and the new one resumes without running recorded jobs again; Redis itself
  * SIGKILLed and restarted from its AOF keeps every in-flight job, and readiness follows it.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { RedisServer } from '@jobpipe/launcher';
 import { Cleanup, echoPipeline, logsOnce, runCli, sleep, waitFor, within } from './helpers.js';
-import { durablePipeline, metric, readyz, startDurable, startRedis, stopRedis } from './durable-helpers.js';
+import { durablePipeline, metric, readyz, startDurable, startRedis, stopRedis, readExecutions } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
 let server: RedisServer | undefined;
@@ -32,20 +32,7 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-interface Execution {
-  seq: number;
-  attempt: number;
-  at: number;
-  pid: number;
-}
 
-function executions(log: string): Execution[] {
-  if (!existsSync(log)) return [];
-  return readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Execution);
-}
 
 const sumTo = (n: number) => (n * (n - 1)) / 2;
 
@@ -117,7 +104,7 @@ describe('durable restarts', () => {
 
     // No job recorded before the restart ran again after it. (Jobs in flight at the kill may
     // legitimately run twice; recorded ones must not.)
-    const rerun = executions(log).filter((e) => e.at >= snapshotAt && recorded.has(e.seq));
+    const rerun = readExecutions(log).filter((e) => e.at >= snapshotAt && recorded.has(e.seq));
     expect(rerun, 'recorded jobs executed again after the restart').toEqual([]);
     expect(await d.redis.hlen(keys.results)).toBe(jobs);
     expect(await d.redis.hlen(keys.inflight)).toBe(0);
@@ -128,7 +115,7 @@ describe('durable restarts', () => {
     expect(dispatched - redelivered).toBeLessThanOrEqual(jobs - known.size);
     expect(dispatched).toBeLessThanOrEqual(jobs - recorded.size + redelivered);
     // Every job ran at least once in all.
-    expect(new Set(executions(log).map((e) => e.seq)).size).toBe(jobs);
+    expect(new Set(readExecutions(log).map((e) => e.seq)).size).toBe(jobs);
   });
 
   it('Redis SIGKILLed mid-batch and restarted from its AOF: every job completes; readiness goes 503 and back to 200', async () => {

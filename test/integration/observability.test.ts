@@ -25,7 +25,7 @@ beforeAll(async () => {
     input: { jobs: JOBS, workMs: 4 },
     batchId: 'observed',
     env: { JOBPIPE_CONCURRENCY: '2' },
-    workerEnv: (index) => (index === 2 ? { JOBPIPE_ECHO_SLOWDOWN: '10' } : {}),
+    workerEnv: (index): Record<string, string> => (index === 2 ? { JOBPIPE_ECHO_SLOWDOWN: '10' } : {}),
   }));
   const address = (role: { metricsPort: number }) => `127.0.0.1:${role.metricsPort}`;
   prometheus = await TestPrometheus.start([
