@@ -42,8 +42,14 @@ export const rows = [
   {
     title: 'Batches and faults',
     panels: [
-      { title: 'Batch progress', unit: 'percentunit', type: 'gauge', targets: [
-        { expr: `sum by (pipeline) (jobpipe_batch_jobs_done{${P}}) / sum by (pipeline) (jobpipe_batch_jobs_expected{${P}} > 0)`, legend: '{{pipeline}}' },
+      // While a big batch is still being split its total is unknown: progress is then of the jobs split so far.
+      { title: 'Batch progress (of the jobs known)', unit: 'percentunit', type: 'gauge', targets: [
+        { expr: `jobpipe:batch_progress:ratio{${P}}`, legend: '{{pipeline}}' },
+      ] },
+      { title: 'Batch jobs: done, split, expected', unit: 'short', targets: [
+        { expr: `sum by (pipeline) (jobpipe_batch_jobs_done{${P}})`, legend: 'done' },
+        { expr: `sum by (pipeline) (jobpipe_batch_jobs_split{${P}})`, legend: 'split so far' },
+        { expr: `sum by (pipeline) (jobpipe_batch_jobs_expected{${P}})`, legend: 'expected' },
       ] },
       { title: 'Batches completed', unit: 'short', type: 'stat', targets: [
         { expr: `sum by (pipeline) (jobpipe_batches_completed_total{${P}})`, legend: '{{pipeline}}' },

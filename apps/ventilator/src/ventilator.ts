@@ -52,6 +52,8 @@ export class Ventilator {
   readonly #room = new Signal();
   readonly #batchDone = new Map<string, (summary: BatchSummary) => void>();
   readonly #batchJson = new Map<string, string>();
+  /** Jobs split so far, per batch this ventilator runs: progress before the total is known. */
+  readonly #splitSoFar = new Map<string, number>();
   readonly #labels: { pipeline: string };
   readonly #pipelineJson: string;
   #running = false;
@@ -73,6 +75,7 @@ export class Ventilator {
     this.#workers = new WorkerRegistry(options.heartbeatMs);
     options.metrics.sampleGauge(options.metrics.jobsInflight, this.#labels, () => this.#inFlight.size);
     options.metrics.sampleGauge(options.metrics.workersConnected, this.#labels, () => this.#workers.size);
+    options.metrics.sampleGauge(options.metrics.batchJobsSplit, this.#labels, () => [...this.#splitSoFar.values()].reduce((a, b) => a + b, 0));
   }
 
   get running(): boolean {
@@ -184,6 +187,7 @@ export class Ventilator {
         throw new PipelineError(`${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${this.#o.maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`);
       }
       candidates.push({ batch: batchId, seq: seq++, attempt: 1, payloadJson });
+      this.#splitSoFar.set(batchId, seq);
       if (!resumed || candidates.length >= maxJobsPerMessage) await flush();
     }
     if (candidates.length > 0) await flush();
@@ -197,6 +201,7 @@ export class Ventilator {
         clearInterval(timer);
         this.#batchDone.delete(batchId);
         this.#batchJson.delete(batchId);
+        this.#splitSoFar.delete(batchId);
         resolve(summary);
       };
       this.#batchDone.set(batchId, finish);

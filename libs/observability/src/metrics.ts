@@ -39,6 +39,7 @@ export class Metrics {
   readonly batchesOpen = this.#gauge('jobpipe_batches_open', 'Batches the sink is recording that are not done', ['pipeline']);
   readonly batchJobsDone = this.#gauge('jobpipe_batch_jobs_done', 'Jobs of open batches with a result or dead-lettered', ['pipeline']);
   readonly batchJobsExpected = this.#gauge('jobpipe_batch_jobs_expected', 'Jobs of open batches whose split is done', ['pipeline']);
+  readonly batchJobsSplit = this.#gauge('jobpipe_batch_jobs_split', 'Jobs the ventilator has split so far from the batches it runs', ['pipeline']);
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
