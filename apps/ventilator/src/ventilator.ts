@@ -27,6 +27,8 @@ export interface VentilatorOptions {
 const REAP_EVERY_MS = 500;
 /** How often a batch's completion is read from a durable ledger, in case the event was missed. */
 const DONE_POLL_MS = 1000;
+/** A synchronous split yields to the event loop after this many jobs. */
+const SPLIT_YIELD_EVERY = 1000;
 /** A job's fields besides its payload and batch id, as #jobsFrame writes them, in bytes at most. */
 const JOB_OVERHEAD_BYTES = 90;
 /** The message's own fields (pipeline name and brackets), in bytes at most. */
@@ -157,40 +159,66 @@ export class Ventilator {
 
   /** Streams the split into the dispatch queue, pausing while too much is out; returns the job count. */
   async #split(input: unknown, batchId: string, resumed: boolean): Promise<number> {
-    const { pipeline, ledger, maxJobsPerMessage, maxInFlight } = this.#o;
+    const { pipeline, ledger, maxJobsPerMessage, maxInFlight, maxMessageBytes } = this.#o;
+    const room = maxMessageBytes - FRAME_SLACK_BYTES - JOB_OVERHEAD_BYTES - Buffer.byteLength(batchId);
     let seq = 0;
-    // A resumed batch checks its jobs against the ledger a pack at a time.
+    // A resumed batch checks its jobs against the ledger a pack at a time; a new one needs not.
     let candidates: PendingJob[] = [];
     const flush = async () => {
       const jobs = candidates;
       candidates = [];
-      const keep = resumed ? new Set(await ledger.keepNew(batchId, jobs.map((job) => job.seq))) : undefined;
-      for (const job of jobs) if (!keep || keep.has(job.seq)) this.#fresh.push(job);
+      const keep = new Set(await ledger.keepNew(batchId, jobs.map((job) => job.seq)));
+      for (const job of jobs) if (keep.has(job.seq)) this.#fresh.push(job);
       this.#changed.notify();
     };
-    for await (const payload of pipeline.split(input)) {
-      // Split ahead up to maxInFlight jobs: memory stays bounded, and a batch's size is known as
-      // early as it can be (progress and ETA need it).
-      while (this.#running && this.#inFlight.size + this.#fresh.length + this.#redeliveries.length >= maxInFlight) {
-        await this.#room.wait(1000);
-      }
-      if (!this.#running) throw new Error(`ventilator stopped during batch ${batchId}`);
-      let payloadJson: string | undefined;
+    // Split ahead up to maxInFlight jobs: memory stays bounded, and a batch's size is known as
+    // early as it can be (progress and ETA need it).
+    const full = () => this.#inFlight.size + this.#fresh.length + this.#redeliveries.length >= maxInFlight;
+    const accept = (payload: unknown): PendingJob => {
+      let payloadJson: string;
       try {
         payloadJson = JSON.stringify(payload === undefined ? null : payload);
       } catch (error) {
         throw new PipelineError(`${pipeline.name}: split yielded a payload JSON cannot carry at job ${batchId}:${seq}: ${(error as Error).message}`);
       }
       // A job that cannot fit in a message could never be delivered: fail the batch, loudly.
-      const room = this.#o.maxMessageBytes - FRAME_SLACK_BYTES - JOB_OVERHEAD_BYTES - Buffer.byteLength(batchId);
       if (payloadJson.length * 3 > room && Buffer.byteLength(payloadJson) > room) {
-        throw new PipelineError(`${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${this.#o.maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`);
+        throw new PipelineError(`${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`);
       }
-      candidates.push({ batch: batchId, seq: seq++, attempt: 1, payloadJson });
+      return { batch: batchId, seq: seq++, attempt: 1, payloadJson };
+    };
+    const enqueue = (job: PendingJob) => {
+      this.#fresh.push(job);
+      this.#changed.notify();
+    };
+    const step = async (payload: unknown): Promise<void> => {
+      while (this.#running && full()) await this.#room.wait(1000);
+      if (!this.#running) throw new Error(`ventilator stopped during batch ${batchId}`);
+      const job = accept(payload);
       this.#splitSoFar.set(batchId, seq);
-      if (!resumed || candidates.length >= maxJobsPerMessage) await flush();
+      if (!resumed) return enqueue(job);
+      candidates.push(job);
+      if (candidates.length >= maxJobsPerMessage) await flush();
+    };
+    const jobs = pipeline.split(input);
+    if (Symbol.asyncIterator in jobs) {
+      for await (const payload of jobs) await step(payload);
+    } else {
+      // A synchronous split is walked without a promise per job (`for await` made one each);
+      // it still yields now and then, so credits and heartbeats are read while it runs.
+      let sinceYield = 0;
+      for (const payload of jobs as Iterable<unknown>) {
+        if (resumed || !this.#running || full() || ++sinceYield >= SPLIT_YIELD_EVERY) {
+          sinceYield = 0;
+          await step(payload);
+          await new Promise((resolve) => setImmediate(resolve));
+        } else {
+          enqueue(accept(payload));
+        }
+      }
     }
     if (candidates.length > 0) await flush();
+    this.#splitSoFar.set(batchId, seq);
     return seq;
   }
 
