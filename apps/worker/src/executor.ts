@@ -8,9 +8,12 @@ import { describeError, TimeoutError } from './errors.js';
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
-/** Runs one job's handler and always resolves with an outcome: a handler's throw is a failed outcome. */
+/**
+ * Runs one job's handler and always comes back with an outcome (a handler's throw is a failed
+ * outcome): at once for a synchronous handler on the main thread, as a promise otherwise.
+ */
 export interface Executor {
-  run(job: Job): Promise<Outcome>;
+  run(job: Job): Outcome | Promise<Outcome>;
   close(): Promise<void>;
 }
 
@@ -69,32 +72,34 @@ class InlineExecutor implements Executor {
     this.#deadlines = new Deadlines(timeoutMs);
   }
 
-  async run(job: Job): Promise<Outcome> {
+  run(job: Job): Outcome | Promise<Outcome> {
     const ctx = new LazyContext(job);
+    let value: unknown;
     try {
-      const value = this.pipeline.work(job.payload, ctx);
-      if (!isPromiseLike(value)) return { ok: true, value: toWireValue(value) };
-      // A synchronous handler cannot be interrupted; an async one is abandoned at its deadline.
-      return await new Promise<Outcome>((resolve) => {
-        const cancel = this.#deadlines.add(() => {
-          const error = new TimeoutError(this.timeoutMs);
-          ctx.abort(error);
-          resolve({ ok: false, error: describeError(error) });
-        });
-        value.then(
-          (result) => {
-            cancel();
-            resolve({ ok: true, value: toWireValue(result) });
-          },
-          (error: unknown) => {
-            cancel();
-            resolve({ ok: false, error: describeError(error) });
-          },
-        );
-      });
+      value = this.pipeline.work(job.payload, ctx);
     } catch (error) {
       return { ok: false, error: describeError(error) };
     }
+    if (!isPromiseLike(value)) return { ok: true, value: toWireValue(value) };
+    // A synchronous handler cannot be interrupted; an async one is abandoned at its deadline.
+    const pending = value;
+    return new Promise<Outcome>((resolve) => {
+      const cancel = this.#deadlines.add(() => {
+        const error = new TimeoutError(this.timeoutMs);
+        ctx.abort(error);
+        resolve({ ok: false, error: describeError(error) });
+      });
+      pending.then(
+        (result) => {
+          cancel();
+          resolve({ ok: true, value: toWireValue(result) });
+        },
+        (error: unknown) => {
+          cancel();
+          resolve({ ok: false, error: describeError(error) });
+        },
+      );
+    });
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import type { Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { CreditWindow } from './credit-window.js';
-import type { Executor } from './executor.js';
+import type { Executor, Outcome } from './executor.js';
 
 export interface WorkerOptions {
   pipeline: Pipeline;
@@ -35,6 +35,7 @@ export class Worker {
   readonly #window: CreditWindow;
   readonly #waiting: Job[] = [];
   #active = 0;
+  #pumping = false;
   #draining = false;
   #drainedSent: number | undefined;
   #grantScheduled = false;
@@ -150,26 +151,40 @@ export class Worker {
   }
 
   #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
     while (this.#active < this.#o.concurrency && this.#waiting.length > 0) {
       const job = this.#waiting.shift()!;
       this.#active++;
       const startedAt = performance.now();
-      void this.#o.executor.run(job).then((outcome) => {
+      const outcome = this.#o.executor.run(job);
+      if (outcome instanceof Promise) {
+        void outcome.then((settled) => {
+          this.#active--;
+          this.#finish(job, performance.now() - startedAt, settled);
+          this.#pump();
+        });
+      } else {
+        // A synchronous handler finished already: no promise, and no recursion into #pump.
         this.#active--;
         this.#finish(job, performance.now() - startedAt, outcome);
-      });
+      }
     }
+    this.#pumping = false;
   }
 
-  #finish(job: Job, durationMs: number, outcome: { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } }): void {
-    const base = { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs };
-    this.#resultQueue.push(outcome.ok ? { ...base, ok: true, value: outcome.value } : { ...base, ok: false, error: outcome.error });
+  #finish(job: Job, durationMs: number, outcome: Outcome): void {
+    // Built field by field: a spread per job showed in the worker's profile.
+    this.#resultQueue.push(
+      outcome.ok
+        ? { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: true, value: outcome.value }
+        : { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: false, error: outcome.error },
+    );
     if (!outcome.ok) this.#o.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
     this.#jobDuration.observe(durationMs / 1000);
     this.#window.completed();
-    this.#pump();
     this.#scheduleGrant();
-    this.#notify();
+    if (this.#idleWaiters.length > 0) this.#notify();
   }
 
   // Completions in one I/O turn share one credit message.
