@@ -41,11 +41,10 @@ const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory' : all
 const say = (line) => process.stderr.write(`${line}\n`);
 const peakRssMb = (pid) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024);
 
-// The first job waits this long, so every worker is connected when the clock starts (workers
-// started before the ventilator back off up to 500 ms; started after it, they need a moment).
-const START_DELAY_MS = 1500;
-
-/** One jobpipe run: ventilator first, so workers connect at once instead of backing off. */
+/**
+ * One jobpipe run. The ventilator starts first (so workers connect at once instead of backing
+ * off) and holds the batch until every worker has joined, so the clock starts with all of them.
+ */
 async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () => ({}), workerCount = workers, input = {} }) {
   const redis = durable ? await RedisServer.start({ appendOnly: true }) : undefined;
   const stack = await Stack.start({
@@ -58,7 +57,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
   try {
     const events = new BatchEvents(stack.endpoints.eventsConnect);
     await new Promise((r) => setTimeout(r, 200));
-    await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs: count, payloadBytes, ratePerSecond, startDelayMs: START_DELAY_MS, ...input }), JOBPIPE_BATCH_ID: 'bench' });
+    await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs: count, payloadBytes, ratePerSecond, ...input }), JOBPIPE_BATCH_ID: 'bench', JOBPIPE_MIN_WORKERS: String(workerCount) });
     for (let i = 0; i < workerCount; i++) await stack.addWorker(workerEnv(i));
     const summary = await events.completed('bench', 600_000);
     await events.close();
@@ -68,8 +67,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
       const text = await (await fetch(worker.url('/metrics'))).text();
       durations.push(Number(/^jobpipe_job_duration_seconds_sum\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0));
     }
-    // The sink's wall time runs from the batch's start, which includes the start delay.
-    const seconds = summary.wallSeconds - START_DELAY_MS / 1000;
+    const seconds = summary.wallSeconds;
     return {
       jobsPerSecond: summary.jobs / seconds,
       seconds,

@@ -72,7 +72,7 @@ export async function runDemo(config: DemoConfig): Promise<void> {
       say(`submitted batch ${batchId} to the intake queue`);
       await stack.startVentilator();
     } else {
-      await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify(input), JOBPIPE_BATCH_ID: batchId });
+      await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify(input), JOBPIPE_BATCH_ID: batchId, JOBPIPE_MIN_WORKERS: String(config.workers) });
       say(`started the ventilator with batch ${batchId}`);
     }
     say(`processes: ${stack.processes.map((p) => `${p.name} (pid ${p.child.pid})`).join(', ')}`);

@@ -76,6 +76,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     await health.close();
   }, logger);
   if (config.input !== undefined) {
+    if (config.minWorkers > 0) logger.info({ minWorkers: config.minWorkers }, 'waiting for workers before the batch');
+    while (ventilator.running && ventilator.workersConnected < config.minWorkers) await new Promise((resolve) => setTimeout(resolve, 20));
     ventilator.runBatch(config.input, config.batchId).then(
       (summary) => logger.info({ batch: summary.batch, summary }, 'batch completed'),
       (error: Error) => logger.error({ err: error }, 'batch failed'),

@@ -21,6 +21,13 @@ export const ventilatorSettings = {
     defaultText: '(none: wait)',
     parse: json,
   }),
+  minWorkers: setting({
+    env: 'JOBPIPE_MIN_WORKERS',
+    flag: 'min-workers',
+    description: 'the --input batch starts once this many workers have joined (demos, benchmarks)',
+    default: 0,
+    parse: integer(0, 10_000),
+  }),
   batchId: setting<string | undefined>({
     env: 'JOBPIPE_BATCH_ID',
     flag: 'batch-id',

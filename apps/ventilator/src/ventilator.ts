@@ -88,6 +88,11 @@ export class Ventilator {
     return this.#inFlight.size;
   }
 
+  /** Worker sessions that sent a heartbeat recently. */
+  get workersConnected(): number {
+    return this.#workers.size;
+  }
+
   async start(): Promise<void> {
     await this.#workersSocket.bind(this.#o.jobsBind);
     this.#toSink.connect(this.#o.resultsConnect);

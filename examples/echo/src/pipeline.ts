@@ -7,7 +7,6 @@
  * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job with its
  * creation time; the summary then has the end-to-end latency (creation to recorded) p50 and p99,
  * leaving out the first 10% of jobs (workers still joining, windows still opening).
- * `startDelayMs: d` holds the first job back d ms (benchmarks: let every worker connect first).
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -20,7 +19,6 @@ export interface EchoInput {
   spin?: boolean;
   failEvery?: number;
   ratePerSecond?: number;
-  startDelayMs?: number;
 }
 interface EchoPayload {
   i: number;
@@ -40,7 +38,7 @@ interface EchoState {
 }
 
 export function checkInput(input: unknown): Required<EchoInput> {
-  const { jobs, payloadBytes = 100, workMs = 0, spin = false, failEvery = 0, ratePerSecond = 0, startDelayMs = 0 } = (input ?? {}) as Partial<EchoInput>;
+  const { jobs, payloadBytes = 100, workMs = 0, spin = false, failEvery = 0, ratePerSecond = 0 } = (input ?? {}) as Partial<EchoInput>;
   const count = (name: string, value: unknown, min: number) => {
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw new TypeError(`echo: input.${name} must be a number >= ${min}, got ${JSON.stringify(value)}`);
   };
@@ -49,9 +47,8 @@ export function checkInput(input: unknown): Required<EchoInput> {
   count('workMs', workMs, 0);
   count('failEvery', failEvery, 0);
   count('ratePerSecond', ratePerSecond, 0);
-  count('startDelayMs', startDelayMs, 0);
   if (typeof spin !== 'boolean') throw new TypeError('echo: input.spin must be a boolean');
-  return { jobs: Math.floor(jobs!), payloadBytes, workMs, spin, failEvery: Math.floor(failEvery), ratePerSecond, startDelayMs };
+  return { jobs: Math.floor(jobs!), payloadBytes, workMs, spin, failEvery: Math.floor(failEvery), ratePerSecond };
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -65,17 +62,8 @@ function percentile(sorted: number[], q: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function* delayed<T>(ms: number, jobs: AsyncIterable<T>): AsyncGenerator<T> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  yield* jobs;
-}
-
 async function* paced(total: number, ratePerSecond: number, make: (i: number) => EchoPayload): AsyncGenerator<EchoPayload> {
   const start = now();
-  if (ratePerSecond === 0) {
-    for (let i = 0; i < total; i++) yield make(i);
-    return;
-  }
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / ratePerSecond;
     const wait = due - now();
@@ -90,10 +78,9 @@ const FIXED_BYTES = 50;
 export default definePipeline({
   name: 'echo',
   split: (input: EchoInput): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
-    const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond, startDelayMs } = checkInput(input);
+    const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = checkInput(input);
     const pad = 'x'.repeat(Math.max(0, payloadBytes - FIXED_BYTES));
     const make = (i: number): EchoPayload => ({ i, workMs, spin, fail: failEvery > 0 && (i + 1) % failEvery === 0, pad });
-    if (startDelayMs > 0) return delayed(startDelayMs, paced(jobs, ratePerSecond, make));
     if (ratePerSecond > 0) return paced(jobs, ratePerSecond, make);
     return (function* () {
       for (let i = 0; i < jobs; i++) yield make(i);
