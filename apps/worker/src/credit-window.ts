@@ -5,6 +5,9 @@
  * gaps), a slow one holds only a job or two, so it cannot hoard work that faster workers would
  * finish sooner. This is the ZeroMQ guide's credit-based flow control with an adaptive window.
  */
+/** Jobs finished before a fresh worker estimates its rate without waiting for a sample. */
+const EARLY_ESTIMATE_JOBS = 16;
+
 export class CreditWindow {
   /** Cumulative credit granted to the ventilator. */
   granted = 0;
@@ -13,6 +16,8 @@ export class CreditWindow {
   #ratePerSecond = 0;
   #completedSinceSample = 0;
   #lastSampleAt: number;
+  /** While no rate is known: when the first job finished, to estimate one early. */
+  #firstCompletionAt: number | undefined;
 
   constructor(
     readonly concurrency: number,
@@ -33,8 +38,16 @@ export class CreditWindow {
     return this.#ratePerSecond;
   }
 
-  completed(count = 1): void {
+  completed(count = 1, now = performance.now() + performance.timeOrigin): void {
     this.#completedSinceSample += count;
+    if (this.#ratePerSecond > 0) return;
+    // No rate yet: estimate one after the first few jobs instead of waiting for the next 100 ms
+    // sample, so a fresh worker's window opens in milliseconds (short batches ramped up slowly).
+    this.#firstCompletionAt ??= now;
+    const elapsed = now - this.#firstCompletionAt;
+    if (this.#completedSinceSample >= EARLY_ESTIMATE_JOBS && elapsed >= 1) {
+      this.#ratePerSecond = (this.#completedSinceSample * 1000) / elapsed;
+    }
   }
 
   /** Updates the throughput estimate; call it every ~100 ms. Idle periods leave it as it was. */
