@@ -3,7 +3,6 @@
 // Runs one big echo batch (durable by default, with a redis-server of its own) and reports the peak
 // RSS (VmHWM) of the ventilator and the sink: the split is streamed and the ledger is in Redis,
 // so neither may grow with the batch. Linux only (reads /proc).
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +13,6 @@ const { values } = parseArgs({
   options: { jobs: { type: 'string', default: '1000000' }, workers: { type: 'string', default: '2' }, memory: { type: 'boolean', default: false } },
 });
 const jobs = Number(values.jobs);
-const peakRssMb = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 const redis = values.memory ? undefined : await RedisServer.start();
 const stack = await Stack.start({
@@ -40,9 +38,9 @@ try {
     seconds,
     jobsPerSecond: Math.round(summary.jobs / seconds),
     peakRssMb: {
-      ventilator: Math.round(peakRssMb(stack.ventilator.child.pid)),
-      sink: Math.round(peakRssMb(stack.sink.child.pid)),
-      workers: stack.workers.map((w) => Math.round(peakRssMb(w.child.pid))),
+      ventilator: Math.round(stack.ventilator.peakRssMb()),
+      sink: Math.round(stack.sink.peakRssMb()),
+      workers: stack.workers.map((w) => Math.round(w.peakRssMb())),
     },
   };
   console.log(JSON.stringify(result));

@@ -6,12 +6,13 @@
 // Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds; then each once at a fixed offered
 // load for latency. Prints a table with jobpipe durable's ratio to each other system.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
+import { metricValue } from '@jobpipe/observability';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -39,7 +40,6 @@ const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
 const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'bullmq', 'rabbitmq'];
 const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory' : allSystems.join(','))).split(',');
 const say = (line) => process.stderr.write(`${line}\n`);
-const peakRssMb = (pid) => Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024);
 
 /**
  * One jobpipe run. The ventilator starts first (so workers connect at once instead of backing
@@ -65,7 +65,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
     const durations = [];
     for (const worker of stack.workers) {
       const text = await (await fetch(worker.url('/metrics'))).text();
-      durations.push(Number(/^jobpipe_job_duration_seconds_sum\{[^}]*\} (\S+)$/m.exec(text)?.[1] ?? 0));
+      durations.push(metricValue(text, 'jobpipe_job_duration_seconds_sum') ?? 0);
     }
     const seconds = summary.wallSeconds;
     return {
@@ -74,7 +74,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
       latency: summary.answer.latencyMs,
       perWorker: summary.perWorker,
       busySeconds: Object.fromEntries(stack.workers.map((w, i) => [w.name, durations[i]])),
-      rss: { ventilator: peakRssMb(stack.ventilator.child.pid), sink: peakRssMb(stack.sink.child.pid), worker: Math.max(...stack.workers.map((w) => peakRssMb(w.child.pid))) },
+      rss: { ventilator: Math.round(stack.ventilator.peakRssMb()), sink: Math.round(stack.sink.peakRssMb()), worker: Math.round(Math.max(...stack.workers.map((w) => w.peakRssMb()))) },
     };
   } finally {
     await stack.stop();

@@ -1,25 +1,12 @@
-/** Reads one counter from a process's Prometheus /metrics text. */
+/** Reads one counter from a process's /metrics, with the project's own Prometheus text reader. */
+import { metricValue } from '@jobpipe/observability';
 
-/**
- * The sum of `name`'s samples in Prometheus text (over all label sets), 0 when the counter has no
- * sample yet (prom-client prints none for a labelled counter never incremented).
- */
-export function counterValue(text, name) {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)/.exec(line);
-    if (match && match[1] === name) sum += Number(match[3]);
-  }
-  return sum;
-}
-
-/** GET `url` and return counterValue(name); undefined when the process does not answer. */
+/** GET `url` and return the sum of counter `name` (0 before its first sample); undefined when the process does not answer. */
 export async function scrapeCounter(url, name, timeoutMs = 2000) {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     if (!response.ok) return undefined;
-    return counterValue(await response.text(), name);
+    return metricValue(await response.text(), name) ?? 0;
   } catch {
     return undefined;
   }

@@ -278,6 +278,21 @@ export function coordinator(system) {
       }
     },
 
+    /**
+     * The broker baselines' run: a collector, the workers and a producer from the files beside
+     * `runUrl`, each told `shared`; the producer starts once all are ready; then finish().
+     */
+    async runThroughBroker(runUrl, o, shared) {
+      const file = (name) => beside(runUrl, name);
+      const collector = this.spawn('collector', file('collector.mjs'), shared);
+      const workers = Array.from({ length: o.workers }, (_, k) => this.spawn(`w${k + 1}`, file('worker.mjs'), { ...shared, workMs: o.workMs }));
+      const producer = this.spawn('producer', file('producer.mjs'), { ...shared, payloadBytes: o.payloadBytes, rate: o.rate });
+      await Promise.all([collector, producer, ...workers].map((kid) => this.message(kid, 'ready')));
+      producer.proc.send({ type: 'go' });
+      const [{ firstAt }, summary] = await Promise.all([this.message(producer, 'produced', 3_600_000), this.results(collector, o.jobs)]);
+      this.finish({ jobs: o.jobs, firstAt, summary });
+    },
+
     /** Checks the sink's summary, builds the standard JSON line, cleans up and exits 0. */
     finish({ jobs, firstAt, summary, extra }) {
       if (summary.results !== jobs) return fail(`results ${summary.results} != jobs ${jobs}`);

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
+import { metricValue } from '@jobpipe/observability';
 import { BatchEvents, Stack, type ProgressEvent, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -23,56 +24,10 @@ export const command = [process.execPath, cliPath];
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
-// Prometheus text format
+// Prometheus text format: the project's own reader, under the names the tests use.
 
-export interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** Parses Prometheus text exposition (what prom-client serves) into samples; comments are skipped. */
-export function parseMetrics(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?$/.exec(line);
-    if (!match) continue;
-    samples.push({ name: match[1]!, labels: parseLabels(match[3] ?? ''), value: parseValue(match[4]!) });
-  }
-  return samples;
-}
-
-function parseLabels(text: string): Record<string, string> {
-  const labels: Record<string, string> = {};
-  const pattern = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*,?\s*/g;
-  for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
-    labels[match[1]!] = match[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-  }
-  return labels;
-}
-
-function parseValue(text: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  return Number(text);
-}
-
-/**
- * The value of metric `name` among `text`'s samples whose labels include `labels` (the sum when
- * several match, e.g. over a label not given), or undefined when no sample matches. prom-client
- * prints no sample for a labelled counter that was never incremented: read undefined as 0.
- */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  let sum: number | undefined;
-  for (const sample of parseMetrics(text)) {
-    if (sample.name !== name) continue;
-    if (!Object.entries(labels).every(([key, value]) => sample.labels[key] === value)) continue;
-    sum = (sum ?? 0) + sample.value;
-  }
-  return sum;
-}
+export { parsePrometheusText as parseMetrics, metricValue } from '@jobpipe/observability';
+export type { Sample } from '@jobpipe/observability';
 
 /** Fetches `url` (a /metrics endpoint) and returns metricValue(name, labels) of it. */
 export async function scrape(url: string, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {

@@ -183,17 +183,22 @@ export class Sink {
   }
 
   async #recordPacks(packs: { worker: string; results: JobResult[] }[]): Promise<void> {
-    // One group per batch and worker: the ledger counts results per worker.
-    const groups = new Map<string, RecordGroup>();
+    // One group per batch and worker: the ledger counts results per worker. A pack is almost
+    // always of one batch, so the group is looked up only when the batch changes.
+    const groups = new Map<string, Map<string, RecordGroup>>();
     for (const { worker, results } of packs) {
+      let group: RecordGroup | undefined;
       for (const result of results) {
-        const key = `${result.batch}\u0000${worker}`;
-        const group = groups.get(key);
-        if (group) group.results.push(result);
-        else groups.set(key, { batch: result.batch, worker, results: [result] });
+        if (group?.batch !== result.batch) {
+          let byWorker = groups.get(result.batch);
+          if (!byWorker) groups.set(result.batch, (byWorker = new Map()));
+          group = byWorker.get(worker);
+          if (!group) byWorker.set(worker, (group = { batch: result.batch, worker, results: [] }));
+        }
+        group.results.push(result);
       }
     }
-    let pending = [...groups.values()];
+    let pending = [...groups.values()].flatMap((byWorker) => [...byWorker.values()]);
     await this.#retrying(async () => {
       // A done batch is not folded again for a late duplicate (a refold reads every result).
       const folds: (BatchFold | undefined)[] = [];

@@ -5,11 +5,10 @@
 // Broker: JOBPIPE_BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672; unreachable -> skipped.
 //   node bench/baselines/rabbitmq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]
 import amqp from 'amqplib';
-import { beside, coordinator, options } from '../common.mjs';
+import { coordinator, options } from '../common.mjs';
 
 const o = options();
 const c = coordinator('rabbitmq');
-const file = (name) => beside(import.meta.url, name);
 const url = process.env.JOBPIPE_BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
 
 let conn;
@@ -33,10 +32,4 @@ for (const q of [shared.jobsQueue, shared.resultsQueue]) {
   c.onCleanup(() => ch.deleteQueue(q));
 }
 
-const collector = c.spawn('collector', file('collector.mjs'), shared);
-const workers = Array.from({ length: o.workers }, (_, k) => c.spawn(`w${k + 1}`, file('worker.mjs'), { ...shared, workMs: o.workMs }));
-const producer = c.spawn('producer', file('producer.mjs'), { ...shared, payloadBytes: o.payloadBytes, rate: o.rate });
-await Promise.all([collector, producer, ...workers].map((kid) => c.message(kid, 'ready')));
-producer.proc.send({ type: 'go' });
-const [{ firstAt }, summary] = await Promise.all([c.message(producer, 'produced', 3_600_000), c.results(collector, o.jobs)]);
-c.finish({ jobs: o.jobs, firstAt, summary });
+await c.runThroughBroker(import.meta.url, o, shared);

@@ -1,4 +1,6 @@
-import { parsePrometheusText, sumBy, total, type Sample } from './prometheus-text.js';
+import { parsePrometheusText, sumBy, type Sample } from '@jobpipe/observability';
+
+const total = (samples: Sample[], name: string): number => sumBy(samples, name).get('') ?? 0;
 
 /** What `jobpipe top` shows, computed from two scrapes of every target. */
 export interface TopView {

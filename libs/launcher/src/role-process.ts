@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export type Role = 'ventilator' | 'worker' | 'sink';
@@ -80,6 +81,11 @@ export class RoleProcess {
     }
     const { code, signal } = await this.exited;
     throw new Error(`${this.name} exited (code ${code}, signal ${signal}) before it was ready: ${this.#stderr.trim() || this.lines.slice(-3).join('\n')}`);
+  }
+
+  /** The process's peak resident memory so far (VmHWM), in MB; Linux only. */
+  peakRssMb(): number {
+    return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
   }
 
   get stderr(): string {

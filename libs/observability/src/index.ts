@@ -8,3 +8,5 @@ export { Metrics } from './metrics.js';
 export { startHealthServer } from './http-server.js';
 export type { HealthServerOptions } from './http-server.js';
 export { exitOnSignals } from './shutdown.js';
+export { parsePrometheusText, sumBy, metricValue } from './prometheus-text.js';
+export type { Sample } from './prometheus-text.js';

@@ -5,24 +5,31 @@ export interface Sample {
   value: number;
 }
 
-const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/;
+const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
-/** Parses the samples of a /metrics page (comments and HELP/TYPE lines skipped). */
+/** Parses a /metrics page (what prom-client serves) into samples; comments are skipped. */
 export function parsePrometheusText(text: string): Sample[] {
   const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
     const match = LINE.exec(line);
     if (!match) continue;
     const labels: Record<string, string> = {};
     for (const [, key, value] of (match[2] ?? '').matchAll(LABEL)) labels[key!] = value!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) });
+    samples.push({ name: match[1]!, labels, value: parseValue(match[3]!) });
   }
   return samples;
 }
 
-/** Sum of the samples called `name` whose labels include `where`, grouped by label `by` (or all together). */
+function parseValue(text: string): number {
+  if (text === '+Inf') return Infinity;
+  if (text === '-Inf') return -Infinity;
+  return Number(text);
+}
+
+/** Sum of the samples called `name` whose labels include `where`, grouped by label `by` (or all together under ''). */
 export function sumBy(samples: Sample[], name: string, by?: string, where: Record<string, string> = {}): Map<string, number> {
   const sums = new Map<string, number>();
   for (const sample of samples) {
@@ -34,6 +41,11 @@ export function sumBy(samples: Sample[], name: string, by?: string, where: Recor
   return sums;
 }
 
-export function total(samples: Sample[], name: string): number {
-  return sumBy(samples, name).get('') ?? 0;
+/**
+ * The value of metric `name` in a /metrics page, summed over the samples whose labels include
+ * `labels`, or undefined when none matches. prom-client prints no sample for a labelled counter
+ * never incremented: read undefined as 0.
+ */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  return sumBy(parsePrometheusText(text), name, undefined, labels).get('');
 }
