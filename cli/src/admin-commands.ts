@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { common, integer, json, nonEmpty, setting, type Setting } from '@jobpipe/config';
+import { common, ConfigError, integer, json, nonEmpty, redisConnectionFrom, redisSettings, setting, type RedisConfig, type Setting } from '@jobpipe/config';
 import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { addSettingOptions, configFrom } from './settings-options.js';
@@ -10,26 +10,42 @@ function required<T>(spec: Setting<T | undefined>, description: string): Setting
   return { ...rest, description } as Setting<T>;
 }
 
-const redisSettings = { redisUrl: required<string>(common.redisUrl, 'the Redis that the pipeline uses (redis:// or rediss://)'), redisPrefix: common.redisPrefix };
+const redisAccess = {
+  redisUrl: required<string>(common.redisUrl, 'the Redis that the pipeline uses (redis:// or rediss://)'),
+  ...redisSettings,
+  redisPrefix: common.redisPrefix,
+};
 
 export const submitSettings = {
   pipeline: common.pipeline,
-  ...redisSettings,
+  ...redisAccess,
   input: setting({ env: 'JOBPIPE_INPUT', flag: 'input', description: "the batch's input, as JSON", parse: json }),
   batchId: setting<string | undefined>({ env: 'JOBPIPE_BATCH_ID', flag: 'batch-id', description: 'id of the batch', default: undefined, defaultText: '`<pipeline>-<time>-<random>`', parse: nonEmpty }),
   priority: setting<number | undefined>({ env: 'JOBPIPE_PRIORITY', flag: 'priority', description: 'BullMQ priority, 1 the highest', default: undefined, parse: integer(1, 2_097_152) }),
 };
 
-/** A client for one command; fails fast when Redis does not answer, rather than waiting as a role does. */
-async function withClient<T>(config: { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient) => Promise<T>): Promise<T> {
+/**
+ * A client for one command; fails fast when Redis does not answer, rather than waiting as a role
+ * does. Credentials Redis refuses, or a certificate that fails verification, are a ConfigError
+ * (one line, exit code 2) naming the Redis, never its password.
+ */
+async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient) => Promise<T>): Promise<T> {
+  const connection = redisConnectionFrom(config)!;
   // Loaded here, not at start: BullMQ and ioredis cost every other command half a second.
   const { JobpipeClient } = await import('@jobpipe/intake');
-  const { connectRedis } = await import('@jobpipe/ledger');
-  const redis = connectRedis(config.redisUrl, { retryStrategy: (attempt) => (attempt > 20 ? null : 100), maxRetriesPerRequest: 3 });
-  redis.on('error', () => {});
+  const { connectRedis, isRedisRefusal, redisOptionsFrom } = await import('@jobpipe/ledger');
+  const giveUp = (attempt: number) => (attempt > 20 ? null : 100);
+  const redis = connectRedis(redisOptionsFrom(connection), { retryStrategy: giveUp, sentinelRetryStrategy: giveUp, maxRetriesPerRequest: 3 });
+  let lastError: Error | undefined;
+  redis.on('error', (error: Error) => (lastError = error));
   const client = new JobpipeClient(redis, config.redisPrefix);
   try {
     return await use(client);
+  } catch (error) {
+    const cause = isRedisRefusal(error) ? (error as Error) : lastError && isRedisRefusal(lastError) ? lastError : undefined;
+    if (cause) throw new ConfigError('JOBPIPE_REDIS_URL', 'redis-url', `Redis at ${connection.display} refused the connection: ${cause.message}`);
+    if (lastError && redis.status !== 'ready') throw new Error(`cannot reach Redis at ${connection.display}: ${lastError.message}`, { cause: error });
+    throw error;
   } finally {
     await client.close().catch(() => {});
     redis.disconnect();
@@ -86,11 +102,11 @@ export function submitCommand(): Command {
 }
 
 export function statusCommand(): Command {
-  const command = addSettingOptions(new Command('status').description('show batches: queued, running with progress, done with summary, failed').argument('[batch]', 'one batch'), redisSettings)
+  const command = addSettingOptions(new Command('status').description('show batches: queued, running with progress, done with summary, failed').argument('[batch]', 'one batch'), redisAccess)
     .option('--json', 'print JSON')
     .option('--limit <n>', 'how many batches to list', '20');
   command.action(async (batch: string | undefined) => {
-    const config = configFrom(command, redisSettings);
+    const config = configFrom(command, redisAccess);
     const { json: asJson, limit } = command.opts<{ json?: boolean; limit: string }>();
     await withClient(config, async (client) => {
       const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(Number(limit) || 20);
@@ -105,9 +121,9 @@ export function statusCommand(): Command {
 
 export function deadCommand(): Command {
   const dead = new Command('dead').description('dead letters: jobs that ran out of attempts, kept with their last error');
-  const list = addSettingOptions(new Command('list').argument('[batch]', 'one batch (default: every batch with dead letters)'), redisSettings).option('--json', 'print JSON');
+  const list = addSettingOptions(new Command('list').argument('[batch]', 'one batch (default: every batch with dead letters)'), redisAccess).option('--json', 'print JSON');
   list.action(async (batch: string | undefined) => {
-    const config = configFrom(list, redisSettings);
+    const config = configFrom(list, redisAccess);
     await withClient(config, async (client) => {
       const batches = batch ? [batch] : await client.ledger.listBatches(1000);
       const letters = [];
@@ -118,9 +134,9 @@ export function deadCommand(): Command {
     });
   });
   for (const [name, verb] of [['retry', 'send dead letters round again'], ['purge', 'forget dead letters for good']] as const) {
-    const sub = addSettingOptions(new Command(name).description(verb).argument('<batch>', 'the batch').argument('[seqs...]', 'job sequence numbers (default: all of the batch)'), redisSettings);
+    const sub = addSettingOptions(new Command(name).description(verb).argument('<batch>', 'the batch').argument('[seqs...]', 'job sequence numbers (default: all of the batch)'), redisAccess);
     sub.action(async (batch: string, seqs: string[]) => {
-      const config = configFrom(sub, redisSettings);
+      const config = configFrom(sub, redisAccess);
       const numbers = seqs.map((seq) => {
         if (!/^\d+$/.test(seq)) throw usageError(`"${seq}" is not a job sequence number`);
         return Number(seq);

@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
 import { BatchEvents, RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
-import { connectRedis, redactUrl } from '@jobpipe/ledger';
+import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type RedisConnectionSettings } from '@jobpipe/config';
+import { connectRedis, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 
@@ -52,7 +54,7 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     const persistence = await choosePersistence();
     ownRedis = persistence.server;
     say(persistence.notice);
-    const env: Record<string, string> = persistence.url ? { JOBPIPE_REDIS_URL: persistence.url, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {};
+    const env: Record<string, string> = persistence.connection ? { ...persistence.env, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {};
     stack = await Stack.start({ command: [process.execPath, cliPath], pipeline: primesPipelinePath, workers: config.workers, env, startVentilator: false });
     let lastShown = 0;
     events = new BatchEvents(stack.endpoints.eventsConnect, (progress) => {
@@ -64,9 +66,9 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const batchId = `demo-${Date.now().toString(36)}`;
     const input = { limit: config.limit, chunk: config.chunk };
-    if (persistence.url) {
+    if (persistence.connection) {
       // The real way in: the batch waits in the durable intake queue until the ventilator takes it.
-      const redis = connectRedis(persistence.url);
+      const redis = connectRedis(redisOptionsFrom(persistence.connection));
       client = new JobpipeClient(redis, persistence.prefix);
       await client.submit(await loadPipeline(primesPipelinePath), input, { batchId });
       say(`submitted batch ${batchId} to the intake queue`);
@@ -99,17 +101,39 @@ export async function runDemo(config: DemoConfig): Promise<void> {
   process.exit(exitCode);
 }
 
-/** JOBPIPE_REDIS_URL if set; else a redis-server of our own if one is installed; else memory. */
-async function choosePersistence(): Promise<{ url?: string; prefix: string; server?: RedisServer; notice: string }> {
+interface Persistence {
+  /** How the demo's own client connects; none with persistence off. */
+  connection?: RedisConnectionSettings;
+  /** The roles' Redis settings, on top of the demo's environment. */
+  env: Record<string, string>;
+  prefix: string;
+  server?: RedisServer;
+  notice: string;
+}
+
+/**
+ * JOBPIPE_REDIS_URL (and the other JOBPIPE_REDIS_* settings) if set; else a redis-server of our
+ * own with a random password, if one is installed; else memory. No notice shows a password.
+ */
+async function choosePersistence(): Promise<Persistence> {
   // A prefix of its own: the demo never touches another deployment's keys.
   const prefix = `jobpipe-demo-${Date.now().toString(36)}`;
-  const given = process.env.JOBPIPE_REDIS_URL;
-  if (given) return { url: given, prefix, notice: `persistence: ON, Redis at ${redactUrl(given)} (JOBPIPE_REDIS_URL), keys under ${prefix}:` };
-  if (redisServerAvailable()) {
-    const server = await RedisServer.start({ appendOnly: true });
-    return { url: server.url, prefix, server, notice: `persistence: ON, a redis-server of the demo's own on port ${server.port} (AOF on, in ${server.dir})` };
+  if (process.env.JOBPIPE_REDIS_URL) {
+    // The roles read the same variables from the environment they inherit.
+    const connection = redisConnectionFrom(loadConfig({ redisUrl: common.redisUrl, ...redisSettings }))!;
+    return { connection, env: {}, prefix, notice: `persistence: ON, Redis at ${connection.display} (JOBPIPE_REDIS_URL), keys under ${prefix}:` };
   }
-  return { prefix, notice: "persistence: OFF. No JOBPIPE_REDIS_URL and no redis-server on PATH: in-flight jobs live in the ventilator's memory only." };
+  if (redisServerAvailable()) {
+    // A password even on loopback: any local user could otherwise read or change the demo's data.
+    const password = randomBytes(18).toString('base64url');
+    const server = await RedisServer.start({ appendOnly: true, password });
+    const url = `redis://127.0.0.1:${server.port}`;
+    // The host's other JOBPIPE_REDIS_* settings (a TLS file, a user) are for another Redis: blanked.
+    const env = { ...Object.fromEntries(Object.values(redisSettings).map((setting) => [setting.env, ''])), JOBPIPE_REDIS_URL: url, JOBPIPE_REDIS_PASSWORD: password };
+    const connection = redisConnectionFrom({ redisUrl: url, redisPassword: new Secret(password) })!;
+    return { connection, env, prefix, server, notice: `persistence: ON, a redis-server of the demo's own on port ${server.port} (AOF on, a random password, in ${server.dir})` };
+  }
+  return { env: {}, prefix, notice: "persistence: OFF. No JOBPIPE_REDIS_URL and no redis-server on PATH: in-flight jobs live in the ventilator's memory only." };
 }
 
 function report(summary: BatchSummary, limit: number, countPrimesBelow: (limit: number) => number): boolean {

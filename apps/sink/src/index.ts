@@ -2,8 +2,8 @@
  * The sink role: `runSink(config)` binds for results and events and records results until
  * SIGTERM. `Sink` is the role itself, for embedding.
  */
-import { loadConfig, type ConfigOf } from '@jobpipe/config';
-import { connectRedis, redactUrl, redisAnswers, RedisLedger } from '@jobpipe/ledger';
+import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
+import { connectRedis, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -23,12 +23,21 @@ const DEFAULT_RETRY_BACKOFF_MS = 1000;
 
 /** Starts a sink process from its configuration and runs it until a shutdown signal. */
 export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Promise<void> {
+  // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
+  const redisConnection = redisConnectionFrom(config);
   const logger = createLogger('sink', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, ...['wrong_pipeline']]);
-  const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl);
-  redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
+  const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
+  redis?.on('error', (error: Error) => {
+    if (!isRedisRefusal(error)) return logger.warn({ err: error.message }, 'redis error');
+    // Credentials or a certificate Redis refuses: no reconnect mends that, a restart rereads the
+    // settings. Exiting here, in the same tick, comes before any command fails with the error.
+    logger.fatal({ err: error.message, redis: redisConnection!.display }, 'redis refused the connection');
+    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${error.message}\n`);
+    process.exit(2);
+  });
   const ledger: ResultLedger = redis
     ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), pipeline.retries ?? 0, pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS)
     : new MemoryResultLedger();
@@ -47,7 +56,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     registry: metrics.registry,
     ready: async () => sink.running && (!redis || (await redisAnswers(redis))),
   });
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: config.redisUrl && redactUrl(config.redisUrl) }, 'ready');
+  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   exitOnSignals(async () => {
     await sink.stop();
     redis?.disconnect();

@@ -1,4 +1,4 @@
-import { common } from '@jobpipe/config';
+import { common, redisSettings } from '@jobpipe/config';
 
 /** Everything a sink reads from env and flags. */
 export const sinkSettings = {
@@ -10,5 +10,6 @@ export const sinkSettings = {
   logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
   redisUrl: common.redisUrl,
+  ...redisSettings,
   redisPrefix: common.redisPrefix,
 };

@@ -2,9 +2,9 @@
  * The ventilator role: `runVentilator(config)` binds for workers and runs batches (submitted ones
  * from the intake queue, or one given by --input) until SIGTERM. `Ventilator` is the role itself.
  */
-import { loadConfig, type ConfigOf } from '@jobpipe/config';
+import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
 import { startIntake } from '@jobpipe/intake';
-import { connectRedis, redactUrl, redisAnswers, RedisLedger } from '@jobpipe/ledger';
+import { connectRedis, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -22,12 +22,21 @@ export type VentilatorConfig = ConfigOf<typeof ventilatorSettings>;
 
 /** Starts a ventilator process from its configuration and runs it until a shutdown signal. */
 export async function runVentilator(config: VentilatorConfig = loadConfig(ventilatorSettings)): Promise<void> {
+  // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
+  const redisConnection = redisConnectionFrom(config);
   const logger = createLogger('ventilator', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('ventilator', pipeline.name, [...MALFORMED_REASONS, ...[]]);
-  const redis = config.redisUrl === undefined ? undefined : connectRedis(config.redisUrl);
-  redis?.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis error'));
+  const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
+  redis?.on('error', (error: Error) => {
+    if (!isRedisRefusal(error)) return logger.warn({ err: error.message }, 'redis error');
+    // Credentials or a certificate Redis refuses: no reconnect mends that, a restart rereads the
+    // settings. Exiting here, in the same tick, comes before any command fails with the error.
+    logger.fatal({ err: error.message, redis: redisConnection!.display }, 'redis refused the connection');
+    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${error.message}\n`);
+    process.exit(2);
+  });
   const ledger: DispatchLedger = redis
     ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), pipeline.name, config.leaseMs, config.maxAttempts)
     : new MemoryDispatchLedger(config.leaseMs, config.maxAttempts);
@@ -67,7 +76,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     registry: metrics.registry,
     ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
   });
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: config.redisUrl && redactUrl(config.redisUrl) }, 'ready');
+  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   exitOnSignals(async () => {
     // Forced: a running batch stays claimed and is resumed by the next ventilator.
     await intake?.close(true);

@@ -1,4 +1,4 @@
-import { common, integer, json, nonEmpty, setting } from '@jobpipe/config';
+import { common, redisSettings, integer, json, nonEmpty, setting } from '@jobpipe/config';
 
 /** Everything a ventilator reads from env and flags. */
 export const ventilatorSettings = {
@@ -12,6 +12,7 @@ export const ventilatorSettings = {
   maxMessageBytes: common.maxMessageBytes,
   heartbeatMs: common.heartbeatMs,
   redisUrl: common.redisUrl,
+  ...redisSettings,
   redisPrefix: common.redisPrefix,
   input: setting<unknown>({
     env: 'JOBPIPE_INPUT',

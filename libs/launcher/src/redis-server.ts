@@ -1,8 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { freePort } from './free-port.js';
 
 /** True when a `redis-server` binary is on PATH. */
@@ -13,8 +14,23 @@ export function redisServerAvailable(): boolean {
 export interface RedisServerOptions {
   /** Append-only file with fsync every second: survives a kill and a restart. @default true */
   appendOnly?: boolean;
-  /** Required password (`requirepass`). */
+  /**
+   * Required password (`requirepass`) of the default user. `url` then carries it, so that callers
+   * which only pass `url` on keep working; print `redactedUrl`.
+   */
   password?: string;
+  /** Serve TLS only (no plain port): `url` is then `rediss://`, on `port`. */
+  tls?: RedisServerTls;
+}
+
+/** PEM files for a redis-server that speaks TLS only. */
+export interface RedisServerTls {
+  certFile: string;
+  keyFile: string;
+  /** CA that signed the clients' certificates (redis-server wants one even when it asks for none). */
+  caFile: string;
+  /** Require a client certificate signed by `caFile` (`tls-auth-clients`). @default false */
+  requireClientCertificates?: boolean;
 }
 
 /**
@@ -38,9 +54,15 @@ export class RedisServer {
     return server;
   }
 
+  /** `redis://` (or `rediss://` with `tls`) on loopback, with the password if there is one. */
   get url(): string {
     const auth = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
-    return `redis://${auth}127.0.0.1:${this.port}`;
+    return `${this.options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${this.port}`;
+  }
+
+  /** `url` with the password as `***`: for notices and logs. */
+  get redactedUrl(): string {
+    return `${this.options.tls ? 'rediss' : 'redis'}://${this.options.password ? ':***@' : ''}127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {
@@ -49,12 +71,16 @@ export class RedisServer {
 
   /** Starts redis-server again on the same port and directory (after `kill`), reloading its AOF. */
   async startProcess(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--loglevel', 'warning'];
+    const tls = this.options.tls;
+    const listen = tls
+      ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', tls.requireClientCertificates ? 'yes' : 'no']
+      : ['--port', String(this.port)];
+    const args = [...listen, '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--loglevel', 'warning'];
     if (this.options.appendOnly ?? true) args.push('--appendonly', 'yes', '--appendfsync', 'everysec');
     if (this.options.password) args.push('--requirepass', this.options.password);
     this.#child = spawn('redis-server', args, { stdio: 'ignore' });
     const deadline = Date.now() + 10_000;
-    while (!(await answersPing(this.port, this.options.password))) {
+    while (!(await answersPing(this.port, this.options.password, tls))) {
       if (!this.running) throw new Error(`redis-server on port ${this.port} exited at start`);
       if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer within 10 s`);
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -83,10 +109,16 @@ export class RedisServer {
   }
 }
 
-/** PING over a raw socket, so this module needs no Redis client. */
-function answersPing(port: number, password?: string): Promise<boolean> {
+/**
+ * PING over a raw socket, so this module needs no Redis client. Over TLS it presents the server's
+ * own certificate (signed by the CA the server trusts) and checks nothing: it only asks whether
+ * the server is up.
+ */
+function answersPing(port: number, password?: string, tls?: RedisServerTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
+    const socket = tls
+      ? tlsConnect({ port, host: '127.0.0.1', cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), rejectUnauthorized: false })
+      : createConnection({ port, host: '127.0.0.1' });
     let reply = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -94,7 +126,9 @@ function answersPing(port: number, password?: string): Promise<boolean> {
     };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
-    socket.on('connect', () => socket.write(`${password ? `AUTH ${password}\r\n` : ''}PING\r\n`));
+    // AUTH as a RESP array: a password may hold spaces, which the inline form would split.
+    const auth = password ? `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n` : '';
+    socket.on(tls ? 'secureConnect' : 'connect', () => socket.write(`${auth}PING\r\n`));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
       if (reply.includes('+PONG')) done(true);

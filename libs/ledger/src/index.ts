@@ -13,4 +13,5 @@ export type { LedgerJob, RecordResult, BatchInfo, BatchStatus, DeadLetter } from
 export { LedgerKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';
-export { connectRedis, redisAnswers, redactUrl } from './redis-connection.js';
+export { connectRedis, redisAnswers, redactUrl, redisOptionsFrom, isRedisRefusal } from './redis-connection.js';
+export type { RedisConnectionSpec, Revealable } from './redis-connection.js';

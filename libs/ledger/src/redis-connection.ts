@@ -1,19 +1,84 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
+/** A secret held back from logs until the client needs it (`Secret` of @jobpipe/config). */
+export interface Revealable {
+  reveal(): string;
+}
+
+/**
+ * Where and how to reach Redis, as `redisConnectionFrom` of @jobpipe/config returns it (checked,
+ * files read, secrets wrapped). Declared here by shape so that the ledger needs no config package.
+ */
+export interface RedisConnectionSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  /** TLS to the server, and to the sentinels when there are any. */
+  readonly tls: boolean;
+  readonly username?: string | undefined;
+  readonly password?: Revealable | undefined;
+  /** PEM text of the CA(s) to trust instead of Node's defaults. */
+  readonly tlsCa?: string | undefined;
+  /** PEM client certificate and key, for a Redis that requires client certificates. */
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: Revealable | undefined;
+  /** Name the server's certificate must carry, when it is not the host connected to. */
+  readonly tlsServername?: string | undefined;
+  /** When given, the master is found through these sentinels and `host`/`port` are not used. */
+  readonly sentinels?: readonly { host: string; port: number }[] | undefined;
+  readonly sentinelName: string;
+  readonly sentinelPassword?: Revealable | undefined;
+}
+
+/**
+ * ioredis options for a connection spec: a server, or a master found through Sentinel; TLS with
+ * the given CA, client certificate and server name. The options live on the client, so
+ * `duplicate()` (which BullMQ's blocking connections use) connects the same way.
+ */
+export function redisOptionsFrom(spec: RedisConnectionSpec): RedisOptions {
+  const tls = spec.tls
+    ? {
+        ...(spec.tlsCa !== undefined ? { ca: spec.tlsCa } : {}),
+        ...(spec.tlsCert !== undefined ? { cert: spec.tlsCert } : {}),
+        ...(spec.tlsKey !== undefined ? { key: spec.tlsKey.reveal() } : {}),
+        ...(spec.tlsServername !== undefined ? { servername: spec.tlsServername } : {}),
+      }
+    : undefined;
+  const options: RedisOptions = {
+    db: spec.db,
+    ...(spec.username !== undefined ? { username: spec.username } : {}),
+    ...(spec.password !== undefined ? { password: spec.password.reveal() } : {}),
+  };
+  if (spec.sentinels) {
+    return {
+      ...options,
+      sentinels: spec.sentinels.map(({ host, port }) => ({ host, port })),
+      name: spec.sentinelName,
+      ...(spec.sentinelPassword !== undefined ? { sentinelPassword: spec.sentinelPassword.reveal() } : {}),
+      // One TLS setting for both: a deployment that encrypts its master encrypts its sentinels.
+      ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    };
+  }
+  return { ...options, host: spec.host, port: spec.port, ...(tls ? { tls } : {}) };
+}
+
 /**
  * A client that waits out a Redis outage instead of failing: commands queue while it reconnects
  * (every 100 ms rising to 2 s), so a role stalls, reports not ready, and resumes with nothing
  * dropped. BullMQ's blocking connections need `maxRetriesPerRequest: null` too.
+ *
+ * `target` is a URL (`redis://[user:password@]host:port`, for tests and tools) or options from
+ * `redisOptionsFrom`; `overrides` go on top of either.
  */
-export function connectRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
+export function connectRedis(target: string | RedisOptions, overrides: RedisOptions = {}): Redis {
+  const defaults: RedisOptions = {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     retryStrategy: (attempt) => Math.min(2000, 100 * attempt),
     lazyConnect: false,
     connectionName: 'jobpipe',
-    ...options,
-  });
+  };
+  return typeof target === 'string' ? new Redis(target, { ...defaults, ...overrides }) : new Redis({ ...defaults, ...target, ...overrides });
 }
 
 /** True when the client is connected and its last PING answered within `timeoutMs`. */
@@ -32,11 +97,26 @@ export async function redisAnswers(redis: Redis, timeoutMs = 1000): Promise<bool
   }
 }
 
-/** `redis://user:password@host` with the password replaced, for logs. */
+/**
+ * True for what no reconnect mends: credentials Redis refuses (WRONGPASS, NOAUTH, NOPERM) and a
+ * certificate that fails verification (unknown CA, wrong name, expired). An outage (refused,
+ * reset, timed out) is false: that is waited out.
+ */
+export function isRedisRefusal(error: unknown): boolean {
+  const message = String((error as Error | undefined)?.message ?? '');
+  const code = String((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return (
+    /^(WRONGPASS|NOAUTH|NOPERM)\b/.test(message) ||
+    /^(ERR_TLS_CERT_ALTNAME_INVALID|UNABLE_TO_|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|CERT_|ERR_SSL_)/.test(code)
+  );
+}
+
+/** `redis://user:password@host` with the password (and any `password` query parameter) as `***`, for logs. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const key of [...parsed.searchParams.keys()]) if (/pass/i.test(key)) parsed.searchParams.set(key, '***');
     return parsed.toString();
   } catch {
     return '(unparsable url)';
