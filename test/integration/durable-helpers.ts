@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Dealer, Push } from 'zeromq';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { freePort, RedisServer, Stack, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
 import { JobpipeClient } from '@jobpipe/intake';
 import { connectRedis, RedisLedger } from '@jobpipe/ledger';
@@ -102,6 +102,8 @@ export interface DurableOptions {
   server: RedisServer;
   /** The Redis URL the roles get, when not the server's own (e.g. a proxy in front of it). */
   rolesRedisUrl?: string;
+  /** Options of the test's own client on top of the server's URL (e.g. the CA of a TLS server). */
+  clientOptions?: RedisOptions;
   pipeline: string;
   /** Key prefix; a fresh one by default. */
   prefix?: string;
@@ -138,7 +140,7 @@ export interface Durable {
  */
 export async function startDurable(cleanup: Cleanup, options: DurableOptions): Promise<Durable> {
   const prefix = options.prefix ?? uniquePrefix('t');
-  const redis = connectRedis(options.server.url);
+  const redis = connectRedis(options.server.url, options.clientOptions);
   redis.on('error', () => {});
   const client = new JobpipeClient(redis, prefix);
   cleanup.add('redis client', async () => {

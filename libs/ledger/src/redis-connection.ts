@@ -78,7 +78,28 @@ export function connectRedis(target: string | RedisOptions, overrides: RedisOpti
     lazyConnect: false,
     connectionName: 'jobpipe',
   };
-  return typeof target === 'string' ? new Redis(target, { ...defaults, ...overrides }) : new Redis({ ...defaults, ...target, ...overrides });
+  return guarded(typeof target === 'string' ? new Redis(target, { ...defaults, ...overrides }) : new Redis({ ...defaults, ...target, ...overrides }));
+}
+
+const REDACTED_COMMAND = { name: '(credentials)', args: ['[redacted]'] };
+
+/**
+ * ioredis hangs the command that failed on its errors, and the first command of every connection
+ * is HELLO (or AUTH) with the username and password as arguments: a refused password would reach
+ * any log line that prints the error whole (pino's err serializer copies every field). A guarded
+ * client blanks those arguments as the error is emitted, which ioredis does in the same tick as
+ * it rejects the queued commands with that same error object, so before any of their handlers
+ * runs; its duplicates (BullMQ's connections) are guarded too.
+ */
+function guarded(redis: Redis): Redis {
+  redis.prependListener('error', (error: Error & { command?: { name?: string } }) => {
+    if (/^(auth|hello)$/i.test(error?.command?.name ?? '')) error.command = REDACTED_COMMAND;
+    // Being a listener, this would silence ioredis's own report of an error nobody handles.
+    if (redis.listenerCount('error') === 1) console.error('[ioredis] Unhandled error event:', error?.stack);
+  });
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = ((override?: Partial<RedisOptions>) => guarded(duplicate(override) as Redis)) as Redis['duplicate'];
+  return redis;
 }
 
 /** True when the client is connected and its last PING answered within `timeoutMs`. */
