@@ -5,6 +5,8 @@ import type { InFlight, InFlightJob } from './in-flight.js';
 /** A job waiting to be dispatched. Its payload is JSON text from the split on, stringified once. */
 export interface PendingJob extends LedgerJob {
   batch: string;
+  /** Its last delivery ended without a result: it is sent alone (see isolation.ts). */
+  suspect?: boolean;
 }
 
 /** Jobs to send again, and jobs that ran out of attempts. */
@@ -33,8 +35,8 @@ export interface DispatchLedger {
    * batch that was not resumed, so they cannot be recorded or dead yet.
    */
   admit(batch: string, jobs: PendingJob[], leaseDeadline: number, fresh: boolean): Promise<void>;
-  /** The jobs of a worker that vanished. */
-  release(held: InFlightJob[]): Promise<Requeue>;
+  /** The jobs of a worker that vanished; `why` says how (it becomes their last error). */
+  release(held: InFlightJob[], why: string): Promise<Requeue>;
   /** Jobs whose lease ran out, or whose retry is due; at most `limit` of them. */
   due(local: InFlight, limit: number): Promise<Requeue>;
   /** The batch's summary once it is done, read from the ledger (null when unknown or running). */
@@ -73,7 +75,8 @@ export class MemoryDispatchLedger implements DispatchLedger {
     const requeue: Requeue = { redeliver: [], deadToReport: [], deadLettered: 0 };
     for (const entry of jobs) {
       if (entry.job.attempt >= this.maxAttempts) requeue.deadToReport.push(entry);
-      else requeue.redeliver.push({ ...entry.job, attempt: entry.job.attempt + 1 });
+      // Without retries, every job that comes back here was lost with its worker or its lease.
+      else requeue.redeliver.push({ ...entry.job, attempt: entry.job.attempt + 1, suspect: true });
     }
     requeue.deadLettered = requeue.deadToReport.length;
     return requeue;
@@ -112,10 +115,15 @@ export class RedisDispatchLedger implements DispatchLedger {
   }
 
   // Their leases run out now: the next `due` sends them again, whichever ventilator runs it.
-  async release(held: InFlightJob[]): Promise<Requeue> {
+  async release(held: InFlightJob[], why: string): Promise<Requeue> {
     const byBatch = new Map<string, number[]>();
-    for (const { job } of held) byBatch.set(job.batch, [...(byBatch.get(job.batch) ?? []), job.seq]);
-    for (const [batch, seqs] of byBatch) await this.ledger.expireNow(batch, seqs);
+    for (const { job } of held) {
+      let seqs = byBatch.get(job.batch);
+      if (!seqs) byBatch.set(job.batch, (seqs = []));
+      seqs.push(job.seq);
+    }
+    const error = { name: 'WorkerLost', message: `no result: ${why}` };
+    for (const [batch, seqs] of byBatch) await this.ledger.expireNow(batch, seqs, error);
     return { redeliver: [], deadToReport: [], deadLettered: 0 };
   }
 
@@ -128,7 +136,7 @@ export class RedisDispatchLedger implements DispatchLedger {
       const room = limit - requeue.redeliver.length;
       if (room <= 0) break;
       const { jobs, deadLettered } = await this.ledger.takeDue(batch, room, this.maxAttempts, now + this.leaseMs, now);
-      for (const job of jobs) requeue.redeliver.push({ batch, ...job });
+      for (const { lost, ...job } of jobs) requeue.redeliver.push({ batch, ...job, suspect: lost });
       requeue.deadLettered += deadLettered;
     }
     return requeue;

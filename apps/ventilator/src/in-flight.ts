@@ -14,26 +14,49 @@ export interface InFlightJob {
  */
 export class InFlight {
   readonly #batches = new Map<string, Map<number, InFlightJob>>();
+  /** Jobs held per worker session. */
+  readonly #held = new Map<string, number>();
   #size = 0;
 
   get size(): number {
     return this.#size;
   }
 
+  /** How many of these jobs a worker session holds. */
+  heldBy(worker: string): number {
+    return this.#held.get(worker) ?? 0;
+  }
+
   add(job: PendingJob, dispatchedAt: number, worker: string): void {
     let batch = this.#batches.get(job.batch);
     if (!batch) this.#batches.set(job.batch, (batch = new Map()));
-    if (!batch.delete(job.seq)) this.#size++;
+    const previous = batch.get(job.seq);
+    if (previous) {
+      batch.delete(job.seq);
+      this.#release(previous.worker);
+    } else {
+      this.#size++;
+    }
     batch.set(job.seq, { job, dispatchedAt, worker });
+    this.#held.set(worker, this.heldBy(worker) + 1);
   }
 
   /** Removes a recorded job; false when it was not in flight (already recorded or requeued). */
   remove(batchId: string, seq: number): boolean {
     const batch = this.#batches.get(batchId);
-    if (!batch?.delete(seq)) return false;
+    const entry = batch?.get(seq);
+    if (!entry) return false;
+    batch!.delete(seq);
     this.#size--;
-    if (batch.size === 0) this.#batches.delete(batchId);
+    this.#release(entry.worker);
+    if (batch!.size === 0) this.#batches.delete(batchId);
     return true;
+  }
+
+  #release(worker: string): void {
+    const held = this.heldBy(worker) - 1;
+    if (held > 0) this.#held.set(worker, held);
+    else this.#held.delete(worker);
   }
 
   /** Removes and returns the jobs a worker session holds. */

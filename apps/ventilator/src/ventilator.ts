@@ -6,6 +6,7 @@ import type { Logger, Metrics } from '@jobpipe/observability';
 import { baseOptions, receiveLoop, SerialSender, Signal } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
+import { Isolation } from './isolation.js';
 import { WorkerRegistry, type WorkerSession } from './worker-registry.js';
 
 export interface VentilatorOptions {
@@ -52,6 +53,7 @@ export class Ventilator {
   readonly #redeliveries: PendingJob[] = [];
   readonly #changed = new Signal();
   readonly #room = new Signal();
+  readonly #isolation: Isolation;
   readonly #batchDone = new Map<string, (summary: BatchSummary) => void>();
   readonly #batchJson = new Map<string, string>();
   /** Jobs split so far, per batch this ventilator runs: progress before the total is known. */
@@ -77,6 +79,7 @@ export class Ventilator {
     this.#workers = new WorkerRegistry(options.heartbeatMs);
     options.metrics.sampleGauge(options.metrics.jobsInflight, this.#labels, () => this.#inFlight.size);
     options.metrics.sampleGauge(options.metrics.workersConnected, this.#labels, () => this.#workers.size);
+    this.#isolation = new Isolation(this.#workers, (key) => this.#inFlight.heldBy(key));
     options.metrics.sampleGauge(options.metrics.batchJobsSplit, this.#labels, () => [...this.#splitSoFar.values()].reduce((a, b) => a + b, 0));
   }
 
@@ -178,7 +181,7 @@ export class Ventilator {
     };
     // Split ahead up to maxInFlight jobs: memory stays bounded, and a batch's size is known as
     // early as it can be (progress and ETA need it).
-    const full = () => this.#inFlight.size + this.#fresh.length + this.#redeliveries.length >= maxInFlight;
+    const full = () => this.#inFlight.size + this.#fresh.length + this.#redeliveries.length + this.#isolation.queue.length >= maxInFlight;
     const accept = (payload: unknown): PendingJob => {
       let payloadJson: string;
       try {
@@ -250,8 +253,10 @@ export class Ventilator {
   async #dispatchLoop(): Promise<void> {
     const { metrics, ledger, logger } = this.#o;
     while (this.#running) {
-      const session = this.#workers.pick();
-      const source = this.#redeliveries.length > 0 ? this.#redeliveries : this.#fresh;
+      // A suspect goes alone to an idle worker; the others get ordinary jobs (see isolation.ts).
+      const suspectTo = this.#isolation.target();
+      const session = suspectTo ?? this.#workers.pick((s) => this.#isolation.open(s));
+      const source = suspectTo ? this.#isolation.queue : this.#redeliveries.length > 0 ? this.#redeliveries : this.#fresh;
       if (!session || source.length === 0) {
         await this.#changed.wait();
         continue;
@@ -260,7 +265,7 @@ export class Ventilator {
       // under the message size limit, or the worker would drop it as too large.
       const batch = source[0]!.batch;
       const budget = this.#o.maxMessageBytes - FRAME_SLACK_BYTES;
-      const limit = Math.min(this.#workers.available(session), this.#o.maxJobsPerMessage, source.length);
+      const limit = suspectTo ? 1 : Math.min(this.#workers.available(session), this.#o.maxJobsPerMessage, source.length);
       let count = 0;
       let bytes = 0;
       while (count < limit && source[count]!.batch === batch) {
@@ -295,7 +300,7 @@ export class Ventilator {
       } catch (error) {
         // EHOSTUNREACH: the worker disconnected. Its jobs go back in line.
         logger.warn({ worker: session.workerId, err: error }, 'worker unreachable; requeueing its jobs');
-        await this.#forgetWorker(session);
+        await this.#forgetWorker(session, 'unreachable');
       }
     }
   }
@@ -337,27 +342,30 @@ export class Ventilator {
   #dropSilentWorkers(): void {
     for (const session of this.#workers.takeSilent()) {
       this.#o.logger.warn({ worker: session.workerId }, 'worker silent for 3 heartbeats; requeueing its jobs');
-      void this.#forgetWorker(session);
+      void this.#forgetWorker(session, 'silent for 3 heartbeats');
     }
   }
+    // A worker may have become idle: a waiting suspect can go to it.
+    if (removed > 0 && this.#isolation.queue.length > 0) this.#changed.notify();
 
-  async #forgetWorker(session: WorkerSession): Promise<void> {
+  async #forgetWorker(session: WorkerSession, why: string): Promise<void> {
     this.#workers.remove(session);
     const held = this.#inFlight.takeHeldBy(session.key);
     if (held.length === 0) return;
     try {
-      this.#requeue(await this.#o.ledger.release(held), `worker ${session.workerId} went away`);
+      this.#requeue(await this.#o.ledger.release(held, `worker ${session.workerId} went away (${why})`), `worker ${session.workerId} went away`);
     } catch (error) {
       this.#o.logger.error({ err: error }, 'could not release the jobs of a vanished worker; their leases will bring them back');
     }
   }
+    this.#isolation.forget(session.key);
 
   async #reap(): Promise<void> {
     if (this.#reaping || !this.#running) return;
     this.#reaping = true;
     try {
       // Take no more than can go out soon: a taken job's reservation runs while it waits.
-      const room = Math.max(0, this.#o.maxInFlight - this.#inFlight.size - this.#redeliveries.length);
+      const room = Math.max(0, this.#o.maxInFlight - this.#inFlight.size - this.#redeliveries.length - this.#isolation.queue.length);
       if (room > 0) this.#requeue(await this.#o.ledger.due(this.#inFlight, room), 'lease expired or retry due');
     } catch (error) {
       this.#o.logger.error({ err: error }, 'lease check failed; retrying');
@@ -370,7 +378,7 @@ export class Ventilator {
     const { metrics, logger } = this.#o;
     const { redeliver, deadToReport, deadLettered } = requeue;
     if (redeliver.length === 0 && deadLettered === 0) return;
-    this.#redeliveries.push(...redeliver);
+    for (const job of redeliver) (job.suspect ? this.#isolation.queue : this.#redeliveries).push(job);
     metrics.jobsRedelivered.inc(this.#labels, redeliver.length);
     if (deadLettered > 0) metrics.jobsDeadLettered.inc(this.#labels, deadLettered);
     logger.warn({ redeliver: redeliver.length, dead: deadLettered, why }, 'requeueing jobs');

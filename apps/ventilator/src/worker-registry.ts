@@ -51,6 +51,14 @@ export class WorkerRegistry {
     return this.#sessions.get(routingId.toString('latin1'));
   }
 
+  has(key: string): boolean {
+    return this.#sessions.has(key);
+  }
+
+  sessions(): IterableIterator<WorkerSession> {
+    return this.#sessions.values();
+  }
+
   remove(session: WorkerSession): void {
     this.#sessions.delete(session.key);
   }
@@ -60,14 +68,15 @@ export class WorkerRegistry {
   }
 
   /**
-   * The next session with unused credit, round-robin, or undefined when none has any. Taking the
-   * one with the most credit instead sent every job of a light load to the fastest worker.
+   * The next session with unused credit that `open` accepts, round-robin, or undefined when none
+   * has any. Taking the one with the most credit instead sent every job of a light load to the
+   * fastest worker.
    */
-  pick(): WorkerSession | undefined {
+  pick(open: (session: WorkerSession) => boolean = () => true): WorkerSession | undefined {
     const sessions = [...this.#sessions.values()];
     for (let i = 0; i < sessions.length; i++) {
       const session = sessions[(this.#cursor + i) % sessions.length]!;
-      if (this.available(session) > 0) {
+      if (this.available(session) > 0 && open(session)) {
         this.#cursor = (this.#cursor + i + 1) % sessions.length;
         return session;
       }

@@ -17,7 +17,7 @@ describe('inline executor', () => {
       return Promise.resolve(payload.mode);
     },
   });
-  const executor = createExecutor({ pipeline, pipelinePath: '', threads: 0, timeoutMs: 100 });
+  const executor = createExecutor({ pipeline, pipelinePath: '', threads: 0, timeoutMs: 100, watchdog: false });
 
   it('turns return values and throws into outcomes', async () => {
     expect(await executor.run(job({ mode: 'ok' }))).toEqual({ ok: true, value: 'ok' });

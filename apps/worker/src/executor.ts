@@ -5,6 +5,7 @@ import type { Job } from '@jobpipe/protocol';
 import type { JobContext, Pipeline } from '@jobpipe/pipeline';
 import { Deadlines } from './deadlines.js';
 import { describeError, TimeoutError } from './errors.js';
+import { Watchdog } from './watchdog.js';
 
 export type Outcome = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
 
@@ -23,6 +24,12 @@ export interface ExecutorOptions {
   /** 0 runs handlers on the main thread; more runs them on a pool of worker threads. */
   threads: number;
   timeoutMs: number;
+  /**
+   * Main thread only: a watchdog thread kills the process when a handler blocks the event loop
+   * past `timeoutMs` (see watchdog.ts). Off in tests that run an executor inside the test runner.
+   * @default true
+   */
+  watchdog?: boolean;
 }
 
 export function resolveThreads(threads: number | 'auto'): number {
@@ -30,7 +37,7 @@ export function resolveThreads(threads: number | 'auto'): number {
 }
 
 export function createExecutor(options: ExecutorOptions): Executor {
-  return options.threads > 0 ? new ThreadPoolExecutor(options) : new InlineExecutor(options.pipeline, options.timeoutMs);
+  return options.threads > 0 ? new ThreadPoolExecutor(options) : new InlineExecutor(options.pipeline, options.timeoutMs, options.watchdog ?? true);
 }
 
 /** A JSON value for the wire: `undefined` becomes null. */
@@ -62,26 +69,35 @@ class LazyContext implements JobContext {
   }
 }
 
-/** Runs handlers on the main thread: right for I/O-bound handlers, and the fastest for tiny ones. */
+/**
+ * Runs handlers on the main thread: right for I/O-bound handlers, and the fastest for tiny ones.
+ * An async handler past its deadline is abandoned (its signal aborts); a synchronous one cannot be
+ * interrupted, so the watchdog kills the process when one blocks past the deadline.
+ */
 class InlineExecutor implements Executor {
   readonly #deadlines: Deadlines;
+  readonly #watchdog: Watchdog | undefined;
   constructor(
     private readonly pipeline: Pipeline,
     private readonly timeoutMs: number,
+    watchdog: boolean,
   ) {
     this.#deadlines = new Deadlines(timeoutMs);
+    this.#watchdog = watchdog ? new Watchdog({ timeoutMs, bindings: { role: 'worker' } }) : undefined;
   }
 
   run(job: Job): Outcome | Promise<Outcome> {
     const ctx = new LazyContext(job);
     let value: unknown;
+    this.#watchdog?.enter(job.seq, job.attempt);
     try {
       value = this.pipeline.work(job.payload, ctx);
     } catch (error) {
       return { ok: false, error: describeError(error) };
+    } finally {
+      this.#watchdog?.leave();
     }
     if (!isPromiseLike(value)) return { ok: true, value: toWireValue(value) };
-    // A synchronous handler cannot be interrupted; an async one is abandoned at its deadline.
     const pending = value;
     return new Promise<Outcome>((resolve) => {
       const cancel = this.#deadlines.add(() => {
@@ -104,13 +120,21 @@ class InlineExecutor implements Executor {
 
   async close(): Promise<void> {
     this.#deadlines.close();
+    await this.#watchdog?.close();
   }
 }
 
-/** Runs handlers on worker threads (piscina), so CPU-bound handlers use every core; a job past its deadline has its thread terminated. */
+/**
+ * Runs handlers on worker threads (piscina), so CPU-bound handlers use every core; a job past its
+ * deadline has its thread terminated. A handler that exits or crashes its thread (process.exit,
+ * heap exhaustion) fails its job; piscina starts a new thread.
+ */
 class ThreadPoolExecutor implements Executor {
   readonly #pool: Piscina;
   readonly #deadlines: Deadlines;
+  /** Jobs waiting for a free thread: their deadline starts when they get one. */
+  readonly #waiting: (() => void)[] = [];
+  #running = 0;
   constructor(private readonly options: ExecutorOptions) {
     this.#pool = new Piscina({
       filename: fileURLToPath(new URL('./thread-task.js', import.meta.url)),
@@ -124,6 +148,11 @@ class ThreadPoolExecutor implements Executor {
   }
 
   async run(job: Job): Promise<Outcome> {
+    // With more jobs at once than threads, the rest would wait in piscina's queue with their
+    // deadline running: behind a job that hangs, they timed out without having started.
+    // A finishing job hands its thread straight to the next waiting one.
+    if (this.#running >= this.options.threads) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#running++;
     const controller = new AbortController();
     const cancel = this.#deadlines.add(() => controller.abort(new TimeoutError(this.options.timeoutMs)));
     try {
@@ -133,6 +162,9 @@ class ThreadPoolExecutor implements Executor {
       return { ok: false, error: describeError(controller.signal.aborted ? controller.signal.reason : error) };
     } finally {
       cancel();
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#running--;
     }
   }
 

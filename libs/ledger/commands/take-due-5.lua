@@ -2,6 +2,10 @@
   The reaper: takes jobs whose lease ran out (a worker died, a result was lost) or whose retry
   backoff is over, raises their attempt and reserves them for redelivery. A job out of attempts
   becomes a dead letter instead.
+  A job whose last delivery ended without a result is *lost*, unlike one whose handler failed and
+  is retried: its last error is missing (the lease ran out: it becomes LeaseExpired here) or says
+  so (WorkerLost, from release-3.lua, or LeaseExpired). A lost job may be what killed its worker:
+  the ventilator sends it alone (see apps/ventilator/src/isolation.ts).
   KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
   KEYS[2] leases    zset seq by deadline
   KEYS[3] dead      hash seq -> "<attempt>|<payload JSON>"
@@ -11,13 +15,18 @@
   ARGV[2] most jobs to take
   ARGV[3] reservation deadline: the job is due again then if it was never re-dispatched
   ARGV[4] max attempts
-  Returns { dead-lettered count, seq1, job1, seq2, job2, ... } with jobs as "<attempt>|<payload JSON>".
+  Returns { dead-lettered count, seq1, job1, lost1, seq2, job2, lost2, ... } with jobs as
+  "<attempt>|<payload JSON>" and lost as 1 or 0.
 ]]
 local inflight, leases, dead, errors, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxAttempts = tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', leases, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = { 0 }
 local deadCount = 0
+local function lostError(json)
+  local ok, decoded = pcall(cjson.decode, json)
+  return ok and type(decoded) == 'table' and (decoded.name == 'WorkerLost' or decoded.name == 'LeaseExpired')
+end
 for _, seq in ipairs(due) do
   local job = redis.call('HGET', inflight, seq)
   if not job then
@@ -25,13 +34,21 @@ for _, seq in ipairs(due) do
   else
     local bar = string.find(job, '|', 1, true)
     local attempt = tonumber(string.sub(job, 1, bar - 1))
+    local lastError = redis.call('HGET', errors, seq)
+    local lost = 0
+    if not lastError then
+      -- Attempt 0 is a dead letter sent round again (retry-dead-6.lua): never delivered since.
+      if attempt > 0 then
+        redis.call('HSET', errors, seq, cjson.encode({ name = 'LeaseExpired', message = 'no result within the lease of attempt ' .. attempt }))
+        lost = 1
+      end
+    elseif lostError(lastError) then
+      lost = 1
+    end
     if attempt >= maxAttempts then
       redis.call('HDEL', inflight, seq)
       redis.call('ZREM', leases, seq)
       redis.call('HSET', dead, seq, job)
-      if redis.call('HEXISTS', errors, seq) == 0 then
-        redis.call('HSET', errors, seq, cjson.encode({ name = 'LeaseExpired', message = 'no result after ' .. attempt .. ' attempt(s)' }))
-      end
       deadCount = deadCount + 1
     else
       local next = (attempt + 1) .. string.sub(job, bar)
@@ -39,6 +56,7 @@ for _, seq in ipairs(due) do
       redis.call('ZADD', leases, ARGV[3], seq)
       out[#out + 1] = seq
       out[#out + 1] = next
+      out[#out + 1] = lost
     end
   end
 end

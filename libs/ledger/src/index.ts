@@ -9,7 +9,7 @@
  * ```
  */
 export { RedisLedger, RecordOutcome } from './redis-ledger.js';
-export type { LedgerJob, RecordResult, BatchInfo, BatchStatus, DeadLetter } from './redis-ledger.js';
+export type { LedgerJob, DueJob, RecordResult, BatchInfo, BatchStatus, DeadLetter } from './redis-ledger.js';
 export { LedgerKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';

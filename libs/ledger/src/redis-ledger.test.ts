@@ -61,7 +61,8 @@ describe('RedisLedger', () => {
     expect((await ledger.record(batch, 'w', [failed(0, 1)], 1, 100, 2000)).outcomes).toBe('T');
     expect((await ledger.takeDue(batch, 10, 5, 9000, 2050)).jobs).toEqual([]); // backoff runs to 2100
     const due = await ledger.takeDue(batch, 10, 5, 9000, 2100);
-    expect(due.jobs).toEqual([{ seq: 0, attempt: 2, payloadJson: '{"n":0}' }]);
+    // A retry after a failure is not lost: its worker lived to report the failure.
+    expect(due.jobs).toEqual([{ seq: 0, attempt: 2, payloadJson: '{"n":0}', lost: false }]);
     expect((await ledger.record(batch, 'w', [failed(0, 1, 'stale')], 1, 100, 2200)).outcomes).toBe('S');
     const dead = await ledger.record(batch, 'w', [failed(0, 2, 'still broken')], 1, 100, 2200);
     expect(dead).toMatchObject({ outcomes: 'X', dead: 1 });
@@ -79,7 +80,7 @@ describe('RedisLedger', () => {
     expect(await ledger.batchInfo(batch)).toMatchObject({ status: 'running', dead: 0, summary: null });
     expect(await ledger.activeBatches('p')).toContain(batch);
     const back = await ledger.takeDue(batch, 10, 5, 9000, 3000);
-    expect(back.jobs).toEqual([{ seq: 0, attempt: 1, payloadJson: '{"n":0}' }]);
+    expect(back.jobs).toEqual([{ seq: 0, attempt: 1, payloadJson: '{"n":0}', lost: false }]);
     await ledger.admit(batch, back.jobs, 9000);
     expect((await ledger.record(batch, 'w', [ok(0, 'fixed')], 1, 100, 3100)).outcomes).toBe('R');
     expect(await ledger.complete(batch, 'p', { ...summary, failed: 0 })).toBe(true);
@@ -91,17 +92,40 @@ describe('RedisLedger', () => {
     await ledger.admit(batch, jobs(0, 1), 5000);
     expect((await ledger.takeDue(batch, 10, 2, 9000, 4999)).jobs).toEqual([]);
     const first = await ledger.takeDue(batch, 10, 2, 9000, 5000);
-    expect(first.jobs.map((j) => [j.seq, j.attempt])).toEqual([
-      [0, 2],
-      [1, 2],
+    expect(first.jobs.map((j) => [j.seq, j.attempt, j.lost])).toEqual([
+      [0, 2, true],
+      [1, 2, true],
     ]);
+    // Each keeps why as its last error.
+    expect(JSON.parse((await ledger.redis.hget(ledger.keys.batch(batch).errors, '0'))!)).toEqual({ name: 'LeaseExpired', message: 'no result within the lease of attempt 1' });
     // Reserved until 9000: not taken twice while waiting to be sent.
     expect((await ledger.takeDue(batch, 10, 2, 9500, 8000)).jobs).toEqual([]);
-    await ledger.expireNow(batch, [1]);
+    await ledger.expireNow(batch, [1], { name: 'WorkerLost', message: 'no result: worker w went away' });
     const second = await ledger.takeDue(batch, 10, 2, 9500, 8000);
     expect(second).toEqual({ jobs: [], deadLettered: 1 });
-    expect((await ledger.listDead(batch))[0]).toMatchObject({ seq: 1, attempts: 2, error: { name: 'LeaseExpired' } });
+    expect((await ledger.listDead(batch))[0]).toMatchObject({ seq: 1, attempts: 2, error: { name: 'WorkerLost', message: 'no result: worker w went away' } });
     expect(await ledger.batchInfo(batch)).toMatchObject({ dead: 1, recorded: 0 });
+  });
+
+  it('tells lost jobs (worker gone, lease out) from retried failures, and release leaves done jobs alone', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1, 2), 5000);
+    const k = ledger.keys.batch(batch);
+    // Job 0 failed and waits for its retry; job 1 is recorded; then their worker goes away.
+    expect((await ledger.record(batch, 'w', [failed(0, 1), ok(1, 'done')], 1, 100, 2000)).outcomes).toBe('TR');
+    await ledger.expireNow(batch, [0, 1, 2], { name: 'WorkerLost', message: 'no result: worker w went away' });
+    expect(await ledger.redis.hexists(k.errors, '1')).toBe(0);
+    expect(await ledger.redis.zscore(k.leases, '1')).toBeNull();
+    const due = await ledger.takeDue(batch, 10, 5, 9000, 2000);
+    // The release is the last word on job 0 too: its retry was held by the worker that went away.
+    expect(due.jobs.map((j) => [j.seq, j.attempt, j.lost])).toEqual([
+      [0, 2, true],
+      [2, 2, true],
+    ]);
+    // The retried job fails again: a plain retry once more.
+    await ledger.admit(batch, due.jobs, 9000);
+    expect((await ledger.record(batch, 'w', [failed(0, 2)], 2, 100, 3000)).outcomes).toBe('T');
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 3300)).jobs.map((j) => [j.seq, j.lost])).toEqual([[0, false]]);
   });
 
   it('never puts a job back in flight once it has a result or is a dead letter', async () => {

@@ -11,6 +11,15 @@ export interface LedgerJob {
   payloadJson: string;
 }
 
+/** A job the reaper took for redelivery. */
+export interface DueJob extends LedgerJob {
+  /**
+   * Its last delivery ended without a result (lease ran out, worker went away), rather than with
+   * a failure being retried: it may be what killed its worker (see commands/take-due-5.lua).
+   */
+  lost: boolean;
+}
+
 /** How each result of a `record` call ended (see commands/record-7.lua). */
 export const RecordOutcome = {
   Recorded: 'R',
@@ -139,21 +148,24 @@ export class RedisLedger {
   }
 
   /** Takes up to `limit` jobs whose lease or retry backoff is over, with their attempt raised. */
-  async takeDue(batch: string, limit: number, maxAttempts: number, reserveUntil: number, now = Date.now()): Promise<{ jobs: LedgerJob[]; deadLettered: number }> {
+  async takeDue(batch: string, limit: number, maxAttempts: number, reserveUntil: number, now = Date.now()): Promise<{ jobs: DueJob[]; deadLettered: number }> {
     const k = this.keys.batch(batch);
     const reply = await this.redis.jobpipeTakeDue(k.inflight, k.leases, k.dead, k.errors, k.meta, now, limit, reserveUntil, maxAttempts);
-    const jobs: LedgerJob[] = [];
-    for (let i = 1; i < reply.length; i += 2) jobs.push(parseEntry(Number(reply[i]), String(reply[i + 1])));
+    const jobs: DueJob[] = [];
+    for (let i = 1; i < reply.length; i += 3) jobs.push({ ...parseEntry(Number(reply[i]), String(reply[i + 1])), lost: Number(reply[i + 2]) === 1 });
     return { jobs, deadLettered: Number(reply[0]) };
   }
 
-  /** Makes these jobs' leases run out now (their worker is gone), so the reaper sends them again. */
-  async expireNow(batch: string, seqs: number[]): Promise<void> {
-    if (seqs.length === 0) return;
+  /**
+   * Makes these jobs' leases run out now (their worker is gone), so the reaper sends them again;
+   * `error` (a WorkerLost, say) becomes their last error. Jobs no longer in flight are left alone.
+   */
+  async expireNow(batch: string, seqs: number[], error: { name: string; message: string } = { name: 'WorkerLost', message: 'its worker went away' }): Promise<void> {
     const k = this.keys.batch(batch);
-    const args: (string | number)[] = [];
-    for (const seq of seqs) args.push(0, seq);
-    await this.redis.zadd(k.leases, 'XX', ...args);
+    const json = JSON.stringify(error);
+    for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {
+      await this.redis.jobpipeRelease(k.inflight, k.leases, k.errors, json, ...seqs.slice(start, start + MAX_PER_CALL));
+    }
   }
 
   /** Of these jobs, the ones never dispatched: a resumed split skips the others. */

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /** Bumped when any script changes, so two versions of jobpipe can share one Redis during an upgrade. */
-export const SCRIPTS_VERSION = 5;
+export const SCRIPTS_VERSION = 6;
 const commandsDir = new URL('../commands/', import.meta.url);
 
 /** What the Lua commands look like once registered on an ioredis client. */
@@ -14,6 +14,7 @@ export interface LedgerCommands {
   jobpipeComplete(...args: (string | number)[]): Promise<number>;
   jobpipeRetryDead(...args: (string | number)[]): Promise<number>;
   jobpipePurgeDead(...args: (string | number)[]): Promise<number>;
+  jobpipeRelease(...args: (string | number)[]): Promise<number>;
 }
 
 /**
