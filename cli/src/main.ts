@@ -9,6 +9,7 @@ import { ventilatorSettings } from '@jobpipe/ventilator/settings';
 import { workerSettings } from '@jobpipe/worker/settings';
 import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings } from './demo-settings.js';
+import { keysCommand } from './keys-command.js';
 import { topCommand } from './top/top-command.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 
@@ -51,6 +52,7 @@ program.addCommand(submitCommand());
 program.addCommand(statusCommand());
 program.addCommand(deadCommand());
 program.addCommand(topCommand());
+program.addCommand(keysCommand());
 
 // A usage error (unknown flag, missing value) exits 2 like a bad setting, in every subcommand.
 const usageExit = (error: CommanderError) => process.exit(error.exitCode === 0 ? 0 : 2);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
 import { metricValue } from '@jobpipe/observability';
 import { BatchEvents, Stack, type ProgressEvent, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
+import type { CurveClient } from '@jobpipe/transport';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = resolve(repoRoot, 'cli/dist/main.js');
@@ -329,6 +330,8 @@ export interface BatchRunOptions {
   workerEnv?: (index: number) => Record<string, string>;
   ventilatorEnv?: Record<string, string>;
   onProgress?: (event: ProgressEvent) => void;
+  /** Client keys for the test's own subscriber, when the stack's sockets use CURVE. */
+  curve?: CurveClient;
 }
 
 /**
@@ -346,7 +349,7 @@ export async function startBatch(cleanup: Cleanup, options: BatchRunOptions): Pr
   if (options.ventilatorEnv) stackOptions.ventilatorEnv = options.ventilatorEnv;
   return retryingPortClashes('starting a stack', async () => {
     const stack = cleanup.stack(await Stack.start(stackOptions));
-    const events = cleanup.events(new BatchEvents(stack.endpoints.eventsConnect, options.onProgress));
+    const events = cleanup.events(new BatchEvents(stack.endpoints.eventsConnect, options.onProgress, options.curve));
     try {
       // PUB/SUB slow joiner: the subscription must reach the sink before the batch can complete.
       await sleep(200);

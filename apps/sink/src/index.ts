@@ -3,11 +3,12 @@
  * SIGTERM. `Sink` is the role itself, for embedding.
  */
 import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
-import { connectRedis, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
+import { connectRedis, describeRedisError, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { MemoryResultLedger, RedisResultLedger, type ResultLedger } from './result-ledger.js';
+import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { sinkSettings } from './settings.js';
 import { Sink } from './sink.js';
 
@@ -25,17 +26,18 @@ const DEFAULT_RETRY_BACKOFF_MS = 1000;
 export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Promise<void> {
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
+  const security = SocketSecurity.forServer(curveServerFrom(config));
   const logger = createLogger('sink', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, ...['wrong_pipeline']]);
   const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
   redis?.on('error', (error: Error) => {
-    if (!isRedisRefusal(error)) return logger.warn({ err: error.message }, 'redis error');
+    if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
     // Credentials or a certificate Redis refuses: no reconnect mends that, a restart rereads the
     // settings. Exiting here, in the same tick, comes before any command fails with the error.
-    logger.fatal({ err: error.message, redis: redisConnection!.display }, 'redis refused the connection');
-    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${error.message}\n`);
+    logger.fatal({ err: describeRedisError(error), redis: redisConnection!.display }, 'redis refused the connection');
+    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${describeRedisError(error)}\n`);
     process.exit(2);
   });
   const ledger: ResultLedger = redis
@@ -47,6 +49,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     resultsBind: config.resultsBind,
     eventsBind: config.eventsBind,
     maxMessageBytes: config.maxMessageBytes,
+    security,
     logger,
     metrics,
   });

@@ -1,4 +1,5 @@
 import { common, redisSettings } from '@jobpipe/config';
+import { curveServerSettings } from '@jobpipe/transport';
 
 /** Everything a sink reads from env and flags. */
 export const sinkSettings = {
@@ -9,6 +10,7 @@ export const sinkSettings = {
   logLevel: common.logLevel,
   logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
+  ...curveServerSettings,
   redisUrl: common.redisUrl,
   ...redisSettings,
   redisPrefix: common.redisPrefix,

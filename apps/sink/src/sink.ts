@@ -3,7 +3,7 @@ import { encode, type JobResult, type MessageOf, type ProtocolError } from '@job
 import type { Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
-import { baseOptions, receiveLoop, SerialSender, Signal } from '@jobpipe/transport';
+import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 
@@ -20,6 +20,8 @@ export interface SinkOptions {
   resultsBind: string;
   eventsBind: string;
   maxMessageBytes: number;
+  /** CURVE keys. @default plain sockets */
+  security?: SocketSecurity;
   logger: Logger;
   metrics: Metrics;
   /** Batches folded at once; results for more wait (their leases bring them back). @default 10000 */
@@ -60,13 +62,13 @@ export class Sink {
   #running = false;
 
   constructor(options: SinkOptions) {
-    this.#o = options;
+    this.#o = { ...options, security: options.security ?? SocketSecurity.plain() };
     this.#labels = { pipeline: options.pipeline.name };
     this.#maxOpenBatches = options.maxOpenBatches ?? 10_000;
     this.#latency = options.metrics.jobLatency.labels(this.#labels);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
-    this.#results = new Pull({ ...socketOptions });
-    this.#events = new Publisher({ ...socketOptions });
+    this.#results = new Pull({ ...socketOptions, ...this.#o.security!.bindOptions() });
+    this.#events = new Publisher({ ...socketOptions, ...this.#o.security!.bindOptions() });
     this.#publisher = new SerialSender(this.#events);
     const { metrics } = options;
     const sum = (pick: (counts: BatchCounts) => number) => () => [...this.#openCounts.values()].reduce((total, counts) => total + pick(counts), 0);
@@ -80,6 +82,12 @@ export class Sink {
   }
 
   async start(): Promise<void> {
+    const { logger, metrics } = this.#o;
+    const security = this.#o.security!;
+    await security.authenticate(reportHandshakes('sink', logger, metrics.handshakesRefused));
+    for (const endpoint of exposedInTheClear(security, [this.#o.resultsBind, this.#o.eventsBind])) {
+      logger.warn({ endpoint }, 'binding beyond loopback without CURVE keys: anyone who reaches this port can send results or read batch events (see SECURITY.md)');
+    }
     await this.#results.bind(this.#o.resultsBind);
     await this.#events.bind(this.#o.eventsBind);
     this.#running = true;

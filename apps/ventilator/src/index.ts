@@ -4,11 +4,12 @@
  */
 import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
 import { startIntake } from '@jobpipe/intake';
-import { connectRedis, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
+import { connectRedis, describeRedisError, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { MemoryDispatchLedger, RedisDispatchLedger, type DispatchLedger } from './dispatch-ledger.js';
+import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
 import { Ventilator } from './ventilator.js';
 
@@ -24,17 +25,18 @@ export type VentilatorConfig = ConfigOf<typeof ventilatorSettings>;
 export async function runVentilator(config: VentilatorConfig = loadConfig(ventilatorSettings)): Promise<void> {
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
+  const security = SocketSecurity.forServer(curveServerFrom(config));
   const logger = createLogger('ventilator', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('ventilator', pipeline.name, [...MALFORMED_REASONS, ...[]]);
   const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
   redis?.on('error', (error: Error) => {
-    if (!isRedisRefusal(error)) return logger.warn({ err: error.message }, 'redis error');
+    if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
     // Credentials or a certificate Redis refuses: no reconnect mends that, a restart rereads the
     // settings. Exiting here, in the same tick, comes before any command fails with the error.
-    logger.fatal({ err: error.message, redis: redisConnection!.display }, 'redis refused the connection');
-    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${error.message}\n`);
+    logger.fatal({ err: describeRedisError(error), redis: redisConnection!.display }, 'redis refused the connection');
+    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${describeRedisError(error)}\n`);
     process.exit(2);
   });
   const ledger: DispatchLedger = redis
@@ -52,6 +54,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     leaseMs: config.leaseMs,
     heartbeatMs: config.heartbeatMs,
     maxMessageBytes: config.maxMessageBytes,
+    security,
     logger,
     metrics,
   });

@@ -1,4 +1,5 @@
 import { common, redisSettings, integer, json, nonEmpty, setting } from '@jobpipe/config';
+import { curveServerSettings } from '@jobpipe/transport';
 
 /** Everything a ventilator reads from env and flags. */
 export const ventilatorSettings = {
@@ -10,6 +11,7 @@ export const ventilatorSettings = {
   logLevel: common.logLevel,
   logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
+  ...curveServerSettings,
   heartbeatMs: common.heartbeatMs,
   redisUrl: common.redisUrl,
   ...redisSettings,

@@ -3,7 +3,7 @@ import { Push, Router, Subscriber } from 'zeromq';
 import { encode, encodeRaw, topicOf, type BatchSummary, type ProtocolError } from '@jobpipe/protocol';
 import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
-import { baseOptions, receiveLoop, SerialSender, Signal } from '@jobpipe/transport';
+import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
 import { Isolation } from './isolation.js';
@@ -20,6 +20,8 @@ export interface VentilatorOptions {
   leaseMs: number;
   heartbeatMs: number;
   maxMessageBytes: number;
+  /** CURVE keys. @default plain sockets */
+  security?: SocketSecurity;
   logger: Logger;
   metrics: Metrics;
 }
@@ -51,9 +53,9 @@ export class Ventilator {
   /** Jobs from the split not yet dispatched; bounded, so a huge split is streamed. */
   readonly #fresh: PendingJob[] = [];
   readonly #redeliveries: PendingJob[] = [];
+  readonly #isolation: Isolation;
   readonly #changed = new Signal();
   readonly #room = new Signal();
-  readonly #isolation: Isolation;
   readonly #batchDone = new Map<string, (summary: BatchSummary) => void>();
   readonly #batchJson = new Map<string, string>();
   /** Jobs split so far, per batch this ventilator runs: progress before the total is known. */
@@ -66,20 +68,20 @@ export class Ventilator {
   #timers: NodeJS.Timeout[] = [];
 
   constructor(options: VentilatorOptions) {
-    this.#o = options;
+    this.#o = { ...options, security: options.security ?? SocketSecurity.plain() };
     this.#labels = { pipeline: options.pipeline.name };
     this.#pipelineJson = JSON.stringify(options.pipeline.name);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // mandatory: a send to a worker that has gone fails at once instead of vanishing silently.
-    this.#workersSocket = new Router({ ...socketOptions, mandatory: true, handover: true });
+    this.#workersSocket = new Router({ ...socketOptions, ...this.#o.security!.bindOptions(), mandatory: true, handover: true });
     this.#toWorkers = new SerialSender(this.#workersSocket);
-    this.#toSink = new Push({ ...socketOptions });
+    this.#toSink = new Push({ ...socketOptions, ...this.#o.security!.connectOptions() });
     this.#sinkSender = new SerialSender(this.#toSink);
-    this.#events = new Subscriber({ ...socketOptions });
+    this.#events = new Subscriber({ ...socketOptions, ...this.#o.security!.connectOptions() });
     this.#workers = new WorkerRegistry(options.heartbeatMs);
+    this.#isolation = new Isolation(this.#workers, (key) => this.#inFlight.heldBy(key));
     options.metrics.sampleGauge(options.metrics.jobsInflight, this.#labels, () => this.#inFlight.size);
     options.metrics.sampleGauge(options.metrics.workersConnected, this.#labels, () => this.#workers.size);
-    this.#isolation = new Isolation(this.#workers, (key) => this.#inFlight.heldBy(key));
     options.metrics.sampleGauge(options.metrics.batchJobsSplit, this.#labels, () => [...this.#splitSoFar.values()].reduce((a, b) => a + b, 0));
   }
 
@@ -97,6 +99,12 @@ export class Ventilator {
   }
 
   async start(): Promise<void> {
+    const { logger, metrics } = this.#o;
+    const security = this.#o.security!;
+    await security.authenticate(reportHandshakes('ventilator', logger, metrics.handshakesRefused));
+    for (const endpoint of exposedInTheClear(security, [this.#o.jobsBind])) {
+      logger.warn({ endpoint }, 'binding beyond loopback without CURVE keys: anyone who reaches this port can take jobs (see SECURITY.md)');
+    }
     await this.#workersSocket.bind(this.#o.jobsBind);
     this.#toSink.connect(this.#o.resultsConnect);
     this.#events.connect(this.#o.eventsConnect);
@@ -128,7 +136,7 @@ export class Ventilator {
       setInterval(() => this.#dropSilentWorkers(), this.#o.heartbeatMs),
       setInterval(() => void this.#reap(), Math.min(REAP_EVERY_MS, Math.max(50, this.#o.leaseMs / 4))),
     );
-    this.#o.logger.info({ jobs: this.#o.jobsBind, results: this.#o.resultsConnect, events: this.#o.eventsConnect, durable: this.#o.ledger.durable }, 'ventilator started');
+    this.#o.logger.info({ jobs: this.#o.jobsBind, results: this.#o.resultsConnect, events: this.#o.eventsConnect, durable: this.#o.ledger.durable, curve: security.enabled }, 'ventilator started');
   }
 
   /**
@@ -337,6 +345,8 @@ export class Ventilator {
     let removed = 0;
     for (const seq of seqs) if (this.#inFlight.remove(batchId, seq)) removed++;
     if (removed > 0) this.#room.notify();
+    // A worker may have become idle: a waiting suspect can go to it.
+    if (removed > 0 && this.#isolation.queue.length > 0) this.#changed.notify();
   }
 
   #dropSilentWorkers(): void {
@@ -345,11 +355,10 @@ export class Ventilator {
       void this.#forgetWorker(session, 'silent for 3 heartbeats');
     }
   }
-    // A worker may have become idle: a waiting suspect can go to it.
-    if (removed > 0 && this.#isolation.queue.length > 0) this.#changed.notify();
 
   async #forgetWorker(session: WorkerSession, why: string): Promise<void> {
     this.#workers.remove(session);
+    this.#isolation.forget(session.key);
     const held = this.#inFlight.takeHeldBy(session.key);
     if (held.length === 0) return;
     try {
@@ -358,7 +367,6 @@ export class Ventilator {
       this.#o.logger.error({ err: error }, 'could not release the jobs of a vanished worker; their leases will bring them back');
     }
   }
-    this.#isolation.forget(session.key);
 
   async #reap(): Promise<void> {
     if (this.#reaping || !this.#running) return;

@@ -9,6 +9,7 @@ import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpip
 import { createExecutor, resolveThreads } from './executor.js';
 import { workerSettings } from './settings.js';
 import { Worker } from './worker.js';
+import { curveClientFrom, SocketSecurity } from '@jobpipe/transport';
 
 export { workerSettings } from './settings.js';
 export { Worker } from './worker.js';
@@ -21,6 +22,8 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 
 /** Starts a worker process from its configuration and runs it until a shutdown signal. */
 export async function runWorker(config: WorkerConfig = loadConfig(workerSettings)): Promise<void> {
+  // Checked before anything starts: half a key configuration is a one-line ConfigError (exit code 2).
+  const security = SocketSecurity.forClient(curveClientFrom(config));
   const logger = createLogger('worker', config.logLevel, { worker: config.workerId }, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const hints = pipeline.worker ?? {};
@@ -43,12 +46,13 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
     heartbeatMs: config.heartbeatMs,
     maxMessageBytes: config.maxMessageBytes,
     drainTimeoutMs: config.drainTimeoutMs,
+    security,
     logger,
     metrics,
   });
   const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => worker.ready });
   worker.start();
-  logger.info({ pipeline: pipeline.name, threads, concurrency, timeoutMs, metricsPort: health.port }, 'ready');
+  logger.info({ pipeline: pipeline.name, threads, concurrency, timeoutMs, metricsPort: health.port, curve: security.enabled }, 'ready');
   exitOnSignals(async () => {
     await worker.stop();
     await health.close();

@@ -1,4 +1,5 @@
 import { common, integer, setting } from '@jobpipe/config';
+import { curveClientSettings } from '@jobpipe/transport';
 
 const threads = (raw: string): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : integer(0, 1024)(raw));
 
@@ -12,6 +13,7 @@ export const workerSettings = {
   logLevel: common.logLevel,
   logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
+  ...curveClientSettings,
   heartbeatMs: common.heartbeatMs,
   concurrency: setting<number | undefined>({
     env: 'JOBPIPE_CONCURRENCY',

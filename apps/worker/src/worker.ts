@@ -3,7 +3,7 @@ import { Dealer, Push } from 'zeromq';
 import { encode, type Job, type JobResult, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
-import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { baseOptions, PackingQueue, receiveLoop, SerialSender, type SocketSecurity } from '@jobpipe/transport';
 import { CreditWindow } from './credit-window.js';
 import type { Executor, Outcome } from './executor.js';
 
@@ -18,6 +18,8 @@ export interface WorkerOptions {
   heartbeatMs: number;
   maxMessageBytes: number;
   drainTimeoutMs: number;
+  /** CURVE keys. @default plain sockets */
+  security?: SocketSecurity;
   logger: Logger;
   metrics: Metrics;
 }
@@ -51,8 +53,9 @@ export class Worker {
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // A fresh routing id per process: the ventilator keeps credit per connection, and a restarted
     // worker must not inherit its predecessor's.
-    this.#jobs = new Dealer({ ...socketOptions, routingId: `${options.workerId}-${process.pid}-${randomBytes(3).toString('hex')}`, immediate: true });
-    this.#results = new Push({ ...socketOptions, immediate: true });
+    const curve = options.security?.connectOptions() ?? {};
+    this.#jobs = new Dealer({ ...socketOptions, ...curve, routingId: `${options.workerId}-${process.pid}-${randomBytes(3).toString('hex')}`, immediate: true });
+    this.#results = new Push({ ...socketOptions, ...curve, immediate: true });
     this.#control = new SerialSender(this.#jobs);
     this.#window = new CreditWindow(options.concurrency, options.prefetchMs);
     this.#resultQueue = new PackingQueue<JobResult>(

@@ -1,5 +1,6 @@
 import { Subscriber } from 'zeromq';
 import { decode, topicOf, type BatchSummary, type MessageOf } from '@jobpipe/protocol';
+import { curveClientOptions, type CurveClient } from '@jobpipe/transport';
 
 export type ProgressEvent = Omit<MessageOf<'BatchProgress'>, 'type'>;
 
@@ -8,7 +9,7 @@ export type ProgressEvent = Omit<MessageOf<'BatchProgress'>, 'type'>;
  * a subscriber that was not there yet.
  */
 export class BatchEvents {
-  readonly #socket = new Subscriber({ linger: 0 });
+  readonly #socket: Subscriber;
   readonly #waiters = new Map<string, (summary: BatchSummary) => void>();
   readonly #completed = new Map<string, BatchSummary>();
   readonly #loop: Promise<void>;
@@ -16,7 +17,10 @@ export class BatchEvents {
   constructor(
     endpoint: string,
     private readonly onProgress: (event: ProgressEvent) => void = () => {},
+    /** Keys for a sink whose sockets use CURVE. */
+    curve?: CurveClient,
   ) {
+    this.#socket = new Subscriber({ linger: 0, ...(curve ? curveClientOptions(curve) : {}) });
     this.#socket.connect(endpoint);
     this.#socket.subscribe(topicOf('BatchCompleted'), topicOf('BatchProgress'));
     this.#loop = this.#receive();

@@ -34,6 +34,7 @@ export class Metrics {
   readonly workerJobsActive = this.#gauge('jobpipe_worker_jobs_active', 'Jobs a worker is running now (busy slots)', ['pipeline']);
   readonly workerSlots = this.#gauge('jobpipe_worker_slots', 'Jobs a worker can run at once (its concurrency)', ['pipeline']);
   readonly malformedMessages = this.#counter('jobpipe_malformed_messages_total', 'Messages dropped because they could not be decoded', ['role', 'reason']);
+  readonly handshakesRefused = this.#counter('jobpipe_handshakes_refused_total', 'CURVE clients refused because their public key is not on the allow-list', ['role']);
   readonly batchesCompleted = this.#counter('jobpipe_batches_completed_total', 'Batches whose every job has a recorded result', ['pipeline']);
   readonly workersConnected = this.#gauge('jobpipe_workers_connected', 'Workers that sent a heartbeat recently', ['pipeline']);
   readonly batchesOpen = this.#gauge('jobpipe_batches_open', 'Batches the sink is recording that are not done', ['pipeline']);
