@@ -33,18 +33,26 @@ async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPref
   const connection = redisConnectionFrom(config)!;
   // Loaded here, not at start: BullMQ and ioredis cost every other command half a second.
   const { JobpipeClient } = await import('@jobpipe/intake');
-  const { connectRedis, isRedisRefusal, redisOptionsFrom } = await import('@jobpipe/ledger');
+  const { connectRedis, describeRedisError, isRedisRefusal, redisOptionsFrom } = await import('@jobpipe/ledger');
+  // About 2 s of tries before giving up. Over TLS a refused client certificate often shows as a
+  // reset connection, and only some tries get to read the server's alert: enough tries see one.
   const giveUp = (attempt: number) => (attempt > 20 ? null : 100);
-  const redis = connectRedis(redisOptionsFrom(connection), { retryStrategy: giveUp, sentinelRetryStrategy: giveUp, maxRetriesPerRequest: 3 });
+  const redis = connectRedis(redisOptionsFrom(connection), { retryStrategy: giveUp, sentinelRetryStrategy: giveUp, maxRetriesPerRequest: 20 });
   let lastError: Error | undefined;
-  redis.on('error', (error: Error) => (lastError = error));
+  // Settles at the first refusal: a wrong password or certificate is not worth the other tries.
+  const refused = new Promise<never>((_, reject) =>
+    redis.on('error', (error: Error) => {
+      lastError = error;
+      if (isRedisRefusal(error)) reject(error);
+    }),
+  );
+  refused.catch(() => {});
   const client = new JobpipeClient(redis, config.redisPrefix);
   try {
-    return await use(client);
+    return await Promise.race([use(client), refused]);
   } catch (error) {
-    const cause = isRedisRefusal(error) ? (error as Error) : lastError && isRedisRefusal(lastError) ? lastError : undefined;
-    if (cause) throw new ConfigError('JOBPIPE_REDIS_URL', 'redis-url', `Redis at ${connection.display} refused the connection: ${cause.message}`);
-    if (lastError && redis.status !== 'ready') throw new Error(`cannot reach Redis at ${connection.display}: ${lastError.message}`, { cause: error });
+    if (isRedisRefusal(error)) throw new ConfigError('JOBPIPE_REDIS_URL', 'redis-url', `Redis at ${connection.display} refused the connection: ${describeRedisError(error)}`);
+    if (lastError && redis.status !== 'ready') throw new Error(`cannot reach Redis at ${connection.display}: ${describeRedisError(lastError)}`, { cause: error });
     throw error;
   } finally {
     await client.close().catch(() => {});

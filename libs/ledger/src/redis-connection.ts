@@ -132,6 +132,19 @@ export function isRedisRefusal(error: unknown): boolean {
   );
 }
 
+/**
+ * An error of a Redis client in one line: OpenSSL's messages span lines and name source files,
+ * so a TLS error becomes its reason and code (`tlsv13 alert certificate required
+ * (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)`).
+ */
+export function describeRedisError(error: unknown): string {
+  const message = String((error as Error | undefined)?.message ?? error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason = /SSL routines:[^:]*:([^:\n]+)/.exec(message)?.[1];
+  if (reason) return code ? `${reason} (${code})` : reason;
+  return message.split('\n')[0]!.trim();
+}
+
 /** `redis://user:password@host` with the password (and any `password` query parameter) as `***`, for logs. */
 export function redactUrl(url: string): string {
   try {
