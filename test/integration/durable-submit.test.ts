@@ -1,15 +1,18 @@
 /**
  * Durable mode, bad submissions (DESIGN.md "Guarantees" 6): "an invalid submission gets one clear
- * error and nothing half-written". `jobpipe submit` exits 2 with one line naming what is wrong,
- * the client API throws SubmissionError, and Redis holds not one key more than before.
+ * error and nothing half-written". `jobpipe submit` exits 2 with one line naming what is wrong
+ * (each failing field by its path, for a pipeline that declares its input with a schema), the
+ * client API throws SubmissionError, and Redis holds not one key more than before. A batch that
+ * bypassed submit (another client wrote it to the queue, or --input) is checked by the ventilator,
+ * which fails it with the same message before writing or splitting anything.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { RedisServer } from '@jobpipe/launcher';
 import { JobpipeClient, SubmissionError } from '@jobpipe/intake';
 import { loadPipeline } from '@jobpipe/pipeline';
-import { Cleanup, echoPipeline, runCli } from './helpers.js';
-import { durablePipeline, keysOf, notAPipeline, scanKeys, startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
+import { Cleanup, echoPipeline, logsOnce, primesPipeline, runCli, waitFor } from './helpers.js';
+import { durablePipeline, keysOf, notAPipeline, scanKeys, startDurable, startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
 let server: RedisServer | undefined;
@@ -42,7 +45,15 @@ describe('bad submissions', () => {
     const cases: { what: string; args: string[]; message: RegExp }[] = [
       { what: 'unknown pipeline module', args: ['--pipeline', '/nope.mjs', '--input', '{"jobs":1}'], message: /\/nope\.mjs/ },
       { what: 'a module that is no pipeline', args: ['--pipeline', notAPipeline, '--input', '{"jobs":1}'], message: /not-a-pipeline\.mjs has no default export/ },
-      { what: 'input the pipeline rejects', args: ['--pipeline', echoPipeline, '--input', '{"jobs":-1}'], message: /echo rejects the input: echo: input\.jobs must be a number >= 0, got -1/ },
+      { what: 'a field its schema rejects', args: ['--pipeline', echoPipeline, '--input', '{"jobs":-1}'], message: /echo rejects the input: input\.jobs: Too small: expected number to be >=0$/ },
+      { what: 'a field of the wrong type', args: ['--pipeline', echoPipeline, '--input', '{"jobs":"many"}'], message: /echo rejects the input: input\.jobs: Invalid input: expected number, received string$/ },
+      {
+        what: 'several bad fields',
+        args: ['--pipeline', primesPipeline, '--input', '{"limit":1,"chunk":"big"}'],
+        message: /primes rejects the input: input\.limit: Too small: expected number to be >=2; input\.chunk: Invalid input: expected number, received string$/,
+      },
+      { what: 'a field its schema does not know', args: ['--pipeline', echoPipeline, '--input', '{"jobs":1,"wrokMs":5}'], message: /echo rejects the input: input: Unrecognized key: "wrokMs"$/ },
+      { what: 'no object at all', args: ['--pipeline', echoPipeline, '--input', '[1]'], message: /echo rejects the input: input: Invalid input: expected object, received array$/ },
       { what: 'input its validate() rejects', args: ['--pipeline', durablePipeline, '--input', '{"jobs":"many"}'], message: /durable rejects the input: input\.jobs must be an integer >= 0, got "many"/ },
       { what: 'input that is not JSON', args: ['--pipeline', echoPipeline, '--input', '{"jobs":'], message: /JOBPIPE_INPUT|--input/ },
       { what: 'no input at all', args: ['--pipeline', echoPipeline], message: /JOBPIPE_INPUT|--input/ },
@@ -94,12 +105,39 @@ describe('bad submissions', () => {
     const echo = await loadPipeline(echoPipeline);
     const durable = await loadPipeline(durablePipeline);
     await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(SubmissionError);
-    await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(/input\.jobs must be a number >= 0/);
-    await expect(client.submit(echo, { jobs: 'x' }, { batchId: 'ok-id' })).rejects.toThrow(/input\.jobs/);
+    await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(/input\.jobs: Too small/);
+    await expect(client.submit(echo, { jobs: 'x' }, { batchId: 'ok-id' })).rejects.toThrow('echo rejects the input: input.jobs: Invalid input: expected number, received string');
+    await expect(client.submit(echo, { jobs: 2, spin: 'yes' })).rejects.toThrow('echo rejects the input: input.spin: Invalid input: expected boolean, received string');
     await expect(client.submit(durable, { jobs: 1.5 })).rejects.toThrow(/input\.jobs must be an integer >= 0, got 1\.5/);
     await expect(client.submit(durable, null)).rejects.toThrow(SubmissionError);
     await expect(client.submit(echo, { jobs: 1 }, { batchId: 'a:b' })).rejects.toThrow(/batch id "a:b" must be/);
     expect(await keysOf(redis!, prefix)).toEqual([]);
     expect(await everything()).toEqual(before);
+  });
+
+  it('the ventilator fails a batch that bypassed submit with the same message, writing and splitting nothing', async () => {
+    const bad = { jobs: 'many' };
+    const message = 'echo rejects the input: input.jobs: Invalid input: expected number, received string';
+    // --input is checked the same way: the batch fails at once and the ventilator serves on.
+    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline, workers: 1, ventilatorEnv: { JOBPIPE_INPUT: JSON.stringify(bad), JOBPIPE_BATCH_ID: 'from-input' } });
+    const [failed] = await logsOnce(d.stack.ventilator!, 'batch failed');
+    expect((failed!.err as { message: string }).message).toBe(message);
+
+    // Another client's batch, queued without submit's check.
+    await d.client.queue('echo').add('batch', { pipeline: 'echo', input: bad, submittedAt: Date.now() }, { jobId: 'foreign', attempts: 1 });
+    const report = await waitFor('the foreign batch to fail', async () => {
+      const status = await d.client.status('echo', 'foreign');
+      return status?.state === 'failed' ? status : undefined;
+    });
+    expect(report.error).toBe(message);
+    await expect(d.client.waitForBatch('echo', 'foreign')).rejects.toThrow(`batch foreign failed: ${message}`);
+    const keys = await keysOf(redis!, d.prefix);
+    expect(keys.filter((key) => key.includes(':batch:'))).toEqual([]);
+    expect(await d.ledger.listBatches()).toEqual([]);
+    expect(d.stack.ventilator!.logs('batch started')).toEqual([]);
+
+    // A good batch after them runs as usual.
+    await d.submit({ jobs: 5 }, 'good');
+    expect((await d.done('good')).answer).toMatchObject({ count: 5, sum: 10 });
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, encodeRaw, topicOf, type BatchSummary, type ProtocolError } from '@jobpipe/protocol';
-import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
+import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
@@ -146,12 +146,15 @@ export class Ventilator {
    */
   async runBatch(input: unknown, batchId = newBatchId(this.#o.pipeline.name)): Promise<BatchSummary> {
     const { pipeline, logger, ledger } = this.#o;
+    // Checked here too: a batch queued by another client, or given as --input, never went through
+    // submit. An invalid one fails before anything is written or split.
+    const checked = await parseInput(pipeline, input);
     const { resumed, summary } = await ledger.begin(batchId, pipeline.name);
     if (summary) return summary;
     const done = this.#waitForDone(batchId);
     logger.info({ batch: batchId, resumed }, resumed ? 'batch resumed' : 'batch started');
     await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
-    const total = await this.#split(input, batchId, resumed);
+    const total = await this.#split(checked, batchId, resumed);
     await ledger.end(batchId, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     logger.info({ batch: batchId, jobs: total }, 'batch split done');

@@ -10,16 +10,19 @@
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
-import { definePipeline } from '@jobpipe/pipeline';
+import { z } from 'zod';
+import { definePipeline, formatPath } from '@jobpipe/pipeline';
 
-export interface EchoInput {
-  jobs: number;
-  payloadBytes?: number;
-  workMs?: number;
-  spin?: boolean;
-  failEvery?: number;
-  ratePerSecond?: number;
-}
+/** The input: submissions and the ventilator check batches against it (zod implements Standard Schema). */
+export const echoInput = z.strictObject({
+  jobs: z.number().int().min(0),
+  payloadBytes: z.number().min(0).default(100),
+  workMs: z.number().min(0).default(0),
+  spin: z.boolean().default(false),
+  failEvery: z.number().int().min(0).default(0),
+  ratePerSecond: z.number().min(0).default(0),
+});
+export type EchoInput = z.input<typeof echoInput>;
 interface EchoPayload {
   i: number;
   workMs: number;
@@ -37,18 +40,11 @@ interface EchoState {
   latencies: [number, number][];
 }
 
-export function checkInput(input: unknown): Required<EchoInput> {
-  const { jobs, payloadBytes = 100, workMs = 0, spin = false, failEvery = 0, ratePerSecond = 0 } = (input ?? {}) as Partial<EchoInput>;
-  const count = (name: string, value: unknown, min: number) => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw new TypeError(`echo: input.${name} must be a number >= ${min}, got ${JSON.stringify(value)}`);
-  };
-  count('jobs', jobs, 0);
-  count('payloadBytes', payloadBytes, 0);
-  count('workMs', workMs, 0);
-  count('failEvery', failEvery, 0);
-  count('ratePerSecond', ratePerSecond, 0);
-  if (typeof spin !== 'boolean') throw new TypeError('echo: input.spin must be a boolean');
-  return { jobs: Math.floor(jobs!), payloadBytes, workMs, spin, failEvery: Math.floor(failEvery), ratePerSecond };
+/** The input with its defaults; throws a TypeError naming each bad field. */
+export function checkInput(input: unknown): z.output<typeof echoInput> {
+  const result = echoInput.safeParse(input);
+  if (!result.success) throw new TypeError(`echo: ${result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ')}`);
+  return result.data;
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -77,6 +73,7 @@ const FIXED_BYTES = 50;
 
 export default definePipeline({
   name: 'echo',
+  input: echoInput,
   split: (input: EchoInput): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
     const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = checkInput(input);
     const pad = 'x'.repeat(Math.max(0, payloadBytes - FIXED_BYTES));

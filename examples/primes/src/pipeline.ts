@@ -4,29 +4,33 @@
  *
  * Input: `{ "limit": 5000000, "chunk": 50000 }`.
  */
-import { definePipeline } from '@jobpipe/pipeline';
+import { z } from 'zod';
+import { definePipeline, formatPath } from '@jobpipe/pipeline';
 import { countPrimesInRange } from './primes.js';
 
-export interface PrimesInput {
-  limit: number;
-  chunk?: number;
-}
+const MAX_LIMIT = 1e12;
+
+/** The input: submissions and the ventilator check batches against it (zod implements Standard Schema). */
+export const primesInput = z.strictObject({
+  limit: z.number().int().min(2).max(MAX_LIMIT),
+  chunk: z.number().int().min(1).default(50_000),
+});
+export type PrimesInput = z.input<typeof primesInput>;
 interface Range {
   from: number;
   to: number;
 }
 
-const MAX_LIMIT = 1e12;
-
-export function checkInput(input: unknown): Required<PrimesInput> {
-  const { limit, chunk = 50_000 } = (input ?? {}) as Partial<PrimesInput>;
-  if (!Number.isSafeInteger(limit) || limit! < 2 || limit! > MAX_LIMIT) throw new TypeError(`primes: input.limit must be an integer in 2..${MAX_LIMIT}, got ${JSON.stringify(limit)}`);
-  if (!Number.isSafeInteger(chunk) || chunk < 1) throw new TypeError(`primes: input.chunk must be a positive integer, got ${JSON.stringify(chunk)}`);
-  return { limit: limit!, chunk };
+/** The input with its defaults; throws a TypeError naming each bad field. */
+export function checkInput(input: unknown): z.output<typeof primesInput> {
+  const result = primesInput.safeParse(input);
+  if (!result.success) throw new TypeError(`primes: ${result.error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`).join('; ')}`);
+  return result.data;
 }
 
 export default definePipeline({
   name: 'primes',
+  input: primesInput,
   worker: { threads: 'auto' },
   split: function* (input: PrimesInput): Generator<Range> {
     const { limit, chunk } = checkInput(input);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RedisLedger, type BatchInfo } from '@jobpipe/ledger';
-import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
+import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
 
@@ -75,10 +75,12 @@ export class JobpipeClient {
 
   /** Where a batch stands, from the queue and the ledger; undefined when it is unknown. */
   async status(pipelineName: string, batchId: string): Promise<BatchStatusReport | undefined> {
-    const job = await this.queue(pipelineName).getJob(batchId);
+    const queue = this.queue(pipelineName);
+    // The state first: a job read before it failed lacks the failedReason that its state promises.
+    const jobState = await queue.getJobState(batchId);
+    const job = jobState === 'unknown' ? undefined : await queue.getJob(batchId);
     const info = await this.ledger.batchInfo(batchId);
     if (!job && !info) return undefined;
-    const jobState = job ? await job.getState() : 'unknown';
     return report(batchId, pipelineName, jobState, job?.data as BatchRequest | undefined, info, job?.failedReason ?? null);
   }
 
@@ -143,18 +145,26 @@ export class JobpipeClient {
   }
 }
 
-/** Runs the pipeline's `validate`, or else starts its split and takes one job, to check an input before it is queued. */
+/**
+ * Checks an input before it is queued: against the pipeline's `input` schema and its `validate`
+ * (see parseInput), or, with neither, by starting its split and taking one job.
+ */
 export async function validateInput(pipeline: Pipeline, input: unknown): Promise<void> {
   try {
     JSON.stringify(input);
   } catch (error) {
     throw new SubmissionError(`input is not JSON: ${(error as Error).message}`);
   }
-  try {
-    if (pipeline.validate) {
-      pipeline.validate(input);
+  if (pipeline.input || pipeline.validate) {
+    try {
+      await parseInput(pipeline, input);
       return;
+    } catch (error) {
+      if (error instanceof InputError) throw new SubmissionError(error.message);
+      throw error;
     }
+  }
+  try {
     const jobs = pipeline.split(input);
     const iterator = Symbol.asyncIterator in jobs ? jobs[Symbol.asyncIterator]() : (jobs as Iterable<unknown>)[Symbol.iterator]();
     await iterator.next();

@@ -19,6 +19,8 @@ describe('definePipeline', () => {
     [{ ...base, worker: { concurrency: 0 } }, /worker.concurrency/],
     [{ ...base, worker: { threads: -1 } }, /worker.threads/],
     [{ ...base, worker: { timeoutMs: 0 } }, /worker.timeoutMs/],
+    [{ ...base, input: { parse: () => 1 } }, /input must be a Standard Schema/],
+    [{ ...base, input: { '~standard': { version: 2, validate: () => ({ value: 1 }) } } }, /input must be a Standard Schema/],
   ])('rejects %o', (definition, message) => {
     expect(() => definePipeline(definition as never)).toThrow(PipelineError);
     expect(() => definePipeline(definition as never)).toThrow(message);

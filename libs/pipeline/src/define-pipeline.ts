@@ -1,3 +1,6 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { isStandardSchema } from './parse-input.js';
+
 /** What a handler gets besides its payload. */
 export interface JobContext {
   /** `${batch}:${seq}`: the same on every attempt. */
@@ -47,7 +50,16 @@ export interface PipelineDefinition<Input = any, Payload = any, Result = any, St
   retries?: number;
   /** Wait before the first retry, in ms; it doubles for each further one. @default 1000 */
   retryBackoffMs?: number;
-  /** Checks a batch's input at submission; throw to reject it. Without it, submission starts the split and takes one job. */
+  /**
+   * The schema of a batch's input, in any library that implements Standard Schema (zod >= 3.24,
+   * valibot >= 1, ArkType): checked at submission and again when the ventilator takes the batch,
+   * with an error naming each failing field. `split` gets the schema's output.
+   */
+  input?: StandardSchemaV1<unknown, Input>;
+  /**
+   * Checks a batch's input (after `input`, when both are given); throw to reject it. With neither,
+   * submission starts the split and takes one job.
+   */
   validate?: (input: unknown) => void;
 }
 
@@ -84,6 +96,9 @@ export function assertPipeline(value: unknown, origin = 'pipeline'): asserts val
   }
   for (const fn of ['init', 'collect', 'summarize', 'validate'] as const) {
     if (p[fn] !== undefined && typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function when given`);
+  }
+  if (p.input !== undefined && !isStandardSchema(p.input)) {
+    throw new PipelineError(`${origin}: input must be a Standard Schema (a zod >= 3.24, valibot >= 1 or ArkType schema, or any object with '~standard': { version: 1, validate })`);
   }
   const hints = p.worker as WorkerHints | undefined;
   if (hints !== undefined) {

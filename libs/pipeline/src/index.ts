@@ -12,7 +12,16 @@
  *   summarize: (state) => state.sum,
  * });
  * ```
+ *
+ * A pipeline may declare its input with any Standard Schema library; submissions and the
+ * ventilator check batches against it:
+ *
+ * ```ts
+ * import { z } from 'zod';
+ * export default definePipeline({ name: 'squares', input: z.object({ n: z.number().int().min(0) }), ... });
+ * ```
  */
 export { definePipeline, assertPipeline, PipelineError } from './define-pipeline.js';
 export type { Pipeline, PipelineDefinition, JobContext, CollectContext, WorkerHints } from './define-pipeline.js';
 export { loadPipeline } from './load-pipeline.js';
+export { parseInput, InputError, formatPath, isStandardSchema } from './parse-input.js';
