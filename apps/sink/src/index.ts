@@ -30,7 +30,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const logger = createLogger('sink', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
-  metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, ...['wrong_pipeline']]);
+  metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch']);
   const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
   redis?.on('error', (error: Error) => {
     if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');

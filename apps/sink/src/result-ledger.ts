@@ -24,6 +24,8 @@ export interface Recording {
 export interface ResultLedger {
   readonly durable: boolean;
   record(batch: string, worker: string, results: JobResult[]): Promise<Recording>;
+  /** True once the batch was started (by BatchStart, or in the durable ledger by the ventilator). */
+  knows(batch: string): Promise<boolean>;
   /** The ventilator's BatchStart: the batch's wall time starts now (a durable ledger has it already). */
   begin(batch: string): Promise<void>;
   /** The ventilator's BatchEnd: the batch has `total` jobs. */
@@ -63,6 +65,11 @@ export class MemoryResultLedger implements ResultLedger {
     const state = this.#batch(batch);
     let outcomes = '';
     for (const result of results) {
+      // Past the end of the split: not a job of this batch, and a rogue's way to grow `seen`.
+      if (state.total !== null && result.seq >= state.total) {
+        outcomes += RecordOutcome.Orphan;
+        continue;
+      }
       if (state.completed || !state.seen.add(result.seq)) {
         outcomes += RecordOutcome.Duplicate;
         continue;
@@ -73,6 +80,10 @@ export class MemoryResultLedger implements ResultLedger {
       state.perWorker[worker] = (state.perWorker[worker] ?? 0) + 1;
     }
     return { outcomes, counts: this.#counts(state) };
+  }
+
+  async knows(batch: string): Promise<boolean> {
+    return this.#batches.has(batch);
   }
 
   async begin(batch: string): Promise<void> {
@@ -142,6 +153,10 @@ export class RedisResultLedger implements ResultLedger {
   async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
     const reply = await this.ledger.record(batch, worker, results, this.retries, this.retryBackoffMs);
     return { outcomes: reply.outcomes, counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? Date.now() } };
+  }
+
+  async knows(batch: string): Promise<boolean> {
+    return (await this.ledger.batchInfo(batch)) !== undefined;
   }
 
   async begin(): Promise<void> {}

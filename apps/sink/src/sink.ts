@@ -1,7 +1,7 @@
 import { Publisher, Pull } from 'zeromq';
 import { encode, type JobResult, type MessageOf, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
-import type { Logger, Metrics } from '@jobpipe/observability';
+import { LogLimiter, type Logger, type Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
 import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
@@ -32,6 +32,8 @@ const PROGRESS_EVERY_MS = 250;
 const DONE_BATCHES_KEPT = 10_000;
 /** Received messages waiting to be recorded before the sink stops reading its socket. */
 const MAX_QUEUED_MESSAGES = 64;
+/** Results held for batches whose BatchStart has not come yet, at most (persistence off). */
+const MAX_PARKED_RESULTS = 20_000;
 /** How often a durable sink checks the ledger for batches it must fold or complete. */
 const RECONCILE_EVERY_MS = 1000;
 
@@ -59,6 +61,10 @@ export class Sink {
   #draining = false;
   #timer: NodeJS.Timeout | undefined;
   #reconciling = false;
+  readonly #malformedLog = new LogLimiter();
+  /** Results that arrived before their batch's BatchStart (persistence off only), by batch. */
+  readonly #parked = new Map<string, RecordGroup[]>();
+  #parkedResults = 0;
   #running = false;
 
   constructor(options: SinkOptions) {
@@ -206,7 +212,7 @@ export class Sink {
         group.results.push(result);
       }
     }
-    let pending = [...groups.values()].flatMap((byWorker) => [...byWorker.values()]);
+    let pending = await this.#knownBatchesOnly([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));
     await this.#retrying(async () => {
       // A done batch is not folded again for a late duplicate (a refold reads every result).
       const folds: (BatchFold | undefined)[] = [];
@@ -225,10 +231,40 @@ export class Sink {
     });
   }
 
+  /**
+   * Holds back the results of batches neither this sink nor the ledger knows. The ventilator
+   * opens every batch (in Redis, and by BatchStart) before its first job leaves, so with a
+   * durable ledger these come from a rogue or confused peer, and folding them would let it grow
+   * the sink's memory at will: they are dropped. Without one, a result can overtake its batch's
+   * BatchStart (they travel on different connections), so a few are parked until it comes; the
+   * rest are dropped unacknowledged, and their leases bring back any that were real.
+   */
+  async #knownBatchesOnly(groups: RecordGroup[]): Promise<RecordGroup[]> {
+    const known: RecordGroup[] = [];
+    for (const group of groups) {
+      let knows = this.#folds.has(group.batch) || this.#done.has(group.batch);
+      if (!knows) await this.#retrying(async () => void (knows = await this.#o.ledger.knows(group.batch)));
+      if (knows) known.push(group);
+      else if (!this.#o.ledger.durable && this.#parkedResults + group.results.length <= MAX_PARKED_RESULTS) {
+        this.#parkedResults += group.results.length;
+        this.#parked.set(group.batch, [...(this.#parked.get(group.batch) ?? []), group]);
+      } else {
+        this.#malformed('unknown_batch', `${group.results.length} result(s) from ${group.worker} for batch ${group.batch}, which was never started`, 0);
+      }
+    }
+    return known;
+  }
+
   async #onBatchStart(batch: string): Promise<void> {
     if (this.#done.has(batch)) return;
     await this.#o.ledger.begin(batch);
     await this.#fold(batch);
+    const parked = this.#parked.get(batch);
+    if (parked) {
+      this.#parked.delete(batch);
+      this.#parkedResults -= parked.reduce((sum, group) => sum + group.results.length, 0);
+      await this.#recordPacks(parked);
+    }
   }
 
   async #apply(group: RecordGroup, knownFold: BatchFold | undefined, recording: Recording): Promise<void> {
@@ -342,6 +378,7 @@ export class Sink {
 
   #malformed(reason: string, detail: string, bytes: number): void {
     this.#o.metrics.malformedMessages.inc({ role: 'sink', reason });
-    this.#o.logger.warn({ reason, bytes, detail }, 'dropped a malformed message');
+    const logged = this.#malformedLog.allow(reason);
+    if (logged) this.#o.logger.warn({ reason, bytes, detail, ...logged }, 'dropped a malformed message');
   }
 }

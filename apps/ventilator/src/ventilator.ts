@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, encodeRaw, topicOf, type BatchSummary, type ProtocolError } from '@jobpipe/protocol';
 import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
-import type { Logger, Metrics } from '@jobpipe/observability';
+import { LogLimiter, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
@@ -62,6 +62,7 @@ export class Ventilator {
   readonly #splitSoFar = new Map<string, number>();
   readonly #labels: { pipeline: string };
   readonly #pipelineJson: string;
+  readonly #malformedLog = new LogLimiter();
   #running = false;
   #reaping = false;
   #loops: Promise<unknown>[] = [];
@@ -417,7 +418,8 @@ export class Ventilator {
 
   #malformed(error: ProtocolError, bytes: number, socket: string): void {
     this.#o.metrics.malformedMessages.inc({ role: 'ventilator', reason: error.reason });
-    this.#o.logger.warn({ socket, reason: error.reason, bytes, detail: error.message }, 'dropped a malformed message');
+    const logged = this.#malformedLog.allow(error.reason);
+    if (logged) this.#o.logger.warn({ socket, reason: error.reason, bytes, detail: error.message, ...logged }, 'dropped a malformed message');
   }
 }
 

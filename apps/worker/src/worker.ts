@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, type Job, type JobResult, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
-import type { Logger, Metrics } from '@jobpipe/observability';
+import { LogLimiter, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender, type SocketSecurity } from '@jobpipe/transport';
 import { CreditWindow } from './credit-window.js';
 import type { Executor, Outcome } from './executor.js';
@@ -37,6 +37,7 @@ export class Worker {
   readonly #window: CreditWindow;
   readonly #waiting: Job[] = [];
   #active = 0;
+  readonly #malformedLog = new LogLimiter();
   #pumping = false;
   #draining = false;
   #drainedSent: number | undefined;
@@ -217,7 +218,8 @@ export class Worker {
 
   #malformed(error: ProtocolError, bytes: number): void {
     this.#o.metrics.malformedMessages.inc({ role: 'worker', reason: error.reason });
-    this.#o.logger.warn({ reason: error.reason, bytes, detail: error.message }, 'dropped a malformed message');
+    const logged = this.#malformedLog.allow(error.reason);
+    if (logged) this.#o.logger.warn({ reason: error.reason, bytes, detail: error.message, ...logged }, 'dropped a malformed message');
   }
 
   #notify(): void {

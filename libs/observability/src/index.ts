@@ -10,3 +10,4 @@ export type { HealthServerOptions } from './http-server.js';
 export { exitOnSignals } from './shutdown.js';
 export { parsePrometheusText, sumBy, metricValue } from './prometheus-text.js';
 export type { Sample } from './prometheus-text.js';
+export { LogLimiter } from './log-limiter.js';
