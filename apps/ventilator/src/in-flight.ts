@@ -7,15 +7,24 @@ export interface InFlightJob {
   worker: string;
 }
 
+/** Jobs one worker session holds: entries point at it, so a removal needs no lookup by name. */
+interface Holder {
+  held: number;
+}
+
+type Entry = InFlightJob & { holder: Holder };
+
 /**
  * Jobs this ventilator dispatched and has not yet seen recorded by the sink, in memory. Kept per
  * batch in maps keyed by sequence number (no per-job id strings); Map order is dispatch order, so
  * lease checks stop at the first job still within its lease.
  */
 export class InFlight {
-  readonly #batches = new Map<string, Map<number, InFlightJob>>();
-  /** Jobs held per worker session. */
-  readonly #held = new Map<string, number>();
+  readonly #batches = new Map<string, Map<number, Entry>>();
+  readonly #holders = new Map<string, Holder>();
+  // The jobs of one message share a worker: its holder is looked up once, not per job.
+  #lastWorker: string | undefined;
+  #lastHolder: Holder | undefined;
   #size = 0;
 
   get size(): number {
@@ -24,44 +33,52 @@ export class InFlight {
 
   /** How many of these jobs a worker session holds. */
   heldBy(worker: string): number {
-    return this.#held.get(worker) ?? 0;
+    return this.#holders.get(worker)?.held ?? 0;
   }
 
   add(job: PendingJob, dispatchedAt: number, worker: string): void {
     let batch = this.#batches.get(job.batch);
     if (!batch) this.#batches.set(job.batch, (batch = new Map()));
     const previous = batch.get(job.seq);
-    if (previous) {
-      batch.delete(job.seq);
-      this.#release(previous.worker);
-    } else {
+    if (previous === undefined) {
       this.#size++;
+    } else {
+      batch.delete(job.seq);
+      previous.holder.held--;
     }
-    batch.set(job.seq, { job, dispatchedAt, worker });
-    this.#held.set(worker, this.heldBy(worker) + 1);
+    let holder = this.#lastHolder;
+    if (worker !== this.#lastWorker || holder === undefined) {
+      holder = this.#holders.get(worker);
+      if (!holder) this.#holders.set(worker, (holder = { held: 0 }));
+      this.#lastWorker = worker;
+      this.#lastHolder = holder;
+    }
+    holder.held++;
+    batch.set(job.seq, { job, dispatchedAt, worker, holder });
   }
 
   /** Removes a recorded job; false when it was not in flight (already recorded or requeued). */
   remove(batchId: string, seq: number): boolean {
     const batch = this.#batches.get(batchId);
     const entry = batch?.get(seq);
-    if (!entry) return false;
+    if (entry === undefined) return false;
     batch!.delete(seq);
+    entry.holder.held--;
     this.#size--;
-    this.#release(entry.worker);
     if (batch!.size === 0) this.#batches.delete(batchId);
     return true;
   }
 
-  #release(worker: string): void {
-    const held = this.heldBy(worker) - 1;
-    if (held > 0) this.#held.set(worker, held);
-    else this.#held.delete(worker);
+  /** A worker session is gone for good: forget its count (its jobs are taken with takeHeldBy). */
+  forget(worker: string): void {
+    this.#holders.delete(worker);
+    if (this.#lastWorker === worker) this.#lastWorker = this.#lastHolder = undefined;
   }
 
   /** Removes and returns the jobs a worker session holds. */
   takeHeldBy(worker: string): InFlightJob[] {
     const taken: InFlightJob[] = [];
+    if (this.heldBy(worker) === 0) return taken;
     for (const [batchId, batch] of this.#batches) {
       for (const [seq, entry] of batch) {
         if (entry.worker === worker) {

@@ -66,7 +66,11 @@ describe('InFlight.heldBy', () => {
     inFlight.add(job(1), 1, 'w1');
     inFlight.add(job(0), 2, 'w2');
     expect([inFlight.heldBy('w1'), inFlight.heldBy('w2')]).toEqual([1, 1]);
-    inFlight.takeHeldBy('w1');
+    expect(inFlight.takeHeldBy('w1').map((entry) => entry.job.seq)).toEqual([1]);
+    inFlight.forget('w1');
+    expect(inFlight.takeHeldBy('w1')).toEqual([]);
+    inFlight.add(job(2), 3, 'w1');
+    expect(inFlight.heldBy('w1')).toBe(1);
     inFlight.takeExpired(10);
     expect([inFlight.heldBy('w1'), inFlight.heldBy('w2'), inFlight.size]).toEqual([0, 0, 0]);
   });

@@ -364,6 +364,7 @@ export class Ventilator {
     this.#workers.remove(session);
     this.#isolation.forget(session.key);
     const held = this.#inFlight.takeHeldBy(session.key);
+    this.#inFlight.forget(session.key);
     if (held.length === 0) return;
     try {
       this.#requeue(await this.#o.ledger.release(held, `worker ${session.workerId} went away (${why})`), `worker ${session.workerId} went away`);
