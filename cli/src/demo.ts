@@ -14,6 +14,26 @@ const primesPipelinePath = resolve(here, '../../examples/primes/dist/pipeline.js
 const primesModulePath = resolve(here, '../../examples/primes/dist/primes.js');
 
 
+/**
+ * A server key pair and one client key pair, for this run only: every socket of the demo uses
+ * CURVE, as a deployment beyond one host should (SECURITY.md). The keys reach the roles through
+ * their environment, which is fine on one machine; deployments use the _FILE settings.
+ */
+async function demoKeys() {
+  const { curveKeyPair } = await import('zeromq');
+  const server = curveKeyPair();
+  const client = curveKeyPair();
+  return {
+    client: { serverKey: server.publicKey, secretKey: client.secretKey },
+    env: {
+      JOBPIPE_CURVE_SERVER_SECRET: server.secretKey,
+      JOBPIPE_CURVE_CLIENT_KEYS: client.publicKey,
+      JOBPIPE_CURVE_SERVER_KEY: server.publicKey,
+      JOBPIPE_CURVE_SECRET: client.secretKey,
+    },
+  };
+}
+
 interface DemoConfig {
   workers: number;
   limit: number;
@@ -54,14 +74,16 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     const persistence = await choosePersistence();
     ownRedis = persistence.server;
     say(persistence.notice);
-    const env: Record<string, string> = persistence.connection ? { ...persistence.env, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {};
+    const keys = await demoKeys();
+    say('sockets: CURVE (encrypted, workers admitted by key), with keys made for this run');
+    const env: Record<string, string> = { ...keys.env, ...(persistence.connection ? { ...persistence.env, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {}) };
     stack = await Stack.start({ command: [process.execPath, cliPath], pipeline: primesPipelinePath, workers: config.workers, env, startVentilator: false });
     let lastShown = 0;
     events = new BatchEvents(stack.endpoints.eventsConnect, (progress) => {
       if (Date.now() - lastShown < 1000) return;
       lastShown = Date.now();
       say(`  progress: ${number(progress.done)}/${progress.total === null ? '?' : number(progress.total)} jobs`);
-    });
+    }, keys.client);
     // A subscriber needs a moment to connect before the first event it must not miss.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const batchId = `demo-${Date.now().toString(36)}`;

@@ -33,6 +33,8 @@ describe('demo', () => {
 
     expect(stdout, output).toMatch(/answer: 148,933 primes below 2,000,000; a sieve in this process says 148,933 .*: VERIFIED/);
     expect(stdout, output).toMatch(/batch \S+ completed: 40 jobs \(0 failed\)/);
+    // The demo runs every socket with CURVE, on keys made for the run.
+    expect(stdout, output).toContain('sockets: CURVE (encrypted, workers admitted by key)');
     // "jobs per worker:" then one line per worker that did jobs: "  worker-2   17  ####".
     const lines = stdout.split('\n');
     const header = lines.indexOf('jobs per worker:');

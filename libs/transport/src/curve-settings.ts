@@ -48,10 +48,10 @@ function valueOrFile<T>(name: string, flag: string, description: string, parse: 
   };
 }
 
-const serverSecret = valueOrFile('JOBPIPE_CURVE_SERVER_SECRET', 'curve-server-secret', 'ventilator and sink: secret key of the server key pair (Z85); turns CURVE on for their sockets', curveKey);
+const serverSecret = valueOrFile('JOBPIPE_CURVE_SERVER_SECRET', 'curve-server-secret', 'ventilator and sink: secret key of the server key pair (Z85); turns CURVE on for their sockets. Prefer the _FILE form to a flag (visible in ps)', curveKey);
 const clientKeys = valueOrFile('JOBPIPE_CURVE_CLIENT_KEYS', 'curve-client-keys', 'ventilator and sink: public keys of the clients allowed to connect (Z85, separated by commas or lines; text after a key and a space is a note)', curveKeyList);
 const serverKey = valueOrFile('JOBPIPE_CURVE_SERVER_KEY', 'curve-server-key', 'worker: public key of the server key pair (Z85); turns CURVE on for its sockets', curveKey);
-const secret = valueOrFile('JOBPIPE_CURVE_SECRET', 'curve-secret', "worker: this client's secret key (Z85); its public key must be in the servers' JOBPIPE_CURVE_CLIENT_KEYS", curveKey);
+const secret = valueOrFile('JOBPIPE_CURVE_SECRET', 'curve-secret', "worker: this client's secret key (Z85); its public key must be in the servers' JOBPIPE_CURVE_CLIENT_KEYS. Prefer the _FILE form to a flag (visible in ps)", curveKey);
 
 /** Settings of a role that binds sockets (ventilator, sink). */
 export const curveServerSettings = {

@@ -1,7 +1,10 @@
 import { decode, ProtocolError, type Message, type MessageTypeName } from '@jobpipe/protocol';
 
-/** The receiving side of a zeromq.js socket: an async iterable of multipart messages. */
-export type ReceivesFrames = AsyncIterable<Buffer[]>;
+/** The receiving side of a zeromq.js socket. */
+export interface ReceivesFrames {
+  receive(): Promise<Buffer[]>;
+  readonly closed: boolean;
+}
 
 export interface ReceiveLoopOptions<T extends MessageTypeName> {
   /** Message types this receiver takes; others are dropped as unexpected_type. */
@@ -21,7 +24,17 @@ export async function receiveLoop<T extends MessageTypeName>(socket: ReceivesFra
   const envelopeFrames = options.envelopeFrames ?? 0;
   const decodeOptions = { accept: options.accept, maxBytes: options.maxMessageBytes };
   try {
-    for await (const frames of socket) {
+    while (!socket.closed) {
+      let frames: Buffer[];
+      try {
+        frames = await socket.receive();
+      } catch (error) {
+        // zeromq.js rejects with EAGAIN when libzmq said a message was ready and then had none
+        // (seen with CURVE while a peer's connection is set up): nothing was lost, read again.
+        if ((error as { code?: string }).code !== 'EAGAIN' || socket.closed) throw error;
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
       const envelope = frames.slice(0, envelopeFrames);
       const body = frames[envelopeFrames];
       if (frames.length !== envelopeFrames + 1 || body === undefined) {
@@ -37,8 +50,8 @@ export async function receiveLoop<T extends MessageTypeName>(socket: ReceivesFra
       await options.onMessage(decoded.message as Extract<Message, { type: T }>, envelope);
     }
   } catch (error) {
-    // zeromq.js ends the iteration with an error when the socket is closed under it.
-    if (!isClosedError(error)) throw error;
+    // zeromq.js rejects a pending receive when the socket is closed under it.
+    if (!isClosedError(error) && !socket.closed) throw error;
   }
 }
 
