@@ -7,6 +7,8 @@ export interface PendingJob extends LedgerJob {
   batch: string;
   /** Its last delivery ended without a result: it is sent alone (see isolation.ts). */
   suspect?: boolean;
+  /** Taken by `due`: its reservation in the ledger runs until then (epoch ms). */
+  heldUntil?: number;
 }
 
 /** Jobs to send again, and jobs that ran out of attempts. */
@@ -32,13 +34,19 @@ export interface DispatchLedger {
   end(batch: string, total: number): Promise<void>;
   /**
    * Write-ahead: called before the jobs are sent. `fresh` jobs come straight from the split of a
-   * batch that was not resumed, so they cannot be recorded or dead yet.
+   * batch that was not resumed, so they cannot be recorded or dead yet. Returns the seqs of jobs
+   * that were recorded or dead-lettered meanwhile: they must not be sent.
    */
-  admit(batch: string, jobs: PendingJob[], leaseDeadline: number, fresh: boolean): Promise<void>;
+  admit(batch: string, jobs: PendingJob[], leaseDeadline: number, fresh: boolean): Promise<number[]>;
   /** The jobs of a worker that vanished; `why` says how (it becomes their last error). */
   release(held: InFlightJob[], why: string): Promise<Requeue>;
   /** Jobs whose lease ran out, or whose retry is due; at most `limit` of them. */
   due(local: InFlight, limit: number): Promise<Requeue>;
+  /**
+   * Renews the reservations of jobs taken by `due` that still wait here, before they run out:
+   * the reaper would take them again, their attempt raised once more without a delivery.
+   */
+  hold(waiting: PendingJob[]): Promise<void>;
   /** The batch's summary once it is done, read from the ledger (null when unknown or running). */
   doneSummary(batch: string): Promise<BatchSummary | null>;
 }
@@ -58,10 +66,13 @@ export class MemoryDispatchLedger implements DispatchLedger {
     return seqs;
   }
   async end() {}
-  async admit() {}
+  async admit(): Promise<number[]> {
+    return [];
+  }
   async doneSummary() {
     return null;
   }
+  async hold() {}
 
   async release(held: InFlightJob[]): Promise<Requeue> {
     return this.#requeue(held);
@@ -136,7 +147,7 @@ export class RedisDispatchLedger implements DispatchLedger {
       const room = limit - requeue.redeliver.length;
       if (room <= 0) break;
       const { jobs, deadLettered } = await this.ledger.takeDue(batch, room, this.maxAttempts, now + this.leaseMs, now);
-      for (const { lost, ...job } of jobs) requeue.redeliver.push({ batch, ...job, suspect: lost });
+      for (const { lost, ...job } of jobs) requeue.redeliver.push({ batch, ...job, suspect: lost, heldUntil: now + this.leaseMs });
       requeue.deadLettered += deadLettered;
     }
     return requeue;
@@ -145,5 +156,20 @@ export class RedisDispatchLedger implements DispatchLedger {
   async doneSummary(batch: string) {
     const info = await this.ledger.batchInfo(batch);
     return info?.status === 'done' ? info.summary : null;
+  }
+
+  async hold(waiting: PendingJob[]): Promise<void> {
+    const now = Date.now();
+    const until = now + this.leaseMs;
+    const byBatch = new Map<string, number[]>();
+    for (const job of waiting) {
+      // Renewed once half the reservation is gone: a few calls per lease, whatever waits.
+      if (job.heldUntil === undefined || job.heldUntil - now > this.leaseMs / 2) continue;
+      job.heldUntil = until;
+      let seqs = byBatch.get(job.batch);
+      if (!seqs) byBatch.set(job.batch, (seqs = []));
+      seqs.push(job.seq);
+    }
+    for (const [batch, seqs] of byBatch) await this.ledger.extendLeases(batch, seqs, until);
   }
 }

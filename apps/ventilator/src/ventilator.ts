@@ -285,7 +285,7 @@ export class Ventilator {
         if (count > 0 && bytes > budget) break;
         count++;
       }
-      const jobs = source.splice(0, count);
+      let jobs = source.splice(0, count);
       const dispatchedAt = Date.now();
       let frame = this.#jobsFrame(batch, jobs, dispatchedAt);
       // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
@@ -293,14 +293,23 @@ export class Ventilator {
         source.unshift(...jobs.splice(jobs.length >> 1));
         frame = this.#jobsFrame(batch, jobs, dispatchedAt);
       }
+      let skipped: number[];
       try {
-        await ledger.admit(batch, jobs, dispatchedAt + this.#o.leaseMs, source === this.#fresh);
+        skipped = await ledger.admit(batch, jobs, dispatchedAt + this.#o.leaseMs, source === this.#fresh);
       } catch (error) {
         // Redis is unreachable: nothing was sent, so put the jobs back and wait.
         logger.error({ err: error, batch }, 'write-ahead failed; retrying');
         source.unshift(...jobs);
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
+      }
+      // Recorded (a late result) or dead-lettered (a reservation that ran out: a ventilator that
+      // restarted) while they waited here: sending them would run them once more.
+      if (skipped.length > 0) {
+        const gone = new Set(skipped);
+        jobs = jobs.filter((job) => !gone.has(job.seq));
+        if (jobs.length === 0) continue;
+        frame = this.#jobsFrame(batch, jobs, dispatchedAt);
       }
       for (const job of jobs) this.#inFlight.add(job, dispatchedAt, session.key);
       session.sent += jobs.length;
@@ -377,8 +386,11 @@ export class Ventilator {
     if (this.#reaping || !this.#running) return;
     this.#reaping = true;
     try {
-      // Take no more than can go out soon: a taken job's reservation runs while it waits.
-      const room = Math.max(0, this.#o.maxInFlight - this.#inFlight.size - this.#redeliveries.length - this.#isolation.queue.length);
+      // Take no more than can go out soon: a taken job's reservation runs while it waits, and is
+      // renewed while it still waits (suspects may wait for an idle worker).
+      const waiting = this.#redeliveries.length + this.#isolation.queue.length;
+      if (waiting > 0) await this.#o.ledger.hold([...this.#redeliveries, ...this.#isolation.queue]);
+      const room = Math.max(0, this.#o.maxInFlight - this.#inFlight.size - waiting);
       if (room > 0) this.#requeue(await this.#o.ledger.due(this.#inFlight, room), 'lease expired or retry due');
     } catch (error) {
       this.#o.logger.error({ err: error }, 'lease check failed; retrying');

@@ -12,12 +12,12 @@
   ARGV[2] "1" to skip jobs already recorded or dead (redeliveries, resumed batches); "0" for
           fresh jobs of a batch, which cannot be either (two HEXISTS a job saved)
   ARGV[3..] pairs: seq, "<attempt>|<payload JSON>"
-  Returns the number of jobs written.
+  Returns the seqs skipped (already recorded or dead): the ventilator must not send them.
 ]]
 local deadline = ARGV[1]
 local recheck = ARGV[2] == '1'
 local results, dead = KEYS[4], KEYS[5]
-local fields, members = {}, {}
+local fields, members, skipped = {}, {}, {}
 for i = 3, #ARGV, 2 do
   local seq = ARGV[i]
   if not recheck or (redis.call('HEXISTS', results, seq) == 0 and redis.call('HEXISTS', dead, seq) == 0) then
@@ -25,9 +25,12 @@ for i = 3, #ARGV, 2 do
     fields[#fields + 1] = ARGV[i + 1]
     members[#members + 1] = deadline
     members[#members + 1] = seq
+  else
+    skipped[#skipped + 1] = seq
   end
 end
-if #fields == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('ZADD', KEYS[2], unpack(members))
-return #fields / 2
+if #fields > 0 then
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('ZADD', KEYS[2], unpack(members))
+end
+return skipped

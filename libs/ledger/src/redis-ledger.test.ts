@@ -128,6 +128,18 @@ describe('RedisLedger', () => {
     expect((await ledger.takeDue(batch, 10, 5, 9000, 3300)).jobs.map((j) => [j.seq, j.lost])).toEqual([[0, false]]);
   });
 
+  it('extends the reservation of a job waiting to be sent again, and no other lease', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1), 2000);
+    expect((await ledger.takeDue(batch, 10, 5, 3000, 2500)).jobs.map((j) => j.attempt)).toEqual([2, 2]);
+    expect((await ledger.record(batch, 'w', [ok(1, 'late')], 0, 100, 2600)).outcomes).toBe('R');
+    await ledger.extendLeases(batch, [0, 1], 6000);
+    // Still reserved at 4000: not taken again, its attempt not raised a second time.
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 4000)).jobs).toEqual([]);
+    expect(await ledger.redis.zscore(ledger.keys.batch(batch).leases, '1')).toBeNull();
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 6000)).jobs.map((j) => [j.seq, j.attempt])).toEqual([[0, 3]]);
+  });
+
   it('never puts a job back in flight once it has a result or is a dead letter', async () => {
     const batch = await newBatch();
     await ledger.admit(batch, jobs(0, 1), 2000);
@@ -138,7 +150,8 @@ describe('RedisLedger', () => {
     expect((await ledger.record(batch, 'w', [ok(0, 'late')], 0, 100, 2600)).outcomes).toBe('R');
     await ledger.expireNow(batch, [1]);
     expect(await ledger.takeDue(batch, 10, 2, 9000, 2700)).toEqual({ jobs: [], deadLettered: 1 });
-    await ledger.admit(batch, due.jobs, 9000);
+    // Both are skipped, and the ventilator is told so: it must not send them.
+    expect(await ledger.admit(batch, due.jobs, 9000)).toEqual([0, 1]);
     const k = ledger.keys.batch(batch);
     expect(await ledger.redis.hlen(k.inflight)).toBe(0);
     expect(await ledger.redis.zcard(k.leases)).toBe(0);

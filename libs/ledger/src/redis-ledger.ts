@@ -112,15 +112,18 @@ export class RedisLedger {
   /**
    * Write-ahead: the jobs are in the ledger with a lease before they leave the ventilator. Jobs
    * that meanwhile got a result or became dead letters are skipped (see commands/admit-5.lua).
-   * `recheck` false skips that check, for fresh jobs of a batch that was not resumed.
+   * `recheck` false skips that check, for fresh jobs of a batch that was not resumed. Returns the
+   * seqs skipped, which must not be sent.
    */
-  async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number, recheck = true): Promise<void> {
+  async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number, recheck = true): Promise<number[]> {
     const k = this.keys.batch(batch);
+    const skipped: number[] = [];
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
       const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline, recheck ? '1' : '0'];
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, `${job.attempt}|${job.payloadJson}`);
-      await this.redis.jobpipeAdmit(...args);
+      for (const seq of await this.redis.jobpipeAdmit(...args)) skipped.push(Number(seq));
     }
+    return skipped;
   }
 
   /** Records a pack of results from one worker; see RecordOutcome for what happened to each. */
@@ -165,6 +168,16 @@ export class RedisLedger {
     const json = JSON.stringify(error);
     for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {
       await this.redis.jobpipeRelease(k.inflight, k.leases, k.errors, json, ...seqs.slice(start, start + MAX_PER_CALL));
+    }
+  }
+
+  /** Moves the leases of these jobs to `until` (epoch ms); jobs no longer in flight are left alone. */
+  async extendLeases(batch: string, seqs: number[], until: number): Promise<void> {
+    const k = this.keys.batch(batch);
+    for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {
+      const args: (string | number)[] = [];
+      for (const seq of seqs.slice(start, start + MAX_PER_CALL)) args.push(until, seq);
+      await this.redis.zadd(k.leases, 'XX', ...args);
     }
   }
 

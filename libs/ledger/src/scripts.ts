@@ -7,7 +7,7 @@ const commandsDir = new URL('../commands/', import.meta.url);
 
 /** What the Lua commands look like once registered on an ioredis client. */
 export interface LedgerCommands {
-  jobpipeAdmit(...args: (string | number)[]): Promise<number>;
+  jobpipeAdmit(...args: (string | number)[]): Promise<string[]>;
   jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null]>;
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeFilterNew(...args: (string | number)[]): Promise<string[]>;
