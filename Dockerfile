@@ -59,7 +59,13 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /out/ ./
-RUN ln -s /app/cli/dist/main.js /usr/local/bin/jobpipe
+# /keys: where compose's `keys` service writes the CURVE keys. Owned by node, so that a fresh named
+# volume mounted there (Docker copies the image directory's owner and mode into it) is writable by
+# the user the service runs as, and closed to other users.
+RUN ln -s /app/cli/dist/main.js /usr/local/bin/jobpipe \
+ && mkdir /keys \
+ && chown node:node /keys \
+ && chmod 700 /keys
 USER node
 # 9400: /metrics, /healthz, /readyz. 5557: the ventilator's jobs. 5558, 5559: the sink's results and events.
 EXPOSE 9400 5557 5558 5559

@@ -1,20 +1,62 @@
 /**
  * docker-compose.yml, the Dockerfile and .dockerignore, without a Docker engine: the compose file
  * passes `docker-compose config -q` (Debian's v1, where installed) and v1's own schema (always),
- * `--scale worker=N` can work, every jobpipe service reads only settings its role knows, with
- * values it accepts, and the other services are wired to the files in deploy/. The compose
- * rehearsal (deploy-rehearsal.test.ts) runs the services; container-check.sh builds the image.
+ * `--scale worker=N` can work, every jobpipe role reads only settings its role knows, with values
+ * it accepts, CURVE is on with the keys the one-shot `keys` service makes (its command run here,
+ * into a directory standing in for the volume), and the other services are wired to the files in
+ * deploy/. The compose rehearsal (deploy-rehearsal.test.ts) runs the services; container-check.sh
+ * builds the image.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '@jobpipe/config';
-import { composePath, durationMs, hostPath, jobpipeServices, loadCompose, readDockerfile, repoRoot, roleSettings, type ComposeService } from './deploy-fixtures/compose.js';
+import { curveClientFrom, curvePublicKey, curveServerFrom } from '@jobpipe/transport';
+import {
+  composePath,
+  containerPathHere,
+  durationMs,
+  entrypointHere,
+  hostPath,
+  jobpipeServices,
+  keysService,
+  loadCompose,
+  readDockerfile,
+  repoRoot,
+  roleServices,
+  roleSettings,
+  volumeMounts,
+  type ComposeService,
+} from './deploy-fixtures/compose.js';
 
 const compose = loadCompose({});
+
+/** A directory standing in for each named volume of the file. */
+const volumeDirs = Object.fromEntries(Object.keys(compose.volumes ?? {}).map((volume) => [volume, mkdtempSync(join(tmpdir(), `jobpipe-compose-${volume}-`))]));
+afterAll(() => {
+  for (const dir of Object.values(volumeDirs)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs a one-shot jobpipe service's command as its container would, its volumes being the directories above. */
+function runOneShot(service: ComposeService) {
+  const [executable, ...entrypoint] = entrypointHere();
+  const mounts = volumeMounts(compose, service);
+  const args = service.command!.map((arg) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg));
+  return spawnSync(executable!, [...entrypoint, ...args], { encoding: 'utf8', env: { ...process.env, ...service.environment } });
+}
+
+/** A role's environment with paths inside the image or its volumes turned into paths here. */
+function roleEnvHere(service: ComposeService): Record<string, string> {
+  const mounts = volumeMounts(compose, service);
+  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, value.startsWith('/') ? containerPathHere(value, mounts, volumeDirs) : value]));
+}
+
+/** What `docker compose up` does first: the keys service runs, so that the roles' key files exist. */
+const firstKeysRun = keysService(compose) ? runOneShot(keysService(compose)![1]) : undefined;
 
 /** A service's published ports, `[ip:][hostPort:]containerPort[/protocol]`. */
 function published(service: ComposeService): { ip?: string; hostPort?: number; container: number }[] {
@@ -67,18 +109,79 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of Object.entries(compose.services)) expect(service.container_name, name).toBeUndefined();
   });
 
-  it('runs the three roles from the image built here, each reading only settings its role knows, with values it accepts', () => {
-    const services = jobpipeServices(compose);
-    expect(services.map(([name]) => name).sort()).toEqual(['sink', 'ventilator', 'worker']);
-    for (const [name, service] of services) {
-      expect(service.build).toBe('.');
+  it('runs the three roles and the one-shot keys service from the image built here; each role reads only settings its role knows, with values it accepts', () => {
+    expect(jobpipeServices(compose).map(([name]) => name).sort()).toEqual(['keys', 'sink', 'ventilator', 'worker']);
+    for (const [name, service] of jobpipeServices(compose)) expect(service.build, name).toBe('.');
+    const roles = roleServices(compose);
+    expect(roles.map(([name]) => name).sort()).toEqual(['sink', 'ventilator', 'worker']);
+    expect(firstKeysRun?.status, firstKeysRun?.stderr).toBe(0);
+    for (const [name, service] of roles) {
       expect(service.command, name).toEqual([name]);
       const settings = roleSettings[name]!;
       const known = new Set(Object.values(settings).map((setting) => setting.env));
-      const env = service.environment ?? {};
-      for (const key of Object.keys(env)) expect(known.has(key), `${name} does not read ${key}`).toBe(true);
-      expect(() => loadConfig(settings, { env: { ...env, JOBPIPE_PIPELINE: hostPath(env.JOBPIPE_PIPELINE ?? '') } }), name).not.toThrow();
+      for (const key of Object.keys(service.environment ?? {})) expect(known.has(key), `${name} does not read ${key}`).toBe(true);
+      // Paths under /app are this checkout's built tree, paths under /keys the keys service's output.
+      expect(() => loadConfig(settings, { env: roleEnvHere(service) }), name).not.toThrow();
     }
+  });
+
+  it('CURVE: the keys service runs `jobpipe keys --out <its volume> --keep` and nothing else, once per `up`, and a second run keeps the keys', () => {
+    const [name, service] = keysService(compose)!;
+    expect(service.entrypoint, 'the image\'s entrypoint, the jobpipe CLI').toBeUndefined();
+    const [command, ...args] = service.command!;
+    expect(command).toBe('keys');
+    const options = args.filter((arg) => arg.startsWith('--')).sort();
+    expect(options).toEqual(['--keep', '--out']);
+    expect(args).toHaveLength(3);
+    const out = args[args.indexOf('--out') + 1]!;
+    const mount = volumeMounts(compose, service).find((candidate) => candidate.target === out);
+    expect(mount, `${out} is a named volume of ${name}`).toBeDefined();
+    expect(mount!.readOnly, 'the keys service writes its volume').toBe(false);
+    // A one-shot: restarted after its exit 0 it would run forever; it serves nothing and needs no settings.
+    expect(service.restart).toBe('no');
+    expect(service.healthcheck).toBeUndefined();
+    expect(service.ports).toBeUndefined();
+    expect(service.environment).toBeUndefined();
+    expect(service.depends_on).toBeUndefined();
+
+    expect(firstKeysRun!.status, firstKeysRun!.stderr).toBe(0);
+    const dir = volumeDirs[mount!.volume]!;
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual(['client-1.public', 'client-1.secret', 'clients.allow', 'server.public', 'server.secret']);
+    for (const file of files) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(file.endsWith('.secret') ? 0o600 : 0o644);
+    // The next `docker compose up` runs it again: it must succeed (the roles wait for that) and change nothing.
+    const before = files.map((file) => readFileSync(join(dir, file), 'utf8'));
+    const second = runOneShot(service);
+    expect(second.status, second.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(files);
+    expect(files.map((file) => readFileSync(join(dir, file), 'utf8'))).toEqual(before);
+  });
+
+  it('CURVE: every role waits for the keys service, mounts its volume read-only, and reads its keys from files there, one consistent set', () => {
+    const [keysName, keys] = keysService(compose)!;
+    const keysVolume = volumeMounts(compose, keys)[0]!.volume;
+    const configs: Record<string, any> = {};
+    for (const [name, service] of roleServices(compose)) {
+      expect(service.depends_on?.[keysName], `${name} waits for ${keysName}`).toEqual({ condition: 'service_completed_successfully' });
+      const mount = volumeMounts(compose, service).find((candidate) => candidate.volume === keysVolume);
+      expect(mount?.readOnly, `${name} mounts ${keysVolume} read-only`).toBe(true);
+      const curve = Object.entries(service.environment ?? {}).filter(([key]) => key.startsWith('JOBPIPE_CURVE_'));
+      expect(curve.length, `${name}'s CURVE settings`).toBe(2);
+      for (const [key, value] of curve) {
+        expect(key, 'keys from files, not in the environment').toMatch(/_FILE$/);
+        expect(value.startsWith(`${mount!.target}/`), `${name} ${key}=${value}`).toBe(true);
+      }
+      configs[name] = loadConfig(roleSettings[name]!, { env: roleEnvHere(service) });
+    }
+    const ventilator = curveServerFrom(configs.ventilator)!;
+    const sink = curveServerFrom(configs.sink)!;
+    const worker = curveClientFrom(configs.worker)!;
+    for (const [name, side] of Object.entries({ ventilator, sink, worker })) expect(side, `CURVE on for the ${name}`).toBeDefined();
+    expect(sink.secretKey, 'the servers share one key pair').toBe(ventilator.secretKey);
+    expect(worker.serverKey, "the workers trust the servers' public key").toBe(curvePublicKey(ventilator.secretKey));
+    for (const [name, server] of Object.entries({ ventilator, sink })) expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
+    // Every replica of the worker service presents the same key (the shared-client-key option, SECURITY.md).
+    expect(compose.services.worker!.environment!.JOBPIPE_CURVE_SECRET_FILE).toMatch(/\/client-1\.secret$/);
   });
 
   it('wires the roles by service name to the endpoints the others bind, and to Redis', () => {
@@ -111,7 +214,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('healthchecks on /readyz at the metrics port; depends_on waits for healthy services; restarts; a worker has time to drain', () => {
-    for (const [name, service] of jobpipeServices(compose)) {
+    for (const [name, service] of roleServices(compose)) {
       const metricsPort = Number(service.environment!.JOBPIPE_METRICS_PORT ?? roleSettings[name]!.metricsPort!.default);
       expect(service.healthcheck!.test.join(' '), name).toContain(`http://127.0.0.1:${metricsPort}/readyz`);
       expect(service.restart, name).toBe('unless-stopped');
@@ -121,9 +224,11 @@ describe('docker-compose.yml', () => {
       for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
         expect(compose.services[dependency], `${name} depends on ${dependency}`).toBeDefined();
         if (condition === 'service_healthy') expect(compose.services[dependency]!.healthcheck, `${dependency} has a healthcheck`).toBeDefined();
+        // A service that is restarted after it exits never "completes": waiting for it would stall.
+        if (condition === 'service_completed_successfully') expect(compose.services[dependency]!.restart, `${dependency} runs once`).toBe('no');
       }
     }
-    expect(compose.services.worker!.depends_on).toEqual({ ventilator: { condition: 'service_healthy' }, sink: { condition: 'service_healthy' } });
+    expect(compose.services.worker!.depends_on).toEqual({ keys: { condition: 'service_completed_successfully' }, ventilator: { condition: 'service_healthy' }, sink: { condition: 'service_healthy' } });
     const worker = compose.services.worker!;
     const drainMs = Number(worker.environment!.JOBPIPE_DRAIN_TIMEOUT_MS ?? roleSettings.worker!.drainTimeoutMs!.default);
     // A worker exits at most 5 s after its drain timeout; Docker's default is a SIGKILL after 10 s.
@@ -187,6 +292,17 @@ describe('Dockerfile', () => {
     expect(instruction('HEALTHCHECK')).toMatch(/\/healthz/);
     expect(instruction('HEALTHCHECK')).toContain('JOBPIPE_METRICS_PORT');
     expect(instruction('WORKDIR')).toBe('/app');
+  });
+
+  it("gives the keys service's volume directory to node before switching to it, so that a fresh named volume there is node's", () => {
+    const [, keys] = keysService(compose)!;
+    const userAt = runtime.instructions.findIndex((candidate) => candidate.keyword === 'USER');
+    const asRoot = runtime.instructions.slice(0, userAt).filter((candidate) => candidate.keyword === 'RUN').map((candidate) => candidate.args);
+    for (const { target } of volumeMounts(compose, keys)) {
+      const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      expect(asRoot.some((run) => new RegExp(`mkdir (-p )?${escaped}( |$)`).test(run)), `mkdir ${target}`).toBe(true);
+      expect(asRoot.some((run) => new RegExp(`chown (-R )?node(:node)? ${escaped}( |$)`).test(run)), `chown node ${target}`).toBe(true);
+    }
   });
 
   it('installs production dependencies only in the runtime image', () => {

@@ -4,15 +4,16 @@
  * Kubernetes, KEDA and prometheus-operator schemas (the kubernetes-models packages, offline), and
  * what schemas cannot see: Services select pods that exist on ports they have, every jobpipe
  * container reads only settings its role knows (with values it accepts), the endpoints a role
- * connects to are Services in front of the role that binds them, probes hit the metrics port's
- * /healthz and /readyz, and the dashboard and rules are the same as deploy/grafana's and
- * deploy/prometheus's.
+ * connects to are Services in front of the role that binds them, CURVE is on with keys from the
+ * Secret jobpipe-curve that users make with `jobpipe keys --out` (its files mounted here as the
+ * kubelet would, from a run of that command), probes hit the metrics port's /healthz and /readyz,
+ * and the dashboard and rules are the same as deploy/grafana's and deploy/prometheus's.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { join, relative, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 // One module per kind (the packages' barrels load every schema, seconds of import time). A kind
 // that is not here fails the schema test with "no schema": import its model here.
@@ -28,7 +29,8 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '@jobpipe/config';
-import { hostPath, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
+import { curveClientFrom, curvePublicKey, curveServerFrom } from '@jobpipe/transport';
+import { entrypointHere, hostPath, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
 import { kustomize, objectKey, type K8sObject } from './deploy-fixtures/kustomize.js';
 
 const k8sDir = resolve(repoRoot, 'deploy/k8s');
@@ -47,6 +49,18 @@ const models = new Map<string, { new (data: unknown): { validate(): void } }>();
 for (const model of [ConfigMap, Namespace, Secret, Service, Deployment, StatefulSet, HorizontalPodAutoscaler, PodDisruptionBudget, ScaledObject, PrometheusRule, ServiceMonitor] as unknown as { apiVersion: string; kind: string; new (data: unknown): { validate(): void } }[]) {
   models.set(`${model.apiVersion}/${model.kind}`, model);
 }
+
+/** Scratch space for this file: the user's keys, and each container's mounted files. */
+const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-k8s-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/**
+ * Secrets that no kustomization holds because users create them (docs/deployment.md), by name:
+ * the directory whose files become its keys. jobpipe-curve is made as the docs say:
+ * `jobpipe keys --out keys && kubectl -n jobpipe create secret generic jobpipe-curve --from-file=keys/`.
+ */
+const userSecrets: Record<string, string> = { 'jobpipe-curve': join(scratch, 'keys') };
+const keysRun = spawnSync(entrypointHere()[0]!, [...entrypointHere().slice(1), 'keys', '--out', userSecrets['jobpipe-curve']!], { encoding: 'utf8' });
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet']);
 const isJobpipeImage = (image: string) => /(^|\/)jobpipe(:|@|$)/.test(image);
@@ -107,6 +121,56 @@ interface JobpipeContainer {
   container: any;
   role: string;
   env: Record<string, string>;
+}
+
+interface SecretMount {
+  mountPath: string;
+  readOnly: boolean;
+  secretName: string;
+  /** Paths in the mount (relative) -> the Secret's keys they hold. */
+  files: Record<string, string>;
+  /** Where the files are here. */
+  dir: string;
+}
+
+let mounts = 0;
+/**
+ * A container's Secret volumes as the kubelet mounts them: each in a directory of its own, with the
+ * Secret's keys (all, or the volume's `items`) as files. The Secret is one of the set or one users
+ * make; a key the Secret does not hold throws, as the kubelet fails the mount.
+ */
+function mountSecrets(objects: K8sObject[], template: PodTemplate, container: any): SecretMount[] {
+  return (container.volumeMounts ?? []).flatMap((mount: any) => {
+    const volume = (template.spec.volumes ?? []).find((candidate: any) => candidate.name === mount.name);
+    if (!volume) throw new Error(`${container.name}: volumeMount ${mount.name} names no volume of the pod`);
+    if (!volume.secret) return [];
+    const { secretName, items } = volume.secret;
+    const fromUser = userSecrets[secretName];
+    const keys = fromUser !== undefined ? readdirSync(fromUser) : keysOf(objects, 'Secret', secretName);
+    const read = (key: string) => {
+      if (!keys.includes(key)) throw new Error(`${container.name}: Secret ${secretName} has no key ${key}`);
+      return fromUser !== undefined ? readFileSync(join(fromUser, key), 'utf8') : keyValue(objects, 'Secret', secretName, key)!;
+    };
+    const files: Record<string, string> = Object.fromEntries(items ? items.map((item: any) => [item.path, item.key]) : keys.map((key) => [key, key]));
+    const dir = join(scratch, `mount-${++mounts}`);
+    for (const [path, key] of Object.entries(files)) {
+      mkdirSync(join(dir, path, '..'), { recursive: true });
+      writeFileSync(join(dir, path), read(key));
+    }
+    return [{ mountPath: mount.mountPath, readOnly: mount.readOnly === true, secretName, files, dir }];
+  });
+}
+
+/** A jobpipe container's environment with paths turned into paths here: its mounted Secrets, and the image's /app as this checkout. */
+function envHere(objects: K8sObject[], entry: JobpipeContainer): Record<string, string> {
+  const mounted = mountSecrets(objects, entry.template, entry.container);
+  return Object.fromEntries(
+    Object.entries(entry.env).map(([name, value]) => {
+      const mount = mounted.find((candidate) => value.startsWith(`${candidate.mountPath}/`));
+      if (mount) return [name, join(mount.dir, value.slice(mount.mountPath.length + 1))];
+      return [name, value.startsWith('/') ? hostPath(value) : value];
+    }),
+  );
 }
 
 function jobpipeContainers(objects: K8sObject[]): JobpipeContainer[] {
@@ -195,9 +259,10 @@ describe.each(variants)('$name', (variant) => {
       expect(settings, `role of container ${entry.container.name}`).toBeDefined();
       const known = new Set(Object.values(settings!).map((setting) => setting.env));
       for (const name of Object.keys(entry.env)) expect(known.has(name), `${entry.role} does not read ${name}`).toBe(true);
-      // The image holds this checkout's built tree under /app, so the pipeline path maps to a file here.
-      const env = { ...entry.env, ...(entry.env.JOBPIPE_PIPELINE ? { JOBPIPE_PIPELINE: hostPath(entry.env.JOBPIPE_PIPELINE) } : {}) };
-      expect(() => loadConfig(settings!, { env }), `${entry.role}'s settings`).not.toThrow();
+      // The image holds this checkout's built tree under /app, so the pipeline path maps to a file
+      // here; the key files are those of a `jobpipe keys` run, mounted as the kubelet would.
+      expect(keysRun.status, keysRun.stderr).toBe(0);
+      expect(() => loadConfig(settings!, { env: envHere(objects, entry) }), `${entry.role}'s settings`).not.toThrow();
       expect(entry.env.JOBPIPE_PIPELINE, `${entry.role} needs a pipeline`).toBeDefined();
     }
     // Other containers (Redis) refer only to keys that exist.
@@ -232,6 +297,49 @@ describe.each(variants)('$name', (variant) => {
         expect(containerPort(binder.container, servicePort.targetPort ?? servicePort.port), `${link.binder} listens (${bound}) where Service ${host}:${port} sends`).toBe(tcpPort(bound));
       }
     }
+  });
+
+  it('CURVE on every jobpipe container: keys read from files of the Secret jobpipe-curve (which users make), mounted read-only, only those the role reads, one consistent set', () => {
+    expect(keysRun.status, keysRun.stderr).toBe(0);
+    // Made by users from `jobpipe keys`, never shipped: keys in git would be everyone's.
+    expect(find(objects, 'Secret', 'jobpipe-curve'), 'no CURVE keys in the manifests').toBeUndefined();
+    const configs: Record<string, any> = {};
+    for (const entry of jobpipeContainers(objects)) {
+      const curveFiles = Object.values(roleSettings[entry.role]!).map((setting) => setting.env).filter((name) => name.startsWith('JOBPIPE_CURVE_') && name.endsWith('_FILE'));
+      const curveSet = Object.keys(entry.env).filter((name) => name.startsWith('JOBPIPE_CURVE_'));
+      expect(curveSet.sort(), `${entry.role}: every CURVE setting it knows, each as a file`).toEqual(curveFiles.sort());
+      const mounted = mountSecrets(objects, entry.template, entry.container);
+      const read = new Set<string>();
+      for (const name of curveFiles) {
+        const path = entry.env[name]!;
+        const mount = mounted.find((candidate) => path.startsWith(`${candidate.mountPath}/`));
+        expect(mount?.secretName, `${entry.role}: ${name}=${path} is in a mounted Secret`).toBe('jobpipe-curve');
+        expect(mount!.readOnly, `${entry.role}: mounted read-only`).toBe(true);
+        const file = relative(mount!.mountPath, path);
+        expect(Object.keys(mount!.files), `${entry.role}: ${name}=${path}`).toContain(file);
+        read.add(mount!.files[file]!);
+      }
+      // A pod that would start without its keys would run in the clear, or exit 2 at once: the Secret is required.
+      const volume = entry.template.spec.volumes.find((candidate: any) => candidate.secret?.secretName === 'jobpipe-curve');
+      expect(volume.secret.optional ?? false, `${entry.role}: jobpipe-curve is required`).toBe(false);
+      // Least privilege: a container gets the keys it reads and no others (a worker never the server's secret).
+      const given = mounted.filter((mount) => mount.secretName === 'jobpipe-curve').flatMap((mount) => Object.values(mount.files));
+      expect(given.sort(), `${entry.role}: keys of jobpipe-curve it gets`).toEqual([...read].sort());
+      // The image's user reads them: group fsGroup, mode at least group-readable.
+      expect(entry.template.spec.securityContext.fsGroup, `${entry.role}: fsGroup`).toBe(entry.template.spec.securityContext.runAsGroup);
+      // (A YAML `0440` would be decimal 440 to a YAML 1.2 reader, 0o670: the write bits catch it.)
+      const mode = volume.secret.defaultMode ?? 0o644;
+      expect(mode & 0o040, `${entry.role}: key files readable by the group`).toBe(0o040);
+      expect(mode & ~0o440, `${entry.role}: key files read-only, closed to others (mode 0${mode.toString(8)})`).toBe(0);
+      configs[entry.role] = loadConfig(roleSettings[entry.role]!, { env: envHere(objects, entry) });
+    }
+    const ventilator = curveServerFrom(configs.ventilator)!;
+    const sink = curveServerFrom(configs.sink)!;
+    const worker = curveClientFrom(configs.worker)!;
+    for (const [name, side] of Object.entries({ ventilator, sink, worker })) expect(side, `CURVE on for the ${name}`).toBeDefined();
+    expect(sink.secretKey, 'the servers share one key pair').toBe(ventilator.secretKey);
+    expect(worker.serverKey, "the workers trust the servers' public key").toBe(curvePublicKey(ventilator.secretKey));
+    for (const [name, server] of Object.entries({ ventilator, sink })) expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
   });
 
   it(variant.redis ? "Redis: the Secret's url is the in-cluster Redis Service, with its password; AOF and noeviction" : "with a managed Redis: no Redis of its own, and the Secret's url is the managed one", () => {

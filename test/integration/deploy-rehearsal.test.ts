@@ -6,6 +6,12 @@
  *   WORKDIR, read as this checkout (the image holds the same built tree); the service's `command`
  *   after it, its `environment` as given (interpolated as Compose does, with
  *   JOBPIPE_REDIS_PASSWORD set to a password of this test's own).
+ * - named volumes: a directory of the test's own each, standing in for the volume's mount point in
+ *   every service that mounts it (curve-keys at /keys: what the keys service writes there, the
+ *   roles read there).
+ * - one-shot services (keys, `restart: "no"`): run to their exit first, and again, as a second
+ *   `docker compose up` would; `service_completed_successfully` waits for exit code 0. So the
+ *   batch below runs with CURVE on every socket, on the keys the keys service made.
  * - networks: every container has its own IP, so all can listen on 9400; here all share
  *   127.0.0.1. So each container port of each replica (its JOBPIPE_METRICS_PORT, the ports its
  *   *_BIND endpoints name, its published ports) gets a free local port, and every value that names
@@ -20,21 +26,25 @@
  *   scrape targets mapped the same way (the `worker` DNS name resolves to every worker replica, as
  *   Docker's DNS does, so it becomes a static list of them) and a 1 s scrape interval.
  *
- * Three workers, a batch submitted as the docs say (`docker compose exec ventilator jobpipe submit
- * ... --wait`, i.e. the CLI with the ventilator's environment), its answer checked, every scrape
- * job of the Prometheus config up for every replica, and a compose-style stop (SIGTERM in reverse
- * dependency order) that every process survives with exit code 0 within its stop_grace_period.
+ * Three workers, each role saying it runs with CURVE (the ventilator's and the workers' log lines;
+ * the sink refuses a stranger's key), a batch submitted as the docs say (`docker compose exec
+ * ventilator jobpipe submit ... --wait`, i.e. the CLI with the ventilator's environment), its
+ * answer checked, every scrape job of the Prometheus config up for every replica, and a
+ * compose-style stop (SIGTERM in reverse dependency order) that every process survives with exit
+ * code 0 within its stop_grace_period.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { curveKeyPair, Push } from 'zeromq';
 import { freePort, RedisServer, RoleProcess, type Role } from '@jobpipe/launcher';
 import { Cleanup, fetchText, metricValue, runCli, waitFor } from './helpers.js';
 import { TestPrometheus } from './prometheus.js';
-import { durationMs, hostPath, jobpipeServices, loadCompose, readDockerfile, repoRoot, type ComposeService } from './deploy-fixtures/compose.js';
+import { containerPathHere, durationMs, entrypointHere, jobpipeServices, loadCompose, repoRoot, roleServices, volumeMounts, type ComposeService } from './deploy-fixtures/compose.js';
 
 const WORKERS = 3;
 const cleanup = new Cleanup();
@@ -71,6 +81,14 @@ function startOrder(services: Record<string, ComposeService>, names: string[]): 
   return order;
 }
 
+/** Runs a one-shot service's command to its exit, as its container would, with `args` already mapped; resolves with the exit code and stderr. */
+function runToExit(command: string[], args: string[], env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(command[0]!, [...command.slice(1), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((done) => child.once('close', (code) => done({ code, stderr })));
+}
+
 /** Runs a compose healthcheck (`["CMD", ...]`) once with the replica's ports mapped; true when it exits 0. */
 function healthcheck(test: string[], replica: Replica): Promise<boolean> {
   expect(test[0]).toBe('CMD');
@@ -90,12 +108,35 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   cleanup.add('redis', () => redis.stop());
 
   // The image's entrypoint, as a command here.
-  const entrypoint = JSON.parse(readDockerfile().stages.at(-1)!.instructions.filter((instruction) => instruction.keyword === 'ENTRYPOINT').at(-1)!.args) as string[];
-  expect(entrypoint[0]).toBe('node');
-  const command = [process.execPath, ...entrypoint.slice(1).map(hostPath)];
+  const command = entrypointHere();
+
+  // Named volumes: a directory each, wherever a service mounts them.
+  const volumeDirs: Record<string, string> = {};
+  for (const volume of Object.keys(compose.volumes ?? {})) {
+    const dir = mkdtempSync(join(tmpdir(), `jobpipe-rehearsal-${volume}-`));
+    cleanup.add(`volume ${volume}`, () => rmSync(dir, { recursive: true, force: true }));
+    volumeDirs[volume] = dir;
+  }
+
+  // One-shot services (keys) first: Compose starts them before what waits for their completion.
+  // Each runs twice, as on a first `up` and the next: both must exit 0, the second changing nothing.
+  const services = Object.fromEntries(roleServices(compose));
+  const completed = new Set<string>();
+  for (const [name, service] of jobpipeServices(compose).filter(([name]) => !services[name])) {
+    expect(service.restart, `${name} is a one-shot`).toBe('no');
+    const mounts = volumeMounts(compose, service);
+    const args = service.command!.map((arg) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg));
+    const written = () => mounts.map(({ volume }) => readdirSync(volumeDirs[volume]!).sort().map((file) => `${file}:${readFileSync(join(volumeDirs[volume]!, file), 'utf8')}`));
+    const first = await runToExit(command, args, service.environment ?? {});
+    expect(first.code, `${name}: ${first.stderr}`).toBe(0);
+    const after = written();
+    const again = await runToExit(command, args, service.environment ?? {});
+    expect(again.code, `${name} again: ${again.stderr}`).toBe(0);
+    expect(written(), `${name} again keeps what it wrote`).toEqual(after);
+    completed.add(name);
+  }
 
   // Every replica with its ports.
-  const services = Object.fromEntries(jobpipeServices(compose));
   const replicas = new Map<string, Replica[]>();
   for (const [name, service] of Object.entries(services)) {
     const list: Replica[] = [];
@@ -122,7 +163,7 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
           .replace(/^tcp:\/\/\*:(\d+)$/, (_, port: string) => `tcp://127.0.0.1:${replica.ports.get(Number(port))}`)
           .replace(/(\/\/|@)([A-Za-z][A-Za-z0-9_-]*):(\d+)/g, (_, before: string, host: string, port: string) => `${before}${address(host, Number(port))}`);
         if (key === 'JOBPIPE_METRICS_PORT') env[key] = String(replica.ports.get(Number(value)));
-        if (value.startsWith('/')) env[key] = hostPath(value);
+        if (value.startsWith('/')) env[key] = containerPathHere(value, volumeMounts(compose, services[replica.service]!), volumeDirs);
       }
       if (replica.service === 'worker') env.JOBPIPE_WORKER_ID = replica.name;
       replica.env = env;
@@ -155,6 +196,7 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
     for (const [dependency, { condition }] of Object.entries(services[name]!.depends_on ?? {})) {
       if (dependency === 'redis') continue; // up and answering PING already
       if (condition === 'service_healthy') await healthy.get(dependency);
+      if (condition === 'service_completed_successfully') expect(completed.has(dependency), `${name} waits for ${dependency} to complete`).toBe(true);
     }
     const service = services[name]!;
     expect(service.command, name).toEqual([name]);
@@ -177,6 +219,17 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   await Promise.all(healthy.values());
   const ventilator = replicas.get('ventilator')![0]!;
   await waitFor('3 workers connected to the ventilator', async () => metricValue(await fetchText(ventilator.process!.url('/metrics')), 'jobpipe_workers_connected') === WORKERS, 20_000, 100);
+
+  // CURVE, on the keys service's keys: the ventilator and every worker say so when they start...
+  expect(ventilator.process!.logs('ventilator started').map((line) => line.curve)).toEqual([true]);
+  for (const worker of replicas.get('worker')!) expect(worker.process!.logs('ready').map((line) => line.curve), worker.name).toEqual([true]);
+  // ...and the sink, which logs no such field, refuses a client whose key is not on its allow-list.
+  const sink = replicas.get('sink')![0]!;
+  const stranger = curveKeyPair();
+  const serverKey = readFileSync(replicas.get('worker')![0]!.env.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8').trim();
+  const probe = cleanup.socket(new Push({ linger: 0, curveServerKey: serverKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }));
+  probe.connect(sink.env.JOBPIPE_RESULTS_BIND!);
+  await waitFor("the sink to refuse a stranger's key", async () => (metricValue(await fetchText(sink.process!.url('/metrics')), 'jobpipe_handshakes_refused_total', { role: 'sink' }) ?? 0) >= 1, 10_000, 100);
 
   // The published ports answer (Docker forwards host 9401 to the ventilator's 9400, and so on).
   for (const [name, service] of Object.entries(services)) {

@@ -1,6 +1,7 @@
 /**
  * Reading docker-compose.yml and the Dockerfile as Docker would, for the deploy-* tests: variable
- * interpolation (`${VAR:-default}`), YAML merge keys, the jobpipe services and what each reads.
+ * interpolation (`${VAR:-default}`), YAML merge keys, the jobpipe services and what each reads,
+ * and named volumes, which the tests stand in for with directories of their own.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -66,9 +67,48 @@ export function loadCompose(env: Record<string, string | undefined> = {}): Compo
   return walk(raw) as ComposeFile;
 }
 
-/** The services built from this repository's Dockerfile: the jobpipe roles. */
+/** The services built from this repository's Dockerfile: the jobpipe roles and the one-shot `keys`. */
 export function jobpipeServices(compose: ComposeFile): [string, ComposeService][] {
   return Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+}
+
+/** The jobpipe services that run a role (`command: [role]`): the long-running ones. */
+export function roleServices(compose: ComposeFile): [string, ComposeService][] {
+  return jobpipeServices(compose).filter(([, service]) => service.command?.length === 1 && roleSettings[service.command[0]!] !== undefined);
+}
+
+/** The jobpipe service that runs `jobpipe keys` (its command's first word), if there is one. */
+export function keysService(compose: ComposeFile): [string, ComposeService] | undefined {
+  return jobpipeServices(compose).find(([, service]) => service.command?.[0] === 'keys');
+}
+
+export interface VolumeMount {
+  volume: string;
+  target: string;
+  readOnly: boolean;
+}
+
+/** A service's mounts of the file's named volumes (`volume:target[:ro|rw]`); bind mounts are left out. */
+export function volumeMounts(compose: ComposeFile, service: ComposeService): VolumeMount[] {
+  return (service.volumes ?? [])
+    .map((spec) => String(spec).split(':'))
+    .filter(([source]) => Object.hasOwn(compose.volumes ?? {}, source!))
+    .map(([volume, target, mode]) => ({ volume: volume!, target: target!, readOnly: (mode ?? '').split(',').includes('ro') }));
+}
+
+/**
+ * A path inside a service's container as a path here: under a mounted named volume, the same path
+ * in that volume's stand-in directory (`volumeDirs`, by volume name); elsewhere, `hostPath`.
+ */
+export function containerPathHere(path: string, mounts: VolumeMount[], volumeDirs: Record<string, string>): string {
+  for (const mount of mounts) {
+    if (path === mount.target || path.startsWith(`${mount.target}/`)) {
+      const dir = volumeDirs[mount.volume];
+      if (dir === undefined) throw new Error(`no stand-in directory for volume ${mount.volume}`);
+      return resolve(dir, `.${path.slice(mount.target.length)}`);
+    }
+  }
+  return hostPath(path);
 }
 
 /** Parses a Compose duration ("40s", "1m30s", "250ms") into milliseconds. */
@@ -105,6 +145,13 @@ export function readDockerfile(): Dockerfile {
     }
   }
   return { stages };
+}
+
+/** The image's ENTRYPOINT (`node /app/cli/dist/main.js`) as a command here: this Node, this checkout's CLI. */
+export function entrypointHere(): string[] {
+  const entrypoint = JSON.parse(readDockerfile().stages.at(-1)!.instructions.filter((instruction) => instruction.keyword === 'ENTRYPOINT').at(-1)!.args) as string[];
+  if (entrypoint[0] !== 'node') throw new Error(`the image's entrypoint is not node: ${entrypoint.join(' ')}`);
+  return [process.execPath, ...entrypoint.slice(1).map(hostPath)];
 }
 
 /** The image's WORKDIR: where the repository's built files live inside it. */
