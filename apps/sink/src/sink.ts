@@ -116,7 +116,7 @@ export class Sink {
       this.#timer = setInterval(() => void this.#reconcile(), RECONCILE_EVERY_MS);
       void this.#reconcile();
     }
-    this.#o.logger.info({ results: this.#o.resultsBind, events: this.#o.eventsBind, durable: this.#o.ledger.durable }, 'sink started');
+    this.#o.logger.info({ results: this.#o.resultsBind, events: this.#o.eventsBind, durable: this.#o.ledger.durable, curve: security.enabled }, 'sink started');
   }
 
   async stop(): Promise<void> {
