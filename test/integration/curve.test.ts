@@ -29,6 +29,8 @@ const MARKER = 'TOP-SECRET-PAYLOAD';
 /** A TCP relay that keeps every byte that passes, both ways: the eavesdropper. */
 class Tap {
   readonly chunks: Buffer[] = [];
+  /** What the connecting side sent, alone: for a replay. */
+  readonly fromClient: Buffer[] = [];
   readonly #sockets = new Set<Socket>();
   private constructor(
     readonly server: Server,
@@ -43,7 +45,10 @@ class Tap {
         for (const socket of [client, upstream]) {
           tap.#sockets.add(socket);
           socket.on('error', () => {});
-          socket.on('data', (chunk: Buffer) => tap.chunks.push(Buffer.from(chunk)));
+          socket.on('data', (chunk: Buffer) => {
+            tap.chunks.push(Buffer.from(chunk));
+            if (socket === client) tap.fromClient.push(Buffer.from(chunk));
+          });
         }
         client.pipe(upstream).pipe(client);
       }),
@@ -131,7 +136,7 @@ describe('CURVE', () => {
     expect(malformed, 'nothing from the refused peers reached the decoder').toBe(0);
   });
 
-  it('an eavesdropper on the TCP stream sees no payload and no result in the clear (and does without keys)', async () => {
+  it('an eavesdropper on the TCP stream sees no payload and no result in the clear, and cannot replay what it saw (both of which work without keys)', async () => {
     const run = async (curve: boolean, batchId: string) => {
       const { stack, events } = await startBatch(cleanup, {
         pipeline: secretPipeline,
@@ -147,13 +152,36 @@ describe('CURVE', () => {
       await stack.addWorker({ JOBPIPE_JOBS_CONNECT: `tcp://127.0.0.1:${jobsTap.port}`, JOBPIPE_RESULTS_CONNECT: `tcp://127.0.0.1:${resultsTap.port}` });
       const summary = await events.completed(batchId, 60_000);
       expect(summary).toMatchObject({ jobs: 50, failed: 0, answer: { count: 50 } });
-      return { jobs: jobsTap.bytes, results: resultsTap.bytes };
+      return { jobs: jobsTap.bytes, results: resultsTap.bytes, resultsSent: Buffer.concat(resultsTap.fromClient), stack };
+    };
+    /** Plays a captured worker-to-sink stream into a fresh connection; what the sink then counts. */
+    const replay = async (stack: Awaited<ReturnType<typeof run>>['stack'], bytes: Buffer) => {
+      const counted = async () => {
+        const metrics = await fetchText(stack.sink.url('/metrics'));
+        return (metricValue(metrics, 'jobpipe_jobs_completed_total') ?? 0) + (metricValue(metrics, 'jobpipe_duplicate_results_total') ?? 0);
+      };
+      const before = await counted();
+      const socket = connect(stack.endpoints.resultsPort, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      // In the steps of a ZMTP greeting, as a peer would send it: libzmq reads the 10-byte
+      // signature, then the rest of the 64-byte greeting, before anything else.
+      for (const part of [bytes.subarray(0, 10), bytes.subarray(10, 64), bytes.subarray(64)]) {
+        socket.write(part);
+        await sleep(200);
+      }
+      await sleep(1000);
+      socket.destroy();
+      expect((await fetch(stack.sink.url('/readyz'))).status, 'the sink is still up').toBe(200);
+      return (await counted()) - before;
     };
 
     const clear = await run(false, 'tap-clear');
-    // The control: without keys the tap does see the payloads and the results.
+    // The control: without keys the tap does see the payloads and the results, and a replay of
+    // the captured results reaches the sink (as late duplicates of a done batch).
     expect(clear.jobs.includes(`${MARKER}-7`)).toBe(true);
     expect(clear.results.includes(`result-of-${MARKER}-7`)).toBe(true);
+    expect(await replay(clear.stack, clear.resultsSent)).toBeGreaterThanOrEqual(50);
 
     const secret = await run(true, 'tap-curve');
     // The same traffic passed the taps (50 jobs and results, padded and encrypted)...
@@ -165,6 +193,9 @@ describe('CURVE', () => {
       expect(bytes.includes('result-of')).toBe(false);
       expect(bytes.includes('"batch"')).toBe(false);
     }
+    // A replay of the captured CURVE stream gets nowhere: the handshake it carries was made with
+    // the server's short-term key of the old connection, so the sink drops it unread.
+    expect(await replay(secret.stack, secret.resultsSent)).toBe(0);
   });
 
   it('half a key configuration or a malformed key is a one-line error (exit 2) that never shows the key', async () => {
