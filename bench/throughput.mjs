@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1] [--durable] [--profile DIR]
+// usage: node bench/throughput.mjs [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 1] [--durable] [--curve] [--profile DIR]
+// --curve runs every socket with CURVE (keys made for the run), to measure what encryption costs.
 // --profile writes a V8 CPU profile of every process into DIR (node --cpu-prof).
 // Echo pipeline, persistence off (or on, with --durable and a redis-server of its own): jobs/s end to end (ventilator -> workers -> sink), each role its own process.
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { curveKeyPair } from 'zeromq';
 import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,27 +17,32 @@ const { values } = parseArgs({
     'payload-bytes': { type: 'string', default: '100' },
     rounds: { type: 'string', default: '1' },
     durable: { type: 'boolean', default: false },
+    curve: { type: 'boolean', default: false },
     profile: { type: 'string' },
   },
 });
 const jobs = Number(values.jobs);
 const redis = values.durable ? await RedisServer.start() : undefined;
+const [server, client] = [curveKeyPair(), curveKeyPair()];
+const curveEnv = values.curve
+  ? { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: client.publicKey, JOBPIPE_CURVE_SERVER_KEY: server.publicKey, JOBPIPE_CURVE_SECRET: client.secretKey }
+  : {};
 for (let round = 1; round <= Number(values.rounds); round++) {
   const stack = await Stack.start({
     command: [process.execPath, ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), resolve(root, 'cli/dist/main.js')],
     pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
     workers: Number(values.workers),
-    env: { JOBPIPE_LOG_LEVEL: 'warn', ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
+    env: { JOBPIPE_LOG_LEVEL: 'warn', ...curveEnv, ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
     startVentilator: false,
   });
-  const events = new BatchEvents(stack.endpoints.eventsConnect);
+  const events = new BatchEvents(stack.endpoints.eventsConnect, undefined, values.curve ? { serverKey: server.publicKey, secretKey: client.secretKey } : undefined);
   await new Promise((r) => setTimeout(r, 200));
   const batch = `bench-${round}`;
   const started = Date.now();
   await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs, payloadBytes: Number(values['payload-bytes']) }), JOBPIPE_BATCH_ID: batch });
   const summary = await events.completed(batch, 600_000);
   const seconds = (Date.now() - started) / 1000;
-  console.log(JSON.stringify({ round, durable: Boolean(redis), jobs: summary.jobs, failed: summary.failed, duplicates: summary.duplicates, sinkJobsPerSecond: Math.round(summary.jobsPerSecond), wallSecondsIncludingVentilatorStart: seconds, perWorker: summary.perWorker }));
+  console.log(JSON.stringify({ round, durable: Boolean(redis), curve: values.curve, jobs: summary.jobs, failed: summary.failed, duplicates: summary.duplicates, sinkJobsPerSecond: Math.round(summary.jobsPerSecond), wallSecondsIncludingVentilatorStart: seconds, perWorker: summary.perWorker }));
   await events.close();
   await stack.stop();
 }
