@@ -15,7 +15,7 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '@jobpipe/config';
-import { curveClientFrom, curvePublicKey, curveServerFrom } from '@jobpipe/transport';
+import { expectOneKeySet } from './deploy-fixtures/curve-keys.js';
 import {
   composePath,
   containerPathHere,
@@ -173,13 +173,7 @@ describe('docker-compose.yml', () => {
       }
       configs[name] = loadConfig(roleSettings[name]!, { env: roleEnvHere(service) });
     }
-    const ventilator = curveServerFrom(configs.ventilator)!;
-    const sink = curveServerFrom(configs.sink)!;
-    const worker = curveClientFrom(configs.worker)!;
-    for (const [name, side] of Object.entries({ ventilator, sink, worker })) expect(side, `CURVE on for the ${name}`).toBeDefined();
-    expect(sink.secretKey, 'the servers share one key pair').toBe(ventilator.secretKey);
-    expect(worker.serverKey, "the workers trust the servers' public key").toBe(curvePublicKey(ventilator.secretKey));
-    for (const [name, server] of Object.entries({ ventilator, sink })) expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
+    expectOneKeySet(configs);
     // Every replica of the worker service presents the same key (the shared-client-key option, SECURITY.md).
     expect(compose.services.worker!.environment!.JOBPIPE_CURVE_SECRET_FILE).toMatch(/\/client-1\.secret$/);
   });

@@ -29,7 +29,7 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '@jobpipe/config';
-import { curveClientFrom, curvePublicKey, curveServerFrom } from '@jobpipe/transport';
+import { expectOneKeySet } from './deploy-fixtures/curve-keys.js';
 import { entrypointHere, hostPath, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
 import { kustomize, objectKey, type K8sObject } from './deploy-fixtures/kustomize.js';
 
@@ -333,13 +333,7 @@ describe.each(variants)('$name', (variant) => {
       expect(mode & ~0o440, `${entry.role}: key files read-only, closed to others (mode 0${mode.toString(8)})`).toBe(0);
       configs[entry.role] = loadConfig(roleSettings[entry.role]!, { env: envHere(objects, entry) });
     }
-    const ventilator = curveServerFrom(configs.ventilator)!;
-    const sink = curveServerFrom(configs.sink)!;
-    const worker = curveClientFrom(configs.worker)!;
-    for (const [name, side] of Object.entries({ ventilator, sink, worker })) expect(side, `CURVE on for the ${name}`).toBeDefined();
-    expect(sink.secretKey, 'the servers share one key pair').toBe(ventilator.secretKey);
-    expect(worker.serverKey, "the workers trust the servers' public key").toBe(curvePublicKey(ventilator.secretKey));
-    for (const [name, server] of Object.entries({ ventilator, sink })) expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
+    expectOneKeySet(configs);
   });
 
   it(variant.redis ? "Redis: the Secret's url is the in-cluster Redis Service, with its password; AOF and noeviction" : "with a managed Redis: no Redis of its own, and the Secret's url is the managed one", () => {

@@ -6,27 +6,13 @@
  *   attempt raised and completes;
  * - exactly-once recording: a duplicate result is counted and dropped, the ledger unchanged.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisServer } from '@jobpipe/launcher';
-import { Cleanup, echoPipeline, sleep, waitFor } from './helpers.js';
-import { durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, startRedis, stopRedis, type ReceivedJob, readExecutions } from './durable-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { echoPipeline, sleep, waitFor } from './helpers.js';
+import { durableSuite, durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, type ReceivedJob, readExecutions } from './durable-helpers.js';
 
-const cleanup = new Cleanup();
-let server: RedisServer | undefined;
-const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-durable-delivery-'));
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterEach(() => cleanup.run());
-afterAll(async () => {
-  await cleanup.run();
-  await stopRedis(server);
-  rmSync(scratch, { recursive: true, force: true });
-});
+const suite = durableSuite('durable-delivery');
+const { cleanup, scratch } = suite;
 
 
 
@@ -34,7 +20,7 @@ const sumTo = (n: number) => (n * (n - 1)) / 2;
 
 describe('durable delivery', () => {
   it('write-ahead: no worker sees a job before it is in the in-flight ledger with its lease', async () => {
-    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline });
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: echoPipeline });
     const batch = 'wal';
     const jobs = 40;
     const keys = d.ledger.keys.batch(batch);
@@ -98,7 +84,7 @@ describe('durable delivery', () => {
   it('lease expiry: a job whose first attempt hangs comes back with attempt 2 and completes', async () => {
     const log = join(scratch, 'lease.log');
     const d = await startDurable(cleanup, {
-      server: server!,
+      server: suite.server,
       pipeline: durablePipeline,
       workers: 1,
       // The hanging attempts hold two of the four slots for good; a short drain lets cleanup go.
@@ -130,7 +116,7 @@ describe('durable delivery', () => {
   it('a SIGKILLed worker: the jobs it held come back with their attempt raised and complete on another worker', async () => {
     const log = join(scratch, 'kill.log');
     const d = await startDurable(cleanup, {
-      server: server!,
+      server: suite.server,
       pipeline: durablePipeline,
       workers: 1,
       // Quicker heartbeats: the ventilator notices the dead worker after ~1.5 s. The lease is
@@ -164,7 +150,7 @@ describe('durable delivery', () => {
   });
 
   it('a duplicate result is counted and dropped: the ledger keeps one result and the counters do not move', async () => {
-    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline });
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: echoPipeline });
     const batch = 'dup';
     const jobs = 20;
     const keys = d.ledger.keys.batch(batch);
@@ -222,9 +208,9 @@ describe('durable delivery', () => {
   // the per-call idempotency key of libs/ledger/commands/record-8.lua.)
   it('a record call whose reply is lost and is sent again still counts once and is folded into the answer', async () => {
     // The reply of a record call that recorded a pack: [outcomes "RR..", recorded, dead, total, status, startedAt].
-    const dropper = await ReplyDropper.start(server!.port, /\*6\r\n\$\d+\r\nR+\r\n/);
+    const dropper = await ReplyDropper.start(suite.server.port, /\*6\r\n\$\d+\r\nR+\r\n/);
     cleanup.add('proxy', () => dropper.close());
-    const d = await startDurable(cleanup, { server: server!, rolesRedisUrl: dropper.url, pipeline: echoPipeline, workers: 1 });
+    const d = await startDurable(cleanup, { server: suite.server, rolesRedisUrl: dropper.url, pipeline: echoPipeline, workers: 1 });
     const batch = 'lost-reply';
     const jobs = 200;
     await d.submit({ jobs, workMs: 2 }, batch);

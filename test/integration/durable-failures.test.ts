@@ -3,28 +3,15 @@
  * that run out of attempts becoming dead letters with their last error, which `jobpipe dead list`
  * shows, `jobpipe dead retry` sends round again and `jobpipe dead purge` forgets.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisServer } from '@jobpipe/launcher';
-import { Cleanup, runCli, waitFor } from './helpers.js';
-import { readExecutions, flakyPipeline, metric, persistentPipeline, startDurable, startRedis, stopRedis } from './durable-helpers.js';
+import { describe, expect, it } from 'vitest';
+import { runCli, waitFor } from './helpers.js';
+import { durableSuite, readExecutions, flakyPipeline, metric, persistentPipeline, startDurable } from './durable-helpers.js';
 
-const cleanup = new Cleanup();
+const suite = durableSuite('durable-failures');
+const { cleanup, scratch } = suite;
 const executionsOf = (log: string, seq: number) => readExecutions(log).filter((e) => e.seq === seq);
-let server: RedisServer | undefined;
-const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-durable-failures-'));
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterEach(() => cleanup.run());
-afterAll(async () => {
-  await cleanup.run();
-  await stopRedis(server);
-  rmSync(scratch, { recursive: true, force: true });
-});
 
 
 
@@ -39,7 +26,7 @@ describe('durable failures', () => {
   it('handler retries with backoff: a job that fails twice and then succeeds is recorded, with no dead letter', async () => {
     const log = join(scratch, 'flaky.log');
     // flaky.mjs: retries 2, backoff 200 ms doubling.
-    const d = await startDurable(cleanup, { server: server!, pipeline: flakyPipeline, workers: 1, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }) });
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: flakyPipeline, workers: 1, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }) });
     const batch = 'flaky';
     const jobs = 8;
     const flaky = [2, 5];
@@ -74,13 +61,13 @@ describe('durable failures', () => {
     writeFileSync(marker, 'job 4 fails while this file exists\n');
     // persistent.mjs allows 10 retries: the ventilator's 3 attempts are the limit here.
     const d = await startDurable(cleanup, {
-      server: server!,
+      server: suite.server,
       pipeline: persistentPipeline,
       workers: 1,
       workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }),
       ventilatorEnv: { JOBPIPE_MAX_ATTEMPTS: '3' },
     });
-    const url = server!.url;
+    const url = suite.server.url;
     const batch = 'dead';
     const jobs = 10;
     await d.submit({ jobs, log, failWhile: { marker, seqs: [4] } }, batch);
@@ -127,20 +114,20 @@ describe('durable failures', () => {
   it('`dead purge` forgets a dead letter; the batch stays done with it counted as failed', async () => {
     const marker = join(scratch, 'always-broken');
     writeFileSync(marker, '');
-    const d = await startDurable(cleanup, { server: server!, pipeline: persistentPipeline, workers: 1, ventilatorEnv: { JOBPIPE_MAX_ATTEMPTS: '2' } });
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: persistentPipeline, workers: 1, ventilatorEnv: { JOBPIPE_MAX_ATTEMPTS: '2' } });
     const batch = 'purge';
     await d.submit({ jobs: 3, failWhile: { marker, seqs: [0] } }, batch);
     expect((await d.done(batch)).failed).toBe(1);
     expect(await d.ledger.listDead(batch)).toHaveLength(1);
 
-    const purge = await cli(['dead', 'purge', batch], server!.url, d.prefix);
+    const purge = await cli(['dead', 'purge', batch], suite.server.url, d.prefix);
     expect(purge.code, purge.stderr).toBe(0);
     expect(purge.stdout.trim()).toBe(`purged: 1 dead letter(s) of ${batch}`);
     expect(await d.ledger.listDead(batch)).toEqual([]);
     expect(await d.redis.hlen(d.ledger.keys.batch(batch).errors)).toBe(0);
     expect(await d.client.status('persistent', batch)).toMatchObject({ state: 'done', failed: 1 });
     // Nothing left to retry.
-    const retry = await cli(['dead', 'retry', batch], server!.url, d.prefix);
+    const retry = await cli(['dead', 'retry', batch], suite.server.url, d.prefix);
     expect(retry.stdout.trim()).toBe(`sent round again: 0 dead letter(s) of ${batch}`);
     rmSync(marker);
   });

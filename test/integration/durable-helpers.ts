@@ -7,9 +7,11 @@
  * keys; nothing here ever touches a Redis it did not start.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { Dealer, Push } from 'zeromq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { freePort, RedisServer, Stack, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
@@ -71,6 +73,33 @@ export async function stopRedis(server: RedisServer | undefined): Promise<void> 
   if (!server) return;
   liveServers.delete(server);
   await server.stop();
+}
+
+/**
+ * What a durable test file sets up: a redis-server of its own for all its tests, a Cleanup run
+ * after each test, and a scratch directory, all removed after the last test.
+ */
+export function durableSuite(tag: string): { cleanup: Cleanup; scratch: string; readonly server: RedisServer } {
+  const cleanup = new Cleanup();
+  const scratch = mkdtempSync(join(tmpdir(), `jobpipe-${tag}-`));
+  let server: RedisServer | undefined;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterEach(() => cleanup.run());
+  afterAll(async () => {
+    await cleanup.run();
+    await stopRedis(server);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+  return {
+    cleanup,
+    scratch,
+    get server() {
+      if (!server) throw new Error('the redis-server starts in beforeAll');
+      return server;
+    },
+  };
 }
 
 /** A key prefix no other test uses. */

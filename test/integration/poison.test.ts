@@ -15,29 +15,16 @@
  * Workers that die are restarted as a supervisor (compose, Kubernetes) would, except in the test
  * that checks that a pipeline with no supervisor finishes on the healthy worker left.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisServer, RoleProcess } from '@jobpipe/launcher';
+import { describe, expect, it } from 'vitest';
+import type { RoleProcess } from '@jobpipe/launcher';
 import type { DeadLetter } from '@jobpipe/ledger';
-import { Cleanup, runCli, waitFor } from './helpers.js';
-import { fixtures, readExecutions, startDurable, startRedis, stopRedis, type Durable, type Execution } from './durable-helpers.js';
+import { runCli, waitFor } from './helpers.js';
+import { durableSuite, fixtures, readExecutions, startDurable, type Durable, type Execution } from './durable-helpers.js';
 
 const poisonPipeline = resolve(fixtures, 'poison.mjs');
-const cleanup = new Cleanup();
-let server: RedisServer | undefined;
-const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-poison-'));
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterEach(() => cleanup.run());
-afterAll(async () => {
-  await cleanup.run();
-  await stopRedis(server);
-  rmSync(scratch, { recursive: true, force: true });
-});
+const suite = durableSuite('poison');
+const { cleanup, scratch } = suite;
 
 type Behaviour = 'throw' | 'hang' | 'spin' | 'exit' | 'abort' | 'oom';
 type Answer = { count: number; sum: number; failed: number };
@@ -63,7 +50,7 @@ const SMALL_HEAP = { NODE_OPTIONS: '--max-old-space-size=64', JOBPIPE_JOB_TIMEOU
  */
 function startPoison(workers: number, options: { workerEnv?: Record<string, string>; maxAttempts?: number } = {}): Promise<Durable> {
   return startDurable(cleanup, {
-    server: server!,
+    server: suite.server,
     pipeline: poisonPipeline,
     workers,
     env: { JOBPIPE_HEARTBEAT_MS: '500', JOBPIPE_DRAIN_TIMEOUT_MS: '500' },
@@ -129,7 +116,7 @@ describe('poison jobs', () => {
     for (let seq = 0; seq < jobs; seq++) if (seq !== 5) expect(runs(seq), `runs of job ${seq}`).toHaveLength(1);
     expect(d.stack.workers.every((worker) => worker.running)).toBe(true);
 
-    const list = await runCli(['dead', 'list', 'throws'], { JOBPIPE_REDIS_URL: server!.url, JOBPIPE_REDIS_PREFIX: d.prefix }, cleanup).exited;
+    const list = await runCli(['dead', 'list', 'throws'], { JOBPIPE_REDIS_URL: suite.server.url, JOBPIPE_REDIS_PREFIX: d.prefix }, cleanup).exited;
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.trim()).toBe(`throws:5  attempts 2  Error: ${message}`);
   });

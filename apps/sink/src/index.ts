@@ -3,7 +3,7 @@
  * SIGTERM. `Sink` is the role itself, for embedding.
  */
 import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
-import { connectRedis, describeRedisError, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
+import { connectRoleRedis, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -31,15 +31,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch']);
-  const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
-  redis?.on('error', (error: Error) => {
-    if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
-    // Credentials or a certificate Redis refuses: no reconnect mends that, a restart rereads the
-    // settings. Exiting here, in the same tick, comes before any command fails with the error.
-    logger.fatal({ err: describeRedisError(error), redis: redisConnection!.display }, 'redis refused the connection');
-    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${describeRedisError(error)}\n`);
-    process.exit(2);
-  });
+  const redis = redisConnection && connectRoleRedis(redisConnection, redisConnection.display, logger);
   const ledger: ResultLedger = redis
     ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), pipeline.retries ?? 0, pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS)
     : new MemoryResultLedger();

@@ -4,7 +4,7 @@
  */
 import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
 import { startIntake } from '@jobpipe/intake';
-import { connectRedis, describeRedisError, isRedisRefusal, redisAnswers, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
+import { connectRoleRedis, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -29,16 +29,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const logger = createLogger('ventilator', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
-  metrics.initialize('ventilator', pipeline.name, [...MALFORMED_REASONS, ...[]]);
-  const redis = redisConnection && connectRedis(redisOptionsFrom(redisConnection));
-  redis?.on('error', (error: Error) => {
-    if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
-    // Credentials or a certificate Redis refuses: no reconnect mends that, a restart rereads the
-    // settings. Exiting here, in the same tick, comes before any command fails with the error.
-    logger.fatal({ err: describeRedisError(error), redis: redisConnection!.display }, 'redis refused the connection');
-    process.stderr.write(`jobpipe: Redis at ${redisConnection!.display} refused the connection: ${describeRedisError(error)}\n`);
-    process.exit(2);
-  });
+  metrics.initialize('ventilator', pipeline.name, MALFORMED_REASONS);
+  const redis = redisConnection && connectRoleRedis(redisConnection, redisConnection.display, logger);
   const ledger: DispatchLedger = redis
     ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), pipeline.name, config.leaseMs, config.maxAttempts)
     : new MemoryDispatchLedger(config.leaseMs, config.maxAttempts);

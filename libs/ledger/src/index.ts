@@ -13,5 +13,5 @@ export type { LedgerJob, DueJob, RecordResult, BatchInfo, BatchStatus, DeadLette
 export { LedgerKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';
-export { connectRedis, redisAnswers, redactUrl, redisOptionsFrom, isRedisRefusal, describeRedisError } from './redis-connection.js';
+export { connectRedis, connectRoleRedis, redisAnswers, redactUrl, redisOptionsFrom, isRedisRefusal, describeRedisError } from './redis-connection.js';
 export type { RedisConnectionSpec, Revealable } from './redis-connection.js';

@@ -156,3 +156,26 @@ export function redactUrl(url: string): string {
     return '(unparsable url)';
   }
 }
+
+/** What roleRedis logs with: pino's logger has this shape. */
+interface RoleLogger {
+  warn(fields: object, message: string): void;
+  fatal(fields: object, message: string): void;
+}
+
+/**
+ * A role's Redis client. Connection trouble is logged and waited out; credentials or a
+ * certificate that Redis refuses end the process with exit code 2 and one line, since no
+ * reconnect mends them and a restart rereads the settings. It exits in the same tick as the
+ * error, before any command fails with it.
+ */
+export function connectRoleRedis(spec: RedisConnectionSpec, display: string, logger: RoleLogger): Redis {
+  const redis = connectRedis(redisOptionsFrom(spec));
+  redis.on('error', (error: Error) => {
+    if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
+    logger.fatal({ err: describeRedisError(error), redis: display }, 'redis refused the connection');
+    process.stderr.write(`jobpipe: Redis at ${display} refused the connection: ${describeRedisError(error)}\n`);
+    process.exit(2);
+  });
+  return redis;
+}
