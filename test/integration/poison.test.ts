@@ -169,7 +169,7 @@ describe('poison jobs', () => {
     });
     expect(killed.map((e) => e.signal)).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
     for (const { worker } of killed) {
-      expect(worker.logs().find((line) => line.level === 'fatal')).toMatchObject({ seq: 7, timeoutMs: TIMEOUT_MS, error: { name: 'TimeoutError' }, msg: expect.stringMatching(/^event loop blocked past the job timeout/) });
+      expect(worker.logs().find((line) => line.level === 'fatal')).toMatchObject({ worker: worker.name, seq: 7, timeoutMs: TIMEOUT_MS, error: { name: 'TimeoutError' }, msg: expect.stringMatching(/^event loop blocked past the job timeout/) });
     }
     expect(workers.ended).toHaveLength(3);
   });

@@ -30,6 +30,8 @@ export interface ExecutorOptions {
    * @default true
    */
   watchdog?: boolean;
+  /** Goes on the watchdog's fatal line, so it names the worker. */
+  workerId?: string;
 }
 
 export function resolveThreads(threads: number | 'auto'): number {
@@ -37,7 +39,7 @@ export function resolveThreads(threads: number | 'auto'): number {
 }
 
 export function createExecutor(options: ExecutorOptions): Executor {
-  return options.threads > 0 ? new ThreadPoolExecutor(options) : new InlineExecutor(options.pipeline, options.timeoutMs, options.watchdog ?? true);
+  return options.threads > 0 ? new ThreadPoolExecutor(options) : new InlineExecutor(options.pipeline, options.timeoutMs, options.watchdog ?? true, options.workerId);
 }
 
 /** A JSON value for the wire: `undefined` becomes null. */
@@ -81,9 +83,10 @@ class InlineExecutor implements Executor {
     private readonly pipeline: Pipeline,
     private readonly timeoutMs: number,
     watchdog: boolean,
+    workerId: string | undefined,
   ) {
     this.#deadlines = new Deadlines(timeoutMs);
-    this.#watchdog = watchdog ? new Watchdog({ timeoutMs, bindings: { role: 'worker' } }) : undefined;
+    this.#watchdog = watchdog ? new Watchdog({ timeoutMs, bindings: { role: 'worker', ...(workerId === undefined ? {} : { worker: workerId }) } }) : undefined;
   }
 
   run(job: Job): Outcome | Promise<Outcome> {

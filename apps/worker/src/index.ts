@@ -34,7 +34,7 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
   // The worker's id on every series it reports: per-worker panels need it, and it is bounded.
   metrics.registry.setDefaultLabels({ worker: config.workerId });
   metrics.initialize('worker', pipeline.name, MALFORMED_REASONS);
-  const executor = createExecutor({ pipeline, pipelinePath: config.pipeline, threads, timeoutMs });
+  const executor = createExecutor({ pipeline, pipelinePath: config.pipeline, threads, timeoutMs, workerId: config.workerId });
   const worker = new Worker({
     pipeline,
     executor,
