@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { Router } from 'zeromq';
+import { nextFrames } from './receive-loop.js';
 import { z85Decode, z85Encode } from './z85.js';
 
 /**
@@ -102,7 +103,9 @@ export class ZapHandler {
 
   async #serve(): Promise<void> {
     try {
-      for await (const frames of this.#socket) {
+      for (;;) {
+        const frames = await nextFrames(this.#socket);
+        if (!frames) return;
         // [routing id, empty, version, request id, domain, address, identity, mechanism, key...]
         const [routingId, , version, requestId, , address, , mechanism, credential] = frames;
         const publicKey = mechanism?.toString() === 'CURVE' && credential?.length === 32 ? z85Encode(credential) : '';

@@ -24,17 +24,9 @@ export async function receiveLoop<T extends MessageTypeName>(socket: ReceivesFra
   const envelopeFrames = options.envelopeFrames ?? 0;
   const decodeOptions = { accept: options.accept, maxBytes: options.maxMessageBytes };
   try {
-    while (!socket.closed) {
-      let frames: Buffer[];
-      try {
-        frames = await socket.receive();
-      } catch (error) {
-        // zeromq.js rejects with EAGAIN when libzmq said a message was ready and then had none
-        // (seen with CURVE while a peer's connection is set up): nothing was lost, read again.
-        if ((error as { code?: string }).code !== 'EAGAIN' || socket.closed) throw error;
-        await new Promise((resolve) => setImmediate(resolve));
-        continue;
-      }
+    for (;;) {
+      const frames = await nextFrames(socket);
+      if (!frames) return;
       const envelope = frames.slice(0, envelopeFrames);
       const body = frames[envelopeFrames];
       if (frames.length !== envelopeFrames + 1 || body === undefined) {
@@ -53,6 +45,23 @@ export async function receiveLoop<T extends MessageTypeName>(socket: ReceivesFra
     // zeromq.js rejects a pending receive when the socket is closed under it.
     if (!isClosedError(error) && !socket.closed) throw error;
   }
+}
+
+/**
+ * The next message of a socket, or undefined once it is closed. zeromq.js rejects `receive()` with
+ * EAGAIN when libzmq said a message was ready and then had none (seen with CURVE while a peer's
+ * connection is set up): nothing was lost, so it reads again rather than end the caller's loop.
+ */
+export async function nextFrames(socket: ReceivesFrames): Promise<Buffer[] | undefined> {
+  while (!socket.closed) {
+    try {
+      return await socket.receive();
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EAGAIN' || socket.closed) throw error;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return undefined;
 }
 
 function isClosedError(error: unknown): boolean {
