@@ -62,19 +62,21 @@ export class Sink {
   #timer: NodeJS.Timeout | undefined;
   #reconciling = false;
   readonly #malformedLog = new LogLimiter();
+  readonly #security: SocketSecurity;
   /** Results that arrived before their batch's BatchStart (persistence off only), by batch. */
   readonly #parked = new Map<string, RecordGroup[]>();
   #parkedResults = 0;
   #running = false;
 
   constructor(options: SinkOptions) {
-    this.#o = { ...options, security: options.security ?? SocketSecurity.plain() };
+    this.#o = options;
+    this.#security = options.security ?? SocketSecurity.plain();
     this.#labels = { pipeline: options.pipeline.name };
     this.#maxOpenBatches = options.maxOpenBatches ?? 10_000;
     this.#latency = options.metrics.jobLatency.labels(this.#labels);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
-    this.#results = new Pull({ ...socketOptions, ...this.#o.security!.bindOptions() });
-    this.#events = new Publisher({ ...socketOptions, ...this.#o.security!.bindOptions() });
+    this.#results = new Pull({ ...socketOptions, ...this.#security.bindOptions() });
+    this.#events = new Publisher({ ...socketOptions, ...this.#security.bindOptions() });
     this.#publisher = new SerialSender(this.#events);
     const { metrics } = options;
     const sum = (pick: (counts: BatchCounts) => number) => () => [...this.#openCounts.values()].reduce((total, counts) => total + pick(counts), 0);
@@ -89,7 +91,7 @@ export class Sink {
 
   async start(): Promise<void> {
     const { logger, metrics } = this.#o;
-    const security = this.#o.security!;
+    const security = this.#security;
     await security.authenticate(reportHandshakes('sink', logger, metrics.handshakesRefused));
     for (const endpoint of exposedInTheClear(security, [this.#o.resultsBind, this.#o.eventsBind])) {
       logger.warn({ endpoint }, 'binding beyond loopback without CURVE keys: anyone who reaches this port can send results or read batch events (see SECURITY.md)');

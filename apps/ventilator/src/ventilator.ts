@@ -63,22 +63,24 @@ export class Ventilator {
   readonly #labels: { pipeline: string };
   readonly #pipelineJson: string;
   readonly #malformedLog = new LogLimiter();
+  readonly #security: SocketSecurity;
   #running = false;
   #reaping = false;
   #loops: Promise<unknown>[] = [];
   #timers: NodeJS.Timeout[] = [];
 
   constructor(options: VentilatorOptions) {
-    this.#o = { ...options, security: options.security ?? SocketSecurity.plain() };
+    this.#o = options;
+    this.#security = options.security ?? SocketSecurity.plain();
     this.#labels = { pipeline: options.pipeline.name };
     this.#pipelineJson = JSON.stringify(options.pipeline.name);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // mandatory: a send to a worker that has gone fails at once instead of vanishing silently.
-    this.#workersSocket = new Router({ ...socketOptions, ...this.#o.security!.bindOptions(), mandatory: true, handover: true });
+    this.#workersSocket = new Router({ ...socketOptions, ...this.#security.bindOptions(), mandatory: true, handover: true });
     this.#toWorkers = new SerialSender(this.#workersSocket);
-    this.#toSink = new Push({ ...socketOptions, ...this.#o.security!.connectOptions() });
+    this.#toSink = new Push({ ...socketOptions, ...this.#security.connectOptions() });
     this.#sinkSender = new SerialSender(this.#toSink);
-    this.#events = new Subscriber({ ...socketOptions, ...this.#o.security!.connectOptions() });
+    this.#events = new Subscriber({ ...socketOptions, ...this.#security.connectOptions() });
     this.#workers = new WorkerRegistry(options.heartbeatMs);
     this.#isolation = new Isolation(this.#workers, (key) => this.#inFlight.heldBy(key));
     options.metrics.sampleGauge(options.metrics.jobsInflight, this.#labels, () => this.#inFlight.size);
@@ -101,7 +103,7 @@ export class Ventilator {
 
   async start(): Promise<void> {
     const { logger, metrics } = this.#o;
-    const security = this.#o.security!;
+    const security = this.#security;
     await security.authenticate(reportHandshakes('ventilator', logger, metrics.handshakesRefused));
     for (const endpoint of exposedInTheClear(security, [this.#o.jobsBind])) {
       logger.warn({ endpoint }, 'binding beyond loopback without CURVE keys: anyone who reaches this port can take jobs (see SECURITY.md)');
