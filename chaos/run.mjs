@@ -26,7 +26,7 @@ import { connectRedis } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { parseChaosArgs, usage, UsageError } from './args.mjs';
 import { scrapeCounter } from './metrics.mjs';
-import { seededRandom } from './random.mjs';
+import { seededRandom } from '../scripts/seeded-random.mjs';
 import { verifyBatch } from './verify.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -166,6 +166,18 @@ export function childRole() {
   };
 }
 
+/**
+ * Binds `socket` on an ephemeral loopback port, tells the coordinator where ('bound'), and
+ * resolves once `peers` connections have completed their ZMTP handshake.
+ */
+export async function bindAndAwaitPeers(socket, peers, send) {
+  let connected = 0;
+  const allConnected = new Promise((resolve) => socket.events.on('handshake', () => ++connected === peers && resolve()));
+  await socket.bind('tcp://127.0.0.1:*');
+  send({ type: 'bound', endpoint: socket.lastEndpoint });
+  await allConnected;
+}
+
 class Inbox {
   #messages = [];
   #waiters = [];

@@ -1,7 +1,7 @@
 import { Publisher, Pull } from 'zeromq';
 import { encode, type JobResult, type MessageOf, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
-import { LogLimiter, type Logger, type Metrics } from '@jobpipe/observability';
+import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
 import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
@@ -61,7 +61,7 @@ export class Sink {
   #draining = false;
   #timer: NodeJS.Timeout | undefined;
   #reconciling = false;
-  readonly #malformedLog = new LogLimiter();
+  readonly #dropped: DroppedMessages;
   readonly #security: SocketSecurity;
   /** Results that arrived before their batch's BatchStart (persistence off only), by batch. */
   readonly #parked = new Map<string, RecordGroup[]>();
@@ -70,6 +70,7 @@ export class Sink {
 
   constructor(options: SinkOptions) {
     this.#o = options;
+    this.#dropped = new DroppedMessages('sink', options.metrics, options.logger);
     this.#security = options.security ?? SocketSecurity.plain();
     this.#labels = { pipeline: options.pipeline.name };
     this.#maxOpenBatches = options.maxOpenBatches ?? 10_000;
@@ -379,8 +380,6 @@ export class Sink {
   }
 
   #malformed(reason: string, detail: string, bytes: number): void {
-    this.#o.metrics.malformedMessages.inc({ role: 'sink', reason });
-    const logged = this.#malformedLog.allow(reason);
-    if (logged) this.#o.logger.warn({ reason, bytes, detail, ...logged }, 'dropped a malformed message');
+    this.#dropped.drop(reason, { bytes, detail });
   }
 }

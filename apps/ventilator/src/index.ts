@@ -30,7 +30,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('ventilator', pipeline.name, MALFORMED_REASONS);
-  const redis = redisConnection && connectRoleRedis(redisConnection, redisConnection.display, logger);
+  const redis = redisConnection && connectRoleRedis(redisConnection, logger);
   const ledger: DispatchLedger = redis
     ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), pipeline.name, config.leaseMs, config.maxAttempts)
     : new MemoryDispatchLedger(config.leaseMs, config.maxAttempts);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
-import { encode, encodeRaw, topicOf, type BatchSummary, type ProtocolError } from '@jobpipe/protocol';
+import { encode, encodeRaw, topicOf, type BatchSummary } from '@jobpipe/protocol';
 import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
-import { LogLimiter, type Logger, type Metrics } from '@jobpipe/observability';
+import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
@@ -62,7 +62,7 @@ export class Ventilator {
   readonly #splitSoFar = new Map<string, number>();
   readonly #labels: { pipeline: string };
   readonly #pipelineJson: string;
-  readonly #malformedLog = new LogLimiter();
+  readonly #dropped: DroppedMessages;
   readonly #security: SocketSecurity;
   #running = false;
   #reaping = false;
@@ -71,6 +71,7 @@ export class Ventilator {
 
   constructor(options: VentilatorOptions) {
     this.#o = options;
+    this.#dropped = new DroppedMessages('ventilator', options.metrics, options.logger);
     this.#security = options.security ?? SocketSecurity.plain();
     this.#labels = { pipeline: options.pipeline.name };
     this.#pipelineJson = JSON.stringify(options.pipeline.name);
@@ -122,7 +123,7 @@ export class Ventilator {
           if (message.type === 'Credit') this.#onCredit(routingId!, message.worker, message.granted, message.received);
           else this.#onDrain(routingId!, message.worker);
         },
-        onMalformed: (error, _envelope, bytes) => this.#malformed(error, bytes, 'workers'),
+        onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { socket: 'workers', bytes, detail: error.message }),
       }),
       receiveLoop(this.#events, {
         accept: ['Recorded', 'BatchCompleted'],
@@ -131,7 +132,7 @@ export class Ventilator {
           if (message.type === 'Recorded') this.#onRecorded(message.batch, message.seqs);
           else this.#batchDone.get(message.summary.batch)?.(message.summary);
         },
-        onMalformed: (error, _envelope, bytes) => this.#malformed(error, bytes, 'events'),
+        onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { socket: 'events', bytes, detail: error.message }),
       }),
       this.#dispatchLoop(),
     );
@@ -429,12 +430,6 @@ export class Ventilator {
     void this.#sinkSender.send(encode({ type: 'Results', pipeline: pipeline.name, worker: 'ventilator', results })).catch((error: Error) => {
       logger.error({ err: error }, 'could not report dead letters to the sink');
     });
-  }
-
-  #malformed(error: ProtocolError, bytes: number, socket: string): void {
-    this.#o.metrics.malformedMessages.inc({ role: 'ventilator', reason: error.reason });
-    const logged = this.#malformedLog.allow(error.reason);
-    if (logged) this.#o.logger.warn({ socket, reason: error.reason, bytes, detail: error.message, ...logged }, 'dropped a malformed message');
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
-import { encode, type Job, type JobResult, type ProtocolError } from '@jobpipe/protocol';
+import { encode, type Job, type JobResult } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
-import { LogLimiter, type Logger, type Metrics } from '@jobpipe/observability';
+import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender, type SocketSecurity } from '@jobpipe/transport';
 import { CreditWindow } from './credit-window.js';
 import type { Executor, Outcome } from './executor.js';
@@ -37,7 +37,7 @@ export class Worker {
   readonly #window: CreditWindow;
   readonly #waiting: Job[] = [];
   #active = 0;
-  readonly #malformedLog = new LogLimiter();
+  readonly #dropped: DroppedMessages;
   #pumping = false;
   #draining = false;
   #drainedSent: number | undefined;
@@ -50,6 +50,7 @@ export class Worker {
 
   constructor(options: WorkerOptions) {
     this.#o = options;
+    this.#dropped = new DroppedMessages('worker', options.metrics, options.logger);
     this.#labels = { pipeline: options.pipeline.name };
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // A fresh routing id per process: the ventilator keeps credit per connection, and a restarted
@@ -83,7 +84,7 @@ export class Worker {
         if (message.type === 'Jobs') this.#onJobs(message.pipeline, message.jobs);
         else this.#onDrained(message.sent);
       },
-      onMalformed: (error, _envelope, bytes) => this.#malformed(error, bytes),
+      onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { bytes, detail: error.message }),
     });
     this.#scheduleGrant();
     this.#timers.push(
@@ -214,12 +215,6 @@ export class Worker {
     await this.#control
       .send(encode({ type: 'Credit', worker: this.#o.workerId, granted: this.#window.granted, received: this.#window.received }))
       .catch((error: Error) => this.#o.logger.debug({ err: error }, 'credit not sent'));
-  }
-
-  #malformed(error: ProtocolError, bytes: number): void {
-    this.#o.metrics.malformedMessages.inc({ role: 'worker', reason: error.reason });
-    const logged = this.#malformedLog.allow(error.reason);
-    if (logged) this.#o.logger.warn({ reason: error.reason, bytes, detail: error.message, ...logged }, 'dropped a malformed message');
   }
 
   #notify(): void {

@@ -1,14 +1,10 @@
 // Sink: PULL bound on an ephemeral port; counts distinct job indexes and their latencies.
 import { Pull } from 'zeromq';
-import { childRole, Results } from '../common.mjs';
+import { bindAndAwaitPeers, childRole, Results } from '../common.mjs';
 
 const { config, send } = childRole();
 const pull = new Pull();
-let peers = 0;
-const allConnected = new Promise((resolve) => pull.events.on('handshake', () => ++peers === config.workers && resolve()));
-await pull.bind('tcp://127.0.0.1:*');
-send({ type: 'bound', endpoint: pull.lastEndpoint });
-await allConnected;
+await bindAndAwaitPeers(pull, config.workers, send);
 
 const results = new Results(config.jobs);
 const progress = results.reportProgress(send);

@@ -1,14 +1,10 @@
 // Ventilator: PUSH bound on an ephemeral port, one job per message, each send awaited.
 import { Push } from 'zeromq';
-import { childRole, payloads, produce } from '../common.mjs';
+import { bindAndAwaitPeers, childRole, payloads, produce } from '../common.mjs';
 
 const { config, send, message } = childRole();
 const push = new Push();
-let peers = 0;
-const allConnected = new Promise((resolve) => push.events.on('handshake', () => ++peers === config.workers && resolve()));
-await push.bind('tcp://127.0.0.1:*');
-send({ type: 'bound', endpoint: push.lastEndpoint });
-await allConnected;
+await bindAndAwaitPeers(push, config.workers, send);
 send({ type: 'ready' });
 await message('go');
 

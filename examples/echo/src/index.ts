@@ -1,1 +1,1 @@
-export { default as echoPipeline, checkInput } from './pipeline.js';
+export { default as echoPipeline } from './pipeline.js';

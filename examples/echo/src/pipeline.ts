@@ -11,7 +11,7 @@
  * load-balance benchmark make one worker slower than the others.
  */
 import * as v from 'valibot';
-import { definePipeline, formatPath } from '@jobpipe/pipeline';
+import { definePipeline } from '@jobpipe/pipeline';
 
 const atLeastZero = v.pipe(v.number(), v.minValue(0));
 const countFromZero = v.pipe(v.number(), v.integer(), v.minValue(0));
@@ -29,7 +29,6 @@ export const echoInput = v.strictObject({
   failEvery: v.optional(countFromZero, 0),
   ratePerSecond: v.optional(atLeastZero, 0),
 });
-export type EchoInput = v.InferInput<typeof echoInput>;
 interface EchoPayload {
   i: number;
   workMs: number;
@@ -45,13 +44,6 @@ interface EchoState {
   sum: number;
   /** [job index, latency in ms] pairs. */
   latencies: [number, number][];
-}
-
-/** The input with its defaults; throws a TypeError naming each bad field. */
-export function checkInput(input: unknown): v.InferOutput<typeof echoInput> {
-  const result = v.safeParse(echoInput, input);
-  if (!result.success) throw new TypeError(`echo: ${result.issues.map((issue) => `${formatPath(issue.path?.map((item) => item.key as PropertyKey))}: ${issue.message}`).join('; ')}`);
-  return result.output;
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -81,8 +73,9 @@ const FIXED_BYTES = 50;
 export default definePipeline({
   name: 'echo',
   input: echoInput,
-  split: (input: EchoInput): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
-    const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = checkInput(input);
+  // The input arrives checked against echoInput, with its defaults (submit and the ventilator).
+  split: (input: v.InferOutput<typeof echoInput>): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
+    const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = input;
     const pad = 'x'.repeat(Math.max(0, payloadBytes - FIXED_BYTES));
     const make = (i: number): EchoPayload => ({ i, workMs, spin, fail: failEvery > 0 && (i + 1) % failEvery === 0, pad });
     if (ratePerSecond > 0) return paced(jobs, ratePerSecond, make);

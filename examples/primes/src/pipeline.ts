@@ -15,7 +15,6 @@ export const primesInput = z.strictObject({
   limit: z.number().int().min(2).max(MAX_LIMIT),
   chunk: z.number().int().min(1).default(50_000),
 });
-export type PrimesInput = z.input<typeof primesInput>;
 interface Range {
   from: number;
   to: number;
@@ -32,8 +31,8 @@ export default definePipeline({
   name: 'primes',
   input: primesInput,
   worker: { threads: 'auto' },
-  split: function* (input: PrimesInput): Generator<Range> {
-    const { limit, chunk } = checkInput(input);
+  // The input arrives checked against primesInput, with its defaults (submit and the ventilator).
+  split: function* ({ limit, chunk }: z.output<typeof primesInput>): Generator<Range> {
     for (let from = 0; from < limit; from += chunk) yield { from, to: Math.min(limit, from + chunk) };
   },
   work: (range: Range) => countPrimesInRange(range.from, range.to),

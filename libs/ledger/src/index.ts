@@ -14,4 +14,4 @@ export { LedgerKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';
 export { connectRedis, connectRoleRedis, redisAnswers, redactUrl, redisOptionsFrom, isRedisRefusal, describeRedisError } from './redis-connection.js';
-export type { RedisConnectionSpec, Revealable } from './redis-connection.js';
+export type { RedisConnectionSpec } from './redis-connection.js';

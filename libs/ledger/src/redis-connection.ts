@@ -1,34 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisConnectionSettings } from '@jobpipe/config';
 
-/** A secret held back from logs until the client needs it (`Secret` of @jobpipe/config). */
-export interface Revealable {
-  reveal(): string;
-}
-
-/**
- * Where and how to reach Redis, as `redisConnectionFrom` of @jobpipe/config returns it (checked,
- * files read, secrets wrapped). Declared here by shape so that the ledger needs no config package.
- */
-export interface RedisConnectionSpec {
-  readonly host: string;
-  readonly port: number;
-  readonly db: number;
-  /** TLS to the server, and to the sentinels when there are any. */
-  readonly tls: boolean;
-  readonly username?: string | undefined;
-  readonly password?: Revealable | undefined;
-  /** PEM text of the CA(s) to trust instead of Node's defaults. */
-  readonly tlsCa?: string | undefined;
-  /** PEM client certificate and key, for a Redis that requires client certificates. */
-  readonly tlsCert?: string | undefined;
-  readonly tlsKey?: Revealable | undefined;
-  /** Name the server's certificate must carry, when it is not the host connected to. */
-  readonly tlsServername?: string | undefined;
-  /** When given, the master is found through these sentinels and `host`/`port` are not used. */
-  readonly sentinels?: readonly { host: string; port: number }[] | undefined;
-  readonly sentinelName: string;
-  readonly sentinelPassword?: Revealable | undefined;
-}
+/** Where and how to reach Redis, as `redisConnectionFrom` of @jobpipe/config returns it, less its display form. */
+export type RedisConnectionSpec = Omit<RedisConnectionSettings, 'display'>;
 
 /**
  * ioredis options for a connection spec: a server, or a master found through Sentinel; TLS with
@@ -169,8 +143,9 @@ interface RoleLogger {
  * reconnect mends them and a restart rereads the settings. It exits in the same tick as the
  * error, before any command fails with it.
  */
-export function connectRoleRedis(spec: RedisConnectionSpec, display: string, logger: RoleLogger): Redis {
-  const redis = connectRedis(redisOptionsFrom(spec));
+export function connectRoleRedis(connection: RedisConnectionSettings, logger: RoleLogger): Redis {
+  const { display } = connection;
+  const redis = connectRedis(redisOptionsFrom(connection));
   redis.on('error', (error: Error) => {
     if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
     logger.fatal({ err: describeRedisError(error), redis: display }, 'redis refused the connection');

@@ -11,3 +11,4 @@ export { exitOnSignals } from './shutdown.js';
 export { parsePrometheusText, sumBy, metricValue } from './prometheus-text.js';
 export type { Sample } from './prometheus-text.js';
 export { LogLimiter } from './log-limiter.js';
+export { DroppedMessages } from './dropped-messages.js';

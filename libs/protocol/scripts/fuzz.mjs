@@ -6,21 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { decode, MALFORMED_REASONS } from '../dist/index.js';
+import { seededRandom } from '../../../scripts/seeded-random.mjs';
 
 const { values } = parseArgs({ options: { cases: { type: 'string', default: '1000000' }, seed: { type: 'string', default: String(Date.now() % 2 ** 31) } } });
 const cases = Number(values.cases);
 const seed = Number(values.seed);
 
-// mulberry32: small, fast and repeatable from the seed.
-let state = seed >>> 0;
-const random = () => {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
-const int = (n) => Math.floor(random() * n);
+const { next: random, int } = seededRandom(seed);
 
 const seeds = JSON.parse(readFileSync(new URL('../vectors/valid.json', import.meta.url), 'utf8')).map((vector) => Buffer.from(vector.hex, 'hex'));
 const interesting = [0x00, 0x01, 0x02, 0x22, 0x2c, 0x30, 0x39, 0x3a, 0x5b, 0x5d, 0x7b, 0x7d, 0x7f, 0x80, 0xc0, 0xe0, 0xf0, 0xff];

@@ -1,4 +1,7 @@
-/** A small seeded PRNG (mulberry32), so a run's random choices can be repeated with --seed. */
+/**
+ * A small seeded PRNG (mulberry32), so a run's random choices can be repeated with --seed: for
+ * the chaos harness and the codec fuzzer.
+ */
 export function seededRandom(seed) {
   let state = seed >>> 0;
   const next = () => {
@@ -11,6 +14,8 @@ export function seededRandom(seed) {
   return {
     /** Uniform in [0, 1). */
     next,
+    /** An integer in [0, n). */
+    int: (n) => Math.floor(next() * n),
     /** Uniform in [min, max). */
     between: (min, max) => min + next() * (max - min),
     /** One element of a non-empty array. */
