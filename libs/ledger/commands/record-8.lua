@@ -18,7 +18,9 @@
   ARGV[3] now (epoch ms)
   ARGV[4] retry backoff base in ms (doubles per attempt)
   ARGV[5] how long to remember this call's outcomes, in ms
-  ARGV[6..] quads: seq, attempt, ok ("1" or "0"), value JSON or error JSON
+  ARGV[6] the results as one JSON array of quads: seq (a string), attempt, ok (1 or 0), and the
+          value JSON or error JSON (a string). One argument rather than four per result: what
+          ioredis does per argument was a fifth of the sink's CPU.
   Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status, startedAt }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight and not
   recordable: dead-lettered, beyond the batch's end, its batch done, or a failure), T retry
@@ -43,21 +45,22 @@ local batch = redis.call('HMGET', meta, 'status', 'total')
 local running, total = batch[1] == 'running', tonumber(batch[2])
 -- Reads and writes are batched: one HMGET, HDEL, ZREM and HSET for the whole pack. One command
 -- per job made this script about twice as costly (Redis's commandstats: 11 us a job).
+local quads = cjson.decode(ARGV[6])
 local seqs = {}
-for i = 6, #ARGV, 4 do seqs[#seqs + 1] = ARGV[i] end
+for i = 1, #quads, 4 do seqs[#seqs + 1] = quads[i] end
 if #seqs == 0 then return reply('') end
 local done = redis.call('HMGET', results, unpack(seqs))
 local jobs = redis.call('HMGET', inflight, unpack(seqs))
 local hasErrors = redis.call('EXISTS', errors) == 1
 local finished, stored, seen = {}, {}, {}
 for n = 1, #seqs do
-  local i = 6 + (n - 1) * 4
-  local seq, attempt, ok, body = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
+  local i = 1 + (n - 1) * 4
+  local seq, attempt, ok, body = seqs[n], quads[i + 1], quads[i + 2] == 1, quads[i + 3]
   local job = jobs[n]
   if done[n] or seen[seq] then
     codes[#codes + 1] = 'D'
   elseif not job then
-    if ok == '1' and running and (not total or tonumber(seq) < total) and redis.call('HEXISTS', dead, seq) == 0 then
+    if ok and running and (not total or tonumber(seq) < total) and redis.call('HEXISTS', dead, seq) == 0 then
       stored[#stored + 1] = seq
       stored[#stored + 1] = body
       recorded = recorded + 1
@@ -65,7 +68,7 @@ for n = 1, #seqs do
     else
       codes[#codes + 1] = 'O'
     end
-  elseif ok == '1' then
+  elseif ok then
     finished[#finished + 1] = seq
     stored[#stored + 1] = seq
     stored[#stored + 1] = body

@@ -171,7 +171,7 @@ describe('RedisLedger', () => {
     await ledger.admit(batch, jobs(0, 1), 5000);
     const k = ledger.keys.batch(batch);
     // What a client sends again when the connection dropped after Redis ran the call.
-    const args = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, `${k.calls}test-1`, 'w', 0, 2000, 100, 60_000, 0, 1, '1', '"a"', 1, 1, '1', '"b"'];
+    const args = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, `${k.calls}test-1`, 'w', 0, 2000, 100, 60_000, JSON.stringify(['0', 1, 1, '"a"', '1', 1, 1, '"b"'])];
     const first = await ledger.redis.jobpipeRecord(...args);
     const resent = await ledger.redis.jobpipeRecord(...args);
     expect(first[0]).toBe('RR');
@@ -180,6 +180,24 @@ describe('RedisLedger', () => {
     // A different call with the same results is a real duplicate.
     const other = await ledger.redis.jobpipeRecord(...args.map((arg) => (arg === `${k.calls}test-1` ? `${k.calls}test-2` : arg)));
     expect(other[0]).toBe('DD');
+  });
+
+  it('keeps every value exactly as JSON wrote it: digits, escapes, any Unicode, a missing value', async () => {
+    const batch = await newBatch();
+    const values = [
+      { n: 0.1 + 0.2, big: 2 ** 53 - 1, tiny: 5e-324, neg: -1.7976931348623157e308 },
+      'quotes " and \\ backslashes \n newlines \u0000 nul',
+      { text: 'ünïcödé ✓ 😀', lone: '\ud800', tab: '\t' },
+      [null, true, false, [], {}],
+      undefined,
+    ];
+    await ledger.admit(batch, jobs(0, 1, 2, 3, 4), 5000);
+    expect((await ledger.record(batch, 'w', values.map((value, seq) => ok(seq, value)), 0, 100)).outcomes).toBe('RRRRR');
+    const stored = new Map<number, unknown>();
+    await ledger.forEachResult(batch, (seq, value) => void stored.set(seq, value));
+    expect([...stored.keys()].sort()).toEqual([0, 1, 2, 3, 4]);
+    for (let seq = 0; seq < 4; seq++) expect(stored.get(seq)).toEqual(values[seq]);
+    expect(stored.get(4)).toBeNull();
   });
 
   it('refuses a batch id that another pipeline owns', async () => {

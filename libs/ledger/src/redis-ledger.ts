@@ -133,10 +133,15 @@ export class RedisLedger {
     let reply: [string, string, string, string | null, string | null, string | null] | undefined;
     for (let start = 0; start < results.length; start += MAX_PER_CALL) {
       const call = `${k.calls}${this.#callPrefix}-${++this.#calls}`;
-      const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS];
-      for (const result of results.slice(start, start + MAX_PER_CALL)) {
-        args.push(result.seq, result.attempt, result.ok ? '1' : '0', JSON.stringify(result.ok ? result.value : result.error));
+      // Each value's JSON goes as a JSON string: Lua's cjson would rewrite numbers with fewer digits.
+      let quads = '[';
+      const end = Math.min(results.length, start + MAX_PER_CALL);
+      for (let i = start; i < end; i++) {
+        const result = results[i]!;
+        const body = JSON.stringify(JSON.stringify(result.ok ? result.value : result.error) ?? 'null');
+        quads += `${i === start ? '' : ','}"${result.seq}",${result.attempt},${result.ok ? 1 : 0},${body}`;
       }
+      const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`];
       reply = await this.redis.jobpipeRecord(...args);
       outcomes += reply[0];
     }
@@ -283,3 +288,4 @@ function parseEntry(seq: number, entry: string): LedgerJob {
   const bar = entry.indexOf('|');
   return { seq, attempt: Number(entry.slice(0, bar)), payloadJson: entry.slice(bar + 1) };
 }
+

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /** Bumped when any script changes, so two versions of jobpipe can share one Redis during an upgrade. */
-export const SCRIPTS_VERSION = 6;
+export const SCRIPTS_VERSION = 7;
 const commandsDir = new URL('../commands/', import.meta.url);
 
 /** What the Lua commands look like once registered on an ioredis client. */

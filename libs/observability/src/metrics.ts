@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { JobHistogram } from './job-histogram.js';
 
 // Latency buckets from 0.5 ms to 60 s: jobs range from no-ops to minutes of CPU.
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -17,20 +18,8 @@ export class Metrics {
   readonly jobsFailed = this.#counter('jobpipe_jobs_failed_total', 'Results recorded as failed (the handler threw or timed out)', ['pipeline', 'worker']);
   readonly jobsDeadLettered = this.#counter('jobpipe_jobs_dead_lettered_total', 'Jobs given up after maxAttempts', ['pipeline']);
   readonly duplicateResults = this.#counter('jobpipe_duplicate_results_total', 'Results dropped because the job was already recorded', ['pipeline']);
-  readonly jobDuration = new Histogram({
-    name: 'jobpipe_job_duration_seconds',
-    help: "Handler run time on the worker",
-    labelNames: ['pipeline'],
-    buckets: SECONDS_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly jobLatency = new Histogram({
-    name: 'jobpipe_job_latency_seconds',
-    help: 'Time from dispatch by the ventilator to the result recorded by the sink',
-    labelNames: ['pipeline'],
-    buckets: SECONDS_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly jobDuration = new JobHistogram('jobpipe_job_duration_seconds', 'Handler run time on the worker', ['pipeline'], SECONDS_BUCKETS, this.registry);
+  readonly jobLatency = new JobHistogram('jobpipe_job_latency_seconds', 'Time from dispatch by the ventilator to the result recorded by the sink', ['pipeline'], SECONDS_BUCKETS, this.registry);
   readonly workerJobsActive = this.#gauge('jobpipe_worker_jobs_active', 'Jobs a worker is running now (busy slots)', ['pipeline']);
   readonly workerSlots = this.#gauge('jobpipe_worker_slots', 'Jobs a worker can run at once (its concurrency)', ['pipeline']);
   readonly malformedMessages = this.#counter('jobpipe_malformed_messages_total', 'Messages dropped because they could not be decoded', ['role', 'reason']);
