@@ -5,6 +5,7 @@ import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observabili
 import { RecordOutcome } from '@jobpipe/ledger';
 import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
+import { RecordedAcks } from './recorded-acks.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 
 type Message = MessageOf<'Results'> | MessageOf<'BatchStart'> | MessageOf<'BatchEnd'>;
@@ -39,7 +40,7 @@ const RECONCILE_EVERY_MS = 1000;
 
 /**
  * The sink role: records each job's result once, folds it into its batch, and publishes
- * Recorded acks and batch events.
+ * Recorded acks (gathered a few milliseconds) and batch events.
  */
 export class Sink {
   readonly #o: SinkOptions;
@@ -63,6 +64,7 @@ export class Sink {
   #reconciling = false;
   readonly #dropped: DroppedMessages;
   readonly #security: SocketSecurity;
+  readonly #acks = new RecordedAcks((batch, seqs) => void this.#publish(encode({ type: 'Recorded', batch, seqs })));
   /** Results that arrived before their batch's BatchStart (persistence off only), by batch. */
   readonly #parked = new Map<string, RecordGroup[]>();
   #parkedResults = 0;
@@ -129,6 +131,7 @@ export class Sink {
     this.#results.close();
     await this.#loop;
     while (this.#draining) await this.#drainedSome.wait(100);
+    this.#acks.flush();
     await this.#publisher.idle().catch(() => {});
     this.#events.close();
     this.#o.logger.info({ openBatches: this.#folds.size }, 'sink stopped');
@@ -312,7 +315,7 @@ export class Sink {
     if (dead > 0) metrics.jobsDeadLettered.inc(this.#labels, dead);
     if (duplicates > 0) metrics.duplicateResults.inc(this.#labels, duplicates);
     // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
-    void this.#publish(encode({ type: 'Recorded', batch, seqs: results.map((result) => result.seq) }));
+    this.#acks.add(batch, results);
     if (fold) await this.#afterRecording(fold, counts, now);
   }
 
@@ -355,6 +358,8 @@ export class Sink {
     metrics.batchesCompleted.inc(this.#labels);
     logger.info({ batch: fold.id, summary }, 'batch completed');
     void this.#publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
+    // The ventilator hears of the last jobs before it hears of the batch's end.
+    this.#acks.flush();
     void this.#publish(encode({ type: 'BatchCompleted', summary }));
   }
 
