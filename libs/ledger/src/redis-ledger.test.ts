@@ -200,6 +200,15 @@ describe('RedisLedger', () => {
     expect(stored.get(4)).toBeNull();
   });
 
+  it('gives a payload back exactly as the split wrote it', async () => {
+    const batch = await newBatch();
+    const payloads = [JSON.stringify({ n: 0.1 + 0.2, big: 2 ** 53 - 1 }), JSON.stringify('quotes " \\ \n \u0000 ünï 😀 \ud800'), 'null'];
+    await ledger.admit(batch, payloads.map((payloadJson, seq) => ({ seq, attempt: 1, payloadJson })), 5000);
+    await ledger.expireNow(batch, [0, 1, 2]);
+    const { jobs: due } = await ledger.takeDue(batch, 10, 5, 9000, 6000);
+    expect(due.map((job) => job.payloadJson)).toEqual(payloads);
+  });
+
   it('refuses a batch id that another pipeline owns', async () => {
     const batch = await newBatch();
     await expect(ledger.beginBatch(batch, 'other')).rejects.toThrow(/belongs to pipeline p/);
