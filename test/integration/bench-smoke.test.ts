@@ -17,13 +17,22 @@ describe('npm run bench -- --smoke', () => {
     const json = join(dir, 'bench.json');
     const run = spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--json', json], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
-    const report = JSON.parse(readFileSync(json, 'utf8')) as { rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; p50_ms: number; p99_ms: number }[]; ratios: Record<string, number> };
+    type Spread = { p50: number; p99: number };
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; p50_ms: number; p99_ms: number; latency_stages_ms: { toWorker: Spread; toRecorded: Spread } }[];
+      ratios: Record<string, number>;
+    };
     expect(report.rows.map((row) => row.system)).toEqual(['jobpipe-durable', 'jobpipe-memory']);
     for (const row of report.rows) {
       expect(row.jobs_per_s.median).toBeGreaterThan(0);
       expect(row.jobs_per_s.min).toBeLessThanOrEqual(row.jobs_per_s.max);
       expect(row.p50_ms).toBeGreaterThan(0);
       expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
+      // Each half of a job's way is a part of the whole.
+      for (const stage of [row.latency_stages_ms.toWorker, row.latency_stages_ms.toRecorded]) {
+        expect(stage.p50).toBeGreaterThan(0);
+        expect(stage.p50).toBeLessThanOrEqual(row.p99_ms);
+      }
     }
     expect(report.ratios['jobpipe-memory']).toBeGreaterThan(0);
     expect(run.stdout).toMatch(/jobpipe-durable\s+[\d,]+/);

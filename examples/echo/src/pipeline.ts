@@ -6,7 +6,8 @@
  * `failEvery: k` makes every k-th job throw, to exercise failed results.
  * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job with its
  * creation time; the summary then has the end-to-end latency (creation to recorded) p50 and p99,
- * leaving out the first 10% of jobs (workers still joining, windows still opening).
+ * leaving out the first 10% of jobs (workers still joining, windows still opening), and the same
+ * split in two at the moment a worker starts the job: `toWorker` and `toRecorded`.
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -38,12 +39,13 @@ interface EchoPayload {
   /** Creation time (ms since the epoch, sub-millisecond), only when paced. */
   t?: number;
 }
-type EchoResult = number | { i: number; t: number };
+/** Paced jobs carry their creation time `t` and when a worker started them, `w` (ms since the epoch). */
+type EchoResult = number | { i: number; t: number; w: number };
 interface EchoState {
   count: number;
   sum: number;
-  /** [job index, latency in ms] pairs. */
-  latencies: [number, number][];
+  /** [job index, creation to recorded, creation to a worker] in ms. */
+  latencies: [number, number, number][];
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -85,7 +87,7 @@ export default definePipeline({
   },
   work: (payload: EchoPayload): EchoResult | Promise<EchoResult> => {
     if (payload.fail) throw new Error(`job ${payload.i} fails on purpose (failEvery)`);
-    const result: EchoResult = payload.t === undefined ? payload.i : { i: payload.i, t: payload.t };
+    const result: EchoResult = payload.t === undefined ? payload.i : { i: payload.i, t: payload.t, w: now() };
     const ms = payload.workMs * slowdown;
     if (ms <= 0) return result;
     if (payload.spin) {
@@ -103,13 +105,25 @@ export default definePipeline({
       return;
     }
     ctx.state.sum += result.i;
-    if (ctx.state.latencies.length < MAX_SAMPLES) ctx.state.latencies.push([result.i, now() - result.t]);
+    if (ctx.state.latencies.length < MAX_SAMPLES) ctx.state.latencies.push([result.i, now() - result.t, result.w - result.t]);
   },
   summarize: (state, totals) => {
     const answer = { count: state.count, sum: state.sum, failed: totals.failed };
     const warmup = Math.floor(totals.jobs * WARMUP_FRACTION);
-    const sorted = state.latencies.filter(([i]) => i >= warmup).map(([, ms]) => ms).sort((a, b) => a - b);
-    if (sorted.length === 0) return answer;
-    return { ...answer, latencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), samples: sorted.length } };
+    const measured = state.latencies.filter(([i]) => i >= warmup);
+    if (measured.length === 0) return answer;
+    const spread = (values: number[]) => {
+      const sorted = values.sort((a, b) => a - b);
+      return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+    };
+    return {
+      ...answer,
+      latencyMs: {
+        ...spread(measured.map(([, total]) => total)),
+        samples: measured.length,
+        toWorker: spread(measured.map(([, , toWorker]) => toWorker)),
+        toRecorded: spread(measured.map(([, total, toWorker]) => total - toWorker)),
+      },
+    };
   },
 });
