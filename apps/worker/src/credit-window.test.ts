@@ -28,6 +28,23 @@ describe('CreditWindow', () => {
     expect(window.prefetch).toBe(500);
   });
 
+  it("takes a rate well above a cold start's estimate at once, without waiting for a sample", () => {
+    const window = new CreditWindow(1, 50, 2000, 0);
+    // The first 16 jobs took 160 ms (a cold process): 100 jobs/s, 5 jobs of prefetch.
+    window.completed(1, 10);
+    window.completed(15, 170);
+    expect(window.prefetch).toBe(5);
+    window.sample(200); // 16 jobs in 200 ms: the estimate decays to 94 jobs/s
+    expect(window.prefetch).toBe(5);
+    // Then 100 jobs in the next 5 ms: 20,000 jobs/s, taken as they finish.
+    window.completed(100, 205);
+    expect(window.ratePerSecond).toBe(20_000);
+    expect(window.prefetch).toBe(1000);
+    // Less than twice the estimate (5,000 jobs/s) is left to the sample, which decays it slowly.
+    window.completed(50, 215);
+    expect(window.ratePerSecond).toBe(20_000);
+  });
+
   it('keeps a slow worker to a single job of prefetch', () => {
     const window = new CreditWindow(1, 20, 2000, 0);
     window.completed(10);

@@ -40,7 +40,19 @@ export class CreditWindow {
 
   completed(count = 1, now = performance.now() + performance.timeOrigin): void {
     this.#completedSinceSample += count;
-    if (this.#ratePerSecond > 0) return;
+    if (this.#ratePerSecond > 0) {
+      // A rate well above the estimate is taken at once, not at the next sample: the first
+      // estimate comes from jobs run on a cold process, and a window sized on it (a few jobs)
+      // held a fresh worker at a tenth of its speed for the first 100 ms or more.
+      const elapsed = now - this.#lastSampleAt;
+      if (this.#completedSinceSample < EARLY_ESTIMATE_JOBS || elapsed < 1) return;
+      const rate = (this.#completedSinceSample * 1000) / elapsed;
+      if (rate < 2 * this.#ratePerSecond) return;
+      this.#ratePerSecond = rate;
+      this.#completedSinceSample = 0;
+      this.#lastSampleAt = now;
+      return;
+    }
     // No rate yet: estimate one after the first few jobs instead of waiting for the next 100 ms
     // sample, so a fresh worker's window opens in milliseconds (short batches ramped up slowly).
     this.#firstCompletionAt ??= now;
