@@ -298,7 +298,8 @@ export class Sink {
         this.#latency.observe(Math.max(0, now - result.dispatchedAt) / 1000);
         if (result.ok) {
           completed++;
-          if (fold && !reopened) await this.#collect(fold, result.seq, result.value, worker);
+          const collecting = fold && !reopened ? this.#collect(fold, result.seq, result.value, worker) : undefined;
+          if (collecting) await collecting;
         }
       } else if (outcome === RecordOutcome.DeadLetter) {
         dead++;
@@ -319,12 +320,18 @@ export class Sink {
     if (fold) await this.#afterRecording(fold, counts, now);
   }
 
-  async #collect(fold: BatchFold, seq: number, value: unknown, worker: string): Promise<void> {
+  /** Folds a result in; a promise only when the pipeline's collect is asynchronous. */
+  #collect(fold: BatchFold, seq: number, value: unknown, worker: string): void | Promise<void> {
     try {
-      await fold.collect(seq, value, worker);
+      const done = fold.collect(seq, value, worker);
+      if (done) return done.catch((error: unknown) => this.#collectThrew(fold, seq, error));
     } catch (error) {
-      this.#o.logger.error({ batch: fold.id, job: `${fold.id}:${seq}`, err: error }, 'collect threw; the result is recorded but not folded in');
+      this.#collectThrew(fold, seq, error);
     }
+  }
+
+  #collectThrew(fold: BatchFold, seq: number, error: unknown): void {
+    this.#o.logger.error({ batch: fold.id, job: `${fold.id}:${seq}`, err: error }, 'collect threw; the result is recorded but not folded in');
   }
 
   async #onBatchEnd(batch: string, jobs: number): Promise<void> {
