@@ -59,14 +59,14 @@ function percentile(sorted: number[], q: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function* paced(total: number, ratePerSecond: number, make: (i: number) => EchoPayload): AsyncGenerator<EchoPayload> {
+async function* paced(total: number, ratePerSecond: number, make: (i: number, t?: number) => EchoPayload): AsyncGenerator<EchoPayload> {
   const start = now();
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / ratePerSecond;
     const wait = due - now();
     // Sleep only when at least a millisecond ahead; jobs due now go out in a burst.
     if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    yield { ...make(i), t: now() };
+    yield make(i, now());
   }
 }
 // The fixed fields of a payload take about 50 bytes of JSON; the pad makes up the rest.
@@ -79,7 +79,12 @@ export default definePipeline({
   split: (input: v.InferOutput<typeof echoInput>): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
     const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = input;
     const pad = 'x'.repeat(Math.max(0, payloadBytes - FIXED_BYTES));
-    const make = (i: number): EchoPayload => ({ i, workMs, spin, fail: failEvery > 0 && (i + 1) % failEvery === 0, pad });
+    // One object per payload, with `t` only when paced (a spread to add it made a second one).
+    const make = (i: number, t?: number): EchoPayload => {
+      const payload: EchoPayload = { i, workMs, spin, fail: failEvery > 0 && (i + 1) % failEvery === 0, pad };
+      if (t !== undefined) payload.t = t;
+      return payload;
+    };
     if (ratePerSecond > 0) return paced(jobs, ratePerSecond, make);
     return (function* () {
       for (let i = 0; i < jobs; i++) yield make(i);
