@@ -225,8 +225,8 @@ export class Ventilator {
     };
     const jobs = pipeline.split(input);
     if (Symbol.asyncIterator in jobs) {
-      // `step` only when it may wait: an await of an async function per job was a third of the
-      // ventilator's allocation under a paced split.
+      // `step` only when it may wait: awaiting an async function per job was the largest share
+      // of the ventilator's allocation under a paced split.
       for await (const payload of jobs) {
         if (resumed || !this.#running || full()) {
           await step(payload);
