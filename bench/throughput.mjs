@@ -6,8 +6,7 @@
 import { parseArgs } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { curveKeyPair } from 'zeromq';
-import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
+import { BatchEvents, RedisServer, runKeys, Stack } from '@jobpipe/launcher';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -23,19 +22,16 @@ const { values } = parseArgs({
 });
 const jobs = Number(values.jobs);
 const redis = values.durable ? await RedisServer.start() : undefined;
-const [server, client] = [curveKeyPair(), curveKeyPair()];
-const curveEnv = values.curve
-  ? { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: client.publicKey, JOBPIPE_CURVE_SERVER_KEY: server.publicKey, JOBPIPE_CURVE_SECRET: client.secretKey }
-  : {};
+const keys = values.curve ? runKeys() : undefined;
 for (let round = 1; round <= Number(values.rounds); round++) {
   const stack = await Stack.start({
     command: [process.execPath, ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []), resolve(root, 'cli/dist/main.js')],
     pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
     workers: Number(values.workers),
-    env: { JOBPIPE_LOG_LEVEL: 'warn', ...curveEnv, ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
+    env: { JOBPIPE_LOG_LEVEL: 'warn', ...keys?.env, ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
     startVentilator: false,
   });
-  const events = new BatchEvents(stack.endpoints.eventsConnect, undefined, values.curve ? { serverKey: server.publicKey, secretKey: client.secretKey } : undefined);
+  const events = new BatchEvents(stack.endpoints.eventsConnect, undefined, keys?.client);
   await new Promise((r) => setTimeout(r, 200));
   const batch = `bench-${round}`;
   const started = Date.now();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
-import { BatchEvents, RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
+import { BatchEvents, RedisServer, redisServerAvailable, runKeys, Stack } from '@jobpipe/launcher';
 import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type RedisConnectionSettings } from '@jobpipe/config';
 import { connectRedis, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
@@ -12,27 +12,6 @@ const here = dirname(fileURLToPath(import.meta.url));
 const cliPath = resolve(here, 'main.js');
 const primesPipelinePath = resolve(here, '../../examples/primes/dist/pipeline.js');
 const primesModulePath = resolve(here, '../../examples/primes/dist/primes.js');
-
-
-/**
- * A server key pair and one client key pair, for this run only: every socket of the demo uses
- * CURVE, as a deployment beyond one host should (SECURITY.md). The keys reach the roles through
- * their environment, which is fine on one machine; deployments use the _FILE settings.
- */
-async function demoKeys() {
-  const { curveKeyPair } = await import('zeromq');
-  const server = curveKeyPair();
-  const client = curveKeyPair();
-  return {
-    client: { serverKey: server.publicKey, secretKey: client.secretKey },
-    env: {
-      JOBPIPE_CURVE_SERVER_SECRET: server.secretKey,
-      JOBPIPE_CURVE_CLIENT_KEYS: client.publicKey,
-      JOBPIPE_CURVE_SERVER_KEY: server.publicKey,
-      JOBPIPE_CURVE_SECRET: client.secretKey,
-    },
-  };
-}
 
 interface DemoConfig {
   workers: number;
@@ -74,7 +53,8 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     const persistence = await choosePersistence();
     ownRedis = persistence.server;
     say(persistence.notice);
-    const keys = await demoKeys();
+    // Every socket of the demo uses CURVE, as a deployment beyond one host should (SECURITY.md).
+    const keys = runKeys();
     say('sockets: CURVE (encrypted, workers admitted by key), with keys made for this run');
     const env: Record<string, string> = { ...keys.env, ...(persistence.connection ? { ...persistence.env, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {}) };
     stack = await Stack.start({ command: [process.execPath, cliPath], pipeline: primesPipelinePath, workers: config.workers, env, startVentilator: false });

@@ -3,7 +3,7 @@ import { encode, type JobResult, type MessageOf, type ProtocolError } from '@job
 import type { Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
-import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
+import { baseOptions, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
 import { RecordedAcks } from './recorded-acks.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
@@ -95,10 +95,7 @@ export class Sink {
   async start(): Promise<void> {
     const { logger, metrics } = this.#o;
     const security = this.#security;
-    await security.authenticate(reportHandshakes('sink', logger, metrics.handshakesRefused));
-    for (const endpoint of exposedInTheClear(security, [this.#o.resultsBind, this.#o.eventsBind])) {
-      logger.warn({ endpoint }, 'binding beyond loopback without CURVE keys: anyone who reaches this port can send results or read batch events (see SECURITY.md)');
-    }
+    await prepareServerBinds(security, { role: 'sink', endpoints: [this.#o.resultsBind, this.#o.eventsBind], exposes: 'send results or read batch events', logger, refused: metrics.handshakesRefused });
     await this.#results.bind(this.#o.resultsBind);
     await this.#events.bind(this.#o.eventsBind);
     this.#running = true;
@@ -253,7 +250,9 @@ export class Sink {
       if (knows) known.push(group);
       else if (!this.#o.ledger.durable && this.#parkedResults + group.results.length <= MAX_PARKED_RESULTS) {
         this.#parkedResults += group.results.length;
-        this.#parked.set(group.batch, [...(this.#parked.get(group.batch) ?? []), group]);
+        let parked = this.#parked.get(group.batch);
+        if (!parked) this.#parked.set(group.batch, (parked = []));
+        parked.push(group);
       } else {
         this.#malformed('unknown_batch', `${group.results.length} result(s) from ${group.worker} for batch ${group.batch}, which was never started`, 0);
       }

@@ -127,14 +127,8 @@ export class RedisDispatchLedger implements DispatchLedger {
 
   // Their leases run out now: the next `due` sends them again, whichever ventilator runs it.
   async release(held: InFlightJob[], why: string): Promise<Requeue> {
-    const byBatch = new Map<string, number[]>();
-    for (const { job } of held) {
-      let seqs = byBatch.get(job.batch);
-      if (!seqs) byBatch.set(job.batch, (seqs = []));
-      seqs.push(job.seq);
-    }
     const error = { name: 'WorkerLost', message: `no result: ${why}` };
-    for (const [batch, seqs] of byBatch) await this.ledger.expireNow(batch, seqs, error);
+    for (const [batch, seqs] of seqsByBatch(held.map(({ job }) => job))) await this.ledger.expireNow(batch, seqs, error);
     return { redeliver: [], deadToReport: [], deadLettered: 0 };
   }
 
@@ -161,15 +155,20 @@ export class RedisDispatchLedger implements DispatchLedger {
   async hold(waiting: PendingJob[]): Promise<void> {
     const now = Date.now();
     const until = now + this.leaseMs;
-    const byBatch = new Map<string, number[]>();
-    for (const job of waiting) {
-      // Renewed once half the reservation is gone: a few calls per lease, whatever waits.
-      if (job.heldUntil === undefined || job.heldUntil - now > this.leaseMs / 2) continue;
-      job.heldUntil = until;
-      let seqs = byBatch.get(job.batch);
-      if (!seqs) byBatch.set(job.batch, (seqs = []));
-      seqs.push(job.seq);
-    }
-    for (const [batch, seqs] of byBatch) await this.ledger.extendLeases(batch, seqs, until);
+    // Renewed once half the reservation is gone: a few calls per lease, whatever waits.
+    const renew = waiting.filter((job) => job.heldUntil !== undefined && job.heldUntil - now <= this.leaseMs / 2);
+    for (const job of renew) job.heldUntil = until;
+    for (const [batch, seqs] of seqsByBatch(renew)) await this.ledger.extendLeases(batch, seqs, until);
   }
+}
+
+/** The jobs' seqs grouped by batch: the ledger takes one call per batch. */
+function seqsByBatch(jobs: readonly { batch: string; seq: number }[]): Map<string, number[]> {
+  const byBatch = new Map<string, number[]>();
+  for (const { batch, seq } of jobs) {
+    let seqs = byBatch.get(batch);
+    if (!seqs) byBatch.set(batch, (seqs = []));
+    seqs.push(seq);
+  }
+  return byBatch;
 }

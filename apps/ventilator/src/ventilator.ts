@@ -3,7 +3,7 @@ import { Push, Router, Subscriber } from 'zeromq';
 import { encode, encodeRaw, topicOf, type BatchSummary } from '@jobpipe/protocol';
 import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
-import { baseOptions, exposedInTheClear, receiveLoop, reportHandshakes, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
+import { baseOptions, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
 import { Isolation } from './isolation.js';
@@ -105,10 +105,7 @@ export class Ventilator {
   async start(): Promise<void> {
     const { logger, metrics } = this.#o;
     const security = this.#security;
-    await security.authenticate(reportHandshakes('ventilator', logger, metrics.handshakesRefused));
-    for (const endpoint of exposedInTheClear(security, [this.#o.jobsBind])) {
-      logger.warn({ endpoint }, 'binding beyond loopback without CURVE keys: anyone who reaches this port can take jobs (see SECURITY.md)');
-    }
+    await prepareServerBinds(security, { role: 'ventilator', endpoints: [this.#o.jobsBind], exposes: 'take jobs', logger, refused: metrics.handshakesRefused });
     await this.#workersSocket.bind(this.#o.jobsBind);
     this.#toSink.connect(this.#o.resultsConnect);
     this.#events.connect(this.#o.eventsConnect);

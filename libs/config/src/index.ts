@@ -8,7 +8,7 @@
  */
 export { loadConfig, settingsTable, defaultText, ConfigError } from './load-config.js';
 export type { SettingsSpec, ConfigOf } from './load-config.js';
-export { setting, integer, port, endpoint, existingFile, oneOf, nonEmpty, json, boolean, redisUrl, keyPrefix } from './settings.js';
+export { setting, integer, port, endpoint, existingFile, readTextFile, oneOf, nonEmpty, json, boolean, redisUrl, keyPrefix } from './settings.js';
 export type { Setting } from './settings.js';
 export { common } from './common-settings.js';
 export { redisSettings, redisConnectionFrom, Secret, secret, secretFile, certificateFile, privateKeyFile, sentinelList } from './redis-settings.js';

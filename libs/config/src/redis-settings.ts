@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { ConfigError } from './load-config.js';
-import { existingFile, setting, type Setting } from './settings.js';
+import { existingFile, readTextFile, setting, type Setting } from './settings.js';
 
 /**
  * A value that must never be printed (a password, a private key). Logs, JSON, `String()` and
@@ -39,7 +38,7 @@ export function secret(raw: string): Secret {
  */
 export function secretFile(raw: string): Secret {
   const path = existingFile(raw);
-  const text = readText(path).replace(/[\r\n]+$/, '');
+  const text = readTextFile(path).replace(/[\r\n]+$/, '');
   if (text === '') throw new Error(`${path} is empty`);
   if (/[\r\n\0]/.test(text)) throw new Error(`${path} holds more than one line (the password is its only line)`);
   return new Secret(text);
@@ -48,7 +47,7 @@ export function secretFile(raw: string): Secret {
 /** A PEM certificate file (one or more certificates, e.g. a CA bundle), read at start. */
 export function certificateFile(raw: string): string {
   const path = existingFile(raw);
-  const text = readText(path);
+  const text = readTextFile(path);
   if (!/-----BEGIN [A-Z ]*CERTIFICATE-----/.test(text)) throw new Error(`${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   return text;
 }
@@ -56,17 +55,9 @@ export function certificateFile(raw: string): string {
 /** A PEM private key file, read at start and kept as a Secret. */
 export function privateKeyFile(raw: string): Secret {
   const path = existingFile(raw);
-  const text = readText(path);
+  const text = readTextFile(path);
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new Error(`${path} holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)`);
   return new Secret(text);
-}
-
-function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
 }
 
 /** A Redis ACL user name: one word. */

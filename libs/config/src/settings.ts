@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** One configuration value: read from `env`, overridden by `--flag`, parsed and checked at start. */
@@ -54,6 +54,15 @@ export function endpoint(raw: string): string {
 }
 
 /** An existing file, returned as an absolute path. */
+/** A file's text, read at start; the error names the path and the reason (ENOENT, EACCES). */
+export function readTextFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 export function existingFile(raw: string): string {
   const path = resolve(raw.trim());
   if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`no such file: ${path}`);

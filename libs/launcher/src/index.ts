@@ -18,4 +18,5 @@ export type { StackOptions, StackEndpoints } from './stack.js';
 export { BatchEvents } from './batch-events.js';
 export type { ProgressEvent } from './batch-events.js';
 export { RedisServer, redisServerAvailable } from './redis-server.js';
+export { runKeys } from './run-keys.js';
 export type { RedisServerOptions, RedisServerTls } from './redis-server.js';

@@ -16,7 +16,7 @@ export interface RedisServerOptions {
   appendOnly?: boolean;
   /**
    * Required password (`requirepass`) of the default user. `url` then carries it, so that callers
-   * which only pass `url` on keep working; print `redactedUrl`.
+   * which only pass `url` on keep working; never print it.
    */
   password?: string;
   /** Serve TLS only (no plain port): `url` is then `rediss://`, on `port`. */
@@ -58,11 +58,6 @@ export class RedisServer {
   get url(): string {
     const auth = this.options.password ? `:${encodeURIComponent(this.options.password)}@` : '';
     return `${this.options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${this.port}`;
-  }
-
-  /** `url` with the password as `***`: for notices and logs. */
-  get redactedUrl(): string {
-    return `${this.options.tls ? 'rediss' : 'redis'}://${this.options.password ? ':***@' : ''}127.0.0.1:${this.port}`;
   }
 
   get running(): boolean {

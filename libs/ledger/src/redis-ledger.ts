@@ -20,7 +20,7 @@ export interface DueJob extends LedgerJob {
   lost: boolean;
 }
 
-/** How each result of a `record` call ended (see commands/record-7.lua). */
+/** How each result of a `record` call ended (see commands/record-8.lua). */
 export const RecordOutcome = {
   Recorded: 'R',
   Duplicate: 'D',
@@ -288,4 +288,3 @@ function parseEntry(seq: number, entry: string): LedgerJob {
   const bar = entry.indexOf('|');
   return { seq, attempt: Number(entry.slice(0, bar)), payloadJson: entry.slice(bar + 1) };
 }
-

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { ConfigError, setting, type Setting } from '@jobpipe/config';
+import { ConfigError, readTextFile, setting, type Setting } from '@jobpipe/config';
 import { isCurveKey, type CurveClient, type CurveServer } from './curve.js';
 
 function curveKey(raw: string): string {
@@ -26,12 +25,7 @@ function curveKeyList(raw: string): string[] {
 function fromFile<T>(parse: (raw: string) => T): (raw: string) => T {
   return (raw) => {
     const path = raw.trim();
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new Error(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
+    const text = readTextFile(path);
     try {
       return parse(text);
     } catch (error) {

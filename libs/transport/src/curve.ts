@@ -177,6 +177,22 @@ export function exposedInTheClear(security: SocketSecurity, endpoints: string[])
 }
 
 /**
+ * What a server role does before it binds: starts its ZAP handler, whose refusals are counted and
+ * logged, and warns of each endpoint that others could reach in the clear. `exposes` says what a
+ * stranger could do there.
+ */
+export async function prepareServerBinds(
+  security: SocketSecurity,
+  options: { role: string; endpoints: string[]; exposes: string; logger: { warn(fields: object, message: string): void }; refused: { inc(labels: { role: string }): void } },
+): Promise<void> {
+  const { role, endpoints, exposes, logger, refused } = options;
+  await security.authenticate(reportHandshakes(role, logger, refused));
+  for (const endpoint of exposedInTheClear(security, endpoints)) {
+    logger.warn({ endpoint }, `binding beyond loopback without CURVE keys: anyone who reaches this port can ${exposes} (see SECURITY.md)`);
+  }
+}
+
+/**
  * A ZAP listener that counts refused clients and logs each refused key once (up to 1,000 keys,
  * so a flood of fresh keys cannot grow memory or the log without bound).
  */
