@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 3]
-//          [--rate 10000] [--latency-jobs 30000] [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq]
-//          [--json FILE] [--smoke]
+//          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 4]
+//          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds; then each once at a fixed offered
-// load for latency. Prints a table with jobpipe durable's ratio to each other system.
+// load for latency: --warmup-seconds of load first, left out of the percentiles, then
+// --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system.
 import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
@@ -15,21 +16,32 @@ import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
 import { metricValue } from '@jobpipe/observability';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values: args } = parseArgs({
-  options: {
-    jobs: { type: 'string' },
-    workers: { type: 'string', default: '2' },
-    'payload-bytes': { type: 'string', default: '100' },
-    rounds: { type: 'string' },
-    rate: { type: 'string', default: '10000' },
-    'latency-jobs': { type: 'string' },
-    systems: { type: 'string' },
-    json: { type: 'string' },
-    smoke: { type: 'boolean', default: false },
-    balance: { type: 'boolean', default: false },
-    'work-ms': { type: 'string', default: '2' },
-  },
-});
+/** A bad command line: one line on stderr, exit 2. */
+function usage(message) {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
+}
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      jobs: { type: 'string' },
+      workers: { type: 'string', default: '2' },
+      'payload-bytes': { type: 'string', default: '100' },
+      rounds: { type: 'string' },
+      rate: { type: 'string', default: '10000' },
+      'latency-jobs': { type: 'string' },
+      'warmup-seconds': { type: 'string' },
+      systems: { type: 'string' },
+      json: { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+      balance: { type: 'boolean', default: false },
+      'work-ms': { type: 'string', default: '2' },
+    },
+  }));
+} catch (error) {
+  usage(error.message);
+}
 const smoke = args.smoke;
 const jobs = Number(args.jobs ?? (args.balance ? 3000 : smoke ? 300 : 100_000));
 const workers = Number(args.workers);
@@ -37,8 +49,17 @@ const payloadBytes = Number(args['payload-bytes']);
 const rounds = Number(args.rounds ?? (smoke ? 1 : 3));
 const rate = Number(args.rate);
 const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
+// Fresh processes answer slowly for their first seconds (JIT, heaps still growing: see
+// docs/benchmarks.md); a pipeline is a long-running service, so each system gets the same warm-up.
+const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 4));
+for (const [name, value, min] of [['jobs', jobs, 1], ['workers', workers, 1], ['payload-bytes', payloadBytes, 0], ['rounds', rounds, 1], ['rate', rate, 1], ['latency-jobs', latencyJobs, 1], ['warmup-seconds', warmupSeconds, 0]]) {
+  if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
+}
+const warmupJobs = Math.round(warmupSeconds * rate);
 const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'bullmq', 'rabbitmq'];
 const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory' : allSystems.join(','))).split(',');
+const unknown = systems.filter((system) => !allSystems.includes(system));
+if (unknown.length > 0) usage(`--systems takes ${allSystems.join(', ')}; unknown: ${unknown.join(', ')}`);
 const say = (line) => process.stderr.write(`${line}\n`);
 
 /**
@@ -106,10 +127,10 @@ async function throughput(system) {
 
 async function latency(system) {
   if (system.startsWith('jobpipe-')) {
-    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: latencyJobs, ratePerSecond: rate });
+    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: warmupJobs + latencyJobs, ratePerSecond: rate, input: { warmupJobs } });
     return { p50Ms: run.latency.p50, p99Ms: run.latency.p99, stages: { toWorker: run.latency.toWorker, toRecorded: run.latency.toRecorded } };
   }
-  return runBaseline(system, ['--jobs', String(latencyJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
+  return runBaseline(system, ['--jobs', String(warmupJobs + latencyJobs), '--warmup-jobs', String(warmupJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
 }
 
 const stats = (list) => {
@@ -143,7 +164,7 @@ async function main() {
       rows.push({ system, skipped: skipped[system] });
       continue;
     }
-    say(`latency at ${rate} jobs/s offered: ${system}`);
+    say(`latency at ${rate} jobs/s offered (${warmupSeconds} s warm-up): ${system}`);
     const lat = await latency(system);
     // jobpipe's rows also split the latency where a worker starts the job (see examples/echo).
     rows.push({ system, jobs_per_s: stats(samples[system]), p50_ms: lat.p50Ms, p99_ms: lat.p99Ms, ...(lat.stages ? { latency_stages_ms: lat.stages } : {}) });
@@ -151,7 +172,7 @@ async function main() {
   const durable = rows.find((r) => r.system === 'jobpipe-durable')?.jobs_per_s?.median;
   const ratios = {};
   for (const row of rows) if (row.system !== 'jobpipe-durable' && row.jobs_per_s && durable) ratios[row.system] = Number((durable / row.jobs_per_s.median).toFixed(2));
-  const report = { machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, jobs, workers, payloadBytes, rounds, offeredRate: rate, rows, ratios, jobpipePeakRssMb: rss };
+  const report = { machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, jobs, workers, payloadBytes, rounds, offeredRate: rate, warmupSeconds, rows, ratios, jobpipePeakRssMb: rss };
   console.log(`\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`);
   for (const row of rows) {
     if (row.skipped) {

@@ -24,6 +24,7 @@ export function options(argv = process.argv.slice(2)) {
         workers: { type: 'string', default: '2' },
         'payload-bytes': { type: 'string', default: '100' },
         rate: { type: 'string' },
+        'warmup-jobs': { type: 'string', default: '0' },
         'work-ms': { type: 'string', default: '0' },
         balance: { type: 'boolean', default: false },
         'slow-workers': { type: 'string', default: '0' },
@@ -45,17 +46,19 @@ export function options(argv = process.argv.slice(2)) {
     workers: Math.floor(num('workers', 1)),
     payloadBytes: Math.floor(num('payload-bytes', 0)),
     rate: num('rate', 1),
+    warmupJobs: Math.floor(num('warmup-jobs', 0)),
     workMs: num('work-ms', 0),
     balance: values.balance,
     slowWorkers: Math.floor(num('slow-workers', 0)),
     slowFactor: num('slow-factor', 1),
   };
   if (o.slowWorkers > o.workers) usage('--slow-workers must not exceed --workers');
+  if (o.warmupJobs >= o.jobs) usage('--warmup-jobs must be less than --jobs');
   return o;
 }
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]\n`);
+  process.stderr.write(`${message}\nusage: node run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--warmup-jobs K] [--work-ms M]\n`);
   process.exit(2);
 }
 
@@ -106,10 +109,14 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 }
 
-/** The sink's ledger: distinct job indexes, duplicates, and each job's latency (creation -> here). */
+/**
+ * The sink's ledger: distinct job indexes, duplicates, and each job's latency (creation -> here).
+ * Jobs 0..warmupJobs-1 count as results but not in the percentiles.
+ */
 export class Results {
-  constructor(jobs) {
+  constructor(jobs, warmupJobs = 0) {
     this.jobs = jobs;
+    this.warmupJobs = warmupJobs;
     this.seen = new Uint8Array(jobs);
     this.latency = new Float64Array(jobs);
     this.count = 0;
@@ -131,9 +138,9 @@ export class Results {
     return this.count === this.jobs;
   }
 
-  /** p50/p99 over all jobs (no warm-up excluded). */
+  /** p50/p99 over the jobs after the warm-up. */
   summary() {
-    const sorted = this.latency.slice().sort();
+    const sorted = this.latency.slice(this.warmupJobs).sort();
     const round = (x) => Math.round(x * 1000) / 1000;
     return {
       results: this.count,

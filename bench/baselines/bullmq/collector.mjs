@@ -6,7 +6,7 @@ import { connection } from './connection.mjs';
 const { config, send } = childRole();
 // lastEventId '0': read the (fresh) events stream from its start, so nothing is missed before XREAD.
 const events = new QueueEvents(config.queue, { connection: connection(config), lastEventId: '0' });
-const results = new Results(config.jobs);
+const results = new Results(config.jobs, config.warmupJobs);
 const progress = results.reportProgress(send);
 events.on('completed', ({ returnvalue }) => {
   const r = typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue;

@@ -6,7 +6,7 @@ const { config, send } = childRole();
 const conn = await amqp.connect(config.url);
 const ch = await conn.createChannel();
 await ch.prefetch(1000);
-const results = new Results(config.jobs);
+const results = new Results(config.jobs, config.warmupJobs);
 const progress = results.reportProgress(send);
 await ch.consume(
   config.resultsQueue,

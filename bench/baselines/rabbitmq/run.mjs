@@ -3,7 +3,7 @@
 // every 1,000), W consumer processes with prefetch 100 and manual acks, each publishing its result
 // (persistent) to a durable results queue before acking the job; a collector consumes the results.
 // Broker: JOBPIPE_BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672; unreachable -> skipped.
-//   node bench/baselines/rabbitmq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]
+//   node bench/baselines/rabbitmq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--warmup-jobs K] [--work-ms M]
 import amqp from 'amqplib';
 import { coordinator, options } from '../common.mjs';
 
@@ -25,7 +25,7 @@ c.onCleanup(() => conn.close());
 
 // Unique queue names per run, deleted at the end; x-expires removes them should we be SIGKILLed.
 const prefix = `jobpipe-bench-${process.pid}-${Date.now().toString(36)}`;
-const shared = { url, jobsQueue: `${prefix}-jobs`, resultsQueue: `${prefix}-results`, jobs: o.jobs };
+const shared = { url, jobsQueue: `${prefix}-jobs`, resultsQueue: `${prefix}-results`, jobs: o.jobs, warmupJobs: o.warmupJobs };
 const ch = await conn.createChannel();
 for (const q of [shared.jobsQueue, shared.resultsQueue]) {
   await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 10 * 60_000 } });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Raw zeromq.js baseline: ventilator PUSH (bind) -> W workers PULL/PUSH (connect) -> sink PULL (bind).
 // One job per message, every send awaited, default socket options: the plain floor.
-//   node bench/baselines/raw-zeromq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--work-ms M]
+//   node bench/baselines/raw-zeromq/run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--warmup-jobs K] [--work-ms M]
 //   node bench/baselines/raw-zeromq/run.mjs --balance --jobs 3000 --workers 4 --work-ms 2 --slow-workers 2 --slow-factor 4
 import { beside, coordinator, options } from '../common.mjs';
 
@@ -13,7 +13,7 @@ const file = (name) => beside(import.meta.url, name);
 // The first --slow-workers workers spin work-ms * slow-factor per job, the others work-ms.
 const workMs = Array.from({ length: o.workers }, (_, k) => (k < o.slowWorkers ? o.workMs * o.slowFactor : o.workMs));
 
-const sink = c.spawn('sink', file('sink.mjs'), { jobs: o.jobs, workers: o.workers });
+const sink = c.spawn('sink', file('sink.mjs'), { jobs: o.jobs, warmupJobs: o.warmupJobs, workers: o.workers });
 const vent = c.spawn('ventilator', file('ventilator.mjs'), { jobs: o.jobs, workers: o.workers, payloadBytes: o.payloadBytes, rate: o.rate });
 const [sinkBound, ventBound] = await Promise.all([c.message(sink, 'bound'), c.message(vent, 'bound')]);
 const workers = workMs.map((ms, k) =>

@@ -6,7 +6,7 @@ const { config, send } = childRole();
 const pull = new Pull();
 await bindAndAwaitPeers(pull, config.workers, send);
 
-const results = new Results(config.jobs);
+const results = new Results(config.jobs, config.warmupJobs);
 const progress = results.reportProgress(send);
 send({ type: 'ready' });
 for await (const [msg] of pull) {

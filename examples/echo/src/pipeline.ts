@@ -2,12 +2,13 @@
  * A configurable no-op pipeline for benchmarks and tests: `jobs` payloads of about `payloadBytes`
  * bytes, each handled in `workMs` (slept, or spun on the CPU with `spin: true`).
  *
- * Input: `{ "jobs": 100000, "payloadBytes": 100, "workMs": 0, "spin": false, "failEvery": 0, "ratePerSecond": 0 }`.
+ * Input: `{ "jobs": 100000, "payloadBytes": 100, "workMs": 0, "spin": false, "failEvery": 0, "ratePerSecond": 0, "warmupJobs": 10000 }`.
  * `failEvery: k` makes every k-th job throw, to exercise failed results.
- * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job with its
- * creation time; the summary then has the end-to-end latency (creation to recorded) p50 and p99,
- * leaving out the first 10% of jobs (workers still joining, windows still opening), and the same
- * split in two at the moment a worker starts the job: `toWorker` and `toRecorded`.
+ * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job after the
+ * first `warmupJobs` (default: a tenth of `jobs`) with its creation time; the summary then has the
+ * end-to-end latency (creation to recorded) p50 and p99 of those, and the same split in two at the
+ * moment a worker starts the job: `toWorker` and `toRecorded`. The warm-up leaves out the time
+ * when fresh processes are still slow (see docs/benchmarks.md).
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -29,6 +30,7 @@ export const echoInput = v.strictObject({
   spin: v.optional(v.boolean(), false),
   failEvery: v.optional(countFromZero, 0),
   ratePerSecond: v.optional(atLeastZero, 0),
+  warmupJobs: v.optional(countFromZero),
 });
 interface EchoPayload {
   i: number;
@@ -36,7 +38,7 @@ interface EchoPayload {
   spin: boolean;
   fail: boolean;
   pad: string;
-  /** Creation time (ms since the epoch, sub-millisecond), only when paced. */
+  /** Creation time (ms since the epoch, sub-millisecond), only when paced and past the warm-up. */
   t?: number;
 }
 /** Paced jobs carry their creation time `t` and when a worker started them, `w` (ms since the epoch). */
@@ -44,8 +46,8 @@ type EchoResult = number | { i: number; t: number; w: number };
 interface EchoState {
   count: number;
   sum: number;
-  /** [job index, creation to recorded, creation to a worker] in ms. */
-  latencies: [number, number, number][];
+  /** [creation to recorded, creation to a worker] in ms, of the jobs past the warm-up. */
+  latencies: [number, number][];
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -53,20 +55,20 @@ const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
 const now = () => performance.timeOrigin + performance.now();
 /** Latency samples kept for the summary's percentiles. */
 const MAX_SAMPLES = 1_000_000;
-const WARMUP_FRACTION = 0.1;
+const DEFAULT_WARMUP_FRACTION = 0.1;
 
 function percentile(sorted: number[], q: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function* paced(total: number, ratePerSecond: number, make: (i: number, t?: number) => EchoPayload): AsyncGenerator<EchoPayload> {
+async function* paced(total: number, ratePerSecond: number, warmupJobs: number, make: (i: number, t?: number) => EchoPayload): AsyncGenerator<EchoPayload> {
   const start = now();
   for (let i = 0; i < total; i++) {
     const due = start + (i * 1000) / ratePerSecond;
     const wait = due - now();
     // Sleep only when at least a millisecond ahead; jobs due now go out in a burst.
     if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    yield make(i, now());
+    yield make(i, i >= warmupJobs ? now() : undefined);
   }
 }
 // The fixed fields of a payload take about 50 bytes of JSON; the pad makes up the rest.
@@ -78,6 +80,7 @@ export default definePipeline({
   // The input arrives checked against echoInput, with its defaults (submit and the ventilator).
   split: (input: v.InferOutput<typeof echoInput>): Iterable<EchoPayload> | AsyncIterable<EchoPayload> => {
     const { jobs, payloadBytes, workMs, spin, failEvery, ratePerSecond } = input;
+    const warmupJobs = input.warmupJobs ?? Math.floor(jobs * DEFAULT_WARMUP_FRACTION);
     const pad = 'x'.repeat(Math.max(0, payloadBytes - FIXED_BYTES));
     // One object per payload, with `t` only when paced (a spread to add it made a second one).
     const make = (i: number, t?: number): EchoPayload => {
@@ -85,7 +88,7 @@ export default definePipeline({
       if (t !== undefined) payload.t = t;
       return payload;
     };
-    if (ratePerSecond > 0) return paced(jobs, ratePerSecond, make);
+    if (ratePerSecond > 0) return paced(jobs, ratePerSecond, warmupJobs, make);
     return (function* () {
       for (let i = 0; i < jobs; i++) yield make(i);
     })();
@@ -110,12 +113,11 @@ export default definePipeline({
       return;
     }
     ctx.state.sum += result.i;
-    if (ctx.state.latencies.length < MAX_SAMPLES) ctx.state.latencies.push([result.i, now() - result.t, result.w - result.t]);
+    if (ctx.state.latencies.length < MAX_SAMPLES) ctx.state.latencies.push([now() - result.t, result.w - result.t]);
   },
   summarize: (state, totals) => {
     const answer = { count: state.count, sum: state.sum, failed: totals.failed };
-    const warmup = Math.floor(totals.jobs * WARMUP_FRACTION);
-    const measured = state.latencies.filter(([i]) => i >= warmup);
+    const measured = state.latencies;
     if (measured.length === 0) return answer;
     const spread = (values: number[]) => {
       const sorted = values.sort((a, b) => a - b);
@@ -124,10 +126,10 @@ export default definePipeline({
     return {
       ...answer,
       latencyMs: {
-        ...spread(measured.map(([, total]) => total)),
+        ...spread(measured.map(([total]) => total)),
         samples: measured.length,
-        toWorker: spread(measured.map(([, , toWorker]) => toWorker)),
-        toRecorded: spread(measured.map(([, total, toWorker]) => total - toWorker)),
+        toWorker: spread(measured.map(([, toWorker]) => toWorker)),
+        toRecorded: spread(measured.map(([total, toWorker]) => total - toWorker)),
       },
     };
   },

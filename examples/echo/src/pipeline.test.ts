@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { parseInput } from '@jobpipe/pipeline';
+import pipeline from './pipeline.js';
+
+type Payload = { i: number; t?: number };
+
+/** Runs a paced split through work, collect and summarize in this process. */
+async function pacedRun(input: Record<string, unknown>) {
+  const checked = await parseInput(pipeline, input);
+  const payloads: Payload[] = [];
+  for await (const payload of pipeline.split(checked) as AsyncIterable<Payload>) payloads.push(payload);
+  const state = pipeline.init!();
+  for (const [seq, payload] of payloads.entries()) {
+    const result = await pipeline.work(payload, {} as never);
+    await pipeline.collect!(result, { batch: 'b', seq, worker: 'w', state });
+  }
+  return { payloads, answer: pipeline.summarize!(state, { jobs: payloads.length, failed: 0 }) as { count: number; latencyMs?: { samples: number; p50: number; p99: number } } };
+}
+
+describe('echo example', () => {
+  it('stamps creation times only after the warm-up, and measures only those jobs', async () => {
+    const { payloads, answer } = await pacedRun({ jobs: 40, ratePerSecond: 100_000, warmupJobs: 15 });
+    expect(payloads.filter((payload) => payload.t === undefined).map((payload) => payload.i)).toEqual([...Array(15).keys()]);
+    expect(answer.count).toBe(40);
+    expect(answer.latencyMs!.samples).toBe(25);
+    expect(answer.latencyMs!.p99).toBeGreaterThanOrEqual(answer.latencyMs!.p50);
+  });
+
+  it('leaves out a tenth of the jobs when no warm-up is given', async () => {
+    const { answer } = await pacedRun({ jobs: 50, ratePerSecond: 100_000 });
+    expect(answer.latencyMs!.samples).toBe(45);
+  });
+
+  it('rejects a warm-up that is not a count', async () => {
+    await expect(parseInput(pipeline, { jobs: 10, warmupJobs: -1 })).rejects.toThrow(/warmupJobs/);
+    await expect(parseInput(pipeline, { jobs: 10, warmupJobs: 1.5 })).rejects.toThrow(/warmupJobs/);
+  });
+});
