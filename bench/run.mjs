@@ -128,7 +128,7 @@ async function throughput(system) {
 async function latency(system) {
   if (system.startsWith('jobpipe-')) {
     const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: warmupJobs + latencyJobs, ratePerSecond: rate, input: { warmupJobs } });
-    return { p50Ms: run.latency.p50, p99Ms: run.latency.p99, stages: { toWorker: run.latency.toWorker, toRecorded: run.latency.toRecorded } };
+    return { p50Ms: run.latency.p50, p99Ms: run.latency.p99, stages: { toWorker: run.latency.toWorker, toRecorded: run.latency.toRecorded }, p50ByTenth: run.latency.p50ByTenth };
   }
   return runBaseline(system, ['--jobs', String(warmupJobs + latencyJobs), '--warmup-jobs', String(warmupJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
 }
@@ -167,7 +167,8 @@ async function main() {
     say(`latency at ${rate} jobs/s offered (${warmupSeconds} s warm-up): ${system}`);
     const lat = await latency(system);
     // jobpipe's rows also split the latency where a worker starts the job (see examples/echo).
-    rows.push({ system, jobs_per_s: stats(samples[system]), p50_ms: lat.p50Ms, p99_ms: lat.p99Ms, ...(lat.stages ? { latency_stages_ms: lat.stages } : {}) });
+    // ... and give the p50 of each tenth of the measured jobs: flat once warmed up.
+    rows.push({ system, jobs_per_s: stats(samples[system]), p50_ms: lat.p50Ms, p99_ms: lat.p99Ms, ...(lat.stages ? { latency_stages_ms: lat.stages, p50_by_tenth_ms: lat.p50ByTenth } : {}) });
   }
   const durable = rows.find((r) => r.system === 'jobpipe-durable')?.jobs_per_s?.median;
   const ratios = {};
@@ -185,6 +186,7 @@ async function main() {
   for (const row of rows) {
     const { toWorker, toRecorded } = row.latency_stages_ms ?? {};
     if (toWorker && toRecorded) console.log(`${row.system} latency p50 / p99 ms: creation to a worker ${toWorker.p50.toFixed(2)} / ${toWorker.p99.toFixed(2)}, then to recorded ${toRecorded.p50.toFixed(2)} / ${toRecorded.p99.toFixed(2)}`);
+    if (row.p50_by_tenth_ms) console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
   }
   console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

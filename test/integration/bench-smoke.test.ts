@@ -19,7 +19,7 @@ describe('npm run bench -- --smoke', () => {
     expect(run.status, run.stderr).toBe(0);
     type Spread = { p50: number; p99: number };
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
-      rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; p50_ms: number; p99_ms: number; latency_stages_ms: { toWorker: Spread; toRecorded: Spread } }[];
+      rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; p50_ms: number; p99_ms: number; latency_stages_ms: { toWorker: Spread; toRecorded: Spread }; p50_by_tenth_ms: number[] }[];
       ratios: Record<string, number>;
       warmupSeconds: number;
     };
@@ -36,6 +36,7 @@ describe('npm run bench -- --smoke', () => {
         expect(stage.p50).toBeGreaterThan(0);
         expect(stage.p50).toBeLessThanOrEqual(row.p99_ms);
       }
+      expect(row.p50_by_tenth_ms).toHaveLength(10);
     }
     expect(report.ratios['jobpipe-memory']).toBeGreaterThan(0);
     expect(run.stdout).toMatch(/jobpipe-durable\s+[\d,]+/);

@@ -14,7 +14,7 @@ async function pacedRun(input: Record<string, unknown>) {
     const result = await pipeline.work(payload, {} as never);
     await pipeline.collect!(result, { batch: 'b', seq, worker: 'w', state });
   }
-  return { payloads, answer: pipeline.summarize!(state, { jobs: payloads.length, failed: 0 }) as { count: number; latencyMs?: { samples: number; p50: number; p99: number } } };
+  return { payloads, answer: pipeline.summarize!(state, { jobs: payloads.length, failed: 0 }) as { count: number; latencyMs?: { samples: number; p50: number; p99: number; p50ByTenth: number[] } } };
 }
 
 describe('echo example', () => {
@@ -25,7 +25,21 @@ describe('echo example', () => {
     expect(answer.count).toBe(5000);
     expect(answer.latencyMs!.samples).toBe(4985);
     expect(answer.latencyMs!.p50).toBeGreaterThan(0);
+    expect(answer.latencyMs!.p50ByTenth).toHaveLength(10);
+    for (const p50 of answer.latencyMs!.p50ByTenth) expect(p50).toBeGreaterThan(0);
     expect(answer.latencyMs!.p99).toBeGreaterThanOrEqual(answer.latencyMs!.p50);
+  });
+
+  it('gives the p50 of each tenth of the jobs, in job order', async () => {
+    const state = pipeline.init!();
+    // The first half took 10 ms, the second 1 ms; results arrive out of order.
+    const jobs = [...Array(100).keys()].reverse();
+    for (const i of jobs) {
+      const t = performance.timeOrigin + performance.now() - (i < 50 ? 10 : 1);
+      await pipeline.collect!({ i, t, w: t }, { batch: 'b', seq: i, worker: 'w', state });
+    }
+    const { latencyMs } = pipeline.summarize!(state, { jobs: 100, failed: 0 }) as { latencyMs: { p50ByTenth: number[] } };
+    expect(latencyMs.p50ByTenth.map((p50) => Math.round(p50))).toEqual([10, 10, 10, 10, 10, 1, 1, 1, 1, 1]);
   });
 
   it('leaves out a tenth of the jobs when no warm-up is given', async () => {

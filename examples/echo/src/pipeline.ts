@@ -7,8 +7,9 @@
  * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job after the
  * first `warmupJobs` (default: a tenth of `jobs`) with its creation time; the summary then has the
  * end-to-end latency (creation to recorded) p50 and p99 of those, and the same split in two at the
- * moment a worker starts the job: `toWorker` and `toRecorded`. The warm-up leaves out the time
- * when fresh processes are still slow (see docs/benchmarks.md).
+ * moment a worker starts the job: `toWorker` and `toRecorded`, and the p50 of each tenth of the
+ * measured jobs (`p50ByTenth`). The warm-up leaves out the time when fresh processes are still
+ * slow (see docs/benchmarks.md).
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -52,6 +53,8 @@ interface EchoState {
   total: Float64Array;
   /** Creation to a worker. */
   toWorker: Float64Array;
+  /** The job's index. */
+  job: Float64Array;
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -70,6 +73,23 @@ function grown(values: Float64Array): Float64Array {
   const bigger = new Float64Array(Math.min(MAX_SAMPLES, values.length * 2));
   bigger.set(values);
   return bigger;
+}
+
+/**
+ * The p50 of each tenth of the measured jobs, in job order (and so in time: the split is paced).
+ * A falling line is a system still warming up; a flat one, its steady state.
+ */
+function p50ByTenth(total: Float64Array, job: Float64Array): number[] {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const i of job) {
+    first = Math.min(first, i);
+    last = Math.max(last, i);
+  }
+  const tenths: number[][] = Array.from({ length: 10 }, () => []);
+  const span = last - first + 1;
+  for (let n = 0; n < job.length; n++) tenths[Math.floor(((job[n]! - first) * 10) / span)]!.push(total[n]!);
+  return tenths.map((values) => percentile(Float64Array.from(values).sort(), 0.5));
 }
 
 async function* paced(total: number, ratePerSecond: number, warmupJobs: number, make: (i: number, t?: number) => EchoPayload): AsyncGenerator<EchoPayload> {
@@ -116,7 +136,7 @@ export default definePipeline({
     }
     return new Promise<EchoResult>((resolve) => setTimeout(() => resolve(result), ms));
   },
-  init: (): EchoState => ({ count: 0, sum: 0, samples: 0, total: new Float64Array(4096), toWorker: new Float64Array(4096) }),
+  init: (): EchoState => ({ count: 0, sum: 0, samples: 0, total: new Float64Array(4096), toWorker: new Float64Array(4096), job: new Float64Array(4096) }),
   collect: (result: EchoResult, ctx) => {
     ctx.state.count += 1;
     if (typeof result === 'number') {
@@ -129,7 +149,9 @@ export default definePipeline({
     if (state.samples === state.total.length) {
       state.total = grown(state.total);
       state.toWorker = grown(state.toWorker);
+      state.job = grown(state.job);
     }
+    state.job[state.samples] = result.i;
     state.total[state.samples] = now() - result.t;
     state.toWorker[state.samples++] = result.w - result.t;
   },
@@ -150,6 +172,7 @@ export default definePipeline({
         samples: state.samples,
         toWorker: spread(toWorker),
         toRecorded: spread(total.map((value, i) => value - toWorker[i]!)),
+        p50ByTenth: p50ByTenth(total, state.job.subarray(0, state.samples)),
       },
     };
   },
