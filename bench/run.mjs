@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 3]
-//          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 4]
+//          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 6]
 //          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
@@ -51,7 +51,7 @@ const rate = Number(args.rate);
 const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
 // Fresh processes answer slowly for their first seconds (JIT, heaps still growing: see
 // docs/benchmarks.md); a pipeline is a long-running service, so each system gets the same warm-up.
-const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 4));
+const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 6));
 for (const [name, value, min] of [['jobs', jobs, 1], ['workers', workers, 1], ['payload-bytes', payloadBytes, 0], ['rounds', rounds, 1], ['rate', rate, 1], ['latency-jobs', latencyJobs, 1], ['warmup-seconds', warmupSeconds, 0]]) {
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
 }
