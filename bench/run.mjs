@@ -49,7 +49,7 @@ const payloadBytes = Number(args['payload-bytes']);
 const rounds = Number(args.rounds ?? (smoke ? 1 : 3));
 const rate = Number(args.rate);
 const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
-// Fresh processes answer slowly for their first seconds (JIT, heaps still growing: see
+// Fresh processes answer slowly for their first seconds, while V8 optimises their code (see
 // docs/benchmarks.md); a pipeline is a long-running service, so each system gets the same warm-up.
 const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 6));
 for (const [name, value, min] of [['jobs', jobs, 1], ['workers', workers, 1], ['payload-bytes', payloadBytes, 0], ['rounds', rounds, 1], ['rate', rate, 1], ['latency-jobs', latencyJobs, 1], ['warmup-seconds', warmupSeconds, 0]]) {
