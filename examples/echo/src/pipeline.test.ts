@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { parseInput } from '@jobpipe/pipeline';
 import pipeline from './pipeline.js';
 
-type Payload = { i: number; t?: number };
+type Input = Parameters<typeof pipeline.split>[0];
+type Payload = Parameters<typeof pipeline.work>[0];
 
 /** Runs a paced split through work, collect and summarize in this process. */
 async function pacedRun(input: Record<string, unknown>) {
-  const checked = await parseInput(pipeline, input);
+  const checked = (await parseInput(pipeline, input)) as Input;
   const payloads: Payload[] = [];
   for await (const payload of pipeline.split(checked) as AsyncIterable<Payload>) payloads.push(payload);
   const state = pipeline.init!();
