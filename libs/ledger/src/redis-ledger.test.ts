@@ -182,6 +182,23 @@ describe('RedisLedger', () => {
     expect(other[0]).toBe('DD');
   });
 
+  it('deletes the keys of answered record calls 500 at a time, so they do not pile up for their 10 minutes', async () => {
+    const own = new RedisLedger(connectRedis(server.url), 'forget');
+    try {
+      await own.beginBatch('b', 'p', 1000);
+      const k = own.keys.batch('b');
+      const callKeys = async () => (await own.redis.keys(`${k.calls}*`)).length;
+      for (let seq = 0; seq < 499; seq++) await own.record('b', 'w', [ok(seq, seq)], 0, 100);
+      expect(await callKeys()).toBe(499);
+      for (let seq = 499; seq < 600; seq++) await own.record('b', 'w', [ok(seq, seq)], 0, 100);
+      // The 500th answer deleted the first 500 keys; the last 100 wait for the next 400 calls.
+      expect(await callKeys()).toBe(100);
+      expect((await own.batchInfo('b'))!.recorded).toBe(600);
+    } finally {
+      own.redis.disconnect();
+    }
+  });
+
   it('keeps every value exactly as JSON wrote it: digits, escapes, any Unicode, a missing value', async () => {
     const batch = await newBatch();
     const values = [
