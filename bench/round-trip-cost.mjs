@@ -6,11 +6,11 @@
 // sleep), as the scheduler places the two processes, and pinned with `taskset` to one vCPU and to
 // two. On a VM, waking a thread on an idle vCPU is the costly part; these figures say how costly.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { RedisServer } from '@jobpipe/launcher';
+import { cpuMicros } from './process-cpu.mjs';
 
 let args;
 try {
@@ -27,12 +27,6 @@ if (availableParallelism() < 2) fail('needs at least 2 CPUs');
 function fail(message) {
   process.stderr.write(`${message}\n`);
   process.exit(2);
-}
-
-/** CPU time of a process, all threads, in µs (USER_HZ ticks). */
-function cpuUs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 /** Pins every thread of a process to these CPUs. */
@@ -58,7 +52,7 @@ try {
     pin(process.pid, cpus.client);
     pin(server.pid, cpus.redis);
     const times = [];
-    const [client0, redis0] = [cpuUs(process.pid), cpuUs(server.pid)];
+    const [client0, redis0] = [cpuMicros(process.pid), cpuMicros(server.pid)];
     for (let i = 0; i < calls; i++) {
       if (gap) await new Promise((resolve) => setTimeout(resolve, gapMs));
       const started = performance.now();
@@ -67,7 +61,7 @@ try {
     }
     times.sort((a, b) => a - b);
     const perCall = (us) => Math.round(us / calls);
-    rows.push({ way, p50: Math.round(times[calls >> 1]), p90: Math.round(times[Math.floor(calls * 0.9)]), clientCpu: perCall(cpuUs(process.pid) - client0), redisCpu: perCall(cpuUs(server.pid) - redis0) });
+    rows.push({ way, p50: Math.round(times[calls >> 1]), p90: Math.round(times[Math.floor(calls * 0.9)]), clientCpu: perCall(cpuMicros(process.pid) - client0), redisCpu: perCall(cpuMicros(server.pid) - redis0) });
   }
 } finally {
   client.disconnect();

@@ -8,10 +8,10 @@
 // figure is mostly what waking threads costs on this machine; a VM pays for every wakeup of an
 // idle vCPU. The more messages share a wakeup, the less each costs.
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pull, Push } from 'zeromq';
+import { cpuMicros } from './process-cpu.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,12 +26,6 @@ const perTicks = args['per-tick'].split(',').map(Number);
 if (!perTicks.every((n) => Number.isInteger(n) && n >= 1) || !(Number(args.seconds) > 0) || !(Number.isInteger(Number(args.bytes)) && Number(args.bytes) >= 1)) {
   process.stderr.write('--per-tick takes integers >= 1 separated by commas, --seconds a number > 0, --bytes an integer >= 1\n');
   process.exit(2);
-}
-
-/** CPU time of a process, all threads, in ms. */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 if (args.child) {
@@ -49,15 +43,15 @@ await new Promise((resolve) => setTimeout(resolve, 500));
 const payload = Buffer.alloc(Number(args.bytes), 120);
 const rows = [];
 for (const perTick of perTicks) {
-  const [sender0, receiver0, started] = [cpuMs(process.pid), cpuMs(child.pid), Date.now()];
+  const [sender0, receiver0, started] = [cpuMicros(process.pid), cpuMicros(child.pid), Date.now()];
   let sent = 0;
   while (Date.now() - started < Number(args.seconds) * 1000) {
     for (let i = 0; i < perTick; i++, sent++) await push.send(payload);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
   const wall = (Date.now() - started) / 1000;
-  const perMessage = (ms) => Math.round((ms * 1000) / sent);
-  rows.push({ perTick, messagesPerSecond: Math.round(sent / wall), senderUsPerMessage: perMessage(cpuMs(process.pid) - sender0), receiverUsPerMessage: perMessage(cpuMs(child.pid) - receiver0) });
+  const perMessage = (us) => Math.round(us / sent);
+  rows.push({ perTick, messagesPerSecond: Math.round(sent / wall), senderUsPerMessage: perMessage(cpuMicros(process.pid) - sender0), receiverUsPerMessage: perMessage(cpuMicros(child.pid) - receiver0) });
 }
 await push.send(Buffer.alloc(0));
 await new Promise((resolve) => child.once('exit', resolve));

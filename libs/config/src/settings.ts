@@ -53,7 +53,6 @@ export function endpoint(raw: string): string {
   throw new Error(`"${raw}" is not a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)`);
 }
 
-/** An existing file, returned as an absolute path. */
 /** A file's text, read at start; the error names the path and the reason (ENOENT, EACCES). */
 export function readTextFile(path: string): string {
   try {
@@ -63,6 +62,7 @@ export function readTextFile(path: string): string {
   }
 }
 
+/** An existing file, returned as an absolute path. */
 export function existingFile(raw: string): string {
   const path = resolve(raw.trim());
   if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`no such file: ${path}`);
