@@ -21,6 +21,16 @@ describe('WorkerRegistry', () => {
     expect(registry.pick()).toBeUndefined();
   });
 
+  it('counts jobs reserved for a pack still being written ahead against the credit', () => {
+    const registry = new WorkerRegistry(1000);
+    const session = registry.credit(id('w'), 'w', 10, 0, 0);
+    session.reserved = 6;
+    expect(registry.available(session)).toBe(4);
+    expect(registry.byKey(session.key)).toBe(session);
+    session.reserved = 10;
+    expect(registry.pick()).toBeUndefined();
+  });
+
   it('forgets jobs lost on a broken connection once nothing was sent for two heartbeats', () => {
     const registry = new WorkerRegistry(1000);
     const session = registry.credit(id('w'), 'w', 10, 0, 0);

@@ -8,14 +8,18 @@ export interface WorkerSession {
   /** Cumulative credit the worker granted, and jobs sent to it. */
   granted: number;
   sent: number;
+  /** Jobs packed for it whose write-ahead is still under way: sent next, so counted against its credit. */
+  reserved: number;
   lastSeenAt: number;
   lastSentAt: number;
   draining: boolean;
+  /** It asked to drain while packs for it were being written ahead: its Drained answer waits for them. */
+  drainedOwed: boolean;
 }
 
 /**
- * Worker sessions and their credit. A worker may receive `granted - sent` more jobs. Sessions
- * silent for three heartbeats are dropped (the caller requeues what they held).
+ * Worker sessions and their credit. A worker may receive `granted - sent - reserved` more jobs.
+ * Sessions silent for three heartbeats are dropped (the caller requeues what they held).
  */
 export class WorkerRegistry {
   readonly #sessions = new Map<string, WorkerSession>();
@@ -32,7 +36,7 @@ export class WorkerRegistry {
     const key = routingId.toString('latin1');
     let session = this.#sessions.get(key);
     if (!session) {
-      session = { routingId, key, workerId, granted, sent: received, lastSeenAt: now, lastSentAt: 0, draining: false };
+      session = { routingId, key, workerId, granted, sent: received, reserved: 0, lastSeenAt: now, lastSentAt: 0, draining: false, drainedOwed: false };
       this.#sessions.set(key, session);
       return session;
     }
@@ -55,6 +59,10 @@ export class WorkerRegistry {
     return this.#sessions.has(key);
   }
 
+  byKey(key: string): WorkerSession | undefined {
+    return this.#sessions.get(key);
+  }
+
   sessions(): IterableIterator<WorkerSession> {
     return this.#sessions.values();
   }
@@ -64,7 +72,7 @@ export class WorkerRegistry {
   }
 
   available(session: WorkerSession): number {
-    return session.draining ? 0 : Math.max(0, session.granted - session.sent);
+    return session.draining ? 0 : Math.max(0, session.granted - session.sent - session.reserved);
   }
 
   /**
