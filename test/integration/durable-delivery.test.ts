@@ -36,9 +36,20 @@ describe('durable delivery', () => {
       new FakeWorker(d.stack.endpoints.jobsConnect, 'fake-wal', async (received: ReceivedJob[]) => {
         const pipe = d.redis.pipeline();
         for (const job of received) pipe.hget(keys.inflight, String(job.seq)).zscore(keys.leases, String(job.seq));
+        pipe.zrange(keys.packs, 0, -1, 'WITHSCORES');
         const replies = (await pipe.exec())!;
+        // A job's lease is its own, or its pack's: "<first seq>:<count>" (see expire-packs-3.lua).
+        const packs = replies.at(-1)![1] as string[];
+        const packLease = (seq: number) => {
+          for (let i = 0; i < packs.length; i += 2) {
+            const [first, count] = packs[i]!.split(':').map(Number);
+            if (seq >= first! && seq < first! + count!) return packs[i + 1]!;
+          }
+          return null;
+        };
         received.forEach((job, i) => {
-          found.push({ seq: job.seq, entry: replies[2 * i]![1] as string | null, expected: `${job.attempt}|${JSON.stringify(job.payload)}`, lease: replies[2 * i + 1]![1] as string | null });
+          const lease = (replies[2 * i + 1]![1] as string | null) ?? packLease(job.seq);
+          found.push({ seq: job.seq, entry: replies[2 * i]![1] as string | null, expected: `${job.attempt}|${JSON.stringify(job.payload)}`, lease });
         });
       }),
     );
@@ -48,10 +59,10 @@ describe('durable delivery', () => {
     await d.redis.call('CLIENT', 'PAUSE', '20000', 'WRITE');
     cleanup.add('unpause', () => d.redis.call('CLIENT', 'UNPAUSE').catch(() => {}));
     await fake.grant(jobs);
-    // The ventilator's script call (the write-ahead) is held by the pause...
-    await waitFor('a script call held by the pause', async () => {
+    // The ventilator's write-ahead (a transaction for fresh jobs) is held by the pause...
+    await waitFor('a write-ahead held by the pause', async () => {
       const clients = String(await d.redis.call('CLIENT', 'LIST')).split('\n');
-      return clients.some((line) => /\bflags=\S*b/.test(line) && /\bcmd=(eval|evalsha)\b/.test(line));
+      return clients.some((line) => /\bflags=\S*b/.test(line) && /\bcmd=(eval|evalsha|exec)\b/.test(line));
     }, 15_000);
     // ...and nothing reaches the worker meanwhile.
     await sleep(300);
@@ -77,6 +88,7 @@ describe('durable delivery', () => {
     expect(summary.answer).toEqual({ count: jobs, sum: sumTo(jobs), failed: 0 });
     expect(await d.redis.hlen(keys.inflight)).toBe(0);
     expect(await d.redis.zcard(keys.leases)).toBe(0);
+    expect(await d.redis.exists(keys.packs)).toBe(0);
     expect(await d.redis.hlen(keys.results)).toBe(jobs);
     expect(await metric(d.stack.ventilator!, 'jobpipe_jobs_dispatched_total')).toBe(jobs);
   });

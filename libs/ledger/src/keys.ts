@@ -3,6 +3,8 @@ export interface BatchKeys {
   readonly meta: string;
   readonly inflight: string;
   readonly leases: string;
+  /** Leases of whole packs of fresh jobs (see commands/expire-packs-3.lua). */
+  readonly packs: string;
   readonly results: string;
   readonly dead: string;
   readonly errors: string;
@@ -29,6 +31,7 @@ export class LedgerKeys {
         meta: base,
         inflight: `${base}:inflight`,
         leases: `${base}:leases`,
+        packs: `${base}:packs`,
         results: `${base}:results`,
         dead: `${base}:dead`,
         errors: `${base}:errors`,

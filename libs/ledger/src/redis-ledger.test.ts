@@ -107,6 +107,47 @@ describe('RedisLedger', () => {
     expect(await ledger.batchInfo(batch)).toMatchObject({ dead: 1, recorded: 0 });
   });
 
+  it('leases a fresh pack of consecutive jobs as one; when it runs out, only jobs still under it are due', async () => {
+    const batch = await newBatch();
+    const k = ledger.keys.batch(batch);
+    expect(await ledger.admit(batch, jobs(0, 1, 2, 3), 5000, false)).toEqual([]);
+    expect(await ledger.redis.zcard(k.leases)).toBe(0);
+    expect(await ledger.redis.zrange(k.packs, 0, -1, 'WITHSCORES')).toEqual(['0:4', '5000']);
+    expect(await ledger.redis.hget(k.inflight, '3')).toBe('1|{"n":3}');
+    // Job 1 is recorded, job 2 failed and waits for its retry, job 3's worker went away.
+    expect((await ledger.record(batch, 'w', [ok(1, 'b'), failed(2, 1)], 1, 100, 2000)).outcomes).toBe('RT');
+    await ledger.expireNow(batch, [3]);
+    // Jobs with a lease of their own follow it; job 0 waits for its pack's lease.
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 4999)).jobs.map((j) => [j.seq, j.attempt, j.lost])).toEqual([
+      [3, 2, true],
+      [2, 2, false],
+    ]);
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 5000)).jobs.map((j) => [j.seq, j.attempt, j.lost])).toEqual([[0, 2, true]]);
+    expect(await ledger.redis.zcard(k.packs)).toBe(0);
+    // Seqs with gaps (a resumed split skips some) get a lease each.
+    await ledger.admit(batch, jobs(5, 7), 6000, false);
+    expect(await ledger.redis.zscore(k.leases, '7')).toBe('6000');
+    expect(await ledger.redis.zcard(k.packs)).toBe(0);
+  });
+
+  it('expires many due packs in one reaper pass, a few packs a call', async () => {
+    const batch = await newBatch();
+    const k = ledger.keys.batch(batch);
+    for (let pack = 0; pack < 45; pack++) await ledger.admit(batch, jobs(pack * 2, pack * 2 + 1), 1000 + pack, false);
+    await ledger.record(batch, 'w', Array.from({ length: 89 }, (_, seq) => ok(seq, seq)), 0, 100, 500);
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 2000)).jobs.map((j) => j.seq)).toEqual([89]);
+    expect(await ledger.redis.zcard(k.packs)).toBe(0);
+  });
+
+  it('drops what is left of pack leases once the batch is done', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1), 5000, false);
+    await ledger.record(batch, 'w', [ok(0, 'a'), ok(1, 'b')], 0, 100, 2000);
+    await ledger.endBatch(batch, 2);
+    expect(await ledger.complete(batch, 'p', { batch, pipeline: 'p', jobs: 2, failed: 0, duplicates: 0, wallSeconds: 1, jobsPerSecond: 2, perWorker: {}, answer: null })).toBe(true);
+    expect(await ledger.redis.exists(ledger.keys.batch(batch).packs)).toBe(0);
+  });
+
   it('tells lost jobs (worker gone, lease out) from retried failures, and release leaves done jobs alone', async () => {
     const batch = await newBatch();
     await ledger.admit(batch, jobs(0, 1, 2), 5000);

@@ -76,6 +76,9 @@ const FORGET_ANSWERED_CALLS = 500;
 /** Most arguments one script call takes: Lua's unpack() stops near 8,000. */
 const MAX_PER_CALL = 2000;
 
+/** Pack leases one expire-packs call takes: up to 20 packs of 500 jobs, about a millisecond of Redis. */
+const PACKS_PER_EXPIRY = 20;
+
 /**
  * The durable ledger in Redis: every in-flight job with its lease, every recorded result, the dead
  * letters and each batch's counters. Every method is one round trip, whatever the number of jobs
@@ -126,6 +129,16 @@ export class RedisLedger {
    */
   async admit(batch: string, jobs: LedgerJob[], leaseDeadline: number, recheck = true): Promise<number[]> {
     const k = this.keys.batch(batch);
+    if (!recheck && isRun(jobs)) {
+      // Fresh jobs with consecutive seqs, as the split makes them: one lease for the pack, and no
+      // script. A lease per job cost Redis a third of its time per job (ZADD, then ZREM).
+      const fields: (string | number)[] = [];
+      for (const job of jobs) fields.push(job.seq, `${job.attempt}|${job.payloadJson}`);
+      const replies = await this.redis.multi().hset(k.inflight, ...fields).zadd(k.packs, leaseDeadline, `${jobs[0]!.seq}:${jobs.length}`).exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('write-ahead transaction was aborted');
+      return [];
+    }
     const skipped: number[] = [];
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
       const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline, recheck ? '1' : '0'];
@@ -177,6 +190,9 @@ export class RedisLedger {
   /** Takes up to `limit` jobs whose lease or retry backoff is over, with their attempt raised. */
   async takeDue(batch: string, limit: number, maxAttempts: number, reserveUntil: number, now = Date.now()): Promise<{ jobs: DueJob[]; deadLettered: number }> {
     const k = this.keys.batch(batch);
+    // Pack leases first, a few packs a call: each call scans their jobs, and Redis serves no one
+    // else meanwhile.
+    while ((await this.redis.jobpipeExpirePacks(k.inflight, k.leases, k.packs, now, PACKS_PER_EXPIRY)) === PACKS_PER_EXPIRY);
     const reply = await this.redis.jobpipeTakeDue(k.inflight, k.leases, k.dead, k.errors, k.meta, now, limit, reserveUntil, maxAttempts);
     const jobs: DueJob[] = [];
     for (let i = 1; i < reply.length; i += 3) jobs.push({ ...parseEntry(Number(reply[i]), String(reply[i + 1])), lost: Number(reply[i + 2]) === 1 });
@@ -219,7 +235,7 @@ export class RedisLedger {
   /** Marks the batch done with its summary if every job has a result or is dead; true for the one caller that did. */
   async complete(batch: string, pipeline: string, summary: BatchSummary, now = Date.now()): Promise<boolean> {
     const k = this.keys.batch(batch);
-    return (await this.redis.jobpipeComplete(k.meta, this.keys.active(pipeline), batch, JSON.stringify(summary), now)) === 1;
+    return (await this.redis.jobpipeComplete(k.meta, this.keys.active(pipeline), k.packs, batch, JSON.stringify(summary), now)) === 1;
   }
 
   async batchInfo(batch: string): Promise<BatchInfo | undefined> {
@@ -301,6 +317,14 @@ export class RedisLedger {
     const k = this.keys.batch(batch);
     return this.redis.jobpipePurgeDead(k.dead, k.errors, k.meta, ...seqs);
   }
+}
+
+/** Jobs with consecutive seqs, few enough for one call: they can share one pack lease. */
+function isRun(jobs: LedgerJob[]): boolean {
+  if (jobs.length === 0 || jobs.length > MAX_PER_CALL) return false;
+  const first = jobs[0]!.seq;
+  for (let i = 1; i < jobs.length; i++) if (jobs[i]!.seq !== first + i) return false;
+  return true;
 }
 
 function parseEntry(seq: number, entry: string): LedgerJob {

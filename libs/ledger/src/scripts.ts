@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /** Bumped when any script changes, so two versions of jobpipe can share one Redis during an upgrade. */
-export const SCRIPTS_VERSION = 7;
+export const SCRIPTS_VERSION = 8;
 const commandsDir = new URL('../commands/', import.meta.url);
 
 /** What the Lua commands look like once registered on an ioredis client. */
@@ -10,6 +10,7 @@ export interface LedgerCommands {
   jobpipeAdmit(...args: (string | number)[]): Promise<string[]>;
   jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null]>;
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
+  jobpipeExpirePacks(...args: (string | number)[]): Promise<number>;
   jobpipeFilterNew(...args: (string | number)[]): Promise<string[]>;
   jobpipeComplete(...args: (string | number)[]): Promise<number>;
   jobpipeRetryDead(...args: (string | number)[]): Promise<number>;
