@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// usage: npm run bench -- [--jobs 100000] [--workers 2] [--payload-bytes 100] [--rounds 3]
+// usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
 //          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 6]
 //          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
-// as separate OS processes, alternating the systems over rounds; then each once at a fixed offered
-// load for latency: --warmup-seconds of load first, left out of the percentiles, then
+// as separate OS processes, alternating the systems over rounds. Each throughput run sends
+// --warmup-jobs jobs (default: as many as --jobs) and then --jobs more: jobs/s counts those after
+// the warm-up, and "cold" the warm-up's, from fresh processes. Then each system runs once at a
+// fixed offered load for latency: --warmup-seconds of load first, left out of the percentiles, then
 // --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system.
 import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -26,6 +28,7 @@ try {
   ({ values: args } = parseArgs({
     options: {
       jobs: { type: 'string' },
+      'warmup-jobs': { type: 'string' },
       workers: { type: 'string', default: '2' },
       'payload-bytes': { type: 'string', default: '100' },
       rounds: { type: 'string' },
@@ -52,10 +55,12 @@ const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
 // Fresh processes answer slowly for their first seconds, while V8 optimises their code (see
 // docs/benchmarks.md); a pipeline is a long-running service, so each system gets the same warm-up.
 const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 6));
-for (const [name, value, min] of [['jobs', jobs, 1], ['workers', workers, 1], ['payload-bytes', payloadBytes, 0], ['rounds', rounds, 1], ['rate', rate, 1], ['latency-jobs', latencyJobs, 1], ['warmup-seconds', warmupSeconds, 0]]) {
+// The same for throughput: a run as fast as it goes is timed after this many jobs.
+const warmupJobs = Number(args['warmup-jobs'] ?? (smoke ? 0 : jobs));
+for (const [name, value, min] of [['jobs', jobs, 1], ['warmup-jobs', warmupJobs, 0], ['workers', workers, 1], ['payload-bytes', payloadBytes, 0], ['rounds', rounds, 1], ['rate', rate, 1], ['latency-jobs', latencyJobs, 1], ['warmup-seconds', warmupSeconds, 0]]) {
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
 }
-const warmupJobs = Math.round(warmupSeconds * rate);
+const latencyWarmupJobs = Math.round(warmupSeconds * rate);
 const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'bullmq', 'rabbitmq'];
 const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory' : allSystems.join(','))).split(',');
 const unknown = systems.filter((system) => !allSystems.includes(system));
@@ -93,6 +98,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
       jobsPerSecond: summary.jobs / seconds,
       seconds,
       latency: summary.answer.latencyMs,
+      throughput: summary.answer.throughput,
       perWorker: summary.perWorker,
       busySeconds: Object.fromEntries(stack.workers.map((w, i) => [w.name, durations[i]])),
       rss: { ventilator: Math.round(stack.ventilator.peakRssMb()), sink: Math.round(stack.sink.peakRssMb()), worker: Math.round(Math.max(...stack.workers.map((w) => w.peakRssMb()))) },
@@ -119,18 +125,23 @@ function runBaseline(system, extra = []) {
 
 async function throughput(system) {
   if (system.startsWith('jobpipe-')) {
-    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: jobs });
-    return { jobsPerSecond: run.jobsPerSecond, rss: run.rss };
+    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: warmupJobs + jobs, input: warmupJobs > 0 ? { warmupJobs } : {} });
+    if (warmupJobs === 0) return { jobsPerSecond: run.jobsPerSecond, rss: run.rss };
+    // Timed from the result of the first job after the warm-up (see examples/echo).
+    const after = run.throughput;
+    if (!after) throw new Error(`${system}: the echo pipeline measured no throughput after the warm-up`);
+    return { jobsPerSecond: after.jobs / after.seconds, coldJobsPerSecond: after.warmup / (run.seconds - after.seconds), rss: run.rss };
   }
-  return runBaseline(system, ['--jobs', String(jobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes)]);
+  const counts = warmupJobs > 0 ? ['--jobs', String(warmupJobs + jobs), '--warmup-jobs', String(warmupJobs)] : ['--jobs', String(jobs)];
+  return runBaseline(system, [...counts, '--workers', String(workers), '--payload-bytes', String(payloadBytes)]);
 }
 
 async function latency(system) {
   if (system.startsWith('jobpipe-')) {
-    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: warmupJobs + latencyJobs, ratePerSecond: rate, input: { warmupJobs } });
+    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: latencyWarmupJobs + latencyJobs, ratePerSecond: rate, input: { warmupJobs: latencyWarmupJobs } });
     return { p50Ms: run.latency.p50, p99Ms: run.latency.p99, stages: { toWorker: run.latency.toWorker, toRecorded: run.latency.toRecorded }, p50ByTenth: run.latency.p50ByTenth };
   }
-  return runBaseline(system, ['--jobs', String(warmupJobs + latencyJobs), '--warmup-jobs', String(warmupJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
+  return runBaseline(system, ['--jobs', String(latencyWarmupJobs + latencyJobs), '--warmup-jobs', String(latencyWarmupJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
 }
 
 const stats = (list) => {
@@ -141,6 +152,7 @@ const fmt = (n) => (n === undefined || n === null ? '-' : Math.round(n).toLocale
 
 async function main() {
   const samples = Object.fromEntries(systems.map((s) => [s, []]));
+  const coldSamples = Object.fromEntries(systems.map((s) => [s, []]));
   const rss = {};
   const skipped = {};
   for (let round = 0; round < rounds; round++) {
@@ -155,6 +167,7 @@ async function main() {
         continue;
       }
       samples[system].push(result.jobsPerSecond);
+      if (result.coldJobsPerSecond !== undefined) coldSamples[system].push(result.coldJobsPerSecond);
       if (result.rss) for (const [role, mb] of Object.entries(result.rss)) rss[role] = Math.max(rss[role] ?? 0, mb);
     }
   }
@@ -168,26 +181,28 @@ async function main() {
     const lat = await latency(system);
     // jobpipe's rows also split the latency where a worker starts the job (see examples/echo).
     // ... and give the p50 of each tenth of the measured jobs: flat once warmed up.
-    rows.push({ system, jobs_per_s: stats(samples[system]), p50_ms: lat.p50Ms, p99_ms: lat.p99Ms, ...(lat.stages ? { latency_stages_ms: lat.stages, p50_by_tenth_ms: lat.p50ByTenth } : {}) });
+    const cold = coldSamples[system].length > 0 ? { cold_jobs_per_s: stats(coldSamples[system]) } : {};
+    rows.push({ system, jobs_per_s: stats(samples[system]), ...cold, p50_ms: lat.p50Ms, p99_ms: lat.p99Ms, ...(lat.stages ? { latency_stages_ms: lat.stages, p50_by_tenth_ms: lat.p50ByTenth } : {}) });
   }
   const durable = rows.find((r) => r.system === 'jobpipe-durable')?.jobs_per_s?.median;
   const ratios = {};
   for (const row of rows) if (row.system !== 'jobpipe-durable' && row.jobs_per_s && durable) ratios[row.system] = Number((durable / row.jobs_per_s.median).toFixed(2));
-  const report = { machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, jobs, workers, payloadBytes, rounds, offeredRate: rate, warmupSeconds, rows, ratios, jobpipePeakRssMb: rss };
-  console.log(`\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`);
+  const report = { machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, jobs, warmupJobs, workers, payloadBytes, rounds, offeredRate: rate, warmupSeconds, rows, ratios, jobpipePeakRssMb: rss };
+  console.log(`\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`);
   for (const row of rows) {
     if (row.skipped) {
       console.log(`${row.system.padEnd(17)} skipped: ${row.skipped}`);
       continue;
     }
     const ratio = row.system === 'jobpipe-durable' ? '' : `${ratios[row.system]}x`;
-    console.log(`${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)}  ${ratio}`);
+    console.log(`${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)}  ${ratio}`);
   }
   for (const row of rows) {
     const { toWorker, toRecorded } = row.latency_stages_ms ?? {};
     if (toWorker && toRecorded) console.log(`${row.system} latency p50 / p99 ms: creation to a worker ${toWorker.p50.toFixed(2)} / ${toWorker.p99.toFixed(2)}, then to recorded ${toRecorded.p50.toFixed(2)} / ${toRecorded.p99.toFixed(2)}`);
     if (row.p50_by_tenth_ms) console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
   }
+  if (warmupJobs > 0) console.log(`jobs/s: the ${fmt(jobs)} jobs after a warm-up of ${fmt(warmupJobs)}; cold: the warm-up's, from fresh processes (median)`);
   console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
 }

@@ -111,7 +111,9 @@ export function percentile(sorted, p) {
 
 /**
  * The sink's ledger: distinct job indexes, duplicates, and each job's latency (creation -> here).
- * Jobs 0..warmupJobs-1 count as results but not in the percentiles.
+ * Jobs 0..warmupJobs-1 count as results but not in the percentiles. The throughput is taken from
+ * the result of job number warmupJobs on (`markedAt`; `beforeMark` results came before it), as
+ * jobpipe's echo pipeline does.
  */
 export class Results {
   constructor(jobs, warmupJobs = 0) {
@@ -123,6 +125,8 @@ export class Results {
     this.duplicates = 0;
     this.invalid = 0;
     this.lastAt = 0;
+    this.markedAt = undefined;
+    this.beforeMark = undefined;
   }
 
   /** Records result `i` of a job created at `t`; true once every job has a result. */
@@ -130,6 +134,7 @@ export class Results {
     if (!Number.isInteger(i) || i < 0 || i >= this.jobs || typeof t !== 'number') this.invalid++;
     else if (this.seen[i]) this.duplicates++;
     else {
+      if (i === this.warmupJobs && this.warmupJobs > 0) [this.markedAt, this.beforeMark] = [at, this.count];
       this.seen[i] = 1;
       this.latency[i] = at - t;
       this.count++;
@@ -147,6 +152,8 @@ export class Results {
       duplicates: this.duplicates,
       invalid: this.invalid,
       lastAt: this.lastAt,
+      markedAt: this.markedAt,
+      beforeMark: this.beforeMark,
       p50Ms: round(percentile(sorted, 0.5)),
       p99Ms: round(percentile(sorted, 0.99)),
     };
@@ -319,12 +326,16 @@ export function coordinator(system) {
         process.stderr.write(`${system}: note: ${summary.duplicates} duplicate and ${summary.invalid} invalid results ignored\n`);
       }
       const seconds = (summary.lastAt - firstAt) / 1000;
+      // With a warm-up, jobs/s counts the results after job number warmupJobs's, over the time
+      // since it came; coldJobsPerSecond, those before it, from the first job produced.
+      const warm = summary.markedAt === undefined ? undefined : { jobs: summary.results - summary.beforeMark - 1, seconds: (summary.lastAt - summary.markedAt) / 1000 };
       const line = extra ?? {
         system,
         jobs,
         results: summary.results,
         seconds: Math.round(seconds * 1000) / 1000,
-        jobsPerSecond: Math.round(jobs / seconds),
+        jobsPerSecond: Math.round(warm ? warm.jobs / warm.seconds : jobs / seconds),
+        ...(warm ? { coldJobsPerSecond: Math.round(summary.beforeMark / ((summary.markedAt - firstAt) / 1000)) } : {}),
         p50Ms: summary.p50Ms,
         p99Ms: summary.p99Ms,
         skipped: false,

@@ -48,6 +48,23 @@ describe('echo example', () => {
     expect(answer.latencyMs!.samples).toBe(45);
   });
 
+  it('unpaced, measures the throughput after the warm-up from the marked job on', async () => {
+    const run = async (input: Record<string, unknown>) => {
+      const checked = (await parseInput(pipeline, input)) as Input;
+      const state = pipeline.init!();
+      let seq = 0;
+      for (const payload of pipeline.split(checked) as Iterable<Payload>) {
+        await pipeline.collect!(await pipeline.work(payload, {} as never), { batch: 'b', seq: seq++, worker: 'w', state });
+      }
+      return pipeline.summarize!(state, { jobs: seq, failed: 0 }) as { count: number; sum: number; throughput?: { jobs: number; seconds: number; warmup: number } };
+    };
+    const answer = await run({ jobs: 100, warmupJobs: 30 });
+    expect(answer).toMatchObject({ count: 100, sum: 4950, throughput: { jobs: 69, warmup: 30 } });
+    expect(answer.throughput!.seconds).toBeGreaterThan(0);
+    // Without a warm-up in the input, the answer is the plain fold.
+    expect(await run({ jobs: 100 })).toEqual({ count: 100, sum: 4950, failed: 0 });
+  });
+
   it('rejects a warm-up that is not a count', async () => {
     await expect(parseInput(pipeline, { jobs: 10, warmupJobs: -1 })).rejects.toThrow(/warmupJobs/);
     await expect(parseInput(pipeline, { jobs: 10, warmupJobs: 1.5 })).rejects.toThrow(/warmupJobs/);

@@ -10,6 +10,10 @@
  * moment a worker starts the job: `toWorker` and `toRecorded`, and the p50 of each tenth of the
  * measured jobs (`p50ByTenth`). The warm-up leaves out the time when fresh processes are still
  * slow (see docs/benchmarks.md).
+ * Unpaced, a `warmupJobs` given in the input marks job number `warmupJobs`; the summary then has
+ * the throughput after its result came (`throughput`: the results collected after it, and the
+ * seconds they took) and how many came before it (`throughput.warmup`), so a benchmark can leave
+ * out the time when fresh processes are slow from a run as fast as it goes.
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -41,9 +45,11 @@ interface EchoPayload {
   pad: string;
   /** Creation time (ms since the epoch, sub-millisecond), only when paced and past the warm-up. */
   t?: number;
+  /** The first job after an unpaced warm-up: the throughput is measured from its result on. */
+  mark?: true;
 }
 /** Paced jobs carry their creation time `t` and when a worker started them, `w` (ms since the epoch). */
-type EchoResult = number | { i: number; t: number; w: number };
+type EchoResult = number | { i: number; t: number; w: number } | { i: number; mark: true };
 interface EchoState {
   count: number;
   sum: number;
@@ -55,6 +61,11 @@ interface EchoState {
   toWorker: Float64Array;
   /** The job's index. */
   job: Float64Array;
+  /** When the marked job's result came (see `mark`), and the results collected before it. */
+  markedAt?: number;
+  beforeMark?: number;
+  /** When the last result came. */
+  lastAt: number;
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
@@ -120,13 +131,18 @@ export default definePipeline({
       return payload;
     };
     if (ratePerSecond > 0) return paced(jobs, ratePerSecond, warmupJobs, make);
+    const mark = input.warmupJobs;
     return (function* () {
-      for (let i = 0; i < jobs; i++) yield make(i);
+      for (let i = 0; i < jobs; i++) {
+        const payload = make(i);
+        if (i === mark) payload.mark = true;
+        yield payload;
+      }
     })();
   },
   work: (payload: EchoPayload): EchoResult | Promise<EchoResult> => {
     if (payload.fail) throw new Error(`job ${payload.i} fails on purpose (failEvery)`);
-    const result: EchoResult = payload.t === undefined ? payload.i : { i: payload.i, t: payload.t, w: now() };
+    const result: EchoResult = payload.t !== undefined ? { i: payload.i, t: payload.t, w: now() } : payload.mark ? { i: payload.i, mark: true } : payload.i;
     const ms = payload.workMs * slowdown;
     if (ms <= 0) return result;
     if (payload.spin) {
@@ -136,15 +152,23 @@ export default definePipeline({
     }
     return new Promise<EchoResult>((resolve) => setTimeout(() => resolve(result), ms));
   },
-  init: (): EchoState => ({ count: 0, sum: 0, samples: 0, total: new Float64Array(4096), toWorker: new Float64Array(4096), job: new Float64Array(4096) }),
+  init: (): EchoState => ({ count: 0, sum: 0, samples: 0, total: new Float64Array(4096), toWorker: new Float64Array(4096), job: new Float64Array(4096), lastAt: 0 }),
   collect: (result: EchoResult, ctx) => {
-    ctx.state.count += 1;
+    const state = ctx.state;
+    state.lastAt = now();
     if (typeof result === 'number') {
-      ctx.state.sum += result;
+      state.count += 1;
+      state.sum += result;
       return;
     }
-    ctx.state.sum += result.i;
-    const state = ctx.state;
+    state.sum += result.i;
+    if ('mark' in result) {
+      state.markedAt = state.lastAt;
+      state.beforeMark = state.count;
+      state.count += 1;
+      return;
+    }
+    state.count += 1;
     if (state.samples === MAX_SAMPLES) return;
     if (state.samples === state.total.length) {
       state.total = grown(state.total);
@@ -157,6 +181,9 @@ export default definePipeline({
   },
   summarize: (state, totals) => {
     const answer = { count: state.count, sum: state.sum, failed: totals.failed };
+    if (state.markedAt !== undefined) {
+      return { ...answer, throughput: { jobs: state.count - state.beforeMark! - 1, seconds: (state.lastAt - state.markedAt) / 1000, warmup: state.beforeMark! } };
+    }
     if (state.samples === 0) return answer;
     const total = state.total.subarray(0, state.samples);
     const toWorker = state.toWorker.subarray(0, state.samples);
