@@ -13,22 +13,26 @@ const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('npm run bench -- --smoke', () => {
-  it('runs jobpipe durable and in memory, with a warm-up before the latency run, and writes the report', () => {
+  it('runs jobpipe durable and in memory, with warm-ups before the throughput and latency runs, and writes the report', () => {
     const json = join(dir, 'bench.json');
-    const run = spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--warmup-seconds', '0.02', '--json', json], { encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--warmup-jobs', '200', '--warmup-seconds', '0.02', '--json', json], { encoding: 'utf8', timeout: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     type Spread = { p50: number; p99: number };
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
-      rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; p50_ms: number; p99_ms: number; latency_stages_ms: { toWorker: Spread; toRecorded: Spread }; p50_by_tenth_ms: number[] }[];
+      rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; cold_jobs_per_s: { median: number }; p50_ms: number; p99_ms: number; latency_stages_ms: { toWorker: Spread; toRecorded: Spread }; p50_by_tenth_ms: number[] }[];
       ratios: Record<string, number>;
       warmupSeconds: number;
+      warmupJobs: number;
     };
     // 200 jobs of warm-up at 10,000 jobs/s, then the smoke run's 300 measured.
     expect(report.warmupSeconds).toBe(0.02);
+    // Throughput: 200 jobs of warm-up (the cold figure), then the 300 timed.
+    expect(report.warmupJobs).toBe(200);
     expect(report.rows.map((row) => row.system)).toEqual(['jobpipe-durable', 'jobpipe-memory']);
     for (const row of report.rows) {
       expect(row.jobs_per_s.median).toBeGreaterThan(0);
       expect(row.jobs_per_s.min).toBeLessThanOrEqual(row.jobs_per_s.max);
+      expect(row.cold_jobs_per_s.median).toBeGreaterThan(0);
       expect(row.p50_ms).toBeGreaterThan(0);
       expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
       // Each half of a job's way is a part of the whole.
