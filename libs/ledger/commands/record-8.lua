@@ -46,21 +46,36 @@ local running, total = batch[1] == 'running', tonumber(batch[2])
 -- Reads and writes are batched: one HMGET, HDEL, ZREM and HSET for the whole pack. One command
 -- per job made this script about twice as costly (Redis's commandstats: 11 us a job).
 local quads = cjson.decode(ARGV[6])
-local seqs = {}
-for i = 1, #quads, 4 do seqs[#seqs + 1] = quads[i] end
+local seqs, failures = {}, {}
+for i = 1, #quads, 4 do
+  seqs[#seqs + 1] = quads[i]
+  if quads[i + 2] ~= 1 then failures[#failures + 1] = quads[i] end
+end
 if #seqs == 0 then return reply('') end
 local done = redis.call('HMGET', results, unpack(seqs))
-local jobs = redis.call('HMGET', inflight, unpack(seqs))
+-- Only a failure needs its in-flight entry (the attempt it is at). A success is recorded whenever
+-- its batch can take it: a job in flight is of a running batch, below its end, and not dead, so
+-- reading the entries of successes (payloads and all) only told what the checks below tell too.
+local held = {}
+if #failures > 0 then
+  local entries = redis.call('HMGET', inflight, unpack(failures))
+  for n = 1, #failures do held[failures[n]] = entries[n] end
+end
+local isDead = {}
+if redis.call('EXISTS', dead) == 1 then
+  local entries = redis.call('HMGET', dead, unpack(seqs))
+  for n = 1, #seqs do isDead[seqs[n]] = entries[n] end
+end
 local hasErrors = redis.call('EXISTS', errors) == 1
 local finished, stored, seen = {}, {}, {}
 for n = 1, #seqs do
   local i = 1 + (n - 1) * 4
   local seq, attempt, ok, body = seqs[n], quads[i + 1], quads[i + 2] == 1, quads[i + 3]
-  local job = jobs[n]
   if done[n] or seen[seq] then
     codes[#codes + 1] = 'D'
-  elseif not job then
-    if ok and running and (not total or tonumber(seq) < total) and redis.call('HEXISTS', dead, seq) == 0 then
+  elseif ok then
+    if running and (not total or tonumber(seq) < total) and not isDead[seq] then
+      finished[#finished + 1] = seq
       stored[#stored + 1] = seq
       stored[#stored + 1] = body
       recorded = recorded + 1
@@ -68,13 +83,10 @@ for n = 1, #seqs do
     else
       codes[#codes + 1] = 'O'
     end
-  elseif ok then
-    finished[#finished + 1] = seq
-    stored[#stored + 1] = seq
-    stored[#stored + 1] = body
-    recorded = recorded + 1
-    codes[#codes + 1] = 'R'
+  elseif not held[seq] then
+    codes[#codes + 1] = 'O'
   else
+    local job = held[seq]
     local jobAttempt = tonumber(string.sub(job, 1, string.find(job, '|', 1, true) - 1))
     if attempt < jobAttempt then
       codes[#codes + 1] = 'S'
