@@ -232,4 +232,40 @@ describe('durable delivery', () => {
     expect(summary.answer).toEqual({ count: jobs, sum: sumTo(jobs), failed: 0 });
     expect(summary.duplicates).toBe(0);
   });
+  it('a batch completed by a round of record calls is answered with every result of that round', async () => {
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: echoPipeline });
+    const batch = 'round';
+    // More results from one worker than one record call takes (2,000): that worker's calls and
+    // the other's must not interleave in Redis, or the first one's reply would say "complete"
+    // before the other worker's results were folded in.
+    const jobs = 2510;
+    await d.submit({ jobs, payloadBytes: 20 }, batch);
+    await waitFor('the split to be done', async () => (await d.ledger.batchInfo(batch))?.total === jobs);
+    const fake = cleanup.socket(new FakeWorker(d.stack.endpoints.jobsConnect, 'fake-round'));
+    await fake.grant(jobs);
+    await waitFor(`${jobs} jobs at the fake worker`, () => fake.jobs.length === jobs, 20_000);
+    const bySeq = [...fake.jobs].sort((a, b) => a.seq - b.seq);
+    // Its reaper's script calls would be held by the pause below too: only the sink's may be.
+    await d.stack.ventilator!.stop();
+    const a = cleanup.socket(new ResultsPusher(d.stack.endpoints.resultsConnect, 'echo', 'worker-a'));
+    const b = cleanup.socket(new ResultsPusher(d.stack.endpoints.resultsConnect, 'echo', 'worker-b'));
+    // One result goes first, and its recording is held by a pause of Redis's writes...
+    await d.redis.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+    cleanup.add('unpause', () => d.redis.call('CLIENT', 'UNPAUSE').catch(() => {}));
+    await b.send([okResult(bySeq[0]!, 0)]);
+    await waitFor('the record call held by the pause', async () => {
+      const clients = String(await d.redis.call('CLIENT', 'LIST')).split('\n');
+      return clients.some((line) => /\bflags=\S*b/.test(line) && /\bcmd=(eval|evalsha)\b/.test(line));
+    }, 15_000);
+    // ...so the rest arrive meanwhile and are recorded together, in the next round: worker-a's
+    // first (its record calls go out first), then worker-b's.
+    await a.send(bySeq.slice(1, 2501).map((job) => okResult(job, job.seq)));
+    await sleep(300);
+    await b.send(bySeq.slice(2501).map((job) => okResult(job, job.seq)));
+    await sleep(300);
+    await d.redis.call('CLIENT', 'UNPAUSE');
+    const summary = await d.done(batch);
+    expect(summary.answer).toEqual({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    expect(summary.perWorker).toEqual({ 'worker-a': 2500, 'worker-b': 10 });
+  });
 });

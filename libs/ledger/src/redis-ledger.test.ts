@@ -107,6 +107,17 @@ describe('RedisLedger', () => {
     expect(await ledger.batchInfo(batch)).toMatchObject({ dead: 1, recorded: 0 });
   });
 
+  it('answers a retry of the same pack of results with what its calls did, over several calls', async () => {
+    const batch = await newBatch();
+    const results = Array.from({ length: 2500 }, (_, seq) => ok(seq, seq));
+    const first = await ledger.record(batch, 'w', results, 0, 100, 2000);
+    expect(first.outcomes).toBe('R'.repeat(2500));
+    // The caller saw a failure and sends the same results again: they are not duplicates of themselves.
+    expect(await ledger.record(batch, 'w', results, 0, 100, 2100)).toMatchObject({ outcomes: 'R'.repeat(2500), recorded: 2500 });
+    // The same jobs in another pack are.
+    expect((await ledger.record(batch, 'w', [...results], 0, 100, 2200)).outcomes).toBe('D'.repeat(2500));
+  });
+
   it('leases a fresh pack of consecutive jobs as one; when it runs out, only jobs still under it are due', async () => {
     const batch = await newBatch();
     const k = ledger.keys.batch(batch);

@@ -90,6 +90,8 @@ export class RedisLedger {
   /** Names this client's record calls, so a resent call is recognised (see record-8.lua). */
   readonly #callPrefix = randomBytes(6).toString('hex');
   #calls = 0;
+  /** The call names of each pack of results being recorded, for a retry of the same pack. */
+  readonly #callNames = new WeakMap<JobResult[], string[]>();
   /** Keys of answered record calls, not yet deleted (the rest of the way, their expiry does it). */
   #answered: string[] = [];
 
@@ -151,23 +153,34 @@ export class RedisLedger {
   /** Records a pack of results from one worker; see RecordOutcome for what happened to each. */
   async record(batch: string, worker: string, results: JobResult[], retries: number, backoffMs: number, now = Date.now()): Promise<RecordResult> {
     const k = this.keys.batch(batch);
-    let outcomes = '';
-    let reply: [string, string, string, string | null, string | null, string | null] | undefined;
-    for (let start = 0; start < results.length; start += MAX_PER_CALL) {
-      const call = `${k.calls}${this.#callPrefix}-${++this.#calls}`;
+    // The same results again (a caller retrying after a failure) go under the same call names: a
+    // call that ran before the failure answers what it did then, rather than calling its results
+    // duplicates, which the caller would then leave out of its answer.
+    let calls = this.#callNames.get(results);
+    if (!calls) {
+      calls = [];
+      for (let start = 0; start < results.length; start += MAX_PER_CALL) calls.push(`${k.calls}${this.#callPrefix}-${++this.#calls}`);
+      this.#callNames.set(results, calls);
+    }
+    // Every call is sent before any is awaited, so they run back to back: the counters in the last
+    // reply then cover this pack and nothing recorded after it by another caller, whose reply
+    // would come later.
+    const sent = calls.map((call, n) => {
+      const start = n * MAX_PER_CALL;
+      const end = Math.min(results.length, start + MAX_PER_CALL);
       // Each value's JSON goes as a JSON string: Lua's cjson would rewrite numbers with fewer digits.
       let quads = '[';
-      const end = Math.min(results.length, start + MAX_PER_CALL);
       for (let i = start; i < end; i++) {
         const result = results[i]!;
         const body = JSON.stringify(JSON.stringify(result.ok ? result.value : result.error) ?? 'null');
         quads += `${i === start ? '' : ','}"${result.seq}",${result.attempt},${result.ok ? 1 : 0},${body}`;
       }
-      const args: (string | number)[] = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`];
-      reply = await this.redis.jobpipeRecord(...args);
-      outcomes += reply[0];
-      this.#forgetAnswered(call);
-    }
+      return this.redis.jobpipeRecord(k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`);
+    });
+    const replies = await Promise.all(sent);
+    for (const call of calls) this.#forgetAnswered(call);
+    const outcomes = replies.map((reply) => reply[0]).join('');
+    const reply = replies.at(-1);
     return {
       outcomes,
       recorded: Number(reply?.[1] ?? 0),
