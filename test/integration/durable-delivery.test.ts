@@ -36,7 +36,7 @@ describe('durable delivery', () => {
       new FakeWorker(d.stack.endpoints.jobsConnect, 'fake-wal', async (received: ReceivedJob[]) => {
         const pipe = d.redis.pipeline();
         for (const job of received) pipe.hget(keys.inflight, String(job.seq)).zscore(keys.leases, String(job.seq));
-        pipe.zrange(keys.packs, 0, -1, 'WITHSCORES');
+        pipe.zrange(keys.packs, '0', '-1', 'WITHSCORES');
         const replies = (await pipe.exec())!;
         // A job's lease is its own, or its pack's: "<first seq>:<count>" (see expire-packs-3.lua).
         const packs = replies.at(-1)![1] as string[];

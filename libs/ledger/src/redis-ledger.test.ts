@@ -123,7 +123,7 @@ describe('RedisLedger', () => {
     const k = ledger.keys.batch(batch);
     expect(await ledger.admit(batch, jobs(0, 1, 2, 3), 5000, false)).toEqual([]);
     expect(await ledger.redis.zcard(k.leases)).toBe(0);
-    expect(await ledger.redis.zrange(k.packs, 0, -1, 'WITHSCORES')).toEqual(['0:4', '5000']);
+    expect(await ledger.redis.zrange(k.packs, '0', '-1', 'WITHSCORES')).toEqual(['0:4', '5000']);
     expect(await ledger.redis.hget(k.inflight, '3')).toBe('1|{"n":3}');
     // Job 1 is recorded, job 2 failed and waits for its retry, job 3's worker went away.
     expect((await ledger.record(batch, 'w', [ok(1, 'b'), failed(2, 1)], 1, 100, 2000)).outcomes).toBe('RT');
