@@ -37,14 +37,16 @@ const SHOW = 20;
  *   while another job has no result yet. Any such seq is a dead letter too, so it fails the run.
  */
 export async function verifyBatch(redis, keys, jobs) {
-  const [meta, hlen, deadLen, inflightLen, leasesLen, workerCounts] = await Promise.all([
+  const [meta, hlen, deadLen, inflightLen, jobLeases, packLeases, workerCounts] = await Promise.all([
     redis.hgetall(keys.meta),
     redis.hlen(keys.results),
     redis.hlen(keys.dead),
     redis.hlen(keys.inflight),
     redis.zcard(keys.leases),
+    redis.zcard(keys.packs),
     redis.hgetall(keys.workers),
   ]);
+  const leasesLen = jobLeases + packLeases;
 
   // Every field of the results hash, streamed (HSCAN may return a field twice while the hash is
   // resized; the bitmap makes that harmless).
