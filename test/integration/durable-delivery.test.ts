@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import { echoPipeline, sleep, waitFor } from './helpers.js';
 import { durableSuite, durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, type ReceivedJob, readExecutions } from './durable-helpers.js';
 
@@ -17,6 +18,13 @@ const { cleanup, scratch } = suite;
 
 
 const sumTo = (n: number) => (n * (n - 1)) / 2;
+
+/** Waits until a client's command named by `commands` is held by a CLIENT PAUSE. */
+const heldByPause = (redis: Redis, what: string, commands: RegExp) =>
+  waitFor(`${what} held by the pause`, async () => {
+    const clients = String(await redis.call('CLIENT', 'LIST')).split('\n');
+    return clients.some((line) => /\bflags=\S*b/.test(line) && commands.test(line));
+  }, 15_000);
 
 describe('durable delivery', () => {
   it('write-ahead: no worker sees a job before it is in the in-flight ledger with its lease', async () => {
@@ -60,10 +68,7 @@ describe('durable delivery', () => {
     cleanup.add('unpause', () => d.redis.call('CLIENT', 'UNPAUSE').catch(() => {}));
     await fake.grant(jobs);
     // The ventilator's write-ahead (a transaction for fresh jobs) is held by the pause...
-    await waitFor('a write-ahead held by the pause', async () => {
-      const clients = String(await d.redis.call('CLIENT', 'LIST')).split('\n');
-      return clients.some((line) => /\bflags=\S*b/.test(line) && /\bcmd=(eval|evalsha|exec)\b/.test(line));
-    }, 15_000);
+    await heldByPause(d.redis, 'a write-ahead', /\bcmd=(eval|evalsha|exec)\b/);
     // ...and nothing reaches the worker meanwhile.
     await sleep(300);
     expect(fake.jobs).toEqual([]);
@@ -253,10 +258,7 @@ describe('durable delivery', () => {
     await d.redis.call('CLIENT', 'PAUSE', '20000', 'WRITE');
     cleanup.add('unpause', () => d.redis.call('CLIENT', 'UNPAUSE').catch(() => {}));
     await b.send([okResult(bySeq[0]!, 0)]);
-    await waitFor('the record call held by the pause', async () => {
-      const clients = String(await d.redis.call('CLIENT', 'LIST')).split('\n');
-      return clients.some((line) => /\bflags=\S*b/.test(line) && /\bcmd=(eval|evalsha)\b/.test(line));
-    }, 15_000);
+    await heldByPause(d.redis, 'the record call', /\bcmd=(eval|evalsha)\b/);
     // ...so the rest arrive meanwhile and are recorded together, in the next round: worker-a's
     // first (its record calls go out first), then worker-b's.
     await a.send(bySeq.slice(1, 2501).map((job) => okResult(job, job.seq)));

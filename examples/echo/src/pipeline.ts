@@ -64,7 +64,7 @@ interface EchoState {
   /** When the marked job's result came (see `mark`), and the results collected before it. */
   markedAt?: number;
   beforeMark?: number;
-  /** When the last result came. */
+  /** When the last result came, once the marked one had. */
   lastAt: number;
 }
 
@@ -155,20 +155,19 @@ export default definePipeline({
   init: (): EchoState => ({ count: 0, sum: 0, samples: 0, total: new Float64Array(4096), toWorker: new Float64Array(4096), job: new Float64Array(4096), lastAt: 0 }),
   collect: (result: EchoResult, ctx) => {
     const state = ctx.state;
-    state.lastAt = now();
+    state.count += 1;
+    // The clock is read per result only once it is timing the throughput.
+    if (state.markedAt !== undefined) state.lastAt = now();
     if (typeof result === 'number') {
-      state.count += 1;
       state.sum += result;
       return;
     }
     state.sum += result.i;
     if ('mark' in result) {
-      state.markedAt = state.lastAt;
-      state.beforeMark = state.count;
-      state.count += 1;
+      state.markedAt = state.lastAt = now();
+      state.beforeMark = state.count - 1;
       return;
     }
-    state.count += 1;
     if (state.samples === MAX_SAMPLES) return;
     if (state.samples === state.total.length) {
       state.total = grown(state.total);

@@ -16,6 +16,7 @@ function ephemeralPortsStart(): number {
 }
 
 const lowestPort = 1024;
+let ephemeralStart: number | undefined;
 
 function tryListen(port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
@@ -27,7 +28,7 @@ function tryListen(port: number): Promise<boolean> {
 
 /** A TCP port that was free a moment ago on 127.0.0.1, outside the OS's range for outgoing connections. */
 export async function freePort(): Promise<number> {
-  const end = ephemeralPortsStart();
+  const end = (ephemeralStart ??= ephemeralPortsStart());
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = lowestPort + Math.floor(Math.random() * (end - lowestPort));
     if (await tryListen(port)) return port;

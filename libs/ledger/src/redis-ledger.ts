@@ -135,7 +135,7 @@ export class RedisLedger {
       // Fresh jobs with consecutive seqs, as the split makes them: one lease for the pack, and no
       // script. A lease per job cost Redis a third of its time per job (ZADD, then ZREM).
       const fields: (string | number)[] = [];
-      for (const job of jobs) fields.push(job.seq, `${job.attempt}|${job.payloadJson}`);
+      for (const job of jobs) fields.push(job.seq, entryOf(job));
       const replies = await this.redis.multi().hset(k.inflight, ...fields).zadd(k.packs, leaseDeadline, `${jobs[0]!.seq}:${jobs.length}`).exec();
       const failed = replies?.find(([error]) => error);
       if (!replies || failed) throw failed?.[0] ?? new Error('write-ahead transaction was aborted');
@@ -144,7 +144,7 @@ export class RedisLedger {
     const skipped: number[] = [];
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
       const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline, recheck ? '1' : '0'];
-      for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, `${job.attempt}|${job.payloadJson}`);
+      for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, entryOf(job));
       for (const seq of await this.redis.jobpipeAdmit(...args)) skipped.push(Number(seq));
     }
     return skipped;
@@ -338,6 +338,11 @@ function isRun(jobs: LedgerJob[]): boolean {
   const first = jobs[0]!.seq;
   for (let i = 1; i < jobs.length; i++) if (jobs[i]!.seq !== first + i) return false;
   return true;
+}
+
+/** A job's in-flight entry: `<attempt>|<payload JSON>`, as the scripts read it. */
+function entryOf(job: LedgerJob): string {
+  return `${job.attempt}|${job.payloadJson}`;
 }
 
 function parseEntry(seq: number, entry: string): LedgerJob {
