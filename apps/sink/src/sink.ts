@@ -3,7 +3,7 @@ import { encode, type JobResult, type MessageOf, type ProtocolError } from '@job
 import type { Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { RecordOutcome } from '@jobpipe/ledger';
-import { baseOptions, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
+import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
 import { RecordedAcks } from './recorded-acks.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
@@ -78,7 +78,7 @@ export class Sink {
     this.#maxOpenBatches = options.maxOpenBatches ?? 10_000;
     this.#latency = options.metrics.jobLatency.labels(this.#labels);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
-    this.#results = new Pull({ ...socketOptions, ...this.#security.bindOptions() });
+    this.#results = new Pull({ ...socketOptions, ...boundedReceiveQueue({ maxMessageBytes: options.maxMessageBytes }), ...this.#security.bindOptions() });
     this.#events = new Publisher({ ...socketOptions, ...this.#security.bindOptions() });
     this.#publisher = new SerialSender(this.#events);
     const { metrics } = options;

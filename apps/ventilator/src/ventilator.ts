@@ -3,7 +3,7 @@ import { Push, Router, Subscriber } from 'zeromq';
 import { encode, encodeRaw, topicOf, type BatchSummary } from '@jobpipe/protocol';
 import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
-import { baseOptions, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
+import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
 import { InFlight, type InFlightJob } from './in-flight.js';
 import { Isolation } from './isolation.js';
@@ -81,7 +81,7 @@ export class Ventilator {
     this.#pipelineJson = JSON.stringify(options.pipeline.name);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // mandatory: a send to a worker that has gone fails at once instead of vanishing silently.
-    this.#workersSocket = new Router({ ...socketOptions, ...this.#security.bindOptions(), mandatory: true, handover: true });
+    this.#workersSocket = new Router({ ...socketOptions, ...boundedReceiveQueue({ maxMessageBytes: options.maxMessageBytes }), ...this.#security.bindOptions(), mandatory: true, handover: true });
     this.#toWorkers = new SerialSender(this.#workersSocket);
     this.#toSink = new Push({ ...socketOptions, ...this.#security.connectOptions() });
     this.#sinkSender = new SerialSender(this.#toSink);

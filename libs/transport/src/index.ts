@@ -2,7 +2,7 @@
  * ZeroMQ plumbing that every role shares: socket options, serialized sends, packing of many items
  * per message, and a receive loop that decodes and never dies of bad input.
  */
-export { baseOptions } from './socket-options.js';
+export { baseOptions, boundedReceiveQueue } from './socket-options.js';
 export type { SocketLimits } from './socket-options.js';
 export { SerialSender } from './serial-sender.js';
 export type { SendsFrames } from './serial-sender.js';

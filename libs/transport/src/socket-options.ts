@@ -28,3 +28,18 @@ export function baseOptions(limits: SocketLimits) {
     reconnectMaxInterval: 500,
   };
 }
+
+/** What a socket open to any peer may queue from one peer, in bytes, before it stops reading it. */
+const RECEIVE_QUEUE_BYTES = 8 * 1024 * 1024;
+/** The fewest messages it queues all the same: real peers' messages are far below the limit. */
+const MIN_RECEIVE_QUEUE = 16;
+
+/**
+ * The receive queue of a socket that any peer can send to (the sink's results, the ventilator's
+ * workers): ZMQ_RCVHWM counts messages, and its default of 1,000 let each rogue peer park 1,000
+ * messages of up to twice the limit in the process (a flood of 95 kB messages from three peers
+ * grew the sink by 175 MB). Not for a SUB socket: a PUB drops what a full queue cannot take.
+ */
+export function boundedReceiveQueue(limits: SocketLimits) {
+  return { receiveHighWaterMark: Math.max(MIN_RECEIVE_QUEUE, Math.floor(RECEIVE_QUEUE_BYTES / (limits.maxMessageBytes * 2))) };
+}
