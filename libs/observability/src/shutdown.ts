@@ -1,13 +1,21 @@
 import type { Logger } from 'pino';
 
+/** How often a role started through npm checks that npm is still there, in ms. */
+const PARENT_POLL_MS = 250;
+
 /**
  * Calls `stop` once on the first SIGTERM or SIGINT (what Kubernetes, compose and Ctrl-C send), then
  * exits 0 when it resolves. A second signal, or `stop` running past `graceMs`, exits 1 at once.
+ *
+ * A role started through npm (`npx jobpipe worker`, `npm run ...`) also stops as on SIGTERM when
+ * its parent goes away: npm runs the command under `sh -c`, and a SIGTERM sent to npx ends npm and
+ * that shell without passing the signal on, which left the role running as an orphan.
  */
 export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs = 30_000): void {
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: NodeJS.Signals | 'parent exited') => {
     if (stopping) {
+      if (signal === 'parent exited') return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
@@ -32,4 +40,22 @@ export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (startedThroughNpm()) watchParent(() => onSignal('parent exited'));
+}
+
+/** npm sets npm_command in the environment of what it runs (exec for npx, run-script, test, ...). */
+function startedThroughNpm(env: NodeJS.ProcessEnv = process.env): boolean {
+  return typeof env.npm_command === 'string' && env.npm_command !== '';
+}
+
+/** Calls `onGone` once the process that started this one has exited (this one is re-parented). */
+export function watchParent(onGone: () => void, intervalMs = PARENT_POLL_MS): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
