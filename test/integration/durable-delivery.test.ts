@@ -1,5 +1,5 @@
 /**
- * Durable mode, delivery guarantees (DESIGN.md "Guarantees" 1-3), with real processes and a real
+ * Durable mode, delivery guarantees (README, Guarantees 1-3), with real processes and a real
  * redis-server of the test's own:
  * - write-ahead: a job is in the Redis ledger before it leaves the ventilator;
  * - at-least-once: a job whose attempt hangs, or whose worker is SIGKILLed, comes back with its

@@ -1,5 +1,5 @@
 /**
- * Durable mode, failing jobs (DESIGN.md "Guarantees" 2): handler retries with backoff, and jobs
+ * Durable mode, failing jobs (README, Guarantees 2): handler retries with backoff, and jobs
  * that run out of attempts becoming dead letters with their last error, which `jobpipe dead list`
  * shows, `jobpipe dead retry` sends round again and `jobpipe dead purge` forgets.
  */

@@ -252,7 +252,7 @@ export async function readyz(role: RoleProcess): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Hand-made peers
 
-/** Serializes sends on a zeromq socket (one pending send at a time, DESIGN.md). */
+/** Serializes sends on a zeromq socket (one pending send at a time: zeromq.js allows no more). */
 class Serial {
   #chain: Promise<unknown> = Promise.resolve();
   constructor(private readonly socket: { send(frame: Buffer): Promise<void> }) {}

@@ -1,5 +1,5 @@
 /**
- * Durable mode, processes that come and go (DESIGN.md "Coupling" and "Guarantees" 4): a batch
+ * Durable mode, processes that come and go (README, Guarantees 4 and 6): a batch
  * submitted while no ventilator runs waits and completes once one starts; a ventilator SIGKILLed
  * mid-batch is replaced and the new one resumes without running recorded jobs again; Redis itself
  * SIGKILLed and restarted from its AOF keeps every in-flight job, and readiness follows it.

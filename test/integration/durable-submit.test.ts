@@ -1,5 +1,5 @@
 /**
- * Durable mode, bad submissions (DESIGN.md "Guarantees" 6): "an invalid submission gets one clear
+ * Durable mode, bad submissions (README, Submitting batches): "an invalid submission gets one clear
  * error and nothing half-written". `jobpipe submit` exits 2 with one line naming what is wrong
  * (each failing field by its path, for a pipeline that declares its input with a schema), the
  * client API throws SubmissionError, and Redis holds not one key more than before. A batch that

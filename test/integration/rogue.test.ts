@@ -1,5 +1,5 @@
 /**
- * Bad input never kills a process (DESIGN.md, guarantee 6; PROTOCOL.md section 6): a rogue peer
+ * Bad input never kills a process (README, "Bad input never kills a process"; PROTOCOL.md section 6): a rogue peer
  * sends malformed messages to a running sink and to a running worker. Each is dropped, counted in
  * jobpipe_malformed_messages_total{role, reason} and logged; the real work goes on unharmed.
  */

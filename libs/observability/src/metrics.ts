@@ -5,7 +5,7 @@ import { JobHistogram } from './job-histogram.js';
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /**
- * The metrics contract of DESIGN.md, on one registry per process. Every role creates all of them
+ * The metrics contract (README, "Watching it"), on one registry per process. Every role creates all of them
  * (an unused one just stays at zero), so the names live in this one place.
  */
 export class Metrics {
