@@ -1,11 +1,33 @@
 import { Command, Option } from 'commander';
-import { defaultText, loadConfig, type ConfigOf, type SettingsSpec } from '@jobpipe/config';
+import { defaultText, loadConfig, type ConfigOf, type Setting, type SettingsSpec } from '@jobpipe/config';
 
-/** Adds one `--flag <value>` per setting, its help naming the env var and the default. */
+const settingOfOption = new WeakMap<Option, Setting>();
+
+/** The setting behind an option that addSettingOptions made (for docs/cli.md), else undefined. */
+export function settingOf(option: Option): Setting | undefined {
+  return settingOfOption.get(option);
+}
+
+/**
+ * What --help says of a setting's default: `(required)` for one without a default, else
+ * `(default: ...)`, its text as the README's table shows it but without Markdown's backticks and
+ * without the parentheses around a text that is not a value (`(none)` reads `none`).
+ */
+export function defaultHelp(setting: Setting): string {
+  if (!('default' in setting)) return '(required)';
+  const text = defaultText(setting)
+    .replaceAll('`', '')
+    .replace(/^\((.*)\)$/, '$1')
+    .replace(/^none: /, 'none, ');
+  return `(default: ${text})`;
+}
+
+/** Adds one `--flag <value>` per setting, its help naming the default (or that it is required) and the env var. */
 export function addSettingOptions(command: Command, spec: SettingsSpec): Command {
   for (const setting of Object.values(spec)) {
-    const shown = defaultText(setting).replaceAll('`', '');
-    command.addOption(new Option(`--${setting.flag} <value>`, `${setting.description} (default: ${shown}) [env ${setting.env}]`));
+    const option = new Option(`--${setting.flag} <value>`, `${setting.description} ${defaultHelp(setting)} [env ${setting.env}]`);
+    settingOfOption.set(option, setting);
+    command.addOption(option);
   }
   return command;
 }
