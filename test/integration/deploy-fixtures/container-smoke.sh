@@ -1,6 +1,6 @@
-# Runs inside the built image (as its USER, in its WORKDIR), through ../shared/tools/container-check.sh:
+# Runs inside the built image (as its USER, in its WORKDIR), on the host's network:
 #
-#   ../shared/tools/container-check.sh -- sh -c "$(cat test/integration/deploy-fixtures/container-smoke.sh)"
+#   docker run --rm --network host --entrypoint sh jobpipe:latest -c "$(cat test/integration/deploy-fixtures/container-smoke.sh)"
 #
 # 1. starts the sink as the image's entrypoint would (node /app/cli/dist/main.js sink), waits for
 #    /readyz, runs the image's own HEALTHCHECK command against it, reads /metrics, stops it with
