@@ -90,21 +90,26 @@ describe('loadPipeline', () => {
     ]);
   });
 
-  it('loads CommonJS whose module.exports, or exports.default as tsc writes it, is the pipeline', () => {
+  it('loads CommonJS whose module.exports, exports.default (as tsc writes it) or exports.pipeline is the pipeline', () => {
     const exportsCjs = file(join(typeless, 'exports.cjs'), `module.exports = ${body('cjs')};\n`);
     const tscOutput = file(join(typeless, 'tsc-output.js'), `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = ${body('tsc')};\n`);
-    expect(loadInNode([exportsCjs, tscOutput], 1)).toEqual([
+    const named = file(join(typeless, 'named-pipeline.cjs'), `exports.pipeline = ${body('named')};\n`);
+    expect(loadInNode([exportsCjs, tscOutput, named], 1)).toEqual([
       { name: 'cjs', work: 2, again: true },
       { name: 'tsc', work: 2, again: true },
+      { name: 'named', work: 2, again: true },
     ]);
   });
 
   it('says in one line what is wrong and what to do', () => {
     const howTo = 'write `export default definePipeline(...)` in an ES module (a .mjs or .mts file, or "type": "module" in its package.json)';
-    const named = file(join(typeless, 'named.cjs'), `exports.squares = ${body('squares')};\n`);
+    // tsc's output for `export const squares = definePipeline(...)`
+    const named = file(join(typeless, 'named.js'), `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.squares = void 0;\nexports.squares = ${body('squares')};\n`);
     expect(failure(named)).toBe(`${named} exports no pipeline: it is a CommonJS module and its module.exports has squares; ${howTo}`);
-    const empty = file(join(typeless, 'empty.js'), `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.other = 1;\n`);
+    const empty = file(join(typeless, 'empty.cjs'), `module.exports = {};\n`);
     expect(failure(empty)).toBe(`${empty} exports no pipeline: it is a CommonJS module and its module.exports is empty; ${howTo}`);
+    const typelessTs = file(join(typeless, 'no-default.ts'), `export const answer: number = 42;\n`);
+    expect(failure(typelessTs)).toBe(`${typelessTs} exports no pipeline: it is a CommonJS module and its module.exports has answer; ${howTo}`);
 
     const noDefault = file(join(esm, 'no-default.mjs'), 'export const answer = 42;\n');
     expect(failure(noDefault)).toBe(`${noDefault} has no default export; ${howTo}`);

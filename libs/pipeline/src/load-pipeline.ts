@@ -24,11 +24,12 @@ export async function loadPipeline(path: string): Promise<Pipeline> {
   } catch (error) {
     throw new PipelineError(`cannot load pipeline module ${path}: ${oneLine(error)}${hint(error)}`);
   }
-  const candidate = pipelineExport(module);
   const commonJs = isCommonJs(absolute);
+  const candidate = pipelineExport(module, commonJs);
   if (commonJs && !looksLikePipeline(candidate)) {
-    const keys = typeof candidate === 'object' && candidate !== null ? Object.keys(candidate) : [];
-    const what = keys.length > 0 ? `has ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', ...' : ''}` : `is ${describe(candidate)}`;
+    const exported = module.default;
+    const keys = typeof exported === 'object' && exported !== null ? Object.keys(exported).filter((key) => key !== '__esModule') : [];
+    const what = keys.length > 0 ? `has ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', ...' : ''}` : `is ${describe(exported)}`;
     throw new PipelineError(`${path} exports no pipeline: it is a CommonJS module and its module.exports ${what}; ${ES_MODULE_HOWTO}`);
   }
   if (candidate === undefined) throw new PipelineError(`${path} has no default export; ${ES_MODULE_HOWTO}`);
@@ -37,16 +38,16 @@ export async function loadPipeline(path: string): Promise<Pipeline> {
 }
 
 /**
- * The default export, else the export named `pipeline`. CommonJS written by a compiler from ES
- * syntax (tsc, esbuild, Babel: `exports.default = ...` beside `__esModule`) arrives as a default
- * export holding the real one: that is unwrapped.
+ * The default export, else the export named `pipeline`. In CommonJS the default export is
+ * `module.exports`: the pipeline itself, or an object holding it as `default` (what tsc, esbuild
+ * and Babel write for `export default`, beside `__esModule`) or as `pipeline`.
  */
-function pipelineExport(module: Record<string, unknown>): unknown {
-  let candidate = module.default ?? module.pipeline;
-  if (typeof candidate === 'object' && candidate !== null && (candidate as { __esModule?: unknown }).__esModule === true) {
-    const inner = candidate as Record<string, unknown>;
-    candidate = inner.default ?? inner.pipeline;
-  }
+function pipelineExport(module: Record<string, unknown>, commonJs: boolean): unknown {
+  const candidate = module.default ?? module.pipeline;
+  if (typeof candidate !== 'object' || candidate === null || looksLikePipeline(candidate)) return candidate;
+  const inner = candidate as Record<string, unknown>;
+  if (inner.__esModule === true) return inner.default ?? inner.pipeline;
+  if (commonJs) return inner.pipeline ?? candidate;
   return candidate;
 }
 
@@ -55,10 +56,9 @@ function looksLikePipeline(value: unknown): boolean {
 }
 
 function describe(value: unknown): string {
-  if (value === undefined) return 'empty';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an empty object';
+  if (typeof value === 'object') return 'empty';
   return `a ${typeof value}`;
 }
 
