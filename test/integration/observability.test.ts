@@ -132,11 +132,19 @@ describe('jobpipe top', () => {
     cleanup.child(child);
     let screen = '';
     child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString()));
-    await waitFor('top shows every worker', () => (['worker-1', 'worker-2', 'worker-3', 'throughput', 'Jain index'].every((text) => screen.includes(text)) ? true : undefined), 20_000, 100);
+    // Every worker shown, in a frame drawn over an earlier one.
+    const shown = () => ['worker-1', 'worker-2', 'worker-3', 'throughput', 'Jain index'].every((text) => screen.includes(text)) && screen.split('\x1b[H').length > 2;
+    await waitFor('top shows every worker, twice', () => (shown() ? true : undefined), 20_000, 100);
     child.stdin.write('q');
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(0);
-    const lastFrame = screen.split('\x1b[H\x1b[2J').at(-1)!;
+    // Drawn in place on the alternate screen, left on quitting: cleared once at the start, then
+    // each frame from the cursor's home over the last one.
+    expect(screen).toContain('\x1b[?1049h');
+    expect(screen).toContain('\x1b[?1049l');
+    expect(screen.split('\x1b[2J')).toHaveLength(2);
+    const lastFrame = screen.split('\x1b[H').at(-1)!;
+    expect(lastFrame).toContain(`${targets.length} targets   (q quits)`);
     expect(lastFrame).toMatch(/throughput\s+[\d,]+ jobs\/s/);
     expect(lastFrame).toMatch(/worker-3\s+[\d,]+\s+[█░]+\s+\d+\/2/);
   });
