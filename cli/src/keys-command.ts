@@ -44,7 +44,7 @@ export function keysCommand(): Command {
       write('server.secret', server.secretKey, true);
       process.stdout.write(
         [
-          `wrote a server key pair and ${options.clients} client key pair(s) to ${dir}`,
+          `wrote a server key pair and ${options.clients} client key pair${options.clients === 1 ? '' : 's'} to ${dir}`,
           'ventilator and sink:',
           `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${join(dir, 'server.secret')}`,
           `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${join(dir, 'clients.allow')}`,
