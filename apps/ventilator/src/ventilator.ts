@@ -122,7 +122,7 @@ export class Ventilator {
         maxMessageBytes: this.#o.maxMessageBytes,
         onMessage: (message, [routingId]) => {
           if (message.type === 'Credit') this.#onCredit(routingId!, message.worker, message.granted, message.received);
-          else this.#onDrain(routingId!, message.worker);
+          else this.#onDrain(routingId!, message.worker, message.received);
         },
         onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { socket: 'workers', bytes, detail: error.message }),
       }),
@@ -389,14 +389,10 @@ export class Ventilator {
     if (this.#workers.available(session) > 0) this.#changed.notify();
   }
 
-  #onDrain(routingId: Buffer, workerId: string): void {
-    const session = this.#workers.get(routingId);
-    this.#o.logger.info({ worker: workerId, sent: session?.sent ?? 0 }, 'worker draining');
-    if (!session) {
-      void this.#toWorkers.send([routingId, encode({ type: 'Drained', sent: 0 })]).catch(() => {});
-      return;
-    }
-    session.draining = true;
+  #onDrain(routingId: Buffer, workerId: string, received: number): void {
+    const { session, opened } = this.#workers.drain(routingId, workerId, received);
+    // Forgotten, or opened before this ventilator started: the worker waits for nothing more.
+    if (opened) this.#o.logger.info({ worker: workerId, received }, 'drain from an unknown session; answering with its own count');
     // Packs whose write-ahead is under way still go to it: it hears the count once they left.
     session.drainedOwed = true;
     if (session.reserved === 0) this.#sendDrained(session);
@@ -404,6 +400,11 @@ export class Ventilator {
 
   #sendDrained(session: WorkerSession): void {
     session.drainedOwed = false;
+    // Logged once: a worker may repeat Drain, and each gets the same answer.
+    if (!session.drainLogged) {
+      session.drainLogged = true;
+      this.#o.logger.info({ worker: session.workerId, sent: session.sent }, 'worker draining');
+    }
     void this.#toWorkers.send([session.routingId, encode({ type: 'Drained', sent: session.sent })]).catch(() => {});
   }
 
@@ -417,9 +418,27 @@ export class Ventilator {
 
   #dropSilentWorkers(): void {
     for (const session of this.#workers.takeSilent()) {
-      this.#o.logger.warn({ worker: session.workerId }, 'worker silent for 3 heartbeats; requeueing its jobs');
-      void this.#forgetWorker(session, 'silent for 3 heartbeats');
+      if (session.draining) this.#forgetDrainedWorker(session);
+      else {
+        this.#o.logger.warn({ worker: session.workerId }, 'worker silent for 3 heartbeats; requeueing its jobs');
+        void this.#forgetWorker(session, 'silent for 3 heartbeats');
+      }
     }
+  }
+
+  /**
+   * A session that asked to drain and then went quiet has finished and exited, or is still
+   * finishing its jobs without a heartbeat (PROTOCOL.md section 5 lets it): silence does not tell
+   * a dead one from either, so its jobs are not taken back here. Their results may be on their
+   * way to the sink; whatever has none when its lease runs out is sent again by the reaper.
+   */
+  #forgetDrainedWorker(session: WorkerSession): void {
+    this.#workers.remove(session);
+    this.#isolation.forget(session.key);
+    const held = this.#inFlight.heldBy(session.key);
+    this.#inFlight.forget(session.key);
+    if (held === 0) this.#o.logger.info({ worker: session.workerId }, 'drained worker left');
+    else this.#o.logger.info({ worker: session.workerId, held, leaseMs: this.#o.leaseMs }, 'drained worker quiet; its unrecorded jobs stay under their leases');
   }
 
   async #forgetWorker(session: WorkerSession, why: string): Promise<void> {

@@ -50,4 +50,29 @@ describe('WorkerRegistry', () => {
     expect(registry.takeSilent(301).map((s) => s.workerId)).toEqual(['old']);
     expect(registry.size).toBe(1);
   });
+
+  it('takes Drain as a sign of life, and stops sending to the session', () => {
+    const registry = new WorkerRegistry(100);
+    const session = registry.credit(id('w'), 'w', 8, 0, 0);
+    session.sent = 5;
+    const { session: drained, opened } = registry.drain(id('w'), 'w', 5, 250);
+    expect(drained).toBe(session);
+    expect(opened).toBe(false);
+    expect(session.draining).toBe(true);
+    expect(registry.available(session)).toBe(0);
+    expect(session.lastSeenAt).toBe(250);
+    // Repeated as the draining worker's heartbeat: the session stays.
+    registry.drain(id('w'), 'w', 5, 500);
+    expect(registry.takeSilent(700)).toEqual([]);
+    expect(registry.takeSilent(801)).toEqual([session]);
+  });
+
+  it('opens a session for a Drain from an unknown routing id, sent = the worker\'s received (PROTOCOL.md 4, rule 1)', () => {
+    const registry = new WorkerRegistry(100);
+    const { session, opened } = registry.drain(id('forgotten'), 'w', 42, 0);
+    expect(opened).toBe(true);
+    expect(session).toMatchObject({ workerId: 'w', sent: 42, draining: true });
+    expect(registry.available(session)).toBe(0);
+    expect(registry.get(id('forgotten'))).toBe(session);
+  });
 });

@@ -15,11 +15,14 @@ export interface WorkerSession {
   draining: boolean;
   /** It asked to drain while packs for it were being written ahead: its Drained answer waits for them. */
   drainedOwed: boolean;
+  /** Its first Drain was logged (a worker may repeat Drain). */
+  drainLogged?: boolean;
 }
 
 /**
  * Worker sessions and their credit. A worker may receive `granted - sent - reserved` more jobs.
- * Sessions silent for three heartbeats are dropped (the caller requeues what they held).
+ * Sessions silent for three heartbeats are dropped: the caller requeues what a presumed-dead one
+ * held, and leaves a draining one's jobs under their leases (PROTOCOL.md section 5).
  */
 export class WorkerRegistry {
   readonly #sessions = new Map<string, WorkerSession>();
@@ -36,8 +39,7 @@ export class WorkerRegistry {
     const key = routingId.toString('latin1');
     let session = this.#sessions.get(key);
     if (!session) {
-      session = { routingId, key, workerId, granted, sent: received, reserved: 0, lastSeenAt: now, lastSentAt: 0, draining: false, drainedOwed: false };
-      this.#sessions.set(key, session);
+      session = this.#open(routingId, key, workerId, granted, received, now);
       return session;
     }
     session.workerId = workerId;
@@ -48,6 +50,33 @@ export class WorkerRegistry {
     // Jobs sent but never received, with nothing sent for two heartbeats, were lost on a broken
     // connection: stop counting them against the worker's credit (the ledger requeues them).
     if (received < session.sent && now - session.lastSentAt > 2 * this.heartbeatMs) session.sent = received;
+    return session;
+  }
+
+  /**
+   * Applies a Drain message: the session sends nothing more. One the registry does not know (it
+   * forgot it, or this ventilator restarted) opens as PROTOCOL.md section 4 rule 1 says, with
+   * `sent` = the worker's `received`, so its Drained answer tells it to wait for nothing more.
+   */
+  drain(routingId: Buffer, workerId: string, received: number, now = Date.now()): { session: WorkerSession; opened: boolean } {
+    const key = routingId.toString('latin1');
+    let session = this.#sessions.get(key);
+    const opened = session === undefined;
+    if (!session) {
+      session = this.#open(routingId, key, workerId, received, received, now);
+    } else {
+      session.workerId = workerId;
+      // Any message is a sign of life, Drain as much as Credit.
+      session.lastSeenAt = now;
+      if (received > session.sent) session.sent = received;
+    }
+    session.draining = true;
+    return { session, opened };
+  }
+
+  #open(routingId: Buffer, key: string, workerId: string, granted: number, received: number, now: number): WorkerSession {
+    const session: WorkerSession = { routingId, key, workerId, granted, sent: received, reserved: 0, lastSeenAt: now, lastSentAt: 0, draining: false, drainedOwed: false };
+    this.#sessions.set(key, session);
     return session;
   }
 

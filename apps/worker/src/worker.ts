@@ -90,9 +90,12 @@ export class Worker {
     this.#timers.push(
       setInterval(() => this.#window.sample(), 100),
       // The heartbeat repeats the cumulative counts, so a lost credit message heals itself, and
-      // grants what freed up without a job finishing (results the sink finally took).
+      // grants what freed up without a job finishing (results the sink finally took). While
+      // draining it is Drain, repeated (PROTOCOL.md section 5): a ventilator that forgot the
+      // session opens it again as draining, where a Credit would open one that gets jobs.
       setInterval(() => {
-        if (!this.#draining) this.#window.toGrant(this.#held());
+        if (this.#draining) return void this.#sendDrain();
+        this.#window.toGrant(this.#held());
         void this.#sendCredit();
       }, this.#o.heartbeatMs),
     );
@@ -107,7 +110,7 @@ export class Worker {
     const deadline = Date.now() + this.#o.drainTimeoutMs;
     const drainDeadline = Math.min(deadline, Date.now() + 3 * this.#o.heartbeatMs);
     // Never connected, or the ventilator is gone: the Drain send would wait forever.
-    await withDeadline(this.#control.send(encode({ type: 'Drain', worker: this.#o.workerId, received: this.#window.received })), drainDeadline);
+    await withDeadline(this.#sendDrain(true), drainDeadline);
     // Every job the ventilator sent before our Drain arrives before its Drained answer.
     await this.#until(() => this.#drainedSent !== undefined && this.#window.received >= this.#drainedSent, drainDeadline);
     const finished = await this.#until(() => this.#waiting.length === 0 && this.#active === 0, deadline);
@@ -208,13 +211,21 @@ export class Worker {
     return this.#waiting.length + this.#active + this.#resultQueue.size;
   }
 
-  // Also the heartbeat, which goes on while draining so the ventilator knows we still hold jobs.
+  // Also the heartbeat until the worker drains.
   async #sendCredit(): Promise<void> {
     // Heartbeats queue behind a blocked send instead of piling up (the DEALER blocks while the ventilator is away).
     if (this.#control.pending > 1) return;
     await this.#control
       .send(encode({ type: 'Credit', worker: this.#o.workerId, granted: this.#window.granted, received: this.#window.received }))
       .catch((error: Error) => this.#o.logger.debug({ err: error }, 'credit not sent'));
+  }
+
+  // The first says the worker drains; the repeats are its heartbeat until it closes the socket.
+  async #sendDrain(first = false): Promise<void> {
+    if (!first && this.#control.pending > 1) return;
+    await this.#control
+      .send(encode({ type: 'Drain', worker: this.#o.workerId, received: this.#window.received }))
+      .catch((error: Error) => this.#o.logger.debug({ err: error }, 'drain not sent'));
   }
 
   #notify(): void {
