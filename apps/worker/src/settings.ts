@@ -1,5 +1,6 @@
 import { common, integer, setting } from '@jobpipe/config';
 import { curveClientSettings } from '@jobpipe/transport';
+import { defaultWorkerId } from './worker-id.js';
 
 const threads = (raw: string): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : integer(0, 1024)(raw));
 
@@ -8,7 +9,14 @@ export const workerSettings = {
   pipeline: common.pipeline,
   jobsConnect: common.jobsConnect,
   resultsConnect: common.resultsConnect,
-  workerId: common.workerId,
+  // Not the host name alone (common.workerId's default): two workers on one host shared it.
+  workerId: setting({
+    ...common.workerId,
+    description:
+      "worker: its id in metrics, logs and results; no two live workers should share one. By default the host name (in a container, the container's or pod's name) plus the pid, or the host name alone when the worker is PID 1 (a container's main process): stable for a container's life, distinct for each worker on a shared host",
+    default: defaultWorkerId(),
+    defaultText: '`<hostname>-<pid>`, `<hostname>` as PID 1',
+  }),
   metricsPort: common.metricsPort,
   logLevel: common.logLevel,
   logFormat: common.logFormat,
