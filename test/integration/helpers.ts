@@ -15,7 +15,8 @@ import { BatchEvents, Stack, type ProgressEvent, type RoleProcess, type StackOpt
 import type { CurveClient } from '@jobpipe/transport';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const cliPath = resolve(repoRoot, 'cli/dist/main.js');
+/** The bin that npm links as `jobpipe` (node_modules/.bin/jobpipe): tests run the CLI as users do. */
+export const cliPath = resolve(repoRoot, 'cli/bin/jobpipe.js');
 export const echoPipeline = resolve(repoRoot, 'examples/echo/dist/pipeline.js');
 export const primesPipeline = resolve(repoRoot, 'examples/primes/dist/pipeline.js');
 export const primesModule = resolve(repoRoot, 'examples/primes/dist/primes.js');
@@ -106,7 +107,7 @@ export interface CliRun {
 }
 
 /**
- * Runs `node cli/dist/main.js ...args` with `env` on top of a clean copy of the environment
+ * Runs `node cli/bin/jobpipe.js ...args` with `env` on top of a clean copy of the environment
  * (JOBPIPE_* from outside removed, so the host's settings cannot leak into a test).
  */
 export function runCli(args: string[], env: Record<string, string> = {}, cleanup?: Cleanup): CliRun {
