@@ -90,6 +90,23 @@ describe('loadPipeline', () => {
     ]);
   });
 
+  it('loads a TypeScript pipeline in a worker thread too (a worker with threads > 0 loads it in each)', () => {
+    file(join(esm, 'types.ts'), 'export interface Shape { n: number }\n');
+    file(join(esm, 'helpers/double.ts'), 'export const double = (x: number): number => 2 * x;\n');
+    const path = file(join(esm, 'typed.ts'), tsBody);
+    // The thread's code is evaluated as an ES module: it inherits --input-type=module.
+    const thread = `
+      const { parentPort, workerData } = await import('node:worker_threads');
+      import(workerData.loader)
+        .then(({ loadPipeline }) => loadPipeline(workerData.path))
+        .then(async (pipeline) => parentPort.postMessage({ name: pipeline.name, work: await pipeline.work(5, {}) }), (error) => parentPort.postMessage({ error: error.message }));`;
+    const script = `
+      const { Worker } = await import('node:worker_threads');
+      const worker = new Worker(${JSON.stringify(thread)}, { eval: true, workerData: { loader: ${JSON.stringify(pathToFileURL(loaderPath).href)}, path: ${JSON.stringify(path)} } });
+      worker.once('message', (message) => { process.stdout.write(JSON.stringify(message)); void worker.terminate(); });`;
+    expect(JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }))).toEqual({ name: 'typed', work: 11 });
+  });
+
   it('loads CommonJS whose module.exports, exports.default (as tsc writes it) or exports.pipeline is the pipeline', () => {
     const exportsCjs = file(join(typeless, 'exports.cjs'), `module.exports = ${body('cjs')};\n`);
     const tscOutput = file(join(typeless, 'tsc-output.js'), `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = ${body('tsc')};\n`);
