@@ -1,5 +1,5 @@
-import { Command } from 'commander';
-import { common, ConfigError, integer, json, nonEmpty, redisConnectionFrom, redisSettings, setting, type RedisConfig, type Setting } from '@jobpipe/config';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkSetting, common, integer, json, nonEmpty, redisConnectionFrom, redisSettings, setting, type RedisConfig, type RedisConnectionSettings, type Setting } from '@jobpipe/config';
 import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { addSettingOptions, configFrom } from './settings-options.js';
@@ -24,39 +24,57 @@ export const submitSettings = {
   priority: setting<number | undefined>({ env: 'JOBPIPE_PRIORITY', flag: 'priority', description: 'BullMQ priority, 1 the highest', default: undefined, parse: integer(1, 2_097_152) }),
 };
 
+/** How long a command tries to reach Redis before it gives up: someone is waiting for an answer. */
+const REDIS_DEADLINE_MS = 5000;
+/** Between tries. Over TLS a refused client certificate often shows as a reset connection, and only some tries get to read the server's alert: enough tries see one. */
+const REDIS_RETRY_MS = 100;
+
 /**
- * A client for one command; fails fast when Redis does not answer, rather than waiting as a role
- * does. Credentials Redis refuses, or a certificate that fails verification, are a ConfigError
- * (one line, exit code 2) naming the Redis, never its password.
+ * A client for one command; gives up when Redis does not answer for REDIS_DEADLINE_MS (at start,
+ * or later), rather than waiting as a role does: a RedisUnreachableError. Credentials Redis
+ * refuses, or a certificate that fails verification, are a RedisRefusedError at once. Both are
+ * ConfigErrors (one line, exit code 2) naming the Redis, never its password.
  */
-async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient) => Promise<T>): Promise<T> {
+async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient, connection: RedisConnectionSettings) => Promise<T>): Promise<T> {
   const connection = redisConnectionFrom(config)!;
   // Loaded here, not at start: BullMQ and ioredis cost every other command half a second.
   const { JobpipeClient } = await import('@jobpipe/intake');
-  const { connectRedis, describeRedisError, isRedisRefusal, redisOptionsFrom } = await import('@jobpipe/ledger');
-  // About 2 s of tries before giving up. Over TLS a refused client certificate often shows as a
-  // reset connection, and only some tries get to read the server's alert: enough tries see one.
-  const giveUp = (attempt: number) => (attempt > 20 ? null : 100);
-  const redis = connectRedis(redisOptionsFrom(connection), { retryStrategy: giveUp, sentinelRetryStrategy: giveUp, maxRetriesPerRequest: 20 });
+  const { connectRedis, describeRedisError, isRedisRefusal, RedisRefusedError, RedisUnreachableError, redisErrorReason, redisOptionsFrom } = await import('@jobpipe/ledger');
+  const retry = () => REDIS_RETRY_MS;
+  const redis = connectRedis(redisOptionsFrom(connection), { retryStrategy: retry, sentinelRetryStrategy: retry, connectTimeout: REDIS_DEADLINE_MS / 2 });
   let lastError: Error | undefined;
-  // Settles at the first refusal: a wrong password or certificate is not worth the other tries.
-  const refused = new Promise<never>((_, reject) =>
+  let deadline: NodeJS.Timeout | undefined;
+  let finished = false;
+  // Settles at the first refusal (a wrong password is not worth more tries), or at the deadline.
+  const failed = new Promise<never>((_, reject) => {
+    const startDeadline = () => {
+      if (finished || deadline) return;
+      deadline = setTimeout(() => reject(Object.assign(new RedisUnreachableError(connection.display, lastError ? redisErrorReason(lastError) : 'no answer', REDIS_DEADLINE_MS, connection), { cause: lastError })), REDIS_DEADLINE_MS);
+    };
+    startDeadline();
+    redis.on('ready', () => {
+      clearTimeout(deadline);
+      deadline = undefined;
+    });
+    redis.on('close', startDeadline);
     redis.on('error', (error: Error) => {
       lastError = error;
-      if (isRedisRefusal(error)) reject(error);
-    }),
-  );
-  refused.catch(() => {});
+      if (isRedisRefusal(error)) reject(Object.assign(new RedisRefusedError(connection.display, describeRedisError(error)), { cause: error }));
+    });
+  });
+  failed.catch(() => {});
   const client = new JobpipeClient(redis, config.redisPrefix);
   try {
-    return await Promise.race([use(client), refused]);
+    return await Promise.race([use(client, connection), failed]);
   } catch (error) {
-    if (isRedisRefusal(error)) throw new ConfigError('JOBPIPE_REDIS_URL', 'redis-url', `Redis at ${connection.display} refused the connection: ${describeRedisError(error)}`);
-    if (lastError && redis.status !== 'ready') throw new Error(`cannot reach Redis at ${connection.display}: ${describeRedisError(lastError)}`, { cause: error });
+    // A refusal can come as a command's reply too (NOPERM for a key or command).
+    if (isRedisRefusal(error)) throw Object.assign(new RedisRefusedError(connection.display, describeRedisError(error)), { cause: error });
     throw error;
   } finally {
-    await client.close().catch(() => {});
+    finished = true;
+    clearTimeout(deadline);
     redis.disconnect();
+    await client.close().catch(() => {});
   }
 }
 
@@ -79,30 +97,97 @@ function progressBar(report: BatchStatusReport): string {
   return `${report.batch}  [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(100 * fraction).toFixed(1)}%  ${report.done}/${report.total}${failed}`;
 }
 
+/** With --wait, when stdout is not a terminal (a log, a pipe): one progress line this often at most, besides the first and the last. */
+const PROGRESS_EVERY_MS = 5000;
+/** With --wait: a batch still queued after this many seconds gets a line saying what it waits for (a ventilator that takes it). */
+const QUEUED_NOTICE_SECONDS = 10;
+
+/**
+ * Progress lines for a log or a pipe: the first at once, then the latest one every `everyMs` at
+ * most (a changed line only), and at the end (`flush`) the last one if it is not out yet.
+ */
+export class ProgressLines {
+  #printed: string | undefined;
+  #printedAt = 0;
+  #pending: string | undefined;
+
+  constructor(
+    private readonly print: (line: string) => void,
+    private readonly everyMs = PROGRESS_EVERY_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  update(line: string): void {
+    this.#pending = line === this.#printed ? undefined : line;
+    if (this.#pending !== undefined && (this.#printed === undefined || this.now() - this.#printedAt >= this.everyMs)) this.flush();
+  }
+
+  flush(): void {
+    if (this.#pending === undefined) return;
+    this.print(this.#pending);
+    this.#printed = this.#pending;
+    this.#printedAt = this.now();
+    this.#pending = undefined;
+  }
+}
+
+/** One line on stderr beside the progress (`jobpipe: ...`), the terminal's progress bar cleared first and redrawn after. */
+function notice(line: string, bar: string | undefined): void {
+  if (bar !== undefined) process.stdout.write('\r\x1b[2K');
+  process.stderr.write(`jobpipe: ${line}\n`);
+  if (bar !== undefined) process.stdout.write(bar);
+}
+
+/** Why a batch is still queued: behind running batches, or no ventilator takes batches of its pipeline from this Redis. */
+async function queuedNotice(client: JobpipeClient, pipeline: string, batch: string, seconds: number, redis: string): Promise<string> {
+  const running = await client.queue(pipeline).getActiveCount().catch(() => 0);
+  if (running > 0) return `batch ${batch} is still queued after ${seconds} s, behind ${running} running batch(es) of pipeline ${pipeline} (a ventilator runs one batch at a time); still waiting`;
+  return (
+    `no ventilator has taken batch ${batch} after ${seconds} s: it needs a ventilator for pipeline ${pipeline} running with the same ` +
+    `${common.redisUrl.env} (${redis}) and ${common.redisPrefix.env} (${client.prefix}); roles started without ${common.redisUrl.env} never see submitted batches. Still waiting`
+  );
+}
+
 export function submitCommand(): Command {
   const command = addSettingOptions(new Command('submit').description("queue a batch on its pipeline's durable intake (checked against the pipeline first)"), submitSettings)
     .option('--wait', 'follow the batch to its end and print its summary')
-    .option('--json', 'print JSON (the batch id, or with --wait the summary)');
+    .option('--json', 'print JSON (the batch id, or with --wait the summary)')
+    .addOption(new Option('--queued-notice <seconds>', 'with --wait: after this many seconds with the batch still queued, say what it waits for').argParser(seconds).default(QUEUED_NOTICE_SECONDS));
   command.action(async () => {
     const config = configFrom(command, submitSettings);
-    const { wait, json: asJson } = command.opts<{ wait?: boolean; json?: boolean }>();
+    const { wait, json: asJson, queuedNotice: noticeSeconds } = command.opts<{ wait?: boolean; json?: boolean; queuedNotice: number }>();
+    const { checkBatchId } = await import('@jobpipe/intake');
+    if (config.batchId !== undefined) checkSetting(submitSettings.batchId, () => checkBatchId(config.batchId!));
     const { loadPipeline } = await import('@jobpipe/pipeline');
     const pipeline = await loadPipeline(config.pipeline);
-    await withClient(config, async (client) => {
+    await withClient(config, async (client, connection) => {
       const batch = await client.submit(pipeline, config.input, { ...(config.batchId ? { batchId: config.batchId } : {}), ...(config.priority ? { priority: config.priority } : {}) });
       if (!wait) return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
       if (!asJson) say(`submitted ${batch}; waiting for it to finish`);
+      const submittedAt = Date.now();
+      // A bar redrawn in place on a terminal; otherwise (logs, pipes) a line every few seconds at most.
       const tty = process.stdout.isTTY === true && !asJson;
-      let last = '';
-      const summary: BatchSummary = await client.waitForBatch(pipeline.name, batch, (report) => {
-        // A bar redrawn in place on a terminal; one line per change otherwise (logs, pipes).
-        const line = tty ? progressBar(report) : describe(report);
-        if (asJson || line === last) return;
-        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
-        else say(`  ${line}`);
-        last = line;
-      });
-      if (tty) process.stdout.write('\n');
+      let bar: string | undefined;
+      const lines = new ProgressLines((line) => say(`  ${line}`));
+      let noticed = false;
+      const onProgress = (report: BatchStatusReport) => {
+        if (!noticed && report.state === 'queued' && Date.now() - submittedAt >= noticeSeconds * 1000) {
+          noticed = true;
+          void queuedNotice(client, pipeline.name, batch, noticeSeconds, connection.display).then((line) => notice(line, bar));
+        }
+        if (asJson) return;
+        if (!tty) return lines.update(describe(report));
+        const line = progressBar(report);
+        if (line !== bar) process.stdout.write(`\r\x1b[2K${line}`);
+        bar = line;
+      };
+      let summary: BatchSummary;
+      try {
+        summary = await client.waitForBatch(pipeline.name, batch, onProgress);
+      } finally {
+        if (tty) process.stdout.write('\n');
+        lines.flush();
+      }
       say(asJson ? JSON.stringify(summary) : `done: ${summary.jobs} jobs, ${summary.failed} failed, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`);
     });
   });
@@ -112,13 +197,13 @@ export function submitCommand(): Command {
 export function statusCommand(): Command {
   const command = addSettingOptions(new Command('status').description('show batches: queued, running with progress, done with summary, failed').argument('[batch]', 'one batch'), redisAccess)
     .option('--json', 'print JSON')
-    .option('--limit <n>', 'how many batches to list', '20');
+    .addOption(new Option('--limit <n>', 'how many batches to list').argParser(count).default(20));
   command.action(async (batch: string | undefined) => {
     const config = configFrom(command, redisAccess);
-    const { json: asJson, limit } = command.opts<{ json?: boolean; limit: string }>();
+    const { json: asJson, limit } = command.opts<{ json?: boolean; limit: number }>();
     await withClient(config, async (client) => {
-      const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(Number(limit) || 20);
-      if (batch && reports.length === 0) throw usageError(`batch ${batch} is unknown`);
+      const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(limit);
+      if (batch && reports.length === 0) throw new UsageError(`batch ${batch} is unknown`);
       if (asJson) say(JSON.stringify(batch ? reports[0] : reports, null, 2));
       else if (reports.length === 0) say('no batches');
       else for (const report of reports) say(describe(report));
@@ -129,7 +214,7 @@ export function statusCommand(): Command {
 
 export function deadCommand(): Command {
   const dead = new Command('dead').description('dead letters: jobs that ran out of attempts, kept with their last error');
-  const list = addSettingOptions(new Command('list').argument('[batch]', 'one batch (default: every batch with dead letters)'), redisAccess).option('--json', 'print JSON');
+  const list = addSettingOptions(new Command('list').description('list dead letters with their attempts and last error').argument('[batch]', 'one batch (default: every batch with dead letters)'), redisAccess).option('--json', 'print JSON');
   list.action(async (batch: string | undefined) => {
     const config = configFrom(list, redisAccess);
     await withClient(config, async (client) => {
@@ -141,31 +226,42 @@ export function deadCommand(): Command {
       for (const letter of letters) say(`${letter.batch}:${letter.seq}  attempts ${letter.attempts}  ${letter.error?.name ?? 'Error'}: ${letter.error?.message ?? ''}`);
     });
   });
+  dead.addCommand(list);
   for (const [name, verb] of [['retry', 'send dead letters round again'], ['purge', 'forget dead letters for good']] as const) {
     const sub = addSettingOptions(new Command(name).description(verb).argument('<batch>', 'the batch').argument('[seqs...]', 'job sequence numbers (default: all of the batch)'), redisAccess);
     sub.action(async (batch: string, seqs: string[]) => {
       const config = configFrom(sub, redisAccess);
       const numbers = seqs.map((seq) => {
-        if (!/^\d+$/.test(seq)) throw usageError(`"${seq}" is not a job sequence number`);
+        if (!/^\d+$/.test(seq)) throw new UsageError(`"${seq}" is not a job sequence number`);
         return Number(seq);
       });
       await withClient(config, async (client) => {
         const info = await client.ledger.batchInfo(batch);
-        if (!info) throw usageError(`batch ${batch} is unknown`);
+        if (!info) throw new UsageError(`batch ${batch} is unknown`);
         const count = name === 'retry' ? await client.ledger.retryDead(batch, info.pipeline, numbers) : await client.ledger.purgeDead(batch, numbers);
         say(`${name === 'retry' ? 'sent round again' : 'purged'}: ${count} dead letter(s) of ${batch}`);
       });
     });
     dead.addCommand(sub);
   }
-  dead.addCommand(list);
   return dead;
 }
 
+/** A command's argument that names nothing there is (an unknown batch, a bad sequence number): one line, exit code 2. */
+class UsageError extends Error {
+  override name = 'UsageError';
+}
 
-/** An error the CLI reports in one line with exit code 2 (it goes by the name SubmissionError). */
-function usageError(message: string): Error {
-  const error = new Error(message);
-  error.name = 'SubmissionError';
-  return error;
+/** A whole number of seconds, for an option. */
+function seconds(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value > 86_400) throw new InvalidArgumentError('expected whole seconds, 0 to 86400');
+  return value;
+}
+
+/** A count from 1, for an option. */
+function count(raw: string): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || value < 1 || value > 100_000) throw new InvalidArgumentError('expected a whole number, 1 to 100000');
+  return value;
 }

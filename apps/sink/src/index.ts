@@ -2,13 +2,13 @@
  * The sink role: `runSink(config)` binds for results and events and records results until
  * SIGTERM. `Sink` is the role itself, for embedding.
  */
-import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
+import { addressError, loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
 import { connectRoleRedis, redisAnswers, RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { MemoryResultLedger, RedisResultLedger, type ResultLedger } from './result-ledger.js';
-import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
+import { curveServerFrom, endpointError, SocketSecurity } from '@jobpipe/transport';
 import { sinkSettings } from './settings.js';
 import { Sink } from './sink.js';
 
@@ -45,11 +45,15 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     logger,
     metrics,
   });
-  await sink.start();
   const health = await startHealthServer({
     port: config.metricsPort,
     registry: metrics.registry,
     ready: async () => sink.running && (!redis || (await redisAnswers(redis))),
+  }).catch((error: unknown) => {
+    throw addressError(error, sinkSettings.metricsPort, `port ${config.metricsPort}`) ?? error;
+  });
+  await sink.start().catch((error: unknown) => {
+    throw endpointError(error, [[sinkSettings.resultsBind, config.resultsBind], [sinkSettings.eventsBind, config.eventsBind]]);
   });
   logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   exitOnSignals(async () => {

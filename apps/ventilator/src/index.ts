@@ -2,14 +2,14 @@
  * The ventilator role: `runVentilator(config)` binds for workers and runs batches (submitted ones
  * from the intake queue, or one given by --input) until SIGTERM. `Ventilator` is the role itself.
  */
-import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
-import { startIntake } from '@jobpipe/intake';
-import { connectRoleRedis, redisAnswers, RedisLedger } from '@jobpipe/ledger';
-import { loadPipeline } from '@jobpipe/pipeline';
+import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
+import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
+import { connectRoleRedis, isRedisConnectionError, redisAnswers, RedisLedger } from '@jobpipe/ledger';
+import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { MemoryDispatchLedger, RedisDispatchLedger, type DispatchLedger } from './dispatch-ledger.js';
-import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
+import { curveServerFrom, endpointError, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
 import { Ventilator } from './ventilator.js';
 
@@ -26,8 +26,11 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
   const security = SocketSecurity.forServer(curveServerFrom(config));
+  if (config.batchId !== undefined) checkSetting(ventilatorSettings.batchId, () => checkBatchId(config.batchId!));
   const logger = createLogger('ventilator', config.logLevel, {}, config.logFormat);
   const pipeline = await loadPipeline(config.pipeline);
+  // An --input that the pipeline rejects is a bad setting, not a batch to fail and serve on after.
+  if (config.input !== undefined) await checkInput(pipeline, config.input);
   const metrics = new Metrics();
   metrics.initialize('ventilator', pipeline.name, MALFORMED_REASONS);
   const redis = redisConnection && connectRoleRedis(redisConnection, logger);
@@ -50,7 +53,17 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     logger,
     metrics,
   });
-  await ventilator.start();
+  // Served from the start: /readyz says 503 while the ventilator waits for Redis below.
+  const health = await startHealthServer({
+    port: config.metricsPort,
+    registry: metrics.registry,
+    ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
+  }).catch((error: unknown) => {
+    throw addressError(error, ventilatorSettings.metricsPort, `port ${config.metricsPort}`) ?? error;
+  });
+  await ventilator.start().catch((error: unknown) => {
+    throw endpointError(error, [[ventilatorSettings.jobsBind, config.jobsBind], [ventilatorSettings.resultsConnect, config.resultsConnect], [ventilatorSettings.eventsConnect, config.eventsConnect]]);
+  });
   const intake = redis
     ? startIntake({
         redis,
@@ -62,16 +75,11 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           logger.info({ batch: batchId, summary }, 'batch completed');
           return summary;
         },
-        onError: (error) => logger.warn({ err: error.message }, 'intake error'),
+        // Redis going away is reported once by the role's own connection (connectRoleRedis).
+        onError: (error) => (isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error')),
       })
     : undefined;
-  await redis?.sadd(`${config.redisPrefix}:pipelines`, pipeline.name);
-  const health = await startHealthServer({
-    port: config.metricsPort,
-    registry: metrics.registry,
-    ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
-  });
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
+  // Before the first wait for Redis: a ventilator that waits for it stops as cleanly as any.
   exitOnSignals(async () => {
     // Forced: a running batch stays claimed and is resumed by the next ventilator.
     await intake?.close(true);
@@ -79,6 +87,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     redis?.disconnect();
     await health.close();
   }, logger);
+  await redis?.sadd(`${config.redisPrefix}:pipelines`, pipeline.name);
+  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   if (config.input !== undefined) {
     if (config.minWorkers > 0) logger.info({ minWorkers: config.minWorkers }, 'waiting for workers before the batch');
     while (ventilator.running && ventilator.workersConnected < config.minWorkers) await new Promise((resolve) => setTimeout(resolve, 20));
@@ -86,5 +96,19 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
       (summary) => logger.info({ batch: summary.batch, summary }, 'batch completed'),
       (error: Error) => logger.error({ err: error }, 'batch failed'),
     );
+  }
+}
+
+/**
+ * Checks the --input batch as `jobpipe submit` checks a batch (its schema and validate, or the
+ * first job of its split): a rejected input is a ConfigError naming JOBPIPE_INPUT.
+ */
+async function checkInput(pipeline: Pipeline, input: unknown): Promise<void> {
+  try {
+    await validateInput(pipeline, input);
+  } catch (error) {
+    if (!(error instanceof SubmissionError)) throw error;
+    const { env, flag } = ventilatorSettings.input;
+    throw new ConfigError(env, flag, `${settingName(ventilatorSettings.input)}: ${(error as Error).message}`);
   }
 }

@@ -2,14 +2,14 @@
  * The worker role: `runWorker(config)` connects to the ventilator and the sink, runs jobs until
  * SIGTERM, then drains. `Worker` is the role itself, for embedding.
  */
-import { loadConfig, type ConfigOf } from '@jobpipe/config';
+import { addressError, loadConfig, type ConfigOf } from '@jobpipe/config';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
 import { createExecutor, resolveThreads } from './executor.js';
 import { workerSettings } from './settings.js';
 import { Worker } from './worker.js';
-import { curveClientFrom, SocketSecurity } from '@jobpipe/transport';
+import { curveClientFrom, endpointError, SocketSecurity } from '@jobpipe/transport';
 
 export { workerSettings } from './settings.js';
 export { Worker } from './worker.js';
@@ -50,8 +50,14 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
     logger,
     metrics,
   });
-  const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => worker.ready });
-  worker.start();
+  const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => worker.ready }).catch((error: unknown) => {
+    throw addressError(error, workerSettings.metricsPort, `port ${config.metricsPort}`) ?? error;
+  });
+  try {
+    worker.start();
+  } catch (error) {
+    throw endpointError(error, [[workerSettings.jobsConnect, config.jobsConnect], [workerSettings.resultsConnect, config.resultsConnect]]);
+  }
   logger.info({ pipeline: pipeline.name, threads, concurrency, timeoutMs, metricsPort: health.port, curve: security.enabled }, 'ready');
   exitOnSignals(async () => {
     await worker.stop();

@@ -7,6 +7,7 @@
  * ```
  */
 export { loadConfig, settingsTable, defaultText, ConfigError } from './load-config.js';
+export { AddressError, addressError, checkSetting, settingName } from './errors.js';
 export type { SettingsSpec, ConfigOf } from './load-config.js';
 export { setting, integer, port, endpoint, existingFile, readTextFile, oneOf, nonEmpty, json, boolean, redisUrl, keyPrefix } from './settings.js';
 export type { Setting } from './settings.js';

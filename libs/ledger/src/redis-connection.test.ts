@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type RedisConnectionSettings } from '@jobpipe/config';
 import { RedisServer } from '@jobpipe/launcher';
 import { Metrics, startHealthServer } from '@jobpipe/observability';
-import { connectRedis, isRedisRefusal, redactUrl, redisOptionsFrom } from './redis-connection.js';
+import { freePort } from '@jobpipe/launcher';
+import { connectRedis, connectRoleRedis, isRedisConnectionError, isRedisRefusal, redactUrl, redisErrorReason, redisOptionsFrom, RedisRefusedError, RedisUnreachableError } from './redis-connection.js';
 
 const spec = { redisUrl: common.redisUrl, ...redisSettings, redisPrefix: common.redisPrefix };
 const base: RedisConnectionSettings = { display: '', host: 'h', port: 6379, db: 0, tls: false, sentinelName: 'mymaster' };
@@ -93,5 +94,55 @@ describe('a password in the configuration', () => {
       expect(logged.includes(secret), 'a password in the log').toBe(false);
       expect(rendered.includes(secret), 'a password in /metrics').toBe(false);
     }
+  });
+});
+
+describe('when Redis says no, or is not there', () => {
+  const display = 'redis://app:***@h:6379/0';
+
+  it('a refusal names the settings to check, in one line', () => {
+    const wrong = new RedisRefusedError(display, 'WRONGPASS invalid username-password pair or user is disabled.');
+    expect(wrong).toMatchObject({ refusal: 'WRONGPASS', env: 'JOBPIPE_REDIS_PASSWORD', flag: 'redis-password' });
+    expect(wrong.message).toBe(
+      "Redis at redis://app:***@h:6379/0 refused the connection: WRONGPASS: the user name or password is wrong; check JOBPIPE_REDIS_PASSWORD (--redis-password, JOBPIPE_REDIS_PASSWORD_FILE or the URL's password) and JOBPIPE_REDIS_USERNAME (--redis-username)",
+    );
+    expect(new RedisRefusedError(display, 'NOAUTH Authentication required.').message).toMatch(/refused the connection: NOAUTH: this Redis wants a password and none was given; set JOBPIPE_REDIS_PASSWORD \(--redis-password/);
+    const noperm = new RedisRefusedError(display, "NOPERM User app has no permissions to run the 'info' command");
+    expect(noperm).toMatchObject({ refusal: 'NOPERM', env: 'JOBPIPE_REDIS_USERNAME' });
+    expect(noperm.message).toMatch(/NOPERM: the user may not do what jobpipe needs \(Redis says: User app has no permissions to run the 'info' command\); give the ACL user of JOBPIPE_REDIS_USERNAME \(--redis-username\)/);
+    // TLS words it: which certificate and why, last.
+    expect(new RedisRefusedError(display, 'self-signed certificate in certificate chain').message).toBe(`Redis at ${display} refused the connection: self-signed certificate in certificate chain`);
+  });
+
+  it('an unreachable Redis names the setting that says where it is', () => {
+    const error = new RedisUnreachableError(display, 'connection refused', 5000, {});
+    expect(error).toMatchObject({ env: 'JOBPIPE_REDIS_URL', flag: 'redis-url', reason: 'connection refused' });
+    expect(error.message).toBe(
+      'cannot reach Redis at redis://app:***@h:6379/0, set by JOBPIPE_REDIS_URL (--redis-url): connection refused (tried for 5 s); start Redis there, or set JOBPIPE_REDIS_URL to the Redis that the roles use',
+    );
+    expect(new RedisUnreachableError(display, 'no answer', 5000, { sentinels: [{ host: 's', port: 26379 }] }).message).toMatch(/set by JOBPIPE_REDIS_SENTINELS \(--redis-sentinels\)/);
+    expect(redisErrorReason(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('connection refused');
+    expect(redisErrorReason(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }))).toBe('no such host');
+    expect(redisErrorReason(new Error('LOADING Redis is loading\nmore'))).toBe('LOADING Redis is loading');
+    expect(isRedisConnectionError(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBe(true);
+    expect(isRedisConnectionError(new Error('Connection is closed.'))).toBe(true);
+    expect(isRedisConnectionError(new Error('WRONGPASS'))).toBe(false);
+  });
+
+  it('a role waiting for Redis says so once, naming JOBPIPE_REDIS_URL, and the tries after at debug level', async () => {
+    const lines: { level: string; message: string }[] = [];
+    const log = (level: string) => (_fields: object, message: string) => void lines.push({ level, message });
+    const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), fatal: log('fatal') };
+    const port = await freePort(); // nobody listens there
+    const connection = redisConnectionFrom(loadConfig(spec, { env: { JOBPIPE_REDIS_URL: `redis://127.0.0.1:${port}` } }))!;
+    const redis = connectRoleRedis(connection, logger);
+    try {
+      const deadline = Date.now() + 20_000;
+      while (lines.filter((line) => line.level === 'debug').length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      redis.disconnect();
+    }
+    expect(lines.filter((line) => line.level === 'debug').length).toBeGreaterThanOrEqual(2);
+    expect(lines.filter((line) => line.level !== 'debug')).toEqual([{ level: 'warn', message: `waiting for Redis at redis://127.0.0.1:${port}/0 (JOBPIPE_REDIS_URL): connection refused` }]);
   });
 });

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { RedisConnectionSettings } from '@jobpipe/config';
+import { common, ConfigError, redisSettings, settingName, type RedisConnectionSettings } from '@jobpipe/config';
 
 /** Where and how to reach Redis, as `redisConnectionFrom` of @jobpipe/config returns it, less its display form. */
 export type RedisConnectionSpec = Omit<RedisConnectionSettings, 'display'>;
@@ -131,26 +131,141 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** What roleRedis logs with: pino's logger has this shape. */
+/** What a connection error means, in a few plain words, by its code. */
+const CONNECTION_PROBLEMS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'no answer (timed out)',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EPIPE: 'connection closed',
+};
+
+/**
+ * Why Redis could not be reached, in plain words: `connection refused`, `no such host`; other
+ * errors as describeRedisError has them.
+ */
+export function redisErrorReason(error: unknown): string {
+  const code = String((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return CONNECTION_PROBLEMS[code] ?? describeRedisError(error);
+}
+
+/** True for an error of a connection that failed or went away (what a reconnect mends). */
+export function isRedisConnectionError(error: unknown): boolean {
+  const code = String((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+  return code in CONNECTION_PROBLEMS || /^(Connection is closed|All sentinels are unreachable|connect ETIMEDOUT|Stream isn't writeable)/.test(String((error as Error | undefined)?.message ?? ''));
+}
+
+/** The setting that says where Redis is: the sentinels when there are any, else the URL. */
+function whereSetting(connection: Pick<RedisConnectionSettings, 'sentinels'>) {
+  return connection.sentinels ? redisSettings.redisSentinels : common.redisUrl;
+}
+
+/**
+ * Redis cannot be reached (refused, no such host, no answer): a CLI command gives up with one
+ * line naming the setting that says where Redis is. (A role waits instead.)
+ */
+export class RedisUnreachableError extends ConfigError {
+  override name = 'RedisUnreachableError';
+  constructor(
+    /** The Redis as logs show it, password masked. */
+    readonly display: string,
+    /** `connection refused`, `no such host`, ... */
+    readonly reason: string,
+    /** How long it was tried. */
+    readonly waitedMs: number,
+    connection: Pick<RedisConnectionSettings, 'sentinels'>,
+  ) {
+    const where = whereSetting(connection);
+    super(
+      where.env,
+      where.flag,
+      `cannot reach Redis at ${display}, set by ${settingName(where)}: ${reason} (tried for ${Math.round(waitedMs / 1000)} s); start Redis there, or set ${where.env} to the Redis that the roles use`,
+    );
+  }
+}
+
+/** How Redis refused: credentials (WRONGPASS, NOAUTH), permissions (NOPERM) or TLS (a certificate). */
+export type RedisRefusal = 'WRONGPASS' | 'NOAUTH' | 'NOPERM' | 'TLS';
+
+/**
+ * Redis refused the connection for a setting no reconnect mends: credentials, an ACL user's
+ * permissions, a certificate. One line, naming the settings to check.
+ */
+export class RedisRefusedError extends ConfigError {
+  override name = 'RedisRefusedError';
+  readonly refusal: RedisRefusal;
+  constructor(
+    readonly display: string,
+    /** The error as Redis or TLS gave it, in one line. */
+    readonly reason: string,
+  ) {
+    const refusal = (/^(WRONGPASS|NOAUTH|NOPERM)\b/.exec(reason)?.[1] ?? 'TLS') as RedisRefusal;
+    const setting = refusal === 'TLS' ? redisSettings.redisTlsCaFile : refusal === 'NOPERM' ? redisSettings.redisUsername : redisSettings.redisPassword;
+    super(setting.env, setting.flag, `Redis at ${display} refused the connection: ${REFUSALS[refusal](reason)}`);
+    this.refusal = refusal;
+  }
+}
+
+const user = settingName(redisSettings.redisUsername);
+const password = `${redisSettings.redisPassword.env} (--${redisSettings.redisPassword.flag}, ${redisSettings.redisPasswordFile.env} or the URL's password)`;
+const REFUSALS: Record<RedisRefusal, (reason: string) => string> = {
+  WRONGPASS: () => `WRONGPASS: the user name or password is wrong; check ${password} and ${user}`,
+  NOAUTH: () => `NOAUTH: this Redis wants a password and none was given; set ${password}, and ${user} for an ACL user`,
+  NOPERM: (reason) => `NOPERM: the user may not do what jobpipe needs (Redis says: ${reason.replace(/^NOPERM\s*/, '')}); give the ACL user of ${user} those rights, or use another user`,
+  // Worded as TLS words it, the reason last: which certificate, and why.
+  TLS: (reason) => reason,
+};
+
+/** What connectRoleRedis logs with: pino's logger has this shape. */
 interface RoleLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   fatal(fields: object, message: string): void;
 }
 
+/** After this long without an answer, a role says it is waiting for Redis, even before any error (a connect times out only after 10 s). */
+const WAITING_NOTICE_MS = 3000;
+
 /**
- * A role's Redis client. Connection trouble is logged and waited out; credentials or a
- * certificate that Redis refuses end the process with exit code 2 and one line, since no
- * reconnect mends them and a restart rereads the settings. It exits in the same tick as the
- * error, before any command fails with it.
+ * A role's Redis client. Connection trouble is waited out: one warn line when it starts
+ * (`waiting for Redis at redis://127.0.0.1:6390/0 (JOBPIPE_REDIS_URL): connection refused`), one
+ * info line when Redis answers again, the tries in between at debug level. Credentials, an ACL
+ * user's permissions or a certificate that Redis refuses end the process with exit code 2 and
+ * one line naming the settings to check (a RedisRefusedError), since no reconnect mends them and
+ * a restart rereads the settings. It exits in the same tick as the error, before any command
+ * fails with it.
  */
 export function connectRoleRedis(connection: RedisConnectionSettings, logger: RoleLogger): Redis {
   const { display } = connection;
+  const where = whereSetting(connection).env;
   const redis = connectRedis(redisOptionsFrom(connection));
+  let waiting = false;
+  let lastReason: string | undefined;
+  const wait = (reason: string) => {
+    if (waiting) return logger.debug({ redis: display, err: reason }, 'still waiting for Redis');
+    waiting = true;
+    logger.warn({ redis: display, err: reason }, `waiting for Redis at ${display} (${where}): ${reason}`);
+  };
   redis.on('error', (error: Error) => {
-    if (!isRedisRefusal(error)) return logger.warn({ err: describeRedisError(error) }, 'redis error');
-    logger.fatal({ err: describeRedisError(error), redis: display }, 'redis refused the connection');
-    process.stderr.write(`jobpipe: Redis at ${display} refused the connection: ${describeRedisError(error)}\n`);
-    process.exit(2);
+    if (isRedisRefusal(error)) {
+      const refused = new RedisRefusedError(display, describeRedisError(error));
+      logger.fatal({ err: refused.reason, redis: display }, 'redis refused the connection');
+      process.stderr.write(`jobpipe: ${refused.message}\n`);
+      process.exit(2);
+    }
+    lastReason = redisErrorReason(error);
+    wait(lastReason);
+  });
+  const notice = setTimeout(() => redis.status !== 'ready' && wait(lastReason ?? 'no answer yet'), WAITING_NOTICE_MS);
+  notice.unref();
+  redis.on('ready', () => {
+    clearTimeout(notice);
+    if (waiting) logger.info({ redis: display }, 'Redis answers');
+    waiting = false;
   });
   return redis;
 }

@@ -14,3 +14,5 @@ export { curveClientOptions, curvePublicKey, curveServerOptions, exposedInTheCle
 export type { CurveClient, CurveServer, ZapDecision } from './curve.js';
 export { z85Decode, z85Encode } from './z85.js';
 export { curveClientFrom, curveClientSettings, curveServerFrom, curveServerSettings } from './curve-settings.js';
+export { endpointError } from './endpoint-errors.js';
+export type { EndpointSetting } from './endpoint-errors.js';
