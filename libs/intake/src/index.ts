@@ -10,7 +10,7 @@
  */
 export { JobpipeClient, SubmissionError, validateInput } from './submit.js';
 export type { SubmitOptions, BatchState, BatchStatusReport } from './submit.js';
-export { startIntake } from './intake-worker.js';
-export type { IntakeOptions } from './intake-worker.js';
+export { startIntake, intakeTimings } from './intake-worker.js';
+export type { IntakeOptions, IntakeLogger, IntakeTimings } from './intake-worker.js';
 export { intakeQueueName, checkBatchId } from './queue-name.js';
 export type { BatchRequest } from './queue-name.js';

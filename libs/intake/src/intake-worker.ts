@@ -3,6 +3,11 @@ import type { Redis } from 'ioredis';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { intakeQueueName, type BatchRequest } from './queue-name.js';
 
+/** What the intake logs with (a pino logger fits). */
+export interface IntakeLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+}
+
 export interface IntakeOptions {
   redis: Redis;
   prefix: string;
@@ -15,27 +20,137 @@ export interface IntakeOptions {
   /** Runs one batch to its end: the ventilator's `runBatch`. */
   runBatch: (input: unknown, batchId: string) => Promise<BatchSummary>;
   onError: (error: Error) => void;
+  /**
+   * Where to say which batch waits for another ventilator's lock, and until when.
+   * @default nothing is logged
+   */
+  logger?: IntakeLogger;
+}
+
+/** How the intake's BullMQ worker keeps and checks locks, from JOBPIPE_INTAKE_LOCK_MS. */
+export interface IntakeTimings {
+  /** BullMQ's lockDuration: a claim lapses this long after its last renewal. */
+  lockMs: number;
+  /** BullMQ renews a live claim about every half of this (its lockRenewTime, lockMs / 2). */
+  renewMs: number;
+  /**
+   * BullMQ's stalledInterval: how often a lapsed claim is looked for. The batch goes back to the
+   * queue at the first check after its lock lapsed, so at most this long after. BullMQ's default
+   * is 30 s whatever the lock, which made a 30 s lock hold a dead ventilator's batch for up to a
+   * minute; a sixth of the lock (at most 5 s) keeps the resume close to the lapse.
+   */
+  stalledCheckMs: number;
+  /** A claim with less time left than this missed a renewal: its ventilator has stopped. */
+  staleBelowMs: number;
+}
+
+export function intakeTimings(lockMs: number): IntakeTimings {
+  const renewMs = lockMs / 2;
+  // A live holder renews when about half the lock is left; the margin allows for a late timer.
+  const margin = Math.max(lockMs / 10, Math.min(1000, lockMs / 4));
+  return {
+    lockMs,
+    renewMs,
+    stalledCheckMs: Math.max(100, Math.min(5000, Math.floor(lockMs / 6))),
+    staleBelowMs: renewMs - margin,
+  };
 }
 
 /**
  * Takes batches from the pipeline's BullMQ queue one at a time and runs them; the BullMQ job
  * completes with the batch summary. A ventilator that crashes mid-batch leaves its BullMQ job
- * locked; after `lockMs` BullMQ's stalled check gives it to the next ventilator, which resumes it.
+ * locked; once the lock lapses (at most `lockMs` after the crash), BullMQ's stalled check, run
+ * every `stalledCheckMs`, gives it to the next free ventilator, which resumes it. Meanwhile the
+ * logger hears, once per batch, what this ventilator waits for and until about when.
  */
 export function startIntake(options: IntakeOptions): Worker {
+  const timings = intakeTimings(options.lockMs);
+  let running = 0;
   const worker = new Worker(
     intakeQueueName(options.pipeline),
-    async (job: Job) => options.runBatch((job.data as BatchRequest).input, job.id!),
+    async (job: Job) => {
+      running++;
+      try {
+        return await options.runBatch((job.data as BatchRequest).input, job.id!);
+      } finally {
+        running--;
+      }
+    },
     {
       connection: options.redis.duplicate(),
       prefix: options.prefix,
       concurrency: 1,
-      lockDuration: options.lockMs,
-      stalledInterval: Math.max(1000, Math.floor(options.lockMs / 2)),
+      lockDuration: timings.lockMs,
+      lockRenewTime: timings.renewMs,
+      stalledInterval: timings.stalledCheckMs,
       // A batch resumes where it left off, so taking it over again is always safe.
       maxStalledCount: 1_000_000,
     },
   );
   worker.on('error', options.onError);
+  if (options.logger) watchClaims(worker, options.redis, options.logger, timings, () => running > 0);
   return worker;
+}
+
+type Stage = 'claimed' | 'stopped';
+
+/**
+ * Looks at the queue's claimed batches (BullMQ's active list) now and every stalled-check
+ * interval, and says once per batch and claim: at start, that a batch is claimed by another
+ * ventilator and when it would come here if that one has stopped; and when a claim is no longer
+ * renewed (its ventilator has stopped), that the batch waits for the lock to lapse, and when.
+ * A live ventilator renews its claim when about half the lock is left, so a claim with clearly
+ * less left has missed its renewal. (Every ventilator of a pipeline should use the same
+ * JOBPIPE_INTAKE_LOCK_MS; a shorter one elsewhere could look stopped here.)
+ */
+function watchClaims(worker: Worker, redis: Redis, logger: IntakeLogger, timings: IntakeTimings, busy: () => boolean): void {
+  const said = new Map<string, { token: string; stage: Stage }>();
+  const ours = `${worker.id}:`;
+  let first = true;
+  let looking = false;
+  const look = async () => {
+    if (looking) return;
+    looking = true;
+    try {
+      const ids = await redis.lrange(worker.toKey('active'), 0, -1);
+      const pipeline = redis.pipeline();
+      for (const id of ids) pipeline.get(`${worker.toKey(id)}:lock`).pttl(`${worker.toKey(id)}:lock`);
+      const replies = ids.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+      const now = Date.now();
+      for (const [i, batch] of ids.entries()) {
+        const before = said.get(batch);
+        // No lock (it lapsed): still the claim seen before, if one was.
+        const token = (replies[2 * i]?.[1] as string | null | undefined) ?? before?.token ?? '';
+        const leftMs = Number(replies[2 * i + 1]?.[1] ?? -2);
+        if (token.startsWith(ours)) continue;
+        // -2: no lock, so its holder is gone and the next stalled check hands the batch on.
+        const stopped = leftMs < timings.staleBelowMs;
+        const stage: Stage | undefined = stopped ? 'stopped' : first ? 'claimed' : undefined;
+        if (!stage || (before?.token === token && (before.stage === stage || before.stage === 'stopped'))) continue;
+        said.set(batch, { token, stage });
+        const lapsesInMs = Math.max(0, leftMs);
+        const resumesBy = new Date(now + lapsesInMs + timings.stalledCheckMs).toISOString();
+        const fields = { batch, lockLapsesInMs: lapsesInMs, resumesBy, intakeLockMs: timings.lockMs };
+        if (stage === 'claimed') {
+          logger.info(fields, busy()
+            ? 'batch claimed by another ventilator; if that one has stopped, the batch returns to the queue when its intake lock lapses'
+            : 'batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses');
+        } else {
+          logger.info({ ...fields, busy: busy() }, busy()
+            ? 'batch claimed by a stopped ventilator; it returns to the queue when its intake lock lapses (this ventilator is running another batch)'
+            : 'batch claimed by a stopped ventilator; resuming it when its intake lock lapses');
+        }
+      }
+      for (const batch of said.keys()) if (!ids.includes(batch)) said.delete(batch);
+      first = false;
+    } catch {
+      // Redis away: the role's own connection reports it; look again next time.
+    } finally {
+      looking = false;
+    }
+  };
+  void look();
+  const timer = setInterval(() => void look(), Math.max(250, timings.stalledCheckMs));
+  timer.unref();
+  worker.on('closing', () => clearInterval(timer));
 }

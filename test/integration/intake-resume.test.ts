@@ -1,0 +1,133 @@
+/**
+ * A batch claimed by a ventilator that stopped (README, Guarantees 6): the next ventilator's
+ * intake says once what it waits for and until about when, and resumes the batch soon after the
+ * claim's lock lapses (BullMQ's stalled check runs every sixth of the lock, not every 30 s). A
+ * batch that a live ventilator runs is not said to wait for a stopped one. The intakes run in
+ * this process, on a redis-server of the test's own; a forced close stands for the crash (the
+ * claim stays in Redis, no longer renewed, as after SIGKILL).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue, type Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RedisServer } from '@jobpipe/launcher';
+import { connectRedis } from '@jobpipe/ledger';
+import { intakeQueueName, intakeTimings, startIntake, type IntakeLogger } from '@jobpipe/intake';
+import type { BatchSummary } from '@jobpipe/protocol';
+import { sleep, waitFor } from './helpers.js';
+import { startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
+
+let server: RedisServer | undefined;
+let redis: Redis;
+const closers: (() => Promise<unknown>)[] = [];
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = connectRedis(server.url);
+});
+afterAll(async () => {
+  for (const close of closers.reverse()) await close().catch(() => {});
+  redis?.disconnect();
+  await stopRedis(server);
+});
+
+const PIPELINE = 'claims';
+const LOCK_MS = 4000;
+
+/** Log lines a logger got. */
+class Lines implements IntakeLogger {
+  readonly lines: { fields: Record<string, unknown>; message: string; at: number }[] = [];
+  info(fields: Record<string, unknown>, message: string): void {
+    this.lines.push({ fields, message, at: Date.now() });
+  }
+  about(batch: string): Lines['lines'] {
+    return this.lines.filter((line) => line.fields.batch === batch);
+  }
+}
+
+function summary(batch: string): BatchSummary {
+  return { batch, pipeline: PIPELINE, jobs: 0, failed: 0, duplicates: 0, wallSeconds: 0, jobsPerSecond: 0, perWorker: {}, answer: null };
+}
+
+/** A ventilator's intake; `hold` keeps every batch it takes running until the test ends. */
+function intake(prefix: string, logger: Lines, started: { batch: string; at: number }[], hold: boolean): Worker {
+  const worker = startIntake({
+    redis,
+    prefix,
+    pipeline: PIPELINE,
+    lockMs: LOCK_MS,
+    runBatch: async (_input, batch) => {
+      started.push({ batch, at: Date.now() });
+      if (hold) await new Promise(() => {});
+      return summary(batch);
+    },
+    onError: () => {},
+    logger,
+  });
+  closers.push(() => worker.close(true));
+  return worker;
+}
+
+async function submit(prefix: string, batch: string): Promise<void> {
+  const queue = new Queue(intakeQueueName(PIPELINE), { connection: redis.duplicate(), prefix });
+  closers.push(() => queue.close());
+  await queue.add('batch', { pipeline: PIPELINE, input: {}, submittedAt: Date.now() }, { jobId: batch });
+}
+
+describe('intake: a batch claimed by another ventilator', () => {
+  const timings = intakeTimings(LOCK_MS);
+
+  it('claimed by a stopped ventilator: the next one says what it waits for and when, and resumes the batch soon after the lock lapses', async () => {
+    const prefix = uniquePrefix('claims');
+    const batch = 'orphan';
+    const firstStarted: { batch: string; at: number }[] = [];
+    const first = intake(prefix, new Lines(), firstStarted, true);
+    await submit(prefix, batch);
+    await waitFor('the first ventilator to take the batch', () => firstStarted.length > 0, 15_000);
+    // It renews its claim a few times, then stops as a SIGKILL would stop it.
+    await sleep(LOCK_MS);
+    await first.close(true);
+    const lockKey = `${prefix}:${intakeQueueName(PIPELINE)}:${batch}:lock`;
+    const leftAtStop = await redis.pttl(lockKey);
+    const lapsesAt = Date.now() + leftAtStop;
+    expect(leftAtStop, 'the stopped ventilator still holds the claim').toBeGreaterThan(0);
+
+    const lines = new Lines();
+    const started: { batch: string; at: number }[] = [];
+    intake(prefix, lines, started, false);
+    await waitFor('the batch to be resumed', () => started.length > 0, LOCK_MS + 15_000);
+    // Not before the lock lapsed, and within a stalled check (plus scheduling slack) after.
+    expect(started[0]!.at).toBeGreaterThanOrEqual(lapsesAt - 50);
+    expect(started[0]!.at - lapsesAt).toBeLessThan(timings.stalledCheckMs + 1000);
+
+    // Said before it resumed: once that the batch is claimed (at start), once that its ventilator
+    // stopped, with the lock's lapse and the resume time about right.
+    const said = lines.about(batch).filter((line) => line.at <= started[0]!.at);
+    const stopped = said.filter((line) => line.message === 'batch claimed by a stopped ventilator; resuming it when its intake lock lapses');
+    expect(stopped, JSON.stringify(lines.lines)).toHaveLength(1);
+    const { fields, at } = stopped[0]!;
+    expect(Math.abs(at + (fields.lockLapsesInMs as number) - lapsesAt)).toBeLessThan(500);
+    const resumesBy = Date.parse(fields.resumesBy as string);
+    expect(resumesBy).toBeGreaterThanOrEqual(started[0]!.at - 500);
+    expect(resumesBy - lapsesAt).toBeLessThanOrEqual(timings.stalledCheckMs + 500);
+    expect(said.length).toBeLessThanOrEqual(2);
+    if (said.length === 2) expect(said[0]!.message).toMatch(/^batch claimed by another ventilator; if that one has stopped/);
+  });
+
+  it('claimed by a live ventilator: no word of a stopped one, and the batch stays where it is', async () => {
+    const prefix = uniquePrefix('claims');
+    const batch = 'busy';
+    const firstStarted: { batch: string; at: number }[] = [];
+    intake(prefix, new Lines(), firstStarted, true);
+    await submit(prefix, batch);
+    await waitFor('the first ventilator to take the batch', () => firstStarted.length > 0, 15_000);
+
+    const lines = new Lines();
+    const started: { batch: string; at: number }[] = [];
+    intake(prefix, lines, started, false);
+    // Three lock durations: a claim no longer renewed would have lapsed and moved long before.
+    await sleep(3 * LOCK_MS);
+    expect(started).toEqual([]);
+    expect(firstStarted).toHaveLength(1);
+    expect(lines.about(batch).map((line) => line.message)).toEqual(['batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses']);
+  });
+});
