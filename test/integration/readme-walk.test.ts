@@ -24,7 +24,7 @@ import { startRedis, stopRedis } from './durable-helpers.js';
 import { pidAlive, repoRoot, sleep, waitFor, within } from './helpers.js';
 
 /** README sections whose `npx jobpipe` lines run outside this checkout, and the test that runs them. */
-const WALKED_ELSEWHERE: Record<string, string> = {};
+const WALKED_ELSEWHERE: Record<string, string> = { 'A pipeline in your own project': 'own-project.test.ts' };
 
 interface Section {
   heading: string;
