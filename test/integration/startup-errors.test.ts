@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RedisServer } from '@jobpipe/launcher';
 import { Cleanup, echoPipeline, primesPipeline, repoRoot, waitFor, within } from './helpers.js';
@@ -166,6 +167,18 @@ describe('a Redis that wants a password', () => {
     for (const run of [submit, sink]) expectOneLine(run, 'JOBPIPE_REDIS_PASSWORD (--redis-password', /refused the connection: NOAUTH: this Redis wants a password and none was given/);
     expectOneLine(dead, 'JOBPIPE_REDIS_USERNAME (--redis-username)', /WRONGPASS/);
     for (const run of [status, submit, dead, ventilator, sink]) expect(run.stderr).not.toContain(password);
+  });
+
+  it('an ACL user kept from the prefix\'s keys (NOPERM) is one line naming JOBPIPE_REDIS_USERNAME (--redis-username)', async () => {
+    const admin = new Redis(`redis://:${password}@127.0.0.1:${server.port}`);
+    try {
+      await admin.call('ACL', 'SETUSER', 'elsewhere', 'on', '>its-password', '~elsewhere:*', '+@all', '-@dangerous', '+info', '+client|setname', '+client|getname');
+    } finally {
+      admin.disconnect();
+    }
+    const env = { JOBPIPE_REDIS_URL: url(), JOBPIPE_REDIS_USERNAME: 'elsewhere', JOBPIPE_REDIS_PASSWORD: 'its-password', JOBPIPE_PIPELINE: echoPipeline };
+    const runs = await Promise.all([toExit(['status'], env), toExit(['sink'], { ...roleEnv, ...env }), toExit(['ventilator'], { ...roleEnv, ...env })]);
+    for (const run of runs) expectOneLine(run, 'JOBPIPE_REDIS_USERNAME (--redis-username)', /refused a command: NOPERM .*JOBPIPE_REDIS_PREFIX \(--redis-prefix\)/);
   });
 
   it('submit --wait says what a batch that no ventilator takes needs, once, and keeps waiting', async () => {

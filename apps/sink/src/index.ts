@@ -31,7 +31,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const pipeline = await loadPipeline(config.pipeline);
   const metrics = new Metrics();
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch']);
-  const redis = redisConnection && connectRoleRedis(redisConnection, logger);
+  const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
   const ledger: ResultLedger = redis
     ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), pipeline.retries ?? 0, pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS)
     : new MemoryResultLedger();

@@ -4,7 +4,7 @@
  */
 import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
-import { connectRoleRedis, isRedisConnectionError, redisAnswers, RedisLedger } from '@jobpipe/ledger';
+import { connectRoleRedis, describeRedisError, isRedisConnectionError, isRedisRefusal, redisAnswers, RedisLedger, RedisRefusedError } from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -33,7 +33,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   if (config.input !== undefined) await checkInput(pipeline, config.input);
   const metrics = new Metrics();
   metrics.initialize('ventilator', pipeline.name, MALFORMED_REASONS);
-  const redis = redisConnection && connectRoleRedis(redisConnection, logger);
+  const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
   const ledger: DispatchLedger = redis
     ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), pipeline.name, config.leaseMs, config.maxAttempts)
     : new MemoryDispatchLedger(config.leaseMs, config.maxAttempts);
@@ -87,7 +87,9 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     redis?.disconnect();
     await health.close();
   }, logger);
-  await redis?.sadd(`${config.redisPrefix}:pipelines`, pipeline.name);
+  await redis?.sadd(`${config.redisPrefix}:pipelines`, pipeline.name).catch((error: unknown) => {
+    throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
+  });
   logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   if (config.input !== undefined) {
     if (config.minWorkers > 0) logger.info({ minWorkers: config.minWorkers }, 'waiting for workers before the batch');

@@ -109,7 +109,9 @@ describe('when Redis says no, or is not there', () => {
     expect(new RedisRefusedError(display, 'NOAUTH Authentication required.').message).toMatch(/refused the connection: NOAUTH: this Redis wants a password and none was given; set JOBPIPE_REDIS_PASSWORD \(--redis-password/);
     const noperm = new RedisRefusedError(display, "NOPERM User app has no permissions to run the 'info' command");
     expect(noperm).toMatchObject({ refusal: 'NOPERM', env: 'JOBPIPE_REDIS_USERNAME' });
-    expect(noperm.message).toMatch(/NOPERM: the user may not do what jobpipe needs \(Redis says: User app has no permissions to run the 'info' command\); give the ACL user of JOBPIPE_REDIS_USERNAME \(--redis-username\)/);
+    expect(noperm.message).toBe(
+      "Redis at redis://app:***@h:6379/0 refused a command: NOPERM (Redis says: User app has no permissions to run the 'info' command); the ACL user of JOBPIPE_REDIS_USERNAME (--redis-username) needs the commands jobpipe uses and the keys under JOBPIPE_REDIS_PREFIX (--redis-prefix): grant them, or change the user or the prefix",
+    );
     // TLS words it: which certificate and why, last.
     expect(new RedisRefusedError(display, 'self-signed certificate in certificate chain').message).toBe(`Redis at ${display} refused the connection: self-signed certificate in certificate chain`);
   });

@@ -204,7 +204,7 @@ export class RedisRefusedError extends ConfigError {
   ) {
     const refusal = (/^(WRONGPASS|NOAUTH|NOPERM)\b/.exec(reason)?.[1] ?? 'TLS') as RedisRefusal;
     const setting = refusal === 'TLS' ? redisSettings.redisTlsCaFile : refusal === 'NOPERM' ? redisSettings.redisUsername : redisSettings.redisPassword;
-    super(setting.env, setting.flag, `Redis at ${display} refused the connection: ${REFUSALS[refusal](reason)}`);
+    super(setting.env, setting.flag, `Redis at ${display} ${REFUSALS[refusal](reason)}`);
     this.refusal = refusal;
   }
 }
@@ -212,11 +212,12 @@ export class RedisRefusedError extends ConfigError {
 const user = settingName(redisSettings.redisUsername);
 const password = `${redisSettings.redisPassword.env} (--${redisSettings.redisPassword.flag}, ${redisSettings.redisPasswordFile.env} or the URL's password)`;
 const REFUSALS: Record<RedisRefusal, (reason: string) => string> = {
-  WRONGPASS: () => `WRONGPASS: the user name or password is wrong; check ${password} and ${user}`,
-  NOAUTH: () => `NOAUTH: this Redis wants a password and none was given; set ${password}, and ${user} for an ACL user`,
-  NOPERM: (reason) => `NOPERM: the user may not do what jobpipe needs (Redis says: ${reason.replace(/^NOPERM\s*/, '')}); give the ACL user of ${user} those rights, or use another user`,
+  WRONGPASS: () => `refused the connection: WRONGPASS: the user name or password is wrong; check ${password} and ${user}`,
+  NOAUTH: () => `refused the connection: NOAUTH: this Redis wants a password and none was given; set ${password}, and ${user} for an ACL user`,
+  NOPERM: (reason) =>
+    `refused a command: NOPERM (Redis says: ${reason.replace(/^NOPERM\s*/, '')}); the ACL user of ${user} needs the commands jobpipe uses and the keys under ${settingName(common.redisPrefix)}: grant them, or change the user or the prefix`,
   // Worded as TLS words it, the reason last: which certificate, and why.
-  TLS: (reason) => reason,
+  TLS: (reason) => `refused the connection: ${reason}`,
 };
 
 /** What connectRoleRedis logs with: pino's logger has this shape. */
@@ -237,9 +238,10 @@ const WAITING_NOTICE_MS = 3000;
  * user's permissions or a certificate that Redis refuses end the process with exit code 2 and
  * one line naming the settings to check (a RedisRefusedError), since no reconnect mends them and
  * a restart rereads the settings. It exits in the same tick as the error, before any command
- * fails with it.
+ * fails with it. With `prefix`, a first command on the prefix's keys checks that the user may use
+ * them (NOPERM is the same kind of refusal).
  */
-export function connectRoleRedis(connection: RedisConnectionSettings, logger: RoleLogger): Redis {
+export function connectRoleRedis(connection: RedisConnectionSettings, logger: RoleLogger, prefix?: string): Redis {
   const { display } = connection;
   const where = whereSetting(connection).env;
   const redis = connectRedis(redisOptionsFrom(connection));
@@ -250,13 +252,14 @@ export function connectRoleRedis(connection: RedisConnectionSettings, logger: Ro
     waiting = true;
     logger.warn({ redis: display, err: reason }, `waiting for Redis at ${display} (${where}): ${reason}`);
   };
+  const refused = (error: unknown) => {
+    const refusal = new RedisRefusedError(display, describeRedisError(error));
+    logger.fatal({ err: refusal.reason, redis: display }, 'redis refused the connection');
+    process.stderr.write(`jobpipe: ${refusal.message}\n`);
+    process.exit(2);
+  };
   redis.on('error', (error: Error) => {
-    if (isRedisRefusal(error)) {
-      const refused = new RedisRefusedError(display, describeRedisError(error));
-      logger.fatal({ err: refused.reason, redis: display }, 'redis refused the connection');
-      process.stderr.write(`jobpipe: ${refused.message}\n`);
-      process.exit(2);
-    }
+    if (isRedisRefusal(error)) return refused(error);
     lastReason = redisErrorReason(error);
     wait(lastReason);
   });
@@ -267,5 +270,9 @@ export function connectRoleRedis(connection: RedisConnectionSettings, logger: Ro
     if (waiting) logger.info({ redis: display }, 'Redis answers');
     waiting = false;
   });
+  // An ACL user kept from the prefix's keys gets NOPERM on its first command: found at start,
+  // when Redis first answers, rather than in a warning every second. Not awaited: a role does not
+  // wait for Redis to start.
+  if (prefix !== undefined) redis.exists(`${prefix}:pipelines`).catch((error: unknown) => isRedisRefusal(error) && refused(error));
   return redis;
 }
