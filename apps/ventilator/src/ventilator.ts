@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
-import { encode, encodeRaw, topicOf, type BatchSummary } from '@jobpipe/protocol';
+import { encode, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, JobsFrameEncoder, topicOf, type BatchSummary } from '@jobpipe/protocol';
 import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
@@ -34,10 +34,6 @@ const DONE_POLL_MS = 1000;
 const WRITE_AHEADS_AT_ONCE = 4;
 /** A synchronous split yields to the event loop after this many jobs. */
 const SPLIT_YIELD_EVERY = 1000;
-/** A job's fields besides its payload and batch id, as #jobsFrame writes them, in bytes at most. */
-const JOB_OVERHEAD_BYTES = 90;
-/** The message's own fields (pipeline name and brackets), in bytes at most. */
-const FRAME_SLACK_BYTES = 300;
 
 /**
  * The ventilator role: streams a batch's split into jobs, writes each to the ledger before it
@@ -59,11 +55,10 @@ export class Ventilator {
   readonly #changed = new Signal();
   readonly #room = new Signal();
   readonly #batchDone = new Map<string, (summary: BatchSummary) => void>();
-  readonly #batchJson = new Map<string, string>();
   /** Jobs split so far, per batch this ventilator runs: progress before the total is known. */
   readonly #splitSoFar = new Map<string, number>();
   readonly #labels: { pipeline: string };
-  readonly #pipelineJson: string;
+  readonly #jobsEncoder: JobsFrameEncoder;
   readonly #dropped: DroppedMessages;
   readonly #security: SocketSecurity;
   #running = false;
@@ -78,7 +73,7 @@ export class Ventilator {
     this.#dropped = new DroppedMessages('ventilator', options.metrics, options.logger);
     this.#security = options.security ?? SocketSecurity.plain();
     this.#labels = { pipeline: options.pipeline.name };
-    this.#pipelineJson = JSON.stringify(options.pipeline.name);
+    this.#jobsEncoder = new JobsFrameEncoder(options.pipeline.name);
     const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
     // mandatory: a send to a worker that has gone fails at once instead of vanishing silently.
     this.#workersSocket = new Router({ ...socketOptions, ...boundedReceiveQueue({ maxMessageBytes: options.maxMessageBytes }), ...this.#security.bindOptions(), mandatory: true, handover: true });
@@ -184,7 +179,7 @@ export class Ventilator {
   /** Streams the split into the dispatch queue, pausing while too much is out; returns the job count. */
   async #split(input: unknown, batchId: string, resumed: boolean): Promise<number> {
     const { pipeline, ledger, maxJobsPerMessage, maxInFlight, maxMessageBytes } = this.#o;
-    const room = maxMessageBytes - FRAME_SLACK_BYTES - JOB_OVERHEAD_BYTES - Buffer.byteLength(batchId);
+    const room = maxMessageBytes - JOBS_FRAME_SLACK_BYTES - JOB_OVERHEAD_BYTES - Buffer.byteLength(batchId);
     let seq = 0;
     // A resumed batch checks its jobs against the ledger a pack at a time; a new one needs not.
     let candidates: PendingJob[] = [];
@@ -261,7 +256,6 @@ export class Ventilator {
       const finish = (summary: BatchSummary) => {
         clearInterval(timer);
         this.#batchDone.delete(batchId);
-        this.#batchJson.delete(batchId);
         this.#splitSoFar.delete(batchId);
         resolve(summary);
       };
@@ -296,7 +290,7 @@ export class Ventilator {
       // One batch per message keeps the write-ahead to one ledger call; the pack also stays
       // under the message size limit, or the worker would drop it as too large.
       const batch = source[0]!.batch;
-      const budget = this.#o.maxMessageBytes - FRAME_SLACK_BYTES;
+      const budget = this.#o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES;
       const limit = suspectTo ? 1 : Math.min(this.#workers.available(session), this.#o.maxJobsPerMessage, source.length);
       let count = 0;
       let bytes = 0;
@@ -307,11 +301,11 @@ export class Ventilator {
       }
       const jobs = source.splice(0, count);
       const dispatchedAt = Date.now();
-      let frame = this.#jobsFrame(batch, jobs, dispatchedAt);
+      let frame = this.#jobsEncoder.encode(batch, dispatchedAt, jobs);
       // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
       while (frame.length > this.#o.maxMessageBytes && jobs.length > 1) {
         source.unshift(...jobs.splice(jobs.length >> 1));
-        frame = this.#jobsFrame(batch, jobs, dispatchedAt);
+        frame = this.#jobsEncoder.encode(batch, dispatchedAt, jobs);
       }
       session.reserved += jobs.length;
       this.#admitting += jobs.length;
@@ -348,7 +342,7 @@ export class Ventilator {
       if (skipped.length > 0) {
         const gone = new Set(skipped);
         jobs = jobs.filter((job) => !gone.has(job.seq));
-        if (jobs.length > 0) frame = this.#jobsFrame(batch, jobs, dispatchedAt);
+        if (jobs.length > 0) frame = this.#jobsEncoder.encode(batch, dispatchedAt, jobs);
       }
       if (jobs.length > 0) {
         for (const job of jobs) this.#inFlight.add(job, dispatchedAt, session.key);
@@ -367,19 +361,6 @@ export class Ventilator {
     }
     // A worker that asked to drain meanwhile is told how many jobs it gets, this pack counted.
     if (session.drainedOwed && session.reserved === 0) this.#sendDrained(session);
-  }
-
-  // Built as text: the payloads are JSON already, so nothing is stringified twice.
-  #jobsFrame(batch: string, jobs: PendingJob[], dispatchedAt: number): Buffer {
-    let batchJson = this.#batchJson.get(batch);
-    if (batchJson === undefined) this.#batchJson.set(batch, (batchJson = JSON.stringify(batch)));
-    const head = `{"batch":${batchJson},"dispatchedAt":${dispatchedAt},"seq":`;
-    let body = `{"pipeline":${this.#pipelineJson},"jobs":[`;
-    for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i]!;
-      body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt},"payload":${job.payloadJson}}`;
-    }
-    return encodeRaw('Jobs', `${body}]}`);
   }
 
   #onCredit(routingId: Buffer, workerId: string, granted: number, received: number): void {
