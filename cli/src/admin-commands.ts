@@ -3,6 +3,7 @@ import { checkSetting, common, integer, json, nonEmpty, redisConnectionFrom, red
 import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { addSettingOptions, configFrom } from './settings-options.js';
+import { UsageError } from './usage-error.js';
 
 /** The same setting, but required. */
 function required<T>(spec: Setting<T | undefined>, description: string): Setting<T> {
@@ -247,10 +248,6 @@ export function deadCommand(): Command {
   return dead;
 }
 
-/** A command's argument that names nothing there is (an unknown batch, a bad sequence number): one line, exit code 2. */
-class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 /** A whole number of seconds, for an option. */
 function seconds(raw: string): number {

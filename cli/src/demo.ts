@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
@@ -7,6 +8,7 @@ import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type Re
 import { connectRedis, redisOptionsFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
+import { UsageError } from './usage-error.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cliPath = resolve(here, 'main.js');
@@ -29,6 +31,10 @@ const number = (value: number) => value.toLocaleString('en-US');
  * here; stops every process; exits 0 only when the answer is right.
  */
 export async function runDemo(config: DemoConfig): Promise<void> {
+  // The examples are not in the packages a project installs: the demo runs from a checkout.
+  if (!existsSync(primesPipelinePath)) {
+    throw new UsageError(`the demo runs from a jobpipe checkout (after npm ci), where examples/primes is built; ${primesPipelinePath} does not exist here`);
+  }
   const jobs = Math.ceil(config.limit / config.chunk);
   say(`jobpipe demo: counting the primes below ${number(config.limit)} in ${number(jobs)} jobs of ${number(config.chunk)} numbers`);
 

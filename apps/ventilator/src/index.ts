@@ -70,6 +70,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         prefix: config.redisPrefix,
         pipeline: pipeline.name,
         lockMs: config.intakeLockMs,
+        logger,
         runBatch: async (input, batchId) => {
           const summary = await ventilator.runBatch(input, batchId);
           logger.info({ batch: batchId, summary }, 'batch completed');

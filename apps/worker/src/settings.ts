@@ -1,4 +1,4 @@
-import { common, integer, setting } from '@jobpipe/config';
+import { common, integer, nonEmpty, setting } from '@jobpipe/config';
 import { curveClientSettings } from '@jobpipe/transport';
 import { defaultWorkerId } from './worker-id.js';
 
@@ -9,9 +9,11 @@ export const workerSettings = {
   pipeline: common.pipeline,
   jobsConnect: common.jobsConnect,
   resultsConnect: common.resultsConnect,
-  // Not the host name alone (common.workerId's default): two workers on one host shared it.
+  // Not the host name alone: two workers started by hand on one host shared it.
   workerId: setting({
-    ...common.workerId,
+    env: 'JOBPIPE_WORKER_ID',
+    flag: 'worker-id',
+    parse: nonEmpty,
     description:
       "worker: its id in metrics, logs and results; no two live workers should share one. By default the host name (in a container, the container's or pod's name) plus the pid, or the host name alone when the worker is PID 1 (a container's main process): stable for a container's life, distinct for each worker on a shared host",
     default: defaultWorkerId(),

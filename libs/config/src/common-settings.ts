@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { endpoint, existingFile, integer, keyPrefix, nonEmpty, oneOf, port, redisUrl, setting } from './settings.js';
 
 /** Settings that several roles share. Each app picks the ones it reads. */
@@ -40,7 +39,7 @@ export const common = {
   heartbeatMs: setting({
     env: 'JOBPIPE_HEARTBEAT_MS',
     flag: 'heartbeat-ms',
-    description: 'worker heartbeat interval in ms; a worker silent for 3 intervals is presumed dead',
+    description: 'worker heartbeat interval in ms; a worker silent for 3 intervals is presumed dead (a draining one is not: its jobs keep their leases)',
     default: 1000,
     parse: integer(50, 60_000),
   }),
@@ -100,13 +99,5 @@ export const common = {
     description: 'prefix of every Redis key, so several deployments can share one Redis',
     default: 'jobpipe',
     parse: keyPrefix,
-  }),
-  workerId: setting({
-    env: 'JOBPIPE_WORKER_ID',
-    flag: 'worker-id',
-    description: "worker: stable id in metrics and logs (the container's or pod's hostname by default)",
-    default: hostname(),
-    defaultText: 'the hostname',
-    parse: nonEmpty,
   }),
 };

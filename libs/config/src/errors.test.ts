@@ -27,11 +27,11 @@ describe('AddressError', () => {
 
   it('checkSetting turns what a check throws into a ConfigError naming the setting', () => {
     expect(settingName(common.redisUrl)).toBe('JOBPIPE_REDIS_URL (--redis-url)');
-    expect(() => checkSetting(common.workerId, () => undefined)).not.toThrow();
+    expect(() => checkSetting(common.redisPrefix, () => undefined)).not.toThrow();
     expect(() =>
-      checkSetting(common.workerId, () => {
+      checkSetting(common.redisPrefix, () => {
         throw new TypeError('has a space');
       }),
-    ).toThrow(new ConfigError('JOBPIPE_WORKER_ID', 'worker-id', 'invalid JOBPIPE_WORKER_ID (--worker-id): has a space'));
+    ).toThrow(new ConfigError('JOBPIPE_REDIS_PREFIX', 'redis-prefix', 'invalid JOBPIPE_REDIS_PREFIX (--redis-prefix): has a space'));
   });
 });
