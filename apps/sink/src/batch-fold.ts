@@ -1,6 +1,6 @@
 import type { BatchSummary } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
-import type { BatchCounts } from './result-ledger.js';
+import type { BatchCounts } from '@jobpipe/ledger';
 
 /** A batch's running answer in the sink: the pipeline's collect state, folded result by result. */
 export class BatchFold {

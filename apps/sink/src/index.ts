@@ -3,11 +3,10 @@
  * SIGTERM. `Sink` is the role itself, for embedding.
  */
 import { addressError, loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
-import { connectRoleRedis, redisAnswers, RedisLedger } from '@jobpipe/ledger';
+import { connectRoleRedis, MemoryResultLedger, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
-import { MemoryResultLedger, RedisResultLedger, type ResultLedger } from './result-ledger.js';
 import { curveServerFrom, endpointError, SocketSecurity } from '@jobpipe/transport';
 import { sinkSettings } from './settings.js';
 import { Sink } from './sink.js';
@@ -15,9 +14,8 @@ import { Sink } from './sink.js';
 export { sinkSettings } from './settings.js';
 export { Sink } from './sink.js';
 export type { SinkOptions } from './sink.js';
-export { SeenSet } from './seen-set.js';
-export { MemoryResultLedger, RedisResultLedger } from './result-ledger.js';
-export type { ResultLedger } from './result-ledger.js';
+export { MemoryResultLedger, RedisResultLedger, SeenSet } from '@jobpipe/ledger';
+export type { ResultLedger } from '@jobpipe/ledger';
 
 export type SinkConfig = ConfigOf<typeof sinkSettings>;
 const DEFAULT_RETRY_BACKOFF_MS = 1000;
@@ -33,7 +31,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch']);
   const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
   const ledger: ResultLedger = redis
-    ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), pipeline.retries ?? 0, pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS)
+    ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), { retries: pipeline.retries ?? 0, retryBackoffMs: pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS })
     : new MemoryResultLedger();
   const sink = new Sink({
     pipeline,

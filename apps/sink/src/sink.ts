@@ -2,11 +2,10 @@ import { Publisher, Pull } from 'zeromq';
 import { encode, type JobResult, type MessageOf, type ProtocolError } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
-import { RecordOutcome } from '@jobpipe/ledger';
+import { RecordOutcome, type BatchCounts, type Recording, type ResultLedger } from '@jobpipe/ledger';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
 import { BatchFold } from './batch-fold.js';
 import { RecordedAcks } from './recorded-acks.js';
-import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 
 type Message = MessageOf<'Results'> | MessageOf<'BatchStart'> | MessageOf<'BatchEnd'>;
 interface RecordGroup {

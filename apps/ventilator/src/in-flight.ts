@@ -1,11 +1,4 @@
-import type { PendingJob } from './dispatch-ledger.js';
-
-/** A job this process dispatched and has not seen recorded: which worker session holds it, since when. */
-export interface InFlightJob {
-  job: PendingJob;
-  dispatchedAt: number;
-  worker: string;
-}
+import type { InFlightJob, LocalInFlight, PendingJob } from '@jobpipe/ledger';
 
 /** Jobs one worker session holds: entries point at it, so a removal needs no lookup by name. */
 interface Holder {
@@ -19,7 +12,7 @@ type Entry = InFlightJob & { holder: Holder };
  * batch in maps keyed by sequence number (no per-job id strings); Map order is dispatch order, so
  * lease checks stop at the first job still within its lease.
  */
-export class InFlight {
+export class InFlight implements LocalInFlight {
   readonly #batches = new Map<string, Map<number, Entry>>();
   readonly #holders = new Map<string, Holder>();
   // The jobs of one message share a worker: its holder is looked up once, not per job.

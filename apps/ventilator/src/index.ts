@@ -4,11 +4,10 @@
  */
 import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
-import { connectRoleRedis, describeRedisError, isRedisConnectionError, isRedisRefusal, redisAnswers, RedisLedger, RedisRefusedError } from '@jobpipe/ledger';
+import { connectRoleRedis, describeRedisError, isRedisConnectionError, isRedisRefusal, MemoryDispatchLedger, redisAnswers, RedisDispatchLedger, RedisLedger, RedisRefusedError, type DispatchLedger } from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
-import { MemoryDispatchLedger, RedisDispatchLedger, type DispatchLedger } from './dispatch-ledger.js';
 import { curveServerFrom, endpointError, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
 import { Ventilator } from './ventilator.js';
@@ -16,8 +15,8 @@ import { Ventilator } from './ventilator.js';
 export { ventilatorSettings } from './settings.js';
 export { Ventilator, newBatchId } from './ventilator.js';
 export type { VentilatorOptions } from './ventilator.js';
-export { MemoryDispatchLedger, RedisDispatchLedger } from './dispatch-ledger.js';
-export type { DispatchLedger, PendingJob } from './dispatch-ledger.js';
+export { MemoryDispatchLedger, RedisDispatchLedger } from '@jobpipe/ledger';
+export type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 
 export type VentilatorConfig = ConfigOf<typeof ventilatorSettings>;
 
@@ -35,8 +34,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   metrics.initialize('ventilator', pipeline.name, MALFORMED_REASONS);
   const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
   const ledger: DispatchLedger = redis
-    ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), pipeline.name, config.leaseMs, config.maxAttempts)
-    : new MemoryDispatchLedger(config.leaseMs, config.maxAttempts);
+    ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), { pipeline: pipeline.name, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
+    : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
   if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
   const ventilator = new Ventilator({
     pipeline,

@@ -1,4 +1,4 @@
-import type { PendingJob } from './dispatch-ledger.js';
+import type { PendingJob } from '@jobpipe/ledger';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.js';
 
 /**

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
-import { encode, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, JobsFrameEncoder, topicOf, type BatchSummary } from '@jobpipe/protocol';
+import { encode, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, JobsFrameEncoder, topicOf, WireErrorName, type BatchSummary } from '@jobpipe/protocol';
 import { parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender, Signal, SocketSecurity } from '@jobpipe/transport';
-import type { DispatchLedger, PendingJob, Requeue } from './dispatch-ledger.js';
-import { InFlight, type InFlightJob } from './in-flight.js';
+import type { DispatchLedger, InFlightJob, PendingJob, Requeue } from '@jobpipe/ledger';
+import { InFlight } from './in-flight.js';
 import { Isolation } from './isolation.js';
 import { WorkerRegistry, type WorkerSession } from './worker-registry.js';
 
@@ -475,7 +475,7 @@ export class Ventilator {
       dispatchedAt,
       durationMs: 0,
       ok: false as const,
-      error: { name: 'DeadLetter', message: `gave up after ${job.attempt} attempt(s): ${why}` },
+      error: { name: WireErrorName.DeadLetter, message: `gave up after ${job.attempt} attempt(s): ${why}` },
     }));
     void this.#sinkSender.send(encode({ type: 'Results', pipeline: pipeline.name, worker: 'ventilator', results })).catch((error: Error) => {
       logger.error({ err: error }, 'could not report dead letters to the sink');

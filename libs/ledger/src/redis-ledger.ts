@@ -20,16 +20,6 @@ export interface DueJob extends LedgerJob {
   lost: boolean;
 }
 
-/** How each result of a `record` call ended (see commands/record-8.lua). */
-export const RecordOutcome = {
-  Recorded: 'R',
-  Duplicate: 'D',
-  Orphan: 'O',
-  RetryScheduled: 'T',
-  DeadLetter: 'X',
-  Stale: 'S',
-} as const;
-
 export interface RecordResult {
   /** One RecordOutcome code per result, in order. */
   outcomes: string;

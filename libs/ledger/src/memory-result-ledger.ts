@@ -1,0 +1,119 @@
+import type { BatchSummary, JobResult } from '@jobpipe/protocol';
+import { RecordOutcome } from './record-outcome.js';
+import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
+import { SeenSet } from './seen-set.js';
+
+/** Done batches remembered, to recognise late duplicates (a bit per job each). */
+const DONE_BATCHES_KEPT = 1000;
+
+export interface MemoryResultLedgerOptions {
+  /** The time, in epoch ms. @default Date.now */
+  clock?: () => number;
+}
+
+interface MemoryBatch {
+  seen: SeenSet;
+  done: number;
+  failed: number;
+  total: number | null;
+  startedAt: number;
+  perWorker: Record<string, number>;
+  completed: boolean;
+}
+
+/**
+ * Persistence off: the sink's memory, a bit per job (see SeenSet). What it does not do, as the
+ * contract suite (src/contract) holds it to:
+ * - a failed result is final, recorded as a failed result (retries need the durable ledger);
+ * - values are folded as they come and not kept: `forEachResult` has none, `activeBatches` none;
+ * - a restart forgets every batch.
+ */
+export class MemoryResultLedger implements ResultLedger {
+  readonly durable = false;
+  readonly #batches = new Map<string, MemoryBatch>();
+  readonly #done: string[] = [];
+  readonly #clock: () => number;
+
+  constructor(options: MemoryResultLedgerOptions = {}) {
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
+    const state = this.#batch(batch);
+    let outcomes = '';
+    for (const result of results) {
+      // Past the end of the split: not a job of this batch, and a rogue's way to grow `seen`.
+      if (state.total !== null && result.seq >= state.total) {
+        outcomes += RecordOutcome.Orphan;
+        continue;
+      }
+      if (state.completed || !state.seen.add(result.seq)) {
+        outcomes += RecordOutcome.Duplicate;
+        continue;
+      }
+      outcomes += RecordOutcome.Recorded;
+      state.done++;
+      if (!result.ok) state.failed++;
+      state.perWorker[worker] = (state.perWorker[worker] ?? 0) + 1;
+    }
+    return { outcomes, counts: this.#counts(state) };
+  }
+
+  async knows(batch: string): Promise<boolean> {
+    return this.#batches.has(batch);
+  }
+
+  async begin(batch: string): Promise<void> {
+    this.#batch(batch);
+  }
+
+  async setTotal(batch: string, total: number): Promise<BatchCounts> {
+    const state = this.#batch(batch);
+    state.total = total;
+    return this.#counts(state);
+  }
+
+  async counts(batch: string) {
+    const state = this.#batches.get(batch);
+    return state && this.#counts(state);
+  }
+
+  async perWorker(batch: string) {
+    return { ...this.#batches.get(batch)?.perWorker };
+  }
+
+  async complete(batch: string, _pipeline: string, _summary: BatchSummary): Promise<boolean> {
+    const state = this.#batches.get(batch);
+    if (!state || state.completed || state.total === null || state.done < state.total) return false;
+    // What stays of a done batch: enough to recognise late duplicates.
+    state.completed = true;
+    this.#done.push(batch);
+    if (this.#done.length > DONE_BATCHES_KEPT) this.#batches.delete(this.#done.shift()!);
+    return true;
+  }
+
+  async activeBatches() {
+    return [];
+  }
+
+  async forEachResult() {
+    return 0;
+  }
+
+  forget(batch: string): void {
+    if (!this.#batches.get(batch)?.completed) this.#batches.delete(batch);
+  }
+
+  #batch(batch: string): MemoryBatch {
+    let state = this.#batches.get(batch);
+    if (!state) {
+      state = { seen: new SeenSet(), done: 0, failed: 0, total: null, startedAt: this.#clock(), perWorker: {}, completed: false };
+      this.#batches.set(batch, state);
+    }
+    return state;
+  }
+
+  #counts(state: MemoryBatch): BatchCounts {
+    return { done: state.done, failed: state.failed, total: state.total, startedAt: state.startedAt };
+  }
+}
