@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '@jobpipe/config';
 
 /**
@@ -28,7 +28,7 @@ export function keysCommand(): Command {
         }
         throw new ConfigError('', 'out', `${dir} holds keys already (server.secret); remove them or pass --keep`);
       }
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirectory(dir, 0o700);
       const write = (name: string, key: string, secret: boolean) => writeFileSync(join(dir, name), `${key}\n`, { mode: secret ? 0o600 : 0o644 });
       const server = curveKeyPair();
       write('server.public', server.publicKey, false);
@@ -61,4 +61,14 @@ function clientCount(raw: string): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new InvalidArgumentError('must be an integer from 1 to 10,000');
   return n;
+}
+
+/**
+ * `mkdir -p`, one level at a time. Node's recursive mkdirSync never returns where a level cannot be
+ * made (under /proc, say): this fails at once with that level's error, which the CLI reports in one line.
+ */
+function makeDirectory(dir: string, mode: number): void {
+  const parent = dirname(dir);
+  if (parent !== dir && !existsSync(parent)) makeDirectory(parent, mode);
+  if (!existsSync(dir)) mkdirSync(dir, { mode });
 }

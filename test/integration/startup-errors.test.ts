@@ -194,6 +194,13 @@ describe('a Redis that wants a password', () => {
   });
 });
 
+describe('a folder that cannot be made', () => {
+  it('jobpipe keys --out where no folder can be made names the path, exit code 2', async () => {
+    const run = await toExit(['keys', '--out', '/proc/jobpipe-nope/keys']);
+    expectOneLine(run, '/proc/jobpipe-nope', /no such file or directory|permission denied/);
+  });
+});
+
 describe('help', () => {
   it('every subcommand of dead has a description', async () => {
     const run = await toExit(['dead', '--help']);
