@@ -1,6 +1,8 @@
-/** A handler ran past its time. */
-export class TimeoutError extends Error {
-  override name = 'TimeoutError';
+import { JobpipeError, WireErrorName } from '@jobpipe/protocol/errors';
+
+/** A handler ran past its time. Its name goes on the wire as the failed job's error name. */
+export class TimeoutError extends JobpipeError {
+  override name: string = WireErrorName.TimeoutError;
   constructor(readonly timeoutMs: number) {
     super(`handler ran longer than ${timeoutMs} ms`);
   }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
-import { encode, type Job, type JobResult } from '@jobpipe/protocol';
+import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender, type SocketSecurity } from '@jobpipe/transport';
@@ -136,7 +136,7 @@ export class Worker {
     }
     // One result too large on its own: the job fails with why, rather than vanish.
     const result = results[0]!;
-    const error = { name: 'ResultTooLarge', message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)` };
+    const error = { name: WireErrorName.ResultTooLarge, message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)` };
     logger.error({ batch: result.batch, job: `${result.batch}:${result.seq}`, bytes: frame.length }, 'result too large; sent as a failure');
     const { batch, seq, attempt, dispatchedAt, durationMs } = result;
     return this.#results.send(encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [{ batch, seq, attempt, dispatchedAt, durationMs, ok: false, error }] }));
@@ -146,7 +146,7 @@ export class Worker {
     this.#window.received += jobs.length;
     if (pipeline !== this.#o.pipeline.name) {
       this.#o.logger.error({ expected: this.#o.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
-      for (const job of jobs) this.#finish(job, 0, { ok: false, error: { name: 'WrongPipeline', message: `worker runs ${this.#o.pipeline.name}, not ${pipeline}` } });
+      for (const job of jobs) this.#finish(job, 0, { ok: false, error: { name: WireErrorName.WrongPipeline, message: `worker runs ${this.#o.pipeline.name}, not ${pipeline}` } });
       return;
     }
     for (const job of jobs) this.#waiting.push(job);

@@ -1,7 +1,8 @@
+import { JobpipeError } from '@jobpipe/protocol/errors';
 import type { Setting } from './settings.js';
 
 /** An invalid or missing setting. Its message is the one line a user sees before exit code 2. */
-export class ConfigError extends Error {
+export class ConfigError extends JobpipeError {
   override name = 'ConfigError';
   constructor(
     readonly env: string,

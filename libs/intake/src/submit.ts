@@ -4,10 +4,11 @@ import type { Redis } from 'ioredis';
 import { RedisLedger, type BatchInfo } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
+import { JobpipeError } from '@jobpipe/protocol/errors';
 import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
 
 /** An input the pipeline rejects, or a submission that cannot be taken. Nothing was written. */
-export class SubmissionError extends Error {
+export class SubmissionError extends JobpipeError {
   override name = 'SubmissionError';
 }
 

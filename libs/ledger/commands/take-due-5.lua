@@ -6,6 +6,8 @@
   is retried: its last error is missing (the lease ran out: it becomes LeaseExpired here) or says
   so (WorkerLost, from release-3.lua, or LeaseExpired). A lost job may be what killed its worker:
   the ventilator sends it alone (see apps/ventilator/src/isolation.ts).
+  WorkerLost and LeaseExpired are WireErrorName values (libs/protocol/src/wire-error-name.ts),
+  written here as literals; libs/ledger/src/lua-error-names.test.ts keeps them equal.
   KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
   KEYS[2] leases    zset seq by deadline
   KEYS[3] dead      hash seq -> "<attempt>|<payload JSON>"

@@ -1,3 +1,4 @@
+import { WireErrorName } from '@jobpipe/protocol/errors';
 import type { DispatchLedger, InFlightJob, LocalInFlight, PendingJob, Requeue } from './dispatch-ledger.js';
 import type { RedisLedger } from './redis-ledger.js';
 
@@ -55,7 +56,7 @@ export class RedisDispatchLedger implements DispatchLedger {
 
   // Their leases run out now: the next `due` sends them again, whichever ventilator runs it.
   async release(held: InFlightJob[], why: string): Promise<Requeue> {
-    const error = { name: 'WorkerLost', message: `no result: ${why}` };
+    const error = { name: WireErrorName.WorkerLost, message: `no result: ${why}` };
     for (const [batch, seqs] of seqsByBatch(held.map(({ job }) => job))) await this.#ledger.expireNow(batch, seqs, error);
     return { redeliver: [], deadToReport: [], deadLettered: 0 };
   }

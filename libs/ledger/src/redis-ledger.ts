@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
+import { WireErrorName } from '@jobpipe/protocol/errors';
 import { LedgerKeys } from './keys.js';
 import { registerScripts, type LedgerCommands } from './scripts.js';
 
@@ -206,7 +207,7 @@ export class RedisLedger {
    * Makes these jobs' leases run out now (their worker is gone), so the reaper sends them again;
    * `error` (a WorkerLost, say) becomes their last error. Jobs no longer in flight are left alone.
    */
-  async expireNow(batch: string, seqs: number[], error: { name: string; message: string } = { name: 'WorkerLost', message: 'its worker went away' }): Promise<void> {
+  async expireNow(batch: string, seqs: number[], error: { name: string; message: string } = { name: WireErrorName.WorkerLost, message: 'its worker went away' }): Promise<void> {
     const k = this.keys.batch(batch);
     const json = JSON.stringify(error);
     for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {

@@ -1,4 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { JobpipeError } from '@jobpipe/protocol/errors';
 import { isStandardSchema } from './parse-input.js';
 
 /** What a handler gets besides its payload. */
@@ -66,7 +67,7 @@ export interface PipelineDefinition<Input = any, Payload = any, Result = any, St
 export type Pipeline<I = any, P = any, R = any, S = any, A = any> = Readonly<PipelineDefinition<I, P, R, S, A>>;
 
 /** A pipeline module that is not usable, with what is wrong. */
-export class PipelineError extends Error {
+export class PipelineError extends JobpipeError {
   override name = 'PipelineError';
 }
 

@@ -1,8 +1,9 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { JobpipeError } from '@jobpipe/protocol/errors';
 import type { Pipeline } from './define-pipeline.js';
 
 /** A batch input the pipeline rejects: `issues` has each failing field, the message names them. */
-export class InputError extends Error {
+export class InputError extends JobpipeError {
   override name = 'InputError';
   constructor(
     message: string,

@@ -14,7 +14,7 @@ export { encode, encodeRaw, decode, isMessage, topicOf, DEFAULT_MAX_MESSAGE_BYTE
 export type { DecodeOptions, DecodeResult } from './codec.js';
 export { JobsFrameEncoder, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from './jobs-frame.js';
 export type { PreEncodedJob } from './jobs-frame.js';
-export { JobpipeError, ProtocolError, MALFORMED_REASONS } from './errors.js';
+export { JobpipeError, ProtocolError, MALFORMED_REASONS, WireErrorName } from './errors.js';
 export type { MalformedReason } from './errors.js';
 export {
   PROTOCOL_VERSION,

@@ -1,0 +1,22 @@
+/**
+ * The error names jobpipe itself gives a failed job, in `results[].error.name` of a Results
+ * message or as a job's last error in the ledger (PROTOCOL.md 3.2, "Error names jobpipe writes").
+ * A handler's own errors keep their own names (`TypeError`, ...); these are the ones a receiver,
+ * a dashboard or a Lua command can match. Part of the wire format: renaming one is a breaking
+ * change. The ledger's Lua commands hold some as literals, which a test keeps equal to these.
+ */
+export const WireErrorName = {
+  /** The job's worker went away (silent or unreachable) before its result came: the job is lost, sent again alone. Ledger. */
+  WorkerLost: 'WorkerLost',
+  /** The job's lease ran out without a result: the job is lost, sent again alone. Ledger (take-due-5.lua). */
+  LeaseExpired: 'LeaseExpired',
+  /** The job ran out of attempts with persistence off: the ventilator reports it to the sink as failed. Results. */
+  DeadLetter: 'DeadLetter',
+  /** The job's result alone did not fit in a message: the worker sends it as failed. Results. */
+  ResultTooLarge: 'ResultTooLarge',
+  /** The job came in a Jobs message for a pipeline the worker does not run: the worker fails it. Results. */
+  WrongPipeline: 'WrongPipeline',
+  /** The handler ran longer than the job timeout. Results, and the worker's fatal log line when a handler blocks its event loop. */
+  TimeoutError: 'TimeoutError',
+} as const;
+export type WireErrorName = (typeof WireErrorName)[keyof typeof WireErrorName];
