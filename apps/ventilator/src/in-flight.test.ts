@@ -34,4 +34,13 @@ describe('InFlight', () => {
     expect(inFlight.takeExpired(100).map((e) => e.job.seq)).toEqual([2, 0]);
     expect(inFlight.size).toBe(0);
   });
+
+  it('expires at most `limit` jobs a call, across batches', () => {
+    const inFlight = new InFlight();
+    for (let seq = 0; seq < 3; seq++) inFlight.add(job('a', seq), seq, 'w');
+    for (let seq = 0; seq < 3; seq++) inFlight.add(job('b', seq), seq, 'w');
+    expect(inFlight.takeExpired(100, 4).map((e) => `${e.job.batch}${e.job.seq}`)).toEqual(['a0', 'a1', 'a2', 'b0']);
+    expect(inFlight.takeExpired(100, 4).map((e) => `${e.job.batch}${e.job.seq}`)).toEqual(['b1', 'b2']);
+    expect(inFlight.size).toBe(0);
+  });
 });

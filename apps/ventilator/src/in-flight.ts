@@ -83,12 +83,12 @@ export class InFlight implements LocalInFlight {
     return taken;
   }
 
-  /** Removes and returns the jobs dispatched at or before `dispatchedBefore` (epoch ms). */
-  takeExpired(dispatchedBefore: number): InFlightJob[] {
+  /** Removes and returns the jobs dispatched at or before `dispatchedBefore` (epoch ms), at most `limit`. */
+  takeExpired(dispatchedBefore: number, limit = Infinity): InFlightJob[] {
     const taken: InFlightJob[] = [];
     for (const [batchId, batch] of this.#batches) {
       for (const [seq, entry] of batch) {
-        if (entry.dispatchedAt > dispatchedBefore) break;
+        if (entry.dispatchedAt > dispatchedBefore || taken.length >= limit) break;
         taken.push(entry);
         this.remove(batchId, seq);
       }

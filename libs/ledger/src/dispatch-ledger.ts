@@ -25,8 +25,11 @@ export interface InFlightJob {
  * whose lease it handles itself.
  */
 export interface LocalInFlight {
-  /** Removes and returns the jobs dispatched at or before `dispatchedBefore` (epoch ms), in dispatch order. */
-  takeExpired(dispatchedBefore: number): InFlightJob[];
+  /**
+   * Removes and returns the jobs dispatched at or before `dispatchedBefore` (epoch ms), in
+   * dispatch order, at most `limit` of them. @default limit: every one
+   */
+  takeExpired(dispatchedBefore: number, limit?: number): InFlightJob[];
 }
 
 /** Jobs to send again, and jobs that ran out of attempts. */

@@ -51,8 +51,8 @@ export class MemoryDispatchLedger implements DispatchLedger {
     return this.#requeue(held);
   }
 
-  async due(local: LocalInFlight): Promise<Requeue> {
-    return this.#requeue(local.takeExpired(this.#clock() - this.#leaseMs));
+  async due(local: LocalInFlight, limit: number): Promise<Requeue> {
+    return this.#requeue(local.takeExpired(this.#clock() - this.#leaseMs, limit));
   }
 
   #requeue(jobs: InFlightJob[]): Requeue {

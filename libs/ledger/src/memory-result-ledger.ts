@@ -18,13 +18,20 @@ interface MemoryBatch {
   total: number | null;
   startedAt: number;
   perWorker: Record<string, number>;
-  completed: boolean;
+  /** The summary it completed with; null while it runs. */
+  summary: BatchSummary | null;
 }
 
 /**
- * Persistence off: the sink's memory, a bit per job (see SeenSet). What it does not do, as the
- * contract suite (src/contract) holds it to:
- * - a failed result is final, recorded as a failed result (retries need the durable ledger);
+ * Persistence off: the sink's memory, a bit per job (see SeenSet). It keeps the durable ledger's
+ * rules but for what needs a ledger shared with the ventilator, or one that outlives the sink; the
+ * contract suite (src/contract) holds it to each of these:
+ * - a failure is final (retries need the durable ledger) and its outcome is Recorded, a failed
+ *   result, not DeadLetter: the ventilator's own dead letters come here as failed results too,
+ *   and the ventilator has counted and logged them already;
+ * - those count under the worker id 'ventilator' in `perWorker`;
+ * - the attempt out is unknown here: a failure of an older attempt is recorded, not ignored as
+ *   Stale, and the newer attempt's result is a duplicate;
  * - values are folded as they come and not kept: `forEachResult` has none, `activeBatches` none;
  * - a restart forgets every batch.
  */
@@ -39,7 +46,9 @@ export class MemoryResultLedger implements ResultLedger {
   }
 
   async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
-    const state = this.#batch(batch);
+    const state = this.#batches.get(batch);
+    // Never begun, or done long ago and forgotten: nothing to record it in, and nothing to create.
+    if (!state) return { outcomes: RecordOutcome.Orphan.repeat(results.length), counts: { done: 0, failed: 0, total: null, startedAt: this.#clock() } };
     let outcomes = '';
     for (const result of results) {
       // Past the end of the split: not a job of this batch, and a rogue's way to grow `seen`.
@@ -47,7 +56,7 @@ export class MemoryResultLedger implements ResultLedger {
         outcomes += RecordOutcome.Orphan;
         continue;
       }
-      if (state.completed || !state.seen.add(result.seq)) {
+      if (state.summary || !state.seen.add(result.seq)) {
         outcomes += RecordOutcome.Duplicate;
         continue;
       }
@@ -82,11 +91,14 @@ export class MemoryResultLedger implements ResultLedger {
     return { ...this.#batches.get(batch)?.perWorker };
   }
 
-  async complete(batch: string, _pipeline: string, _summary: BatchSummary): Promise<boolean> {
+  async complete(batch: string, _pipeline: string, summary: BatchSummary): Promise<boolean> {
     const state = this.#batches.get(batch);
-    if (!state || state.completed || state.total === null || state.done < state.total) return false;
+    // A second call with the same summary is answered as the first, as the durable ledger does
+    // for a call resent after its reply was lost.
+    if (state?.summary) return state.summary === summary || JSON.stringify(state.summary) === JSON.stringify(summary);
+    if (!state || state.total === null || state.done < state.total) return false;
     // What stays of a done batch: enough to recognise late duplicates.
-    state.completed = true;
+    state.summary = summary;
     this.#done.push(batch);
     if (this.#done.length > DONE_BATCHES_KEPT) this.#batches.delete(this.#done.shift()!);
     return true;
@@ -101,13 +113,13 @@ export class MemoryResultLedger implements ResultLedger {
   }
 
   forget(batch: string): void {
-    if (!this.#batches.get(batch)?.completed) this.#batches.delete(batch);
+    if (!this.#batches.get(batch)?.summary) this.#batches.delete(batch);
   }
 
   #batch(batch: string): MemoryBatch {
     let state = this.#batches.get(batch);
     if (!state) {
-      state = { seen: new SeenSet(), done: 0, failed: 0, total: null, startedAt: this.#clock(), perWorker: {}, completed: false };
+      state = { seen: new SeenSet(), done: 0, failed: 0, total: null, startedAt: this.#clock(), perWorker: {}, summary: null };
       this.#batches.set(batch, state);
     }
     return state;
