@@ -186,21 +186,27 @@ describe('poison jobs', () => {
     for (const letter of dead) {
       expect(letter.attempts, `attempts of job ${letter.seq}`).toBe(3);
       expect(letter.error).toMatchObject({ name: 'WorkerLost', message: expect.stringMatching(/^no result: worker worker-\d+ went away/) });
-      const pids = runs(letter.seq).map((run) => run.pid);
-      expect(runs(letter.seq).map((run) => run.attempt)).toEqual([1, 2, 3]);
-      expect(new Set(pids).size, `job ${letter.seq} ran on 3 workers`).toBe(3);
+      // Every attempt that ran killed its worker, so each ran on a worker of its own, the last
+      // being attempt 3. An attempt is charged per delivery: one can end without running, when
+      // the worker holding it was killed first by another poison job (seen on a loaded machine).
+      const attempts = runs(letter.seq).map((run) => run.attempt);
+      expect(attempts.at(-1), `attempts run of job ${letter.seq}: ${attempts.join(', ')}`).toBe(3);
+      expect(attempts, `attempts run of job ${letter.seq}`).toEqual([...attempts].sort((a, b) => a - b));
+      expect(new Set(attempts).size).toBe(attempts.length);
+      expect(new Set(runs(letter.seq).map((run) => run.pid)).size, `job ${letter.seq} ran on a worker per attempt`).toBe(attempts.length);
     }
-    await waitFor('9 workers ended', () => workers.ended.length === 9);
+    const deaths = [4, 9, 14].reduce((sum, seq) => sum + runs(seq).length, 0);
+    await waitFor(`${deaths} workers ended`, () => workers.ended.length === deaths);
     const endOf = (seq: number) => workers.ended.filter((e) => runs(seq).some((run) => run.pid === e.worker.child.pid)).map(({ code, signal }) => ({ code, signal }));
-    expect(endOf(4)).toEqual(Array(3).fill({ code: 1, signal: null }));
-    expect(endOf(9)).toEqual(Array(3).fill({ code: null, signal: 'SIGABRT' }));
+    expect(endOf(4)).toEqual(Array(runs(4).length).fill({ code: 1, signal: null }));
+    expect(endOf(9)).toEqual(Array(runs(9).length).fill({ code: null, signal: 'SIGABRT' }));
     // V8 aborts when the heap is exhausted, after saying so on stderr; unless its last garbage
     // collections held the event loop past the job timeout first, and the watchdog killed it.
     for (const ended of workers.ended.filter((e) => runs(14).some((run) => run.pid === e.worker.child.pid))) {
       if (ended.signal === 'SIGABRT') expect(ended.worker.stderr).toMatch(/heap out of memory/);
       else expect(ended.worker.logs().find((line) => line.level === 'fatal')).toMatchObject({ seq: 14, msg: expect.stringMatching(/^event loop blocked/) });
     }
-    expect(workers.ended).toHaveLength(9);
+    expect(workers.ended).toHaveLength(deaths);
   });
 
   it('crashes with no supervisor: the batch finishes on the one healthy worker left', async () => {
