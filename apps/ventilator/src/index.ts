@@ -1,6 +1,13 @@
 /**
  * The ventilator role: `runVentilator(config)` binds for workers and runs batches (submitted ones
- * from the intake queue, or one given by --input) until SIGTERM. `Ventilator` is the role itself.
+ * from the intake queue, or one given by --input) until SIGTERM. `Ventilator` is the role itself,
+ * for embedders: only the pipeline is required, every other option has the settings' default.
+ *
+ * ```ts
+ * const ventilator = new Ventilator({ pipeline, jobsBind: 'tcp://*:6557' });
+ * await ventilator.start();
+ * const summary = await ventilator.runBatch({ n: 1000 });
+ * ```
  */
 import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
@@ -14,7 +21,8 @@ import { Ventilator } from './ventilator.js';
 
 export { ventilatorSettings } from './settings.js';
 export { Ventilator, newBatchId } from './ventilator.js';
-export type { VentilatorOptions } from './ventilator.js';
+export { compileVentilatorOptions, withDefaults } from './ventilator-options.js';
+export type { CompiledVentilatorOptions, VentilatorOptions, VentilatorOptionsWithDefaults } from './ventilator-options.js';
 export { MemoryDispatchLedger, RedisDispatchLedger } from '@jobpipe/ledger';
 export type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 
@@ -46,6 +54,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     maxInFlight: config.maxInFlight,
     maxJobsPerMessage: config.maxJobsPerMessage,
     leaseMs: config.leaseMs,
+    maxAttempts: config.maxAttempts,
     heartbeatMs: config.heartbeatMs,
     maxMessageBytes: config.maxMessageBytes,
     security,

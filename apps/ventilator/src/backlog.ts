@@ -1,0 +1,93 @@
+import type { InFlightJob, PendingJob } from '@jobpipe/ledger';
+import { Signal } from '@jobpipe/transport';
+import { InFlight } from './in-flight.js';
+
+/**
+ * What is out: every job this ventilator has taken, from a split or back from the ledger, and not
+ * yet seen recorded. It waits in a queue, is being written ahead, or is in flight. This is the one
+ * place that counts them; the splitter pauses on `full`, the reaper takes no more than `reapRoom`.
+ * Kept per ventilator, so jobs of several batches share one bound.
+ */
+export class Backlog {
+  /** Jobs from the split not yet dispatched; bounded, so a huge split is streamed. */
+  readonly fresh: PendingJob[] = [];
+  /** Jobs back from the ledger (lease ran out, retry due, worker gone): they go before fresh ones. */
+  readonly redeliveries: PendingJob[] = [];
+  /** Jobs dispatched and not yet recorded, by worker session. */
+  readonly inFlight = new InFlight();
+  /** Jobs packed and being written ahead: out of every queue, not yet in flight. */
+  admitting = 0;
+  /** Something to send came, or a worker got credit: wakes the dispatcher. */
+  readonly changed = new Signal();
+  /** Fewer jobs are out: wakes a paused split. */
+  readonly room = new Signal();
+
+  constructor(
+    readonly maxInFlight: number,
+    /** Suspects waiting for an idle worker: Isolation's queue (isolation.ts). */
+    readonly suspects: PendingJob[],
+  ) {}
+
+  /** Every job out: queued, being written ahead or in flight. */
+  get out(): number {
+    return this.admitting + this.inFlight.size + this.fresh.length + this.redeliveries.length + this.suspects.length;
+  }
+
+  /**
+   * The split pauses here: it splits ahead up to maxInFlight jobs, so memory stays bounded and a
+   * batch's size is known as early as it can be (progress and ETA need it).
+   */
+  get full(): boolean {
+    return this.out >= this.maxInFlight;
+  }
+
+  /** Jobs back from the ledger, waiting to be sent (their reservations need renewing). */
+  waiting(): PendingJob[] {
+    return [...this.redeliveries, ...this.suspects];
+  }
+
+  /**
+   * How many jobs the reaper may take from the ledger now: no more than can go out soon, since a
+   * taken job's reservation runs while it waits. Counts jobs in flight and jobs waiting to be
+   * sent again; fresh jobs and packs being written ahead are not counted.
+   */
+  reapRoom(): number {
+    return Math.max(0, this.maxInFlight - this.inFlight.size - this.redeliveries.length - this.suspects.length);
+  }
+
+  /** A fresh job from the split. */
+  addFresh(job: PendingJob): void {
+    this.fresh.push(job);
+    this.changed.notify();
+  }
+
+  /** Jobs back from the ledger: suspects wait for an idle worker, the others go first in line. */
+  comeBack(jobs: PendingJob[]): void {
+    for (const job of jobs) (job.suspect ? this.suspects : this.redeliveries).push(job);
+    this.changed.notify();
+  }
+
+  /** The sink recorded these jobs. */
+  recorded(batch: string, seqs: number[]): void {
+    let removed = 0;
+    for (const seq of seqs) if (this.inFlight.remove(batch, seq)) removed++;
+    if (removed === 0) return;
+    this.room.notify();
+    // A worker may have become idle: a waiting suspect can go to it.
+    if (this.suspects.length > 0) this.changed.notify();
+  }
+
+  /** A worker session is gone: its jobs leave the in-flight count and are returned (for the ledger to release). */
+  takeHeldBy(worker: string): InFlightJob[] {
+    const held = this.inFlight.takeHeldBy(worker);
+    this.inFlight.forget(worker);
+    return held;
+  }
+
+  /** A drained session left: its jobs stay counted under their leases; returns how many it held. */
+  forgetHolder(worker: string): number {
+    const held = this.inFlight.heldBy(worker);
+    this.inFlight.forget(worker);
+    return held;
+  }
+}

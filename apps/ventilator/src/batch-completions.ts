@@ -1,0 +1,50 @@
+import type { BatchSummary } from '@jobpipe/protocol';
+import type { DispatchLedger } from '@jobpipe/ledger';
+
+/** How often a batch's completion is read from a durable ledger, in case the event was missed. */
+const DONE_POLL_MS = 1000;
+
+/**
+ * The batches this ventilator waits on, each until its summary comes: from the sink's
+ * BatchCompleted event, or, with a durable ledger, read from the ledger. Any number may be open.
+ */
+export class BatchCompletions {
+  readonly #waiting = new Map<string, (summary: BatchSummary) => void>();
+
+  constructor(
+    private readonly ledger: Pick<DispatchLedger, 'durable' | 'doneSummary'>,
+    /** Called once per batch when it is done, before its promise resolves. */
+    private readonly onDone: (batchId: string) => void = () => {},
+    private readonly pollMs = DONE_POLL_MS,
+  ) {}
+
+  /** Batches waited on. */
+  get size(): number {
+    return this.#waiting.size;
+  }
+
+  /** Resolves with the batch's summary once it is done. */
+  wait(batchId: string): Promise<BatchSummary> {
+    return new Promise<BatchSummary>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (summary: BatchSummary) => {
+        clearInterval(timer);
+        this.#waiting.delete(batchId);
+        this.onDone(batchId);
+        resolve(summary);
+      };
+      this.#waiting.set(batchId, finish);
+      // Events are hints (PUB drops for a reconnecting subscriber); a durable ledger is the truth.
+      if (this.ledger.durable) {
+        timer = setInterval(() => {
+          this.ledger.doneSummary(batchId).then((summary) => summary && finish(summary), () => {});
+        }, this.pollMs);
+      }
+    });
+  }
+
+  /** A BatchCompleted event; one for a batch not waited on is ignored. */
+  completed(summary: BatchSummary): void {
+    this.#waiting.get(summary.batch)?.(summary);
+  }
+}

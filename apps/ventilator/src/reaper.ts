@@ -1,0 +1,91 @@
+import { encode, WireErrorName } from '@jobpipe/protocol';
+import type { DispatchLedger, InFlightJob, Requeue } from '@jobpipe/ledger';
+import type { Logger, Metrics } from '@jobpipe/observability';
+import type { SendsFrames } from '@jobpipe/transport';
+import type { Backlog } from './backlog.js';
+
+export interface ReaperOptions {
+  /** The pipeline's name, on dead-letter reports. */
+  pipeline: string;
+  labels: { readonly pipeline: string };
+  ledger: Pick<DispatchLedger, 'due' | 'hold' | 'release'>;
+  backlog: Backlog;
+  /** The sink's PUSH sender: dead letters the sink reads from no ledger go there as failed results. */
+  toSink: SendsFrames;
+  logger: Logger;
+  metrics: Pick<Metrics, 'jobsRedelivered' | 'jobsDeadLettered'>;
+  /** False once the ventilator stops. */
+  running: () => boolean;
+}
+
+/**
+ * Brings jobs back: those whose lease ran out or whose retry is due (`reap`, on a timer) and those
+ * of a worker that went away (`release`). The ledger decides each job's fate; the reaper puts
+ * redeliveries back in the backlog, counts them, and reports dead letters.
+ */
+export class Reaper {
+  readonly #o: ReaperOptions;
+  #reaping = false;
+
+  constructor(options: ReaperOptions) {
+    this.#o = options;
+  }
+
+  /** One look for expired leases and due retries; skipped while the last one is under way. */
+  async reap(): Promise<void> {
+    const { ledger, backlog, logger } = this.#o;
+    if (this.#reaping || !this.#o.running()) return;
+    this.#reaping = true;
+    try {
+      // Take no more than can go out soon: a taken job's reservation runs while it waits, and is
+      // renewed while it still waits (suspects may wait for an idle worker).
+      const waiting = backlog.waiting();
+      if (waiting.length > 0) await ledger.hold(waiting);
+      const room = backlog.reapRoom();
+      if (room > 0) this.#requeue(await ledger.due(backlog.inFlight, room), 'lease expired or retry due');
+    } catch (error) {
+      logger.error({ err: error }, 'lease check failed; retrying');
+    } finally {
+      this.#reaping = false;
+    }
+  }
+
+  /** The jobs a vanished worker held go back through the ledger (attempt raised, or dead). */
+  async release(held: InFlightJob[], workerId: string, why: string): Promise<void> {
+    if (held.length === 0) return;
+    try {
+      this.#requeue(await this.#o.ledger.release(held, `worker ${workerId} went away (${why})`), `worker ${workerId} went away`);
+    } catch (error) {
+      this.#o.logger.error({ err: error }, 'could not release the jobs of a vanished worker; their leases will bring them back');
+    }
+  }
+
+  #requeue(requeue: Requeue, why: string): void {
+    const { metrics, logger, labels, backlog } = this.#o;
+    const { redeliver, deadToReport, deadLettered } = requeue;
+    if (redeliver.length === 0 && deadLettered === 0) return;
+    metrics.jobsRedelivered.inc(labels, redeliver.length);
+    if (deadLettered > 0) metrics.jobsDeadLettered.inc(labels, deadLettered);
+    logger.warn({ redeliver: redeliver.length, dead: deadLettered, why }, 'requeueing jobs');
+    if (deadToReport.length > 0) this.#reportDead(deadToReport, why);
+    backlog.comeBack(redeliver);
+  }
+
+  // Without a durable ledger a dead letter is recorded at the sink as a failed result, so its batch can complete.
+  #reportDead(jobs: InFlightJob[], why: string): void {
+    const { logger, pipeline, toSink } = this.#o;
+    for (const { job } of jobs) logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempts: job.attempt, why }, 'dead letter');
+    const results = jobs.map(({ job, dispatchedAt }) => ({
+      batch: job.batch,
+      seq: job.seq,
+      attempt: job.attempt,
+      dispatchedAt,
+      durationMs: 0,
+      ok: false as const,
+      error: { name: WireErrorName.DeadLetter, message: `gave up after ${job.attempt} attempt(s): ${why}` },
+    }));
+    void toSink.send(encode({ type: 'Results', pipeline, worker: 'ventilator', results })).catch((error: Error) => {
+      logger.error({ err: error }, 'could not report dead letters to the sink');
+    });
+  }
+}

@@ -1,0 +1,109 @@
+import { ConfigError, type Setting } from '@jobpipe/config';
+import { MemoryDispatchLedger, type DispatchLedger } from '@jobpipe/ledger';
+import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
+import type { Pipeline } from '@jobpipe/pipeline';
+import { JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
+import { SocketSecurity } from '@jobpipe/transport';
+import { ventilatorSettings as s } from './settings.js';
+
+/**
+ * What an embedder gives `new Ventilator(...)`: only the pipeline is required. Defaults are the
+ * settings' defaults (settings.ts), so a ventilator built in code behaves as `jobpipe ventilator`
+ * with nothing set; `runVentilator` passes the parsed settings in.
+ */
+export interface VentilatorOptions {
+  /** The pipeline whose batches it splits. */
+  pipeline: Pipeline;
+  /** Where jobs are written ahead. @default a MemoryDispatchLedger with leaseMs and maxAttempts (persistence off) */
+  ledger?: DispatchLedger;
+  /** Endpoint bound for workers. @default 'tcp://*:5557' (JOBPIPE_JOBS_BIND) */
+  jobsBind?: string;
+  /** The sink's results endpoint (BatchStart, BatchEnd, dead letters). @default 'tcp://127.0.0.1:5558' (JOBPIPE_RESULTS_CONNECT) */
+  resultsConnect?: string;
+  /** The sink's events endpoint (Recorded, BatchCompleted). @default 'tcp://127.0.0.1:5559' (JOBPIPE_EVENTS_CONNECT) */
+  eventsConnect?: string;
+  /** Jobs out (split ahead, written ahead, in flight) at most; the split pauses beyond it. @default 10000 (JOBPIPE_MAX_IN_FLIGHT) */
+  maxInFlight?: number;
+  /** Jobs packed into one Jobs message at most. @default 500 (JOBPIPE_MAX_JOBS_PER_MESSAGE) */
+  maxJobsPerMessage?: number;
+  /** A dispatched job with no recorded result after this long is sent again, in ms. @default 60000 (JOBPIPE_LEASE_MS) */
+  leaseMs?: number;
+  /** Deliveries of a job before it is a dead letter; used by the default ledger only. @default 5 (JOBPIPE_MAX_ATTEMPTS) */
+  maxAttempts?: number;
+  /** Worker heartbeat interval in ms; a worker silent for 3 is presumed dead. @default 1000 (JOBPIPE_HEARTBEAT_MS) */
+  heartbeatMs?: number;
+  /** Largest message, header included, in bytes. @default 4194304 (JOBPIPE_MAX_MESSAGE_BYTES) */
+  maxMessageBytes?: number;
+  /** CURVE keys. @default plain sockets */
+  security?: SocketSecurity;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** @default a registry of its own, without the process metrics */
+  metrics?: Metrics;
+}
+
+/** Every option given, defaults filled in. */
+export type VentilatorOptionsWithDefaults = Required<VentilatorOptions>;
+
+/** The checked options, with what follows from them worked out once; the rooms use only these. */
+export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWithDefaults> {
+  /** Bytes a Jobs message may spend on its jobs (the message limit less the frame's own bytes). */
+  readonly packBudgetBytes: number;
+  /** How often the reaper looks for expired leases and due retries. */
+  readonly reapEveryMs: number;
+  /** Labels of this ventilator's metrics. */
+  readonly labels: { readonly pipeline: string };
+}
+
+/** How often the reaper looks for expired leases and due retries, at most. */
+const REAP_EVERY_MS = 500;
+
+/** Fills in the defaults. */
+export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithDefaults {
+  const leaseMs = options.leaseMs ?? s.leaseMs.default!;
+  const maxAttempts = options.maxAttempts ?? s.maxAttempts.default!;
+  return {
+    pipeline: options.pipeline,
+    ledger: options.ledger ?? new MemoryDispatchLedger({ leaseMs, maxAttempts }),
+    jobsBind: options.jobsBind ?? s.jobsBind.default!,
+    resultsConnect: options.resultsConnect ?? s.resultsConnect.default!,
+    eventsConnect: options.eventsConnect ?? s.eventsConnect.default!,
+    maxInFlight: options.maxInFlight ?? s.maxInFlight.default!,
+    maxJobsPerMessage: options.maxJobsPerMessage ?? s.maxJobsPerMessage.default!,
+    leaseMs,
+    maxAttempts,
+    heartbeatMs: options.heartbeatMs ?? s.heartbeatMs.default!,
+    maxMessageBytes: options.maxMessageBytes ?? s.maxMessageBytes.default!,
+    security: options.security ?? SocketSecurity.plain(),
+    logger: options.logger ?? createLogger('ventilator', 'silent'),
+    metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
+  };
+}
+
+/**
+ * Fills in the defaults and checks every value against its setting's rule (the same ranges and
+ * endpoint forms as the CLI), so an embedder's mistake is one ConfigError naming the option.
+ */
+export function compileVentilatorOptions(options: VentilatorOptions): CompiledVentilatorOptions {
+  const o = withDefaults(options);
+  if (typeof o.pipeline?.split !== 'function') throw new ConfigError(s.pipeline.env, s.pipeline.flag, 'invalid ventilator option pipeline: not a pipeline (definePipeline(...))');
+  for (const key of ['jobsBind', 'resultsConnect', 'eventsConnect', 'maxInFlight', 'maxJobsPerMessage', 'leaseMs', 'maxAttempts', 'heartbeatMs', 'maxMessageBytes'] as const) {
+    check(key, s[key] as Setting<unknown>, o[key]);
+  }
+  return {
+    ...o,
+    packBudgetBytes: o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES,
+    reapEveryMs: Math.min(REAP_EVERY_MS, Math.max(50, o.leaseMs / 4)),
+    labels: { pipeline: o.pipeline.name },
+  };
+}
+
+function check(key: string, setting: Setting<unknown>, value: unknown): void {
+  const ok = typeof value === typeof setting.default && (typeof value !== 'number' || Number.isFinite(value));
+  try {
+    if (!ok) throw new Error(`${String(value)} is not a ${typeof setting.default}`);
+    setting.parse(String(value));
+  } catch (error) {
+    throw new ConfigError(setting.env, setting.flag, `invalid ventilator option ${key} (${setting.env}, --${setting.flag}): ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '@jobpipe/observability';
+import { decode } from '@jobpipe/protocol';
+import type { InFlightJob } from '@jobpipe/ledger';
+import { Backlog } from './backlog.js';
+import { Isolation } from './isolation.js';
+import { WorkerRegistry } from './worker-registry.js';
+import { WorkerSessions } from './worker-sessions.js';
+
+const id = (name: string) => Buffer.from(name);
+const job = (seq: number) => ({ batch: 'b', seq, attempt: 1, payloadJson: 'null' });
+
+function setup(heartbeatMs = 1000) {
+  const workers = new WorkerRegistry(heartbeatMs);
+  const isolation: Isolation = new Isolation(workers, (key) => backlog.inFlight.heldBy(key));
+  const backlog: Backlog = new Backlog(100, isolation.queue);
+  const drained: [string, number][] = [];
+  const released: [number[], string, string][] = [];
+  const sessions = new WorkerSessions({
+    workers,
+    isolation,
+    backlog,
+    reaper: { release: async (held: InFlightJob[], worker: string, why: string) => void released.push([held.map((e) => e.job.seq), worker, why]) },
+    toWorkers: {
+      send: async (frames) => {
+        const [to, frame] = frames as Buffer[];
+        const decoded = decode(frame!);
+        if (decoded.ok && decoded.message.type === 'Drained') drained.push([to!.toString(), decoded.message.sent]);
+      },
+    },
+    logger: createLogger('test', 'silent'),
+    leaseMs: 60_000,
+  });
+  return { workers, backlog, sessions, drained, released };
+}
+
+describe('WorkerSessions', () => {
+  it('opens a session on Credit and wakes the dispatcher when it has credit', async () => {
+    const { workers, backlog, sessions } = setup();
+    const woken = backlog.changed.wait();
+    sessions.credit(id('w'), 'w', 5, 0);
+    await woken;
+    expect(workers.available(workers.get(id('w'))!)).toBe(5);
+  });
+
+  it('answers Drain with the count sent, once the packs being written ahead have left', () => {
+    const { workers, sessions, drained } = setup();
+    sessions.credit(id('w'), 'w', 10, 0);
+    const session = workers.get(id('w'))!;
+    session.sent = 4;
+    session.reserved = 3;
+    sessions.drain(id('w'), 'w', 2);
+    expect(drained).toEqual([]);
+    session.reserved = 0;
+    session.sent = 7;
+    sessions.packLeft(session);
+    sessions.packLeft(session);
+    expect(drained).toEqual([['w', 7]]);
+    // Repeated as its heartbeat: the same answer each time.
+    sessions.drain(id('w'), 'w', 7);
+    expect(drained).toEqual([['w', 7], ['w', 7]]);
+  });
+
+  it('answers a Drain from an unknown session with its own count', () => {
+    const { sessions, drained } = setup();
+    sessions.drain(id('ghost'), 'g', 42);
+    expect(drained).toEqual([['ghost', 42]]);
+  });
+
+  it('takes back the jobs of a session silent for 3 heartbeats', async () => {
+    const { workers, backlog, sessions, released } = setup(1);
+    sessions.credit(id('w'), 'w', 10, 0);
+    const key = workers.get(id('w'))!.key;
+    backlog.inFlight.add(job(0), 0, key);
+    backlog.inFlight.add(job(1), 0, key);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    sessions.dropSilent();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(workers.size).toBe(0);
+    expect(released).toEqual([[[0, 1], 'w', 'silent for 3 heartbeats']]);
+    expect(backlog.inFlight.size).toBe(0);
+  });
+
+  it('forgets a silent draining session without taking its jobs back: they keep their leases', async () => {
+    const { workers, backlog, sessions, released } = setup(1);
+    sessions.credit(id('w'), 'w', 10, 0);
+    backlog.inFlight.add(job(0), 0, workers.get(id('w'))!.key);
+    sessions.drain(id('w'), 'w', 1);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    sessions.dropSilent();
+    expect(workers.size).toBe(0);
+    expect(released).toEqual([]);
+    expect(backlog.inFlight.size).toBe(1);
+  });
+
+  it('forgets an unreachable session and releases what it held', async () => {
+    const { workers, backlog, sessions, released } = setup();
+    sessions.credit(id('w'), 'w', 10, 0);
+    const session = workers.get(id('w'))!;
+    backlog.inFlight.add(job(3), 0, session.key);
+    await sessions.lost(session, 'unreachable');
+    expect(released).toEqual([[[3], 'w', 'unreachable']]);
+    expect(workers.size).toBe(0);
+  });
+});

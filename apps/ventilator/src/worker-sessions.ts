@@ -1,0 +1,98 @@
+import { encode } from '@jobpipe/protocol';
+import type { Logger } from '@jobpipe/observability';
+import type { SendsFrames } from '@jobpipe/transport';
+import type { Backlog } from './backlog.js';
+import type { Isolation } from './isolation.js';
+import type { Reaper } from './reaper.js';
+import type { WorkerRegistry, WorkerSession } from './worker-registry.js';
+
+export interface WorkerSessionsOptions {
+  workers: WorkerRegistry;
+  isolation: Isolation;
+  backlog: Backlog;
+  /** Takes back the jobs of a worker presumed dead. */
+  reaper: Pick<Reaper, 'release'>;
+  /** The ROUTER's sender, for Drained answers. */
+  toWorkers: SendsFrames;
+  logger: Logger;
+  /** For the log line of a drained worker that left jobs under their leases. */
+  leaseMs: number;
+}
+
+/**
+ * The worker side of the protocol (PROTOCOL.md sections 4 and 5): Credit and Drain messages, the
+ * Drained answer, and sessions that fell silent or became unreachable.
+ */
+export class WorkerSessions {
+  readonly #o: WorkerSessionsOptions;
+
+  constructor(options: WorkerSessionsOptions) {
+    this.#o = options;
+  }
+
+  credit(routingId: Buffer, workerId: string, granted: number, received: number): void {
+    const { workers, backlog, logger } = this.#o;
+    const known = workers.get(routingId);
+    const session = workers.credit(routingId, workerId, granted, received);
+    if (!known) logger.info({ worker: workerId, credit: granted - received }, 'worker joined');
+    if (workers.available(session) > 0) backlog.changed.notify();
+  }
+
+  drain(routingId: Buffer, workerId: string, received: number): void {
+    const { session, opened } = this.#o.workers.drain(routingId, workerId, received);
+    // Forgotten, or opened before this ventilator started: the worker waits for nothing more.
+    if (opened) this.#o.logger.info({ worker: workerId, received }, 'drain from an unknown session; answering with its own count');
+    // Packs whose write-ahead is under way still go to it: it hears the count once they left.
+    session.drainedOwed = true;
+    if (session.reserved === 0) this.#sendDrained(session);
+  }
+
+  /** A pack for the session left (or went back in line): a worker that asked to drain meanwhile is told how many jobs it gets, this pack counted. */
+  packLeft(session: WorkerSession): void {
+    if (session.drainedOwed && session.reserved === 0) this.#sendDrained(session);
+  }
+
+  /** Every heartbeat interval: sessions silent for three are dropped. */
+  dropSilent(): void {
+    for (const session of this.#o.workers.takeSilent()) {
+      if (session.draining) this.#forgetDrained(session);
+      else {
+        this.#o.logger.warn({ worker: session.workerId }, 'worker silent for 3 heartbeats; requeueing its jobs');
+        void this.lost(session, 'silent for 3 heartbeats');
+      }
+    }
+  }
+
+  /** A session presumed dead: it is forgotten and the jobs it held are taken back. */
+  async lost(session: WorkerSession, why: string): Promise<void> {
+    const { workers, isolation, backlog, reaper } = this.#o;
+    workers.remove(session);
+    isolation.forget(session.key);
+    await reaper.release(backlog.takeHeldBy(session.key), session.workerId, why);
+  }
+
+  /**
+   * A session that asked to drain and then went quiet has finished and exited, or is still
+   * finishing its jobs without a heartbeat (PROTOCOL.md section 5 lets it): silence does not tell
+   * a dead one from either, so its jobs are not taken back here. Their results may be on their
+   * way to the sink; whatever has none when its lease runs out is sent again by the reaper.
+   */
+  #forgetDrained(session: WorkerSession): void {
+    const { workers, isolation, backlog, logger, leaseMs } = this.#o;
+    workers.remove(session);
+    isolation.forget(session.key);
+    const held = backlog.forgetHolder(session.key);
+    if (held === 0) logger.info({ worker: session.workerId }, 'drained worker left');
+    else logger.info({ worker: session.workerId, held, leaseMs }, 'drained worker quiet; its unrecorded jobs stay under their leases');
+  }
+
+  #sendDrained(session: WorkerSession): void {
+    session.drainedOwed = false;
+    // Logged once: a worker may repeat Drain, and each gets the same answer.
+    if (!session.drainLogged) {
+      session.drainLogged = true;
+      this.#o.logger.info({ worker: session.workerId, sent: session.sent }, 'worker draining');
+    }
+    void this.#o.toWorkers.send([session.routingId, encode({ type: 'Drained', sent: session.sent })]).catch(() => {});
+  }
+}
