@@ -40,9 +40,10 @@ async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPref
   const connection = redisConnectionFrom(config)!;
   // Loaded here, not at start: BullMQ and ioredis cost every other command half a second.
   const { JobpipeClient } = await import('@jobpipe/intake');
-  const { connectRedis, describeRedisError, isRedisRefusal, RedisRefusedError, RedisUnreachableError, redisErrorReason, redisOptionsFrom } = await import('@jobpipe/ledger');
+  const { connectFrom, describeRedisError, isRedisRefusal, RedisRefusedError, RedisUnreachableError, redisErrorReason } = await import('@jobpipe/ledger');
   const retry = () => REDIS_RETRY_MS;
-  const redis = connectRedis(redisOptionsFrom(connection), { retryStrategy: retry, sentinelRetryStrategy: retry, connectTimeout: REDIS_DEADLINE_MS / 2 });
+  // A server, a Sentinel master or a Redis Cluster (JOBPIPE_REDIS_CLUSTER), as the roles connect.
+  const redis = connectFrom(connection, { retryStrategy: retry, sentinelRetryStrategy: retry, connectTimeout: REDIS_DEADLINE_MS / 2 });
   let lastError: Error | undefined;
   let deadline: NodeJS.Timeout | undefined;
   let finished = false;

@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { common, loadConfig, redisConnectionFrom, redisSettings } from '@jobpipe/config';
 import { freePort, RedisServer, type RedisServerOptions, type RoleProcess } from '@jobpipe/launcher';
-import { connectRedis, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
+import { connectRedis, LedgerKeys, RedisLedger, redisOptionsFrom } from '@jobpipe/ledger';
 import { Cleanup, echoPipeline, fetchText, logsOnce, runCli, waitFor, type CliRun } from './helpers.js';
 import { startDurable, uniquePrefix, type Durable } from './durable-helpers.js';
 
@@ -263,7 +263,7 @@ describe('Redis credentials', () => {
     expect(ready.redis).toBe(`redis://:***@jobpipe-test/0 via sentinels 127.0.0.1:${sentinelPort}`);
     const summary = await submitAndWait({ ...sentinelEnv, JOBPIPE_REDIS_PREFIX: prefix }, 'sentinel-1');
     expect(summary).toMatchObject({ jobs: 20, failed: 0 });
-    expect(await durable.redis.exists(`${prefix}:pipelines`)).toBe(1);
+    expect(await durable.redis.exists(new LedgerKeys(prefix).pipelines)).toBe(1);
 
     expectNoSecrets(await outputsOf(durable.stack.processes));
   });

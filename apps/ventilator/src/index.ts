@@ -11,7 +11,7 @@
  */
 import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
-import { connectRoleRedis, describeRedisError, isRedisConnectionError, isRedisRefusal, MemoryDispatchLedger, redisAnswers, RedisDispatchLedger, RedisLedger, RedisRefusedError, type DispatchLedger } from '@jobpipe/ledger';
+import { connectRoleRedis, describeRedisError, isRedisConnectionError, isRedisRefusal, LedgerKeys, MemoryDispatchLedger, redisAnswers, RedisDispatchLedger, RedisLedger, RedisRefusedError, type DispatchLedger } from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -96,7 +96,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     redis?.disconnect();
     await health.close();
   }, logger);
-  await redis?.sadd(`${config.redisPrefix}:pipelines`, pipeline.name).catch((error: unknown) => {
+  await redis?.sadd(new LedgerKeys(config.redisPrefix).pipelines, pipeline.name).catch((error: unknown) => {
     throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
   });
   logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');

@@ -77,7 +77,23 @@ describe('Redis settings', () => {
     expect(connection.display).toBe('redis://:***@mymaster/0 via sentinels s1:26380,s2:26379,[::1]:26381');
   });
 
+  it('lists the nodes of a Redis Cluster with 6379 as their default port', () => {
+    const connection = connect({ JOBPIPE_REDIS_URL: 'rediss://app:pw@ignored:1', JOBPIPE_REDIS_CLUSTER: 'n1:7000, n2 ,[::1]:7002' })!;
+    expect(connection.cluster).toEqual([
+      { host: 'n1', port: 7000 },
+      { host: 'n2', port: 6379 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(connection).toMatchObject({ tls: true, username: 'app', db: 0, sentinels: undefined });
+    expect(connection.display).toBe('rediss://app:***@cluster n1:7000,n2:6379,[::1]:7002');
+    expect(connect({ JOBPIPE_REDIS_URL: 'redis://h' })!.cluster).toBeUndefined();
+  });
+
   it.each([
+    [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_CLUSTER: 'a:7000', JOBPIPE_REDIS_SENTINELS: 's' }, /JOBPIPE_REDIS_CLUSTER and JOBPIPE_REDIS_SENTINELS are both set/],
+    [{ JOBPIPE_REDIS_URL: 'redis://h/2', JOBPIPE_REDIS_CLUSTER: 'a:7000' }, /database 2 with JOBPIPE_REDIS_CLUSTER: a Redis Cluster has database 0 only/],
+    [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_CLUSTER: ' , ' }, /invalid JOBPIPE_REDIS_CLUSTER: names no cluster node/],
+    [{ JOBPIPE_REDIS_CLUSTER: 'a:7000' }, /JOBPIPE_REDIS_CLUSTER is set but JOBPIPE_REDIS_URL is not/],
     [{ JOBPIPE_REDIS_PASSWORD: 'x' }, /JOBPIPE_REDIS_PASSWORD is set but JOBPIPE_REDIS_URL is not/],
     [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD: 'x', JOBPIPE_REDIS_PASSWORD_FILE: 'PWFILE' }, /both set: keep one/],
     [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD_FILE: '/no/such/file' }, /invalid JOBPIPE_REDIS_PASSWORD_FILE: no such file: \/no\/such\/file/],

@@ -80,18 +80,29 @@ export interface RedisEndpoint {
 }
 
 const SENTINEL_PORT = 26379;
+const REDIS_PORT = 6379;
 
-/** `host:port,host:port` (port 26379 when left out; IPv6 as `[::1]:26379`). */
-export function sentinelList(raw: string): RedisEndpoint[] {
+/** `host:port,host:port` (`defaultPort` when left out; IPv6 as `[::1]:26379`); `what` names one entry. */
+function endpointList(raw: string, defaultPort: number, what: string): RedisEndpoint[] {
   const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
-  if (entries.length === 0) throw new Error('names no sentinel (expected host:port,host:port)');
+  if (entries.length === 0) throw new Error(`names no ${what} (expected host:port,host:port)`);
   return entries.map((entry) => {
     const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(entry);
     if (!match) throw new Error(`"${entry}" is not host:port`);
-    const port = match[2] === undefined ? SENTINEL_PORT : Number(match[2]);
+    const port = match[2] === undefined ? defaultPort : Number(match[2]);
     if (port < 1 || port > 65535) throw new Error(`port ${port} of "${entry}" is out of range`);
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
   });
+}
+
+/** `host:port,host:port` (port 26379 when left out; IPv6 as `[::1]:26379`). */
+export function sentinelList(raw: string): RedisEndpoint[] {
+  return endpointList(raw, SENTINEL_PORT, 'sentinel');
+}
+
+/** Nodes of a Redis Cluster: `host:port,host:port` (port 6379 when left out; IPv6 as `[::1]:7000`). */
+export function clusterNodeList(raw: string): RedisEndpoint[] {
+  return endpointList(raw, REDIS_PORT, 'cluster node');
 }
 
 /** A Sentinel master name: letters, digits and `.-_` (what Sentinel itself accepts). */
@@ -185,6 +196,15 @@ export const redisSettings = {
     default: undefined,
     parse: secret,
   }),
+  redisCluster: setting<RedisEndpoint[] | undefined>({
+    env: 'JOBPIPE_REDIS_CLUSTER',
+    flag: 'redis-cluster',
+    description:
+      'nodes of a Redis Cluster (host:port,host:port; a few are enough, the client finds the rest); the URL then gives only scheme and credentials, database 0. Not with JOBPIPE_REDIS_SENTINELS',
+    default: undefined,
+    defaultText: '(none: the URL names one server)',
+    parse: clusterNodeList,
+  }),
 } satisfies Record<string, Setting<unknown>>;
 
 /** The values of `redisSettings` and JOBPIPE_REDIS_URL, as loadConfig returns them. */
@@ -212,6 +232,8 @@ export interface RedisConnectionSettings {
   readonly sentinels?: readonly RedisEndpoint[] | undefined;
   readonly sentinelName: string;
   readonly sentinelPassword?: Secret | undefined;
+  /** Nodes of a Redis Cluster to start from (host and port of the URL ignored). */
+  readonly cluster?: readonly RedisEndpoint[] | undefined;
 }
 
 const env = (key: keyof typeof redisSettings) => redisSettings[key].env;
@@ -263,15 +285,21 @@ export function redisConnectionFrom(config: RedisConfig): RedisConnectionSetting
     const sentinelKey = (['redisSentinelName', 'redisSentinelPassword'] as const).find((key) => config[key] !== undefined);
     if (sentinelKey) throw fail(sentinelKey, `${env(sentinelKey)} is set but JOBPIPE_REDIS_SENTINELS is not`);
   }
+  const cluster = config.redisCluster;
+  if (cluster !== undefined && sentinels !== undefined) throw fail('redisCluster', 'JOBPIPE_REDIS_CLUSTER and JOBPIPE_REDIS_SENTINELS are both set: a Redis Cluster has no sentinels; keep one');
+  if (cluster !== undefined && Number(dbText || 0) !== 0) throw fail('redisUrl', `invalid JOBPIPE_REDIS_URL: database ${dbText} with JOBPIPE_REDIS_CLUSTER: a Redis Cluster has database 0 only`);
   const name = config.redisSentinelName ?? DEFAULT_SENTINEL_NAME;
   const db = Number(dbText || 0);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = url.port === '' ? 6379 : Number(url.port);
 
   const auth = username !== undefined ? `${encodeURIComponent(username)}${password ? ':***' : ''}@` : password ? ':***@' : '';
+  const list = (endpoints: readonly RedisEndpoint[]) => endpoints.map((s) => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(',');
   const display = sentinels
-    ? `${url.protocol}//${auth}${name}/${db} via sentinels ${sentinels.map((s) => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(',')}`
-    : `${url.protocol}//${auth}${url.host}/${db}`;
+    ? `${url.protocol}//${auth}${name}/${db} via sentinels ${list(sentinels)}`
+    : cluster
+      ? `${url.protocol}//${auth}cluster ${list(cluster)}`
+      : `${url.protocol}//${auth}${url.host}/${db}`;
 
   return {
     display,
@@ -288,5 +316,6 @@ export function redisConnectionFrom(config: RedisConfig): RedisConnectionSetting
     sentinels,
     sentinelName: name,
     sentinelPassword: config.redisSentinelPassword,
+    cluster,
   };
 }

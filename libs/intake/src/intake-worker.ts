@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { duplicateClient, type RedisClient } from '@jobpipe/ledger';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { intakeQueueName, type BatchRequest } from './queue-name.js';
 
@@ -9,7 +9,9 @@ export interface IntakeLogger {
 }
 
 export interface IntakeOptions {
-  redis: Redis;
+  /** A client of one server or of a Redis Cluster; the worker uses a duplicate of it. */
+  redis: RedisClient;
+  /** BullMQ's prefix: the ledger's (JOBPIPE_REDIS_PREFIX); the queue name carries the hash tag. */
   prefix: string;
   pipeline: string;
   /**
@@ -77,7 +79,7 @@ export function startIntake(options: IntakeOptions): Worker {
       }
     },
     {
-      connection: options.redis.duplicate(),
+      connection: duplicateClient(options.redis),
       prefix: options.prefix,
       concurrency: 1,
       lockDuration: timings.lockMs,
@@ -103,7 +105,7 @@ type Stage = 'claimed' | 'stopped';
  * less left has missed its renewal. (Every ventilator of a pipeline should use the same
  * JOBPIPE_INTAKE_LOCK_MS; a shorter one elsewhere could look stopped here.)
  */
-function watchClaims(worker: Worker, redis: Redis, logger: IntakeLogger, timings: IntakeTimings, busy: () => boolean): void {
+function watchClaims(worker: Worker, redis: RedisClient, logger: IntakeLogger, timings: IntakeTimings, busy: () => boolean): void {
   const said = new Map<string, { token: string; stage: Stage }>();
   const ours = `${worker.id}:`;
   let first = true;

@@ -1,6 +1,8 @@
-/** The BullMQ queue that holds a pipeline's submitted batches. */
+import { LedgerKeys } from '@jobpipe/ledger';
+
+/** The BullMQ queue that holds a pipeline's submitted batches: `{intake-<pipeline>}` (see LedgerKeys.intakeQueue). */
 export function intakeQueueName(pipeline: string): string {
-  return `intake-${pipeline}`;
+  return LedgerKeys.intakeQueue(pipeline);
 }
 
 /** What a queued batch carries. */

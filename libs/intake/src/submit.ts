@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { RedisLedger, type BatchInfo } from '@jobpipe/ledger';
+import { duplicateClient, RedisLedger, type BatchInfo, type RedisClient } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { JobpipeError } from '@jobpipe/protocol/errors';
@@ -42,8 +41,9 @@ export class JobpipeClient {
   readonly ledger: RedisLedger;
   readonly #queues = new Map<string, Queue>();
 
+  /** `redis`: a client of one server or of a Redis Cluster (connectFrom of @jobpipe/ledger). */
   constructor(
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly prefix = 'jobpipe',
   ) {
     this.ledger = new RedisLedger(redis, prefix);
@@ -55,9 +55,10 @@ export class JobpipeClient {
     await validateInput(pipeline, input);
     const queue = this.queue(pipeline.name);
     // Claimed atomically, so two submissions of one id cannot both seem to succeed.
-    const claimed = await this.redis.set(`${this.prefix}:submitted:${batchId}`, Date.now(), 'NX');
+    const submitted = this.ledger.keys.batch(batchId).submitted;
+    const claimed = await this.redis.set(submitted, Date.now(), 'NX');
     if (claimed === null || (await queue.getJob(batchId)) || (await this.ledger.batchInfo(batchId))) {
-      if (claimed !== null) await this.redis.del(`${this.prefix}:submitted:${batchId}`);
+      if (claimed !== null) await this.redis.del(submitted);
       throw new SubmissionError(`batch ${batchId} already exists`);
     }
     const request: BatchRequest = { pipeline: pipeline.name, input, submittedAt: Date.now() };
@@ -70,7 +71,7 @@ export class JobpipeClient {
       removeOnComplete: { count: 10_000 },
       removeOnFail: { count: 10_000 },
     });
-    await this.redis.sadd(`${this.prefix}:pipelines`, pipeline.name);
+    await this.redis.sadd(this.ledger.keys.pipelines, pipeline.name);
     return batchId;
   }
 
@@ -88,7 +89,7 @@ export class JobpipeClient {
   /** Where a batch stands, whichever pipeline it belongs to. */
   async find(batchId: string): Promise<BatchStatusReport | undefined> {
     const info = await this.ledger.batchInfo(batchId);
-    const pipelines = info ? [info.pipeline] : await this.redis.smembers(`${this.prefix}:pipelines`);
+    const pipelines = info ? [info.pipeline] : await this.redis.smembers(this.ledger.keys.pipelines);
     for (const pipeline of pipelines) {
       const report = await this.status(pipeline, batchId);
       if (report) return report;
@@ -99,7 +100,7 @@ export class JobpipeClient {
   /** The newest batches of every pipeline ever submitted to, newest first. */
   async list(limit = 20): Promise<BatchStatusReport[]> {
     const reports: BatchStatusReport[] = [];
-    for (const pipeline of await this.redis.smembers(`${this.prefix}:pipelines`)) {
+    for (const pipeline of await this.redis.smembers(this.ledger.keys.pipelines)) {
       const jobs = await this.queue(pipeline).getJobs(['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'], 0, limit - 1, false);
       for (const job of jobs) {
         if (!job?.id) continue;
@@ -127,7 +128,7 @@ export class JobpipeClient {
 
   /** A QueueEvents stream of a pipeline's intake queue, for callers that prefer events. */
   queueEvents(pipelineName: string): QueueEvents {
-    return new QueueEvents(intakeQueueName(pipelineName), { connection: this.redis.duplicate(), prefix: this.prefix });
+    return new QueueEvents(intakeQueueName(pipelineName), { connection: duplicateClient(this.redis), prefix: this.prefix });
   }
 
   queue(pipelineName: string): Queue {

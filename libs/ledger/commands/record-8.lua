@@ -29,6 +29,7 @@
   job was dispatched (ids are deterministic), and Redis may have lost the write-ahead (an AOF
   fsync'd once a second, a failover); dropping the result would leave the batch short forever.
 ]]
+--- @include "split-entry"
 local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local function reply(outcomes)
   local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status', 'startedAt')
@@ -87,7 +88,7 @@ for n = 1, #seqs do
     codes[#codes + 1] = 'O'
   else
     local job = held[seq]
-    local jobAttempt = tonumber(string.sub(job, 1, string.find(job, '|', 1, true) - 1))
+    local jobAttempt = splitEntry(job)
     if attempt < jobAttempt then
       codes[#codes + 1] = 'S'
     elseif jobAttempt <= retries then

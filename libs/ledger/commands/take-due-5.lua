@@ -20,6 +20,7 @@
   Returns { dead-lettered count, seq1, job1, lost1, seq2, job2, lost2, ... } with jobs as
   "<attempt>|<payload JSON>" and lost as 1 or 0.
 ]]
+--- @include "split-entry"
 local inflight, leases, dead, errors, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxAttempts = tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', leases, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -34,8 +35,7 @@ for _, seq in ipairs(due) do
   if not job then
     redis.call('ZREM', leases, seq)
   else
-    local bar = string.find(job, '|', 1, true)
-    local attempt = tonumber(string.sub(job, 1, bar - 1))
+    local attempt, rest = splitEntry(job)
     local lastError = redis.call('HGET', errors, seq)
     local lost = 0
     if not lastError then
@@ -53,7 +53,7 @@ for _, seq in ipairs(due) do
       redis.call('HSET', dead, seq, job)
       deadCount = deadCount + 1
     else
-      local next = (attempt + 1) .. string.sub(job, bar)
+      local next = (attempt + 1) .. rest
       redis.call('HSET', inflight, seq, next)
       redis.call('ZADD', leases, ARGV[3], seq)
       out[#out + 1] = seq

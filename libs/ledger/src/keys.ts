@@ -11,22 +11,41 @@ export interface BatchKeys {
   readonly workers: string;
   /** Prefix of the keys that remember recent record calls (see commands/record-8.lua). */
   readonly calls: string;
+  /** Set while `jobpipe submit` claims the batch id (see JobpipeClient.submit). */
+  readonly submitted: string;
 }
 
 /**
- * Every Redis key jobpipe uses, built in this one place. `prefix` keeps tests and several
- * deployments apart on one Redis.
+ * Every Redis key jobpipe uses, built in this one place (BullMQ builds the keys of its intake
+ * queues itself, from `intakeQueue` and the prefix). `prefix` keeps tests and several deployments
+ * apart on one Redis; every key starts with `<prefix>:`, so an ACL user given `~<prefix>:*` may use
+ * them all.
+ *
+ * Redis Cluster: a Lua script or a MULTI may only touch keys of one hash slot. Every key of one
+ * batch carries the batch's hash tag, `{<batch id>}`, so each batch lives in one slot and the
+ * scripts, which work on one batch at a time, run on a cluster; batches spread over the slots.
+ * The keys that are not a batch's (`batches`, `active`, `pipelines`) sit in slots of their own
+ * and are never touched in one script or MULTI together with a batch's keys. (A prefix that holds
+ * `{...}` itself would put every key in that one slot: it works, on one node.)
+ *
+ * Layout 2 (SCRIPTS_VERSION 9): `<prefix>:batch:{<id>}:<part>`; layout 1 had no braces
+ * (`<prefix>:batch:<id>:<part>`, `<prefix>:submitted:<id>`) and intake queues named
+ * `intake-<pipeline>`. See the README,
+ * Guarantees, for upgrading.
  */
 export class LedgerKeys {
   readonly #batches = new Map<string, BatchKeys>();
 
   constructor(readonly prefix: string) {}
 
-  /** A batch's keys: `<prefix>:batch:<id>:<part>`. */
+  /**
+   * A batch's keys: `<prefix>:batch:{<id>}` (its meta hash), `<prefix>:batch:{<id>}:<part>`, and
+   * `<prefix>:submitted:{<id>}`.
+   */
   batch(id: string): BatchKeys {
     let keys = this.#batches.get(id);
     if (!keys) {
-      const base = `${this.prefix}:batch:${id}`;
+      const base = `${this.prefix}:batch:{${id}}`;
       keys = {
         meta: base,
         inflight: `${base}:inflight`,
@@ -37,6 +56,7 @@ export class LedgerKeys {
         errors: `${base}:errors`,
         workers: `${base}:workers`,
         calls: `${base}:call:`,
+        submitted: `${this.prefix}:submitted:{${id}}`,
       };
       // Bounded: a long-running process meets many batches over its life.
       if (this.#batches.size > 1000) this.#batches.clear();
@@ -45,13 +65,28 @@ export class LedgerKeys {
     return keys;
   }
 
-  /** All batches by start time (zset, score = startedAt). */
+  /** All batches by start time (zset, score = startedAt). Its own slot. */
   get batches(): string {
     return `${this.prefix}:batches`;
   }
 
-  /** Batches of a pipeline that are not done (set). */
+  /** Batches of a pipeline that are not done (set). Its own slot. */
   active(pipeline: string): string {
     return `${this.prefix}:active:${pipeline}`;
+  }
+
+  /** Names of the pipelines that batches were submitted to, or whose ventilator ran (set). Its own slot. */
+  get pipelines(): string {
+    return `${this.prefix}:pipelines`;
+  }
+
+  /**
+   * The BullMQ queue that holds a pipeline's submitted batches, under the BullMQ prefix `prefix`:
+   * BullMQ's keys are `<prefix>:{intake-<pipeline>}:<part>`. Wrapping the queue name in braces
+   * is how BullMQ runs on a Redis Cluster (its scripts touch many keys of one queue): every key
+   * of a queue in one slot, each pipeline's queue in its own.
+   */
+  static intakeQueue(pipeline: string): string {
+    return `{intake-${pipeline}}`;
   }
 }

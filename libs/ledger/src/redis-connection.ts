@@ -1,5 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { common, ConfigError, redisSettings, settingName, type RedisConnectionSettings } from '@jobpipe/config';
+import { LedgerKeys } from './keys.js';
+import type { RedisClient } from './scripts.js';
 
 /** Where and how to reach Redis, as `redisConnectionFrom` of @jobpipe/config returns it, less its display form. */
 export type RedisConnectionSpec = Omit<RedisConnectionSettings, 'display'>;
@@ -7,7 +9,8 @@ export type RedisConnectionSpec = Omit<RedisConnectionSettings, 'display'>;
 /**
  * ioredis options for a connection spec: a server, or a master found through Sentinel; TLS with
  * the given CA, client certificate and server name. The options live on the client, so
- * `duplicate()` (which BullMQ's blocking connections use) connects the same way.
+ * `duplicate()` (which BullMQ's blocking connections use) connects the same way. For a cluster
+ * (`spec.cluster`), the options of each node: see `connectFrom`.
  */
 export function redisOptionsFrom(spec: RedisConnectionSpec): RedisOptions {
   const tls = spec.tls
@@ -33,7 +36,35 @@ export function redisOptionsFrom(spec: RedisConnectionSpec): RedisOptions {
       ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
     };
   }
+  if (spec.cluster) return { ...options, ...(tls ? { tls } : {}) };
   return { ...options, host: spec.host, port: spec.port, ...(tls ? { tls } : {}) };
+}
+
+/** How a client retries to connect: every 100 ms rising to 2 s. */
+const reconnectDelay = (attempt: number) => Math.min(2000, 100 * attempt);
+
+/**
+ * A client for a connection spec, as `connectRedis` makes it: of one server (or a Sentinel
+ * master), or of a Redis Cluster when `spec.cluster` names its nodes (ioredis's Cluster: it finds
+ * the other nodes and follows MOVED and ASK; every node gets the spec's credentials and TLS).
+ * `overrides` go on top of the server's options, or of each node's, with `retryStrategy` as the
+ * cluster's own reconnect strategy.
+ */
+export function connectFrom(spec: RedisConnectionSpec, overrides: RedisOptions = {}): RedisClient {
+  if (!spec.cluster) return connectRedis(redisOptionsFrom(spec), overrides);
+  const { retryStrategy, sentinelRetryStrategy: _, ...nodeOverrides } = overrides;
+  const options: ClusterOptions = {
+    enableOfflineQueue: true,
+    clusterRetryStrategy: (attempt) => (retryStrategy ?? reconnectDelay)(attempt) ?? null,
+    redisOptions: {
+      // BullMQ's blocking connections need it; and a command waits out a failover rather than failing.
+      maxRetriesPerRequest: null,
+      connectionName: 'jobpipe',
+      ...redisOptionsFrom(spec),
+      ...nodeOverrides,
+    },
+  };
+  return guarded(new Cluster(spec.cluster.map(({ host, port }) => ({ host, port })), options));
 }
 
 /**
@@ -48,7 +79,7 @@ export function connectRedis(target: string | RedisOptions, overrides: RedisOpti
   const defaults: RedisOptions = {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
-    retryStrategy: (attempt) => Math.min(2000, 100 * attempt),
+    retryStrategy: reconnectDelay,
     lazyConnect: false,
     connectionName: 'jobpipe',
   };
@@ -65,19 +96,29 @@ const REDACTED_COMMAND = { name: '(credentials)', args: ['[redacted]'] };
  * it rejects the queued commands with that same error object, so before any of their handlers
  * runs; its duplicates (BullMQ's connections) are guarded too.
  */
-function guarded(redis: Redis): Redis {
-  redis.prependListener('error', (error: Error & { command?: { name?: string } }) => {
+function guarded<C extends RedisClient>(redis: C): C {
+  const redact = (error: Error & { command?: { name?: string } }) => {
     if (/^(auth|hello)$/i.test(error?.command?.name ?? '')) error.command = REDACTED_COMMAND;
+  };
+  redis.prependListener('error', (error: Error & { command?: { name?: string } }) => {
+    redact(error);
     // Being a listener, this would silence ioredis's own report of an error nobody handles.
     if (redis.listenerCount('error') === 1) console.error('[ioredis] Unhandled error event:', error?.stack);
   });
-  const duplicate = redis.duplicate.bind(redis);
-  redis.duplicate = ((override?: Partial<RedisOptions>) => guarded(duplicate(override) as Redis)) as Redis['duplicate'];
+  // A cluster reports each node's connection errors as `node error` (error, node address).
+  if (redis instanceof Cluster) redis.prependListener('node error', redact);
+  const duplicate = redis.duplicate.bind(redis) as (...args: unknown[]) => C;
+  redis.duplicate = ((...args: unknown[]) => guarded(duplicate(...args))) as C['duplicate'];
   return redis;
 }
 
+/** A second connection made as `redis` was (BullMQ's blocking connections need their own). */
+export function duplicateClient(redis: RedisClient): RedisClient {
+  return redis instanceof Cluster ? redis.duplicate() : redis.duplicate();
+}
+
 /** True when the client is connected and its last PING answered within `timeoutMs`. */
-export async function redisAnswers(redis: Redis, timeoutMs = 1000): Promise<boolean> {
+export async function redisAnswers(redis: RedisClient, timeoutMs = 1000): Promise<boolean> {
   if (redis.status !== 'ready') return false;
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -158,9 +199,9 @@ export function isRedisConnectionError(error: unknown): boolean {
   return code in CONNECTION_PROBLEMS || /^(Connection is closed|All sentinels are unreachable|connect ETIMEDOUT|Stream isn't writeable)/.test(String((error as Error | undefined)?.message ?? ''));
 }
 
-/** The setting that says where Redis is: the sentinels when there are any, else the URL. */
-function whereSetting(connection: Pick<RedisConnectionSettings, 'sentinels'>) {
-  return connection.sentinels ? redisSettings.redisSentinels : common.redisUrl;
+/** The setting that says where Redis is: the sentinels or the cluster's nodes when there are any, else the URL. */
+function whereSetting(connection: Pick<RedisConnectionSettings, 'sentinels' | 'cluster'>) {
+  return connection.sentinels ? redisSettings.redisSentinels : connection.cluster ? redisSettings.redisCluster : common.redisUrl;
 }
 
 /**
@@ -176,7 +217,7 @@ export class RedisUnreachableError extends ConfigError {
     readonly reason: string,
     /** How long it was tried. */
     readonly waitedMs: number,
-    connection: Pick<RedisConnectionSettings, 'sentinels'>,
+    connection: Pick<RedisConnectionSettings, 'sentinels' | 'cluster'>,
   ) {
     const where = whereSetting(connection);
     super(
@@ -241,10 +282,10 @@ const WAITING_NOTICE_MS = 3000;
  * fails with it. With `prefix`, a first command on the prefix's keys checks that the user may use
  * them (NOPERM is the same kind of refusal).
  */
-export function connectRoleRedis(connection: RedisConnectionSettings, logger: RoleLogger, prefix?: string): Redis {
+export function connectRoleRedis(connection: RedisConnectionSettings, logger: RoleLogger, prefix?: string): RedisClient {
   const { display } = connection;
   const where = whereSetting(connection).env;
-  const redis = connectRedis(redisOptionsFrom(connection));
+  const redis = connectFrom(connection);
   let waiting = false;
   let lastReason: string | undefined;
   const wait = (reason: string) => {
@@ -263,6 +304,8 @@ export function connectRoleRedis(connection: RedisConnectionSettings, logger: Ro
     lastReason = redisErrorReason(error);
     wait(lastReason);
   });
+  // A cluster's nodes refuse each on its own connection; the cluster's error then only says that it failed.
+  if (redis instanceof Cluster) redis.on('node error', (error: Error) => isRedisRefusal(error) && refused(error));
   const notice = setTimeout(() => redis.status !== 'ready' && wait(lastReason ?? 'no answer yet'), WAITING_NOTICE_MS);
   notice.unref();
   redis.on('ready', () => {
@@ -273,6 +316,6 @@ export function connectRoleRedis(connection: RedisConnectionSettings, logger: Ro
   // An ACL user kept from the prefix's keys gets NOPERM on its first command: found at start,
   // when Redis first answers, rather than in a warning every second. Not awaited: a role does not
   // wait for Redis to start.
-  if (prefix !== undefined) redis.exists(`${prefix}:pipelines`).catch((error: unknown) => isRedisRefusal(error) && refused(error));
+  if (prefix !== undefined) redis.exists(new LedgerKeys(prefix).pipelines).catch((error: unknown) => isRedisRefusal(error) && refused(error));
   return redis;
 }

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 import { WireErrorName } from '@jobpipe/protocol/errors';
 import { LedgerKeys } from './keys.js';
-import { registerScripts, type LedgerCommands } from './scripts.js';
+import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
 
 /** A job as the ledger keeps it: its payload stays JSON text from the split to the wire. */
 export interface LedgerJob {
@@ -77,34 +76,38 @@ const PACKS_PER_EXPIRY = 20;
  */
 export class RedisLedger {
   readonly keys: LedgerKeys;
-  readonly redis: Redis & LedgerCommands;
+  readonly redis: RedisClient & LedgerCommands;
   /** Names this client's record calls, so a resent call is recognised (see record-8.lua). */
   readonly #callPrefix = randomBytes(6).toString('hex');
   #calls = 0;
   /** The call names of each pack of results being recorded, for a retry of the same pack. */
   readonly #callNames = new WeakMap<JobResult[], string[]>();
-  /** Keys of answered record calls, not yet deleted (the rest of the way, their expiry does it). */
-  #answered: string[] = [];
+  /**
+   * Keys of answered record calls, not yet deleted (the rest of the way, their expiry does it), by
+   * batch: one UNLINK takes only keys of one hash slot on a cluster.
+   */
+  #answered = new Map<string, string[]>();
+  #answeredCount = 0;
 
-  constructor(redis: Redis, prefix = 'jobpipe') {
+  /** `redis`: a client of one server, or of a Redis Cluster (every batch's keys share a hash tag). */
+  constructor(redis: RedisClient, prefix = 'jobpipe') {
     this.redis = registerScripts(redis);
     this.keys = new LedgerKeys(prefix);
   }
 
-  /** Opens a batch, or finds it again after a restart. */
+  /**
+   * Opens a batch, or finds it again after a restart. The batch's meta hash, the list of batches
+   * and the pipeline's active set are three hash slots on a cluster, so three commands: a restart
+   * between them is mended by the next begin of the batch (a resumed batch begins again), which
+   * adds it to both wherever it is missing.
+   */
   async beginBatch(batch: string, pipeline: string, now = Date.now()): Promise<BatchInfo> {
     const k = this.keys.batch(batch);
     const created = await this.redis.hsetnx(k.meta, 'startedAt', now);
-    if (created) {
-      await this.redis
-        .multi()
-        .hset(k.meta, 'pipeline', pipeline, 'status', 'running', 'recorded', 0, 'dead', 0)
-        .zadd(this.keys.batches, now, batch)
-        .sadd(this.keys.active(pipeline), batch)
-        .exec();
-    }
+    if (created) await this.redis.hset(k.meta, 'pipeline', pipeline, 'status', 'running', 'recorded', 0, 'dead', 0);
     const info = (await this.batchInfo(batch))!;
     if (info.pipeline !== pipeline) throw new Error(`batch ${batch} belongs to pipeline ${info.pipeline}, not ${pipeline}`);
+    await this.redis.zadd(this.keys.batches, 'NX', info.startedAt, batch);
     if (info.status !== 'done') await this.redis.sadd(this.keys.active(pipeline), batch);
     return info;
   }
@@ -169,7 +172,7 @@ export class RedisLedger {
       return this.redis.jobpipeRecord(k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`);
     });
     const replies = await Promise.all(sent);
-    for (const call of calls) this.#forgetAnswered(call);
+    this.#forgetAnswered(batch, calls);
     const outcomes = replies.map((reply) => reply[0]).join('');
     const reply = replies.at(-1);
     return {
@@ -182,13 +185,18 @@ export class RedisLedger {
     };
   }
 
-  #forgetAnswered(call: string): void {
-    this.#answered.push(call);
-    if (this.#answered.length < FORGET_ANSWERED_CALLS) return;
-    const keys = this.#answered;
-    this.#answered = [];
-    // Best effort: a key this misses expires on its own (RECORD_CALL_TTL_MS).
-    this.redis.unlink(...keys).catch(() => {});
+  #forgetAnswered(batch: string, calls: string[]): void {
+    let keys = this.#answered.get(batch);
+    if (!keys) this.#answered.set(batch, (keys = []));
+    keys.push(...calls);
+    this.#answeredCount += calls.length;
+    if (this.#answeredCount < FORGET_ANSWERED_CALLS) return;
+    const answered = this.#answered;
+    this.#answered = new Map();
+    this.#answeredCount = 0;
+    // Best effort: a key this misses expires on its own (RECORD_CALL_TTL_MS). One UNLINK per
+    // batch (one slot each); a sink records a batch or two at a time.
+    for (const keys of answered.values()) this.redis.unlink(...keys).catch(() => {});
   }
 
   /** Takes up to `limit` jobs whose lease or retry backoff is over, with their attempt raised. */
@@ -236,10 +244,23 @@ export class RedisLedger {
     return fresh;
   }
 
-  /** Marks the batch done with its summary if every job has a result or is dead; true for the one caller that did. */
+  /**
+   * Marks the batch done with its summary if every job has a result or is dead; true for the one
+   * caller that did. The script decides (the batch's slot); the pipeline's active set (another
+   * slot) loses the batch after, whenever the batch is found done: a crash in between leaves a
+   * done batch in the set, which the next complete of it (the sink's reconcile) takes out, and
+   * which a reaper meanwhile finds nothing due in. A dead letter retried at the same moment
+   * (retryDead) may make the batch run again between the script and the SREM: the status is read
+   * after the SREM and the batch put back if it runs.
+   */
   async complete(batch: string, pipeline: string, summary: BatchSummary, now = Date.now()): Promise<boolean> {
     const k = this.keys.batch(batch);
-    return (await this.redis.jobpipeComplete(k.meta, this.keys.active(pipeline), k.packs, batch, JSON.stringify(summary), now)) === 1;
+    const outcome = await this.redis.jobpipeComplete(k.meta, k.packs, JSON.stringify(summary), now);
+    if (outcome === 0) return false;
+    const active = this.keys.active(pipeline);
+    await this.redis.srem(active, batch);
+    if ((await this.redis.hget(k.meta, 'status')) === 'running') await this.redis.sadd(active, batch);
+    return outcome === 1;
   }
 
   async batchInfo(batch: string): Promise<BatchInfo | undefined> {
@@ -310,10 +331,20 @@ export class RedisLedger {
     return dead.slice(0, limit).sort((a, b) => a.seq - b.seq);
   }
 
-  /** Sends dead letters round again (all of the batch's when `seqs` is empty); returns how many. */
+  /**
+   * Sends dead letters round again (all of the batch's when `seqs` is empty); returns how many.
+   * The batch joins its pipeline's active set (another hash slot than the script's keys) before
+   * the script, so a crash after the script leaves no running batch out of it, and again after,
+   * in case a complete of the batch took it out in between. When nothing moved, a done batch may
+   * stay in the set until the sink's next complete of it takes it out.
+   */
   async retryDead(batch: string, pipeline: string, seqs: number[] = []): Promise<number> {
     const k = this.keys.batch(batch);
-    return this.redis.jobpipeRetryDead(k.dead, k.inflight, k.leases, k.errors, k.meta, this.keys.active(pipeline), batch, ...seqs);
+    const active = this.keys.active(pipeline);
+    await this.redis.sadd(active, batch);
+    const moved = await this.redis.jobpipeRetryDead(k.dead, k.inflight, k.leases, k.errors, k.meta, ...seqs);
+    if (moved > 0) await this.redis.sadd(active, batch);
+    return moved;
   }
 
   /** Forgets dead letters (all of the batch's when `seqs` is empty); returns how many. */
