@@ -1,6 +1,12 @@
 /**
  * The sink role: `runSink(config)` binds for results and events and records results until
- * SIGTERM. `Sink` is the role itself, for embedding.
+ * SIGTERM. `Sink` is the role itself, for embedding; every option but the pipeline has a default
+ * (SINK_DEFAULTS), and a value it cannot run with is a SinkOptionError:
+ *
+ * ```ts
+ * const sink = new Sink({ pipeline: await loadPipeline('./pipeline.js'), resultsBind: 'tcp://*:6558', maxOpenBatches: 100 });
+ * await sink.start();
+ * ```
  */
 import { addressError, loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
 import { connectRoleRedis, MemoryResultLedger, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
@@ -13,12 +19,13 @@ import { Sink } from './sink.js';
 
 export { sinkSettings } from './settings.js';
 export { Sink } from './sink.js';
-export type { SinkOptions } from './sink.js';
+export { compileSinkOptions, SINK_DEFAULTS, withDefaults } from './sink-options.js';
+export type { CompiledSinkOptions, SinkOptions, SinkOptionsWithDefaults } from './sink-options.js';
+export { SinkOptionError } from './sink-option-error.js';
 export { MemoryResultLedger, RedisResultLedger, SeenSet } from '@jobpipe/ledger';
 export type { ResultLedger } from '@jobpipe/ledger';
 
 export type SinkConfig = ConfigOf<typeof sinkSettings>;
-const DEFAULT_RETRY_BACKOFF_MS = 1000;
 
 /** Starts a sink process from its configuration and runs it until a shutdown signal. */
 export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Promise<void> {
@@ -30,8 +37,9 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const metrics = new Metrics();
   metrics.initialize('sink', pipeline.name, [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch']);
   const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
+  // A pipeline that sets no retries or backoff gets the ledger's defaults (RedisResultLedgerOptions).
   const ledger: ResultLedger = redis
-    ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), { retries: pipeline.retries ?? 0, retryBackoffMs: pipeline.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS })
+    ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), { retries: pipeline.retries, retryBackoffMs: pipeline.retryBackoffMs })
     : new MemoryResultLedger();
   const sink = new Sink({
     pipeline,

@@ -1,0 +1,161 @@
+import { encode } from '@jobpipe/protocol';
+import type { BatchCounts } from '@jobpipe/ledger';
+import { BatchFold } from './batch-fold.js';
+import type { CompiledSinkOptions } from './sink-options.js';
+
+/** What the book needs besides the sink's options: where events go. */
+export interface BatchBookNeighbours {
+  /** Sends an encoded event frame (BatchProgress, BatchCompleted) to subscribers. */
+  publish(frame: Buffer): void;
+  /** Sends the Recorded acks gathered so far; called before a completion is announced. */
+  flushAcks(): void;
+}
+
+type BookOptions = Pick<CompiledSinkOptions, 'pipeline' | 'ledger' | 'logger' | 'metrics' | 'maxOpenBatches' | 'doneBatchesKept' | 'progressEveryMs'>;
+
+/**
+ * The sink's open batches: each one's fold (its pipeline's running answer), its latest counts,
+ * its progress and its completion; and the batches it saw done. Touches the ledger to open a
+ * fold (reading back the results recorded so far), to begin and end a batch, and to complete it.
+ * Folds are kept per batch and carry their own pipeline, so many batches run at once.
+ */
+export class BatchBook {
+  readonly #o: BookOptions;
+  readonly #n: BatchBookNeighbours;
+  readonly #folds = new Map<string, Promise<BatchFold>>();
+  /** Batches this sink saw done, oldest first: a late duplicate for one needs no fold. */
+  readonly #done = new Set<string>();
+  /** The latest counts of each open batch, for the batch progress gauges. */
+  readonly #openCounts = new Map<string, BatchCounts>();
+  readonly #labels: { pipeline: string };
+  #lane: Promise<unknown> = Promise.resolve();
+
+  constructor(options: BookOptions, neighbours: BatchBookNeighbours) {
+    this.#o = options;
+    this.#n = neighbours;
+    this.#labels = { pipeline: options.pipeline.name };
+    const { metrics } = options;
+    const sum = (pick: (counts: BatchCounts) => number) => () => [...this.#openCounts.values()].reduce((total, counts) => total + pick(counts), 0);
+    metrics.sampleGauge(metrics.batchesOpen, this.#labels, () => this.#openCounts.size);
+    metrics.sampleGauge(metrics.batchJobsDone, this.#labels, sum((counts) => counts.done));
+    metrics.sampleGauge(metrics.batchJobsExpected, this.#labels, sum((counts) => counts.total ?? 0));
+  }
+
+  get openBatches(): number {
+    return this.#folds.size;
+  }
+
+  isDone(batch: string): boolean {
+    return this.#done.has(batch);
+  }
+
+  /** The batch's fold if it is open (maybe still being read back), without opening it. */
+  openFold(batch: string): Promise<BatchFold> | undefined {
+    return this.#folds.get(batch);
+  }
+
+  /** The batch's fold, opened on first sight: one the ledger already has results for is folded again from them. */
+  fold(batch: string): Promise<BatchFold> {
+    let fold = this.#folds.get(batch);
+    if (!fold) {
+      if (this.#folds.size >= this.#o.maxOpenBatches) throw new Error(`too many open batches (${this.#folds.size})`);
+      fold = this.#refold(batch);
+      this.#folds.set(batch, fold);
+      fold.catch(() => this.#folds.delete(batch));
+    }
+    return fold;
+  }
+
+  /** A done batch that runs again (`dead retry`): folded afresh from the ledger. */
+  reopen(batch: string): Promise<BatchFold> {
+    this.#done.delete(batch);
+    return this.fold(batch);
+  }
+
+  /**
+   * Runs `step` when no other serial step runs. Opening a fold reads back what the ledger holds;
+   * a record round and the reconciler take turns, so no fold is read back while this sink's own
+   * record calls for it are on their way (see Recorder).
+   */
+  serially<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#lane.then(step, step);
+    this.#lane = run.catch(() => {});
+    return run;
+  }
+
+  /** BatchStart: false (nothing done) for a batch this sink saw done. */
+  async begin(batch: string): Promise<boolean> {
+    if (this.#done.has(batch)) return false;
+    await this.#o.ledger.begin(batch);
+    await this.fold(batch);
+    return true;
+  }
+
+  /** BatchEnd: the batch has `jobs` jobs; it may be complete now. */
+  async end(batch: string, jobs: number): Promise<void> {
+    if (this.#done.has(batch)) return;
+    const fold = await this.fold(batch);
+    const counts = await this.#o.ledger.setTotal(batch, jobs);
+    await this.afterRecording(fold, counts, Date.now());
+  }
+
+  /** Folds a result in; a promise only when the pipeline's collect is asynchronous. */
+  collect(fold: BatchFold, seq: number, value: unknown, worker: string): void | Promise<void> {
+    try {
+      const done = fold.collect(seq, value, worker);
+      if (done) return done.catch((error: unknown) => this.#collectThrew(fold, seq, error));
+    } catch (error) {
+      this.#collectThrew(fold, seq, error);
+    }
+  }
+
+  /** The batch's counts after a recording: completes it when every job is done, or publishes progress. */
+  async afterRecording(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+    this.#openCounts.set(fold.id, counts);
+    if (counts.total !== null && counts.done >= counts.total) {
+      await this.#complete(fold, counts, now);
+    } else if (now - fold.lastProgressAt >= this.#o.progressEveryMs) {
+      fold.lastProgressAt = now;
+      this.#n.publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
+    }
+  }
+
+  /** Durable only: completes batches whose last job became a dead letter at the ventilator, or whose events this sink missed. */
+  async reconcile(): Promise<void> {
+    const { ledger, pipeline } = this.#o;
+    for (const batch of await ledger.activeBatches(pipeline.name)) {
+      const counts = await ledger.counts(batch);
+      if (counts && counts.total !== null && counts.done >= counts.total) await this.serially(async () => this.#complete(await this.fold(batch), counts, Date.now()));
+    }
+  }
+
+  async #refold(batch: string): Promise<BatchFold> {
+    const fold = new BatchFold(batch, this.#o.pipeline);
+    const count = await this.#o.ledger.forEachResult(batch, (seq, value) => this.collect(fold, seq, value, 'ledger'));
+    this.#o.logger.info({ batch, refolded: count }, 'batch opened');
+    return fold;
+  }
+
+  async #complete(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+    const { ledger, logger, metrics } = this.#o;
+    const { summary, answerError } = fold.summarize(counts, await ledger.perWorker(fold.id), now);
+    if (answerError !== undefined) logger.error({ batch: fold.id, err: answerError }, 'summarize threw; the summary has no answer');
+    const won = await ledger.complete(fold.id, fold.pipeline.name, summary);
+    this.#folds.delete(fold.id);
+    this.#openCounts.delete(fold.id);
+    this.#done.add(fold.id);
+    if (this.#done.size > this.#o.doneBatchesKept) this.#done.delete(this.#done.values().next().value!);
+    if (!won) return;
+    ledger.forget(fold.id);
+    metrics.batchesCompleted.inc({ pipeline: fold.pipeline.name });
+    logger.info({ batch: fold.id, summary }, 'batch completed');
+    this.#n.publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
+    // The ventilator hears of the last jobs before it hears of the batch's end.
+    this.#n.flushAcks();
+    this.#n.publish(encode({ type: 'BatchCompleted', summary }));
+  }
+
+  #collectThrew(fold: BatchFold, seq: number, error: unknown): void {
+    this.#o.logger.error({ batch: fold.id, job: `${fold.id}:${seq}`, err: error }, 'collect threw; the result is recorded but not folded in');
+  }
+}

@@ -1,0 +1,94 @@
+import { common } from '@jobpipe/config';
+import { MemoryResultLedger, type ResultLedger } from '@jobpipe/ledger';
+import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
+import type { Pipeline } from '@jobpipe/pipeline';
+import { SocketSecurity } from '@jobpipe/transport';
+import { SinkOptionError } from './sink-option-error.js';
+
+/**
+ * Every default of the sink, once. The CLI's settings (settings.ts) feed the fields they have;
+ * an embedder may leave any of them out.
+ */
+export const SINK_DEFAULTS = {
+  resultsBind: common.resultsBind.default!,
+  eventsBind: common.eventsBind.default!,
+  maxMessageBytes: common.maxMessageBytes.default!,
+  maxOpenBatches: 10_000,
+  doneBatchesKept: 10_000,
+  maxQueuedMessages: 64,
+  maxParkedResults: 20_000,
+  progressEveryMs: 250,
+  reconcileEveryMs: 1000,
+} as const;
+
+/** What an embedder gives `new Sink(...)`: a pipeline, and whatever else it wants to choose. */
+export interface SinkOptions {
+  /** The pipeline whose results this sink records (its `collect`, `summarize`). */
+  pipeline: Pipeline;
+  /** Where results are recorded once each. @default new MemoryResultLedger() (persistence off) */
+  ledger?: ResultLedger;
+  /** ZeroMQ endpoint the PULL socket for Results, BatchStart and BatchEnd binds. @default 'tcp://*:5558' */
+  resultsBind?: string;
+  /** ZeroMQ endpoint the PUB socket for batch events binds. @default 'tcp://*:5559' */
+  eventsBind?: string;
+  /** The message limit, header included, in bytes; all roles must agree (1 KiB to 1 GiB). @default 4 MiB */
+  maxMessageBytes?: number;
+  /** CURVE keys. @default plain sockets */
+  security?: SocketSecurity;
+  /** @default a silent logger */
+  logger?: Logger;
+  /** @default a registry of its own, without Node's default metrics */
+  metrics?: Metrics;
+  /** Batches folded at once; results for more wait (their leases bring them back). @default 10000 */
+  maxOpenBatches?: number;
+  /** Done batches remembered, so a late duplicate for one is not folded again. @default 10000 */
+  doneBatchesKept?: number;
+  /** Received messages waiting to be recorded before the sink stops reading its socket. @default 64 */
+  maxQueuedMessages?: number;
+  /** Results held for batches whose BatchStart has not come yet, at most (persistence off). @default 20000 */
+  maxParkedResults?: number;
+  /** A batch's BatchProgress is published at most this often, in ms. @default 250 */
+  progressEveryMs?: number;
+  /** How often a durable sink checks the ledger for batches it must fold or complete, in ms. @default 1000 */
+  reconcileEveryMs?: number;
+}
+
+/** SinkOptions with every default filled in. */
+export type SinkOptionsWithDefaults = Required<SinkOptions>;
+
+/** What the sink's rooms read: defaults filled in, checked, frozen. Nothing inside reads SinkOptions. */
+export type CompiledSinkOptions = Readonly<SinkOptionsWithDefaults>;
+
+/** Fills in every default (see SINK_DEFAULTS); checks nothing. */
+export function withDefaults(options: SinkOptions): SinkOptionsWithDefaults {
+  return {
+    ...SINK_DEFAULTS,
+    ledger: options.ledger ?? new MemoryResultLedger(),
+    security: options.security ?? SocketSecurity.plain(),
+    logger: options.logger ?? createLogger('sink', 'silent'),
+    metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
+    ...definedOnly(options),
+  };
+}
+
+/** withDefaults, then checked: a value the sink cannot run with is a SinkOptionError naming the field. */
+export function compileSinkOptions(options: SinkOptions): CompiledSinkOptions {
+  const o = withDefaults(options);
+  if (!o.pipeline || typeof o.pipeline.name !== 'string' || o.pipeline.name === '') throw new SinkOptionError('pipeline', 'a pipeline with a name is required');
+  for (const key of ['resultsBind', 'eventsBind'] as const) if (typeof o[key] !== 'string' || o[key] === '') throw new SinkOptionError(key, 'an endpoint is required');
+  if (!isWhole(o.maxMessageBytes) || o.maxMessageBytes < 1024 || o.maxMessageBytes > 2 ** 30) throw new SinkOptionError('maxMessageBytes', `must be a whole number of bytes from 1 KiB to 1 GiB, not ${o.maxMessageBytes}`);
+  for (const key of ['maxOpenBatches', 'doneBatchesKept', 'maxQueuedMessages', 'progressEveryMs', 'reconcileEveryMs'] as const) {
+    if (!isWhole(o[key]) || o[key] < 1) throw new SinkOptionError(key, `must be a whole number >= 1, not ${o[key]}`);
+  }
+  if (!isWhole(o.maxParkedResults) || o.maxParkedResults < 0) throw new SinkOptionError('maxParkedResults', `must be a whole number >= 0, not ${o.maxParkedResults}`);
+  return Object.freeze(o);
+}
+
+function isWhole(value: unknown): value is number {
+  return Number.isSafeInteger(value);
+}
+
+/** An option given as undefined takes its default, as if left out. */
+function definedOnly(options: SinkOptions): SinkOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as unknown as SinkOptions;
+}
