@@ -104,11 +104,12 @@ export class MemoryResultLedger implements ResultLedger {
     return true;
   }
 
-  async activeBatches() {
+  async activeBatches(_pipeline: string): Promise<string[]> {
     return [];
   }
 
-  async forEachResult() {
+  // The full signature, so that a subclass (a test's) may override it with the interface's.
+  async forEachResult(_batch: string, _each: (seq: number, value: unknown) => void | Promise<void>): Promise<number> {
     return 0;
   }
 
