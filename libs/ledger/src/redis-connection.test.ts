@@ -6,7 +6,8 @@ import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type Re
 import { RedisServer } from '@jobpipe/launcher';
 import { Metrics, startHealthServer } from '@jobpipe/observability';
 import { freePort } from '@jobpipe/launcher';
-import { connectRedis, connectRoleRedis, isRedisConnectionError, isRedisRefusal, redactUrl, redisErrorReason, redisOptionsFrom, RedisRefusedError, RedisUnreachableError } from './redis-connection.js';
+import { Cluster } from 'ioredis';
+import { connectFrom, connectRedis, connectRoleRedis, duplicateClient, isRedisConnectionError, isRedisRefusal, redactUrl, redisErrorReason, redisOptionsFrom, RedisRefusedError, RedisUnreachableError } from './redis-connection.js';
 
 const spec = { redisUrl: common.redisUrl, ...redisSettings, redisPrefix: common.redisPrefix };
 const base: RedisConnectionSettings = { display: '', host: 'h', port: 6379, db: 0, tls: false, sentinelName: 'mymaster' };
@@ -32,6 +33,25 @@ describe('redisOptionsFrom', () => {
       enableTLSForSentinelMode: true,
       sentinelTLS: { ca: 'CA' },
     });
+  });
+
+  it('Redis Cluster: each node gets the credentials and TLS, and the client is a Cluster of the nodes', () => {
+    const cluster = [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }];
+    expect(redisOptionsFrom({ ...base, tls: true, tlsCa: 'CA', password: new Secret('p'), cluster })).toEqual({ db: 0, password: 'p', tls: { ca: 'CA' } });
+    const client = connectFrom({ ...base, password: new Secret('p'), cluster }, { connectTimeout: 100 });
+    client.on('error', () => {});
+    try {
+      expect(client).toBeInstanceOf(Cluster);
+      const { options } = client as Cluster;
+      // BullMQ's blocking connections need maxRetriesPerRequest null on every node.
+      expect(options.redisOptions).toMatchObject({ password: 'p', maxRetriesPerRequest: null, connectionName: 'jobpipe', connectTimeout: 100 });
+      expect(duplicateClient(client)).toBeInstanceOf(Cluster);
+    } finally {
+      client.disconnect();
+    }
+    const server = connectFrom(base, { lazyConnect: true });
+    expect(server).not.toBeInstanceOf(Cluster);
+    server.disconnect();
   });
 
   it('redactUrl masks the password, in the userinfo or as a parameter', () => {
@@ -123,6 +143,8 @@ describe('when Redis says no, or is not there', () => {
       'cannot reach Redis at redis://app:***@h:6379/0, set by JOBPIPE_REDIS_URL (--redis-url): connection refused (tried for 5 s); start Redis there, or set JOBPIPE_REDIS_URL to the Redis that the roles use',
     );
     expect(new RedisUnreachableError(display, 'no answer', 5000, { sentinels: [{ host: 's', port: 26379 }] }).message).toMatch(/set by JOBPIPE_REDIS_SENTINELS \(--redis-sentinels\)/);
+    expect(new RedisUnreachableError(display, 'no answer', 5000, { cluster: [{ host: 'n', port: 7000 }] }).message).toMatch(/set by JOBPIPE_REDIS_CLUSTER \(--redis-cluster\)/);
+    expect(isRedisConnectionError(new Error('None of startup nodes is available'))).toBe(true);
     expect(redisErrorReason(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('connection refused');
     expect(redisErrorReason(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }))).toBe('no such host');
     expect(redisErrorReason(new Error('LOADING Redis is loading\nmore'))).toBe('LOADING Redis is loading');

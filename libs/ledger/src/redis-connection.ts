@@ -196,7 +196,11 @@ export function redisErrorReason(error: unknown): string {
 /** True for an error of a connection that failed or went away (what a reconnect mends). */
 export function isRedisConnectionError(error: unknown): boolean {
   const code = String((error as NodeJS.ErrnoException | undefined)?.code ?? '');
-  return code in CONNECTION_PROBLEMS || /^(Connection is closed|All sentinels are unreachable|connect ETIMEDOUT|Stream isn't writeable)/.test(String((error as Error | undefined)?.message ?? ''));
+  // The last three: a Redis Cluster none of whose nodes answers, or whose slots are not all served.
+  return (
+    code in CONNECTION_PROBLEMS ||
+    /^(Connection is closed|All sentinels are unreachable|connect ETIMEDOUT|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|CLUSTERDOWN)/.test(String((error as Error | undefined)?.message ?? ''))
+  );
 }
 
 /** The setting that says where Redis is: the sentinels or the cluster's nodes when there are any, else the URL. */
