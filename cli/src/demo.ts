@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
 import { BatchEvents, RedisServer, redisServerAvailable, runKeys, Stack } from '@jobpipe/launcher';
 import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type RedisConnectionSettings } from '@jobpipe/config';
-import { connectRedis, redisOptionsFrom } from '@jobpipe/ledger';
+import { connectFrom } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { UsageError } from './usage-error.js';
@@ -76,7 +76,7 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     const input = { limit: config.limit, chunk: config.chunk };
     if (persistence.connection) {
       // The real way in: the batch waits in the durable intake queue until the ventilator takes it.
-      const redis = connectRedis(redisOptionsFrom(persistence.connection));
+      const redis = connectFrom(persistence.connection);
       client = new JobpipeClient(redis, persistence.prefix);
       await client.submit(await loadPipeline(primesPipelinePath), input, { batchId });
       say(`submitted batch ${batchId} to the intake queue`);

@@ -41,7 +41,7 @@ export interface SinkOptions {
   metrics?: Metrics;
   /** Batches folded at once; results for more wait (their leases bring them back). @default 10000 */
   maxOpenBatches?: number;
-  /** Done batches remembered, so a late duplicate for one is not folded again. @default 10000 */
+  /** Done batch ids remembered, so a late duplicate for one is not folded again (a few bytes each; the memory ledger keeps fewer seen-sets: MEMORY_DONE_BATCHES_KEPT). @default 10000 */
   doneBatchesKept?: number;
   /** Received messages waiting to be recorded before the sink stops reading its socket. @default 64 */
   maxQueuedMessages?: number;

@@ -22,7 +22,7 @@ export type { MemoryDispatchLedgerOptions } from './memory-dispatch-ledger.js';
 export { RedisDispatchLedger } from './redis-dispatch-ledger.js';
 export type { RedisDispatchLedgerOptions } from './redis-dispatch-ledger.js';
 export type { ResultLedger, BatchCounts, Recording } from './result-ledger.js';
-export { MemoryResultLedger } from './memory-result-ledger.js';
+export { MemoryResultLedger, MEMORY_DONE_BATCHES_KEPT } from './memory-result-ledger.js';
 export type { MemoryResultLedgerOptions } from './memory-result-ledger.js';
 export { RedisResultLedger } from './redis-result-ledger.js';
 export type { RedisResultLedgerOptions } from './redis-result-ledger.js';

@@ -3,12 +3,17 @@ import { RecordOutcome } from './record-outcome.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 import { SeenSet } from './seen-set.js';
 
-/** Done batches remembered, to recognise late duplicates (a bit per job each). */
-const DONE_BATCHES_KEPT = 1000;
+/**
+ * Done batches whose seen-set the memory ledger keeps, to recognise late duplicates. Fewer than the
+ * sink's done batch ids (SINK_DEFAULTS.doneBatchesKept, a few bytes each): a seen-set costs a bit per job.
+ */
+export const MEMORY_DONE_BATCHES_KEPT = 1000;
 
 export interface MemoryResultLedgerOptions {
   /** The time, in epoch ms. @default Date.now */
   clock?: () => number;
+  /** Done batches whose seen-set is kept. @default MEMORY_DONE_BATCHES_KEPT (1000) */
+  doneBatchesKept?: number;
 }
 
 interface MemoryBatch {
@@ -40,9 +45,11 @@ export class MemoryResultLedger implements ResultLedger {
   readonly #batches = new Map<string, MemoryBatch>();
   readonly #done: string[] = [];
   readonly #clock: () => number;
+  readonly #doneBatchesKept: number;
 
   constructor(options: MemoryResultLedgerOptions = {}) {
     this.#clock = options.clock ?? Date.now;
+    this.#doneBatchesKept = options.doneBatchesKept ?? MEMORY_DONE_BATCHES_KEPT;
   }
 
   async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
@@ -100,7 +107,7 @@ export class MemoryResultLedger implements ResultLedger {
     // What stays of a done batch: enough to recognise late duplicates.
     state.summary = summary;
     this.#done.push(batch);
-    if (this.#done.length > DONE_BATCHES_KEPT) this.#batches.delete(this.#done.shift()!);
+    if (this.#done.length > this.#doneBatchesKept) this.#batches.delete(this.#done.shift()!);
     return true;
   }
 
