@@ -1,6 +1,6 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { JobpipeError } from '@jobpipe/protocol/errors';
-import { isStandardSchema } from './parse-input.js';
+import { isStandardSchema } from './standard-schema.js';
 
 /** What a handler gets besides its payload. */
 export interface JobContext {

@@ -24,4 +24,5 @@
 export { definePipeline, assertPipeline, PipelineError } from './define-pipeline.js';
 export type { Pipeline, PipelineDefinition, JobContext, CollectContext, WorkerHints } from './define-pipeline.js';
 export { loadPipeline } from './load-pipeline.js';
-export { parseInput, InputError, formatPath, isStandardSchema } from './parse-input.js';
+export { parseInput, InputError, formatPath } from './parse-input.js';
+export { isStandardSchema } from './standard-schema.js';

@@ -1,7 +1,8 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { describe, expect, it } from 'vitest';
 import { definePipeline } from './define-pipeline.js';
-import { formatPath, InputError, isStandardSchema, parseInput } from './parse-input.js';
+import { formatPath, InputError, parseInput } from './parse-input.js';
+import { isStandardSchema } from './standard-schema.js';
 
 /** A Standard Schema made by hand, as a library would make one: `{ n: integer >= 0, tags?: string[] }`, `n` defaults to 1. */
 const schema: StandardSchemaV1<unknown, { n: number; tags: string[] }> = {
