@@ -92,7 +92,7 @@ async function measure(system, jobs) {
     // Descendants: repeat until no new pid joins (children may be listed before their parent).
     for (let grew = true; grew; ) {
       grew = false;
-      for (const [pid, p] of table) if (!ours.has(pid) && ours.has(p.ppid)) (ours.add(pid), (grew = true));
+      for (const [pid, p] of table) if (!ours.has(pid) && ours.has(p.ppid)) ours.add(pid), (grew = true);
     }
     for (const pid of ours) {
       const p = table.get(pid);
@@ -142,6 +142,11 @@ console.log('| system | CPU µs per job | by process | 2 cores / cost |');
 console.log('|---|---|---|---|');
 for (const r of rows) {
   if (r.skipped) console.log(`| ${r.system} | skipped | | |`);
-  else console.log(`| ${r.system} | ${r.cpuUsPerJob} | ${Object.entries(r.byRole).map(([k, v]) => `${k} ${v}`).join(', ')} | ${r.ceilingJobsPerSecondOn2Cores.toLocaleString('en-US')} jobs/s |`);
+  else
+    console.log(
+      `| ${r.system} | ${r.cpuUsPerJob} | ${Object.entries(r.byRole)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} | ${r.ceilingJobsPerSecondOn2Cores.toLocaleString('en-US')} jobs/s |`,
+    );
 }
 if (args.json) writeFileSync(args.json, JSON.stringify({ jobs: big, small, rows }, null, 2));

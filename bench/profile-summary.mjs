@@ -34,7 +34,9 @@ function roleOf(categories) {
   return apps[0]?.[0].replace('jobpipe apps/', '') ?? 'other';
 }
 
-for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile')).sort()) {
+for (const file of readdirSync(dir)
+  .filter((name) => name.endsWith('.cpuprofile'))
+  .sort()) {
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8'));
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map();
@@ -58,5 +60,11 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'
   console.log(`\n### ${roleOf(categories)} (${file}): ${(busy / 1e6).toFixed(2)} s busy\n`);
   console.log('| where | share of busy time |\n|---|---|');
   for (const [where, micros] of [...categories].sort((a, b) => b[1] - a[1])) if (micros / busy >= 0.005) console.log(`| ${where} | ${share(micros)} |`);
-  console.log(`\ntop functions: ${[...functions].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top)).map(([name, micros]) => `${name} ${share(micros)}`).join('; ')}`);
+  console.log(
+    `\ntop functions: ${[...functions]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, Number(values.top))
+      .map(([name, micros]) => `${name} ${share(micros)}`)
+      .join('; ')}`,
+  );
 }

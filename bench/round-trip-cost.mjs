@@ -61,11 +61,19 @@ try {
     }
     times.sort((a, b) => a - b);
     const perCall = (us) => Math.round(us / calls);
-    rows.push({ way, p50: Math.round(times[calls >> 1]), p90: Math.round(times[Math.floor(calls * 0.9)]), clientCpu: perCall(cpuMicros(process.pid) - client0), redisCpu: perCall(cpuMicros(server.pid) - redis0) });
+    rows.push({
+      way,
+      p50: Math.round(times[calls >> 1]),
+      p90: Math.round(times[Math.floor(calls * 0.9)]),
+      clientCpu: perCall(cpuMicros(process.pid) - client0),
+      redisCpu: perCall(cpuMicros(server.pid) - redis0),
+    });
   }
 } finally {
   client.disconnect();
   await server.stop();
 }
-console.log(`| ${calls} PINGs, ${gapMs} ms apart | round trip p50 µs | p90 µs | client CPU µs per call | redis-server CPU µs per call |\n|---|---|---|---|---|`);
+console.log(
+  `| ${calls} PINGs, ${gapMs} ms apart | round trip p50 µs | p90 µs | client CPU µs per call | redis-server CPU µs per call |\n|---|---|---|---|---|`,
+);
 for (const row of rows) console.log(`| ${row.way} | ${row.p50} | ${row.p90} | ${row.clientCpu} | ${row.redisCpu} |`);

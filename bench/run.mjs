@@ -57,7 +57,16 @@ const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
 const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 6));
 // The same for throughput: a run as fast as it goes is timed after this many jobs.
 const warmupJobs = Number(args['warmup-jobs'] ?? (smoke ? 0 : jobs));
-for (const [name, value, min] of [['jobs', jobs, 1], ['warmup-jobs', warmupJobs, 0], ['workers', workers, 1], ['payload-bytes', payloadBytes, 0], ['rounds', rounds, 1], ['rate', rate, 1], ['latency-jobs', latencyJobs, 1], ['warmup-seconds', warmupSeconds, 0]]) {
+for (const [name, value, min] of [
+  ['jobs', jobs, 1],
+  ['warmup-jobs', warmupJobs, 0],
+  ['workers', workers, 1],
+  ['payload-bytes', payloadBytes, 0],
+  ['rounds', rounds, 1],
+  ['rate', rate, 1],
+  ['latency-jobs', latencyJobs, 1],
+  ['warmup-seconds', warmupSeconds, 0],
+]) {
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
 }
 const latencyWarmupJobs = Math.round(warmupSeconds * rate);
@@ -83,7 +92,11 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
   try {
     const events = new BatchEvents(stack.endpoints.eventsConnect);
     await new Promise((r) => setTimeout(r, 200));
-    await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs: count, payloadBytes, ratePerSecond, ...input }), JOBPIPE_BATCH_ID: 'bench', JOBPIPE_MIN_WORKERS: String(workerCount) });
+    await stack.startVentilator({
+      JOBPIPE_INPUT: JSON.stringify({ jobs: count, payloadBytes, ratePerSecond, ...input }),
+      JOBPIPE_BATCH_ID: 'bench',
+      JOBPIPE_MIN_WORKERS: String(workerCount),
+    });
     for (let i = 0; i < workerCount; i++) await stack.addWorker(workerEnv(i));
     const summary = await events.completed('bench', 600_000);
     await events.close();
@@ -101,7 +114,11 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
       throughput: summary.answer.throughput,
       perWorker: summary.perWorker,
       busySeconds: Object.fromEntries(stack.workers.map((w, i) => [w.name, durations[i]])),
-      rss: { ventilator: Math.round(stack.ventilator.peakRssMb()), sink: Math.round(stack.sink.peakRssMb()), worker: Math.round(Math.max(...stack.workers.map((w) => w.peakRssMb()))) },
+      rss: {
+        ventilator: Math.round(stack.ventilator.peakRssMb()),
+        sink: Math.round(stack.sink.peakRssMb()),
+        worker: Math.round(Math.max(...stack.workers.map((w) => w.peakRssMb()))),
+      },
     };
   } finally {
     await stack.stop();
@@ -138,10 +155,31 @@ async function throughput(system) {
 
 async function latency(system) {
   if (system.startsWith('jobpipe-')) {
-    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: latencyWarmupJobs + latencyJobs, ratePerSecond: rate, input: { warmupJobs: latencyWarmupJobs } });
-    return { p50Ms: run.latency.p50, p99Ms: run.latency.p99, stages: { toWorker: run.latency.toWorker, toRecorded: run.latency.toRecorded }, p50ByTenth: run.latency.p50ByTenth };
+    const run = await runJobpipe({
+      durable: system === 'jobpipe-durable',
+      count: latencyWarmupJobs + latencyJobs,
+      ratePerSecond: rate,
+      input: { warmupJobs: latencyWarmupJobs },
+    });
+    return {
+      p50Ms: run.latency.p50,
+      p99Ms: run.latency.p99,
+      stages: { toWorker: run.latency.toWorker, toRecorded: run.latency.toRecorded },
+      p50ByTenth: run.latency.p50ByTenth,
+    };
   }
-  return runBaseline(system, ['--jobs', String(latencyWarmupJobs + latencyJobs), '--warmup-jobs', String(latencyWarmupJobs), '--workers', String(workers), '--payload-bytes', String(payloadBytes), '--rate', String(rate)]);
+  return runBaseline(system, [
+    '--jobs',
+    String(latencyWarmupJobs + latencyJobs),
+    '--warmup-jobs',
+    String(latencyWarmupJobs),
+    '--workers',
+    String(workers),
+    '--payload-bytes',
+    String(payloadBytes),
+    '--rate',
+    String(rate),
+  ]);
 }
 
 const stats = (list) => {
@@ -182,25 +220,53 @@ async function main() {
     // jobpipe's rows also split the latency where a worker starts the job (see examples/echo).
     // ... and give the p50 of each tenth of the measured jobs: flat once warmed up.
     const cold = coldSamples[system].length > 0 ? { cold_jobs_per_s: stats(coldSamples[system]) } : {};
-    rows.push({ system, jobs_per_s: stats(samples[system]), ...cold, p50_ms: lat.p50Ms, p99_ms: lat.p99Ms, ...(lat.stages ? { latency_stages_ms: lat.stages, p50_by_tenth_ms: lat.p50ByTenth } : {}) });
+    rows.push({
+      system,
+      jobs_per_s: stats(samples[system]),
+      ...cold,
+      p50_ms: lat.p50Ms,
+      p99_ms: lat.p99Ms,
+      ...(lat.stages ? { latency_stages_ms: lat.stages, p50_by_tenth_ms: lat.p50ByTenth } : {}),
+    });
   }
   const durable = rows.find((r) => r.system === 'jobpipe-durable')?.jobs_per_s?.median;
   const ratios = {};
-  for (const row of rows) if (row.system !== 'jobpipe-durable' && row.jobs_per_s && durable) ratios[row.system] = Number((durable / row.jobs_per_s.median).toFixed(2));
-  const report = { machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, jobs, warmupJobs, workers, payloadBytes, rounds, offeredRate: rate, warmupSeconds, rows, ratios, jobpipePeakRssMb: rss };
-  console.log(`\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`);
+  for (const row of rows)
+    if (row.system !== 'jobpipe-durable' && row.jobs_per_s && durable) ratios[row.system] = Number((durable / row.jobs_per_s.median).toFixed(2));
+  const report = {
+    machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
+    jobs,
+    warmupJobs,
+    workers,
+    payloadBytes,
+    rounds,
+    offeredRate: rate,
+    warmupSeconds,
+    rows,
+    ratios,
+    jobpipePeakRssMb: rss,
+  };
+  console.log(
+    `\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`,
+  );
   for (const row of rows) {
     if (row.skipped) {
       console.log(`${row.system.padEnd(17)} skipped: ${row.skipped}`);
       continue;
     }
     const ratio = row.system === 'jobpipe-durable' ? '' : `${ratios[row.system]}x`;
-    console.log(`${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)}  ${ratio}`);
+    console.log(
+      `${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)}  ${ratio}`,
+    );
   }
   for (const row of rows) {
     const { toWorker, toRecorded } = row.latency_stages_ms ?? {};
-    if (toWorker && toRecorded) console.log(`${row.system} latency p50 / p99 ms: creation to a worker ${toWorker.p50.toFixed(2)} / ${toWorker.p99.toFixed(2)}, then to recorded ${toRecorded.p50.toFixed(2)} / ${toRecorded.p99.toFixed(2)}`);
-    if (row.p50_by_tenth_ms) console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
+    if (toWorker && toRecorded)
+      console.log(
+        `${row.system} latency p50 / p99 ms: creation to a worker ${toWorker.p50.toFixed(2)} / ${toWorker.p99.toFixed(2)}, then to recorded ${toRecorded.p50.toFixed(2)} / ${toRecorded.p99.toFixed(2)}`,
+      );
+    if (row.p50_by_tenth_ms)
+      console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
   }
   if (warmupJobs > 0) console.log(`jobs/s: the ${fmt(jobs)} jobs after a warm-up of ${fmt(warmupJobs)}; cold: the warm-up's, from fresh processes (median)`);
   console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
@@ -217,7 +283,13 @@ async function balance() {
   const workMs = Number(args['work-ms']);
   const nominal = [4, 4, 1, 1].map((factor) => workMs * factor);
   const nominalIdeal = jobs / nominal.reduce((sum, ms) => sum + 1 / ms, 0) / 1000;
-  const run = await runJobpipe({ durable: false, count: jobs, workerCount: 4, input: { workMs, spin: false }, workerEnv: (i) => (i < 2 ? { JOBPIPE_ECHO_SLOWDOWN: '4', JOBPIPE_CONCURRENCY: '1' } : { JOBPIPE_CONCURRENCY: '1' }) });
+  const run = await runJobpipe({
+    durable: false,
+    count: jobs,
+    workerCount: 4,
+    input: { workMs, spin: false },
+    workerEnv: (i) => (i < 2 ? { JOBPIPE_ECHO_SLOWDOWN: '4', JOBPIPE_CONCURRENCY: '1' } : { JOBPIPE_CONCURRENCY: '1' }),
+  });
   const names = Object.keys(run.busySeconds);
   const measuredSpeed = names.reduce((sum, name) => sum + (run.perWorker[name] ?? 0) / run.busySeconds[name], 0);
   const measuredIdeal = jobs / measuredSpeed;
@@ -227,10 +299,30 @@ async function balance() {
     jobs,
     workMs,
     slowFactor: 4,
-    jobpipe: { makespanSeconds: run.seconds, nominalIdealSeconds: nominalIdeal, measuredIdealSeconds: measuredIdeal, overMeasuredIdeal: run.seconds / measuredIdeal, perWorker: run.perWorker, busySeconds: run.busySeconds, busyFairness: jain },
+    jobpipe: {
+      makespanSeconds: run.seconds,
+      nominalIdealSeconds: nominalIdeal,
+      measuredIdealSeconds: measuredIdeal,
+      overMeasuredIdeal: run.seconds / measuredIdeal,
+      perWorker: run.perWorker,
+      busySeconds: run.busySeconds,
+      busyFairness: jain,
+    },
   };
   try {
-    report.plainPushPull = await runBaseline('raw-zeromq', ['--balance', '--jobs', String(jobs), '--workers', '4', '--work-ms', String(workMs), '--slow-workers', '2', '--slow-factor', '4']);
+    report.plainPushPull = await runBaseline('raw-zeromq', [
+      '--balance',
+      '--jobs',
+      String(jobs),
+      '--workers',
+      '4',
+      '--work-ms',
+      String(workMs),
+      '--slow-workers',
+      '2',
+      '--slow-factor',
+      '4',
+    ]);
   } catch (error) {
     report.plainPushPull = { error: error.message };
   }

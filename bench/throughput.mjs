@@ -38,7 +38,19 @@ for (let round = 1; round <= Number(values.rounds); round++) {
   await stack.startVentilator({ JOBPIPE_INPUT: JSON.stringify({ jobs, payloadBytes: Number(values['payload-bytes']) }), JOBPIPE_BATCH_ID: batch });
   const summary = await events.completed(batch, 600_000);
   const seconds = (Date.now() - started) / 1000;
-  console.log(JSON.stringify({ round, durable: Boolean(redis), curve: values.curve, jobs: summary.jobs, failed: summary.failed, duplicates: summary.duplicates, sinkJobsPerSecond: Math.round(summary.jobsPerSecond), wallSecondsIncludingVentilatorStart: seconds, perWorker: summary.perWorker }));
+  console.log(
+    JSON.stringify({
+      round,
+      durable: Boolean(redis),
+      curve: values.curve,
+      jobs: summary.jobs,
+      failed: summary.failed,
+      duplicates: summary.duplicates,
+      sinkJobsPerSecond: Math.round(summary.jobsPerSecond),
+      wallSecondsIncludingVentilatorStart: seconds,
+      perWorker: summary.perWorker,
+    }),
+  );
   await events.close();
   await stack.stop();
 }

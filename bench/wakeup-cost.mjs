@@ -23,7 +23,11 @@ const { values: args } = parseArgs({
 });
 
 const perTicks = args['per-tick'].split(',').map(Number);
-if (!perTicks.every((n) => Number.isInteger(n) && n >= 1) || !(Number(args.seconds) > 0) || !(Number.isInteger(Number(args.bytes)) && Number(args.bytes) >= 1)) {
+if (
+  !perTicks.every((n) => Number.isInteger(n) && n >= 1) ||
+  !(Number(args.seconds) > 0) ||
+  !(Number.isInteger(Number(args.bytes)) && Number(args.bytes) >= 1)
+) {
   process.stderr.write('--per-tick takes integers >= 1 separated by commas, --seconds a number > 0, --bytes an integer >= 1\n');
   process.exit(2);
 }
@@ -51,7 +55,12 @@ for (const perTick of perTicks) {
   }
   const wall = (Date.now() - started) / 1000;
   const perMessage = (us) => Math.round(us / sent);
-  rows.push({ perTick, messagesPerSecond: Math.round(sent / wall), senderUsPerMessage: perMessage(cpuMicros(process.pid) - sender0), receiverUsPerMessage: perMessage(cpuMicros(child.pid) - receiver0) });
+  rows.push({
+    perTick,
+    messagesPerSecond: Math.round(sent / wall),
+    senderUsPerMessage: perMessage(cpuMicros(process.pid) - sender0),
+    receiverUsPerMessage: perMessage(cpuMicros(child.pid) - receiver0),
+  });
 }
 await push.send(Buffer.alloc(0));
 await new Promise((resolve) => child.once('exit', resolve));

@@ -24,11 +24,13 @@ Redis that every job has exactly one recorded result.
 Exit code 0 only when nothing was lost, nothing was recorded twice, nothing was dead-lettered and
 every kind of kill was done.`;
 
-const positiveInt = (name, min = 1) => (raw) => {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return value;
-};
+const positiveInt =
+  (name, min = 1) =>
+  (raw) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    return value;
+  };
 const nonNegative = (name) => (raw) => {
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new UsageError(`--${name} must be a number >= 0, got ${JSON.stringify(raw)}`);

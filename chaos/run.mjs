@@ -126,7 +126,10 @@ class Chaos {
 
   #track(process) {
     this.spawned.push(process);
-    process.ready.then(() => this.ready.add(process), () => {});
+    process.ready.then(
+      () => this.ready.add(process),
+      () => {},
+    );
     if (process.options.role === 'ventilator') this.redeliveredByVentilator.set(process, 0);
     void process.exited.then(({ code, signal }) => {
       if (this.#expectedExit.has(process) || this.finished) return;
@@ -373,7 +376,9 @@ class Chaos {
     );
     this.spawned.forEach((process, i) => {
       const exit = process.running ? 'still running' : `exit code ${process.child.exitCode}, signal ${process.child.signalCode}`;
-      const text = [`# ${process.name} pid ${process.child.pid} (${exit})`, ...process.lines, ...(process.stderr ? ['# stderr', process.stderr] : [])].join('\n');
+      const text = [`# ${process.name} pid ${process.child.pid} (${exit})`, ...process.lines, ...(process.stderr ? ['# stderr', process.stderr] : [])].join(
+        '\n',
+      );
       writeFileSync(join(dir, `${String(i).padStart(2, '0')}-${process.name}-${process.child.pid}.log`), `${text}\n`);
     });
     writeFileSync(join(dir, 'timeline.txt'), `${this.timeline.join('\n')}\n`);
@@ -422,9 +427,13 @@ class Chaos {
 function printReport(chaos, check, seconds, intake, failures) {
   say();
   say(`jobpipe chaos: ${failures.length === 0 ? 'PASS' : 'FAIL'}`);
-  say(`  jobs ${number(check.jobs)}; results in Redis (HLEN) ${number(check.results)}; lost ${number(check.lost)}; duplicates ${number(check.duplicates)}; dead letters ${number(check.dead)}`);
+  say(
+    `  jobs ${number(check.jobs)}; results in Redis (HLEN) ${number(check.results)}; lost ${number(check.lost)}; duplicates ${number(check.duplicates)}; dead letters ${number(check.dead)}`,
+  );
   const d = check.detectors;
-  say(`  duplicate detectors: ledger 'recorded' counter ${number(d.ledgerRecorded)}, per-worker counts ${number(d.workerCounted)}, sink's fold count ${d.foldCount === null ? 'none' : number(d.foldCount)} and sum ${d.foldSum === null ? 'none' : number(d.foldSum)} (expected ${number(d.expectedSum)})`);
+  say(
+    `  duplicate detectors: ledger 'recorded' counter ${number(d.ledgerRecorded)}, per-worker counts ${number(d.workerCounted)}, sink's fold count ${d.foldCount === null ? 'none' : number(d.foldCount)} and sum ${d.foldSum === null ? 'none' : number(d.foldSum)} (expected ${number(d.expectedSum)})`,
+  );
   if (check.missing.length > 0) say(`  missing seqs (first ${check.missing.length}): ${check.missing.join(', ')}`);
   if (check.wrongValues > 0) say(`  results whose value is not their seq: ${check.wrongValues}, e.g. ${JSON.stringify(check.wrongExamples.slice(0, 5))}`);
   if (check.outOfRange > 0) say(`  results for seqs outside 0..${check.jobs - 1}: ${check.outOfRange}`);
@@ -435,11 +444,20 @@ function printReport(chaos, check, seconds, intake, failures) {
     `  redelivered ${number(chaos.redeliveredFromMetrics)}: the sum of ${REDELIVERED} over ${chaos.redeliveredByVentilator.size} ventilator incarnation(s), each scraped every second, right before its SIGKILL and at the end` +
       ` (so increments in the last moments before a kill can be missing); the ventilators' 'requeueing jobs' log lines add up to ${number(chaos.redeliveredInLogs)}`,
   );
-  say(`  sink's summary: ${check.summary ? `${number(check.summary.duplicates)} late duplicates dropped, ${check.summary.jobsPerSecond.toFixed(0)} jobs/s by its clock` : 'none'}`);
-  say(`  kills: ${Object.entries(chaos.kills).map(([kind, count]) => `${kind} ${count}`).join(', ')}`);
+  say(
+    `  sink's summary: ${check.summary ? `${number(check.summary.duplicates)} late duplicates dropped, ${check.summary.jobsPerSecond.toFixed(0)} jobs/s by its clock` : 'none'}`,
+  );
+  say(
+    `  kills: ${Object.entries(chaos.kills)
+      .map(([kind, count]) => `${kind} ${count}`)
+      .join(', ')}`,
+  );
   if (chaos.crashes.length > 0) {
     say(`  processes that died by themselves (not killed by the harness; restarted): ${chaos.crashes.length}`);
-    for (const crash of chaos.crashes) say(`    ${crash.name} pid ${crash.pid} at ${(crash.at / 1000).toFixed(1)} s: code ${crash.code}, signal ${crash.signal}${crash.stderr ? `, stderr: ${crash.stderr}` : ''}`);
+    for (const crash of chaos.crashes)
+      say(
+        `    ${crash.name} pid ${crash.pid} at ${(crash.at / 1000).toFixed(1)} s: code ${crash.code}, signal ${crash.signal}${crash.stderr ? `, stderr: ${crash.stderr}` : ''}`,
+      );
   }
   say(`  seconds ${seconds === null ? '-' : seconds.toFixed(1)} (submit to done)`);
   if (chaos.logCounts.size > 0) {
@@ -477,7 +495,9 @@ async function main() {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
 
-  say(`jobpipe chaos: ${number(options.jobs)} jobs, ${options.workers} workers (concurrency ${options.concurrency}), seed ${options.seed}, a worker killed every ~${options.killEveryMs} ms`);
+  say(
+    `jobpipe chaos: ${number(options.jobs)} jobs, ${options.workers} workers (concurrency ${options.concurrency}), seed ${options.seed}, a worker killed every ~${options.killEveryMs} ms`,
+  );
   const failures = [];
   let seconds = null;
   let check;
@@ -528,7 +548,16 @@ async function main() {
     let snapshot;
     if (failures.length > 0 && chaos.client) snapshot = await within(5000, 'snapshot', chaos.ledgerSnapshot()).catch((error) => ({ error: error.message }));
     await chaos.cleanup({ graceful: failures.length === 0 });
-    await chaos.dumpLogs(logsDir, { options, failures, check, json, kills: chaos.kills, crashes: chaos.crashes, ledger: snapshot, logCounts: Object.fromEntries(chaos.logCounts) });
+    await chaos.dumpLogs(logsDir, {
+      options,
+      failures,
+      check,
+      json,
+      kills: chaos.kills,
+      crashes: chaos.crashes,
+      ledger: snapshot,
+      logCounts: Object.fromEntries(chaos.logCounts),
+    });
     say(`  process logs, timeline and report: ${logsDir}`);
   } else {
     await chaos.cleanup({ graceful: true });

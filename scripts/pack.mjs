@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const outIndex = args.indexOf('--out');
-const out = resolve(outIndex >= 0 ? args[outIndex + 1] ?? '' : join(root, 'packs'));
+const out = resolve(outIndex >= 0 ? (args[outIndex + 1] ?? '') : join(root, 'packs'));
 const build = !args.includes('--no-build');
 const unknown = args.filter((arg, i) => !['--out', '--no-build'].includes(arg) && !(outIndex >= 0 && i === outIndex + 1));
 if (unknown.length > 0 || (outIndex >= 0 && !args[outIndex + 1])) {
@@ -46,7 +46,10 @@ for (const { pkg } of packable) {
     const target = byName.get(name);
     if (!target) continue;
     if (target.pkg.private) fail(`${pkg.name} depends on ${name}, which is private`);
-    if (range !== target.pkg.version) fail(`${pkg.name} depends on ${name}@${range}: make it "${target.pkg.version}", its version, so the tarballs installed together resolve among themselves`);
+    if (range !== target.pkg.version)
+      fail(
+        `${pkg.name} depends on ${name}@${range}: make it "${target.pkg.version}", its version, so the tarballs installed together resolve among themselves`,
+      );
   }
 }
 
@@ -60,7 +63,7 @@ for (const { dir, pkg } of packable) {
 mkdirSync(out, { recursive: true });
 // Only tarballs of this run: `*.tgz` in the install command must not pick up an older version.
 for (const name of readdirSync(out)) if (/^jobpipe-.*\.tgz$/.test(name)) rmSync(join(out, name));
-if (out.startsWith(root + '/')) writeFileSync(join(out, '.gitignore'), '# npm run pack output\n*\n');
+if (out.startsWith(`${root}/`)) writeFileSync(join(out, '.gitignore'), '# npm run pack output\n*\n');
 
 const packed = JSON.parse(
   execFileSync(npm, ['pack', '--json', '--pack-destination', out, ...packable.flatMap(({ dir }) => ['--workspace', dir])], {

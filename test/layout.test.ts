@@ -33,7 +33,11 @@ function specifiers(file: string): string[] {
 }
 
 /** `apps/sink`, `libs/ledger`, `cli`: the package a file belongs to. */
-const packageOf = (file: string) => relative(root, file).split('/').slice(0, relative(root, file).startsWith('cli') ? 1 : 2).join('/');
+const packageOf = (file: string) =>
+  relative(root, file)
+    .split('/')
+    .slice(0, relative(root, file).startsWith('cli') ? 1 : 2)
+    .join('/');
 const appNames = readdirSync(join(root, 'apps'));
 
 describe('layout', () => {

@@ -239,7 +239,12 @@ export function coordinator(system) {
     exiting = true;
     for (const fn of [stopKids, ...cleanups.reverse()]) {
       try {
-        await Promise.race([fn(code), sleep(10_000).then(() => { throw new Error('cleanup timed out'); })]);
+        await Promise.race([
+          fn(code),
+          sleep(10_000).then(() => {
+            throw new Error('cleanup timed out');
+          }),
+        ]);
       } catch (err) {
         process.stderr.write(`${system}: cleanup: ${err.message}\n`);
       }
@@ -253,12 +258,17 @@ export function coordinator(system) {
     return exit(1);
   };
 
-  process.on('SIGINT', () => { process.stderr.write(`${system}: interrupted\n`); exit(130); });
+  process.on('SIGINT', () => {
+    process.stderr.write(`${system}: interrupted\n`);
+    exit(130);
+  });
   process.on('SIGTERM', () => exit(143));
   process.on('uncaughtException', (err) => fail(err.stack ?? String(err)));
   process.on('unhandledRejection', (err) => fail(err?.stack ?? String(err)));
   // Last resort (e.g. process.exit from elsewhere): no child outlives us.
-  process.on('exit', () => kids.forEach((k) => k.proc.exitCode === null && k.proc.signalCode === null && k.proc.kill('SIGKILL')));
+  process.on('exit', () => {
+    for (const k of kids) if (k.proc.exitCode === null && k.proc.signalCode === null) k.proc.kill('SIGKILL');
+  });
 
   return {
     fail,
@@ -328,7 +338,8 @@ export function coordinator(system) {
       const seconds = (summary.lastAt - firstAt) / 1000;
       // With a warm-up, jobs/s counts the results after job number warmupJobs's, over the time
       // since it came; coldJobsPerSecond, those before it, from the first job produced.
-      const warm = summary.markedAt === undefined ? undefined : { jobs: summary.results - summary.beforeMark - 1, seconds: (summary.lastAt - summary.markedAt) / 1000 };
+      const warm =
+        summary.markedAt === undefined ? undefined : { jobs: summary.results - summary.beforeMark - 1, seconds: (summary.lastAt - summary.markedAt) / 1000 };
       const line = extra ?? {
         system,
         jobs,

@@ -5,7 +5,11 @@ describe('ProgressLines (submit --wait into a log or a pipe)', () => {
   it('prints the first line, then a changed line every 5 s at most, and the last one at the end', () => {
     let now = 0;
     const printed: string[] = [];
-    const lines = new ProgressLines((line) => printed.push(`${now}: ${line}`), 5000, () => now);
+    const lines = new ProgressLines(
+      (line) => printed.push(`${now}: ${line}`),
+      5000,
+      () => now,
+    );
     // A 78 s batch polled twice a second, its progress changing at every poll.
     for (let done = 0; done <= 156; done++, now += 500) lines.update(`${done}/156`);
     lines.flush();
@@ -18,7 +22,11 @@ describe('ProgressLines (submit --wait into a log or a pipe)', () => {
   it('prints nothing twice, and nothing at the end when the last line is out', () => {
     let now = 0;
     const printed: string[] = [];
-    const lines = new ProgressLines((line) => printed.push(line), 5000, () => now);
+    const lines = new ProgressLines(
+      (line) => printed.push(line),
+      5000,
+      () => now,
+    );
     lines.update('queued');
     now = 6000;
     lines.update('queued');

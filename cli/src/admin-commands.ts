@@ -1,5 +1,17 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { checkSetting, common, integer, json, nonEmpty, redisConnectionFrom, redisSettings, setting, type RedisConfig, type RedisConnectionSettings, type Setting } from '@jobpipe/config';
+import {
+  checkSetting,
+  common,
+  integer,
+  json,
+  nonEmpty,
+  redisConnectionFrom,
+  redisSettings,
+  setting,
+  type RedisConfig,
+  type RedisConnectionSettings,
+  type Setting,
+} from '@jobpipe/config';
 import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { addSettingOptions, configFrom } from './settings-options.js';
@@ -21,8 +33,21 @@ export const submitSettings = {
   pipeline: common.pipeline,
   ...redisAccess,
   input: setting({ env: 'JOBPIPE_INPUT', flag: 'input', description: "the batch's input, as JSON", parse: json }),
-  batchId: setting<string | undefined>({ env: 'JOBPIPE_BATCH_ID', flag: 'batch-id', description: 'id of the batch', default: undefined, defaultText: '`<pipeline>-<time>-<random>`', parse: nonEmpty }),
-  priority: setting<number | undefined>({ env: 'JOBPIPE_PRIORITY', flag: 'priority', description: 'BullMQ priority, 1 the highest', default: undefined, parse: integer(1, 2_097_152) }),
+  batchId: setting<string | undefined>({
+    env: 'JOBPIPE_BATCH_ID',
+    flag: 'batch-id',
+    description: 'id of the batch',
+    default: undefined,
+    defaultText: '`<pipeline>-<time>-<random>`',
+    parse: nonEmpty,
+  }),
+  priority: setting<number | undefined>({
+    env: 'JOBPIPE_PRIORITY',
+    flag: 'priority',
+    description: 'BullMQ priority, 1 the highest',
+    default: undefined,
+    parse: integer(1, 2_097_152),
+  }),
 };
 
 /** How long a command tries to reach Redis before it gives up: someone is waiting for an answer. */
@@ -36,7 +61,10 @@ const REDIS_RETRY_MS = 100;
  * refuses, or a certificate that fails verification, are a RedisRefusedError at once. Both are
  * ConfigErrors (one line, exit code 2) naming the Redis, never its password.
  */
-async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPrefix: string }, use: (client: JobpipeClient, connection: RedisConnectionSettings) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  config: RedisConfig & { redisUrl: string; redisPrefix: string },
+  use: (client: JobpipeClient, connection: RedisConnectionSettings) => Promise<T>,
+): Promise<T> {
   const connection = redisConnectionFrom(config)!;
   // Loaded here, not at start: BullMQ and ioredis cost every other command half a second.
   const { JobpipeClient } = await import('@jobpipe/intake');
@@ -51,7 +79,15 @@ async function withClient<T>(config: RedisConfig & { redisUrl: string; redisPref
   const failed = new Promise<never>((_, reject) => {
     const startDeadline = () => {
       if (finished || deadline) return;
-      deadline = setTimeout(() => reject(Object.assign(new RedisUnreachableError(connection.display, lastError ? redisErrorReason(lastError) : 'no answer', REDIS_DEADLINE_MS, connection), { cause: lastError })), REDIS_DEADLINE_MS);
+      deadline = setTimeout(
+        () =>
+          reject(
+            Object.assign(new RedisUnreachableError(connection.display, lastError ? redisErrorReason(lastError) : 'no answer', REDIS_DEADLINE_MS, connection), {
+              cause: lastError,
+            }),
+          ),
+        REDIS_DEADLINE_MS,
+      );
     };
     startDeadline();
     redis.on('ready', () => {
@@ -142,8 +178,12 @@ function notice(line: string, bar: string | undefined): void {
 
 /** Why a batch is still queued: behind running batches, or no ventilator takes batches of its pipeline from this Redis. */
 async function queuedNotice(client: JobpipeClient, pipeline: string, batch: string, seconds: number, redis: string): Promise<string> {
-  const running = await client.queue(pipeline).getActiveCount().catch(() => 0);
-  if (running > 0) return `batch ${batch} is still queued after ${seconds} s, behind ${running} running batch(es) of pipeline ${pipeline} (a ventilator runs one batch at a time); still waiting`;
+  const running = await client
+    .queue(pipeline)
+    .getActiveCount()
+    .catch(() => 0);
+  if (running > 0)
+    return `batch ${batch} is still queued after ${seconds} s, behind ${running} running batch(es) of pipeline ${pipeline} (a ventilator runs one batch at a time); still waiting`;
   return (
     `no ventilator has taken batch ${batch} after ${seconds} s: it needs a ventilator for pipeline ${pipeline} running with the same ` +
     `${common.redisUrl.env} (${redis}) and ${common.redisPrefix.env} (${client.prefix}); roles started without ${common.redisUrl.env} never see submitted batches. Still waiting`
@@ -151,10 +191,17 @@ async function queuedNotice(client: JobpipeClient, pipeline: string, batch: stri
 }
 
 export function submitCommand(): Command {
-  const command = addSettingOptions(new Command('submit').description("queue a batch on its pipeline's durable intake (checked against the pipeline first)"), submitSettings)
+  const command = addSettingOptions(
+    new Command('submit').description("queue a batch on its pipeline's durable intake (checked against the pipeline first)"),
+    submitSettings,
+  )
     .option('--wait', 'follow the batch to its end and print its summary')
     .option('--json', 'print JSON (the batch id, or with --wait the summary)')
-    .addOption(new Option('--queued-notice <seconds>', 'with --wait: after this many seconds with the batch still queued, say what it waits for').argParser(seconds).default(QUEUED_NOTICE_SECONDS));
+    .addOption(
+      new Option('--queued-notice <seconds>', 'with --wait: after this many seconds with the batch still queued, say what it waits for')
+        .argParser(seconds)
+        .default(QUEUED_NOTICE_SECONDS),
+    );
   command.action(async () => {
     const config = configFrom(command, submitSettings);
     const { wait, json: asJson, queuedNotice: noticeSeconds } = command.opts<{ wait?: boolean; json?: boolean; queuedNotice: number }>();
@@ -163,7 +210,10 @@ export function submitCommand(): Command {
     const { loadPipeline } = await import('@jobpipe/pipeline');
     const pipeline = await loadPipeline(config.pipeline);
     await withClient(config, async (client, connection) => {
-      const batch = await client.submit(pipeline, config.input, { ...(config.batchId ? { batchId: config.batchId } : {}), ...(config.priority ? { priority: config.priority } : {}) });
+      const batch = await client.submit(pipeline, config.input, {
+        ...(config.batchId ? { batchId: config.batchId } : {}),
+        ...(config.priority ? { priority: config.priority } : {}),
+      });
       if (!wait) return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
       if (!asJson) say(`submitted ${batch}; waiting for it to finish`);
       const submittedAt = Date.now();
@@ -190,14 +240,21 @@ export function submitCommand(): Command {
         if (tty) process.stdout.write('\n');
         lines.flush();
       }
-      say(asJson ? JSON.stringify(summary) : `done: ${summary.jobs} jobs, ${summary.failed} failed, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`);
+      say(
+        asJson
+          ? JSON.stringify(summary)
+          : `done: ${summary.jobs} jobs, ${summary.failed} failed, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`,
+      );
     });
   });
   return command;
 }
 
 export function statusCommand(): Command {
-  const command = addSettingOptions(new Command('status').description('show batches: queued, running with progress, done with summary, failed').argument('[batch]', 'one batch'), redisAccess)
+  const command = addSettingOptions(
+    new Command('status').description('show batches: queued, running with progress, done with summary, failed').argument('[batch]', 'one batch'),
+    redisAccess,
+  )
     .option('--json', 'print JSON')
     .addOption(new Option('--limit <n>', 'how many batches to list').argParser(count).default(20));
   command.action(async (batch: string | undefined) => {
@@ -216,7 +273,12 @@ export function statusCommand(): Command {
 
 export function deadCommand(): Command {
   const dead = new Command('dead').description('dead letters: jobs that ran out of attempts, kept with their last error');
-  const list = addSettingOptions(new Command('list').description('list dead letters with their attempts and last error').argument('[batch]', 'one batch (default: every batch with dead letters)'), redisAccess).option('--json', 'print JSON');
+  const list = addSettingOptions(
+    new Command('list')
+      .description('list dead letters with their attempts and last error')
+      .argument('[batch]', 'one batch (default: every batch with dead letters)'),
+    redisAccess,
+  ).option('--json', 'print JSON');
   list.action(async (batch: string | undefined) => {
     const config = configFrom(list, redisAccess);
     await withClient(config, async (client) => {
@@ -225,12 +287,19 @@ export function deadCommand(): Command {
       for (const id of batches) letters.push(...(await client.ledger.listDead(id)));
       if (list.opts<{ json?: boolean }>().json) return say(JSON.stringify(letters, null, 2));
       if (letters.length === 0) return say('no dead letters');
-      for (const letter of letters) say(`${letter.batch}:${letter.seq}  attempts ${letter.attempts}  ${letter.error?.name ?? 'Error'}: ${letter.error?.message ?? ''}`);
+      for (const letter of letters)
+        say(`${letter.batch}:${letter.seq}  attempts ${letter.attempts}  ${letter.error?.name ?? 'Error'}: ${letter.error?.message ?? ''}`);
     });
   });
   dead.addCommand(list);
-  for (const [name, verb] of [['retry', 'send dead letters round again'], ['purge', 'forget dead letters for good']] as const) {
-    const sub = addSettingOptions(new Command(name).description(verb).argument('<batch>', 'the batch').argument('[seqs...]', 'job sequence numbers (default: all of the batch)'), redisAccess);
+  for (const [name, verb] of [
+    ['retry', 'send dead letters round again'],
+    ['purge', 'forget dead letters for good'],
+  ] as const) {
+    const sub = addSettingOptions(
+      new Command(name).description(verb).argument('<batch>', 'the batch').argument('[seqs...]', 'job sequence numbers (default: all of the batch)'),
+      redisAccess,
+    );
     sub.action(async (batch: string, seqs: string[]) => {
       const config = configFrom(sub, redisAccess);
       const numbers = seqs.map((seq) => {
@@ -248,7 +317,6 @@ export function deadCommand(): Command {
   }
   return dead;
 }
-
 
 /** A whole number of seconds, for an option. */
 function seconds(raw: string): number {

@@ -21,7 +21,17 @@ describe('docs/cli.md', () => {
       expect(reference).toContain(`\n## ${path}\n`);
       for (const option of command.options) expect(reference).toContain(`| \`${option.flags}\` |`);
     }
-    for (const text of ['`--priority <value>`', '`--batch-id <value>`', '`--limit <n>`', '`--once`', '`--interval-ms <ms>`', '`--keep`', '`JOBPIPE_DEMO_WORKERS`', 'JOBPIPE_TOP_TARGETS', '`-V, --version`']) {
+    for (const text of [
+      '`--priority <value>`',
+      '`--batch-id <value>`',
+      '`--limit <n>`',
+      '`--once`',
+      '`--interval-ms <ms>`',
+      '`--keep`',
+      '`JOBPIPE_DEMO_WORKERS`',
+      'JOBPIPE_TOP_TARGETS',
+      '`-V, --version`',
+    ]) {
       expect(reference).toContain(text);
     }
   });

@@ -17,7 +17,7 @@ export function cliReference(program: Command): string {
     '',
     sentence(help.commandDescription(program)),
     '',
-    '`npx jobpipe <command> --help` shows what this page says of one command. An option with an env var is a setting: it is read from its flag, else from its environment variable, else it takes its default. Every value is checked at start: a bad one prints one line naming it and exits with code 2, as a usage error (an unknown option, a missing argument) does. The settings of the three roles are also in the README\'s [configuration table](../README.md#configuration).',
+    "`npx jobpipe <command> --help` shows what this page says of one command. An option with an env var is a setting: it is read from its flag, else from its environment variable, else it takes its default. Every value is checked at start: a bad one prints one line naming it and exits with code 2, as a usage error (an unknown option, a missing argument) does. The settings of the three roles are also in the README's [configuration table](../README.md#configuration).",
     '',
     '```',
     help.commandUsage(program),
@@ -41,7 +41,12 @@ export function cliReference(program: Command): string {
     out.push(...optionsTable(help, command));
     const subcommands = command.commands.filter((sub) => !(sub as Command & { _hidden?: boolean })._hidden);
     if (subcommands.length > 0) {
-      out.push('| command | what it does |', '|---|---|', ...subcommands.map((sub) => `| [\`${path(sub).join(' ')}\`](#${anchor(sub)}) | ${cell(help.subcommandDescription(sub))} |`), '');
+      out.push(
+        '| command | what it does |',
+        '|---|---|',
+        ...subcommands.map((sub) => `| [\`${path(sub).join(' ')}\`](#${anchor(sub)}) | ${cell(help.subcommandDescription(sub))} |`),
+        '',
+      );
     }
   }
   return `${out.join('\n').trimEnd()}\n`;

@@ -47,7 +47,10 @@ export async function runDemo(config: DemoConfig): Promise<void> {
   process.once('exit', killOnExit);
   const interrupt = () => {
     say('interrupted: stopping every process');
-    void stack?.stop().then(() => ownRedis?.stop()).then(() => process.exit(130));
+    void stack
+      ?.stop()
+      .then(() => ownRedis?.stop())
+      .then(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
@@ -65,11 +68,15 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     const env: Record<string, string> = { ...keys.env, ...(persistence.connection ? { ...persistence.env, JOBPIPE_REDIS_PREFIX: persistence.prefix } : {}) };
     stack = await Stack.start({ command: [process.execPath, cliPath], pipeline: primesPipelinePath, workers: config.workers, env, startVentilator: false });
     let lastShown = 0;
-    events = new BatchEvents(stack.endpoints.eventsConnect, (progress) => {
-      if (Date.now() - lastShown < 1000) return;
-      lastShown = Date.now();
-      say(`  progress: ${number(progress.done)}/${progress.total === null ? '?' : number(progress.total)} jobs`);
-    }, keys.client);
+    events = new BatchEvents(
+      stack.endpoints.eventsConnect,
+      (progress) => {
+        if (Date.now() - lastShown < 1000) return;
+        lastShown = Date.now();
+        say(`  progress: ${number(progress.done)}/${progress.total === null ? '?' : number(progress.total)} jobs`);
+      },
+      keys.client,
+    );
     // A subscriber needs a moment to connect before the first event it must not miss.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const batchId = `demo-${Date.now().toString(36)}`;
@@ -102,7 +109,7 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     }
     if (ownRedis) {
       await ownRedis.stop();
-      say('stopped the demo\'s redis-server and removed its directory');
+      say("stopped the demo's redis-server and removed its directory");
     }
     process.off('exit', killOnExit);
   }
@@ -137,16 +144,32 @@ async function choosePersistence(): Promise<Persistence> {
     const server = await RedisServer.start({ appendOnly: true, password });
     const url = `redis://127.0.0.1:${server.port}`;
     // The host's other JOBPIPE_REDIS_* settings (a TLS file, a user) are for another Redis: blanked.
-    const env = { ...Object.fromEntries(Object.values(redisSettings).map((setting) => [setting.env, ''])), JOBPIPE_REDIS_URL: url, JOBPIPE_REDIS_PASSWORD: password };
+    const env = {
+      ...Object.fromEntries(Object.values(redisSettings).map((setting) => [setting.env, ''])),
+      JOBPIPE_REDIS_URL: url,
+      JOBPIPE_REDIS_PASSWORD: password,
+    };
     const connection = redisConnectionFrom({ redisUrl: url, redisPassword: new Secret(password) })!;
-    return { connection, env, prefix, server, notice: `persistence: ON, a redis-server of the demo's own on port ${server.port} (AOF on, a random password, in ${server.dir})` };
+    return {
+      connection,
+      env,
+      prefix,
+      server,
+      notice: `persistence: ON, a redis-server of the demo's own on port ${server.port} (AOF on, a random password, in ${server.dir})`,
+    };
   }
-  return { env: {}, prefix, notice: "persistence: OFF. No JOBPIPE_REDIS_URL and no redis-server on PATH: in-flight jobs live in the ventilator's memory only." };
+  return {
+    env: {},
+    prefix,
+    notice: "persistence: OFF. No JOBPIPE_REDIS_URL and no redis-server on PATH: in-flight jobs live in the ventilator's memory only.",
+  };
 }
 
 function report(summary: BatchSummary, limit: number, countPrimesBelow: (limit: number) => number): boolean {
   const answer = summary.answer as { primes: number; ranges: number } | null;
-  say(`batch ${summary.batch} completed: ${number(summary.jobs)} jobs (${summary.failed} failed) in ${summary.wallSeconds.toFixed(2)} s, ${summary.jobsPerSecond.toFixed(1)} jobs/s`);
+  say(
+    `batch ${summary.batch} completed: ${number(summary.jobs)} jobs (${summary.failed} failed) in ${summary.wallSeconds.toFixed(2)} s, ${summary.jobsPerSecond.toFixed(1)} jobs/s`,
+  );
   say('jobs per worker:');
   for (const [worker, count] of Object.entries(summary.perWorker).sort()) {
     say(`  ${worker.padEnd(12)} ${String(count).padStart(6)}  ${'#'.repeat(Math.round((40 * count) / Math.max(1, summary.jobs)))}`);
@@ -154,6 +177,8 @@ function report(summary: BatchSummary, limit: number, countPrimesBelow: (limit: 
   const started = Date.now();
   const expected = countPrimesBelow(limit);
   const verified = answer?.primes === expected && summary.failed === 0;
-  say(`answer: ${answer ? number(answer.primes) : 'none'} primes below ${number(limit)}; a sieve in this process says ${number(expected)} (${Date.now() - started} ms): ${verified ? 'VERIFIED' : 'MISMATCH'}`);
+  say(
+    `answer: ${answer ? number(answer.primes) : 'none'} primes below ${number(limit)}; a sieve in this process says ${number(expected)} (${Date.now() - started} ms): ${verified ? 'VERIFIED' : 'MISMATCH'}`,
+  );
   return verified;
 }

@@ -21,8 +21,15 @@ describe('error classes', () => {
   it('every one jobpipe defines extends JobpipeError, the one base class (directly or through another)', () => {
     const dirs = ['apps', 'libs'].flatMap((top) => readdirSync(join(root, top)).map((name) => join(root, top, name, 'src'))).concat(join(root, 'cli/src'));
     const parentOf = new Map<string, string>();
-    for (const file of dirs.flatMap((dir) => { try { return sources(dir); } catch { return []; } })) {
-      for (const [, name, parent] of readFileSync(file, 'utf8').matchAll(/\bclass (\w+) extends (\w+)/g)) if (/Error$/.test(parent!) || /Error$/.test(name!)) parentOf.set(name!, parent!);
+    for (const file of dirs.flatMap((dir) => {
+      try {
+        return sources(dir);
+      } catch {
+        return [];
+      }
+    })) {
+      for (const [, name, parent] of readFileSync(file, 'utf8').matchAll(/\bclass (\w+) extends (\w+)/g))
+        if (/Error$/.test(parent!) || /Error$/.test(name!)) parentOf.set(name!, parent!);
     }
     expect(parentOf.get('JobpipeError')).toBe('Error');
     expect(parentOf.size).toBeGreaterThan(8);

@@ -4,7 +4,7 @@
  * composition root: the only place that imports several apps, each of which stays a thin shell
  * around its role.
  */
-import { type Command, type CommanderError } from 'commander';
+import type { Command, CommanderError } from 'commander';
 import { ConfigError } from '@jobpipe/config';
 import { buildProgram } from './program.js';
 
@@ -28,7 +28,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   const line = userErrorLine(error);
   if (line !== undefined) {
     process.stderr.write(`jobpipe: ${line}\n`);
-    if (debugging()) for (let e: unknown = error; e instanceof Error; e = e.cause) process.stderr.write(`${e === error ? '' : 'caused by: '}${e.stack ?? e.message}\n`);
+    if (debugging())
+      for (let e: unknown = error; e instanceof Error; e = e.cause) process.stderr.write(`${e === error ? '' : 'caused by: '}${e.stack ?? e.message}\n`);
     process.exit(2);
   }
   process.stderr.write(`jobpipe: ${(error as Error)?.stack ?? String(error)}\n`);

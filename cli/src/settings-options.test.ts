@@ -6,7 +6,14 @@ import { addSettingOptions, defaultHelp, settingOf } from './settings-options.js
 const spec = {
   pipeline: setting({ env: 'X_PIPELINE', flag: 'pipeline', description: 'the module', parse: nonEmpty }),
   port: setting({ env: 'X_PORT', flag: 'port', description: 'a port', default: 9400, parse: integer(0, 65535) }),
-  input: setting<string | undefined>({ env: 'X_INPUT', flag: 'input', description: 'an input', default: undefined, defaultText: '(none: wait)', parse: nonEmpty }),
+  input: setting<string | undefined>({
+    env: 'X_INPUT',
+    flag: 'input',
+    description: 'an input',
+    default: undefined,
+    defaultText: '(none: wait)',
+    parse: nonEmpty,
+  }),
   secret: setting<string | undefined>({ env: 'X_SECRET', flag: 'secret', description: 'a secret', default: undefined, parse: nonEmpty }),
   id: setting<string | undefined>({ env: 'X_ID', flag: 'id', description: 'an id', default: undefined, defaultText: '`<pipeline>-<time>`', parse: nonEmpty }),
   threads: setting({ env: 'X_THREADS', flag: 'threads', description: 'threads', default: 0, defaultText: "the pipeline's, else 0", parse: integer(0, 9) }),

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { defaultText, loadConfig, type ConfigOf, type Setting, type SettingsSpec } from '@jobpipe/config';
 
 const settingOfOption = new WeakMap<Option, Setting>();

@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { rows } from './panels.mjs';
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template
 const datasource = { type: 'prometheus', uid: '${datasource}' };
 const panels = [];
 let id = 1;
@@ -24,7 +25,10 @@ for (const row of rows) {
         defaults: { unit: panel.unit, ...(panel.unit === 'percentunit' ? { min: 0, max: 1 } : {}) },
         overrides: [],
       },
-      options: type === 'timeseries' ? { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi' } } : { reduceOptions: { calcs: ['lastNotNull'] } },
+      options:
+        type === 'timeseries'
+          ? { legend: { displayMode: 'list', placement: 'bottom' }, tooltip: { mode: 'multi' } }
+          : { reduceOptions: { calcs: ['lastNotNull'] } },
       targets: panel.targets.map((target, j) => ({ refId: String.fromCharCode(65 + j), datasource, expr: target.expr, legendFormat: target.legend })),
     });
   });

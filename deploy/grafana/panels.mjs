@@ -7,75 +7,128 @@ export const rows = [
   {
     title: 'Throughput and latency',
     panels: [
-      { title: 'Throughput in and out (jobs/s)', unit: 'ops', targets: [
-        { expr: `sum by (pipeline) (rate(jobpipe_jobs_dispatched_total{${P}}[$__rate_interval]))`, legend: 'dispatched {{pipeline}}' },
-        { expr: `sum by (pipeline) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]))`, legend: 'completed {{pipeline}}' },
-        { expr: `sum by (pipeline) (rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`, legend: 'failed {{pipeline}}' },
-      ] },
-      { title: 'End-to-end latency, dispatch to recorded', unit: 's', targets: [0.5, 0.95, 0.99].map((q) => (
-        { expr: `histogram_quantile(${q}, sum by (le) (rate(jobpipe_job_latency_seconds_bucket{${P}}[$__rate_interval])))`, legend: `p${q * 100}` })) },
-      { title: 'Handler duration', unit: 's', targets: [0.5, 0.99].map((q) => (
-        { expr: `histogram_quantile(${q}, sum by (le) (rate(jobpipe_job_duration_seconds_bucket{${P}}[$__rate_interval])))`, legend: `p${q * 100}` })) },
-      { title: 'Jobs in flight', unit: 'short', targets: [
-        { expr: `sum by (pipeline) (jobpipe_jobs_inflight{${P}})`, legend: '{{pipeline}}' },
-      ] },
+      {
+        title: 'Throughput in and out (jobs/s)',
+        unit: 'ops',
+        targets: [
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_dispatched_total{${P}}[$__rate_interval]))`, legend: 'dispatched {{pipeline}}' },
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]))`, legend: 'completed {{pipeline}}' },
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`, legend: 'failed {{pipeline}}' },
+        ],
+      },
+      {
+        title: 'End-to-end latency, dispatch to recorded',
+        unit: 's',
+        targets: [0.5, 0.95, 0.99].map((q) => ({
+          expr: `histogram_quantile(${q}, sum by (le) (rate(jobpipe_job_latency_seconds_bucket{${P}}[$__rate_interval])))`,
+          legend: `p${q * 100}`,
+        })),
+      },
+      {
+        title: 'Handler duration',
+        unit: 's',
+        targets: [0.5, 0.99].map((q) => ({
+          expr: `histogram_quantile(${q}, sum by (le) (rate(jobpipe_job_duration_seconds_bucket{${P}}[$__rate_interval])))`,
+          legend: `p${q * 100}`,
+        })),
+      },
+      { title: 'Jobs in flight', unit: 'short', targets: [{ expr: `sum by (pipeline) (jobpipe_jobs_inflight{${P}})`, legend: '{{pipeline}}' }] },
     ],
   },
   {
     title: 'Workers and load balance',
     panels: [
-      { title: 'Per-worker throughput (jobs/s)', unit: 'ops', targets: [
-        { expr: `sum by (worker) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]) + rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`, legend: '{{worker}}' },
-      ] },
-      { title: 'Busy slots per worker', unit: 'short', targets: [
-        { expr: `sum by (worker) (jobpipe_worker_jobs_active{${P}})`, legend: 'busy {{worker}}' },
-        { expr: `sum by (worker) (jobpipe_worker_slots{${P}})`, legend: 'slots {{worker}}' },
-      ] },
-      { title: 'Load balance (Jain index: 1 = even)', unit: 'percentunit', type: 'stat', targets: [
-        { expr: `jobpipe:worker_fairness:jain1m{${P}}`, legend: '{{pipeline}}' },
-      ] },
-      { title: 'Workers connected', unit: 'short', type: 'stat', targets: [
-        { expr: `sum by (pipeline) (jobpipe_workers_connected{${P}})`, legend: '{{pipeline}}' },
-      ] },
+      {
+        title: 'Per-worker throughput (jobs/s)',
+        unit: 'ops',
+        targets: [
+          {
+            expr: `sum by (worker) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]) + rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`,
+            legend: '{{worker}}',
+          },
+        ],
+      },
+      {
+        title: 'Busy slots per worker',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (worker) (jobpipe_worker_jobs_active{${P}})`, legend: 'busy {{worker}}' },
+          { expr: `sum by (worker) (jobpipe_worker_slots{${P}})`, legend: 'slots {{worker}}' },
+        ],
+      },
+      {
+        title: 'Load balance (Jain index: 1 = even)',
+        unit: 'percentunit',
+        type: 'stat',
+        targets: [{ expr: `jobpipe:worker_fairness:jain1m{${P}}`, legend: '{{pipeline}}' }],
+      },
+      {
+        title: 'Workers connected',
+        unit: 'short',
+        type: 'stat',
+        targets: [{ expr: `sum by (pipeline) (jobpipe_workers_connected{${P}})`, legend: '{{pipeline}}' }],
+      },
     ],
   },
   {
     title: 'Batches and faults',
     panels: [
       // While a big batch is still being split its total is unknown: progress is then of the jobs split so far.
-      { title: 'Batch progress (of the jobs known)', unit: 'percentunit', type: 'gauge', targets: [
-        { expr: `jobpipe:batch_progress:ratio{${P}}`, legend: '{{pipeline}}' },
-      ] },
-      { title: 'Batch jobs: done, split, expected', unit: 'short', targets: [
-        { expr: `sum by (pipeline) (jobpipe_batch_jobs_done{${P}})`, legend: 'done' },
-        { expr: `sum by (pipeline) (jobpipe_batch_jobs_split{${P}})`, legend: 'split so far' },
-        { expr: `sum by (pipeline) (jobpipe_batch_jobs_expected{${P}})`, legend: 'expected' },
-      ] },
-      { title: 'Batches completed', unit: 'short', type: 'stat', targets: [
-        { expr: `sum by (pipeline) (jobpipe_batches_completed_total{${P}})`, legend: '{{pipeline}}' },
-      ] },
-      { title: 'Redeliveries, dead letters and duplicates (per 5 min)', unit: 'short', targets: [
-        { expr: `sum by (pipeline) (increase(jobpipe_jobs_redelivered_total{${P}}[5m]))`, legend: 'redelivered' },
-        { expr: `sum by (pipeline) (increase(jobpipe_jobs_dead_lettered_total{${P}}[5m]))`, legend: 'dead letters' },
-        { expr: `sum by (pipeline) (increase(jobpipe_duplicate_results_total{${P}}[5m]))`, legend: 'duplicates dropped' },
-      ] },
-      { title: 'Malformed messages dropped (per 5 min)', unit: 'short', targets: [
-        { expr: 'sum by (role, reason) (increase(jobpipe_malformed_messages_total[5m]))', legend: '{{role}} {{reason}}' },
-      ] },
+      {
+        title: 'Batch progress (of the jobs known)',
+        unit: 'percentunit',
+        type: 'gauge',
+        targets: [{ expr: `jobpipe:batch_progress:ratio{${P}}`, legend: '{{pipeline}}' }],
+      },
+      {
+        title: 'Batch jobs: done, split, expected',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (jobpipe_batch_jobs_done{${P}})`, legend: 'done' },
+          { expr: `sum by (pipeline) (jobpipe_batch_jobs_split{${P}})`, legend: 'split so far' },
+          { expr: `sum by (pipeline) (jobpipe_batch_jobs_expected{${P}})`, legend: 'expected' },
+        ],
+      },
+      {
+        title: 'Batches completed',
+        unit: 'short',
+        type: 'stat',
+        targets: [{ expr: `sum by (pipeline) (jobpipe_batches_completed_total{${P}})`, legend: '{{pipeline}}' }],
+      },
+      {
+        title: 'Redeliveries, dead letters and duplicates (per 5 min)',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (increase(jobpipe_jobs_redelivered_total{${P}}[5m]))`, legend: 'redelivered' },
+          { expr: `sum by (pipeline) (increase(jobpipe_jobs_dead_lettered_total{${P}}[5m]))`, legend: 'dead letters' },
+          { expr: `sum by (pipeline) (increase(jobpipe_duplicate_results_total{${P}}[5m]))`, legend: 'duplicates dropped' },
+        ],
+      },
+      {
+        title: 'Malformed messages dropped (per 5 min)',
+        unit: 'short',
+        targets: [{ expr: 'sum by (role, reason) (increase(jobpipe_malformed_messages_total[5m]))', legend: '{{role}} {{reason}}' }],
+      },
     ],
   },
   {
     title: 'Processes',
     panels: [
-      { title: 'CPU per role (cores)', unit: 'short', targets: [
-        { expr: 'sum by (role) (rate(process_cpu_seconds_total{job=~"jobpipe-.*"}[$__rate_interval]))', legend: '{{role}}' },
-      ] },
-      { title: 'Memory per process (RSS)', unit: 'bytes', targets: [
-        { expr: 'max by (role, instance) (process_resident_memory_bytes{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' },
-      ] },
-      { title: 'Event loop lag p99', unit: 's', targets: [
-        { expr: 'max by (role, instance) (nodejs_eventloop_lag_p99_seconds{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' },
-      ] },
+      {
+        title: 'CPU per role (cores)',
+        unit: 'short',
+        targets: [{ expr: 'sum by (role) (rate(process_cpu_seconds_total{job=~"jobpipe-.*"}[$__rate_interval]))', legend: '{{role}}' }],
+      },
+      {
+        title: 'Memory per process (RSS)',
+        unit: 'bytes',
+        targets: [{ expr: 'max by (role, instance) (process_resident_memory_bytes{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' }],
+      },
+      {
+        title: 'Event loop lag p99',
+        unit: 's',
+        targets: [{ expr: 'max by (role, instance) (nodejs_eventloop_lag_p99_seconds{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' }],
+      },
     ],
   },
 ];

@@ -21,7 +21,7 @@ const files = [
     path: new URL('k8s/base/grafana-dashboard.yaml', deploy),
     text:
       header('deploy/grafana/dashboards/jobpipe.json') +
-      '# Grafana\'s sidecar (grafana_dashboard label) loads it; grafana_folder names the folder.\n' +
+      "# Grafana's sidecar (grafana_dashboard label) loads it; grafana_folder names the folder.\n" +
       stringify(
         {
           apiVersion: 'v1',

@@ -15,11 +15,23 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('npm run bench -- --smoke', () => {
   it('runs jobpipe durable and in memory, with warm-ups before the throughput and latency runs, and writes the report', () => {
     const json = join(dir, 'bench.json');
-    const run = spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--warmup-jobs', '200', '--warmup-seconds', '0.02', '--json', json], { encoding: 'utf8', timeout: 120_000 });
+    const run = spawnSync(
+      process.execPath,
+      [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--warmup-jobs', '200', '--warmup-seconds', '0.02', '--json', json],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
     expect(run.status, run.stderr).toBe(0);
     type Spread = { p50: number; p99: number };
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
-      rows: { system: string; jobs_per_s: { median: number; min: number; max: number }; cold_jobs_per_s: { median: number }; p50_ms: number; p99_ms: number; latency_stages_ms: { toWorker: Spread; toRecorded: Spread }; p50_by_tenth_ms: number[] }[];
+      rows: {
+        system: string;
+        jobs_per_s: { median: number; min: number; max: number };
+        cold_jobs_per_s: { median: number };
+        p50_ms: number;
+        p99_ms: number;
+        latency_stages_ms: { toWorker: Spread; toRecorded: Spread };
+        p50_by_tenth_ms: number[];
+      }[];
       ratios: Record<string, number>;
       warmupSeconds: number;
       warmupJobs: number;

@@ -31,7 +31,23 @@ describe('chaos harness', () => {
     cleanup.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
     const jsonPath = join(dir, 'chaos.json');
     const jobs = 3000;
-    const args = [resolve(repoRoot, 'chaos/run.mjs'), '--jobs', String(jobs), '--workers', '3', '--work-ms', '5', '--kill-every-ms', '1500', '--seed', '7', '--timeout-s', '40', '--json', jsonPath];
+    const args = [
+      resolve(repoRoot, 'chaos/run.mjs'),
+      '--jobs',
+      String(jobs),
+      '--workers',
+      '3',
+      '--work-ms',
+      '5',
+      '--kill-every-ms',
+      '1500',
+      '--seed',
+      '7',
+      '--timeout-s',
+      '40',
+      '--json',
+      jsonPath,
+    ];
     const child = cleanup.child(spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] }));
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));

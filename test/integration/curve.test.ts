@@ -86,13 +86,17 @@ describe('CURVE', () => {
     await Promise.all([strangerWorker.ready, plainWorker.ready]);
 
     // Raw sockets with the stranger's key: one asks for jobs, one forges results for this batch.
-    const beggar = cleanup.socket(new Dealer({ linger: 0, curveServerKey: server.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }));
+    const beggar = cleanup.socket(
+      new Dealer({ linger: 0, curveServerKey: server.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }),
+    );
     beggar.connect(stack.endpoints.jobsConnect);
     const received: Buffer[][] = [];
     void (async () => {
       for await (const frames of beggar) received.push(frames);
     })().catch(() => {});
-    const forger = cleanup.socket(new Push({ linger: 0, sendTimeout: 0, curveServerKey: server.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }));
+    const forger = cleanup.socket(
+      new Push({ linger: 0, sendTimeout: 0, curveServerKey: server.publicKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }),
+    );
     forger.connect(stack.endpoints.resultsConnect);
     const plainForger = cleanup.socket(new Push({ linger: 0, sendTimeout: 0 }));
     plainForger.connect(stack.endpoints.resultsConnect);
@@ -100,7 +104,15 @@ describe('CURVE', () => {
       type: 'Results',
       pipeline: 'echo',
       worker: 'forger',
-      results: Array.from({ length: jobs }, (_, seq) => ({ batch: 'curve-refused', seq, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true as const, value: { forged: true } })),
+      results: Array.from({ length: jobs }, (_, seq) => ({
+        batch: 'curve-refused',
+        seq,
+        attempt: 1,
+        dispatchedAt: Date.now(),
+        durationMs: 1,
+        ok: true as const,
+        value: { forged: true },
+      })),
     });
     // Not awaited: with no completed handshake there is no connection to send on, so each send
     // waits, until the socket closes. Were one let in, the batch would show its forged results.
@@ -205,9 +217,21 @@ describe('CURVE', () => {
       { role: 'sink', env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey }, message: /JOBPIPE_CURVE_CLIENT_KEYS is not: without an allow-list/ },
       { role: 'ventilator', env: { JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey }, message: /JOBPIPE_CURVE_SERVER_SECRET is not/ },
       { role: 'worker', env: { JOBPIPE_CURVE_SERVER_KEY: server.publicKey }, message: /JOBPIPE_CURVE_SECRET is not/ },
-      { role: 'worker', env: { JOBPIPE_CURVE_SERVER_KEY: server.publicKey, JOBPIPE_CURVE_SECRET: `${allowed.secretKey.slice(0, 39)}~` }, message: /invalid JOBPIPE_CURVE_SECRET: is not a CURVE key/ },
-      { role: 'sink', env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_SERVER_SECRET_FILE: secretFile, JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey }, message: /set JOBPIPE_CURVE_SERVER_SECRET or JOBPIPE_CURVE_SERVER_SECRET_FILE, not both/ },
-      { role: 'sink', env: { JOBPIPE_CURVE_SERVER_SECRET_FILE: '/nonexistent/server.secret', JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey }, message: /cannot read \/nonexistent\/server\.secret: ENOENT/ },
+      {
+        role: 'worker',
+        env: { JOBPIPE_CURVE_SERVER_KEY: server.publicKey, JOBPIPE_CURVE_SECRET: `${allowed.secretKey.slice(0, 39)}~` },
+        message: /invalid JOBPIPE_CURVE_SECRET: is not a CURVE key/,
+      },
+      {
+        role: 'sink',
+        env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_SERVER_SECRET_FILE: secretFile, JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey },
+        message: /set JOBPIPE_CURVE_SERVER_SECRET or JOBPIPE_CURVE_SERVER_SECRET_FILE, not both/,
+      },
+      {
+        role: 'sink',
+        env: { JOBPIPE_CURVE_SERVER_SECRET_FILE: '/nonexistent/server.secret', JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey },
+        message: /cannot read \/nonexistent\/server\.secret: ENOENT/,
+      },
     ];
     const runs = cases.map((c) => runCli([c.role], { JOBPIPE_PIPELINE: echoPipeline, ...c.env }, cleanup));
     for (const [i, run] of runs.entries()) {
@@ -245,7 +269,18 @@ describe('CURVE', () => {
 
     // A sink bound on every interface without keys says so; with keys it does not.
     const bind = async (env: Record<string, string>) => {
-      const sink = runCli(['sink'], { JOBPIPE_PIPELINE: echoPipeline, JOBPIPE_METRICS_PORT: '0', JOBPIPE_LOG_FORMAT: 'json', JOBPIPE_RESULTS_BIND: `tcp://0.0.0.0:${await freePort()}`, JOBPIPE_EVENTS_BIND: `tcp://127.0.0.1:${await freePort()}`, ...env }, cleanup);
+      const sink = runCli(
+        ['sink'],
+        {
+          JOBPIPE_PIPELINE: echoPipeline,
+          JOBPIPE_METRICS_PORT: '0',
+          JOBPIPE_LOG_FORMAT: 'json',
+          JOBPIPE_RESULTS_BIND: `tcp://0.0.0.0:${await freePort()}`,
+          JOBPIPE_EVENTS_BIND: `tcp://127.0.0.1:${await freePort()}`,
+          ...env,
+        },
+        cleanup,
+      );
       await waitFor('the sink to be ready', () => sink.stdout.includes('"msg":"ready"'), 20_000);
       sink.child.kill('SIGTERM');
       return (await sink.exited).stdout;

@@ -61,7 +61,11 @@ describe('demo', () => {
     const redis = /a redis-server of the demo's own on port (\d+) \(AOF on, in (\S+)\)/.exec(stdout);
     if (redis) {
       expect(stdout).toContain("stopped the demo's redis-server and removed its directory");
-      await waitFor("the demo's redis-server to be gone", () => processesMatching(`:${redis[1]}`).filter((pid) => /redis/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))).length === 0, 5000);
+      await waitFor(
+        "the demo's redis-server to be gone",
+        () => processesMatching(`:${redis[1]}`).filter((pid) => /redis/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))).length === 0,
+        5000,
+      );
       expect(existsSync(redis[2]!)).toBe(false);
     }
   });

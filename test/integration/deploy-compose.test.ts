@@ -52,7 +52,9 @@ function runOneShot(service: ComposeService) {
 /** A role's environment with paths inside the image or its volumes turned into paths here. */
 function roleEnvHere(service: ComposeService): Record<string, string> {
   const mounts = volumeMounts(compose, service);
-  return Object.fromEntries(Object.entries(service.environment ?? {}).map(([key, value]) => [key, value.startsWith('/') ? containerPathHere(value, mounts, volumeDirs) : value]));
+  return Object.fromEntries(
+    Object.entries(service.environment ?? {}).map(([key, value]) => [key, value.startsWith('/') ? containerPathHere(value, mounts, volumeDirs) : value]),
+  );
 }
 
 /** What `docker compose up` does first: the keys service runs, so that the roles' key files exist. */
@@ -61,7 +63,9 @@ const firstKeysRun = keysService(compose) ? runOneShot(keysService(compose)![1])
 /** A service's published ports, `[ip:][hostPort:]containerPort[/protocol]`. */
 function published(service: ComposeService): { ip?: string; hostPort?: number; container: number }[] {
   return (service.ports ?? []).map((spec) => {
-    const parts = String(spec).replace(/\/(tcp|udp|sctp)$/, '').split(':');
+    const parts = String(spec)
+      .replace(/\/(tcp|udp|sctp)$/, '')
+      .split(':');
     const container = Number(parts.pop());
     const hostPort = parts.length > 0 ? Number(parts.pop()) : undefined;
     return { ...(parts.length > 0 ? { ip: parts.join(':') } : {}), ...(hostPort !== undefined ? { hostPort } : {}), container };
@@ -70,12 +74,19 @@ function published(service: ComposeService): { ip?: string; hostPort?: number; c
 
 /** `host:container[:ro]` bind mounts of a service, with host paths resolved from the repository root. */
 function mounts(service: ComposeService): { source: string; target: string }[] {
-  return (service.volumes ?? []).map((spec) => String(spec).split(':')).filter(([source]) => source!.startsWith('.')).map(([source, target]) => ({ source: resolve(repoRoot, source!), target: target! }));
+  return (service.volumes ?? [])
+    .map((spec) => String(spec).split(':'))
+    .filter(([source]) => source!.startsWith('.'))
+    .map(([source, target]) => ({ source: resolve(repoRoot, source!), target: target! }));
 }
 
 describe('docker-compose.yml', () => {
-  it('passes `docker-compose config -q` (Debian\'s docker-compose v1)', () => {
-    const run = spawnSync('docker-compose', ['-f', composePath, 'config', '-q'], { encoding: 'utf8', cwd: repoRoot, env: { ...process.env, JOBPIPE_REDIS_PASSWORD: '', JOBPIPE_IMAGE: '' } });
+  it("passes `docker-compose config -q` (Debian's docker-compose v1)", () => {
+    const run = spawnSync('docker-compose', ['-f', composePath, 'config', '-q'], {
+      encoding: 'utf8',
+      cwd: repoRoot,
+      env: { ...process.env, JOBPIPE_REDIS_PASSWORD: '', JOBPIPE_IMAGE: '' },
+    });
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr.trim()).toBe('');
   });
@@ -110,7 +121,11 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the three roles and the one-shot keys service from the image built here; each role reads only settings its role knows, with values it accepts', () => {
-    expect(jobpipeServices(compose).map(([name]) => name).sort()).toEqual(['keys', 'sink', 'ventilator', 'worker']);
+    expect(
+      jobpipeServices(compose)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(['keys', 'sink', 'ventilator', 'worker']);
     for (const [name, service] of jobpipeServices(compose)) expect(service.build, name).toBe('.');
     const roles = roleServices(compose);
     expect(roles.map(([name]) => name).sort()).toEqual(['sink', 'ventilator', 'worker']);
@@ -127,7 +142,7 @@ describe('docker-compose.yml', () => {
 
   it('CURVE: the keys service runs `jobpipe keys --out <its volume> --keep` and nothing else, once per `up`, and a second run keeps the keys', () => {
     const [name, service] = keysService(compose)!;
-    expect(service.entrypoint, 'the image\'s entrypoint, the jobpipe CLI').toBeUndefined();
+    expect(service.entrypoint, "the image's entrypoint, the jobpipe CLI").toBeUndefined();
     const [command, ...args] = service.command!;
     expect(command).toBe('keys');
     const options = args.filter((arg) => arg.startsWith('--')).sort();
@@ -222,7 +237,11 @@ describe('docker-compose.yml', () => {
         if (condition === 'service_completed_successfully') expect(compose.services[dependency]!.restart, `${dependency} runs once`).toBe('no');
       }
     }
-    expect(compose.services.worker!.depends_on).toEqual({ keys: { condition: 'service_completed_successfully' }, ventilator: { condition: 'service_healthy' }, sink: { condition: 'service_healthy' } });
+    expect(compose.services.worker!.depends_on).toEqual({
+      keys: { condition: 'service_completed_successfully' },
+      ventilator: { condition: 'service_healthy' },
+      sink: { condition: 'service_healthy' },
+    });
     const worker = compose.services.worker!;
     const drainMs = Number(worker.environment!.JOBPIPE_DRAIN_TIMEOUT_MS ?? roleSettings.worker!.drainTimeoutMs!.default);
     // A worker exits at most 5 s after its drain timeout; Docker's default is a SIGKILL after 10 s.
@@ -238,7 +257,10 @@ describe('docker-compose.yml', () => {
     for (const pattern of config.rule_files) expect(pattern.startsWith(`${mount.target}/`), pattern).toBe(true);
     expect(existsSync(resolve(mount.source, 'rules/jobpipe.yml'))).toBe(true);
     for (const job of config.scrape_configs) {
-      const targets: string[] = [...(job.static_configs ?? []).flatMap((group: any) => group.targets), ...(job.dns_sd_configs ?? []).flatMap((sd: any) => sd.names.map((name: string) => `${name}:${sd.port}`))];
+      const targets: string[] = [
+        ...(job.static_configs ?? []).flatMap((group: any) => group.targets),
+        ...(job.dns_sd_configs ?? []).flatMap((sd: any) => sd.names.map((name: string) => `${name}:${sd.port}`)),
+      ];
       for (const target of targets) {
         const [host, port] = target.split(':');
         const service = compose.services[host!];
@@ -291,11 +313,20 @@ describe('Dockerfile', () => {
   it("gives the keys service's volume directory to node before switching to it, so that a fresh named volume there is node's", () => {
     const [, keys] = keysService(compose)!;
     const userAt = runtime.instructions.findIndex((candidate) => candidate.keyword === 'USER');
-    const asRoot = runtime.instructions.slice(0, userAt).filter((candidate) => candidate.keyword === 'RUN').map((candidate) => candidate.args);
+    const asRoot = runtime.instructions
+      .slice(0, userAt)
+      .filter((candidate) => candidate.keyword === 'RUN')
+      .map((candidate) => candidate.args);
     for (const { target } of volumeMounts(compose, keys)) {
       const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-      expect(asRoot.some((run) => new RegExp(`mkdir (-p )?${escaped}( |$)`).test(run)), `mkdir ${target}`).toBe(true);
-      expect(asRoot.some((run) => new RegExp(`chown (-R )?node(:node)? ${escaped}( |$)`).test(run)), `chown node ${target}`).toBe(true);
+      expect(
+        asRoot.some((run) => new RegExp(`mkdir (-p )?${escaped}( |$)`).test(run)),
+        `mkdir ${target}`,
+      ).toBe(true);
+      expect(
+        asRoot.some((run) => new RegExp(`chown (-R )?node(:node)? ${escaped}( |$)`).test(run)),
+        `chown node ${target}`,
+      ).toBe(true);
     }
   });
 
@@ -303,16 +334,25 @@ describe('Dockerfile', () => {
     const all = dockerfile.stages.flatMap((stage) => stage.instructions.map((candidate) => ({ stage: stage.name, ...candidate })));
     const productionInstall = all.find((candidate) => candidate.keyword === 'RUN' && /npm ci --omit=dev/.test(candidate.args));
     expect(productionInstall, 'an `npm ci --omit=dev` stage').toBeDefined();
-    expect(runtime.instructions.find((candidate) => candidate.keyword === 'COPY' && candidate.args.includes('node_modules'))?.args).toContain(`--from=${productionInstall!.stage}`);
+    expect(runtime.instructions.find((candidate) => candidate.keyword === 'COPY' && candidate.args.includes('node_modules'))?.args).toContain(
+      `--from=${productionInstall!.stage}`,
+    );
     expect(runtime.instructions.some((candidate) => candidate.keyword === 'RUN' && /npm (ci|install)/.test(candidate.args))).toBe(false);
   });
 
   it('.dockerignore lets in every workspace and keeps out node_modules and build output', () => {
-    const ignore = readFileSync(resolve(repoRoot, '.dockerignore'), 'utf8').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    const ignore = readFileSync(resolve(repoRoot, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
     const workspaces = (JSON.parse(readFileSync(resolve(repoRoot, 'package.json'), 'utf8')) as { workspaces: string[] }).workspaces;
     const included = ignore.filter((line) => line.startsWith('!')).map((line) => line.slice(1));
     expect(ignore[0]).toBe('*');
-    for (const workspace of workspaces) expect(included.some((path) => workspace === path || workspace.startsWith(`${path}/`)), workspace).toBe(true);
+    for (const workspace of workspaces)
+      expect(
+        included.some((path) => workspace === path || workspace.startsWith(`${path}/`)),
+        workspace,
+      ).toBe(true);
     for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json']) expect(included).toContain(path);
     for (const pattern of ['**/node_modules', '**/dist', '**/*.tsbuildinfo']) expect(ignore).toContain(pattern);
   });

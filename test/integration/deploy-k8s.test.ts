@@ -41,12 +41,29 @@ const k8sDir = resolve(repoRoot, 'deploy/k8s');
 const variants = [
   { name: 'deploy/k8s', dir: k8sDir, redis: true, autoscaler: 'HorizontalPodAutoscaler' },
   { name: 'deploy/k8s/keda', dir: resolve(k8sDir, 'keda'), redis: true, autoscaler: 'ScaledObject' },
-  { name: 'a managed-Redis overlay', dir: resolve(repoRoot, 'test/integration/deploy-fixtures/managed-redis'), redis: false, autoscaler: 'HorizontalPodAutoscaler' },
+  {
+    name: 'a managed-Redis overlay',
+    dir: resolve(repoRoot, 'test/integration/deploy-fixtures/managed-redis'),
+    redis: false,
+    autoscaler: 'HorizontalPodAutoscaler',
+  },
 ] as const;
 
 /** Model classes by `apiVersion/kind`, from the schema packages. */
 const models = new Map<string, { new (data: unknown): { validate(): void } }>();
-for (const model of [ConfigMap, Namespace, Secret, Service, Deployment, StatefulSet, HorizontalPodAutoscaler, PodDisruptionBudget, ScaledObject, PrometheusRule, ServiceMonitor] as unknown as { apiVersion: string; kind: string; new (data: unknown): { validate(): void } }[]) {
+for (const model of [
+  ConfigMap,
+  Namespace,
+  Secret,
+  Service,
+  Deployment,
+  StatefulSet,
+  HorizontalPodAutoscaler,
+  PodDisruptionBudget,
+  ScaledObject,
+  PrometheusRule,
+  ServiceMonitor,
+] as unknown as { apiVersion: string; kind: string; new (data: unknown): { validate(): void } }[]) {
   models.set(`${model.apiVersion}/${model.kind}`, model);
 }
 
@@ -73,7 +90,9 @@ interface PodTemplate {
 }
 
 function podTemplates(objects: K8sObject[]): PodTemplate[] {
-  return objects.filter((object) => WORKLOADS.has(object.kind)).map((owner) => ({ owner, labels: owner.spec.template.metadata?.labels ?? {}, spec: owner.spec.template.spec }));
+  return objects
+    .filter((object) => WORKLOADS.has(object.kind))
+    .map((owner) => ({ owner, labels: owner.spec.template.metadata?.labels ?? {}, spec: owner.spec.template.spec }));
 }
 
 const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([key, value]) => labels[key] === value);
@@ -105,9 +124,12 @@ function containerEnv(objects: K8sObject[], container: any): Record<string, stri
     for (const key of keysOf(objects, kind, ref.name)) env[`${source.prefix ?? ''}${key}`] = keyValue(objects, kind, ref.name, key)!;
   }
   for (const entry of container.env ?? []) {
-    if (entry.value !== undefined) env[entry.name] = String(entry.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_: string, name: string) => env[name] ?? `$(${name})`);
+    if (entry.value !== undefined)
+      env[entry.name] = String(entry.value).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (_: string, name: string) => env[name] ?? `$(${name})`);
     else if (entry.valueFrom?.configMapKeyRef || entry.valueFrom?.secretKeyRef) {
-      const [kind, ref] = entry.valueFrom.configMapKeyRef ? (['ConfigMap', entry.valueFrom.configMapKeyRef] as const) : (['Secret', entry.valueFrom.secretKeyRef] as const);
+      const [kind, ref] = entry.valueFrom.configMapKeyRef
+        ? (['ConfigMap', entry.valueFrom.configMapKeyRef] as const)
+        : (['Secret', entry.valueFrom.secretKeyRef] as const);
       const value = keyValue(objects, kind, ref.name, ref.key);
       if (value === undefined) throw new Error(`${container.name}: ${entry.name} refers to ${kind} ${ref.name} key ${ref.key}, which does not exist`);
       env[entry.name] = value;
@@ -175,7 +197,9 @@ function envHere(objects: K8sObject[], entry: JobpipeContainer): Record<string, 
 
 function jobpipeContainers(objects: K8sObject[]): JobpipeContainer[] {
   return podTemplates(objects).flatMap((template) =>
-    (template.spec.containers as any[]).filter((container) => isJobpipeImage(container.image)).map((container) => ({ template, container, role: (container.command ?? container.args ?? [])[0], env: containerEnv(objects, container) })),
+    (template.spec.containers as any[])
+      .filter((container) => isJobpipeImage(container.image))
+      .map((container) => ({ template, container, role: (container.command ?? container.args ?? [])[0], env: containerEnv(objects, container) })),
   );
 }
 
@@ -218,7 +242,9 @@ describe.each(variants)('$name', (variant) => {
     if (!kubectlAvailable) return;
     const run = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
     expect(run.status, run.stderr).toBe(0);
-    const theirs = parseAllDocuments(run.stdout).map((document) => document.toJS() as K8sObject).filter(Boolean);
+    const theirs = parseAllDocuments(run.stdout)
+      .map((document) => document.toJS() as K8sObject)
+      .filter(Boolean);
     const byKey = (list: K8sObject[]) => Object.fromEntries(list.map((object) => [objectKey(object), object]));
     expect(byKey(objects)).toEqual(byKey(theirs));
   });
@@ -236,7 +262,10 @@ describe.each(variants)('$name', (variant) => {
     for (const template of templates) expect(selects(template.owner.spec.selector.matchLabels, template.labels), objectKey(template.owner)).toBe(true);
     for (const service of objects.filter((object) => object.kind === 'Service')) {
       const selected = templates.filter((template) => selects(service.spec.selector ?? { none: 'none' }, template.labels));
-      expect(selected.map((template) => template.owner.metadata.name), `pods of Service ${service.metadata.name}`).toHaveLength(1);
+      expect(
+        selected.map((template) => template.owner.metadata.name),
+        `pods of Service ${service.metadata.name}`,
+      ).toHaveLength(1);
       for (const port of service.spec.ports) {
         const target = port.targetPort ?? port.port;
         const found = selected[0]!.spec.containers.some((container: any) => containerPort(container, target) !== undefined);
@@ -247,7 +276,9 @@ describe.each(variants)('$name', (variant) => {
       expect(find(objects, 'Service', statefulSet.spec.serviceName)?.spec.clusterIP, `governing Service of ${statefulSet.metadata.name}`).toBe('None');
     }
     for (const budget of objects.filter((object) => object.kind === 'PodDisruptionBudget')) {
-      expect(templates.filter((template) => selects(budget.spec.selector.matchLabels, template.labels)).map((template) => template.owner.metadata.name)).toEqual(['worker']);
+      expect(
+        templates.filter((template) => selects(budget.spec.selector.matchLabels, template.labels)).map((template) => template.owner.metadata.name),
+      ).toEqual(['worker']);
     }
   });
 
@@ -292,9 +323,15 @@ describe.each(variants)('$name', (variant) => {
         const servicePort = service!.spec.ports.find((candidate: any) => candidate.port === Number(port));
         expect(servicePort, `Service ${host} has no port ${port}`).toBeDefined();
         const binder = containers.find((candidate) => candidate.role === link.binder)!;
-        expect(templates.find((template) => selects(service!.spec.selector, template.labels))?.owner.metadata.name, `Service ${host} selects the ${link.binder}`).toBe(binder.template.owner.metadata.name);
+        expect(
+          templates.find((template) => selects(service!.spec.selector, template.labels))?.owner.metadata.name,
+          `Service ${host} selects the ${link.binder}`,
+        ).toBe(binder.template.owner.metadata.name);
         const bound = binder.env[link.bind] ?? String(settingByEnv(link.binder, link.bind)!.default);
-        expect(containerPort(binder.container, servicePort.targetPort ?? servicePort.port), `${link.binder} listens (${bound}) where Service ${host}:${port} sends`).toBe(tcpPort(bound));
+        expect(
+          containerPort(binder.container, servicePort.targetPort ?? servicePort.port),
+          `${link.binder} listens (${bound}) where Service ${host}:${port} sends`,
+        ).toBe(tcpPort(bound));
       }
     }
   });
@@ -305,7 +342,9 @@ describe.each(variants)('$name', (variant) => {
     expect(find(objects, 'Secret', 'jobpipe-curve'), 'no CURVE keys in the manifests').toBeUndefined();
     const configs: Record<string, any> = {};
     for (const entry of jobpipeContainers(objects)) {
-      const curveFiles = Object.values(roleSettings[entry.role]!).map((setting) => setting.env).filter((name) => name.startsWith('JOBPIPE_CURVE_') && name.endsWith('_FILE'));
+      const curveFiles = Object.values(roleSettings[entry.role]!)
+        .map((setting) => setting.env)
+        .filter((name) => name.startsWith('JOBPIPE_CURVE_') && name.endsWith('_FILE'));
       const curveSet = Object.keys(entry.env).filter((name) => name.startsWith('JOBPIPE_CURVE_'));
       expect(curveSet.sort(), `${entry.role}: every CURVE setting it knows, each as a file`).toEqual(curveFiles.sort());
       const mounted = mountSecrets(objects, entry.template, entry.container);
@@ -336,31 +375,39 @@ describe.each(variants)('$name', (variant) => {
     expectOneKeySet(configs);
   });
 
-  it(variant.redis ? "Redis: the Secret's url is the in-cluster Redis Service, with its password; AOF and noeviction" : "with a managed Redis: no Redis of its own, and the Secret's url is the managed one", () => {
-    if (!variant.redis) {
-      expect(objects.filter((object) => object.metadata.labels?.['app.kubernetes.io/name'] === 'redis')).toEqual([]);
+  it(
+    variant.redis
+      ? "Redis: the Secret's url is the in-cluster Redis Service, with its password; AOF and noeviction"
+      : "with a managed Redis: no Redis of its own, and the Secret's url is the managed one",
+    () => {
+      if (!variant.redis) {
+        expect(objects.filter((object) => object.metadata.labels?.['app.kubernetes.io/name'] === 'redis')).toEqual([]);
+        const url = new URL(keyValue(objects, 'Secret', 'jobpipe-redis', 'url')!);
+        expect(url.protocol).toBe('rediss:');
+        expect(find(objects, 'Service', url.hostname.split('.')[0]!)).toBeUndefined();
+        return;
+      }
       const url = new URL(keyValue(objects, 'Secret', 'jobpipe-redis', 'url')!);
-      expect(url.protocol).toBe('rediss:');
-      expect(find(objects, 'Service', url.hostname.split('.')[0]!)).toBeUndefined();
-      return;
-    }
-    const url = new URL(keyValue(objects, 'Secret', 'jobpipe-redis', 'url')!);
-    const password = keyValue(objects, 'Secret', 'jobpipe-redis', 'password')!;
-    expect(decodeURIComponent(url.password)).toBe(password);
-    const service = find(objects, 'Service', url.hostname.split('.')[0]!)!;
-    expect(service, `Service ${url.hostname}`).toBeDefined();
-    expect(service.spec.clusterIP, 'clients use a stable virtual IP').not.toBe('None');
-    const port = service.spec.ports.find((candidate: any) => candidate.port === Number(url.port || 6379));
-    const redis = podTemplates(objects).find((template) => selects(service.spec.selector, template.labels))!;
-    expect(containerPort(redis.spec.containers[0], port.targetPort)).toBe(6379);
-    const args: string[] = redis.spec.containers[0].args;
-    const flag = (name: string) => args[args.indexOf(name) + 1];
-    expect(flag('--appendonly')).toBe('yes');
-    expect(flag('--maxmemory-policy')).toBe('noeviction');
-    expect(flag('--requirepass')).toBe('$(REDIS_PASSWORD)');
-    expect(redis.spec.containers[0].env.find((entry: any) => entry.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef).toEqual({ name: 'jobpipe-redis', key: 'password' });
-    expect(redis.owner.spec.volumeClaimTemplates[0].metadata.name).toBe(redis.spec.containers[0].volumeMounts[0].name);
-  });
+      const password = keyValue(objects, 'Secret', 'jobpipe-redis', 'password')!;
+      expect(decodeURIComponent(url.password)).toBe(password);
+      const service = find(objects, 'Service', url.hostname.split('.')[0]!)!;
+      expect(service, `Service ${url.hostname}`).toBeDefined();
+      expect(service.spec.clusterIP, 'clients use a stable virtual IP').not.toBe('None');
+      const port = service.spec.ports.find((candidate: any) => candidate.port === Number(url.port || 6379));
+      const redis = podTemplates(objects).find((template) => selects(service.spec.selector, template.labels))!;
+      expect(containerPort(redis.spec.containers[0], port.targetPort)).toBe(6379);
+      const args: string[] = redis.spec.containers[0].args;
+      const flag = (name: string) => args[args.indexOf(name) + 1];
+      expect(flag('--appendonly')).toBe('yes');
+      expect(flag('--maxmemory-policy')).toBe('noeviction');
+      expect(flag('--requirepass')).toBe('$(REDIS_PASSWORD)');
+      expect(redis.spec.containers[0].env.find((entry: any) => entry.name === 'REDIS_PASSWORD').valueFrom.secretKeyRef).toEqual({
+        name: 'jobpipe-redis',
+        key: 'password',
+      });
+      expect(redis.owner.spec.volumeClaimTemplates[0].metadata.name).toBe(redis.spec.containers[0].volumeMounts[0].name);
+    },
+  );
 
   it('probes: liveness on /healthz and readiness on /readyz, at the metrics port the role listens on', () => {
     for (const entry of jobpipeContainers(objects)) {
@@ -419,7 +466,11 @@ describe.each(variants)('$name', (variant) => {
 
   it('the ServiceMonitor scrapes every role at its metrics port, as the jobs the rules and the dashboard name', () => {
     const monitor = find(objects, 'ServiceMonitor', 'jobpipe')!;
-    const composeJobs = (parse(readFileSync(resolve(repoRoot, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string }[] }).scrape_configs.map((job) => job.job_name).sort();
+    const composeJobs = (
+      parse(readFileSync(resolve(repoRoot, 'deploy/prometheus/prometheus.yml'), 'utf8')) as { scrape_configs: { job_name: string }[] }
+    ).scrape_configs
+      .map((job) => job.job_name)
+      .sort();
     const services = objects.filter((object) => object.kind === 'Service' && selects(monitor.spec.selector.matchLabels, object.metadata.labels ?? {}));
     const endpoint = monitor.spec.endpoints[0];
     expect(endpoint.path).toBe('/metrics');
@@ -464,7 +515,10 @@ describe('the KEDA trigger', () => {
   it('is valid PromQL (promtool)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jobpipe-keda-'));
     try {
-      writeFileSync(join(dir, 'rules.yml'), JSON.stringify({ groups: [{ name: 'keda', rules: [{ record: 'jobpipe:keda_trigger', expr: prometheus.metadata.query }] }] }));
+      writeFileSync(
+        join(dir, 'rules.yml'),
+        JSON.stringify({ groups: [{ name: 'keda', rules: [{ record: 'jobpipe:keda_trigger', expr: prometheus.metadata.query }] }] }),
+      );
       const run = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
       expect(run.status, run.stdout + run.stderr).toBe(0);
     } finally {

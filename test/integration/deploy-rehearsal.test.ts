@@ -44,7 +44,17 @@ import { curveKeyPair, Push } from 'zeromq';
 import { freePort, RedisServer, RoleProcess, type Role } from '@jobpipe/launcher';
 import { Cleanup, fetchText, metricValue, runCli, waitFor } from './helpers.js';
 import { TestPrometheus } from './prometheus.js';
-import { containerPathHere, durationMs, entrypointHere, jobpipeServices, loadCompose, repoRoot, roleServices, volumeMounts, type ComposeService } from './deploy-fixtures/compose.js';
+import {
+  containerPathHere,
+  durationMs,
+  entrypointHere,
+  jobpipeServices,
+  loadCompose,
+  repoRoot,
+  roleServices,
+  volumeMounts,
+  type ComposeService,
+} from './deploy-fixtures/compose.js';
 
 const WORKERS = 3;
 const cleanup = new Cleanup();
@@ -64,7 +74,15 @@ function containerPorts(service: ComposeService): number[] {
   const env = service.environment ?? {};
   const ports = new Set<number>([Number(env.JOBPIPE_METRICS_PORT ?? 9400)]);
   for (const value of Object.values(env)) for (const match of String(value).matchAll(/^tcp:\/\/\*:(\d+)$/g)) ports.add(Number(match[1]));
-  for (const spec of service.ports ?? []) ports.add(Number(String(spec).replace(/\/\w+$/, '').split(':').at(-1)));
+  for (const spec of service.ports ?? [])
+    ports.add(
+      Number(
+        String(spec)
+          .replace(/\/\w+$/, '')
+          .split(':')
+          .at(-1),
+      ),
+    );
   return [...ports];
 }
 
@@ -92,7 +110,11 @@ function runToExit(command: string[], args: string[], env: Record<string, string
 /** Runs a compose healthcheck (`["CMD", ...]`) once with the replica's ports mapped; true when it exits 0. */
 function healthcheck(test: string[], replica: Replica): Promise<boolean> {
   expect(test[0]).toBe('CMD');
-  const [executable, ...args] = test.slice(1).map((arg) => arg.replace(/127\.0\.0\.1:(\d+)/g, (whole, port: string) => (replica.ports.has(Number(port)) ? `127.0.0.1:${replica.ports.get(Number(port))}` : whole)));
+  const [executable, ...args] = test
+    .slice(1)
+    .map((arg) =>
+      arg.replace(/127\.0\.0\.1:(\d+)/g, (whole, port: string) => (replica.ports.has(Number(port)) ? `127.0.0.1:${replica.ports.get(Number(port))}` : whole)),
+    );
   const child = spawn(executable === 'node' ? process.execPath : executable!, args, { stdio: 'ignore' });
   return new Promise((done) => child.once('exit', (code) => done(code === 0)));
 }
@@ -126,7 +148,12 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
     expect(service.restart, `${name} is a one-shot`).toBe('no');
     const mounts = volumeMounts(compose, service);
     const args = service.command!.map((arg) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg));
-    const written = () => mounts.map(({ volume }) => readdirSync(volumeDirs[volume]!).sort().map((file) => `${file}:${readFileSync(join(volumeDirs[volume]!, file), 'utf8')}`));
+    const written = () =>
+      mounts.map(({ volume }) =>
+        readdirSync(volumeDirs[volume]!)
+          .sort()
+          .map((file) => `${file}:${readFileSync(join(volumeDirs[volume]!, file), 'utf8')}`),
+      );
     const first = await runToExit(command, args, service.environment ?? {});
     expect(first.code, `${name}: ${first.stderr}`).toBe(0);
     const after = written();
@@ -151,10 +178,14 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   const address = (host: string, port: number): string => {
     if (host === 'redis' && port === 6379) return `127.0.0.1:${redis.port}`;
     const targets = replicas.get(host);
-    if (!targets || targets.length !== 1 || !targets[0]!.ports.has(port)) throw new Error(`nothing listens on ${host}:${port} in the compose file`);
+    if (targets?.length !== 1 || !targets[0]!.ports.has(port)) throw new Error(`nothing listens on ${host}:${port} in the compose file`);
     return `127.0.0.1:${targets[0]!.ports.get(port)}`;
   };
-  const hostSettings = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('JOBPIPE_')).map((key) => [key, '']));
+  const hostSettings = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((key) => key.startsWith('JOBPIPE_'))
+      .map((key) => [key, '']),
+  );
   for (const list of replicas.values()) {
     for (const replica of list) {
       const env: Record<string, string> = { ...hostSettings };
@@ -179,15 +210,31 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   const expected = new Map<string, number>();
   const scrapeConfigs = config.scrape_configs.map(({ static_configs: groups = [], dns_sd_configs: dns = [], ...job }) => {
     const mapped = [
-      ...groups.map((group: { targets: string[]; labels?: object }) => ({ ...group, targets: group.targets.map((target) => address(target.split(':')[0]!, Number(target.split(':')[1]))) })),
+      ...groups.map((group: { targets: string[]; labels?: object }) => ({
+        ...group,
+        targets: group.targets.map((target) => address(target.split(':')[0]!, Number(target.split(':')[1]))),
+      })),
       // Docker's DNS answers a service name with every replica's address.
-      ...dns.flatMap((sd: { names: string[]; port: number }) => sd.names.map((name) => ({ targets: replicas.get(name)!.map((replica) => `127.0.0.1:${replica.ports.get(sd.port)}`) }))),
+      ...dns.flatMap((sd: { names: string[]; port: number }) =>
+        sd.names.map((name) => ({ targets: replicas.get(name)!.map((replica) => `127.0.0.1:${replica.ports.get(sd.port)}`) })),
+      ),
     ];
-    expected.set(job.job_name, mapped.reduce((sum: number, group: { targets: string[] }) => sum + group.targets.length, 0));
+    expected.set(
+      job.job_name,
+      mapped.reduce((sum: number, group: { targets: string[] }) => sum + group.targets.length, 0),
+    );
     return { ...job, static_configs: mapped };
   });
-  const prometheusStarting = TestPrometheus.startWithConfig({ ...config, global: { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: config.rule_files.map(fromContainer), scrape_configs: scrapeConfigs });
-  prometheusStarting.then((prometheus) => cleanup.add('prometheus', () => prometheus.stop()), () => {});
+  const prometheusStarting = TestPrometheus.startWithConfig({
+    ...config,
+    global: { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' },
+    rule_files: config.rule_files.map(fromContainer),
+    scrape_configs: scrapeConfigs,
+  });
+  prometheusStarting.then(
+    (prometheus) => cleanup.add('prometheus', () => prometheus.stop()),
+    () => {},
+  );
 
   // The jobpipe services, in dependency order, each once its dependencies meet their conditions.
   const order = startOrder(compose.services, Object.keys(services));
@@ -218,18 +265,32 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   }
   await Promise.all(healthy.values());
   const ventilator = replicas.get('ventilator')![0]!;
-  await waitFor('3 workers connected to the ventilator', async () => metricValue(await fetchText(ventilator.process!.url('/metrics')), 'jobpipe_workers_connected') === WORKERS, 20_000, 100);
+  await waitFor(
+    '3 workers connected to the ventilator',
+    async () => metricValue(await fetchText(ventilator.process!.url('/metrics')), 'jobpipe_workers_connected') === WORKERS,
+    20_000,
+    100,
+  );
 
   // CURVE, on the keys service's keys: the ventilator and every worker say so when they start...
   expect(ventilator.process!.logs('ventilator started').map((line) => line.curve)).toEqual([true]);
-  for (const worker of replicas.get('worker')!) expect(worker.process!.logs('ready').map((line) => line.curve), worker.name).toEqual([true]);
+  for (const worker of replicas.get('worker')!)
+    expect(
+      worker.process!.logs('ready').map((line) => line.curve),
+      worker.name,
+    ).toEqual([true]);
   // ...and the sink, which logs no such field, refuses a client whose key is not on its allow-list.
   const sink = replicas.get('sink')![0]!;
   const stranger = curveKeyPair();
   const serverKey = readFileSync(replicas.get('worker')![0]!.env.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8').trim();
   const probe = cleanup.socket(new Push({ linger: 0, curveServerKey: serverKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }));
   probe.connect(sink.env.JOBPIPE_RESULTS_BIND!);
-  await waitFor("the sink to refuse a stranger's key", async () => (metricValue(await fetchText(sink.process!.url('/metrics')), 'jobpipe_handshakes_refused_total', { role: 'sink' }) ?? 0) >= 1, 10_000, 100);
+  await waitFor(
+    "the sink to refuse a stranger's key",
+    async () => (metricValue(await fetchText(sink.process!.url('/metrics')), 'jobpipe_handshakes_refused_total', { role: 'sink' }) ?? 0) >= 1,
+    10_000,
+    100,
+  );
 
   // The published ports answer (Docker forwards host 9401 to the ventilator's 9400, and so on).
   for (const [name, service] of Object.entries(services)) {
@@ -243,7 +304,12 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   const submit = runCli(['submit', '--input', JSON.stringify({ limit: 2_000_000, chunk: 50_000 }), '--wait', '--json'], ventilator.env, cleanup);
   const { code, stdout, stderr } = await submit.exited;
   expect(code, stderr).toBe(0);
-  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { jobs: number; failed: number; answer: { primes: number }; perWorker: Record<string, number> };
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    jobs: number;
+    failed: number;
+    answer: { primes: number };
+    perWorker: Record<string, number>;
+  };
   expect(summary.jobs).toBe(40);
   expect(summary.failed).toBe(0);
   expect(summary.answer.primes).toBe(148_933); // pi(2,000,000)
@@ -251,10 +317,17 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
 
   // Prometheus scrapes every job of the config, each replica, with the labels the config gives.
   const prometheus = await prometheusStarting;
-  await waitFor('every scrape target up', async () => {
-    const up = await prometheus.query('up');
-    return [...expected].every(([job, count]) => up.filter((sample) => sample.metric.job === job && sample.value[1] === '1').length === count) ? true : undefined;
-  }, 20_000, 200);
+  await waitFor(
+    'every scrape target up',
+    async () => {
+      const up = await prometheus.query('up');
+      return [...expected].every(([job, count]) => up.filter((sample) => sample.metric.job === job && sample.value[1] === '1').length === count)
+        ? true
+        : undefined;
+    },
+    20_000,
+    200,
+  );
   const up = await prometheus.query('up');
   for (const [job, count] of expected) {
     const samples = up.filter((sample) => sample.metric.job === job);

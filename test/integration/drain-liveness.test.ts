@@ -95,7 +95,15 @@ class LiteralWorker {
 
   /** Finishes what it holds: one Results message (echo's handler returns the payload's `i`). */
   async finish(): Promise<void> {
-    const results: JobResult[] = this.jobs.map(({ job }) => ({ batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs: 1, ok: true, value: (job.payload as { i: number }).i }));
+    const results: JobResult[] = this.jobs.map(({ job }) => ({
+      batch: job.batch,
+      seq: job.seq,
+      attempt: job.attempt,
+      dispatchedAt: job.dispatchedAt,
+      durationMs: 1,
+      ok: true,
+      value: (job.payload as { i: number }).i,
+    }));
     await this.#results.send(encode({ type: 'Results', pipeline: this.jobs[0]!.pipeline, worker: this.id, results }));
   }
 

@@ -10,21 +10,34 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { echoPipeline, sleep, waitFor } from './helpers.js';
-import { durableSuite, durablePipeline, FakeWorker, metric, okResult, ReplyDropper, ResultsPusher, startDurable, type ReceivedJob, readExecutions } from './durable-helpers.js';
+import {
+  durableSuite,
+  durablePipeline,
+  FakeWorker,
+  metric,
+  okResult,
+  ReplyDropper,
+  ResultsPusher,
+  startDurable,
+  type ReceivedJob,
+  readExecutions,
+} from './durable-helpers.js';
 
 const suite = durableSuite('durable-delivery');
 const { cleanup, scratch } = suite;
-
-
 
 const sumTo = (n: number) => (n * (n - 1)) / 2;
 
 /** Waits until a client's command named by `commands` is held by a CLIENT PAUSE. */
 const heldByPause = (redis: Redis, what: string, commands: RegExp) =>
-  waitFor(`${what} held by the pause`, async () => {
-    const clients = String(await redis.call('CLIENT', 'LIST')).split('\n');
-    return clients.some((line) => /\bflags=\S*b/.test(line) && commands.test(line));
-  }, 15_000);
+  waitFor(
+    `${what} held by the pause`,
+    async () => {
+      const clients = String(await redis.call('CLIENT', 'LIST')).split('\n');
+      return clients.some((line) => /\bflags=\S*b/.test(line) && commands.test(line));
+    },
+    15_000,
+  );
 
 describe('durable delivery', () => {
   it('write-ahead: no worker sees a job before it is in the in-flight ledger with its lease', async () => {
@@ -140,14 +153,20 @@ describe('durable delivery', () => {
       // long, so only that notice (not a lease running out) can bring the jobs back in time.
       env: { JOBPIPE_HEARTBEAT_MS: '500' },
       // worker-1 hangs on every job it gets: it finishes none, whatever happens before its death.
-      workerEnv: (index): Record<string, string> => (index === 0 ? { JOBPIPE_TEST_HANG_ALL: '1', JOBPIPE_CONCURRENCY: '32', JOBPIPE_DRAIN_TIMEOUT_MS: '500' } : {}),
+      workerEnv: (index): Record<string, string> =>
+        index === 0 ? { JOBPIPE_TEST_HANG_ALL: '1', JOBPIPE_CONCURRENCY: '32', JOBPIPE_DRAIN_TIMEOUT_MS: '500' } : {},
       ventilatorEnv: { JOBPIPE_LEASE_MS: '120000', JOBPIPE_MAX_ATTEMPTS: '20' },
     });
     const batch = 'kill';
     const jobs = 6;
     await d.submit({ jobs, log }, batch);
     const victim = d.stack.workers[0]!;
-    const started = (pid: number | undefined) => new Set(readExecutions(log).filter((e) => e.pid === pid).map((e) => e.seq));
+    const started = (pid: number | undefined) =>
+      new Set(
+        readExecutions(log)
+          .filter((e) => e.pid === pid)
+          .map((e) => e.seq),
+      );
     await waitFor('worker-1 to hold every job', () => started(victim.child.pid).size === jobs, 30_000);
     victim.child.kill('SIGKILL');
     await victim.exited;

@@ -13,8 +13,6 @@ const suite = durableSuite('durable-failures');
 const { cleanup, scratch } = suite;
 const executionsOf = (log: string, seq: number) => readExecutions(log).filter((e) => e.seq === seq);
 
-
-
 /** Runs the CLI against the test's Redis and prefix; resolves with its exit and output. */
 async function cli(args: string[], url: string, prefix: string) {
   return runCli(args, { JOBPIPE_REDIS_URL: url, JOBPIPE_REDIS_PREFIX: prefix }, cleanup).exited;
@@ -94,10 +92,14 @@ describe('durable failures', () => {
     const retry = await cli(['dead', 'retry', batch], url, d.prefix);
     expect(retry.code, retry.stderr).toBe(0);
     expect(retry.stdout.trim()).toBe(`sent round again: 1 dead letter(s) of ${batch}`);
-    const second = await waitFor('the batch done again with nothing failed', async () => {
-      const report = await d.client.status('persistent', batch);
-      return report?.state === 'done' && report.summary?.failed === 0 ? report : undefined;
-    }, 30_000);
+    const second = await waitFor(
+      'the batch done again with nothing failed',
+      async () => {
+        const report = await d.client.status('persistent', batch);
+        return report?.state === 'done' && report.summary?.failed === 0 ? report : undefined;
+      },
+      30_000,
+    );
     expect(second).toMatchObject({ done: jobs, total: jobs, failed: 0 });
     expect(second.summary!.answer).toMatchObject({ count: jobs, sum: 45, failed: 0, attempts: { 4: 1 } });
     expect(executionsOf(log, 4).map((e) => e.attempt)).toEqual([1, 2, 3, 1]);

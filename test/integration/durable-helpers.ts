@@ -16,7 +16,7 @@ import { Dealer, Push } from 'zeromq';
 import type { Redis, RedisOptions } from 'ioredis';
 import { freePort, RedisServer, Stack, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
 import { JobpipeClient } from '@jobpipe/intake';
-import { connectRedis, RedisLedger } from '@jobpipe/ledger';
+import { connectRedis, type RedisLedger } from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { decode, encode, type BatchSummary, type Job, type JobResult } from '@jobpipe/protocol';
 import { Cleanup, command, hostSettingsBlanked, repoRoot, scrape, within } from './helpers.js';

@@ -32,8 +32,6 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-
-
 const sumTo = (n: number) => (n * (n - 1)) / 2;
 
 describe('durable restarts', () => {
@@ -89,7 +87,10 @@ describe('durable restarts', () => {
     // The workers finish what they hold; the sink records it. Then, with no ventilator, the
     // ledger knows every job that was ever dispatched: recorded or still in flight.
     await sleep(500);
-    const [[, recordedSeqs], [, inflightSeqs]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
+    const [[, recordedSeqs], [, inflightSeqs]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [
+      [null, string[]],
+      [null, string[]],
+    ];
     const snapshotAt = Date.now();
     const recorded = new Set(recordedSeqs.map(Number));
     const known = new Set([...recorded, ...inflightSeqs.map(Number)]);
@@ -125,14 +126,18 @@ describe('durable restarts', () => {
     // a slow fsync runs, replying meanwhile, so a crash in that window (a busy disk: other work on
     // this machine) loses writes it acknowledged. This test is about what jobpipe does with a
     // Redis that comes back with what it acknowledged, so it asks for no such window.
-    await within('CONFIG SET', 5000, (async () => {
-      const admin = new Redis(own.url, { maxRetriesPerRequest: 1 });
-      try {
-        await admin.config('SET', 'appendfsync', 'always');
-      } finally {
-        admin.disconnect();
-      }
-    })());
+    await within(
+      'CONFIG SET',
+      5000,
+      (async () => {
+        const admin = new Redis(own.url, { maxRetriesPerRequest: 1 });
+        try {
+          await admin.config('SET', 'appendfsync', 'always');
+        } finally {
+          admin.disconnect();
+        }
+      })(),
+    );
     const d = await startDurable(cleanup, {
       server: own,
       pipeline: durablePipeline,
@@ -147,15 +152,25 @@ describe('durable restarts', () => {
     await d.submit({ jobs, workMs: 20 }, batch);
     await waitFor('20 results recorded', async () => ((await d.ledger.batchInfo(batch))?.recorded ?? 0) >= 20, 30_000, 20);
     // Mid-batch: some recorded, some in flight (one atomic look).
-    const [recordedSeqs, inflightSeqs] = await waitFor('jobs in flight', async () => {
-      const [[, results], [, inflight]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
-      return inflight.length > 0 ? ([results, inflight] as const) : undefined;
-    }, 10_000, 10);
+    const [recordedSeqs, inflightSeqs] = await waitFor(
+      'jobs in flight',
+      async () => {
+        const [[, results], [, inflight]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
+        return inflight.length > 0 ? ([results, inflight] as const) : undefined;
+      },
+      10_000,
+      10,
+    );
     expect(recordedSeqs.length).toBeLessThan(jobs);
 
     await own.kill('SIGKILL');
     const { ventilator, sink } = { ventilator: d.stack.ventilator!, sink: d.stack.sink };
-    await waitFor('ventilator and sink not ready while Redis is down', async () => (await readyz(ventilator)) === 503 && (await readyz(sink)) === 503, 20_000, 100);
+    await waitFor(
+      'ventilator and sink not ready while Redis is down',
+      async () => (await readyz(ventilator)) === 503 && (await readyz(sink)) === 503,
+      20_000,
+      100,
+    );
     // Down a little longer: work piles up against the missing ledger.
     await sleep(500);
     expect(ventilator.running && sink.running).toBe(true);
@@ -163,7 +178,10 @@ describe('durable restarts', () => {
     await own.startProcess();
     // What Redis acknowledged before the crash is back from the AOF: every job that was in flight
     // is still in flight or has been recorded since, and no recorded result is lost.
-    const [[, recordedAfter], [, inflightAfter]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [[null, string[]], [null, string[]]];
+    const [[, recordedAfter], [, inflightAfter]] = (await d.redis.multi().hkeys(keys.results).hkeys(keys.inflight).exec()) as [
+      [null, string[]],
+      [null, string[]],
+    ];
     const after = new Set([...recordedAfter, ...inflightAfter]);
     expect(inflightSeqs.filter((seq) => !after.has(seq))).toEqual([]);
     expect(recordedSeqs.filter((seq) => !recordedAfter.includes(seq))).toEqual([]);

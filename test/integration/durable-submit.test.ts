@@ -44,20 +44,48 @@ describe('bad submissions', () => {
     const before = await everything();
     const cases: { what: string; args: string[]; message: RegExp }[] = [
       { what: 'unknown pipeline module', args: ['--pipeline', '/nope.mjs', '--input', '{"jobs":1}'], message: /\/nope\.mjs/ },
-      { what: 'a module that is no pipeline', args: ['--pipeline', notAPipeline, '--input', '{"jobs":1}'], message: /not-a-pipeline\.mjs has no default export/ },
-      { what: 'a field its schema rejects', args: ['--pipeline', echoPipeline, '--input', '{"jobs":-1}'], message: /echo rejects the input: input\.jobs: Invalid value: Expected >=0 but received -1$/ },
-      { what: 'a field of the wrong type', args: ['--pipeline', echoPipeline, '--input', '{"jobs":"many"}'], message: /echo rejects the input: input\.jobs: Invalid type: Expected number but received "many"$/ },
+      {
+        what: 'a module that is no pipeline',
+        args: ['--pipeline', notAPipeline, '--input', '{"jobs":1}'],
+        message: /not-a-pipeline\.mjs has no default export/,
+      },
+      {
+        what: 'a field its schema rejects',
+        args: ['--pipeline', echoPipeline, '--input', '{"jobs":-1}'],
+        message: /echo rejects the input: input\.jobs: Invalid value: Expected >=0 but received -1$/,
+      },
+      {
+        what: 'a field of the wrong type',
+        args: ['--pipeline', echoPipeline, '--input', '{"jobs":"many"}'],
+        message: /echo rejects the input: input\.jobs: Invalid type: Expected number but received "many"$/,
+      },
       {
         what: 'several bad fields',
         args: ['--pipeline', primesPipeline, '--input', '{"limit":1,"chunk":"big"}'],
         message: /primes rejects the input: input\.limit: Too small: expected number to be >=2; input\.chunk: Invalid input: expected number, received string$/,
       },
-      { what: 'a field its schema does not know', args: ['--pipeline', echoPipeline, '--input', '{"jobs":1,"wrokMs":5}'], message: /echo rejects the input: input\.wrokMs: Invalid key: Expected never but received "wrokMs"$/ },
-      { what: 'no object at all', args: ['--pipeline', echoPipeline, '--input', '[1]'], message: /echo rejects the input: input\.jobs: Invalid key: Expected "jobs" but received undefined; input\["0"\]: Invalid key/ },
-      { what: 'input its validate() rejects', args: ['--pipeline', durablePipeline, '--input', '{"jobs":"many"}'], message: /durable rejects the input: input\.jobs must be an integer >= 0, got "many"/ },
+      {
+        what: 'a field its schema does not know',
+        args: ['--pipeline', echoPipeline, '--input', '{"jobs":1,"wrokMs":5}'],
+        message: /echo rejects the input: input\.wrokMs: Invalid key: Expected never but received "wrokMs"$/,
+      },
+      {
+        what: 'no object at all',
+        args: ['--pipeline', echoPipeline, '--input', '[1]'],
+        message: /echo rejects the input: input\.jobs: Invalid key: Expected "jobs" but received undefined; input\["0"\]: Invalid key/,
+      },
+      {
+        what: 'input its validate() rejects',
+        args: ['--pipeline', durablePipeline, '--input', '{"jobs":"many"}'],
+        message: /durable rejects the input: input\.jobs must be an integer >= 0, got "many"/,
+      },
       { what: 'input that is not JSON', args: ['--pipeline', echoPipeline, '--input', '{"jobs":'], message: /JOBPIPE_INPUT|--input/ },
       { what: 'no input at all', args: ['--pipeline', echoPipeline], message: /JOBPIPE_INPUT|--input/ },
-      { what: 'a batch id that cannot be one', args: ['--pipeline', echoPipeline, '--input', '{"jobs":1}', '--batch-id', 'two words'], message: /batch id "two words" must be/ },
+      {
+        what: 'a batch id that cannot be one',
+        args: ['--pipeline', echoPipeline, '--input', '{"jobs":1}', '--batch-id', 'two words'],
+        message: /batch id "two words" must be/,
+      },
     ];
     const prefixes = cases.map(() => uniquePrefix('bad'));
     // All at once: none of them may write anything, so they cannot disturb each other.
@@ -106,8 +134,12 @@ describe('bad submissions', () => {
     const durable = await loadPipeline(durablePipeline);
     await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(SubmissionError);
     await expect(client.submit(echo, { jobs: -1 })).rejects.toThrow(/input\.jobs: Invalid value: Expected >=0/);
-    await expect(client.submit(echo, { jobs: 'x' }, { batchId: 'ok-id' })).rejects.toThrow('echo rejects the input: input.jobs: Invalid type: Expected number but received "x"');
-    await expect(client.submit(echo, { jobs: 2, spin: 'yes' })).rejects.toThrow('echo rejects the input: input.spin: Invalid type: Expected boolean but received "yes"');
+    await expect(client.submit(echo, { jobs: 'x' }, { batchId: 'ok-id' })).rejects.toThrow(
+      'echo rejects the input: input.jobs: Invalid type: Expected number but received "x"',
+    );
+    await expect(client.submit(echo, { jobs: 2, spin: 'yes' })).rejects.toThrow(
+      'echo rejects the input: input.spin: Invalid type: Expected boolean but received "yes"',
+    );
     await expect(client.submit(durable, { jobs: 1.5 })).rejects.toThrow(/input\.jobs must be an integer >= 0, got 1\.5/);
     await expect(client.submit(durable, null)).rejects.toThrow(SubmissionError);
     await expect(client.submit(echo, { jobs: 1 }, { batchId: 'a:b' })).rejects.toThrow(/batch id "a:b" must be/);

@@ -52,9 +52,29 @@ describe('a flood from a rogue peer', () => {
 
     const oversized = Buffer.concat([Buffer.from([1, 2]), Buffer.alloc(LIMIT + 30_000, 0x7b)]); // over the codec's limit, under the socket's
     const garbage = Buffer.alloc(1000, 0xff);
-    const result = (batch: string, seq: number) => ({ batch, seq, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true as const, value: 'x'.repeat(40) });
-    const strangers = (i: number) => encode({ type: 'Results', pipeline: 'echo', worker: `rogue-${i}`, results: Array.from({ length: 200 }, (_, k) => result(`never-started-${i}`, k * 40_000)) });
-    const pastTheEnd = (i: number) => encode({ type: 'Results', pipeline: 'echo', worker: 'rogue', results: Array.from({ length: 200 }, (_, k) => result('flooded', jobs + (i * 200 + k) * 40_000)) });
+    const result = (batch: string, seq: number) => ({
+      batch,
+      seq,
+      attempt: 1,
+      dispatchedAt: Date.now(),
+      durationMs: 1,
+      ok: true as const,
+      value: 'x'.repeat(40),
+    });
+    const strangers = (i: number) =>
+      encode({
+        type: 'Results',
+        pipeline: 'echo',
+        worker: `rogue-${i}`,
+        results: Array.from({ length: 200 }, (_, k) => result(`never-started-${i}`, k * 40_000)),
+      });
+    const pastTheEnd = (i: number) =>
+      encode({
+        type: 'Results',
+        pipeline: 'echo',
+        worker: 'rogue',
+        results: Array.from({ length: 200 }, (_, k) => result('flooded', jobs + (i * 200 + k) * 40_000)),
+      });
     const kinds = [() => oversized, () => garbage, strangers, pastTheEnd];
 
     const until = Date.now() + FLOOD_MS;
@@ -80,11 +100,18 @@ describe('a flood from a rogue peer', () => {
     for (const reason of ['too_large', 'unknown_version', 'unknown_batch']) {
       expect(metricValue(sinkMetrics, 'jobpipe_malformed_messages_total', { role: 'sink', reason }), reason).toBeGreaterThan(0);
     }
-    await waitFor('the ventilator to count the flood', async () => (metricValue(await fetchText(stack.ventilator!.url('/metrics')), 'jobpipe_malformed_messages_total', { role: 'ventilator', reason: 'too_large' }) ?? 0) > 0);
+    await waitFor(
+      'the ventilator to count the flood',
+      async () =>
+        (metricValue(await fetchText(stack.ventilator!.url('/metrics')), 'jobpipe_malformed_messages_total', { role: 'ventilator', reason: 'too_large' }) ??
+          0) > 0,
+    );
 
     // Bounded: the peaks stay within a fixed allowance over where they started, whatever was sent.
     const after = { sink: memoryMb(sinkPid), ventilator: memoryMb(ventilatorPid) };
-    console.log(`flood: ${(sent / 1e6).toFixed(0)} MB sent; sink RSS ${before.sink.toFixed(0)} MB -> peak ${after.sink.peak.toFixed(0)} MB; ventilator ${before.ventilator.toFixed(0)} -> ${after.ventilator.peak.toFixed(0)} MB`);
+    console.log(
+      `flood: ${(sent / 1e6).toFixed(0)} MB sent; sink RSS ${before.sink.toFixed(0)} MB -> peak ${after.sink.peak.toFixed(0)} MB; ventilator ${before.ventilator.toFixed(0)} -> ${after.ventilator.peak.toFixed(0)} MB`,
+    );
     expect(after.sink.peak - before.sink).toBeLessThan(150);
     expect(after.ventilator.peak - before.ventilator).toBeLessThan(150);
   });

@@ -50,7 +50,12 @@ export async function fetchText(url: string): Promise<string> {
  * with `what` and the last value/error after `timeoutMs`. For conditions that become true
  * eventually: the timeout is a generous upper bound, never what the test measures.
  */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -61,7 +66,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : String(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : String(last)})`);
     await sleep(intervalMs);
   }
 }
@@ -83,10 +89,14 @@ export async function outputComplete(role: RoleProcess): Promise<void> {
  * something may reach the test after it.
  */
 export function logsOnce(role: RoleProcess, msg: string, count = 1, timeoutMs = 10_000) {
-  return waitFor(`${count} '${msg}' log line(s) from ${role.name}`, () => {
-    const lines = role.logs(msg);
-    return lines.length >= count ? lines : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${count} '${msg}' log line(s) from ${role.name}`,
+    () => {
+      const lines = role.logs(msg);
+      return lines.length >= count ? lines : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Epoch ms of a pino log line's ISO `time`. */
@@ -310,7 +320,17 @@ export function killStrayCliProcesses(): number[] {
 // Stacks
 
 /** What Stack and RoleProcess set themselves; every other JOBPIPE_* must not come from the host. */
-const SET_BY_STACK = new Set(['JOBPIPE_PIPELINE', 'JOBPIPE_JOBS_BIND', 'JOBPIPE_JOBS_CONNECT', 'JOBPIPE_RESULTS_BIND', 'JOBPIPE_RESULTS_CONNECT', 'JOBPIPE_EVENTS_BIND', 'JOBPIPE_EVENTS_CONNECT', 'JOBPIPE_METRICS_PORT', 'JOBPIPE_WORKER_ID']);
+const SET_BY_STACK = new Set([
+  'JOBPIPE_PIPELINE',
+  'JOBPIPE_JOBS_BIND',
+  'JOBPIPE_JOBS_CONNECT',
+  'JOBPIPE_RESULTS_BIND',
+  'JOBPIPE_RESULTS_CONNECT',
+  'JOBPIPE_EVENTS_BIND',
+  'JOBPIPE_EVENTS_CONNECT',
+  'JOBPIPE_METRICS_PORT',
+  'JOBPIPE_WORKER_ID',
+]);
 
 /**
  * Blanks (an empty value reads as unset) every JOBPIPE_* setting of the environment the tests run
@@ -318,7 +338,11 @@ const SET_BY_STACK = new Set(['JOBPIPE_PIPELINE', 'JOBPIPE_JOBS_BIND', 'JOBPIPE_
  * the in-memory mode with their own settings only.
  */
 export function hostSettingsBlanked(): Record<string, string> {
-  return Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('JOBPIPE_') && !SET_BY_STACK.has(key)).map((key) => [key, '']));
+  return Object.fromEntries(
+    Object.keys(process.env)
+      .filter((key) => key.startsWith('JOBPIPE_') && !SET_BY_STACK.has(key))
+      .map((key) => [key, '']),
+  );
 }
 
 export interface BatchRunOptions {
@@ -345,7 +369,13 @@ export interface BatchRunOptions {
  * ventilator meanwhile (it dispatches only against credit).
  */
 export async function startBatch(cleanup: Cleanup, options: BatchRunOptions): Promise<{ stack: Stack; events: BatchEvents }> {
-  const stackOptions: StackOptions = { command, pipeline: options.pipeline, workers: 0, startVentilator: false, env: { ...hostSettingsBlanked(), JOBPIPE_LOG_LEVEL: 'info', ...options.env } };
+  const stackOptions: StackOptions = {
+    command,
+    pipeline: options.pipeline,
+    workers: 0,
+    startVentilator: false,
+    env: { ...hostSettingsBlanked(), JOBPIPE_LOG_LEVEL: 'info', ...options.env },
+  };
   if (options.workerEnv) stackOptions.workerEnv = options.workerEnv;
   if (options.ventilatorEnv) stackOptions.ventilatorEnv = options.ventilatorEnv;
   return retryingPortClashes('starting a stack', async () => {

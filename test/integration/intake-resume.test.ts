@@ -128,6 +128,8 @@ describe('intake: a batch claimed by another ventilator', () => {
     await sleep(3 * LOCK_MS);
     expect(started).toEqual([]);
     expect(firstStarted).toHaveLength(1);
-    expect(lines.about(batch).map((line) => line.message)).toEqual(['batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses']);
+    expect(lines.about(batch).map((line) => line.message)).toEqual([
+      'batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses',
+    ]);
   });
 });

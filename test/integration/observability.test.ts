@@ -45,7 +45,9 @@ function typesOf(text: string): Map<string, string> {
 
 describe('metrics contract', () => {
   it('every role serves the contract metrics with their types and labels, and no job or batch id label', async () => {
-    await waitFor('jobs recorded', async () => (parseMetrics(await fetchText(stack.sink.url('/metrics'))).find((s) => s.name === 'jobpipe_jobs_completed_total' && s.value > 0) ? true : undefined));
+    await waitFor('jobs recorded', async () =>
+      parseMetrics(await fetchText(stack.sink.url('/metrics'))).find((s) => s.name === 'jobpipe_jobs_completed_total' && s.value > 0) ? true : undefined,
+    );
     const ventilator = await fetchText(stack.ventilator!.url('/metrics'));
     const sink = await fetchText(stack.sink.url('/metrics'));
     const worker = await fetchText(stack.workers[0]!.url('/metrics'));
@@ -78,14 +80,19 @@ describe('metrics contract', () => {
       }
     }
     // Per-worker completions name every worker by its id.
-    const perWorker = parseMetrics(sink).filter((s) => s.name === 'jobpipe_jobs_completed_total').map((s) => s.labels.worker);
+    const perWorker = parseMetrics(sink)
+      .filter((s) => s.name === 'jobpipe_jobs_completed_total')
+      .map((s) => s.labels.worker);
     expect(perWorker.sort()).toEqual(['worker-1', 'worker-2', 'worker-3']);
   });
 });
 
 describe('Prometheus', () => {
   it('promtool accepts the shipped config and rules', () => {
-    for (const args of [['check', 'config', resolve(repoRoot, 'deploy/prometheus/prometheus.yml')], ['check', 'rules', resolve(repoRoot, 'deploy/prometheus/rules/jobpipe.yml')]]) {
+    for (const args of [
+      ['check', 'config', resolve(repoRoot, 'deploy/prometheus/prometheus.yml')],
+      ['check', 'rules', resolve(repoRoot, 'deploy/prometheus/rules/jobpipe.yml')],
+    ]) {
       const run = spawnSync('promtool', args, { encoding: 'utf8' });
       expect(run.status, `${args.join(' ')}: ${run.stdout}${run.stderr}`).toBe(0);
     }
@@ -96,7 +103,9 @@ describe('Prometheus', () => {
     await waitFor('all targets up', async () => ((await prometheus.targetsUp()) === 5 ? true : undefined), 30_000, 250);
     // Rates need two scrapes in their window, and the recording rules an evaluation after that.
     await sleep(4000);
-    const rules = (await (await fetch(`http://127.0.0.1:${prometheus.port}/api/v1/rules`)).json()) as { data: { groups: { rules: { type: string; name: string; health: string }[] }[] } };
+    const rules = (await (await fetch(`http://127.0.0.1:${prometheus.port}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: { type: string; name: string; health: string }[] }[] };
+    };
     const recording = rules.data.groups.flatMap((group) => group.rules).filter((rule) => rule.type === 'recording');
     expect(recording.length).toBeGreaterThanOrEqual(7);
     const empty: string[] = [];
@@ -128,12 +137,16 @@ describe('jobpipe top', () => {
   it('renders throughput, the batch and every worker in a terminal', async () => {
     const targets = [stack.ventilator!, stack.sink, ...stack.workers].map((role) => `127.0.0.1:${role.metricsPort}`);
     // `script` gives top a pseudo-terminal, as a user's terminal would; 'q' quits it.
-    const child = spawn('script', ['-qfec', [...command, 'top', '--interval-ms', '300', ...targets].join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, COLUMNS: '120', LINES: '40' } });
+    const child = spawn('script', ['-qfec', [...command, 'top', '--interval-ms', '300', ...targets].join(' '), '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, COLUMNS: '120', LINES: '40' },
+    });
     cleanup.child(child);
     let screen = '';
     child.stdout.on('data', (chunk: Buffer) => (screen += chunk.toString()));
     // Every worker shown, in a frame drawn over an earlier one.
-    const shown = () => ['worker-1', 'worker-2', 'worker-3', 'throughput', 'Jain index'].every((text) => screen.includes(text)) && screen.split('\x1b[H').length > 2;
+    const shown = () =>
+      ['worker-1', 'worker-2', 'worker-3', 'throughput', 'Jain index'].every((text) => screen.includes(text)) && screen.split('\x1b[H').length > 2;
     await waitFor('top shows every worker, twice', () => (shown() ? true : undefined), 20_000, 100);
     child.stdin.write('q');
     const code = await new Promise((resolve) => child.once('exit', resolve));

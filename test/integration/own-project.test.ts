@@ -44,7 +44,12 @@ function readmeSection(): Section {
   const shell = blocks
     .filter((b) => b.lang === 'sh')
     .flatMap((b) => b.body.split('\n'))
-    .map((line) => line.replace(/\s+#\s.*$/, '').replace(/^#.*$/, '').trim())
+    .map((line) =>
+      line
+        .replace(/\s+#\s.*$/, '')
+        .replace(/^#.*$/, '')
+        .trim(),
+    )
     .filter(Boolean);
   const pipeline = blocks.find((b) => b.lang === 'ts')?.body;
   const refusal = blocks.find((b) => b.lang === 'text')?.body.trim();
@@ -113,7 +118,9 @@ const groupAlive = (pid: number) => {
 afterAll(async () => {
   // Whatever is left of the groups this file started (each was started detached: its pgid is its pid).
   for (const run of started) if (run.child.pid && groupAlive(run.child.pid)) process.kill(-run.child.pid, 'SIGKILL');
-  await waitFor('the test\'s processes to be gone', () => started.every((run) => !run.child.pid || !groupAlive(run.child.pid)) || undefined, 10_000).catch(() => {});
+  await waitFor("the test's processes to be gone", () => started.every((run) => !run.child.pid || !groupAlive(run.child.pid)) || undefined, 10_000).catch(
+    () => {},
+  );
   if (temp) rmSync(temp, { recursive: true, force: true });
 });
 
@@ -142,8 +149,14 @@ describe('a pipeline in your own project, as the README says', () => {
         const pack = await bashToEnd(`npm run pack -- --no-build --out ${packs}`, repoRoot, env, 60_000);
         installGlob = /npm install (\S+\.tgz)\s*$/m.exec(pack.stdout())?.[1] ?? '';
         expect(installGlob, `the install line npm run pack printed:\n${pack.stdout()}`).toBe(join(packs, '*.tgz'));
-        expect(readdirSync(packs).filter((name) => name.endsWith('.tgz')).sort()).toEqual(
-          ['cli', 'config', 'intake', 'launcher', 'ledger', 'observability', 'pipeline', 'protocol', 'sink', 'transport', 'ventilator', 'worker'].map((name) => `jobpipe-${name}-0.1.0.tgz`),
+        expect(
+          readdirSync(packs)
+            .filter((name) => name.endsWith('.tgz'))
+            .sort(),
+        ).toEqual(
+          ['cli', 'config', 'intake', 'launcher', 'ledger', 'observability', 'pipeline', 'protocol', 'sink', 'transport', 'ventilator', 'worker'].map(
+            (name) => `jobpipe-${name}-0.1.0.tgz`,
+          ),
         );
       } else if (/^mkdir (\S+) && cd \1$/.test(typed)) {
         project = join(temp, typed.split(' ')[1]!);
@@ -155,7 +168,12 @@ describe('a pipeline in your own project, as the README says', () => {
         // npm found every @jobpipe package among the tarballs: one copy each, from a file, none from a registry.
         const lock = JSON.parse(readFileSync(join(cwd, 'package-lock.json'), 'utf8')) as { packages: Record<string, { resolved?: string }> };
         const ours = Object.entries(lock.packages).filter(([path]) => path.includes('node_modules/@jobpipe/'));
-        expect(ours.map(([path]) => path).sort()).toEqual(readdirSync(packs).filter((n) => n.endsWith('.tgz')).map((n) => `node_modules/@jobpipe/${n.replace(/^jobpipe-|-0\.1\.0\.tgz$/g, '')}`).sort());
+        expect(ours.map(([path]) => path).sort()).toEqual(
+          readdirSync(packs)
+            .filter((n) => n.endsWith('.tgz'))
+            .map((n) => `node_modules/@jobpipe/${n.replace(/^jobpipe-|-0\.1\.0\.tgz$/g, '')}`)
+            .sort(),
+        );
         for (const [path, entry] of ours) expect(entry.resolved, path).toMatch(/^file:.*\.tgz$/);
         // "Save this as pipeline.ts there"
         writeFileSync(join(cwd, 'pipeline.ts'), section.pipeline);
@@ -167,7 +185,11 @@ describe('a pipeline in your own project, as the README says', () => {
           env[name!] = value.join('=');
         }
         // Endpoints of the test's own (the README's are the defaults, which the machine may be using).
-        for (const [name, port] of [['JOBS', await freePort()], ['RESULTS', await freePort()], ['EVENTS', await freePort()]] as const) {
+        for (const [name, port] of [
+          ['JOBS', await freePort()],
+          ['RESULTS', await freePort()],
+          ['EVENTS', await freePort()],
+        ] as const) {
           env[`JOBPIPE_${name}_BIND`] = `tcp://127.0.0.1:${port}`;
           env[`JOBPIPE_${name}_CONNECT`] = `tcp://127.0.0.1:${port}`;
         }
@@ -189,10 +211,14 @@ describe('a pipeline in your own project, as the README says', () => {
           const { n } = JSON.parse(/--input '(.*)'$/.exec(line)![1]!) as { n: number };
           const ventilator = bash(line, cwd, env);
           foreground.push(ventilator);
-          const [completed] = await waitFor("the sink's 'batch completed'", () => {
-            const found = logLines(sink()?.stdout() ?? '', 'batch completed');
-            return found.length > 0 ? found : undefined;
-          }, 60_000).catch((error: Error) => {
+          const [completed] = await waitFor(
+            "the sink's 'batch completed'",
+            () => {
+              const found = logLines(sink()?.stdout() ?? '', 'batch completed');
+              return found.length > 0 ? found : undefined;
+            },
+            60_000,
+          ).catch((error: Error) => {
             throw new Error(`${error.message}\n${[...background, ventilator].map((run) => `${run.line}:\n${run.stdout()}${run.stderr()}`).join('\n')}`);
           });
           let squares = 0;

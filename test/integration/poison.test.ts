@@ -110,7 +110,9 @@ describe('poison jobs', () => {
     expect(summary.failed).toBe(1);
     expect(answer).toEqual({ count: jobs - 1, sum: sumExcept(jobs, [5]), failed: 1 });
     const message = 'job 5 is poison: it always throws';
-    expect(await expectOutcome(d, 'throws', jobs, [5])).toEqual([{ batch: 'throws', seq: 5, attempts: 2, payload: expect.objectContaining({ i: 5 }), error: { name: 'Error', message } }]);
+    expect(await expectOutcome(d, 'throws', jobs, [5])).toEqual([
+      { batch: 'throws', seq: 5, attempts: 2, payload: expect.objectContaining({ i: 5 }), error: { name: 'Error', message } },
+    ]);
     // retries 1: two runs, and every other job ran once.
     expect(runs(5).map((run) => run.attempt)).toEqual([1, 2]);
     for (let seq = 0; seq < jobs; seq++) if (seq !== 5) expect(runs(seq), `runs of job ${seq}`).toHaveLength(1);
@@ -153,7 +155,9 @@ describe('poison jobs', () => {
     expect(hang!.attempts).toBeGreaterThanOrEqual(2);
     expect(runs(3)).toHaveLength(2);
     const last = d.stack.workers.find((worker) => worker.child.pid === runs(3)[1]!.pid)!;
-    expect(last.logs('job failed').filter((line) => line.job === 'hang-inline:3')).toContainEqual(expect.objectContaining({ attempt: hang!.attempts, error: TIMEOUT }));
+    expect(last.logs('job failed').filter((line) => line.job === 'hang-inline:3')).toContainEqual(
+      expect.objectContaining({ attempt: hang!.attempts, error: TIMEOUT }),
+    );
     // The loop: each of its 3 attempts blocked a worker until the watchdog killed it, and its
     // last error says its worker went away.
     expect(spin!.attempts).toBe(3);
@@ -169,7 +173,13 @@ describe('poison jobs', () => {
     });
     expect(killed.map((e) => e.signal)).toEqual(['SIGKILL', 'SIGKILL', 'SIGKILL']);
     for (const { worker } of killed) {
-      expect(worker.logs().find((line) => line.level === 'fatal')).toMatchObject({ worker: worker.name, seq: 7, timeoutMs: TIMEOUT_MS, error: { name: 'TimeoutError' }, msg: expect.stringMatching(/^event loop blocked past the job timeout/) });
+      expect(worker.logs().find((line) => line.level === 'fatal')).toMatchObject({
+        worker: worker.name,
+        seq: 7,
+        timeoutMs: TIMEOUT_MS,
+        error: { name: 'TimeoutError' },
+        msg: expect.stringMatching(/^event loop blocked past the job timeout/),
+      });
     }
     expect(workers.ended).toHaveLength(3);
   });
@@ -197,7 +207,8 @@ describe('poison jobs', () => {
     }
     const deaths = [4, 9, 14].reduce((sum, seq) => sum + runs(seq).length, 0);
     await waitFor(`${deaths} workers ended`, () => workers.ended.length === deaths);
-    const endOf = (seq: number) => workers.ended.filter((e) => runs(seq).some((run) => run.pid === e.worker.child.pid)).map(({ code, signal }) => ({ code, signal }));
+    const endOf = (seq: number) =>
+      workers.ended.filter((e) => runs(seq).some((run) => run.pid === e.worker.child.pid)).map(({ code, signal }) => ({ code, signal }));
     expect(endOf(4)).toEqual(Array(runs(4).length).fill({ code: 1, signal: null }));
     expect(endOf(9)).toEqual(Array(runs(9).length).fill({ code: null, signal: 'SIGABRT' }));
     // V8 aborts when the heap is exhausted, after saying so on stderr; unless its last garbage

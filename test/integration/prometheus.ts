@@ -42,7 +42,16 @@ export class TestPrometheus {
     // JSON is YAML: no YAML library needed to write the config.
     writeFileSync(join(dir, 'prometheus.yml'), JSON.stringify(config));
     const port = await freePort();
-    const child = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: 'ignore' });
+    const child = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: 'ignore' },
+    );
     const prometheus = new TestPrometheus(child, port, dir);
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -60,7 +69,11 @@ export class TestPrometheus {
   /** Runs an instant query; throws with Prometheus's error when the expression does not parse. */
   async query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
     const response = await fetch(`http://127.0.0.1:${this.port}/api/v1/query?query=${encodeURIComponent(expr)}`);
-    const body = (await response.json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    const body = (await response.json()) as {
+      status: string;
+      error?: string;
+      data?: { result: { metric: Record<string, string>; value: [number, string] }[] };
+    };
     if (body.status !== 'success') throw new Error(`query failed: ${body.error}: ${expr}`);
     return body.data!.result;
   }

@@ -43,7 +43,10 @@ function shellSections(markdown: string): Section[] {
       if (sections.at(-1)?.heading !== heading) sections.push({ heading, lines: [] });
     } else if (inBlock && line.startsWith('```')) inBlock = false;
     else if (inBlock) {
-      const command = line.replace(/\s+#\s.*$/, '').replace(/^#.*$/, '').trim();
+      const command = line
+        .replace(/\s+#\s.*$/, '')
+        .replace(/^#.*$/, '')
+        .trim();
       if (command) sections.at(-1)!.lines.push(command);
     }
   }
@@ -107,12 +110,19 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
   /** Runs `line` with bash in the clone, as typed at a prompt: its own process group, like a job. */
   function start(line: string, env: NodeJS.ProcessEnv, options: { tty?: boolean } = {}): Started {
     const argv = options.tty ? ['script', ['-qfec', line, '/dev/null']] : ['bash', ['-c', line]];
-    const child = spawn(argv[0] as string, argv[1] as string[], { cwd: clone, env: { ...env, COLUMNS: '120', LINES: '40' }, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(argv[0] as string, argv[1] as string[], {
+      cwd: clone,
+      env: { ...env, COLUMNS: '120', LINES: '40' },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     everything.push(child);
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal })),
+    );
     return { line, child, output: () => output, exited };
   }
 
@@ -209,15 +219,21 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
             expect(line, context()).toContain('--input');
             const ventilator = start(line, env);
             untilStopped.push(ventilator);
-            const [completed] = await waitFor(`${context()}: the sink's 'batch completed'`, () => {
-              const found = logLines(sink()?.output() ?? '', 'batch completed');
-              return found.length > 0 ? found : undefined;
-            }, 90_000);
+            const [completed] = await waitFor(
+              `${context()}: the sink's 'batch completed'`,
+              () => {
+                const found = logLines(sink()?.output() ?? '', 'batch completed');
+                return found.length > 0 ? found : undefined;
+              },
+              90_000,
+            );
             const summary = completed!.summary;
             expect(summary.failed, context()).toBe(0);
             expect(summary.answer.primes, context()).toBe(348_513);
             // Two workers on one host have two ids, and the summary counts jobs under those ids.
-            const workerIds = background.filter((role) => /^npx jobpipe worker\b/.test(role.line)).map((role) => logLines(role.output(), 'ready')[0]!.worker as string);
+            const workerIds = background
+              .filter((role) => /^npx jobpipe worker\b/.test(role.line))
+              .map((role) => logLines(role.output(), 'ready')[0]!.worker as string);
             expect(new Set(workerIds).size, `${context()}: worker ids ${workerIds.join(', ')}`).toBe(workerIds.length);
             for (const id of Object.keys(summary.perWorker)) expect(workerIds, context()).toContain(id);
             break;
@@ -225,7 +241,11 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
           case 'top': {
             // A pseudo-terminal, as in a second terminal; q quits.
             const top = start(line, env, { tty: true });
-            await waitFor(`${context()} to show the workers`, () => (/throughput/.test(top.output()) && /worker/.test(top.output())) || undefined, 30_000).catch((error: Error) => {
+            await waitFor(
+              `${context()} to show the workers`,
+              () => (/throughput/.test(top.output()) && /worker/.test(top.output())) || undefined,
+              30_000,
+            ).catch((error: Error) => {
               throw new Error(`${error.message}\n${top.output()}`);
             });
             top.child.stdin!.write('q');
@@ -270,7 +290,8 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
               expect(keys.output().trim(), context()).toMatch(/^jobpipe: .* holds keys already .*--keep$/);
             } else {
               expect(code, `${context()}\n${keys.output()}`).toBe(0);
-              for (const file of ['server.public', 'server.secret', 'client-1.public', 'client-1.secret', 'clients.allow']) expect(existsSync(resolve(out, file)), `${context()}: ${file}`).toBe(true);
+              for (const file of ['server.public', 'server.secret', 'client-1.public', 'client-1.secret', 'clients.allow'])
+                expect(existsSync(resolve(out, file)), `${context()}: ${file}`).toBe(true);
             }
             break;
           }
@@ -285,9 +306,11 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
       for (const role of untilStopped) process.kill(-role.child.pid!, 'SIGINT');
       for (const role of untilStopped) await within(`${where}: Ctrl-C to stop ${role.line}`, 20_000, role.exited);
       for (const role of background) process.kill(role.child.pid!, 'SIGTERM');
-      await waitFor(`${where}: every process to be gone after SIGTERM`, () => pids.every((pid) => !pidAlive(pid)) || undefined, 45_000).catch((error: Error) => {
-        throw new Error(`${error.message}: still alive ${pids.filter(pidAlive).join(', ')}`);
-      });
+      await waitFor(`${where}: every process to be gone after SIGTERM`, () => pids.every((pid) => !pidAlive(pid)) || undefined, 45_000).catch(
+        (error: Error) => {
+          throw new Error(`${error.message}: still alive ${pids.filter(pidAlive).join(', ')}`);
+        },
+      );
       for (const role of [...untilStopped, ...background]) {
         expect(logLines(role.output(), 'stopped').length, `${where}: ${role.line} logs 'stopped'\n${role.output()}`).toBe(1);
         expect(role.output(), `${where}: ${role.line}`).not.toMatch(/\n\s+at /);
@@ -296,8 +319,19 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
     }
 
     // The walk saw the README's commands: the roles, both ways of giving a batch, and the admin commands.
-    for (const expected of ['npx jobpipe sink', 'npx jobpipe worker', 'npx jobpipe ventilator', 'npx jobpipe submit', 'npx jobpipe status', 'npx jobpipe top', 'npx jobpipe keys']) {
-      expect(walked.some((line) => line.startsWith(expected)), expected).toBe(true);
+    for (const expected of [
+      'npx jobpipe sink',
+      'npx jobpipe worker',
+      'npx jobpipe ventilator',
+      'npx jobpipe submit',
+      'npx jobpipe status',
+      'npx jobpipe top',
+      'npx jobpipe keys',
+    ]) {
+      expect(
+        walked.some((line) => line.startsWith(expected)),
+        expected,
+      ).toBe(true);
     }
   }, 400_000);
 });

@@ -38,7 +38,26 @@ async function startNode(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `jobpipe-cluster-${port}-`));
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-port',
+      String(busPort),
+      '--cluster-config-file',
+      'nodes.conf',
+      '--cluster-node-timeout',
+      '5000',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
     { stdio: 'ignore', cwd: dir },
   );
   nodes.push({ port, dir, child });
@@ -57,9 +76,19 @@ const keys = new LedgerKeys(prefix);
 
 beforeAll(async () => {
   for (let i = 0; i < NODES; i++) await startNode();
-  await run('redis-cli', ['--cluster', 'create', ...nodes.map(({ port }) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 });
-  for (const { port } of nodes) await waitFor(`cluster_state:ok on ${port}`, async () => (await redisCli(port, 'cluster', 'info')).includes('cluster_state:ok'), 15_000, 100);
-  client = connectFrom({ host: '127.0.0.1', port: nodes[0]!.port, db: 0, tls: false, sentinelName: 'mymaster', cluster: nodes.map(({ port }) => ({ host: '127.0.0.1', port })) });
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map(({ port }) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    timeout: 20_000,
+  });
+  for (const { port } of nodes)
+    await waitFor(`cluster_state:ok on ${port}`, async () => (await redisCli(port, 'cluster', 'info')).includes('cluster_state:ok'), 15_000, 100);
+  client = connectFrom({
+    host: '127.0.0.1',
+    port: nodes[0]!.port,
+    db: 0,
+    tls: false,
+    sentinelName: 'mymaster',
+    cluster: nodes.map(({ port }) => ({ host: '127.0.0.1', port })),
+  });
   client.on('error', () => {});
 }, 40_000);
 
@@ -88,7 +117,11 @@ describe('Redis Cluster', () => {
     const batch = 'on-cluster';
     const jobs = 200;
     // Every 10th job throws: echo has no retries, so 20 dead letters.
-    const submitted = await within('submit --wait', 30_000, runCli(['submit', '--input', JSON.stringify({ jobs, failEvery: 10 }), '--batch-id', batch, '--wait', '--json'], env(), cleanup).exited);
+    const submitted = await within(
+      'submit --wait',
+      30_000,
+      runCli(['submit', '--input', JSON.stringify({ jobs, failEvery: 10 }), '--batch-id', batch, '--wait', '--json'], env(), cleanup).exited,
+    );
     expect(submitted.code, submitted.stderr).toBe(0);
     expect(JSON.parse(submitted.stdout.trim().split('\n').pop()!)).toMatchObject({ batch, jobs, failed: 20 });
 
@@ -103,7 +136,12 @@ describe('Redis Cluster', () => {
     // The dead letters go round again (they fail again: the same seqs throw), and then are purged.
     const retried = await within('dead retry', 15_000, runCli(['dead', 'retry', batch], env(), cleanup).exited);
     expect(retried.code, retried.stderr).toBe(0);
-    await waitFor('the retried batch done again', async () => (await client!.hget(k.meta, 'status')) === 'done' && (await client!.hlen(k.dead)) === 20, 20_000, 100);
+    await waitFor(
+      'the retried batch done again',
+      async () => (await client!.hget(k.meta, 'status')) === 'done' && (await client!.hlen(k.dead)) === 20,
+      20_000,
+      100,
+    );
     expect(await client!.smembers(keys.active('echo'))).toEqual([]);
     const purged = await within('dead purge', 15_000, runCli(['dead', 'purge', batch], env(), cleanup).exited);
     expect(purged.code, purged.stderr).toBe(0);
@@ -126,7 +164,15 @@ describe('Redis Cluster', () => {
     const intake = new JobpipeClient(client!, prefix);
     const ledger = intake.ledger;
     const ok = (seq: number): JobResult => ({ batch: 'x', seq, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value: seq });
-    const failed = (seq: number, attempt = 1): JobResult => ({ batch: 'x', seq, attempt, dispatchedAt: 0, durationMs: 1, ok: false, error: { name: 'Error', message: 'no' } });
+    const failed = (seq: number, attempt = 1): JobResult => ({
+      batch: 'x',
+      seq,
+      attempt,
+      dispatchedAt: 0,
+      durationMs: 1,
+      ok: false,
+      error: { name: 'Error', message: 'no' },
+    });
     const job = (seq: number, attempt = 1) => ({ seq, attempt, payloadJson: String(seq) });
     const batches = ['sweep-a', 'sweep-b'];
     for (const batch of batches) {
@@ -151,7 +197,19 @@ describe('Redis Cluster', () => {
       expect(back.jobs.map(({ seq }) => seq).sort()).toEqual([0, 1]);
       await ledger.record(batch, 'w', [ok(0), ok(1)], 0, 10, 2800);
       expect(await ledger.activeBatches('sweep')).toContain(batch);
-      expect(await ledger.complete(batch, 'sweep', { batch, pipeline: 'sweep', jobs: 5, failed: 2, duplicates: 0, wallSeconds: 1, jobsPerSecond: 1, perWorker: {}, answer: null })).toBe(true);
+      expect(
+        await ledger.complete(batch, 'sweep', {
+          batch,
+          pipeline: 'sweep',
+          jobs: 5,
+          failed: 2,
+          duplicates: 0,
+          wallSeconds: 1,
+          jobsPerSecond: 1,
+          perWorker: {},
+          answer: null,
+        }),
+      ).toBe(true);
       expect(await ledger.activeBatches('sweep')).not.toContain(batch);
     }
     // Many record calls of two batches: their answered call keys are forgotten one batch (slot) at a time.

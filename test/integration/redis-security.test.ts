@@ -48,12 +48,32 @@ beforeAll(() => {
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   for (const name of ['server', 'client']) {
     openssl('req', ...key, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=jobpipe test ${name}`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', ...(name === 'server' ? ['-extfile', 'server.ext'] : []));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '1',
+      ...(name === 'server' ? ['-extfile', 'server.ext'] : []),
+    );
   }
   const at = (file: string) => join(dir, file);
   pki = { ca: at('ca.crt'), serverCert: at('server.crt'), serverKey: at('server.key'), clientCert: at('client.crt'), clientKey: at('client.key') };
   // The client key's body: a secret too.
-  secrets.push(readFileSync(pki.clientKey, 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('-----')).join(''));
+  secrets.push(
+    readFileSync(pki.clientKey, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('-----'))
+      .join(''),
+  );
 });
 afterEach(() => cleanup.run());
 afterAll(async () => {
@@ -113,7 +133,9 @@ function expectNoSecrets(outputs: { where: string; text: string }[]): void {
 async function refusedRole(durable: Durable, role: 'ventilator' | 'sink', env: Record<string, string>) {
   // Endpoints of its own: the stack's ventilator or sink holds the usual ones.
   const own: Record<string, string> =
-    role === 'ventilator' ? { JOBPIPE_JOBS_BIND: `tcp://127.0.0.1:${await freePort()}` } : { JOBPIPE_RESULTS_BIND: `tcp://127.0.0.1:${await freePort()}`, JOBPIPE_EVENTS_BIND: `tcp://127.0.0.1:${await freePort()}` };
+    role === 'ventilator'
+      ? { JOBPIPE_JOBS_BIND: `tcp://127.0.0.1:${await freePort()}` }
+      : { JOBPIPE_RESULTS_BIND: `tcp://127.0.0.1:${await freePort()}`, JOBPIPE_EVENTS_BIND: `tcp://127.0.0.1:${await freePort()}` };
   const process = cleanup.role(await durable.stack.spawn(role, { ...own, ...env }, `refused ${role}`));
   const started = Date.now();
   const { code } = await process.exited;
@@ -152,14 +174,22 @@ describe('Redis credentials', () => {
     const inUrl = { JOBPIPE_REDIS_URL: `redis://jobpipe:${encodeURIComponent(password)}@127.0.0.1:${server.port}`, JOBPIPE_REDIS_PREFIX: prefix };
     const summary = await submitAndWait(inUrl, 'acl-1');
     expect(summary).toMatchObject({ batch: 'acl-1', jobs: 20, failed: 0 });
-    const fromFile = await cli(['status', 'acl-1'], { JOBPIPE_REDIS_URL: url, JOBPIPE_REDIS_USERNAME: 'jobpipe', JOBPIPE_REDIS_PASSWORD_FILE: passwordFile, JOBPIPE_REDIS_PREFIX: prefix });
+    const fromFile = await cli(['status', 'acl-1'], {
+      JOBPIPE_REDIS_URL: url,
+      JOBPIPE_REDIS_USERNAME: 'jobpipe',
+      JOBPIPE_REDIS_PASSWORD_FILE: passwordFile,
+      JOBPIPE_REDIS_PREFIX: prefix,
+    });
     expect(fromFile.code, fromFile.stderr).toBe(0);
     expect(fromFile.stdout).toMatch(/^acl-1 +echo +done +20\/20/);
 
     const wrong = secret('wrong');
     const outputs: string[] = [];
     for (const [env, message] of [
-      [{ JOBPIPE_REDIS_USERNAME: 'jobpipe', JOBPIPE_REDIS_PASSWORD: wrong }, /^jobpipe: Redis at redis:\/\/jobpipe:\*\*\*@127\.0\.0\.1:\d+\/0 refused the connection: WRONGPASS/],
+      [
+        { JOBPIPE_REDIS_USERNAME: 'jobpipe', JOBPIPE_REDIS_PASSWORD: wrong },
+        /^jobpipe: Redis at redis:\/\/jobpipe:\*\*\*@127\.0\.0\.1:\d+\/0 refused the connection: WRONGPASS/,
+      ],
       [{}, /refused the connection: NOAUTH/],
       [{ JOBPIPE_REDIS_PASSWORD: wrong, JOBPIPE_REDIS_PASSWORD_FILE: passwordFile }, /JOBPIPE_REDIS_PASSWORD and JOBPIPE_REDIS_PASSWORD_FILE are both set/],
     ] as const) {
@@ -194,14 +224,28 @@ describe('Redis credentials', () => {
     cleanup.add('ledger client', () => ledger.redis.disconnect());
     await ledger.beginBatch('round-trip', 'echo', 1000);
     await ledger.admit('round-trip', [{ seq: 0, attempt: 1, payloadJson: '{"n":0}' }], 60_000);
-    const recorded = await ledger.record('round-trip', 'w', [{ batch: 'round-trip', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value: 'over TLS' }], 0, 100, 2000);
+    const recorded = await ledger.record(
+      'round-trip',
+      'w',
+      [{ batch: 'round-trip', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value: 'over TLS' }],
+      0,
+      100,
+      2000,
+    );
     expect(recorded).toMatchObject({ outcomes: 'R', recorded: 1 });
     const values: unknown[] = [];
     await ledger.forEachResult('round-trip', (_seq, value) => void values.push(value));
     expect(values).toEqual(['over TLS']);
 
     // Real processes: the roles, and the test's own client through the intake queue.
-    const durable = await startDurable(cleanup, { server, pipeline: echoPipeline, prefix, workers: 1, env: tlsEnv, clientOptions: redisOptionsFrom(connection) });
+    const durable = await startDurable(cleanup, {
+      server,
+      pipeline: echoPipeline,
+      prefix,
+      workers: 1,
+      env: tlsEnv,
+      clientOptions: redisOptionsFrom(connection),
+    });
     await durable.submit({ jobs: 20 }, 'tls-1');
     expect(await durable.done('tls-1')).toMatchObject({ jobs: 20, failed: 0 });
     const summary = await submitAndWait({ JOBPIPE_REDIS_URL: server.url, JOBPIPE_REDIS_PREFIX: prefix, ...tlsEnv }, 'tls-2');
@@ -246,7 +290,12 @@ describe('Redis credentials', () => {
     const asker = new Redis({ port: sentinelPort, password: sentinelPassword, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: 1 });
     asker.on('error', () => {});
     cleanup.add('sentinel client', () => asker.disconnect());
-    await waitFor('the sentinel to know the master', async () => ((await asker.call('SENTINEL', 'get-master-addr-by-name', 'jobpipe-test')) as string[] | null)?.[1] === String(master.port), 10_000, 100);
+    await waitFor(
+      'the sentinel to know the master',
+      async () => ((await asker.call('SENTINEL', 'get-master-addr-by-name', 'jobpipe-test')) as string[] | null)?.[1] === String(master.port),
+      10_000,
+      100,
+    );
     expect(sentinel.exitCode).toBeNull();
 
     const sentinelEnv = {
@@ -258,7 +307,14 @@ describe('Redis credentials', () => {
       JOBPIPE_REDIS_SENTINEL_PASSWORD: sentinelPassword,
     };
     const prefix = uniquePrefix('sentinel');
-    const durable = await startDurable(cleanup, { server: master, pipeline: echoPipeline, prefix, workers: 1, rolesRedisUrl: sentinelEnv.JOBPIPE_REDIS_URL, env: sentinelEnv });
+    const durable = await startDurable(cleanup, {
+      server: master,
+      pipeline: echoPipeline,
+      prefix,
+      workers: 1,
+      rolesRedisUrl: sentinelEnv.JOBPIPE_REDIS_URL,
+      env: sentinelEnv,
+    });
     const ready = (await logsOnce(durable.stack.sink, 'ready'))[0]!;
     expect(ready.redis).toBe(`redis://:***@jobpipe-test/0 via sentinels 127.0.0.1:${sentinelPort}`);
     const summary = await submitAndWait({ ...sentinelEnv, JOBPIPE_REDIS_PREFIX: prefix }, 'sentinel-1');
@@ -276,6 +332,11 @@ describe('Redis credentials', () => {
     expect(help.stdout).toContain('JOBPIPE_REDIS_PASSWORD_FILE');
     const bad = await cli(['sink', '--pipeline', echoPipeline], { ...env, JOBPIPE_REDIS_SENTINEL_NAME: 'm' });
     expectRefused(bad, /JOBPIPE_REDIS_SENTINEL_NAME is set but JOBPIPE_REDIS_SENTINELS is not/);
-    expectNoSecrets([help, bad].flatMap((run, i) => [{ where: `run ${i} stdout`, text: run.stdout }, { where: `run ${i} stderr`, text: run.stderr }]));
+    expectNoSecrets(
+      [help, bad].flatMap((run, i) => [
+        { where: `run ${i} stdout`, text: run.stdout },
+        { where: `run ${i} stderr`, text: run.stderr },
+      ]),
+    );
   });
 });

@@ -7,7 +7,20 @@ import { Pull, Push, Router } from 'zeromq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort, RoleProcess } from '@jobpipe/launcher';
 import { decode, encode, encodeRaw, type Message } from '@jobpipe/protocol';
-import { Cleanup, command, echoPipeline, fetchText, hostSettingsBlanked, logsOnce, metricValue, outputComplete, retryingPortClashes, startBatch, waitFor, within } from './helpers.js';
+import {
+  Cleanup,
+  command,
+  echoPipeline,
+  fetchText,
+  hostSettingsBlanked,
+  logsOnce,
+  metricValue,
+  outputComplete,
+  retryingPortClashes,
+  startBatch,
+  waitFor,
+  within,
+} from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -51,10 +64,15 @@ class Inbox<T> {
     })();
   }
   take(what: string, match: (item: T) => boolean, timeoutMs = 20_000): Promise<T> {
-    return waitFor(what, () => {
-      const index = this.items.findIndex(match);
-      return index < 0 ? undefined : this.items.splice(index, 1)[0];
-    }, timeoutMs, 10);
+    return waitFor(
+      what,
+      () => {
+        const index = this.items.findIndex(match);
+        return index < 0 ? undefined : this.items.splice(index, 1)[0];
+      },
+      timeoutMs,
+      10,
+    );
   }
   async closed(): Promise<void> {
     await this.#loop;
@@ -91,7 +109,11 @@ describe('malformed messages', () => {
 
     const rogue = cleanup.socket(new Push({ linger: 1000 }));
     rogue.connect(stack.endpoints.resultsConnect);
-    const validResults = { pipeline: 'echo', worker: 'rogue', results: [{ batch: 'rogue-sink', seq: 1, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true as const, value: 1 }] };
+    const validResults = {
+      pipeline: 'echo',
+      worker: 'rogue',
+      results: [{ batch: 'rogue-sink', seq: 1, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true as const, value: 1 }],
+    };
     const sent: [string, Buffer | Buffer[]][] = [
       ['too_short', Buffer.from([0x01, 0x02])],
       ['unknown_version', Buffer.from('garbage: this is no jobpipe message at all')],
@@ -187,7 +209,13 @@ describe('malformed messages', () => {
     const granted = credit.message.type === 'Credit' ? credit.message.granted : 0;
     expect(granted).toBeGreaterThanOrEqual(2);
 
-    const job = (seq: number, i: number) => ({ batch: 'rogue-worker', seq, attempt: 1, dispatchedAt: Date.now(), payload: { i, workMs: 0, spin: false, fail: false, pad: '' } });
+    const job = (seq: number, i: number) => ({
+      batch: 'rogue-worker',
+      seq,
+      attempt: 1,
+      dispatchedAt: Date.now(),
+      payload: { i, workMs: 0, spin: false, fail: false, pad: '' },
+    });
     const validJobs = { pipeline: 'echo', jobs: [job(0, 40)] };
     const sent: [string, Buffer | Buffer[]][] = [
       ['too_short', Buffer.from([0x01])],

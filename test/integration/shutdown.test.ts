@@ -5,7 +5,21 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Stack, type RoleProcess } from '@jobpipe/launcher';
-import { Cleanup, command, echoPipeline, fetchText, hostSettingsBlanked, logsOnce, metricValue, outputComplete, retryingPortClashes, scrape, startBatch, waitFor, within } from './helpers.js';
+import {
+  Cleanup,
+  command,
+  echoPipeline,
+  fetchText,
+  hostSettingsBlanked,
+  logsOnce,
+  metricValue,
+  outputComplete,
+  retryingPortClashes,
+  scrape,
+  startBatch,
+  waitFor,
+  within,
+} from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -43,7 +57,10 @@ describe('shutdown', () => {
 
     // Once worker-1 has done some jobs (as the sink recorded them), stop it.
     const sinkMetrics = stack.sink.url('/metrics');
-    await waitFor('worker-1 to complete some jobs', async () => ((await scrape(sinkMetrics, 'jobpipe_jobs_completed_total', { worker: 'worker-1' })) ?? 0) >= 12);
+    await waitFor(
+      'worker-1 to complete some jobs',
+      async () => ((await scrape(sinkMetrics, 'jobpipe_jobs_completed_total', { worker: 'worker-1' })) ?? 0) >= 12,
+    );
     expect(completed, 'the batch was still running when worker-1 was stopped').toBe(false);
     const exit = await stopWith(leaving, 'SIGTERM');
     expect(exit.code, `worker-1 exit (after ${exit.ms} ms)`).toBe(0);

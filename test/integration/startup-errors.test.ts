@@ -74,7 +74,13 @@ async function occupiedPort(): Promise<number> {
 
 /** Endpoints on loopback with ports the OS picks: nothing here collides with anything. */
 const anyPort = 'tcp://127.0.0.1:*';
-const roleEnv = { JOBPIPE_PIPELINE: echoPipeline, JOBPIPE_METRICS_PORT: '0', JOBPIPE_JOBS_BIND: anyPort, JOBPIPE_RESULTS_BIND: anyPort, JOBPIPE_EVENTS_BIND: anyPort };
+const roleEnv = {
+  JOBPIPE_PIPELINE: echoPipeline,
+  JOBPIPE_METRICS_PORT: '0',
+  JOBPIPE_JOBS_BIND: anyPort,
+  JOBPIPE_RESULTS_BIND: anyPort,
+  JOBPIPE_EVENTS_BIND: anyPort,
+};
 
 describe('ports and endpoints in use', () => {
   it('a metrics port in use: each role names JOBPIPE_METRICS_PORT (--metrics-port)', async () => {
@@ -86,7 +92,10 @@ describe('ports and endpoints in use', () => {
   it('a ZeroMQ endpoint in use: the ventilator and the sink name the setting that gave it', async () => {
     const port = await occupiedPort();
     const endpoint = `tcp://127.0.0.1:${port}`;
-    const [ventilator, sink] = await Promise.all([toExit(['ventilator', '--jobs-bind', endpoint], roleEnv), toExit(['sink'], { ...roleEnv, JOBPIPE_EVENTS_BIND: endpoint })]);
+    const [ventilator, sink] = await Promise.all([
+      toExit(['ventilator', '--jobs-bind', endpoint], roleEnv),
+      toExit(['sink'], { ...roleEnv, JOBPIPE_EVENTS_BIND: endpoint }),
+    ]);
     expectOneLine(ventilator, 'JOBPIPE_JOBS_BIND (--jobs-bind)', new RegExp(`${endpoint} is in use by another process`));
     expectOneLine(sink, 'JOBPIPE_EVENTS_BIND (--events-bind)', new RegExp(`${endpoint} is in use by another process`));
   });
@@ -118,7 +127,8 @@ describe('a Redis that cannot be reached', () => {
     const port = await freePort(); // nobody listens there
     const env = { JOBPIPE_REDIS_URL: `redis://127.0.0.1:${port}`, JOBPIPE_PIPELINE: echoPipeline };
     const runs = await Promise.all([toExit(['submit', '--input', '{"jobs": 1}'], env), toExit(['status'], env), toExit(['dead', 'list'], env)]);
-    for (const run of runs) expectOneLine(run, 'JOBPIPE_REDIS_URL (--redis-url)', new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0.*: connection refused`));
+    for (const run of runs)
+      expectOneLine(run, 'JOBPIPE_REDIS_URL (--redis-url)', new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0.*: connection refused`));
   });
 
   it('a ventilator and a sink say once that they wait for it, and serve /readyz 503 meanwhile', async () => {
@@ -130,7 +140,12 @@ describe('a Redis that cannot be reached', () => {
       await waitFor(`${role} to say it waits for Redis`, () => run.stdout.includes(waiting));
       // Two answers a second apart: by then the client has tried to connect several times more.
       for (let i = 0; i < 2; i++) {
-        const status = await waitFor(`${role}'s /readyz`, () => fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((response) => response.status), 10_000, 200);
+        const status = await waitFor(
+          `${role}'s /readyz`,
+          () => fetch(`http://127.0.0.1:${metricsPort}/readyz`).then((response) => response.status),
+          10_000,
+          200,
+        );
         expect(status).toBe(503);
         await new Promise((done) => setTimeout(done, 1000));
       }
@@ -163,31 +178,53 @@ describe('a Redis that wants a password', () => {
       toExit(['ventilator'], { ...roleEnv, ...wrong }),
       toExit(['sink'], { ...roleEnv, ...none }),
     ]);
-    for (const run of [status, ventilator]) expectOneLine(run, 'JOBPIPE_REDIS_PASSWORD (--redis-password', /refused the connection: WRONGPASS: the user name or password is wrong/);
-    for (const run of [submit, sink]) expectOneLine(run, 'JOBPIPE_REDIS_PASSWORD (--redis-password', /refused the connection: NOAUTH: this Redis wants a password and none was given/);
+    for (const run of [status, ventilator])
+      expectOneLine(run, 'JOBPIPE_REDIS_PASSWORD (--redis-password', /refused the connection: WRONGPASS: the user name or password is wrong/);
+    for (const run of [submit, sink])
+      expectOneLine(run, 'JOBPIPE_REDIS_PASSWORD (--redis-password', /refused the connection: NOAUTH: this Redis wants a password and none was given/);
     expectOneLine(dead, 'JOBPIPE_REDIS_USERNAME (--redis-username)', /WRONGPASS/);
     for (const run of [status, submit, dead, ventilator, sink]) expect(run.stderr).not.toContain(password);
   });
 
-  it('an ACL user kept from the prefix\'s keys (NOPERM) is one line naming JOBPIPE_REDIS_USERNAME (--redis-username)', async () => {
+  it("an ACL user kept from the prefix's keys (NOPERM) is one line naming JOBPIPE_REDIS_USERNAME (--redis-username)", async () => {
     const admin = new Redis(`redis://:${password}@127.0.0.1:${server.port}`);
     try {
-      await admin.call('ACL', 'SETUSER', 'elsewhere', 'on', '>its-password', '~elsewhere:*', '+@all', '-@dangerous', '+info', '+client|setname', '+client|getname');
+      await admin.call(
+        'ACL',
+        'SETUSER',
+        'elsewhere',
+        'on',
+        '>its-password',
+        '~elsewhere:*',
+        '+@all',
+        '-@dangerous',
+        '+info',
+        '+client|setname',
+        '+client|getname',
+      );
     } finally {
       admin.disconnect();
     }
     const env = { JOBPIPE_REDIS_URL: url(), JOBPIPE_REDIS_USERNAME: 'elsewhere', JOBPIPE_REDIS_PASSWORD: 'its-password', JOBPIPE_PIPELINE: echoPipeline };
     const runs = await Promise.all([toExit(['status'], env), toExit(['sink'], { ...roleEnv, ...env }), toExit(['ventilator'], { ...roleEnv, ...env })]);
-    for (const run of runs) expectOneLine(run, 'JOBPIPE_REDIS_USERNAME (--redis-username)', /refused a command: NOPERM .*JOBPIPE_REDIS_PREFIX \(--redis-prefix\)/);
+    for (const run of runs)
+      expectOneLine(run, 'JOBPIPE_REDIS_USERNAME (--redis-username)', /refused a command: NOPERM .*JOBPIPE_REDIS_PREFIX \(--redis-prefix\)/);
   });
 
   it('submit --wait says what a batch that no ventilator takes needs, once, and keeps waiting', async () => {
     const prefix = `jt-startup-${randomBytes(3).toString('hex')}`;
-    const run = jobpipe(['submit', '--input', '{"jobs": 1}', '--wait', '--queued-notice', '1'], { JOBPIPE_REDIS_URL: url(), JOBPIPE_REDIS_PASSWORD: password, JOBPIPE_REDIS_PREFIX: prefix, JOBPIPE_PIPELINE: echoPipeline });
+    const run = jobpipe(['submit', '--input', '{"jobs": 1}', '--wait', '--queued-notice', '1'], {
+      JOBPIPE_REDIS_URL: url(),
+      JOBPIPE_REDIS_PASSWORD: password,
+      JOBPIPE_REDIS_PREFIX: prefix,
+      JOBPIPE_PIPELINE: echoPipeline,
+    });
     await waitFor('the notice', () => run.stderr.includes('\n'));
     const [line, ...more] = run.stderr.trimEnd().split('\n');
     expect(more).toEqual([]);
-    expect(line).toMatch(/^jobpipe: no ventilator has taken batch echo-\S+ after 1 s: it needs a ventilator for pipeline echo running with the same JOBPIPE_REDIS_URL \(redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0\) and JOBPIPE_REDIS_PREFIX \(jt-startup-\w+\); roles started without JOBPIPE_REDIS_URL never see submitted batches/);
+    expect(line).toMatch(
+      /^jobpipe: no ventilator has taken batch echo-\S+ after 1 s: it needs a ventilator for pipeline echo running with the same JOBPIPE_REDIS_URL \(redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0\) and JOBPIPE_REDIS_PREFIX \(jt-startup-\w+\); roles started without JOBPIPE_REDIS_URL never see submitted batches/,
+    );
     // Still waiting for the batch.
     expect(run.child.exitCode).toBeNull();
     expect(run.stdout).toMatch(/^submitted echo-\S+; waiting for it to finish\n {2}echo-\S+ {2}echo {2}queued {2}0 done\n$/);
@@ -205,7 +242,10 @@ describe('help', () => {
   it('every subcommand of dead has a description', async () => {
     const run = await toExit(['dead', '--help']);
     expect(run.code).toBe(0);
-    const commands = run.stdout.split('Commands:')[1]!.split('\n').filter((line) => /^ {2}\S/.test(line));
+    const commands = run.stdout
+      .split('Commands:')[1]!
+      .split('\n')
+      .filter((line) => /^ {2}\S/.test(line));
     expect(commands.map((line) => line.trim().split(/\s+/)[0])).toEqual(['list', 'retry', 'purge', 'help']);
     for (const line of commands) expect(line.trim(), line).toMatch(/\S\s{2,}\S/);
   });

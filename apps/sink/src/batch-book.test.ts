@@ -5,7 +5,14 @@ import { decode, type JobResult, type Message } from '@jobpipe/protocol';
 import { BatchBook } from './batch-book.js';
 import { compileSinkOptions, type SinkOptions } from './sink-options.js';
 
-const pipeline = definePipeline({ name: 'sum', split: () => [], work: (n: number) => n, init: () => 0, collect: (n: number, ctx: { state: number }) => void (ctx.state += n), summarize: (state: number) => state });
+const pipeline = definePipeline({
+  name: 'sum',
+  split: () => [],
+  work: (n: number) => n,
+  init: () => 0,
+  collect: (n: number, ctx: { state: number }) => void (ctx.state += n),
+  summarize: (state: number) => state,
+});
 const ok = (batch: string, seq: number, value: number): JobResult => ({ batch, seq, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value });
 
 /** A book on a memory ledger; `stored` stands in for what a durable ledger would read back. */
@@ -57,7 +64,15 @@ describe('BatchBook', () => {
   });
 
   it('folds an opened batch again from what the ledger holds, reading it once however often it is asked', async () => {
-    const { book: b, reads } = book({}, { b1: [[0, 10], [1, 20]] });
+    const { book: b, reads } = book(
+      {},
+      {
+        b1: [
+          [0, 10],
+          [1, 20],
+        ],
+      },
+    );
     const [first, second] = await Promise.all([b.fold('b1'), b.fold('b1')]);
     expect(first).toBe(second);
     expect(first.state).toBe(30);
@@ -87,12 +102,14 @@ describe('BatchBook', () => {
   it('runs serial steps one at a time, in order, past one that fails', async () => {
     const { book: b } = book();
     const log: string[] = [];
-    const step = (name: string, ms: number, fail = false) => async () => {
-      log.push(`${name} in`);
-      await new Promise((resolve) => setTimeout(resolve, ms));
-      log.push(`${name} out`);
-      if (fail) throw new Error(name);
-    };
+    const step =
+      (name: string, ms: number, fail = false) =>
+      async () => {
+        log.push(`${name} in`);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        log.push(`${name} out`);
+        if (fail) throw new Error(name);
+      };
     await Promise.allSettled([b.serially(step('a', 20, true)), b.serially(step('b', 1)), b.serially(step('c', 1))]);
     expect(log).toEqual(['a in', 'a out', 'b in', 'b out', 'c in', 'c out']);
   });

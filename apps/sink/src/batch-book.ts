@@ -37,8 +37,16 @@ export class BatchBook {
     const { metrics } = options;
     const sum = (pick: (counts: BatchCounts) => number) => () => [...this.#openCounts.values()].reduce((total, counts) => total + pick(counts), 0);
     metrics.sampleGauge(metrics.batchesOpen, this.#labels, () => this.#openCounts.size);
-    metrics.sampleGauge(metrics.batchJobsDone, this.#labels, sum((counts) => counts.done));
-    metrics.sampleGauge(metrics.batchJobsExpected, this.#labels, sum((counts) => counts.total ?? 0));
+    metrics.sampleGauge(
+      metrics.batchJobsDone,
+      this.#labels,
+      sum((counts) => counts.done),
+    );
+    metrics.sampleGauge(
+      metrics.batchJobsExpected,
+      this.#labels,
+      sum((counts) => counts.total ?? 0),
+    );
   }
 
   get openBatches(): number {
@@ -116,7 +124,9 @@ export class BatchBook {
       await this.#complete(fold, counts, now);
     } else if (now - fold.lastProgressAt >= this.#o.progressEveryMs) {
       fold.lastProgressAt = now;
-      this.#n.publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
+      this.#n.publish(
+        encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }),
+      );
     }
   }
 
@@ -125,7 +135,8 @@ export class BatchBook {
     const { ledger, pipeline } = this.#o;
     for (const batch of await ledger.activeBatches(pipeline.name)) {
       const counts = await ledger.counts(batch);
-      if (counts && counts.total !== null && counts.done >= counts.total) await this.serially(async () => this.#complete(await this.fold(batch), counts, Date.now()));
+      if (counts && counts.total !== null && counts.done >= counts.total)
+        await this.serially(async () => this.#complete(await this.fold(batch), counts, Date.now()));
     }
   }
 
@@ -149,7 +160,9 @@ export class BatchBook {
     ledger.forget(fold.id);
     metrics.batchesCompleted.inc({ pipeline: fold.pipeline.name });
     logger.info({ batch: fold.id, summary }, 'batch completed');
-    this.#n.publish(encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }));
+    this.#n.publish(
+      encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }),
+    );
     // The ventilator hears of the last jobs before it hears of the batch's end.
     this.#n.flushAcks();
     this.#n.publish(encode({ type: 'BatchCompleted', summary }));

@@ -59,7 +59,10 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     throw addressError(error, sinkSettings.metricsPort, `port ${config.metricsPort}`) ?? error;
   });
   await sink.start().catch((error: unknown) => {
-    throw endpointError(error, [[sinkSettings.resultsBind, config.resultsBind], [sinkSettings.eventsBind, config.eventsBind]]);
+    throw endpointError(error, [
+      [sinkSettings.resultsBind, config.resultsBind],
+      [sinkSettings.eventsBind, config.eventsBind],
+    ]);
   });
   logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   exitOnSignals(async () => {

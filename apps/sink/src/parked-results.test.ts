@@ -17,7 +17,7 @@ describe('ParkedResults', () => {
     expect(parked.results).toBe(5);
   });
 
-  it('take hands back a batch\'s groups once and frees their room', () => {
+  it("take hands back a batch's groups once and frees their room", () => {
     const parked = new ParkedResults(5);
     parked.park(group('a', 'w1', 3));
     parked.park(group('a', 'w2', 1));

@@ -7,7 +7,14 @@ import { ParkedResults } from './parked-results.js';
 import { Recorder } from './recorder.js';
 import { compileSinkOptions } from './sink-options.js';
 
-const pipeline = definePipeline({ name: 'sum', split: () => [], work: (n: number) => n, init: () => 0, collect: (n: number, ctx: { state: number }) => void (ctx.state += n), summarize: (state: number) => state });
+const pipeline = definePipeline({
+  name: 'sum',
+  split: () => [],
+  work: (n: number) => n,
+  init: () => 0,
+  collect: (n: number, ctx: { state: number }) => void (ctx.state += n),
+  summarize: (state: number) => state,
+});
 const ok = (batch: string, seq: number): JobResult => ({ batch, seq, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value: 10 ** seq });
 
 /** The memory ledger's rules, durable: it keeps values to read back, and says which calls were made. */
@@ -27,7 +34,12 @@ class TouchedLedger extends MemoryResultLedger {
   async already(batch: string, total: number | null, ...seqs: number[]) {
     await super.begin(batch);
     if (total !== null) await super.setTotal(batch, total);
-    if (seqs.length > 0) await this.record(batch, 'w0', seqs.map((seq) => ok(batch, seq)));
+    if (seqs.length > 0)
+      await this.record(
+        batch,
+        'w0',
+        seqs.map((seq) => ok(batch, seq)),
+      );
     this.touches.length = 0;
   }
   override async record(batch: string, worker: string, results: JobResult[]) {
@@ -51,7 +63,13 @@ function recorder(ledger: ResultLedger, maxParkedResults = 100) {
   const acked: string[] = [];
   const unknown: string[] = [];
   const book = new BatchBook(o, { publish: () => {}, flushAcks: () => {} });
-  const r = new Recorder(o, { book, acks: { add: (batch, jobs) => void acked.push(...jobs.map((job) => `${batch}:${job.seq}`)) }, parked: new ParkedResults(maxParkedResults), unknownBatch: (detail) => void unknown.push(detail), running: () => true });
+  const r = new Recorder(o, {
+    book,
+    acks: { add: (batch, jobs) => void acked.push(...jobs.map((job) => `${batch}:${job.seq}`)) },
+    parked: new ParkedResults(maxParkedResults),
+    unknownBatch: (detail) => void unknown.push(detail),
+    running: () => true,
+  });
   const answer = async (batch: string) => (await book.openFold(batch))?.state;
   return { recorder: r, book, acked, unknown, answer };
 }
@@ -63,7 +81,10 @@ describe('Recorder, durable ledger', () => {
     const { recorder: r, book, acked, answer } = recorder(ledger);
     await book.fold('b');
     ledger.touches.length = 0;
-    await r.record([{ worker: 'w1', results: [ok('b', 0), ok('b', 1)] }, { worker: 'w2', results: [ok('b', 2)] }]);
+    await r.record([
+      { worker: 'w1', results: [ok('b', 0), ok('b', 1)] },
+      { worker: 'w2', results: [ok('b', 2)] },
+    ]);
     expect(ledger.touches).toEqual(['record', 'record']);
     expect(await answer('b')).toBe(111);
     expect(acked).toEqual(['b:0', 'b:1', 'b:2']);
@@ -73,7 +94,10 @@ describe('Recorder, durable ledger', () => {
     const ledger = new TouchedLedger();
     await ledger.already('b', null, 0, 1);
     const { recorder: r, answer } = recorder(ledger);
-    await r.record([{ worker: 'w1', results: [ok('b', 2)] }, { worker: 'w2', results: [ok('b', 3), ok('b', 1)] }]);
+    await r.record([
+      { worker: 'w1', results: [ok('b', 2)] },
+      { worker: 'w2', results: [ok('b', 3), ok('b', 1)] },
+    ]);
     expect(ledger.touches).toEqual(['record', 'record', 'forEachResult']);
     expect(await answer('b')).toBe(1111);
   });
@@ -119,7 +143,10 @@ describe('Recorder, durable ledger', () => {
     await book.fold('b');
     ledger.touches.length = 0;
     ledger.failRecords = 1;
-    await r.record([{ worker: 'w1', results: [ok('b', 0)] }, { worker: 'w2', results: [ok('b', 1)] }]);
+    await r.record([
+      { worker: 'w1', results: [ok('b', 0)] },
+      { worker: 'w2', results: [ok('b', 1)] },
+    ]);
     expect(ledger.touches).toEqual(['record', 'record', 'record']);
     expect(await answer('b')).toBe(11);
   });
@@ -129,7 +156,10 @@ describe('Recorder, memory ledger', () => {
   it('parks results that overtook their BatchStart and records them when it comes; past the limit they are dropped', async () => {
     const ledger = new MemoryResultLedger();
     const { recorder: r, book, acked, unknown, answer } = recorder(ledger, 2);
-    await r.record([{ worker: 'w1', results: [ok('b', 0), ok('b', 1)] }, { worker: 'w2', results: [ok('b', 2)] }]);
+    await r.record([
+      { worker: 'w1', results: [ok('b', 0), ok('b', 1)] },
+      { worker: 'w2', results: [ok('b', 2)] },
+    ]);
     expect(acked).toEqual([]);
     expect(unknown).toHaveLength(1);
     expect(await book.begin('b')).toBe(true);

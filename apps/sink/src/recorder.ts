@@ -84,7 +84,10 @@ export class Recorder {
         let failure: unknown;
         for (let i = 0; i < pending.length; i++) {
           const recording = recordings[i]!;
-          const settled = recording.status === 'fulfilled' ? await this.#settle(pending[i]!, before[i]!, recording.value).catch((error: unknown) => ({ error })) : { error: recording.reason };
+          const settled =
+            recording.status === 'fulfilled'
+              ? await this.#settle(pending[i]!, before[i]!, recording.value).catch((error: unknown) => ({ error }))
+              : { error: recording.reason };
           if (settled && 'error' in settled) {
             failed.push(pending[i]!);
             failure ??= settled.error;

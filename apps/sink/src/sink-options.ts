@@ -75,12 +75,15 @@ export function withDefaults(options: SinkOptions): SinkOptionsWithDefaults {
 export function compileSinkOptions(options: SinkOptions): CompiledSinkOptions {
   const o = withDefaults(options);
   if (!o.pipeline || typeof o.pipeline.name !== 'string' || o.pipeline.name === '') throw new SinkOptionError('pipeline', 'a pipeline with a name is required');
-  for (const key of ['resultsBind', 'eventsBind'] as const) if (typeof o[key] !== 'string' || o[key] === '') throw new SinkOptionError(key, 'an endpoint is required');
-  if (!isWhole(o.maxMessageBytes) || o.maxMessageBytes < 1024 || o.maxMessageBytes > 2 ** 30) throw new SinkOptionError('maxMessageBytes', `must be a whole number of bytes from 1 KiB to 1 GiB, not ${o.maxMessageBytes}`);
+  for (const key of ['resultsBind', 'eventsBind'] as const)
+    if (typeof o[key] !== 'string' || o[key] === '') throw new SinkOptionError(key, 'an endpoint is required');
+  if (!isWhole(o.maxMessageBytes) || o.maxMessageBytes < 1024 || o.maxMessageBytes > 2 ** 30)
+    throw new SinkOptionError('maxMessageBytes', `must be a whole number of bytes from 1 KiB to 1 GiB, not ${o.maxMessageBytes}`);
   for (const key of ['maxOpenBatches', 'doneBatchesKept', 'maxQueuedMessages', 'progressEveryMs', 'reconcileEveryMs'] as const) {
     if (!isWhole(o[key]) || o[key] < 1) throw new SinkOptionError(key, `must be a whole number >= 1, not ${o[key]}`);
   }
-  if (!isWhole(o.maxParkedResults) || o.maxParkedResults < 0) throw new SinkOptionError('maxParkedResults', `must be a whole number >= 0, not ${o.maxParkedResults}`);
+  if (!isWhole(o.maxParkedResults) || o.maxParkedResults < 0)
+    throw new SinkOptionError('maxParkedResults', `must be a whole number >= 0, not ${o.maxParkedResults}`);
   return Object.freeze(o);
 }
 

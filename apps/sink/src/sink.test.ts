@@ -4,7 +4,14 @@ import { definePipeline } from '@jobpipe/pipeline';
 import { decode, encode, type Message } from '@jobpipe/protocol';
 import { Sink } from './sink.js';
 
-const pipeline = definePipeline({ name: 'sum', split: () => [], work: (n: number) => n, init: () => 0, collect: (n: number, ctx: { state: number }) => void (ctx.state += n), summarize: (state: number) => state });
+const pipeline = definePipeline({
+  name: 'sum',
+  split: () => [],
+  work: (n: number) => n,
+  init: () => 0,
+  collect: (n: number, ctx: { state: number }) => void (ctx.state += n),
+  summarize: (state: number) => state,
+});
 let closing: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const close of closing.reverse()) await close();
@@ -27,9 +34,30 @@ describe('Sink (the shell, its rooms wired)', () => {
     closing.push(() => results.close());
     await new Promise((resolve) => setTimeout(resolve, 50));
     await results.send(encode({ type: 'BatchStart', pipeline: 'sum', batch: 'b', startedAt: Date.now() }));
-    await results.send(encode({ type: 'Results', pipeline: 'sum', worker: 'w1', results: [1, 2, 3].map((seq) => ({ batch: 'b', seq, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true, value: seq })) }));
-    await results.send(encode({ type: 'Results', pipeline: 'other', worker: 'w1', results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value: 100 }] }));
-    await results.send(encode({ type: 'Results', pipeline: 'sum', worker: 'w2', results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true, value: 10 }] }));
+    await results.send(
+      encode({
+        type: 'Results',
+        pipeline: 'sum',
+        worker: 'w1',
+        results: [1, 2, 3].map((seq) => ({ batch: 'b', seq, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true, value: seq })),
+      }),
+    );
+    await results.send(
+      encode({
+        type: 'Results',
+        pipeline: 'other',
+        worker: 'w1',
+        results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: true, value: 100 }],
+      }),
+    );
+    await results.send(
+      encode({
+        type: 'Results',
+        pipeline: 'sum',
+        worker: 'w2',
+        results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: Date.now(), durationMs: 1, ok: true, value: 10 }],
+      }),
+    );
     await results.send(encode({ type: 'BatchEnd', pipeline: 'sum', batch: 'b', jobs: 4 }));
     const seen: Message[] = [];
     for await (const [frame] of events) {

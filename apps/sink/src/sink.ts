@@ -70,7 +70,13 @@ export class Sink {
 
   async start(): Promise<void> {
     const { logger, metrics, security, resultsBind, eventsBind, ledger, pipeline } = this.#o;
-    await prepareServerBinds(security, { role: 'sink', endpoints: [resultsBind, eventsBind], exposes: 'send results or read batch events', logger, refused: metrics.handshakesRefused });
+    await prepareServerBinds(security, {
+      role: 'sink',
+      endpoints: [resultsBind, eventsBind],
+      exposes: 'send results or read batch events',
+      logger,
+      refused: metrics.handshakesRefused,
+    });
     await this.#results.bind(resultsBind);
     await this.#events.bind(eventsBind);
     this.#running = true;

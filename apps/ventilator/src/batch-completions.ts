@@ -37,7 +37,10 @@ export class BatchCompletions {
       // Events are hints (PUB drops for a reconnecting subscriber); a durable ledger is the truth.
       if (this.ledger.durable) {
         timer = setInterval(() => {
-          this.ledger.doneSummary(batchId).then((summary) => summary && finish(summary), () => {});
+          this.ledger.doneSummary(batchId).then(
+            (summary) => summary && finish(summary),
+            () => {},
+          );
         }, this.pollMs);
       }
     });

@@ -21,7 +21,13 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
   let running = true;
   const maxMessageBytes = options.maxMessageBytes ?? 4096;
   const dispatcher = new Dispatcher({
-    options: { maxMessageBytes, maxJobsPerMessage: options.maxJobsPerMessage ?? 500, packBudgetBytes: maxMessageBytes - JOBS_FRAME_SLACK_BYTES, leaseMs: 1000, labels: { pipeline: 'p' } },
+    options: {
+      maxMessageBytes,
+      maxJobsPerMessage: options.maxJobsPerMessage ?? 500,
+      packBudgetBytes: maxMessageBytes - JOBS_FRAME_SLACK_BYTES,
+      leaseMs: 1000,
+      labels: { pipeline: 'p' },
+    },
     ledger: {
       admit: (batch, jobs, _deadline, fresh) => new Promise((settle, fail) => admits.push({ batch, seqs: jobs.map((j) => j.seq), fresh, settle, fail })),
     },
@@ -38,7 +44,10 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
         await options.send?.();
       },
     },
-    sessions: { packLeft: (session: WorkerSession) => void events.push(`left ${session.workerId}`), lost: async (session: WorkerSession, why: string) => void events.push(`lost ${session.workerId} ${why}`) },
+    sessions: {
+      packLeft: (session: WorkerSession) => void events.push(`left ${session.workerId}`),
+      lost: async (session: WorkerSession, why: string) => void events.push(`lost ${session.workerId} ${why}`),
+    },
     logger: createLogger('test', 'silent'),
     metrics: new Metrics({ defaultMetrics: false }),
     running: () => running,

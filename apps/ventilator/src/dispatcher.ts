@@ -91,7 +91,14 @@ export class Dispatcher {
   }
 
   /** Writes a pack ahead to the ledger, then sends it. */
-  async #deliver(pack: { session: WorkerSession; source: PendingJob[]; batch: string; jobs: PendingJob[]; frame: Buffer; dispatchedAt: number }): Promise<void> {
+  async #deliver(pack: {
+    session: WorkerSession;
+    source: PendingJob[];
+    batch: string;
+    jobs: PendingJob[];
+    frame: Buffer;
+    dispatchedAt: number;
+  }): Promise<void> {
     const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger } = this.#o;
     const { session, source, batch, dispatchedAt } = pack;
     let { jobs, frame } = pack;

@@ -11,7 +11,19 @@
  */
 import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
-import { connectRoleRedis, describeRedisError, isRedisConnectionError, isRedisRefusal, LedgerKeys, MemoryDispatchLedger, redisAnswers, RedisDispatchLedger, RedisLedger, RedisRefusedError, type DispatchLedger } from '@jobpipe/ledger';
+import {
+  connectRoleRedis,
+  describeRedisError,
+  isRedisConnectionError,
+  isRedisRefusal,
+  LedgerKeys,
+  MemoryDispatchLedger,
+  redisAnswers,
+  RedisDispatchLedger,
+  RedisLedger,
+  RedisRefusedError,
+  type DispatchLedger,
+} from '@jobpipe/ledger';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
@@ -70,7 +82,11 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     throw addressError(error, ventilatorSettings.metricsPort, `port ${config.metricsPort}`) ?? error;
   });
   await ventilator.start().catch((error: unknown) => {
-    throw endpointError(error, [[ventilatorSettings.jobsBind, config.jobsBind], [ventilatorSettings.resultsConnect, config.resultsConnect], [ventilatorSettings.eventsConnect, config.eventsConnect]]);
+    throw endpointError(error, [
+      [ventilatorSettings.jobsBind, config.jobsBind],
+      [ventilatorSettings.resultsConnect, config.resultsConnect],
+      [ventilatorSettings.eventsConnect, config.eventsConnect],
+    ]);
   });
   const intake = redis
     ? startIntake({
@@ -85,7 +101,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           return summary;
         },
         // Redis going away is reported once by the role's own connection (connectRoleRedis).
-        onError: (error) => (isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error')),
+        onError: (error) =>
+          isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error'),
       })
     : undefined;
   // Before the first wait for Redis: a ventilator that waits for it stops as cleanly as any.

@@ -40,7 +40,12 @@ describe('Reaper', () => {
     expect(await counter('jobpipe_jobs_redelivered_total')).toBe(1);
     expect(await counter('jobpipe_jobs_dead_lettered_total')).toBe(1);
     const report = decode(toSink[0]!);
-    expect(report.ok && report.message).toMatchObject({ type: 'Results', pipeline: 'p', worker: 'ventilator', results: [{ batch: 'b', seq: 1, ok: false, error: { name: 'DeadLetter' } }] });
+    expect(report.ok && report.message).toMatchObject({
+      type: 'Results',
+      pipeline: 'p',
+      worker: 'ventilator',
+      results: [{ batch: 'b', seq: 1, ok: false, error: { name: 'DeadLetter' } }],
+    });
   });
 
   it('takes no more than can go out soon, and renews the reservations of jobs still waiting', async () => {
@@ -55,7 +60,10 @@ describe('Reaper', () => {
     backlog.inFlight.add(job(3), 0, 'w');
     backlog.addFresh(job(4));
     await reaper.reap();
-    expect(calls).toEqual([['hold', [1, 2]], ['due', 10 - 1 - 2]]);
+    expect(calls).toEqual([
+      ['hold', [1, 2]],
+      ['due', 10 - 1 - 2],
+    ]);
     expect(suspects.map((j) => j.seq)).toEqual([2, 5]);
   });
 
@@ -87,7 +95,9 @@ describe('Reaper', () => {
     const ledger: ReaperOptions['ledger'] = {
       hold: async () => {},
       due: async () => none,
-      release: async (held, why) => (released.push([held, why]), { ...none, redeliver: held.map((e) => ({ ...e.job, attempt: e.job.attempt + 1, suspect: true })) }),
+      release: async (held, why) => (
+        released.push([held, why]), { ...none, redeliver: held.map((e) => ({ ...e.job, attempt: e.job.attempt + 1, suspect: true })) }
+      ),
     };
     const { suspects, reaper } = setup(ledger);
     await reaper.release([], 'w1', 'silent');

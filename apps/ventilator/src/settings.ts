@@ -64,7 +64,8 @@ export const ventilatorSettings = {
   intakeLockMs: setting({
     env: 'JOBPIPE_INTAKE_LOCK_MS',
     flag: 'intake-lock-ms',
-    description: "how long, at most, a crashed ventilator's batch stays claimed, in ms (a live ventilator renews its claim every half of it); the next ventilator resumes the batch within a sixth of this (5 s at most) after the claim lapses",
+    description:
+      "how long, at most, a crashed ventilator's batch stays claimed, in ms (a live ventilator renews its claim every half of it); the next ventilator resumes the batch within a sixth of this (5 s at most) after the claim lapses",
     default: 30_000,
     parse: integer(1000, 3_600_000),
   }),

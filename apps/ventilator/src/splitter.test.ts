@@ -8,7 +8,13 @@ const range = function* (n: number) {
   for (let i = 0; i < n; i++) yield { i };
 };
 
-function setup(options: { maxInFlight?: number; keepNew?: (batch: string, seqs: number[]) => Promise<number[]>; split?: (n: number) => Iterable<unknown> | AsyncIterable<unknown> } = {}) {
+function setup(
+  options: {
+    maxInFlight?: number;
+    keepNew?: (batch: string, seqs: number[]) => Promise<number[]>;
+    split?: (n: number) => Iterable<unknown> | AsyncIterable<unknown>;
+  } = {},
+) {
   const backlog = new Backlog(options.maxInFlight ?? 100, []);
   let running = true;
   const splitter = new Splitter({

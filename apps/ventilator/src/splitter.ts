@@ -54,7 +54,12 @@ export class Splitter {
     const flush = async () => {
       const jobs = candidates;
       candidates = [];
-      const keep = new Set(await ledger.keepNew(batchId, jobs.map((job) => job.seq)));
+      const keep = new Set(
+        await ledger.keepNew(
+          batchId,
+          jobs.map((job) => job.seq),
+        ),
+      );
       for (const job of jobs) if (keep.has(job.seq)) backlog.fresh.push(job);
       backlog.changed.notify();
     };
@@ -67,7 +72,9 @@ export class Splitter {
       }
       // A job that cannot fit in a message could never be delivered: fail the batch, loudly.
       if (payloadJson.length * 3 > room && Buffer.byteLength(payloadJson) > room) {
-        throw new PipelineError(`${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`);
+        throw new PipelineError(
+          `${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`,
+        );
       }
       return { batch: batchId, seq: seq++, attempt: 1, payloadJson };
     };

@@ -86,8 +86,19 @@ export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithD
  */
 export function compileVentilatorOptions(options: VentilatorOptions): CompiledVentilatorOptions {
   const o = withDefaults(options);
-  if (typeof o.pipeline?.split !== 'function') throw new ConfigError(s.pipeline.env, s.pipeline.flag, 'invalid ventilator option pipeline: not a pipeline (definePipeline(...))');
-  for (const key of ['jobsBind', 'resultsConnect', 'eventsConnect', 'maxInFlight', 'maxJobsPerMessage', 'leaseMs', 'maxAttempts', 'heartbeatMs', 'maxMessageBytes'] as const) {
+  if (typeof o.pipeline?.split !== 'function')
+    throw new ConfigError(s.pipeline.env, s.pipeline.flag, 'invalid ventilator option pipeline: not a pipeline (definePipeline(...))');
+  for (const key of [
+    'jobsBind',
+    'resultsConnect',
+    'eventsConnect',
+    'maxInFlight',
+    'maxJobsPerMessage',
+    'leaseMs',
+    'maxAttempts',
+    'heartbeatMs',
+    'maxMessageBytes',
+  ] as const) {
     check(key, s[key] as Setting<unknown>, o[key]);
   }
   return {

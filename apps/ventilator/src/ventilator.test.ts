@@ -60,7 +60,14 @@ describe('Ventilator', () => {
     const summary = ventilator.runBatch(3, 'b1');
     expect(await next(results)).toMatchObject({ type: 'BatchStart', batch: 'b1', pipeline: 'squares' });
     const first = await next(worker);
-    expect(first).toMatchObject({ type: 'Jobs', pipeline: 'squares', jobs: [{ batch: 'b1', seq: 0, attempt: 1, payload: 0 }, { seq: 1, payload: 1 }] });
+    expect(first).toMatchObject({
+      type: 'Jobs',
+      pipeline: 'squares',
+      jobs: [
+        { batch: 'b1', seq: 0, attempt: 1, payload: 0 },
+        { seq: 1, payload: 1 },
+      ],
+    });
     expect(ventilator.inFlight).toBe(2);
     await worker.send(encode({ type: 'Credit', worker: 'w', granted: 3, received: 2 }));
     expect(await next(worker)).toMatchObject({ type: 'Jobs', jobs: [{ seq: 2, payload: 2 }] });

@@ -47,7 +47,13 @@ export class Ventilator {
     this.#dropped = new DroppedMessages('ventilator', metrics, logger);
     const socketOptions = baseOptions({ maxMessageBytes: o.maxMessageBytes });
     // mandatory: a send to a worker that has gone fails at once instead of vanishing silently.
-    this.#workersSocket = new Router({ ...socketOptions, ...boundedReceiveQueue({ maxMessageBytes: o.maxMessageBytes }), ...security.bindOptions(), mandatory: true, handover: true });
+    this.#workersSocket = new Router({
+      ...socketOptions,
+      ...boundedReceiveQueue({ maxMessageBytes: o.maxMessageBytes }),
+      ...security.bindOptions(),
+      mandatory: true,
+      handover: true,
+    });
     this.#toWorkers = new SerialSender(this.#workersSocket);
     this.#toSink = new Push({ ...socketOptions, ...security.connectOptions() });
     this.#sinkSender = new SerialSender(this.#toSink);
@@ -55,11 +61,30 @@ export class Ventilator {
     const workers = (this.#workers = new WorkerRegistry(o.heartbeatMs));
     const isolation: Isolation = new Isolation(workers, (key: string): number => backlog.inFlight.heldBy(key) + (workers.byKey(key)?.reserved ?? 0));
     const backlog: Backlog = (this.#backlog = new Backlog(o.maxInFlight, isolation.queue));
-    this.#splitter = new Splitter({ pipeline: o.pipeline, ledger, backlog, maxJobsPerMessage: o.maxJobsPerMessage, maxMessageBytes: o.maxMessageBytes, running });
+    this.#splitter = new Splitter({
+      pipeline: o.pipeline,
+      ledger,
+      backlog,
+      maxJobsPerMessage: o.maxJobsPerMessage,
+      maxMessageBytes: o.maxMessageBytes,
+      running,
+    });
     this.#reaper = new Reaper({ pipeline: o.pipeline.name, labels, ledger, backlog, toSink: this.#sinkSender, logger, metrics, running });
     this.#sessions = new WorkerSessions({ workers, isolation, backlog, reaper: this.#reaper, toWorkers: this.#toWorkers, logger, leaseMs: o.leaseMs });
     const encoder = new JobsFrameEncoder(o.pipeline.name);
-    this.#dispatcher = new Dispatcher({ options: o, ledger, backlog, workers, isolation, encoder, toWorkers: this.#toWorkers, sessions: this.#sessions, logger, metrics, running });
+    this.#dispatcher = new Dispatcher({
+      options: o,
+      ledger,
+      backlog,
+      workers,
+      isolation,
+      encoder,
+      toWorkers: this.#toWorkers,
+      sessions: this.#sessions,
+      logger,
+      metrics,
+      running,
+    });
     this.#completions = new BatchCompletions(ledger, (batchId) => this.#splitter.forget(batchId));
     metrics.sampleGauge(metrics.jobsInflight, labels, () => backlog.inFlight.size);
     metrics.sampleGauge(metrics.workersConnected, labels, () => workers.size);
@@ -114,7 +139,10 @@ export class Ventilator {
       setInterval(() => this.#sessions.dropSilent(), this.#o.heartbeatMs),
       setInterval(() => void this.#reaper.reap(), this.#o.reapEveryMs),
     );
-    logger.info({ jobs: jobsBind, results: resultsConnect, events: eventsConnect, durable: this.#o.ledger.durable, curve: security.enabled }, 'ventilator started');
+    logger.info(
+      { jobs: jobsBind, results: resultsConnect, events: eventsConnect, durable: this.#o.ledger.durable, curve: security.enabled },
+      'ventilator started',
+    );
   }
 
   /**

@@ -67,7 +67,7 @@ describe('WorkerRegistry', () => {
     expect(registry.takeSilent(801)).toEqual([session]);
   });
 
-  it('opens a session for a Drain from an unknown routing id, sent = the worker\'s received (PROTOCOL.md 4, rule 1)', () => {
+  it("opens a session for a Drain from an unknown routing id, sent = the worker's received (PROTOCOL.md 4, rule 1)", () => {
     const registry = new WorkerRegistry(100);
     const { session, opened } = registry.drain(id('forgotten'), 'w', 42, 0);
     expect(opened).toBe(true);

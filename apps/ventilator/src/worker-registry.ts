@@ -75,7 +75,18 @@ export class WorkerRegistry {
   }
 
   #open(routingId: Buffer, key: string, workerId: string, granted: number, received: number, now: number): WorkerSession {
-    const session: WorkerSession = { routingId, key, workerId, granted, sent: received, reserved: 0, lastSeenAt: now, lastSentAt: 0, draining: false, drainedOwed: false };
+    const session: WorkerSession = {
+      routingId,
+      key,
+      workerId,
+      granted,
+      sent: received,
+      reserved: 0,
+      lastSeenAt: now,
+      lastSentAt: 0,
+      draining: false,
+      drainedOwed: false,
+    };
     this.#sessions.set(key, session);
     return session;
   }

@@ -58,7 +58,10 @@ describe('WorkerSessions', () => {
     expect(drained).toEqual([['w', 7]]);
     // Repeated as its heartbeat: the same answer each time.
     sessions.drain(id('w'), 'w', 7);
-    expect(drained).toEqual([['w', 7], ['w', 7]]);
+    expect(drained).toEqual([
+      ['w', 7],
+      ['w', 7],
+    ]);
   });
 
   it('answers a Drain from an unknown session with its own count', () => {

@@ -39,7 +39,9 @@ export function resolveThreads(threads: number | 'auto'): number {
 }
 
 export function createExecutor(options: ExecutorOptions): Executor {
-  return options.threads > 0 ? new ThreadPoolExecutor(options) : new InlineExecutor(options.pipeline, options.timeoutMs, options.watchdog ?? true, options.workerId);
+  return options.threads > 0
+    ? new ThreadPoolExecutor(options)
+    : new InlineExecutor(options.pipeline, options.timeoutMs, options.watchdog ?? true, options.workerId);
 }
 
 /** A JSON value for the wire: `undefined` becomes null. */

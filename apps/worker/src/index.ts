@@ -56,11 +56,18 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
   try {
     worker.start();
   } catch (error) {
-    throw endpointError(error, [[workerSettings.jobsConnect, config.jobsConnect], [workerSettings.resultsConnect, config.resultsConnect]]);
+    throw endpointError(error, [
+      [workerSettings.jobsConnect, config.jobsConnect],
+      [workerSettings.resultsConnect, config.resultsConnect],
+    ]);
   }
   logger.info({ pipeline: pipeline.name, threads, concurrency, timeoutMs, metricsPort: health.port, curve: security.enabled }, 'ready');
-  exitOnSignals(async () => {
-    await worker.stop();
-    await health.close();
-  }, logger, config.drainTimeoutMs + 5000);
+  exitOnSignals(
+    async () => {
+      await worker.stop();
+      await health.close();
+    },
+    logger,
+    config.drainTimeoutMs + 5000,
+  );
 }

@@ -42,7 +42,13 @@ setInterval(() => {
     blockedMs: now - lastMovedAt,
     timeoutMs,
     // 'TimeoutError' is WireErrorName.TimeoutError (@jobpipe/protocol), a literal so that this thread imports nothing.
-    ...(inHandler ? { seq: Atomics.load(shared, SEQ), attempt: Atomics.load(shared, ATTEMPT), error: { name: 'TimeoutError', message: `handler blocked the event loop longer than ${timeoutMs} ms` } } : {}),
+    ...(inHandler
+      ? {
+          seq: Atomics.load(shared, SEQ),
+          attempt: Atomics.load(shared, ATTEMPT),
+          error: { name: 'TimeoutError', message: `handler blocked the event loop longer than ${timeoutMs} ms` },
+        }
+      : {}),
     msg: 'event loop blocked past the job timeout: killing the worker process (its jobs are redelivered; run CPU-bound handlers with threads > 0)',
   };
   try {

@@ -18,7 +18,11 @@ function run(work: string, timeoutMs: number) {
     await new Promise((resolve) => setTimeout(resolve, ${timeoutMs} * 2));
     await executor.close();
   `;
-  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000, cwd: fileURLToPath(new URL('.', import.meta.url)) });
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    cwd: fileURLToPath(new URL('.', import.meta.url)),
+  });
 }
 
 describe('Watchdog', () => {

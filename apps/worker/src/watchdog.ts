@@ -45,7 +45,14 @@ export class Watchdog {
     });
     this.#thread.unref();
     this.#thread.on('error', (error) => {
-      const line = { level: 'error', time: new Date().toISOString(), pid: process.pid, ...options.bindings, err: { message: error.message }, msg: 'watchdog thread failed: a handler that blocks the event loop will not be cut off' };
+      const line = {
+        level: 'error',
+        time: new Date().toISOString(),
+        pid: process.pid,
+        ...options.bindings,
+        err: { message: error.message },
+        msg: 'watchdog thread failed: a handler that blocks the event loop will not be cut off',
+      };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     });
   }

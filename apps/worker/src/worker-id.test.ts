@@ -5,7 +5,7 @@ import { defaultWorkerId } from './worker-id.js';
 import { workerSettings } from './settings.js';
 
 describe('the default worker id', () => {
-  it('is the host name alone for PID 1, a container\'s main process: stable for the container\'s life', () => {
+  it("is the host name alone for PID 1, a container's main process: stable for the container's life", () => {
     expect(defaultWorkerId('worker-7d9f-x2k4q', 1)).toBe('worker-7d9f-x2k4q');
     expect(defaultWorkerId('worker-7d9f-x2k4q', 1)).toBe(defaultWorkerId('worker-7d9f-x2k4q', 1));
   });

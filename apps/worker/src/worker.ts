@@ -136,17 +136,23 @@ export class Worker {
     }
     // One result too large on its own: the job fails with why, rather than vanish.
     const result = results[0]!;
-    const error = { name: WireErrorName.ResultTooLarge, message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)` };
+    const error = {
+      name: WireErrorName.ResultTooLarge,
+      message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`,
+    };
     logger.error({ batch: result.batch, job: `${result.batch}:${result.seq}`, bytes: frame.length }, 'result too large; sent as a failure');
     const { batch, seq, attempt, dispatchedAt, durationMs } = result;
-    return this.#results.send(encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [{ batch, seq, attempt, dispatchedAt, durationMs, ok: false, error }] }));
+    return this.#results.send(
+      encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [{ batch, seq, attempt, dispatchedAt, durationMs, ok: false, error }] }),
+    );
   }
 
   #onJobs(pipeline: string, jobs: Job[]): void {
     this.#window.received += jobs.length;
     if (pipeline !== this.#o.pipeline.name) {
       this.#o.logger.error({ expected: this.#o.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
-      for (const job of jobs) this.#finish(job, 0, { ok: false, error: { name: WireErrorName.WrongPipeline, message: `worker runs ${this.#o.pipeline.name}, not ${pipeline}` } });
+      for (const job of jobs)
+        this.#finish(job, 0, { ok: false, error: { name: WireErrorName.WrongPipeline, message: `worker runs ${this.#o.pipeline.name}, not ${pipeline}` } });
       return;
     }
     for (const job of jobs) this.#waiting.push(job);
@@ -252,9 +258,6 @@ export class Worker {
 /** Waits for `promise` until the deadline (epoch ms) at most; failures are swallowed. */
 async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise.catch(() => {}),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now())))),
-  ]);
+  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
   clearTimeout(timer);
 }

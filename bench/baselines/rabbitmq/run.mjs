@@ -13,10 +13,7 @@ const url = process.env.JOBPIPE_BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:
 
 let conn;
 try {
-  conn = await Promise.race([
-    amqp.connect(url),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
-  ]);
+  conn = await Promise.race([amqp.connect(url), new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000))]);
 } catch (err) {
   const where = url.replace(/\/\/[^@/]*@/, '//'); // no credentials in the output
   await c.print({ system: 'rabbitmq', skipped: true, reason: `RabbitMQ at ${where} unreachable: ${err.message}` });

@@ -16,9 +16,7 @@ const workMs = Array.from({ length: o.workers }, (_, k) => (k < o.slowWorkers ? 
 const sink = c.spawn('sink', file('sink.mjs'), { jobs: o.jobs, warmupJobs: o.warmupJobs, workers: o.workers });
 const vent = c.spawn('ventilator', file('ventilator.mjs'), { jobs: o.jobs, workers: o.workers, payloadBytes: o.payloadBytes, rate: o.rate });
 const [sinkBound, ventBound] = await Promise.all([c.message(sink, 'bound'), c.message(vent, 'bound')]);
-const workers = workMs.map((ms, k) =>
-  c.spawn(`w${k + 1}`, file('worker.mjs'), { ventilator: ventBound.endpoint, sink: sinkBound.endpoint, workMs: ms }),
-);
+const workers = workMs.map((ms, k) => c.spawn(`w${k + 1}`, file('worker.mjs'), { ventilator: ventBound.endpoint, sink: sinkBound.endpoint, workMs: ms }));
 // The ventilator and the sink are ready once every worker has connected (ZMTP handshake done).
 await Promise.all([sink, vent, ...workers].map((kid) => c.message(kid, 'ready')));
 vent.proc.send({ type: 'go' });

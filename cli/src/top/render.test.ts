@@ -54,7 +54,13 @@ describe('renderTop', () => {
   it('says "1 target", "2 targets" and "1 batch open" as English does', () => {
     expect(renderTop(view())[0]).toContain('  1 target');
     expect(renderTop(view())[0]).not.toContain('1 targets');
-    const two = view({ targets: [{ url: 'a', ok: true }, { url: 'b', ok: false }], batchesOpen: 2 });
+    const two = view({
+      targets: [
+        { url: 'a', ok: true },
+        { url: 'b', ok: false },
+      ],
+      batchesOpen: 2,
+    });
     expect(renderTop(two)[0]).toContain('2 targets, 1 not answering');
     expect(renderTop(view()).join('\n')).toContain('(1 batch open)');
     expect(renderTop(two).join('\n')).toContain('(2 batches open)');

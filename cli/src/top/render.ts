@@ -57,7 +57,9 @@ export function renderTop(view: TopView, { columns = 100, quitHint = false }: Re
   if (view.batchExpected > 0) {
     const fraction = view.batchDone / view.batchExpected;
     const eta = view.etaSeconds === null ? '' : `  ETA ${formatEta(view.etaSeconds)}`;
-    lines.push(`batch       ${number(view.batchDone)}/${number(view.batchExpected)} ${(100 * fraction).toFixed(1)}%  ${bar(fraction, width)}${eta}  (${plural(view.batchesOpen, 'batch', 'batches')} open)`);
+    lines.push(
+      `batch       ${number(view.batchDone)}/${number(view.batchExpected)} ${(100 * fraction).toFixed(1)}%  ${bar(fraction, width)}${eta}  (${plural(view.batchesOpen, 'batch', 'batches')} open)`,
+    );
   } else {
     lines.push(`batch       ${view.batchesOpen > 0 ? `${plural(view.batchesOpen, 'batch', 'batches')} open, splitting` : 'none running'}`);
   }

@@ -11,7 +11,7 @@ let server: Server;
 let address: string;
 
 beforeAll(async () => {
-  server = createServer((request, response) => {
+  server = createServer((_request, response) => {
     scrapes++;
     response.end(
       [

@@ -14,7 +14,10 @@ export function topCommand(): Command {
         'of progress). On a terminal it redraws in place until q (or Ctrl-C); with --once, or when its output is not ' +
         'a terminal, it prints plain text.',
     )
-    .argument('[targets...]', `metrics addresses (host:port or URLs) of the ventilator, the sink and the workers (default: the addresses in ${TARGETS_ENV}, separated by commas or spaces)`)
+    .argument(
+      '[targets...]',
+      `metrics addresses (host:port or URLs) of the ventilator, the sink and the workers (default: the addresses in ${TARGETS_ENV}, separated by commas or spaces)`,
+    )
     .option('--interval-ms <ms>', 'time between two scrapes, in ms (at least 100)', intervalMs, 1000)
     .option('--once', 'print one frame as plain text (after two scrapes, --interval-ms apart) and exit')
     .action(async (args: string[], options: { intervalMs: number; once?: boolean }) => {

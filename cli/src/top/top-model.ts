@@ -74,10 +74,18 @@ export class TopModel {
   ) {}
 
   async tick(now = Date.now()): Promise<TopView> {
-    const pages = await Promise.all(this.targets.map((url) => this.fetchText(url).then((text) => ({ url, samples: parsePrometheusText(text) }), () => ({ url, samples: undefined }))));
+    const pages = await Promise.all(
+      this.targets.map((url) =>
+        this.fetchText(url).then(
+          (text) => ({ url, samples: parsePrometheusText(text) }),
+          () => ({ url, samples: undefined }),
+        ),
+      ),
+    );
     const samples: Sample[] = pages.flatMap((page) => page.samples ?? []);
     const recordedByWorker = sumBy(samples, 'jobpipe_jobs_completed_total', 'worker');
-    for (const [worker, failed] of sumBy(samples, 'jobpipe_jobs_failed_total', 'worker')) recordedByWorker.set(worker, (recordedByWorker.get(worker) ?? 0) + failed);
+    for (const [worker, failed] of sumBy(samples, 'jobpipe_jobs_failed_total', 'worker'))
+      recordedByWorker.set(worker, (recordedByWorker.get(worker) ?? 0) + failed);
     const busy = sumBy(samples, 'jobpipe_worker_jobs_active', 'worker');
     const slots = sumBy(samples, 'jobpipe_worker_slots', 'worker');
 

@@ -15,7 +15,13 @@ async function pacedRun(input: Record<string, unknown>) {
     const result = await pipeline.work(payload, {} as never);
     await pipeline.collect!(result, { batch: 'b', seq, worker: 'w', state });
   }
-  return { payloads, answer: pipeline.summarize!(state, { jobs: payloads.length, failed: 0 }) as { count: number; latencyMs?: { samples: number; p50: number; p99: number; p50ByTenth: number[] } } };
+  return {
+    payloads,
+    answer: pipeline.summarize!(state, { jobs: payloads.length, failed: 0 }) as {
+      count: number;
+      latencyMs?: { samples: number; p50: number; p99: number; p50ByTenth: number[] };
+    },
+  };
 }
 
 describe('echo example', () => {
@@ -56,7 +62,11 @@ describe('echo example', () => {
       for (const payload of pipeline.split(checked) as Iterable<Payload>) {
         await pipeline.collect!(await pipeline.work(payload, {} as never), { batch: 'b', seq: seq++, worker: 'w', state });
       }
-      return pipeline.summarize!(state, { jobs: seq, failed: 0 }) as { count: number; sum: number; throughput?: { jobs: number; seconds: number; warmup: number } };
+      return pipeline.summarize!(state, { jobs: seq, failed: 0 }) as {
+        count: number;
+        sum: number;
+        throughput?: { jobs: number; seconds: number; warmup: number };
+      };
     };
     const answer = await run({ jobs: 100, warmupJobs: 30 });
     expect(answer).toMatchObject({ count: 100, sum: 4950, throughput: { jobs: 69, warmup: 30 } });

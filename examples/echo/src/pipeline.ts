@@ -152,7 +152,15 @@ export default definePipeline({
     }
     return new Promise<EchoResult>((resolve) => setTimeout(() => resolve(result), ms));
   },
-  init: (): EchoState => ({ count: 0, sum: 0, samples: 0, total: new Float64Array(4096), toWorker: new Float64Array(4096), job: new Float64Array(4096), lastAt: 0 }),
+  init: (): EchoState => ({
+    count: 0,
+    sum: 0,
+    samples: 0,
+    total: new Float64Array(4096),
+    toWorker: new Float64Array(4096),
+    job: new Float64Array(4096),
+    lastAt: 0,
+  }),
   collect: (result: EchoResult, ctx) => {
     const state = ctx.state;
     state.count += 1;
@@ -181,7 +189,10 @@ export default definePipeline({
   summarize: (state, totals) => {
     const answer = { count: state.count, sum: state.sum, failed: totals.failed };
     if (state.markedAt !== undefined) {
-      return { ...answer, throughput: { jobs: state.count - state.beforeMark! - 1, seconds: (state.lastAt - state.markedAt) / 1000, warmup: state.beforeMark! } };
+      return {
+        ...answer,
+        throughput: { jobs: state.count - state.beforeMark! - 1, seconds: (state.lastAt - state.markedAt) / 1000, warmup: state.beforeMark! },
+      };
     }
     if (state.samples === 0) return answer;
     const total = state.total.subarray(0, state.samples);

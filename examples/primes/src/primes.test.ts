@@ -29,8 +29,12 @@ describe('primes example', () => {
 
   it('declares its input with zod, which submissions and the ventilator check through Standard Schema', async () => {
     expect(await parseInput(pipeline, { limit: 100 })).toEqual({ limit: 100, chunk: 50_000 });
-    await expect(parseInput(pipeline, { limit: '5e6' })).rejects.toThrow('primes rejects the input: input.limit: Invalid input: expected number, received string');
-    await expect(parseInput(pipeline, { limit: 1, chunk: 2.5 })).rejects.toThrow(/^primes rejects the input: input\.limit: Too small: .*; input\.chunk: Invalid input: expected int, received number$/);
+    await expect(parseInput(pipeline, { limit: '5e6' })).rejects.toThrow(
+      'primes rejects the input: input.limit: Invalid input: expected number, received string',
+    );
+    await expect(parseInput(pipeline, { limit: 1, chunk: 2.5 })).rejects.toThrow(
+      /^primes rejects the input: input\.limit: Too small: .*; input\.chunk: Invalid input: expected int, received number$/,
+    );
     await expect(parseInput(pipeline, { limit: 100, chunks: 10 })).rejects.toThrow('primes rejects the input: input: Unrecognized key: "chunks"');
   });
 });

@@ -1,4 +1,4 @@
-import { endpoint, existingFile, integer, keyPrefix, nonEmpty, oneOf, port, redisUrl, setting } from './settings.js';
+import { endpoint, existingFile, integer, keyPrefix, oneOf, port, redisUrl, setting } from './settings.js';
 
 /** Settings that several roles share. Each app picks the ones it reads. */
 export const common = {

@@ -12,5 +12,15 @@ export type { SettingsSpec, ConfigOf } from './load-config.js';
 export { setting, integer, port, endpoint, existingFile, readTextFile, oneOf, nonEmpty, json, boolean, redisUrl, keyPrefix } from './settings.js';
 export type { Setting } from './settings.js';
 export { common } from './common-settings.js';
-export { redisSettings, redisConnectionFrom, Secret, secret, secretFile, certificateFile, privateKeyFile, sentinelList, clusterNodeList } from './redis-settings.js';
+export {
+  redisSettings,
+  redisConnectionFrom,
+  Secret,
+  secret,
+  secretFile,
+  certificateFile,
+  privateKeyFile,
+  sentinelList,
+  clusterNodeList,
+} from './redis-settings.js';
 export type { RedisConfig, RedisConnectionSettings, RedisEndpoint } from './redis-settings.js';

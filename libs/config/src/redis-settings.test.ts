@@ -90,7 +90,10 @@ describe('Redis settings', () => {
   });
 
   it.each([
-    [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_CLUSTER: 'a:7000', JOBPIPE_REDIS_SENTINELS: 's' }, /JOBPIPE_REDIS_CLUSTER and JOBPIPE_REDIS_SENTINELS are both set/],
+    [
+      { JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_CLUSTER: 'a:7000', JOBPIPE_REDIS_SENTINELS: 's' },
+      /JOBPIPE_REDIS_CLUSTER and JOBPIPE_REDIS_SENTINELS are both set/,
+    ],
     [{ JOBPIPE_REDIS_URL: 'redis://h/2', JOBPIPE_REDIS_CLUSTER: 'a:7000' }, /database 2 with JOBPIPE_REDIS_CLUSTER: a Redis Cluster has database 0 only/],
     [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_CLUSTER: ' , ' }, /invalid JOBPIPE_REDIS_CLUSTER: names no cluster node/],
     [{ JOBPIPE_REDIS_CLUSTER: 'a:7000' }, /JOBPIPE_REDIS_CLUSTER is set but JOBPIPE_REDIS_URL is not/],
@@ -100,7 +103,10 @@ describe('Redis settings', () => {
     [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD_FILE: 'EMPTY' }, /is empty/],
     [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD_FILE: 'TWOLINES' }, /holds more than one line/],
     [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD: 'two\nlines' }, /invalid JOBPIPE_REDIS_PASSWORD: holds a line break/],
-    [{ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_TLS_CA_FILE: 'CERT' }, /JOBPIPE_REDIS_TLS_CA_FILE is set but JOBPIPE_REDIS_URL is redis:\/\/: TLS needs rediss:\/\//],
+    [
+      { JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_TLS_CA_FILE: 'CERT' },
+      /JOBPIPE_REDIS_TLS_CA_FILE is set but JOBPIPE_REDIS_URL is redis:\/\/: TLS needs rediss:\/\//,
+    ],
     [{ JOBPIPE_REDIS_URL: 'rediss://h', JOBPIPE_REDIS_TLS_CERT_FILE: 'CERT' }, /go together: set both or neither/],
     [{ JOBPIPE_REDIS_URL: 'rediss://h', JOBPIPE_REDIS_TLS_CA_FILE: 'KEY' }, /holds no PEM certificate/],
     [{ JOBPIPE_REDIS_URL: 'rediss://h', JOBPIPE_REDIS_TLS_CERT_FILE: 'CERT', JOBPIPE_REDIS_TLS_KEY_FILE: 'CERT' }, /holds no PEM private key/],
@@ -127,9 +133,18 @@ describe('Redis settings', () => {
     const password = 'pw-9f8e7d6c';
     const error = configError(() => connect({ JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD: `${password}\n` }));
     expect(error.message).not.toContain(password);
-    const config = loadConfig(spec, { env: { JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD: password, JOBPIPE_REDIS_SENTINELS: 's', JOBPIPE_REDIS_SENTINEL_PASSWORD: password } });
+    const config = loadConfig(spec, {
+      env: { JOBPIPE_REDIS_URL: 'redis://h', JOBPIPE_REDIS_PASSWORD: password, JOBPIPE_REDIS_SENTINELS: 's', JOBPIPE_REDIS_SENTINEL_PASSWORD: password },
+    });
     const connection = redisConnectionFrom(config)!;
-    for (const text of [JSON.stringify(config), JSON.stringify(connection), String(connection.password), inspect(config), inspect(connection, { depth: 5 }), connection.display]) {
+    for (const text of [
+      JSON.stringify(config),
+      JSON.stringify(connection),
+      String(connection.password),
+      inspect(config),
+      inspect(connection, { depth: 5 }),
+      connection.display,
+    ]) {
       expect(text).not.toContain(password);
     }
     expect(JSON.stringify({ password: new Secret(password) })).toBe('{"password":"[redacted]"}');

@@ -84,7 +84,10 @@ const REDIS_PORT = 6379;
 
 /** `host:port,host:port` (`defaultPort` when left out; IPv6 as `[::1]:26379`); `what` names one entry. */
 function endpointList(raw: string, defaultPort: number, what: string): RedisEndpoint[] {
-  const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) throw new Error(`names no ${what} (expected host:port,host:port)`);
   return entries.map((entry) => {
     const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(entry);
@@ -161,7 +164,7 @@ export const redisSettings = {
   redisTlsKeyFile: setting<Secret | undefined>({
     env: 'JOBPIPE_REDIS_TLS_KEY_FILE',
     flag: 'redis-tls-key-file',
-    description: "rediss:// only: PEM private key of JOBPIPE_REDIS_TLS_CERT_FILE",
+    description: 'rediss:// only: PEM private key of JOBPIPE_REDIS_TLS_CERT_FILE',
     default: undefined,
     parse: privateKeyFile,
   }),
@@ -176,7 +179,7 @@ export const redisSettings = {
   redisSentinels: setting<RedisEndpoint[] | undefined>({
     env: 'JOBPIPE_REDIS_SENTINELS',
     flag: 'redis-sentinels',
-    description: "Redis Sentinels (host:port,host:port) to ask for the master; the URL then gives only scheme, credentials and database",
+    description: 'Redis Sentinels (host:port,host:port) to ask for the master; the URL then gives only scheme, credentials and database',
     default: undefined,
     defaultText: '(none: the URL names the server)',
     parse: sentinelList,
@@ -208,7 +211,9 @@ export const redisSettings = {
 } satisfies Record<string, Setting<unknown>>;
 
 /** The values of `redisSettings` and JOBPIPE_REDIS_URL, as loadConfig returns them. */
-export type RedisConfig = { readonly redisUrl?: string | undefined } & { readonly [K in keyof typeof redisSettings]?: (typeof redisSettings)[K] extends Setting<infer T> ? T : never };
+export type RedisConfig = { readonly redisUrl?: string | undefined } & {
+  readonly [K in keyof typeof redisSettings]?: (typeof redisSettings)[K] extends Setting<infer T> ? T : never;
+};
 
 /**
  * Where and how to reach Redis, every setting checked against the others. The secrets stay
@@ -278,7 +283,10 @@ export function redisConnectionFrom(config: RedisConfig): RedisConnectionSetting
     if (tlsKey) throw fail(tlsKey, `${env(tlsKey)} is set but JOBPIPE_REDIS_URL is redis://: TLS needs rediss://`);
   }
   if ((config.redisTlsCertFile === undefined) !== (config.redisTlsKeyFile === undefined)) {
-    throw fail(config.redisTlsCertFile === undefined ? 'redisTlsKeyFile' : 'redisTlsCertFile', 'JOBPIPE_REDIS_TLS_CERT_FILE and JOBPIPE_REDIS_TLS_KEY_FILE go together: set both or neither');
+    throw fail(
+      config.redisTlsCertFile === undefined ? 'redisTlsKeyFile' : 'redisTlsCertFile',
+      'JOBPIPE_REDIS_TLS_CERT_FILE and JOBPIPE_REDIS_TLS_KEY_FILE go together: set both or neither',
+    );
   }
   const sentinels = config.redisSentinels;
   if (sentinels === undefined) {
@@ -286,15 +294,18 @@ export function redisConnectionFrom(config: RedisConfig): RedisConnectionSetting
     if (sentinelKey) throw fail(sentinelKey, `${env(sentinelKey)} is set but JOBPIPE_REDIS_SENTINELS is not`);
   }
   const cluster = config.redisCluster;
-  if (cluster !== undefined && sentinels !== undefined) throw fail('redisCluster', 'JOBPIPE_REDIS_CLUSTER and JOBPIPE_REDIS_SENTINELS are both set: a Redis Cluster has no sentinels; keep one');
-  if (cluster !== undefined && Number(dbText || 0) !== 0) throw fail('redisUrl', `invalid JOBPIPE_REDIS_URL: database ${dbText} with JOBPIPE_REDIS_CLUSTER: a Redis Cluster has database 0 only`);
+  if (cluster !== undefined && sentinels !== undefined)
+    throw fail('redisCluster', 'JOBPIPE_REDIS_CLUSTER and JOBPIPE_REDIS_SENTINELS are both set: a Redis Cluster has no sentinels; keep one');
+  if (cluster !== undefined && Number(dbText || 0) !== 0)
+    throw fail('redisUrl', `invalid JOBPIPE_REDIS_URL: database ${dbText} with JOBPIPE_REDIS_CLUSTER: a Redis Cluster has database 0 only`);
   const name = config.redisSentinelName ?? DEFAULT_SENTINEL_NAME;
   const db = Number(dbText || 0);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = url.port === '' ? 6379 : Number(url.port);
 
   const auth = username !== undefined ? `${encodeURIComponent(username)}${password ? ':***' : ''}@` : password ? ':***@' : '';
-  const list = (endpoints: readonly RedisEndpoint[]) => endpoints.map((s) => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(',');
+  const list = (endpoints: readonly RedisEndpoint[]) =>
+    endpoints.map((s) => (s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(',');
   const display = sentinels
     ? `${url.protocol}//${auth}${name}/${db} via sentinels ${list(sentinels)}`
     : cluster

@@ -134,13 +134,19 @@ function watchClaims(worker: Worker, redis: RedisClient, logger: IntakeLogger, t
         const resumesBy = new Date(now + lapsesInMs + timings.stalledCheckMs).toISOString();
         const fields = { batch, lockLapsesInMs: lapsesInMs, resumesBy, intakeLockMs: timings.lockMs };
         if (stage === 'claimed') {
-          logger.info(fields, busy()
-            ? 'batch claimed by another ventilator; if that one has stopped, the batch returns to the queue when its intake lock lapses'
-            : 'batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses');
+          logger.info(
+            fields,
+            busy()
+              ? 'batch claimed by another ventilator; if that one has stopped, the batch returns to the queue when its intake lock lapses'
+              : 'batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses',
+          );
         } else {
-          logger.info({ ...fields, busy: busy() }, busy()
-            ? 'batch claimed by a stopped ventilator; it returns to the queue when its intake lock lapses (this ventilator is running another batch)'
-            : 'batch claimed by a stopped ventilator; resuming it when its intake lock lapses');
+          logger.info(
+            { ...fields, busy: busy() },
+            busy()
+              ? 'batch claimed by a stopped ventilator; it returns to the queue when its intake lock lapses (this ventilator is running another batch)'
+              : 'batch claimed by a stopped ventilator; resuming it when its intake lock lapses',
+          );
         }
       }
       for (const batch of said.keys()) if (!ids.includes(batch)) said.delete(batch);

@@ -177,7 +177,14 @@ export async function validateInput(pipeline: Pipeline, input: unknown): Promise
   }
 }
 
-function report(batch: string, pipeline: string, jobState: string, request: BatchRequest | undefined, info: BatchInfo | undefined, failedReason: string | null): BatchStatusReport {
+function report(
+  batch: string,
+  pipeline: string,
+  jobState: string,
+  request: BatchRequest | undefined,
+  info: BatchInfo | undefined,
+  failedReason: string | null,
+): BatchStatusReport {
   let state: BatchState;
   if (jobState === 'failed') state = 'failed';
   else if (info?.status === 'done') state = 'done';

@@ -73,9 +73,36 @@ export class RedisServer {
   async startProcess(): Promise<void> {
     const tls = this.options.tls;
     const listen = tls
-      ? ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', tls.requireClientCertificates ? 'yes' : 'no']
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(this.port),
+          '--tls-cert-file',
+          tls.certFile,
+          '--tls-key-file',
+          tls.keyFile,
+          '--tls-ca-cert-file',
+          tls.caFile,
+          '--tls-auth-clients',
+          tls.requireClientCertificates ? 'yes' : 'no',
+        ]
       : ['--port', String(this.port)];
-    const args = [...listen, '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', '--loglevel', 'warning'];
+    const args = [
+      ...listen,
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ];
     if (this.options.appendOnly ?? true) args.push('--appendonly', 'yes', '--appendfsync', 'everysec');
     if (this.options.password) args.push('--requirepass', this.options.password);
     this.#child = spawn('redis-server', args, { stdio: 'ignore' });

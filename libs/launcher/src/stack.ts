@@ -82,7 +82,13 @@ export class Stack {
   }
 
   async spawn(role: RoleProcessOptions['role'], extraEnv: Record<string, string> = {}, name?: string): Promise<RoleProcess> {
-    const options: RoleProcessOptions = { role, command: this.options.command, env: { ...this.env, ...extraEnv }, name: name ?? role, metricsPort: await freePort() };
+    const options: RoleProcessOptions = {
+      role,
+      command: this.options.command,
+      env: { ...this.env, ...extraEnv },
+      name: name ?? role,
+      metricsPort: await freePort(),
+    };
     if (this.options.onLine) options.onLine = this.options.onLine;
     return new RoleProcess(options);
   }

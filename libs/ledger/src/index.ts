@@ -35,5 +35,19 @@ export { LedgerKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';
 export type { RedisClient } from './scripts.js';
-export { connectRedis, connectFrom, connectRoleRedis, duplicateClient, redisAnswers, redactUrl, redisOptionsFrom, isRedisRefusal, describeRedisError, redisErrorReason, isRedisConnectionError, RedisRefusedError, RedisUnreachableError } from './redis-connection.js';
+export {
+  connectRedis,
+  connectFrom,
+  connectRoleRedis,
+  duplicateClient,
+  redisAnswers,
+  redactUrl,
+  redisOptionsFrom,
+  isRedisRefusal,
+  describeRedisError,
+  redisErrorReason,
+  isRedisConnectionError,
+  RedisRefusedError,
+  RedisUnreachableError,
+} from './redis-connection.js';
 export type { RedisConnectionSpec, RedisRefusal } from './redis-connection.js';

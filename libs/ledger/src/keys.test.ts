@@ -22,7 +22,7 @@ describe('LedgerKeys', () => {
     expect(hashTag(`${keys.batch('b1').calls}abc-1`)).toBe('b1');
   });
 
-  it('keeps the keys that are not a batch\'s out of every batch\'s slot, and every key under the prefix', () => {
+  it("keeps the keys that are not a batch's out of every batch's slot, and every key under the prefix", () => {
     for (const key of [keys.batches, keys.active('primes'), keys.pipelines]) expect(key).not.toMatch(/[{}]/);
     for (const key of [...batchKeys('b1'), keys.batches, keys.active('primes'), keys.pipelines]) expect(key.startsWith('jp:')).toBe(true);
   });

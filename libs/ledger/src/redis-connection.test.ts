@@ -7,14 +7,32 @@ import { RedisServer } from '@jobpipe/launcher';
 import { Metrics, startHealthServer } from '@jobpipe/observability';
 import { freePort } from '@jobpipe/launcher';
 import { Cluster } from 'ioredis';
-import { connectFrom, connectRedis, connectRoleRedis, duplicateClient, isRedisConnectionError, isRedisRefusal, redactUrl, redisErrorReason, redisOptionsFrom, RedisRefusedError, RedisUnreachableError } from './redis-connection.js';
+import {
+  connectFrom,
+  connectRedis,
+  connectRoleRedis,
+  duplicateClient,
+  isRedisConnectionError,
+  isRedisRefusal,
+  redactUrl,
+  redisErrorReason,
+  redisOptionsFrom,
+  RedisRefusedError,
+  RedisUnreachableError,
+} from './redis-connection.js';
 
 const spec = { redisUrl: common.redisUrl, ...redisSettings, redisPrefix: common.redisPrefix };
 const base: RedisConnectionSettings = { display: '', host: 'h', port: 6379, db: 0, tls: false, sentinelName: 'mymaster' };
 
 describe('redisOptionsFrom', () => {
   it('a server: host, port, database and credentials; TLS only for rediss://', () => {
-    expect(redisOptionsFrom({ ...base, port: 6380, db: 2, username: 'u', password: new Secret('p') })).toEqual({ host: 'h', port: 6380, db: 2, username: 'u', password: 'p' });
+    expect(redisOptionsFrom({ ...base, port: 6380, db: 2, username: 'u', password: new Secret('p') })).toEqual({
+      host: 'h',
+      port: 6380,
+      db: 2,
+      username: 'u',
+      password: 'p',
+    });
     const tls = redisOptionsFrom({ ...base, tls: true, tlsCa: 'CA', tlsCert: 'CERT', tlsKey: new Secret('KEY'), tlsServername: 'name' });
     expect(tls.tls).toEqual({ ca: 'CA', cert: 'CERT', key: 'KEY', servername: 'name' });
     // rediss:// with nothing else: TLS against Node's trusted CAs.
@@ -22,7 +40,15 @@ describe('redisOptionsFrom', () => {
   });
 
   it('Sentinel: the sentinels and master name instead of host and port, the same TLS to both', () => {
-    const options = redisOptionsFrom({ ...base, tls: true, tlsCa: 'CA', password: new Secret('p'), sentinels: [{ host: 's', port: 26379 }], sentinelName: 'm', sentinelPassword: new Secret('sp') });
+    const options = redisOptionsFrom({
+      ...base,
+      tls: true,
+      tlsCa: 'CA',
+      password: new Secret('p'),
+      sentinels: [{ host: 's', port: 26379 }],
+      sentinelName: 'm',
+      sentinelPassword: new Secret('sp'),
+    });
     expect(options).toEqual({
       db: 0,
       password: 'p',
@@ -36,7 +62,10 @@ describe('redisOptionsFrom', () => {
   });
 
   it('Redis Cluster: each node gets the credentials and TLS, and the client is a Cluster of the nodes', () => {
-    const cluster = [{ host: 'n1', port: 7000 }, { host: 'n2', port: 7001 }];
+    const cluster = [
+      { host: 'n1', port: 7000 },
+      { host: 'n2', port: 7001 },
+    ];
     expect(redisOptionsFrom({ ...base, tls: true, tlsCa: 'CA', password: new Secret('p'), cluster })).toEqual({ db: 0, password: 'p', tls: { ca: 'CA' } });
     const client = connectFrom({ ...base, password: new Secret('p'), cluster }, { connectTimeout: 100 });
     client.on('error', () => {});
@@ -126,14 +155,18 @@ describe('when Redis says no, or is not there', () => {
     expect(wrong.message).toBe(
       "Redis at redis://app:***@h:6379/0 refused the connection: WRONGPASS: the user name or password is wrong; check JOBPIPE_REDIS_PASSWORD (--redis-password, JOBPIPE_REDIS_PASSWORD_FILE or the URL's password) and JOBPIPE_REDIS_USERNAME (--redis-username)",
     );
-    expect(new RedisRefusedError(display, 'NOAUTH Authentication required.').message).toMatch(/refused the connection: NOAUTH: this Redis wants a password and none was given; set JOBPIPE_REDIS_PASSWORD \(--redis-password/);
+    expect(new RedisRefusedError(display, 'NOAUTH Authentication required.').message).toMatch(
+      /refused the connection: NOAUTH: this Redis wants a password and none was given; set JOBPIPE_REDIS_PASSWORD \(--redis-password/,
+    );
     const noperm = new RedisRefusedError(display, "NOPERM User app has no permissions to run the 'info' command");
     expect(noperm).toMatchObject({ refusal: 'NOPERM', env: 'JOBPIPE_REDIS_USERNAME' });
     expect(noperm.message).toBe(
       "Redis at redis://app:***@h:6379/0 refused a command: NOPERM (Redis says: User app has no permissions to run the 'info' command); the ACL user of JOBPIPE_REDIS_USERNAME (--redis-username) needs the commands jobpipe uses and the keys under JOBPIPE_REDIS_PREFIX (--redis-prefix): grant them, or change the user or the prefix",
     );
     // TLS words it: which certificate and why, last.
-    expect(new RedisRefusedError(display, 'self-signed certificate in certificate chain').message).toBe(`Redis at ${display} refused the connection: self-signed certificate in certificate chain`);
+    expect(new RedisRefusedError(display, 'self-signed certificate in certificate chain').message).toBe(
+      `Redis at ${display} refused the connection: self-signed certificate in certificate chain`,
+    );
   });
 
   it('an unreachable Redis names the setting that says where it is', () => {
@@ -142,8 +175,12 @@ describe('when Redis says no, or is not there', () => {
     expect(error.message).toBe(
       'cannot reach Redis at redis://app:***@h:6379/0, set by JOBPIPE_REDIS_URL (--redis-url): connection refused (tried for 5 s); start Redis there, or set JOBPIPE_REDIS_URL to the Redis that the roles use',
     );
-    expect(new RedisUnreachableError(display, 'no answer', 5000, { sentinels: [{ host: 's', port: 26379 }] }).message).toMatch(/set by JOBPIPE_REDIS_SENTINELS \(--redis-sentinels\)/);
-    expect(new RedisUnreachableError(display, 'no answer', 5000, { cluster: [{ host: 'n', port: 7000 }] }).message).toMatch(/set by JOBPIPE_REDIS_CLUSTER \(--redis-cluster\)/);
+    expect(new RedisUnreachableError(display, 'no answer', 5000, { sentinels: [{ host: 's', port: 26379 }] }).message).toMatch(
+      /set by JOBPIPE_REDIS_SENTINELS \(--redis-sentinels\)/,
+    );
+    expect(new RedisUnreachableError(display, 'no answer', 5000, { cluster: [{ host: 'n', port: 7000 }] }).message).toMatch(
+      /set by JOBPIPE_REDIS_CLUSTER \(--redis-cluster\)/,
+    );
     expect(isRedisConnectionError(new Error('None of startup nodes is available'))).toBe(true);
     expect(redisErrorReason(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('connection refused');
     expect(redisErrorReason(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }))).toBe('no such host');
@@ -167,6 +204,8 @@ describe('when Redis says no, or is not there', () => {
       redis.disconnect();
     }
     expect(lines.filter((line) => line.level === 'debug').length).toBeGreaterThanOrEqual(2);
-    expect(lines.filter((line) => line.level !== 'debug')).toEqual([{ level: 'warn', message: `waiting for Redis at redis://127.0.0.1:${port}/0 (JOBPIPE_REDIS_URL): connection refused` }]);
+    expect(lines.filter((line) => line.level !== 'debug')).toEqual([
+      { level: 'warn', message: `waiting for Redis at redis://127.0.0.1:${port}/0 (JOBPIPE_REDIS_URL): connection refused` },
+    ]);
   });
 });

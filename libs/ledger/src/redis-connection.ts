@@ -64,7 +64,12 @@ export function connectFrom(spec: RedisConnectionSpec, overrides: RedisOptions =
       ...nodeOverrides,
     },
   };
-  return guarded(new Cluster(spec.cluster.map(({ host, port }) => ({ host, port })), options));
+  return guarded(
+    new Cluster(
+      spec.cluster.map(({ host, port }) => ({ host, port })),
+      options,
+    ),
+  );
 }
 
 /**
@@ -199,7 +204,9 @@ export function isRedisConnectionError(error: unknown): boolean {
   // The last three: a Redis Cluster none of whose nodes answers, or whose slots are not all served.
   return (
     code in CONNECTION_PROBLEMS ||
-    /^(Connection is closed|All sentinels are unreachable|connect ETIMEDOUT|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|CLUSTERDOWN)/.test(String((error as Error | undefined)?.message ?? ''))
+    /^(Connection is closed|All sentinels are unreachable|connect ETIMEDOUT|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|CLUSTERDOWN)/.test(
+      String((error as Error | undefined)?.message ?? ''),
+    )
   );
 }
 

@@ -13,7 +13,15 @@ const newBatch = async () => {
   return batch;
 };
 const ok = (seq: number, value: unknown, attempt = 1): JobResult => ({ batch: '', seq, attempt, dispatchedAt: 0, durationMs: 1, ok: true, value });
-const failed = (seq: number, attempt: number, message = 'boom'): JobResult => ({ batch: '', seq, attempt, dispatchedAt: 0, durationMs: 1, ok: false, error: { name: 'Error', message } });
+const failed = (seq: number, attempt: number, message = 'boom'): JobResult => ({
+  batch: '',
+  seq,
+  attempt,
+  dispatchedAt: 0,
+  durationMs: 1,
+  ok: false,
+  error: { name: 'Error', message },
+});
 const jobs = (...seqs: number[]) => seqs.map((seq) => ({ seq, attempt: 1, payloadJson: JSON.stringify({ n: seq }) }));
 
 beforeAll(async () => {
@@ -97,7 +105,10 @@ describe('RedisLedger', () => {
       [1, 2, true],
     ]);
     // Each keeps why as its last error.
-    expect(JSON.parse((await ledger.redis.hget(ledger.keys.batch(batch).errors, '0'))!)).toEqual({ name: 'LeaseExpired', message: 'no result within the lease of attempt 1' });
+    expect(JSON.parse((await ledger.redis.hget(ledger.keys.batch(batch).errors, '0'))!)).toEqual({
+      name: 'LeaseExpired',
+      message: 'no result within the lease of attempt 1',
+    });
     // Reserved until 9000: not taken twice while waiting to be sent.
     expect((await ledger.takeDue(batch, 10, 2, 9500, 8000)).jobs).toEqual([]);
     await ledger.expireNow(batch, [1], { name: 'WorkerLost', message: 'no result: worker w went away' });
@@ -145,7 +156,14 @@ describe('RedisLedger', () => {
     const batch = await newBatch();
     const k = ledger.keys.batch(batch);
     for (let pack = 0; pack < 45; pack++) await ledger.admit(batch, jobs(pack * 2, pack * 2 + 1), 1000 + pack, false);
-    await ledger.record(batch, 'w', Array.from({ length: 89 }, (_, seq) => ok(seq, seq)), 0, 100, 500);
+    await ledger.record(
+      batch,
+      'w',
+      Array.from({ length: 89 }, (_, seq) => ok(seq, seq)),
+      0,
+      100,
+      500,
+    );
     expect((await ledger.takeDue(batch, 10, 5, 9000, 2000)).jobs.map((j) => j.seq)).toEqual([89]);
     expect(await ledger.redis.zcard(k.packs)).toBe(0);
   });
@@ -155,7 +173,19 @@ describe('RedisLedger', () => {
     await ledger.admit(batch, jobs(0, 1), 5000, false);
     await ledger.record(batch, 'w', [ok(0, 'a'), ok(1, 'b')], 0, 100, 2000);
     await ledger.endBatch(batch, 2);
-    expect(await ledger.complete(batch, 'p', { batch, pipeline: 'p', jobs: 2, failed: 0, duplicates: 0, wallSeconds: 1, jobsPerSecond: 2, perWorker: {}, answer: null })).toBe(true);
+    expect(
+      await ledger.complete(batch, 'p', {
+        batch,
+        pipeline: 'p',
+        jobs: 2,
+        failed: 0,
+        duplicates: 0,
+        wallSeconds: 1,
+        jobsPerSecond: 2,
+        perWorker: {},
+        answer: null,
+      }),
+    ).toBe(true);
     expect(await ledger.redis.exists(ledger.keys.batch(batch).packs)).toBe(0);
   });
 
@@ -223,7 +253,22 @@ describe('RedisLedger', () => {
     await ledger.admit(batch, jobs(0, 1), 5000);
     const k = ledger.keys.batch(batch);
     // What a client sends again when the connection dropped after Redis ran the call.
-    const args = [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, `${k.calls}test-1`, 'w', 0, 2000, 100, 60_000, JSON.stringify(['0', 1, 1, '"a"', '1', 1, 1, '"b"'])];
+    const args = [
+      k.inflight,
+      k.leases,
+      k.results,
+      k.dead,
+      k.errors,
+      k.meta,
+      k.workers,
+      `${k.calls}test-1`,
+      'w',
+      0,
+      2000,
+      100,
+      60_000,
+      JSON.stringify(['0', 1, 1, '"a"', '1', 1, 1, '"b"']),
+    ];
     const first = await ledger.redis.jobpipeRecord(...args);
     const resent = await ledger.redis.jobpipeRecord(...args);
     expect(first[0]).toBe('RR');
@@ -261,7 +306,17 @@ describe('RedisLedger', () => {
       undefined,
     ];
     await ledger.admit(batch, jobs(0, 1, 2, 3, 4), 5000);
-    expect((await ledger.record(batch, 'w', values.map((value, seq) => ok(seq, value)), 0, 100)).outcomes).toBe('RRRRR');
+    expect(
+      (
+        await ledger.record(
+          batch,
+          'w',
+          values.map((value, seq) => ok(seq, value)),
+          0,
+          100,
+        )
+      ).outcomes,
+    ).toBe('RRRRR');
     const stored = new Map<number, unknown>();
     await ledger.forEachResult(batch, (seq, value) => void stored.set(seq, value));
     expect([...stored.keys()].sort()).toEqual([0, 1, 2, 3, 4]);
@@ -272,7 +327,11 @@ describe('RedisLedger', () => {
   it('gives a payload back exactly as the split wrote it', async () => {
     const batch = await newBatch();
     const payloads = [JSON.stringify({ n: 0.1 + 0.2, big: 2 ** 53 - 1 }), JSON.stringify('quotes " \\ \n \u0000 ünï 😀 \ud800'), 'null'];
-    await ledger.admit(batch, payloads.map((payloadJson, seq) => ({ seq, attempt: 1, payloadJson })), 5000);
+    await ledger.admit(
+      batch,
+      payloads.map((payloadJson, seq) => ({ seq, attempt: 1, payloadJson })),
+      5000,
+    );
     await ledger.expireNow(batch, [0, 1, 2]);
     const { jobs: due } = await ledger.takeDue(batch, 10, 5, 9000, 6000);
     expect(due.map((job) => job.payloadJson)).toEqual(payloads);

@@ -130,7 +130,11 @@ export class RedisLedger {
       // script. A lease per job cost Redis a third of its time per job (ZADD, then ZREM).
       const fields: (string | number)[] = [];
       for (const job of jobs) fields.push(job.seq, entryOf(job));
-      const replies = await this.redis.multi().hset(k.inflight, ...fields).zadd(k.packs, leaseDeadline, `${jobs[0]!.seq}:${jobs.length}`).exec();
+      const replies = await this.redis
+        .multi()
+        .hset(k.inflight, ...fields)
+        .zadd(k.packs, leaseDeadline, `${jobs[0]!.seq}:${jobs.length}`)
+        .exec();
       const failed = replies?.find(([error]) => error);
       if (!replies || failed) throw failed?.[0] ?? new Error('write-ahead transaction was aborted');
       return [];
@@ -169,7 +173,22 @@ export class RedisLedger {
         const body = JSON.stringify(JSON.stringify(result.ok ? result.value : result.error) ?? 'null');
         quads += `${i === start ? '' : ','}"${result.seq}",${result.attempt},${result.ok ? 1 : 0},${body}`;
       }
-      return this.redis.jobpipeRecord(k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`);
+      return this.redis.jobpipeRecord(
+        k.inflight,
+        k.leases,
+        k.results,
+        k.dead,
+        k.errors,
+        k.meta,
+        k.workers,
+        call,
+        worker,
+        retries,
+        now,
+        backoffMs,
+        RECORD_CALL_TTL_MS,
+        `${quads}]`,
+      );
     });
     const replies = await Promise.all(sent);
     this.#forgetAnswered(batch, calls);
@@ -215,7 +234,11 @@ export class RedisLedger {
    * Makes these jobs' leases run out now (their worker is gone), so the reaper sends them again;
    * `error` (a WorkerLost, say) becomes their last error. Jobs no longer in flight are left alone.
    */
-  async expireNow(batch: string, seqs: number[], error: { name: string; message: string } = { name: WireErrorName.WorkerLost, message: 'its worker went away' }): Promise<void> {
+  async expireNow(
+    batch: string,
+    seqs: number[],
+    error: { name: string; message: string } = { name: WireErrorName.WorkerLost, message: 'its worker went away' },
+  ): Promise<void> {
     const k = this.keys.batch(batch);
     const json = JSON.stringify(error);
     for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {

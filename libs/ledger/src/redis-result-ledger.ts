@@ -32,7 +32,10 @@ export class RedisResultLedger implements ResultLedger {
   async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
     const now = this.#clock();
     const reply = await this.#ledger.record(batch, worker, results, this.#retries, this.#retryBackoffMs, now);
-    return { outcomes: reply.outcomes, counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? now } };
+    return {
+      outcomes: reply.outcomes,
+      counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? now },
+    };
   }
 
   async knows(batch: string): Promise<boolean> {

@@ -72,7 +72,11 @@ export class JobHistogram<L extends string> {
       let cumulative = 0;
       for (let i = 0; i <= this.buckets.length; i++) {
         cumulative += series.counts[i]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { le: i < this.buckets.length ? this.buckets[i]! : '+Inf', ...series.labels }, value: cumulative });
+        values.push({
+          metricName: `${this.name}_bucket`,
+          labels: { le: i < this.buckets.length ? this.buckets[i]! : '+Inf', ...series.labels },
+          value: cumulative,
+        });
       }
       values.push({ metricName: `${this.name}_sum`, labels: series.labels, value: series.sum });
       values.push({ metricName: `${this.name}_count`, labels: series.labels, value: series.count });

@@ -19,11 +19,19 @@ export class Metrics {
   readonly jobsDeadLettered = this.#counter('jobpipe_jobs_dead_lettered_total', 'Jobs given up after maxAttempts', ['pipeline']);
   readonly duplicateResults = this.#counter('jobpipe_duplicate_results_total', 'Results dropped because the job was already recorded', ['pipeline']);
   readonly jobDuration = new JobHistogram('jobpipe_job_duration_seconds', 'Handler run time on the worker', ['pipeline'], SECONDS_BUCKETS, this.registry);
-  readonly jobLatency = new JobHistogram('jobpipe_job_latency_seconds', 'Time from dispatch by the ventilator to the result recorded by the sink', ['pipeline'], SECONDS_BUCKETS, this.registry);
+  readonly jobLatency = new JobHistogram(
+    'jobpipe_job_latency_seconds',
+    'Time from dispatch by the ventilator to the result recorded by the sink',
+    ['pipeline'],
+    SECONDS_BUCKETS,
+    this.registry,
+  );
   readonly workerJobsActive = this.#gauge('jobpipe_worker_jobs_active', 'Jobs a worker is running now (busy slots)', ['pipeline']);
   readonly workerSlots = this.#gauge('jobpipe_worker_slots', 'Jobs a worker can run at once (its concurrency)', ['pipeline']);
   readonly malformedMessages = this.#counter('jobpipe_malformed_messages_total', 'Messages dropped because they could not be decoded', ['role', 'reason']);
-  readonly handshakesRefused = this.#counter('jobpipe_handshakes_refused_total', 'CURVE clients refused because their public key is not on the allow-list', ['role']);
+  readonly handshakesRefused = this.#counter('jobpipe_handshakes_refused_total', 'CURVE clients refused because their public key is not on the allow-list', [
+    'role',
+  ]);
   readonly batchesCompleted = this.#counter('jobpipe_batches_completed_total', 'Batches whose every job has a recorded result', ['pipeline']);
   readonly workersConnected = this.#gauge('jobpipe_workers_connected', 'Workers that sent a heartbeat recently', ['pipeline']);
   readonly batchesOpen = this.#gauge('jobpipe_batches_open', 'Batches the sink is recording that are not done', ['pipeline']);

@@ -74,9 +74,7 @@ export class PipelineError extends JobpipeError {
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
 /** Checks a pipeline definition and returns it frozen. Throws PipelineError naming the problem. */
-export function definePipeline<I, P, R, S = Record<string, unknown>, A = unknown>(
-  definition: PipelineDefinition<I, P, R, S, A>,
-): Pipeline<I, P, R, S, A> {
+export function definePipeline<I, P, R, S = Record<string, unknown>, A = unknown>(definition: PipelineDefinition<I, P, R, S, A>): Pipeline<I, P, R, S, A> {
   assertPipeline(definition);
   return Object.freeze({ ...definition });
 }
@@ -99,7 +97,9 @@ export function assertPipeline(value: unknown, origin = 'pipeline'): asserts val
     if (p[fn] !== undefined && typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function when given`);
   }
   if (p.input !== undefined && !isStandardSchema(p.input)) {
-    throw new PipelineError(`${origin}: input must be a Standard Schema (a zod >= 3.24, valibot >= 1 or ArkType schema, or any object with '~standard': { version: 1, validate })`);
+    throw new PipelineError(
+      `${origin}: input must be a Standard Schema (a zod >= 3.24, valibot >= 1 or ArkType schema, or any object with '~standard': { version: 1, validate })`,
+    );
   }
   const hints = p.worker as WorkerHints | undefined;
   if (hints !== undefined) {

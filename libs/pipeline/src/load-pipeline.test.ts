@@ -81,7 +81,10 @@ describe('loadPipeline', () => {
       file(join(dir, 'helpers/double.ts'), 'export const double = (x: number): number => 2 * x;\n');
       file(join(dir, 'typed.ts'), tsBody);
     }
-    const mts = file(join(typeless, 'typed.mts'), `export default { name: 'mts', split: function* (): Generator<number> { yield 1; }, work: (x: number): number => x * 3 };\n`);
+    const mts = file(
+      join(typeless, 'typed.mts'),
+      `export default { name: 'mts', split: function* (): Generator<number> { yield 1; }, work: (x: number): number => x * 3 };\n`,
+    );
     // In a package that is not "type": "module", tsx compiles the .ts file to CommonJS: it loads all the same.
     expect(loadInNode([join(esm, 'typed.ts'), join(typeless, 'typed.ts'), mts], 5)).toEqual([
       { name: 'typed', work: 11, again: true },
@@ -104,12 +107,18 @@ describe('loadPipeline', () => {
       const { Worker } = await import('node:worker_threads');
       const worker = new Worker(${JSON.stringify(thread)}, { eval: true, workerData: { loader: ${JSON.stringify(pathToFileURL(loaderPath).href)}, path: ${JSON.stringify(path)} } });
       worker.once('message', (message) => { process.stdout.write(JSON.stringify(message)); void worker.terminate(); });`;
-    expect(JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }))).toEqual({ name: 'typed', work: 11 });
+    expect(JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }))).toEqual({
+      name: 'typed',
+      work: 11,
+    });
   });
 
   it('loads CommonJS whose module.exports, exports.default (as tsc writes it) or exports.pipeline is the pipeline', () => {
     const exportsCjs = file(join(typeless, 'exports.cjs'), `module.exports = ${body('cjs')};\n`);
-    const tscOutput = file(join(typeless, 'tsc-output.js'), `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = ${body('tsc')};\n`);
+    const tscOutput = file(
+      join(typeless, 'tsc-output.js'),
+      `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = ${body('tsc')};\n`,
+    );
     const named = file(join(typeless, 'named-pipeline.cjs'), `exports.pipeline = ${body('named')};\n`);
     expect(loadInNode([exportsCjs, tscOutput, named], 1)).toEqual([
       { name: 'cjs', work: 2, again: true },
@@ -121,7 +130,10 @@ describe('loadPipeline', () => {
   it('says in one line what is wrong and what to do', () => {
     const howTo = 'write `export default definePipeline(...)` in an ES module (a .mjs or .mts file, or "type": "module" in its package.json)';
     // tsc's output for `export const squares = definePipeline(...)`
-    const named = file(join(typeless, 'named.js'), `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.squares = void 0;\nexports.squares = ${body('squares')};\n`);
+    const named = file(
+      join(typeless, 'named.js'),
+      `"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.squares = void 0;\nexports.squares = ${body('squares')};\n`,
+    );
     expect(failure(named)).toBe(`${named} exports no pipeline: it is a CommonJS module and its module.exports has squares; ${howTo}`);
     const empty = file(join(typeless, 'empty.cjs'), `module.exports = {};\n`);
     expect(failure(empty)).toBe(`${empty} exports no pipeline: it is a CommonJS module and its module.exports is empty; ${howTo}`);

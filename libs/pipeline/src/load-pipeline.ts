@@ -100,7 +100,9 @@ function importTypeScript(absolute: string): Promise<Record<string, unknown>> {
       try {
         ({ tsImport } = (await import('tsx/esm/api')) as unknown as { tsImport: typeof tsImport });
       } catch (error) {
-        throw new Error(`tsx, which loads TypeScript pipelines, is not installed (${oneLine(error)}): reinstall @jobpipe/pipeline, or compile the pipeline to JavaScript`);
+        throw new Error(
+          `tsx, which loads TypeScript pipelines, is not installed (${oneLine(error)}): reinstall @jobpipe/pipeline, or compile the pipeline to JavaScript`,
+        );
       }
       return (await tsImport(pathToFileURL(absolute).href, import.meta.url)) as Record<string, unknown>;
     })();

@@ -22,7 +22,11 @@ const schema: StandardSchemaV1<unknown, { n: number; tags: string[] }> = {
   },
 };
 const asyncSchema: StandardSchemaV1<unknown, number> = {
-  '~standard': { version: 1, vendor: 'test', validate: async (value) => (typeof value === 'number' ? { value } : { issues: [{ message: 'Expected number', path: [] }] }) },
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: async (value) => (typeof value === 'number' ? { value } : { issues: [{ message: 'Expected number', path: [] }] }),
+  },
 };
 
 const base = { name: 'p', split: (): number[] => [], work: (x: number) => x };
@@ -38,7 +42,9 @@ describe('parseInput', () => {
     const pipeline = definePipeline({ ...base, input: schema });
     const error = await parseInput(pipeline, { n: 'x', tags: ['a', 2, 'c', null] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
-    expect((error as InputError).message).toBe('p rejects the input: input.n: Expected integer >= 0, received "x"; input.tags[1]: Expected string; input.tags[3]: Expected string');
+    expect((error as InputError).message).toBe(
+      'p rejects the input: input.n: Expected integer >= 0, received "x"; input.tags[1]: Expected string; input.tags[3]: Expected string',
+    );
     expect((error as InputError).issues).toHaveLength(3);
     await expect(parseInput(pipeline, null)).rejects.toThrow('p rejects the input: input: Expected object');
     await expect(parseInput(definePipeline({ ...base, input: asyncSchema }), 'x')).rejects.toThrow('p rejects the input: input: Expected number');
@@ -50,14 +56,24 @@ describe('parseInput', () => {
       seen.push(input);
       if ((input as { n: number }).n > 10) throw new RangeError('input.n must be at most 10');
     };
-    await expect(parseInput(definePipeline({ ...base, input: schema, validate }), { n: 11 })).rejects.toThrow('p rejects the input: input.n must be at most 10');
+    await expect(parseInput(definePipeline({ ...base, input: schema, validate }), { n: 11 })).rejects.toThrow(
+      'p rejects the input: input.n must be at most 10',
+    );
     expect(seen).toEqual([{ n: 11, tags: [] }]);
     expect(await parseInput(definePipeline({ ...base, validate }), { n: 2 })).toEqual({ n: 2 });
     expect(await parseInput(definePipeline(base), 'anything')).toBe('anything');
   });
 
   it('turns a schema that throws into an InputError', async () => {
-    const throwing: StandardSchemaV1 = { '~standard': { version: 1, vendor: 'x', validate: () => { throw new Error('boom'); } } };
+    const throwing: StandardSchemaV1 = {
+      '~standard': {
+        version: 1,
+        vendor: 'x',
+        validate: () => {
+          throw new Error('boom');
+        },
+      },
+    };
     await expect(parseInput(definePipeline({ ...base, input: throwing }), 1)).rejects.toThrow(new InputError('p rejects the input: its schema threw: boom'));
   });
 

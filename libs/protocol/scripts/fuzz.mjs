@@ -22,12 +22,25 @@ function mutate(frame) {
   for (let n = 1 + int(4); n > 0; n--) {
     const at = int(bytes.length + 1);
     switch (int(6)) {
-      case 0: if (bytes.length) bytes[Math.min(at, bytes.length - 1)] ^= 1 << int(8); break;
-      case 1: bytes.splice(at, 0, random() < 0.5 ? int(256) : interesting[int(interesting.length)]); break;
-      case 2: bytes.splice(at, 1 + int(8)); break;
-      case 3: bytes.length = Math.min(bytes.length, at); break;
-      case 4: { const other = seeds[int(seeds.length)]; bytes.splice(at, 0, ...other.subarray(int(other.length))); break; }
-      default: if (bytes.length) bytes[Math.min(at, bytes.length - 1)] = interesting[int(interesting.length)];
+      case 0:
+        if (bytes.length) bytes[Math.min(at, bytes.length - 1)] ^= 1 << int(8);
+        break;
+      case 1:
+        bytes.splice(at, 0, random() < 0.5 ? int(256) : interesting[int(interesting.length)]);
+        break;
+      case 2:
+        bytes.splice(at, 1 + int(8));
+        break;
+      case 3:
+        bytes.length = Math.min(bytes.length, at);
+        break;
+      case 4: {
+        const other = seeds[int(seeds.length)];
+        bytes.splice(at, 0, ...other.subarray(int(other.length)));
+        break;
+      }
+      default:
+        if (bytes.length) bytes[Math.min(at, bytes.length - 1)] = interesting[int(interesting.length)];
     }
   }
   return Buffer.from(bytes);

@@ -12,47 +12,91 @@ import { BodySchemas, MessageType, PROTOCOL_VERSION, decode, encode } from '../d
 const root = new URL('../', import.meta.url);
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
 /** A frame from header bytes and a body given as text (UTF-8) or bytes. */
-const frame = (version, code, body) =>
-  Buffer.concat([Buffer.from([version, code]), typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body)]);
+const frame = (version, code, body) => Buffer.concat([Buffer.from([version, code]), typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body)]);
 const t = (type) => MessageType[type];
 
 // ---------------------------------------------------------------- valid vectors
 const job = (seq, payload, extra = {}) => ({ batch: 'b-7f3a', seq, attempt: 1, dispatchedAt: 1767225600000, payload, ...extra });
 const ok = (seq, value, extra = {}) => ({ batch: 'b-7f3a', seq, attempt: 1, dispatchedAt: 1767225600000, durationMs: 12.5, ok: true, value, ...extra });
 const failed = (seq, name, message) => ({
-  batch: 'b-7f3a', seq, attempt: 3, dispatchedAt: 1767225600000, durationMs: 30000, ok: false, error: { name, message },
+  batch: 'b-7f3a',
+  seq,
+  attempt: 3,
+  dispatchedAt: 1767225600000,
+  durationMs: 30000,
+  ok: false,
+  error: { name, message },
 });
 const summary = {
-  batch: 'b-7f3a', pipeline: 'primes', jobs: 3, failed: 1, duplicates: 0, wallSeconds: 1.25, jobsPerSecond: 2.4,
-  perWorker: { 'worker-a': 2, 'worker-b': 1 }, answer: { primes: 2 },
+  batch: 'b-7f3a',
+  pipeline: 'primes',
+  jobs: 3,
+  failed: 1,
+  duplicates: 0,
+  wallSeconds: 1.25,
+  jobsPerSecond: 2.4,
+  perWorker: { 'worker-a': 2, 'worker-b': 1 },
+  answer: { primes: 2 },
 };
 
 /** Canonical vectors: the hex is exactly encode(message). */
 const canonical = [
   ['Jobs: one job', { type: 'Jobs', pipeline: 'primes', jobs: [job(0, 7)] }],
-  ['Jobs: packed, three jobs with object, string and array payloads', {
-    type: 'Jobs', pipeline: 'primes',
-    jobs: [job(1, { n: 11, tags: ['x'] }), job(2, 'text'), job(3, [1, 2.5, true, null], { attempt: 2 })],
-  }],
+  [
+    'Jobs: packed, three jobs with object, string and array payloads',
+    {
+      type: 'Jobs',
+      pipeline: 'primes',
+      jobs: [job(1, { n: 11, tags: ['x'] }), job(2, 'text'), job(3, [1, 2.5, true, null], { attempt: 2 })],
+    },
+  ],
   ['Jobs: null payload', { type: 'Jobs', pipeline: 'echo', jobs: [job(0, null)] }],
-  ['Jobs: non-ASCII text in ids and payload (UTF-8)', {
-    type: 'Jobs', pipeline: 'échos', jobs: [{ batch: 'lot-ü', seq: 9007199254740991, attempt: 1000000, dispatchedAt: 0, payload: 'naïve ☃ 😀' }],
-  }],
+  [
+    'Jobs: non-ASCII text in ids and payload (UTF-8)',
+    {
+      type: 'Jobs',
+      pipeline: 'échos',
+      jobs: [{ batch: 'lot-ü', seq: 9007199254740991, attempt: 1000000, dispatchedAt: 0, payload: 'naïve ☃ 😀' }],
+    },
+  ],
   ['Jobs: payload with characters JSON escapes', { type: 'Jobs', pipeline: 'echo', jobs: [job(0, 'quote " backslash \\ newline \n tab \t nul \u0000')] }],
   ['Results: one ok result', { type: 'Results', pipeline: 'primes', worker: 'worker-a', results: [ok(0, true)] }],
-  ['Results: ok result with null value (a handler that returned undefined)', {
-    type: 'Results', pipeline: 'echo', worker: 'worker-a', results: [ok(0, null)],
-  }],
-  ['Results: one failed result', {
-    type: 'Results', pipeline: 'primes', worker: 'worker-a', results: [failed(4, 'TimeoutError', 'handler ran longer than 30000 ms')],
-  }],
-  ['Results: packed, ok and failed results mixed', {
-    type: 'Results', pipeline: 'primes', worker: 'worker-b',
-    results: [ok(1, { n: 11, prime: true }), failed(2, 'TypeError', "Cannot read properties of undefined (reading 'n')"), ok(3, [2, 3, 5])],
-  }],
-  ['Results: failed result with empty error name and message', {
-    type: 'Results', pipeline: 'primes', worker: 'worker-b', results: [failed(5, '', '')],
-  }],
+  [
+    'Results: ok result with null value (a handler that returned undefined)',
+    {
+      type: 'Results',
+      pipeline: 'echo',
+      worker: 'worker-a',
+      results: [ok(0, null)],
+    },
+  ],
+  [
+    'Results: one failed result',
+    {
+      type: 'Results',
+      pipeline: 'primes',
+      worker: 'worker-a',
+      results: [failed(4, 'TimeoutError', 'handler ran longer than 30000 ms')],
+    },
+  ],
+  [
+    'Results: packed, ok and failed results mixed',
+    {
+      type: 'Results',
+      pipeline: 'primes',
+      worker: 'worker-b',
+      results: [ok(1, { n: 11, prime: true }), failed(2, 'TypeError', "Cannot read properties of undefined (reading 'n')"), ok(3, [2, 3, 5])],
+    },
+  ],
+  [
+    'Results: failed result with empty error name and message',
+    {
+      type: 'Results',
+      pipeline: 'primes',
+      worker: 'worker-b',
+      results: [failed(5, '', '')],
+    },
+  ],
   ['Credit: first grant of a session', { type: 'Credit', worker: 'worker-a', granted: 8, received: 0 }],
   ['Credit: later grant, doubles as heartbeat', { type: 'Credit', worker: 'worker-a', granted: 1032, received: 1027 }],
   ['Drain', { type: 'Drain', worker: 'worker-a', received: 1030 }],
@@ -63,27 +107,46 @@ const canonical = [
   ['BatchProgress: total known', { type: 'BatchProgress', batch: 'b-7f3a', pipeline: 'primes', done: 2, failed: 1, total: 3 }],
   ['BatchProgress: total not yet known (null)', { type: 'BatchProgress', batch: 'b-7f3a', pipeline: 'primes', done: 500, failed: 0, total: null }],
   ['BatchCompleted', { type: 'BatchCompleted', summary }],
-  ['BatchCompleted: no workers, null answer', {
-    type: 'BatchCompleted',
-    summary: { ...summary, jobs: 0, failed: 0, wallSeconds: 0, jobsPerSecond: 0, perWorker: {}, answer: null },
-  }],
+  [
+    'BatchCompleted: no workers, null answer',
+    {
+      type: 'BatchCompleted',
+      summary: { ...summary, jobs: 0, failed: 0, wallSeconds: 0, jobsPerSecond: 0, perWorker: {}, answer: null },
+    },
+  ],
   ['Recorded: one seq', { type: 'Recorded', batch: 'b-7f3a', seqs: [0] }],
   ['Recorded: packed seqs', { type: 'Recorded', batch: 'b-7f3a', seqs: [1, 2, 3, 500, 9007199254740991] }],
-  ['Credit: unknown extra field (forward compatible: accepted, passed through, ignored)', {
-    type: 'Credit', worker: 'worker-a', granted: 8, received: 0, zone: 'eu-1',
-  }],
+  [
+    'Credit: unknown extra field (forward compatible: accepted, passed through, ignored)',
+    {
+      type: 'Credit',
+      worker: 'worker-a',
+      granted: 8,
+      received: 0,
+      zone: 'eu-1',
+    },
+  ],
 ];
 
 /** Valid but not what encode() writes: decoders must accept them; encoders need not reproduce them. */
 const decodeOnly = [
   ['Drained: whitespace around and inside the body', frame(1, t('Drained'), ' \n\t{ "sent" : 3 }\r\n'), { type: 'Drained', sent: 3 }],
   ['Drained: integer written as 3.0 and as 3e0', frame(1, t('Drained'), '{"sent":3.0,"x":3e0}'), { type: 'Drained', sent: 3, x: 3 }],
-  ['Credit: keys in another order, \\u escapes in a string', frame(1, t('Credit'), '{"received":0,"granted":8,"worker":"w\\u00e9"}'),
-    { type: 'Credit', worker: 'wé', granted: 8, received: 0 }],
-  ['Credit: a body field named "type" does not override the header', frame(1, t('Credit'), '{"worker":"w","granted":1,"received":0,"type":"Jobs"}'),
-    { type: 'Credit', worker: 'w', granted: 1, received: 0 }],
-  ['Jobs: a job with extra fields', frame(1, t('Jobs'), '{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":1,"priority":5}]}'),
-    { type: 'Jobs', pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: 1, priority: 5 }] }],
+  [
+    'Credit: keys in another order, \\u escapes in a string',
+    frame(1, t('Credit'), '{"received":0,"granted":8,"worker":"w\\u00e9"}'),
+    { type: 'Credit', worker: 'wé', granted: 8, received: 0 },
+  ],
+  [
+    'Credit: a body field named "type" does not override the header',
+    frame(1, t('Credit'), '{"worker":"w","granted":1,"received":0,"type":"Jobs"}'),
+    { type: 'Credit', worker: 'w', granted: 1, received: 0 },
+  ],
+  [
+    'Jobs: a job with extra fields',
+    frame(1, t('Jobs'), '{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":1,"priority":5}]}'),
+    { type: 'Jobs', pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: 1, priority: 5 }] },
+  ],
 ];
 
 const valid = [
@@ -96,8 +159,10 @@ const id201 = 'x'.repeat(201);
 const body = (o) => JSON.stringify(o);
 const drained = (o) => frame(1, t('Drained'), body(o));
 const credit = (o) => frame(1, t('Credit'), body({ worker: 'w', granted: 1, received: 0, ...o }));
-const jobs = (j, top = {}) => frame(1, t('Jobs'), body({ pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: null, ...j }], ...top }));
-const result = (r) => frame(1, t('Results'), body({ pipeline: 'p', worker: 'w', results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ...r }] }));
+const jobs = (j, top = {}) =>
+  frame(1, t('Jobs'), body({ pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: null, ...j }], ...top }));
+const result = (r) =>
+  frame(1, t('Results'), body({ pipeline: 'p', worker: 'w', results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ...r }] }));
 const without = (o, key) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
 
 const malformed = [
@@ -139,10 +204,26 @@ const malformed = [
   ['body is JSON null', frame(1, t('Drained'), 'null'), 'bad_json'],
   ['body is JSON true', frame(1, t('Drained'), 'true'), 'bad_json'],
   ['body starts with a UTF-8 byte order mark', frame(1, t('Drained'), '\ufeff{"sent":1}'), 'bad_json'],
-  ['body has invalid UTF-8 (0xff) inside a string', frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"'), Buffer.from([0xff]), Buffer.from('","granted":1,"received":0}')])), 'bad_json'],
-  ['body has an overlong UTF-8 encoding (0xc0 0xaf)', frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('","granted":1,"received":0}')])), 'bad_json'],
-  ['body has a UTF-8 encoded surrogate (0xed 0xa0 0x80)', frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('","granted":1,"received":0}')])), 'bad_json'],
-  ['body has a truncated UTF-8 sequence at the end of a string', frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"a'), Buffer.from([0xe2, 0x98]), Buffer.from('","granted":1,"received":0}')])), 'bad_json'],
+  [
+    'body has invalid UTF-8 (0xff) inside a string',
+    frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"'), Buffer.from([0xff]), Buffer.from('","granted":1,"received":0}')])),
+    'bad_json',
+  ],
+  [
+    'body has an overlong UTF-8 encoding (0xc0 0xaf)',
+    frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('","granted":1,"received":0}')])),
+    'bad_json',
+  ],
+  [
+    'body has a UTF-8 encoded surrogate (0xed 0xa0 0x80)',
+    frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('","granted":1,"received":0}')])),
+    'bad_json',
+  ],
+  [
+    'body has a truncated UTF-8 sequence at the end of a string',
+    frame(1, t('Credit'), Buffer.concat([Buffer.from('{"worker":"a'), Buffer.from([0xe2, 0x98]), Buffer.from('","granted":1,"received":0}')])),
+    'bad_json',
+  ],
   // bad_fields: a JSON object that does not match the type's schema
   ['Drained: empty object', frame(1, t('Drained'), '{}'), 'bad_fields'],
   ['Drained: sent missing', drained({ count: 1 }), 'bad_fields'],
@@ -167,7 +248,15 @@ const malformed = [
   ['Jobs: batch is empty', jobs({ batch: '' }), 'bad_fields'],
   ['Jobs: dispatchedAt is negative', jobs({ dispatchedAt: -1 }), 'bad_fields'],
   ['Jobs: dispatchedAt is an ISO date string', jobs({ dispatchedAt: '2026-01-01T00:00:00Z' }), 'bad_fields'],
-  ['Jobs: second job invalid', frame(1, t('Jobs'), '{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":null},{"batch":"b","seq":"1","attempt":1,"dispatchedAt":0,"payload":null}]}'), 'bad_fields'],
+  [
+    'Jobs: second job invalid',
+    frame(
+      1,
+      t('Jobs'),
+      '{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":null},{"batch":"b","seq":"1","attempt":1,"dispatchedAt":0,"payload":null}]}',
+    ),
+    'bad_fields',
+  ],
   ['Results: ok true without value', result({ ok: true }), 'bad_fields'],
   ['Results: ok false without error', result({ ok: false }), 'bad_fields'],
   ['Results: ok is a string', result({ ok: 'yes', value: 1 }), 'bad_fields'],
@@ -176,14 +265,22 @@ const malformed = [
   ['Results: error name longer than 200', result({ ok: false, error: { name: id201, message: '' } }), 'bad_fields'],
   ['Results: error is a string', result({ ok: false, error: 'boom' }), 'bad_fields'],
   ['Results: durationMs is negative', result({ ok: true, value: 1, durationMs: -0.5 }), 'bad_fields'],
-  ['Results: worker missing', frame(1, t('Results'), '{"pipeline":"p","results":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"durationMs":1,"ok":true,"value":1}]}'), 'bad_fields'],
+  [
+    'Results: worker missing',
+    frame(1, t('Results'), '{"pipeline":"p","results":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"durationMs":1,"ok":true,"value":1}]}'),
+    'bad_fields',
+  ],
   ['Results: results is empty', frame(1, t('Results'), '{"pipeline":"p","worker":"w","results":[]}'), 'bad_fields'],
   ['BatchStart: startedAt missing', frame(1, t('BatchStart'), '{"batch":"b","pipeline":"p"}'), 'bad_fields'],
   ['BatchEnd: jobs is negative', frame(1, t('BatchEnd'), '{"batch":"b","pipeline":"p","jobs":-3}'), 'bad_fields'],
   ['BatchProgress: total is a string', frame(1, t('BatchProgress'), '{"batch":"b","pipeline":"p","done":1,"failed":0,"total":"n/a"}'), 'bad_fields'],
   ['BatchProgress: total missing (null must be explicit)', frame(1, t('BatchProgress'), '{"batch":"b","pipeline":"p","done":1,"failed":0}'), 'bad_fields'],
   ['BatchCompleted: summary missing', frame(1, t('BatchCompleted'), '{"batch":"b"}'), 'bad_fields'],
-  ['BatchCompleted: perWorker count is negative', frame(1, t('BatchCompleted'), body({ summary: { ...summary, perWorker: { 'worker-a': -1 } } })), 'bad_fields'],
+  [
+    'BatchCompleted: perWorker count is negative',
+    frame(1, t('BatchCompleted'), body({ summary: { ...summary, perWorker: { 'worker-a': -1 } } })),
+    'bad_fields',
+  ],
   ['BatchCompleted: answer key missing', frame(1, t('BatchCompleted'), body({ summary: without(summary, 'answer') })), 'bad_fields'],
   ['Recorded: seqs is empty', frame(1, t('Recorded'), '{"batch":"b","seqs":[]}'), 'bad_fields'],
   ['Recorded: a seq is negative', frame(1, t('Recorded'), '{"batch":"b","seqs":[1,-2]}'), 'bad_fields'],
@@ -192,7 +289,10 @@ const malformed = [
 
 // -------------------------------------------------------------- check, then write
 let problems = 0;
-const complain = (text) => { problems++; console.error(text); };
+const complain = (text) => {
+  problems++;
+  console.error(text);
+};
 for (const v of valid) {
   const decoded = decode(Buffer.from(v.hex, 'hex'));
   if (!decoded.ok) complain(`valid vector "${v.name}" fails: ${decoded.error.reason} ${decoded.error.message}`);
@@ -209,8 +309,8 @@ if (new Set(names).size !== names.length) complain('vector names are not unique'
 if (problems > 0) process.exit(1);
 
 mkdirSync(new URL('vectors/', root), { recursive: true });
-writeFileSync(new URL('vectors/valid.json', root), JSON.stringify(valid, null, 2) + '\n');
-writeFileSync(new URL('vectors/malformed.json', root), JSON.stringify(malformed, null, 2) + '\n');
+writeFileSync(new URL('vectors/valid.json', root), `${JSON.stringify(valid, null, 2)}\n`);
+writeFileSync(new URL('vectors/malformed.json', root), `${JSON.stringify(malformed, null, 2)}\n`);
 
 mkdirSync(new URL('schema/', root), { recursive: true });
 for (const [type, schema] of Object.entries(BodySchemas)) {
@@ -222,6 +322,6 @@ for (const [type, schema] of Object.entries(BodySchemas)) {
     // JSON.stringify drops TypeBox's symbol keys, which leaves plain JSON Schema.
     ...JSON.parse(JSON.stringify(schema)),
   };
-  writeFileSync(new URL(`schema/${type}.json`, root), JSON.stringify(document, null, 2) + '\n');
+  writeFileSync(new URL(`schema/${type}.json`, root), `${JSON.stringify(document, null, 2)}\n`);
 }
 console.log(`wrote ${valid.length} valid and ${malformed.length} malformed vectors, ${Object.keys(BodySchemas).length} schemas`);

@@ -62,7 +62,10 @@ const id = fc.oneof(
 );
 const count = fc.oneof(fc.nat(1000), fc.maxSafeNat());
 const attempt = fc.integer({ min: 1, max: 1_000_000 });
-const nonNegative = fc.oneof(fc.maxSafeNat(), fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }).map((x) => x + 0)); // -0 + 0 is 0
+const nonNegative = fc.oneof(
+  fc.maxSafeNat(),
+  fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }).map((x) => x + 0),
+); // -0 + 0 is 0
 // JSON has no -0 (JSON.stringify writes 0): normalise it, the only value jsonValue makes that does not survive a trip through JSON.
 const json = fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.parse(JSON.stringify(value)) as fc.JsonValue);
 /** Fields a later protocol version might add: receivers must accept and ignore them. */
@@ -78,7 +81,9 @@ const job = withExtra(record({ batch: id, seq: count, attempt, dispatchedAt: non
 const resultBase = { batch: id, seq: count, attempt, dispatchedAt: nonNegative, durationMs: nonNegative };
 const result = fc.oneof(
   withExtra(record({ ...resultBase, ok: fc.constant(true as const), value: json })),
-  withExtra(record({ ...resultBase, ok: fc.constant(false as const), error: record({ name: fc.string({ maxLength: 200 }), message: fc.string({ maxLength: 500 }) }) })),
+  withExtra(
+    record({ ...resultBase, ok: fc.constant(false as const), error: record({ name: fc.string({ maxLength: 200 }), message: fc.string({ maxLength: 500 }) }) }),
+  ),
 );
 const summary = record({
   batch: id,
@@ -111,9 +116,7 @@ const messageOf: { [T in MessageTypeName]: fc.Arbitrary<Extract<Message, { type:
   BatchCompleted: record({ type: fc.constant('BatchCompleted' as const), summary }),
   Recorded: record({ type: fc.constant('Recorded' as const), batch: id, seqs: fc.array(count, { minLength: 1, maxLength: 20 }) }),
 };
-const anyMessage: fc.Arbitrary<Message> = fc.oneof(
-  ...typeNames.map((type) => withExtra(messageOf[type] as fc.Arbitrary<Message>)),
-);
+const anyMessage: fc.Arbitrary<Message> = fc.oneof(...typeNames.map((type) => withExtra(messageOf[type] as fc.Arbitrary<Message>)));
 const acceptList = fc.subarray(typeNames);
 const bodyOf = (message: Message): Record<string, unknown> => {
   const { type: _type, ...body } = message;
@@ -166,11 +169,11 @@ describe('round trip', () => {
 });
 
 describe('decode never throws', () => {
-  const header = fc.tuple(fc.constantFrom(PROTOCOL_VERSION, PROTOCOL_VERSION, 0, 2, 0xff), fc.oneof(fc.constantFrom(...codes), fc.integer({ min: 0, max: 255 })));
-  const options: fc.Arbitrary<DecodeOptions> = record(
-    { maxBytes: fc.integer({ min: 0, max: 400 }), accept: acceptList },
-    { requiredKeys: [] },
+  const header = fc.tuple(
+    fc.constantFrom(PROTOCOL_VERSION, PROTOCOL_VERSION, 0, 2, 0xff),
+    fc.oneof(fc.constantFrom(...codes), fc.integer({ min: 0, max: 255 })),
   );
+  const options: fc.Arbitrary<DecodeOptions> = record({ maxBytes: fc.integer({ min: 0, max: 400 }), accept: acceptList }, { requiredKeys: [] });
   const frames = fc.oneof(
     fc.uint8Array({ maxLength: 300 }),
     fc.tuple(header, fc.uint8Array({ maxLength: 300 })).map(([[v, t], body]) => Uint8Array.from([v, t, ...body])),

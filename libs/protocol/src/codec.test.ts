@@ -6,9 +6,18 @@ const bodyText = (frame: Buffer): string => frame.subarray(2).toString('utf8');
 
 describe('encode: undefined payload and value are sent as null', () => {
   it('a job whose payload is undefined', () => {
-    const message: Message = { type: 'Jobs', pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: undefined }, { batch: 'b', seq: 1, attempt: 1, dispatchedAt: 0, payload: 2 }] };
+    const message: Message = {
+      type: 'Jobs',
+      pipeline: 'p',
+      jobs: [
+        { batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: undefined },
+        { batch: 'b', seq: 1, attempt: 1, dispatchedAt: 0, payload: 2 },
+      ],
+    };
     const frame = encode(message);
-    expect(bodyText(frame)).toBe('{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":null},{"batch":"b","seq":1,"attempt":1,"dispatchedAt":0,"payload":2}]}');
+    expect(bodyText(frame)).toBe(
+      '{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":null},{"batch":"b","seq":1,"attempt":1,"dispatchedAt":0,"payload":2}]}',
+    );
     const decoded = decode(frame);
     expect(decoded.ok && decoded.message).toStrictEqual({ ...message, jobs: [{ ...message.jobs[0], payload: null }, message.jobs[1]] });
     expect(message.jobs[0]).toHaveProperty('payload', undefined); // the caller's message is not changed
@@ -18,8 +27,13 @@ describe('encode: undefined payload and value are sent as null', () => {
   it('an ok result whose value is undefined; a failed result gets no value', () => {
     const base = { batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1 };
     const frame = encode({
-      type: 'Results', pipeline: 'p', worker: 'w',
-      results: [{ ...base, ok: true, value: undefined }, { ...base, seq: 1, ok: false, error: { name: 'E', message: 'm' } }],
+      type: 'Results',
+      pipeline: 'p',
+      worker: 'w',
+      results: [
+        { ...base, ok: true, value: undefined },
+        { ...base, seq: 1, ok: false, error: { name: 'E', message: 'm' } },
+      ],
     });
     expect(bodyText(frame)).toBe(
       '{"pipeline":"p","worker":"w","results":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"durationMs":1,"ok":true,"value":null},' +
@@ -29,7 +43,11 @@ describe('encode: undefined payload and value are sent as null', () => {
   });
 
   it('undefined inside a payload follows JSON.stringify (object keys dropped, array items null)', () => {
-    const frame = encode({ type: 'Jobs', pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: { a: undefined, b: [undefined] } }] });
+    const frame = encode({
+      type: 'Jobs',
+      pipeline: 'p',
+      jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: { a: undefined, b: [undefined] } }],
+    });
     expect(bodyText(frame)).toContain('"payload":{"b":[null]}');
   });
 });

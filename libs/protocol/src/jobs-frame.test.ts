@@ -38,8 +38,18 @@ describe('JobsFrameEncoder', () => {
 
   it('writes each batch id of its own when packs of several batches alternate', () => {
     const encoder = new JobsFrameEncoder('p');
-    const message = (batch: string, seq: number): MessageOf<'Jobs'> => ({ type: 'Jobs', pipeline: 'p', jobs: [{ batch, seq, attempt: 1, dispatchedAt: 5, payload: seq }] });
-    for (const [batch, seq] of [['a', 0], ['b', 1], ['a', 2], ['a', 3], ['b"\\', 4]] as const) {
+    const message = (batch: string, seq: number): MessageOf<'Jobs'> => ({
+      type: 'Jobs',
+      pipeline: 'p',
+      jobs: [{ batch, seq, attempt: 1, dispatchedAt: 5, payload: seq }],
+    });
+    for (const [batch, seq] of [
+      ['a', 0],
+      ['b', 1],
+      ['a', 2],
+      ['a', 3],
+      ['b"\\', 4],
+    ] as const) {
       expect(encoderFrame(message(batch, seq), encoder).equals(encode(message(batch, seq)))).toBe(true);
     }
   });
@@ -49,15 +59,25 @@ describe('JobsFrameEncoder', () => {
     fc.string({ unit: fc.constantFrom('a', '"', '\\', '\u0000', '\n', '\u2028', 'é', '😀', '\ud800', '\udfff'), minLength: 1, maxLength: 100 }),
   );
   const json = fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.parse(JSON.stringify(value)) as unknown); // no -0: JSON has none
-  const epochMs = fc.oneof(fc.integer({ min: 0, max: 4_102_444_800_000 }), fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }).map((x) => x + 0));
+  const epochMs = fc.oneof(
+    fc.integer({ min: 0, max: 4_102_444_800_000 }),
+    fc.double({ min: 0, noNaN: true, noDefaultInfinity: true }).map((x) => x + 0),
+  );
   const message: fc.Arbitrary<MessageOf<'Jobs'>> = fc
     .record({
       pipeline: id,
       batch: id,
       dispatchedAt: epochMs,
-      jobs: fc.array(fc.record({ seq: fc.maxSafeNat(), attempt: fc.integer({ min: 1, max: 1_000_000 }), payload: json }, { noNullPrototype: true }), { minLength: 1, maxLength: 8 }),
+      jobs: fc.array(fc.record({ seq: fc.maxSafeNat(), attempt: fc.integer({ min: 1, max: 1_000_000 }), payload: json }, { noNullPrototype: true }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
     })
-    .map(({ pipeline, batch, dispatchedAt, jobs }) => ({ type: 'Jobs' as const, pipeline, jobs: jobs.map((job) => ({ batch, seq: job.seq, attempt: job.attempt, dispatchedAt, payload: job.payload })) }));
+    .map(({ pipeline, batch, dispatchedAt, jobs }) => ({
+      type: 'Jobs' as const,
+      pipeline,
+      jobs: jobs.map((job) => ({ batch, seq: job.seq, attempt: job.attempt, dispatchedAt, payload: job.payload })),
+    }));
 
   it('writes what encode writes for any message of one batch and one dispatchedAt, and decode reads it back', () => {
     fc.assert(
@@ -79,7 +99,14 @@ describe('JobsFrameEncoder', () => {
         ascii,
         ascii,
         fc.integer({ min: 0, max: 9_999_999_999_999 }),
-        fc.array(fc.record({ seq: fc.integer({ min: 0, max: 99_999_999_999_999 }), attempt: fc.integer({ min: 1, max: 1_000_000 }), payloadJson: json.map((p) => JSON.stringify(p)) }), { minLength: 1, maxLength: 20 }),
+        fc.array(
+          fc.record({
+            seq: fc.integer({ min: 0, max: 99_999_999_999_999 }),
+            attempt: fc.integer({ min: 1, max: 1_000_000 }),
+            payloadJson: json.map((p) => JSON.stringify(p)),
+          }),
+          { minLength: 1, maxLength: 20 },
+        ),
         (pipeline, batch, dispatchedAt, jobs) => {
           const frame = new JobsFrameEncoder(pipeline).encode(batch, dispatchedAt, jobs);
           const added = jobs.reduce((bytes, job) => bytes + Buffer.byteLength(job.payloadJson) + JOB_OVERHEAD_BYTES + batch.length, JOBS_FRAME_SLACK_BYTES);

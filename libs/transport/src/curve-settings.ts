@@ -11,7 +11,10 @@ function curveKey(raw: string): string {
 function curveKeyList(raw: string): string[] {
   // Keys separated by commas or lines. After a key, a space starts a note ("<key>  worker-3"):
   // `#` cannot mark comments, it is a Z85 character.
-  const keys = raw.split(/[\n,]/).map((entry) => entry.trim().split(/\s+/)[0]!).filter((key) => key !== '');
+  const keys = raw
+    .split(/[\n,]/)
+    .map((entry) => entry.trim().split(/\s+/)[0]!)
+    .filter((key) => key !== '');
   if (keys.length === 0) throw new Error('holds no key');
   return keys.map((key, i) => {
     try {
@@ -38,14 +41,40 @@ function fromFile<T>(parse: (raw: string) => T): (raw: string) => T {
 function valueOrFile<T>(name: string, flag: string, description: string, parse: (raw: string) => T) {
   return {
     value: setting<T | undefined>({ env: name, flag, description, default: undefined, parse }),
-    file: setting<T | undefined>({ env: `${name}_FILE`, flag: `${flag}-file`, description: `file holding ${name}`, default: undefined, parse: fromFile(parse) }),
+    file: setting<T | undefined>({
+      env: `${name}_FILE`,
+      flag: `${flag}-file`,
+      description: `file holding ${name}`,
+      default: undefined,
+      parse: fromFile(parse),
+    }),
   };
 }
 
-const serverSecret = valueOrFile('JOBPIPE_CURVE_SERVER_SECRET', 'curve-server-secret', 'ventilator and sink: secret key of the server key pair (Z85); turns CURVE on for their sockets. Prefer the _FILE form to a flag (visible in ps)', curveKey);
-const clientKeys = valueOrFile('JOBPIPE_CURVE_CLIENT_KEYS', 'curve-client-keys', 'ventilator and sink: public keys of the clients allowed to connect (Z85, separated by commas or lines; text after a key and a space is a note)', curveKeyList);
-const serverKey = valueOrFile('JOBPIPE_CURVE_SERVER_KEY', 'curve-server-key', 'worker: public key of the server key pair (Z85); turns CURVE on for its sockets', curveKey);
-const secret = valueOrFile('JOBPIPE_CURVE_SECRET', 'curve-secret', "worker: this client's secret key (Z85); its public key must be in the servers' JOBPIPE_CURVE_CLIENT_KEYS. Prefer the _FILE form to a flag (visible in ps)", curveKey);
+const serverSecret = valueOrFile(
+  'JOBPIPE_CURVE_SERVER_SECRET',
+  'curve-server-secret',
+  'ventilator and sink: secret key of the server key pair (Z85); turns CURVE on for their sockets. Prefer the _FILE form to a flag (visible in ps)',
+  curveKey,
+);
+const clientKeys = valueOrFile(
+  'JOBPIPE_CURVE_CLIENT_KEYS',
+  'curve-client-keys',
+  'ventilator and sink: public keys of the clients allowed to connect (Z85, separated by commas or lines; text after a key and a space is a note)',
+  curveKeyList,
+);
+const serverKey = valueOrFile(
+  'JOBPIPE_CURVE_SERVER_KEY',
+  'curve-server-key',
+  'worker: public key of the server key pair (Z85); turns CURVE on for its sockets',
+  curveKey,
+);
+const secret = valueOrFile(
+  'JOBPIPE_CURVE_SECRET',
+  'curve-secret',
+  "worker: this client's secret key (Z85); its public key must be in the servers' JOBPIPE_CURVE_CLIENT_KEYS. Prefer the _FILE form to a flag (visible in ps)",
+  curveKey,
+);
 
 /** Settings of a role that binds sockets (ventilator, sink). */
 export const curveServerSettings = {
@@ -79,10 +108,18 @@ export function curveServerFrom(config: ServerConfig): CurveServer | undefined {
   const allowed = either(config.curveClientKeys, config.curveClientKeysFile, clientKeys);
   if (secretKey === undefined && allowed === undefined) return undefined;
   if (secretKey === undefined) {
-    throw new ConfigError(serverSecret.value.env, serverSecret.value.flag, `${clientKeys.value.env} is set but ${serverSecret.value.env} is not: CURVE needs the server's secret key`);
+    throw new ConfigError(
+      serverSecret.value.env,
+      serverSecret.value.flag,
+      `${clientKeys.value.env} is set but ${serverSecret.value.env} is not: CURVE needs the server's secret key`,
+    );
   }
   if (allowed === undefined) {
-    throw new ConfigError(clientKeys.value.env, clientKeys.value.flag, `${serverSecret.value.env} is set but ${clientKeys.value.env} is not: without an allow-list any client could connect`);
+    throw new ConfigError(
+      clientKeys.value.env,
+      clientKeys.value.flag,
+      `${serverSecret.value.env} is set but ${clientKeys.value.env} is not: without an allow-list any client could connect`,
+    );
   }
   return { secretKey, allowedClients: new Set(allowed) };
 }
@@ -92,7 +129,8 @@ export function curveClientFrom(config: ClientConfig): CurveClient | undefined {
   const serverPublic = either(config.curveServerKey, config.curveServerKeyFile, serverKey);
   const secretKey = either(config.curveSecret, config.curveSecretFile, secret);
   if (serverPublic === undefined && secretKey === undefined) return undefined;
-  if (serverPublic === undefined) throw new ConfigError(serverKey.value.env, serverKey.value.flag, `${secret.value.env} is set but ${serverKey.value.env} is not`);
+  if (serverPublic === undefined)
+    throw new ConfigError(serverKey.value.env, serverKey.value.flag, `${secret.value.env} is set but ${serverKey.value.env} is not`);
   if (secretKey === undefined) throw new ConfigError(secret.value.env, secret.value.flag, `${serverKey.value.env} is set but ${secret.value.env} is not`);
   return { serverKey: serverPublic, secretKey };
 }

@@ -18,9 +18,12 @@ describe('Z85', () => {
 
   it('decodes what it encodes, for any bytes', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }).filter((b) => b.length % 4 === 0), (bytes) => {
-        expect([...z85Decode(z85Encode(bytes))]).toEqual([...bytes]);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 64 }).filter((b) => b.length % 4 === 0),
+        (bytes) => {
+          expect([...z85Decode(z85Encode(bytes))]).toEqual([...bytes]);
+        },
+      ),
     );
   });
 
@@ -48,8 +51,10 @@ describe('CURVE keys', () => {
   });
 
   it('knows loopback endpoints from exposed ones', () => {
-    for (const endpoint of ['tcp://127.0.0.1:5557', 'tcp://localhost:1', 'tcp://[::1]:5557', 'ipc:///tmp/x', 'inproc://a']) expect(isLoopbackEndpoint(endpoint), endpoint).toBe(true);
-    for (const endpoint of ['tcp://*:5557', 'tcp://0.0.0.0:5557', 'tcp://10.0.0.5:5557', 'tcp://[::]:5557', 'tcp://eth0:5557']) expect(isLoopbackEndpoint(endpoint), endpoint).toBe(false);
+    for (const endpoint of ['tcp://127.0.0.1:5557', 'tcp://localhost:1', 'tcp://[::1]:5557', 'ipc:///tmp/x', 'inproc://a'])
+      expect(isLoopbackEndpoint(endpoint), endpoint).toBe(true);
+    for (const endpoint of ['tcp://*:5557', 'tcp://0.0.0.0:5557', 'tcp://10.0.0.5:5557', 'tcp://[::]:5557', 'tcp://eth0:5557'])
+      expect(isLoopbackEndpoint(endpoint), endpoint).toBe(false);
     expect(exposedInTheClear(SocketSecurity.plain(), ['tcp://*:1', 'tcp://127.0.0.1:2'])).toEqual(['tcp://*:1']);
     const keyed = SocketSecurity.forServer({ secretKey: curveKeyPair().secretKey, allowedClients: new Set() });
     expect(exposedInTheClear(keyed, ['tcp://*:1'])).toEqual([]);
@@ -65,10 +70,16 @@ describe('CURVE settings', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jobpipe-curve-'));
     writeFileSync(join(dir, 'allow'), `${client.publicKey}  worker-1\n\n${other.publicKey}\n`);
     writeFileSync(join(dir, 'secret'), `${server.secretKey}\n`);
-    const fromFiles = curveServerFrom(loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_SERVER_SECRET_FILE: join(dir, 'secret'), JOBPIPE_CURVE_CLIENT_KEYS_FILE: join(dir, 'allow') } }));
+    const fromFiles = curveServerFrom(
+      loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_SERVER_SECRET_FILE: join(dir, 'secret'), JOBPIPE_CURVE_CLIENT_KEYS_FILE: join(dir, 'allow') } }),
+    );
     expect(fromFiles?.secretKey).toBe(server.secretKey);
     expect([...fromFiles!.allowedClients]).toEqual([client.publicKey, other.publicKey]);
-    const fromEnv = curveServerFrom(loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: `${client.publicKey},${other.publicKey}` } }));
+    const fromEnv = curveServerFrom(
+      loadConfig(curveServerSettings, {
+        env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: `${client.publicKey},${other.publicKey}` },
+      }),
+    );
     expect([...fromEnv!.allowedClients]).toEqual([client.publicKey, other.publicKey]);
   });
 
@@ -76,7 +87,9 @@ describe('CURVE settings', () => {
     expect(curveServerFrom(loadConfig(curveServerSettings, { env: {} }))).toBeUndefined();
     expect(curveClientFrom(loadConfig(curveClientSettings, { env: {} }))).toBeUndefined();
     expect(() => curveServerFrom(loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey } }))).toThrow(/without an allow-list/);
-    expect(() => curveClientFrom(loadConfig(curveClientSettings, { env: { JOBPIPE_CURVE_SECRET: client.secretKey } }))).toThrow(/JOBPIPE_CURVE_SERVER_KEY is not/);
+    expect(() => curveClientFrom(loadConfig(curveClientSettings, { env: { JOBPIPE_CURVE_SECRET: client.secretKey } }))).toThrow(
+      /JOBPIPE_CURVE_SERVER_KEY is not/,
+    );
     expect(() => loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_CLIENT_KEYS: `${client.publicKey},nope` } })).toThrow(/key 2 is not a CURVE key/);
   });
 

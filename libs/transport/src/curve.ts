@@ -110,7 +110,16 @@ export class ZapHandler {
         const [routingId, , version, requestId, , address, , mechanism, credential] = frames;
         const publicKey = mechanism?.toString() === 'CURVE' && credential?.length === 32 ? z85Encode(credential) : '';
         const allowed = version?.toString() === '1.0' && publicKey !== '' && this.#allowed.has(publicKey);
-        await this.#socket.send([routingId!, '', '1.0', requestId ?? '', allowed ? '200' : '400', allowed ? 'OK' : 'key not allowed', allowed ? publicKey : '', '']);
+        await this.#socket.send([
+          routingId!,
+          '',
+          '1.0',
+          requestId ?? '',
+          allowed ? '200' : '400',
+          allowed ? 'OK' : 'key not allowed',
+          allowed ? publicKey : '',
+          '',
+        ]);
         for (const listener of this.#listeners) listener({ publicKey, address: address?.toString() ?? '', allowed });
       }
     } catch (error) {
@@ -183,7 +192,13 @@ export function exposedInTheClear(security: SocketSecurity, endpoints: string[])
  */
 export async function prepareServerBinds(
   security: SocketSecurity,
-  options: { role: string; endpoints: string[]; exposes: string; logger: { warn(fields: object, message: string): void }; refused: { inc(labels: { role: string }): void } },
+  options: {
+    role: string;
+    endpoints: string[];
+    exposes: string;
+    logger: { warn(fields: object, message: string): void };
+    refused: { inc(labels: { role: string }): void };
+  },
 ): Promise<void> {
   const { role, endpoints, exposes, logger, refused } = options;
   await security.authenticate(reportHandshakes(role, logger, refused));

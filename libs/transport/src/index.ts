@@ -10,7 +10,18 @@ export { PackingQueue } from './packing-queue.js';
 export { receiveLoop } from './receive-loop.js';
 export type { ReceiveLoopOptions, ReceivesFrames } from './receive-loop.js';
 export { Signal } from './signal.js';
-export { curveClientOptions, curvePublicKey, curveServerOptions, exposedInTheClear, isCurveKey, isLoopbackEndpoint, prepareServerBinds, reportHandshakes, SocketSecurity, ZapHandler } from './curve.js';
+export {
+  curveClientOptions,
+  curvePublicKey,
+  curveServerOptions,
+  exposedInTheClear,
+  isCurveKey,
+  isLoopbackEndpoint,
+  prepareServerBinds,
+  reportHandshakes,
+  SocketSecurity,
+  ZapHandler,
+} from './curve.js';
 export type { CurveClient, CurveServer, ZapDecision } from './curve.js';
 export { z85Decode, z85Encode } from './z85.js';
 export { curveClientFrom, curveClientSettings, curveServerFrom, curveServerSettings } from './curve-settings.js';

@@ -33,6 +33,8 @@ describe('receiveLoop', () => {
 
   it('ends with any other error while the socket is open', async () => {
     const error = Object.assign(new Error('boom'), { code: 'EFAULT' });
-    await expect(receiveLoop(scripted([error, []]), { accept: ['Credit'], maxMessageBytes: 1024, onMessage: () => {}, onMalformed: () => {} })).rejects.toThrow('boom');
+    await expect(receiveLoop(scripted([error, []]), { accept: ['Credit'], maxMessageBytes: 1024, onMessage: () => {}, onMalformed: () => {} })).rejects.toThrow(
+      'boom',
+    );
   });
 });

@@ -44,14 +44,17 @@ export interface ComposeFile {
  * `${VAR-default}` (default when unset), `$VAR`, and `$$` for a literal `$`.
  */
 export function interpolate(text: string, env: Record<string, string | undefined>): string {
-  return text.replace(/\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g, (_, body: string, name?: string, op?: string, fallback?: string, bare?: string) => {
-    if (body === '$') return '$';
-    const key = name ?? bare!;
-    const value = env[key];
-    if (op === ':-') return value === undefined || value === '' ? fallback! : value;
-    if (op === '-') return value === undefined ? fallback! : value;
-    return value ?? '';
-  });
+  return text.replace(
+    /\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))/g,
+    (_, body: string, name?: string, op?: string, fallback?: string, bare?: string) => {
+      if (body === '$') return '$';
+      const key = name ?? bare!;
+      const value = env[key];
+      if (op === ':-') return value === undefined || value === '' ? fallback! : value;
+      if (op === '-') return value === undefined ? fallback! : value;
+      return value ?? '';
+    },
+  );
 }
 
 /** docker-compose.yml as Compose reads it: interpolated with `env`, merge keys resolved. */
@@ -149,7 +152,12 @@ export function readDockerfile(): Dockerfile {
 
 /** The image's ENTRYPOINT (`node /app/cli/dist/main.js`) as a command here: this Node, this checkout's CLI. */
 export function entrypointHere(): string[] {
-  const entrypoint = JSON.parse(readDockerfile().stages.at(-1)!.instructions.filter((instruction) => instruction.keyword === 'ENTRYPOINT').at(-1)!.args) as string[];
+  const entrypoint = JSON.parse(
+    readDockerfile()
+      .stages.at(-1)!
+      .instructions.filter((instruction) => instruction.keyword === 'ENTRYPOINT')
+      .at(-1)!.args,
+  ) as string[];
   if (entrypoint[0] !== 'node') throw new Error(`the image's entrypoint is not node: ${entrypoint.join(' ')}`);
   return [process.execPath, ...entrypoint.slice(1).map(hostPath)];
 }
@@ -159,5 +167,7 @@ export const imageRoot = '/app';
 
 /** A path inside the image, as a path in this checkout (the image holds the same built tree). */
 export function hostPath(containerPath: string): string {
-  return containerPath === imageRoot || containerPath.startsWith(`${imageRoot}/`) ? resolve(repoRoot, `.${containerPath.slice(imageRoot.length)}`) : containerPath;
+  return containerPath === imageRoot || containerPath.startsWith(`${imageRoot}/`)
+    ? resolve(repoRoot, `.${containerPath.slice(imageRoot.length)}`)
+    : containerPath;
 }

@@ -13,5 +13,6 @@ export function expectOneKeySet(configs: Record<string, any>): void {
   for (const [name, side] of Object.entries({ ventilator, sink, worker })) expect(side, `CURVE on for the ${name}`).toBeDefined();
   expect(sink.secretKey, 'the servers share one key pair').toBe(ventilator.secretKey);
   expect(worker.serverKey, "the workers trust the servers' public key").toBe(curvePublicKey(ventilator.secretKey));
-  for (const [name, server] of Object.entries({ ventilator, sink })) expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
+  for (const [name, server] of Object.entries({ ventilator, sink }))
+    expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
 }

@@ -19,7 +19,15 @@ export interface K8sObject {
 
 const SUPPORTED = new Set(['apiVersion', 'kind', 'namespace', 'labels', 'commonLabels', 'resources']);
 /** Kinds that live outside namespaces (those that could appear here). */
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'PersistentVolume', 'StorageClass', 'PriorityClass']);
+const CLUSTER_SCOPED = new Set([
+  'Namespace',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'PersistentVolume',
+  'StorageClass',
+  'PriorityClass',
+]);
 const POD_TEMPLATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job']);
 
 interface LabelRule {
@@ -39,7 +47,8 @@ export function kustomizationFile(dir: string): string {
 export function kustomize(dir: string): K8sObject[] {
   const kustomization = parse(readFileSync(kustomizationFile(dir), 'utf8')) as Record<string, unknown>;
   const unsupported = Object.keys(kustomization).filter((key) => !SUPPORTED.has(key));
-  if (unsupported.length > 0) throw new Error(`${dir}: kustomization fields ${unsupported.join(', ')} are not supported here: keep to resources, namespace and labels`);
+  if (unsupported.length > 0)
+    throw new Error(`${dir}: kustomization fields ${unsupported.join(', ')} are not supported here: keep to resources, namespace and labels`);
   const objects: K8sObject[] = [];
   for (const entry of (kustomization.resources as string[] | undefined) ?? []) {
     const path = resolve(dir, entry);

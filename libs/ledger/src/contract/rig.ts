@@ -85,7 +85,11 @@ export class Rig {
   async lose(worker: string): Promise<Requeue> {
     const released = await this.#reportDead(await this.dispatch.release(this.local.takeHeldBy(worker), `worker ${worker} went away`));
     const due = await this.reap();
-    return { redeliver: [...released.redeliver, ...due.redeliver], deadToReport: [...released.deadToReport, ...due.deadToReport], deadLettered: released.deadLettered + due.deadLettered };
+    return {
+      redeliver: [...released.redeliver, ...due.redeliver],
+      deadToReport: [...released.deadToReport, ...due.deadToReport],
+      deadLettered: released.deadLettered + due.deadLettered,
+    };
   }
 
   async counts(batch = BATCH) {
@@ -101,7 +105,17 @@ export class Rig {
     const byBatch = new Map<string, InFlightJob[]>();
     for (const entry of requeue.deadToReport) byBatch.set(entry.job.batch, [...(byBatch.get(entry.job.batch) ?? []), entry]);
     for (const [batch, entries] of byBatch) {
-      const results = entries.map(({ job, dispatchedAt }): JobResult => ({ batch, seq: job.seq, attempt: job.attempt, dispatchedAt, durationMs: 0, ok: false, error: { name: WireErrorName.DeadLetter, message: 'gave up' } }));
+      const results = entries.map(
+        ({ job, dispatchedAt }): JobResult => ({
+          batch,
+          seq: job.seq,
+          attempt: job.attempt,
+          dispatchedAt,
+          durationMs: 0,
+          ok: false,
+          error: { name: WireErrorName.DeadLetter, message: 'gave up' },
+        }),
+      );
       await this.results.record(batch, 'ventilator', results);
     }
     return requeue;

@@ -90,7 +90,8 @@ class RedisStore implements LedgerStore {
   open(s: LedgerSettings): PipelineLedgers {
     const redis = this.#redis!;
     const prefix = `contract-${++this.#prefixes}`;
-    const dispatch = () => new RedisDispatchLedger(new RedisLedger(redis, prefix), { pipeline: s.pipeline, leaseMs: s.leaseMs, maxAttempts: s.maxAttempts, clock: s.clock });
+    const dispatch = () =>
+      new RedisDispatchLedger(new RedisLedger(redis, prefix), { pipeline: s.pipeline, leaseMs: s.leaseMs, maxAttempts: s.maxAttempts, clock: s.clock });
     const results = () => new RedisResultLedger(new RedisLedger(redis, prefix), { retries: s.retries, retryBackoffMs: s.retryBackoffMs, clock: s.clock });
     const admin = new RedisLedger(redis, prefix);
     return {
