@@ -42,7 +42,7 @@ import { afterAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { curveKeyPair, Push } from 'zeromq';
 import { freePort, RedisServer, RoleProcess, type Role } from '@jobpipe/launcher';
-import { Cleanup, fetchText, metricValue, runCli, waitFor } from './helpers.js';
+import { Cleanup, fetchText, metricValue, runCli, waitFor, within } from './helpers.js';
 import { TestPrometheus } from './prometheus.js';
 import {
   containerPathHere,
@@ -302,7 +302,15 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
 
   // A batch, submitted the way docs/deployment.md shows: `docker compose exec ventilator jobpipe submit ...`.
   const submit = runCli(['submit', '--input', JSON.stringify({ limit: 2_000_000, chunk: 50_000 }), '--wait', '--json'], ventilator.env, cleanup);
-  const { code, stdout, stderr } = await submit.exited;
+  // Bounded, so a batch that never ends fails here with what every role logged last.
+  const roleLogs = () =>
+    [...replicas.values()]
+      .flat()
+      .map((replica) => `--- ${replica.name}\n${(replica.process?.lines ?? []).slice(-15).join('\n')}`)
+      .join('\n');
+  const { code, stdout, stderr } = await within('submit --wait', 50_000, submit.exited).catch((error: Error) => {
+    throw new Error(`${error.message}; submit printed: ${submit.stdout} ${submit.stderr}\n${roleLogs()}`);
+  });
   expect(code, stderr).toBe(0);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
     jobs: number;
