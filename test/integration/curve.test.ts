@@ -3,7 +3,7 @@
  * allow-list of client keys, checked by their ZAP handler. A peer without an allowed key gets no
  * job and cannot get a result recorded; a listener on the TCP stream sees no payload in the clear.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,7 +211,9 @@ describe('CURVE', () => {
   });
 
   it('half a key configuration or a malformed key is a one-line error (exit 2) that never shows the key', async () => {
-    const secretFile = join(mkdtempSync(join(tmpdir(), 'jobpipe-curve-')), 'server.secret');
+    const keyDir = mkdtempSync(join(tmpdir(), 'jobpipe-curve-'));
+    cleanup.add('key folder', () => rmSync(keyDir, { recursive: true, force: true }));
+    const secretFile = join(keyDir, 'server.secret');
     writeFileSync(secretFile, server.secretKey);
     const cases: { role: string; env: Record<string, string>; message: RegExp }[] = [
       { role: 'sink', env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey }, message: /JOBPIPE_CURVE_CLIENT_KEYS is not: without an allow-list/ },

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -68,19 +68,23 @@ describe('CURVE settings', () => {
 
   it('reads an allow-list from a file, one key per line with notes, or from a comma-separated env var', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jobpipe-curve-'));
-    writeFileSync(join(dir, 'allow'), `${client.publicKey}  worker-1\n\n${other.publicKey}\n`);
-    writeFileSync(join(dir, 'secret'), `${server.secretKey}\n`);
-    const fromFiles = curveServerFrom(
-      loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_SERVER_SECRET_FILE: join(dir, 'secret'), JOBPIPE_CURVE_CLIENT_KEYS_FILE: join(dir, 'allow') } }),
-    );
-    expect(fromFiles?.secretKey).toBe(server.secretKey);
-    expect([...fromFiles!.allowedClients]).toEqual([client.publicKey, other.publicKey]);
-    const fromEnv = curveServerFrom(
-      loadConfig(curveServerSettings, {
-        env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: `${client.publicKey},${other.publicKey}` },
-      }),
-    );
-    expect([...fromEnv!.allowedClients]).toEqual([client.publicKey, other.publicKey]);
+    try {
+      writeFileSync(join(dir, 'allow'), `${client.publicKey}  worker-1\n\n${other.publicKey}\n`);
+      writeFileSync(join(dir, 'secret'), `${server.secretKey}\n`);
+      const fromFiles = curveServerFrom(
+        loadConfig(curveServerSettings, { env: { JOBPIPE_CURVE_SERVER_SECRET_FILE: join(dir, 'secret'), JOBPIPE_CURVE_CLIENT_KEYS_FILE: join(dir, 'allow') } }),
+      );
+      expect(fromFiles?.secretKey).toBe(server.secretKey);
+      expect([...fromFiles!.allowedClients]).toEqual([client.publicKey, other.publicKey]);
+      const fromEnv = curveServerFrom(
+        loadConfig(curveServerSettings, {
+          env: { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: `${client.publicKey},${other.publicKey}` },
+        }),
+      );
+      expect([...fromEnv!.allowedClients]).toEqual([client.publicKey, other.publicKey]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is off with no keys, and refuses half a configuration', () => {
