@@ -2,51 +2,23 @@
  * Start-up failures that a user causes by a setting, an input or the environment ("A newcomer's
  * first hour"): each is one line on stderr, `jobpipe: ...`, naming the setting (env and flag),
  * with exit code 2 and no stack trace (unless at log level debug). Run as the README runs it: the
- * `jobpipe` bin (node_modules/.bin/jobpipe), against ports and a redis-server of the test's own.
+ * `jobpipe` bin (cli/bin/jobpipe.js, which npm links as node_modules/.bin/jobpipe), against ports and a redis-server of the test's own.
  *
  * Also here: a role that cannot reach Redis says so once and waits (/readyz 503), and
  * `submit --wait` says what a batch that no ventilator takes is waiting for.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RedisServer } from '@jobpipe/launcher';
-import { Cleanup, echoPipeline, primesPipeline, repoRoot, waitFor, within } from './helpers.js';
+import { Cleanup, echoPipeline, primesPipeline, runCli, waitFor, within } from './helpers.js';
 
-const bin = resolve(repoRoot, 'node_modules/.bin/jobpipe');
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
 
-interface Run {
-  child: ChildProcess;
-  readonly stdout: string;
-  readonly stderr: string;
-  exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
-/** `jobpipe ...args` through the bin, with `env` on a copy of the environment that has no JOBPIPE_* of the host's. */
-function jobpipe(args: string[], env: Record<string, string> = {}): Run {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('JOBPIPE_')));
-  const child = cleanup.child(spawn(bin, args, { env: { ...base, JOBPIPE_LOG_FORMAT: 'json', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => child.once('close', (code) => done({ code, stdout, stderr })));
-  return {
-    child,
-    get stdout() {
-      return stdout;
-    },
-    get stderr() {
-      return stderr;
-    },
-    exited,
-  };
-}
+/** `jobpipe ...args` through the bin (runCli), its log lines as JSON whatever the terminal. */
+const jobpipe = (args: string[], env: Record<string, string> = {}) => runCli(args, { JOBPIPE_LOG_FORMAT: 'json', ...env }, cleanup);
 
 /** Runs `jobpipe ...args` to its exit; one that keeps running fails the test (and is killed by the cleanup). */
 function toExit(args: string[], env: Record<string, string> = {}) {

@@ -31,7 +31,7 @@ export type { RecordOutcomeCode } from './record-outcome.js';
 export { SeenSet } from './seen-set.js';
 export { RedisLedger } from './redis-ledger.js';
 export type { LedgerJob, DueJob, RecordResult, BatchInfo, BatchStatus, DeadLetter } from './redis-ledger.js';
-export { LedgerKeys } from './keys.js';
+export { LedgerKeys, recordKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';
 export type { RedisClient } from './scripts.js';

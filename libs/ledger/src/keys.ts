@@ -33,6 +33,11 @@ export interface BatchKeys {
  * `intake-<pipeline>`. See the README,
  * Guarantees, for upgrading.
  */
+/** The KEYS of commands/record-8.lua, in its order: a batch's keys and the key of one record call. */
+export function recordKeys(k: BatchKeys, call: string): string[] {
+  return [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call];
+}
+
 export class LedgerKeys {
   readonly #batches = new Map<string, BatchKeys>();
 

@@ -3,6 +3,7 @@ import { RedisServer } from '@jobpipe/launcher';
 import type { JobResult } from '@jobpipe/protocol';
 import { connectRedis } from './redis-connection.js';
 import { RedisLedger } from './redis-ledger.js';
+import { recordKeys } from './keys.js';
 
 let server: RedisServer;
 let ledger: RedisLedger;
@@ -253,22 +254,7 @@ describe('RedisLedger', () => {
     await ledger.admit(batch, jobs(0, 1), 5000);
     const k = ledger.keys.batch(batch);
     // What a client sends again when the connection dropped after Redis ran the call.
-    const args = [
-      k.inflight,
-      k.leases,
-      k.results,
-      k.dead,
-      k.errors,
-      k.meta,
-      k.workers,
-      `${k.calls}test-1`,
-      'w',
-      0,
-      2000,
-      100,
-      60_000,
-      JSON.stringify(['0', 1, 1, '"a"', '1', 1, 1, '"b"']),
-    ];
+    const args = [...recordKeys(k, `${k.calls}test-1`), 'w', 0, 2000, 100, 60_000, JSON.stringify(['0', 1, 1, '"a"', '1', 1, 1, '"b"'])];
     const first = await ledger.redis.jobpipeRecord(...args);
     const resent = await ledger.redis.jobpipeRecord(...args);
     expect(first[0]).toBe('RR');

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 import { WireErrorName } from '@jobpipe/protocol/errors';
-import { LedgerKeys } from './keys.js';
+import { LedgerKeys, recordKeys } from './keys.js';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
 
 /** A job as the ledger keeps it: its payload stays JSON text from the split to the wire. */
@@ -173,22 +173,7 @@ export class RedisLedger {
         const body = JSON.stringify(JSON.stringify(result.ok ? result.value : result.error) ?? 'null');
         quads += `${i === start ? '' : ','}"${result.seq}",${result.attempt},${result.ok ? 1 : 0},${body}`;
       }
-      return this.redis.jobpipeRecord(
-        k.inflight,
-        k.leases,
-        k.results,
-        k.dead,
-        k.errors,
-        k.meta,
-        k.workers,
-        call,
-        worker,
-        retries,
-        now,
-        backoffMs,
-        RECORD_CALL_TTL_MS,
-        `${quads}]`,
-      );
+      return this.redis.jobpipeRecord(...recordKeys(k, call), worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`);
     });
     const replies = await Promise.all(sent);
     this.#forgetAnswered(batch, calls);

@@ -44,18 +44,17 @@ export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs
 }
 
 /** npm sets npm_command in the environment of what it runs (exec for npx, run-script, test, ...). */
-function startedThroughNpm(env: NodeJS.ProcessEnv = process.env): boolean {
-  return typeof env.npm_command === 'string' && env.npm_command !== '';
+function startedThroughNpm(): boolean {
+  return typeof process.env.npm_command === 'string' && process.env.npm_command !== '';
 }
 
 /** Calls `onGone` once the process that started this one has exited (this one is re-parented). */
-export function watchParent(onGone: () => void, intervalMs = PARENT_POLL_MS): () => void {
+function watchParent(onGone: () => void): void {
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(timer);
     onGone();
-  }, intervalMs);
+  }, PARENT_POLL_MS);
   timer.unref();
-  return () => clearInterval(timer);
 }
