@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { definePipeline } from '@jobpipe/pipeline';
 import { MemoryResultLedger } from '@jobpipe/ledger';
 import { JobpipeError } from '@jobpipe/protocol';
+import { OptionError } from '@jobpipe/config';
 import { sinkSettings } from './settings.js';
-import { SinkOptionError } from './sink-option-error.js';
 import { compileSinkOptions, SINK_DEFAULTS, withDefaults } from './sink-options.js';
 
 const pipeline = definePipeline({ name: 'p', split: () => [], work: (n: number) => n });
@@ -44,21 +44,21 @@ describe('SinkOptions', () => {
     ['reconcileEveryMs', { reconcileEveryMs: 0 }],
     ['maxMessageBytes', { maxMessageBytes: 10 }],
     ['resultsBind', { resultsBind: '' }],
-  ])('refuses a bad %s with a SinkOptionError naming it', (option, bad) => {
+  ])('refuses a bad %s with an OptionError naming it', (option, bad) => {
     let error: unknown;
     try {
       compileSinkOptions({ pipeline, ...bad });
     } catch (thrown) {
       error = thrown;
     }
-    expect(error).toBeInstanceOf(SinkOptionError);
+    expect(error).toBeInstanceOf(OptionError);
     expect(error).toBeInstanceOf(JobpipeError);
-    expect((error as SinkOptionError).option).toBe(option);
-    expect((error as Error).message).toContain(`SinkOptions.${option}`);
+    expect((error as OptionError).option).toBe(option);
+    expect((error as Error).message).toContain(`invalid sink option ${option}`);
   });
 
   it('refuses a missing pipeline', () => {
-    expect(() => compileSinkOptions({} as never)).toThrow(SinkOptionError);
+    expect(() => compileSinkOptions({} as never)).toThrow(OptionError);
   });
 
   it('takes 0 parked results (persistence off, nothing held for a late BatchStart)', () => {

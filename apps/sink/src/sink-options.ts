@@ -1,25 +1,29 @@
-import { common } from '@jobpipe/config';
+import { checkOptions, common, defaultsOf, integer, option, OptionError } from '@jobpipe/config';
 import { MemoryResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { SocketSecurity } from '@jobpipe/transport';
-import { SinkOptionError } from './sink-option-error.js';
+
+const WHOLE = Number.MAX_SAFE_INTEGER;
 
 /**
- * Every default of the sink, once. The CLI's settings (settings.ts) feed the fields they have;
- * an embedder may leave any of them out.
+ * How each sink option is checked, and its default: the CLI's settings for the options they feed
+ * (so the two cannot drift apart), a rule of its own for the others.
  */
-export const SINK_DEFAULTS = {
-  resultsBind: common.resultsBind.default!,
-  eventsBind: common.eventsBind.default!,
-  maxMessageBytes: common.maxMessageBytes.default!,
-  maxOpenBatches: 10_000,
-  doneBatchesKept: 10_000,
-  maxQueuedMessages: 64,
-  maxParkedResults: 20_000,
-  progressEveryMs: 250,
-  reconcileEveryMs: 1000,
-} as const;
+const SINK_OPTION_RULES = {
+  resultsBind: common.resultsBind,
+  eventsBind: common.eventsBind,
+  maxMessageBytes: common.maxMessageBytes,
+  maxOpenBatches: option(10_000, integer(1, WHOLE)),
+  doneBatchesKept: option(10_000, integer(1, WHOLE)),
+  maxQueuedMessages: option(64, integer(1, WHOLE)),
+  maxParkedResults: option(20_000, integer(0, WHOLE)),
+  progressEveryMs: option(250, integer(1, WHOLE)),
+  reconcileEveryMs: option(1000, integer(1, WHOLE)),
+};
+
+/** Every default of the sink, once; an embedder may leave any of these out. */
+export const SINK_DEFAULTS = Object.freeze(defaultsOf(SINK_OPTION_RULES));
 
 /** What an embedder gives `new Sink(...)`: a pipeline, and whatever else it wants to choose. */
 export interface SinkOptions {
@@ -71,24 +75,12 @@ export function withDefaults(options: SinkOptions): SinkOptionsWithDefaults {
   };
 }
 
-/** withDefaults, then checked: a value the sink cannot run with is a SinkOptionError naming the field. */
+/** withDefaults, then checked: a value the sink cannot run with is an OptionError naming the field. */
 export function compileSinkOptions(options: SinkOptions): CompiledSinkOptions {
   const o = withDefaults(options);
-  if (!o.pipeline || typeof o.pipeline.name !== 'string' || o.pipeline.name === '') throw new SinkOptionError('pipeline', 'a pipeline with a name is required');
-  for (const key of ['resultsBind', 'eventsBind'] as const)
-    if (typeof o[key] !== 'string' || o[key] === '') throw new SinkOptionError(key, 'an endpoint is required');
-  if (!isWhole(o.maxMessageBytes) || o.maxMessageBytes < 1024 || o.maxMessageBytes > 2 ** 30)
-    throw new SinkOptionError('maxMessageBytes', `must be a whole number of bytes from 1 KiB to 1 GiB, not ${o.maxMessageBytes}`);
-  for (const key of ['maxOpenBatches', 'doneBatchesKept', 'maxQueuedMessages', 'progressEveryMs', 'reconcileEveryMs'] as const) {
-    if (!isWhole(o[key]) || o[key] < 1) throw new SinkOptionError(key, `must be a whole number >= 1, not ${o[key]}`);
-  }
-  if (!isWhole(o.maxParkedResults) || o.maxParkedResults < 0)
-    throw new SinkOptionError('maxParkedResults', `must be a whole number >= 0, not ${o.maxParkedResults}`);
+  if (typeof o.pipeline?.name !== 'string' || o.pipeline.name === '') throw new OptionError('sink', 'pipeline', 'a pipeline with a name is required');
+  checkOptions('sink', o, SINK_OPTION_RULES);
   return Object.freeze(o);
-}
-
-function isWhole(value: unknown): value is number {
-  return Number.isSafeInteger(value);
 }
 
 /** An option given as undefined takes its default, as if left out. */

@@ -9,7 +9,7 @@
  * const summary = await ventilator.runBatch({ n: 1000 });
  * ```
  */
-import { addressError, checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
+import { checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
 import {
   connectRoleRedis,
@@ -24,10 +24,10 @@ import {
   RedisRefusedError,
   type DispatchLedger,
 } from '@jobpipe/ledger';
-import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
+import type { Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
-import { createLogger, exitOnSignals, Metrics, startHealthServer } from '@jobpipe/observability';
-import { curveServerFrom, endpointError, SocketSecurity } from '@jobpipe/transport';
+import { startRole } from '@jobpipe/role-shell';
+import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
 import { Ventilator } from './ventilator.js';
 
@@ -46,78 +46,84 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const redisConnection = redisConnectionFrom(config);
   const security = SocketSecurity.forServer(curveServerFrom(config));
   if (config.batchId !== undefined) checkSetting(ventilatorSettings.batchId, () => checkBatchId(config.batchId!));
-  const logger = createLogger('ventilator', config.logLevel, {}, config.logFormat);
-  const pipeline = await loadPipeline(config.pipeline);
-  // An --input that the pipeline rejects is a bad setting, not a batch to fail and serve on after.
-  if (config.input !== undefined) await checkInput(pipeline, config.input);
-  const metrics = new Metrics();
-  metrics.initialize('ventilator', pipeline.name, MALFORMED_REASONS);
-  const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
-  const ledger: DispatchLedger = redis
-    ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), { pipeline: pipeline.name, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
-    : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
-  if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
-  const ventilator = new Ventilator({
-    pipeline,
-    ledger,
-    jobsBind: config.jobsBind,
-    resultsConnect: config.resultsConnect,
-    eventsConnect: config.eventsConnect,
-    maxInFlight: config.maxInFlight,
-    maxJobsPerMessage: config.maxJobsPerMessage,
-    leaseMs: config.leaseMs,
-    maxAttempts: config.maxAttempts,
-    heartbeatMs: config.heartbeatMs,
-    maxMessageBytes: config.maxMessageBytes,
-    security,
-    logger,
-    metrics,
-  });
-  // Served from the start: /readyz says 503 while the ventilator waits for Redis below.
-  const health = await startHealthServer({
-    port: config.metricsPort,
-    registry: metrics.registry,
-    ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
-  }).catch((error: unknown) => {
-    throw addressError(error, ventilatorSettings.metricsPort, `port ${config.metricsPort}`) ?? error;
-  });
-  await ventilator.start().catch((error: unknown) => {
-    throw endpointError(error, [
-      [ventilatorSettings.jobsBind, config.jobsBind],
-      [ventilatorSettings.resultsConnect, config.resultsConnect],
-      [ventilatorSettings.eventsConnect, config.eventsConnect],
-    ]);
-  });
-  const intake = redis
-    ? startIntake({
-        redis,
-        prefix: config.redisPrefix,
-        pipeline: pipeline.name,
-        lockMs: config.intakeLockMs,
+  const { role, logger } = await startRole({
+    role: 'ventilator',
+    config,
+    metricsPortSetting: ventilatorSettings.metricsPort,
+    malformedReasons: MALFORMED_REASONS,
+    build: async ({ pipeline, logger, metrics }) => {
+      // An --input that the pipeline rejects is a bad setting, not a batch to fail and serve on after.
+      if (config.input !== undefined) await checkInput(pipeline, config.input);
+      const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
+      const ledger: DispatchLedger = redis
+        ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), {
+            pipeline: pipeline.name,
+            leaseMs: config.leaseMs,
+            maxAttempts: config.maxAttempts,
+          })
+        : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
+      if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
+      const ventilator = new Ventilator({
+        pipeline,
+        ledger,
+        jobsBind: config.jobsBind,
+        resultsConnect: config.resultsConnect,
+        eventsConnect: config.eventsConnect,
+        maxInFlight: config.maxInFlight,
+        maxJobsPerMessage: config.maxJobsPerMessage,
+        leaseMs: config.leaseMs,
+        maxAttempts: config.maxAttempts,
+        heartbeatMs: config.heartbeatMs,
+        maxMessageBytes: config.maxMessageBytes,
+        security,
         logger,
-        runBatch: async (input, batchId) => {
-          const summary = await ventilator.runBatch(input, batchId);
-          logger.info({ batch: batchId, summary }, 'batch completed');
-          return summary;
+        metrics,
+      });
+      let intake: ReturnType<typeof startIntake> | undefined;
+      return {
+        ventilator,
+        start: () => ventilator.start(),
+        ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
+        stop: async () => {
+          // Forced: a running batch stays claimed and is resumed by the next ventilator.
+          await intake?.close(true);
+          await ventilator.stop();
+          redis?.disconnect();
         },
-        // Redis going away is reported once by the role's own connection (connectRoleRedis).
-        onError: (error) =>
-          isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error'),
-      })
-    : undefined;
-  // Before the first wait for Redis: a ventilator that waits for it stops as cleanly as any.
-  exitOnSignals(async () => {
-    // Forced: a running batch stays claimed and is resumed by the next ventilator.
-    await intake?.close(true);
-    await ventilator.stop();
-    redis?.disconnect();
-    await health.close();
-  }, logger);
-  await redis?.sadd(new LedgerKeys(config.redisPrefix).pipelines, pipeline.name).catch((error: unknown) => {
-    throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
+        endpoints: [
+          [ventilatorSettings.jobsBind, config.jobsBind],
+          [ventilatorSettings.resultsConnect, config.resultsConnect],
+          [ventilatorSettings.eventsConnect, config.eventsConnect],
+        ],
+        // Submitted batches come from the intake queue; the pipeline's name joins the known ones.
+        async serveSubmissions() {
+          if (!redis) return;
+          intake = startIntake({
+            redis,
+            prefix: config.redisPrefix,
+            pipeline: pipeline.name,
+            lockMs: config.intakeLockMs,
+            logger,
+            runBatch: async (input, batchId) => {
+              const summary = await ventilator.runBatch(input, batchId);
+              logger.info({ batch: batchId, summary }, 'batch completed');
+              return summary;
+            },
+            // Redis going away is reported once by the role's own connection (connectRoleRedis).
+            onError: (error) =>
+              isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error'),
+          });
+          await redis.sadd(new LedgerKeys(config.redisPrefix).pipelines, pipeline.name).catch((error: unknown) => {
+            throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
+          });
+        },
+      };
+    },
+    afterStart: (built) => built.serveSubmissions(),
+    readyFields: () => ({ redis: redisConnection?.display }),
   });
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port, redis: redisConnection?.display }, 'ready');
   if (config.input !== undefined) {
+    const { ventilator } = role;
     if (config.minWorkers > 0) logger.info({ minWorkers: config.minWorkers }, 'waiting for workers before the batch');
     while (ventilator.running && ventilator.workersConnected < config.minWorkers) await new Promise((resolve) => setTimeout(resolve, 20));
     ventilator.runBatch(config.input, config.batchId).then(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '@jobpipe/config';
+import { OptionError } from '@jobpipe/config';
 import { MemoryDispatchLedger } from '@jobpipe/ledger';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
@@ -47,15 +47,15 @@ describe('ventilator options', () => {
       try {
         compileVentilatorOptions({ pipeline, ...options });
       } catch (error) {
-        expect(error).toBeInstanceOf(ConfigError);
+        expect(error).toBeInstanceOf(OptionError);
         return (error as Error).message;
       }
       return undefined;
     };
     expect(refused({ maxInFlight: 0 })).toBe('invalid ventilator option maxInFlight (JOBPIPE_MAX_IN_FLIGHT, --max-in-flight): 0 is outside 1..10000000');
     expect(refused({ leaseMs: 1.5 })).toMatch(/leaseMs .*"1.5" is not an integer/);
-    expect(refused({ heartbeatMs: Number.NaN })).toMatch(/heartbeatMs .*NaN is not a number/);
-    expect(refused({ maxJobsPerMessage: '5' })).toMatch(/maxJobsPerMessage .*5 is not a number/);
+    expect(refused({ heartbeatMs: Number.NaN })).toMatch(/heartbeatMs .*NaN is not a finite number/);
+    expect(refused({ maxJobsPerMessage: '5' })).toMatch(/maxJobsPerMessage .*"5" is not a number/);
     expect(refused({ jobsBind: 'localhost:5557' })).toMatch(/jobsBind .*is not a ZeroMQ endpoint/);
     expect(refused({ pipeline: {} })).toMatch(/option pipeline/);
     expect(refused({})).toBeUndefined();

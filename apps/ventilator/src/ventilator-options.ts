@@ -1,4 +1,4 @@
-import { ConfigError, type Setting } from '@jobpipe/config';
+import { checkOptions, OptionError } from '@jobpipe/config';
 import { MemoryDispatchLedger, type DispatchLedger } from '@jobpipe/ledger';
 import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
@@ -82,39 +82,27 @@ export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithD
 
 /**
  * Fills in the defaults and checks every value against its setting's rule (the same ranges and
- * endpoint forms as the CLI), so an embedder's mistake is one ConfigError naming the option.
+ * endpoint forms as the CLI), so an embedder's mistake is one OptionError naming the option.
  */
 export function compileVentilatorOptions(options: VentilatorOptions): CompiledVentilatorOptions {
   const o = withDefaults(options);
-  if (typeof o.pipeline?.split !== 'function')
-    throw new ConfigError(s.pipeline.env, s.pipeline.flag, 'invalid ventilator option pipeline: not a pipeline (definePipeline(...))');
-  for (const key of [
-    'jobsBind',
-    'resultsConnect',
-    'eventsConnect',
-    'maxInFlight',
-    'maxJobsPerMessage',
-    'leaseMs',
-    'maxAttempts',
-    'heartbeatMs',
-    'maxMessageBytes',
-  ] as const) {
-    check(key, s[key] as Setting<unknown>, o[key]);
-  }
+  if (typeof o.pipeline?.split !== 'function') throw new OptionError('ventilator', 'pipeline', 'not a pipeline (definePipeline(...))', s.pipeline);
+  const { jobsBind, resultsConnect, eventsConnect, maxInFlight, maxJobsPerMessage, leaseMs, maxAttempts, heartbeatMs, maxMessageBytes } = s;
+  checkOptions('ventilator', o, {
+    jobsBind,
+    resultsConnect,
+    eventsConnect,
+    maxInFlight,
+    maxJobsPerMessage,
+    leaseMs,
+    maxAttempts,
+    heartbeatMs,
+    maxMessageBytes,
+  });
   return {
     ...o,
     packBudgetBytes: o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES,
     reapEveryMs: Math.min(REAP_EVERY_MS, Math.max(50, o.leaseMs / 4)),
     labels: { pipeline: o.pipeline.name },
   };
-}
-
-function check(key: string, setting: Setting<unknown>, value: unknown): void {
-  const ok = typeof value === typeof setting.default && (typeof value !== 'number' || Number.isFinite(value));
-  try {
-    if (!ok) throw new Error(`${String(value)} is not a ${typeof setting.default}`);
-    setting.parse(String(value));
-  } catch (error) {
-    throw new ConfigError(setting.env, setting.flag, `invalid ventilator option ${key} (${setting.env}, --${setting.flag}): ${(error as Error).message}`);
-  }
 }

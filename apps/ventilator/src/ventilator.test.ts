@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Dealer, Publisher, Pull } from 'zeromq';
-import { ConfigError } from '@jobpipe/config';
+import { OptionError } from '@jobpipe/config';
 import { Metrics, metricValue } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { decode, encode, type Message } from '@jobpipe/protocol';
@@ -50,7 +50,7 @@ describe('Ventilator', () => {
   it('is built from a pipeline alone, every other option defaulted and checked', () => {
     const ventilator = new Ventilator({ pipeline });
     expect([ventilator.running, ventilator.inFlight, ventilator.workersConnected]).toEqual([false, 0, 0]);
-    expect(() => new Ventilator({ pipeline, maxJobsPerMessage: 0 })).toThrow(ConfigError);
+    expect(() => new Ventilator({ pipeline, maxJobsPerMessage: 0 })).toThrow(OptionError);
   });
 
   it('runs a batch: BatchStart, jobs against credit, BatchEnd, and the summary once the sink says it is done', async () => {

@@ -39,7 +39,7 @@ export class Ventilator {
   #loops: Promise<unknown>[] = [];
   #timers: NodeJS.Timeout[] = [];
 
-  /** @throws ConfigError when an option is invalid (ventilator-options.ts). */
+  /** @throws OptionError when an option is invalid (ventilator-options.ts). */
   constructor(options: VentilatorOptions) {
     const o = (this.#o = compileVentilatorOptions(options));
     const { logger, metrics, labels, ledger, security } = o;

@@ -1,35 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
-import type { Pipeline } from '@jobpipe/pipeline';
-import { DroppedMessages, type Logger, type Metrics } from '@jobpipe/observability';
-import { baseOptions, PackingQueue, receiveLoop, SerialSender, type SocketSecurity } from '@jobpipe/transport';
+import { DroppedMessages } from '@jobpipe/observability';
+import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { CreditWindow } from './credit-window.js';
-import type { Executor, Outcome } from './executor.js';
-
-export interface WorkerOptions {
-  pipeline: Pipeline;
-  executor: Executor;
-  workerId: string;
-  jobsConnect: string;
-  resultsConnect: string;
-  concurrency: number;
-  prefetchMs: number;
-  heartbeatMs: number;
-  maxMessageBytes: number;
-  drainTimeoutMs: number;
-  /** CURVE keys. @default plain sockets */
-  security?: SocketSecurity;
-  logger: Logger;
-  metrics: Metrics;
-}
+import type { Outcome } from './executor.js';
+import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './worker-options.js';
 
 /**
  * The worker role: asks the ventilator for jobs against credit, runs them with the executor, and
  * pushes results to the sink, packed when they pile up.
  */
 export class Worker {
-  readonly #o: WorkerOptions;
+  /** The options it runs with: defaults filled in, checked. */
+  readonly options: CompiledWorkerOptions;
   readonly #jobs: Dealer;
   readonly #results: Push;
   readonly #control: SerialSender;
@@ -45,29 +29,29 @@ export class Worker {
   #timers: NodeJS.Timeout[] = [];
   #receiving: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
-  readonly #labels: { pipeline: string };
   readonly #jobDuration: { observe(seconds: number): void };
 
+  /** @throws OptionError when an option is invalid (worker-options.ts). */
   constructor(options: WorkerOptions) {
-    this.#o = options;
-    this.#dropped = new DroppedMessages('worker', options.metrics, options.logger);
-    this.#labels = { pipeline: options.pipeline.name };
-    const socketOptions = baseOptions({ maxMessageBytes: options.maxMessageBytes });
+    const o = compileWorkerOptions(options);
+    this.options = o;
+    this.#dropped = new DroppedMessages('worker', o.metrics, o.logger);
+    const socketOptions = baseOptions({ maxMessageBytes: o.maxMessageBytes });
     // A fresh routing id per process: the ventilator keeps credit per connection, and a restarted
     // worker must not inherit its predecessor's.
-    const curve = options.security?.connectOptions() ?? {};
-    this.#jobs = new Dealer({ ...socketOptions, ...curve, routingId: `${options.workerId}-${process.pid}-${randomBytes(3).toString('hex')}`, immediate: true });
+    const curve = o.security.connectOptions();
+    this.#jobs = new Dealer({ ...socketOptions, ...curve, routingId: `${o.workerId}-${process.pid}-${randomBytes(3).toString('hex')}`, immediate: true });
     this.#results = new Push({ ...socketOptions, ...curve, immediate: true });
     this.#control = new SerialSender(this.#jobs);
-    this.#window = new CreditWindow(options.concurrency, options.prefetchMs);
+    this.#window = new CreditWindow(o.concurrency, o.prefetchMs);
     this.#resultQueue = new PackingQueue<JobResult>(
       (results) => this.#sendResults(results),
-      500,
-      (error, results) => options.logger.error({ err: error, results: results.length }, 'could not send results; their leases will bring the jobs back'),
+      o.maxResultsPerMessage,
+      (error, results) => o.logger.error({ err: error, results: results.length }, 'could not send results; their leases will bring the jobs back'),
     );
-    options.metrics.workerSlots.set(this.#labels, options.concurrency);
-    options.metrics.sampleGauge(options.metrics.workerJobsActive, this.#labels, () => this.#active);
-    this.#jobDuration = options.metrics.jobDuration.labels(this.#labels);
+    o.metrics.workerSlots.set(o.labels, o.concurrency);
+    o.metrics.sampleGauge(o.metrics.workerJobsActive, o.labels, () => this.#active);
+    this.#jobDuration = o.metrics.jobDuration.labels(o.labels);
   }
 
   get ready(): boolean {
@@ -75,11 +59,11 @@ export class Worker {
   }
 
   start(): void {
-    this.#jobs.connect(this.#o.jobsConnect);
-    this.#results.connect(this.#o.resultsConnect);
+    this.#jobs.connect(this.options.jobsConnect);
+    this.#results.connect(this.options.resultsConnect);
     this.#receiving = receiveLoop(this.#jobs, {
       accept: ['Jobs', 'Drained'],
-      maxMessageBytes: this.#o.maxMessageBytes,
+      maxMessageBytes: this.options.maxMessageBytes,
       onMessage: (message) => {
         if (message.type === 'Jobs') this.#onJobs(message.pipeline, message.jobs);
         else this.#onDrained(message.sent);
@@ -97,18 +81,18 @@ export class Worker {
         if (this.#draining) return void this.#sendDrain();
         this.#window.toGrant(this.#held());
         void this.#sendCredit();
-      }, this.#o.heartbeatMs),
+      }, this.options.heartbeatMs),
     );
-    this.#o.logger.info({ jobs: this.#o.jobsConnect, results: this.#o.resultsConnect, concurrency: this.#o.concurrency }, 'worker started');
+    this.options.logger.info({ jobs: this.options.jobsConnect, results: this.options.resultsConnect, concurrency: this.options.concurrency }, 'worker started');
   }
 
   /** Stops taking jobs, finishes the ones it holds, flushes their results and closes. */
   async stop(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
-    const { logger } = this.#o;
-    const deadline = Date.now() + this.#o.drainTimeoutMs;
-    const drainDeadline = Math.min(deadline, Date.now() + 3 * this.#o.heartbeatMs);
+    const { logger } = this.options;
+    const deadline = Date.now() + this.options.drainTimeoutMs;
+    const drainDeadline = Math.min(deadline, Date.now() + 3 * this.options.heartbeatMs);
     // Never connected, or the ventilator is gone: the Drain send would wait forever.
     await withDeadline(this.#sendDrain(true), drainDeadline);
     // Every job the ventilator sent before our Drain arrives before its Drained answer.
@@ -120,13 +104,13 @@ export class Worker {
     this.#jobs.close();
     this.#results.close();
     await this.#receiving;
-    await this.#o.executor.close();
+    await this.options.executor.close();
     logger.info({ received: this.#window.received }, 'worker drained');
   }
 
   /** Sends a pack of results, halving it while it is over the size limit the sink enforces. */
   async #sendResults(results: JobResult[]): Promise<void> {
-    const { pipeline, workerId, maxMessageBytes, logger } = this.#o;
+    const { pipeline, workerId, maxMessageBytes, logger } = this.options;
     const frame = encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results });
     if (frame.length <= maxMessageBytes) return this.#results.send(frame);
     if (results.length > 1) {
@@ -149,10 +133,13 @@ export class Worker {
 
   #onJobs(pipeline: string, jobs: Job[]): void {
     this.#window.received += jobs.length;
-    if (pipeline !== this.#o.pipeline.name) {
-      this.#o.logger.error({ expected: this.#o.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
+    if (pipeline !== this.options.pipeline.name) {
+      this.options.logger.error({ expected: this.options.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
       for (const job of jobs)
-        this.#finish(job, 0, { ok: false, error: { name: WireErrorName.WrongPipeline, message: `worker runs ${this.#o.pipeline.name}, not ${pipeline}` } });
+        this.#finish(job, 0, {
+          ok: false,
+          error: { name: WireErrorName.WrongPipeline, message: `worker runs ${this.options.pipeline.name}, not ${pipeline}` },
+        });
       return;
     }
     for (const job of jobs) this.#waiting.push(job);
@@ -167,11 +154,11 @@ export class Worker {
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
-    while (this.#active < this.#o.concurrency && this.#waiting.length > 0) {
+    while (this.#active < this.options.concurrency && this.#waiting.length > 0) {
       const job = this.#waiting.shift()!;
       this.#active++;
       const startedAt = performance.now();
-      const outcome = this.#o.executor.run(job);
+      const outcome = this.options.executor.run(job);
       if (outcome instanceof Promise) {
         void outcome.then((settled) => {
           this.#active--;
@@ -194,7 +181,7 @@ export class Worker {
         ? { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: true, value: outcome.value }
         : { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: false, error: outcome.error },
     );
-    if (!outcome.ok) this.#o.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
+    if (!outcome.ok) this.options.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
     this.#jobDuration.observe(durationMs / 1000);
     this.#window.completed();
     this.#scheduleGrant();
@@ -222,16 +209,16 @@ export class Worker {
     // Heartbeats queue behind a blocked send instead of piling up (the DEALER blocks while the ventilator is away).
     if (this.#control.pending > 1) return;
     await this.#control
-      .send(encode({ type: 'Credit', worker: this.#o.workerId, granted: this.#window.granted, received: this.#window.received }))
-      .catch((error: Error) => this.#o.logger.debug({ err: error }, 'credit not sent'));
+      .send(encode({ type: 'Credit', worker: this.options.workerId, granted: this.#window.granted, received: this.#window.received }))
+      .catch((error: Error) => this.options.logger.debug({ err: error }, 'credit not sent'));
   }
 
   // The first says the worker drains; the repeats are its heartbeat until it closes the socket.
   async #sendDrain(first = false): Promise<void> {
     if (!first && this.#control.pending > 1) return;
     await this.#control
-      .send(encode({ type: 'Drain', worker: this.#o.workerId, received: this.#window.received }))
-      .catch((error: Error) => this.#o.logger.debug({ err: error }, 'drain not sent'));
+      .send(encode({ type: 'Drain', worker: this.options.workerId, received: this.#window.received }))
+      .catch((error: Error) => this.options.logger.debug({ err: error }, 'drain not sent'));
   }
 
   #notify(): void {

@@ -8,6 +8,8 @@
  */
 export { loadConfig, settingsTable, defaultText, ConfigError } from './load-config.js';
 export { AddressError, addressError, checkSetting, settingName } from './errors.js';
+export { checkOptions, defaultsOf, option, OptionError } from './options.js';
+export type { OptionRule, RoleName } from './options.js';
 export type { SettingsSpec, ConfigOf } from './load-config.js';
 export { setting, integer, port, endpoint, existingFile, readTextFile, oneOf, nonEmpty, json, boolean, redisUrl, keyPrefix } from './settings.js';
 export type { Setting } from './settings.js';

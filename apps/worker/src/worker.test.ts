@@ -1,0 +1,111 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Pull, Router } from 'zeromq';
+import { OptionError } from '@jobpipe/config';
+import { Metrics, metricValue } from '@jobpipe/observability';
+import { definePipeline } from '@jobpipe/pipeline';
+import { decode, encode, type Message } from '@jobpipe/protocol';
+import { createExecutor } from './executor.js';
+import { Worker } from './worker.js';
+
+const pipeline = definePipeline({
+  name: 'squares',
+  split: function* (n: number) {
+    for (let i = 0; i < n; i++) yield i;
+  },
+  work: (x: number) => {
+    if (x < 0) throw new RangeError('negative');
+    return x * x;
+  },
+});
+
+const closers: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+function decoded(frame: Buffer | undefined): Message {
+  const result = decode(frame!);
+  if (!result.ok) throw result.error;
+  return result.message;
+}
+
+/** The role in one process, over inproc: a fake ventilator (ROUTER) and a fake sink (PULL). */
+async function rig(name: string) {
+  const endpoints = { jobsConnect: `inproc://${name}-jobs`, resultsConnect: `inproc://${name}-results` };
+  const ventilator = new Router({ linger: 0 });
+  const sink = new Pull({ linger: 0 });
+  await ventilator.bind(endpoints.jobsConnect);
+  await sink.bind(endpoints.resultsConnect);
+  const metrics = new Metrics({ defaultMetrics: false });
+  const executor = createExecutor({ pipeline, pipelinePath: '', threads: 0, timeoutMs: 1000, watchdog: false });
+  const worker = new Worker({ pipeline, executor, workerId: 'w1', concurrency: 2, heartbeatMs: 50, drainTimeoutMs: 2000, metrics, ...endpoints });
+  closers.push(
+    () => ventilator.close(),
+    () => sink.close(),
+    () => worker.stop(),
+  );
+  /** The worker's next control message, and the routing id it came from. */
+  const fromWorker = async () => {
+    const [routingId, frame] = await ventilator.receive();
+    return { routingId: routingId!, message: decoded(frame) };
+  };
+  return { worker, ventilator, sink, metrics, fromWorker };
+}
+
+describe('Worker', () => {
+  it('is built from a pipeline alone, every other option defaulted and checked', async () => {
+    const worker = new Worker({ pipeline });
+    closers.push(() => worker.options.executor.close());
+    expect(worker.options).toMatchObject({ concurrency: 1, threads: 0, timeoutMs: 300_000, prefetchMs: 50, jobsConnect: 'tcp://127.0.0.1:5557' });
+    expect(worker.ready).toBe(false);
+    expect(() => new Worker({ pipeline, concurrency: 0 })).toThrow(OptionError);
+    expect(() => new Worker({ pipeline, jobsConnect: 'localhost:5557' })).toThrow(/invalid worker option jobsConnect \(JOBPIPE_JOBS_CONNECT/);
+  });
+
+  it('asks for credit, runs the jobs it is sent and pushes their results, a throw as a failed result', async () => {
+    const { worker, ventilator, sink, metrics, fromWorker } = await rig('run');
+    worker.start();
+    expect(worker.ready).toBe(true);
+    const first = await fromWorker();
+    expect(first.message).toMatchObject({ type: 'Credit', worker: 'w1', received: 0 });
+    expect((first.message as { granted: number }).granted).toBeGreaterThanOrEqual(2);
+    const job = (seq: number, payload: number) => ({ batch: 'b1', seq, attempt: 1, dispatchedAt: Date.now(), payload });
+    await ventilator.send([first.routingId, encode({ type: 'Jobs', pipeline: 'squares', jobs: [job(0, 3), job(1, -1)] })]);
+    const results: { seq: number; ok: boolean; value?: unknown; error?: { name: string } }[] = [];
+    while (results.length < 2) {
+      const message = decoded((await sink.receive())[0]);
+      if (message.type !== 'Results') throw new Error(`expected Results, got ${message.type}`);
+      expect(message.worker).toBe('w1');
+      results.push(...message.results);
+    }
+    results.sort((a, b) => a.seq - b.seq);
+    expect(results[0]).toMatchObject({ seq: 0, ok: true, value: 9 });
+    expect(results[1]).toMatchObject({ seq: 1, ok: false, error: { name: 'RangeError' } });
+    expect(metricValue(await metrics.registry.metrics(), 'jobpipe_worker_slots', { pipeline: 'squares' })).toBe(2);
+  });
+
+  it("fails jobs of another pipeline with WrongPipeline rather than run them with this pipeline's handler", async () => {
+    const { worker, ventilator, sink, fromWorker } = await rig('wrong');
+    worker.start();
+    const { routingId } = await fromWorker();
+    await ventilator.send([
+      routingId,
+      encode({ type: 'Jobs', pipeline: 'thumbnails', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 1, payload: 2 }] }),
+    ]);
+    const message = decoded((await sink.receive())[0]);
+    expect(message).toMatchObject({ type: 'Results', results: [{ seq: 0, ok: false, error: { name: 'WrongPipeline' } }] });
+  });
+
+  it('drains on stop: sends Drain, waits for Drained, and closes', async () => {
+    const { worker, ventilator, fromWorker } = await rig('drain');
+    worker.start();
+    const { routingId } = await fromWorker();
+    const stopped = worker.stop();
+    let drain: Message | undefined;
+    while (drain?.type !== 'Drain') drain = (await fromWorker()).message;
+    expect(drain).toMatchObject({ worker: 'w1', received: 0 });
+    expect(worker.ready).toBe(false);
+    await ventilator.send([routingId, encode({ type: 'Drained', sent: 0 })]);
+    await stopped;
+  });
+});
