@@ -37,4 +37,16 @@ describe('Backlog', () => {
     expect(backlog.inFlight.size).toBe(2); // still under their leases
     expect(backlog.out).toBe(2);
   });
+
+  it('lets a batch queue its share while the backlog is full, so a small batch is not stuck behind a large one', () => {
+    const backlog = new Backlog(4, [], 2);
+    for (let seq = 0; seq < 4; seq++) backlog.addFresh(job(seq));
+    expect(backlog.full).toBe(true);
+    expect(backlog.mayAdd('b')).toBe(false); // the large batch has its share and more
+    expect(backlog.mayAdd('small')).toBe(true);
+    backlog.addFresh({ ...job(0), batch: 'small' });
+    backlog.addFresh({ ...job(1), batch: 'small' });
+    expect(backlog.mayAdd('small')).toBe(false);
+    expect(backlog.out).toBe(6); // maxInFlight plus one share
+  });
 });

@@ -1,5 +1,6 @@
 import type { InFlightJob, PendingJob } from '@jobpipe/ledger';
 import { Signal } from '@jobpipe/transport';
+import { FreshQueues } from './fresh-queues.js';
 import { InFlight } from './in-flight.js';
 
 /**
@@ -9,8 +10,8 @@ import { InFlight } from './in-flight.js';
  * Kept per ventilator, so jobs of several batches share one bound.
  */
 export class Backlog {
-  /** Jobs from the split not yet dispatched; bounded, so a huge split is streamed. */
-  readonly fresh: PendingJob[] = [];
+  /** Jobs from the splits not yet dispatched, a queue per batch; bounded, so a huge split is streamed. */
+  readonly fresh = new FreshQueues();
   /** Jobs back from the ledger (lease ran out, retry due, worker gone): they go before fresh ones. */
   readonly redeliveries: PendingJob[] = [];
   /** Jobs dispatched and not yet recorded, by worker session. */
@@ -26,6 +27,11 @@ export class Backlog {
     readonly maxInFlight: number,
     /** Suspects waiting for an idle worker: Isolation's queue (isolation.ts). */
     readonly suspects: PendingJob[],
+    /**
+     * Fresh jobs a batch may still queue while the backlog is full (see `mayAdd`): its share of
+     * maxInFlight among the batches that may be open at once.
+     */
+    readonly shareWhenFull = maxInFlight,
   ) {}
 
   /** Every job out: queued, being written ahead or in flight. */
@@ -39,6 +45,17 @@ export class Backlog {
    */
   get full(): boolean {
     return this.out >= this.maxInFlight;
+  }
+
+  /**
+   * Whether `batch`'s split may add a job now. While the backlog is full a batch may still queue
+   * up to its share (`shareWhenFull`): a large batch keeps the backlog full, and without a share a
+   * small batch split beside it would wait for room that the large one takes first. So at most
+   * maxInFlight jobs plus a share per open batch are held: 2 x maxInFlight when every batch that
+   * may be open is.
+   */
+  mayAdd(batch: string): boolean {
+    return !this.full || this.fresh.queued(batch) < this.shareWhenFull;
   }
 
   /** Jobs back from the ledger, waiting to be sent (their reservations need renewing). */

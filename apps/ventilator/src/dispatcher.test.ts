@@ -96,6 +96,18 @@ describe('Dispatcher', () => {
     await stop();
   });
 
+  it('takes packs from open batches in turn, the highest priority first', async () => {
+    const { workers, backlog, admits, stop } = setup({ maxJobsPerMessage: 2 });
+    backlog.fresh.setPriority('urgent', 1);
+    for (let seq = 0; seq < 4; seq++) backlog.addFresh(job(seq, 'big'));
+    backlog.addFresh(job(0, 'small'));
+    backlog.addFresh(job(0, 'urgent'));
+    workers.credit(Buffer.from('w'), 'w', 20, 0);
+    await tick();
+    expect(admits.map((a) => `${a.batch}:${a.seqs.join(',')}`)).toEqual(['urgent:0', 'big:0,1', 'small:0', 'big:2,3']);
+    await stop();
+  });
+
   it('sends redeliveries before fresh jobs, one batch per pack, and skips what the ledger says was recorded meanwhile', async () => {
     const { workers, backlog, admits, sent, stop } = setup();
     workers.credit(Buffer.from('w'), 'w', 10, 0);

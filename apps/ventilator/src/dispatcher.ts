@@ -4,6 +4,7 @@ import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
+import { arraySource, type PackSource } from './fresh-queues.js';
 import type { Isolation } from './isolation.js';
 import type { CompiledVentilatorOptions } from './ventilator-options.js';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.js';
@@ -32,8 +33,8 @@ export interface DispatcherOptions {
 
 /**
  * Sends jobs to workers only against their credit: picks a session, packs what waits (suspects
- * alone, then redeliveries, then fresh jobs) into one Jobs message, reserves the credit, writes
- * the pack ahead to the ledger and sends it.
+ * alone, then redeliveries, then fresh jobs by batch priority and in turn, see fresh-queues.ts)
+ * into one Jobs message, reserves the credit, writes the pack ahead to the ledger and sends it.
  */
 export class Dispatcher {
   readonly #o: DispatcherOptions;
@@ -50,6 +51,8 @@ export class Dispatcher {
     // one ahead: awaiting each write-ahead before building the next left a core idle a fifth of
     // the time in durable runs.
     const deliveries: Promise<void>[] = [];
+    const suspects = arraySource(backlog.suspects);
+    const redeliveries = arraySource(backlog.redeliveries);
     while (running()) {
       if (deliveries.length >= WRITE_AHEADS_AT_ONCE) {
         await deliveries.shift();
@@ -58,28 +61,29 @@ export class Dispatcher {
       // A suspect goes alone to an idle worker; the others get ordinary jobs (see isolation.ts).
       const suspectTo = isolation.target();
       const session = suspectTo ?? workers.pick((s) => isolation.open(s));
-      const source = suspectTo ? backlog.suspects : backlog.redeliveries.length > 0 ? backlog.redeliveries : backlog.fresh;
-      if (!session || source.length === 0) {
+      const source: PackSource | undefined = suspectTo ? suspects : backlog.redeliveries.length > 0 ? redeliveries : backlog.fresh.next();
+      if (!session || !source || source.jobs.length === 0) {
         await backlog.changed.wait();
         continue;
       }
       // One batch per message keeps the write-ahead to one ledger call; the pack also stays
       // under the message size limit, or the worker would drop it as too large.
-      const batch = source[0]!.batch;
-      const limit = suspectTo ? 1 : Math.min(workers.available(session), maxJobsPerMessage, source.length);
+      const waiting = source.jobs;
+      const batch = waiting[0]!.batch;
+      const limit = suspectTo ? 1 : Math.min(workers.available(session), maxJobsPerMessage, waiting.length);
       let count = 0;
       let bytes = 0;
-      while (count < limit && source[count]!.batch === batch) {
-        bytes += source[count]!.payloadJson.length + JOB_OVERHEAD_BYTES + batch.length;
+      while (count < limit && waiting[count]!.batch === batch) {
+        bytes += waiting[count]!.payloadJson.length + JOB_OVERHEAD_BYTES + batch.length;
         if (count > 0 && bytes > budget) break;
         count++;
       }
-      const jobs = source.splice(0, count);
+      const jobs = source.take(count);
       const dispatchedAt = Date.now();
       let frame = encoder.encode(batch, dispatchedAt, jobs);
       // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
       while (frame.length > maxMessageBytes && jobs.length > 1) {
-        source.unshift(...jobs.splice(jobs.length >> 1));
+        source.putBack(jobs.splice(jobs.length >> 1));
         frame = encoder.encode(batch, dispatchedAt, jobs);
       }
       // Reserved until the write-ahead is done: counted against the worker's credit meanwhile.
@@ -91,20 +95,13 @@ export class Dispatcher {
   }
 
   /** Writes a pack ahead to the ledger, then sends it. */
-  async #deliver(pack: {
-    session: WorkerSession;
-    source: PendingJob[];
-    batch: string;
-    jobs: PendingJob[];
-    frame: Buffer;
-    dispatchedAt: number;
-  }): Promise<void> {
+  async #deliver(pack: { session: WorkerSession; source: PackSource; batch: string; jobs: PendingJob[]; frame: Buffer; dispatchedAt: number }): Promise<void> {
     const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger } = this.#o;
     const { session, source, batch, dispatchedAt } = pack;
     let { jobs, frame } = pack;
     // Started before any await: Redis answers write-aheads in the order they were sent, so the
     // packs leave in the order they were built.
-    const admitted = ledger.admit(batch, jobs, dispatchedAt + this.#o.options.leaseMs, source === backlog.fresh);
+    const admitted = ledger.admit(batch, jobs, dispatchedAt + this.#o.options.leaseMs, source.fresh);
     let skipped: number[] | undefined;
     try {
       skipped = await admitted;
@@ -115,7 +112,7 @@ export class Dispatcher {
     if (skipped === undefined) {
       // Redis is unreachable: nothing was sent, so the jobs go back in line after a pause.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      source.unshift(...jobs);
+      source.putBack(jobs);
       backlog.admitting -= jobs.length;
       backlog.changed.notify();
     } else {

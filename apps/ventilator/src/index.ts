@@ -70,6 +70,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         resultsConnect: config.resultsConnect,
         eventsConnect: config.eventsConnect,
         maxInFlight: config.maxInFlight,
+        maxOpenBatches: config.maxOpenBatches,
         maxJobsPerMessage: config.maxJobsPerMessage,
         leaseMs: config.leaseMs,
         maxAttempts: config.maxAttempts,
@@ -103,9 +104,10 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
             prefix: config.redisPrefix,
             pipeline: pipeline.name,
             lockMs: config.intakeLockMs,
+            concurrency: config.maxOpenBatches,
             logger,
-            runBatch: async (input, batchId) => {
-              const summary = await ventilator.runBatch(input, batchId);
+            runBatch: async (input, batchId, options) => {
+              const summary = await ventilator.runBatch(input, batchId, options);
               logger.info({ batch: batchId, summary }, 'batch completed');
               return summary;
             },

@@ -47,6 +47,14 @@ export const ventilatorSettings = {
     default: 10_000,
     parse: integer(1, 10_000_000),
   }),
+  maxOpenBatches: setting({
+    env: 'JOBPIPE_MAX_OPEN_BATCHES',
+    flag: 'max-open-batches',
+    description:
+      'batches a ventilator runs at once (submitted ones are taken from the queue up to this many); they share JOBPIPE_MAX_IN_FLIGHT, and the workers go to the highest priority first, then to each batch in turn',
+    default: 100,
+    parse: integer(1, 10_000),
+  }),
   maxJobsPerMessage: setting({
     env: 'JOBPIPE_MAX_JOBS_PER_MESSAGE',
     flag: 'max-jobs-per-message',

@@ -28,11 +28,16 @@ function setup(
   return { backlog, splitter, stop: () => ((running = false), backlog.room.notify()) };
 }
 
+/** Takes every fresh job waiting, as the dispatcher would. */
+function takeAll(backlog: Backlog): void {
+  for (let source = backlog.fresh.next(); source; source = backlog.fresh.next()) source.take(source.jobs.length);
+}
+
 describe('Splitter', () => {
   it('streams a split into fresh jobs, payloads as JSON text, seqs from 0', async () => {
     const { backlog, splitter } = setup();
     expect(await splitter.split(3, 'b1', false)).toBe(3);
-    expect(backlog.fresh).toEqual([0, 1, 2].map((seq) => ({ batch: 'b1', seq, attempt: 1, payloadJson: `{"i":${seq}}` })));
+    expect(backlog.fresh.jobsOf('b1')).toEqual([0, 1, 2].map((seq) => ({ batch: 'b1', seq, attempt: 1, payloadJson: `{"i":${seq}}` })));
     expect(splitter.splitSoFar).toBe(3);
     splitter.forget('b1');
     expect(splitter.splitSoFar).toBe(0);
@@ -45,11 +50,11 @@ describe('Splitter', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(backlog.fresh.length).toBe(2);
     expect(total).toBeUndefined();
-    backlog.fresh.splice(0);
+    takeAll(backlog);
     backlog.room.notify();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(backlog.fresh.map((job) => job.seq)).toEqual([2, 3]);
-    backlog.fresh.splice(0);
+    expect(backlog.fresh.jobsOf('b').map((job) => job.seq)).toEqual([2, 3]);
+    takeAll(backlog);
     backlog.room.notify();
     await split;
     expect(total).toBe(5);
@@ -63,7 +68,7 @@ describe('Splitter', () => {
     });
     const [a, b] = await Promise.all([splitter.split(3, 'a', false), splitter.split(4, 'b', false)]);
     expect([a, b]).toEqual([3, 4]);
-    expect(backlog.fresh.filter((job) => job.batch === 'b').map((job) => job.seq)).toEqual([0, 1, 2, 3]);
+    expect(backlog.fresh.jobsOf('b').map((job) => job.seq)).toEqual([0, 1, 2, 3]);
     expect(splitter.splitSoFar).toBe(7);
   });
 
@@ -72,7 +77,7 @@ describe('Splitter', () => {
     const { backlog, splitter } = setup({ keepNew: async (_batch, seqs) => (asked.push(seqs), seqs.filter((seq) => seq % 2 === 0)) });
     expect(await splitter.split(5, 'b', true)).toBe(5);
     expect(asked).toEqual([[0, 1], [2, 3], [4]]);
-    expect(backlog.fresh.map((job) => job.seq)).toEqual([0, 2, 4]);
+    expect(backlog.fresh.jobsOf('b').map((job) => job.seq)).toEqual([0, 2, 4]);
   });
 
   it('fails the batch on a payload that can never fit in a message, or JSON cannot carry', async () => {

@@ -20,7 +20,8 @@ export interface SplitterOptions {
 
 /**
  * Turns a batch's input into fresh jobs: walks the pipeline's split, stringifies each payload once,
- * refuses one that can never fit in a message, and pauses while the backlog is full. Several
+ * refuses one that can never fit in a message, and pauses while the backlog is full (beyond the
+ * batch's share, see Backlog.mayAdd). Several
  * batches may split at once; each counts its own jobs.
  */
 export class Splitter {
@@ -79,7 +80,7 @@ export class Splitter {
       return { batch: batchId, seq: seq++, attempt: 1, payloadJson };
     };
     const step = async (payload: unknown): Promise<void> => {
-      while (running() && backlog.full) await backlog.room.wait(1000);
+      while (running() && !backlog.mayAdd(batchId)) await backlog.room.wait(1000);
       if (!running()) throw new Error(`ventilator stopped during batch ${batchId}`);
       const job = accept(payload);
       this.#soFar.set(batchId, seq);
@@ -92,7 +93,7 @@ export class Splitter {
       // `step` only when it may wait: awaiting an async function per job was the largest share
       // of the ventilator's allocation under a paced split.
       for await (const payload of jobs) {
-        if (resumed || !running() || backlog.full) {
+        if (resumed || !running() || !backlog.mayAdd(batchId)) {
           await step(payload);
         } else {
           backlog.addFresh(accept(payload));
@@ -104,7 +105,7 @@ export class Splitter {
       // it still yields now and then, so credits and heartbeats are read while it runs.
       let sinceYield = 0;
       for (const payload of jobs as Iterable<unknown>) {
-        if (resumed || !running() || backlog.full || ++sinceYield >= SPLIT_YIELD_EVERY) {
+        if (resumed || !running() || !backlog.mayAdd(batchId) || ++sinceYield >= SPLIT_YIELD_EVERY) {
           sinceYield = 0;
           await step(payload);
           await new Promise((resolve) => setImmediate(resolve));

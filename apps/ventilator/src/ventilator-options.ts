@@ -24,6 +24,8 @@ export interface VentilatorOptions {
   eventsConnect?: string;
   /** Jobs out (split ahead, written ahead, in flight) at most; the split pauses beyond it. @default 10000 (JOBPIPE_MAX_IN_FLIGHT) */
   maxInFlight?: number;
+  /** Batches run at once; they share maxInFlight (see Backlog.mayAdd). @default 100 (JOBPIPE_MAX_OPEN_BATCHES) */
+  maxOpenBatches?: number;
   /** Jobs packed into one Jobs message at most. @default 500 (JOBPIPE_MAX_JOBS_PER_MESSAGE) */
   maxJobsPerMessage?: number;
   /** A dispatched job with no recorded result after this long is sent again, in ms. @default 60000 (JOBPIPE_LEASE_MS) */
@@ -51,6 +53,8 @@ export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWit
   readonly packBudgetBytes: number;
   /** How often the reaper looks for expired leases and due retries. */
   readonly reapEveryMs: number;
+  /** Fresh jobs each batch may queue while the backlog is full: its share of maxInFlight (Backlog.mayAdd). */
+  readonly shareWhenFull: number;
   /** Labels of this ventilator's metrics. */
   readonly labels: { readonly pipeline: string };
 }
@@ -69,6 +73,7 @@ export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithD
     resultsConnect: options.resultsConnect ?? s.resultsConnect.default!,
     eventsConnect: options.eventsConnect ?? s.eventsConnect.default!,
     maxInFlight: options.maxInFlight ?? s.maxInFlight.default!,
+    maxOpenBatches: options.maxOpenBatches ?? s.maxOpenBatches.default!,
     maxJobsPerMessage: options.maxJobsPerMessage ?? s.maxJobsPerMessage.default!,
     leaseMs,
     maxAttempts,
@@ -103,6 +108,7 @@ export function compileVentilatorOptions(options: VentilatorOptions): CompiledVe
     ...o,
     packBudgetBytes: o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES,
     reapEveryMs: Math.min(REAP_EVERY_MS, Math.max(50, o.leaseMs / 4)),
+    shareWhenFull: Math.max(1, Math.floor(o.maxInFlight / o.maxOpenBatches)),
     labels: { pipeline: o.pipeline.name },
   };
 }

@@ -60,7 +60,7 @@ export class Ventilator {
     this.#events = new Subscriber({ ...socketOptions, ...security.connectOptions() });
     const workers = (this.#workers = new WorkerRegistry(o.heartbeatMs));
     const isolation: Isolation = new Isolation(workers, (key: string): number => backlog.inFlight.heldBy(key) + (workers.byKey(key)?.reserved ?? 0));
-    const backlog: Backlog = (this.#backlog = new Backlog(o.maxInFlight, isolation.queue));
+    const backlog: Backlog = (this.#backlog = new Backlog(o.maxInFlight, isolation.queue, o.shareWhenFull));
     this.#splitter = new Splitter({
       pipeline: o.pipeline,
       ledger,
@@ -85,7 +85,10 @@ export class Ventilator {
       metrics,
       running,
     });
-    this.#completions = new BatchCompletions(ledger, (batchId) => this.#splitter.forget(batchId));
+    this.#completions = new BatchCompletions(ledger, (batchId) => {
+      this.#splitter.forget(batchId);
+      backlog.fresh.forget(batchId);
+    });
     metrics.sampleGauge(metrics.jobsInflight, labels, () => backlog.inFlight.size);
     metrics.sampleGauge(metrics.workersConnected, labels, () => workers.size);
     metrics.sampleGauge(metrics.batchJobsSplit, labels, () => this.#splitter.splitSoFar);
@@ -149,9 +152,10 @@ export class Ventilator {
    * Runs one batch: announces it to the sink, streams its split into jobs, and resolves with the
    * sink's summary once every job has a result or is a dead letter. Running a batch id again
    * resumes it: jobs already dispatched or done are skipped (ids are deterministic). Several
-   * batches may run at once; they share the bound on jobs out.
+   * batches may run at once: they share the bound on jobs out, and the workers go to the highest
+   * `priority` first (1 is the highest; none is the lowest), then to each batch in turn.
    */
-  async runBatch(input: unknown, batchId = newBatchId(this.#o.pipeline.name)): Promise<BatchSummary> {
+  async runBatch(input: unknown, batchId = newBatchId(this.#o.pipeline.name), options: { priority?: number } = {}): Promise<BatchSummary> {
     const { pipeline, logger, ledger } = this.#o;
     // Checked here too: a batch queued by another client, or given as --input, never went through
     // submit. An invalid one fails before anything is written or split.
@@ -159,9 +163,13 @@ export class Ventilator {
     const { resumed, summary } = await ledger.begin(batchId, pipeline.name);
     if (summary) return summary;
     const done = this.#completions.wait(batchId);
+    this.#backlog.fresh.setPriority(batchId, options.priority);
     logger.info({ batch: batchId, resumed }, resumed ? 'batch resumed' : 'batch started');
     await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
-    const total = await this.#splitter.split(checked, batchId, resumed);
+    const total = await this.#splitter.split(checked, batchId, resumed).catch((error: unknown) => {
+      this.#backlog.fresh.forget(batchId);
+      throw error;
+    });
     await ledger.end(batchId, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     logger.info({ batch: batchId, jobs: total }, 'batch split done');

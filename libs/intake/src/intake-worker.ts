@@ -19,8 +19,10 @@ export interface IntakeOptions {
    * before another ventilator takes it over and resumes it, in ms.
    */
   lockMs: number;
-  /** Runs one batch to its end: the ventilator's `runBatch`. */
-  runBatch: (input: unknown, batchId: string) => Promise<BatchSummary>;
+  /** Runs one batch to its end: the ventilator's `runBatch`, with the priority it was submitted with. */
+  runBatch: (input: unknown, batchId: string, options: { priority?: number }) => Promise<BatchSummary>;
+  /** Batches run at once (BullMQ's concurrency): the ventilator's JOBPIPE_MAX_OPEN_BATCHES. @default 1 */
+  concurrency?: number;
   onError: (error: Error) => void;
   /**
    * Where to say which batch waits for another ventilator's lock, and until when.
@@ -59,7 +61,7 @@ export function intakeTimings(lockMs: number): IntakeTimings {
 }
 
 /**
- * Takes batches from the pipeline's BullMQ queue one at a time and runs them; the BullMQ job
+ * Takes batches from the pipeline's BullMQ queue, up to `concurrency` at once, and runs them; the BullMQ job
  * completes with the batch summary. A ventilator that crashes mid-batch leaves its BullMQ job
  * locked; once the lock lapses (at most `lockMs` after the crash), BullMQ's stalled check, run
  * every `stalledCheckMs`, gives it to the next free ventilator, which resumes it. Meanwhile the
@@ -73,7 +75,9 @@ export function startIntake(options: IntakeOptions): Worker {
     async (job: Job) => {
       running++;
       try {
-        return await options.runBatch((job.data as BatchRequest).input, job.id!);
+        // BullMQ's 0 is "no priority", which jobpipe runs last (see submit).
+        const priority = job.opts.priority ? job.opts.priority : undefined;
+        return await options.runBatch((job.data as BatchRequest).input, job.id!, { priority });
       } finally {
         running--;
       }
@@ -81,7 +85,7 @@ export function startIntake(options: IntakeOptions): Worker {
     {
       connection: duplicateClient(options.redis),
       prefix: options.prefix,
-      concurrency: 1,
+      concurrency: options.concurrency ?? 1,
       lockDuration: timings.lockMs,
       lockRenewTime: timings.renewMs,
       stalledInterval: timings.stalledCheckMs,
@@ -90,7 +94,7 @@ export function startIntake(options: IntakeOptions): Worker {
     },
   );
   worker.on('error', options.onError);
-  if (options.logger) watchClaims(worker, options.redis, options.logger, timings, () => running > 0);
+  if (options.logger) watchClaims(worker, options.redis, options.logger, timings, () => running >= (options.concurrency ?? 1));
   return worker;
 }
 
@@ -144,7 +148,7 @@ function watchClaims(worker: Worker, redis: RedisClient, logger: IntakeLogger, t
           logger.info(
             { ...fields, busy: busy() },
             busy()
-              ? 'batch claimed by a stopped ventilator; it returns to the queue when its intake lock lapses (this ventilator is running another batch)'
+              ? 'batch claimed by a stopped ventilator; it returns to the queue when its intake lock lapses (this ventilator runs as many batches as it may)'
               : 'batch claimed by a stopped ventilator; resuming it when its intake lock lapses',
           );
         }

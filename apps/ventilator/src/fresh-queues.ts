@@ -1,0 +1,142 @@
+import type { PendingJob } from '@jobpipe/ledger';
+
+/** The priority of a batch that was given none: after every batch that has one. */
+export const LOWEST_PRIORITY = 2_097_152;
+
+/**
+ * Where the dispatcher takes a pack from: a queue of jobs of one kind, oldest first. `take`
+ * removes the first `count`; `putBack` returns jobs that could not go (to the front).
+ */
+export interface PackSource {
+  readonly jobs: readonly PendingJob[];
+  /** Jobs of a split not yet written ahead: the ledger checks they are new. */
+  readonly fresh: boolean;
+  take(count: number): PendingJob[];
+  putBack(jobs: PendingJob[]): void;
+}
+
+/** A plain queue as a pack source (redeliveries, suspects). */
+export function arraySource(jobs: PendingJob[]): PackSource {
+  return {
+    jobs,
+    fresh: false,
+    take: (count) => jobs.splice(0, count),
+    putBack: (back) => void jobs.unshift(...back),
+  };
+}
+
+interface BatchQueue {
+  readonly batch: string;
+  readonly priority: number;
+  readonly jobs: PendingJob[];
+  /** In its level's rotation: it has jobs waiting. */
+  queued: boolean;
+}
+
+/**
+ * Fresh jobs from the splits, one queue per batch, so that several batches run at once and a
+ * small one is never stuck behind a large one. The next pack comes from the highest priority
+ * (1 is the highest) that has jobs waiting, and within one priority from each batch in turn,
+ * a message each (round robin). Packs are bounded by the same credit and message size whichever
+ * batch they come from, so batches with enough jobs waiting share the workers about evenly, and a
+ * batch alone gets all of them.
+ */
+export class FreshQueues {
+  readonly #queues = new Map<string, BatchQueue>();
+  readonly #priorities = new Map<string, number>();
+  /** Batches with jobs waiting, by priority; each level is a rotation, its head goes next. */
+  readonly #levels = new Map<number, BatchQueue[]>();
+  /** The priorities in #levels, highest first. */
+  #order: number[] = [];
+  #length = 0;
+
+  /** Fresh jobs waiting, over every batch. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Jobs of `batch` waiting. */
+  queued(batch: string): number {
+    return this.#queues.get(batch)?.jobs.length ?? 0;
+  }
+
+  /** The jobs of `batch` waiting, oldest first (read only). */
+  jobsOf(batch: string): readonly PendingJob[] {
+    return this.#queues.get(batch)?.jobs ?? [];
+  }
+
+  /** Sets a batch's priority before its jobs come. @default LOWEST_PRIORITY */
+  setPriority(batch: string, priority: number | undefined): void {
+    this.#priorities.set(batch, priority ?? LOWEST_PRIORITY);
+  }
+
+  /** The batch is done: its priority and its (empty) queue go. */
+  forget(batch: string): void {
+    this.#priorities.delete(batch);
+    const queue = this.#queues.get(batch);
+    if (queue && queue.jobs.length === 0) this.#queues.delete(batch);
+  }
+
+  push(job: PendingJob): void {
+    const queue = this.#queueOf(job.batch);
+    queue.jobs.push(job);
+    this.#length++;
+    if (!queue.queued) this.#enqueue(queue);
+  }
+
+  /** The source of the next pack, or undefined when no fresh job waits. */
+  next(): PackSource | undefined {
+    const priority = this.#order[0];
+    if (priority === undefined) return undefined;
+    const level = this.#levels.get(priority)!;
+    const queue = level[0]!;
+    return {
+      jobs: queue.jobs,
+      fresh: true,
+      take: (count) => {
+        const taken = queue.jobs.splice(0, count);
+        this.#length -= taken.length;
+        // Its turn is over: to the back of its level, or out of it when nothing is left.
+        if (level[0] === queue) level.shift();
+        if (queue.jobs.length > 0) level.push(queue);
+        else this.#dequeued(queue, level);
+        return taken;
+      },
+      putBack: (back) => {
+        // Its queue may have gone once emptied (a batch without a priority): the batch's queue now.
+        const current = this.#queueOf(queue.batch);
+        current.jobs.unshift(...back);
+        this.#length += back.length;
+        if (!current.queued) this.#enqueue(current);
+      },
+    };
+  }
+
+  #queueOf(batch: string): BatchQueue {
+    let queue = this.#queues.get(batch);
+    if (!queue) {
+      queue = { batch, priority: this.#priorities.get(batch) ?? LOWEST_PRIORITY, jobs: [], queued: false };
+      this.#queues.set(batch, queue);
+    }
+    return queue;
+  }
+
+  #enqueue(queue: BatchQueue): void {
+    queue.queued = true;
+    let level = this.#levels.get(queue.priority);
+    if (!level) {
+      level = [];
+      this.#levels.set(queue.priority, level);
+      this.#order = [...this.#levels.keys()].sort((a, b) => a - b);
+    }
+    level.push(queue);
+  }
+
+  #dequeued(queue: BatchQueue, level: BatchQueue[]): void {
+    queue.queued = false;
+    if (!this.#priorities.has(queue.batch)) this.#queues.delete(queue.batch);
+    if (level.length > 0) return;
+    this.#levels.delete(queue.priority);
+    this.#order = this.#order.filter((priority) => priority !== queue.priority);
+  }
+}
