@@ -23,7 +23,7 @@ function required<T>(spec: Setting<T | undefined>, description: string): Setting
   return { ...rest, description } as Setting<T>;
 }
 
-const redisAccess = {
+export const redisAccess = {
   redisUrl: required<string>(common.redisUrl, 'the Redis that the pipeline uses (redis:// or rediss://)'),
   ...redisSettings,
   redisPrefix: common.redisPrefix,
@@ -48,6 +48,18 @@ export const submitSettings = {
     default: undefined,
     parse: integer(1, 2_097_152),
   }),
+  retention: setting<number | undefined>({
+    ...common.retention,
+    description: "how long this batch's keys (summary, results) stay in Redis once it is done: 90s, 30m, 24h, 7d or ms; 0 keeps them forever",
+    default: undefined,
+    defaultText: "the sink's",
+  }),
+  deadRetention: setting<number | undefined>({
+    ...common.deadRetention,
+    description: 'how long this batch stays once done if it has dead letters, if longer than its retention; 0 keeps it forever',
+    default: undefined,
+    defaultText: "the sink's",
+  }),
 };
 
 /** How long a command tries to reach Redis before it gives up: someone is waiting for an answer. */
@@ -61,7 +73,7 @@ const REDIS_RETRY_MS = 100;
  * refuses, or a certificate that fails verification, are a RedisRefusedError at once. Both are
  * ConfigErrors (one line, exit code 2) naming the Redis, never its password.
  */
-async function withClient<T>(
+export async function withClient<T>(
   config: RedisConfig & { redisUrl: string; redisPrefix: string },
   use: (client: JobpipeClient, connection: RedisConnectionSettings) => Promise<T>,
 ): Promise<T> {
@@ -213,6 +225,8 @@ export function submitCommand(): Command {
       const batch = await client.submit(pipeline, config.input, {
         ...(config.batchId ? { batchId: config.batchId } : {}),
         ...(config.priority ? { priority: config.priority } : {}),
+        ...(config.retention === undefined ? {} : { retentionMs: config.retention }),
+        ...(config.deadRetention === undefined ? {} : { deadRetentionMs: config.deadRetention }),
       });
       if (!wait) return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
       if (!asJson) say(`submitted ${batch}; waiting for it to finish`);

@@ -10,6 +10,7 @@ import { workerSettings } from '@jobpipe/worker/settings';
 import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings } from './demo-settings.js';
 import { keysCommand } from './keys-command.js';
+import { resultsCommand } from './results-command.js';
 import { topCommand } from './top/top-command.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
 
   program.addCommand(submitCommand());
   program.addCommand(statusCommand());
+  program.addCommand(resultsCommand());
   program.addCommand(deadCommand());
   program.addCommand(topCommand());
   program.addCommand(keysCommand());

@@ -39,7 +39,12 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
       // A pipeline that sets no retries or backoff gets the ledger's defaults (RedisResultLedgerOptions).
       const ledger: ResultLedger = redis
-        ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), { retries: pipeline.retries, retryBackoffMs: pipeline.retryBackoffMs })
+        ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), {
+            retries: pipeline.retries,
+            retryBackoffMs: pipeline.retryBackoffMs,
+            retentionMs: config.retention,
+            deadRetentionMs: config.deadRetention,
+          })
         : new MemoryResultLedger();
       const sink = new Sink({
         pipeline,

@@ -14,4 +14,6 @@ export const sinkSettings = {
   redisUrl: common.redisUrl,
   ...redisSettings,
   redisPrefix: common.redisPrefix,
+  retention: common.retention,
+  deadRetention: common.deadRetention,
 };

@@ -1,4 +1,17 @@
-import { endpoint, existingFile, integer, keyPrefix, oneOf, port, redisUrl, setting } from './settings.js';
+import { duration, endpoint, existingFile, integer, keyPrefix, oneOf, port, redisUrl, setting } from './settings.js';
+
+/** How long a done batch's keys stay in Redis by default (JOBPIPE_RETENTION): a day. */
+export const DEFAULT_RETENTION_MS = 24 * 3_600_000;
+/** How long a done batch with dead letters stays by default (JOBPIPE_DEAD_RETENTION): a week. */
+export const DEFAULT_DEAD_RETENTION_MS = 7 * 86_400_000;
+
+const RETENTION_LIMIT = duration(1000, 3650 * 86_400_000);
+
+/** A retention: a duration from 1s to 3650d, or 0 for keeping batches forever (as before retention). */
+export function retention(raw: string): number {
+  if (/^0+\s*(ms|s|m|h|d)?$/i.test(raw.trim())) return 0;
+  return RETENTION_LIMIT(raw);
+}
 
 /** Settings that several roles share. Each app picks the ones it reads. */
 export const common = {
@@ -99,5 +112,23 @@ export const common = {
     description: 'prefix of every Redis key, so several deployments can share one Redis',
     default: 'jobpipe',
     parse: keyPrefix,
+  }),
+  retention: setting({
+    env: 'JOBPIPE_RETENTION',
+    flag: 'retention',
+    description:
+      "how long a done batch's keys (summary, results, counters) stay in Redis before they expire: 90s, 30m, 24h, 7d or ms; 0 keeps them forever. A submission's own --retention wins",
+    default: DEFAULT_RETENTION_MS,
+    defaultText: '`24h`',
+    parse: retention,
+  }),
+  deadRetention: setting({
+    env: 'JOBPIPE_DEAD_RETENTION',
+    flag: 'dead-retention',
+    description:
+      'how long a done batch that has dead letters stays instead (all its keys, so `jobpipe dead retry` loses nothing), if longer than its retention; 0 keeps such batches forever',
+    default: DEFAULT_DEAD_RETENTION_MS,
+    defaultText: '`7d`',
+    parse: retention,
   }),
 };

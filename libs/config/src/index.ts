@@ -11,9 +11,24 @@ export { AddressError, addressError, checkSetting, settingName } from './errors.
 export { checkOptions, defaultsOf, option, OptionError } from './options.js';
 export type { OptionRule, RoleName } from './options.js';
 export type { SettingsSpec, ConfigOf } from './load-config.js';
-export { setting, integer, port, endpoint, existingFile, readTextFile, oneOf, nonEmpty, json, boolean, redisUrl, keyPrefix } from './settings.js';
+export {
+  setting,
+  integer,
+  port,
+  endpoint,
+  existingFile,
+  readTextFile,
+  oneOf,
+  nonEmpty,
+  json,
+  boolean,
+  redisUrl,
+  keyPrefix,
+  duration,
+  formatDuration,
+} from './settings.js';
 export type { Setting } from './settings.js';
-export { common } from './common-settings.js';
+export { common, retention, DEFAULT_RETENTION_MS, DEFAULT_DEAD_RETENTION_MS } from './common-settings.js';
 export {
   redisSettings,
   redisConnectionFrom,

@@ -98,6 +98,35 @@ export function boolean(raw: string): boolean {
   throw new Error(`"${raw}" is not a boolean (true/false)`);
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration as text: `90s`, `30m`, `24h`, `7d`, `500ms`, or a plain number of milliseconds. */
+const DURATION = /^(\d+)\s*(ms|s|m|h|d)?$/;
+
+/**
+ * A duration, in milliseconds: a whole number with a unit (`ms`, `s`, `m`, `h`, `d`: `90s`,
+ * `30m`, `24h`, `7d`) or without one (milliseconds), from `minMs` to `maxMs`.
+ */
+export function duration(minMs: number, maxMs: number): (raw: string) => number {
+  return (raw) => {
+    const match = DURATION.exec(raw.trim().toLowerCase());
+    if (!match) throw new Error(`"${raw}" is not a duration (e.g. 90s, 30m, 24h, 7d, or milliseconds)`);
+    const value = Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+    if (!Number.isSafeInteger(value) || value < minMs || value > maxMs)
+      throw new Error(`${raw.trim()} is outside ${formatDuration(minMs)}..${formatDuration(maxMs)}`);
+    return value;
+  };
+}
+
+/** A duration in milliseconds as the shortest text `duration` reads back (`86400000` -> `1d`, `1500` -> `1500ms`). */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const size = DURATION_UNITS[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 /** A Redis URL: redis:// or rediss:// (TLS), with optional user, password and database. */
 export function redisUrl(raw: string): string {
   const value = raw.trim();

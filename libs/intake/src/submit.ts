@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import { duplicateClient, RedisLedger, type BatchInfo, type RedisClient } from '@jobpipe/ledger';
+import { DEFAULT_RETENTION, duplicateClient, RedisLedger, type BatchInfo, type RedisClient, type ResultsPage } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { JobpipeError } from '@jobpipe/protocol/errors';
@@ -16,6 +16,22 @@ export interface SubmitOptions {
   batchId?: string;
   /** BullMQ priority: 1 is the highest; unset batches go first-in first-out. */
   priority?: number;
+  /**
+   * How long the batch's keys stay in Redis once it is done, in ms (0: forever), instead of the
+   * sink's JOBPIPE_RETENTION; its BullMQ intake job goes after as long (24 h when unset).
+   */
+  retentionMs?: number;
+  /**
+   * How long the batch stays once done if it has dead letters (0: forever), instead of the
+   * sink's JOBPIPE_DEAD_RETENTION; a failed intake job goes after as long (7 d when unset).
+   */
+  deadRetentionMs?: number;
+}
+
+/** A recorded result of a batch, as `JobpipeClient.results` streams them. */
+export interface BatchResult {
+  seq: number;
+  value: unknown;
 }
 
 export type BatchState = 'queued' | 'running' | 'done' | 'failed';
@@ -56,7 +72,14 @@ export class JobpipeClient {
     const queue = this.queue(pipeline.name);
     // Claimed atomically, so two submissions of one id cannot both seem to succeed.
     const submitted = this.ledger.keys.batch(batchId).submitted;
-    const claimed = await this.redis.set(submitted, Date.now(), 'NX');
+    // The submission's own retention, if it has one, is read from here by the sink's completion
+    // (see commands/complete-9.lua), which gives this key the batch's expiry too.
+    const claim = {
+      at: Date.now(),
+      ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+      ...(options.deadRetentionMs === undefined ? {} : { deadRetentionMs: options.deadRetentionMs }),
+    };
+    const claimed = await this.redis.set(submitted, JSON.stringify(claim), 'NX');
     if (claimed === null || (await queue.getJob(batchId)) || (await this.ledger.batchInfo(batchId))) {
       if (claimed !== null) await this.redis.del(submitted);
       throw new SubmissionError(`batch ${batchId} already exists`);
@@ -68,8 +91,13 @@ export class JobpipeClient {
       // A batch that fails (its split threw) stays failed for a person to look at; a crash of the
       // ventilator is not a failure: BullMQ hands the batch to the next one, which resumes it.
       attempts: 1,
-      removeOnComplete: { count: 10_000 },
-      removeOnFail: { count: 10_000 },
+      // Done batches go after their retention, failed ones after the dead retention, as dead
+      // letters do. BullMQ removes them as it finishes a job: each finished job sweeps the jobs
+      // older than its own `age` (and beyond the newest 10,000), so a queue's last batch stays
+      // until the next one finishes, and a shorter retention also sweeps older jobs of longer ones
+      // (the ledger, not the intake job, keeps the batch's summary and results).
+      removeOnComplete: keepFor(options.retentionMs ?? DEFAULT_RETENTION.retentionMs),
+      removeOnFail: keepFor(options.deadRetentionMs ?? DEFAULT_RETENTION.deadRetentionMs),
     });
     await this.redis.sadd(this.ledger.keys.pipelines, pipeline.name);
     return batchId;
@@ -126,6 +154,29 @@ export class JobpipeClient {
     }
   }
 
+  /**
+   * One page of a batch's recorded results (see RedisLedger.resultsPage): `cursor` '0' first,
+   * then each page's `next` until it is null. Undefined when the batch is unknown or has expired.
+   */
+  resultsPage(batchId: string, cursor = '0', count = 1000): Promise<ResultsPage | undefined> {
+    return this.ledger.resultsPage(batchId, cursor, count);
+  }
+
+  /**
+   * Streams a batch's recorded results, a page of `pageSize` at a time (by seq once its split is
+   * over; dead letters have none). Throws a SubmissionError when the batch is unknown or its keys
+   * have expired (JOBPIPE_RETENTION after it was done).
+   */
+  async *results(batchId: string, options: { cursor?: string; pageSize?: number } = {}): AsyncGenerator<BatchResult> {
+    let cursor: string | null = options.cursor ?? '0';
+    while (cursor !== null) {
+      const page = await this.resultsPage(batchId, cursor, options.pageSize ?? 1000);
+      if (!page) throw new SubmissionError(`batch ${batchId} is unknown, or its results have expired`);
+      for (const { seq, valueJson } of page.results) yield { seq, value: JSON.parse(valueJson) };
+      cursor = page.next;
+    }
+  }
+
   /** A QueueEvents stream of a pipeline's intake queue, for callers that prefer events. */
   queueEvents(pipelineName: string): QueueEvents {
     return new QueueEvents(intakeQueueName(pipelineName), { connection: duplicateClient(this.redis), prefix: this.prefix });
@@ -145,6 +196,11 @@ export class JobpipeClient {
   async close(): Promise<void> {
     for (const queue of this.#queues.values()) await queue.close();
   }
+}
+
+/** BullMQ's removeOnComplete / removeOnFail for a retention in ms (0: kept, up to the newest 10,000). */
+function keepFor(retentionMs: number): { age?: number; count: number } {
+  return retentionMs > 0 ? { age: Math.ceil(retentionMs / 1000), count: 10_000 } : { count: 10_000 };
 }
 
 /**

@@ -1,10 +1,16 @@
 --[[
   Sends dead letters round again: each goes back in flight with its attempts reset and is due at
-  once, and its batch is running again.
+  once, and its batch is running again. A done batch's keys carry an expiry (its retention, see
+  complete-9.lua); running again, the batch keeps every key until it is done anew, when the
+  completion sets the expiry again: nothing of it, its results included, expires meanwhile.
   Every key is the batch's (one hash slot). The pipeline's active set is another slot: the caller
   adds the batch to it before this runs and again after (RedisLedger.retryDead), so the reapers
   find the batch whatever completes it meanwhile.
   KEYS[1] dead, KEYS[2] inflight, KEYS[3] leases, KEYS[4] errors, KEYS[5] meta
+  KEYS[6] results   the other keys of the batch, whose expiry is removed (PERSIST)
+  KEYS[7] workers
+  KEYS[8] submitted
+  KEYS[9] packs
   ARGV seqs (none: every dead letter of the batch)
   Returns the number of jobs sent round again.
 ]]
@@ -26,5 +32,8 @@ if moved > 0 then
   redis.call('HINCRBY', KEYS[5], 'dead', -moved)
   redis.call('HSET', KEYS[5], 'status', 'running')
   redis.call('HDEL', KEYS[5], 'summary', 'finishedAt')
+  for i = 1, #KEYS do
+    redis.call('PERSIST', KEYS[i])
+  end
 end
 return moved

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LedgerKeys, type BatchKeys } from './keys.js';
+import { completeKeys, LedgerKeys, retryDeadKeys, type BatchKeys } from './keys.js';
 import { withIncludes } from './scripts.js';
 
 /** The part of a key Redis Cluster hashes: its first non-empty `{...}`, else the whole key. */
@@ -23,8 +23,17 @@ describe('LedgerKeys', () => {
   });
 
   it("keeps the keys that are not a batch's out of every batch's slot, and every key under the prefix", () => {
-    for (const key of [keys.batches, keys.active('primes'), keys.pipelines]) expect(key).not.toMatch(/[{}]/);
-    for (const key of [...batchKeys('b1'), keys.batches, keys.active('primes'), keys.pipelines]) expect(key.startsWith('jp:')).toBe(true);
+    for (const key of [keys.batches, keys.expiring, keys.active('primes'), keys.pipelines]) expect(key).not.toMatch(/[{}]/);
+    for (const key of [...batchKeys('b1'), keys.batches, keys.expiring, keys.active('primes'), keys.pipelines]) expect(key.startsWith('jp:')).toBe(true);
+  });
+
+  it('gives the scripts that expire or keep a batch every key of it, the record calls aside', () => {
+    const all = Object.entries(keys.batch('b1'))
+      .filter(([part]) => part !== 'calls')
+      .map(([, key]) => key)
+      .sort();
+    expect([...completeKeys(keys.batch('b1'))].sort()).toEqual(all);
+    expect([...retryDeadKeys(keys.batch('b1'))].sort()).toEqual(all);
   });
 
   it("tags each pipeline's BullMQ intake queue, so BullMQ's keys of one queue share a slot", () => {
@@ -56,13 +65,14 @@ describe('the Lua commands on a Redis Cluster', () => {
     const fromKeys = new Set<string>();
     for (const match of code.matchAll(/local ([\w, ]+) = (KEYS\[\d+\](?:, KEYS\[\d+\])*)/g)) for (const name of match[1]!.split(',')) fromKeys.add(name.trim());
     for (const [, command, key] of code.matchAll(/redis\.call\('(\w+)',\s*([^,)]+)/g)) {
-      expect(/^KEYS\[\d+\]$/.test(key!.trim()) || fromKeys.has(key!.trim()), `${command} ${key}`).toBe(true);
+      // KEYS[i]: a loop over every key (`for i = 1, #KEYS do`).
+      expect(/^KEYS\[(\d+|i)\]$/.test(key!.trim()) || fromKeys.has(key!.trim()), `${command} ${key}`).toBe(true);
     }
   });
 
   it('shares the entry parsing as one included fragment', () => {
     const users = commands.filter(({ lua }) => lua.includes('--- @include "split-entry"')).map(({ file }) => file);
-    expect(users.sort()).toEqual(['record-8.lua', 'retry-dead-5.lua', 'take-due-5.lua']);
+    expect(users.sort()).toEqual(['record-8.lua', 'retry-dead-9.lua', 'take-due-5.lua']);
     for (const { file, lua } of commands) {
       const full = withIncludes(lua);
       expect(full, file).not.toMatch(/@include/);

@@ -24,7 +24,7 @@ export interface BatchKeys {
  * Redis Cluster: a Lua script or a MULTI may only touch keys of one hash slot. Every key of one
  * batch carries the batch's hash tag, `{<batch id>}`, so each batch lives in one slot and the
  * scripts, which work on one batch at a time, run on a cluster; batches spread over the slots.
- * The keys that are not a batch's (`batches`, `active`, `pipelines`) sit in slots of their own
+ * The keys that are not a batch's (`batches`, `expiring`, `active`, `pipelines`) sit in slots of their own
  * and are never touched in one script or MULTI together with a batch's keys. (A prefix that holds
  * `{...}` itself would put every key in that one slot: it works, on one node.)
  *
@@ -33,6 +33,19 @@ export interface BatchKeys {
  * `intake-<pipeline>`. See the README,
  * Guarantees, for upgrading.
  */
+/**
+ * The KEYS of commands/complete-9.lua, in its order: every key of the batch (the record calls'
+ * keys aside: they expire on their own, see RECORD_CALL_TTL_MS).
+ */
+export function completeKeys(k: BatchKeys): string[] {
+  return [k.meta, k.packs, k.inflight, k.leases, k.results, k.dead, k.errors, k.workers, k.submitted];
+}
+
+/** The KEYS of commands/retry-dead-9.lua, in its order: every key of the batch, the record calls' aside. */
+export function retryDeadKeys(k: BatchKeys): string[] {
+  return [k.dead, k.inflight, k.leases, k.errors, k.meta, k.results, k.workers, k.submitted, k.packs];
+}
+
 /** The KEYS of commands/record-8.lua, in its order: a batch's keys and the key of one record call. */
 export function recordKeys(k: BatchKeys, call: string): string[] {
   return [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call];
@@ -73,6 +86,15 @@ export class LedgerKeys {
   /** All batches by start time (zset, score = startedAt). Its own slot. */
   get batches(): string {
     return `${this.prefix}:batches`;
+  }
+
+  /**
+   * Done batches by the time their keys expire (zset, score = epoch ms; see RedisLedger.complete
+   * and trimExpired): how `batches` loses the batches that are gone, at a cost that follows the
+   * batches expiring, not the batches ever run. Its own slot.
+   */
+  get expiring(): string {
+    return `${this.prefix}:expiring`;
   }
 
   /** Batches of a pipeline that are not done (set). Its own slot. */

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
+import { DEFAULT_DEAD_RETENTION_MS, DEFAULT_RETENTION_MS } from '@jobpipe/config';
 import { WireErrorName } from '@jobpipe/protocol/errors';
-import { LedgerKeys, recordKeys } from './keys.js';
+import { completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
 
 /** A job as the ledger keeps it: its payload stays JSON text from the split to the wire. */
@@ -52,6 +53,30 @@ export interface DeadLetter {
   payload: unknown;
   error: { name: string; message: string } | null;
 }
+
+/**
+ * How long a done batch's keys stay (see commands/complete-9.lua), unless its submission says
+ * otherwise; 0 keeps them forever.
+ */
+export interface Retention {
+  /** Every done batch. @default DEFAULT_RETENTION_MS (24 h; JOBPIPE_RETENTION) */
+  retentionMs: number;
+  /** A done batch with dead letters, if longer. @default DEFAULT_DEAD_RETENTION_MS (7 d; JOBPIPE_DEAD_RETENTION) */
+  deadRetentionMs: number;
+}
+
+export const DEFAULT_RETENTION: Retention = { retentionMs: DEFAULT_RETENTION_MS, deadRetentionMs: DEFAULT_DEAD_RETENTION_MS };
+
+/** One page of a batch's recorded results (see RedisLedger.resultsPage). */
+export interface ResultsPage {
+  /** Each result's value as the JSON text recorded, by seq. */
+  results: { seq: number; valueJson: string }[];
+  /** Where the next page starts, or null after the last. */
+  next: string | null;
+}
+
+/** Done batches whose expiry one trim looks at, at most (see trimExpired). */
+const TRIM_PER_CALL = 200;
 
 /** How long a record call's outcomes are kept for a resend of the same call. */
 const RECORD_CALL_TTL_MS = 10 * 60_000;
@@ -261,14 +286,61 @@ export class RedisLedger {
    * (retryDead) may make the batch run again between the script and the SREM: the status is read
    * after the SREM and the batch put back if it runs.
    */
-  async complete(batch: string, pipeline: string, summary: BatchSummary, now = Date.now()): Promise<boolean> {
+  async complete(batch: string, pipeline: string, summary: BatchSummary, now = Date.now(), retention: Retention = DEFAULT_RETENTION): Promise<boolean> {
     const k = this.keys.batch(batch);
-    const outcome = await this.redis.jobpipeComplete(k.meta, k.packs, JSON.stringify(summary), now);
+    const [outcome, leftMs] = await this.redis.jobpipeComplete(
+      ...completeKeys(k),
+      JSON.stringify(summary),
+      now,
+      retention.retentionMs,
+      retention.deadRetentionMs,
+    );
     if (outcome === 0) return false;
+    // Before the SREM: a crash in between leaves the batch active, and the next complete of it
+    // (the sink's reconcile) comes here again.
+    if (leftMs > 0) await this.redis.zadd(this.keys.expiring, now + leftMs, batch);
     const active = this.keys.active(pipeline);
     await this.redis.srem(active, batch);
     if ((await this.redis.hget(k.meta, 'status')) === 'running') await this.redis.sadd(active, batch);
+    this.#forgetCalls(batch);
     return outcome === 1;
+  }
+
+  /**
+   * Takes the batches whose keys have expired out of the list of batches (`batches`), up to
+   * TRIM_PER_CALL of them a call; returns how many. Reads only the batches due to expire by now
+   * (the `expiring` zset, by deadline), so it costs the same however many batches ran before. A
+   * batch due but still there (a dead-letter retry made it run again, or gave its keys a new
+   * expiry) stays listed: a running one leaves `expiring` until it is done again, one that expires
+   * later moves to its new deadline.
+   */
+  async trimExpired(now = Date.now()): Promise<number> {
+    const due = await this.redis.zrangebyscore(this.keys.expiring, '-inf', now, 'LIMIT', 0, TRIM_PER_CALL);
+    if (due.length === 0) return 0;
+    // One command per batch, all sent at once: each batch's meta is in a slot of its own.
+    const left = await Promise.all(due.map((batch) => this.redis.pttl(this.keys.batch(batch).meta)));
+    const gone: string[] = [];
+    const running: string[] = [];
+    const later: (string | number)[] = [];
+    due.forEach((batch, i) => {
+      const ms = left[i]!;
+      if (ms === -2) gone.push(batch);
+      else if (ms === -1) running.push(batch);
+      else later.push(now + ms, batch);
+    });
+    if (gone.length > 0) await this.redis.zrem(this.keys.batches, ...gone);
+    if (gone.length + running.length > 0) await this.redis.zrem(this.keys.expiring, ...gone, ...running);
+    if (later.length > 0) await this.redis.zadd(this.keys.expiring, ...later);
+    return gone.length;
+  }
+
+  /** Deletes the keys of this client's answered record calls of a done batch (their expiry would, within RECORD_CALL_TTL_MS). */
+  #forgetCalls(batch: string): void {
+    const keys = this.#answered.get(batch);
+    if (!keys) return;
+    this.#answered.delete(batch);
+    this.#answeredCount -= keys.length;
+    this.redis.unlink(...keys).catch(() => {});
   }
 
   async batchInfo(batch: string): Promise<BatchInfo | undefined> {
@@ -321,6 +393,41 @@ export class RedisLedger {
     return seen.size;
   }
 
+  /**
+   * One page of a batch's recorded results, at most about `count`, never the whole hash at once.
+   * `cursor` is '0' for the first page, then the `next` of the page before. Once the batch's
+   * split is over (its total is known) pages go by seq, in order (HMGET of `count` seqs: dead
+   * letters and results not in yet are left out, so a page may hold fewer); before, they follow
+   * HSCAN (in no order, and a result may come twice while Redis resizes the hash). Undefined for
+   * a batch the ledger does not know, or whose keys have expired.
+   */
+  async resultsPage(batch: string, cursor = '0', count = 1000): Promise<ResultsPage | undefined> {
+    const k = this.keys.batch(batch);
+    const [total] = await this.redis.hmget(k.meta, 'total');
+    const exists = total !== null || (await this.redis.exists(k.meta)) === 1;
+    if (!exists) return undefined;
+    const scanning = cursor.startsWith('scan:');
+    if (total !== null && !scanning) {
+      const from = cursor === '0' ? 0 : Number(cursor);
+      if (!Number.isSafeInteger(from) || from < 0) throw new TypeError(`"${cursor}" is not a results cursor`);
+      const end = Math.min(Number(total), from + count);
+      if (from >= end) return { results: [], next: null };
+      const seqs = Array.from({ length: end - from }, (_, i) => from + i);
+      const values = await this.redis.hmget(k.results, ...seqs.map(String));
+      const results: ResultsPage['results'] = [];
+      values.forEach((valueJson, i) => {
+        if (valueJson !== null) results.push({ seq: seqs[i]!, valueJson });
+      });
+      return { results, next: end < Number(total) ? String(end) : null };
+    }
+    const position = scanning ? cursor.slice('scan:'.length) : cursor;
+    if (!/^\d+$/.test(position)) throw new TypeError(`"${cursor}" is not a results cursor`);
+    const [next, entries] = await this.redis.hscan(k.results, position, 'COUNT', count);
+    const results: ResultsPage['results'] = [];
+    for (let i = 0; i < entries.length; i += 2) results.push({ seq: Number(entries[i]), valueJson: entries[i + 1]! });
+    return { results, next: next === '0' ? null : `scan:${next}` };
+  }
+
   async listDead(batch: string, limit = 1000): Promise<DeadLetter[]> {
     const k = this.keys.batch(batch);
     const dead: DeadLetter[] = [];
@@ -350,8 +457,13 @@ export class RedisLedger {
     const k = this.keys.batch(batch);
     const active = this.keys.active(pipeline);
     await this.redis.sadd(active, batch);
-    const moved = await this.redis.jobpipeRetryDead(k.dead, k.inflight, k.leases, k.errors, k.meta, ...seqs);
-    if (moved > 0) await this.redis.sadd(active, batch);
+    // Running again, the batch's keys lose their expiry (see retry-dead-9.lua) and it leaves the
+    // batches due to expire (trimExpired would find it kept anyway).
+    const moved = await this.redis.jobpipeRetryDead(...retryDeadKeys(k), ...seqs);
+    if (moved > 0) {
+      await this.redis.sadd(active, batch);
+      await this.redis.zrem(this.keys.expiring, batch);
+    }
     return moved;
   }
 

@@ -1,5 +1,5 @@
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
-import type { RedisLedger } from './redis-ledger.js';
+import { DEFAULT_RETENTION, type RedisLedger, type Retention } from './redis-ledger.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 
 export interface RedisResultLedgerOptions {
@@ -9,6 +9,15 @@ export interface RedisResultLedgerOptions {
   retryBackoffMs?: number;
   /** The time, in epoch ms, as the scripts are told it. @default Date.now */
   clock?: () => number;
+  /**
+   * How long a done batch's keys stay in Redis, in ms, unless its submission set its own
+   * (JOBPIPE_RETENTION); 0 keeps them forever. @default 24 h
+   */
+  retentionMs?: number;
+  /** How long a done batch with dead letters stays, if longer (JOBPIPE_DEAD_RETENTION); 0: forever. @default 7 d */
+  deadRetentionMs?: number;
+  /** Least time between two trims of the expired batches from the list of batches, in ms. @default 1000 */
+  trimEveryMs?: number;
 }
 
 /**
@@ -21,12 +30,21 @@ export class RedisResultLedger implements ResultLedger {
   readonly #retries: number;
   readonly #retryBackoffMs: number;
   readonly #clock: () => number;
+  readonly #retention: Retention;
+  readonly #trimEveryMs: number;
+  #trimmedAt = Number.NEGATIVE_INFINITY;
+  #trimming = false;
 
   constructor(ledger: RedisLedger, options: RedisResultLedgerOptions = {}) {
     this.#ledger = ledger;
     this.#retries = options.retries ?? 0;
     this.#retryBackoffMs = options.retryBackoffMs ?? 1000;
     this.#clock = options.clock ?? Date.now;
+    this.#retention = {
+      retentionMs: options.retentionMs ?? DEFAULT_RETENTION.retentionMs,
+      deadRetentionMs: options.deadRetentionMs ?? DEFAULT_RETENTION.deadRetentionMs,
+    };
+    this.#trimEveryMs = options.trimEveryMs ?? 1000;
   }
 
   async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
@@ -59,12 +77,33 @@ export class RedisResultLedger implements ResultLedger {
     return this.#ledger.workerCounts(batch);
   }
 
-  complete(batch: string, pipeline: string, summary: BatchSummary) {
-    return this.#ledger.complete(batch, pipeline, summary, this.#clock());
+  async complete(batch: string, pipeline: string, summary: BatchSummary): Promise<boolean> {
+    const won = await this.#ledger.complete(batch, pipeline, summary, this.#clock(), this.#retention);
+    this.#trim();
+    return won;
   }
 
+  /** Also, at most every `trimEveryMs`, trims the expired batches from the list of batches: the sink's reconcile calls this on its timer. */
   activeBatches(pipeline: string) {
+    this.#trim();
     return this.#ledger.activeBatches(pipeline);
+  }
+
+  /**
+   * Best effort, in the background: a trim that fails (Redis away) is tried again at the next
+   * call, and what it missed stays due (see RedisLedger.trimExpired).
+   */
+  #trim(): void {
+    const now = this.#clock();
+    if (this.#trimming || now - this.#trimmedAt < this.#trimEveryMs) return;
+    this.#trimming = true;
+    this.#trimmedAt = now;
+    this.#ledger
+      .trimExpired(now)
+      .catch(() => {})
+      .finally(() => {
+        this.#trimming = false;
+      });
   }
 
   forEachResult(batch: string, each: (seq: number, value: unknown) => void | Promise<void>) {

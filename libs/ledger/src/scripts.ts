@@ -4,9 +4,10 @@ import type { Cluster, Redis } from 'ioredis';
 /**
  * Bumped when any script or the key layout changes, so two versions of jobpipe can share one Redis
  * during an upgrade. 9: the keys of a batch share its hash tag (keys.ts, layout 2); complete and
- * retry-dead no longer touch the pipeline's active set.
+ * retry-dead no longer touch the pipeline's active set. 10: complete gives every key of the batch
+ * its retention, retry-dead takes it away again.
  */
-export const SCRIPTS_VERSION = 9;
+export const SCRIPTS_VERSION = 10;
 const commandsDir = new URL('../commands/', import.meta.url);
 const includesDir = new URL('includes/', commandsDir);
 
@@ -29,7 +30,7 @@ export interface LedgerCommands {
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeExpirePacks(...args: (string | number)[]): Promise<number>;
   jobpipeFilterNew(...args: (string | number)[]): Promise<string[]>;
-  jobpipeComplete(...args: (string | number)[]): Promise<number>;
+  jobpipeComplete(...args: (string | number)[]): Promise<[number, number]>;
   jobpipeRetryDead(...args: (string | number)[]): Promise<number>;
   jobpipePurgeDead(...args: (string | number)[]): Promise<number>;
   jobpipeRelease(...args: (string | number)[]): Promise<number>;

@@ -17,6 +17,10 @@ export interface LedgerSettings {
   retries: number;
   retryBackoffMs: number;
   clock: () => number;
+  /** Durable: how long a done batch's keys stay (real time: Redis expires them). @default the ledger's (24 h) */
+  retentionMs?: number;
+  /** Memory: done batches remembered. @default MEMORY_DONE_BATCHES_KEPT */
+  doneBatchesKept?: number;
 }
 
 /** The durable ledger's dead-letter commands (`jobpipe dead`); memory has no dead letters to keep. */
@@ -56,7 +60,7 @@ const memory: LedgerStore = {
   async tearDown() {},
   open(s) {
     const dispatch = () => new MemoryDispatchLedger({ leaseMs: s.leaseMs, maxAttempts: s.maxAttempts, clock: s.clock });
-    const results = () => new MemoryResultLedger({ clock: s.clock });
+    const results = () => new MemoryResultLedger({ clock: s.clock, ...(s.doneBatchesKept === undefined ? {} : { doneBatchesKept: s.doneBatchesKept }) });
     return { dispatch: dispatch(), results: results(), restartVentilator: dispatch, restartSink: results, deadLetters: undefined };
   },
 };
@@ -92,7 +96,9 @@ class RedisStore implements LedgerStore {
     const prefix = `contract-${++this.#prefixes}`;
     const dispatch = () =>
       new RedisDispatchLedger(new RedisLedger(redis, prefix), { pipeline: s.pipeline, leaseMs: s.leaseMs, maxAttempts: s.maxAttempts, clock: s.clock });
-    const results = () => new RedisResultLedger(new RedisLedger(redis, prefix), { retries: s.retries, retryBackoffMs: s.retryBackoffMs, clock: s.clock });
+    const retention = s.retentionMs === undefined ? {} : { retentionMs: s.retentionMs, deadRetentionMs: s.retentionMs };
+    const results = () =>
+      new RedisResultLedger(new RedisLedger(redis, prefix), { retries: s.retries, retryBackoffMs: s.retryBackoffMs, clock: s.clock, ...retention });
     const admin = new RedisLedger(redis, prefix);
     return {
       dispatch: dispatch(),
