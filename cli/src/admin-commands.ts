@@ -195,7 +195,7 @@ async function queuedNotice(client: JobpipeClient, pipeline: string, batch: stri
     .getActiveCount()
     .catch(() => 0);
   if (running > 0)
-    return `batch ${batch} is still queued after ${seconds} s, behind ${running} running batch(es) of pipeline ${pipeline} (a ventilator runs one batch at a time); still waiting`;
+    return `batch ${batch} is still queued after ${seconds} s, behind ${running} running batch(es) of pipeline ${pipeline} (each ventilator runs up to JOBPIPE_MAX_OPEN_BATCHES at once); still waiting`;
   return (
     `no ventilator has taken batch ${batch} after ${seconds} s: it needs a ventilator for pipeline ${pipeline} running with the same ` +
     `${common.redisUrl.env} (${redis}) and ${common.redisPrefix.env} (${client.prefix}); roles started without ${common.redisUrl.env} never see submitted batches. Still waiting`

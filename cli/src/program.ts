@@ -9,6 +9,7 @@ import { ventilatorSettings } from '@jobpipe/ventilator/settings';
 import { workerSettings } from '@jobpipe/worker/settings';
 import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings } from './demo-settings.js';
+import { addCommand, jobCommand } from './job-commands.js';
 import { keysCommand } from './keys-command.js';
 import { resultsCommand } from './results-command.js';
 import { topCommand } from './top/top-command.js';
@@ -52,6 +53,8 @@ export function buildProgram(): Command {
   }
 
   program.addCommand(submitCommand());
+  program.addCommand(addCommand());
+  program.addCommand(jobCommand());
   program.addCommand(statusCommand());
   program.addCommand(resultsCommand());
   program.addCommand(deadCommand());

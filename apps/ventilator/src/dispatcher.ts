@@ -29,6 +29,8 @@ export interface DispatcherOptions {
   metrics: Pick<Metrics, 'jobsDispatched'>;
   /** False once the ventilator stops. */
   running: () => boolean;
+  /** Told of each pack once it is written ahead, before it is sent (single jobs acknowledge their stream entries). */
+  writtenAhead?: (batch: string, jobs: readonly PendingJob[]) => void;
 }
 
 /**
@@ -117,6 +119,7 @@ export class Dispatcher {
       backlog.changed.notify();
     } else {
       backlog.admitting -= jobs.length;
+      this.#o.writtenAhead?.(batch, jobs);
       // Recorded (a late result) or dead-lettered (a reservation that ran out: a ventilator that
       // restarted) while they waited here: sending them would run them once more.
       if (skipped.length > 0) {

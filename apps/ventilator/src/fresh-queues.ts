@@ -28,6 +28,8 @@ export function arraySource(jobs: PendingJob[]): PackSource {
 interface BatchQueue {
   readonly batch: string;
   readonly priority: number;
+  /** Its jobs may be in the ledger already (single jobs read again): the write-ahead checks. */
+  readonly recheck: boolean;
   readonly jobs: PendingJob[];
   /** In its level's rotation: it has jobs waiting. */
   queued: boolean;
@@ -43,7 +45,7 @@ interface BatchQueue {
  */
 export class FreshQueues {
   readonly #queues = new Map<string, BatchQueue>();
-  readonly #priorities = new Map<string, number>();
+  readonly #opened = new Map<string, { priority: number; recheck: boolean }>();
   /** Batches with jobs waiting, by priority; each level is a rotation, its head goes next. */
   readonly #levels = new Map<number, BatchQueue[]>();
   /** The priorities in #levels, highest first. */
@@ -65,14 +67,18 @@ export class FreshQueues {
     return this.#queues.get(batch)?.jobs ?? [];
   }
 
-  /** Sets a batch's priority before its jobs come. @default LOWEST_PRIORITY */
-  setPriority(batch: string, priority: number | undefined): void {
-    this.#priorities.set(batch, priority ?? LOWEST_PRIORITY);
+  /**
+   * Sets a batch's priority (@default LOWEST_PRIORITY) before its jobs come, and whether its jobs
+   * may be in the ledger already, so that their write-ahead must check (@default false: a split's
+   * fresh jobs are new).
+   */
+  setPriority(batch: string, priority: number | undefined, recheck = false): void {
+    this.#opened.set(batch, { priority: priority ?? LOWEST_PRIORITY, recheck });
   }
 
   /** The batch is done: its priority and its (empty) queue go. */
   forget(batch: string): void {
-    this.#priorities.delete(batch);
+    this.#opened.delete(batch);
     const queue = this.#queues.get(batch);
     if (queue && queue.jobs.length === 0) this.#queues.delete(batch);
   }
@@ -92,7 +98,7 @@ export class FreshQueues {
     const queue = level[0]!;
     return {
       jobs: queue.jobs,
-      fresh: true,
+      fresh: !queue.recheck,
       take: (count) => {
         const taken = queue.jobs.splice(0, count);
         this.#length -= taken.length;
@@ -115,7 +121,8 @@ export class FreshQueues {
   #queueOf(batch: string): BatchQueue {
     let queue = this.#queues.get(batch);
     if (!queue) {
-      queue = { batch, priority: this.#priorities.get(batch) ?? LOWEST_PRIORITY, jobs: [], queued: false };
+      const opened = this.#opened.get(batch);
+      queue = { batch, priority: opened?.priority ?? LOWEST_PRIORITY, recheck: opened?.recheck ?? false, jobs: [], queued: false };
       this.#queues.set(batch, queue);
     }
     return queue;
@@ -134,7 +141,7 @@ export class FreshQueues {
 
   #dequeued(queue: BatchQueue, level: BatchQueue[]): void {
     queue.queued = false;
-    if (!this.#priorities.has(queue.batch)) this.#queues.delete(queue.batch);
+    if (!this.#opened.has(queue.batch)) this.#queues.delete(queue.batch);
     if (level.length > 0) return;
     this.#levels.delete(queue.priority);
     this.#order = this.#order.filter((priority) => priority !== queue.priority);

@@ -9,11 +9,15 @@
  * const summary = await ventilator.runBatch({ n: 1000 });
  * ```
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
 import {
   connectRoleRedis,
   describeRedisError,
+  duplicateClient,
+  JobStream,
   isRedisConnectionError,
   isRedisRefusal,
   LedgerKeys,
@@ -29,6 +33,7 @@ import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
+import { SingleJobs } from './single-jobs.js';
 import { Ventilator } from './ventilator.js';
 
 export { ventilatorSettings } from './settings.js';
@@ -55,12 +60,9 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
       // An --input that the pipeline rejects is a bad setting, not a batch to fail and serve on after.
       if (config.input !== undefined) await checkInput(pipeline, config.input);
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
-      const ledger: DispatchLedger = redis
-        ? new RedisDispatchLedger(new RedisLedger(redis, config.redisPrefix), {
-            pipeline: pipeline.name,
-            leaseMs: config.leaseMs,
-            maxAttempts: config.maxAttempts,
-          })
+      const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
+      const ledger: DispatchLedger = redisLedger
+        ? new RedisDispatchLedger(redisLedger, { pipeline: pipeline.name, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
         : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
       if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
       const ventilator = new Ventilator({
@@ -81,6 +83,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         metrics,
       });
       let intake: ReturnType<typeof startIntake> | undefined;
+      let singleJobs: SingleJobs | undefined;
+      const reader = redis && duplicateClient(redis);
       return {
         ventilator,
         start: () => ventilator.start(),
@@ -88,7 +92,9 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         stop: async () => {
           // Forced: a running batch stays claimed and is resumed by the next ventilator.
           await intake?.close(true);
+          await singleJobs?.stop();
           await ventilator.stop();
+          reader?.disconnect();
           redis?.disconnect();
         },
         endpoints: [
@@ -96,7 +102,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           [ventilatorSettings.resultsConnect, config.resultsConnect],
           [ventilatorSettings.eventsConnect, config.eventsConnect],
         ],
-        // Submitted batches come from the intake queue; the pipeline's name joins the known ones.
+        // Submitted batches come from the intake queue, single jobs from the job stream; the
+        // pipeline's name joins the known ones.
         async serveSubmissions() {
           if (!redis) return;
           intake = startIntake({
@@ -118,6 +125,18 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           await redis.sadd(new LedgerKeys(config.redisPrefix).pipelines, pipeline.name).catch((error: unknown) => {
             throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
           });
+          // Single jobs (JobpipeClient.add) come from the pipeline's job stream.
+          singleJobs = new SingleJobs({
+            stream: new JobStream(redisLedger!.redis, redisLedger!.keys, pipeline.name),
+            reader: reader!,
+            consumer: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+            ventilator,
+            claimAfterMs: config.intakeLockMs,
+            readCount: config.maxJobsPerMessage,
+            closeEveryMs: 500,
+            logger,
+          });
+          await singleJobs.start();
         },
       };
     },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, JobsFrameEncoder, topicOf, type BatchSummary } from '@jobpipe/protocol';
+import type { PendingJob } from '@jobpipe/ledger';
 import { parseInput } from '@jobpipe/pipeline';
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
@@ -37,6 +38,7 @@ export class Ventilator {
   readonly #dropped: DroppedMessages;
   #running = false;
   #loops: Promise<unknown>[] = [];
+  readonly #writtenAhead: ((batch: string, jobs: readonly PendingJob[]) => void)[] = [];
   #timers: NodeJS.Timeout[] = [];
 
   /** @throws OptionError when an option is invalid (ventilator-options.ts). */
@@ -84,6 +86,9 @@ export class Ventilator {
       logger,
       metrics,
       running,
+      writtenAhead: (batch, jobs) => {
+        for (const listener of this.#writtenAhead) listener(batch, jobs);
+      },
     });
     this.#completions = new BatchCompletions(ledger, (batchId) => {
       this.#splitter.forget(batchId);
@@ -174,6 +179,51 @@ export class Ventilator {
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     logger.info({ batch: batchId, jobs: total }, 'batch split done');
     return done;
+  }
+
+  /**
+   * Single jobs (single-jobs.ts) come in buckets: a bucket is a batch without a split, whose jobs
+   * come from the pipeline's job stream. Begins one here: in the ledger (where another ventilator
+   * may have begun it already), with its priority, announced to the sink. False when the bucket
+   * is done already (its entries were read again): its jobs need nothing more.
+   */
+  async beginBucket(bucket: string, priority?: number): Promise<boolean> {
+    const { pipeline, ledger, logger } = this.#o;
+    const { summary } = await ledger.begin(bucket, pipeline.name);
+    if (summary) return false;
+    // Another ventilator may hold some of its jobs, or this one may read an entry again: the
+    // write-ahead checks each job against the ledger.
+    this.#backlog.fresh.setPriority(bucket, priority, true);
+    void this.#completions.wait(bucket).then((done) => logger.debug({ batch: bucket, jobs: done.jobs }, 'bucket completed'));
+    await this.#sinkSender.send(encode({ type: 'BatchStart', batch: bucket, pipeline: pipeline.name, startedAt: Date.now() }));
+    return true;
+  }
+
+  /** Jobs of a begun bucket, in line to be sent. */
+  addJobs(jobs: readonly PendingJob[]): void {
+    for (const job of jobs) this.#backlog.fresh.push(job);
+    this.#backlog.changed.notify();
+  }
+
+  /** A bucket takes no more jobs: it has `total`, and completes once each has a result or is dead. */
+  async endBucket(bucket: string, total: number): Promise<void> {
+    await this.#o.ledger.end(bucket, total);
+    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: bucket, pipeline: this.#o.pipeline.name, jobs: total }));
+  }
+
+  /** Whether `batch` may queue more jobs now (Backlog.mayAdd): single jobs are read only then. */
+  mayAdd(batch: string): boolean {
+    return this.#backlog.mayAdd(batch);
+  }
+
+  /** Waits up to `ms` for jobs to leave (the backlog to have room). */
+  async roomChanged(ms: number): Promise<void> {
+    await this.#backlog.room.wait(ms);
+  }
+
+  /** Calls `listener` with each pack once it is written ahead, before it is sent. */
+  onWrittenAhead(listener: (batch: string, jobs: readonly PendingJob[]) => void): void {
+    this.#writtenAhead.push(listener);
   }
 
   async stop(): Promise<void> {

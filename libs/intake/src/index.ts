@@ -10,6 +10,8 @@
  */
 export { JobpipeClient, SubmissionError, validateInput } from './submit.js';
 export type { SubmitOptions, BatchState, BatchStatusReport } from './submit.js';
+export { SingleJobsClient } from './single-jobs-client.js';
+export type { AddOptions, BulkJob, JobReport, JobState } from './single-jobs-client.js';
 export { startIntake, intakeTimings } from './intake-worker.js';
 export type { IntakeOptions, IntakeLogger, IntakeTimings } from './intake-worker.js';
 export { intakeQueueName, checkBatchId } from './queue-name.js';

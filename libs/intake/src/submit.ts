@@ -3,13 +3,11 @@ import { Queue, QueueEvents } from 'bullmq';
 import { DEFAULT_RETENTION, duplicateClient, RedisLedger, type BatchInfo, type RedisClient, type ResultsPage } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
-import { JobpipeError } from '@jobpipe/protocol/errors';
 import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
+import { SingleJobsClient, type AddOptions, type BulkJob, type JobReport } from './single-jobs-client.js';
+import { SubmissionError } from './submission-error.js';
 
-/** An input the pipeline rejects, or a submission that cannot be taken. Nothing was written. */
-export class SubmissionError extends JobpipeError {
-  override name = 'SubmissionError';
-}
+export { SubmissionError };
 
 export interface SubmitOptions {
   /** Defaults to `<pipeline>-<base36 time>-<random>`. */
@@ -56,6 +54,7 @@ export interface BatchStatusReport {
 export class JobpipeClient {
   readonly ledger: RedisLedger;
   readonly #queues = new Map<string, Queue>();
+  readonly #jobs: SingleJobsClient;
 
   /** `redis`: a client of one server or of a Redis Cluster (connectFrom of @jobpipe/ledger). */
   constructor(
@@ -63,6 +62,31 @@ export class JobpipeClient {
     readonly prefix = 'jobpipe',
   ) {
     this.ledger = new RedisLedger(redis, prefix);
+    this.#jobs = new SingleJobsClient(this.ledger);
+  }
+
+  /**
+   * Adds one single job to a pipeline (a name, or the pipeline itself); resolves with its id,
+   * `<bucket>:<seq>`. Jobs added in one turn of the event loop, by any number of callers, go to
+   * Redis in one round trip. With `jobId`, a job added again is not added twice.
+   */
+  add(pipeline: Pipeline | string, payload: unknown, options: AddOptions = {}): Promise<string> {
+    return this.#jobs.add(typeof pipeline === 'string' ? pipeline : pipeline.name, payload, options);
+  }
+
+  /** Adds many single jobs; their ids in the order given. */
+  addBulk(pipeline: Pipeline | string, jobs: readonly BulkJob[]): Promise<string[]> {
+    return this.#jobs.addBulk(typeof pipeline === 'string' ? pipeline : pipeline.name, jobs);
+  }
+
+  /** Where a single job stands (queued, running, done with its value, failed with its error); undefined when unknown or expired. */
+  getJob(id: string): Promise<JobReport | undefined> {
+    return this.#jobs.getJob(id);
+  }
+
+  /** Resolves once the single job is done or has failed; rejects after `timeoutMs`, if given. */
+  waitForJob(id: string, options: { timeoutMs?: number } = {}): Promise<JobReport> {
+    return this.#jobs.waitForJob(id, options);
   }
 
   /** Checks the input against the pipeline, then queues the batch. Returns its id. */

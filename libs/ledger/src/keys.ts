@@ -11,8 +11,22 @@ export interface BatchKeys {
   readonly workers: string;
   /** Prefix of the keys that remember recent record calls (see commands/record-8.lua). */
   readonly calls: string;
-  /** Set while `jobpipe submit` claims the batch id (see JobpipeClient.submit). */
+  /**
+   * Set while `jobpipe submit` claims the batch id (see JobpipeClient.submit), to JSON
+   * `{at, retentionMs?, deadRetentionMs?}`: the submission's own retention, which
+   * commands/complete-9.lua reads.
+   */
   readonly submitted: string;
+}
+
+/** The keys of a pipeline's single jobs (LedgerKeys.jobs). */
+export interface JobStreamKeys {
+  /** Stream: job entries and bucket close entries (commands/add-jobs-2.lua). */
+  readonly stream: string;
+  /** Hash: the open bucket of each priority. */
+  readonly buckets: string;
+  /** Prefix of the idempotency keys: `<idempotency><key>` -> the job id it got. */
+  readonly idempotency: string;
 }
 
 /**
@@ -95,6 +109,16 @@ export class LedgerKeys {
    */
   get expiring(): string {
     return `${this.prefix}:expiring`;
+  }
+
+  /**
+   * A pipeline's single jobs (see JobStream): the stream that producers add to and ventilators
+   * read in a consumer group, the open buckets, and the idempotency keys, all in the slot of the
+   * hash tag `{jobs-<pipeline>}`. A bucket, once its jobs are read, is a batch like any other.
+   */
+  jobs(pipeline: string): JobStreamKeys {
+    const base = `${this.prefix}:jobs:{jobs-${pipeline}}`;
+    return { stream: `${base}:stream`, buckets: `${base}:buckets`, idempotency: `${base}:key:` };
   }
 
   /** Batches of a pipeline that are not done (set). Its own slot. */

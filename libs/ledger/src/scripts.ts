@@ -34,6 +34,8 @@ export interface LedgerCommands {
   jobpipeRetryDead(...args: (string | number)[]): Promise<number>;
   jobpipePurgeDead(...args: (string | number)[]): Promise<number>;
   jobpipeRelease(...args: (string | number)[]): Promise<number>;
+  jobpipeAddJobs(...args: (string | number)[]): Promise<(string | number)[]>;
+  jobpipeCloseBuckets(...args: (string | number)[]): Promise<number>;
 }
 
 /** A client of one Redis server or of a Redis Cluster: both take the same commands. */

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { PendingJob, RedisClient, StreamEntry } from '@jobpipe/ledger';
+import { createLogger } from '@jobpipe/observability';
+import { SingleJobs } from './single-jobs.js';
+
+const job = (entryId: string, bucket: string, seq: number, priority?: number): StreamEntry => ({
+  entryId,
+  kind: 'job',
+  bucket,
+  seq,
+  payloadJson: `${seq}`,
+  ...(priority === undefined ? {} : { priority }),
+});
+const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+/** The room with a fake stream (the entries given, once) and a fake ventilator that records what it is told. */
+function setup(entries: StreamEntry[], doneBuckets: string[] = []) {
+  const calls: string[] = [];
+  const acked: string[] = [];
+  let listener: ((batch: string, jobs: readonly PendingJob[]) => void) | undefined;
+  let served = false;
+  const room = new SingleJobs({
+    stream: {
+      ensureGroup: async () => {},
+      read: async () => {
+        if (served) {
+          await tick();
+          return [];
+        }
+        served = true;
+        return entries;
+      },
+      claimStale: async () => [],
+      ack: async (ids) => void acked.push(...ids),
+      closeIdle: async () => 0,
+      closed: async (bucket) => void calls.push(`closed ${bucket}`),
+    },
+    reader: {} as RedisClient,
+    consumer: 'v1',
+    ventilator: {
+      beginBucket: async (bucket, priority) => (calls.push(`begin ${bucket} ${priority}`), !doneBuckets.includes(bucket)),
+      addJobs: (jobs) => void calls.push(`add ${jobs.map((j) => `${j.batch}:${j.seq}`).join(',')}`),
+      endBucket: async (bucket, total) => void calls.push(`end ${bucket} ${total}`),
+      mayAdd: () => true,
+      roomChanged: async () => void (await tick()),
+      onWrittenAhead: (fn) => void (listener = fn),
+    },
+    claimAfterMs: 60_000,
+    readCount: 100,
+    closeEveryMs: 60_000,
+    logger: createLogger('test', 'silent'),
+  });
+  return {
+    room,
+    calls,
+    acked,
+    writtenAhead: (batch: string, seqs: number[]) =>
+      listener!(
+        batch,
+        seqs.map((seq) => ({ batch, seq, attempt: 1, payloadJson: '' })),
+      ),
+  };
+}
+
+describe('SingleJobs', () => {
+  it('begins each bucket once with its priority, hands its jobs in, and ends it at its close entry', async () => {
+    const { room, calls, acked } = setup([
+      job('1-0', 'a', 0, 2),
+      job('1-1', 'a', 1, 2),
+      { entryId: '1-2', kind: 'close', bucket: 'a', total: 2 },
+      job('1-3', 'b', 0),
+    ]);
+    await room.start();
+    await tick();
+    await room.stop();
+    expect(calls).toEqual(['begin a 2', 'add a:0,a:1', 'end a 2', 'closed a', 'begin b undefined', 'add b:0']);
+    expect(acked).toEqual(['1-2']); // the close entry; the jobs wait for their write-ahead
+  });
+
+  it('acknowledges job entries once their jobs are written ahead, and those of a bucket done already at once', async () => {
+    const { room, calls, acked, writtenAhead } = setup([job('1-0', 'a', 0), job('1-1', 'a', 1), job('1-2', 'old', 5)], ['old']);
+    await room.start();
+    await tick();
+    expect(acked).toEqual(['1-2']);
+    expect(calls).not.toContain('add old:5');
+    writtenAhead('a', [1]);
+    writtenAhead('elsewhere', [0]);
+    await tick();
+    expect(acked).toEqual(['1-2', '1-1']);
+    writtenAhead('a', [0, 1]);
+    await room.stop();
+    expect(acked).toEqual(['1-2', '1-1', '1-0']);
+  });
+});

@@ -1,0 +1,167 @@
+import type { JobStream, PendingJob, RedisClient, StreamEntry } from '@jobpipe/ledger';
+import type { Logger } from '@jobpipe/observability';
+import type { Ventilator } from './ventilator.js';
+
+export interface SingleJobsOptions {
+  /** The pipeline's job stream. */
+  stream: Pick<JobStream, 'ensureGroup' | 'read' | 'claimStale' | 'ack' | 'closeIdle' | 'closed'>;
+  /** A connection of its own: the stream read blocks it. */
+  reader: RedisClient;
+  /** This ventilator's name in the consumer group: unique per process. */
+  consumer: string;
+  ventilator: Pick<Ventilator, 'beginBucket' | 'addJobs' | 'endBucket' | 'mayAdd' | 'roomChanged' | 'onWrittenAhead'>;
+  /** Entries another consumer read and did not acknowledge for this long are taken over (its ventilator stopped), in ms. */
+  claimAfterMs: number;
+  /** Entries read at once, at most. */
+  readCount: number;
+  /** How often buckets that no job rolls over are closed, in ms. */
+  closeEveryMs: number;
+  logger: Logger;
+}
+
+/** How long one read of the stream waits for an entry, in ms: a stop waits for it too. */
+const READ_BLOCK_MS = 1000;
+
+/**
+ * Feeds the ventilator the single jobs that producers add to the pipeline's job stream
+ * (JobpipeClient.add): reads entries in the ventilators' consumer group while the backlog has
+ * room, begins each bucket once, hands its jobs in, and acknowledges (deletes) their entries once
+ * they are written ahead. A close entry ends its bucket. Entries that a stopped ventilator read
+ * and never acknowledged are taken over after `claimAfterMs`; the write-ahead checks each of them
+ * against the ledger, so none is sent twice for being read twice.
+ */
+export class SingleJobs {
+  readonly #o: SingleJobsOptions;
+  /** Buckets begun here: those done already are false (their jobs' entries are only acknowledged). */
+  readonly #begun = new Map<string, boolean>();
+  /** Stream entries of jobs handed in and not yet written ahead, by bucket and seq. */
+  readonly #unacked = new Map<string, Map<number, string>>();
+  #toAck: string[] = [];
+  #ackScheduled = false;
+  /** The bucket of the newest job read: whether it may queue more decides whether to read. */
+  #latestBucket = '';
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #timers: NodeJS.Timeout[] = [];
+
+  constructor(options: SingleJobsOptions) {
+    this.#o = options;
+    options.ventilator.onWrittenAhead((batch, jobs) => this.#writtenAhead(batch, jobs));
+  }
+
+  async start(): Promise<void> {
+    await this.#o.stream.ensureGroup();
+    this.#running = true;
+    this.#loop = this.#run();
+    this.#timers.push(
+      setInterval(
+        () => void this.#o.stream.closeIdle().catch((error: Error) => this.#o.logger.debug({ err: error.message }, 'could not close idle buckets')),
+        this.#o.closeEveryMs,
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    for (const timer of this.#timers) clearInterval(timer);
+    await this.#loop;
+    await this.#flushAcks();
+  }
+
+  async #run(): Promise<void> {
+    const { stream, reader, consumer, readCount, claimAfterMs, ventilator, logger } = this.#o;
+    let nextClaimAt = 0;
+    while (this.#running) {
+      try {
+        if (!ventilator.mayAdd(this.#latestBucket)) {
+          await ventilator.roomChanged(READ_BLOCK_MS);
+          continue;
+        }
+        // Now and then, and first of all: what a stopped ventilator left read and unacknowledged.
+        if (Date.now() >= nextClaimAt) {
+          nextClaimAt = Date.now() + Math.max(100, claimAfterMs / 2);
+          const stale = await stream.claimStale(consumer, claimAfterMs, readCount);
+          if (stale.length > 0) {
+            logger.info({ entries: stale.length }, 'took over single jobs that a stopped ventilator had read');
+            await this.#take(stale);
+            continue;
+          }
+        }
+        await this.#take(await stream.read(reader, consumer, readCount, READ_BLOCK_MS));
+      } catch (error) {
+        if (!this.#running) break;
+        logger.warn({ err: (error as Error).message }, 'reading single jobs failed; trying again');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  }
+
+  /** Hands the entries in, in stream order: a bucket's jobs come before its close entry. */
+  async #take(entries: readonly StreamEntry[]): Promise<void> {
+    let jobs: PendingJob[] = [];
+    const handIn = () => {
+      if (jobs.length > 0) this.#o.ventilator.addJobs(jobs);
+      jobs = [];
+    };
+    for (const entry of entries) {
+      const live = await this.#begin(entry.bucket, entry.kind === 'job' ? entry.priority : undefined);
+      if (entry.kind === 'close') {
+        handIn();
+        if (live) await this.#o.ventilator.endBucket(entry.bucket, entry.total);
+        await this.#o.stream.closed(entry.bucket);
+        this.#ack(entry.entryId);
+        continue;
+      }
+      this.#latestBucket = entry.bucket;
+      // A done bucket's job is done: its entry was read again after the bucket completed.
+      if (!live) {
+        this.#ack(entry.entryId);
+        continue;
+      }
+      let seqs = this.#unacked.get(entry.bucket);
+      if (!seqs) this.#unacked.set(entry.bucket, (seqs = new Map()));
+      seqs.set(entry.seq, entry.entryId);
+      jobs.push({ batch: entry.bucket, seq: entry.seq, attempt: 1, payloadJson: entry.payloadJson });
+    }
+    handIn();
+  }
+
+  async #begin(bucket: string, priority: number | undefined): Promise<boolean> {
+    let live = this.#begun.get(bucket);
+    if (live === undefined) {
+      live = await this.#o.ventilator.beginBucket(bucket, priority);
+      // Bounded: a long-running ventilator meets a bucket every few seconds.
+      if (this.#begun.size >= 10_000) this.#begun.delete(this.#begun.keys().next().value!);
+      this.#begun.set(bucket, live);
+    }
+    return live;
+  }
+
+  #writtenAhead(batch: string, jobs: readonly PendingJob[]): void {
+    const seqs = this.#unacked.get(batch);
+    if (!seqs) return;
+    for (const job of jobs) {
+      const entryId = seqs.get(job.seq);
+      if (entryId === undefined) continue;
+      seqs.delete(job.seq);
+      this.#ack(entryId);
+    }
+    if (seqs.size === 0) this.#unacked.delete(batch);
+  }
+
+  /** Entries to acknowledge: those of one turn of the event loop go in one round trip. */
+  #ack(entryId: string): void {
+    this.#toAck.push(entryId);
+    if (this.#ackScheduled) return;
+    this.#ackScheduled = true;
+    setImmediate(() => void this.#flushAcks());
+  }
+
+  async #flushAcks(): Promise<void> {
+    this.#ackScheduled = false;
+    const entryIds = this.#toAck;
+    this.#toAck = [];
+    // Not acknowledged: the entries are read again later, and the write-ahead skips what it has.
+    await this.#o.stream.ack(entryIds).catch((error: Error) => this.#o.logger.debug({ err: error.message }, 'could not acknowledge single jobs'));
+  }
+}

@@ -1,0 +1,82 @@
+import { Command } from 'commander';
+import { common, integer, json, nonEmpty, setting } from '@jobpipe/config';
+import type { JobReport } from '@jobpipe/intake';
+import { redisAccess, withClient } from './admin-commands.js';
+import { addSettingOptions, configFrom } from './settings-options.js';
+import { UsageError } from './usage-error.js';
+
+export const addSettings = {
+  pipeline: common.pipeline,
+  ...redisAccess,
+  payload: setting({ env: 'JOBPIPE_PAYLOAD', flag: 'payload', description: "the job's payload, as JSON: what its handler gets", parse: json }),
+  jobId: setting<string | undefined>({
+    env: 'JOBPIPE_JOB_ID',
+    flag: 'job-id',
+    description: 'an idempotency key: a job added again with the same key (within a day) is not added twice',
+    default: undefined,
+    defaultText: '(none: every add is a new job)',
+    parse: nonEmpty,
+  }),
+  priority: setting<number | undefined>({
+    env: 'JOBPIPE_PRIORITY',
+    flag: 'priority',
+    description: 'priority, 1 the highest; none comes after every job or batch with one',
+    default: undefined,
+    parse: integer(1, 2_097_152),
+  }),
+};
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** One line for a job's report: `<id>  <pipeline>  <state>[  value|error]`. */
+function describe(job: JobReport): string {
+  const detail = job.state === 'done' ? `  ${JSON.stringify(job.value)}` : job.state === 'failed' ? `  ${job.error?.name}: ${job.error?.message}` : '';
+  return `${job.id}  ${job.pipeline}  ${job.state}${detail}`;
+}
+
+/** `jobpipe add`: one single job on a pipeline's job stream; prints its id, or with --wait its outcome. */
+export function addCommand(): Command {
+  const command = addSettingOptions(
+    new Command('add').description('add one single job to a pipeline (a ventilator of it runs it beside any batches)'),
+    addSettings,
+  )
+    .option('--wait', 'wait for the job to be done or to fail, and print its outcome (exit code 1 when it failed)')
+    .option('--json', 'print JSON: the job id, or with --wait its report');
+  command.action(async () => {
+    const config = configFrom(command, addSettings);
+    const { wait, json: asJson } = command.opts<{ wait?: boolean; json?: boolean }>();
+    const { loadPipeline } = await import('@jobpipe/pipeline');
+    const pipeline = await loadPipeline(config.pipeline);
+    await withClient(config, async (client) => {
+      const id = await client.add(pipeline, config.payload, {
+        ...(config.jobId === undefined ? {} : { jobId: config.jobId }),
+        ...(config.priority === undefined ? {} : { priority: config.priority }),
+      });
+      if (!wait) return say(asJson ? JSON.stringify({ id }) : id);
+      const job = await client.waitForJob(id);
+      say(asJson ? JSON.stringify(job) : describe(job));
+      if (job.state === 'failed') process.exitCode = 1;
+    });
+  });
+  return command;
+}
+
+/** `jobpipe job <id>`: where a single job stands. */
+export function jobCommand(): Command {
+  const command = addSettingOptions(
+    new Command('job')
+      .description('show where a single job stands: queued, running, done with its value, or failed with its error')
+      .argument('<id>', 'the id that add printed'),
+    redisAccess,
+  ).option('--json', 'print the report as JSON');
+  command.action(async (id: string) => {
+    const config = configFrom(command, redisAccess);
+    const { json: asJson } = command.opts<{ json?: boolean }>();
+    await withClient(config, async (client) => {
+      const job = await client.getJob(id);
+      if (!job) throw new UsageError(`job ${id} is unknown, or its retention is over (a done job's keys stay for ${common.retention.env}, 24h by default)`);
+      say(asJson ? JSON.stringify(job) : describe(job));
+    });
+  });
+  return command;
+}

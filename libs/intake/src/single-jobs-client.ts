@@ -1,0 +1,214 @@
+import { JobStream, parseJobId, readOutcomes, type JobOutcome, type NewJob, type RedisLedger } from '@jobpipe/ledger';
+import type { JobError } from '@jobpipe/protocol';
+import { SubmissionError } from './submission-error.js';
+
+/** How a single job is added. */
+export interface AddOptions {
+  /**
+   * An idempotency key (1-200 characters): a job added again with the same key, within a day,
+   * is not added again; the call returns the first job's id.
+   */
+  jobId?: string;
+  /** 1 is the highest; a job without one comes after every job with one. */
+  priority?: number;
+}
+
+/** A single job as addBulk takes it. */
+export interface BulkJob extends AddOptions {
+  payload: unknown;
+}
+
+export type JobState = 'queued' | 'running' | 'done' | 'failed';
+
+/** Where a single job stands. */
+export interface JobReport {
+  id: string;
+  pipeline: string;
+  state: JobState;
+  /** The handler's result, once done. */
+  value?: unknown;
+  /** Why it failed, once failed (it ran out of attempts, or its error is not to be retried). */
+  error?: JobError;
+}
+
+const MAX_KEY_LENGTH = 200;
+/** A payload above this is refused when added: a Jobs message could never carry it. */
+const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024 - 4096;
+/** How often waitForJob looks, at first and at most, in ms. */
+const FIRST_POLL_MS = 5;
+const MAX_POLL_MS = 200;
+
+/**
+ * The producer side of single jobs: `add` and `addBulk` put jobs on the pipeline's job stream
+ * (many calls of one turn of the event loop in one round trip), `getJob` and `waitForJob` read
+ * their outcome by id (all the jobs waited on in one round trip per bucket and look).
+ */
+export class SingleJobsClient {
+  readonly #ledger: RedisLedger;
+  readonly #streams = new Map<string, JobStream>();
+  readonly #pending = new Map<string, { jobs: NewJob[]; settle: { resolve: (id: string) => void; reject: (error: Error) => void }[] }>();
+  readonly #waiting = new Map<string, { bucket: string; seq: number; pipeline: string; done: ((report: JobReport) => void)[] }>();
+  #polling = false;
+
+  constructor(
+    ledger: RedisLedger,
+    readonly maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES,
+  ) {
+    this.#ledger = ledger;
+  }
+
+  /** Adds one job; resolves with its id. Calls made in one turn of the event loop share a round trip. */
+  add(pipeline: string, payload: unknown, options: AddOptions = {}): Promise<string> {
+    let job: NewJob;
+    try {
+      job = this.#check(pipeline, payload, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise((resolve, reject) => {
+      let pending = this.#pending.get(pipeline);
+      if (!pending) {
+        this.#pending.set(pipeline, (pending = { jobs: [], settle: [] }));
+        setImmediate(() => void this.#flush(pipeline));
+      }
+      pending.jobs.push(job);
+      pending.settle.push({ resolve, reject });
+    });
+  }
+
+  /** Adds many jobs at once; their ids in the order given. Nothing is added when one is refused. */
+  async addBulk(pipeline: string, jobs: readonly BulkJob[]): Promise<string[]> {
+    const checked = jobs.map((job) => this.#check(pipeline, job.payload, job));
+    return (await this.#stream(pipeline).add(checked)).map((added) => added.id);
+  }
+
+  /** Where a job stands; undefined for an id that is no job of a pipeline, or whose retention is over. */
+  async getJob(id: string): Promise<JobReport | undefined> {
+    const parsed = parseJobId(id);
+    const pipeline = parsed?.bucket.split('~')[0];
+    if (!parsed || !pipeline || !parsed.bucket.includes('~')) return undefined;
+    const keys = this.#ledger.keys.batch(parsed.bucket);
+    const [outcome] = await readOutcomes(this.#ledger.redis, keys, [parsed.seq]);
+    if (outcome) return report(id, pipeline, outcome);
+    const [inflight, meta] = await Promise.all([
+      this.#ledger.redis.hexists(keys.inflight, String(parsed.seq)),
+      this.#ledger.redis.hmget(keys.meta, 'startedAt', 'total'),
+    ]);
+    if (inflight) return { id, pipeline, state: 'running' };
+    // Not sent yet: in a bucket a ventilator has begun, or still on the stream.
+    const [startedAt, total] = meta;
+    const held = startedAt === null ? await this.#stream(pipeline).waitingIn(parsed.bucket) : total === null ? Number.POSITIVE_INFINITY : Number(total);
+    if (held !== undefined && parsed.seq < held) return { id, pipeline, state: 'queued' };
+    return undefined;
+  }
+
+  /**
+   * Resolves once the job is done or has failed, with its report. Rejects with a SubmissionError
+   * for an unknown id, or after `timeoutMs`.
+   */
+  async waitForJob(id: string, options: { timeoutMs?: number } = {}): Promise<JobReport> {
+    const parsed = parseJobId(id);
+    const pipeline = parsed?.bucket.split('~')[0];
+    if (!parsed || !pipeline || !parsed.bucket.includes('~')) throw new SubmissionError(`${JSON.stringify(id)} is not a job id (<bucket>:<seq>)`);
+    return new Promise<JobReport>((resolve, reject) => {
+      let entry = this.#waiting.get(id);
+      if (!entry) this.#waiting.set(id, (entry = { ...parsed, pipeline, done: [] }));
+      let timer: NodeJS.Timeout | undefined;
+      const done = (job: JobReport) => {
+        clearTimeout(timer);
+        resolve(job);
+      };
+      entry.done.push(done);
+      if (options.timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const waiting = this.#waiting.get(id);
+          if (waiting) waiting.done = waiting.done.filter((other) => other !== done);
+          if (waiting?.done.length === 0) this.#waiting.delete(id);
+          reject(new SubmissionError(`job ${id} has no outcome after ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+      }
+      void this.#poll();
+    });
+  }
+
+  #stream(pipeline: string): JobStream {
+    let stream = this.#streams.get(pipeline);
+    if (!stream) this.#streams.set(pipeline, (stream = new JobStream(this.#ledger.redis, this.#ledger.keys, pipeline)));
+    return stream;
+  }
+
+  #check(pipeline: string, payload: unknown, options: AddOptions): NewJob {
+    if (options.jobId !== undefined && (typeof options.jobId !== 'string' || options.jobId.length === 0 || options.jobId.length > MAX_KEY_LENGTH))
+      throw new SubmissionError(`jobId must be 1-${MAX_KEY_LENGTH} characters`);
+    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 1 || options.priority > 2_097_152))
+      throw new SubmissionError(`priority must be a whole number from 1 (the highest) to 2097152, not ${options.priority}`);
+    let json: string;
+    try {
+      json = JSON.stringify(payload === undefined ? null : payload);
+    } catch (error) {
+      throw new SubmissionError(`the payload of a ${pipeline} job is not JSON: ${(error as Error).message}`);
+    }
+    if (json.length > this.maxPayloadBytes / 3 && Buffer.byteLength(json) > this.maxPayloadBytes)
+      throw new SubmissionError(`the payload of a ${pipeline} job has ${Buffer.byteLength(json)} bytes; a message carries ${this.maxPayloadBytes} at most`);
+    return {
+      payload,
+      ...(options.jobId === undefined ? {} : { key: options.jobId }),
+      ...(options.priority === undefined ? {} : { priority: options.priority }),
+    };
+  }
+
+  async #flush(pipeline: string): Promise<void> {
+    const pending = this.#pending.get(pipeline)!;
+    this.#pending.delete(pipeline);
+    try {
+      const added = await this.#stream(pipeline).add(pending.jobs);
+      for (const [i, { resolve }] of pending.settle.entries()) resolve(added[i]!.id);
+    } catch (error) {
+      for (const { reject } of pending.settle) reject(error as Error);
+    }
+  }
+
+  /** One loop for every job waited on: each look reads all of them, a round trip per bucket. */
+  async #poll(): Promise<void> {
+    if (this.#polling) return;
+    this.#polling = true;
+    let pause = FIRST_POLL_MS;
+    try {
+      while (this.#waiting.size > 0) {
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        const byBucket = new Map<string, string[]>();
+        for (const [id, { bucket }] of this.#waiting) {
+          const ids = byBucket.get(bucket);
+          if (ids) ids.push(id);
+          else byBucket.set(bucket, [id]);
+        }
+        let settled = 0;
+        await Promise.all(
+          [...byBucket].map(async ([bucket, ids]) => {
+            const outcomes = await readOutcomes(
+              this.#ledger.redis,
+              this.#ledger.keys.batch(bucket),
+              ids.map((id) => this.#waiting.get(id)!.seq),
+            ).catch(() => []);
+            ids.forEach((id, i) => {
+              const outcome = outcomes[i];
+              const entry = this.#waiting.get(id);
+              if (!outcome || !entry) return;
+              this.#waiting.delete(id);
+              settled++;
+              for (const done of entry.done) done(report(id, entry.pipeline, outcome));
+            });
+          }),
+        );
+        // Looks often while outcomes come, less often while none does.
+        pause = settled > 0 ? FIRST_POLL_MS : Math.min(MAX_POLL_MS, pause * 2);
+      }
+    } finally {
+      this.#polling = false;
+    }
+  }
+}
+
+function report(id: string, pipeline: string, outcome: JobOutcome): JobReport {
+  return outcome.ok ? { id, pipeline, state: 'done', value: outcome.value } : { id, pipeline, state: 'failed', error: outcome.error };
+}

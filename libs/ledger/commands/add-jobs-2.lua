@@ -1,0 +1,76 @@
+--[[
+  Adds single jobs to a pipeline's job stream. Each job gets the next seq of the open bucket of
+  its priority: a bucket is a batch without a split, whose jobs come from this stream, so single
+  jobs have the write-ahead, leases, exactly-once recording, dead letters and retention of batch
+  jobs. A bucket closes when it holds enough jobs or is old enough: a close entry on the stream,
+  after all of its jobs, tells the ventilator that reads it the bucket's total.
+  Every key is the pipeline's job keys' (one hash slot, "{jobs-<pipeline>}"); idempotency keys are
+  built here from ARGV[4], which carries the same hash tag.
+  KEYS[1] stream   the job stream: entries {b bucket, s seq, p payload JSON[, r priority]} and
+                   close entries {c bucket, n total}
+  KEYS[2] buckets  hash: "open:<priority>" -> "<bucket>|<opened at, ms>|<jobs>"; "closed:<bucket>" ->
+                   its total, until a ventilator has taken the close entry in; "serial" -> buckets made
+  ARGV[1] now (epoch ms)
+  ARGV[2] jobs per bucket, at most
+  ARGV[3] how long a bucket takes jobs, at most, in ms
+  ARGV[4] the prefix of idempotency keys ("<prefix>:jobs:{jobs-<pipeline>}:key:")
+  ARGV[5] how long an idempotency key is kept, in ms
+  ARGV[6] the pipeline's name
+  ARGV[7..] triples: priority ("" for none), idempotency key ("" for none), payload JSON
+  Returns, per job, its id "<bucket>:<seq>" and 1 when it was added now or 0 when its key had
+  been given before (the id is the first one's, nothing is added).
+]]
+local stream, buckets = KEYS[1], KEYS[2]
+local now, maxJobs, maxAgeMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local keyPrefix, keyTtlMs, pipeline = ARGV[4], ARGV[5], ARGV[6]
+local open = {}
+local function close(priority)
+  local field = 'open:' .. priority
+  local current = open[priority] or redis.call('HGET', buckets, field)
+  if current and current ~= false then
+    local bucket, _, jobs = string.match(current, '^(.*)|(%d+)|(%d+)$')
+    redis.call('XADD', stream, '*', 'c', bucket, 'n', jobs)
+    redis.call('HDEL', buckets, field)
+    redis.call('HSET', buckets, 'closed:' .. bucket, jobs)
+  end
+  open[priority] = nil
+end
+local function bucketFor(priority)
+  local current = open[priority]
+  if current == nil then
+    current = redis.call('HGET', buckets, 'open:' .. priority)
+    if current == false then current = nil end
+  end
+  if current then
+    local bucket, openedAt, jobs = string.match(current, '^(.*)|(%d+)|(%d+)$')
+    openedAt, jobs = tonumber(openedAt), tonumber(jobs)
+    if jobs < maxJobs and now - openedAt < maxAgeMs then return bucket, openedAt, jobs end
+    close(priority)
+  end
+  local serial = redis.call('HINCRBY', buckets, 'serial', 1)
+  local bucket = pipeline .. '~' .. (priority ~= '' and ('p' .. priority .. '~') or '') .. string.format('%x', now) .. '-' .. serial
+  return bucket, now, 0
+end
+local ids = {}
+for i = 7, #ARGV, 3 do
+  local priority, key, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local known = key ~= '' and redis.call('GET', keyPrefix .. key)
+  if known then
+    ids[#ids + 1] = known
+    ids[#ids + 1] = 0
+  else
+    local bucket, openedAt, seq = bucketFor(priority)
+    local id = bucket .. ':' .. seq
+    if priority ~= '' then
+      redis.call('XADD', stream, '*', 'b', bucket, 's', seq, 'p', payload, 'r', priority)
+    else
+      redis.call('XADD', stream, '*', 'b', bucket, 's', seq, 'p', payload)
+    end
+    open[priority] = bucket .. '|' .. openedAt .. '|' .. (seq + 1)
+    if key ~= '' then redis.call('SET', keyPrefix .. key, id, 'PX', keyTtlMs) end
+    ids[#ids + 1] = id
+    ids[#ids + 1] = 1
+  end
+end
+for priority, current in pairs(open) do redis.call('HSET', buckets, 'open:' .. priority, current) end
+return ids
