@@ -9,6 +9,9 @@
 // the warm-up, and "cold" the warm-up's, from fresh processes. Then each system runs once at a
 // fixed offered load for latency: --warmup-seconds of load first, left out of the percentiles, then
 // --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system.
+// Every latency compares stamps of one clock, CLOCK_MONOTONIC, shared by every process of the
+// host (see examples/echo and bench/baselines); a negative one, or one longer than its run, fails
+// the run (exit 1).
 import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
@@ -16,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
 import { metricValue } from '@jobpipe/observability';
+import { impossibleLatency, now } from './baselines/common.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** A bad command line: one line on stderr, exit 2. */
@@ -92,6 +96,8 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
   try {
     const events = new BatchEvents(stack.endpoints.eventsConnect);
     await new Promise((r) => setTimeout(r, 200));
+    // Every job is created after this, on the same clock as the echo pipeline's stamps.
+    const startedAt = now();
     await stack.startVentilator({
       JOBPIPE_INPUT: JSON.stringify({ jobs: count, payloadBytes, ratePerSecond, ...input }),
       JOBPIPE_BATCH_ID: 'bench',
@@ -99,6 +105,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
     });
     for (let i = 0; i < workerCount; i++) await stack.addWorker(workerEnv(i));
     const summary = await events.completed('bench', 600_000);
+    const wallMs = now() - startedAt;
     await events.close();
     if (summary.answer.count !== count || summary.failed !== 0) throw new Error(`jobpipe lost jobs: ${JSON.stringify(summary.answer)}`);
     const durations = [];
@@ -110,6 +117,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
     return {
       jobsPerSecond: summary.jobs / seconds,
       seconds,
+      wallMs,
       latency: summary.answer.latencyMs,
       throughput: summary.answer.throughput,
       perWorker: summary.perWorker,
@@ -126,18 +134,44 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
   }
 }
 
-/** One baseline run: its own program prints one JSON line. */
+/**
+ * One baseline run: its own program prints one JSON line. The baseline refuses impossible
+ * latencies itself (bench/baselines/common.mjs); its p50 and p99 are checked again against the
+ * wall time of the whole run here.
+ */
 function runBaseline(system, extra = []) {
   return new Promise((resolveRun, reject) => {
+    const startedAt = now();
     const child = spawn(process.execPath, [resolve(root, `bench/baselines/${system}/run.mjs`), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('close', (code) => {
       const line = out.trim().split('\n').at(-1);
       if (code !== 0 || !line) return reject(new Error(`${system} exited ${code}: ${out.slice(-500)}`));
-      resolveRun(JSON.parse(line));
+      const result = JSON.parse(line);
+      const impossible = result.skipped ? undefined : impossibleLatency({ minMs: result.p50Ms, maxMs: result.p99Ms }, now() - startedAt);
+      if (impossible) return reject(new Error(`${system}: p50 / p99: ${impossible}`));
+      resolveRun(result);
     });
   });
+}
+
+/**
+ * The echo pipeline's latencies, each stage on its own: all three stamps (creation in the
+ * ventilator, start in a worker, arrival in the sink) are of one clock, so none can be negative
+ * or longer than the run.
+ */
+function checkJobpipeLatency(system, run) {
+  const latency = run.latency;
+  if (!latency) throw new Error(`${system}: the echo pipeline measured no latency`);
+  for (const [stage, figures] of [
+    ['creation to recorded', latency],
+    ['creation to a worker', latency.toWorker],
+    ['a worker to recorded', latency.toRecorded],
+  ]) {
+    const impossible = impossibleLatency({ minMs: figures.min, maxMs: figures.max }, run.wallMs);
+    if (impossible) throw new Error(`${system}, ${stage}: ${impossible}`);
+  }
 }
 
 async function throughput(system) {
@@ -147,7 +181,16 @@ async function throughput(system) {
     // Timed from the result of the first job after the warm-up (see examples/echo).
     const after = run.throughput;
     if (!after) throw new Error(`${system}: the echo pipeline measured no throughput after the warm-up`);
-    return { jobsPerSecond: after.jobs / after.seconds, coldJobsPerSecond: after.warmup / (run.seconds - after.seconds), rss: run.rss };
+    // Both spans on the echo pipeline's clock: the warm-up from job 0's creation to the marked
+    // job's result, then from there to the last result.
+    for (const [span, seconds] of [
+      ['after the warm-up', after.seconds],
+      ['the warm-up', after.warmupSeconds],
+    ]) {
+      if (!(seconds > 0 && seconds * 1000 <= run.wallMs))
+        throw new Error(`${system}: impossible time for ${span}: ${seconds} s in a run of ${(run.wallMs / 1000).toFixed(3)} s`);
+    }
+    return { jobsPerSecond: after.jobs / after.seconds, coldJobsPerSecond: after.warmup / after.warmupSeconds, rss: run.rss };
   }
   const counts = warmupJobs > 0 ? ['--jobs', String(warmupJobs + jobs), '--warmup-jobs', String(warmupJobs)] : ['--jobs', String(jobs)];
   return runBaseline(system, [...counts, '--workers', String(workers), '--payload-bytes', String(payloadBytes)]);
@@ -161,6 +204,7 @@ async function latency(system) {
       ratePerSecond: rate,
       input: { warmupJobs: latencyWarmupJobs },
     });
+    checkJobpipeLatency(system, run);
     return {
       p50Ms: run.latency.p50,
       p99Ms: run.latency.p99,
@@ -242,6 +286,7 @@ async function main() {
     rounds,
     offeredRate: rate,
     warmupSeconds,
+    latencyClock: 'CLOCK_MONOTONIC (process.hrtime), one for every process of the host',
     rows,
     ratios,
     jobpipePeakRssMb: rss,
@@ -330,4 +375,9 @@ async function balance() {
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
 }
 
-await (args.balance ? balance() : main());
+try {
+  await (args.balance ? balance() : main());
+} catch (error) {
+  say(`bench: FAILED: ${error.message}`);
+  process.exit(1);
+}

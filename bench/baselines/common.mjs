@@ -10,8 +10,16 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Wall-clock milliseconds with sub-ms precision, comparable across processes on one host. */
-export const now = () => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on CLOCK_MONOTONIC (sub-ms): the one clock every process of a Linux host shares,
+ * so a stamp taken in the producer compares with one taken in the sink. Not
+ * `performance.timeOrigin + performance.now()`: that is each process's own reading of the wall
+ * clock at its start, and processes started at different moments disagreed by milliseconds.
+ */
+export const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+/** Shifts the producer's creation stamps by this much (tests of the clock check only). */
+const skewMs = Number(process.env.JOBPIPE_BENCH_SKEW_MS ?? 0) || 0;
 
 /** The command line every baseline shares. Invalid values: one line on stderr, exit 2. */
 export function options(argv = process.argv.slice(2)) {
@@ -66,8 +74,8 @@ function usage(message) {
 export function payloads(jobs, bytes) {
   const pad = 'x'.repeat(Math.max(0, bytes - JSON.stringify({ i: jobs - 1, t: now(), pad: '' }).length));
   return {
-    object: (i) => ({ i, t: now(), pad }),
-    string: (i) => `{"i":${i},"t":${now()},"pad":"${pad}"}`,
+    object: (i) => ({ i, t: now() + skewMs, pad }),
+    string: (i) => `{"i":${i},"t":${now() + skewMs},"pad":"${pad}"}`,
   };
 }
 
@@ -127,6 +135,9 @@ export class Results {
     this.lastAt = 0;
     this.markedAt = undefined;
     this.beforeMark = undefined;
+    // Over every job, the warm-up's too: the coordinator refuses latencies no clock could give.
+    this.minMs = Infinity;
+    this.maxMs = -Infinity;
   }
 
   /** Records result `i` of a job created at `t`; true once every job has a result. */
@@ -136,7 +147,10 @@ export class Results {
     else {
       if (i === this.warmupJobs && this.warmupJobs > 0) [this.markedAt, this.beforeMark] = [at, this.count];
       this.seen[i] = 1;
-      this.latency[i] = at - t;
+      const ms = at - t;
+      this.latency[i] = ms;
+      if (ms < this.minMs) this.minMs = ms;
+      if (ms > this.maxMs) this.maxMs = ms;
       this.count++;
       this.lastAt = at;
     }
@@ -156,6 +170,8 @@ export class Results {
       beforeMark: this.beforeMark,
       p50Ms: round(percentile(sorted, 0.5)),
       p99Ms: round(percentile(sorted, 0.99)),
+      minMs: this.minMs,
+      maxMs: this.maxMs,
     };
   }
 
@@ -216,6 +232,8 @@ class Inbox {
  * and prints the JSON line, `fail` stops everything and exits 1. SIGINT/SIGTERM clean up too.
  */
 export function coordinator(system) {
+  // The run's own wall time, on the clock of the stamps: no job can take longer than the run.
+  const startedAt = now();
   const kids = [];
   const cleanups = [];
   let exiting = false;
@@ -332,6 +350,9 @@ export function coordinator(system) {
     /** Checks the sink's summary, builds the standard JSON line, cleans up and exits 0. */
     finish({ jobs, firstAt, summary, extra }) {
       if (summary.results !== jobs) return fail(`results ${summary.results} != jobs ${jobs}`);
+      const runMs = now() - startedAt;
+      const impossible = impossibleLatency(summary, runMs);
+      if (impossible) return fail(impossible);
       if (summary.duplicates || summary.invalid) {
         process.stderr.write(`${system}: note: ${summary.duplicates} duplicate and ${summary.invalid} invalid results ignored\n`);
       }
@@ -357,6 +378,16 @@ export function coordinator(system) {
     /** Prints a line as is (e.g. skipped) and exits 0 after cleaning up. */
     print: (line) => exit(0, JSON.stringify(line)),
   };
+}
+
+/**
+ * Why the latencies `{minMs, maxMs}` cannot be true in a run of `runMs` (negative, or longer than
+ * the run itself), or undefined. Either means the stamps compared were not of one clock.
+ */
+export function impossibleLatency({ minMs, maxMs }, runMs) {
+  if (minMs >= 0 && maxMs <= runMs) return undefined;
+  const ms = (x) => (Number.isFinite(x) ? x.toFixed(3) : String(x));
+  return `impossible latency: min ${ms(minMs)} ms, max ${ms(maxMs)} ms in a run of ${ms(runMs)} ms (negative or longer than the run: the creation and arrival stamps are not of one clock)`;
 }
 
 /** Path of a file next to the calling module. */

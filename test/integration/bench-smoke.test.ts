@@ -1,6 +1,8 @@
 /**
- * A tiny run of the benchmark harness (jobpipe rows only), so it does not rot. Its figures are
- * not checked: benchmarks measure, tests do not time.
+ * A tiny run of the benchmark harness, so it does not rot. Its figures are not checked:
+ * benchmarks measure, tests do not time. What is checked is that every latency comes from one
+ * clock: none is negative, and a run whose stamps disagree (JOBPIPE_BENCH_SKEW_MS shifts the
+ * creation stamps) fails.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,16 +14,16 @@ import { repoRoot } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** bench/run.mjs with these arguments (and env), as `npm run bench --` runs it. */
+const bench = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+
 describe('npm run bench -- --smoke', () => {
   it('runs jobpipe durable and in memory, with warm-ups before the throughput and latency runs, and writes the report', () => {
     const json = join(dir, 'bench.json');
-    const run = spawnSync(
-      process.execPath,
-      [resolve(repoRoot, 'bench/run.mjs'), '--smoke', '--warmup-jobs', '200', '--warmup-seconds', '0.02', '--json', json],
-      { encoding: 'utf8', timeout: 120_000 },
-    );
+    const run = bench(['--smoke', '--warmup-jobs', '200', '--warmup-seconds', '0.02', '--json', json]);
     expect(run.status, run.stderr).toBe(0);
-    type Spread = { p50: number; p99: number };
+    type Spread = { p50: number; p99: number; min: number; max: number };
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
       rows: {
         system: string;
@@ -35,7 +37,9 @@ describe('npm run bench -- --smoke', () => {
       ratios: Record<string, number>;
       warmupSeconds: number;
       warmupJobs: number;
+      latencyClock: string;
     };
+    expect(report.latencyClock).toMatch(/CLOCK_MONOTONIC/);
     // 200 jobs of warm-up at 10,000 jobs/s, then the smoke run's 300 measured.
     expect(report.warmupSeconds).toBe(0.02);
     // Throughput: 200 jobs of warm-up (the cold figure), then the 300 timed.
@@ -47,8 +51,9 @@ describe('npm run bench -- --smoke', () => {
       expect(row.cold_jobs_per_s.median).toBeGreaterThan(0);
       expect(row.p50_ms).toBeGreaterThan(0);
       expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
-      // Each half of a job's way is a part of the whole.
+      // Each half of a job's way is a part of the whole, and none is negative: one clock.
       for (const stage of [row.latency_stages_ms.toWorker, row.latency_stages_ms.toRecorded]) {
+        expect(stage.min).toBeGreaterThanOrEqual(0);
         expect(stage.p50).toBeGreaterThan(0);
         expect(stage.p50).toBeLessThanOrEqual(row.p99_ms);
       }
@@ -56,5 +61,20 @@ describe('npm run bench -- --smoke', () => {
     }
     expect(report.ratios['jobpipe-memory']).toBeGreaterThan(0);
     expect(run.stdout).toMatch(/jobpipe-durable\s+[\d,]+/);
+  }, 150_000);
+
+  it('fails a jobpipe run whose latencies are negative', () => {
+    // Creation stamped a minute late. No warm-up for the throughput, so the latency run is what fails.
+    const run = bench(['--smoke', '--systems', 'jobpipe-memory', '--warmup-jobs', '0', '--warmup-seconds', '0'], { JOBPIPE_BENCH_SKEW_MS: '60000' });
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/bench: FAILED: jobpipe-memory, creation to recorded: impossible latency: min -\d+/);
+  }, 150_000);
+
+  it('fails a baseline run whose latencies are longer than the run', () => {
+    // Creation stamped ten minutes early: every job would have taken longer than the whole run.
+    const run = bench(['--smoke', '--systems', 'raw-zeromq', '--warmup-jobs', '0'], { JOBPIPE_BENCH_SKEW_MS: '-600000' });
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toMatch(/raw-zeromq: FAILED: impossible latency: min 6\d{5}\.\d+ ms, max \d+\.\d+ ms in a run of/);
+    expect(run.stderr).toMatch(/bench: FAILED: raw-zeromq exited 1/);
   }, 150_000);
 });

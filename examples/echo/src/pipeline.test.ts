@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseInput } from '@jobpipe/pipeline';
-import pipeline from './pipeline.js';
+import pipeline, { clockMs } from './pipeline.js';
 
 type Input = Parameters<typeof pipeline.split>[0];
 type Payload = Parameters<typeof pipeline.work>[0];
@@ -19,7 +19,16 @@ async function pacedRun(input: Record<string, unknown>) {
     payloads,
     answer: pipeline.summarize!(state, { jobs: payloads.length, failed: 0 }) as {
       count: number;
-      latencyMs?: { samples: number; p50: number; p99: number; p50ByTenth: number[] };
+      latencyMs?: {
+        samples: number;
+        p50: number;
+        p99: number;
+        min: number;
+        max: number;
+        toWorker: { min: number; max: number };
+        toRecorded: { min: number; max: number };
+        p50ByTenth: number[];
+      };
     },
   };
 }
@@ -35,6 +44,21 @@ describe('echo example', () => {
     expect(answer.latencyMs!.p50ByTenth).toHaveLength(10);
     for (const p50 of answer.latencyMs!.p50ByTenth) expect(p50).toBeGreaterThan(0);
     expect(answer.latencyMs!.p99).toBeGreaterThanOrEqual(answer.latencyMs!.p50);
+    // One clock for every stamp: nothing negative, and each stage within the whole.
+    const { min, max, toWorker, toRecorded } = answer.latencyMs!;
+    expect(min).toBeGreaterThanOrEqual(0);
+    expect(max).toBeGreaterThanOrEqual(answer.latencyMs!.p99);
+    for (const stage of [toWorker, toRecorded]) {
+      expect(stage.min).toBeGreaterThanOrEqual(0);
+      expect(stage.max).toBeLessThanOrEqual(max);
+    }
+  });
+
+  it('stamps on the monotonic clock that process.hrtime reads', () => {
+    const before = Number(process.hrtime.bigint()) / 1e6;
+    const stamp = clockMs();
+    expect(stamp).toBeGreaterThanOrEqual(before);
+    expect(stamp - before).toBeLessThan(1000);
   });
 
   it('gives the p50 of each tenth of the jobs, in job order', async () => {
@@ -42,7 +66,7 @@ describe('echo example', () => {
     // The first half took 10 ms, the second 1 ms; results arrive out of order.
     const jobs = [...Array(100).keys()].reverse();
     for (const i of jobs) {
-      const t = performance.timeOrigin + performance.now() - (i < 50 ? 10 : 1);
+      const t = clockMs() - (i < 50 ? 10 : 1);
       await pipeline.collect!({ i, t, w: t }, { batch: 'b', seq: i, worker: 'w', state });
     }
     const { latencyMs } = pipeline.summarize!(state, { jobs: 100, failed: 0 }) as { latencyMs: { p50ByTenth: number[] } };
@@ -65,12 +89,14 @@ describe('echo example', () => {
       return pipeline.summarize!(state, { jobs: seq, failed: 0 }) as {
         count: number;
         sum: number;
-        throughput?: { jobs: number; seconds: number; warmup: number };
+        throughput?: { jobs: number; seconds: number; warmup: number; warmupSeconds: number };
       };
     };
     const answer = await run({ jobs: 100, warmupJobs: 30 });
     expect(answer).toMatchObject({ count: 100, sum: 4950, throughput: { jobs: 69, warmup: 30 } });
     expect(answer.throughput!.seconds).toBeGreaterThan(0);
+    // The warm-up's time, from job 0's creation to the marked job's result, on the same clock.
+    expect(answer.throughput!.warmupSeconds).toBeGreaterThan(0);
     // Without a warm-up in the input, the answer is the plain fold.
     expect(await run({ jobs: 100 })).toEqual({ count: 100, sum: 4950, failed: 0 });
   });

@@ -7,13 +7,22 @@
  * `ratePerSecond: r` paces the split at r jobs/s (an offered load) and stamps each job after the
  * first `warmupJobs` (default: a tenth of `jobs`) with its creation time; the summary then has the
  * end-to-end latency (creation to recorded) p50 and p99 of those, and the same split in two at the
- * moment a worker starts the job: `toWorker` and `toRecorded`, and the p50 of each tenth of the
- * measured jobs (`p50ByTenth`). The warm-up leaves out the time when fresh processes are still
- * slow (see docs/benchmarks.md).
+ * moment a worker starts the job: `toWorker` and `toRecorded`, each with its min and max (a
+ * benchmark refuses a negative one), and the p50 of each tenth of the measured jobs
+ * (`p50ByTenth`). The warm-up leaves out the time when fresh processes are still slow (see
+ * docs/benchmarks.md).
  * Unpaced, a `warmupJobs` given in the input marks job number `warmupJobs`; the summary then has
  * the throughput after its result came (`throughput`: the results collected after it, and the
- * seconds they took) and how many came before it (`throughput.warmup`), so a benchmark can leave
- * out the time when fresh processes are slow from a run as fast as it goes.
+ * seconds they took) and how many came before it (`throughput.warmup`) in how long from the first
+ * job's creation (`throughput.warmupSeconds`), so a benchmark can leave out the time when fresh
+ * processes are slow from a run as fast as it goes.
+ * Every stamp (creation in the ventilator, start in a worker, arrival in the sink) is read from
+ * CLOCK_MONOTONIC (`process.hrtime`), the one clock all processes of a Linux host share: the
+ * latencies hold only when every role runs on one host, as in the benchmarks. Each process's
+ * `performance.timeOrigin + performance.now()` is its own reading of the wall clock at its start,
+ * and processes started at different moments disagreed by milliseconds (negative latencies).
+ * The env var JOBPIPE_BENCH_SKEW_MS shifts the creation stamps by that much, to check that a
+ * benchmark refuses latencies no clock could give.
  * The env var JOBPIPE_ECHO_SLOWDOWN multiplies `workMs` in one worker process: how tests and the
  * load-balance benchmark make one worker slower than the others.
  */
@@ -43,13 +52,15 @@ interface EchoPayload {
   spin: boolean;
   fail: boolean;
   pad: string;
-  /** Creation time (ms since the epoch, sub-millisecond), only when paced and past the warm-up. */
+  /** Creation time (ms on the host's monotonic clock, see `clockMs`), only when paced and past the warm-up. */
   t?: number;
   /** The first job after an unpaced warm-up: the throughput is measured from its result on. */
   mark?: true;
+  /** Job 0 of an unpaced run with a warm-up: its creation time, where the warm-up starts. */
+  first?: number;
 }
-/** Paced jobs carry their creation time `t` and when a worker started them, `w` (ms since the epoch). */
-type EchoResult = number | { i: number; t: number; w: number } | { i: number; mark: true };
+/** Paced jobs carry their creation time `t` and when a worker started them, `w` (see `clockMs`). */
+type EchoResult = number | { i: number; t: number; w: number } | { i: number; mark: true } | { i: number; first: number };
 interface EchoState {
   count: number;
   sum: number;
@@ -64,13 +75,21 @@ interface EchoState {
   /** When the marked job's result came (see `mark`), and the results collected before it. */
   markedAt?: number;
   beforeMark?: number;
+  /** When job 0 was created (see `first`). */
+  firstAt?: number;
   /** When the last result came, once the marked one had. */
   lastAt: number;
 }
 
 const slowdown = Number(process.env.JOBPIPE_ECHO_SLOWDOWN ?? 1) || 1;
-/** Wall-clock time in ms with sub-millisecond precision: every process of a benchmark shares the host. */
-const now = () => performance.timeOrigin + performance.now();
+/**
+ * Milliseconds on CLOCK_MONOTONIC, sub-millisecond: the same clock in every process (and worker
+ * thread) of a Linux host, so stamps taken in the ventilator, a worker and the sink compare.
+ */
+export const clockMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const now = clockMs;
+/** Shifts the creation stamps (tests of a benchmark's clock check only). */
+const skewMs = Number(process.env.JOBPIPE_BENCH_SKEW_MS ?? 0) || 0;
 /** Latency samples kept for the summary's percentiles. */
 const MAX_SAMPLES = 1_000_000;
 const DEFAULT_WARMUP_FRACTION = 0.1;
@@ -110,7 +129,7 @@ async function* paced(total: number, ratePerSecond: number, warmupJobs: number, 
     const wait = due - now();
     // Sleep only when at least a millisecond ahead; jobs due now go out in a burst.
     if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    yield make(i, i >= warmupJobs ? now() : undefined);
+    yield make(i, i >= warmupJobs ? now() + skewMs : undefined);
   }
 }
 // The fixed fields of a payload take about 50 bytes of JSON; the pad makes up the rest.
@@ -136,13 +155,21 @@ export default definePipeline({
       for (let i = 0; i < jobs; i++) {
         const payload = make(i);
         if (i === mark) payload.mark = true;
+        else if (i === 0 && mark !== undefined) payload.first = now() + skewMs;
         yield payload;
       }
     })();
   },
   work: (payload: EchoPayload): EchoResult | Promise<EchoResult> => {
     if (payload.fail) throw new Error(`job ${payload.i} fails on purpose (failEvery)`);
-    const result: EchoResult = payload.t !== undefined ? { i: payload.i, t: payload.t, w: now() } : payload.mark ? { i: payload.i, mark: true } : payload.i;
+    const result: EchoResult =
+      payload.t !== undefined
+        ? { i: payload.i, t: payload.t, w: now() }
+        : payload.mark
+          ? { i: payload.i, mark: true }
+          : payload.first !== undefined
+            ? { i: payload.i, first: payload.first }
+            : payload.i;
     const ms = payload.workMs * slowdown;
     if (ms <= 0) return result;
     if (payload.spin) {
@@ -176,6 +203,10 @@ export default definePipeline({
       state.beforeMark = state.count - 1;
       return;
     }
+    if ('first' in result) {
+      state.firstAt = result.first;
+      return;
+    }
     if (state.samples === MAX_SAMPLES) return;
     if (state.samples === state.total.length) {
       state.total = grown(state.total);
@@ -189,9 +220,15 @@ export default definePipeline({
   summarize: (state, totals) => {
     const answer = { count: state.count, sum: state.sum, failed: totals.failed };
     if (state.markedAt !== undefined) {
+      const warmupSeconds = state.firstAt === undefined ? undefined : (state.markedAt - state.firstAt) / 1000;
       return {
         ...answer,
-        throughput: { jobs: state.count - state.beforeMark! - 1, seconds: (state.lastAt - state.markedAt) / 1000, warmup: state.beforeMark! },
+        throughput: {
+          jobs: state.count - state.beforeMark! - 1,
+          seconds: (state.lastAt - state.markedAt) / 1000,
+          warmup: state.beforeMark!,
+          ...(warmupSeconds === undefined ? {} : { warmupSeconds }),
+        },
       };
     }
     if (state.samples === 0) return answer;
@@ -200,7 +237,7 @@ export default definePipeline({
     // Typed arrays sort by value.
     const spread = (values: Float64Array) => {
       const sorted = values.slice().sort();
-      return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+      return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), min: sorted[0]!, max: sorted[sorted.length - 1]! };
     };
     return {
       ...answer,
