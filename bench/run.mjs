@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
 //          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 6]
-//          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq] [--json FILE] [--smoke]
+//          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,raw-zeromq-packed,bullmq,rabbitmq] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds. Each throughput run sends
 // --warmup-jobs jobs (default: as many as --jobs) and then --jobs more: jobs/s counts those after
 // the warm-up, and "cold" the warm-up's, from fresh processes. Then each system runs once at a
 // fixed offered load for latency: --warmup-seconds of load first, left out of the percentiles, then
-// --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system.
+// --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system,
+// and jobpipe in memory's to each baseline (raw-zeromq-packed: the limit of ZeroMQ here, jobs
+// packed 500 a message as jobpipe packs them, with no persistence and no flow control).
 // Every latency compares stamps of one clock, CLOCK_MONOTONIC, shared by every process of the
 // host (see examples/echo and bench/baselines); a negative one, or one longer than its run, fails
 // the run (exit 1).
@@ -74,8 +76,15 @@ for (const [name, value, min] of [
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
 }
 const latencyWarmupJobs = Math.round(warmupSeconds * rate);
-const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'bullmq', 'rabbitmq'];
-const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory' : allSystems.join(','))).split(',');
+const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
+const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory,raw-zeromq-packed' : allSystems.join(','))).split(',');
+/**
+ * Jobs per message of raw-zeromq-packed: JOBPIPE_MAX_JOBS_PER_MESSAGE's default. The smoke run's
+ * few hundred jobs would fit in one message, and the time after the warm-up needs several.
+ */
+const PACK = smoke ? 50 : 500;
+/** Each baseline system's program (bench/baselines/<dir>/run.mjs) and its own flags. */
+const baselineCommand = (system) => (system === 'raw-zeromq-packed' ? ['raw-zeromq', '--packed', String(PACK)] : [system]);
 const unknown = systems.filter((system) => !allSystems.includes(system));
 if (unknown.length > 0) usage(`--systems takes ${allSystems.join(', ')}; unknown: ${unknown.join(', ')}`);
 const say = (line) => process.stderr.write(`${line}\n`);
@@ -142,7 +151,8 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
 function runBaseline(system, extra = []) {
   return new Promise((resolveRun, reject) => {
     const startedAt = now();
-    const child = spawn(process.execPath, [resolve(root, `bench/baselines/${system}/run.mjs`), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [dir, ...flags] = baselineCommand(system);
+    const child = spawn(process.execPath, [resolve(root, `bench/baselines/${dir}/run.mjs`), ...flags, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('close', (code) => {
@@ -277,6 +287,11 @@ async function main() {
   const ratios = {};
   for (const row of rows)
     if (row.system !== 'jobpipe-durable' && row.jobs_per_s && durable) ratios[row.system] = Number((durable / row.jobs_per_s.median).toFixed(2));
+  // jobpipe in memory against each baseline: against raw-zeromq-packed, the share of this stack's limit it reaches.
+  const memory = rows.find((r) => r.system === 'jobpipe-memory')?.jobs_per_s?.median;
+  const memoryRatios = {};
+  for (const row of rows)
+    if (!row.system.startsWith('jobpipe-') && row.jobs_per_s && memory) memoryRatios[row.system] = Number((memory / row.jobs_per_s.median).toFixed(2));
   const report = {
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
     jobs,
@@ -289,19 +304,20 @@ async function main() {
     latencyClock: 'CLOCK_MONOTONIC (process.hrtime), one for every process of the host',
     rows,
     ratios,
+    memoryRatios,
     jobpipePeakRssMb: rss,
   };
   console.log(
-    `\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}  durable / this`,
+    `\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'durable / this'.padStart(15)} ${'memory / this'.padStart(14)}`,
   );
   for (const row of rows) {
     if (row.skipped) {
       console.log(`${row.system.padEnd(17)} skipped: ${row.skipped}`);
       continue;
     }
-    const ratio = row.system === 'jobpipe-durable' ? '' : `${ratios[row.system]}x`;
+    const ratio = (value) => (value === undefined ? '' : `${value}x`);
     console.log(
-      `${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)}  ${ratio}`,
+      `${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)} ${ratio(ratios[row.system]).padStart(15)} ${ratio(memoryRatios[row.system]).padStart(14)}`,
     );
   }
   for (const row of rows) {
@@ -313,6 +329,8 @@ async function main() {
     if (row.p50_by_tenth_ms)
       console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
   }
+  if (memoryRatios['raw-zeromq-packed'] !== undefined)
+    console.log(`jobpipe-memory / raw-zeromq-packed (${PACK} jobs a message, no persistence): ${memoryRatios['raw-zeromq-packed']}x (target >= 0.7x)`);
   if (warmupJobs > 0) console.log(`jobs/s: the ${fmt(jobs)} jobs after a warm-up of ${fmt(warmupJobs)}; cold: the warm-up's, from fresh processes (median)`);
   console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

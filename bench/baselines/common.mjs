@@ -21,8 +21,11 @@ export const now = () => Number(process.hrtime.bigint()) / 1e6;
 /** Shifts the producer's creation stamps by this much (tests of the clock check only). */
 const skewMs = Number(process.env.JOBPIPE_BENCH_SKEW_MS ?? 0) || 0;
 
-/** The command line every baseline shares. Invalid values: one line on stderr, exit 2. */
-export function options(argv = process.argv.slice(2)) {
+/**
+ * The command line every baseline shares. Invalid values: one line on stderr, exit 2. `--packed N`
+ * (jobs per message) only where the caller says it `packs` (raw-zeromq).
+ */
+export function options(argv = process.argv.slice(2), { packs = false } = {}) {
   let values;
   try {
     ({ values } = parseArgs({
@@ -37,6 +40,7 @@ export function options(argv = process.argv.slice(2)) {
         balance: { type: 'boolean', default: false },
         'slow-workers': { type: 'string', default: '0' },
         'slow-factor': { type: 'string', default: '1' },
+        packed: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -59,14 +63,19 @@ export function options(argv = process.argv.slice(2)) {
     balance: values.balance,
     slowWorkers: Math.floor(num('slow-workers', 0)),
     slowFactor: num('slow-factor', 1),
+    packed: values.packed === undefined ? undefined : Math.floor(num('packed', 1)),
   };
+  if (o.packed !== undefined && !packs) usage('--packed is for raw-zeromq only');
+  if (o.packed !== undefined && o.balance) usage('--packed does not go with --balance');
   if (o.slowWorkers > o.workers) usage('--slow-workers must not exceed --workers');
   if (o.warmupJobs >= o.jobs) usage('--warmup-jobs must be less than --jobs');
   return o;
 }
 
 function usage(message) {
-  process.stderr.write(`${message}\nusage: node run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--warmup-jobs K] [--work-ms M]\n`);
+  process.stderr.write(
+    `${message}\nusage: node run.mjs --jobs N --workers W --payload-bytes B [--rate R] [--warmup-jobs K] [--work-ms M] [--packed N (raw-zeromq)]\n`,
+  );
   process.exit(2);
 }
 
@@ -361,6 +370,10 @@ export function coordinator(system) {
       // since it came; coldJobsPerSecond, those before it, from the first job produced.
       const warm =
         summary.markedAt === undefined ? undefined : { jobs: summary.results - summary.beforeMark - 1, seconds: (summary.lastAt - summary.markedAt) / 1000 };
+      if (warm && !(warm.seconds > 0))
+        return fail(
+          `the ${warm.jobs} results after the warm-up arrived with the first one after it: nothing to time them by (give more --jobs, or smaller packs)`,
+        );
       const line = extra ?? {
         system,
         jobs,

@@ -1,4 +1,5 @@
-// Ventilator: PUSH bound on an ephemeral port, one job per message, each send awaited.
+// Ventilator: PUSH bound on an ephemeral port, each send awaited. One job per message, or with
+// `packed` > 0 up to that many per message, as a JSON array of the same job texts.
 import { Push } from 'zeromq';
 import { bindAndAwaitPeers, childRole, payloads, produce } from '../common.mjs';
 
@@ -9,7 +10,15 @@ send({ type: 'ready' });
 await message('go');
 
 const make = payloads(config.jobs, config.payloadBytes).string;
-const firstAt = await produce(config.jobs, config.rate, Infinity, async (from, to) => {
-  for (let i = from; i < to; i++) await push.send(make(i));
-});
+const sendRange = config.packed
+  ? async (from, to) => {
+      const texts = [];
+      for (let i = from; i < to; i++) texts.push(make(i));
+      await push.send(`[${texts.join(',')}]`);
+    }
+  : async (from, to) => {
+      for (let i = from; i < to; i++) await push.send(make(i));
+    };
+// Packed, produce hands out at most `packed` jobs at a time: one message each.
+const firstAt = await produce(config.jobs, config.rate, config.packed || Infinity, sendRange);
 send({ type: 'produced', firstAt });
