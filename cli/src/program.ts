@@ -9,6 +9,7 @@ import { ventilatorSettings } from '@jobpipe/ventilator/settings';
 import { workerSettings } from '@jobpipe/worker/settings';
 import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings } from './demo-settings.js';
+import { limitCommand, pauseCommand, resumeCommand } from './control-commands.js';
 import { addCommand, jobCommand } from './job-commands.js';
 import { keysCommand } from './keys-command.js';
 import { resultsCommand } from './results-command.js';
@@ -58,6 +59,9 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(resultsCommand());
   program.addCommand(deadCommand());
+  program.addCommand(pauseCommand());
+  program.addCommand(resumeCommand());
+  program.addCommand(limitCommand());
   program.addCommand(topCommand());
   program.addCommand(keysCommand());
   return program;

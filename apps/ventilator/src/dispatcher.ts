@@ -4,6 +4,7 @@ import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
+import type { DispatchGate } from './dispatch-gate.js';
 import { arraySource, type PackSource } from './fresh-queues.js';
 import type { Isolation } from './isolation.js';
 import type { CompiledVentilatorOptions } from './ventilator-options.js';
@@ -29,6 +30,8 @@ export interface DispatcherOptions {
   metrics: Pick<Metrics, 'jobsDispatched'>;
   /** False once the ventilator stops. */
   running: () => boolean;
+  /** Pause and rate limit: how many jobs may go now. @default no gate */
+  gate?: Pick<DispatchGate, 'allowance' | 'spend'>;
   /** Told of each pack once it is written ahead, before it is sent (single jobs acknowledge their stream entries). */
   writtenAhead?: (batch: string, jobs: readonly PendingJob[]) => void;
 }
@@ -47,7 +50,7 @@ export class Dispatcher {
 
   /** The dispatch loop; resolves once the ventilator stops and the packs under way are done. */
   async run(): Promise<void> {
-    const { backlog, workers, isolation, encoder, running } = this.#o;
+    const { backlog, workers, isolation, encoder, running, gate } = this.#o;
     const { maxMessageBytes, maxJobsPerMessage, packBudgetBytes: budget } = this.#o.options;
     // Deliveries under way, oldest first. The next pack is built while Redis writes the last
     // one ahead: awaiting each write-ahead before building the next left a core idle a fifth of
@@ -72,7 +75,13 @@ export class Dispatcher {
       // under the message size limit, or the worker would drop it as too large.
       const waiting = source.jobs;
       const batch = waiting[0]!.batch;
-      const limit = suspectTo ? 1 : Math.min(workers.available(session), maxJobsPerMessage, waiting.length);
+      const wanted = suspectTo ? 1 : Math.min(workers.available(session), maxJobsPerMessage, waiting.length);
+      // Paused, or out of rate-limit tokens: the gate wakes the loop when jobs may go again.
+      const limit = gate ? gate.allowance(wanted) : wanted;
+      if (limit === 0) {
+        await backlog.changed.wait();
+        continue;
+      }
       let count = 0;
       let bytes = 0;
       while (count < limit && waiting[count]!.batch === batch) {
@@ -88,6 +97,7 @@ export class Dispatcher {
         source.putBack(jobs.splice(jobs.length >> 1));
         frame = encoder.encode(batch, dispatchedAt, jobs);
       }
+      gate?.spend(jobs.length);
       // Reserved until the write-ahead is done: counted against the worker's credit meanwhile.
       session.reserved += jobs.length;
       backlog.admitting += jobs.length;

@@ -18,6 +18,7 @@ import {
   describeRedisError,
   duplicateClient,
   JobStream,
+  PipelineControls,
   isRedisConnectionError,
   isRedisRefusal,
   LedgerKeys,
@@ -33,6 +34,7 @@ import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
+import { watchControls } from './controls-watch.js';
 import { SingleJobs } from './single-jobs.js';
 import { Ventilator } from './ventilator.js';
 
@@ -65,9 +67,13 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         ? new RedisDispatchLedger(redisLedger, { pipeline: pipeline.name, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
         : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
       if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
+      // Pause and rate limit: set for the pipeline in Redis, its tokens shared by its ventilators.
+      const controls = redisLedger && new PipelineControls(redisLedger.redis, redisLedger.keys, pipeline.name);
       const ventilator = new Ventilator({
         pipeline,
         ledger,
+        rateLimit: config.rateLimit,
+        ...(controls ? { takeTokens: (rate: number, burst: number, want: number) => controls.takeTokens(rate, burst, want) } : {}),
         jobsBind: config.jobsBind,
         resultsConnect: config.resultsConnect,
         eventsConnect: config.eventsConnect,
@@ -84,6 +90,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
       });
       let intake: ReturnType<typeof startIntake> | undefined;
       let singleJobs: SingleJobs | undefined;
+      let stopWatching: (() => void) | undefined;
       const reader = redis && duplicateClient(redis);
       return {
         ventilator,
@@ -92,6 +99,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         stop: async () => {
           // Forced: a running batch stays claimed and is resumed by the next ventilator.
           await intake?.close(true);
+          stopWatching?.();
           await singleJobs?.stop();
           await ventilator.stop();
           reader?.disconnect();
@@ -137,6 +145,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
             logger,
           });
           await singleJobs.start();
+          stopWatching = watchControls(controls!, ventilator, logger);
         },
       };
     },

@@ -55,6 +55,14 @@ export const ventilatorSettings = {
     default: 100,
     parse: integer(1, 10_000),
   }),
+  rateLimit: setting({
+    env: 'JOBPIPE_RATE_LIMIT',
+    flag: 'rate-limit',
+    description:
+      "jobs sent per second at most, over all the pipeline's ventilators (a token bucket in Redis); 0 for no limit. `jobpipe limit` sets one for the pipeline that wins over this",
+    default: 0,
+    parse: integer(0, 10_000_000),
+  }),
   maxJobsPerMessage: setting({
     env: 'JOBPIPE_MAX_JOBS_PER_MESSAGE',
     flag: 'max-jobs-per-message',

@@ -3,6 +3,7 @@ import { MemoryDispatchLedger, type DispatchLedger } from '@jobpipe/ledger';
 import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
+import { localTokens, type TakeTokens } from './dispatch-gate.js';
 import { SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings as s } from './settings.js';
 
@@ -26,6 +27,10 @@ export interface VentilatorOptions {
   maxInFlight?: number;
   /** Batches run at once; they share maxInFlight (see Backlog.mayAdd). @default 100 (JOBPIPE_MAX_OPEN_BATCHES) */
   maxOpenBatches?: number;
+  /** Jobs sent per second at most; 0 for none. @default 0 (JOBPIPE_RATE_LIMIT) */
+  rateLimit?: number;
+  /** Where the rate limit's tokens come from: a bucket shared by the pipeline's ventilators. @default a bucket in this process */
+  takeTokens?: TakeTokens;
   /** Jobs packed into one Jobs message at most. @default 500 (JOBPIPE_MAX_JOBS_PER_MESSAGE) */
   maxJobsPerMessage?: number;
   /** A dispatched job with no recorded result after this long is sent again, in ms. @default 60000 (JOBPIPE_LEASE_MS) */
@@ -74,6 +79,8 @@ export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithD
     eventsConnect: options.eventsConnect ?? s.eventsConnect.default!,
     maxInFlight: options.maxInFlight ?? s.maxInFlight.default!,
     maxOpenBatches: options.maxOpenBatches ?? s.maxOpenBatches.default!,
+    rateLimit: options.rateLimit ?? s.rateLimit.default!,
+    takeTokens: options.takeTokens ?? localTokens(),
     maxJobsPerMessage: options.maxJobsPerMessage ?? s.maxJobsPerMessage.default!,
     leaseMs,
     maxAttempts,

@@ -7,6 +7,7 @@ import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { Backlog } from './backlog.js';
 import { BatchCompletions } from './batch-completions.js';
+import { DispatchGate } from './dispatch-gate.js';
 import { Dispatcher } from './dispatcher.js';
 import { Isolation } from './isolation.js';
 import { Reaper } from './reaper.js';
@@ -36,6 +37,7 @@ export class Ventilator {
   readonly #sessions: WorkerSessions;
   readonly #completions: BatchCompletions;
   readonly #dropped: DroppedMessages;
+  readonly #gate: DispatchGate;
   #running = false;
   #loops: Promise<unknown>[] = [];
   readonly #writtenAhead: ((batch: string, jobs: readonly PendingJob[]) => void)[] = [];
@@ -74,6 +76,12 @@ export class Ventilator {
     this.#reaper = new Reaper({ pipeline: o.pipeline.name, labels, ledger, backlog, toSink: this.#sinkSender, logger, metrics, running });
     this.#sessions = new WorkerSessions({ workers, isolation, backlog, reaper: this.#reaper, toWorkers: this.#toWorkers, logger, leaseMs: o.leaseMs });
     const encoder = new JobsFrameEncoder(o.pipeline.name);
+    this.#gate = new DispatchGate(
+      o.takeTokens,
+      () => backlog.changed.notify(),
+      (error) => logger.warn({ err: error.message }, 'could not take rate-limit tokens; trying again'),
+    );
+    this.#gate.set(false, o.rateLimit);
     this.#dispatcher = new Dispatcher({
       options: o,
       ledger,
@@ -86,6 +94,7 @@ export class Ventilator {
       logger,
       metrics,
       running,
+      gate: this.#gate,
       writtenAhead: (batch, jobs) => {
         for (const listener of this.#writtenAhead) listener(batch, jobs);
       },
@@ -221,6 +230,20 @@ export class Ventilator {
     await this.#backlog.room.wait(ms);
   }
 
+  /**
+   * What an operator set for the pipeline (`jobpipe pause`, `jobpipe limit`): while paused no job
+   * is sent (those out run on); `rateLimit` jobs per second at most, undefined for this
+   * ventilator's own (JOBPIPE_RATE_LIMIT), 0 for none.
+   */
+  setControls(paused: boolean, rateLimit: number | undefined): void {
+    this.#gate.set(paused, rateLimit ?? this.#o.rateLimit);
+  }
+
+  /** Whether the pipeline is paused, and its rate limit (0: none), as this ventilator applies them. */
+  get controls(): { paused: boolean; rateLimit: number } {
+    return { paused: this.#gate.paused, rateLimit: this.#gate.rate };
+  }
+
   /** Calls `listener` with each pack once it is written ahead, before it is sent. */
   onWrittenAhead(listener: (batch: string, jobs: readonly PendingJob[]) => void): void {
     this.#writtenAhead.push(listener);
@@ -230,6 +253,7 @@ export class Ventilator {
     if (!this.#running) return;
     this.#running = false;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#gate.stop();
     this.#backlog.changed.notify();
     this.#backlog.room.notify();
     await this.#toWorkers.idle().catch(() => {});

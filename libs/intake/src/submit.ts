@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
-import { DEFAULT_RETENTION, duplicateClient, RedisLedger, type BatchInfo, type RedisClient, type ResultsPage } from '@jobpipe/ledger';
+import {
+  DEFAULT_RETENTION,
+  duplicateClient,
+  PipelineControls,
+  RedisLedger,
+  type PipelineControlState,
+  type BatchInfo,
+  type RedisClient,
+  type ResultsPage,
+} from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
@@ -87,6 +96,34 @@ export class JobpipeClient {
   /** Resolves once the single job is done or has failed; rejects after `timeoutMs`, if given. */
   waitForJob(id: string, options: { timeoutMs?: number } = {}): Promise<JobReport> {
     return this.#jobs.waitForJob(id, options);
+  }
+
+  /** Pauses a pipeline (a name): its ventilators send no job until `resume` (jobs out run on). */
+  pause(pipeline: string): Promise<void> {
+    return this.#controls(pipeline).setPaused(true);
+  }
+
+  resume(pipeline: string): Promise<void> {
+    return this.#controls(pipeline).setPaused(false);
+  }
+
+  /**
+   * Limits a pipeline to `jobsPerSecond` jobs sent per second over all its ventilators (0: no
+   * limit); undefined leaves it to the ventilators' own JOBPIPE_RATE_LIMIT.
+   */
+  setRateLimit(pipeline: string, jobsPerSecond: number | undefined): Promise<void> {
+    if (jobsPerSecond !== undefined && (!Number.isInteger(jobsPerSecond) || jobsPerSecond < 0 || jobsPerSecond > 10_000_000))
+      return Promise.reject(new SubmissionError(`a rate limit is a whole number of jobs per second from 0 (none) to 10000000, not ${jobsPerSecond}`));
+    return this.#controls(pipeline).setRateLimit(jobsPerSecond);
+  }
+
+  /** What is set for a pipeline: paused or not, and its rate limit (undefined: the ventilators' own). */
+  controls(pipeline: string): Promise<PipelineControlState> {
+    return this.#controls(pipeline).read();
+  }
+
+  #controls(pipeline: string): PipelineControls {
+    return new PipelineControls(this.ledger.redis, this.ledger.keys, pipeline);
   }
 
   /** Checks the input against the pipeline, then queues the batch. Returns its id. */

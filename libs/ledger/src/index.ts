@@ -54,3 +54,5 @@ export type { RedisConnectionSpec, RedisRefusal } from './redis-connection.js';
 export { JobStream, parseJobId, readOutcomes, VENTILATORS_GROUP } from './job-stream.js';
 export type { AddedJob, JobOutcome, JobStreamOptions, NewJob, StreamEntry } from './job-stream.js';
 export type { JobStreamKeys } from './keys.js';
+export { PipelineControls } from './pipeline-controls.js';
+export type { PipelineControlState } from './pipeline-controls.js';

@@ -121,6 +121,16 @@ export class LedgerKeys {
     return { stream: `${base}:stream`, buckets: `${base}:buckets`, idempotency: `${base}:key:` };
   }
 
+  /** A pipeline's controls, set from the CLI or the client (hash: paused, rateLimit). Its own slot. */
+  controls(pipeline: string): string {
+    return `${this.prefix}:controls:{controls-${pipeline}}`;
+  }
+
+  /** A pipeline's rate-limit token bucket, shared by its ventilators (commands/take-tokens-1.lua). Its own slot. */
+  rateTokens(pipeline: string): string {
+    return `${this.prefix}:rate:{controls-${pipeline}}`;
+  }
+
   /** Batches of a pipeline that are not done (set). Its own slot. */
   active(pipeline: string): string {
     return `${this.prefix}:active:${pipeline}`;

@@ -1,0 +1,39 @@
+import type { PipelineControls } from '@jobpipe/ledger';
+import type { Logger } from '@jobpipe/observability';
+import type { Ventilator } from './ventilator.js';
+
+/** How often a ventilator reads its pipeline's controls: a pause takes effect within this. */
+export const CONTROLS_EVERY_MS = 250;
+
+/**
+ * Reads the pipeline's controls (`jobpipe pause`, `resume`, `limit`) now and every `everyMs`, and
+ * applies them to the ventilator; says so in the log when they change. Returns the stopper.
+ */
+export function watchControls(
+  controls: Pick<PipelineControls, 'read'>,
+  ventilator: Pick<Ventilator, 'setControls' | 'controls'>,
+  logger: Logger,
+  everyMs = CONTROLS_EVERY_MS,
+): () => void {
+  let reading = false;
+  const read = async () => {
+    if (reading) return;
+    reading = true;
+    try {
+      const state = await controls.read();
+      const before = ventilator.controls;
+      ventilator.setControls(state.paused, state.rateLimit);
+      const after = ventilator.controls;
+      if (before.paused !== after.paused) logger.info({ paused: after.paused }, after.paused ? 'pipeline paused: no job is sent' : 'pipeline resumed');
+      if (before.rateLimit !== after.rateLimit) logger.info({ rateLimit: after.rateLimit }, 'rate limit changed');
+    } catch (error) {
+      // Redis away: the role's own connection says so; the last controls hold meanwhile.
+      logger.debug({ err: (error as Error).message }, 'could not read the pipeline controls');
+    } finally {
+      reading = false;
+    }
+  };
+  void read();
+  const timer = setInterval(() => void read(), everyMs);
+  return () => clearInterval(timer);
+}
