@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { common, integer, json, nonEmpty, setting } from '@jobpipe/config';
+import { common, duration, integer, json, nonEmpty, setting } from '@jobpipe/config';
 import type { JobReport } from '@jobpipe/intake';
 import { redisAccess, withClient } from './admin-commands.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
@@ -23,6 +23,14 @@ export const addSettings = {
     description: 'priority, 1 the highest; none comes after every job or batch with one',
     default: undefined,
     parse: integer(1, 2_097_152),
+  }),
+  delay: setting<number | undefined>({
+    env: 'JOBPIPE_DELAY',
+    flag: 'delay',
+    description: 'run the job no earlier than this from now: 90s, 30m, 24h, 7d or ms',
+    default: undefined,
+    defaultText: '(none: at once)',
+    parse: duration(0, 365 * 86_400_000),
   }),
 };
 
@@ -51,6 +59,7 @@ export function addCommand(): Command {
       const id = await client.add(pipeline, config.payload, {
         ...(config.jobId === undefined ? {} : { jobId: config.jobId }),
         ...(config.priority === undefined ? {} : { priority: config.priority }),
+        ...(config.delay === undefined ? {} : { delayMs: config.delay }),
       });
       if (!wait) return say(asJson ? JSON.stringify({ id }) : id);
       const job = await client.waitForJob(id);

@@ -57,6 +57,18 @@ describe('single jobs', () => {
     await expect(d.client.add(d.pipeline, { big: 'x'.repeat(5_000_000) })).rejects.toThrow(/bytes; a message carries/);
   });
 
+  it('a delayed job runs no earlier than its time', async () => {
+    const log = join(scratch, 'delayed.log');
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 1 });
+    const addedAt = Date.now();
+    const id = await d.client.add(d.pipeline, { i: 1, log }, { delayMs: 1500 });
+    expect(await d.client.getJob(id)).toMatchObject({ state: 'queued' });
+    expect(await d.client.waitForJob(id, { timeoutMs: 30_000 })).toMatchObject({ state: 'done' });
+    const [run] = readExecutions(log);
+    expect(run!.at - addedAt).toBeGreaterThanOrEqual(1500);
+    expect(run!.at - addedAt).toBeLessThan(5000);
+  });
+
   it('jobpipe add and jobpipe job: the id, the outcome with --wait, where a job stands', async () => {
     const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 1 });
     const env = { JOBPIPE_REDIS_URL: suite.server.url, JOBPIPE_REDIS_PREFIX: d.prefix, JOBPIPE_PIPELINE: durablePipeline };

@@ -141,7 +141,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
             ventilator,
             claimAfterMs: config.intakeLockMs,
             readCount: config.maxJobsPerMessage,
-            closeEveryMs: 500,
+            // Delayed jobs run within this of their time.
+            closeEveryMs: 100,
             logger,
           });
           await singleJobs.start();

@@ -33,6 +33,7 @@ function setup(entries: StreamEntry[], doneBuckets: string[] = []) {
       claimStale: async () => [],
       ack: async (ids) => void acked.push(...ids),
       closeIdle: async () => 0,
+      promoteDue: async () => 0,
       closed: async (bucket) => void calls.push(`closed ${bucket}`),
     },
     reader: {} as RedisClient,

@@ -4,7 +4,7 @@ import type { Ventilator } from './ventilator.js';
 
 export interface SingleJobsOptions {
   /** The pipeline's job stream. */
-  stream: Pick<JobStream, 'ensureGroup' | 'read' | 'claimStale' | 'ack' | 'closeIdle' | 'closed'>;
+  stream: Pick<JobStream, 'ensureGroup' | 'read' | 'claimStale' | 'ack' | 'closeIdle' | 'closed' | 'promoteDue'>;
   /** A connection of its own: the stream read blocks it. */
   reader: RedisClient;
   /** This ventilator's name in the consumer group: unique per process. */
@@ -14,7 +14,7 @@ export interface SingleJobsOptions {
   claimAfterMs: number;
   /** Entries read at once, at most. */
   readCount: number;
-  /** How often buckets that no job rolls over are closed, in ms. */
+  /** How often buckets that no job rolls over are closed, and delayed jobs that are due put on the stream, in ms. */
   closeEveryMs: number;
   logger: Logger;
 }
@@ -53,11 +53,12 @@ export class SingleJobs {
     await this.#o.stream.ensureGroup();
     this.#running = true;
     this.#loop = this.#run();
+    const { stream, logger } = this.#o;
     this.#timers.push(
-      setInterval(
-        () => void this.#o.stream.closeIdle().catch((error: Error) => this.#o.logger.debug({ err: error.message }, 'could not close idle buckets')),
-        this.#o.closeEveryMs,
-      ),
+      setInterval(() => {
+        stream.closeIdle().catch((error: Error) => logger.debug({ err: error.message }, 'could not close idle buckets'));
+        stream.promoteDue(this.#o.readCount).catch((error: Error) => logger.debug({ err: error.message }, 'could not promote delayed jobs'));
+      }, this.#o.closeEveryMs),
     );
   }
 

@@ -11,6 +11,10 @@ export interface AddOptions {
   jobId?: string;
   /** 1 is the highest; a job without one comes after every job with one. */
   priority?: number;
+  /** Run no earlier than this many ms from now. */
+  delayMs?: number;
+  /** Run no earlier than this time (a Date or epoch ms). */
+  runAt?: Date | number;
 }
 
 /** A single job as addBulk takes it. */
@@ -150,10 +154,16 @@ export class SingleJobsClient {
     }
     if (json.length > this.maxPayloadBytes / 3 && Buffer.byteLength(json) > this.maxPayloadBytes)
       throw new SubmissionError(`the payload of a ${pipeline} job has ${Buffer.byteLength(json)} bytes; a message carries ${this.maxPayloadBytes} at most`);
+    if (options.delayMs !== undefined && (!Number.isFinite(options.delayMs) || options.delayMs < 0))
+      throw new SubmissionError(`delayMs must be a number of ms >= 0, not ${options.delayMs}`);
+    const runAt = options.runAt === undefined ? undefined : Number(options.runAt);
+    if (runAt !== undefined && !Number.isFinite(runAt)) throw new SubmissionError(`runAt must be a Date or epoch ms, not ${String(options.runAt)}`);
+    const at = options.delayMs !== undefined ? Date.now() + options.delayMs : runAt;
     return {
       payload,
       ...(options.jobId === undefined ? {} : { key: options.jobId }),
       ...(options.priority === undefined ? {} : { priority: options.priority }),
+      ...(at === undefined ? {} : { runAt: Math.ceil(at) }),
     };
   }
 

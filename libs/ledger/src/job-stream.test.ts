@@ -66,6 +66,30 @@ describe('JobStream', () => {
     expect(await ledger.redis.xlen(stream.keys.stream)).toBe(2);
   });
 
+  it('keeps a delayed job off the stream until it is due, with its id at once and its priority', async () => {
+    const stream = newStream();
+    await stream.ensureGroup();
+    const [late, now] = await stream.add(
+      [
+        { payload: 'later', runAt: 5000, priority: 3 },
+        { payload: 'now', runAt: 999 },
+      ],
+      1000,
+    );
+    expect(parseJobId(late!.id)!.seq).toBe(0);
+    expect(await ledger.redis.xlen(stream.keys.stream)).toBe(1); // the one due already
+    expect(await stream.promoteDue(10, 4999)).toBe(0);
+    expect(await stream.promoteDue(10, 5000)).toBe(1);
+    const reader = duplicateClient(ledger.redis);
+    const entries = await stream.read(reader, 'v', 10, 100);
+    reader.disconnect();
+    expect(entries.map((e) => (e.kind === 'job' ? [e.payloadJson, e.priority] : []))).toEqual([
+      ['"now"', undefined],
+      ['"later"', 3],
+    ]);
+    expect(now!.id).not.toBe(late!.id);
+  });
+
   it('hands entries a consumer read and never acknowledged to another after a while; acknowledged ones are gone', async () => {
     const stream = newStream();
     await stream.ensureGroup();

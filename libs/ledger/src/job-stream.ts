@@ -17,6 +17,8 @@ export interface NewJob {
   key?: string;
   /** 1 is the highest; a job without one comes after every job with one. */
   priority?: number;
+  /** Run no earlier than this (epoch ms). */
+  runAt?: number;
 }
 
 /** What `add` did with one job. */
@@ -56,7 +58,7 @@ export function parseJobId(id: string): { bucket: string; seq: number } | undefi
 }
 
 /**
- * A pipeline's single jobs in Redis: producers `add` them to a stream (commands/add-jobs-2.lua),
+ * A pipeline's single jobs in Redis: producers `add` them to a stream (commands/add-jobs-3.lua),
  * where each gets its id in a bucket; the pipeline's ventilators read the stream in one consumer
  * group, run each bucket as a batch, and acknowledge entries once their jobs are written ahead.
  * Every key is in the slot of `{jobs-<pipeline>}`.
@@ -81,12 +83,18 @@ export class JobStream {
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
       const args: (string | number)[] = [];
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) {
-        args.push(job.priority === undefined ? '' : job.priority, job.key ?? '', JSON.stringify(job.payload === undefined ? null : job.payload));
+        args.push(
+          job.priority === undefined ? '' : job.priority,
+          job.key ?? '',
+          job.runAt ?? '',
+          JSON.stringify(job.payload === undefined ? null : job.payload),
+        );
       }
-      const { stream, buckets, idempotency } = this.keys;
+      const { stream, buckets, delayed, idempotency } = this.keys;
       const reply = await this.redis.jobpipeAddJobs(
         stream,
         buckets,
+        delayed,
         now,
         this.#o.bucketMaxJobs,
         this.#o.bucketMaxMs,
@@ -138,6 +146,11 @@ export class JobStream {
       .xack(this.keys.stream, VENTILATORS_GROUP, ...entryIds)
       .xdel(this.keys.stream, ...entryIds)
       .exec();
+  }
+
+  /** Puts delayed jobs that are due on the stream, up to `max`; how many. */
+  promoteDue(max: number, now = Date.now()): Promise<number> {
+    return this.redis.jobpipePromoteDelayed(this.keys.delayed, this.keys.stream, now, max);
   }
 
   /** Closes the buckets that have taken jobs for long enough; how many. */

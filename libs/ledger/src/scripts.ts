@@ -37,6 +37,7 @@ export interface LedgerCommands {
   jobpipeAddJobs(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeCloseBuckets(...args: (string | number)[]): Promise<number>;
   jobpipeTakeTokens(...args: (string | number)[]): Promise<number>;
+  jobpipePromoteDelayed(...args: (string | number)[]): Promise<number>;
 }
 
 /** A client of one Redis server or of a Redis Cluster: both take the same commands. */

@@ -4,23 +4,27 @@
   jobs have the write-ahead, leases, exactly-once recording, dead letters and retention of batch
   jobs. A bucket closes when it holds enough jobs or is old enough: a close entry on the stream,
   after all of its jobs, tells the ventilator that reads it the bucket's total.
+  A job to run no earlier than a time gets its id at once but waits in the delayed set until then
+  (commands/promote-delayed-2.lua puts it on the stream); its bucket waits for it to complete.
   Every key is the pipeline's job keys' (one hash slot, "{jobs-<pipeline>}"); idempotency keys are
   built here from ARGV[4], which carries the same hash tag.
   KEYS[1] stream   the job stream: entries {b bucket, s seq, p payload JSON[, r priority]} and
                    close entries {c bucket, n total}
   KEYS[2] buckets  hash: "open:<priority>" -> "<bucket>|<opened at, ms>|<jobs>"; "closed:<bucket>" ->
                    its total, until a ventilator has taken the close entry in; "serial" -> buckets made
+  KEYS[3] delayed  zset of jobs not to run before their score (epoch ms): "<bucket>|<seq>|<priority>|<payload JSON>"
   ARGV[1] now (epoch ms)
   ARGV[2] jobs per bucket, at most
   ARGV[3] how long a bucket takes jobs, at most, in ms
   ARGV[4] the prefix of idempotency keys ("<prefix>:jobs:{jobs-<pipeline>}:key:")
   ARGV[5] how long an idempotency key is kept, in ms
   ARGV[6] the pipeline's name
-  ARGV[7..] triples: priority ("" for none), idempotency key ("" for none), payload JSON
+  ARGV[7..] quads: priority ("" for none), idempotency key ("" for none), run-at epoch ms ("" for
+          now), payload JSON
   Returns, per job, its id "<bucket>:<seq>" and 1 when it was added now or 0 when its key had
   been given before (the id is the first one's, nothing is added).
 ]]
-local stream, buckets = KEYS[1], KEYS[2]
+local stream, buckets, delayed = KEYS[1], KEYS[2], KEYS[3]
 local now, maxJobs, maxAgeMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local keyPrefix, keyTtlMs, pipeline = ARGV[4], ARGV[5], ARGV[6]
 local open = {}
@@ -52,8 +56,8 @@ local function bucketFor(priority)
   return bucket, now, 0
 end
 local ids = {}
-for i = 7, #ARGV, 3 do
-  local priority, key, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 7, #ARGV, 4 do
+  local priority, key, runAt, payload = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local known = key ~= '' and redis.call('GET', keyPrefix .. key)
   if known then
     ids[#ids + 1] = known
@@ -61,7 +65,9 @@ for i = 7, #ARGV, 3 do
   else
     local bucket, openedAt, seq = bucketFor(priority)
     local id = bucket .. ':' .. seq
-    if priority ~= '' then
+    if runAt and runAt > now then
+      redis.call('ZADD', delayed, runAt, bucket .. '|' .. seq .. '|' .. priority .. '|' .. payload)
+    elseif priority ~= '' then
       redis.call('XADD', stream, '*', 'b', bucket, 's', seq, 'p', payload, 'r', priority)
     else
       redis.call('XADD', stream, '*', 'b', bucket, 's', seq, 'p', payload)
