@@ -57,6 +57,9 @@ describe('retention', () => {
     expect(await d.redis.zscore(d.ledger.keys.expiring, batch)).toBeNull();
     await expect(d.client.results(batch).next()).rejects.toThrow(/ret-a is unknown, or its results have expired/);
 
+    // The intake job, still there, keeps the summary: the batch is done, not unknown.
+    expect(await d.client.status(d.pipeline.name, batch)).toMatchObject({ state: 'done', done: 40, total: 40, summary: { jobs: 40 } });
+
     // BullMQ drops finished intake jobs older than the age of the job it finishes: the next batch
     // of the queue takes ret-a's along. This one has a retention of its own, shorter.
     expect(await d.client.queue(d.pipeline.name).getJob(batch)).toBeDefined();

@@ -172,7 +172,7 @@ export class JobpipeClient {
     const job = jobState === 'unknown' ? undefined : await queue.getJob(batchId);
     const info = await this.ledger.batchInfo(batchId);
     if (!job && !info) return undefined;
-    return report(batchId, pipelineName, jobState, job?.data as BatchRequest | undefined, info, job?.failedReason ?? null);
+    return report(batchId, pipelineName, jobState, job?.data as BatchRequest | undefined, info, job?.failedReason ?? null, job?.returnvalue);
   }
 
   /** Where a batch stands, whichever pipeline it belongs to. */
@@ -194,7 +194,7 @@ export class JobpipeClient {
       for (const job of jobs) {
         if (!job?.id) continue;
         const info = await this.ledger.batchInfo(job.id);
-        reports.push(report(job.id, pipeline, await job.getState(), job.data as BatchRequest, info, job.failedReason ?? null));
+        reports.push(report(job.id, pipeline, await job.getState(), job.data as BatchRequest, info, job.failedReason ?? null, job.returnvalue));
       }
     }
     return reports.sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0)).slice(0, limit);
@@ -301,10 +301,15 @@ function report(
   request: BatchRequest | undefined,
   info: BatchInfo | undefined,
   failedReason: string | null,
+  /** What the intake job completed with: the batch's summary. */
+  returnvalue?: unknown,
 ): BatchStatusReport {
+  // A completed intake job whose ledger keys have expired (its retention ran out first): done,
+  // with the summary the job kept.
+  const kept = !info && jobState === 'completed' && isSummary(returnvalue) ? returnvalue : null;
   let state: BatchState;
   if (jobState === 'failed') state = 'failed';
-  else if (info?.status === 'done') state = 'done';
+  else if (info?.status === 'done' || kept) state = 'done';
   else if (info || jobState === 'active') state = 'running';
   else state = 'queued';
   return {
@@ -312,10 +317,14 @@ function report(
     pipeline,
     state,
     submittedAt: request?.submittedAt ?? null,
-    done: info ? info.recorded + info.dead : 0,
-    total: info?.total ?? null,
-    failed: info?.dead ?? 0,
-    summary: info?.summary ?? null,
+    done: info ? info.recorded + info.dead : (kept?.jobs ?? 0),
+    total: info?.total ?? kept?.jobs ?? null,
+    failed: info?.dead ?? kept?.failed ?? 0,
+    summary: info?.summary ?? kept,
     error: state === 'failed' ? failedReason : null,
   };
+}
+
+function isSummary(value: unknown): value is BatchSummary {
+  return typeof value === 'object' && value !== null && typeof (value as BatchSummary).jobs === 'number' && typeof (value as BatchSummary).failed === 'number';
 }
