@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { Job } from '@jobpipe/protocol';
+import type { Job, JobError } from '@jobpipe/protocol';
 import type { JobContext, Pipeline } from '@jobpipe/pipeline';
 import { Deadlines } from './deadlines.js';
 import { describeError, TimeoutError } from './errors.js';
 import { Watchdog } from './watchdog.js';
 
-export type Outcome = { ok: true; value: unknown } | { ok: false; error: { name: string; message: string } };
+/** A failure's error as the wire carries it: `retryable: false` when the handler said not to retry it. */
+export type Outcome = { ok: true; value: unknown } | { ok: false; error: JobError };
 
 /**
  * Runs one job's handler and always comes back with an outcome (a handler's throw is a failed

@@ -1,6 +1,7 @@
 // Runs inside a piscina worker thread: loads the pipeline module once, then runs `work` per task.
 import { workerData } from 'node:worker_threads';
 import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
+import { forThread } from './errors.js';
 
 interface Task {
   payload: unknown;
@@ -15,11 +16,16 @@ const neverAborted = new AbortController().signal;
 
 export default async function runTask(task: Task): Promise<unknown> {
   const pipeline = await pipelinePromise;
-  return pipeline.work(task.payload, {
-    jobId: `${task.batch}:${task.seq}`,
-    batch: task.batch,
-    seq: task.seq,
-    attempt: task.attempt,
-    signal: neverAborted,
-  });
+  try {
+    return await pipeline.work(task.payload, {
+      jobId: `${task.batch}:${task.seq}`,
+      batch: task.batch,
+      seq: task.seq,
+      attempt: task.attempt,
+      signal: neverAborted,
+    });
+  } catch (error) {
+    // A non-retryable error would lose its mark in the structured clone to the main thread.
+    throw forThread(error);
+  }
 }

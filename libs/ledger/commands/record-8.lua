@@ -1,7 +1,8 @@
 --[[
   Records results, each exactly once: removes the job from the ledger and stores its result in one
   step. A failed result is retried (the lease becomes the backoff) while the pipeline allows
-  retries, and becomes a dead letter after.
+  retries, and becomes a dead letter after; at once when its error says `"retryable": false` (the
+  handler threw a NonRetryableError: PROTOCOL.md 3.2, "Failures not to retry").
   KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
   KEYS[2] leases    zset seq by deadline
   KEYS[3] results   hash seq -> result value JSON
@@ -68,6 +69,13 @@ if redis.call('EXISTS', dead) == 1 then
   for n = 1, #seqs do isDead[seqs[n]] = entries[n] end
 end
 local hasErrors = redis.call('EXISTS', errors) == 1
+-- A failure is retried unless its error object says `"retryable": false`; anything else (the field
+-- absent, true, or an error that is not an object) keeps today's retries. Decoded only for a
+-- failure that would otherwise be retried.
+local function retryable(body)
+  local parsed, value = pcall(cjson.decode, body)
+  return not (parsed and type(value) == 'table' and value.retryable == false)
+end
 local finished, stored, seen = {}, {}, {}
 for n = 1, #seqs do
   local i = 1 + (n - 1) * 4
@@ -91,7 +99,7 @@ for n = 1, #seqs do
     local jobAttempt = splitEntry(job)
     if attempt < jobAttempt then
       codes[#codes + 1] = 'S'
-    elseif jobAttempt <= retries then
+    elseif jobAttempt <= retries and retryable(body) then
       redis.call('HSET', errors, seq, body)
       redis.call('ZADD', leases, now + backoff * (2 ^ (jobAttempt - 1)), seq)
       codes[#codes + 1] = 'T'

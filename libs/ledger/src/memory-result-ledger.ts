@@ -33,7 +33,9 @@ interface MemoryBatch {
  * contract suite (src/contract) holds it to each of these:
  * - a failure is final (retries need the durable ledger) and its outcome is Recorded, a failed
  *   result, not DeadLetter: the ventilator's own dead letters come here as failed results too,
- *   and the ventilator has counted and logged them already;
+ *   and the ventilator has counted and logged them already. A non-retryable failure
+ *   (`error.retryable: false`) is therefore final here as any other, as the durable ledger makes
+ *   it a dead letter at once (contract/retry-policy.test.ts);
  * - those count under the worker id 'ventilator' in `perWorker`;
  * - the attempt out is unknown here: a failure of an older attempt is recorded, not ignored as
  *   Stale, and the newer attempt's result is a duplicate;

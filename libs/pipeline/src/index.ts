@@ -22,6 +22,7 @@
  * ```
  */
 export { definePipeline, assertPipeline, PipelineError } from './define-pipeline.js';
+export { NonRetryableError, isNonRetryable } from './non-retryable-error.js';
 export type { Pipeline, PipelineDefinition, JobContext, CollectContext, WorkerHints } from './define-pipeline.js';
 export { loadPipeline } from './load-pipeline.js';
 export { parseInput, InputError, formatPath } from './parse-input.js';

@@ -18,14 +18,14 @@ const t = (type) => MessageType[type];
 // ---------------------------------------------------------------- valid vectors
 const job = (seq, payload, extra = {}) => ({ batch: 'b-7f3a', seq, attempt: 1, dispatchedAt: 1767225600000, payload, ...extra });
 const ok = (seq, value, extra = {}) => ({ batch: 'b-7f3a', seq, attempt: 1, dispatchedAt: 1767225600000, durationMs: 12.5, ok: true, value, ...extra });
-const failed = (seq, name, message) => ({
+const failed = (seq, name, message, extra = {}) => ({
   batch: 'b-7f3a',
   seq,
   attempt: 3,
   dispatchedAt: 1767225600000,
   durationMs: 30000,
   ok: false,
-  error: { name, message },
+  error: { name, message, ...extra },
 });
 const summary = {
   batch: 'b-7f3a',
@@ -89,6 +89,15 @@ const canonical = [
     },
   ],
   [
+    'Results: failed result that must not be retried (error.retryable false)',
+    {
+      type: 'Results',
+      pipeline: 'primes',
+      worker: 'worker-a',
+      results: [{ ...failed(6, 'NonRetryableError', 'GET /items/6: 404 Not Found', { retryable: false }), attempt: 1 }],
+    },
+  ],
+  [
     'Results: failed result with empty error name and message',
     {
       type: 'Results',
@@ -141,6 +150,20 @@ const decodeOnly = [
     'Credit: a body field named "type" does not override the header',
     frame(1, t('Credit'), '{"worker":"w","granted":1,"received":0,"type":"Jobs"}'),
     { type: 'Credit', worker: 'w', granted: 1, received: 0 },
+  ],
+  [
+    'Results: error.retryable true, as good as absent',
+    frame(
+      1,
+      t('Results'),
+      '{"pipeline":"p","worker":"w","results":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"durationMs":1,"ok":false,"error":{"name":"Error","message":"try again","retryable":true}}]}',
+    ),
+    {
+      type: 'Results',
+      pipeline: 'p',
+      worker: 'w',
+      results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 1, ok: false, error: { name: 'Error', message: 'try again', retryable: true } }],
+    },
   ],
   [
     'Jobs: a job with extra fields',
@@ -264,6 +287,8 @@ const malformed = [
   ['Results: error without message', result({ ok: false, error: { name: 'Error' } }), 'bad_fields'],
   ['Results: error name longer than 200', result({ ok: false, error: { name: id201, message: '' } }), 'bad_fields'],
   ['Results: error is a string', result({ ok: false, error: 'boom' }), 'bad_fields'],
+  ['Results: error.retryable is a string', result({ ok: false, error: { name: 'Error', message: '', retryable: 'no' } }), 'bad_fields'],
+  ['Results: error.retryable is null', result({ ok: false, error: { name: 'Error', message: '', retryable: null } }), 'bad_fields'],
   ['Results: durationMs is negative', result({ ok: true, value: 1, durationMs: -0.5 }), 'bad_fields'],
   [
     'Results: worker missing',

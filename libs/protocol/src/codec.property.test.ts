@@ -82,7 +82,14 @@ const resultBase = { batch: id, seq: count, attempt, dispatchedAt: nonNegative, 
 const result = fc.oneof(
   withExtra(record({ ...resultBase, ok: fc.constant(true as const), value: json })),
   withExtra(
-    record({ ...resultBase, ok: fc.constant(false as const), error: record({ name: fc.string({ maxLength: 200 }), message: fc.string({ maxLength: 500 }) }) }),
+    record({
+      ...resultBase,
+      ok: fc.constant(false as const),
+      error: record(
+        { name: fc.string({ maxLength: 200 }), message: fc.string({ maxLength: 500 }), retryable: fc.boolean() },
+        { requiredKeys: ['name', 'message'] },
+      ),
+    }),
   ),
 );
 const summary = record({

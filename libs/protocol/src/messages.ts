@@ -45,6 +45,12 @@ const ResultBase = {
 export const JobErrorSchema = Type.Object({
   name: Type.String({ maxLength: 200 }),
   message: Type.String({ maxLength: 10_000 }),
+  /**
+   * `false`: retrying cannot help (the handler threw a NonRetryableError, or any error marked
+   * `retryable = false`): the job becomes a dead letter at once, whatever retries its pipeline
+   * allows. Absent or `true`: retried as usual (PROTOCOL.md 3.2, "Failures not to retry").
+   */
+  retryable: Type.Optional(Type.Boolean()),
 });
 export const ResultSchema = Type.Union([
   Type.Object({ ...ResultBase, ok: Type.Literal(true), value: Type.Unknown() }),
