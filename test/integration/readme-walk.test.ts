@@ -182,11 +182,12 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
           if (!metricsPorts.has(port)) metricsPorts.set(port, await freePort());
           out = out.replaceAll(port, String(metricsPorts.get(port)));
         }
-        return out.replaceAll('<batch>', lastBatch);
+        return out.replaceAll('<batch>', lastBatch).replaceAll('<job>', lastJob);
       };
       const background: Started[] = [];
       const untilStopped: Started[] = [];
       let lastBatch = '<batch>';
+      let lastJob = '<job>';
       const sink = () => background.find((role) => /^npx jobpipe sink\b/.test(role.line));
 
       for (const typed of section.lines) {
@@ -277,6 +278,43 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
             const { code } = await within(context(), 30_000, dead.exited);
             expect(code, `${context()}\n${dead.output()}`).toBe(0);
             expect(dead.output(), context()).toContain('no dead letters');
+            break;
+          }
+          case 'add': {
+            const add = start(line, env);
+            const { code } = await within(context(), 60_000, add.exited);
+            const output = add.output().trim();
+            expect(code, `${context()}\n${output}`).toBe(0);
+            // A job id, `<bucket>:<seq>`, first on the line; with --wait its state and value after it.
+            const [id, ...rest] = output.split(/\s+/);
+            expect(id, context()).toMatch(/^[A-Za-z0-9._-]+~[^:\s]+:\d+$/);
+            lastJob = id!;
+            if (line.includes('--wait')) expect(rest.slice(1, 2), `${context()}\n${output}`).toEqual(['done']);
+            break;
+          }
+          case 'job': {
+            // The job may still be on its way: asked until it is done.
+            const output = await waitFor(
+              `${context()} to show the job done`,
+              async () => {
+                const job = start(line, env);
+                const { code } = await within(context(), 30_000, job.exited);
+                expect(code, `${context()}\n${job.output()}`).toBe(0);
+                return /\sdone\s/.test(job.output()) ? job.output() : undefined;
+              },
+              30_000,
+              200,
+            );
+            expect(output, context()).toContain(lastJob);
+            break;
+          }
+          case 'pause':
+          case 'resume':
+          case 'limit': {
+            const control = start(line, env);
+            const { code } = await within(context(), 30_000, control.exited);
+            expect(code, `${context()}\n${control.output()}`).toBe(0);
+            expect(control.output(), context()).toContain(words[3]!);
             break;
           }
           case 'keys': {

@@ -24,6 +24,7 @@ export class DispatchGate {
     private readonly take: TakeTokens,
     private readonly notify: () => void,
     private readonly onError: (error: Error) => void = () => {},
+    private readonly onWait: () => void = () => {},
   ) {}
 
   get paused(): boolean {
@@ -52,7 +53,10 @@ export class DispatchGate {
     if (this.#rate <= 0) return want;
     if (this.#tokens < want) this.#refill(want);
     const allowed = Math.min(want, Math.floor(this.#tokens));
-    if (allowed === 0) this.waits++;
+    if (allowed === 0) {
+      this.waits++;
+      this.onWait();
+    }
     return allowed;
   }
 

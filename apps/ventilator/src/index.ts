@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
-import { checkBatchId, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
+import { checkBatchId, QueueDepth, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
 import {
   connectRoleRedis,
   describeRedisError,
@@ -36,6 +36,7 @@ import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings } from './settings.js';
 import { watchControls } from './controls-watch.js';
 import { SingleJobs } from './single-jobs.js';
+import { measureWaitingWork } from './waiting-work.js';
 import { Ventilator } from './ventilator.js';
 
 export { ventilatorSettings } from './settings.js';
@@ -91,6 +92,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
       let intake: ReturnType<typeof startIntake> | undefined;
       let singleJobs: SingleJobs | undefined;
       let stopWatching: (() => void) | undefined;
+      let stopMeasuring: (() => void) | undefined;
+      let queueDepth: QueueDepth | undefined;
       const reader = redis && duplicateClient(redis);
       return {
         ventilator,
@@ -100,6 +103,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           // Forced: a running batch stays claimed and is resumed by the next ventilator.
           await intake?.close(true);
           stopWatching?.();
+          stopMeasuring?.();
+          await queueDepth?.close();
           await singleJobs?.stop();
           await ventilator.stop();
           reader?.disconnect();
@@ -134,8 +139,9 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
             throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
           });
           // Single jobs (JobpipeClient.add) come from the pipeline's job stream.
+          const stream = new JobStream(redisLedger!.redis, redisLedger!.keys, pipeline.name);
           singleJobs = new SingleJobs({
-            stream: new JobStream(redisLedger!.redis, redisLedger!.keys, pipeline.name),
+            stream,
             reader: reader!,
             consumer: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
             ventilator,
@@ -147,6 +153,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           });
           await singleJobs.start();
           stopWatching = watchControls(controls!, ventilator, logger);
+          queueDepth = new QueueDepth(redis, config.redisPrefix, pipeline.name);
+          stopMeasuring = measureWaitingWork(stream, queueDepth, metrics, { pipeline: pipeline.name }, logger);
         },
       };
     },

@@ -80,6 +80,7 @@ export class Ventilator {
       o.takeTokens,
       () => backlog.changed.notify(),
       (error) => logger.warn({ err: error.message }, 'could not take rate-limit tokens; trying again'),
+      () => metrics.rateLimitWaits.inc(labels),
     );
     this.#gate.set(false, o.rateLimit);
     this.#dispatcher = new Dispatcher({
@@ -106,6 +107,10 @@ export class Ventilator {
     metrics.sampleGauge(metrics.jobsInflight, labels, () => backlog.inFlight.size);
     metrics.sampleGauge(metrics.workersConnected, labels, () => workers.size);
     metrics.sampleGauge(metrics.batchJobsSplit, labels, () => this.#splitter.splitSoFar);
+    metrics.sampleGauge(metrics.batchesRunning, labels, () => this.#completions.size);
+    metrics.sampleGauge(metrics.jobsWaiting, labels, () => backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length);
+    metrics.sampleGauge(metrics.pipelinePaused, labels, () => (this.#gate.paused ? 1 : 0));
+    metrics.sampleGauge(metrics.rateLimit, labels, () => this.#gate.rate);
   }
 
   get running(): boolean {

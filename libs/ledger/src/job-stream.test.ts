@@ -53,6 +53,16 @@ describe('JobStream', () => {
     expect(await stream.closeIdle(9000)).toBe(0);
   });
 
+  it('measures what waits on the stream: its entries and the age of the oldest', async () => {
+    const stream = newStream();
+    expect(await stream.waiting(1000)).toEqual({ jobs: 0, oldestMs: 0 });
+    await stream.add([{ payload: 1 }, { payload: 2 }]);
+    const { jobs, oldestMs } = await stream.waiting(Date.now() + 5000);
+    expect(jobs).toBe(2);
+    expect(oldestMs).toBeGreaterThanOrEqual(5000);
+    expect(oldestMs).toBeLessThan(10_000);
+  });
+
   it('adds a job once per idempotency key, and tells which calls added nothing', async () => {
     const stream = newStream();
     const [a, b, c] = await stream.add([

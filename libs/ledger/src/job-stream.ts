@@ -158,6 +158,14 @@ export class JobStream {
     return this.redis.jobpipeCloseBuckets(this.keys.stream, this.keys.buckets, now, this.#o.bucketMaxMs);
   }
 
+  /** Single jobs on the stream not yet written ahead, and the age of the oldest, in ms (0 when none). */
+  async waiting(now = Date.now()): Promise<{ jobs: number; oldestMs: number }> {
+    const [length, first] = await Promise.all([this.redis.xlen(this.keys.stream), this.redis.xrange(this.keys.stream, '-', '+', 'COUNT', 1)]);
+    // An entry id starts with the ms it was added at. Close entries count as jobs here: a few.
+    const addedAt = first[0] ? Number(first[0][0].split('-')[0]) : now;
+    return { jobs: length, oldestMs: Math.max(0, now - addedAt) };
+  }
+
   /** A close entry was taken in (the bucket's total is in the ledger): the bucket leaves the hash. */
   async closed(bucket: string): Promise<void> {
     await this.redis.hdel(this.keys.buckets, `closed:${bucket}`);

@@ -38,6 +38,38 @@ export class Metrics {
   readonly batchJobsDone = this.#gauge('jobpipe_batch_jobs_done', 'Jobs of open batches with a result or dead-lettered', ['pipeline']);
   readonly batchJobsExpected = this.#gauge('jobpipe_batch_jobs_expected', 'Jobs of open batches whose split is done', ['pipeline']);
   readonly batchJobsSplit = this.#gauge('jobpipe_batch_jobs_split', 'Jobs the ventilator has split so far from the batches it runs', ['pipeline']);
+  readonly batchesRunning = this.#gauge(
+    'jobpipe_batches_running',
+    'Batches and buckets of single jobs a ventilator runs now (JOBPIPE_MAX_OPEN_BATCHES at most)',
+    ['pipeline'],
+  );
+  readonly jobsWaiting = this.#gauge(
+    'jobpipe_jobs_waiting',
+    'Jobs a ventilator holds ready to send and has not sent (split, added or due again); the work that waits for workers',
+    ['pipeline'],
+  );
+  readonly streamJobsWaiting = this.#gauge(
+    'jobpipe_stream_jobs_waiting',
+    "Single jobs on the pipeline's job stream that no ventilator has written ahead yet (every ventilator reports the same: read it with max)",
+    ['pipeline'],
+  );
+  readonly oldestWaitingSeconds = this.#gauge(
+    'jobpipe_oldest_waiting_seconds',
+    "Age of the oldest single job on the pipeline's job stream, 0 when none waits (every ventilator reports the same: read it with max)",
+    ['pipeline'],
+  );
+  readonly batchesQueued = this.#gauge(
+    'jobpipe_batches_queued',
+    'Batches submitted and not yet taken by a ventilator (every ventilator reports the same: read it with max)',
+    ['pipeline'],
+  );
+  readonly pipelinePaused = this.#gauge('jobpipe_pipeline_paused', '1 while the pipeline is paused (jobpipe pause), else 0', ['pipeline']);
+  readonly rateLimit = this.#gauge('jobpipe_rate_limit', 'Jobs per second the pipeline is limited to, 0 for none', ['pipeline']);
+  readonly rateLimitWaits = this.#counter(
+    'jobpipe_rate_limit_waits_total',
+    'Times a ventilator had jobs and a worker for them but waited for rate-limit tokens',
+    ['pipeline'],
+  );
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -54,7 +86,8 @@ export class Metrics {
   initialize(role: 'ventilator' | 'worker' | 'sink', pipeline: string, reasons: readonly string[]): void {
     const labels = { pipeline };
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
-    if (role === 'ventilator') for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered]) counter.inc(labels, 0);
+    if (role === 'ventilator')
+      for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered, this.rateLimitWaits]) counter.inc(labels, 0);
     if (role === 'sink') for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted]) counter.inc(labels, 0);
   }
 
