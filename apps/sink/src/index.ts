@@ -42,6 +42,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
         ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), {
             retries: pipeline.retries,
             retryBackoffMs: pipeline.retryBackoffMs,
+            retryBackoffMaxMs: pipeline.retryBackoffMaxMs,
             retentionMs: config.retention,
             deadRetentionMs: config.deadRetention,
           })

@@ -17,11 +17,14 @@
   ARGV[1] worker id
   ARGV[2] retries allowed after a failure (0: the first failure is final)
   ARGV[3] now (epoch ms)
-  ARGV[4] retry backoff base in ms (doubles per attempt)
+  ARGV[4] retry backoff base in ms (doubles per attempt; see backoffOf below)
   ARGV[5] how long to remember this call's outcomes, in ms
   ARGV[6] the results as one JSON array of quads: seq (a string), attempt, ok (1 or 0), and the
           value JSON or error JSON (a string). One argument rather than four per result: what
           ioredis does per argument was a fifth of the sink's CPU.
+  ARGV[7] retry backoff cap in ms ('' for none)
+  ARGV[8] jitter seed, an integer 0 .. 2^31-1 drawn by the caller for this call ('' for no jitter:
+          each retry waits the least of its window, as before jitter)
   Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status, startedAt }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight and not
   recordable: dead-lettered, beyond the batch's end, its batch done, or a failure), T retry
@@ -41,6 +44,27 @@ if prior then return reply(prior) end
 local retries = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local backoff = tonumber(ARGV[4])
+local cap = tonumber(ARGV[7])
+local seed = tonumber(ARGV[8])
+-- Math.random seeded by the caller, not Redis's own state: Redis before 7 reseeded it alike for
+-- every script (every call would draw the same numbers), and a test can rerun a call's draws.
+-- Script effects replication (the only kind in Redis 7) sends the ZADD with its score, not the
+-- script, so a replica or the AOF never draws again.
+if seed then math.randomseed(seed) end
+-- The wait before the retry of a job whose attempt `attempt` failed: equal jitter over a window
+-- whose top is twice the doubled backoff, base * 2^attempt, capped: a uniform draw between half the
+-- top and the top. So retry n waits between base * 2^(n-1) (the backoff as documented, the least
+-- wait) and twice that, and once the doubling reaches the cap, between half the cap and the cap.
+-- Jobs that fail together (one downstream down for all of them) thus come back spread over
+-- half their window instead of in lockstep, at every retry and at the cap too. Equal rather than
+-- full jitter (a draw from 0 to the top): a retry never comes straight back at a downstream
+-- that is failing, and retryBackoffMs stays the least wait before the first retry.
+local function backoffOf(attempt)
+  local top = backoff * 2 ^ attempt
+  if cap and top > cap then top = cap end
+  if not seed then return top / 2 end
+  return top / 2 + math.random() * top / 2
+end
 local codes = {}
 local recorded, deadCount = 0, 0
 local batch = redis.call('HMGET', meta, 'status', 'total')
@@ -101,7 +125,7 @@ for n = 1, #seqs do
       codes[#codes + 1] = 'S'
     elseif jobAttempt <= retries and retryable(body) then
       redis.call('HSET', errors, seq, body)
-      redis.call('ZADD', leases, now + backoff * (2 ^ (jobAttempt - 1)), seq)
+      redis.call('ZADD', leases, math.floor(now + backoffOf(jobAttempt)), seq)
       codes[#codes + 1] = 'T'
     else
       finished[#finished + 1] = seq

@@ -78,6 +78,14 @@ export interface ResultsPage {
 /** Done batches whose expiry one trim looks at, at most (see trimExpired). */
 const TRIM_PER_CALL = 200;
 
+/** The cap and the jitter of a failed job's retry backoff (see RedisLedger.record and record-8.lua). */
+export interface RetryBackoff {
+  /** The longest wait before a retry, in ms. @default none */
+  maxMs?: number;
+  /** Seeds the jitter of this pack's retries, an integer 0 .. 2^31-1; none: no jitter. */
+  seed?: number;
+}
+
 /** How long a record call's outcomes are kept for a resend of the same call. */
 const RECORD_CALL_TTL_MS = 10 * 60_000;
 
@@ -173,8 +181,20 @@ export class RedisLedger {
     return skipped;
   }
 
-  /** Records a pack of results from one worker; see RecordOutcome for what happened to each. */
-  async record(batch: string, worker: string, results: JobResult[], retries: number, backoffMs: number, now = Date.now()): Promise<RecordResult> {
+  /**
+   * Records a pack of results from one worker; see RecordOutcome for what happened to each. A
+   * failure retried waits between `backoffMs` * 2^(attempt-1) and twice that, at most
+   * `backoff.maxMs` (see record-8.lua); without `backoff.seed` always the least of that.
+   */
+  async record(
+    batch: string,
+    worker: string,
+    results: JobResult[],
+    retries: number,
+    backoffMs: number,
+    now = Date.now(),
+    backoff: RetryBackoff = {},
+  ): Promise<RecordResult> {
     const k = this.keys.batch(batch);
     // The same results again (a caller retrying after a failure) go under the same call names: a
     // call that ran before the failure answers what it did then, rather than calling its results
@@ -198,7 +218,9 @@ export class RedisLedger {
         const body = JSON.stringify(JSON.stringify(result.ok ? result.value : result.error) ?? 'null');
         quads += `${i === start ? '' : ','}"${result.seq}",${result.attempt},${result.ok ? 1 : 0},${body}`;
       }
-      return this.redis.jobpipeRecord(...recordKeys(k, call), worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`);
+      // Each call its own seed: calls of one pack drawing alike would bring their jobs back in step.
+      const seed = backoff.seed === undefined ? '' : (backoff.seed + n) % 2 ** 31;
+      return this.redis.jobpipeRecord(...recordKeys(k, call), worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`, backoff.maxMs ?? '', seed);
     });
     const replies = await Promise.all(sent);
     this.#forgetAnswered(batch, calls);

@@ -5,8 +5,20 @@ import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 export interface RedisResultLedgerOptions {
   /** Retries of a failed job before it becomes a dead letter (the pipeline's `retries`). @default 0 */
   retries?: number;
-  /** Wait before a failed job's first retry, in ms, doubling per attempt (the pipeline's `retryBackoffMs`). @default 1000 */
+  /**
+   * Least wait before a failed job's first retry, in ms, doubling per attempt (the pipeline's
+   * `retryBackoffMs`); each retry waits a random time between that and twice that, at most
+   * `retryBackoffMaxMs` (record-8.lua says why). @default 1000
+   */
   retryBackoffMs?: number;
+  /**
+   * The longest wait before a retry, in ms (the pipeline's `retryBackoffMaxMs`); once the doubling
+   * reaches it, retries wait between half of it and it. @default DEFAULT_RETRY_BACKOFF_MAX_MS (5
+   * minutes), or twice `retryBackoffMs` when that is more
+   */
+  retryBackoffMaxMs?: number;
+  /** Draws the seed of each call's jitter (a number in [0, 1)). @default Math.random */
+  random?: () => number;
   /** The time, in epoch ms, as the scripts are told it. @default Date.now */
   clock?: () => number;
   /**
@@ -20,6 +32,9 @@ export interface RedisResultLedgerOptions {
   trimEveryMs?: number;
 }
 
+/** The longest wait before a retry when the pipeline sets none: 5 minutes. */
+export const DEFAULT_RETRY_BACKOFF_MAX_MS = 5 * 60_000;
+
 /**
  * Persistence on: results, dead letters and counters in Redis (see RedisLedger). A pack of
  * results is one script call (up to 2,000 results a call).
@@ -29,6 +44,8 @@ export class RedisResultLedger implements ResultLedger {
   readonly #ledger: RedisLedger;
   readonly #retries: number;
   readonly #retryBackoffMs: number;
+  readonly #retryBackoffMaxMs: number;
+  readonly #random: () => number;
   readonly #clock: () => number;
   readonly #retention: Retention;
   readonly #trimEveryMs: number;
@@ -39,6 +56,9 @@ export class RedisResultLedger implements ResultLedger {
     this.#ledger = ledger;
     this.#retries = options.retries ?? 0;
     this.#retryBackoffMs = options.retryBackoffMs ?? 1000;
+    // A base above the default cap keeps its first window whole rather than being cut by a cap nobody set.
+    this.#retryBackoffMaxMs = options.retryBackoffMaxMs ?? Math.max(DEFAULT_RETRY_BACKOFF_MAX_MS, 2 * this.#retryBackoffMs);
+    this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? Date.now;
     this.#retention = {
       retentionMs: options.retentionMs ?? DEFAULT_RETENTION.retentionMs,
@@ -49,7 +69,8 @@ export class RedisResultLedger implements ResultLedger {
 
   async record(batch: string, worker: string, results: JobResult[]): Promise<Recording> {
     const now = this.#clock();
-    const reply = await this.#ledger.record(batch, worker, results, this.#retries, this.#retryBackoffMs, now);
+    const seed = Math.floor(this.#random() * 2 ** 31);
+    const reply = await this.#ledger.record(batch, worker, results, this.#retries, this.#retryBackoffMs, now, { maxMs: this.#retryBackoffMaxMs, seed });
     return {
       outcomes: reply.outcomes,
       counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? now },

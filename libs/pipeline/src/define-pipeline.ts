@@ -47,10 +47,23 @@ export interface PipelineDefinition<Input = any, Payload = any, Result = any, St
   /** Sink: the batch's answer, from its state, once every job has a result. */
   summarize?: (state: State, totals: { jobs: number; failed: number }) => Answer;
   worker?: WorkerHints;
-  /** Times a job whose handler failed is tried again (durable ledger only). @default 0 */
+  /**
+   * Times a job whose handler failed is tried again (durable ledger only). A handler that throws
+   * a NonRetryableError is not retried whatever this says. @default 0
+   */
   retries?: number;
-  /** Wait before the first retry, in ms; it doubles for each further one. @default 1000 */
+  /**
+   * Least wait before the first retry, in ms; it doubles for each further one. Each retry waits a
+   * random time between its backoff and twice that (jitter, so that jobs failing together do not
+   * come back together), at most `retryBackoffMaxMs`. @default 1000
+   */
   retryBackoffMs?: number;
+  /**
+   * The longest wait before a retry, in ms: once the doubling reaches it, retries wait between
+   * half of it and it. At least `retryBackoffMs`. @default 300000 (5 minutes), or twice
+   * `retryBackoffMs` when that is more
+   */
+  retryBackoffMaxMs?: number;
   /**
    * The schema of a batch's input, in any library that implements Standard Schema (zod >= 3.24,
    * valibot >= 1, ArkType): checked at submission and again when the ventilator takes the batch,
@@ -72,6 +85,8 @@ export class PipelineError extends JobpipeError {
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
+/** `retryBackoffMs` when a pipeline sets none (the durable ledger's default, RedisResultLedgerOptions). */
+const DEFAULT_RETRY_BACKOFF_MS = 1000;
 
 /** Checks a pipeline definition and returns it frozen. Throws PipelineError naming the problem. */
 export function definePipeline<I, P, R, S = Record<string, unknown>, A = unknown>(definition: PipelineDefinition<I, P, R, S, A>): Pipeline<I, P, R, S, A> {
@@ -92,6 +107,16 @@ export function assertPipeline(value: unknown, origin = 'pipeline'): asserts val
   for (const field of ['retries', 'retryBackoffMs'] as const) {
     const value = p[field];
     if (value !== undefined && !(Number.isInteger(value) && (value as number) >= 0)) throw new PipelineError(`${origin}: ${field} must be an integer >= 0`);
+  }
+  if (p.retryBackoffMaxMs !== undefined) {
+    const max = p.retryBackoffMaxMs;
+    const base = (p.retryBackoffMs as number | undefined) ?? DEFAULT_RETRY_BACKOFF_MS;
+    if (!(Number.isInteger(max) && (max as number) >= 1)) throw new PipelineError(`${origin}: retryBackoffMaxMs must be an integer >= 1`);
+    if ((max as number) < base) {
+      throw new PipelineError(
+        `${origin}: retryBackoffMaxMs (${max}) must be at least retryBackoffMs (${base}${p.retryBackoffMs === undefined ? ', its default' : ''})`,
+      );
+    }
   }
   for (const fn of ['init', 'collect', 'summarize', 'validate'] as const) {
     if (p[fn] !== undefined && typeof p[fn] !== 'function') throw new PipelineError(`${origin}: ${fn} must be a function when given`);

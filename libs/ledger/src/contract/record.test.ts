@@ -62,7 +62,7 @@ describe.each(ledgerStores)('result ledger contract: $name', (store) => {
     expect(await rig.results.perWorker(BATCH)).toEqual({ w1: 2 });
   });
 
-  it('a failure with retries left: durable, it is sent again after its backoff, doubling, not as a suspect; memory takes every failure as final (retries need the durable ledger)', async () => {
+  it('a failure with retries left: durable, it is sent again after its backoff, doubling (within twice that: jitter, see retry-policy.test.ts), not as a suspect; memory takes every failure as final (retries need the durable ledger)', async () => {
     const rig = new Rig(store, { retries: 2, retryBackoffMs: 100, maxAttempts: 5 });
     await rig.begin();
     await rig.send(rig.fresh([0]));
@@ -80,7 +80,7 @@ describe.each(ledgerStores)('result ledger contract: $name', (store) => {
     ] as const) {
       rig.advance(backoff - 1);
       expect(redeliveries(await rig.reap())).toEqual([]);
-      rig.advance(1);
+      rig.advance(backoff + 1);
       const due = await rig.reap();
       expect(redeliveries(due)).toEqual([[0, attempt, false]]);
       await rig.send(due.redeliver);

@@ -17,6 +17,57 @@ describe.each(ledgerStores)('retry policy contract: $name', (store) => {
   beforeAll(() => store.setUp());
   afterAll(() => store.tearDown());
 
+  it('backoff: retry n of a job waits a random time in [min(base*2^(n-1), cap/2), min(base*2^n, cap)]; jobs failing together come back spread, not in lockstep; memory never retries', async () => {
+    const [base, cap, step, jobs] = [100, 300, 5, 20];
+    const rig = new Rig(store, { retries: 3, retryBackoffMs: base, retryBackoffMaxMs: cap, maxAttempts: 10, leaseMs: 60_000 });
+    const seqs = Array.from({ length: jobs }, (_, seq) => seq);
+    await rig.begin();
+    await rig.send(rig.fresh(seqs));
+    // All fail at once, as against one downstream that is down.
+    const first = await rig.report(
+      'w1',
+      seqs.map((seq) => failed(seq, 1)),
+    );
+    if (!store.durable) {
+      expect(first.outcomes).toBe('R'.repeat(jobs));
+      rig.advance(10 * cap);
+      expect(redeliveries(await rig.reap())).toEqual([]);
+      return;
+    }
+    expect(first.outcomes).toBe('T'.repeat(jobs));
+    const failedAt = new Map(seqs.map((seq) => [seq, rig.now]));
+    // Windows of retries 1, 2 and 3: [100, 200], then capped: [150, 300] twice.
+    const windows = [1, 2, 3].map((n) => [Math.min(base * 2 ** (n - 1), cap / 2), Math.min(base * 2 ** n, cap)] as const);
+    const waits: number[][] = windows.map(() => []);
+    for (let elapsed = 0; failedAt.size > 0; elapsed += step) {
+      expect(elapsed, 'every job comes back within its windows').toBeLessThan(3 * cap + 10 * step);
+      rig.advance(step);
+      const due = await rig.reap();
+      if (due.redeliver.length === 0) continue;
+      await rig.send(due.redeliver);
+      for (const job of due.redeliver) {
+        const retry = job.attempt - 1;
+        // Seen at the first probe at or after it was due: up to a step late.
+        const wait = rig.now - failedAt.get(job.seq)!;
+        const [least, most] = windows[retry - 1]!;
+        expect(wait, `retry ${retry} of job ${job.seq}`).toBeGreaterThanOrEqual(least);
+        expect(wait, `retry ${retry} of job ${job.seq}`).toBeLessThan(most + step);
+        waits[retry - 1]!.push(wait);
+        // It fails again at once: the last attempt (retries spent) makes it a dead letter.
+        const outcome = (await rig.report('w1', [failed(job.seq, job.attempt)])).outcomes;
+        expect(outcome).toBe(retry === 3 ? 'X' : 'T');
+        if (retry === 3) failedAt.delete(job.seq);
+        else failedAt.set(job.seq, rig.now);
+      }
+    }
+    for (const [n, seen] of waits.entries()) {
+      expect(seen, `retry ${n + 1}`).toHaveLength(jobs);
+      // Spread over the window: 20 uniform draws over 20 or 30 probe steps land on several.
+      expect(new Set(seen).size, `distinct waits of retry ${n + 1}: ${seen}`).toBeGreaterThanOrEqual(5);
+    }
+    expect(await rig.counts()).toMatchObject({ done: jobs, failed: jobs });
+  });
+
   it('a failure marked retryable false is final at once, whatever retries the pipeline allows: durable, a dead letter keeping that error as its last; it is never sent again', async () => {
     const rig = new Rig(store, { retries: 5, retryBackoffMs: 100, maxAttempts: 10 });
     await rig.begin();

@@ -16,6 +16,8 @@ export interface LedgerSettings {
   maxAttempts: number;
   retries: number;
   retryBackoffMs: number;
+  /** Durable: the longest wait before a retry. @default the ledger's */
+  retryBackoffMaxMs?: number;
   clock: () => number;
   /** Durable: how long a done batch's keys stay (real time: Redis expires them). @default the ledger's (24 h) */
   retentionMs?: number;
@@ -98,7 +100,13 @@ class RedisStore implements LedgerStore {
       new RedisDispatchLedger(new RedisLedger(redis, prefix), { pipeline: s.pipeline, leaseMs: s.leaseMs, maxAttempts: s.maxAttempts, clock: s.clock });
     const retention = s.retentionMs === undefined ? {} : { retentionMs: s.retentionMs, deadRetentionMs: s.retentionMs };
     const results = () =>
-      new RedisResultLedger(new RedisLedger(redis, prefix), { retries: s.retries, retryBackoffMs: s.retryBackoffMs, clock: s.clock, ...retention });
+      new RedisResultLedger(new RedisLedger(redis, prefix), {
+        retries: s.retries,
+        retryBackoffMs: s.retryBackoffMs,
+        clock: s.clock,
+        ...retention,
+        ...(s.retryBackoffMaxMs === undefined ? {} : { retryBackoffMaxMs: s.retryBackoffMaxMs }),
+      });
     const admin = new RedisLedger(redis, prefix);
     return {
       dispatch: dispatch(),
