@@ -1,8 +1,8 @@
 --[[
   Closes the buckets of a pipeline's job stream that have taken jobs for long enough (see
-  add-jobs-3.lua): a close entry with the bucket's total goes on the stream after its jobs, so the
+  add-jobs-5.lua): a close entry with the bucket's total goes on the stream after its jobs, so the
   bucket can complete, and later expire, while no job comes to roll it over.
-  KEYS[1] stream, KEYS[2] buckets (as in add-jobs-3.lua)
+  KEYS[1] stream, KEYS[2] buckets (as in add-jobs-5.lua)
   ARGV[1] now (epoch ms)
   ARGV[2] how long a bucket takes jobs, at most, in ms
   Returns how many buckets it closed.

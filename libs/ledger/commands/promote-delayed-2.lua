@@ -1,5 +1,5 @@
 --[[
-  Puts the delayed jobs that are due on the job stream (see add-jobs-3.lua), oldest first.
+  Puts the delayed jobs that are due on the job stream (see add-jobs-5.lua), oldest first.
   KEYS[1] delayed  zset: "<bucket>|<seq>|<priority>|<payload JSON>" by run-at (epoch ms)
   KEYS[2] stream
   ARGV[1] now (epoch ms)

@@ -1,7 +1,7 @@
 --[[
   A pipeline's rate limit, shared by all its ventilators: a token bucket that fills at the rate
   and holds a burst at most; each call takes what it wants of what is there.
-  KEYS[1] tokens  hash: tokens (a number), at (epoch ms of the last fill); it expires when unused
+  KEYS[1] rateTokens  hash: tokens (a number), at (epoch ms of the last fill); it expires when unused
   ARGV[1] now (epoch ms)
   ARGV[2] rate, in jobs per second
   ARGV[3] burst: tokens held at most

@@ -58,7 +58,7 @@ export function parseJobId(id: string): { bucket: string; seq: number } | undefi
 }
 
 /**
- * A pipeline's single jobs in Redis: producers `add` them to a stream (commands/add-jobs-3.lua),
+ * A pipeline's single jobs in Redis: producers `add` them to a stream (commands/add-jobs-5.lua),
  * where each gets its id in a bucket; the pipeline's ventilators read the stream in one consumer
  * group, run each bucket as a batch, and acknowledge entries once their jobs are written ahead.
  * Every key is in the slot of `{jobs-<pipeline>}`.
@@ -90,16 +90,18 @@ export class JobStream {
           JSON.stringify(job.payload === undefined ? null : job.payload),
         );
       }
-      const { stream, buckets, delayed, idempotency } = this.keys;
+      const { stream, buckets, delayed, idempotency, idempotencyTimes } = this.keys;
+      const { keyTtlMs } = this.#o;
       const reply = await this.redis.jobpipeAddJobs(
         stream,
         buckets,
         delayed,
+        idempotency,
+        idempotencyTimes,
         now,
         this.#o.bucketMaxJobs,
         this.#o.bucketMaxMs,
-        idempotency,
-        this.#o.keyTtlMs,
+        keyTtlMs,
         this.pipeline,
         ...args,
       );

@@ -49,15 +49,28 @@ const commands = readdirSync(commandsDir)
   .map((file) => ({ file, lua: readFileSync(new URL(file, commandsDir), 'utf8') }));
 
 describe('the Lua commands on a Redis Cluster', () => {
-  // What each KEYS[n] of a command is, as its header says (`KEYS[1] inflight ...`): names of BatchKeys, or `call` (record-8).
-  const batchParts = new Set<string>([...(Object.keys(keys.batch('b')) as (keyof BatchKeys)[]), 'call']);
+  // What each KEYS[n] of a command is, as its header says (`KEYS[1] inflight ...`). The key groups
+  // that share a hash tag: the parts of one batch (BatchKeys, and `call` of record-8), a
+  // pipeline's single jobs (JobStreamKeys, as the scripts name them), and its rate-limit tokens.
+  const groups = {
+    batch: new Set<string>([...(Object.keys(keys.batch('b')) as (keyof BatchKeys)[]), 'call']),
+    jobs: new Set<string>(['stream', 'buckets', 'delayed', 'keys', 'keyTimes']),
+    controls: new Set<string>(['rateTokens']),
+  };
+  it('names the job keys of a pipeline with one hash tag of its own, and its controls with another', () => {
+    const jobs = keys.jobs('primes');
+    expect(new Set(Object.values(jobs).map(hashTag))).toEqual(new Set(['jobs-primes']));
+    expect([keys.controls('primes'), keys.rateTokens('primes')].map(hashTag)).toEqual(['controls-primes', 'controls-primes']);
+  });
 
-  it.each(commands)('$file takes only keys of one batch, as many as its name says', ({ file, lua }) => {
+  it.each(commands)("$file takes only keys of one group (one batch, or one pipeline's jobs or controls), as many as its name says", ({ file, lua }) => {
     const header = /--\[\[([\s\S]*?)\]\]/.exec(lua)![1]!;
     const declared = [...header.matchAll(/KEYS\[(\d+)\][ \t]+(\w+)/g)].map((match) => [Number(match[1]), match[2]!] as const);
     const count = Number(/-(\d+)\.lua$/.exec(file)![1]);
     expect(declared.map(([n]) => n)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
-    for (const [, part] of declared) expect(batchParts, `${file}: KEYS ${part}`).toContain(part);
+    const group = Object.values(groups).find((parts) => parts.has(declared[0]![1]));
+    expect(group, `${file}: KEYS ${declared[0]![1]}`).toBeDefined();
+    for (const [, part] of declared) expect(group, `${file}: KEYS ${part}`).toContain(part);
   });
 
   it.each(commands)('$file builds no key name in Lua: every key it calls Redis with is one of KEYS', ({ lua }) => {

@@ -21,12 +21,14 @@ export interface BatchKeys {
 
 /** The keys of a pipeline's single jobs (LedgerKeys.jobs). */
 export interface JobStreamKeys {
-  /** Stream: job entries and bucket close entries (commands/add-jobs-3.lua). */
+  /** Stream: job entries and bucket close entries (commands/add-jobs-5.lua). */
   readonly stream: string;
   /** Hash: the open bucket of each priority. */
   readonly buckets: string;
-  /** Prefix of the idempotency keys: `<idempotency><key>` -> the job id it got. */
+  /** Hash: idempotency key -> the id of the job it added. */
   readonly idempotency: string;
+  /** Zset: idempotency key by when it is forgotten. */
+  readonly idempotencyTimes: string;
   /** Zset: jobs not to run before their score (commands/promote-delayed-2.lua). */
   readonly delayed: string;
 }
@@ -120,7 +122,13 @@ export class LedgerKeys {
    */
   jobs(pipeline: string): JobStreamKeys {
     const base = `${this.prefix}:jobs:{jobs-${pipeline}}`;
-    return { stream: `${base}:stream`, buckets: `${base}:buckets`, idempotency: `${base}:key:`, delayed: `${base}:delayed` };
+    return {
+      stream: `${base}:stream`,
+      buckets: `${base}:buckets`,
+      idempotency: `${base}:keys`,
+      idempotencyTimes: `${base}:key-times`,
+      delayed: `${base}:delayed`,
+    };
   }
 
   /** A pipeline's controls, set from the CLI or the client (hash: paused, rateLimit). Its own slot. */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer } from '@jobpipe/launcher';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 import { connectRedis } from './redis-connection.js';
-import { RedisLedger } from './redis-ledger.js';
+import { RedisLedger, type ResultsPage } from './redis-ledger.js';
 import { RedisResultLedger } from './redis-result-ledger.js';
 
 // Retention in Redis: what a done batch keeps, for how long, and what takes it away again.
@@ -227,7 +227,7 @@ describe('resultsPage', () => {
     let cursor: string | null = '0';
     let pages = 0;
     while (cursor !== null) {
-      const page = (await ledger.resultsPage(batch, cursor, 50))!;
+      const page: ResultsPage = (await ledger.resultsPage(batch, cursor, 50))!;
       for (const { seq, valueJson } of page.results) seen.set(seq, valueJson);
       cursor = page.next;
       if (cursor !== null) expect(cursor).toMatch(/^scan:\d+$/);
