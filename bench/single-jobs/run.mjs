@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // usage: node bench/single-jobs/run.mjs [--jobs 100000] [--producers 8] [--window 64] [--workers 2]
-//          [--systems jobpipe,bullmq] [--json FILE]
+//          [--systems jobpipe,bullmq] [--json FILE] [--profile DIR]
 // Single jobs added one call each by --producers concurrent producer processes, each with up to
 // --window calls under way, and every result awaited by its id: jobpipe durable (JobpipeClient.add
 // and waitForJob, with a ventilator, a sink and --workers workers) against BullMQ in the same
@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '2' },
     systems: { type: 'string', default: 'jobpipe,bullmq' },
     json: { type: 'string' },
+    profile: { type: 'string' },
     role: { type: 'string' },
     url: { type: 'string' },
     prefix: { type: 'string' },
@@ -57,7 +58,8 @@ async function coordinator() {
       const common = { url: redis.url, prefix: `bench-${process.pid}`, queue: `single-${process.pid}` };
       if (system === 'jobpipe') {
         stack = await Stack.start({
-          command: [process.execPath, resolve(root, 'cli/bin/jobpipe.js')],
+          // --profile: each role writes a V8 CPU profile there when it stops (bench/profile-summary.mjs reads them).
+          command: [process.execPath, ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args.profile)}`] : []), resolve(root, 'cli/bin/jobpipe.js')],
           pipeline: resolve(here, 'pipeline.mjs'),
           workers,
           env: { JOBPIPE_REDIS_URL: redis.url, JOBPIPE_REDIS_PREFIX: common.prefix, JOBPIPE_LOG_LEVEL: 'warn' },

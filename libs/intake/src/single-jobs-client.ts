@@ -1,4 +1,4 @@
-import { JobStream, parseJobId, readOutcomes, type JobOutcome, type NewJob, type RedisLedger } from '@jobpipe/ledger';
+import { duplicateClient, JobStream, parseJobId, readOutcomes, type JobOutcome, type NewJob, type RedisClient, type RedisLedger } from '@jobpipe/ledger';
 import type { JobError } from '@jobpipe/protocol';
 import { SubmissionError } from './submission-error.js';
 
@@ -38,8 +38,12 @@ export interface JobReport {
 const MAX_KEY_LENGTH = 200;
 /** A payload above this is refused when added: a Jobs message could never carry it. */
 const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024 - 4096;
-/** How often waitForJob looks, at first and at most, in ms. */
-const FIRST_POLL_MS = 5;
+/**
+ * How often waitForJob looks, at first and at most, in ms, besides the looks the sink's word
+ * brings (a bucket's jobs were recorded: the jobs-done channel). A look reads every job waited on
+ * at once: a round trip per bucket, not per job.
+ */
+const FIRST_POLL_MS = 2;
 const MAX_POLL_MS = 200;
 
 /**
@@ -53,6 +57,10 @@ export class SingleJobsClient {
   readonly #pending = new Map<string, { jobs: NewJob[]; settle: { resolve: (id: string) => void; reject: (error: Error) => void }[] }>();
   readonly #waiting = new Map<string, { bucket: string; seq: number; pipeline: string; done: ((report: JobReport) => void)[] }>();
   #polling = false;
+  /** Told by the sink that a bucket's jobs were recorded (one connection, every pipeline waited on). */
+  #listener: RedisClient | undefined;
+  readonly #listening = new Set<string>();
+  #wake: (() => void) | undefined;
 
   constructor(
     ledger: RedisLedger,
@@ -131,8 +139,28 @@ export class SingleJobsClient {
           reject(new SubmissionError(`job ${id} has no outcome after ${options.timeoutMs} ms`));
         }, options.timeoutMs);
       }
+      this.#listen(pipeline);
       void this.#poll();
     });
+  }
+
+  /** Stops listening for the sink's word. */
+  async close(): Promise<void> {
+    this.#listener?.disconnect();
+    this.#listener = undefined;
+    this.#listening.clear();
+  }
+
+  #listen(pipeline: string): void {
+    if (this.#listening.has(pipeline)) return;
+    this.#listening.add(pipeline);
+    if (!this.#listener) {
+      this.#listener = duplicateClient(this.#ledger.redis);
+      // Its trouble shows as slower looks (the polls go on); the role's connection reports Redis.
+      this.#listener.on('error', () => {});
+      this.#listener.on('message', () => this.#wake?.());
+    }
+    void this.#listener.subscribe(this.#ledger.keys.jobsDone(pipeline)).catch(() => this.#listening.delete(pipeline));
   }
 
   #stream(pipeline: string): JobStream {
@@ -185,7 +213,15 @@ export class SingleJobsClient {
     let pause = FIRST_POLL_MS;
     try {
       while (this.#waiting.size > 0) {
-        await new Promise((resolve) => setTimeout(resolve, pause));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, pause);
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+          this.#wake = done;
+        });
+        this.#wake = undefined;
         const byBucket = new Map<string, string[]>();
         for (const [id, { bucket }] of this.#waiting) {
           const ids = byBucket.get(bucket);

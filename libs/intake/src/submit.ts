@@ -255,6 +255,7 @@ export class JobpipeClient {
   }
 
   async close(): Promise<void> {
+    await this.#jobs.close();
     for (const queue of this.#queues.values()) await queue.close();
   }
 }

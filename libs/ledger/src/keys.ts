@@ -131,6 +131,15 @@ export class LedgerKeys {
     };
   }
 
+  /**
+   * The pub/sub channel on which the sink says that jobs of a bucket of single jobs were recorded
+   * (the message is the bucket's id): waitForJob looks at once rather than at its next poll.
+   * A channel, not a key: PUBLISH reaches every node of a cluster.
+   */
+  jobsDone(pipeline: string): string {
+    return `${this.prefix}:jobs-done:${pipeline}`;
+  }
+
   /** A pipeline's controls, set from the CLI or the client (hash: paused, rateLimit). Its own slot. */
   controls(pipeline: string): string {
     return `${this.prefix}:controls:{controls-${pipeline}}`;

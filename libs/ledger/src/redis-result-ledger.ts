@@ -71,6 +71,9 @@ export class RedisResultLedger implements ResultLedger {
     const now = this.#clock();
     const seed = Math.floor(this.#random() * 2 ** 31);
     const reply = await this.#ledger.record(batch, worker, results, this.#retries, this.#retryBackoffMs, now, { maxMs: this.#retryBackoffMaxMs, seed });
+    // A bucket of single jobs (`<pipeline>~...`): whoever waits for one of them looks now.
+    const tilde = batch.indexOf('~');
+    if (tilde > 0) void this.#ledger.redis.publish(this.#ledger.keys.jobsDone(batch.slice(0, tilde)), batch).catch(() => {});
     return {
       outcomes: reply.outcomes,
       counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? now },
