@@ -3,11 +3,17 @@ import { parseArgs } from 'node:util';
 
 export const usage = `usage: npm run chaos -- [flags]      (or: node chaos/run.mjs [flags], after npm run build)
 
-Runs one echo batch through the durable intake on its own redis-server and stack of OS processes,
-SIGKILLs workers over and over and the ventilator, the sink and Redis once each, then checks in
-Redis that every job has exactly one recorded result.
+Runs, at the same time, one big echo batch, several smaller batches submitted while it runs and a
+steady stream of single jobs (JobpipeClient.add, one call each), all on one redis-server and stack
+of OS processes of its own; SIGKILLs workers over and over and the ventilator, the sink and Redis
+once each; then checks in Redis that every job of every batch and bucket has exactly one recorded
+result, and every single job its own value.
 
-  --jobs N              jobs in the batch (default 50000)
+  --jobs N              jobs in the big batch (default 50000)
+  --batches N           smaller batches submitted during the run, some with a priority (default 5)
+  --batch-jobs N        jobs in a smaller batch, at most; each has N/4 to N (default 2000)
+  --single-jobs N       single jobs added during the run, one add call each (default 3000); one in
+                        25 has an idempotency key, which is given again later with another payload
   --workers N           worker processes (default 3)
   --work-ms X           echo's simulated work per job, in ms: it sets the pace (default 2)
   --concurrency N       handlers per worker, JOBPIPE_CONCURRENCY (default 1)
@@ -15,14 +21,14 @@ Redis that every job has exactly one recorded result.
   --redis-down-ms N     how long Redis stays down after its SIGKILL (default 1000)
   --lease-ms N          JOBPIPE_LEASE_MS (default 3000)
   --seed N              seed of the random choices (default: from the clock; printed)
-  --timeout-s N         give up when the batch is not done after this long (default 300)
+  --timeout-s N         give up when the jobs are not all done after this long (default 300)
   --log-level LEVEL     JOBPIPE_LOG_LEVEL of every process (default warn)
   --json FILE           write the result as JSON to FILE
   --logs DIR            always write every process's log to DIR (on failure they go to a new temp dir anyway)
   -h, --help            this text
 
-Exit code 0 only when nothing was lost, nothing was recorded twice, nothing was dead-lettered and
-every kind of kill was done.`;
+Exit code 0 only when nothing was lost, nothing was recorded twice, nothing was dead-lettered, every
+single job has its own value, and every kind of kill was done.`;
 
 const positiveInt =
   (name, min = 1) =>
@@ -47,6 +53,9 @@ export class UsageError extends Error {
 
 const spec = {
   jobs: { parse: positiveInt('jobs'), default: 50_000 },
+  batches: { parse: positiveInt('batches', 0), default: 5 },
+  'batch-jobs': { parse: positiveInt('batch-jobs', 4), default: 2000 },
+  'single-jobs': { parse: positiveInt('single-jobs', 0), default: 3000 },
   workers: { parse: positiveInt('workers', 2), default: 3 },
   'work-ms': { parse: nonNegative('work-ms'), default: 2 },
   concurrency: { parse: positiveInt('concurrency'), default: 1 },

@@ -4,14 +4,23 @@
  *
  * 1. Starts a redis-server of its own (free port, temp dir, AOF on) and the whole stack as separate
  *    OS processes (sink, N workers, ventilator) in durable mode, with short leases.
- * 2. Submits one echo batch through the durable intake (BullMQ), as a producer would.
+ * 2. Submits one big echo batch through the durable intake (BullMQ), as a producer would; while it
+ *    runs, submits --batches smaller ones (some with a priority) at points of its progress, and
+ *    adds --single-jobs single jobs, one JobpipeClient.add call each, in a steady stream paced by
+ *    the clock and by the big batch's progress (some with a priority, some delayed, some with an
+ *    idempotency key that is given again later with another payload).
  * 3. While it runs: SIGKILLs a random worker every --kill-every-ms on average and restarts it with
  *    the same JOBPIPE_WORKER_ID; SIGKILLs the ventilator, the sink and Redis once each, spread over
  *    the run by progress (ventilator at 12 %, sink at 35 %, Redis at 60 % of the jobs recorded, each
  *    only once the stack has made progress again since the previous one), restarting each on the
  *    same ports (and Redis on the same dir, reloading its AOF).
- * 4. Waits for the batch to be done, then checks in Redis that every job has exactly one recorded
- *    result (see verify.mjs for each check and how it can fail), and that nothing was dead-lettered.
+ * 4. Waits for every batch to be done and every single job to have an outcome (and its bucket to be
+ *    done), then checks in Redis, for the big batch, each smaller batch and each bucket the single
+ *    jobs landed in, that every job has exactly one recorded result (see verify.mjs for each check
+ *    and how it can fail) and that nothing was dead-lettered; and for the single jobs that each id
+ *    `add` answered with is done with its own payload's value (getJob), that no job of a bucket is
+ *    one nobody was answered with, that no payload ran as two jobs, and that a key given twice
+ *    gave one id and one job.
  * 5. Prints a summary, writes `--json FILE`, and exits 1 on any loss, duplicate, dead letter or kill
  *    kind not done (2 on a bad flag). Every process and the Redis dir are removed whatever happens,
  *    Ctrl-C included; on failure every process's log goes to a directory whose path is printed.
@@ -22,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
 import { RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
-import { connectRedis } from '@jobpipe/ledger';
+import { connectRedis, parseJobId } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { parseChaosArgs, usage, UsageError } from './args.mjs';
 import { scrapeCounter } from './metrics.mjs';
@@ -33,6 +42,11 @@ const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cliPath = join(repo, 'cli/dist/main.js');
 const echoPath = join(repo, 'examples/echo/dist/pipeline.js');
 const REDELIVERED = 'jobpipe_jobs_redelivered_total';
+const PIPELINE = 'echo';
+/** One single job in this many has an idempotency key, given again later with another payload. */
+const KEYED_EVERY = 25;
+/** The single jobs are all added by the time the big batch has this much of its jobs done (or by the clock, if sooner). */
+const SINGLE_BY_PROGRESS = 0.85;
 /** Where in the run (fraction of the jobs recorded) each one-off kill happens, in this order. */
 const ONE_OFF_KILLS = [
   ['ventilator', 0.12],
@@ -80,13 +94,40 @@ class Chaos {
   /** @type {RedisServer | undefined} */ redis;
   /** @type {Stack | undefined} */ stack;
   /** @type {JobpipeClient | undefined} */ client;
+  /** The smaller batches: id, jobs, priority, when to submit (a fraction of the big batch's jobs done), then submittedAt, seconds. */
+  smallBatches = [];
+  /**
+   * The single jobs: `ids[i]` is the id the add call with payload index i answered with; `keyed`
+   * the jobs whose idempotency key is given twice ({ i, key, again: the second payload's index,
+   * first and second: the ids each call answered with }); `addErrors` calls that were rejected.
+   */
+  single = { ids: [], added: 0, calls: 0, answered: 0, keyed: [], addErrors: [], delayed: 0, withPriority: 0, allDoneAt: undefined };
   #cleaning;
 
   constructor(options) {
     this.o = options;
     this.random = seededRandom(options.seed);
+    // The workload's own draws, so that adding kinds of jobs leaves a seed's kills as they were.
+    this.plan = seededRandom((options.seed ^ 0x5bd1e995) >>> 0);
     this.prefix = `chaos-${options.seed}`;
     this.batchId = `chaos-${options.seed}-${Date.now().toString(36)}`;
+    const { batches, batchJobs } = options;
+    for (let k = 0; k < batches; k++) {
+      this.smallBatches.push({
+        id: `${this.batchId}-b${k + 1}`,
+        jobs: Math.floor(this.plan.between(Math.ceil(batchJobs / 4), batchJobs + 1)),
+        // Every other one with a priority (1 the highest): they go before the big batch, which has none.
+        priority: k % 2 === 1 ? 1 + ((k >> 1) % 3) : undefined,
+        at: 0.05 + (0.6 * (k + 0.5)) / batches,
+        submittedAt: undefined,
+        seconds: undefined,
+      });
+    }
+  }
+
+  /** The payload index of a keyed job's second add call (never to run): past every first call's. */
+  againIndex(n) {
+    return this.o.singleJobs + n;
   }
 
   note(line) {
@@ -176,32 +217,192 @@ class Chaos {
     if (parsed.role === 'ventilator' && parsed.msg === 'requeueing jobs') this.redeliveredInLogs += Number(parsed.redeliver ?? 0);
   }
 
-  /** Submits the batch through the durable intake and waits for it to be done; returns the wall time in s. */
-  async runBatch() {
+  /**
+   * Submits the big batch, runs the smaller batches and the single jobs beside it, and waits until
+   * everything is done; returns the big batch's wall time and the whole run's, in s.
+   */
+  async runAll() {
     const { jobs, workMs, timeoutS } = this.o;
     const pipeline = await loadPipeline(echoPath);
+    this.pipeline = pipeline;
     const input = { jobs, payloadBytes: 100, workMs };
     const submittedAt = Date.now();
     await this.client.submit(pipeline, input, { batchId: this.batchId });
     this.note(`submitted batch ${this.batchId}: ${number(jobs)} echo jobs of 100 bytes, ${workMs} ms of work each`);
     let lastShown = 0;
-    const wait = this.client.waitForBatch(pipeline.name, this.batchId, (report) => {
-      this.done = report.done;
-      if (Date.now() - lastShown >= 5000) {
-        lastShown = Date.now();
-        this.note(`progress ${number(report.done)}/${number(jobs)}, kills so far: ${this.#killsText()}`);
-      }
-    });
+    let batchSeconds = null;
+    const big = this.client
+      .waitForBatch(pipeline.name, this.batchId, (report) => {
+        this.done = report.done;
+        if (Date.now() - lastShown >= 5000) {
+          lastShown = Date.now();
+          this.note(`progress ${number(report.done)}/${number(jobs)}, ${this.#othersText()}, kills so far: ${this.#killsText()}`);
+        }
+      })
+      .then(() => {
+        batchSeconds = (Date.now() - submittedAt) / 1000;
+        this.note(`batch ${this.batchId} done after ${batchSeconds.toFixed(1)} s`);
+      });
     const chaos = this.#chaosLoop();
+    const small = this.#runSmallBatches();
+    const single = this.#produce().then(() => this.#awaitSingles());
     try {
-      await within(timeoutS * 1000, () => `the batch was not done after ${timeoutS} s (${number(this.done)}/${number(jobs)} jobs recorded or dead)`, wait);
+      await within(timeoutS * 1000, () => `not everything was done after ${timeoutS} s: ${this.#pendingText()}`, Promise.all([big, small, single]));
     } finally {
       this.finished = true;
       await chaos;
     }
     const seconds = (Date.now() - submittedAt) / 1000;
-    this.note(`batch done after ${seconds.toFixed(1)} s`);
-    return seconds;
+    this.note(`everything done after ${seconds.toFixed(1)} s`);
+    return { batchSeconds, seconds };
+  }
+
+  #othersText() {
+    const s = this.single;
+    const batchesDone = this.smallBatches.filter((batch) => batch.seconds !== undefined).length;
+    return `batches done ${batchesDone}/${this.smallBatches.length}, single jobs added ${number(s.added)}/${number(this.o.singleJobs)}`;
+  }
+
+  #pendingText() {
+    const big = `big batch ${number(this.done)}/${number(this.o.jobs)} jobs recorded or dead`;
+    const batches = this.smallBatches.filter((batch) => batch.seconds === undefined).map((batch) => batch.id);
+    const s = this.single;
+    return `${big}; batches not done: ${batches.length === 0 ? 'none' : batches.join(', ')}; single jobs: ${number(s.calls)} add calls made, ${number(s.answered)} answered${
+      s.outcomes === undefined ? '' : `, ${number(s.outcomes)} with an outcome`
+    }${s.allDoneAt === undefined ? '' : ', every bucket done'}`;
+  }
+
+  /** Submits each smaller batch at its point of the big batch's progress, and waits for each to be done. */
+  async #runSmallBatches() {
+    const { jobs, workMs } = this.o;
+    await Promise.all(
+      this.smallBatches.map(async (batch) => {
+        while (!this.finished && this.done < batch.at * jobs) await sleep(50);
+        if (this.finished) return;
+        batch.submittedAt = Date.now();
+        await this.client.submit(
+          this.pipeline,
+          { jobs: batch.jobs, payloadBytes: 100, workMs },
+          { batchId: batch.id, ...(batch.priority === undefined ? {} : { priority: batch.priority }) },
+        );
+        this.note(`submitted batch ${batch.id}: ${number(batch.jobs)} echo jobs${batch.priority === undefined ? '' : `, priority ${batch.priority}`}`);
+        for (;;) {
+          if (this.finished) return;
+          const report = await this.client.status(PIPELINE, batch.id);
+          if (report?.state === 'done' && report.summary) break;
+          if (report?.state === 'failed') throw new Error(`batch ${batch.id} failed: ${report.error ?? 'unknown error'}`);
+          await sleep(250);
+        }
+        batch.seconds = (Date.now() - batch.submittedAt) / 1000;
+        this.note(`batch ${batch.id} done after ${batch.seconds.toFixed(1)} s`);
+      }),
+    );
+  }
+
+  /**
+   * The producer: adds the single jobs one add call each, as many as are due every 20 ms: by the
+   * big batch's progress, all of them by SINGLE_BY_PROGRESS of its jobs, so that they span the
+   * one-off kills; or by the clock, all of them over twice a rough estimate of its time, whichever
+   * is further (the clock keeps them coming while the big batch stalls). Calls of one turn share a round
+   * trip (the client's own batching); each is still its own call with its own answer.
+   */
+  async #produce() {
+    const { singleJobs: n, jobs, workMs, workers, concurrency } = this.o;
+    if (n === 0) return;
+    const estimateS = 2 * ((jobs * Math.max(workMs, 0.2)) / (workers * concurrency) / 1000 + 5);
+    const startedAt = Date.now();
+    const calls = [];
+    /** Second add calls of keyed jobs: { at: the index after which to make it, entry }. */
+    const again = [];
+    let i = 0;
+    while (!this.finished && (i < n || again.length > 0)) {
+      const byClock = (Date.now() - startedAt) / 1000 / estimateS;
+      const byProgress = this.done / (SINGLE_BY_PROGRESS * jobs);
+      const due = i >= n ? n : Math.min(n, Math.ceil(n * Math.max(byClock, byProgress)));
+      for (; i < due; i++) {
+        const entry = this.#planSingle(i);
+        calls.push(this.#add(i, entry));
+        if (entry.key) again.push({ at: Math.min(n, i + 10 + this.plan.int(150)), entry });
+      }
+      for (let k = again.length - 1; k >= 0; k--) {
+        if (again[k].at > i) continue;
+        const [{ entry }] = again.splice(k, 1);
+        calls.push(this.#addAgain(entry));
+      }
+      await sleep(20);
+    }
+    await Promise.all(calls);
+    this.note(
+      `single jobs: ${number(this.single.answered)} add calls answered (${this.single.keyed.length} keys given twice, ${this.single.withPriority} with a priority, ${this.single.delayed} delayed)`,
+    );
+  }
+
+  /** The options of single job i: one in 7 with priority 2, one in 20 delayed by 0.1-1.5 s, one in KEYED_EVERY with a key. */
+  #planSingle(i) {
+    const options = {};
+    if (i % 7 === 3) options.priority = 2;
+    if (i % 20 === 9) options.delayMs = Math.round(this.plan.between(100, 1500));
+    const key = i % KEYED_EVERY === 12 ? `${this.batchId}-key-${i}` : undefined;
+    if (key) options.jobId = key;
+    return { i, key, options };
+  }
+
+  async #add(i, { key, options }) {
+    const s = this.single;
+    s.added++;
+    s.calls++;
+    if (options.priority !== undefined) s.withPriority++;
+    if (options.delayMs !== undefined) s.delayed++;
+    const keyed = key ? { i, key, again: this.againIndex(s.keyed.length), options, first: undefined, second: undefined } : undefined;
+    if (keyed) s.keyed.push(keyed);
+    try {
+      const id = await this.client.add(PIPELINE, { i, workMs: this.o.workMs }, options);
+      s.ids[i] = id;
+      s.answered++;
+      if (keyed) keyed.first = id;
+    } catch (error) {
+      s.addErrors.push(`add of single job ${i}: ${error.message}`);
+    }
+    return keyed;
+  }
+
+  /** The second add call of a keyed job: another payload, the same key; once the first has its answer. */
+  async #addAgain(entry) {
+    const keyed = this.single.keyed.find((k) => k.i === entry.i);
+    // The first call has to be answered first: two calls of one turn would test nothing.
+    while (keyed.first === undefined && !this.finished && !this.single.addErrors.some((e) => e.startsWith(`add of single job ${entry.i}:`))) await sleep(20);
+    this.single.calls++;
+    try {
+      keyed.second = await this.client.add(PIPELINE, { i: keyed.again, workMs: this.o.workMs }, keyed.options);
+      this.single.answered++;
+    } catch (error) {
+      this.single.addErrors.push(`second add of key ${keyed.key}: ${error.message}`);
+    }
+  }
+
+  /** Waits for every single job to have an outcome, then for every bucket they landed in to be done. */
+  async #awaitSingles() {
+    const s = this.single;
+    const ids = [...new Set(s.ids.filter(Boolean))];
+    if (ids.length === 0) return;
+    s.outcomes = 0;
+    await Promise.all(
+      ids.map((id) =>
+        this.client.waitForJob(id).then(() => {
+          s.outcomes++;
+        }),
+      ),
+    );
+    const buckets = [...new Set(ids.map((id) => parseJobId(id).bucket))];
+    this.note(`single jobs: all ${number(ids.length)} have an outcome; waiting for their ${buckets.length} bucket(s) to be done`);
+    let pending = buckets;
+    while (pending.length > 0 && !this.finished) {
+      const infos = await Promise.all(pending.map((bucket) => this.client.ledger.batchInfo(bucket)));
+      pending = pending.filter((_, k) => infos[k]?.status !== 'done');
+      if (pending.length > 0) await sleep(250);
+    }
+    s.allDoneAt = Date.now();
+    this.note(`single jobs: every bucket done (${buckets.length})`);
   }
 
   #killsText() {
@@ -336,12 +537,12 @@ class Chaos {
     return sum;
   }
 
-  /** Waits up to `ms` for the intake's BullMQ job to be completed (the ventilator saw the batch end). */
-  async intakeState(ms = 15_000) {
+  /** Waits up to `ms` for a batch's intake (BullMQ) job to be completed (the ventilator saw the batch end). */
+  async intakeState(batchId, ms = 15_000) {
     const deadline = Date.now() + ms;
     let state = 'unknown';
     while (Date.now() < deadline) {
-      const job = await this.client.queue('echo').getJob(this.batchId);
+      const job = await this.client.queue(PIPELINE).getJob(batchId);
       state = job ? await job.getState() : 'missing';
       if (state === 'completed' || state === 'failed') return state;
       await sleep(250);
@@ -349,10 +550,10 @@ class Chaos {
     return state;
   }
 
-  /** What is left in the ledger, for the log dump when something went wrong. */
-  async ledgerSnapshot() {
+  /** What is left in the ledger of a batch or bucket, for the log dump when something went wrong. */
+  async ledgerSnapshot(batchId) {
     const redis = this.client.redis;
-    const keys = this.client.ledger.keys.batch(this.batchId);
+    const keys = this.client.ledger.keys.batch(batchId);
     const [meta, inflight, leases, dead, errors] = await Promise.all([
       redis.hgetall(keys.meta),
       redis.hscan(keys.inflight, '0', 'COUNT', 200).then(([, entries]) => entries),
@@ -360,7 +561,161 @@ class Chaos {
       redis.hscan(keys.dead, '0', 'COUNT', 200).then(([, entries]) => entries),
       redis.hscan(keys.errors, '0', 'COUNT', 200).then(([, entries]) => entries),
     ]);
-    return { now: Date.now(), meta, inflight, leases, dead, errors };
+    return { batch: batchId, now: Date.now(), meta, inflight, leases, dead, errors };
+  }
+
+  /**
+   * The verdict, from Redis: the big batch, each smaller batch, and each bucket of single jobs
+   * (those the ids name, and any other batch in the ledger: none should be there), then the single
+   * jobs one by one. Pushes a line to `failures` for every check that fails.
+   */
+  async verifyAll(failures) {
+    const redis = this.client.redis;
+    const keys = (id) => this.client.ledger.keys.batch(id);
+    const big = await verifyBatch(redis, keys(this.batchId), this.o.jobs);
+    checkFailures(failures, `big batch ${this.batchId}`, big, this.o.jobs);
+    const batches = [];
+    for (const batch of this.smallBatches) {
+      if (batch.submittedAt === undefined) {
+        failures.push(`batch ${batch.id} was never submitted (the big batch ended first?)`);
+        continue;
+      }
+      const check = await verifyBatch(redis, keys(batch.id), batch.jobs);
+      checkFailures(failures, `batch ${batch.id}`, check, batch.jobs);
+      batches.push({ batch, check });
+    }
+    const single = await this.#verifySingles(failures);
+    return { big, batches, single };
+  }
+
+  async #verifySingles(failures) {
+    const s = this.single;
+    const redis = this.client.redis;
+    const ledger = this.client.ledger;
+    // Each bucket's seqs, and the payload index of the add call that was answered with each.
+    const bySeq = new Map();
+    const idCollisions = [];
+    const answered = [];
+    s.ids.forEach((id, i) => {
+      if (id === undefined) return;
+      const parsed = parseJobId(id);
+      if (!parsed) {
+        failures.push(`single job ${i}: add answered with ${JSON.stringify(id)}, which is no job id`);
+        return;
+      }
+      answered.push([i, id]);
+      let seqs = bySeq.get(parsed.bucket);
+      if (!seqs) bySeq.set(parsed.bucket, (seqs = new Map()));
+      if (seqs.has(parsed.seq)) idCollisions.push(`${id} (single jobs ${seqs.get(parsed.seq)} and ${i})`);
+      else seqs.set(parsed.seq, i);
+    });
+    // Any batch in the ledger that is none of ours holds jobs nobody was answered with.
+    const known = new Set([this.batchId, ...this.smallBatches.map((batch) => batch.id), ...bySeq.keys()]);
+    const unknown = (await ledger.listBatches(1_000_000)).filter((id) => !known.has(id));
+    // How many times each payload index was recorded, over every bucket (a job runs once per add call).
+    const runs = new Uint16Array(this.againIndex(s.keyed.length));
+    let notPlanned = 0;
+    const onValue = (_seq, value) => {
+      if (Number.isInteger(value) && value >= 0 && value < runs.length) runs[value]++;
+      else notPlanned++;
+    };
+    const buckets = [];
+    for (const bucket of [...bySeq.keys(), ...unknown]) {
+      const seqs = bySeq.get(bucket) ?? new Map();
+      const info = await ledger.batchInfo(bucket);
+      let highest = -1;
+      for (const seq of seqs.keys()) highest = Math.max(highest, seq);
+      const total = info?.total ?? highest + 1;
+      const check = await verifyBatch(redis, keys(bucket), total, { expected: (seq) => seqs.get(seq), onValue });
+      let beyond = 0;
+      for (const seq of seqs.keys()) if (seq >= total) beyond++;
+      const label = `${bySeq.has(bucket) ? 'bucket' : 'batch nobody submitted or was answered with'} ${bucket}`;
+      if (info?.total === null || info?.total === undefined) failures.push(`${label}: no total in the ledger (never closed?)`);
+      if (info?.status !== 'done') failures.push(`${label}: status ${info?.status ?? 'unknown'}, not done`);
+      if (beyond > 0) failures.push(`${label}: ${beyond} id(s) add answered with are beyond its total of ${total}`);
+      if (check.unclaimed > 0)
+        failures.push(`${label}: ${check.unclaimed} recorded job(s) that no add call was answered with (a job added twice by one call?)`);
+      checkFailures(failures, label, check, total);
+      buckets.push({ bucket, known: bySeq.has(bucket), total, check, beyond });
+    }
+    function keys(id) {
+      return ledger.keys.batch(id);
+    }
+
+    // Each id, as a caller reads it: done, with its own payload's index (echo answers payload.i).
+    let done = 0;
+    let failedJobs = 0;
+    let notDone = 0;
+    let wrongOutcomes = 0;
+    const examples = [];
+    for (let start = 0; start < answered.length; start += 500) {
+      const chunk = answered.slice(start, start + 500);
+      const reports = await Promise.all(chunk.map(([, id]) => this.client.getJob(id)));
+      reports.forEach((report, k) => {
+        const [i, id] = chunk[k];
+        const problem =
+          report === undefined
+            ? 'unknown'
+            : report.state === 'failed'
+              ? 'failed'
+              : report.state !== 'done'
+                ? report.state
+                : report.value !== i
+                  ? 'wrong value'
+                  : undefined;
+        if (problem === undefined) {
+          done++;
+          return;
+        }
+        if (problem === 'failed') failedJobs++;
+        else if (problem === 'wrong value') wrongOutcomes++;
+        else notDone++;
+        if (examples.length < 10) examples.push({ i, id, problem, report });
+      });
+    }
+    let executedTwice = 0;
+    let neverRan = 0;
+    for (const [i] of answered) {
+      if (runs[i] > 1) executedTwice += runs[i] - 1;
+      if (runs[i] === 0) neverRan++;
+    }
+    let keyedUnanswered = 0;
+    let keyedTwoIds = 0;
+    let keyedRanAgain = 0;
+    for (const keyed of s.keyed) {
+      if (keyed.first === undefined || keyed.second === undefined) keyedUnanswered++;
+      else if (keyed.first !== keyed.second) keyedTwoIds++;
+      if (runs[keyed.again] > 0) keyedRanAgain++;
+    }
+    if (notDone > 0) failures.push(`${notDone} single job(s) not done when read by id (getJob)`);
+    if (failedJobs > 0) failures.push(`${failedJobs} single job(s) failed (dead letters)`);
+    if (wrongOutcomes > 0) failures.push(`${wrongOutcomes} single job(s) done with another value than their payload's`);
+    if (executedTwice > 0) failures.push(`${executedTwice} extra recorded run(s) of single jobs added by one call`);
+    if (neverRan > 0) failures.push(`${neverRan} single job(s) add answered for have no recorded result in any bucket`);
+    if (notPlanned > 0) failures.push(`${notPlanned} recorded single job value(s) that no add call carried`);
+    if (idCollisions.length > 0) failures.push(`one id answered to two add calls: ${idCollisions.slice(0, 5).join(', ')}`);
+    if (keyedUnanswered > 0) failures.push(`${keyedUnanswered} key(s) given twice whose calls were not both answered`);
+    if (keyedTwoIds > 0) failures.push(`${keyedTwoIds} key(s) given twice that were answered with two ids`);
+    if (keyedRanAgain > 0) failures.push(`${keyedRanAgain} key(s) given twice whose second payload ran`);
+    for (const error of s.addErrors.slice(0, 10)) failures.push(`add rejected: ${error}`);
+    if (s.addErrors.length > 10) failures.push(`... ${s.addErrors.length - 10} more add calls rejected`);
+    return {
+      ids: answered.length,
+      buckets,
+      unknown,
+      done,
+      failedJobs,
+      notDone,
+      wrongOutcomes,
+      examples,
+      executedTwice,
+      neverRan,
+      notPlanned,
+      idCollisions: idCollisions.length,
+      keyedUnanswered,
+      keyedTwoIds,
+      keyedRanAgain,
+    };
   }
 
   /** Writes every process's log (all incarnations), the timeline and `extra` to `dir`. */
@@ -424,28 +779,120 @@ class Chaos {
   }
 }
 
-function printReport(chaos, check, seconds, intake, failures) {
+/** Pushes a line to `failures` for each check of one batch or bucket that fails. */
+function checkFailures(failures, label, check, jobs) {
+  if (check.lost > 0) failures.push(`${label}: ${check.lost} job(s) have no recorded result`);
+  if (check.duplicates > 0) failures.push(`${label}: ${check.duplicates} result(s) recorded or folded more than once`);
+  if (check.dead > 0) failures.push(`${label}: ${check.dead} dead letter(s)`);
+  if (check.unfolded > 0) failures.push(`${label}: ${check.unfolded} recorded result(s) missing from the sink's answer`);
+  if (check.wrongValues > 0 || check.outOfRange > 0) failures.push(`${label}: ${check.wrongValues + check.outOfRange} result(s) with a wrong value or seq`);
+  if (check.results !== jobs) failures.push(`${label}: HLEN of the results is ${check.results}, not ${jobs}`);
+}
+
+/** The figures of one kind of job over its checks (verify.mjs results). */
+function kindFigures(checks, extra = {}) {
+  const sum = (field) => checks.reduce((total, check) => total + check[field], 0);
+  return {
+    jobs: extra.jobs ?? sum('jobs'),
+    results: sum('results'),
+    lost: sum('lost') + (extra.lost ?? 0),
+    duplicates: sum('duplicates') + (extra.duplicates ?? 0),
+    dead: sum('dead'),
+  };
+}
+
+/** The --json figures: totals over every kind, then each kind's (see chaos/README.md). */
+function figures(chaos, verdict, times) {
+  const { big, batches, single } = verdict;
+  const bucketChecks = single.buckets.map((bucket) => bucket.check);
+  const kinds = {
+    batch: { ...kindFigures([big]), seconds: times.batchSeconds === null ? null : Math.round(times.batchSeconds * 10) / 10 },
+    batches: { count: batches.length, ...kindFigures(batches.map((b) => b.check)) },
+    single: {
+      ...kindFigures(bucketChecks, {
+        jobs: single.ids,
+        lost: single.buckets.reduce((total, bucket) => total + bucket.beyond, 0),
+        duplicates: bucketChecks.reduce((total, check) => total + check.unclaimed, 0) + single.idCollisions + single.keyedTwoIds + single.keyedRanAgain,
+      }),
+      buckets: single.buckets.length,
+      keysGivenTwice: chaos.single.keyed.length,
+      done: single.done,
+      wrongValues: single.wrongOutcomes,
+    },
+  };
+  const total = (field) => kinds.batch[field] + kinds.batches[field] + kinds.single[field];
+  return {
+    jobs: total('jobs'),
+    results: total('results'),
+    lost: total('lost'),
+    duplicates: total('duplicates'),
+    redelivered: chaos.redeliveredFromMetrics,
+    dead: total('dead'),
+    kills: { ...chaos.kills },
+    seconds: times.seconds === null ? null : Math.round(times.seconds * 10) / 10,
+    kinds,
+  };
+}
+
+/** The lines about what went wrong in one batch or bucket, if anything did. */
+function problemLines(label, check) {
+  const lines = [];
+  if (check.missing.length > 0) lines.push(`missing seqs (first ${check.missing.length}): ${check.missing.join(', ')}`);
+  if (check.wrongValues > 0)
+    lines.push(`results whose value is not the expected one: ${check.wrongValues}, e.g. ${JSON.stringify(check.wrongExamples.slice(0, 5))}`);
+  if (check.outOfRange > 0) lines.push(`results for seqs outside 0..${check.jobs - 1}: ${check.outOfRange}`);
+  if (check.unclaimed > 0) lines.push(`results of jobs no add call was answered with: ${check.unclaimed}`);
+  if (check.unfolded > 0) lines.push(`results recorded but not in the sink's answer: ${check.unfolded}`);
+  if (check.duplicates > 0) lines.push(`duplicate detectors: ${JSON.stringify(check.detectors)}`);
+  if (check.dead > 0) lines.push(`dead letters: ${check.dead}`);
+  if (check.recordedAndDead.length > 0) lines.push(`seqs both recorded and dead-lettered (the ledger counts them twice): ${check.recordedAndDead.join(', ')}`);
+  if (lines.length > 0) lines.push(`left in the ledger: ${check.inflightLeft} in flight, ${check.leasesLeft} leases; status ${check.status}`);
+  return lines.map((line) => `  ${label}: ${line}`);
+}
+
+function printReport(chaos, verdict, json, times, intake, failures) {
+  const { big, batches, single } = verdict;
+  const { kinds } = json;
+  const line = (figures) =>
+    `results in Redis (HLEN) ${number(figures.results)}; lost ${number(figures.lost)}; duplicates ${number(figures.duplicates)}; dead letters ${number(figures.dead)}`;
   say();
   say(`jobpipe chaos: ${failures.length === 0 ? 'PASS' : 'FAIL'}`);
+  say(`  big batch: jobs ${number(kinds.batch.jobs)}; ${line(kinds.batch)}`);
+  const d = big.detectors;
   say(
-    `  jobs ${number(check.jobs)}; results in Redis (HLEN) ${number(check.results)}; lost ${number(check.lost)}; duplicates ${number(check.duplicates)}; dead letters ${number(check.dead)}`,
+    `    duplicate detectors: ledger 'recorded' counter ${number(d.ledgerRecorded)}, per-worker counts ${number(d.workerCounted)}, sink's fold count ${d.foldCount === null ? 'none' : number(d.foldCount)} and sum ${d.foldSum === null ? 'none' : number(d.foldSum)} (expected ${number(d.expectedSum)})`,
   );
-  const d = check.detectors;
+  say(`    left in the ledger: ${big.inflightLeft} in flight, ${big.leasesLeft} leases; batch status ${big.status}; intake (BullMQ) job ${intake.big}`);
+  const sizes = chaos.smallBatches.map((batch) => `${number(batch.jobs)}${batch.priority === undefined ? '' : ` (priority ${batch.priority})`}`).join(', ');
   say(
-    `  duplicate detectors: ledger 'recorded' counter ${number(d.ledgerRecorded)}, per-worker counts ${number(d.workerCounted)}, sink's fold count ${d.foldCount === null ? 'none' : number(d.foldCount)} and sum ${d.foldSum === null ? 'none' : number(d.foldSum)} (expected ${number(d.expectedSum)})`,
+    `  smaller batches: ${batches.length} of ${chaos.smallBatches.length} run${sizes ? ` (${sizes})` : ''}: jobs ${number(kinds.batches.jobs)}; ${line(kinds.batches)}`,
   );
-  if (check.missing.length > 0) say(`  missing seqs (first ${check.missing.length}): ${check.missing.join(', ')}`);
-  if (check.wrongValues > 0) say(`  results whose value is not their seq: ${check.wrongValues}, e.g. ${JSON.stringify(check.wrongExamples.slice(0, 5))}`);
-  if (check.outOfRange > 0) say(`  results for seqs outside 0..${check.jobs - 1}: ${check.outOfRange}`);
-  if (check.unfolded > 0) say(`  results recorded but not in the sink's answer: ${check.unfolded}`);
-  if (check.recordedAndDead.length > 0) say(`  seqs both recorded and dead-lettered (the ledger counts them twice): ${check.recordedAndDead.join(', ')}`);
-  say(`  left in the ledger: ${check.inflightLeft} in flight, ${check.leasesLeft} leases; batch status ${check.status}; intake (BullMQ) job ${intake}`);
+  if (batches.length > 0) {
+    const folds = batches.filter(({ check }) => check.detectors.foldCount === check.results && !check.detectors.sumOff).length;
+    say(`    sink's fold count and sum right in ${folds} of ${batches.length}; intake (BullMQ) jobs: ${intake.batches.join(', ')}`);
+  }
+  const s = chaos.single;
   say(
-    `  redelivered ${number(chaos.redeliveredFromMetrics)}: the sum of ${REDELIVERED} over ${chaos.redeliveredByVentilator.size} ventilator incarnation(s), each scraped every second, right before its SIGKILL and at the end` +
+    `  single jobs: ${number(s.calls)} add calls (${s.keyed.length} keys given twice, ${number(s.withPriority)} with a priority, ${number(s.delayed)} delayed), answered with ${number(single.ids)} ids in ${single.buckets.length} bucket(s): ${line(kinds.single)}`,
+  );
+  say(
+    `    by id (getJob): ${number(single.done)} done with their own value, ${single.wrongOutcomes} with another, ${single.failedJobs} failed, ${single.notDone} not done; payloads recorded twice ${single.executedTwice}, never ${single.neverRan}; keys given twice: ${s.keyed.length - single.keyedTwoIds - single.keyedUnanswered} answered with one id, ${single.keyedRanAgain} second payload(s) ran`,
+  );
+  if (single.unknown.length > 0) say(`    batches in the ledger nobody submitted or was answered with: ${single.unknown.join(', ')}`);
+  for (const example of single.examples) say(`    single job ${example.i} (${example.id}): ${example.problem}: ${JSON.stringify(example.report)}`);
+  for (const text of problemLines('big batch', big)) say(text);
+  for (const { batch, check } of batches) for (const text of problemLines(`batch ${batch.id}`, check)) say(text);
+  for (const bucket of single.buckets) for (const text of problemLines(`bucket ${bucket.bucket}`, bucket.check)) say(text);
+  say(
+    `  redelivered ${number(chaos.redeliveredFromMetrics)} (every kind: the counter has no batch label): the sum of ${REDELIVERED} over ${chaos.redeliveredByVentilator.size} ventilator incarnation(s), each scraped every second, right before its SIGKILL and at the end` +
       ` (so increments in the last moments before a kill can be missing); the ventilators' 'requeueing jobs' log lines add up to ${number(chaos.redeliveredInLogs)}`,
   );
+  const dropped = [big, ...batches.map((b) => b.check), ...single.buckets.map((b) => b.check)].reduce(
+    (total, check) => total + (check.summary?.duplicates ?? 0),
+    0,
+  );
   say(
-    `  sink's summary: ${check.summary ? `${number(check.summary.duplicates)} late duplicates dropped, ${check.summary.jobsPerSecond.toFixed(0)} jobs/s by its clock` : 'none'}`,
+    `  sink's summaries: ${number(dropped)} late duplicates dropped over every batch and bucket; the big batch's ${big.summary ? `${big.summary.jobsPerSecond.toFixed(0)} jobs/s by its clock` : 'none'}`,
   );
   say(
     `  kills: ${Object.entries(chaos.kills)
@@ -459,7 +906,8 @@ function printReport(chaos, check, seconds, intake, failures) {
         `    ${crash.name} pid ${crash.pid} at ${(crash.at / 1000).toFixed(1)} s: code ${crash.code}, signal ${crash.signal}${crash.stderr ? `, stderr: ${crash.stderr}` : ''}`,
       );
   }
-  say(`  seconds ${seconds === null ? '-' : seconds.toFixed(1)} (submit to done)`);
+  const fmt = (value) => (value === null ? '-' : value.toFixed(1));
+  say(`  seconds ${fmt(times.seconds)} (big batch submitted to everything done; the big batch alone ${fmt(times.batchSeconds)})`);
   if (chaos.logCounts.size > 0) {
     say('  warnings and errors the processes logged:');
     for (const [key, count] of [...chaos.logCounts].sort((a, b) => b[1] - a[1])) say(`    ${String(count).padStart(6)}  ${key}`);
@@ -496,66 +944,68 @@ async function main() {
   process.once('SIGTERM', interrupt);
 
   say(
-    `jobpipe chaos: ${number(options.jobs)} jobs, ${options.workers} workers (concurrency ${options.concurrency}), seed ${options.seed}, a worker killed every ~${options.killEveryMs} ms`,
+    `jobpipe chaos: ${number(options.jobs)} jobs in the big batch, ${options.batches} smaller batches of up to ${number(options.batchJobs)}, ${number(options.singleJobs)} single jobs; ${options.workers} workers (concurrency ${options.concurrency}), seed ${options.seed}, a worker killed every ~${options.killEveryMs} ms`,
   );
   const failures = [];
-  let seconds = null;
-  let check;
-  let intake = 'unknown';
+  let times = { batchSeconds: null, seconds: null };
+  let verdict;
+  const intake = { big: 'unknown', batches: [] };
   try {
     await chaos.start();
     try {
-      seconds = await chaos.runBatch();
+      times = await chaos.runAll();
     } catch (error) {
       failures.push(error.message);
     }
     for (const error of chaos.chaosErrors) failures.push(`chaos step failed: ${error}`);
     if (!chaos.redis.running) await chaos.redis.startProcess(); // a restart that failed: try once more, to read the results
-    const keys = chaos.client.ledger.keys.batch(chaos.batchId);
-    check = await within(60_000, 'reading the results from Redis took over 60 s', verifyBatch(chaos.client.redis, keys, options.jobs));
-    intake = await chaos.intakeState(seconds === null ? 0 : 15_000);
+    verdict = await within(120_000, 'reading the results from Redis took over 120 s', chaos.verifyAll(failures));
+    const wait = times.seconds === null ? 0 : 15_000;
+    intake.big = await chaos.intakeState(chaos.batchId, wait);
+    for (const { batch } of verdict.batches) intake.batches.push(await chaos.intakeState(batch.id, wait));
+    if (intake.big !== 'completed') failures.push(`the big batch's intake (BullMQ) job is ${intake.big}, not completed`);
+    intake.batches.forEach((state, k) => {
+      if (state !== 'completed') failures.push(`the intake (BullMQ) job of batch ${verdict.batches[k].batch.id} is ${state}, not completed`);
+    });
     await chaos.scrapeFinal();
   } catch (error) {
     failures.push(`harness error: ${error.stack ?? error.message}`);
   }
 
-  if (check) {
-    if (check.lost > 0) failures.push(`${check.lost} job(s) have no recorded result`);
-    if (check.duplicates > 0) failures.push(`${check.duplicates} result(s) recorded or folded more than once`);
-    if (check.dead > 0) failures.push(`${check.dead} dead letter(s)`);
-    if (check.unfolded > 0) failures.push(`${check.unfolded} recorded result(s) missing from the sink's answer`);
-    if (check.wrongValues > 0 || check.outOfRange > 0) failures.push(`${check.wrongValues + check.outOfRange} result(s) with a wrong value or seq`);
-    if (check.results !== options.jobs) failures.push(`HLEN of the results is ${check.results}, not ${options.jobs}`);
-  }
-  for (const [kind, count] of Object.entries(chaos.kills)) if (count < 1) failures.push(`no ${kind} was killed (the batch ended first?)`);
+  for (const [kind, count] of Object.entries(chaos.kills)) if (count < 1) failures.push(`no ${kind} was killed (the big batch ended first?)`);
 
-  const json = check && {
-    jobs: options.jobs,
-    results: check.results,
-    lost: check.lost,
-    duplicates: check.duplicates,
-    redelivered: chaos.redeliveredFromMetrics,
-    dead: check.dead,
-    kills: { ...chaos.kills },
-    seconds: seconds === null ? null : Math.round(seconds * 10) / 10,
-  };
-  if (check) printReport(chaos, check, seconds, intake, failures);
+  const json = verdict && figures(chaos, verdict, times);
+  if (verdict) printReport(chaos, verdict, json, times, intake, failures);
   else for (const failure of failures) say(`FAILED: ${failure}`);
   if (options.json && json) writeFileSync(options.json, `${JSON.stringify(json)}\n`);
 
   const logsDir = options.logs ?? (failures.length > 0 ? mkdtempSync(join(tmpdir(), 'jobpipe-chaos-logs-')) : undefined);
   if (logsDir) {
-    let snapshot;
-    if (failures.length > 0 && chaos.client) snapshot = await within(5000, 'snapshot', chaos.ledgerSnapshot()).catch((error) => ({ error: error.message }));
+    let snapshots;
+    if (failures.length > 0 && chaos.client) {
+      // The batches and buckets with a problem (the big batch at least), a few of them.
+      const suspects = verdict
+        ? [
+            [chaos.batchId, verdict.big],
+            ...verdict.batches.map(({ batch, check }) => [batch.id, check]),
+            ...verdict.single.buckets.map(({ bucket, check }) => [bucket, check]),
+          ]
+            .filter(([, check], k) => k === 0 || check.lost + check.duplicates + check.dead + check.unclaimed > 0 || check.status !== 'done')
+            .map(([id]) => id)
+            .slice(0, 6)
+        : [chaos.batchId];
+      snapshots = await within(5000, 'snapshot', Promise.all(suspects.map((id) => chaos.ledgerSnapshot(id)))).catch((error) => ({ error: error.message }));
+    }
     await chaos.cleanup({ graceful: failures.length === 0 });
     await chaos.dumpLogs(logsDir, {
       options,
       failures,
-      check,
+      verdict,
       json,
       kills: chaos.kills,
       crashes: chaos.crashes,
-      ledger: snapshot,
+      single: { ...chaos.single, ids: undefined },
+      ledger: snapshots,
       logCounts: Object.fromEntries(chaos.logCounts),
     });
     say(`  process logs, timeline and report: ${logsDir}`);

@@ -24,19 +24,26 @@ const SHOW = 20;
  *   - fold: the echo pipeline's answer {count, sum}, folded by the sink's `collect` once per
  *     recorded result and stored in Redis with the summary. count > HLEN means the sink folded some
  *     result twice (e.g. folded a duplicate, or folded a result both live and again when a
- *     restarted sink re-read the ledger); sum != the sum of the recorded seqs with count == HLEN
+ *     restarted sink re-read the ledger); sum != the sum of the recorded values with count == HLEN
  *     means a result was folded twice and another not at all, or a wrong value was folded.
  *   `duplicates` is the largest of these (they are detectors of the same event, not separate
  *   events), and at least 1 when only the sum is off.
  * - `unfolded`: count < HLEN: results recorded but missing from the answer. Not a duplicate, but
  *   a wrong answer, so it fails the run too.
- * - `wrongValues`: a result whose value is not its seq (echo returns the payload's index).
+ * - `wrongValues`: a result whose value is not the one expected: `expected(seq)`, its seq by
+ *   default (echo returns the payload's index `i`, which a batch's split sets to the seq; a single
+ *   job's is what the harness gave it). A seq for which `expected` says undefined (a job of a
+ *   bucket that no `add` call of the harness was answered with) is counted in `unclaimed`
+ *   instead: such a job was added by nobody the harness knows, or added twice by one call.
  * - `dead`: fields of the dead-letter hash (and the meta's `dead` counter).
  * - `recordedAndDead`: seqs both in the results and the dead letters. The ledger then counts the
  *   job twice in recorded + dead, which is what decides that a batch is done, so the batch can end
  *   while another job has no result yet. Any such seq is a dead letter too, so it fails the run.
+ *
+ * `onValue(seq, value)` is called once for each distinct recorded seq in range (the harness uses
+ * it to find one single job recorded in two buckets, or twice in one).
  */
-export async function verifyBatch(redis, keys, jobs) {
+export async function verifyBatch(redis, keys, jobs, { expected = (seq) => seq, onValue } = {}) {
   const [meta, hlen, deadLen, inflightLen, jobLeases, packLeases, workerCounts] = await Promise.all([
     redis.hgetall(keys.meta),
     redis.hlen(keys.results),
@@ -54,7 +61,8 @@ export async function verifyBatch(redis, keys, jobs) {
   let distinct = 0;
   let outOfRange = 0;
   let wrongValues = 0;
-  let seqSum = 0;
+  let unclaimed = 0;
+  let valueSum = 0;
   const wrongExamples = [];
   let cursor = '0';
   do {
@@ -69,16 +77,19 @@ export async function verifyBatch(redis, keys, jobs) {
       if (seen[seq]) continue;
       seen[seq] = 1;
       distinct++;
-      seqSum += seq;
       let value;
       try {
         value = JSON.parse(entries[i + 1]);
       } catch {
         value = entries[i + 1];
       }
-      if (value !== seq) {
+      if (typeof value === 'number') valueSum += value;
+      onValue?.(seq, value);
+      const want = expected(seq);
+      if (want === undefined) unclaimed++;
+      else if (value !== want) {
         wrongValues++;
-        if (wrongExamples.length < SHOW) wrongExamples.push({ seq, value });
+        if (wrongExamples.length < SHOW) wrongExamples.push({ seq, value, expected: want });
       }
     }
   } while (cursor !== '0');
@@ -113,7 +124,7 @@ export async function verifyBatch(redis, keys, jobs) {
   const ledgerDuplicates = Math.max(0, recorded - hlen);
   const workerDuplicates = Math.max(0, workerTotal - (hlen + deadLen));
   const foldDuplicates = foldCount === null ? 0 : Math.max(0, foldCount - hlen);
-  const sumOff = foldSum !== null && foldSum !== seqSum;
+  const sumOff = foldSum !== null && foldSum !== valueSum;
   const duplicates = Math.max(ledgerDuplicates, workerDuplicates, foldDuplicates, sumOff ? 1 : 0);
   const unfolded = foldCount === null ? hlen : Math.max(0, hlen - foldCount);
 
@@ -129,7 +140,7 @@ export async function verifyBatch(redis, keys, jobs) {
       workerCounted: workerTotal,
       foldCount,
       foldSum,
-      expectedSum: seqSum,
+      expectedSum: valueSum,
       ledgerDuplicates,
       workerDuplicates,
       foldDuplicates,
@@ -138,6 +149,7 @@ export async function verifyBatch(redis, keys, jobs) {
     unfolded,
     wrongValues,
     wrongExamples,
+    unclaimed,
     outOfRange,
     dead: Math.max(deadLen, deadCounter),
     recordedAndDead: recordedAndDead.slice(0, SHOW),
