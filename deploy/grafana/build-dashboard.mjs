@@ -22,7 +22,11 @@ for (const row of rows) {
       datasource,
       gridPos: { h: 8, w: width, x: i * width, y },
       fieldConfig: {
-        defaults: { unit: panel.unit, ...(panel.unit === 'percentunit' ? { min: 0, max: 1 } : {}) },
+        defaults: {
+          unit: panel.unit,
+          ...(panel.unit === 'percentunit' ? { min: 0, max: 1 } : {}),
+          ...(panel.mappings ? { mappings: panel.mappings } : {}),
+        },
         overrides: [],
       },
       options:

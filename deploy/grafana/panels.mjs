@@ -1,5 +1,5 @@
 // The jobpipe dashboard as data: every panel with its PromQL. build-dashboard.mjs turns it into
-// Grafana JSON; test/integration/dashboard.test.ts runs every expression against a real Prometheus.
+// Grafana JSON; test/integration/observability.test.ts runs every expression against a real Prometheus.
 // `$pipeline` is the dashboard's pipeline variable; `$__rate_interval` is Grafana's rate window.
 const P = 'pipeline=~"$pipeline"';
 
@@ -108,6 +108,72 @@ export const rows = [
         title: 'Malformed messages dropped (per 5 min)',
         unit: 'short',
         targets: [{ expr: 'sum by (role, reason) (increase(jobpipe_malformed_messages_total[5m]))', legend: '{{role}} {{reason}}' }],
+      },
+    ],
+  },
+  {
+    // What waits for workers, and why: the figures the autoscalers (deploy/k8s/autoscalers) and the
+    // alerts on waiting work read. A gauge every ventilator reports alike (the job stream, the
+    // intake queue, the controls) is read with max, one each ventilator has of its own with sum.
+    title: 'Waiting work',
+    panels: [
+      {
+        title: 'Work waiting (jobs)',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (jobpipe_jobs_waiting{${P}})`, legend: 'held by ventilators {{pipeline}}' },
+          { expr: `max by (pipeline) (jobpipe_stream_jobs_waiting{${P}})`, legend: 'on the job stream {{pipeline}}' },
+          { expr: `jobpipe:work_waiting{${P}}`, legend: 'all not done, in flight too {{pipeline}}' },
+        ],
+      },
+      {
+        title: 'Batches: running, open, queued',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (jobpipe_batches_running{${P}})`, legend: 'running (ventilators, with buckets of single jobs) {{pipeline}}' },
+          { expr: `sum by (pipeline) (jobpipe_batches_open{${P}})`, legend: 'open (sink) {{pipeline}}' },
+          { expr: `max by (pipeline) (jobpipe_batches_queued{${P}})`, legend: 'queued, not taken {{pipeline}}' },
+        ],
+      },
+      {
+        title: 'Oldest single job waiting',
+        unit: 's',
+        targets: [{ expr: `max by (pipeline) (jobpipe_oldest_waiting_seconds{${P}})`, legend: '{{pipeline}}' }],
+      },
+      // The autoscalers' figure: work not done over one worker's slots. Above the workers
+      // connected, jobs wait for workers.
+      {
+        title: 'Workers wanted (work / slots) and connected',
+        unit: 'short',
+        targets: [
+          { expr: `jobpipe:work_waiting{${P}} / on (pipeline) avg by (pipeline) (jobpipe_worker_slots{${P}})`, legend: 'wanted {{pipeline}}' },
+          { expr: `sum by (pipeline) (jobpipe_workers_connected{${P}})`, legend: 'connected {{pipeline}}' },
+        ],
+      },
+    ],
+  },
+  {
+    title: 'Controls',
+    panels: [
+      {
+        title: 'Paused pipelines',
+        unit: 'short',
+        type: 'stat',
+        mappings: [{ type: 'value', options: { 0: { text: 'running', color: 'green' }, 1: { text: 'paused', color: 'orange' } } }],
+        targets: [{ expr: `max by (pipeline) (jobpipe_pipeline_paused{${P}})`, legend: '{{pipeline}}' }],
+      },
+      {
+        title: 'Rate limit and dispatch (jobs/s)',
+        unit: 'ops',
+        targets: [
+          { expr: `max by (pipeline) (jobpipe_rate_limit{${P}})`, legend: 'limit (0 = none) {{pipeline}}' },
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_dispatched_total{${P}}[$__rate_interval]))`, legend: 'dispatched {{pipeline}}' },
+        ],
+      },
+      {
+        title: 'Rate-limit waits (per s)',
+        unit: 'short',
+        targets: [{ expr: `sum by (pipeline) (rate(jobpipe_rate_limit_waits_total{${P}}[$__rate_interval]))`, legend: '{{pipeline}}' }],
       },
     ],
   },

@@ -7,7 +7,9 @@
  * connects to are Services in front of the role that binds them, CURVE is on with keys from the
  * Secret jobpipe-curve that users make with `jobpipe keys --out` (its files mounted here as the
  * kubelet would, from a run of that command), probes hit the metrics port's /healthz and /readyz,
- * and the dashboard and rules are the same as deploy/grafana's and deploy/prometheus's.
+ * the dashboard and rules are the same as deploy/grafana's and deploy/prometheus's, and both
+ * autoscalers scale on the waiting work with one query (KEDA's trigger, and prometheus-adapter's
+ * for the HPA's External metric).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -512,20 +514,63 @@ describe('the KEDA trigger', () => {
     expect(scaledObject.spec.triggers.map((trigger: any) => trigger.type).sort()).toEqual(['cpu', 'prometheus']);
   });
 
+  it("scales on the waiting work (held by ventilators, on the job stream, in flight) over a worker's slots, not only in-flight jobs", () => {
+    const names = new Set(prometheus.metadata.query.match(/jobpipe_[a-z_]+/g) as string[]);
+    expect([...names].sort()).toEqual(['jobpipe_jobs_inflight', 'jobpipe_jobs_waiting', 'jobpipe_stream_jobs_waiting', 'jobpipe_worker_slots']);
+    // observability.test.ts checks on a running pipeline that it is jobpipe:work_waiting over the slots.
+    expect(prometheus.metadata.threshold).toBe('1');
+  });
+
   it('is valid PromQL (promtool)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'jobpipe-keda-'));
-    try {
-      writeFileSync(
-        join(dir, 'rules.yml'),
-        JSON.stringify({ groups: [{ name: 'keda', rules: [{ record: 'jobpipe:keda_trigger', expr: prometheus.metadata.query }] }] }),
-      );
-      const run = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
-      expect(run.status, run.stdout + run.stderr).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    expectValidPromql({ 'jobpipe:keda_trigger': prometheus.metadata.query });
   });
 });
+
+describe("the HPA's waiting-work metric, served by prometheus-adapter", () => {
+  const hpa = kustomize(resolve(k8sDir, 'autoscalers/hpa')).find((object) => object.kind === 'HorizontalPodAutoscaler')!;
+  const values = parse(readFileSync(resolve(k8sDir, 'autoscalers/hpa/prometheus-adapter-values.yaml'), 'utf8')) as {
+    prometheus: { url: string; port: number };
+    rules: { external: { seriesQuery: string; name: { matches: string; as: string }; metricsQuery: string; resources: any }[] };
+  };
+  const rule = values.rules.external[0]!;
+  const scaledObject = kustomize(resolve(k8sDir, 'autoscalers/keda')).find((object) => object.kind === 'ScaledObject')!;
+  const trigger = scaledObject.spec.triggers.find((candidate: any) => candidate.type === 'prometheus');
+
+  it('the HPA scales on the External metric the adapter serves, one worker per slots-worth of work, and on CPU', () => {
+    const external = hpa.spec.metrics.filter((metric: any) => metric.type === 'External');
+    expect(external.map((metric: any) => metric.external.metric.name)).toEqual([rule.name.as]);
+    expect(external[0].external.target).toEqual({ type: 'AverageValue', averageValue: trigger.metadata.threshold });
+    expect(hpa.spec.metrics.map((metric: any) => metric.type).sort()).toEqual(['External', 'Resource']);
+  });
+
+  it("the adapter's query is the KEDA trigger's, for the HPA's namespace, against the same Prometheus", () => {
+    // The adapter puts the namespace of the HPA asking (jobpipe) where <<.LabelMatchers>> is.
+    expect(rule.resources.overrides.namespace.resource).toBe('namespace');
+    expect(rule.metricsQuery.replaceAll('<<.LabelMatchers>>', 'namespace="jobpipe"')).toBe(trigger.metadata.query);
+    expect(`${values.prometheus.url}:${values.prometheus.port}`).toBe(trigger.metadata.serverAddress);
+    expect(new RegExp(rule.name.matches).test('jobpipe_jobs_inflight')).toBe(true);
+  });
+
+  it('its series and metrics queries are valid PromQL (promtool)', () => {
+    expectValidPromql({
+      'jobpipe:adapter_series': rule.seriesQuery,
+      'jobpipe:adapter_metric': rule.metricsQuery.replaceAll('<<.LabelMatchers>>', 'namespace="jobpipe"'),
+    });
+  });
+});
+
+/** Checks PromQL expressions with `promtool check rules`, as recording rules named by the keys. */
+function expectValidPromql(expressions: Record<string, string>): void {
+  const dir = mkdtempSync(join(tmpdir(), 'jobpipe-promql-'));
+  try {
+    const rules = Object.entries(expressions).map(([record, expr]) => ({ record, expr }));
+    writeFileSync(join(dir, 'rules.yml'), JSON.stringify({ groups: [{ name: 'check', rules }] }));
+    const run = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yml')], { encoding: 'utf8' });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 it('deploy/k8s/generate.mjs --check agrees that the generated manifests are current', () => {
   const run = spawnSync(process.execPath, [resolve(k8sDir, 'generate.mjs'), '--check'], { encoding: 'utf8' });

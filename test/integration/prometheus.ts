@@ -16,6 +16,8 @@ export interface ScrapeTarget {
   job: string;
   role: string;
   address: string;
+  /** More target labels, e.g. the `namespace` that a ServiceMonitor's targets carry on Kubernetes. */
+  labels?: Record<string, string>;
 }
 
 export class TestPrometheus {
@@ -28,7 +30,9 @@ export class TestPrometheus {
   static async start(targets: ScrapeTarget[]): Promise<TestPrometheus> {
     const jobs = [...new Set(targets.map((target) => target.job))].map((job) => ({
       job_name: job,
-      static_configs: targets.filter((target) => target.job === job).map((target) => ({ targets: [target.address], labels: { role: target.role } })),
+      static_configs: targets
+        .filter((target) => target.job === job)
+        .map((target) => ({ targets: [target.address], labels: { ...target.labels, role: target.role } })),
     }));
     return TestPrometheus.startWithConfig({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, rule_files: [rulesFile], scrape_configs: jobs });
   }
