@@ -94,7 +94,10 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
       let stopWatching: (() => void) | undefined;
       let stopMeasuring: (() => void) | undefined;
       let queueDepth: QueueDepth | undefined;
+      // The job stream's blocking reads need a connection of their own; Redis going away is
+      // reported once, by the role's own connection (connectRoleRedis).
       const reader = redis && duplicateClient(redis);
+      reader?.on('error', () => {});
       return {
         ventilator,
         start: () => ventilator.start(),

@@ -56,11 +56,17 @@ describe('JobStream', () => {
   it('measures what waits on the stream: its entries and the age of the oldest', async () => {
     const stream = newStream();
     expect(await stream.waiting(1000)).toEqual({ jobs: 0, oldestMs: 0 });
-    await stream.add([{ payload: 1 }, { payload: 2 }]);
+    await stream.add([{ payload: 1 }, { payload: 2 }, { payload: 3 }]);
     const { jobs, oldestMs } = await stream.waiting(Date.now() + 5000);
-    expect(jobs).toBe(2);
+    expect(jobs).toBe(3);
     expect(oldestMs).toBeGreaterThanOrEqual(5000);
     expect(oldestMs).toBeLessThan(10_000);
+    // Read by a ventilator: its jobs now, no longer the stream's.
+    await stream.ensureGroup();
+    const reader = duplicateClient(ledger.redis);
+    await stream.read(reader, 'v', 2, 100);
+    reader.disconnect();
+    expect((await stream.waiting()).jobs).toBe(1);
   });
 
   it('adds a job once per idempotency key, and tells which calls added nothing', async () => {

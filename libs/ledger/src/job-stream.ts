@@ -160,12 +160,27 @@ export class JobStream {
     return this.redis.jobpipeCloseBuckets(this.keys.stream, this.keys.buckets, now, this.#o.bucketMaxMs);
   }
 
-  /** Single jobs on the stream not yet written ahead, and the age of the oldest, in ms (0 when none). */
+  /**
+   * Single jobs on the stream that no ventilator has read yet (the consumer group's lag: those a
+   * ventilator read and holds are its own jobs_waiting), and the age of the oldest entry, in ms (0
+   * when none waits).
+   */
   async waiting(now = Date.now()): Promise<{ jobs: number; oldestMs: number }> {
-    const [length, first] = await Promise.all([this.redis.xlen(this.keys.stream), this.redis.xrange(this.keys.stream, '-', '+', 'COUNT', 1)]);
+    const [groups, first] = await Promise.all([
+      this.redis.xinfo('GROUPS', this.keys.stream).catch(() => [] as unknown[]),
+      this.redis.xrange(this.keys.stream, '-', '+', 'COUNT', 1),
+    ]);
+    const group = (groups as unknown[][]).map(fieldsOf).find((fields) => fields.name === VENTILATORS_GROUP);
+    // No group yet (no ventilator ever ran): every entry waits. Redis answers a null lag when it
+    // cannot count it (entries deleted past the group's position): the entries less those read.
+    const jobs = group
+      ? group.lag !== null && group.lag !== undefined
+        ? Number(group.lag)
+        : Math.max(0, (await this.redis.xlen(this.keys.stream)) - Number(group.pending ?? 0))
+      : await this.redis.xlen(this.keys.stream);
     // An entry id starts with the ms it was added at. Close entries count as jobs here: a few.
     const addedAt = first[0] ? Number(first[0][0].split('-')[0]) : now;
-    return { jobs: length, oldestMs: Math.max(0, now - addedAt) };
+    return { jobs, oldestMs: Math.max(0, now - addedAt) };
   }
 
   /** A close entry was taken in (the bucket's total is in the ledger): the bucket leaves the hash. */
@@ -228,4 +243,11 @@ function parseEntries(entries: [string, string[]][]): StreamEntry[] {
     }
   }
   return parsed;
+}
+
+/** A flat [name, value, ...] reply of XINFO as an object. */
+function fieldsOf(flat: unknown[]): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[String(flat[i])] = flat[i + 1];
+  return fields;
 }
