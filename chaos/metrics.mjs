@@ -11,3 +11,15 @@ export async function scrapeCounter(url, name, timeoutMs = 2000) {
     return undefined;
   }
 }
+
+/** GET `url` and return { name: value } for each of `names` (the sum of its samples; null when absent); undefined when the process does not answer. */
+export async function scrapeValues(url, names, timeoutMs = 2000) {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) return undefined;
+    const text = await response.text();
+    return Object.fromEntries(names.map((name) => [name, metricValue(text, name) ?? null]));
+  } catch {
+    return undefined;
+  }
+}

@@ -34,7 +34,7 @@ import { RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
 import { connectRedis, parseJobId } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { parseChaosArgs, usage, UsageError } from './args.mjs';
-import { scrapeCounter } from './metrics.mjs';
+import { scrapeCounter, scrapeValues } from './metrics.mjs';
 import { seededRandom } from '../scripts/seeded-random.mjs';
 import { verifyBatch } from './verify.mjs';
 
@@ -47,6 +47,20 @@ const PIPELINE = 'echo';
 const KEYED_EVERY = 25;
 /** The single jobs are all added by the time the big batch has this much of its jobs done (or by the clock, if sooner). */
 const SINGLE_BY_PROGRESS = 0.85;
+/** No job of any kind done for this long is a stall: noted in the timeline with what the ventilator and the sink say. */
+const STALL_MS = 10_000;
+const STALL_GAUGES = {
+  ventilator: [
+    'jobpipe_jobs_inflight',
+    'jobpipe_jobs_waiting',
+    'jobpipe_stream_jobs_waiting',
+    'jobpipe_workers_connected',
+    'jobpipe_batches_running',
+    'jobpipe_jobs_dispatched_total',
+    REDELIVERED,
+  ],
+  sink: ['jobpipe_batches_open', 'jobpipe_jobs_completed_total', 'jobpipe_duplicate_results_total'],
+};
 /** Where in the run (fraction of the jobs recorded) each one-off kill happens, in this order. */
 const ONE_OFF_KILLS = [
   ['ventilator', 0.12],
@@ -88,6 +102,8 @@ class Chaos {
   /** Processes we are killing or stopping ourselves. */
   #expectedExit = new WeakSet();
   done = 0;
+  /** The longest time in which no job of any kind was seen done, in ms (see STALL_MS). */
+  longestStallMs = 0;
   finished = false;
   interrupted = false;
   startedAt = Date.now();
@@ -289,6 +305,7 @@ class Chaos {
         for (;;) {
           if (this.finished) return;
           const report = await this.client.status(PIPELINE, batch.id);
+          batch.done = report?.done ?? batch.done;
           if (report?.state === 'done' && report.summary) break;
           if (report?.state === 'failed') throw new Error(`batch ${batch.id} failed: ${report.error ?? 'unknown error'}`);
           await sleep(250);
@@ -426,8 +443,24 @@ class Chaos {
     let oneOffIndex = 0;
     let doneAfterLastOneOff = 0;
     let lastScrape = 0;
+    let signature = '';
+    let movedAt = Date.now();
+    let stallNotes = 0;
     while (!this.finished) {
       const now = Date.now();
+      // Stalls: nothing of any kind done for STALL_MS (the big batch, the smaller ones, single jobs).
+      const s = this.single;
+      const moved = [this.done, ...this.smallBatches.map((batch) => batch.done ?? 0), s.answered, s.outcomes ?? 0, s.allDoneAt ?? 0].join('|');
+      if (moved !== signature) {
+        if (stallNotes > 0) this.note(`moving again after ${((now - movedAt) / 1000).toFixed(1)} s without a job done`);
+        this.longestStallMs = Math.max(this.longestStallMs, now - movedAt);
+        signature = moved;
+        movedAt = now;
+        stallNotes = 0;
+      } else if (now - movedAt >= STALL_MS * (stallNotes + 1)) {
+        stallNotes++;
+        void this.#noteStall(now - movedAt);
+      }
       // Worker kills start once jobs are flowing.
       if (nextWorkerKill === undefined && this.done > 0) nextWorkerKill = now + this.random.between(killEveryMs / 2, (3 * killEveryMs) / 2);
       if (nextWorkerKill !== undefined && now >= nextWorkerKill && !workerBusy) {
@@ -462,6 +495,19 @@ class Chaos {
       await sleep(50);
     }
     await Promise.allSettled(tasks);
+  }
+
+  /** A stall: what the ventilator and the sink report, in the timeline. */
+  async #noteStall(ms) {
+    const read = async (process, names) => (process?.running && this.ready.has(process) ? await scrapeValues(process.url('/metrics'), names) : undefined);
+    const [ventilator, sink] = await Promise.all([read(this.stack?.ventilator, STALL_GAUGES.ventilator), read(this.stack?.sink, STALL_GAUGES.sink)]);
+    const text = (values) =>
+      values
+        ? Object.entries(values)
+            .map(([name, value]) => `${name.replace(/^jobpipe_/, '')} ${value}`)
+            .join(', ')
+        : 'no answer';
+    this.note(`STALL: no job done for ${(ms / 1000).toFixed(0)} s (${this.#pendingText()}); ventilator: ${text(ventilator)}; sink: ${text(sink)}`);
   }
 
   async #sigkill(process) {
@@ -907,7 +953,9 @@ function printReport(chaos, verdict, json, times, intake, failures) {
       );
   }
   const fmt = (value) => (value === null ? '-' : value.toFixed(1));
-  say(`  seconds ${fmt(times.seconds)} (big batch submitted to everything done; the big batch alone ${fmt(times.batchSeconds)})`);
+  say(
+    `  seconds ${fmt(times.seconds)} (big batch submitted to everything done; the big batch alone ${fmt(times.batchSeconds)}); longest time without a job done ${fmt(chaos.longestStallMs / 1000)}`,
+  );
   if (chaos.logCounts.size > 0) {
     say('  warnings and errors the processes logged:');
     for (const [key, count] of [...chaos.logCounts].sort((a, b) => b[1] - a[1])) say(`    ${String(count).padStart(6)}  ${key}`);
