@@ -154,9 +154,21 @@ describe('a pipeline in your own project, as the README says', () => {
             .filter((name) => name.endsWith('.tgz'))
             .sort(),
         ).toEqual(
-          ['cli', 'config', 'intake', 'launcher', 'ledger', 'observability', 'pipeline', 'protocol', 'sink', 'transport', 'ventilator', 'worker'].map(
-            (name) => `jobpipe-${name}-0.1.0.tgz`,
-          ),
+          [
+            'cli',
+            'config',
+            'intake',
+            'launcher',
+            'ledger',
+            'observability',
+            'pipeline',
+            'protocol',
+            'role-shell',
+            'sink',
+            'transport',
+            'ventilator',
+            'worker',
+          ].map((name) => `jobpipe-${name}-0.1.0.tgz`),
         );
       } else if (/^mkdir (\S+) && cd \1$/.test(typed)) {
         project = join(temp, typed.split(' ')[1]!);

@@ -1,3 +1,5 @@
+import { JobpipeError } from '@jobpipe/protocol/errors';
+
 /**
  * Thrown by a handler when retrying cannot help: the API it calls answered 404, the payload is
  * bad data. The job fails at once and, with persistence on, becomes a dead letter with this error
@@ -9,7 +11,7 @@
  * error class of your own, or one from a library, marked before it is rethrown) is not retried
  * either. The error keeps its own name on the wire.
  *
- * A plain Error subclass (not a JobpipeError: the handler raises it, not jobpipe); `new
+ * A JobpipeError, as every error class jobpipe defines, though a handler raises it; `new
  * NonRetryableError(message, { cause })` keeps the error it stands for.
  *
  * ```ts
@@ -21,7 +23,7 @@
  * },
  * ```
  */
-export class NonRetryableError extends Error {
+export class NonRetryableError extends JobpipeError {
   override name = 'NonRetryableError';
   /** What the worker reads: `false` for every NonRetryableError. */
   readonly retryable = false as const;
