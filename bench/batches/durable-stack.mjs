@@ -10,11 +10,12 @@ import { loadPipeline } from '@jobpipe/pipeline';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const echoPath = resolve(root, 'examples/echo/dist/pipeline.js');
 
-export async function durableStack({ workers = 2, ventilatorEnv = {} } = {}) {
+/** `profile`: a directory where each role writes a V8 CPU profile when it stops (bench/profile-summary.mjs). */
+export async function durableStack({ workers = 2, ventilatorEnv = {}, profile } = {}) {
   const redis = await RedisServer.start({ appendOnly: true });
   const prefix = `bench-${process.pid}`;
   const stack = await Stack.start({
-    command: [process.execPath, resolve(root, 'cli/bin/jobpipe.js')],
+    command: [process.execPath, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${resolve(profile)}`] : []), resolve(root, 'cli/bin/jobpipe.js')],
     pipeline: echoPath,
     workers,
     env: { JOBPIPE_REDIS_URL: redis.url, JOBPIPE_REDIS_PREFIX: prefix, JOBPIPE_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn' },

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// usage: node bench/batches/head-of-line.mjs [--big-jobs 1000000] [--every-ms 10] [--small 500] [--workers 2] [--json FILE]
+// usage: node bench/batches/head-of-line.mjs [--big-jobs 1000000] [--every-ms 10] [--small 500] [--workers 2] [--json FILE] [--profile DIR]
 // Head of line, durable: a batch of --big-jobs echo jobs runs alone, then again while one-job
 // batches are submitted every --every-ms. Reports each small batch's time from submit to its
 // BatchCompleted event (p50, p99, max), and the big batch's throughput with the small ones beside
@@ -15,6 +15,7 @@ const { values: args } = parseArgs({
     small: { type: 'string', default: '500' },
     workers: { type: 'string', default: '2' },
     json: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 const [bigJobs, everyMs, small, workers] = ['big-jobs', 'every-ms', 'small', 'workers'].map((name) => {
@@ -27,7 +28,7 @@ const [bigJobs, everyMs, small, workers] = ['big-jobs', 'every-ms', 'small', 'wo
 });
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
-const d = await durableStack({ workers });
+const d = await durableStack({ workers, profile: args.profile });
 try {
   /** Runs the big batch; with `beside`, submits one-job batches every --every-ms while it runs. */
   const runBig = async (id, beside) => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// usage: node bench/batches/small-batches.mjs [--batches 10000] [--submitters 8] [--window 16] [--workers 2] [--json FILE]
+// usage: node bench/batches/small-batches.mjs [--batches 10000] [--submitters 8] [--window 16] [--workers 2] [--json FILE] [--profile DIR]
 // Many small batches, durable: --batches batches of 1-10 echo jobs, submitted by --submitters
 // concurrent submitters (each with up to --window submissions under way) through the intake, as
 // producers would. batches/s: from the first submission to the last BatchCompleted event.
@@ -14,6 +14,7 @@ const { values: args } = parseArgs({
     window: { type: 'string', default: '16' },
     workers: { type: 'string', default: '2' },
     json: { type: 'string' },
+    profile: { type: 'string' },
   },
 });
 const [batches, submitters, window, workers] = ['batches', 'submitters', 'window', 'workers'].map((name) => {
@@ -25,7 +26,7 @@ const [batches, submitters, window, workers] = ['batches', 'submitters', 'window
   return value;
 });
 
-const d = await durableStack({ workers });
+const d = await durableStack({ workers, profile: args.profile });
 try {
   const sizes = Array.from({ length: batches }, (_, i) => 1 + ((i * 7) % 10));
   const ids = sizes.map((_, i) => `small-${i}`);
