@@ -1027,7 +1027,9 @@ async function main() {
   else for (const failure of failures) say(`FAILED: ${failure}`);
   if (options.json && json) writeFileSync(options.json, `${JSON.stringify(json)}\n`);
 
-  const logsDir = options.logs ?? (failures.length > 0 ? mkdtempSync(join(tmpdir(), 'jobpipe-chaos-logs-')) : undefined);
+  // A stall keeps the logs too, even when every check passed: it is worth a look.
+  const keepLogs = failures.length > 0 || chaos.longestStallMs >= STALL_MS;
+  const logsDir = options.logs ?? (keepLogs ? mkdtempSync(join(tmpdir(), 'jobpipe-chaos-logs-')) : undefined);
   if (logsDir) {
     let snapshots;
     if (failures.length > 0 && chaos.client) {
