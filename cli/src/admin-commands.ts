@@ -44,7 +44,7 @@ export const submitSettings = {
   priority: setting<number | undefined>({
     env: 'JOBPIPE_PRIORITY',
     flag: 'priority',
-    description: 'BullMQ priority, 1 the highest',
+    description: 'priority, 1 the highest; a batch or job without one comes after every one with one',
     default: undefined,
     parse: integer(1, 2_097_152),
   }),

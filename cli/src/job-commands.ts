@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { common, duration, integer, json, nonEmpty, setting } from '@jobpipe/config';
+import { common, duration, json, nonEmpty, setting } from '@jobpipe/config';
 import type { JobReport } from '@jobpipe/intake';
-import { redisAccess, withClient } from './admin-commands.js';
+import { redisAccess, submitSettings, withClient } from './admin-commands.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 import { UsageError } from './usage-error.js';
 
@@ -17,13 +17,7 @@ export const addSettings = {
     defaultText: '(none: every add is a new job)',
     parse: nonEmpty,
   }),
-  priority: setting<number | undefined>({
-    env: 'JOBPIPE_PRIORITY',
-    flag: 'priority',
-    description: 'priority, 1 the highest; none comes after every job or batch with one',
-    default: undefined,
-    parse: integer(1, 2_097_152),
-  }),
+  priority: submitSettings.priority,
   delay: setting<number | undefined>({
     env: 'JOBPIPE_DELAY',
     flag: 'delay',
