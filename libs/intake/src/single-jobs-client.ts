@@ -96,9 +96,9 @@ export class SingleJobsClient {
 
   /** Where a job stands; undefined for an id that is no job of a pipeline, or whose retention is over. */
   async getJob(id: string): Promise<JobReport | undefined> {
-    const parsed = parseJobId(id);
-    const pipeline = parsed?.bucket.split('~')[0];
-    if (!parsed || !pipeline || !parsed.bucket.includes('~')) return undefined;
+    const parsed = singleJobOf(id);
+    if (!parsed) return undefined;
+    const { pipeline } = parsed;
     const keys = this.#ledger.keys.batch(parsed.bucket);
     const [outcome] = await readOutcomes(this.#ledger.redis, keys, [parsed.seq]);
     if (outcome) return report(id, pipeline, outcome);
@@ -116,15 +116,16 @@ export class SingleJobsClient {
 
   /**
    * Resolves once the job is done or has failed, with its report. Rejects with a SubmissionError
-   * for an unknown id, or after `timeoutMs`.
+   * for a string that is no single job's id, or after `timeoutMs` (an id that was never added
+   * waits until then).
    */
   async waitForJob(id: string, options: { timeoutMs?: number } = {}): Promise<JobReport> {
-    const parsed = parseJobId(id);
-    const pipeline = parsed?.bucket.split('~')[0];
-    if (!parsed || !pipeline || !parsed.bucket.includes('~')) throw new SubmissionError(`${JSON.stringify(id)} is not a job id (<bucket>:<seq>)`);
+    const parsed = singleJobOf(id);
+    if (!parsed) throw new SubmissionError(`${JSON.stringify(id)} is not a single job's id (<pipeline>~<bucket>:<seq>)`);
+    const { pipeline } = parsed;
     return new Promise<JobReport>((resolve, reject) => {
       let entry = this.#waiting.get(id);
-      if (!entry) this.#waiting.set(id, (entry = { ...parsed, pipeline, done: [] }));
+      if (!entry) this.#waiting.set(id, (entry = { ...parsed, done: [] }));
       let timer: NodeJS.Timeout | undefined;
       const done = (job: JobReport) => {
         clearTimeout(timer);
@@ -253,6 +254,13 @@ export class SingleJobsClient {
       this.#polling = false;
     }
   }
+}
+
+/** A single job's id split up: its bucket (`<pipeline>~...`), seq and pipeline; undefined for any other string. */
+function singleJobOf(id: string): { bucket: string; seq: number; pipeline: string } | undefined {
+  const parsed = parseJobId(id);
+  const tilde = parsed?.bucket.indexOf('~') ?? -1;
+  return parsed && tilde > 0 ? { ...parsed, pipeline: parsed.bucket.slice(0, tilde) } : undefined;
 }
 
 function report(id: string, pipeline: string, outcome: JobOutcome): JobReport {
