@@ -9,34 +9,15 @@
  * const summary = await ventilator.runBatch({ n: 1000 });
  * ```
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
-import { checkBatchId, QueueDepth, startIntake, SubmissionError, validateInput } from '@jobpipe/intake';
-import {
-  connectRoleRedis,
-  describeRedisError,
-  duplicateClient,
-  JobStream,
-  PipelineControls,
-  isRedisConnectionError,
-  isRedisRefusal,
-  LedgerKeys,
-  MemoryDispatchLedger,
-  redisAnswers,
-  RedisDispatchLedger,
-  RedisLedger,
-  RedisRefusedError,
-  type DispatchLedger,
-} from '@jobpipe/ledger';
+import { checkBatchId, SubmissionError, validateInput } from '@jobpipe/intake';
+import { connectRoleRedis, MemoryDispatchLedger, PipelineControls, redisAnswers, RedisDispatchLedger, RedisLedger, type DispatchLedger } from '@jobpipe/ledger';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
+import { startRedisServices, type RedisServices } from './redis-services.js';
 import { ventilatorSettings } from './settings.js';
-import { watchControls } from './controls-watch.js';
-import { SingleJobs } from './single-jobs.js';
-import { measureWaitingWork } from './waiting-work.js';
 import { Ventilator } from './ventilator.js';
 
 export { ventilatorSettings } from './settings.js';
@@ -89,28 +70,14 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         logger,
         metrics,
       });
-      let intake: ReturnType<typeof startIntake> | undefined;
-      let singleJobs: SingleJobs | undefined;
-      let stopWatching: (() => void) | undefined;
-      let stopMeasuring: (() => void) | undefined;
-      let queueDepth: QueueDepth | undefined;
-      // The job stream's blocking reads need a connection of their own; Redis going away is
-      // reported once, by the role's own connection (connectRoleRedis).
-      const reader = redis && duplicateClient(redis);
-      reader?.on('error', () => {});
+      let services: RedisServices | undefined;
       return {
         ventilator,
         start: () => ventilator.start(),
         ready: async () => ventilator.running && (!redis || (await redisAnswers(redis))),
         stop: async () => {
-          // Forced: a running batch stays claimed and is resumed by the next ventilator.
-          await intake?.close(true);
-          stopWatching?.();
-          stopMeasuring?.();
-          await queueDepth?.close();
-          await singleJobs?.stop();
+          await services?.stop();
           await ventilator.stop();
-          reader?.disconnect();
           redis?.disconnect();
         },
         endpoints: [
@@ -118,50 +85,26 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           [ventilatorSettings.resultsConnect, config.resultsConnect],
           [ventilatorSettings.eventsConnect, config.eventsConnect],
         ],
-        // Submitted batches come from the intake queue, single jobs from the job stream; the
-        // pipeline's name joins the known ones.
-        async serveSubmissions() {
-          if (!redis) return;
-          intake = startIntake({
-            redis,
-            prefix: config.redisPrefix,
-            pipeline: pipeline.name,
-            lockMs: config.intakeLockMs,
-            concurrency: config.maxOpenBatches,
-            logger,
-            runBatch: async (input, batchId, options) => {
-              const summary = await ventilator.runBatch(input, batchId, options);
-              logger.info({ batch: batchId, summary }, 'batch completed');
-              return summary;
-            },
-            // Redis going away is reported once by the role's own connection (connectRoleRedis).
-            onError: (error) =>
-              isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error'),
-          });
-          await redis.sadd(new LedgerKeys(config.redisPrefix).pipelines, pipeline.name).catch((error: unknown) => {
-            throw isRedisRefusal(error) ? new RedisRefusedError(redisConnection!.display, describeRedisError(error)) : error;
-          });
-          // Single jobs (JobpipeClient.add) come from the pipeline's job stream.
-          const stream = new JobStream(redisLedger!.redis, redisLedger!.keys, pipeline.name);
-          singleJobs = new SingleJobs({
-            stream,
-            reader: reader!,
-            consumer: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+        // Submitted batches, single jobs and the pipeline's controls come from Redis.
+        async serveFromRedis() {
+          if (!redisLedger || !controls) return;
+          services = startRedisServices({
+            ledger: redisLedger,
+            controls,
             ventilator,
-            claimAfterMs: config.intakeLockMs,
+            pipeline: pipeline.name,
+            redisDisplay: redisConnection!.display,
+            intakeLockMs: config.intakeLockMs,
+            maxOpenBatches: config.maxOpenBatches,
             readCount: config.maxJobsPerMessage,
-            // Delayed jobs run within this of their time.
-            closeEveryMs: 100,
             logger,
+            metrics,
           });
-          await singleJobs.start();
-          stopWatching = watchControls(controls!, ventilator, logger);
-          queueDepth = new QueueDepth(redis, config.redisPrefix, pipeline.name);
-          stopMeasuring = measureWaitingWork(stream, queueDepth, metrics, { pipeline: pipeline.name }, logger);
+          await services.ready;
         },
       };
     },
-    afterStart: (built) => built.serveSubmissions(),
+    afterStart: (built) => built.serveFromRedis(),
     readyFields: () => ({ redis: redisConnection?.display }),
   });
   if (config.input !== undefined) {

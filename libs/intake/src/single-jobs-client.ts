@@ -1,4 +1,14 @@
-import { duplicateClient, JobStream, parseJobId, readOutcomes, type JobOutcome, type NewJob, type RedisClient, type RedisLedger } from '@jobpipe/ledger';
+import {
+  bucketPipeline,
+  duplicateClient,
+  JobStream,
+  parseJobId,
+  readOutcomes,
+  type JobOutcome,
+  type NewJob,
+  type RedisClient,
+  type RedisLedger,
+} from '@jobpipe/ledger';
 import type { JobError } from '@jobpipe/protocol';
 import { SubmissionError } from './submission-error.js';
 
@@ -107,11 +117,12 @@ export class SingleJobsClient {
       this.#ledger.redis.hmget(keys.meta, 'startedAt', 'total'),
     ]);
     if (inflight) return { id, pipeline, state: 'running' };
-    // Not sent yet: in a bucket a ventilator has begun, or still on the stream.
+    // Not sent yet: in a bucket a ventilator has begun (any seq below its total, once known), or
+    // still on the stream.
     const [startedAt, total] = meta;
-    const held = startedAt === null ? await this.#stream(pipeline).waitingIn(parsed.bucket) : total === null ? Number.POSITIVE_INFINITY : Number(total);
-    if (held !== undefined && parsed.seq < held) return { id, pipeline, state: 'queued' };
-    return undefined;
+    if (startedAt !== null) return total === null || parsed.seq < Number(total) ? { id, pipeline, state: 'queued' } : undefined;
+    const held = await this.#stream(pipeline).waitingIn(parsed.bucket);
+    return held !== undefined && parsed.seq < held ? { id, pipeline, state: 'queued' } : undefined;
   }
 
   /**
@@ -259,8 +270,8 @@ export class SingleJobsClient {
 /** A single job's id split up: its bucket (`<pipeline>~...`), seq and pipeline; undefined for any other string. */
 function singleJobOf(id: string): { bucket: string; seq: number; pipeline: string } | undefined {
   const parsed = parseJobId(id);
-  const tilde = parsed?.bucket.indexOf('~') ?? -1;
-  return parsed && tilde > 0 ? { ...parsed, pipeline: parsed.bucket.slice(0, tilde) } : undefined;
+  const pipeline = parsed && bucketPipeline(parsed.bucket);
+  return parsed && pipeline ? { ...parsed, pipeline } : undefined;
 }
 
 function report(id: string, pipeline: string, outcome: JobOutcome): JobReport {

@@ -48,6 +48,15 @@ const DEFAULTS = { bucketMaxJobs: 10_000, bucketMaxMs: 2000, keyTtlMs: 86_400_00
 /** Jobs per add-jobs call, at most: one script run holds Redis for all of them. */
 const MAX_PER_CALL = 1000;
 
+/**
+ * The pipeline of a bucket of single jobs (`<pipeline>~...`, as add-jobs-5.lua names them), or
+ * undefined for a batch id, which may not hold a `~`.
+ */
+export function bucketPipeline(batch: string): string | undefined {
+  const tilde = batch.indexOf('~');
+  return tilde > 0 ? batch.slice(0, tilde) : undefined;
+}
+
 /** A job id's parts, or undefined for a string that is no job id. */
 export function parseJobId(id: string): { bucket: string; seq: number } | undefined {
   const colon = id.lastIndexOf(':');
@@ -170,17 +179,14 @@ export class JobStream {
       this.redis.xinfo('GROUPS', this.keys.stream).catch(() => [] as unknown[]),
       this.redis.xrange(this.keys.stream, '-', '+', 'COUNT', 1),
     ]);
-    const group = (groups as unknown[][]).map(fieldsOf).find((fields) => fields.name === VENTILATORS_GROUP);
-    // No group yet (no ventilator ever ran): every entry waits. Redis answers a null lag when it
-    // cannot count it (entries deleted past the group's position): the entries less those read.
-    const jobs = group
-      ? group.lag !== null && group.lag !== undefined
-        ? Number(group.lag)
-        : Math.max(0, (await this.redis.xlen(this.keys.stream)) - Number(group.pending ?? 0))
-      : await this.redis.xlen(this.keys.stream);
     // An entry id starts with the ms it was added at. Close entries count as jobs here: a few.
-    const addedAt = first[0] ? Number(first[0][0].split('-')[0]) : now;
-    return { jobs, oldestMs: Math.max(0, now - addedAt) };
+    const oldestMs = first[0] ? Math.max(0, now - Number(first[0][0].split('-')[0])) : 0;
+    const group = (groups as unknown[][]).map(fieldsOf).find((fields) => fields.name === VENTILATORS_GROUP);
+    if (group?.lag !== null && group?.lag !== undefined) return { jobs: Number(group.lag), oldestMs };
+    // No group yet (no ventilator ever ran): every entry waits. A null lag (Redis cannot count
+    // it once entries were deleted past the group's position): the entries less those read.
+    const length = await this.redis.xlen(this.keys.stream);
+    return { jobs: Math.max(0, length - Number(group?.pending ?? 0)), oldestMs };
   }
 
   /** A close entry was taken in (the bucket's total is in the ledger): the bucket leaves the hash. */

@@ -1,4 +1,5 @@
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
+import { bucketPipeline } from './job-stream.js';
 import { DEFAULT_RETENTION, type RedisLedger, type Retention } from './redis-ledger.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 
@@ -71,9 +72,9 @@ export class RedisResultLedger implements ResultLedger {
     const now = this.#clock();
     const seed = Math.floor(this.#random() * 2 ** 31);
     const reply = await this.#ledger.record(batch, worker, results, this.#retries, this.#retryBackoffMs, now, { maxMs: this.#retryBackoffMaxMs, seed });
-    // A bucket of single jobs (`<pipeline>~...`): whoever waits for one of them looks now.
-    const tilde = batch.indexOf('~');
-    if (tilde > 0) void this.#ledger.redis.publish(this.#ledger.keys.jobsDone(batch.slice(0, tilde)), batch).catch(() => {});
+    // A bucket of single jobs: whoever waits for one of them looks now.
+    const pipeline = bucketPipeline(batch);
+    if (pipeline) void this.#ledger.redis.publish(this.#ledger.keys.jobsDone(pipeline), batch).catch(() => {});
     return {
       outcomes: reply.outcomes,
       counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? now },

@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { QueueDepth, startIntake } from '@jobpipe/intake';
+import {
+  describeRedisError,
+  duplicateClient,
+  isRedisConnectionError,
+  isRedisRefusal,
+  JobStream,
+  RedisRefusedError,
+  type PipelineControls,
+  type RedisLedger,
+} from '@jobpipe/ledger';
+import type { Logger, Metrics } from '@jobpipe/observability';
+import { watchControls } from './controls-watch.js';
+import { SingleJobs } from './single-jobs.js';
+import type { Ventilator } from './ventilator.js';
+import { measureWaitingWork } from './waiting-work.js';
+
+export interface RedisServicesOptions {
+  ledger: RedisLedger;
+  controls: PipelineControls;
+  ventilator: Ventilator;
+  pipeline: string;
+  /** How the Redis is named in errors (RedisConnectionSettings.display). */
+  redisDisplay: string;
+  /** JOBPIPE_INTAKE_LOCK_MS: a stopped ventilator's batches and read single jobs are taken over after it. */
+  intakeLockMs: number;
+  /** JOBPIPE_MAX_OPEN_BATCHES: batches taken from the intake at once. */
+  maxOpenBatches: number;
+  /** Single jobs read from the stream at once. */
+  readCount: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** What a durable ventilator serves from Redis, besides its ledger; one stop for all of it. */
+export interface RedisServices {
+  /** Resolves once all of it serves: it waits for Redis. */
+  readonly ready: Promise<void>;
+  /** Forced: a running batch stays claimed and is resumed by the next ventilator. Stops it while it waits for Redis too. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what a ventilator with Redis serves besides its ledger: submitted batches from the
+ * intake queue, single jobs from the job stream, the pipeline's controls (pause, rate limit), and
+ * the measure of the work waiting in Redis. The pipeline's name joins the known ones first, so a
+ * user the ACL keeps from the prefix is refused here, in one line.
+ */
+export function startRedisServices(o: RedisServicesOptions): RedisServices {
+  const { ledger, ventilator, pipeline, logger } = o;
+  const { redis } = ledger;
+  const intake = startIntake({
+    redis,
+    prefix: ledger.keys.prefix,
+    pipeline,
+    lockMs: o.intakeLockMs,
+    concurrency: o.maxOpenBatches,
+    logger,
+    runBatch: async (input, batchId, options) => {
+      const summary = await ventilator.runBatch(input, batchId, options);
+      logger.info({ batch: batchId, summary }, 'batch completed');
+      return summary;
+    },
+    // Redis going away is reported once by the role's own connection (connectRoleRedis).
+    onError: (error) =>
+      isRedisConnectionError(error) ? logger.debug({ err: error.message }, 'intake error') : logger.warn({ err: error.message }, 'intake error'),
+  });
+  // The job stream's blocking reads need a connection of their own; Redis going away is reported
+  // once, by the role's own connection.
+  const reader = duplicateClient(redis);
+  reader.on('error', () => {});
+  const stream = new JobStream(redis, ledger.keys, pipeline);
+  const singleJobs = new SingleJobs({
+    stream,
+    reader,
+    consumer: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    ventilator,
+    claimAfterMs: o.intakeLockMs,
+    readCount: o.readCount,
+    // Delayed jobs run within this of their time.
+    closeEveryMs: 100,
+    logger,
+  });
+  const queueDepth = new QueueDepth(redis, ledger.keys.prefix, pipeline);
+  let stopWatching: (() => void) | undefined;
+  let stopMeasuring: (() => void) | undefined;
+  const stop = async () => {
+    await intake.close(true);
+    stopWatching?.();
+    stopMeasuring?.();
+    await queueDepth.close();
+    await singleJobs.stop();
+    reader.disconnect();
+  };
+  const ready = (async () => {
+    await redis.sadd(ledger.keys.pipelines, pipeline).catch((error: unknown) => {
+      throw isRedisRefusal(error) ? new RedisRefusedError(o.redisDisplay, describeRedisError(error)) : error;
+    });
+    await singleJobs.start();
+    stopWatching = watchControls(o.controls, ventilator, logger);
+    stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);
+  })();
+  return { ready, stop };
+}
