@@ -41,3 +41,15 @@ export async function durableStack({ workers = 2, ventilatorEnv = {}, profile } 
     },
   };
 }
+
+/** The named options as whole numbers >= 1; a bad one is one line on stderr and exit code 2. */
+export function wholeNumbers(args, names) {
+  return names.map((name) => {
+    const value = Number(args[name]);
+    if (!Number.isInteger(value) || value < 1) {
+      process.stderr.write(`--${name} must be a whole number >= 1\n`);
+      process.exit(2);
+    }
+    return value;
+  });
+}

@@ -6,7 +6,8 @@
 // it against alone. Targets: p99 <= 100 ms, and the big batch keeps >= 90% of its throughput.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { durableStack } from './durable-stack.mjs';
+import { percentile } from '../baselines/common.mjs';
+import { durableStack, wholeNumbers } from './durable-stack.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -18,15 +19,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
   },
 });
-const [bigJobs, everyMs, small, workers] = ['big-jobs', 'every-ms', 'small', 'workers'].map((name) => {
-  const value = Number(args[name]);
-  if (!Number.isInteger(value) || value < 1) {
-    process.stderr.write(`--${name} must be a whole number >= 1\n`);
-    process.exit(2);
-  }
-  return value;
-});
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const [bigJobs, everyMs, small, workers] = wholeNumbers(args, ['big-jobs', 'every-ms', 'small', 'workers']);
 
 const d = await durableStack({ workers, profile: args.profile });
 try {
@@ -60,8 +53,8 @@ try {
     bigJobs,
     smallBatches: l.length,
     everyMs,
-    p50Ms: percentile(l, 50),
-    p99Ms: percentile(l, 99),
+    p50Ms: percentile(l, 0.5),
+    p99Ms: percentile(l, 0.99),
     maxMs: l.at(-1),
     bigAloneJobsPerSecond: Math.round(alone.jobsPerSecond),
     bigBesideJobsPerSecond: Math.round(beside.jobsPerSecond),

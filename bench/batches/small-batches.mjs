@@ -5,7 +5,7 @@
 // producers would. batches/s: from the first submission to the last BatchCompleted event.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { durableStack } from './durable-stack.mjs';
+import { durableStack, wholeNumbers } from './durable-stack.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -17,14 +17,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
   },
 });
-const [batches, submitters, window, workers] = ['batches', 'submitters', 'window', 'workers'].map((name) => {
-  const value = Number(args[name]);
-  if (!Number.isInteger(value) || value < 1) {
-    process.stderr.write(`--${name} must be a whole number >= 1\n`);
-    process.exit(2);
-  }
-  return value;
-});
+const [batches, submitters, window, workers] = wholeNumbers(args, ['batches', 'submitters', 'window', 'workers']);
 
 const d = await durableStack({ workers, profile: args.profile });
 try {
