@@ -1,4 +1,4 @@
-import { checkOptions, common, defaultsOf, integer, option, OptionError } from '@jobpipe/config';
+import { checkOptions, common, defaultsOf, definedOnly, integer, option, OptionError } from '@jobpipe/config';
 import { MemoryResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
@@ -72,7 +72,7 @@ export function withDefaults(options: SinkOptions): SinkOptionsWithDefaults {
     logger: options.logger ?? createLogger('sink', 'silent'),
     metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
     ...definedOnly(options),
-  };
+  } as SinkOptionsWithDefaults;
 }
 
 /** withDefaults, then checked: a value the sink cannot run with is an OptionError naming the field. */
@@ -81,9 +81,4 @@ export function compileSinkOptions(options: SinkOptions): CompiledSinkOptions {
   if (typeof o.pipeline?.name !== 'string' || o.pipeline.name === '') throw new OptionError('sink', 'pipeline', 'a pipeline with a name is required');
   checkOptions('sink', o, SINK_OPTION_RULES);
   return Object.freeze(o);
-}
-
-/** An option given as undefined takes its default, as if left out. */
-function definedOnly(options: SinkOptions): SinkOptions {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as unknown as SinkOptions;
 }

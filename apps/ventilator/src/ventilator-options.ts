@@ -1,4 +1,4 @@
-import { checkOptions, OptionError } from '@jobpipe/config';
+import { checkOptions, defaultsOf, definedOnly, OptionError } from '@jobpipe/config';
 import { MemoryDispatchLedger, type DispatchLedger } from '@jobpipe/ledger';
 import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
@@ -67,28 +67,46 @@ export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWit
 /** How often the reaper looks for expired leases and due retries, at most. */
 const REAP_EVERY_MS = 500;
 
+/** The options a CLI setting feeds: their defaults and checks are the settings' own. */
+const {
+  jobsBind,
+  resultsConnect,
+  eventsConnect,
+  maxInFlight,
+  maxOpenBatches,
+  rateLimit,
+  maxJobsPerMessage,
+  leaseMs,
+  maxAttempts,
+  heartbeatMs,
+  maxMessageBytes,
+} = s;
+const RULES = {
+  jobsBind,
+  resultsConnect,
+  eventsConnect,
+  maxInFlight,
+  maxOpenBatches,
+  rateLimit,
+  maxJobsPerMessage,
+  leaseMs,
+  maxAttempts,
+  heartbeatMs,
+  maxMessageBytes,
+};
+
 /** Fills in the defaults. */
 export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithDefaults {
-  const leaseMs = options.leaseMs ?? s.leaseMs.default!;
-  const maxAttempts = options.maxAttempts ?? s.maxAttempts.default!;
+  const given = definedOnly(options);
+  const settled = { ...defaultsOf(RULES), ...given };
   return {
+    ...settled,
     pipeline: options.pipeline,
-    ledger: options.ledger ?? new MemoryDispatchLedger({ leaseMs, maxAttempts }),
-    jobsBind: options.jobsBind ?? s.jobsBind.default!,
-    resultsConnect: options.resultsConnect ?? s.resultsConnect.default!,
-    eventsConnect: options.eventsConnect ?? s.eventsConnect.default!,
-    maxInFlight: options.maxInFlight ?? s.maxInFlight.default!,
-    maxOpenBatches: options.maxOpenBatches ?? s.maxOpenBatches.default!,
-    rateLimit: options.rateLimit ?? s.rateLimit.default!,
-    takeTokens: options.takeTokens ?? localTokens(),
-    maxJobsPerMessage: options.maxJobsPerMessage ?? s.maxJobsPerMessage.default!,
-    leaseMs,
-    maxAttempts,
-    heartbeatMs: options.heartbeatMs ?? s.heartbeatMs.default!,
-    maxMessageBytes: options.maxMessageBytes ?? s.maxMessageBytes.default!,
-    security: options.security ?? SocketSecurity.plain(),
-    logger: options.logger ?? createLogger('ventilator', 'silent'),
-    metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
+    ledger: given.ledger ?? new MemoryDispatchLedger({ leaseMs: settled.leaseMs, maxAttempts: settled.maxAttempts }),
+    takeTokens: given.takeTokens ?? localTokens(),
+    security: given.security ?? SocketSecurity.plain(),
+    logger: given.logger ?? createLogger('ventilator', 'silent'),
+    metrics: given.metrics ?? new Metrics({ defaultMetrics: false }),
   };
 }
 
@@ -99,18 +117,7 @@ export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithD
 export function compileVentilatorOptions(options: VentilatorOptions): CompiledVentilatorOptions {
   const o = withDefaults(options);
   if (typeof o.pipeline?.split !== 'function') throw new OptionError('ventilator', 'pipeline', 'not a pipeline (definePipeline(...))', s.pipeline);
-  const { jobsBind, resultsConnect, eventsConnect, maxInFlight, maxJobsPerMessage, leaseMs, maxAttempts, heartbeatMs, maxMessageBytes } = s;
-  checkOptions('ventilator', o, {
-    jobsBind,
-    resultsConnect,
-    eventsConnect,
-    maxInFlight,
-    maxJobsPerMessage,
-    leaseMs,
-    maxAttempts,
-    heartbeatMs,
-    maxMessageBytes,
-  });
+  checkOptions('ventilator', o, RULES);
   return {
     ...o,
     packBudgetBytes: o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES,

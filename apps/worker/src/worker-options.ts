@@ -1,4 +1,4 @@
-import { checkOptions, OptionError } from '@jobpipe/config';
+import { checkOptions, defaultsOf, definedOnly, OptionError } from '@jobpipe/config';
 import { createLogger, Metrics, type Logger } from '@jobpipe/observability';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { SocketSecurity } from '@jobpipe/transport';
@@ -65,27 +65,25 @@ export interface CompiledWorkerOptions extends Readonly<Omit<WorkerOptionsWithDe
   readonly labels: { readonly pipeline: string };
 }
 
+/** The options a CLI setting feeds with a default of its own: defaults and checks are the settings'. */
+const { workerId, jobsConnect, resultsConnect, prefetchMs, heartbeatMs, maxMessageBytes, drainTimeoutMs } = s;
+const RULES = { workerId, jobsConnect, resultsConnect, prefetchMs, heartbeatMs, maxMessageBytes, drainTimeoutMs };
+
 /** Fills in the defaults: the option, else the pipeline's hint, else the setting's default. */
 export function withDefaults(options: WorkerOptions): WorkerOptionsWithDefaults {
+  const given = definedOnly(options);
   const hints = options.pipeline?.worker ?? {};
-  const threads = resolveThreads(options.threads ?? hints.threads ?? 0);
+  const threads = resolveThreads(given.threads ?? hints.threads ?? 0);
   return {
+    ...defaultsOf(RULES),
+    ...given,
     pipeline: options.pipeline,
-    pipelinePath: options.pipelinePath,
-    executor: options.executor,
     threads,
-    concurrency: options.concurrency ?? hints.concurrency ?? Math.max(1, threads),
-    timeoutMs: options.timeoutMs ?? hints.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    workerId: options.workerId ?? s.workerId.default!,
-    jobsConnect: options.jobsConnect ?? s.jobsConnect.default!,
-    resultsConnect: options.resultsConnect ?? s.resultsConnect.default!,
-    prefetchMs: options.prefetchMs ?? s.prefetchMs.default!,
-    heartbeatMs: options.heartbeatMs ?? s.heartbeatMs.default!,
-    maxMessageBytes: options.maxMessageBytes ?? s.maxMessageBytes.default!,
-    drainTimeoutMs: options.drainTimeoutMs ?? s.drainTimeoutMs.default!,
-    security: options.security ?? SocketSecurity.plain(),
-    logger: options.logger ?? createLogger('worker', 'silent'),
-    metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
+    concurrency: given.concurrency ?? hints.concurrency ?? Math.max(1, threads),
+    timeoutMs: given.timeoutMs ?? hints.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    security: given.security ?? SocketSecurity.plain(),
+    logger: given.logger ?? createLogger('worker', 'silent'),
+    metrics: given.metrics ?? new Metrics({ defaultMetrics: false }),
   };
 }
 
@@ -96,15 +94,8 @@ export function withDefaults(options: WorkerOptions): WorkerOptionsWithDefaults 
 export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOptions {
   const o = withDefaults(options);
   if (typeof o.pipeline?.work !== 'function') throw new OptionError('worker', 'pipeline', 'not a pipeline (definePipeline(...))', s.pipeline);
-  const { workerId, jobsConnect, resultsConnect, prefetchMs, heartbeatMs, maxMessageBytes, drainTimeoutMs } = s;
   checkOptions('worker', o, {
-    workerId,
-    jobsConnect,
-    resultsConnect,
-    prefetchMs,
-    heartbeatMs,
-    maxMessageBytes,
-    drainTimeoutMs,
+    ...RULES,
     // These settings default to the pipeline's hints; the value here is resolved, so always a number.
     threads: { ...s.threads, default: 0 },
     concurrency: { ...s.concurrency, default: 1 },

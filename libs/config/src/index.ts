@@ -8,7 +8,7 @@
  */
 export { loadConfig, settingsTable, defaultText, ConfigError } from './load-config.js';
 export { AddressError, addressError, checkSetting, settingName } from './errors.js';
-export { checkOptions, defaultsOf, option, OptionError } from './options.js';
+export { checkOptions, defaultsOf, definedOnly, option, OptionError } from './options.js';
 export type { OptionRule, RoleName } from './options.js';
 export type { SettingsSpec, ConfigOf } from './load-config.js';
 export {

@@ -70,3 +70,8 @@ export function checkOptions(role: RoleName, values: object, rules: Record<strin
 function describe(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
+
+/** The options given a value: one given as undefined takes its default, as if left out. */
+export function definedOnly<O extends object>(options: O): Partial<O> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<O>;
+}
