@@ -6,10 +6,12 @@
  * Every test file creates one `Cleanup` and calls `cleanup.run()` in afterEach (and afterAll).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMainThread } from 'node:worker_threads';
+import { onTestFailed } from 'vitest';
 import { metricValue } from '@jobpipe/observability';
 import { BatchEvents, Stack, type ProgressEvent, type RoleProcess, type StackOptions } from '@jobpipe/launcher';
 import type { CurveClient } from '@jobpipe/transport';
@@ -200,6 +202,30 @@ function installExitHook(): void {
  * still running the jobpipe CLI below this test process (e.g. one a Stack had spawned before its
  * start failed or hung) is killed.
  */
+/** Runs `report` if the current test fails; outside a test (a beforeAll) there is none to watch. */
+function whenTestFails(report: () => void): void {
+  try {
+    onTestFailed(report);
+  } catch {
+    // Not inside a test.
+  }
+}
+
+/**
+ * A failed test's role logs: each role's whole log goes to a file, and the last lines of each
+ * are printed, so that a failure seen once in CI (a timeout, a stall) leaves what the roles said.
+ */
+function reportRoleLogs(stack: Stack): void {
+  const roles = [stack.sink, stack.ventilator, ...stack.workers].filter((role): role is RoleProcess => role !== undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'jobpipe-failed-test-'));
+  const tails: string[] = [];
+  for (const role of roles) {
+    writeFileSync(join(dir, `${role.name}.log`), `${role.lines.join('\n')}\n`);
+    tails.push(`--- ${role.name} (last 15 of ${role.lines.length} lines)`, ...role.lines.slice(-15).map((line) => line.slice(0, 400)));
+  }
+  process.stderr.write(`role logs of the failed test in ${dir}\n${tails.join('\n')}\n`);
+}
+
 export class Cleanup {
   #tasks: { what: string; run: () => unknown }[] = [];
 
@@ -213,6 +239,7 @@ export class Cleanup {
 
   stack<S extends Stack>(stack: S): S {
     liveStacks.add(stack);
+    whenTestFails(() => reportRoleLogs(stack));
     this.add('stack', async () => {
       // Workers first, while the ventilator is still there to answer their Drain (Stack.stop
       // signals them together, and each worker then waits 3 heartbeats for a Drained that never

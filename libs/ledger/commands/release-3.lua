@@ -1,7 +1,7 @@
 --[[
   Releases the jobs of a worker that went away (it stopped heartbeating or became unreachable):
   their leases run out now, so the next reaper run sends them again, and each keeps why as its
-  last error (a WorkerLost, WireErrorName.WorkerLost in libs/protocol), which take-due-5.lua
+  last error (a WorkerLost, WireErrorName.WorkerLost in libs/protocol), which take-due-6.lua
   reads as "lost" and a dead letter shows.
   KEYS[1] inflight  hash seq -> "<attempt>|<payload JSON>"
   KEYS[2] leases    zset seq by deadline

@@ -204,7 +204,8 @@ export class JobStream {
 }
 
 /** What a job's outcome is once it has one. */
-export type JobOutcome = { ok: true; value: unknown } | { ok: false; error: JobError };
+/** A job's end: its value, or its error (a dead letter's last; `cancelled` for a job or batch cancelled before it was done). */
+export type JobOutcome = { ok: true; value: unknown } | { ok: false; error: JobError; cancelled?: true };
 
 /**
  * The outcomes of jobs of one batch or bucket, undefined for each that has none yet: its result,
@@ -217,14 +218,19 @@ export async function readOutcomes(redis: RedisClient, keys: BatchKeys, seqs: re
     .hmget(keys.results, ...seqs.map(String))
     .hmget(keys.dead, ...seqs.map(String))
     .hmget(keys.errors, ...seqs.map(String))
+    .hmget(keys.cancelled, ...seqs.map(String))
+    .hmget(keys.meta, 'cancelledAt')
     .exec();
-  const [results, dead, errors] = (replies ?? []).map(([error, value]) => {
+  const [results, dead, errors, cancelled, [batchCancelledAt] = []] = (replies ?? []).map(([error, value]) => {
     if (error) throw error;
     return value as (string | null)[];
   });
   return seqs.map((_, i) => {
     const value = results?.[i];
     if (value !== null && value !== undefined) return { ok: true, value: JSON.parse(value) as unknown };
+    const cancelledAt = cancelled?.[i] ?? batchCancelledAt;
+    if (cancelledAt !== null && cancelledAt !== undefined && (dead?.[i] === null || dead?.[i] === undefined))
+      return { ok: false, cancelled: true, error: { name: WireErrorName.Cancelled, message: `cancelled at ${new Date(Number(cancelledAt)).toISOString()}` } };
     if (dead?.[i] === null || dead?.[i] === undefined) return undefined;
     const error = errors?.[i];
     return { ok: false, error: error ? (JSON.parse(error) as JobError) : { name: WireErrorName.DeadLetter, message: 'ran out of attempts' } };

@@ -50,7 +50,7 @@ const commands = readdirSync(commandsDir)
 
 describe('the Lua commands on a Redis Cluster', () => {
   // What each KEYS[n] of a command is, as its header says (`KEYS[1] inflight ...`). The key groups
-  // that share a hash tag: the parts of one batch (BatchKeys, and `call` of record-8), a
+  // that share a hash tag: the parts of one batch (BatchKeys, and `call` of record-9), a
   // pipeline's single jobs (JobStreamKeys, as the scripts name them), and its rate-limit tokens.
   const groups = {
     batch: new Set<string>([...(Object.keys(keys.batch('b')) as (keyof BatchKeys)[]), 'call']),
@@ -85,7 +85,7 @@ describe('the Lua commands on a Redis Cluster', () => {
 
   it('shares the entry parsing as one included fragment', () => {
     const users = commands.filter(({ lua }) => lua.includes('--- @include "split-entry"')).map(({ file }) => file);
-    expect(users.sort()).toEqual(['record-8.lua', 'retry-dead-9.lua', 'take-due-5.lua']);
+    expect(users.sort()).toEqual(['record-9.lua', 'retry-dead-10.lua', 'take-due-6.lua']);
     for (const { file, lua } of commands) {
       const full = withIncludes(lua);
       expect(full, file).not.toMatch(/@include/);

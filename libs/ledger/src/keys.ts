@@ -9,12 +9,14 @@ export interface BatchKeys {
   readonly dead: string;
   readonly errors: string;
   readonly workers: string;
-  /** Prefix of the keys that remember recent record calls (see commands/record-8.lua). */
+  /** Hash seq -> epoch ms: jobs cancelled one by one (commands/cancel-7.lua); never sent, never recorded. */
+  readonly cancelled: string;
+  /** Prefix of the keys that remember recent record calls (see commands/record-9.lua). */
   readonly calls: string;
   /**
    * Set while `jobpipe submit` claims the batch id (see JobpipeClient.submit), to JSON
    * `{at, retentionMs?, deadRetentionMs?}`: the submission's own retention, which
-   * commands/complete-9.lua reads.
+   * commands/complete-10.lua reads.
    */
   readonly submitted: string;
 }
@@ -52,21 +54,26 @@ export interface JobStreamKeys {
  * Guarantees, for upgrading.
  */
 /**
- * The KEYS of commands/complete-9.lua, in its order: every key of the batch (the record calls'
+ * The KEYS of commands/complete-10.lua, in its order: every key of the batch (the record calls'
  * keys aside: they expire on their own, see RECORD_CALL_TTL_MS).
  */
 export function completeKeys(k: BatchKeys): string[] {
-  return [k.meta, k.packs, k.inflight, k.leases, k.results, k.dead, k.errors, k.workers, k.submitted];
+  return [k.meta, k.packs, k.inflight, k.leases, k.results, k.dead, k.errors, k.workers, k.submitted, k.cancelled];
 }
 
-/** The KEYS of commands/retry-dead-9.lua, in its order: every key of the batch, the record calls' aside. */
+/** The KEYS of commands/retry-dead-10.lua, in its order: every key of the batch, the record calls' aside. */
 export function retryDeadKeys(k: BatchKeys): string[] {
-  return [k.dead, k.inflight, k.leases, k.errors, k.meta, k.results, k.workers, k.submitted, k.packs];
+  return [k.dead, k.inflight, k.leases, k.errors, k.meta, k.results, k.workers, k.submitted, k.packs, k.cancelled];
 }
 
-/** The KEYS of commands/record-8.lua, in its order: a batch's keys and the key of one record call. */
+/** The KEYS of commands/record-9.lua, in its order: a batch's keys and the key of one record call. */
 export function recordKeys(k: BatchKeys, call: string): string[] {
-  return [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call];
+  return [k.inflight, k.leases, k.results, k.dead, k.errors, k.meta, k.workers, call, k.cancelled];
+}
+
+/** The KEYS of commands/cancel-7.lua, in its order. */
+export function cancelKeys(k: BatchKeys): string[] {
+  return [k.inflight, k.leases, k.packs, k.results, k.dead, k.meta, k.cancelled];
 }
 
 export class LedgerKeys {
@@ -91,6 +98,7 @@ export class LedgerKeys {
         dead: `${base}:dead`,
         errors: `${base}:errors`,
         workers: `${base}:workers`,
+        cancelled: `${base}:cancelled`,
         calls: `${base}:call:`,
         submitted: `${this.prefix}:submitted:{${id}}`,
       };
@@ -143,6 +151,14 @@ export class LedgerKeys {
   /** A pipeline's controls, set from the CLI or the client (hash: paused, rateLimit). Its own slot. */
   controls(pipeline: string): string {
     return `${this.prefix}:controls:{controls-${pipeline}}`;
+  }
+
+  /**
+   * A pipeline's recent cancels, for its ventilators to hear of (zset: `[batch, seqs or null]` as
+   * JSON, by when; see PipelineControls.noteCancel). In the slot of its controls.
+   */
+  cancels(pipeline: string): string {
+    return `${this.prefix}:cancels:{controls-${pipeline}}`;
   }
 
   /** A pipeline's rate-limit token bucket, shared by its ventilators (commands/take-tokens-1.lua). Its own slot. */

@@ -17,7 +17,7 @@ describe('error names in the ledger commands', () => {
     const wire = new Set<string>(Object.values(WireErrorName));
     expect(found.filter((entry) => !wire.has(entry.split(': ')[1]!))).toEqual([]);
     // What the reaper writes and reads: WorkerLost from release (its error comes from the ventilator), LeaseExpired itself.
-    expect(found).toEqual(expect.arrayContaining([`take-due-5.lua: ${WireErrorName.WorkerLost}`, `take-due-5.lua: ${WireErrorName.LeaseExpired}`]));
+    expect(found).toEqual(expect.arrayContaining([`take-due-6.lua: ${WireErrorName.WorkerLost}`, `take-due-6.lua: ${WireErrorName.LeaseExpired}`]));
   });
 
   it('are named as WireErrorName where they are written', () => {

@@ -7,12 +7,27 @@ export interface PipelineControlState {
   paused: boolean;
   /** Jobs sent per second at most, over all ventilators; undefined: the ventilators' own JOBPIPE_RATE_LIMIT. */
   rateLimit: number | undefined;
+  /** The cancels of the last CANCEL_NOTICE_MS, oldest first: each a batch, or jobs of one. */
+  cancels: CancelNotice[];
 }
+
+/** A cancel as the ventilators hear of it: the whole batch (no seqs), or these of its jobs. */
+export interface CancelNotice {
+  batch: string;
+  seqs?: number[];
+}
+
+/**
+ * How long a cancel stays in the notice: a ventilator reads it within CONTROLS_EVERY_MS, or when it
+ * starts. After that the ledger alone keeps the cancelled jobs from being sent or recorded.
+ */
+export const CANCEL_NOTICE_MS = 10 * 60_000;
 
 /** A pipeline's controls in Redis, and the token bucket its rate limit draws from. */
 export class PipelineControls {
   readonly #key: string;
   readonly #tokens: string;
+  readonly #cancels: string;
 
   constructor(
     readonly redis: RedisClient & LedgerCommands,
@@ -21,11 +36,24 @@ export class PipelineControls {
   ) {
     this.#key = keys.controls(pipeline);
     this.#tokens = keys.rateTokens(pipeline);
+    this.#cancels = keys.cancels(pipeline);
   }
 
-  async read(): Promise<PipelineControlState> {
-    const [paused, rateLimit] = await this.redis.hmget(this.#key, 'paused', 'rateLimit');
-    return { paused: paused === '1', rateLimit: rateLimit === null ? undefined : Number(rateLimit) };
+  async read(now = Date.now()): Promise<PipelineControlState> {
+    const [[paused, rateLimit], notices] = await Promise.all([
+      this.redis.hmget(this.#key, 'paused', 'rateLimit'),
+      this.redis.zrangebyscore(this.#cancels, now - CANCEL_NOTICE_MS, '+inf'),
+    ]);
+    return { paused: paused === '1', rateLimit: rateLimit === null ? undefined : Number(rateLimit), cancels: notices.flatMap(parseNotice) };
+  }
+
+  /** Tells the pipeline's ventilators of a cancel (done in the ledger already), and forgets old ones. */
+  async noteCancel(notice: CancelNotice, now = Date.now()): Promise<void> {
+    await this.redis
+      .multi()
+      .zadd(this.#cancels, now, JSON.stringify([notice.batch, notice.seqs ?? null]))
+      .zremrangebyscore(this.#cancels, '-inf', now - CANCEL_NOTICE_MS)
+      .exec();
   }
 
   async setPaused(paused: boolean): Promise<void> {
@@ -42,5 +70,17 @@ export class PipelineControls {
   /** Takes up to `want` tokens of a bucket that fills at `rate` per second and holds `burst`: how many it got. */
   takeTokens(rate: number, burst: number, want: number, now = Date.now()): Promise<number> {
     return this.redis.jobpipeTakeTokens(this.#tokens, now, rate, burst, want);
+  }
+}
+
+/** A notice as noteCancel wrote it; anything else (another version's) is left out. */
+function parseNotice(member: string): CancelNotice[] {
+  try {
+    const [batch, seqs] = JSON.parse(member) as [unknown, unknown];
+    if (typeof batch !== 'string') return [];
+    if (seqs === null) return [{ batch }];
+    return Array.isArray(seqs) && seqs.every((seq) => Number.isSafeInteger(seq)) ? [{ batch, seqs: seqs as number[] }] : [];
+  } catch {
+    return [];
   }
 }

@@ -1,5 +1,5 @@
 /**
- * How each result of a `record` call ended, one character per result (see commands/record-8.lua,
+ * How each result of a `record` call ended, one character per result (see commands/record-9.lua,
  * which returns the same codes). Both result ledgers answer with these.
  */
 export const RecordOutcome = {

@@ -323,6 +323,52 @@ describe('RedisLedger', () => {
     expect(due.map((job) => job.payloadJson)).toEqual(payloads);
   });
 
+  it('cancels jobs one by one: never admitted, taken or recorded after, and counted toward completion', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1, 2, 3), 5000);
+    await ledger.record(batch, 'w', [ok(0, 'a')], 0, 100, 2000);
+    await ledger.record(batch, 'w', [failed(3, 1)], 0, 100, 2000);
+    // 4 is not in flight and the batch's size is unknown: no such job yet.
+    expect(await ledger.cancel(batch, 'p', [0, 1, 3, 4], undefined, 3000)).toEqual({ codes: 'RCXU', cancelled: 1 });
+    expect(await ledger.cancel(batch, 'p', [1], undefined, 3000)).toEqual({ codes: 'A', cancelled: 0 });
+    // Its result, late or not, is not recorded; the write-ahead of a redelivery skips it; no lease brings it back.
+    expect((await ledger.record(batch, 'w', [ok(1, 'late')], 0, 100, 4000)).outcomes).toBe('O');
+    expect(await ledger.admit(batch, jobs(1), 9000)).toEqual([1]);
+    expect((await ledger.takeDue(batch, 10, 5, 20_000, 10_000)).jobs.map((job) => job.seq)).toEqual([2]);
+    await ledger.endBatch(batch, 4);
+    // Past the end of a batch of known size: unknown; below it and not yet sent: cancellable.
+    expect((await ledger.cancel(batch, 'p', [4, 2], undefined, 3000)).codes).toBe('UC');
+    const info = (await ledger.batchInfo(batch))!;
+    expect(info).toMatchObject({ recorded: 1, dead: 1, cancelled: 2, cancelledAt: null });
+    const summary = { batch, pipeline: 'p', jobs: 4, failed: 1, duplicates: 0, wallSeconds: 1, jobsPerSecond: 4, perWorker: {}, answer: null, cancelled: 2 };
+    expect(await ledger.complete(batch, 'p', summary, 11_000)).toBe(true);
+  });
+
+  it('cancels a whole batch: what is out is dropped, nothing more is recorded, and it completes with the rest cancelled', async () => {
+    const batch = await newBatch();
+    await ledger.admit(batch, jobs(0, 1, 2), 5000);
+    await ledger.record(batch, 'w', [ok(0, 'a')], 0, 100, 2000);
+    expect(await ledger.cancel(batch, 'p', undefined, undefined, 3000)).toEqual({ codes: 'C', cancelled: 2 });
+    expect(await ledger.cancel(batch, 'p', undefined, undefined, 3100)).toEqual({ codes: 'A', cancelled: 0 });
+    expect((await ledger.record(batch, 'w', [ok(1, 'b'), failed(2, 1)], 0, 100, 4000)).outcomes).toBe('OO');
+    expect(await ledger.admit(batch, jobs(5), 9000)).toEqual([5]);
+    expect((await ledger.takeDue(batch, 10, 5, 20_000, 10_000)).jobs).toEqual([]);
+    expect(await ledger.retryDead(batch, 'p')).toBe(0);
+    // Its split was over at 10 jobs: the 9 not recorded are cancelled, whatever was out.
+    await ledger.endBatch(batch, 10);
+    const summary = { batch, pipeline: 'p', jobs: 10, failed: 0, duplicates: 0, wallSeconds: 1, jobsPerSecond: 10, perWorker: {}, answer: null, cancelled: 9 };
+    expect(await ledger.complete(batch, 'p', summary, 11_000)).toBe(true);
+    expect(await ledger.batchInfo(batch)).toMatchObject({ status: 'done', recorded: 1, cancelled: 9, cancelledAt: 3000 });
+    expect(await ledger.cancel(batch, 'p', undefined, undefined, 12_000)).toEqual({ codes: 'D', cancelled: 0 });
+  });
+
+  it('cancels a batch not begun yet, so that it is listed and completes as cancelled; refuses one of another pipeline', async () => {
+    expect(await ledger.cancel('queued', 'p', undefined, undefined, 3000)).toEqual({ codes: 'C', cancelled: 0 });
+    expect(await ledger.batchInfo('queued')).toMatchObject({ pipeline: 'p', status: 'running', cancelledAt: 3000, total: null });
+    expect(await ledger.activeBatches('p')).toContain('queued');
+    await expect(ledger.cancel('queued', 'other')).rejects.toThrow(/WRONG_PIPELINE/);
+  });
+
   it('refuses a batch id that another pipeline owns', async () => {
     const batch = await newBatch();
     await expect(ledger.beginBatch(batch, 'other')).rejects.toThrow(/belongs to pipeline p/);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 import { DEFAULT_DEAD_RETENTION_MS, DEFAULT_RETENTION_MS } from '@jobpipe/config';
 import { WireErrorName } from '@jobpipe/protocol/errors';
-import { completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
+import { cancelKeys, completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
 
 /** A job as the ledger keeps it: its payload stays JSON text from the split to the wire. */
@@ -16,7 +16,7 @@ export interface LedgerJob {
 export interface DueJob extends LedgerJob {
   /**
    * Its last delivery ended without a result (lease ran out, worker went away), rather than with
-   * a failure being retried: it may be what killed its worker (see commands/take-due-5.lua).
+   * a failure being retried: it may be what killed its worker (see commands/take-due-6.lua).
    */
   lost: boolean;
 }
@@ -30,6 +30,20 @@ export interface RecordResult {
   status: string | null;
   /** When the batch began (epoch ms), or null for a batch the ledger does not know. */
   startedAt: number | null;
+  /** Jobs cancelled (commands/cancel-7.lua). */
+  cancelled: number;
+  /** When the whole batch was cancelled (epoch ms), or null. */
+  cancelledAt: number | null;
+}
+
+/**
+ * What a cancel did (commands/cancel-7.lua). A batch: `codes` 'C' (cancelled now), 'A' (before),
+ * 'D' (done before it could be). Jobs: a code per seq, C cancelled now, A before, R has a result,
+ * X is a dead letter, U unknown, D its batch is done. `cancelled`: jobs cancelled now.
+ */
+export interface CancelResult {
+  codes: string;
+  cancelled: number;
 }
 
 export type BatchStatus = 'running' | 'done';
@@ -41,6 +55,10 @@ export interface BatchInfo {
   total: number | null;
   recorded: number;
   dead: number;
+  /** Jobs cancelled: one by one, or all that were left when the batch was (see cancel). */
+  cancelled: number;
+  /** When the whole batch was cancelled (epoch ms), or null. */
+  cancelledAt: number | null;
   startedAt: number;
   finishedAt: number | null;
   summary: BatchSummary | null;
@@ -55,7 +73,7 @@ export interface DeadLetter {
 }
 
 /**
- * How long a done batch's keys stay (see commands/complete-9.lua), unless its submission says
+ * How long a done batch's keys stay (see commands/complete-10.lua), unless its submission says
  * otherwise; 0 keeps them forever.
  */
 export interface Retention {
@@ -78,7 +96,7 @@ export interface ResultsPage {
 /** Done batches whose expiry one trim looks at, at most (see trimExpired). */
 const TRIM_PER_CALL = 200;
 
-/** The cap and the jitter of a failed job's retry backoff (see RedisLedger.record and record-8.lua). */
+/** The cap and the jitter of a failed job's retry backoff (see RedisLedger.record and record-9.lua). */
 export interface RetryBackoff {
   /** The longest wait before a retry, in ms. @default none */
   maxMs?: number;
@@ -110,7 +128,7 @@ const PACKS_PER_EXPIRY = 20;
 export class RedisLedger {
   readonly keys: LedgerKeys;
   readonly redis: RedisClient & LedgerCommands;
-  /** Names this client's record calls, so a resent call is recognised (see record-8.lua). */
+  /** Names this client's record calls, so a resent call is recognised (see record-9.lua). */
   readonly #callPrefix = randomBytes(6).toString('hex');
   #calls = 0;
   /** The call names of each pack of results being recorded, for a retry of the same pack. */
@@ -152,7 +170,7 @@ export class RedisLedger {
 
   /**
    * Write-ahead: the jobs are in the ledger with a lease before they leave the ventilator. Jobs
-   * that meanwhile got a result or became dead letters are skipped (see commands/admit-5.lua).
+   * that meanwhile got a result or became dead letters are skipped (see commands/admit-6.lua).
    * `recheck` false skips that check, for fresh jobs of a batch that was not resumed. Returns the
    * seqs skipped, which must not be sent.
    */
@@ -174,7 +192,7 @@ export class RedisLedger {
     }
     const skipped: number[] = [];
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
-      const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, leaseDeadline, recheck ? '1' : '0'];
+      const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, k.cancelled, leaseDeadline, recheck ? '1' : '0'];
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, entryOf(job));
       for (const seq of await this.redis.jobpipeAdmit(...args)) skipped.push(Number(seq));
     }
@@ -184,7 +202,7 @@ export class RedisLedger {
   /**
    * Records a pack of results from one worker; see RecordOutcome for what happened to each. A
    * failure retried waits between `backoffMs` * 2^(attempt-1) and twice that, at most
-   * `backoff.maxMs` (see record-8.lua); without `backoff.seed` always the least of that.
+   * `backoff.maxMs` (see record-9.lua); without `backoff.seed` always the least of that.
    */
   async record(
     batch: string,
@@ -233,6 +251,8 @@ export class RedisLedger {
       total: reply?.[3] == null ? null : Number(reply[3]),
       status: reply?.[4] ?? null,
       startedAt: reply?.[5] == null ? null : Number(reply[5]),
+      cancelled: Number(reply?.[6] ?? 0),
+      cancelledAt: reply?.[7] == null ? null : Number(reply[7]),
     };
   }
 
@@ -256,7 +276,7 @@ export class RedisLedger {
     // Pack leases first, a few packs a call: each call scans their jobs, and Redis serves no one
     // else meanwhile.
     while ((await this.redis.jobpipeExpirePacks(k.inflight, k.leases, k.packs, now, PACKS_PER_EXPIRY)) === PACKS_PER_EXPIRY);
-    const reply = await this.redis.jobpipeTakeDue(k.inflight, k.leases, k.dead, k.errors, k.meta, now, limit, reserveUntil, maxAttempts);
+    const reply = await this.redis.jobpipeTakeDue(k.inflight, k.leases, k.dead, k.errors, k.meta, k.cancelled, now, limit, reserveUntil, maxAttempts);
     const jobs: DueJob[] = [];
     for (let i = 1; i < reply.length; i += 3) jobs.push({ ...parseEntry(Number(reply[i]), String(reply[i + 1])), lost: Number(reply[i + 2]) === 1 });
     return { jobs, deadLettered: Number(reply[0]) };
@@ -329,6 +349,25 @@ export class RedisLedger {
   }
 
   /**
+   * Cancels a batch (no `seqs`) or some of its jobs (see commands/cancel-7.lua): what is cancelled
+   * is never sent again nor recorded, and counts toward the batch's completion. `knownJobs`: how
+   * many jobs the batch has had so far if the caller knows better than the ledger (a bucket of
+   * single jobs still taking jobs). A batch not begun yet (queued) is begun here, so the sink
+   * completes it as cancelled. The pipeline's ventilators are told apart (PipelineControls.noteCancel).
+   * @throws Error WRONG_PIPELINE for a batch of another pipeline
+   */
+  async cancel(batch: string, pipeline: string, seqs?: readonly number[], knownJobs?: number, now = Date.now()): Promise<CancelResult> {
+    const k = this.keys.batch(batch);
+    const [codes, count] = await this.redis.jobpipeCancel(...cancelKeys(k), now, pipeline, knownJobs ?? '', ...(seqs ?? []));
+    if (seqs === undefined && codes === 'C') {
+      // As beginBatch does: listed, and active until the sink completes it.
+      await this.redis.zadd(this.keys.batches, 'NX', now, batch);
+      await this.redis.sadd(this.keys.active(pipeline), batch);
+    }
+    return { codes, cancelled: Number(count) };
+  }
+
+  /**
    * Takes the batches whose keys have expired out of the list of batches (`batches`), up to
    * TRIM_PER_CALL of them a call; returns how many. Reads only the batches due to expire by now
    * (the `expiring` zset, by deadline), so it costs the same however many batches ran before. A
@@ -375,6 +414,8 @@ export class RedisLedger {
       total: meta.total === undefined ? null : Number(meta.total),
       recorded: Number(meta.recorded ?? 0),
       dead: Number(meta.dead ?? 0),
+      cancelled: Number(meta.cancelled ?? 0),
+      cancelledAt: meta.cancelledAt === undefined ? null : Number(meta.cancelledAt),
       startedAt: Number(meta.startedAt),
       finishedAt: meta.finishedAt === undefined ? null : Number(meta.finishedAt),
       summary: meta.summary ? (JSON.parse(meta.summary) as BatchSummary) : null,
@@ -479,7 +520,7 @@ export class RedisLedger {
     const k = this.keys.batch(batch);
     const active = this.keys.active(pipeline);
     await this.redis.sadd(active, batch);
-    // Running again, the batch's keys lose their expiry (see retry-dead-9.lua) and it leaves the
+    // Running again, the batch's keys lose their expiry (see retry-dead-10.lua) and it leaves the
     // batches due to expire (trimExpired would find it kept anyway).
     const moved = await this.redis.jobpipeRetryDead(...retryDeadKeys(k), ...seqs);
     if (moved > 0) {

@@ -9,7 +9,7 @@ export interface RedisResultLedgerOptions {
   /**
    * Least wait before a failed job's first retry, in ms, doubling per attempt (the pipeline's
    * `retryBackoffMs`); each retry waits a random time between that and twice that, at most
-   * `retryBackoffMaxMs` (record-8.lua says why). @default 1000
+   * `retryBackoffMaxMs` (record-9.lua says why). @default 1000
    */
   retryBackoffMs?: number;
   /**

@@ -5,9 +5,10 @@ import type { Cluster, Redis } from 'ioredis';
  * Bumped when any script or the key layout changes, so two versions of jobpipe can share one Redis
  * during an upgrade. 9: the keys of a batch share its hash tag (keys.ts, layout 2); complete and
  * retry-dead no longer touch the pipeline's active set. 10: complete gives every key of the batch
- * its retention, retry-dead takes it away again.
+ * its retention, retry-dead takes it away again. 11: cancel; record, admit and take-due skip
+ * what was cancelled, complete counts it.
  */
-export const SCRIPTS_VERSION = 10;
+export const SCRIPTS_VERSION = 11;
 const commandsDir = new URL('../commands/', import.meta.url);
 const includesDir = new URL('includes/', commandsDir);
 
@@ -26,7 +27,10 @@ export function withIncludes(lua: string, included = new Set<string>()): string 
 /** What the Lua commands look like once registered on an ioredis client. */
 export interface LedgerCommands {
   jobpipeAdmit(...args: (string | number)[]): Promise<string[]>;
-  jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null]>;
+  jobpipeRecord(
+    ...args: (string | number)[]
+  ): Promise<[string, string, string, string | null, string | null, string | null, string, string | null]>;
+  jobpipeCancel(...args: (string | number)[]): Promise<[string, number]>;
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeExpirePacks(...args: (string | number)[]): Promise<number>;
   jobpipeFilterNew(...args: (string | number)[]): Promise<string[]>;

@@ -113,6 +113,8 @@ const canonical = [
   ['Drained: nothing was ever sent', { type: 'Drained', sent: 0 }],
   ['BatchStart', { type: 'BatchStart', batch: 'b-7f3a', pipeline: 'primes', startedAt: 1767225600000 }],
   ['BatchEnd', { type: 'BatchEnd', batch: 'b-7f3a', pipeline: 'primes', jobs: 3 }],
+  ['Cancel: a whole batch', { type: 'Cancel', pipeline: 'primes', batch: 'b-7f3a' }],
+  ['Cancel: some jobs of a batch', { type: 'Cancel', pipeline: 'primes', batch: 'b-7f3a', seqs: [4, 17] }],
   ['BatchProgress: total known', { type: 'BatchProgress', batch: 'b-7f3a', pipeline: 'primes', done: 2, failed: 1, total: 3 }],
   ['BatchProgress: total not yet known (null)', { type: 'BatchProgress', batch: 'b-7f3a', pipeline: 'primes', done: 500, failed: 0, total: null }],
   ['BatchCompleted', { type: 'BatchCompleted', summary }],
@@ -123,6 +125,7 @@ const canonical = [
       summary: { ...summary, jobs: 0, failed: 0, wallSeconds: 0, jobsPerSecond: 0, perWorker: {}, answer: null },
     },
   ],
+  ['BatchCompleted: a cancelled batch', { type: 'BatchCompleted', summary: { ...summary, jobs: 10, cancelled: 7 } }],
   ['Recorded: one seq', { type: 'Recorded', batch: 'b-7f3a', seqs: [0] }],
   ['Recorded: packed seqs', { type: 'Recorded', batch: 'b-7f3a', seqs: [1, 2, 3, 500, 9007199254740991] }],
   [
@@ -204,7 +207,7 @@ const malformed = [
   ['version 0x7b (a bare JSON body without header)', Buffer.from('{"sent":1}'), 'unknown_version'],
   // unknown_type
   ['type 0x00', frame(1, 0x00, '{"sent":1}'), 'unknown_type'],
-  ['type 0x08 (reserved)', frame(1, 0x08, '{"sent":1}'), 'unknown_type'],
+  ['type 0x09 (reserved)', frame(1, 0x09, '{"sent":1}'), 'unknown_type'],
   ['type 0x13 (reserved)', frame(1, 0x13, '{"sent":1}'), 'unknown_type'],
   ['type 0xff', frame(1, 0xff, '{"sent":1}'), 'unknown_type'],
   // unexpected_type: known type that this receiver does not accept (checked before the body is read)
@@ -298,6 +301,7 @@ const malformed = [
   ['Results: results is empty', frame(1, t('Results'), '{"pipeline":"p","worker":"w","results":[]}'), 'bad_fields'],
   ['BatchStart: startedAt missing', frame(1, t('BatchStart'), '{"batch":"b","pipeline":"p"}'), 'bad_fields'],
   ['BatchEnd: jobs is negative', frame(1, t('BatchEnd'), '{"batch":"b","pipeline":"p","jobs":-3}'), 'bad_fields'],
+  ['Cancel: seqs is empty', frame(1, t('Cancel'), '{"pipeline":"p","batch":"b","seqs":[]}'), 'bad_fields'],
   ['BatchProgress: total is a string', frame(1, t('BatchProgress'), '{"batch":"b","pipeline":"p","done":1,"failed":0,"total":"n/a"}'), 'bad_fields'],
   ['BatchProgress: total missing (null must be explicit)', frame(1, t('BatchProgress'), '{"batch":"b","pipeline":"p","done":1,"failed":0}'), 'bad_fields'],
   ['BatchCompleted: summary missing', frame(1, t('BatchCompleted'), '{"batch":"b"}'), 'bad_fields'],

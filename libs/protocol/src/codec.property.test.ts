@@ -112,6 +112,10 @@ const messageOf: { [T in MessageTypeName]: fc.Arbitrary<Extract<Message, { type:
   Drained: record({ type: fc.constant('Drained' as const), sent: count }),
   BatchStart: record({ type: fc.constant('BatchStart' as const), batch: id, pipeline: id, startedAt: nonNegative }),
   BatchEnd: record({ type: fc.constant('BatchEnd' as const), batch: id, pipeline: id, jobs: count }),
+  Cancel: record(
+    { type: fc.constant('Cancel' as const), pipeline: id, batch: id, seqs: fc.array(count, { minLength: 1, maxLength: 20 }) },
+    { requiredKeys: ['type', 'pipeline', 'batch'] },
+  ),
   BatchProgress: record({
     type: fc.constant('BatchProgress' as const),
     batch: id,

@@ -12,6 +12,7 @@ export const MessageType = {
   Drained: 0x05,
   BatchStart: 0x06,
   BatchEnd: 0x07,
+  Cancel: 0x08,
   BatchProgress: 0x10,
   BatchCompleted: 0x11,
   Recorded: 0x12,
@@ -68,6 +69,8 @@ export const DrainedSchema = Type.Object({ sent: Count });
 
 export const BatchStartSchema = Type.Object({ batch: Id, pipeline: Id, startedAt: EpochMs });
 export const BatchEndSchema = Type.Object({ batch: Id, pipeline: Id, jobs: Count });
+/** Stop the batch's jobs (`seqs` absent) or these of them: not started, never run; running, aborted. */
+export const CancelSchema = Type.Object({ pipeline: Id, batch: Id, seqs: Type.Optional(Type.Array(Seq, { minItems: 1 })) });
 
 export const BatchProgressSchema = Type.Object({
   batch: Id,
@@ -87,6 +90,8 @@ export const BatchSummarySchema = Type.Object({
   jobsPerSecond: Type.Number({ minimum: 0 }),
   perWorker: Type.Record(Type.String(), Count),
   answer: Type.Unknown(),
+  /** Jobs cancelled (`jobpipe cancel`); absent from a sink before cancel existed, and when none was. */
+  cancelled: Type.Optional(Count),
 });
 export const BatchCompletedSchema = Type.Object({ summary: BatchSummarySchema });
 
@@ -106,6 +111,7 @@ export type Message =
   | ({ type: 'Drained' } & Static<typeof DrainedSchema>)
   | ({ type: 'BatchStart' } & Static<typeof BatchStartSchema>)
   | ({ type: 'BatchEnd' } & Static<typeof BatchEndSchema>)
+  | ({ type: 'Cancel' } & Static<typeof CancelSchema>)
   | ({ type: 'BatchProgress' } & Static<typeof BatchProgressSchema>)
   | ({ type: 'BatchCompleted' } & Static<typeof BatchCompletedSchema>)
   | ({ type: 'Recorded' } & Static<typeof RecordedSchema>);
@@ -121,6 +127,7 @@ export const BodySchemas = {
   Drained: DrainedSchema,
   BatchStart: BatchStartSchema,
   BatchEnd: BatchEndSchema,
+  Cancel: CancelSchema,
   BatchProgress: BatchProgressSchema,
   BatchCompleted: BatchCompletedSchema,
   Recorded: RecordedSchema,

@@ -10,6 +10,7 @@ describe('WireErrorName', () => {
       DeadLetter: 'DeadLetter',
       ResultTooLarge: 'ResultTooLarge',
       WrongPipeline: 'WrongPipeline',
+      Cancelled: 'Cancelled',
       TimeoutError: 'TimeoutError',
     });
   });

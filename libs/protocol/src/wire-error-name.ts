@@ -8,7 +8,7 @@
 export const WireErrorName = {
   /** The job's worker went away (silent or unreachable) before its result came: the job is lost, sent again alone. Ledger. */
   WorkerLost: 'WorkerLost',
-  /** The job's lease ran out without a result: the job is lost, sent again alone. Ledger (take-due-5.lua). */
+  /** The job's lease ran out without a result: the job is lost, sent again alone. Ledger (take-due-6.lua). */
   LeaseExpired: 'LeaseExpired',
   /** The job ran out of attempts with persistence off: the ventilator reports it to the sink as failed. Results. */
   DeadLetter: 'DeadLetter',
@@ -16,6 +16,12 @@ export const WireErrorName = {
   ResultTooLarge: 'ResultTooLarge',
   /** The job came in a Jobs message for a pipeline the worker does not run: the worker fails it. Results. */
   WrongPipeline: 'WrongPipeline',
+  /**
+   * The job or its batch was cancelled (`jobpipe cancel`): a worker that heard of it (a Cancel
+   * message) fails the jobs it holds with this; the ledger records none of them. Results, and a
+   * cancelled job's outcome.
+   */
+  Cancelled: 'Cancelled',
   /** The handler ran longer than the job timeout. Results, and the worker's fatal log line when a handler blocks its event loop. */
   TimeoutError: 'TimeoutError',
 } as const;

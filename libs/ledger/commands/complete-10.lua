@@ -1,10 +1,11 @@
 --[[
-  Marks a batch done when every job has a result or is a dead letter, once: only the first caller
+  Marks a batch done when every job has a result, is a dead letter or was cancelled, or when the
+  batch was cancelled (cancel-7.lua), once: only the first caller
   wins, so a summary is published once. The batch's keys then expire after its retention.
   Every key is the batch's (one hash slot). The pipeline's active set and the list of expiring
   batches are other slots: the caller updates them after this (RedisLedger.complete), whenever
   this finds the batch done.
-  KEYS[1] meta      hash: total, recorded, dead, status, summary, finishedAt
+  KEYS[1] meta      hash: total, recorded, dead, cancelled, cancelledAt, status, summary, finishedAt
   KEYS[2] packs     zset of pack leases (see expire-packs-3.lua): a done batch has nothing in
                     flight, and its reaper stops, so what is left of them would stay forever
   KEYS[3] inflight  the other keys of the batch, which expire with it (a key that does not exist
@@ -15,6 +16,7 @@
   KEYS[8] workers
   KEYS[9] submitted string written by JobpipeClient.submit: JSON {at, retentionMs?, deadRetentionMs?}
                     (an older client wrote the time alone), a submission's own retention
+  KEYS[10] cancelled hash of the jobs cancelled one by one
   ARGV[1] summary JSON, ARGV[2] now (epoch ms)
   ARGV[3] retention in ms (the sink's JOBPIPE_RETENTION; 0: forever), unless the submission has one
   ARGV[4] dead retention in ms (JOBPIPE_DEAD_RETENTION; 0: forever): a batch with dead letters
@@ -24,10 +26,16 @@
   (another summary), 0 when it has jobs left; ms is how long the batch's keys have left (-1:
   kept forever, or outcome 0).
 ]]
-local m = redis.call('HMGET', KEYS[1], 'total', 'recorded', 'dead', 'status', 'summary')
+local m = redis.call('HMGET', KEYS[1], 'total', 'recorded', 'dead', 'status', 'summary', 'cancelled', 'cancelledAt')
 if m[4] == 'done' then return { m[5] == ARGV[1] and 1 or 2, redis.call('PTTL', KEYS[1]) } end
-if not m[1] then return { 0, -1 } end
-if tonumber(m[2] or '0') + tonumber(m[3] or '0') < tonumber(m[1]) then return { 0, -1 } end
+local settled = tonumber(m[2] or '0') + tonumber(m[3] or '0')
+if m[7] then
+  -- A cancelled batch whose split was over: every job it did not finish was cancelled.
+  if m[1] then redis.call('HSET', KEYS[1], 'cancelled', math.max(0, tonumber(m[1]) - settled)) end
+else
+  if not m[1] then return { 0, -1 } end
+  if settled + tonumber(m[6] or '0') < tonumber(m[1]) then return { 0, -1 } end
+end
 redis.call('HSET', KEYS[1], 'status', 'done', 'summary', ARGV[1], 'finishedAt', ARGV[2])
 redis.call('DEL', KEYS[2])
 local retention, deadRetention = tonumber(ARGV[3]), tonumber(ARGV[4])

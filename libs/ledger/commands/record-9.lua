@@ -14,6 +14,7 @@
                     dropped before the reply resends the call; the second run must answer what
                     the first one did (otherwise its results would come back as duplicates, and
                     the sink would not fold them into the batch's answer).
+  KEYS[9] cancelled hash seq -> epoch ms: jobs cancelled one by one (cancel-7.lua)
   ARGV[1] worker id
   ARGV[2] retries allowed after a failure (0: the first failure is final)
   ARGV[3] now (epoch ms)
@@ -25,9 +26,11 @@
   ARGV[7] retry backoff cap in ms ('' for none)
   ARGV[8] jitter seed, an integer 0 .. 2^31-1 drawn by the caller for this call ('' for no jitter:
           each retry waits the least of its window, as before jitter)
-  Returns { outcome codes as a string, one character per result, recorded, dead, total or false, status, startedAt }
+  Returns { outcome codes as a string, one character per result, recorded, dead, total or false,
+  status, startedAt, cancelled jobs, cancelledAt or false }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight and not
-  recordable: dead-lettered, beyond the batch's end, its batch done, or a failure), T retry
+  recordable: dead-lettered, beyond the batch's end, its batch done, the job or its batch
+  cancelled, or a failure), T retry
   scheduled, X dead letter, S stale failure (an older attempt; ignored).
   A success for a job missing from the in-flight hash is still recorded while its batch runs: the
   job was dispatched (ids are deterministic), and Redis may have lost the write-ahead (an AOF
@@ -36,8 +39,8 @@
 --- @include "split-entry"
 local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local function reply(outcomes)
-  local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status', 'startedAt')
-  return { outcomes, counters[1] or '0', counters[2] or '0', counters[3], counters[4], counters[5] }
+  local counters = redis.call('HMGET', meta, 'recorded', 'dead', 'total', 'status', 'startedAt', 'cancelled', 'cancelledAt')
+  return { outcomes, counters[1] or '0', counters[2] or '0', counters[3], counters[4], counters[5], counters[6] or '0', counters[7] }
 end
 local prior = redis.call('GET', KEYS[8])
 if prior then return reply(prior) end
@@ -67,7 +70,7 @@ local function backoffOf(attempt)
 end
 local codes = {}
 local recorded, deadCount = 0, 0
-local batch = redis.call('HMGET', meta, 'status', 'total')
+local batch = redis.call('HMGET', meta, 'status', 'total', 'cancelledAt')
 local running, total = batch[1] == 'running', tonumber(batch[2])
 -- Reads and writes are batched: one HMGET, HDEL, ZREM and HSET for the whole pack. One command
 -- per job made this script about twice as costly (Redis's commandstats: 11 us a job).
@@ -78,6 +81,13 @@ for i = 1, #quads, 4 do
   if quads[i + 2] ~= 1 then failures[#failures + 1] = quads[i] end
 end
 if #seqs == 0 then return reply('') end
+-- A cancelled batch records nothing more; jobs that left before the ventilator heard of the
+-- cancel leave the ledger here, so no lease brings them back.
+if batch[3] then
+  redis.call('HDEL', inflight, unpack(seqs))
+  redis.call('ZREM', leases, unpack(seqs))
+  return reply(string.rep('O', #seqs))
+end
 local done = redis.call('HMGET', results, unpack(seqs))
 -- Only a failure needs its in-flight entry (the attempt it is at). A success is recorded whenever
 -- its batch can take it: a job in flight is of a running batch, below its end, and not dead, so
@@ -91,6 +101,11 @@ local isDead = {}
 if redis.call('EXISTS', dead) == 1 then
   local entries = redis.call('HMGET', dead, unpack(seqs))
   for n = 1, #seqs do isDead[seqs[n]] = entries[n] end
+end
+local isCancelled = {}
+if redis.call('EXISTS', KEYS[9]) == 1 then
+  local entries = redis.call('HMGET', KEYS[9], unpack(seqs))
+  for n = 1, #seqs do isCancelled[seqs[n]] = entries[n] end
 end
 local hasErrors = redis.call('EXISTS', errors) == 1
 -- A failure is retried unless its error object says `"retryable": false`; anything else (the field
@@ -106,6 +121,8 @@ for n = 1, #seqs do
   local seq, attempt, ok, body = seqs[n], quads[i + 1], quads[i + 2] == 1, quads[i + 3]
   if done[n] or seen[seq] then
     codes[#codes + 1] = 'D'
+  elseif isCancelled[seq] then
+    codes[#codes + 1] = 'O'
   elseif ok then
     if running and (not total or tonumber(seq) < total) and not isDead[seq] then
       finished[#finished + 1] = seq

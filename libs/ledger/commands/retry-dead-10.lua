@@ -1,7 +1,7 @@
 --[[
   Sends dead letters round again: each goes back in flight with its attempts reset and is due at
   once, and its batch is running again. A done batch's keys carry an expiry (its retention, see
-  complete-9.lua); running again, the batch keeps every key until it is done anew, when the
+  complete-10.lua); running again, the batch keeps every key until it is done anew, when the
   completion sets the expiry again: nothing of it, its results included, expires meanwhile.
   Every key is the batch's (one hash slot). The pipeline's active set is another slot: the caller
   adds the batch to it before this runs and again after (RedisLedger.retryDead), so the reapers
@@ -11,10 +11,13 @@
   KEYS[7] workers
   KEYS[8] submitted
   KEYS[9] packs
+  KEYS[10] cancelled
   ARGV seqs (none: every dead letter of the batch)
-  Returns the number of jobs sent round again.
+  Returns the number of jobs sent round again: none for a cancelled batch (commands/cancel-7.lua).
 ]]
 --- @include "split-entry"
+-- A cancelled batch stays cancelled: what it left undone never runs.
+if redis.call('HEXISTS', KEYS[5], 'cancelledAt') == 1 then return 0 end
 local seqs = ARGV
 if #seqs == 0 then seqs = redis.call('HKEYS', KEYS[1]) end
 local moved = 0

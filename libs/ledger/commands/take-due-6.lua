@@ -12,7 +12,8 @@
   KEYS[2] leases    zset seq by deadline
   KEYS[3] dead      hash seq -> "<attempt>|<payload JSON>"
   KEYS[4] errors    hash seq -> last error JSON
-  KEYS[5] meta      hash of the batch: dead counter
+  KEYS[5] meta      hash of the batch: dead counter; cancelledAt when the batch was cancelled
+  KEYS[6] cancelled hash seq -> epoch ms: jobs cancelled one by one (cancel-7.lua)
   ARGV[1] now (epoch ms)
   ARGV[2] most jobs to take
   ARGV[3] reservation deadline: the job is due again then if it was never re-dispatched
@@ -21,10 +22,13 @@
   "<attempt>|<payload JSON>" and lost as 1 or 0.
 ]]
 --- @include "split-entry"
-local inflight, leases, dead, errors, meta = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local inflight, leases, dead, errors, meta, cancelled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local maxAttempts = tonumber(ARGV[4])
 local due = redis.call('ZRANGEBYSCORE', leases, '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local out = { 0 }
+-- What was cancelled goes nowhere: jobs that left before the ventilator heard of it leave here.
+local batchCancelled = redis.call('HEXISTS', meta, 'cancelledAt') == 1
+local anyCancelled = redis.call('EXISTS', cancelled) == 1
 local deadCount = 0
 local function lostError(json)
   local ok, decoded = pcall(cjson.decode, json)
@@ -32,6 +36,10 @@ local function lostError(json)
 end
 for _, seq in ipairs(due) do
   local job = redis.call('HGET', inflight, seq)
+  if batchCancelled or (anyCancelled and redis.call('HEXISTS', cancelled, seq) == 1) then
+    redis.call('HDEL', inflight, seq)
+    job = nil
+  end
   if not job then
     redis.call('ZREM', leases, seq)
   else
