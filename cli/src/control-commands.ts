@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { redisAccess, withClient } from './admin-commands.js';
+import { UsageError } from './usage-error.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -27,6 +28,36 @@ export function resumeCommand(): Command {
   command.action(async (pipeline: string) => {
     await withClient(configFrom(command, redisAccess), (client) => client.resume(pipeline));
     say(`resumed ${pipeline}`);
+  });
+  return command;
+}
+
+/** `jobpipe cancel <batch>`, `jobpipe cancel --job <id>`: what was not done of it never runs, and what runs is stopped. */
+export function cancelCommand(): Command {
+  const command = addSettingOptions(
+    new Command('cancel')
+      .description(
+        'cancel a batch, or with --job one job: jobs not sent are never sent, running handlers are aborted, nothing more of it is recorded (what was, stays); exit code 1 when it had ended already',
+      )
+      .argument('<id>', 'the batch id, or with --job a job id (what add printed, or <batch>:<seq>)')
+      .option('--job', 'cancel one job, not a batch'),
+    redisAccess,
+  );
+  command.action(async (id: string) => {
+    const { job } = command.opts<{ job?: boolean }>();
+    await withClient(configFrom(command, redisAccess), async (client) => {
+      let cancelled: boolean;
+      if (job) cancelled = await client.cancelJob(id);
+      else {
+        const batch = await client.find(id);
+        if (!batch) throw new UsageError(`batch ${id} is unknown`);
+        cancelled = await client.cancel(batch.pipeline, id);
+      }
+      const what = `${job ? 'job' : 'batch'} ${id}`;
+      if (cancelled) return say(`cancelled ${what}`);
+      say(`${what} had ended already: nothing cancelled`);
+      process.exitCode = 1;
+    });
   });
   return command;
 }

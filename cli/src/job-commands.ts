@@ -32,7 +32,7 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** One line for a job's report: `<id>  <pipeline>  <state>[  value|error]`. */
 function describe(job: JobReport): string {
-  const detail = job.state === 'done' ? `  ${JSON.stringify(job.value)}` : job.state === 'failed' ? `  ${job.error?.name}: ${job.error?.message}` : '';
+  const detail = job.state === 'done' ? `  ${JSON.stringify(job.value)}` : job.error ? `  ${job.error.name}: ${job.error.message}` : '';
   return `${job.id}  ${job.pipeline}  ${job.state}${detail}`;
 }
 

@@ -9,7 +9,7 @@ import { ventilatorSettings } from '@jobpipe/ventilator/settings';
 import { workerSettings } from '@jobpipe/worker/settings';
 import { deadCommand, statusCommand, submitCommand } from './admin-commands.js';
 import { demoSettings } from './demo-settings.js';
-import { limitCommand, pauseCommand, resumeCommand } from './control-commands.js';
+import { cancelCommand, limitCommand, pauseCommand, resumeCommand } from './control-commands.js';
 import { addCommand, jobCommand } from './job-commands.js';
 import { keysCommand } from './keys-command.js';
 import { resultsCommand } from './results-command.js';
@@ -59,6 +59,7 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(resultsCommand());
   program.addCommand(deadCommand());
+  program.addCommand(cancelCommand());
   program.addCommand(pauseCommand());
   program.addCommand(resumeCommand());
   program.addCommand(limitCommand());

@@ -241,7 +241,7 @@ describe('durable delivery', () => {
   // the connection drops after Redis ran the call but before its reply arrived, ioredis sends the
   // call again (autoResendUnfulfilledCommands): the second run must answer what the first did, or
   // the result is taken for a duplicate and left out of the answer. (Found by this test; fixed by
-  // the per-call idempotency key of libs/ledger/commands/record-8.lua.)
+  // the per-call idempotency key of libs/ledger/commands/record-9.lua.)
   it('a record call whose reply is lost and is sent again still counts once and is folded into the answer', async () => {
     // The reply of a record call that recorded a pack: [outcomes "RR..", recorded, dead, total, status, startedAt].
     const dropper = await ReplyDropper.start(suite.server.port, /\*6\r\n\$\d+\r\nR+\r\n/);

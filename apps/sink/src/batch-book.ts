@@ -120,7 +120,7 @@ export class BatchBook {
   /** The batch's counts after a recording: completes it when every job is done, or publishes progress. */
   async afterRecording(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
     this.#openCounts.set(fold.id, counts);
-    if (counts.total !== null && counts.done >= counts.total) {
+    if (isComplete(counts)) {
       await this.#complete(fold, counts, now);
     } else if (now - fold.lastProgressAt >= this.#o.progressEveryMs) {
       fold.lastProgressAt = now;
@@ -135,8 +135,7 @@ export class BatchBook {
     const { ledger, pipeline } = this.#o;
     for (const batch of await ledger.activeBatches(pipeline.name)) {
       const counts = await ledger.counts(batch);
-      if (counts && counts.total !== null && counts.done >= counts.total)
-        await this.serially(async () => this.#complete(await this.fold(batch), counts, Date.now()));
+      if (counts && isComplete(counts)) await this.serially(async () => this.#complete(await this.fold(batch), counts, Date.now()));
     }
   }
 
@@ -159,6 +158,8 @@ export class BatchBook {
     if (!won) return;
     ledger.forget(fold.id);
     metrics.batchesCompleted.inc({ pipeline: fold.pipeline.name });
+    if (counts.cancelledAt) metrics.batchesCancelled.inc({ pipeline: fold.pipeline.name });
+    if (summary.cancelled) metrics.jobsCancelled.inc({ pipeline: fold.pipeline.name }, summary.cancelled);
     logger.info({ batch: fold.id, summary }, 'batch completed');
     this.#n.publish(
       encode({ type: 'BatchProgress', batch: fold.id, pipeline: fold.pipeline.name, done: counts.done, failed: counts.failed, total: counts.total }),
@@ -171,4 +172,9 @@ export class BatchBook {
   #collectThrew(fold: BatchFold, seq: number, error: unknown): void {
     this.#o.logger.error({ batch: fold.id, job: `${fold.id}:${seq}`, err: error }, 'collect threw; the result is recorded but not folded in');
   }
+}
+
+/** Every job has a result, is a dead letter or was cancelled; or the whole batch was cancelled. */
+function isComplete(counts: BatchCounts): boolean {
+  return Boolean(counts.cancelledAt) || (counts.total !== null && counts.done >= counts.total);
 }

@@ -36,6 +36,8 @@ export class BatchFold {
   summarize(counts: BatchCounts, perWorker: Record<string, number>, now: number): { summary: BatchSummary; answerError?: unknown } {
     const wallSeconds = Math.max(0, (now - counts.startedAt) / 1000);
     const jobs = counts.total ?? counts.done;
+    // A batch cancelled whole: whatever it did not finish was cancelled (as complete-10.lua counts).
+    const cancelled = counts.cancelledAt && counts.total !== null ? counts.total - (counts.done - (counts.cancelled ?? 0)) : (counts.cancelled ?? 0);
     let answer: unknown = null;
     let answerError: unknown;
     try {
@@ -53,6 +55,7 @@ export class BatchFold {
       jobsPerSecond: wallSeconds > 0 ? jobs / wallSeconds : 0,
       perWorker,
       answer,
+      ...(cancelled > 0 ? { cancelled } : {}),
     };
     return answerError === undefined ? { summary } : { summary, answerError };
   }

@@ -96,7 +96,7 @@ export class Recorder {
           }
         }
         // Only the groups that failed go again: the others are recorded, folded and acked. A
-        // record call sent again is answered as the first was (record-8.lua), so its results
+        // record call sent again is answered as the first was (record-9.lua), so its results
         // are not taken for duplicates.
         pending = failed;
         if (failure !== undefined) throw failure;

@@ -18,6 +18,9 @@ export class Backlog {
   readonly inFlight = new InFlight();
   /** Jobs packed and being written ahead: out of every queue, not yet in flight. */
   admitting = 0;
+  /** Batches cancelled whole, and jobs cancelled one by one, until their batch completes (`forgetCancels`). */
+  readonly #cancelledBatches = new Set<string>();
+  readonly #cancelledJobs = new Map<string, Set<number>>();
   /** Something to send came, or a worker got credit: wakes the dispatcher. */
   readonly changed = new Signal();
   /** Fewer jobs are out: wakes a paused split. */
@@ -55,7 +58,49 @@ export class Backlog {
    * may be open is.
    */
   mayAdd(batch: string): boolean {
+    if (this.#cancelledBatches.size > 0 && this.#cancelledBatches.has(batch)) return false;
     return !this.full || this.fresh.queued(batch) < this.shareWhenFull;
+  }
+
+  /**
+   * A batch (no `seqs`) or jobs of it were cancelled: what waits here of them is dropped, and
+   * none of them is sent from now on (`isCancelled`), even one being written ahead. Returns how
+   * many waiting jobs were dropped.
+   */
+  cancel(batch: string, seqs?: readonly number[]): number {
+    let wanted: Set<number> | undefined;
+    if (seqs) {
+      wanted = this.#cancelledJobs.get(batch);
+      if (!wanted) this.#cancelledJobs.set(batch, (wanted = new Set()));
+      for (const seq of seqs) wanted.add(seq);
+    } else this.#cancelledBatches.add(batch);
+    const picked = (job: PendingJob) => job.batch === batch && (wanted === undefined || wanted.has(job.seq));
+    let dropped = this.fresh.drop(batch, wanted);
+    for (const queue of [this.redeliveries, this.suspects]) {
+      const kept = queue.filter((job) => !picked(job));
+      dropped += queue.length - kept.length;
+      queue.splice(0, queue.length, ...kept);
+    }
+    // A split waiting for room finds its batch cancelled.
+    this.room.notify();
+    return dropped;
+  }
+
+  /** Whether the job was cancelled (`cancel`): it must not be sent. */
+  isCancelled(batch: string, seq: number): boolean {
+    if (this.#cancelledBatches.size === 0 && this.#cancelledJobs.size === 0) return false;
+    return this.#cancelledBatches.has(batch) || this.#cancelledJobs.get(batch)?.has(seq) === true;
+  }
+
+  /** Whether the whole batch was cancelled. */
+  isBatchCancelled(batch: string): boolean {
+    return this.#cancelledBatches.has(batch);
+  }
+
+  /** The batch is done: what was cancelled of it needs no more checking. */
+  forgetCancels(batch: string): void {
+    this.#cancelledBatches.delete(batch);
+    this.#cancelledJobs.delete(batch);
   }
 
   /** Jobs back from the ledger, waiting to be sent (their reservations need renewing). */

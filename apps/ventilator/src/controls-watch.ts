@@ -6,16 +6,19 @@ import type { Ventilator } from './ventilator.js';
 export const CONTROLS_EVERY_MS = 250;
 
 /**
- * Reads the pipeline's controls (`jobpipe pause`, `resume`, `limit`) now and every `everyMs`, and
- * applies them to the ventilator; says so in the log when they change. Returns the stopper.
+ * Reads the pipeline's controls (`jobpipe pause`, `resume`, `limit`) and its recent cancels
+ * (`jobpipe cancel`) now and every `everyMs`, and applies them to the ventilator, each cancel
+ * once; says so in the log when they change. Returns the stopper.
  */
 export function watchControls(
   controls: Pick<PipelineControls, 'read'>,
-  ventilator: Pick<Ventilator, 'setControls' | 'controls'>,
+  ventilator: Pick<Ventilator, 'setControls' | 'controls' | 'cancel'>,
   logger: Logger,
   everyMs = CONTROLS_EVERY_MS,
 ): () => void {
   let reading = false;
+  /** The cancels applied, as the notice lists them: forgotten once the notice drops them. */
+  let applied = new Set<string>();
   const read = async () => {
     if (reading) return;
     reading = true;
@@ -26,6 +29,13 @@ export function watchControls(
       const after = ventilator.controls;
       if (before.paused !== after.paused) logger.info({ paused: after.paused }, after.paused ? 'pipeline paused: no job is sent' : 'pipeline resumed');
       if (before.rateLimit !== after.rateLimit) logger.info({ rateLimit: after.rateLimit }, 'rate limit changed');
+      const listed = new Set<string>();
+      for (const notice of state.cancels) {
+        const key = JSON.stringify([notice.batch, notice.seqs ?? null]);
+        listed.add(key);
+        if (!applied.has(key)) await ventilator.cancel(notice);
+      }
+      applied = listed;
     } catch (error) {
       // Redis away: the role's own connection says so; the last controls hold meanwhile.
       logger.debug({ err: (error as Error).message }, 'could not read the pipeline controls');

@@ -132,9 +132,10 @@ export class Dispatcher {
       this.#o.writtenAhead?.(batch, jobs);
       // Recorded (a late result) or dead-lettered (a reservation that ran out: a ventilator that
       // restarted) while they waited here: sending them would run them once more.
-      if (skipped.length > 0) {
+      // Cancelled while they waited (jobpipe cancel): the ledger has them out already.
+      if (skipped.length > 0 || jobs.some((job) => backlog.isCancelled(batch, job.seq))) {
         const gone = new Set(skipped);
-        jobs = jobs.filter((job) => !gone.has(job.seq));
+        jobs = jobs.filter((job) => !gone.has(job.seq) && !backlog.isCancelled(batch, job.seq));
         if (jobs.length > 0) frame = encoder.encode(batch, dispatchedAt, jobs);
       }
       if (jobs.length > 0) {

@@ -83,6 +83,23 @@ export class FreshQueues {
     if (queue && queue.jobs.length === 0) this.#queues.delete(batch);
   }
 
+  /** Takes the waiting jobs of `batch` out (those of `seqs`, or all): they were cancelled. Returns how many. */
+  drop(batch: string, seqs?: ReadonlySet<number>): number {
+    const queue = this.#queues.get(batch);
+    if (!queue) return 0;
+    const before = queue.jobs.length;
+    const kept = seqs ? queue.jobs.filter((job) => !seqs.has(job.seq)) : [];
+    queue.jobs.splice(0, before, ...kept);
+    const dropped = before - kept.length;
+    this.#length -= dropped;
+    if (queue.queued && kept.length === 0) {
+      const level = this.#levels.get(queue.priority)!;
+      level.splice(level.indexOf(queue), 1);
+      this.#dequeued(queue, level);
+    }
+    return dropped;
+  }
+
   push(job: PendingJob): void {
     const queue = this.#queueOf(job.batch);
     queue.jobs.push(job);

@@ -1,7 +1,15 @@
 import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
+import { JobpipeError } from '@jobpipe/protocol/errors';
 import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 import type { Backlog } from './backlog.js';
+
+/** A split stopped because its batch was cancelled (`jobpipe cancel`): not a failure. */
+export class BatchCancelled extends JobpipeError {
+  constructor(readonly batch: string) {
+    super(`batch ${batch} was cancelled during its split`);
+  }
+}
 
 /** A synchronous split yields to the event loop after this many jobs. */
 const SPLIT_YIELD_EVERY = 1000;
@@ -80,7 +88,10 @@ export class Splitter {
       return { batch: batchId, seq: seq++, attempt: 1, payloadJson };
     };
     const step = async (payload: unknown): Promise<void> => {
-      while (running() && !backlog.mayAdd(batchId)) await backlog.room.wait(1000);
+      while (running() && !backlog.mayAdd(batchId)) {
+        if (backlog.isBatchCancelled(batchId)) throw new BatchCancelled(batchId);
+        await backlog.room.wait(1000);
+      }
       if (!running()) throw new Error(`ventilator stopped during batch ${batchId}`);
       const job = accept(payload);
       this.#soFar.set(batchId, seq);

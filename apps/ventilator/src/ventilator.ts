@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, JobsFrameEncoder, topicOf, type BatchSummary } from '@jobpipe/protocol';
-import type { PendingJob } from '@jobpipe/ledger';
+import type { CancelNotice, PendingJob } from '@jobpipe/ledger';
 import { parseInput } from '@jobpipe/pipeline';
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
@@ -11,7 +11,7 @@ import { DispatchGate } from './dispatch-gate.js';
 import { Dispatcher } from './dispatcher.js';
 import { Isolation } from './isolation.js';
 import { Reaper } from './reaper.js';
-import { Splitter } from './splitter.js';
+import { BatchCancelled, Splitter } from './splitter.js';
 import { compileVentilatorOptions, type CompiledVentilatorOptions, type VentilatorOptions } from './ventilator-options.js';
 import { WorkerRegistry } from './worker-registry.js';
 import { WorkerSessions } from './worker-sessions.js';
@@ -103,6 +103,7 @@ export class Ventilator {
     this.#completions = new BatchCompletions(ledger, (batchId) => {
       this.#splitter.forget(batchId);
       backlog.fresh.forget(batchId);
+      backlog.forgetCancels(batchId);
     });
     metrics.sampleGauge(metrics.jobsInflight, labels, () => backlog.inFlight.size);
     metrics.sampleGauge(metrics.workersConnected, labels, () => workers.size);
@@ -179,16 +180,23 @@ export class Ventilator {
     // Checked here too: a batch queued by another client, or given as --input, never went through
     // submit. An invalid one fails before anything is written or split.
     const checked = await parseInput(pipeline, input);
-    const { resumed, summary } = await ledger.begin(batchId, pipeline.name);
+    const { resumed, summary, cancelled } = await ledger.begin(batchId, pipeline.name);
     if (summary) return summary;
     const done = this.#completions.wait(batchId);
+    // Cancelled while it was queued: the sink completes it as such; nothing is split.
+    if (cancelled) this.#backlog.cancel(batchId);
     this.#backlog.fresh.setPriority(batchId, options.priority);
     logger.info({ batch: batchId, resumed }, resumed ? 'batch resumed' : 'batch started');
     await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
-    const total = await this.#splitter.split(checked, batchId, resumed).catch((error: unknown) => {
+    let total: number;
+    try {
+      total = await this.#splitter.split(checked, batchId, resumed);
+    } catch (error) {
       this.#backlog.fresh.forget(batchId);
-      throw error;
-    });
+      if (!(error instanceof BatchCancelled)) throw error;
+      logger.info({ batch: batchId, split: this.#splitter.splitSoFar }, 'batch cancelled during its split');
+      return done;
+    }
     await ledger.end(batchId, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     logger.info({ batch: batchId, jobs: total }, 'batch split done');
@@ -247,6 +255,21 @@ export class Ventilator {
   /** Whether the pipeline is paused, and its rate limit (0: none), as this ventilator applies them. */
   get controls(): { paused: boolean; rateLimit: number } {
     return { paused: this.#gate.paused, rateLimit: this.#gate.rate };
+  }
+
+  /**
+   * A batch, or jobs of it, was cancelled (`jobpipe cancel`; the ledger has them out already):
+   * what waits here of them is dropped and never sent, a split under way stops, and every worker
+   * is told (Cancel, PROTOCOL.md 3.7a) to stop those it holds. Workers that hold none ignore it.
+   */
+  async cancel(notice: CancelNotice): Promise<void> {
+    const { batch, seqs } = notice;
+    const dropped = this.#backlog.cancel(batch, seqs);
+    this.#backlog.changed.notify();
+    const frame = encode({ type: 'Cancel', pipeline: this.#o.pipeline.name, batch, ...(seqs ? { seqs } : {}) });
+    const sessions = [...this.#workers.sessions()];
+    this.#o.logger.info({ batch, jobs: seqs?.length, dropped, workers: sessions.length }, seqs ? 'jobs cancelled' : 'batch cancelled');
+    await Promise.all(sessions.map((session) => this.#toWorkers.send([session.routingId, frame]).catch(() => {})));
   }
 
   /** Calls `listener` with each pack once it is written ahead, before it is sent. */

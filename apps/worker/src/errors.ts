@@ -11,6 +11,19 @@ export class TimeoutError extends JobpipeError {
 }
 
 /**
+ * The job or its batch was cancelled (a Cancel message, `jobpipe cancel`): the reason its handler's
+ * signal aborts with, and the error of its result, which the ledger does not record anyway.
+ */
+export class CancelledError extends JobpipeError {
+  override name: string = WireErrorName.Cancelled;
+  /** Retrying a cancelled job would run what was cancelled. */
+  readonly retryable = false;
+  constructor(readonly batch: string) {
+    super(`cancelled: job of batch ${batch} was cancelled`);
+  }
+}
+
+/**
  * The error of a failed result, cut to what the wire carries; `retryable: false` when the handler
  * said retrying cannot help (a NonRetryableError, or any error whose `retryable` is false; see
  * PROTOCOL.md 3.2, "Failures not to retry"). A plain object so marked is taken as an error too:

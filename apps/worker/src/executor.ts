@@ -4,7 +4,7 @@ import { Piscina } from 'piscina';
 import type { Job, JobError } from '@jobpipe/protocol';
 import type { JobContext, Pipeline } from '@jobpipe/pipeline';
 import { Deadlines } from './deadlines.js';
-import { describeError, TimeoutError } from './errors.js';
+import { CancelledError, describeError, TimeoutError } from './errors.js';
 import { Watchdog } from './watchdog.js';
 
 /** A failure's error as the wire carries it: `retryable: false` when the handler said not to retry it. */
@@ -16,7 +16,30 @@ export type Outcome = { ok: true; value: unknown } | { ok: false; error: JobErro
  */
 export interface Executor {
   run(job: Job): Outcome | Promise<Outcome>;
+  /**
+   * Stops the running jobs that `matches` picks (a Cancel): each handler's signal aborts with a
+   * CancelledError and its job comes back at once as failed with it. Returns how many it stopped.
+   */
+  cancel(matches: (job: Job) => boolean): number;
   close(): Promise<void>;
+}
+
+/** A job that runs asynchronously, and how to stop it: each executor keeps these while they run. */
+interface Running {
+  job: Job;
+  stop(error: Error): void;
+}
+
+/** Stops the running jobs that match, each with its batch's CancelledError. */
+function cancelMatching(running: Set<Running>, matches: (job: Job) => boolean): number {
+  let stopped = 0;
+  for (const entry of running) {
+    if (!matches(entry.job)) continue;
+    running.delete(entry);
+    entry.stop(new CancelledError(entry.job.batch));
+    stopped++;
+  }
+  return stopped;
 }
 
 export interface ExecutorOptions {
@@ -82,6 +105,7 @@ class LazyContext implements JobContext {
 class InlineExecutor implements Executor {
   readonly #deadlines: Deadlines;
   readonly #watchdog: Watchdog | undefined;
+  readonly #running = new Set<Running>();
   constructor(
     private readonly pipeline: Pipeline,
     private readonly timeoutMs: number,
@@ -106,22 +130,30 @@ class InlineExecutor implements Executor {
     if (!isPromiseLike(value)) return { ok: true, value: toWireValue(value) };
     const pending = value;
     return new Promise<Outcome>((resolve) => {
-      const cancel = this.#deadlines.add(() => {
-        const error = new TimeoutError(this.timeoutMs);
-        ctx.abort(error);
-        resolve({ ok: false, error: describeError(error) });
-      });
+      // The first of these ends the job; a handler that settles after its deadline or its cancel is ignored.
+      const entry: Running = {
+        job,
+        stop: (error) => {
+          settle({ ok: false, error: describeError(error) });
+          ctx.abort(error);
+        },
+      };
+      const settle = (outcome: Outcome) => {
+        clearDeadline();
+        this.#running.delete(entry);
+        resolve(outcome);
+      };
+      const clearDeadline = this.#deadlines.add(() => entry.stop(new TimeoutError(this.timeoutMs)));
+      this.#running.add(entry);
       pending.then(
-        (result) => {
-          cancel();
-          resolve({ ok: true, value: toWireValue(result) });
-        },
-        (error: unknown) => {
-          cancel();
-          resolve({ ok: false, error: describeError(error) });
-        },
+        (result) => settle({ ok: true, value: toWireValue(result) }),
+        (error: unknown) => settle({ ok: false, error: describeError(error) }),
       );
     });
+  }
+
+  cancel(matches: (job: Job) => boolean): number {
+    return cancelMatching(this.#running, matches);
   }
 
   async close(): Promise<void> {
@@ -141,6 +173,8 @@ class ThreadPoolExecutor implements Executor {
   /** Jobs waiting for a free thread: their deadline starts when they get one. */
   readonly #waiting: (() => void)[] = [];
   #running = 0;
+  /** Jobs given to run and not yet done, those waiting for a thread included. */
+  readonly #jobs = new Set<Running>();
   constructor(private readonly options: ExecutorOptions) {
     this.#pool = new Piscina({
       filename: fileURLToPath(new URL('./thread-task.js', import.meta.url)),
@@ -154,24 +188,34 @@ class ThreadPoolExecutor implements Executor {
   }
 
   async run(job: Job): Promise<Outcome> {
+    // Aborting terminates the job's thread: its handler sees no signal, but stops.
+    const controller = new AbortController();
+    const entry: Running = { job, stop: (error) => controller.abort(error) };
+    this.#jobs.add(entry);
     // With more jobs at once than threads, the rest would wait in piscina's queue with their
     // deadline running: behind a job that hangs, they timed out without having started.
     // A finishing job hands its thread straight to the next waiting one.
     if (this.#running >= this.options.threads) await new Promise<void>((resolve) => this.#waiting.push(resolve));
     else this.#running++;
-    const controller = new AbortController();
     const cancel = this.#deadlines.add(() => controller.abort(new TimeoutError(this.options.timeoutMs)));
     try {
+      // Cancelled while it waited for a thread: never started.
+      if (controller.signal.aborted) return { ok: false, error: describeError(controller.signal.reason) };
       const value = await this.#pool.run({ payload: job.payload, batch: job.batch, seq: job.seq, attempt: job.attempt }, { signal: controller.signal });
       return { ok: true, value: toWireValue(value) };
     } catch (error) {
       return { ok: false, error: describeError(controller.signal.aborted ? controller.signal.reason : error) };
     } finally {
       cancel();
+      this.#jobs.delete(entry);
       const next = this.#waiting.shift();
       if (next) next();
       else this.#running--;
     }
+  }
+
+  cancel(matches: (job: Job) => boolean): number {
+    return cancelMatching(this.#jobs, matches);
   }
 
   async close(): Promise<void> {

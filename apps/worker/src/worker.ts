@@ -4,6 +4,7 @@ import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protoc
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { CreditWindow } from './credit-window.js';
+import { CancelledError, describeError } from './errors.js';
 import type { Outcome } from './executor.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -62,10 +63,11 @@ export class Worker {
     this.#jobs.connect(this.options.jobsConnect);
     this.#results.connect(this.options.resultsConnect);
     this.#receiving = receiveLoop(this.#jobs, {
-      accept: ['Jobs', 'Drained'],
+      accept: ['Jobs', 'Drained', 'Cancel'],
       maxMessageBytes: this.options.maxMessageBytes,
       onMessage: (message) => {
         if (message.type === 'Jobs') this.#onJobs(message.pipeline, message.jobs);
+        else if (message.type === 'Cancel') this.#onCancel(message.batch, message.seqs);
         else this.#onDrained(message.sent);
       },
       onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { bytes, detail: error.message }),
@@ -146,6 +148,26 @@ export class Worker {
     this.#pump();
   }
 
+  /**
+   * A batch, or jobs of it, cancelled (PROTOCOL.md 3.7a): those not started fail at once without
+   * running, those running have their handlers aborted. Each still ends as a result, so its credit
+   * comes back; the ledger records none of them.
+   */
+  #onCancel(batch: string, seqs: number[] | undefined): void {
+    const wanted = seqs && new Set(seqs);
+    const matches = (job: Job) => job.batch === batch && (wanted === undefined || wanted.has(job.seq));
+    let dropped = 0;
+    for (let i = this.#waiting.length - 1; i >= 0; i--) {
+      const job = this.#waiting[i]!;
+      if (!matches(job)) continue;
+      this.#waiting.splice(i, 1);
+      this.#finish(job, 0, { ok: false, error: describeError(new CancelledError(batch)) });
+      dropped++;
+    }
+    const stopped = this.options.executor.cancel(matches);
+    if (dropped + stopped > 0) this.options.logger.info({ batch, jobs: seqs?.length, dropped, stopped }, 'jobs cancelled');
+  }
+
   #onDrained(sent: number): void {
     this.#drainedSent = sent;
     this.#notify();
@@ -181,7 +203,8 @@ export class Worker {
         ? { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: true, value: outcome.value }
         : { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: false, error: outcome.error },
     );
-    if (!outcome.ok) this.options.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
+    if (!outcome.ok && outcome.error.name !== WireErrorName.Cancelled)
+      this.options.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
     this.#jobDuration.observe(durationMs / 1000);
     this.#window.completed();
     this.#scheduleGrant();

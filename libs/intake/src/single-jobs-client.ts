@@ -3,6 +3,7 @@ import {
   duplicateClient,
   JobStream,
   parseJobId,
+  PipelineControls,
   readOutcomes,
   type JobOutcome,
   type NewJob,
@@ -32,7 +33,7 @@ export interface BulkJob extends AddOptions {
   payload: unknown;
 }
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed';
+export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
 /** Where a single job stands. */
 export interface JobReport {
@@ -41,7 +42,7 @@ export interface JobReport {
   state: JobState;
   /** The handler's result, once done. */
   value?: unknown;
-  /** Why it failed, once failed (it ran out of attempts, or its error is not to be retried). */
+  /** Why it failed, once failed (it ran out of attempts, or its error is not to be retried), or when it was cancelled. */
   error?: JobError;
 }
 
@@ -123,6 +124,20 @@ export class SingleJobsClient {
     if (startedAt !== null) return total === null || parsed.seq < Number(total) ? { id, pipeline, state: 'queued' } : undefined;
     const held = await this.#stream(pipeline).waitingIn(parsed.bucket);
     return held !== undefined && parsed.seq < held ? { id, pipeline, state: 'queued' } : undefined;
+  }
+
+  /**
+   * Cancels a single job: if it has not run, it never will; if it runs, its handler's signal
+   * aborts; either way its result is not recorded. True when this call cancelled it; false when it
+   * had ended already (done, failed or cancelled: `getJob` says which).
+   * @throws SubmissionError for an id that is no single job's, or a job that does not exist
+   */
+  async cancelJob(id: string): Promise<boolean> {
+    const parsed = singleJobOf(id);
+    if (!parsed) throw new SubmissionError(`${JSON.stringify(id)} is not a single job's id (<pipeline>~<bucket>:<seq>)`);
+    // The bucket may still be taking jobs: how many it has, so a seq past them is refused.
+    const known = await this.#stream(parsed.pipeline).waitingIn(parsed.bucket);
+    return cancelJobs(this.#ledger, parsed.bucket, parsed.pipeline, parsed.seq, id, known);
   }
 
   /**
@@ -268,12 +283,26 @@ export class SingleJobsClient {
 }
 
 /** A single job's id split up: its bucket (`<pipeline>~...`), seq and pipeline; undefined for any other string. */
-function singleJobOf(id: string): { bucket: string; seq: number; pipeline: string } | undefined {
+export function singleJobOf(id: string): { bucket: string; seq: number; pipeline: string } | undefined {
   const parsed = parseJobId(id);
   const pipeline = parsed && bucketPipeline(parsed.bucket);
   return parsed && pipeline ? { ...parsed, pipeline } : undefined;
 }
 
 function report(id: string, pipeline: string, outcome: JobOutcome): JobReport {
-  return outcome.ok ? { id, pipeline, state: 'done', value: outcome.value } : { id, pipeline, state: 'failed', error: outcome.error };
+  if (outcome.ok) return { id, pipeline, state: 'done', value: outcome.value };
+  return { id, pipeline, state: outcome.cancelled ? 'cancelled' : 'failed', error: outcome.error };
+}
+
+/**
+ * Cancels one job of a batch or bucket in the ledger and tells the pipeline's ventilators; true
+ * when this call cancelled it. `knownJobs`: how many jobs a bucket still taking jobs has.
+ * @throws SubmissionError when the job does not exist (yet)
+ */
+export async function cancelJobs(ledger: RedisLedger, batch: string, pipeline: string, seq: number, id: string, knownJobs?: number): Promise<boolean> {
+  const { codes } = await ledger.cancel(batch, pipeline, [seq], knownJobs);
+  if (codes === 'U') throw new SubmissionError(`job ${id} is unknown: no such job, or its batch has not split that far yet`);
+  if (codes !== 'C') return false;
+  await new PipelineControls(ledger.redis, ledger.keys, pipeline).noteCancel({ batch, seqs: [seq] });
+  return true;
 }

@@ -13,7 +13,7 @@ import {
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
-import { SingleJobsClient, type AddOptions, type BulkJob, type JobReport } from './single-jobs-client.js';
+import { cancelJobs, SingleJobsClient, singleJobOf, type AddOptions, type BulkJob, type JobReport } from './single-jobs-client.js';
 import { SubmissionError } from './submission-error.js';
 
 export { SubmissionError };
@@ -48,10 +48,12 @@ export interface BatchStatusReport {
   pipeline: string;
   state: BatchState;
   submittedAt: number | null;
-  /** Jobs with a result or dead-lettered, and the total once the split is done. */
+  /** Jobs with a result, dead-lettered or cancelled, and the total once the split is done. */
   done: number;
   total: number | null;
   failed: number;
+  /** Jobs cancelled (`cancel`, `cancelJob`). */
+  cancelled: number;
   summary: BatchSummary | null;
   error: string | null;
 }
@@ -98,6 +100,41 @@ export class JobpipeClient {
     return this.#jobs.waitForJob(id, options);
   }
 
+  /**
+   * Cancels a batch: its jobs not sent are never sent, its running handlers' signals abort, and
+   * nothing more of it is recorded (what was, stays); it then completes, its summary counting the
+   * jobs cancelled. A batch still queued is taken off the queue. True when this call cancelled it;
+   * false when it was done or cancelled already.
+   * @throws SubmissionError for a batch that is unknown or of another pipeline
+   */
+  async cancel(pipeline: string, batchId: string): Promise<boolean> {
+    const queue = this.queue(pipeline);
+    const known = (await this.ledger.batchInfo(batchId)) ?? (await queue.getJob(batchId));
+    if (!known) throw new SubmissionError(`batch ${batchId} is unknown`);
+    const { codes } = await this.ledger.cancel(batchId, pipeline).catch((error: Error) => {
+      throw /WRONG_PIPELINE/.test(error.message) ? new SubmissionError(`batch ${batchId} is not of pipeline ${pipeline}`) : error;
+    });
+    if (codes !== 'C') return false;
+    // Still queued: no ventilator need take it. One that has taken it (the job is locked) finds it cancelled.
+    await (await queue.getJob(batchId))?.remove().catch(() => {});
+    await this.#controls(pipeline).noteCancel({ batch: batchId });
+    return true;
+  }
+
+  /**
+   * Cancels one job: a single job's id (`add`), or `<batch>:<seq>` for a job of a batch (of a
+   * batch still splitting, only one already split). As `cancel` does for a batch's jobs; the
+   * batch runs on. True when this call cancelled it; false when it had ended already.
+   * @throws SubmissionError for an id of no job
+   */
+  async cancelJob(id: string): Promise<boolean> {
+    if (singleJobOf(id)) return this.#jobs.cancelJob(id);
+    const match = /^(.+):(\d+)$/.exec(id);
+    const info = match ? await this.ledger.batchInfo(match[1]!) : undefined;
+    if (!match || !info) throw new SubmissionError(`job ${id} is unknown: a job id is <batch>:<seq>, or a single job's id`);
+    return cancelJobs(this.ledger, match[1]!, info.pipeline, Number(match[2]), id);
+  }
+
   /** Pauses a pipeline (a name): its ventilators send no job until `resume` (jobs out run on). */
   pause(pipeline: string): Promise<void> {
     return this.#controls(pipeline).setPaused(true);
@@ -134,7 +171,7 @@ export class JobpipeClient {
     // Claimed atomically, so two submissions of one id cannot both seem to succeed.
     const submitted = this.ledger.keys.batch(batchId).submitted;
     // The submission's own retention, if it has one, is read from here by the sink's completion
-    // (see commands/complete-9.lua), which gives this key the batch's expiry too.
+    // (see commands/complete-10.lua), which gives this key the batch's expiry too.
     const claim = {
       at: Date.now(),
       ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
@@ -318,9 +355,10 @@ function report(
     pipeline,
     state,
     submittedAt: request?.submittedAt ?? null,
-    done: info ? info.recorded + info.dead : (kept?.jobs ?? 0),
+    done: info ? info.recorded + info.dead + info.cancelled : (kept?.jobs ?? 0),
     total: info?.total ?? kept?.jobs ?? null,
     failed: info?.dead ?? kept?.failed ?? 0,
+    cancelled: info?.cancelled ?? kept?.cancelled ?? 0,
     summary: info?.summary ?? kept,
     error: state === 'failed' ? failedReason : null,
   };

@@ -54,7 +54,7 @@ export interface Requeue {
 export interface DispatchLedger {
   readonly durable: boolean;
   /** Opens a batch. A batch the ledger already knows is resumed; a done one returns its summary. */
-  begin(batch: string, pipeline: string): Promise<{ resumed: boolean; summary: BatchSummary | null }>;
+  begin(batch: string, pipeline: string): Promise<{ resumed: boolean; summary: BatchSummary | null; cancelled?: boolean }>;
   /** Of these seqs of a resumed batch, the ones never dispatched. */
   keepNew(batch: string, seqs: number[]): Promise<number[]>;
   /** The split is over: the batch has `total` jobs. */

@@ -203,7 +203,6 @@ export class JobStream {
   }
 }
 
-/** What a job's outcome is once it has one. */
 /** A job's end: its value, or its error (a dead letter's last; `cancelled` for a job or batch cancelled before it was done). */
 export type JobOutcome = { ok: true; value: unknown } | { ok: false; error: JobError; cancelled?: true };
 

@@ -39,7 +39,7 @@ export class RedisDispatchLedger implements DispatchLedger {
     const before = await this.#ledger.batchInfo(batch);
     if (before) this.#resumed.add(batch);
     const info = await this.#ledger.beginBatch(batch, pipeline, this.#clock());
-    return { resumed: before !== undefined, summary: info.status === 'done' ? info.summary : null };
+    return { resumed: before !== undefined, summary: info.status === 'done' ? info.summary : null, ...(info.cancelledAt === null ? {} : { cancelled: true }) };
   }
 
   keepNew(batch: string, seqs: number[]) {

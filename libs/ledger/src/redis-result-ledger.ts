@@ -77,7 +77,7 @@ export class RedisResultLedger implements ResultLedger {
     if (pipeline) void this.#ledger.redis.publish(this.#ledger.keys.jobsDone(pipeline), batch).catch(() => {});
     return {
       outcomes: reply.outcomes,
-      counts: { done: reply.recorded + reply.dead, failed: reply.dead, total: reply.total, startedAt: reply.startedAt ?? now },
+      counts: countsOf(reply.recorded, reply.dead, reply.cancelled, reply.cancelledAt, reply.total, reply.startedAt ?? now),
     };
   }
 
@@ -95,7 +95,7 @@ export class RedisResultLedger implements ResultLedger {
   async counts(batch: string): Promise<BatchCounts | undefined> {
     const info = await this.#ledger.batchInfo(batch);
     if (!info) return undefined;
-    return { done: info.recorded + info.dead, failed: info.dead, total: info.total, startedAt: info.startedAt };
+    return countsOf(info.recorded, info.dead, info.cancelled, info.cancelledAt, info.total, info.startedAt);
   }
 
   perWorker(batch: string) {
@@ -136,4 +136,12 @@ export class RedisResultLedger implements ResultLedger {
   }
 
   forget(): void {}
+}
+
+/** A batch's counts; the cancel fields only when something was cancelled, as the memory ledger (which has no cancel) gives them. */
+function countsOf(recorded: number, dead: number, cancelled: number, cancelledAt: number | null, total: number | null, startedAt: number): BatchCounts {
+  const counts: BatchCounts = { done: recorded + dead + cancelled, failed: dead, total, startedAt };
+  if (cancelled > 0) counts.cancelled = cancelled;
+  if (cancelledAt !== null) counts.cancelledAt = cancelledAt;
+  return counts;
 }

@@ -2,9 +2,14 @@ import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 
 /** Where a batch stands after recording: `done` counts results recorded plus dead letters. */
 export interface BatchCounts {
+  /** Jobs with a result, dead-lettered or cancelled. */
   done: number;
   /** Of `done`, the failed results and dead letters. */
   failed: number;
+  /** Of `done`, the jobs cancelled (durable only; `jobpipe cancel`). */
+  cancelled?: number;
+  /** When the whole batch was cancelled (epoch ms): it is complete, whatever it has left. */
+  cancelledAt?: number | null;
   /** The batch's job count, once its split is over; null before. */
   total: number | null;
   /** When the batch began, epoch ms. */

@@ -27,9 +27,7 @@ export function withIncludes(lua: string, included = new Set<string>()): string 
 /** What the Lua commands look like once registered on an ioredis client. */
 export interface LedgerCommands {
   jobpipeAdmit(...args: (string | number)[]): Promise<string[]>;
-  jobpipeRecord(
-    ...args: (string | number)[]
-  ): Promise<[string, string, string, string | null, string | null, string | null, string, string | null]>;
+  jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null, string, string | null]>;
   jobpipeCancel(...args: (string | number)[]): Promise<[string, number]>;
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeExpirePacks(...args: (string | number)[]): Promise<number>;

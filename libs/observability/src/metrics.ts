@@ -33,6 +33,12 @@ export class Metrics {
     'role',
   ]);
   readonly batchesCompleted = this.#counter('jobpipe_batches_completed_total', 'Batches whose every job has a recorded result', ['pipeline']);
+  readonly batchesCancelled = this.#counter('jobpipe_batches_cancelled_total', 'Batches completed because they were cancelled (jobpipe cancel)', ['pipeline']);
+  readonly jobsCancelled = this.#counter(
+    'jobpipe_jobs_cancelled_total',
+    'Jobs cancelled (jobpipe cancel), counted when their batch or bucket completes: never run or stopped, not recorded',
+    ['pipeline'],
+  );
   readonly workersConnected = this.#gauge('jobpipe_workers_connected', 'Workers that sent a heartbeat recently', ['pipeline']);
   readonly batchesOpen = this.#gauge('jobpipe_batches_open', 'Batches the sink is recording that are not done', ['pipeline']);
   readonly batchJobsDone = this.#gauge('jobpipe_batch_jobs_done', 'Jobs of open batches with a result or dead-lettered', ['pipeline']);
@@ -88,7 +94,9 @@ export class Metrics {
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
     if (role === 'ventilator')
       for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered, this.rateLimitWaits]) counter.inc(labels, 0);
-    if (role === 'sink') for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted]) counter.inc(labels, 0);
+    if (role === 'sink')
+      for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted, this.batchesCancelled, this.jobsCancelled])
+        counter.inc(labels, 0);
   }
 
   /**
