@@ -175,6 +175,14 @@ export const rows = [
         unit: 'short',
         targets: [{ expr: `sum by (pipeline) (rate(jobpipe_rate_limit_waits_total{${P}}[$__rate_interval]))`, legend: '{{pipeline}}' }],
       },
+      {
+        title: 'Cancelled (per s)',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_cancelled_total{${P}}[$__rate_interval]))`, legend: 'jobs {{pipeline}}' },
+          { expr: `sum by (pipeline) (rate(jobpipe_batches_cancelled_total{${P}}[$__rate_interval]))`, legend: 'batches {{pipeline}}' },
+        ],
+      },
     ],
   },
   {

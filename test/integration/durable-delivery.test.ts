@@ -243,8 +243,8 @@ describe('durable delivery', () => {
   // the result is taken for a duplicate and left out of the answer. (Found by this test; fixed by
   // the per-call idempotency key of libs/ledger/commands/record-9.lua.)
   it('a record call whose reply is lost and is sent again still counts once and is folded into the answer', async () => {
-    // The reply of a record call that recorded a pack: [outcomes "RR..", recorded, dead, total, status, startedAt].
-    const dropper = await ReplyDropper.start(suite.server.port, /\*6\r\n\$\d+\r\nR+\r\n/);
+    // The reply of a record call that recorded a pack: [outcomes "RR..", recorded, dead, total, status, startedAt, cancelled, cancelledAt].
+    const dropper = await ReplyDropper.start(suite.server.port, /\*8\r\n\$\d+\r\nR+\r\n/);
     cleanup.add('proxy', () => dropper.close());
     const d = await startDurable(cleanup, { server: suite.server, rolesRedisUrl: dropper.url, pipeline: echoPipeline, workers: 1 });
     const batch = 'lost-reply';

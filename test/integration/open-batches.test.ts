@@ -35,7 +35,7 @@ describe('many batches at once', () => {
     const summary = await d.done('large', 60_000);
     expect(summary.answer).toMatchObject({ count: large, sum: sumTo(large), failed: 0 });
     expect(summary.duplicates).toBe(0);
-  });
+  }, 120_000);
 
   it('a batch with a priority gets the workers ahead of a running batch without one', async () => {
     const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 1, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }) });
@@ -54,7 +54,8 @@ describe('many batches at once', () => {
     const lowMeanwhile = readExecutions(lowLog).filter((e) => e.at > from && e.at < to).length;
     expect(lowMeanwhile).toBeLessThan(urgent / 4);
     expect((await d.done('low', 60_000)).answer).toMatchObject({ count: 2000, failed: 0 });
-  });
+    // Longer than the waits inside, so that a stall fails with where each batch stood.
+  }, 180_000);
 
   it('a ventilator killed while it runs three batches: the next one resumes all three, and every job is recorded once', async () => {
     const d = await startDurable(cleanup, {

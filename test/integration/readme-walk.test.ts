@@ -317,6 +317,13 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
             expect(control.output(), context()).toContain(words[3]!);
             break;
           }
+          case 'cancel': {
+            // The batch or job the walk made is done by now: nothing to cancel, and says so.
+            const cancel = start(line, env);
+            const { code } = await within(context(), 30_000, cancel.exited);
+            expect([code, cancel.output().trim()], context()).toEqual([1, expect.stringMatching(/^(batch|job) \S+ had ended already: nothing cancelled$/)]);
+            break;
+          }
           case 'keys': {
             // Keys are never overwritten: a second `keys --out` into the same folder says so.
             const out = resolve(clone, words[words.indexOf('--out') + 1]!);
