@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
 //          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 6]
-//          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,raw-zeromq-packed,bullmq,rabbitmq] [--json FILE] [--smoke]
+//          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,raw-zeromq-packed,bullmq,rabbitmq,
+//                     jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds. Each throughput run sends
@@ -11,12 +12,24 @@
 // --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system,
 // and jobpipe in memory's to each baseline (raw-zeromq-packed: the limit of ZeroMQ here, jobs
 // packed 500 a message as jobpipe packs them, with no persistence and no flow control).
+// Then, once each (not over --rounds), the benchmarks with scripts of their own, each a child
+// process at its own sizes (of the options above, only --workers applies) writing its figures with
+// --json: jobpipe-stream (bench/single-jobs/run.mjs: 100,000 single jobs added one call each by 8
+// producers, awaited by id, durable; also its bullmq-stream row, BullMQ in the same shape; target
+// jobpipe-stream / bullmq-stream >= 5x), jobpipe-small-batches (bench/batches/small-batches.mjs:
+// 10,000 batches of 1-10 jobs from 8 submitters; target >= 5,000 batches/s) and
+// jobpipe-head-of-line (bench/batches/head-of-line.mjs: one-job batches every 10 ms beside a batch
+// of 1,000,000 jobs; targets p99 submit to answer <= 100 ms, the big batch keeps >= 90% of its
+// throughput alone). Leave them out of --systems to skip them; --smoke runs them small. Each row
+// with a target carries it in `targets` (value, bound, met), raw-zeromq-packed's too; a smoke run
+// judges none (its report says smoke: true).
 // Every latency compares stamps of one clock, CLOCK_MONOTONIC, shared by every process of the
 // host (see examples/echo and bench/baselines); a negative one, or one longer than its run, fails
 // the run (exit 1).
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatchEvents, RedisServer, Stack } from '@jobpipe/launcher';
@@ -76,8 +89,21 @@ for (const [name, value, min] of [
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
 }
 const latencyWarmupJobs = Math.round(warmupSeconds * rate);
-const allSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
-const systems = (args.systems ?? (smoke ? 'jobpipe-durable,jobpipe-memory,raw-zeromq-packed' : allSystems.join(','))).split(',');
+/** The systems run over --rounds with the same jobs, for throughput and then latency. */
+const roundSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
+/**
+ * The benchmarks with scripts of their own: the script, its flags in a smoke run (a few seconds
+ * each: their cost is mostly starting processes), and `rows` turning what it wrote with --json
+ * into rows of the report.
+ */
+const scripted = {
+  'jobpipe-stream': { file: 'bench/single-jobs/run.mjs', smoke: ['--jobs', '400', '--producers', '2'], rows: streamRows },
+  'jobpipe-small-batches': { file: 'bench/batches/small-batches.mjs', smoke: ['--batches', '300'], rows: smallBatchRows },
+  'jobpipe-head-of-line': { file: 'bench/batches/head-of-line.mjs', smoke: ['--big-jobs', '20000', '--small', '30'], rows: headOfLineRows },
+};
+const allSystems = [...roundSystems, ...Object.keys(scripted)];
+const smokeSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq-packed', ...Object.keys(scripted)];
+const systems = (args.systems ?? (smoke ? smokeSystems : allSystems).join(',')).split(',');
 /**
  * Jobs per message of raw-zeromq-packed: JOBPIPE_MAX_JOBS_PER_MESSAGE's default. The smoke run's
  * few hundred jobs would fit in one message, and the time after the warm-up needs several.
@@ -242,14 +268,133 @@ const stats = (list) => {
 };
 const fmt = (n) => (n === undefined || n === null ? '-' : Math.round(n).toLocaleString('en-US'));
 
+/** A target of a row: `value` against `bound` (`op` '>=' or '<='), and whether it was met. */
+function target(what, value, op, bound, unit = '') {
+  return { what, value, op, bound, unit, met: op === '>=' ? value >= bound : value <= bound };
+}
+const metWord = (t) => (t.met ? 'met' : 'NOT met');
+const describeTarget = (t) => `${t.what} ${t.value}${t.unit} (${t.op} ${t.bound.toLocaleString('en-US')}${t.unit}): ${metWord(t)}`;
+const round2 = (x) => Math.round(x * 100) / 100;
+
+/**
+ * Runs one of the `scripted` benchmarks as a child process and returns what it wrote with --json.
+ * Its stdout goes to our stderr with its progress: ours carries only the table.
+ */
+async function runScript({ file, smoke: smokeFlags }) {
+  const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
+  const json = join(dir, 'figures.json');
+  const startedAt = now();
+  try {
+    const flags = [...(smoke ? smokeFlags : []), '--workers', String(workers), '--json', json];
+    // A run that hangs fails the benchmark instead; the script stops what it started on SIGTERM.
+    const limitMs = smoke ? 180_000 : 3_600_000;
+    const [code, signal] = await new Promise((resolveRun, reject) => {
+      const child = spawn(process.execPath, [resolve(root, file), ...flags], { stdio: ['ignore', 2, 'inherit'] });
+      const timer = setTimeout(() => {
+        say(`${file}: not done within ${limitMs / 1000} s: stopping it`);
+        child.kill('SIGTERM');
+      }, limitMs);
+      child.on('error', reject);
+      child.on('close', (...end) => {
+        clearTimeout(timer);
+        resolveRun(end);
+      });
+    });
+    if (code !== 0) throw new Error(`${file} exited ${code ?? signal}`);
+    return { figures: JSON.parse(readFileSync(json, 'utf8')), wallMs: now() - startedAt };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A figure of a scripted benchmark: a positive number, and a span no longer than its run. */
+function checked(system, name, value, maxValue = Infinity) {
+  if (!(Number.isFinite(value) && value > 0 && value <= maxValue)) throw new Error(`${system}: impossible ${name}: ${value} (limit ${maxValue})`);
+  return value;
+}
+const one = (value) => ({ median: value, min: value, max: value });
+
+/** bench/single-jobs/run.mjs: jobpipe's row and BullMQ's, the same producers, jobs and workers. */
+function streamRows({ figures, wallMs }) {
+  const [ours, theirs] = ['jobpipe', 'bullmq'].map((name) => {
+    const row = figures.find((r) => r.system === `${name}-single-jobs`);
+    if (!row) throw new Error(`jobpipe-stream: no ${name} row from bench/single-jobs/run.mjs`);
+    const seconds = checked(`${name}-stream`, 'seconds', row.seconds, wallMs / 1000);
+    return { ...row, system: `${name}-stream`, jobsPerSecond: row.jobs / seconds };
+  });
+  const workload = (who) =>
+    `${fmt(ours.jobs)} single jobs added one call each by ${ours.producers} producers (${ours.window} calls under way each), awaited by id, ${who}`;
+  const shape = ({ system, jobs, producers, window, seconds, jobsPerSecond }) => ({
+    system,
+    jobs_per_s: one(Math.round(jobsPerSecond)),
+    jobs,
+    producers,
+    window,
+    seconds,
+  });
+  return [
+    {
+      ...shape(ours),
+      workload: workload('durable; bullmq-stream is BullMQ in the same shape'),
+      targets: [target('this / bullmq-stream', round2(ours.jobsPerSecond / theirs.jobsPerSecond), '>=', 5, 'x')],
+    },
+    { ...shape(theirs), workload: workload('through BullMQ (queue.add, job.waitUntilFinished)') },
+  ];
+}
+
+/** bench/batches/small-batches.mjs: jobs/s over the batches' jobs; the target is in batches/s. */
+function smallBatchRows({ figures: f, wallMs }) {
+  const system = 'jobpipe-small-batches';
+  const seconds = checked(system, 'seconds', f.seconds, wallMs / 1000);
+  const batchesPerSecond = Math.round(f.batches / seconds);
+  return [
+    {
+      system,
+      jobs_per_s: one(Math.round(f.jobs / seconds)),
+      batches_per_s: one(batchesPerSecond),
+      batches: f.batches,
+      jobs: f.jobs,
+      submitters: f.submitters,
+      window: f.window,
+      seconds,
+      workload: `${fmt(f.batches)} batches of 1-10 jobs (${fmt(f.jobs)} jobs) from ${f.submitters} submitters, durable: ${fmt(batchesPerSecond)} batches/s`,
+      targets: [target('batches/s', batchesPerSecond, '>=', 5000)],
+    },
+  ];
+}
+
+/** bench/batches/head-of-line.mjs: jobs/s is the big batch's beside the small ones, p50 / p99 the small ones' answers. */
+function headOfLineRows({ figures: f, wallMs }) {
+  const system = 'jobpipe-head-of-line';
+  for (const name of ['p50Ms', 'p99Ms', 'maxMs']) checked(system, name, f[name], wallMs);
+  const kept = round2(checked(system, 'bigKept', f.bigKept));
+  return [
+    {
+      system,
+      jobs_per_s: one(checked(system, 'bigBesideJobsPerSecond', f.bigBesideJobsPerSecond)),
+      alone_jobs_per_s: checked(system, 'bigAloneJobsPerSecond', f.bigAloneJobsPerSecond),
+      big_kept: kept,
+      p50_ms: f.p50Ms,
+      p99_ms: f.p99Ms,
+      max_ms: f.maxMs,
+      big_jobs: f.bigJobs,
+      small_batches: f.smallBatches,
+      every_ms: f.everyMs,
+      workload: `a batch of ${fmt(f.bigJobs)} jobs, alone and then beside ${f.smallBatches} one-job batches submitted every ${f.everyMs} ms; jobs/s the big batch's beside them (${fmt(f.bigAloneJobsPerSecond)} alone), p50 / p99 each small batch's submit to answer`,
+      targets: [target('p99 ms', round2(f.p99Ms), '<=', 100), target('big batch kept', kept, '>=', 0.9)],
+    },
+  ];
+}
+
 async function main() {
-  const samples = Object.fromEntries(systems.map((s) => [s, []]));
-  const coldSamples = Object.fromEntries(systems.map((s) => [s, []]));
+  const rounded = systems.filter((system) => roundSystems.includes(system));
+  const samples = Object.fromEntries(rounded.map((s) => [s, []]));
+  const coldSamples = Object.fromEntries(rounded.map((s) => [s, []]));
   const rss = {};
   const skipped = {};
   for (let round = 0; round < rounds; round++) {
     // Alternate the order so no system always runs first (or last) on a warm machine.
-    const order = systems.map((_, i) => systems[(i + round) % systems.length]);
+    const order = rounded.map((_, i) => rounded[(i + round) % rounded.length]);
     for (const system of order) {
       if (skipped[system]) continue;
       say(`round ${round + 1}/${rounds}: ${system}`);
@@ -264,7 +409,7 @@ async function main() {
     }
   }
   const rows = [];
-  for (const system of systems) {
+  for (const system of rounded) {
     if (skipped[system]) {
       rows.push({ system, skipped: skipped[system] });
       continue;
@@ -292,8 +437,17 @@ async function main() {
   const memoryRatios = {};
   for (const row of rows)
     if (!row.system.startsWith('jobpipe-') && row.jobs_per_s && memory) memoryRatios[row.system] = Number((memory / row.jobs_per_s.median).toFixed(2));
+  const packed = rows.find((r) => r.system === 'raw-zeromq-packed');
+  if (packed && memoryRatios[packed.system] !== undefined) packed.targets = [target('jobpipe-memory / this', memoryRatios[packed.system], '>=', 0.7, 'x')];
+  // Their own workloads, not the jobs above: after the ratios, so none is taken against them.
+  for (const system of systems.filter((s) => scripted[s])) {
+    say(`${system}: ${scripted[system].file}`);
+    rows.push(...scripted[system].rows(await runScript(scripted[system])));
+  }
   const report = {
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
+    // Smoke sizes only show that every benchmark runs: no target is judged by them.
+    smoke,
     jobs,
     warmupJobs,
     workers,
@@ -308,16 +462,17 @@ async function main() {
     jobpipePeakRssMb: rss,
   };
   console.log(
-    `\n${'system'.padEnd(17)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'durable / this'.padStart(15)} ${'memory / this'.padStart(14)}`,
+    `\n${'system'.padEnd(21)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'durable / this'.padStart(15)} ${'memory / this'.padStart(14)}  target`,
   );
   for (const row of rows) {
     if (row.skipped) {
-      console.log(`${row.system.padEnd(17)} skipped: ${row.skipped}`);
+      console.log(`${row.system.padEnd(21)} skipped: ${row.skipped}`);
       continue;
     }
     const ratio = (value) => (value === undefined ? '' : `${value}x`);
+    const ms = (value) => (value === undefined ? '-' : value.toFixed(2));
     console.log(
-      `${row.system.padEnd(17)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${row.p50_ms.toFixed(2).padStart(8)} ${row.p99_ms.toFixed(2).padStart(8)} ${ratio(ratios[row.system]).padStart(15)} ${ratio(memoryRatios[row.system]).padStart(14)}`,
+      `${row.system.padEnd(21)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${ms(row.p50_ms).padStart(8)} ${ms(row.p99_ms).padStart(8)} ${ratio(ratios[row.system]).padStart(15)} ${ratio(memoryRatios[row.system]).padStart(14)}  ${(row.targets ?? []).map(describeTarget).join('; ')}`.trimEnd(),
     );
   }
   for (const row of rows) {
@@ -330,7 +485,11 @@ async function main() {
       console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
   }
   if (memoryRatios['raw-zeromq-packed'] !== undefined)
-    console.log(`jobpipe-memory / raw-zeromq-packed (${PACK} jobs a message, no persistence): ${memoryRatios['raw-zeromq-packed']}x (target >= 0.7x)`);
+    console.log(
+      `jobpipe-memory / raw-zeromq-packed (${PACK} jobs a message, no persistence): ${memoryRatios['raw-zeromq-packed']}x (target >= 0.7x): ${metWord(packed.targets[0])}`,
+    );
+  for (const row of rows.filter((r) => r.workload)) console.log(`${row.system}: ${row.workload}`);
+  if (smoke && rows.some((row) => row.targets)) console.log('smoke run: its sizes show that each benchmark runs; they judge no target');
   if (warmupJobs > 0) console.log(`jobs/s: the ${fmt(jobs)} jobs after a warm-up of ${fmt(warmupJobs)}; cold: the warm-up's, from fresh processes (median)`);
   console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -405,3 +405,31 @@ export function impossibleLatency({ minMs, maxMs }, runMs) {
 
 /** Path of a file next to the calling module. */
 export const beside = (metaUrl, file) => fileURLToPath(new URL(file, metaUrl));
+
+/**
+ * Runs `stop` (stopping the roles and redis-server a benchmark started, which would outlive it
+ * otherwise) on SIGINT or SIGTERM, then exits 130 or 143. Returns the run's own way to stop: it
+ * stops listening and runs `stop`, or awaits the one a signal began (`stop` runs once), so the
+ * run's failure, which the signal causes, cannot end the process half-way through it.
+ */
+export function stopOnSignals(stop) {
+  let stopping;
+  const once = () => {
+    stopping ??= stop();
+    return stopping;
+  };
+  const onSignal = async (signal) => {
+    try {
+      await once();
+    } finally {
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    return once();
+  };
+}

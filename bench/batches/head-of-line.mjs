@@ -6,7 +6,7 @@
 // it against alone. Targets: p99 <= 100 ms, and the big batch keeps >= 90% of its throughput.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { percentile } from '../baselines/common.mjs';
+import { percentile, stopOnSignals } from '../baselines/common.mjs';
 import { durableStack, wholeNumbers } from './durable-stack.mjs';
 
 const { values: args } = parseArgs({
@@ -22,6 +22,8 @@ const { values: args } = parseArgs({
 const [bigJobs, everyMs, small, workers] = wholeNumbers(args, ['big-jobs', 'every-ms', 'small', 'workers']);
 
 const d = await durableStack({ workers, profile: args.profile });
+// bench/run.mjs stops a run that takes too long with SIGTERM.
+const stop = stopOnSignals(() => d.stop());
 try {
   /** Runs the big batch; with `beside`, submits one-job batches every --every-ms while it runs. */
   const runBig = async (id, beside) => {
@@ -63,5 +65,5 @@ try {
   process.stdout.write(`${JSON.stringify(row)}\n`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(row, null, 2)}\n`);
 } finally {
-  await d.stop();
+  await stop();
 }

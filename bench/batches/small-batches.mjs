@@ -5,6 +5,7 @@
 // producers would. batches/s: from the first submission to the last BatchCompleted event.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { stopOnSignals } from '../baselines/common.mjs';
 import { durableStack, wholeNumbers } from './durable-stack.mjs';
 
 const { values: args } = parseArgs({
@@ -20,6 +21,8 @@ const { values: args } = parseArgs({
 const [batches, submitters, window, workers] = wholeNumbers(args, ['batches', 'submitters', 'window', 'workers']);
 
 const d = await durableStack({ workers, profile: args.profile });
+// bench/run.mjs stops a run that takes too long with SIGTERM.
+const stop = stopOnSignals(() => d.stop());
 try {
   const sizes = Array.from({ length: batches }, (_, i) => 1 + ((i * 7) % 10));
   const ids = sizes.map((_, i) => `small-${i}`);
@@ -53,5 +56,5 @@ try {
   process.stdout.write(`${JSON.stringify(row)}\n`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(row, null, 2)}\n`);
 } finally {
-  await d.stop();
+  await stop();
 }

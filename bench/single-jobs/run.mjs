@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { stopOnSignals } from '../baselines/common.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -54,6 +55,12 @@ async function coordinator() {
     const redis = await RedisServer.start({ appendOnly: system === 'jobpipe' });
     const children = [];
     let stack;
+    // bench/run.mjs stops a run that takes too long with SIGTERM.
+    const stop = stopOnSignals(async () => {
+      for (const c of children) c.proc.kill();
+      await stack?.stop();
+      await redis.stop();
+    });
     try {
       const common = { url: redis.url, prefix: `bench-${process.pid}`, queue: `single-${process.pid}` };
       if (system === 'jobpipe') {
@@ -80,9 +87,7 @@ async function coordinator() {
       rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     } finally {
-      for (const c of children) c.proc.kill();
-      await stack?.stop();
-      await redis.stop();
+      await stop();
     }
   }
   const [ours, theirs] = ['jobpipe-single-jobs', 'bullmq-single-jobs'].map((s) => rows.find((r) => r.system === s));

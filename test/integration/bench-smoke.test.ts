@@ -1,10 +1,10 @@
 /**
- * A tiny run of the benchmark harness, so it does not rot. Its figures are not checked:
- * benchmarks measure, tests do not time. What is checked is that every latency comes from one
- * clock: none is negative, and a run whose stamps disagree (JOBPIPE_BENCH_SKEW_MS shifts the
- * creation stamps) fails.
+ * A tiny run of the benchmark harness, so it does not rot. Its figures are not checked against
+ * targets: benchmarks measure, tests do not time. What is checked is that every figure is real
+ * (present and positive), that every latency comes from one clock: none is negative, and a run
+ * whose stamps disagree (JOBPIPE_BENCH_SKEW_MS shifts the creation stamps) fails.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,14 +14,40 @@ import { repoRoot } from './helpers.js';
 const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+type Target = { what: string; value: number; op: '>=' | '<='; bound: number; met: boolean };
+
 /** bench/run.mjs with these arguments (and env), as `npm run bench --` runs it. */
 const bench = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolveRun) => {
+    const child = spawn(process.execPath, [resolve(repoRoot, 'bench/run.mjs'), ...args], { timeout: 120_000, env: { ...process.env, ...env } });
+    let [stdout, stderr] = ['', ''];
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (status) => resolveRun({ status, stdout, stderr }));
+  });
+
+/** A target as bench/run.mjs reports it: a real value, the bound given, and `met` true to both. */
+function expectTarget(target: Target | undefined, what: string, op: Target['op'], bound: number) {
+  expect(target).toMatchObject({ what, op, bound });
+  expect(target!.value).toBeGreaterThan(0);
+  expect(target!.met).toBe(op === '>=' ? target!.value >= bound : target!.value <= bound);
+}
 
 describe('npm run bench -- --smoke', () => {
-  it('runs jobpipe durable and in memory and raw-zeromq-packed, with warm-ups before the throughput and latency runs, and writes the report', () => {
+  // The two runs a smoke run makes in one, side by side: most of each is starting processes.
+  it.concurrent('runs jobpipe durable and in memory and raw-zeromq-packed, with warm-ups before the throughput and latency runs, and writes the report', async () => {
     const json = join(dir, 'bench.json');
-    const run = bench(['--smoke', '--warmup-jobs', '200', '--warmup-seconds', '0.02', '--json', json]);
+    const run = await bench([
+      '--smoke',
+      '--systems',
+      'jobpipe-durable,jobpipe-memory,raw-zeromq-packed',
+      '--warmup-jobs',
+      '200',
+      '--warmup-seconds',
+      '0.02',
+      '--json',
+      json,
+    ]);
     expect(run.status, run.stderr).toBe(0);
     type Spread = { p50: number; p99: number; min: number; max: number };
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
@@ -33,6 +59,7 @@ describe('npm run bench -- --smoke', () => {
         p99_ms: number;
         latency_stages_ms?: { toWorker: Spread; toRecorded: Spread };
         p50_by_tenth_ms?: number[];
+        targets?: Target[];
       }[];
       ratios: Record<string, number>;
       memoryRatios: Record<string, number>;
@@ -65,21 +92,73 @@ describe('npm run bench -- --smoke', () => {
     expect(report.ratios['raw-zeromq-packed']).toBeGreaterThan(0);
     // jobpipe in memory against the limit of ZeroMQ here: a column of the table and a line of its own.
     expect(report.memoryRatios['raw-zeromq-packed']).toBeGreaterThan(0);
+    const packed = report.rows.find((row) => row.system === 'raw-zeromq-packed');
+    expectTarget(packed?.targets?.[0], 'jobpipe-memory / this', '>=', 0.7);
+    expect(packed?.targets?.[0]?.value).toBe(report.memoryRatios['raw-zeromq-packed']);
     expect(run.stdout).toMatch(/jobpipe-durable\s+[\d,]+/);
     expect(run.stdout).toMatch(/raw-zeromq-packed\s+[\d,]+/);
-    expect(run.stdout).toMatch(/jobpipe-memory \/ raw-zeromq-packed \(50 jobs a message, no persistence\): [\d.]+x \(target >= 0\.7x\)/);
+    expect(run.stdout).toMatch(/jobpipe-memory \/ raw-zeromq-packed \(50 jobs a message, no persistence\): [\d.]+x \(target >= 0\.7x\): (met|NOT met)/);
   }, 150_000);
 
-  it('fails a jobpipe run whose latencies are negative', () => {
+  it.concurrent('runs the benchmarks with scripts of their own, small, each row with real figures and its targets', async () => {
+    const json = join(dir, 'scripted.json');
+    // One worker each: a process fewer to start for each of the three.
+    const run = await bench(['--smoke', '--systems', 'jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line', '--workers', '1', '--json', json]);
+    expect(run.status, run.stderr).toBe(0);
+    type Row = {
+      system: string;
+      jobs_per_s: { median: number; min: number; max: number };
+      jobs?: number;
+      producers?: number;
+      batches?: number;
+      batches_per_s?: { median: number };
+      alone_jobs_per_s?: number;
+      big_kept?: number;
+      p50_ms?: number;
+      p99_ms?: number;
+      max_ms?: number;
+      small_batches?: number;
+      targets?: Target[];
+    };
+    const report = JSON.parse(readFileSync(json, 'utf8')) as { smoke: boolean; rows: Row[] };
+    expect(report.smoke).toBe(true);
+    expect(report.rows.map((row) => row.system)).toEqual(['jobpipe-stream', 'bullmq-stream', 'jobpipe-small-batches', 'jobpipe-head-of-line']);
+    const [stream, bullmq, small, headOfLine] = report.rows as [Row, Row, Row, Row];
+    for (const row of report.rows) {
+      expect(row.jobs_per_s.median).toBeGreaterThan(0);
+      expect(row.jobs_per_s.min).toBeLessThanOrEqual(row.jobs_per_s.max);
+    }
+    // The same jobs and producers for both, the smoke run's few.
+    expect(stream).toMatchObject({ jobs: 400, producers: 2 });
+    expect(bullmq).toMatchObject({ jobs: 400, producers: 2 });
+    expectTarget(stream.targets?.[0], 'this / bullmq-stream', '>=', 5);
+    expect(stream.targets![0]!.value).toBeCloseTo(stream.jobs_per_s.median / bullmq.jobs_per_s.median, 1);
+    expect(small.batches).toBe(300);
+    expect(small.jobs).toBeGreaterThan(small.batches!);
+    expectTarget(small.targets?.[0], 'batches/s', '>=', 5000);
+    expect(small.targets![0]!.value).toBe(small.batches_per_s!.median);
+    expect(headOfLine.small_batches).toBe(30);
+    expect(headOfLine.p50_ms).toBeGreaterThan(0);
+    expect(headOfLine.p99_ms).toBeGreaterThanOrEqual(headOfLine.p50_ms!);
+    expect(headOfLine.max_ms).toBeGreaterThanOrEqual(headOfLine.p99_ms!);
+    expect(headOfLine.alone_jobs_per_s).toBeGreaterThan(0);
+    expectTarget(headOfLine.targets?.[0], 'p99 ms', '<=', 100);
+    expectTarget(headOfLine.targets?.[1], 'big batch kept', '>=', 0.9);
+    expect(headOfLine.targets![1]!.value).toBe(headOfLine.big_kept);
+    expect(run.stdout).toMatch(/jobpipe-stream\s+[\d,]+ .* this \/ bullmq-stream [\d.]+x \(>= 5x\): (met|NOT met)/);
+    expect(run.stdout).toMatch(/jobpipe-head-of-line\s+[\d,]+ .* p99 ms [\d.]+ \(<= 100\): (met|NOT met); big batch kept [\d.]+ \(>= 0\.9\): (met|NOT met)/);
+  }, 150_000);
+
+  it('fails a jobpipe run whose latencies are negative', async () => {
     // Creation stamped a minute late. No warm-up for the throughput, so the latency run is what fails.
-    const run = bench(['--smoke', '--systems', 'jobpipe-memory', '--warmup-jobs', '0', '--warmup-seconds', '0'], { JOBPIPE_BENCH_SKEW_MS: '60000' });
+    const run = await bench(['--smoke', '--systems', 'jobpipe-memory', '--warmup-jobs', '0', '--warmup-seconds', '0'], { JOBPIPE_BENCH_SKEW_MS: '60000' });
     expect(run.status, run.stderr).toBe(1);
     expect(run.stderr).toMatch(/bench: FAILED: jobpipe-memory, creation to recorded: impossible latency: min -\d+/);
   }, 150_000);
 
-  it('fails a baseline run whose latencies are longer than the run', () => {
+  it('fails a baseline run whose latencies are longer than the run', async () => {
     // Creation stamped ten minutes early: every job would have taken longer than the whole run.
-    const run = bench(['--smoke', '--systems', 'raw-zeromq-packed', '--warmup-jobs', '0'], { JOBPIPE_BENCH_SKEW_MS: '-600000' });
+    const run = await bench(['--smoke', '--systems', 'raw-zeromq-packed', '--warmup-jobs', '0'], { JOBPIPE_BENCH_SKEW_MS: '-600000' });
     expect(run.status, run.stderr).toBe(1);
     expect(run.stderr).toMatch(/raw-zeromq-packed: FAILED: impossible latency: min 6\d{5}\.\d+ ms, max \d+\.\d+ ms in a run of/);
     expect(run.stderr).toMatch(/bench: FAILED: raw-zeromq-packed exited 1/);
