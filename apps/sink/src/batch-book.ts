@@ -28,6 +28,8 @@ export class BatchBook {
   /** The latest counts of each open batch, for the batch progress gauges. */
   readonly #openCounts = new Map<string, BatchCounts>();
   readonly #labels: { pipeline: string };
+  /** Completions under way, one per batch: a reconcile that finds the batch done meanwhile joins it. */
+  readonly #completing = new Map<string, Promise<void>>();
   #lane: Promise<unknown> = Promise.resolve();
 
   constructor(options: BookOptions, neighbours: BatchBookNeighbours) {
@@ -117,11 +119,14 @@ export class BatchBook {
     }
   }
 
-  /** The batch's counts after a recording: completes it when every job is done, or publishes progress. */
+  /**
+   * The batch's counts after a recording: completes it when every job is done (the promise
+   * resolves once it is), or publishes progress.
+   */
   async afterRecording(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
     this.#openCounts.set(fold.id, counts);
     if (isComplete(counts)) {
-      await this.#complete(fold, counts, now);
+      await this.#completeOnce(fold, counts, now);
     } else if (now - fold.lastProgressAt >= this.#o.progressEveryMs) {
       fold.lastProgressAt = now;
       this.#n.publish(
@@ -130,13 +135,32 @@ export class BatchBook {
     }
   }
 
+  /** Resolves once the completions under way have ended (a stopping sink waits for them). */
+  async idle(): Promise<void> {
+    await Promise.allSettled([...this.#completing.values()]);
+  }
+
   /** Durable only: completes batches whose last job became a dead letter at the ventilator, or whose events this sink missed. */
   async reconcile(): Promise<void> {
     const { ledger, pipeline } = this.#o;
     for (const batch of await ledger.activeBatches(pipeline.name)) {
       const counts = await ledger.counts(batch);
-      if (counts && isComplete(counts)) await this.serially(async () => this.#complete(await this.fold(batch), counts, Date.now()));
+      if (counts && isComplete(counts)) await this.serially(async () => this.#completeOnce(await this.fold(batch), counts, Date.now()));
     }
+  }
+
+  /**
+   * Completes the batch, or joins its completion under way: one summary, one BatchCompleted. Its
+   * fold is whole by now (every result the counts include was folded first, see Recorder), so
+   * it may run beside the next record rounds, which can bring it nothing more.
+   */
+  #completeOnce(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+    let completing = this.#completing.get(fold.id);
+    if (!completing) {
+      completing = this.#complete(fold, counts, now).finally(() => this.#completing.delete(fold.id));
+      this.#completing.set(fold.id, completing);
+    }
+    return completing;
   }
 
   async #refold(batch: string): Promise<BatchFold> {

@@ -92,7 +92,12 @@ export class Recorder {
             failed.push(pending[i]!);
             failure ??= settled.error;
           } else if (settled) {
-            await this.#retry(() => book.afterRecording(settled.fold, settled.counts, settled.now));
+            // Not awaited: a completion runs beside the next rounds (BatchBook.#completeOnce), so
+            // the recording of other batches does not wait for its round trips. One that fails is
+            // completed by the reconciler, which finds every batch whose jobs are all done.
+            book
+              .afterRecording(settled.fold, settled.counts, settled.now)
+              .catch((error: unknown) => this.#o.logger.warn({ err: error, batch: settled.fold.id }, 'completing the batch failed; the reconciler will'));
           }
         }
         // Only the groups that failed go again: the others are recorded, folded and acked. A

@@ -107,6 +107,7 @@ export class Sink {
     this.#results.close();
     await this.#loop;
     await this.#inbox.idle();
+    await this.#book.idle();
     this.#acks.flush();
     await this.#publisher.idle().catch(() => {});
     this.#events.close();

@@ -36,10 +36,9 @@ export class RedisDispatchLedger implements DispatchLedger {
   }
 
   async begin(batch: string, pipeline: string) {
-    const before = await this.#ledger.batchInfo(batch);
-    if (before) this.#resumed.add(batch);
     const info = await this.#ledger.beginBatch(batch, pipeline, this.#clock());
-    return { resumed: before !== undefined, summary: info.status === 'done' ? info.summary : null, ...(info.cancelledAt === null ? {} : { cancelled: true }) };
+    if (!info.created) this.#resumed.add(batch);
+    return { resumed: !info.created, summary: info.status === 'done' ? info.summary : null, ...(info.cancelledAt === null ? {} : { cancelled: true }) };
   }
 
   keepNew(batch: string, seqs: number[]) {

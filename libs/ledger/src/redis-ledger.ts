@@ -147,20 +147,23 @@ export class RedisLedger {
   }
 
   /**
-   * Opens a batch, or finds it again after a restart. The batch's meta hash, the list of batches
-   * and the pipeline's active set are three hash slots on a cluster, so three commands: a restart
+   * Opens a batch, or finds it again after a restart; `created` when this call opened it. The
+   * batch's meta hash, the list of batches and the pipeline's active set are three hash slots on
+   * a cluster: the meta first (commands/begin-1.lua), then the other two at once. A restart
    * between them is mended by the next begin of the batch (a resumed batch begins again), which
    * adds it to both wherever it is missing.
    */
-  async beginBatch(batch: string, pipeline: string, now = Date.now()): Promise<BatchInfo> {
-    const k = this.keys.batch(batch);
-    const created = await this.redis.hsetnx(k.meta, 'startedAt', now);
-    if (created) await this.redis.hset(k.meta, 'pipeline', pipeline, 'status', 'running', 'recorded', 0, 'dead', 0);
-    const info = (await this.batchInfo(batch))!;
+  async beginBatch(batch: string, pipeline: string, now = Date.now()): Promise<BatchInfo & { created: boolean }> {
+    const [created, flat] = await this.redis.jobpipeBegin(this.keys.batch(batch).meta, now, pipeline);
+    const meta: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) meta[flat[i]!] = flat[i + 1]!;
+    const info = infoOf(batch, meta)!;
     if (info.pipeline !== pipeline) throw new Error(`batch ${batch} belongs to pipeline ${info.pipeline}, not ${pipeline}`);
-    await this.redis.zadd(this.keys.batches, 'NX', info.startedAt, batch);
-    if (info.status !== 'done') await this.redis.sadd(this.keys.active(pipeline), batch);
-    return info;
+    await Promise.all([
+      this.redis.zadd(this.keys.batches, 'NX', info.startedAt, batch),
+      info.status === 'done' ? undefined : this.redis.sadd(this.keys.active(pipeline), batch),
+    ]);
+    return { ...info, created: created === 1 };
   }
 
   /** The split is over: the batch has `total` jobs. */
@@ -405,21 +408,7 @@ export class RedisLedger {
   }
 
   async batchInfo(batch: string): Promise<BatchInfo | undefined> {
-    const meta = await this.redis.hgetall(this.keys.batch(batch).meta);
-    if (!meta.startedAt) return undefined;
-    return {
-      batch,
-      pipeline: meta.pipeline ?? '',
-      status: meta.status === 'done' ? 'done' : 'running',
-      total: meta.total === undefined ? null : Number(meta.total),
-      recorded: Number(meta.recorded ?? 0),
-      dead: Number(meta.dead ?? 0),
-      cancelled: Number(meta.cancelled ?? 0),
-      cancelledAt: meta.cancelledAt === undefined ? null : Number(meta.cancelledAt),
-      startedAt: Number(meta.startedAt),
-      finishedAt: meta.finishedAt === undefined ? null : Number(meta.finishedAt),
-      summary: meta.summary ? (JSON.parse(meta.summary) as BatchSummary) : null,
-    };
+    return infoOf(batch, await this.redis.hgetall(this.keys.batch(batch).meta));
   }
 
   /** Recorded results per worker id. */
@@ -553,4 +542,22 @@ function entryOf(job: LedgerJob): string {
 function parseEntry(seq: number, entry: string): LedgerJob {
   const bar = entry.indexOf('|');
   return { seq, attempt: Number(entry.slice(0, bar)), payloadJson: entry.slice(bar + 1) };
+}
+
+/** A batch's meta hash read as BatchInfo; undefined for a batch not begun (no startedAt). */
+function infoOf(batch: string, meta: Record<string, string>): BatchInfo | undefined {
+  if (!meta.startedAt) return undefined;
+  return {
+    batch,
+    pipeline: meta.pipeline ?? '',
+    status: meta.status === 'done' ? 'done' : 'running',
+    total: meta.total === undefined ? null : Number(meta.total),
+    recorded: Number(meta.recorded ?? 0),
+    dead: Number(meta.dead ?? 0),
+    cancelled: Number(meta.cancelled ?? 0),
+    cancelledAt: meta.cancelledAt === undefined ? null : Number(meta.cancelledAt),
+    startedAt: Number(meta.startedAt),
+    finishedAt: meta.finishedAt === undefined ? null : Number(meta.finishedAt),
+    summary: meta.summary ? (JSON.parse(meta.summary) as BatchSummary) : null,
+  };
 }

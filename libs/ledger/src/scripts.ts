@@ -29,6 +29,7 @@ export interface LedgerCommands {
   jobpipeAdmit(...args: (string | number)[]): Promise<string[]>;
   jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null, string, string | null]>;
   jobpipeCancel(...args: (string | number)[]): Promise<[string, number]>;
+  jobpipeBegin(...args: (string | number)[]): Promise<[number, string[]]>;
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeExpirePacks(...args: (string | number)[]): Promise<number>;
   jobpipeFilterNew(...args: (string | number)[]): Promise<string[]>;
