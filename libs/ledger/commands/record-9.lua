@@ -29,8 +29,8 @@
   Returns { outcome codes as a string, one character per result, recorded, dead, total or false,
   status, startedAt, cancelled jobs, cancelledAt or false }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight and not
-  recordable: dead-lettered, beyond the batch's end, its batch done, the job or its batch
-  cancelled, or a failure), T retry
+  recordable: dead-lettered, beyond the batch's end, its batch done, or a failure), C cancelled
+  (the job or its batch, while the batch was not done yet), T retry
   scheduled, X dead letter, S stale failure (an older attempt; ignored).
   A success for a job missing from the in-flight hash is still recorded while its batch runs: the
   job was dispatched (ids are deterministic), and Redis may have lost the write-ahead (an AOF
@@ -86,7 +86,7 @@ if #seqs == 0 then return reply('') end
 if batch[3] then
   redis.call('HDEL', inflight, unpack(seqs))
   redis.call('ZREM', leases, unpack(seqs))
-  return reply(string.rep('O', #seqs))
+  return reply(string.rep('C', #seqs))
 end
 local done = redis.call('HMGET', results, unpack(seqs))
 -- Only a failure needs its in-flight entry (the attempt it is at). A success is recorded whenever
@@ -122,7 +122,7 @@ for n = 1, #seqs do
   if done[n] or seen[seq] then
     codes[#codes + 1] = 'D'
   elseif isCancelled[seq] then
-    codes[#codes + 1] = 'O'
+    codes[#codes + 1] = 'C'
   elseif ok then
     if running and (not total or tonumber(seq) < total) and not isDead[seq] then
       finished[#finished + 1] = seq

@@ -15,6 +15,8 @@ export const RecordOutcome = {
   DeadLetter: 'X',
   /** Ignored: a failure of an older attempt than the one in flight (durable ledger). */
   Stale: 'S',
+  /** Dropped: the job or its batch was cancelled (durable ledger, commands/cancel-7.lua); not a duplicate. */
+  Cancelled: 'C',
 } as const;
 
 export type RecordOutcomeCode = (typeof RecordOutcome)[keyof typeof RecordOutcome];

@@ -332,7 +332,7 @@ describe('RedisLedger', () => {
     expect(await ledger.cancel(batch, 'p', [0, 1, 3, 4], undefined, 3000)).toEqual({ codes: 'RCXU', cancelled: 1 });
     expect(await ledger.cancel(batch, 'p', [1], undefined, 3000)).toEqual({ codes: 'A', cancelled: 0 });
     // Its result, late or not, is not recorded; the write-ahead of a redelivery skips it; no lease brings it back.
-    expect((await ledger.record(batch, 'w', [ok(1, 'late')], 0, 100, 4000)).outcomes).toBe('O');
+    expect((await ledger.record(batch, 'w', [ok(1, 'late')], 0, 100, 4000)).outcomes).toBe('C');
     expect(await ledger.admit(batch, jobs(1), 9000)).toEqual([1]);
     expect((await ledger.takeDue(batch, 10, 5, 20_000, 10_000)).jobs.map((job) => job.seq)).toEqual([2]);
     await ledger.endBatch(batch, 4);
@@ -350,7 +350,7 @@ describe('RedisLedger', () => {
     await ledger.record(batch, 'w', [ok(0, 'a')], 0, 100, 2000);
     expect(await ledger.cancel(batch, 'p', undefined, undefined, 3000)).toEqual({ codes: 'C', cancelled: 2 });
     expect(await ledger.cancel(batch, 'p', undefined, undefined, 3100)).toEqual({ codes: 'A', cancelled: 0 });
-    expect((await ledger.record(batch, 'w', [ok(1, 'b'), failed(2, 1)], 0, 100, 4000)).outcomes).toBe('OO');
+    expect((await ledger.record(batch, 'w', [ok(1, 'b'), failed(2, 1)], 0, 100, 4000)).outcomes).toBe('CC');
     expect(await ledger.admit(batch, jobs(5), 9000)).toEqual([5]);
     expect((await ledger.takeDue(batch, 10, 5, 20_000, 10_000)).jobs).toEqual([]);
     expect(await ledger.retryDead(batch, 'p')).toBe(0);
