@@ -49,4 +49,26 @@ describe('Backlog', () => {
     expect(backlog.mayAdd('small')).toBe(false);
     expect(backlog.out).toBe(6); // maxInFlight plus one share
   });
+
+  it('drops what waits of a cancelled batch or of cancelled jobs, and says so for each of its jobs until the batch is done', () => {
+    const suspects: ReturnType<typeof job>[] = [job(8, true)];
+    const backlog = new Backlog(100, suspects);
+    for (let seq = 0; seq < 4; seq++) backlog.addFresh(job(seq));
+    backlog.addFresh({ ...job(0), batch: 'other' });
+    backlog.comeBack([job(5), { ...job(6), batch: 'other' }]);
+    expect(backlog.cancel('b', [1, 5])).toBe(2);
+    expect([backlog.fresh.jobsOf('b').map((j) => j.seq), backlog.redeliveries.map((j) => `${j.batch}:${j.seq}`)]).toEqual([[0, 2, 3], ['other:6']]);
+    expect([backlog.isCancelled('b', 1), backlog.isCancelled('b', 0), backlog.mayAdd('b')]).toEqual([true, false, true]);
+    // The whole batch: the rest goes, its split may add nothing more.
+    expect(backlog.cancel('b')).toBe(4);
+    expect([backlog.fresh.length, suspects.length, backlog.isCancelled('b', 0), backlog.mayAdd('b'), backlog.mayAdd('other')]).toEqual([
+      1,
+      0,
+      true,
+      false,
+      true,
+    ]);
+    backlog.forgetCancels('b');
+    expect([backlog.isCancelled('b', 1), backlog.mayAdd('b')]).toEqual([false, true]);
+  });
 });

@@ -1,6 +1,6 @@
 import type { InFlightJob, PendingJob } from '@jobpipe/ledger';
 import { Signal } from '@jobpipe/transport';
-import { FreshQueues } from './fresh-queues.js';
+import { FreshQueues, removeWhere } from './fresh-queues.js';
 import { InFlight } from './in-flight.js';
 
 /**
@@ -76,11 +76,7 @@ export class Backlog {
     } else this.#cancelledBatches.add(batch);
     const picked = (job: PendingJob) => job.batch === batch && (wanted === undefined || wanted.has(job.seq));
     let dropped = this.fresh.drop(batch, wanted);
-    for (const queue of [this.redeliveries, this.suspects]) {
-      const kept = queue.filter((job) => !picked(job));
-      dropped += queue.length - kept.length;
-      queue.splice(0, queue.length, ...kept);
-    }
+    for (const queue of [this.redeliveries, this.suspects]) dropped += removeWhere(queue, picked);
     // A split waiting for room finds its batch cancelled.
     this.room.notify();
     return dropped;

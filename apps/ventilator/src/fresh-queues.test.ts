@@ -56,6 +56,17 @@ describe('FreshQueues', () => {
     expect(LOWEST_PRIORITY).toBe(2_097_152);
   });
 
+  it('drops the waiting jobs of a batch, all or some, and takes an emptied batch out of the rotation', () => {
+    const queues = new FreshQueues();
+    for (let seq = 0; seq < 4; seq++) queues.push(job('a', seq));
+    queues.push(job('b', 0));
+    expect(queues.drop('a', new Set([1, 3, 9]))).toBe(2);
+    expect([queues.length, queues.jobsOf('a').map((j) => j.seq)]).toEqual([3, [0, 2]]);
+    expect(queues.drop('b')).toBe(1);
+    expect(queues.drop('none')).toBe(0);
+    expect(drain(queues, 10)).toEqual(['a:0-2']);
+  });
+
   it('never loses or repeats a job, and keeps each batch in order, whatever is pushed, taken and put back', () => {
     fc.assert(
       fc.property(

@@ -15,6 +15,15 @@ export interface PackSource {
   putBack(jobs: PendingJob[]): void;
 }
 
+/** Removes the jobs that `picked` picks from `jobs`, in place, keeping the others' order; returns how many. */
+export function removeWhere(jobs: PendingJob[], picked: (job: PendingJob) => boolean): number {
+  let kept = 0;
+  for (const job of jobs) if (!picked(job)) jobs[kept++] = job;
+  const removed = jobs.length - kept;
+  jobs.length = kept;
+  return removed;
+}
+
 /** A plain queue as a pack source (redeliveries, suspects). */
 export function arraySource(jobs: PendingJob[]): PackSource {
   return {
@@ -87,12 +96,9 @@ export class FreshQueues {
   drop(batch: string, seqs?: ReadonlySet<number>): number {
     const queue = this.#queues.get(batch);
     if (!queue) return 0;
-    const before = queue.jobs.length;
-    const kept = seqs ? queue.jobs.filter((job) => !seqs.has(job.seq)) : [];
-    queue.jobs.splice(0, before, ...kept);
-    const dropped = before - kept.length;
+    const dropped = removeWhere(queue.jobs, (job) => seqs === undefined || seqs.has(job.seq));
     this.#length -= dropped;
-    if (queue.queued && kept.length === 0) {
+    if (queue.queued && queue.jobs.length === 0) {
       const level = this.#levels.get(queue.priority)!;
       level.splice(level.indexOf(queue), 1);
       this.#dequeued(queue, level);
