@@ -12,15 +12,19 @@ let y = 0;
 for (const row of rows) {
   panels.push({ id: id++, type: 'row', title: row.title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] });
   y += 1;
-  const width = 24 / row.panels.length;
+  // Grafana's grid is 24 whole columns: the first panels get one more when they do not divide it.
+  const base = Math.floor(24 / row.panels.length);
+  const wider = 24 - base * row.panels.length;
+  let x = 0;
   row.panels.forEach((panel, i) => {
+    const width = base + (i < wider ? 1 : 0);
     const type = panel.type ?? 'timeseries';
     panels.push({
       id: id++,
       type,
       title: panel.title,
       datasource,
-      gridPos: { h: 8, w: width, x: i * width, y },
+      gridPos: { h: 8, w: width, x, y },
       fieldConfig: {
         defaults: {
           unit: panel.unit,
@@ -35,6 +39,7 @@ for (const row of rows) {
           : { reduceOptions: { calcs: ['lastNotNull'] } },
       targets: panel.targets.map((target, j) => ({ refId: String.fromCharCode(65 + j), datasource, expr: target.expr, legendFormat: target.legend })),
     });
+    x += width;
   });
   y += 8;
 }

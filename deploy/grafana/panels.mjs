@@ -127,6 +127,11 @@ export const rows = [
         ],
       },
       {
+        title: 'Fresh jobs waiting by priority',
+        unit: 'short',
+        targets: [{ expr: `sum by (pipeline, priority) (jobpipe_fresh_jobs_waiting{${P}})`, legend: '{{pipeline}} priority {{priority}}' }],
+      },
+      {
         title: 'Batches: running, open, queued',
         unit: 'short',
         targets: [

@@ -67,6 +67,18 @@ describe('FreshQueues', () => {
     expect(drain(queues, 10)).toEqual(['a:0-2']);
   });
 
+  it('counts the jobs waiting at each priority that has some, highest first', () => {
+    const queues = new FreshQueues();
+    queues.setPriority('u', 1);
+    for (const batch of ['u', 'x', 'y', 'y']) queues.push(job(batch, queues.queued(batch)));
+    expect([...queues.waitingByPriority()]).toEqual([
+      [1, 1],
+      [LOWEST_PRIORITY, 3],
+    ]);
+    drain(queues, 10);
+    expect([...queues.waitingByPriority()]).toEqual([]);
+  });
+
   it('never loses or repeats a job, and keeps each batch in order, whatever is pushed, taken and put back', () => {
     fc.assert(
       fc.property(

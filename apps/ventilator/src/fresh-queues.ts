@@ -66,6 +66,15 @@ export class FreshQueues {
     return this.#length;
   }
 
+  /** Jobs waiting at each priority that has some, highest first. */
+  *waitingByPriority(): IterableIterator<[number, number]> {
+    for (const priority of this.#order) {
+      let jobs = 0;
+      for (const queue of this.#levels.get(priority)!) jobs += queue.jobs.length;
+      yield [priority, jobs];
+    }
+  }
+
   /** Jobs of `batch` waiting. */
   queued(batch: string): number {
     return this.#queues.get(batch)?.jobs.length ?? 0;

@@ -9,6 +9,7 @@ import { Backlog } from './backlog.js';
 import { BatchCompletions } from './batch-completions.js';
 import { DispatchGate } from './dispatch-gate.js';
 import { Dispatcher } from './dispatcher.js';
+import { LOWEST_PRIORITY } from './fresh-queues.js';
 import { Isolation } from './isolation.js';
 import { Reaper } from './reaper.js';
 import { BatchCancelled, Splitter } from './splitter.js';
@@ -110,6 +111,10 @@ export class Ventilator {
     metrics.sampleGauge(metrics.batchJobsSplit, labels, () => this.#splitter.splitSoFar);
     metrics.sampleGauge(metrics.batchesRunning, labels, () => this.#completions.size);
     metrics.sampleGauge(metrics.jobsWaiting, labels, () => backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length);
+    metrics.sampleGaugeSeries(metrics.freshJobsWaiting, function* () {
+      for (const [priority, jobs] of backlog.fresh.waitingByPriority())
+        yield [{ ...labels, priority: priority === LOWEST_PRIORITY ? 'none' : String(priority) }, jobs] as [typeof labels & { priority: string }, number];
+    });
     metrics.sampleGauge(metrics.pipelinePaused, labels, () => (this.#gate.paused ? 1 : 0));
     metrics.sampleGauge(metrics.rateLimit, labels, () => this.#gate.rate);
   }

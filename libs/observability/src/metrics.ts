@@ -54,6 +54,11 @@ export class Metrics {
     'Jobs a ventilator holds ready to send and has not sent (split, added or due again); the work that waits for workers',
     ['pipeline'],
   );
+  readonly freshJobsWaiting = this.#gauge(
+    'jobpipe_fresh_jobs_waiting',
+    'Fresh jobs (split or added, not due again) a ventilator holds ready, by priority ("none": without one); a series only while jobs of that priority wait',
+    ['pipeline', 'priority'],
+  );
   readonly streamJobsWaiting = this.#gauge(
     'jobpipe_stream_jobs_waiting',
     "Single jobs on the pipeline's job stream that no ventilator has written ahead yet (every ventilator reports the same: read it with max)",
@@ -110,6 +115,18 @@ export class Metrics {
     this.#samplers.set(name, () => {
       previous?.();
       child.set(read());
+    });
+  }
+
+  /**
+   * As sampleGauge, for a gauge whose series come and go: at each scrape it holds exactly the
+   * series `read` gives (one that is gone is dropped, not left at its last value).
+   */
+  sampleGaugeSeries<L extends string>(gauge: Gauge<L>, read: () => Iterable<[Partial<Record<L, string>>, number]>): void {
+    const name = (gauge as unknown as { name: string }).name;
+    this.#samplers.set(name, () => {
+      gauge.reset();
+      for (const [labels, value] of read()) gauge.set(labels, value);
     });
   }
 
