@@ -199,7 +199,7 @@ export class Ventilator {
     } catch (error) {
       this.#backlog.fresh.forget(batchId);
       if (!(error instanceof BatchCancelled)) throw error;
-      logger.info({ batch: batchId, split: this.#splitter.splitSoFar }, 'batch cancelled during its split');
+      logger.info({ batch: batchId }, 'batch cancelled during its split');
       return done;
     }
     await ledger.end(batchId, total);
