@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
-//          [--rate 10000] [--latency-jobs 30000] [--warmup-seconds 6]
+//          [--rate 10000 | --rate-share 0.5] [--latency-jobs 30000] [--warmup-seconds 6]
 //          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,raw-zeromq-packed,bullmq,rabbitmq,
 //                     jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
@@ -9,7 +9,15 @@
 // --warmup-jobs jobs (default: as many as --jobs) and then --jobs more: jobs/s counts those after
 // the warm-up, and "cold" the warm-up's, from fresh processes. Then each system runs once at a
 // fixed offered load for latency: --warmup-seconds of load first, left out of the percentiles, then
-// --latency-jobs jobs measured. Prints a table with jobpipe durable's ratio to each other system,
+// --latency-jobs jobs measured. The offered load is --rate jobs/s for every system, or with
+// --rate-share S each system's own median jobs/s of this run's throughput rounds times S (a load
+// it can carry); each row states it (offered_jobs_per_s). Default: --rate 10000 at --payload-bytes
+// 100 (the load the latency targets are stated at), --rate-share 0.5 at any other size.
+// Above 1,000 payload bytes, --jobs defaults to 1e9 / 2 / bytes (at least 2,000, at most 100,000),
+// so the warm-up and the timed jobs move about 1 GB of payload a round, and --latency-jobs to at
+// most as many. MB/s (mb_per_s) is payload bytes only (jobs/s x --payload-bytes / 1e6), without
+// framing, results or the fixed fields; the scripted rows below carry payloads of their own and
+// have none. Prints a table with jobpipe durable's ratio to each other system,
 // and jobpipe in memory's to each baseline (raw-zeromq-packed: the limit of ZeroMQ here, jobs
 // packed 500 a message as jobpipe packs them, with no persistence and no flow control).
 // Then, once each (not over --rounds), the benchmarks with scripts of their own, each a child
@@ -51,7 +59,8 @@ try {
       workers: { type: 'string', default: '2' },
       'payload-bytes': { type: 'string', default: '100' },
       rounds: { type: 'string' },
-      rate: { type: 'string', default: '10000' },
+      rate: { type: 'string' },
+      'rate-share': { type: 'string' },
       'latency-jobs': { type: 'string' },
       'warmup-seconds': { type: 'string' },
       systems: { type: 'string' },
@@ -65,12 +74,18 @@ try {
   usage(error.message);
 }
 const smoke = args.smoke;
-const jobs = Number(args.jobs ?? (args.balance ? 3000 : smoke ? 300 : 100_000));
-const workers = Number(args.workers);
 const payloadBytes = Number(args['payload-bytes']);
+// Big payloads: a round of 100,000 jobs of 100 KB would be 20 GB and many minutes a system.
+const bigPayload = payloadBytes > 1000;
+const scaledJobs = Math.max(2000, Math.min(100_000, Math.floor(1e9 / 2 / payloadBytes)));
+const jobs = Number(args.jobs ?? (args.balance ? 3000 : smoke ? 300 : bigPayload ? scaledJobs : 100_000));
+const workers = Number(args.workers);
 const rounds = Number(args.rounds ?? (smoke ? 1 : 3));
-const rate = Number(args.rate);
-const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : 30_000));
+if (args.rate !== undefined && args['rate-share'] !== undefined) usage('give --rate or --rate-share, not both');
+// The latency targets are stated at 10,000 jobs/s of 100 bytes; any other size, at a share of what each system carries.
+const rateShare = args['rate-share'] !== undefined ? Number(args['rate-share']) : args.rate === undefined && payloadBytes !== 100 ? 0.5 : undefined;
+const rate = rateShare === undefined ? Number(args.rate ?? 10_000) : undefined;
+const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : bigPayload ? Math.min(30_000, jobs) : 30_000));
 // Fresh processes answer slowly for their first seconds, while V8 optimises their code (see
 // docs/benchmarks.md); a pipeline is a long-running service, so each system gets the same warm-up.
 const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 6));
@@ -82,13 +97,13 @@ for (const [name, value, min] of [
   ['workers', workers, 1],
   ['payload-bytes', payloadBytes, 0],
   ['rounds', rounds, 1],
-  ['rate', rate, 1],
+  ...(rate === undefined ? [] : [['rate', rate, 1]]),
   ['latency-jobs', latencyJobs, 1],
   ['warmup-seconds', warmupSeconds, 0],
 ]) {
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
 }
-const latencyWarmupJobs = Math.round(warmupSeconds * rate);
+if (rateShare !== undefined && !(rateShare > 0 && rateShare <= 1)) usage(`--rate-share must be a number > 0 and <= 1, got "${args['rate-share']}"`);
 /** The systems run over --rounds with the same jobs, for throughput and then latency. */
 const roundSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
 /**
@@ -232,12 +247,13 @@ async function throughput(system) {
   return runBaseline(system, [...counts, '--workers', String(workers), '--payload-bytes', String(payloadBytes)]);
 }
 
-async function latency(system) {
+async function latency(system, offered) {
+  const latencyWarmupJobs = Math.round(warmupSeconds * offered);
   if (system.startsWith('jobpipe-')) {
     const run = await runJobpipe({
       durable: system === 'jobpipe-durable',
       count: latencyWarmupJobs + latencyJobs,
-      ratePerSecond: rate,
+      ratePerSecond: offered,
       input: { warmupJobs: latencyWarmupJobs },
     });
     checkJobpipeLatency(system, run);
@@ -258,7 +274,7 @@ async function latency(system) {
     '--payload-bytes',
     String(payloadBytes),
     '--rate',
-    String(rate),
+    String(offered),
   ]);
 }
 
@@ -414,15 +430,22 @@ async function main() {
       rows.push({ system, skipped: skipped[system] });
       continue;
     }
-    say(`latency at ${rate} jobs/s offered (${warmupSeconds} s warm-up): ${system}`);
-    const lat = await latency(system);
+    const jobsPerSecond = stats(samples[system]);
+    // A share of the system's own median: the load it carries, not one that only the fastest can.
+    const offered = rate ?? Math.max(1, Math.round(rateShare * jobsPerSecond.median));
+    say(`latency at ${offered} jobs/s offered (${warmupSeconds} s warm-up): ${system}`);
+    const lat = await latency(system, offered);
     // jobpipe's rows also split the latency where a worker starts the job (see examples/echo).
     // ... and give the p50 of each tenth of the measured jobs: flat once warmed up.
     const cold = coldSamples[system].length > 0 ? { cold_jobs_per_s: stats(coldSamples[system]) } : {};
+    // Payload only: each stat of jobs/s times the bytes (the same runs' median, min and max).
+    const mb = (perSecond) => round2((perSecond * payloadBytes) / 1e6);
     rows.push({
       system,
-      jobs_per_s: stats(samples[system]),
+      jobs_per_s: jobsPerSecond,
+      mb_per_s: { median: mb(jobsPerSecond.median), min: mb(jobsPerSecond.min), max: mb(jobsPerSecond.max) },
       ...cold,
+      offered_jobs_per_s: offered,
       p50_ms: lat.p50Ms,
       p99_ms: lat.p99Ms,
       ...(lat.stages ? { latency_stages_ms: lat.stages, p50_by_tenth_ms: lat.p50ByTenth } : {}),
@@ -453,7 +476,9 @@ async function main() {
     workers,
     payloadBytes,
     rounds,
-    offeredRate: rate,
+    // The latency runs' load: one rate for all (offeredRate), or each row's offered_jobs_per_s, rateShare of its median.
+    offeredRate: rate ?? null,
+    rateShare: rateShare ?? null,
     warmupSeconds,
     latencyClock: 'CLOCK_MONOTONIC (process.hrtime), one for every process of the host',
     rows,
@@ -462,7 +487,7 @@ async function main() {
     jobpipePeakRssMb: rss,
   };
   console.log(
-    `\n${'system'.padEnd(21)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'durable / this'.padStart(15)} ${'memory / this'.padStart(14)}  target`,
+    `\n${'system'.padEnd(21)} ${'median jobs/s'.padStart(14)} ${'min'.padStart(9)} ${'max'.padStart(9)} ${'cold'.padStart(9)} ${'MB/s'.padStart(8)} ${'offered'.padStart(9)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'durable / this'.padStart(15)} ${'memory / this'.padStart(14)}  target`,
   );
   for (const row of rows) {
     if (row.skipped) {
@@ -471,8 +496,9 @@ async function main() {
     }
     const ratio = (value) => (value === undefined ? '' : `${value}x`);
     const ms = (value) => (value === undefined ? '-' : value.toFixed(2));
+    const mbs = (value) => (value === undefined ? '-' : value.toFixed(1));
     console.log(
-      `${row.system.padEnd(21)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${ms(row.p50_ms).padStart(8)} ${ms(row.p99_ms).padStart(8)} ${ratio(ratios[row.system]).padStart(15)} ${ratio(memoryRatios[row.system]).padStart(14)}  ${(row.targets ?? []).map(describeTarget).join('; ')}`.trimEnd(),
+      `${row.system.padEnd(21)} ${fmt(row.jobs_per_s.median).padStart(14)} ${fmt(row.jobs_per_s.min).padStart(9)} ${fmt(row.jobs_per_s.max).padStart(9)} ${fmt(row.cold_jobs_per_s?.median).padStart(9)} ${mbs(row.mb_per_s?.median).padStart(8)} ${fmt(row.offered_jobs_per_s).padStart(9)} ${ms(row.p50_ms).padStart(8)} ${ms(row.p99_ms).padStart(8)} ${ratio(ratios[row.system]).padStart(15)} ${ratio(memoryRatios[row.system]).padStart(14)}  ${(row.targets ?? []).map(describeTarget).join('; ')}`.trimEnd(),
     );
   }
   for (const row of rows) {
@@ -490,6 +516,10 @@ async function main() {
     );
   for (const row of rows.filter((r) => r.workload)) console.log(`${row.system}: ${row.workload}`);
   if (smoke && rows.some((row) => row.targets)) console.log('smoke run: its sizes show that each benchmark runs; they judge no target');
+  if (rounded.length > 0) {
+    const load = rate === undefined ? `${rateShare} of each system's median jobs/s above` : `${fmt(rate)} jobs/s for every system`;
+    console.log(`MB/s: median jobs/s x ${fmt(payloadBytes)} payload bytes / 1e6 (payload only); p50 / p99 at the offered jobs/s: ${load}`);
+  }
   if (warmupJobs > 0) console.log(`jobs/s: the ${fmt(jobs)} jobs after a warm-up of ${fmt(warmupJobs)}; cold: the warm-up's, from fresh processes (median)`);
   console.log(`jobpipe peak RSS (MB): ${JSON.stringify(rss)}`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -15,6 +15,13 @@ const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 type Target = { what: string; value: number; op: '>=' | '<='; bound: number; met: boolean };
+type Stats = { median: number; min: number; max: number };
+
+/** MB/s of a row as bench/run.mjs states it: its jobs/s times the payload bytes, to the hundredth. */
+function expectBandwidth(row: { jobs_per_s: Stats; mb_per_s?: Stats }, payloadBytes: number) {
+  for (const key of ['median', 'min', 'max'] as const)
+    expect(Math.abs(row.mb_per_s![key] - (row.jobs_per_s[key] * payloadBytes) / 1e6)).toBeLessThanOrEqual(0.005);
+}
 
 /** bench/run.mjs with these arguments (and env), as `npm run bench --` runs it. */
 const bench = (args: string[], env: Record<string, string> = {}) =>
@@ -53,7 +60,9 @@ describe('npm run bench -- --smoke', () => {
     const report = JSON.parse(readFileSync(json, 'utf8')) as {
       rows: {
         system: string;
-        jobs_per_s: { median: number; min: number; max: number };
+        jobs_per_s: Stats;
+        mb_per_s?: Stats;
+        offered_jobs_per_s?: number;
         cold_jobs_per_s: { median: number };
         p50_ms: number;
         p99_ms: number;
@@ -65,9 +74,13 @@ describe('npm run bench -- --smoke', () => {
       memoryRatios: Record<string, number>;
       warmupSeconds: number;
       warmupJobs: number;
+      offeredRate: number | null;
+      rateShare: number | null;
       latencyClock: string;
     };
     expect(report.latencyClock).toMatch(/CLOCK_MONOTONIC/);
+    // At 100 bytes the latency runs keep the load the targets are stated at, the same for all.
+    expect(report).toMatchObject({ offeredRate: 10_000, rateShare: null });
     // 200 jobs of warm-up at 10,000 jobs/s, then the smoke run's 300 measured.
     expect(report.warmupSeconds).toBe(0.02);
     // Throughput: 200 jobs of warm-up (the cold figure), then the 300 timed.
@@ -79,6 +92,8 @@ describe('npm run bench -- --smoke', () => {
       expect(row.cold_jobs_per_s.median).toBeGreaterThan(0);
       expect(row.p50_ms).toBeGreaterThan(0);
       expect(row.p99_ms).toBeGreaterThanOrEqual(row.p50_ms);
+      expectBandwidth(row, 100);
+      expect(row.offered_jobs_per_s).toBe(10_000);
       if (!row.system.startsWith('jobpipe-')) continue;
       // Each half of a job's way is a part of the whole, and none is negative: one clock.
       for (const stage of [row.latency_stages_ms!.toWorker, row.latency_stages_ms!.toRecorded]) {
@@ -98,6 +113,29 @@ describe('npm run bench -- --smoke', () => {
     expect(run.stdout).toMatch(/jobpipe-durable\s+[\d,]+/);
     expect(run.stdout).toMatch(/raw-zeromq-packed\s+[\d,]+/);
     expect(run.stdout).toMatch(/jobpipe-memory \/ raw-zeromq-packed \(50 jobs a message, no persistence\): [\d.]+x \(target >= 0\.7x\): (met|NOT met)/);
+  }, 150_000);
+
+  it.concurrent('at another payload size, states MB/s and offers each system half its own median for latency', async () => {
+    const json = join(dir, 'payload.json');
+    const run = await bench(['--smoke', '--systems', 'raw-zeromq-packed', '--payload-bytes', '2000', '--json', json]);
+    expect(run.status, run.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      payloadBytes: number;
+      offeredRate: number | null;
+      rateShare: number | null;
+      rows: { system: string; jobs_per_s: Stats; mb_per_s?: Stats; offered_jobs_per_s?: number; p50_ms: number }[];
+    };
+    expect(report).toMatchObject({ payloadBytes: 2000, offeredRate: null, rateShare: 0.5 });
+    const [row] = report.rows;
+    expect(row!.jobs_per_s.median).toBeGreaterThan(0);
+    expectBandwidth(row!, 2000);
+    expect(row!.offered_jobs_per_s).toBe(Math.max(1, Math.round(row!.jobs_per_s.median / 2)));
+    expect(row!.p50_ms).toBeGreaterThan(0);
+    expect(run.stdout).toMatch(/MB\/s: median jobs\/s x 2,000 payload bytes .*: 0\.5 of each system's median/);
+    // One load or the other: both is a bad command line.
+    const both = await bench(['--smoke', '--systems', 'raw-zeromq-packed', '--rate', '100', '--rate-share', '0.5']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--rate or --rate-share, not both/);
   }, 150_000);
 
   it.concurrent('runs the benchmarks with scripts of their own, small, each row with real figures and its targets', async () => {
