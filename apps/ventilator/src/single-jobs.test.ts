@@ -12,6 +12,10 @@ const job = (entryId: string, bucket: string, seq: number, priority?: number): S
   ...(priority === undefined ? {} : { priority }),
 });
 const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+/** Waits until `holds` (the room's loop and its acks run on timers: a busy machine delays them), at most 10 s. */
+async function until(holds: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !holds() && Date.now() < deadline; ) await tick();
+}
 
 /** The room with a fake stream (the entries given, once) and a fake ventilator that records what it is told. */
 function setup(entries: StreamEntry[], doneBuckets: string[] = []) {
@@ -72,7 +76,7 @@ describe('SingleJobs', () => {
       job('1-3', 'b', 0),
     ]);
     await room.start();
-    await tick();
+    await until(() => calls.length >= 6);
     await room.stop();
     expect(calls).toEqual(['begin a 2', 'add a:0,a:1', 'end a 2', 'closed a', 'begin b undefined', 'add b:0']);
     expect(acked).toEqual(['1-2']); // the close entry; the jobs wait for their write-ahead
@@ -81,12 +85,12 @@ describe('SingleJobs', () => {
   it('acknowledges job entries once their jobs are written ahead, and those of a bucket done already at once', async () => {
     const { room, calls, acked, writtenAhead } = setup([job('1-0', 'a', 0), job('1-1', 'a', 1), job('1-2', 'old', 5)], ['old']);
     await room.start();
-    await tick();
+    await until(() => acked.length >= 1 && calls.includes('add a:0,a:1'));
     expect(acked).toEqual(['1-2']);
     expect(calls).not.toContain('add old:5');
     writtenAhead('a', [1]);
     writtenAhead('elsewhere', [0]);
-    await tick();
+    await until(() => acked.length >= 2);
     expect(acked).toEqual(['1-2', '1-1']);
     writtenAhead('a', [0, 1]);
     await room.stop();
