@@ -45,7 +45,8 @@ beforeAll(async () => {
     ...stack.workers.map((worker) => ({ job: 'jobpipe-worker', role: 'worker', address: address(worker) })),
   ]);
   cleanup.add('prometheus', () => prometheus.stop());
-}, 60_000);
+  // Five roles and a Prometheus started one after the other, beside another test file's processes.
+}, 120_000);
 
 afterAll(() => cleanup.run(), 60_000);
 
