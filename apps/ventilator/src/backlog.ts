@@ -82,10 +82,16 @@ export class Backlog {
     return dropped;
   }
 
-  /** Whether the job was cancelled (`cancel`): it must not be sent. */
+  /** Whether a job of `batch` was cancelled (`cancel`), or undefined when none of it was: asked once per pack. */
+  cancelledIn(batch: string): ((seq: number) => boolean) | undefined {
+    if (this.#cancelledBatches.has(batch)) return () => true;
+    const seqs = this.#cancelledJobs.get(batch);
+    return seqs && ((seq) => seqs.has(seq));
+  }
+
+  /** Whether the job was cancelled: it must not be sent. */
   isCancelled(batch: string, seq: number): boolean {
-    if (this.#cancelledBatches.size === 0 && this.#cancelledJobs.size === 0) return false;
-    return this.#cancelledBatches.has(batch) || this.#cancelledJobs.get(batch)?.has(seq) === true;
+    return this.cancelledIn(batch)?.(seq) === true;
   }
 
   /** Whether the whole batch was cancelled. */

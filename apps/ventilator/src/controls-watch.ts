@@ -1,4 +1,4 @@
-import type { PipelineControls } from '@jobpipe/ledger';
+import { cancelNoticeKey, type PipelineControls } from '@jobpipe/ledger';
 import type { Logger } from '@jobpipe/observability';
 import type { Ventilator } from './ventilator.js';
 
@@ -31,7 +31,7 @@ export function watchControls(
       if (before.rateLimit !== after.rateLimit) logger.info({ rateLimit: after.rateLimit }, 'rate limit changed');
       const listed = new Set<string>();
       for (const notice of state.cancels) {
-        const key = JSON.stringify([notice.batch, notice.seqs ?? null]);
+        const key = cancelNoticeKey(notice);
         listed.add(key);
         if (!applied.has(key)) await ventilator.cancel(notice);
       }

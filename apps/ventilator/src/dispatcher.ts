@@ -133,10 +133,14 @@ export class Dispatcher {
       // Recorded (a late result) or dead-lettered (a reservation that ran out: a ventilator that
       // restarted) while they waited here: sending them would run them once more.
       // Cancelled while they waited (jobpipe cancel): the ledger has them out already.
-      if (skipped.length > 0 || jobs.some((job) => backlog.isCancelled(batch, job.seq))) {
+      const cancelled = backlog.cancelledIn(batch);
+      if (skipped.length > 0 || cancelled) {
         const gone = new Set(skipped);
-        jobs = jobs.filter((job) => !gone.has(job.seq) && !backlog.isCancelled(batch, job.seq));
-        if (jobs.length > 0) frame = encoder.encode(batch, dispatchedAt, jobs);
+        const kept = jobs.filter((job) => !gone.has(job.seq) && !cancelled?.(job.seq));
+        if (kept.length < jobs.length) {
+          jobs = kept;
+          if (jobs.length > 0) frame = encoder.encode(batch, dispatchedAt, jobs);
+        }
       }
       if (jobs.length > 0) {
         for (const job of jobs) backlog.inFlight.add(job, dispatchedAt, session.key);

@@ -111,10 +111,12 @@ export class Ventilator {
     metrics.sampleGauge(metrics.batchJobsSplit, labels, () => this.#splitter.splitSoFar);
     metrics.sampleGauge(metrics.batchesRunning, labels, () => this.#completions.size);
     metrics.sampleGauge(metrics.jobsWaiting, labels, () => backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length);
-    metrics.sampleGaugeSeries(metrics.freshJobsWaiting, function* () {
-      for (const [priority, jobs] of backlog.fresh.waitingByPriority())
-        yield [{ ...labels, priority: priority === LOWEST_PRIORITY ? 'none' : String(priority) }, jobs] as [typeof labels & { priority: string }, number];
-    });
+    metrics.sampleGaugeSeries(metrics.freshJobsWaiting, () =>
+      [...backlog.fresh.waitingByPriority()].map(([priority, jobs]) => [
+        { ...labels, priority: priority === LOWEST_PRIORITY ? 'none' : String(priority) },
+        jobs,
+      ]),
+    );
     metrics.sampleGauge(metrics.pipelinePaused, labels, () => (this.#gate.paused ? 1 : 0));
     metrics.sampleGauge(metrics.rateLimit, labels, () => this.#gate.rate);
   }

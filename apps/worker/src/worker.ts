@@ -156,12 +156,13 @@ export class Worker {
   #onCancel(batch: string, seqs: number[] | undefined): void {
     const wanted = seqs && new Set(seqs);
     const matches = (job: Job) => job.batch === batch && (wanted === undefined || wanted.has(job.seq));
+    const outcome: Outcome = { ok: false, error: describeError(new CancelledError(batch)) };
     let dropped = 0;
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
       const job = this.#waiting[i]!;
       if (!matches(job)) continue;
       this.#waiting.splice(i, 1);
-      this.#finish(job, 0, { ok: false, error: describeError(new CancelledError(batch)) });
+      this.#finish(job, 0, outcome);
       dropped++;
     }
     const stopped = this.options.executor.cancel(matches);

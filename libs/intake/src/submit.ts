@@ -108,15 +108,14 @@ export class JobpipeClient {
    * @throws SubmissionError for a batch that is unknown or of another pipeline
    */
   async cancel(pipeline: string, batchId: string): Promise<boolean> {
-    const queue = this.queue(pipeline);
-    const known = (await this.ledger.batchInfo(batchId)) ?? (await queue.getJob(batchId));
-    if (!known) throw new SubmissionError(`batch ${batchId} is unknown`);
+    const queued = await this.queue(pipeline).getJob(batchId);
+    if (!queued && !(await this.ledger.batchInfo(batchId))) throw new SubmissionError(`batch ${batchId} is unknown`);
     const { codes } = await this.ledger.cancel(batchId, pipeline).catch((error: Error) => {
       throw /WRONG_PIPELINE/.test(error.message) ? new SubmissionError(`batch ${batchId} is not of pipeline ${pipeline}`) : error;
     });
     if (codes !== 'C') return false;
     // Still queued: no ventilator need take it. One that has taken it (the job is locked) finds it cancelled.
-    await (await queue.getJob(batchId))?.remove().catch(() => {});
+    await queued?.remove().catch(() => {});
     await this.#controls(pipeline).noteCancel({ batch: batchId });
     return true;
   }

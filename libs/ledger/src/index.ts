@@ -54,5 +54,5 @@ export type { RedisConnectionSpec, RedisRefusal } from './redis-connection.js';
 export { bucketPipeline, JobStream, parseJobId, readOutcomes, VENTILATORS_GROUP } from './job-stream.js';
 export type { AddedJob, JobOutcome, JobStreamOptions, NewJob, StreamEntry } from './job-stream.js';
 export type { JobStreamKeys } from './keys.js';
-export { PipelineControls, CANCEL_NOTICE_MS } from './pipeline-controls.js';
+export { PipelineControls, CANCEL_NOTICE_MS, cancelNoticeKey } from './pipeline-controls.js';
 export type { CancelNotice, PipelineControlState } from './pipeline-controls.js';

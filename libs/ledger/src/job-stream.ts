@@ -227,10 +227,11 @@ export async function readOutcomes(redis: RedisClient, keys: BatchKeys, seqs: re
   return seqs.map((_, i) => {
     const value = results?.[i];
     if (value !== null && value !== undefined) return { ok: true, value: JSON.parse(value) as unknown };
+    const isDead = dead?.[i] !== null && dead?.[i] !== undefined;
     const cancelledAt = cancelled?.[i] ?? batchCancelledAt;
-    if (cancelledAt !== null && cancelledAt !== undefined && (dead?.[i] === null || dead?.[i] === undefined))
+    if (!isDead && cancelledAt !== null && cancelledAt !== undefined)
       return { ok: false, cancelled: true, error: { name: WireErrorName.Cancelled, message: `cancelled at ${new Date(Number(cancelledAt)).toISOString()}` } };
-    if (dead?.[i] === null || dead?.[i] === undefined) return undefined;
+    if (!isDead) return undefined;
     const error = errors?.[i];
     return { ok: false, error: error ? (JSON.parse(error) as JobError) : { name: WireErrorName.DeadLetter, message: 'ran out of attempts' } };
   });

@@ -51,7 +51,7 @@ export class PipelineControls {
   async noteCancel(notice: CancelNotice, now = Date.now()): Promise<void> {
     await this.redis
       .multi()
-      .zadd(this.#cancels, now, JSON.stringify([notice.batch, notice.seqs ?? null]))
+      .zadd(this.#cancels, now, cancelNoticeKey(notice))
       .zremrangebyscore(this.#cancels, '-inf', now - CANCEL_NOTICE_MS)
       .exec();
   }
@@ -71,6 +71,11 @@ export class PipelineControls {
   takeTokens(rate: number, burst: number, want: number, now = Date.now()): Promise<number> {
     return this.redis.jobpipeTakeTokens(this.#tokens, now, rate, burst, want);
   }
+}
+
+/** A notice as the notice zset holds it: one member per cancel, the same for the same cancel. */
+export function cancelNoticeKey(notice: CancelNotice): string {
+  return JSON.stringify([notice.batch, notice.seqs ?? null]);
 }
 
 /** A notice as noteCancel wrote it; anything else (another version's) is left out. */

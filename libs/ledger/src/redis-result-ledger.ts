@@ -1,6 +1,6 @@
 import type { BatchSummary, JobResult } from '@jobpipe/protocol';
 import { bucketPipeline } from './job-stream.js';
-import { DEFAULT_RETENTION, type RedisLedger, type Retention } from './redis-ledger.js';
+import { DEFAULT_RETENTION, type BatchInfo, type RedisLedger, type Retention } from './redis-ledger.js';
 import type { BatchCounts, Recording, ResultLedger } from './result-ledger.js';
 
 export interface RedisResultLedgerOptions {
@@ -77,7 +77,7 @@ export class RedisResultLedger implements ResultLedger {
     if (pipeline) void this.#ledger.redis.publish(this.#ledger.keys.jobsDone(pipeline), batch).catch(() => {});
     return {
       outcomes: reply.outcomes,
-      counts: countsOf(reply.recorded, reply.dead, reply.cancelled, reply.cancelledAt, reply.total, reply.startedAt ?? now),
+      counts: countsOf(reply, reply.startedAt ?? now),
     };
   }
 
@@ -95,7 +95,7 @@ export class RedisResultLedger implements ResultLedger {
   async counts(batch: string): Promise<BatchCounts | undefined> {
     const info = await this.#ledger.batchInfo(batch);
     if (!info) return undefined;
-    return countsOf(info.recorded, info.dead, info.cancelled, info.cancelledAt, info.total, info.startedAt);
+    return countsOf(info, info.startedAt);
   }
 
   perWorker(batch: string) {
@@ -139,7 +139,10 @@ export class RedisResultLedger implements ResultLedger {
 }
 
 /** A batch's counts; the cancel fields only when something was cancelled, as the memory ledger (which has no cancel) gives them. */
-function countsOf(recorded: number, dead: number, cancelled: number, cancelledAt: number | null, total: number | null, startedAt: number): BatchCounts {
+function countsOf(
+  { recorded, dead, cancelled, cancelledAt, total }: Pick<BatchInfo, 'recorded' | 'dead' | 'cancelled' | 'cancelledAt' | 'total'>,
+  startedAt: number,
+): BatchCounts {
   const counts: BatchCounts = { done: recorded + dead + cancelled, failed: dead, total, startedAt };
   if (cancelled > 0) counts.cancelled = cancelled;
   if (cancelledAt !== null) counts.cancelledAt = cancelledAt;
