@@ -12,7 +12,8 @@ export interface ReceiveLoopOptions<T extends MessageTypeName> {
   maxMessageBytes: number;
   /** Frames before the message itself (a ROUTER's routing id: 1). @default 0 */
   envelopeFrames?: number;
-  onMessage: (message: Extract<Message, { type: T }>, envelope: Buffer[]) => void | Promise<void>;
+  /** `bytes`: the message's size on the wire, for callers that bound what they hold in bytes. */
+  onMessage: (message: Extract<Message, { type: T }>, envelope: Buffer[], bytes: number) => void | Promise<void>;
   onMalformed: (error: ProtocolError, envelope: Buffer[], bytes: number) => void;
 }
 
@@ -39,7 +40,7 @@ export async function receiveLoop<T extends MessageTypeName>(socket: ReceivesFra
         options.onMalformed(decoded.error, envelope, body.length);
         continue;
       }
-      await options.onMessage(decoded.message as Extract<Message, { type: T }>, envelope);
+      await options.onMessage(decoded.message as Extract<Message, { type: T }>, envelope, body.length);
     }
   } catch (error) {
     // zeromq.js rejects a pending receive when the socket is closed under it.
