@@ -58,15 +58,15 @@ class TouchedLedger extends MemoryResultLedger {
   }
 }
 
-function recorder(ledger: ResultLedger, maxParkedResults = 100) {
-  const o = compileSinkOptions({ pipeline, ledger, maxParkedResults });
+function recorder(ledger: ResultLedger, maxParkedResults = 100, maxParkedBytes = 1024 * 1024) {
+  const o = compileSinkOptions({ pipeline, ledger, maxParkedResults, maxParkedBytes });
   const acked: string[] = [];
   const unknown: string[] = [];
   const book = new BatchBook(o, { publish: () => {}, flushAcks: () => {} });
   const r = new Recorder(o, {
     book,
     acks: { add: (batch, jobs) => void acked.push(...jobs.map((job) => `${batch}:${job.seq}`)) },
-    parked: new ParkedResults(maxParkedResults),
+    parked: new ParkedResults({ maxResults: o.maxParkedResults, maxBytes: o.maxParkedBytes }),
     unknownBatch: (detail) => void unknown.push(detail),
     running: () => true,
   });
@@ -82,8 +82,8 @@ describe('Recorder, durable ledger', () => {
     await book.fold('b');
     ledger.touches.length = 0;
     await r.record([
-      { worker: 'w1', results: [ok('b', 0), ok('b', 1)] },
-      { worker: 'w2', results: [ok('b', 2)] },
+      { worker: 'w1', bytes: 100, results: [ok('b', 0), ok('b', 1)] },
+      { worker: 'w2', bytes: 100, results: [ok('b', 2)] },
     ]);
     expect(ledger.touches).toEqual(['record', 'record']);
     expect(await answer('b')).toBe(111);
@@ -95,8 +95,8 @@ describe('Recorder, durable ledger', () => {
     await ledger.already('b', null, 0, 1);
     const { recorder: r, answer } = recorder(ledger);
     await r.record([
-      { worker: 'w1', results: [ok('b', 2)] },
-      { worker: 'w2', results: [ok('b', 3), ok('b', 1)] },
+      { worker: 'w1', bytes: 100, results: [ok('b', 2)] },
+      { worker: 'w2', bytes: 100, results: [ok('b', 3), ok('b', 1)] },
     ]);
     expect(ledger.touches).toEqual(['record', 'record', 'forEachResult']);
     expect(await answer('b')).toBe(1111);
@@ -108,7 +108,7 @@ describe('Recorder, durable ledger', () => {
     const { recorder: r, book } = recorder(ledger);
     await book.fold('b');
     ledger.touches.length = 0;
-    await r.record([{ worker: 'w1', results: [ok('b', 1)] }]);
+    await r.record([{ worker: 'w1', bytes: 100, results: [ok('b', 1)] }]);
     expect(ledger.touches).toEqual(['record', 'perWorker', 'complete']);
     expect(book.isDone('b')).toBe(true);
   });
@@ -116,7 +116,7 @@ describe('Recorder, durable ledger', () => {
   it('drops the results of a batch the ledger does not know, unacked: orphans make it ask', async () => {
     const ledger = new TouchedLedger();
     const { recorder: r, acked, unknown, book } = recorder(ledger);
-    await r.record([{ worker: 'rogue', results: [ok('nope', 0)] }]);
+    await r.record([{ worker: 'rogue', bytes: 100, results: [ok('nope', 0)] }]);
     expect(ledger.touches).toEqual(['record', 'knows']);
     expect(unknown).toEqual(['1 result(s) from rogue for batch nope, which was never started']);
     expect(acked).toEqual([]);
@@ -127,10 +127,10 @@ describe('Recorder, durable ledger', () => {
     const ledger = new TouchedLedger();
     await ledger.already('b', 1);
     const { recorder: r, book, acked } = recorder(ledger);
-    await r.record([{ worker: 'w1', results: [ok('b', 0)] }]);
+    await r.record([{ worker: 'w1', bytes: 100, results: [ok('b', 0)] }]);
     expect(book.isDone('b')).toBe(true);
     ledger.touches.length = 0;
-    await r.record([{ worker: 'w2', results: [ok('b', 0)] }]);
+    await r.record([{ worker: 'w2', bytes: 100, results: [ok('b', 0)] }]);
     expect(ledger.touches).toEqual(['record']);
     expect(book.openBatches).toBe(0);
     expect(acked).toEqual(['b:0', 'b:0']);
@@ -144,11 +144,32 @@ describe('Recorder, durable ledger', () => {
     ledger.touches.length = 0;
     ledger.failRecords = 1;
     await r.record([
-      { worker: 'w1', results: [ok('b', 0)] },
-      { worker: 'w2', results: [ok('b', 1)] },
+      { worker: 'w1', bytes: 100, results: [ok('b', 0)] },
+      { worker: 'w2', bytes: 100, results: [ok('b', 1)] },
     ]);
     expect(ledger.touches).toEqual(['record', 'record', 'record']);
     expect(await answer('b')).toBe(11);
+  });
+
+  it("parks up to the limit in bytes, each result reckoned as its share of its message's size", async () => {
+    const ledger = new MemoryResultLedger();
+    const { recorder: r, book, acked, unknown, answer } = recorder(ledger, 100, 1000);
+    await r.record([
+      // 600 bytes over 3 results: the group of batch b holds 400 of them, the group of c 200.
+      { worker: 'w1', bytes: 600, results: [ok('b', 0), ok('c', 0), ok('b', 1)] },
+      // 700 more would pass 1000: dropped unacked, however few its results.
+      { worker: 'w2', bytes: 700, results: [ok('b', 2)] },
+      { worker: 'w3', bytes: 400, results: [ok('b', 3), ok('b', 4)] },
+    ]);
+    expect(unknown).toEqual(['1 result(s) from w2 for batch b, which was never started']);
+    expect(acked).toEqual([]);
+    expect(await book.begin('b')).toBe(true);
+    await r.release('b');
+    expect(acked.sort()).toEqual(['b:0', 'b:1', 'b:3', 'b:4']);
+    expect(await answer('b')).toBe(11011);
+    expect(await book.begin('c')).toBe(true);
+    await r.release('c');
+    expect(acked).toContain('c:0');
   });
 });
 
@@ -157,8 +178,8 @@ describe('Recorder, memory ledger', () => {
     const ledger = new MemoryResultLedger();
     const { recorder: r, book, acked, unknown, answer } = recorder(ledger, 2);
     await r.record([
-      { worker: 'w1', results: [ok('b', 0), ok('b', 1)] },
-      { worker: 'w2', results: [ok('b', 2)] },
+      { worker: 'w1', bytes: 100, results: [ok('b', 0), ok('b', 1)] },
+      { worker: 'w2', bytes: 100, results: [ok('b', 2)] },
     ]);
     expect(acked).toEqual([]);
     expect(unknown).toHaveLength(1);
@@ -166,5 +187,26 @@ describe('Recorder, memory ledger', () => {
     await r.release('b');
     expect(acked).toEqual(['b:0', 'b:1']);
     expect(await answer('b')).toBe(11);
+  });
+
+  it("parks up to the limit in bytes, each result reckoned as its share of its message's size", async () => {
+    const ledger = new MemoryResultLedger();
+    const { recorder: r, book, acked, unknown, answer } = recorder(ledger, 100, 1000);
+    await r.record([
+      // 600 bytes over 3 results: the group of batch b holds 400 of them, the group of c 200.
+      { worker: 'w1', bytes: 600, results: [ok('b', 0), ok('c', 0), ok('b', 1)] },
+      // 700 more would pass 1000: dropped unacked, however few its results.
+      { worker: 'w2', bytes: 700, results: [ok('b', 2)] },
+      { worker: 'w3', bytes: 400, results: [ok('b', 3), ok('b', 4)] },
+    ]);
+    expect(unknown).toEqual(['1 result(s) from w2 for batch b, which was never started']);
+    expect(acked).toEqual([]);
+    expect(await book.begin('b')).toBe(true);
+    await r.release('b');
+    expect(acked.sort()).toEqual(['b:0', 'b:1', 'b:3', 'b:4']);
+    expect(await answer('b')).toBe(11011);
+    expect(await book.begin('c')).toBe(true);
+    await r.release('c');
+    expect(acked).toContain('c:0');
   });
 });

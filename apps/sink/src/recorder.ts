@@ -47,16 +47,19 @@ export class Recorder {
     // One group per batch and worker: the ledger counts results per worker. A pack is almost
     // always of one batch, so the group is looked up only when the batch changes.
     const groups = new Map<string, Map<string, RecordGroup>>();
-    for (const { worker, results } of packs) {
+    for (const { worker, results, bytes } of packs) {
+      // Each result's share of its message's wire size: what a parked group is reckoned to hold.
+      const share = bytes / results.length;
       let group: RecordGroup | undefined;
       for (const result of results) {
         if (group?.batch !== result.batch) {
           let byWorker = groups.get(result.batch);
           if (!byWorker) groups.set(result.batch, (byWorker = new Map()));
           group = byWorker.get(worker);
-          if (!group) byWorker.set(worker, (group = { batch: result.batch, worker, results: [] }));
+          if (!group) byWorker.set(worker, (group = { batch: result.batch, worker, results: [], bytes: 0 }));
         }
         group.results.push(result);
+        group.bytes += share;
       }
     }
     await this.recordGroups([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));

@@ -33,13 +33,18 @@ describe('SinkOptions', () => {
     const o = compileSinkOptions({ pipeline });
     expect(Object.isFrozen(o)).toBe(true);
     expect(o.maxQueuedMessages).toBe(64);
+    expect(o.maxQueuedBytes).toBe(32 * 1024 * 1024);
+    expect(o.maxParkedBytes).toBe(16 * 1024 * 1024);
   });
 
   it.each([
     ['maxOpenBatches', { maxOpenBatches: 0 }],
     ['doneBatchesKept', { doneBatchesKept: 1.5 }],
     ['maxQueuedMessages', { maxQueuedMessages: -1 }],
+    ['maxQueuedBytes', { maxQueuedBytes: 0 }],
+    ['maxQueuedBytes', { maxQueuedBytes: 1.5 }],
     ['maxParkedResults', { maxParkedResults: -1 }],
+    ['maxParkedBytes', { maxParkedBytes: -1 }],
     ['progressEveryMs', { progressEveryMs: Number.NaN }],
     ['reconcileEveryMs', { reconcileEveryMs: 0 }],
     ['maxMessageBytes', { maxMessageBytes: 10 }],
@@ -63,5 +68,6 @@ describe('SinkOptions', () => {
 
   it('takes 0 parked results (persistence off, nothing held for a late BatchStart)', () => {
     expect(compileSinkOptions({ pipeline, maxParkedResults: 0 }).maxParkedResults).toBe(0);
+    expect(compileSinkOptions({ pipeline, maxParkedBytes: 0 }).maxParkedBytes).toBe(0);
   });
 });

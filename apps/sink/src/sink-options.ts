@@ -5,6 +5,7 @@ import type { Pipeline } from '@jobpipe/pipeline';
 import { SocketSecurity } from '@jobpipe/transport';
 
 const WHOLE = Number.MAX_SAFE_INTEGER;
+const MIB = 1024 * 1024;
 
 /**
  * How each sink option is checked, and its default: the CLI's settings for the options they feed
@@ -17,7 +18,9 @@ const SINK_OPTION_RULES = {
   maxOpenBatches: option(10_000, integer(1, WHOLE)),
   doneBatchesKept: option(10_000, integer(1, WHOLE)),
   maxQueuedMessages: option(64, integer(1, WHOLE)),
+  maxQueuedBytes: option(32 * MIB, integer(1, WHOLE)),
   maxParkedResults: option(20_000, integer(0, WHOLE)),
+  maxParkedBytes: option(16 * MIB, integer(0, WHOLE)),
   progressEveryMs: option(250, integer(1, WHOLE)),
   reconcileEveryMs: option(1000, integer(1, WHOLE)),
 };
@@ -47,10 +50,28 @@ export interface SinkOptions {
   maxOpenBatches?: number;
   /** Done batch ids remembered, so a late duplicate for one is not folded again (a few bytes each; the memory ledger keeps fewer seen-sets: MEMORY_DONE_BATCHES_KEPT). @default 10000 */
   doneBatchesKept?: number;
-  /** Received messages waiting to be recorded before the sink stops reading its socket. @default 64 */
+  /**
+   * Received messages waiting to be recorded before the sink stops reading its socket (the
+   * socket's own queue then holds what peers send). With maxQueuedBytes, bounds the inbox. @default 64
+   */
   maxQueuedMessages?: number;
+  /**
+   * Bytes (messages' sizes on the wire) waiting to be recorded before the sink stops reading its
+   * socket, whichever of this and maxQueuedMessages comes first. The inbox holds at most this plus
+   * one message (up to maxMessageBytes: one larger than the budget is still taken), and as much
+   * again in the round being recorded. 32 MiB is 8 messages at the 4 MiB limit, still plenty to
+   * share ledger round trips, where 64 of them would be 256 MB. @default 32 MiB
+   */
+  maxQueuedBytes?: number;
   /** Results held for batches whose BatchStart has not come yet, at most (persistence off). @default 20000 */
   maxParkedResults?: number;
+  /**
+   * Bytes of results held for batches whose BatchStart has not come yet, at most (persistence
+   * off), reckoned as each result's share of the wire size of the Results message it came in.
+   * Results past either this or maxParkedResults are dropped unacknowledged (their leases bring
+   * them back). 0 parks nothing. @default 16 MiB
+   */
+  maxParkedBytes?: number;
   /** A batch's BatchProgress is published at most this often, in ms. @default 250 */
   progressEveryMs?: number;
   /** How often a durable sink checks the ledger for batches it must fold or complete, in ms. @default 1000 */

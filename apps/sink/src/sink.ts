@@ -46,7 +46,7 @@ export class Sink {
     this.#recorder = new Recorder(o, {
       book: this.#book,
       acks: this.#acks,
-      parked: new ParkedResults(o.maxParkedResults),
+      parked: new ParkedResults({ maxResults: o.maxParkedResults, maxBytes: o.maxParkedBytes }),
       unknownBatch: (detail) => this.#malformed('unknown_batch', detail, 0),
       running,
     });
@@ -60,7 +60,7 @@ export class Sink {
           if (started) await this.#recorder.release(message.batch);
         },
       },
-      o.maxQueuedMessages,
+      { maxQueued: o.maxQueuedMessages, maxQueuedBytes: o.maxQueuedBytes },
     );
   }
 
@@ -83,12 +83,12 @@ export class Sink {
     this.#loop = receiveLoop(this.#results, {
       accept: ['Results', 'BatchStart', 'BatchEnd'],
       maxMessageBytes: this.#o.maxMessageBytes,
-      onMessage: async (message: SinkMessage) => {
+      onMessage: async (message: SinkMessage, _envelope, bytes) => {
         if (message.pipeline !== pipeline.name) {
           this.#malformed('wrong_pipeline', `message for pipeline ${message.pipeline}, this sink records ${pipeline.name}`, 0);
           return;
         }
-        await this.#inbox.put(message);
+        await this.#inbox.put(message, bytes);
       },
       onMalformed: (error: ProtocolError, _envelope, bytes) => this.#malformed(error.reason, error.message, bytes),
     });
