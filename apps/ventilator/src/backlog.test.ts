@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { Backlog } from './backlog.js';
+import { arraySource } from './fresh-queues.js';
 
 const job = (seq: number, suspect = false) => ({ batch: 'b', seq, attempt: 1, payloadJson: 'null', ...(suspect ? { suspect } : {}) });
 
 describe('Backlog', () => {
   it('counts every job out in one place: queued, being written ahead, in flight', () => {
     const suspects: ReturnType<typeof job>[] = [];
-    const backlog = new Backlog(5, suspects);
+    const backlog = new Backlog({ maxInFlight: 5 }, suspects);
     backlog.addFresh(job(0));
     backlog.comeBack([job(1), job(2, true)]);
     backlog.admitting = 1;
@@ -20,7 +21,7 @@ describe('Backlog', () => {
   });
 
   it('wakes the split when the sink records jobs, and the dispatcher when suspects wait', async () => {
-    const backlog = new Backlog(10, [job(9, true)]);
+    const backlog = new Backlog({ maxInFlight: 10 }, [job(9, true)]);
     backlog.inFlight.add(job(0), 1, 'w');
     const room = backlog.room.wait();
     const changed = backlog.changed.wait();
@@ -30,7 +31,7 @@ describe('Backlog', () => {
   });
 
   it('takes back what a vanished worker held, and forgets a drained one without taking its jobs', () => {
-    const backlog = new Backlog(10, []);
+    const backlog = new Backlog({ maxInFlight: 10 }, []);
     for (let seq = 0; seq < 4; seq++) backlog.inFlight.add(job(seq), seq, seq % 2 ? 'odd' : 'even');
     expect(backlog.takeHeldBy('odd').map((e) => e.job.seq)).toEqual([1, 3]);
     expect(backlog.forgetHolder('even')).toBe(2);
@@ -39,7 +40,7 @@ describe('Backlog', () => {
   });
 
   it('lets a batch queue its share while the backlog is full, so a small batch is not stuck behind a large one', () => {
-    const backlog = new Backlog(4, [], 2);
+    const backlog = new Backlog({ maxInFlight: 4, shareWhenFull: 2 }, []);
     for (let seq = 0; seq < 4; seq++) backlog.addFresh(job(seq));
     expect(backlog.full).toBe(true);
     expect(backlog.mayAdd('b')).toBe(false); // the large batch has its share and more
@@ -52,7 +53,7 @@ describe('Backlog', () => {
 
   it('drops what waits of a cancelled batch or of cancelled jobs, and says so for each of its jobs until the batch is done', () => {
     const suspects: ReturnType<typeof job>[] = [job(8, true)];
-    const backlog = new Backlog(100, suspects);
+    const backlog = new Backlog({ maxInFlight: 100 }, suspects);
     for (let seq = 0; seq < 4; seq++) backlog.addFresh(job(seq));
     backlog.addFresh({ ...job(0), batch: 'other' });
     backlog.comeBack([job(5), { ...job(6), batch: 'other' }]);
@@ -70,5 +71,72 @@ describe('Backlog', () => {
     ]);
     backlog.forgetCancels('b');
     expect([backlog.isCancelled('b', 1), backlog.mayAdd('b')]).toEqual([false, true]);
+  });
+
+  describe('in payload bytes', () => {
+    const sized = (seq: number, bytes: number, extra: object = {}) => ({ batch: 'b', seq, attempt: 1, payloadJson: 'x'.repeat(bytes), ...extra });
+
+    it('counts the payloads it holds wherever a job is, and is full at its byte bound whatever the job count', () => {
+      const suspects: ReturnType<typeof sized>[] = [];
+      const backlog = new Backlog({ maxInFlight: 1000, maxInFlightBytes: 10_000 }, suspects);
+      backlog.addFresh(sized(0, 1000));
+      backlog.comeBack([sized(1, 2000), sized(2, 500, { suspect: true })]);
+      backlog.inFlight.add(sized(3, 3000), 1, 'w');
+      expect(backlog.bytes).toBe(6500);
+      expect(backlog.full).toBe(false);
+      // A pack taken out of a queue is held while it is written ahead, then by the in-flight map.
+      const [taken] = arraySource(backlog.redeliveries, backlog.cameBack).take(1);
+      backlog.admittingBytes += 2000;
+      expect(backlog.bytes).toBe(6500);
+      backlog.admittingBytes -= 2000;
+      backlog.inFlight.add(taken!, 2, 'w');
+      expect(backlog.bytes).toBe(6500);
+      backlog.addFresh(sized(4, 3500));
+      expect([backlog.bytes, backlog.out, backlog.full]).toEqual([10_000, 5, true]);
+      // Recorded: out of the map, and room again.
+      backlog.recorded('b', [3]);
+      expect([backlog.bytes, backlog.full]).toEqual([7000, false]);
+      // Cancelled: what waits of it leaves the count.
+      backlog.cancel('b', [0, 2]);
+      expect(backlog.bytes).toBe(5500);
+      expect(backlog.peakBytes).toBe(10_000);
+    });
+
+    it('keeps no payload in flight when a durable ledger holds them', () => {
+      const backlog = new Backlog({ maxInFlight: 10, maxInFlightBytes: 1000, keepsPayloads: false }, []);
+      backlog.inFlight.add(sized(0, 5000), 1, 'w');
+      expect([backlog.inFlight.size, backlog.bytes, backlog.full]).toEqual([1, 0, false]);
+      expect(backlog.takeHeldBy('w').map(({ job }) => [job.seq, job.payloadJson])).toEqual([[0, '']]);
+    });
+
+    it('lets one job larger than the bound in when nothing else is held, and no second one', () => {
+      const backlog = new Backlog({ maxInFlight: 10, maxInFlightBytes: 1000 }, []);
+      expect(backlog.mayAdd('b')).toBe(true);
+      backlog.addFresh(sized(0, 5000));
+      expect(backlog.mayAdd('b')).toBe(false);
+    });
+
+    it('gives a batch its share of the bytes while full, so a small batch of big jobs is not stuck behind a large one', () => {
+      const backlog = new Backlog({ maxInFlight: 1000, maxInFlightBytes: 4000, shareBytesWhenFull: 2000 }, []);
+      for (let seq = 0; seq < 4; seq++) backlog.addFresh(sized(seq, 1000));
+      expect([backlog.full, backlog.mayAdd('b'), backlog.mayAdd('small')]).toEqual([true, false, true]);
+      backlog.addFresh(sized(0, 1500, { batch: 'small' }));
+      expect(backlog.mayAdd('small')).toBe(true);
+      backlog.addFresh(sized(1, 1500, { batch: 'small' }));
+      expect(backlog.mayAdd('small')).toBe(false);
+    });
+
+    it('lets the reaper take no more jobs than the bytes free hold, at the typical job size', () => {
+      const backlog = new Backlog({ maxInFlight: 1000, maxInFlightBytes: 10_000 }, []);
+      // Nothing seen yet: a few jobs, until their size is known.
+      expect(backlog.reapRoom()).toBe(16);
+      backlog.comeBack([sized(0, 1000), sized(1, 1000)]);
+      expect(backlog.reapRoom()).toBe(8);
+      backlog.inFlight.add(sized(2, 7000), 1, 'w');
+      // 1,000 bytes free: one job of the typical size.
+      expect(backlog.reapRoom()).toBe(1);
+      backlog.inFlight.add(sized(3, 2000), 1, 'w');
+      expect(backlog.reapRoom()).toBe(0);
+    });
   });
 });

@@ -1,23 +1,54 @@
 import type { InFlightJob, PendingJob } from '@jobpipe/ledger';
 import { Signal } from '@jobpipe/transport';
-import { FreshQueues, removeWhere } from './fresh-queues.js';
+import { bytesOf, FreshQueues, jobBytes, removeWhere, type ByteCount } from './fresh-queues.js';
 import { InFlight } from './in-flight.js';
+
+/** Jobs the reaper takes while the payloads' size is unknown, when bytes are bounded. */
+const FIRST_REAP_JOBS = 16;
+
+/** How much a ventilator holds at most (see Backlog). */
+export interface BacklogLimits {
+  /** Jobs out at most (JOBPIPE_MAX_IN_FLIGHT). */
+  maxInFlight: number;
+  /** Payload bytes held at most (JOBPIPE_MAX_IN_FLIGHT_BYTES). @default no bound */
+  maxInFlightBytes?: number;
+  /**
+   * Fresh jobs, and their payload bytes, a batch may still queue while the backlog is full (see
+   * `mayAdd`): its share of the bounds among the batches that may be open at once. @default the bounds
+   */
+  shareWhenFull?: number;
+  shareBytesWhenFull?: number;
+  /** Whether jobs in flight keep their payloads (only the memory ledger sends them again from here). @default true */
+  keepsPayloads?: boolean;
+}
 
 /**
  * What is out: every job this ventilator has taken, from a split or back from the ledger, and not
  * yet seen recorded. It waits in a queue, is being written ahead, or is in flight. This is the one
- * place that counts them; the splitter pauses on `full`, the reaper takes no more than `reapRoom`.
- * Kept per ventilator, so jobs of several batches share one bound.
+ * place that counts them, in jobs and in payload bytes; the splitter pauses on `full`, the reaper
+ * takes no more than `reapRoom`. Kept per ventilator, so jobs of several batches share one bound.
  */
 export class Backlog {
   /** Jobs from the splits not yet dispatched, a queue per batch; bounded, so a huge split is streamed. */
   readonly fresh = new FreshQueues();
   /** Jobs back from the ledger (lease ran out, retry due, worker gone): they go before fresh ones. */
   readonly redeliveries: PendingJob[] = [];
+  /** The payload bytes of redeliveries and suspects. */
+  readonly cameBack: ByteCount = { bytes: 0 };
   /** Jobs dispatched and not yet recorded, by worker session. */
-  readonly inFlight = new InFlight();
+  readonly inFlight: InFlight;
   /** Jobs packed and being written ahead: out of every queue, not yet in flight. */
   admitting = 0;
+  /** Their payload bytes. */
+  admittingBytes = 0;
+  readonly maxInFlight: number;
+  readonly maxInFlightBytes: number;
+  readonly #shareWhenFull: number;
+  readonly #shareBytesWhenFull: number;
+  /** The most payload bytes held at once so far (seen as jobs came in). */
+  peakBytes = 0;
+  /** A recent job's payload bytes, averaged: how many jobs the reaper may take for the bytes free. */
+  #typicalJobBytes = 0;
   /** Batches cancelled whole, and jobs cancelled one by one, until their batch completes (`forgetCancels`). */
   readonly #cancelledBatches = new Set<string>();
   readonly #cancelledJobs = new Map<string, Set<number>>();
@@ -27,39 +58,46 @@ export class Backlog {
   readonly room = new Signal();
 
   constructor(
-    readonly maxInFlight: number,
+    limits: BacklogLimits,
     /** Suspects waiting for an idle worker: Isolation's queue (isolation.ts). */
     readonly suspects: PendingJob[],
-    /**
-     * Fresh jobs a batch may still queue while the backlog is full (see `mayAdd`): its share of
-     * maxInFlight among the batches that may be open at once.
-     */
-    readonly shareWhenFull = maxInFlight,
-  ) {}
+  ) {
+    this.maxInFlight = limits.maxInFlight;
+    this.maxInFlightBytes = limits.maxInFlightBytes ?? Number.POSITIVE_INFINITY;
+    this.#shareWhenFull = limits.shareWhenFull ?? this.maxInFlight;
+    this.#shareBytesWhenFull = limits.shareBytesWhenFull ?? this.maxInFlightBytes;
+    this.inFlight = new InFlight(limits.keepsPayloads ?? true);
+  }
 
   /** Every job out: queued, being written ahead or in flight. */
   get out(): number {
     return this.admitting + this.inFlight.size + this.fresh.length + this.redeliveries.length + this.suspects.length;
   }
 
+  /** The payload bytes this ventilator holds: of the jobs queued, being written ahead, and in flight when kept there. */
+  get bytes(): number {
+    return this.fresh.bytes + this.cameBack.bytes + this.admittingBytes + this.inFlight.bytes;
+  }
+
   /**
-   * The split pauses here: it splits ahead up to maxInFlight jobs, so memory stays bounded and a
-   * batch's size is known as early as it can be (progress and ETA need it).
+   * The split pauses here: it splits ahead up to maxInFlight jobs or maxInFlightBytes of
+   * payloads, so memory stays bounded and a batch's size is known as early as it can be
+   * (progress and ETA need it). One job larger than the byte bound still goes, alone.
    */
   get full(): boolean {
-    return this.out >= this.maxInFlight;
+    return this.out >= this.maxInFlight || this.bytes >= this.maxInFlightBytes;
   }
 
   /**
    * Whether `batch`'s split may add a job now. While the backlog is full a batch may still queue
-   * up to its share (`shareWhenFull`): a large batch keeps the backlog full, and without a share a
-   * small batch split beside it would wait for room that the large one takes first. So at most
-   * maxInFlight jobs plus a share per open batch are held: 2 x maxInFlight when every batch that
-   * may be open is.
+   * up to its share (in jobs and in bytes): a large batch keeps the backlog full, and without a
+   * share a small batch split beside it would wait for room that the large one takes first. So
+   * at most the bounds plus a share per open batch are held: twice the bounds when every batch
+   * that may be open is.
    */
   mayAdd(batch: string): boolean {
     if (this.#cancelledBatches.size > 0 && this.#cancelledBatches.has(batch)) return false;
-    return !this.full || this.fresh.queued(batch) < this.shareWhenFull;
+    return !this.full || (this.fresh.queued(batch) < this.#shareWhenFull && this.fresh.queuedBytes(batch) < this.#shareBytesWhenFull);
   }
 
   /**
@@ -76,7 +114,7 @@ export class Backlog {
     } else this.#cancelledBatches.add(batch);
     const picked = (job: PendingJob) => job.batch === batch && (wanted === undefined || wanted.has(job.seq));
     let dropped = this.fresh.drop(batch, wanted);
-    for (const queue of [this.redeliveries, this.suspects]) dropped += removeWhere(queue, picked);
+    for (const queue of [this.redeliveries, this.suspects]) dropped += removeWhere(queue, picked, this.cameBack);
     // A split waiting for room finds its batch cancelled.
     this.room.notify();
     return dropped;
@@ -113,22 +151,51 @@ export class Backlog {
   /**
    * How many jobs the reaper may take from the ledger now: no more than can go out soon, since a
    * taken job's reservation runs while it waits. Counts jobs in flight and jobs waiting to be
-   * sent again; fresh jobs and packs being written ahead are not counted.
+   * sent again, and their bytes (the payloads it would take are guessed at the typical job's
+   * size; at least one is taken while any bytes are free); fresh jobs and packs being written
+   * ahead are not counted.
    */
   reapRoom(): number {
-    return Math.max(0, this.maxInFlight - this.inFlight.size - this.redeliveries.length - this.suspects.length);
+    const jobs = Math.max(0, this.maxInFlight - this.inFlight.size - this.redeliveries.length - this.suspects.length);
+    if (this.maxInFlightBytes === Number.POSITIVE_INFINITY) return jobs;
+    const bytesFree = this.maxInFlightBytes - this.inFlight.bytes - this.cameBack.bytes;
+    if (bytesFree <= 0) return 0;
+    // No job seen yet (a ventilator that restarted): a few, until their size is known.
+    if (this.#typicalJobBytes === 0) return Math.min(jobs, FIRST_REAP_JOBS);
+    return Math.min(jobs, Math.max(1, Math.floor(bytesFree / Math.max(1, this.#typicalJobBytes))));
   }
 
   /** A fresh job from the split. */
   addFresh(job: PendingJob): void {
     this.fresh.push(job);
+    this.#sawJob(job);
+    this.changed.notify();
+  }
+
+  /** Fresh jobs, of splits or single jobs. */
+  addFreshJobs(jobs: readonly PendingJob[]): void {
+    for (const job of jobs) {
+      this.fresh.push(job);
+      this.#sawJob(job);
+    }
     this.changed.notify();
   }
 
   /** Jobs back from the ledger: suspects wait for an idle worker, the others go first in line. */
   comeBack(jobs: PendingJob[]): void {
     for (const job of jobs) (job.suspect ? this.suspects : this.redeliveries).push(job);
+    this.cameBack.bytes += bytesOf(jobs);
+    for (const job of jobs) this.#sawJob(job);
     this.changed.notify();
+  }
+
+  // An average over the last few hundred jobs: cheap, and it follows a batch whose payloads grow.
+  // Also where the peak is taken: bytes are held only by jobs that came in.
+  #sawJob(job: PendingJob): void {
+    const held = this.bytes;
+    if (held > this.peakBytes) this.peakBytes = held;
+    const bytes = Math.max(1, jobBytes(job));
+    this.#typicalJobBytes += this.#typicalJobBytes === 0 ? bytes : (bytes - this.#typicalJobBytes) / 256;
   }
 
   /** The sink recorded these jobs. */

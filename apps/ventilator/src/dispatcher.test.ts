@@ -14,7 +14,7 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; send?: () => Promise<void> } = {}) {
   const workers = new WorkerRegistry(1000);
   const isolation: Isolation = new Isolation(workers, (key) => backlog.inFlight.heldBy(key) + (workers.byKey(key)?.reserved ?? 0));
-  const backlog: Backlog = new Backlog(1000, isolation.queue);
+  const backlog: Backlog = new Backlog({ maxInFlight: 1000 }, isolation.queue);
   const admits: { batch: string; seqs: number[]; fresh: boolean; settle: (skipped: number[]) => void; fail: (error: Error) => void }[] = [];
   const sent: { to: string; jobs: { batch: string; seq: number }[] }[] = [];
   const events: string[] = [];

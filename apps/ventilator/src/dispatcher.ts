@@ -1,11 +1,11 @@
 import type { JobsFrameEncoder } from '@jobpipe/protocol';
-import { JOB_OVERHEAD_BYTES } from '@jobpipe/protocol';
+import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
 import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
 import type { DispatchGate } from './dispatch-gate.js';
-import { arraySource, type PackSource } from './fresh-queues.js';
+import { arraySource, bytesOf, type PackSource } from './fresh-queues.js';
 import type { Isolation } from './isolation.js';
 import type { CompiledVentilatorOptions } from './ventilator-options.js';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.js';
@@ -56,8 +56,8 @@ export class Dispatcher {
     // one ahead: awaiting each write-ahead before building the next left a core idle a fifth of
     // the time in durable runs.
     const deliveries: Promise<void>[] = [];
-    const suspects = arraySource(backlog.suspects);
-    const redeliveries = arraySource(backlog.redeliveries);
+    const suspects = arraySource(backlog.suspects, backlog.cameBack);
+    const redeliveries = arraySource(backlog.redeliveries, backlog.cameBack);
     while (running()) {
       if (deliveries.length >= WRITE_AHEADS_AT_ONCE) {
         await deliveries.shift();
@@ -82,34 +82,57 @@ export class Dispatcher {
         await backlog.changed.wait();
         continue;
       }
+      // A worker that grants credit in bytes (PROTOCOL.md 4a) takes no message beyond it.
+      const creditBytes = workers.availableBytes(session);
+      const byteRoom = creditBytes - JOBS_FRAME_SLACK_BYTES;
       let count = 0;
       let bytes = 0;
       while (count < limit && waiting[count]!.batch === batch) {
         bytes += waiting[count]!.payloadJson.length + JOB_OVERHEAD_BYTES + batch.length;
-        if (count > 0 && bytes > budget) break;
+        if (bytes > byteRoom || (count > 0 && bytes > budget)) break;
         count++;
       }
       const jobs = source.take(count);
       const dispatchedAt = Date.now();
-      let frame = encoder.encode(batch, dispatchedAt, jobs);
+      let frame = jobs.length > 0 ? encoder.encode(batch, dispatchedAt, jobs) : undefined;
       // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
-      while (frame.length > maxMessageBytes && jobs.length > 1) {
+      while (frame && (frame.length > maxMessageBytes || frame.length > creditBytes) && jobs.length > 1) {
         source.putBack(jobs.splice(jobs.length >> 1));
         frame = encoder.encode(batch, dispatchedAt, jobs);
+      }
+      if (!frame || frame.length > creditBytes) {
+        // Not one job fits its byte credit: it gets nothing until its next Credit brings more.
+        if (jobs.length > 0) source.putBack(jobs);
+        session.waitsForBytes = true;
+        continue;
       }
       gate?.spend(jobs.length);
       // Reserved until the write-ahead is done: counted against the worker's credit meanwhile.
       session.reserved += jobs.length;
+      const reservedBytes = session.bytes ? frame.length : 0;
+      if (session.bytes) session.bytes.reserved += reservedBytes;
+      const payloadBytes = bytesOf(jobs);
       backlog.admitting += jobs.length;
-      deliveries.push(this.#deliver({ session, source, batch, jobs, frame, dispatchedAt }));
+      backlog.admittingBytes += payloadBytes;
+      deliveries.push(this.#deliver({ session, source, batch, jobs, frame, dispatchedAt, payloadBytes, reservedBytes }));
     }
     await Promise.all(deliveries);
   }
 
   /** Writes a pack ahead to the ledger, then sends it. */
-  async #deliver(pack: { session: WorkerSession; source: PackSource; batch: string; jobs: PendingJob[]; frame: Buffer; dispatchedAt: number }): Promise<void> {
+  async #deliver(pack: {
+    session: WorkerSession;
+    source: PackSource;
+    batch: string;
+    jobs: PendingJob[];
+    frame: Buffer;
+    dispatchedAt: number;
+    payloadBytes: number;
+    /** The frame's bytes counted against the session's byte credit meanwhile (0: it grants none). */
+    reservedBytes: number;
+  }): Promise<void> {
     const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger } = this.#o;
-    const { session, source, batch, dispatchedAt } = pack;
+    const { session, source, batch, dispatchedAt, payloadBytes, reservedBytes } = pack;
     let { jobs, frame } = pack;
     // Started before any await: Redis answers write-aheads in the order they were sent, so the
     // packs leave in the order they were built.
@@ -121,14 +144,23 @@ export class Dispatcher {
       logger.error({ err: error, batch }, 'write-ahead failed; retrying');
     }
     session.reserved -= jobs.length;
+    if (reservedBytes > 0) {
+      session.bytes!.reserved -= reservedBytes;
+      // What it waited for may fit now.
+      session.waitsForBytes = false;
+    }
     if (skipped === undefined) {
       // Redis is unreachable: nothing was sent, so the jobs go back in line after a pause.
       await new Promise((resolve) => setTimeout(resolve, 500));
       source.putBack(jobs);
       backlog.admitting -= jobs.length;
+      backlog.admittingBytes -= payloadBytes;
       backlog.changed.notify();
     } else {
       backlog.admitting -= jobs.length;
+      // Out of the queues: held from now on by the in-flight map, which keeps payloads only
+      // when no durable ledger does.
+      backlog.admittingBytes -= payloadBytes;
       this.#o.writtenAhead?.(batch, jobs);
       // Recorded (a late result) or dead-lettered (a reservation that ran out: a ventilator that
       // restarted) while they waited here: sending them would run them once more.
@@ -145,6 +177,7 @@ export class Dispatcher {
       if (jobs.length > 0) {
         for (const job of jobs) backlog.inFlight.add(job, dispatchedAt, session.key);
         session.sent += jobs.length;
+        if (session.bytes) session.bytes.sent += frame.length;
         session.lastSentAt = dispatchedAt;
         backlog.room.notify();
         try {

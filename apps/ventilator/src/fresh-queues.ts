@@ -15,22 +15,56 @@ export interface PackSource {
   putBack(jobs: PendingJob[]): void;
 }
 
-/** Removes the jobs that `picked` picks from `jobs`, in place, keeping the others' order; returns how many. */
-export function removeWhere(jobs: PendingJob[], picked: (job: PendingJob) => boolean): number {
+/**
+ * What a job's payload weighs in the ventilator's byte budget: its JSON's length, which is its
+ * size in bytes for ASCII text (V8 keeps such a string at one byte a character), and read
+ * without a pass over the text.
+ */
+export function jobBytes(job: PendingJob): number {
+  return job.payloadJson.length;
+}
+
+/** The payload bytes of `jobs` (jobBytes). */
+export function bytesOf(jobs: readonly PendingJob[]): number {
+  let sum = 0;
+  for (const job of jobs) sum += job.payloadJson.length;
+  return sum;
+}
+
+/** A running sum of payload bytes, shared by the queues it counts. */
+export interface ByteCount {
+  bytes: number;
+}
+
+/**
+ * Removes the jobs that `picked` picks from `jobs`, in place, keeping the others' order; returns
+ * how many, and takes their bytes off `count`.
+ */
+export function removeWhere(jobs: PendingJob[], picked: (job: PendingJob) => boolean, count?: ByteCount): number {
   let kept = 0;
-  for (const job of jobs) if (!picked(job)) jobs[kept++] = job;
+  for (const job of jobs) {
+    if (!picked(job)) jobs[kept++] = job;
+    else if (count) count.bytes -= jobBytes(job);
+  }
   const removed = jobs.length - kept;
   jobs.length = kept;
   return removed;
 }
 
-/** A plain queue as a pack source (redeliveries, suspects). */
-export function arraySource(jobs: PendingJob[]): PackSource {
+/** A plain queue as a pack source (redeliveries, suspects); what it holds is counted in `count`. */
+export function arraySource(jobs: PendingJob[], count: ByteCount): PackSource {
   return {
     jobs,
     fresh: false,
-    take: (count) => jobs.splice(0, count),
-    putBack: (back) => void jobs.unshift(...back),
+    take: (n) => {
+      const taken = jobs.splice(0, n);
+      count.bytes -= bytesOf(taken);
+      return taken;
+    },
+    putBack: (back) => {
+      jobs.unshift(...back);
+      count.bytes += bytesOf(back);
+    },
   };
 }
 
@@ -40,6 +74,8 @@ interface BatchQueue {
   /** Its jobs may be in the ledger already (single jobs read again): the write-ahead checks. */
   readonly recheck: boolean;
   readonly jobs: PendingJob[];
+  /** The payload bytes of its jobs (jobBytes). */
+  bytes: number;
   /** In its level's rotation: it has jobs waiting. */
   queued: boolean;
 }
@@ -60,10 +96,16 @@ export class FreshQueues {
   /** The priorities in #levels, highest first. */
   #order: number[] = [];
   #length = 0;
+  #bytes = 0;
 
   /** Fresh jobs waiting, over every batch. */
   get length(): number {
     return this.#length;
+  }
+
+  /** Their payload bytes (jobBytes). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Jobs waiting at each priority that has some, highest first. */
@@ -78,6 +120,11 @@ export class FreshQueues {
   /** Jobs of `batch` waiting. */
   queued(batch: string): number {
     return this.#queues.get(batch)?.jobs.length ?? 0;
+  }
+
+  /** The payload bytes of `batch`'s jobs waiting. */
+  queuedBytes(batch: string): number {
+    return this.#queues.get(batch)?.bytes ?? 0;
   }
 
   /** The jobs of `batch` waiting, oldest first (read only). */
@@ -105,8 +152,12 @@ export class FreshQueues {
   drop(batch: string, seqs?: ReadonlySet<number>): number {
     const queue = this.#queues.get(batch);
     if (!queue) return 0;
-    const dropped = removeWhere(queue.jobs, (job) => seqs === undefined || seqs.has(job.seq));
+    const count = { bytes: 0 };
+    const dropped = removeWhere(queue.jobs, (job) => seqs === undefined || seqs.has(job.seq), count);
     this.#length -= dropped;
+    // count.bytes went down by what was dropped.
+    queue.bytes += count.bytes;
+    this.#bytes += count.bytes;
     if (queue.queued && queue.jobs.length === 0) {
       const level = this.#levels.get(queue.priority)!;
       level.splice(level.indexOf(queue), 1);
@@ -119,6 +170,9 @@ export class FreshQueues {
     const queue = this.#queueOf(job.batch);
     queue.jobs.push(job);
     this.#length++;
+    const bytes = jobBytes(job);
+    queue.bytes += bytes;
+    this.#bytes += bytes;
     if (!queue.queued) this.#enqueue(queue);
   }
 
@@ -134,6 +188,9 @@ export class FreshQueues {
       take: (count) => {
         const taken = queue.jobs.splice(0, count);
         this.#length -= taken.length;
+        const bytes = bytesOf(taken);
+        queue.bytes -= bytes;
+        this.#bytes -= bytes;
         // Its turn is over: to the back of its level, or out of it when nothing is left.
         if (level[0] === queue) level.shift();
         if (queue.jobs.length > 0) level.push(queue);
@@ -145,6 +202,9 @@ export class FreshQueues {
         const current = this.#queueOf(queue.batch);
         current.jobs.unshift(...back);
         this.#length += back.length;
+        const bytes = bytesOf(back);
+        current.bytes += bytes;
+        this.#bytes += bytes;
         if (!current.queued) this.#enqueue(current);
       },
     };
@@ -154,7 +214,7 @@ export class FreshQueues {
     let queue = this.#queues.get(batch);
     if (!queue) {
       const opened = this.#opened.get(batch);
-      queue = { batch, priority: opened?.priority ?? LOWEST_PRIORITY, recheck: opened?.recheck ?? false, jobs: [], queued: false };
+      queue = { batch, priority: opened?.priority ?? LOWEST_PRIORITY, recheck: opened?.recheck ?? false, jobs: [], bytes: 0, queued: false };
       this.#queues.set(batch, queue);
     }
     return queue;

@@ -1,4 +1,5 @@
 import type { InFlightJob, LocalInFlight, PendingJob } from '@jobpipe/ledger';
+import { jobBytes } from './fresh-queues.js';
 
 /** Jobs one worker session holds: entries point at it, so a removal needs no lookup by name. */
 interface Holder {
@@ -11,6 +12,10 @@ type Entry = InFlightJob & { holder: Holder };
  * Jobs this ventilator dispatched and has not yet seen recorded by the sink, in memory. Kept per
  * batch in maps keyed by sequence number (no per-job id strings); Map order is dispatch order, so
  * lease checks stop at the first job still within its lease.
+ *
+ * A durable ledger holds every payload in Redis and sends a job again from there, so with one
+ * (`keepsPayloads` false) an entry keeps the job without its payload: what is in flight then
+ * weighs a few dozen bytes a job, whatever the payload size.
  */
 export class InFlight implements LocalInFlight {
   readonly #batches = new Map<string, Map<number, Entry>>();
@@ -19,9 +24,17 @@ export class InFlight implements LocalInFlight {
   #lastWorker: string | undefined;
   #lastHolder: Holder | undefined;
   #size = 0;
+  #bytes = 0;
+
+  constructor(private readonly keepsPayloads = true) {}
 
   get size(): number {
     return this.#size;
+  }
+
+  /** The payload bytes these jobs hold here (jobBytes): 0 when payloads are not kept. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** How many of these jobs a worker session holds. */
@@ -29,7 +42,8 @@ export class InFlight implements LocalInFlight {
     return this.#holders.get(worker)?.held ?? 0;
   }
 
-  add(job: PendingJob, dispatchedAt: number, worker: string): void {
+  add(sent: PendingJob, dispatchedAt: number, worker: string): void {
+    const job = this.keepsPayloads ? sent : { batch: sent.batch, seq: sent.seq, attempt: sent.attempt, payloadJson: '' };
     let batch = this.#batches.get(job.batch);
     if (!batch) this.#batches.set(job.batch, (batch = new Map()));
     const previous = batch.get(job.seq);
@@ -38,7 +52,9 @@ export class InFlight implements LocalInFlight {
     } else {
       batch.delete(job.seq);
       previous.holder.held--;
+      this.#bytes -= jobBytes(previous.job);
     }
+    this.#bytes += jobBytes(job);
     let holder = this.#lastHolder;
     if (worker !== this.#lastWorker || holder === undefined) {
       holder = this.#holders.get(worker);
@@ -58,6 +74,7 @@ export class InFlight implements LocalInFlight {
     batch!.delete(seq);
     entry.holder.held--;
     this.#size--;
+    this.#bytes -= jobBytes(entry.job);
     if (batch!.size === 0) this.#batches.delete(batchId);
     return true;
   }

@@ -60,6 +60,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         resultsConnect: config.resultsConnect,
         eventsConnect: config.eventsConnect,
         maxInFlight: config.maxInFlight,
+        maxInFlightBytes: config.maxInFlightBytes,
         maxOpenBatches: config.maxOpenBatches,
         maxJobsPerMessage: config.maxJobsPerMessage,
         leaseMs: config.leaseMs,

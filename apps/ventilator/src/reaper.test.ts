@@ -10,7 +10,7 @@ const none: Requeue = { redeliver: [], deadToReport: [], deadLettered: 0 };
 
 function setup(ledger: ReaperOptions['ledger'], maxInFlight = 100) {
   const suspects: PendingJob[] = [];
-  const backlog = new Backlog(maxInFlight, suspects);
+  const backlog = new Backlog({ maxInFlight }, suspects);
   const toSink: Buffer[] = [];
   const metrics = new Metrics({ defaultMetrics: false });
   let running = true;

@@ -47,11 +47,20 @@ export const ventilatorSettings = {
     default: 10_000,
     parse: integer(1, 10_000_000),
   }),
+  maxInFlightBytes: setting({
+    env: 'JOBPIPE_MAX_IN_FLIGHT_BYTES',
+    flag: 'max-in-flight-bytes',
+    description:
+      'payload bytes a ventilator holds at most: of jobs split ahead, sent again or being written ahead, and of jobs in flight with persistence off (with it on, Redis holds them); the split pauses beyond it. A job larger than this still goes, alone',
+    // 64 MiB keeps the ventilator near 200 MB RSS at 100 KB payloads, and carries durable throughput at 10 KB and 100 KB (docs/benchmarks.md).
+    default: 64 * 1024 * 1024,
+    parse: integer(1024, 2 ** 40),
+  }),
   maxOpenBatches: setting({
     env: 'JOBPIPE_MAX_OPEN_BATCHES',
     flag: 'max-open-batches',
     description:
-      'batches a ventilator runs at once (submitted ones are taken from the queue up to this many); they share JOBPIPE_MAX_IN_FLIGHT, and the workers go to the highest priority first, then to each batch in turn',
+      'batches a ventilator runs at once (submitted ones are taken from the queue up to this many); they share JOBPIPE_MAX_IN_FLIGHT and JOBPIPE_MAX_IN_FLIGHT_BYTES, and the workers go to the highest priority first, then to each batch in turn',
     default: 100,
     parse: integer(1, 10_000),
   }),

@@ -15,7 +15,7 @@ function setup(
     split?: (n: number) => Iterable<unknown> | AsyncIterable<unknown>;
   } = {},
 ) {
-  const backlog = new Backlog(options.maxInFlight ?? 100, []);
+  const backlog = new Backlog({ maxInFlight: options.maxInFlight ?? 100 }, []);
   let running = true;
   const splitter = new Splitter({
     pipeline: pipeline(options.split ?? range),

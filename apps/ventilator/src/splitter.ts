@@ -69,8 +69,7 @@ export class Splitter {
           jobs.map((job) => job.seq),
         ),
       );
-      for (const job of jobs) if (keep.has(job.seq)) backlog.fresh.push(job);
-      backlog.changed.notify();
+      backlog.addFreshJobs(jobs.filter((job) => keep.has(job.seq)));
     };
     const accept = (payload: unknown): PendingJob => {
       let payloadJson: string;

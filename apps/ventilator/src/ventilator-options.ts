@@ -25,7 +25,12 @@ export interface VentilatorOptions {
   eventsConnect?: string;
   /** Jobs out (split ahead, written ahead, in flight) at most; the split pauses beyond it. @default 10000 (JOBPIPE_MAX_IN_FLIGHT) */
   maxInFlight?: number;
-  /** Batches run at once; they share maxInFlight (see Backlog.mayAdd). @default 100 (JOBPIPE_MAX_OPEN_BATCHES) */
+  /**
+   * Payload bytes held (split ahead, sent again, written ahead, and in flight with persistence
+   * off) at most; the split pauses beyond it. @default 67108864, 64 MiB (JOBPIPE_MAX_IN_FLIGHT_BYTES)
+   */
+  maxInFlightBytes?: number;
+  /** Batches run at once; they share maxInFlight and maxInFlightBytes (see Backlog.mayAdd). @default 100 (JOBPIPE_MAX_OPEN_BATCHES) */
   maxOpenBatches?: number;
   /** Jobs sent per second at most; 0 for none. @default 0 (JOBPIPE_RATE_LIMIT) */
   rateLimit?: number;
@@ -60,6 +65,8 @@ export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWit
   readonly reapEveryMs: number;
   /** Fresh jobs each batch may queue while the backlog is full: its share of maxInFlight (Backlog.mayAdd). */
   readonly shareWhenFull: number;
+  /** And their payload bytes: its share of maxInFlightBytes. */
+  readonly shareBytesWhenFull: number;
   /** Labels of this ventilator's metrics. */
   readonly labels: { readonly pipeline: string };
 }
@@ -73,6 +80,7 @@ const {
   resultsConnect,
   eventsConnect,
   maxInFlight,
+  maxInFlightBytes,
   maxOpenBatches,
   rateLimit,
   maxJobsPerMessage,
@@ -86,6 +94,7 @@ const RULES = {
   resultsConnect,
   eventsConnect,
   maxInFlight,
+  maxInFlightBytes,
   maxOpenBatches,
   rateLimit,
   maxJobsPerMessage,
@@ -123,6 +132,7 @@ export function compileVentilatorOptions(options: VentilatorOptions): CompiledVe
     packBudgetBytes: o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES,
     reapEveryMs: Math.min(REAP_EVERY_MS, Math.max(50, o.leaseMs / 4)),
     shareWhenFull: Math.max(1, Math.floor(o.maxInFlight / o.maxOpenBatches)),
+    shareBytesWhenFull: Math.max(1, Math.floor(o.maxInFlightBytes / o.maxOpenBatches)),
     labels: { pipeline: o.pipeline.name },
   };
 }

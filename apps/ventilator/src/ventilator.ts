@@ -65,7 +65,16 @@ export class Ventilator {
     this.#events = new Subscriber({ ...socketOptions, ...security.connectOptions() });
     const workers = (this.#workers = new WorkerRegistry(o.heartbeatMs));
     const isolation: Isolation = new Isolation(workers, (key: string): number => backlog.inFlight.heldBy(key) + (workers.byKey(key)?.reserved ?? 0));
-    const backlog: Backlog = (this.#backlog = new Backlog(o.maxInFlight, isolation.queue, o.shareWhenFull));
+    const backlog: Backlog = (this.#backlog = new Backlog(
+      {
+        maxInFlight: o.maxInFlight,
+        maxInFlightBytes: o.maxInFlightBytes,
+        shareWhenFull: o.shareWhenFull,
+        shareBytesWhenFull: o.shareBytesWhenFull,
+        keepsPayloads: !ledger.durable,
+      },
+      isolation.queue,
+    ));
     this.#splitter = new Splitter({
       pipeline: o.pipeline,
       ledger,
@@ -149,8 +158,12 @@ export class Ventilator {
         envelopeFrames: 1,
         maxMessageBytes,
         onMessage: (message, [routingId]) => {
-          if (message.type === 'Credit') this.#sessions.credit(routingId!, message.worker, message.granted, message.received);
-          else this.#sessions.drain(routingId!, message.worker, message.received);
+          if (message.type === 'Credit') {
+            const { grantedBytes, receivedBytes } = message;
+            // Both or neither (PROTOCOL.md 4a): one alone is read as credit in jobs only.
+            const byteCredit = grantedBytes !== undefined && receivedBytes !== undefined ? { grantedBytes, receivedBytes } : undefined;
+            this.#sessions.credit(routingId!, message.worker, message.granted, message.received, byteCredit);
+          } else this.#sessions.drain(routingId!, message.worker, message.received);
         },
         onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { socket: 'workers', bytes, detail: error.message }),
       }),
@@ -230,8 +243,7 @@ export class Ventilator {
 
   /** Jobs of a begun bucket, in line to be sent. */
   addJobs(jobs: readonly PendingJob[]): void {
-    for (const job of jobs) this.#backlog.fresh.push(job);
-    this.#backlog.changed.notify();
+    this.#backlog.addFreshJobs(jobs);
   }
 
   /** A bucket takes no more jobs: it has `total`, and completes once each has a result or is dead. */

@@ -10,6 +10,13 @@ export interface WorkerSession {
   sent: number;
   /** Jobs packed for it whose write-ahead is still under way: sent next, so counted against its credit. */
   reserved: number;
+  /**
+   * Its credit in bytes of Jobs messages (PROTOCOL.md 4a), once it sent one: cumulative bytes
+   * granted, sent, and reserved for packs being written ahead. Undefined: credit in jobs only.
+   */
+  bytes?: { granted: number; sent: number; reserved: number };
+  /** Not even one waiting job fitted its byte credit: it gets nothing until its next Credit. */
+  waitsForBytes: boolean;
   lastSeenAt: number;
   lastSentAt: number;
   draining: boolean;
@@ -19,8 +26,15 @@ export interface WorkerSession {
   drainLogged?: boolean;
 }
 
+/** A Credit's counts in bytes, when the worker sent them (PROTOCOL.md 4a). */
+export interface ByteCredit {
+  grantedBytes: number;
+  receivedBytes: number;
+}
+
 /**
- * Worker sessions and their credit. A worker may receive `granted - sent - reserved` more jobs.
+ * Worker sessions and their credit. A worker may receive `granted - sent - reserved` more jobs,
+ * and, when it grants credit in bytes, Jobs messages of `bytes.granted - bytes.sent - bytes.reserved` bytes.
  * Sessions silent for three heartbeats are dropped: the caller requeues what a presumed-dead one
  * held, and leaves a draining one's jobs under their leases (PROTOCOL.md section 5).
  */
@@ -35,21 +49,32 @@ export class WorkerRegistry {
   }
 
   /** Applies a Credit message; returns the session (new ones start owing what the worker says it still expects). */
-  credit(routingId: Buffer, workerId: string, granted: number, received: number, now = Date.now()): WorkerSession {
+  credit(routingId: Buffer, workerId: string, granted: number, received: number, now = Date.now(), byteCredit?: ByteCredit): WorkerSession {
     const key = routingId.toString('latin1');
     let session = this.#sessions.get(key);
     if (!session) {
       session = this.#open(routingId, key, workerId, granted, received, now);
+      if (byteCredit) session.bytes = { granted: byteCredit.grantedBytes, sent: byteCredit.receivedBytes, reserved: 0 };
       return session;
     }
     session.workerId = workerId;
     session.lastSeenAt = now;
     if (granted > session.granted) session.granted = granted;
+    // Nothing sent for two heartbeats: whatever the worker has not received by now was lost.
+    const quiet = now - session.lastSentAt > 2 * this.heartbeatMs;
     // The worker got more than we count as sent: a count from an earlier session of ours. Trust it.
     if (received > session.sent) session.sent = received;
     // Jobs sent but never received, with nothing sent for two heartbeats, were lost on a broken
     // connection: stop counting them against the worker's credit (the ledger requeues them).
-    if (received < session.sent && now - session.lastSentAt > 2 * this.heartbeatMs) session.sent = received;
+    if (received < session.sent && quiet) session.sent = received;
+    if (byteCredit) {
+      // The same rules, in bytes (PROTOCOL.md 4a).
+      const bytes = (session.bytes ??= { granted: 0, sent: byteCredit.receivedBytes, reserved: 0 });
+      if (byteCredit.grantedBytes > bytes.granted) bytes.granted = byteCredit.grantedBytes;
+      if (byteCredit.receivedBytes > bytes.sent || (byteCredit.receivedBytes < bytes.sent && quiet)) bytes.sent = byteCredit.receivedBytes;
+    }
+    // Worth another look: the credit may have grown (or packs reserved for it have left meanwhile).
+    session.waitsForBytes = false;
     return session;
   }
 
@@ -82,6 +107,7 @@ export class WorkerRegistry {
       granted,
       sent: received,
       reserved: 0,
+      waitsForBytes: false,
       lastSeenAt: now,
       lastSentAt: 0,
       draining: false,
@@ -111,8 +137,15 @@ export class WorkerRegistry {
     this.#sessions.delete(session.key);
   }
 
+  /** Jobs it may be sent now: none while draining, or while it waits for byte credit. */
   available(session: WorkerSession): number {
-    return session.draining ? 0 : Math.max(0, session.granted - session.sent - session.reserved);
+    return session.draining || session.waitsForBytes ? 0 : Math.max(0, session.granted - session.sent - session.reserved);
+  }
+
+  /** Bytes of Jobs messages it may be sent now; unbounded when it grants credit in jobs only. */
+  availableBytes(session: WorkerSession): number {
+    const bytes = session.bytes;
+    return bytes ? Math.max(0, bytes.granted - bytes.sent - bytes.reserved) : Number.POSITIVE_INFINITY;
   }
 
   /**

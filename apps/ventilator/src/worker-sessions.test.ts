@@ -13,7 +13,7 @@ const job = (seq: number) => ({ batch: 'b', seq, attempt: 1, payloadJson: 'null'
 function setup(heartbeatMs = 1000) {
   const workers = new WorkerRegistry(heartbeatMs);
   const isolation: Isolation = new Isolation(workers, (key) => backlog.inFlight.heldBy(key));
-  const backlog: Backlog = new Backlog(100, isolation.queue);
+  const backlog: Backlog = new Backlog({ maxInFlight: 100 }, isolation.queue);
   const drained: [string, number][] = [];
   const released: [number[], string, string][] = [];
   const sessions = new WorkerSessions({

@@ -4,7 +4,7 @@ import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
 import type { Isolation } from './isolation.js';
 import type { Reaper } from './reaper.js';
-import type { WorkerRegistry, WorkerSession } from './worker-registry.js';
+import type { ByteCredit, WorkerRegistry, WorkerSession } from './worker-registry.js';
 
 export interface WorkerSessionsOptions {
   workers: WorkerRegistry;
@@ -30,10 +30,10 @@ export class WorkerSessions {
     this.#o = options;
   }
 
-  credit(routingId: Buffer, workerId: string, granted: number, received: number): void {
+  credit(routingId: Buffer, workerId: string, granted: number, received: number, byteCredit?: ByteCredit): void {
     const { workers, backlog, logger } = this.#o;
     const known = workers.get(routingId);
-    const session = workers.credit(routingId, workerId, granted, received);
+    const session = workers.credit(routingId, workerId, granted, received, Date.now(), byteCredit);
     if (!known) logger.info({ worker: workerId, credit: granted - received }, 'worker joined');
     if (workers.available(session) > 0) backlog.changed.notify();
   }

@@ -46,6 +46,7 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
         heartbeatMs: config.heartbeatMs,
         maxMessageBytes: config.maxMessageBytes,
         drainTimeoutMs: config.drainTimeoutMs,
+        creditBytes: config.creditBytes,
         security,
         logger,
         metrics,

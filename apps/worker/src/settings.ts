@@ -56,6 +56,15 @@ export const workerSettings = {
     default: 50,
     parse: integer(0, 60_000),
   }),
+  creditBytes: setting<number | undefined>({
+    env: 'JOBPIPE_CREDIT_BYTES',
+    flag: 'credit-bytes',
+    description:
+      'bytes of Jobs messages a worker holds at most (waiting, running, their results not yet sent, or granted and on the wire): its credit in bytes beside its credit in jobs; at least JOBPIPE_MAX_MESSAGE_BYTES, so the largest message always fits',
+    default: undefined,
+    defaultText: '32 MiB, or JOBPIPE_MAX_MESSAGE_BYTES when larger',
+    parse: integer(1024, 2 ** 40),
+  }),
   drainTimeoutMs: setting({
     env: 'JOBPIPE_DRAIN_TIMEOUT_MS',
     flag: 'drain-timeout-ms',

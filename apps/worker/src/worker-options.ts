@@ -12,6 +12,12 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 const MAX_RESULTS_PER_MESSAGE = 500;
 
 /**
+ * A worker's credit in bytes when none is given: a few hundred jobs of 100 KB keep it busy, and
+ * it stays well under 256 MB whatever the payload size (docs/benchmarks.md, memory).
+ */
+const DEFAULT_CREDIT_BYTES = 32 * 1024 * 1024;
+
+/**
  * What an embedder gives `new Worker(...)`: only the pipeline is required. The other defaults are
  * the settings' (settings.ts), and where a setting defers to the pipeline (threads, concurrency,
  * timeout) so does the option, so a worker built in code behaves as `jobpipe worker` with nothing
@@ -42,6 +48,11 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Largest message, header included, in bytes. @default 4194304 (JOBPIPE_MAX_MESSAGE_BYTES) */
   maxMessageBytes?: number;
+  /**
+   * Bytes of Jobs messages held at most, granted and on the wire included (PROTOCOL.md 4a); at
+   * least maxMessageBytes. @default 32 MiB, or maxMessageBytes when larger (JOBPIPE_CREDIT_BYTES)
+   */
+  creditBytes?: number;
   /** On stop, how long to finish held jobs, in ms. @default 25000 (JOBPIPE_DRAIN_TIMEOUT_MS) */
   drainTimeoutMs?: number;
   /** CURVE keys. @default plain sockets */
@@ -81,6 +92,7 @@ export function withDefaults(options: WorkerOptions): WorkerOptionsWithDefaults 
     threads,
     concurrency: given.concurrency ?? hints.concurrency ?? Math.max(1, threads),
     timeoutMs: given.timeoutMs ?? hints.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    creditBytes: given.creditBytes ?? Math.max(DEFAULT_CREDIT_BYTES, given.maxMessageBytes ?? defaultsOf(RULES).maxMessageBytes),
     security: given.security ?? SocketSecurity.plain(),
     logger: given.logger ?? createLogger('worker', 'silent'),
     metrics: given.metrics ?? new Metrics({ defaultMetrics: false }),
@@ -100,7 +112,16 @@ export function compileWorkerOptions(options: WorkerOptions): CompiledWorkerOpti
     threads: { ...s.threads, default: 0 },
     concurrency: { ...s.concurrency, default: 1 },
     timeoutMs: { ...s.jobTimeoutMs, default: DEFAULT_TIMEOUT_MS },
+    creditBytes: { ...s.creditBytes, default: DEFAULT_CREDIT_BYTES },
   });
+  // A worker holding nothing must always be able to take the largest message (PROTOCOL.md 4a).
+  if (o.creditBytes < o.maxMessageBytes)
+    throw new OptionError(
+      'worker',
+      'creditBytes',
+      `${o.creditBytes} is below maxMessageBytes (${o.maxMessageBytes}): the largest message could never come`,
+      s.creditBytes,
+    );
   if (o.threads > 0 && o.executor === undefined && o.pipelinePath === undefined)
     throw new OptionError('worker', 'pipelinePath', 'worker threads load the pipeline module from its path: give pipelinePath, or threads: 0');
   const executor =

@@ -3,14 +3,21 @@ import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
 import { CancelledError, describeError } from './errors.js';
 import type { Outcome } from './executor.js';
 import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './worker-options.js';
 
+/** A job on hand, with its share of the bytes of the message it came in (ByteWindow). */
+interface HeldJob {
+  job: Job;
+  bytes: number;
+}
+
 /**
- * The worker role: asks the ventilator for jobs against credit, runs them with the executor, and
- * pushes results to the sink, packed when they pile up.
+ * The worker role: asks the ventilator for jobs against credit (in jobs and in bytes), runs them
+ * with the executor, and pushes results to the sink, packed when they pile up.
  */
 export class Worker {
   /** The options it runs with: defaults filled in, checked. */
@@ -20,7 +27,10 @@ export class Worker {
   readonly #control: SerialSender;
   readonly #resultQueue: PackingQueue<JobResult>;
   readonly #window: CreditWindow;
-  readonly #waiting: Job[] = [];
+  readonly #bytes: ByteWindow;
+  readonly #waiting: HeldJob[] = [];
+  /** The byte shares of the results in the result queue, in the same order: freed as they leave. */
+  readonly #resultBytes: number[] = [];
   #active = 0;
   readonly #dropped: DroppedMessages;
   #pumping = false;
@@ -45,14 +55,30 @@ export class Worker {
     this.#results = new Push({ ...socketOptions, ...curve, immediate: true });
     this.#control = new SerialSender(this.#jobs);
     this.#window = new CreditWindow(o.concurrency, o.prefetchMs);
+    this.#bytes = new ByteWindow(o.creditBytes);
     this.#resultQueue = new PackingQueue<JobResult>(
-      (results) => this.#sendResults(results),
+      async (results) => {
+        try {
+          await this.#sendResults(results);
+        } finally {
+          // The queue hands results on in order: these are the first shares in line.
+          let freed = 0;
+          for (const bytes of this.#resultBytes.splice(0, results.length)) freed += bytes;
+          this.#bytes.release(freed);
+          this.#scheduleGrant();
+        }
+      },
       o.maxResultsPerMessage,
       (error, results) => o.logger.error({ err: error, results: results.length }, 'could not send results; their leases will bring the jobs back'),
     );
     o.metrics.workerSlots.set(o.labels, o.concurrency);
     o.metrics.sampleGauge(o.metrics.workerJobsActive, o.labels, () => this.#active);
     this.#jobDuration = o.metrics.jobDuration.labels(o.labels);
+  }
+
+  /** Bytes of Jobs messages it holds now, and the most it held at once (its byte credit bounds both). */
+  get heldBytes(): { now: number; peak: number; window: number } {
+    return { now: this.#bytes.held, peak: this.#bytes.peak, window: this.#bytes.window };
   }
 
   get ready(): boolean {
@@ -65,8 +91,8 @@ export class Worker {
     this.#receiving = receiveLoop(this.#jobs, {
       accept: ['Jobs', 'Drained', 'Cancel'],
       maxMessageBytes: this.options.maxMessageBytes,
-      onMessage: (message) => {
-        if (message.type === 'Jobs') this.#onJobs(message.pipeline, message.jobs);
+      onMessage: (message, _envelope, bytes) => {
+        if (message.type === 'Jobs') this.#onJobs(message.pipeline, message.jobs, bytes);
         else if (message.type === 'Cancel') this.#onCancel(message.batch, message.seqs);
         else this.#onDrained(message.sent);
       },
@@ -81,7 +107,7 @@ export class Worker {
       // session opens it again as draining, where a Credit would open one that gets jobs.
       setInterval(() => {
         if (this.#draining) return void this.#sendDrain();
-        this.#window.toGrant(this.#held());
+        this.#grant();
         void this.#sendCredit();
       }, this.options.heartbeatMs),
     );
@@ -133,18 +159,16 @@ export class Worker {
     );
   }
 
-  #onJobs(pipeline: string, jobs: Job[]): void {
+  #onJobs(pipeline: string, jobs: Job[], bytes: number): void {
     this.#window.received += jobs.length;
+    const shares = this.#bytes.receive(bytes, jobs.length);
     if (pipeline !== this.options.pipeline.name) {
       this.options.logger.error({ expected: this.options.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
-      for (const job of jobs)
-        this.#finish(job, 0, {
-          ok: false,
-          error: { name: WireErrorName.WrongPipeline, message: `worker runs ${this.options.pipeline.name}, not ${pipeline}` },
-        });
+      const error = { name: WireErrorName.WrongPipeline, message: `worker runs ${this.options.pipeline.name}, not ${pipeline}` };
+      jobs.forEach((job, i) => this.#finish({ job, bytes: shares[i]! }, 0, { ok: false, error }));
       return;
     }
-    for (const job of jobs) this.#waiting.push(job);
+    for (let i = 0; i < jobs.length; i++) this.#waiting.push({ job: jobs[i]!, bytes: shares[i]! });
     this.#pump();
   }
 
@@ -159,10 +183,10 @@ export class Worker {
     const outcome: Outcome = { ok: false, error: describeError(new CancelledError(batch)) };
     let dropped = 0;
     for (let i = this.#waiting.length - 1; i >= 0; i--) {
-      const job = this.#waiting[i]!;
-      if (!matches(job)) continue;
+      const held = this.#waiting[i]!;
+      if (!matches(held.job)) continue;
       this.#waiting.splice(i, 1);
-      this.#finish(job, 0, outcome);
+      this.#finish(held, 0, outcome);
       dropped++;
     }
     const stopped = this.options.executor.cancel(matches);
@@ -178,26 +202,28 @@ export class Worker {
     if (this.#pumping) return;
     this.#pumping = true;
     while (this.#active < this.options.concurrency && this.#waiting.length > 0) {
-      const job = this.#waiting.shift()!;
+      const held = this.#waiting.shift()!;
       this.#active++;
       const startedAt = performance.now();
-      const outcome = this.options.executor.run(job);
+      const outcome = this.options.executor.run(held.job);
       if (outcome instanceof Promise) {
         void outcome.then((settled) => {
           this.#active--;
-          this.#finish(job, performance.now() - startedAt, settled);
+          this.#finish(held, performance.now() - startedAt, settled);
           this.#pump();
         });
       } else {
         // A synchronous handler finished already: no promise, and no recursion into #pump.
         this.#active--;
-        this.#finish(job, performance.now() - startedAt, outcome);
+        this.#finish(held, performance.now() - startedAt, outcome);
       }
     }
     this.#pumping = false;
   }
 
-  #finish(job: Job, durationMs: number, outcome: Outcome): void {
+  #finish({ job, bytes }: HeldJob, durationMs: number, outcome: Outcome): void {
+    // Its bytes stay held until its result has left (the result may weigh as much as the job).
+    this.#resultBytes.push(bytes);
     // Built field by field: a spread per job showed in the worker's profile.
     this.#resultQueue.push(
       outcome.ok
@@ -219,8 +245,14 @@ export class Worker {
     setImmediate(() => {
       this.#grantScheduled = false;
       if (this.#draining) return;
-      if (this.#window.toGrant(this.#held()) > 0) void this.#sendCredit();
+      if (this.#grant()) void this.#sendCredit();
     });
+  }
+
+  /** Raises the credit in jobs and in bytes as far as what is held allows; true when either grew. */
+  #grant(): boolean {
+    const jobs = this.#window.toGrant(this.#held());
+    return this.#bytes.toGrant(jobs > 0) > 0 || jobs > 0;
   }
 
   // Results not yet handed to the sink count as held: while the sink is away, stop asking.
@@ -233,7 +265,16 @@ export class Worker {
     // Heartbeats queue behind a blocked send instead of piling up (the DEALER blocks while the ventilator is away).
     if (this.#control.pending > 1) return;
     await this.#control
-      .send(encode({ type: 'Credit', worker: this.options.workerId, granted: this.#window.granted, received: this.#window.received }))
+      .send(
+        encode({
+          type: 'Credit',
+          worker: this.options.workerId,
+          granted: this.#window.granted,
+          received: this.#window.received,
+          grantedBytes: this.#bytes.granted,
+          receivedBytes: this.#bytes.received,
+        }),
+      )
       .catch((error: Error) => this.options.logger.debug({ err: error }, 'credit not sent'));
   }
 

@@ -108,6 +108,10 @@ const canonical = [
   ],
   ['Credit: first grant of a session', { type: 'Credit', worker: 'worker-a', granted: 8, received: 0 }],
   ['Credit: later grant, doubles as heartbeat', { type: 'Credit', worker: 'worker-a', granted: 1032, received: 1027 }],
+  [
+    'Credit: with a credit in bytes (section 4a)',
+    { type: 'Credit', worker: 'worker-a', granted: 1032, received: 1027, grantedBytes: 33554432, receivedBytes: 31457280 },
+  ],
   ['Drain', { type: 'Drain', worker: 'worker-a', received: 1030 }],
   ['Drained', { type: 'Drained', sent: 1032 }],
   ['Drained: nothing was ever sent', { type: 'Drained', sent: 0 }],

@@ -63,7 +63,14 @@ export const ResultsSchema = Type.Object({
   results: Type.Array(ResultSchema, { minItems: 1 }),
 });
 
-export const CreditSchema = Type.Object({ worker: Id, granted: Count, received: Count });
+/** `grantedBytes` and `receivedBytes` come together or not at all: a credit in message bytes as well as in jobs (PROTOCOL.md 4a). */
+export const CreditSchema = Type.Object({
+  worker: Id,
+  granted: Count,
+  received: Count,
+  grantedBytes: Type.Optional(Count),
+  receivedBytes: Type.Optional(Count),
+});
 export const DrainSchema = Type.Object({ worker: Id, received: Count });
 export const DrainedSchema = Type.Object({ sent: Count });
 
