@@ -126,6 +126,12 @@ describe('Backlog', () => {
       expect(backlog.mayAdd('small')).toBe(false);
     });
 
+    it("counts a batch's payloads in flight toward its share, so a batch alone cannot pass the bound as its queue runs dry", () => {
+      const backlog = new Backlog({ maxInFlight: 1000, maxInFlightBytes: 4000, shareBytesWhenFull: 2000 }, []);
+      for (let seq = 0; seq < 4; seq++) backlog.inFlight.add(sized(seq, 1000), 1, 'w');
+      expect([backlog.full, backlog.fresh.length, backlog.mayAdd('b'), backlog.mayAdd('other')]).toEqual([true, 0, false, true]);
+    });
+
     it('lets the reaper take no more jobs than the bytes free hold, at the typical job size', () => {
       const backlog = new Backlog({ maxInFlight: 1000, maxInFlightBytes: 10_000 }, []);
       // Nothing seen yet: a few jobs, until their size is known.

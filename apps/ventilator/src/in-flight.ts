@@ -19,6 +19,8 @@ type Entry = InFlightJob & { holder: Holder };
  */
 export class InFlight implements LocalInFlight {
   readonly #batches = new Map<string, Map<number, Entry>>();
+  /** Payload bytes held per batch (only batches with some). */
+  readonly #batchBytes = new Map<string, number>();
   readonly #holders = new Map<string, Holder>();
   // The jobs of one message share a worker: its holder is looked up once, not per job.
   #lastWorker: string | undefined;
@@ -37,6 +39,19 @@ export class InFlight implements LocalInFlight {
     return this.#bytes;
   }
 
+  /** Their payload bytes held here. */
+  bytesOf(batch: string): number {
+    return this.#batchBytes.get(batch) ?? 0;
+  }
+
+  #addBytes(batch: string, bytes: number): void {
+    if (bytes === 0) return;
+    this.#bytes += bytes;
+    const left = (this.#batchBytes.get(batch) ?? 0) + bytes;
+    if (left === 0) this.#batchBytes.delete(batch);
+    else this.#batchBytes.set(batch, left);
+  }
+
   /** How many of these jobs a worker session holds. */
   heldBy(worker: string): number {
     return this.#holders.get(worker)?.held ?? 0;
@@ -52,9 +67,9 @@ export class InFlight implements LocalInFlight {
     } else {
       batch.delete(job.seq);
       previous.holder.held--;
-      this.#bytes -= jobBytes(previous.job);
+      this.#addBytes(job.batch, -jobBytes(previous.job));
     }
-    this.#bytes += jobBytes(job);
+    this.#addBytes(job.batch, jobBytes(job));
     let holder = this.#lastHolder;
     if (worker !== this.#lastWorker || holder === undefined) {
       holder = this.#holders.get(worker);
@@ -74,7 +89,7 @@ export class InFlight implements LocalInFlight {
     batch!.delete(seq);
     entry.holder.held--;
     this.#size--;
-    this.#bytes -= jobBytes(entry.job);
+    this.#addBytes(batchId, -jobBytes(entry.job));
     if (batch!.size === 0) this.#batches.delete(batchId);
     return true;
   }

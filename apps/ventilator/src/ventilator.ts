@@ -120,6 +120,7 @@ export class Ventilator {
     metrics.sampleGauge(metrics.batchJobsSplit, labels, () => this.#splitter.splitSoFar);
     metrics.sampleGauge(metrics.batchesRunning, labels, () => this.#completions.size);
     metrics.sampleGauge(metrics.jobsWaiting, labels, () => backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length);
+    metrics.sampleGauge(metrics.payloadBytesHeld, labels, () => backlog.bytes);
     metrics.sampleGaugeSeries(metrics.freshJobsWaiting, () =>
       [...backlog.fresh.waitingByPriority()].map(([priority, jobs]) => [
         { ...labels, priority: priority === LOWEST_PRIORITY ? 'none' : String(priority) },
@@ -137,6 +138,11 @@ export class Ventilator {
   /** Jobs dispatched and not yet recorded. */
   get inFlight(): number {
     return this.#backlog.inFlight.size;
+  }
+
+  /** Payload bytes it holds now, and the most it held at once (JOBPIPE_MAX_IN_FLIGHT_BYTES bounds both). */
+  get payloadBytes(): { now: number; peak: number } {
+    return { now: this.#backlog.bytes, peak: this.#backlog.peakBytes };
   }
 
   /** Worker sessions that sent a heartbeat recently. */
@@ -309,7 +315,10 @@ export class Ventilator {
     this.#toSink.close();
     this.#events.close();
     await Promise.allSettled(this.#loops);
-    this.#o.logger.info({ inFlight: this.#backlog.inFlight.size }, 'ventilator stopped');
+    this.#o.logger.info(
+      { inFlight: this.#backlog.inFlight.size, peakPayloadBytes: this.#backlog.peakBytes, maxInFlightBytes: this.#o.maxInFlightBytes },
+      'ventilator stopped',
+    );
   }
 }
 

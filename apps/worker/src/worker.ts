@@ -73,6 +73,7 @@ export class Worker {
     );
     o.metrics.workerSlots.set(o.labels, o.concurrency);
     o.metrics.sampleGauge(o.metrics.workerJobsActive, o.labels, () => this.#active);
+    o.metrics.sampleGauge(o.metrics.payloadBytesHeld, o.labels, () => this.#bytes.held);
     this.#jobDuration = o.metrics.jobDuration.labels(o.labels);
   }
 
@@ -133,7 +134,7 @@ export class Worker {
     this.#results.close();
     await this.#receiving;
     await this.options.executor.close();
-    logger.info({ received: this.#window.received }, 'worker drained');
+    logger.info({ received: this.#window.received, peakHeldBytes: this.#bytes.peak, creditBytes: this.#bytes.window }, 'worker drained');
   }
 
   /** Sends a pack of results, halving it while it is over the size limit the sink enforces. */
@@ -165,7 +166,7 @@ export class Worker {
     if (pipeline !== this.options.pipeline.name) {
       this.options.logger.error({ expected: this.options.pipeline.name, got: pipeline, jobs: jobs.length }, 'jobs for another pipeline: failing them');
       const error = { name: WireErrorName.WrongPipeline, message: `worker runs ${this.options.pipeline.name}, not ${pipeline}` };
-      jobs.forEach((job, i) => this.#finish({ job, bytes: shares[i]! }, 0, { ok: false, error }));
+      for (let i = 0; i < jobs.length; i++) this.#finish({ job: jobs[i]!, bytes: shares[i]! }, 0, { ok: false, error });
       return;
     }
     for (let i = 0; i < jobs.length; i++) this.#waiting.push({ job: jobs[i]!, bytes: shares[i]! });

@@ -54,6 +54,11 @@ export class Metrics {
     'Jobs a ventilator holds ready to send and has not sent (split, added or due again); the work that waits for workers',
     ['pipeline'],
   );
+  readonly payloadBytesHeld = this.#gauge(
+    'jobpipe_payload_bytes_held',
+    "Payload bytes a role holds now: a ventilator's jobs queued, being written ahead and (persistence off) in flight, bounded by JOBPIPE_MAX_IN_FLIGHT_BYTES; a worker's Jobs messages on hand, bounded by JOBPIPE_CREDIT_BYTES",
+    ['pipeline'],
+  );
   readonly freshJobsWaiting = this.#gauge(
     'jobpipe_fresh_jobs_waiting',
     'Fresh jobs (split or added, not due again) a ventilator holds ready, by priority ("none": without one); a series only while jobs of that priority wait',
