@@ -96,6 +96,21 @@ describe('RedisLedger', () => {
     expect(await ledger.listDead(batch)).toEqual([]);
   });
 
+  it('gives back large payloads as they were written ahead, multi-byte characters and all, by either write-ahead', async () => {
+    const batch = await newBatch();
+    const large = (seq: number) => ({ seq, attempt: 1, payloadJson: JSON.stringify({ seq, text: `é€😀${'x'.repeat(20_000)}` }) });
+    // Consecutive fresh jobs go in one transaction; the others through the script that checks each.
+    await ledger.admit(batch, [large(0), large(1)], 5000, false);
+    await ledger.admit(batch, [large(5), { seq: 7, attempt: 1, payloadJson: '{"small":true}' }], 5000);
+    const due = await ledger.takeDue(batch, 10, 5, 9000, 5000);
+    expect(due.jobs.map(({ seq, attempt, payloadJson }) => ({ seq, attempt, payloadJson }))).toEqual([
+      { ...large(0), attempt: 2 },
+      { ...large(1), attempt: 2 },
+      { ...large(5), attempt: 2 },
+      { seq: 7, attempt: 2, payloadJson: '{"small":true}' },
+    ]);
+  });
+
   it('sends expired leases again with the attempt raised, and dead-letters them at max attempts', async () => {
     const batch = await newBatch();
     await ledger.admit(batch, jobs(0, 1), 5000);

@@ -182,7 +182,7 @@ export class RedisLedger {
     if (!recheck && isRun(jobs)) {
       // Fresh jobs with consecutive seqs, as the split makes them: one lease for the pack, and no
       // script. A lease per job cost Redis a third of its time per job (ZADD, then ZREM).
-      const fields: (string | number)[] = [];
+      const fields: (string | number | Buffer)[] = [];
       for (const job of jobs) fields.push(job.seq, entryOf(job));
       const replies = await this.redis
         .multi()
@@ -195,7 +195,7 @@ export class RedisLedger {
     }
     const skipped: number[] = [];
     for (let start = 0; start < jobs.length; start += MAX_PER_CALL) {
-      const args: (string | number)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, k.cancelled, leaseDeadline, recheck ? '1' : '0'];
+      const args: (string | number | Buffer)[] = [k.inflight, k.leases, k.meta, k.results, k.dead, k.cancelled, leaseDeadline, recheck ? '1' : '0'];
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, entryOf(job));
       for (const seq of await this.redis.jobpipeAdmit(...args)) skipped.push(Number(seq));
     }
@@ -534,10 +534,22 @@ function isRun(jobs: LedgerJob[]): boolean {
   return true;
 }
 
-/** A job's in-flight entry: `<attempt>|<payload JSON>`, as the scripts read it. */
-function entryOf(job: LedgerJob): string {
-  return `${job.attempt}|${job.payloadJson}`;
+/**
+ * A job's in-flight entry: `<attempt>|<payload JSON>`, as the scripts read it. A larger one goes
+ * as bytes: with any Buffer among a command's arguments ioredis copies them into one buffer,
+ * while with strings alone it joins the whole command into one string and encodes that again on
+ * the socket (a 4 MB write-ahead at 10 KB a job: 75-83 against 26-33 µs a job).
+ */
+function entryOf(job: LedgerJob): string | Buffer {
+  const prefix = `${job.attempt}|`;
+  if (job.payloadJson.length < LARGE_ENTRY_CHARS) return prefix + job.payloadJson;
+  const entry = Buffer.allocUnsafe(prefix.length + Buffer.byteLength(job.payloadJson));
+  entry.write(job.payloadJson, entry.write(prefix, 0, 'latin1'));
+  return entry;
 }
+
+/** Payloads of this many characters or more are written ahead as bytes (entryOf). */
+const LARGE_ENTRY_CHARS = 256;
 
 function parseEntry(seq: number, entry: string): LedgerJob {
   const bar = entry.indexOf('|');

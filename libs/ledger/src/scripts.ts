@@ -26,7 +26,7 @@ export function withIncludes(lua: string, included = new Set<string>()): string 
 
 /** What the Lua commands look like once registered on an ioredis client. */
 export interface LedgerCommands {
-  jobpipeAdmit(...args: (string | number)[]): Promise<string[]>;
+  jobpipeAdmit(...args: (string | number | Buffer)[]): Promise<string[]>;
   jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null, string, string | null]>;
   jobpipeCancel(...args: (string | number)[]): Promise<[string, number]>;
   jobpipeBegin(...args: (string | number)[]): Promise<[number, string[]]>;

@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { ProtocolError } from './errors.js';
@@ -6,7 +6,7 @@ import { BodySchemas, MessageType, PROTOCOL_VERSION, type Message, type MessageO
 
 /** Default largest message the codec accepts, in bytes (4 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
-const HEADER_BYTES = 2;
+export const HEADER_BYTES = 2;
 
 const nameByCode = new Map<number, MessageTypeName>(Object.entries(MessageType).map(([name, code]) => [code, name as MessageTypeName]));
 // Compiled once at load: a compiled check is about 10x faster than interpreting the schema per message.
@@ -64,10 +64,13 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
 
   const bytes = Buffer.from(frame.buffer, frame.byteOffset + HEADER_BYTES, frame.length - HEADER_BYTES);
   // toString() would silently turn invalid UTF-8 into U+FFFD (two different ids could then collide).
-  if (!isUtf8(bytes)) return fail('bad_json', 'body is not valid UTF-8');
+  // ASCII, as nearly every body is, reads as latin1 to the same text at several times the speed:
+  // the UTF-8 decode of a 4 MB Jobs frame was half a worker's time at 10 KB a job.
+  const ascii = isAscii(bytes);
+  if (!ascii && !isUtf8(bytes)) return fail('bad_json', 'body is not valid UTF-8');
   let body: unknown;
   try {
-    body = JSON.parse(bytes.toString('utf8'));
+    body = JSON.parse(bytes.toString(ascii ? 'latin1' : 'utf8'));
   } catch (error) {
     return fail('bad_json', `body is not JSON: ${(error as Error).message}`);
   }

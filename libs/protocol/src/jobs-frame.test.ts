@@ -92,6 +92,26 @@ describe('JobsFrameEncoder', () => {
     );
   });
 
+  it('writes what encode writes for payloads large enough to be written piece by piece, any characters in them', () => {
+    const text = fc.string({ unit: fc.constantFrom('x', '"', '\\', '\n', 'é', '€', '😀', '\ud800'), minLength: 300, maxLength: 3000 });
+    const large = message.chain((m) =>
+      fc.array(text, { minLength: m.jobs.length, maxLength: m.jobs.length }).map((texts) => ({
+        ...m,
+        jobs: m.jobs.map((job, i) => ({ ...job, payload: { value: job.payload ?? null, text: texts[i]! } })),
+      })),
+    );
+    fc.assert(
+      fc.property(large, (m) => {
+        const frame = encoderFrame(m);
+        expect(frame.equals(encode(m))).toBe(true);
+        const decoded = decode(frame, { accept: ['Jobs'] });
+        if (!decoded.ok) throw decoded.error;
+        expect(decoded.message).toStrictEqual(m);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('stays within the size packing adds up (ASCII ids, seqs up to 14 digits, dispatchedAt a whole epoch ms)', () => {
     const ascii = fc.stringMatching(/^[A-Za-z0-9._:-]{1,100}$/);
     fc.assert(
