@@ -1,5 +1,6 @@
 import type { JobStream, PendingJob, RedisClient, StreamEntry } from '@jobpipe/ledger';
 import type { Logger } from '@jobpipe/observability';
+import { heldPayload } from '@jobpipe/protocol';
 import type { Ventilator } from './ventilator.js';
 
 export interface SingleJobsOptions {
@@ -122,7 +123,7 @@ export class SingleJobs {
       let seqs = this.#unacked.get(entry.bucket);
       if (!seqs) this.#unacked.set(entry.bucket, (seqs = new Map()));
       seqs.set(entry.seq, entry.entryId);
-      jobs.push({ batch: entry.bucket, seq: entry.seq, attempt: 1, payloadJson: entry.payloadJson });
+      jobs.push({ batch: entry.bucket, seq: entry.seq, attempt: 1, payloadJson: heldPayload(entry.payloadJson) });
     }
     handIn();
   }

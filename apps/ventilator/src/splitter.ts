@@ -1,4 +1,4 @@
-import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
+import { heldPayload, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
 import { JobpipeError } from '@jobpipe/protocol/errors';
 import { PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
@@ -84,7 +84,7 @@ export class Splitter {
           `${pipeline.name}: job ${batchId}:${seq} has a payload of ${Buffer.byteLength(payloadJson)} bytes; messages are limited to ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`,
         );
       }
-      return { batch: batchId, seq: seq++, attempt: 1, payloadJson };
+      return { batch: batchId, seq: seq++, attempt: 1, payloadJson: heldPayload(payloadJson) };
     };
     const step = async (payload: unknown): Promise<void> => {
       while (running() && !backlog.mayAdd(batchId)) {

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { BatchSummary, JobResult } from '@jobpipe/protocol';
+import { heldPayload, LARGE_PAYLOAD_CHARS, payloadText, type BatchSummary, type JobResult, type PayloadJson } from '@jobpipe/protocol';
 import { DEFAULT_DEAD_RETENTION_MS, DEFAULT_RETENTION_MS } from '@jobpipe/config';
 import { WireErrorName } from '@jobpipe/protocol/errors';
 import { cancelKeys, completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
 
-/** A job as the ledger keeps it: its payload stays JSON text from the split to the wire. */
+/** A job as the ledger keeps it: its payload stays JSON text (or its bytes) from the split to the wire. */
 export interface LedgerJob {
   seq: number;
   attempt: number;
-  payloadJson: string;
+  payloadJson: PayloadJson;
 }
 
 /** A job the reaper took for redelivery. */
@@ -492,7 +492,13 @@ export class RedisLedger {
       for (let i = 0; i < entries.length; i += 2) {
         const entry = parseEntry(Number(entries[i]), entries[i + 1]!);
         const error = errors[i / 2];
-        dead.push({ batch, seq: entry.seq, attempts: entry.attempt, payload: JSON.parse(entry.payloadJson), error: error ? JSON.parse(error) : null });
+        dead.push({
+          batch,
+          seq: entry.seq,
+          attempts: entry.attempt,
+          payload: JSON.parse(payloadText(entry.payloadJson)),
+          error: error ? JSON.parse(error) : null,
+        });
       }
     } while (cursor !== '0' && dead.length < limit);
     return dead.slice(0, limit).sort((a, b) => a.seq - b.seq);
@@ -542,18 +548,20 @@ function isRun(jobs: LedgerJob[]): boolean {
  */
 function entryOf(job: LedgerJob): string | Buffer {
   const prefix = `${job.attempt}|`;
-  if (job.payloadJson.length < LARGE_ENTRY_CHARS) return prefix + job.payloadJson;
-  const entry = Buffer.allocUnsafe(prefix.length + Buffer.byteLength(job.payloadJson));
-  entry.write(job.payloadJson, entry.write(prefix, 0, 'latin1'));
+  const payload = job.payloadJson;
+  if (typeof payload === 'string' && payload.length < LARGE_PAYLOAD_CHARS) return prefix + payload;
+  const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const entry = Buffer.allocUnsafe(prefix.length + bytes);
+  const at = entry.write(prefix, 0, 'latin1');
+  if (typeof payload === 'string') entry.write(payload, at);
+  else payload.copy(entry, at);
   return entry;
 }
 
-/** Payloads of this many characters or more are written ahead as bytes (entryOf). */
-const LARGE_ENTRY_CHARS = 256;
-
+/** An in-flight entry read back; a larger payload is held as bytes again (heldPayload). */
 function parseEntry(seq: number, entry: string): LedgerJob {
   const bar = entry.indexOf('|');
-  return { seq, attempt: Number(entry.slice(0, bar)), payloadJson: entry.slice(bar + 1) };
+  return { seq, attempt: Number(entry.slice(0, bar)), payloadJson: heldPayload(entry.slice(bar + 1)) };
 }
 
 /** A batch's meta hash read as BatchInfo; undefined for a batch not begun (no startedAt). */

@@ -12,8 +12,8 @@
  */
 export { encode, encodeRaw, decode, isMessage, topicOf, DEFAULT_MAX_MESSAGE_BYTES } from './codec.js';
 export type { DecodeOptions, DecodeResult } from './codec.js';
-export { JobsFrameEncoder, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from './jobs-frame.js';
-export type { PreEncodedJob } from './jobs-frame.js';
+export { heldPayload, JobsFrameEncoder, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, LARGE_PAYLOAD_CHARS, payloadText } from './jobs-frame.js';
+export type { PayloadJson, PreEncodedJob } from './jobs-frame.js';
 export { JobpipeError, ProtocolError, MALFORMED_REASONS, WireErrorName } from './errors.js';
 export type { MalformedReason } from './errors.js';
 export {

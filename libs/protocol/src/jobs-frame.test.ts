@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decode, encode } from './codec.js';
-import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, JobsFrameEncoder, type PreEncodedJob } from './jobs-frame.js';
+import { heldPayload, JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, JobsFrameEncoder, type PayloadJson, type PreEncodedJob } from './jobs-frame.js';
 import type { Job, MessageOf } from './messages.js';
 
 interface ValidVector {
@@ -15,9 +15,9 @@ const valid = JSON.parse(readFileSync(new URL('../vectors/valid.json', import.me
 const jobsVectors = valid.filter((v) => v.message.type === 'Jobs' && !v.decodeOnly) as (ValidVector & { message: MessageOf<'Jobs'> })[];
 
 /** The encoder's input for a message whose jobs share a batch and a dispatchedAt, as the ventilator sends them. */
-function encoderFrame(message: MessageOf<'Jobs'>, encoder = new JobsFrameEncoder(message.pipeline)): Buffer {
+function encoderFrame(message: MessageOf<'Jobs'>, encoder = new JobsFrameEncoder(message.pipeline), hold = (json: string): PayloadJson => json): Buffer {
   const [{ batch, dispatchedAt }] = message.jobs as [Job];
-  const jobs: PreEncodedJob[] = message.jobs.map((job) => ({ seq: job.seq, attempt: job.attempt, payloadJson: JSON.stringify(job.payload ?? null) }));
+  const jobs: PreEncodedJob[] = message.jobs.map((job) => ({ seq: job.seq, attempt: job.attempt, payloadJson: hold(JSON.stringify(job.payload ?? null)) }));
   return encoder.encode(batch, dispatchedAt, jobs);
 }
 
@@ -92,7 +92,7 @@ describe('JobsFrameEncoder', () => {
     );
   });
 
-  it('writes what encode writes for payloads large enough to be written piece by piece, any characters in them', () => {
+  it('writes what encode writes for payloads large enough to be written piece by piece, held as text or as bytes, any characters in them', () => {
     const text = fc.string({ unit: fc.constantFrom('x', '"', '\\', '\n', 'é', '€', '😀', '\ud800'), minLength: 300, maxLength: 3000 });
     const large = message.chain((m) =>
       fc.array(text, { minLength: m.jobs.length, maxLength: m.jobs.length }).map((texts) => ({
@@ -101,8 +101,9 @@ describe('JobsFrameEncoder', () => {
       })),
     );
     fc.assert(
-      fc.property(large, (m) => {
-        const frame = encoderFrame(m);
+      fc.property(large, fc.boolean(), (m, asHeld) => {
+        // As a split holds them (bytes), or as text.
+        const frame = encoderFrame(m, undefined, asHeld ? heldPayload : undefined);
         expect(frame.equals(encode(m))).toBe(true);
         const decoded = decode(frame, { accept: ['Jobs'] });
         if (!decoded.ok) throw decoded.error;
