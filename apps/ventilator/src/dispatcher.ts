@@ -13,6 +13,12 @@ import type { WorkerSessions } from './worker-sessions.js';
 
 /** Packs whose write-ahead may be under way at once (see `run`). */
 const WRITE_AHEADS_AT_ONCE = 4;
+/**
+ * And their payload bytes, at most (a pack over it still goes, alone): each pack is held three
+ * times over while written ahead (the payloads, the frame, the write-ahead's command), so four
+ * packs of 4 MB were 50 MB of a ventilator's memory at 100 KB a job.
+ */
+const WRITE_AHEAD_BYTES_AT_ONCE = 8 * 1024 * 1024;
 
 export interface DispatcherOptions {
   options: Pick<CompiledVentilatorOptions, 'maxMessageBytes' | 'maxJobsPerMessage' | 'packBudgetBytes' | 'leaseMs' | 'labels'>;
@@ -59,7 +65,7 @@ export class Dispatcher {
     const suspects = arraySource(backlog.suspects, backlog.cameBack);
     const redeliveries = arraySource(backlog.redeliveries, backlog.cameBack);
     while (running()) {
-      if (deliveries.length >= WRITE_AHEADS_AT_ONCE) {
+      if (deliveries.length >= WRITE_AHEADS_AT_ONCE || (deliveries.length > 0 && backlog.admittingBytes >= WRITE_AHEAD_BYTES_AT_ONCE)) {
         await deliveries.shift();
         continue;
       }

@@ -52,9 +52,9 @@ export const ventilatorSettings = {
     flag: 'max-in-flight-bytes',
     description:
       'payload bytes a ventilator holds at most: of jobs split ahead, sent again or being written ahead, and of jobs in flight with persistence off (with it on, Redis holds them); the split pauses beyond it. A job larger than this still goes, alone',
-    // 32 MiB kept the ventilator under 256 MB RSS at 10 KB and 100 KB payloads (64 MiB: 280-300 MB,
-    // outside memory collected late), and its queue still far ahead of the workers (docs/benchmarks.md).
-    default: 32 * 1024 * 1024,
+    // 16 MiB: the ventilator's queue stays far ahead of the workers at 10 KB and 100 KB a job, and
+    // its memory the lowest measured (docs/benchmarks.md, tenth pass: 64 MiB peaked at 300-400 MB).
+    default: 16 * 1024 * 1024,
     parse: integer(1024, 2 ** 40),
   }),
   maxOpenBatches: setting({

@@ -27,7 +27,7 @@ export interface VentilatorOptions {
   maxInFlight?: number;
   /**
    * Payload bytes held (split ahead, sent again, written ahead, and in flight with persistence
-   * off) at most; the split pauses beyond it. @default 33554432, 32 MiB (JOBPIPE_MAX_IN_FLIGHT_BYTES)
+   * off) at most; the split pauses beyond it. @default 16777216, 16 MiB (JOBPIPE_MAX_IN_FLIGHT_BYTES)
    */
   maxInFlightBytes?: number;
   /** Batches run at once; they share maxInFlight and maxInFlightBytes (see Backlog.mayAdd). @default 100 (JOBPIPE_MAX_OPEN_BATCHES) */
