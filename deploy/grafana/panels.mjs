@@ -204,6 +204,11 @@ export const rows = [
         targets: [{ expr: 'max by (role, instance) (process_resident_memory_bytes{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' }],
       },
       {
+        title: 'Payload bytes held (ventilator: JOBPIPE_MAX_IN_FLIGHT_BYTES, worker: JOBPIPE_CREDIT_BYTES)',
+        unit: 'bytes',
+        targets: [{ expr: `max by (role, instance) (jobpipe_payload_bytes_held{${P}})`, legend: '{{role}} {{instance}}' }],
+      },
+      {
         title: 'Event loop lag p99',
         unit: 's',
         targets: [{ expr: 'max by (role, instance) (nodejs_eventloop_lag_p99_seconds{job=~"jobpipe-.*"})', legend: '{{role}} {{instance}}' }],
