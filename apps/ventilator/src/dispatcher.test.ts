@@ -162,4 +162,28 @@ describe('Dispatcher', () => {
     expect(admits.map((a) => a.seqs.length).every((n) => n <= 3)).toBe(true);
     await stop();
   });
+
+  it('sends a worker that grants credit in bytes no message beyond it, and nothing until its next Credit when not one job fits', async () => {
+    const { workers, backlog, admits, sent, stop } = setup({ maxMessageBytes: 64 * 1024 });
+    // 100 jobs of credit, but bytes for about two jobs of 1,000 bytes.
+    const session = workers.credit(Buffer.from('w'), 'w', 100, 0, Date.now(), { grantedBytes: 2600, receivedBytes: 0 });
+    for (let seq = 0; seq < 6; seq++) backlog.addFresh({ ...job(seq), payloadJson: JSON.stringify('x'.repeat(1000)) });
+    await tick();
+    expect(admits.map((a) => a.seqs)).toEqual([[0, 1]]);
+    admits[0]!.settle([]);
+    await tick();
+    // What went out is counted against the bytes: the rest waits for more.
+    expect(sent.map((s) => s.jobs.length)).toEqual([2]);
+    expect(session.bytes!.sent).toBeLessThanOrEqual(2600);
+    expect([session.waitsForBytes, workers.available(session), admits.length]).toEqual([true, 0, 1]);
+    // The worker finished them: its next Credit grants their bytes again.
+    workers.credit(Buffer.from('w'), 'w', 100, 2, Date.now(), { grantedBytes: 2600 + session.bytes!.sent, receivedBytes: session.bytes!.sent });
+    backlog.changed.notify();
+    await tick();
+    expect(admits.map((a) => a.seqs)).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    await stop();
+  });
 });

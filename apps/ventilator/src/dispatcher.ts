@@ -153,7 +153,10 @@ export class Dispatcher {
     if (reservedBytes > 0) {
       session.bytes!.reserved -= reservedBytes;
       // What it waited for may fit now.
-      session.waitsForBytes = false;
+      if (session.waitsForBytes) {
+        session.waitsForBytes = false;
+        backlog.changed.notify();
+      }
     }
     if (skipped === undefined) {
       // Redis is unreachable: nothing was sent, so the jobs go back in line after a pause.

@@ -75,4 +75,28 @@ describe('WorkerRegistry', () => {
     expect(registry.available(session)).toBe(0);
     expect(registry.get(id('forgotten'))).toBe(session);
   });
+
+  it('keeps credit in bytes once a worker grants it, with the same resynchronising rules as jobs (PROTOCOL.md 4a)', () => {
+    const registry = new WorkerRegistry(100);
+    const jobsOnly = registry.credit(id('old'), 'old', 8, 0, 0);
+    expect([jobsOnly.bytes, registry.availableBytes(jobsOnly)]).toEqual([undefined, Number.POSITIVE_INFINITY]);
+    // A session opened late starts where the worker says it is.
+    const session = registry.credit(id('w'), 'w', 8, 0, 0, { grantedBytes: 5000, receivedBytes: 1000 });
+    expect(registry.availableBytes(session)).toBe(4000);
+    session.bytes!.sent += 3000;
+    session.lastSentAt = 10;
+    // A smaller grant is ignored; the worker received more than we count: trust it.
+    registry.credit(id('w'), 'w', 8, 0, 20, { grantedBytes: 4000, receivedBytes: 4500 });
+    expect([session.bytes!.granted, session.bytes!.sent]).toEqual([5000, 4500]);
+    // Less than we sent, and nothing sent for two heartbeats: the rest was lost on the way.
+    registry.credit(id('w'), 'w', 8, 0, 150, { grantedBytes: 6000, receivedBytes: 4200 });
+    expect(session.bytes!.sent).toBe(4500);
+    registry.credit(id('w'), 'w', 8, 0, 211, { grantedBytes: 6000, receivedBytes: 4200 });
+    expect([session.bytes!.sent, registry.availableBytes(session)]).toEqual([4200, 1800]);
+    // Waiting for bytes: no jobs for it until its next Credit.
+    session.waitsForBytes = true;
+    expect(registry.available(session)).toBe(0);
+    registry.credit(id('w'), 'w', 8, 0, 250, { grantedBytes: 9000, receivedBytes: 4200 });
+    expect(registry.available(session)).toBe(8);
+  });
 });

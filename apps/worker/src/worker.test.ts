@@ -62,12 +62,20 @@ describe('Worker', () => {
     expect(() => new Worker({ pipeline, jobsConnect: 'localhost:5557' })).toThrow(/invalid worker option jobsConnect \(JOBPIPE_JOBS_CONNECT/);
   });
 
+  it('holds 32 MiB of Jobs messages at most by default, the message limit when larger, and never less than it', () => {
+    const workers = [new Worker({ pipeline }), new Worker({ pipeline, maxMessageBytes: 64 * 1024 * 1024 })];
+    closers.push(...workers.map((worker) => () => worker.options.executor.close()));
+    expect(workers.map((worker) => worker.options.creditBytes)).toEqual([32 * 1024 * 1024, 64 * 1024 * 1024]);
+    expect(() => new Worker({ pipeline, maxMessageBytes: 8192, creditBytes: 4096 })).toThrow(/creditBytes \(JOBPIPE_CREDIT_BYTES.*below maxMessageBytes/);
+  });
+
   it('asks for credit, runs the jobs it is sent and pushes their results, a throw as a failed result', async () => {
     const { worker, ventilator, sink, metrics, fromWorker } = await rig('run');
     worker.start();
     expect(worker.ready).toBe(true);
     const first = await fromWorker();
-    expect(first.message).toMatchObject({ type: 'Credit', worker: 'w1', received: 0 });
+    // Credit in bytes too (PROTOCOL.md 4a): its whole window, none of it received yet.
+    expect(first.message).toMatchObject({ type: 'Credit', worker: 'w1', received: 0, grantedBytes: worker.options.creditBytes, receivedBytes: 0 });
     expect((first.message as { granted: number }).granted).toBeGreaterThanOrEqual(2);
     const job = (seq: number, payload: number) => ({ batch: 'b1', seq, attempt: 1, dispatchedAt: Date.now(), payload });
     await ventilator.send([first.routingId, encode({ type: 'Jobs', pipeline: 'squares', jobs: [job(0, 3), job(1, -1)] })]);
