@@ -16,9 +16,10 @@ export interface PackSource {
 }
 
 /**
- * What a job's payload weighs in the ventilator's byte budget: its JSON's length, which is its
- * size in bytes for ASCII text (V8 keeps such a string at one byte a character), and read
- * without a pass over the text.
+ * What a job's payload weighs in the ventilator's byte budget: its JSON's length, read without a
+ * pass over the text. In bytes for a payload held as bytes (heldPayload, 256 characters or more);
+ * in characters for a smaller one held as a string, the same for ASCII text (V8 keeps such a
+ * string at one byte a character).
  */
 export function jobBytes(job: PendingJob): number {
   return job.payloadJson.length;
