@@ -59,7 +59,7 @@ export type VentilatorOptionsWithDefaults = Required<VentilatorOptions>;
 
 /** The checked options, with what follows from them worked out once; the rooms use only these. */
 export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWithDefaults> {
-  /** Bytes a Jobs message may spend on its jobs (the message limit less the frame's own bytes). */
+  /** Bytes a Jobs message may spend on its jobs (PACK_BYTES, or the message limit when smaller, less the frame's own bytes). */
   readonly packBudgetBytes: number;
   /** How often the reaper looks for expired leases and due retries. */
   readonly reapEveryMs: number;
@@ -73,6 +73,15 @@ export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWit
 
 /** How often the reaper looks for expired leases and due retries, at most. */
 const REAP_EVERY_MS = 500;
+
+/**
+ * A pack's size at most, whatever the message limit (one larger job still goes, alone). Packs of
+ * 4 MB at 10 KB a job were held and copied 4 MB at a time, five times over (payloads, frame,
+ * write-ahead entries, command, transaction): 1 MiB packs kept the ventilator at 236 MB instead of
+ * 259-290 and carried more (9.4k against 6.7k jobs/s durable, docs/benchmarks.md, tenth pass).
+ * Jobs of 100 bytes fill 500 a message long before it.
+ */
+const PACK_BYTES = 1024 * 1024;
 
 /** The options a CLI setting feeds: their defaults and checks are the settings' own. */
 const {
@@ -129,7 +138,7 @@ export function compileVentilatorOptions(options: VentilatorOptions): CompiledVe
   checkOptions('ventilator', o, RULES);
   return {
     ...o,
-    packBudgetBytes: o.maxMessageBytes - JOBS_FRAME_SLACK_BYTES,
+    packBudgetBytes: Math.min(o.maxMessageBytes, PACK_BYTES) - JOBS_FRAME_SLACK_BYTES,
     reapEveryMs: Math.min(REAP_EVERY_MS, Math.max(50, o.leaseMs / 4)),
     shareWhenFull: Math.max(1, Math.floor(o.maxInFlight / o.maxOpenBatches)),
     shareBytesWhenFull: Math.max(1, Math.floor(o.maxInFlightBytes / o.maxOpenBatches)),
