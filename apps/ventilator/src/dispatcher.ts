@@ -14,9 +14,10 @@ import type { WorkerSessions } from './worker-sessions.js';
 /** Packs whose write-ahead may be under way at once (see `run`). */
 const WRITE_AHEADS_AT_ONCE = 4;
 /**
- * And their payload bytes, at most (a pack over it still goes, alone): each pack is held three
- * times over while written ahead (the payloads, the frame, the write-ahead's command), so four
- * packs of 4 MB were 50 MB of a ventilator's memory at 100 KB a job.
+ * And their payload bytes, at most (a pack over it still goes, alone): a pack is held about five
+ * times over while written ahead (payloads, frame, write-ahead entries, ioredis's command and its
+ * transaction). Packs are 1 MiB at most, so this holds back only jobs larger than that, each a
+ * pack of its own.
  */
 const WRITE_AHEAD_BYTES_AT_ONCE = 8 * 1024 * 1024;
 
