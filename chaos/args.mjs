@@ -16,6 +16,7 @@ result, and every single job its own value.
                         25 has an idempotency key, which is given again later with another payload
   --workers N           worker processes (default 3)
   --work-ms X           echo's simulated work per job, in ms: it sets the pace (default 2)
+  --payload-bytes N     about how large each job of the batches is (default 100; the single jobs stay small)
   --concurrency N       handlers per worker, JOBPIPE_CONCURRENCY (default 1)
   --kill-every-ms N     a worker is SIGKILLed every N ms on average (uniform in [N/2, 3N/2]; default 2000)
   --redis-down-ms N     how long Redis stays down after its SIGKILL (default 1000)
@@ -58,6 +59,7 @@ const spec = {
   'single-jobs': { parse: positiveInt('single-jobs', 0), default: 3000 },
   workers: { parse: positiveInt('workers', 2), default: 3 },
   'work-ms': { parse: nonNegative('work-ms'), default: 2 },
+  'payload-bytes': { parse: positiveInt('payload-bytes', 0), default: 100 },
   concurrency: { parse: positiveInt('concurrency'), default: 1 },
   'kill-every-ms': { parse: positiveInt('kill-every-ms', 100), default: 2000 },
   'redis-down-ms': { parse: nonNegative('redis-down-ms'), default: 1000 },

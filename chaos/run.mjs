@@ -238,13 +238,13 @@ class Chaos {
    * everything is done; returns the big batch's wall time and the whole run's, in s.
    */
   async runAll() {
-    const { jobs, workMs, timeoutS } = this.o;
+    const { jobs, workMs, timeoutS, payloadBytes } = this.o;
     const pipeline = await loadPipeline(echoPath);
     this.pipeline = pipeline;
-    const input = { jobs, payloadBytes: 100, workMs };
+    const input = { jobs, payloadBytes, workMs };
     const submittedAt = Date.now();
     await this.client.submit(pipeline, input, { batchId: this.batchId });
-    this.note(`submitted batch ${this.batchId}: ${number(jobs)} echo jobs of 100 bytes, ${workMs} ms of work each`);
+    this.note(`submitted batch ${this.batchId}: ${number(jobs)} echo jobs of ${number(payloadBytes)} bytes, ${workMs} ms of work each`);
     let lastShown = 0;
     let batchSeconds = null;
     const big = this.client
@@ -290,7 +290,7 @@ class Chaos {
 
   /** Submits each smaller batch at its point of the big batch's progress, and waits for each to be done. */
   async #runSmallBatches() {
-    const { jobs, workMs } = this.o;
+    const { jobs, workMs, payloadBytes } = this.o;
     await Promise.all(
       this.smallBatches.map(async (batch) => {
         while (!this.finished && this.done < batch.at * jobs) await sleep(50);
@@ -298,7 +298,7 @@ class Chaos {
         batch.submittedAt = Date.now();
         await this.client.submit(
           this.pipeline,
-          { jobs: batch.jobs, payloadBytes: 100, workMs },
+          { jobs: batch.jobs, payloadBytes, workMs },
           { batchId: batch.id, ...(batch.priority === undefined ? {} : { priority: batch.priority }) },
         );
         this.note(`submitted batch ${batch.id}: ${number(batch.jobs)} echo jobs${batch.priority === undefined ? '' : `, priority ${batch.priority}`}`);
