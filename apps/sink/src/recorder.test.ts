@@ -150,27 +150,6 @@ describe('Recorder, durable ledger', () => {
     expect(ledger.touches).toEqual(['record', 'record', 'record']);
     expect(await answer('b')).toBe(11);
   });
-
-  it("parks up to the limit in bytes, each result reckoned as its share of its message's size", async () => {
-    const ledger = new MemoryResultLedger();
-    const { recorder: r, book, acked, unknown, answer } = recorder(ledger, 100, 1000);
-    await r.record([
-      // 600 bytes over 3 results: the group of batch b holds 400 of them, the group of c 200.
-      { worker: 'w1', bytes: 600, results: [ok('b', 0), ok('c', 0), ok('b', 1)] },
-      // 700 more would pass 1000: dropped unacked, however few its results.
-      { worker: 'w2', bytes: 700, results: [ok('b', 2)] },
-      { worker: 'w3', bytes: 400, results: [ok('b', 3), ok('b', 4)] },
-    ]);
-    expect(unknown).toEqual(['1 result(s) from w2 for batch b, which was never started']);
-    expect(acked).toEqual([]);
-    expect(await book.begin('b')).toBe(true);
-    await r.release('b');
-    expect(acked.sort()).toEqual(['b:0', 'b:1', 'b:3', 'b:4']);
-    expect(await answer('b')).toBe(11011);
-    expect(await book.begin('c')).toBe(true);
-    await r.release('c');
-    expect(acked).toContain('c:0');
-  });
 });
 
 describe('Recorder, memory ledger', () => {
