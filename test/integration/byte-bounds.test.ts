@@ -21,6 +21,8 @@ const LIMITS = { JOBPIPE_MAX_MESSAGE_BYTES: String(256 * 1024), JOBPIPE_MAX_IN_F
 // (four jobs): the bytes bound it.
 const WORKERS = 3;
 const workerEnv = () => ({ JOBPIPE_CREDIT_BYTES: String(CREDIT), JOBPIPE_CONCURRENCY: '8' });
+// Jobs take 50 ms each, so a worker fills its credit whatever the machine's load, and the test
+// sees the bound, not the pace, stop it.
 // One echo payload of `payloadBytes` (its padding) and its few fields of JSON.
 const ONE_JOB = PAYLOAD_BYTES + 200;
 
@@ -47,7 +49,7 @@ describe('memory bounded in bytes', () => {
     const { stack, events } = await startBatch(suite.cleanup, {
       pipeline: echoPipeline,
       workers: WORKERS,
-      input: { jobs: JOBS, payloadBytes: PAYLOAD_BYTES, workMs: 5 },
+      input: { jobs: JOBS, payloadBytes: PAYLOAD_BYTES, workMs: 50 },
       batchId: 'big-payloads',
       env: LIMITS,
       workerEnv,
@@ -69,7 +71,7 @@ describe('memory bounded in bytes', () => {
       env: LIMITS,
       workerEnv,
     });
-    await durable.submit({ jobs: JOBS, payloadBytes: PAYLOAD_BYTES, workMs: 5 }, 'big-durable');
+    await durable.submit({ jobs: JOBS, payloadBytes: PAYLOAD_BYTES, workMs: 50 }, 'big-durable');
     const summary = await durable.done('big-durable', 90_000);
     expect([summary.jobs, (summary.answer as { count: number }).count, summary.failed, summary.duplicates]).toEqual([JOBS, JOBS, 0, 0]);
     const held = await peaks(durable.stack);
