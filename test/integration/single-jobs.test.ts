@@ -19,11 +19,13 @@ describe('single jobs', () => {
     const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 2, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }) });
     const count = 300;
     // Many producers' calls at once: they share round trips.
-    const ids = await Promise.all(Array.from({ length: count }, (_, i) => d.client.add(d.pipeline, { i, log })));
+    // Every tenth carries a large payload of multi-byte characters (held as bytes on its way).
+    const pad = (i: number) => (i % 10 === 0 ? { pad: `${i}:${'é€😀'.repeat(1500)}` } : {});
+    const ids = await Promise.all(Array.from({ length: count }, (_, i) => d.client.add(d.pipeline, { i, log, ...pad(i) })));
     expect(new Set(ids).size).toBe(count);
     for (const id of ids) expect(id).toMatch(/^durable~[0-9a-f]+-\d+:\d+$/);
     const reports = await Promise.all(ids.map((id) => d.client.waitForJob(id, { timeoutMs: 30_000 })));
-    for (const [i, report] of reports.entries()) expect(report).toEqual({ id: ids[i], pipeline: 'durable', state: 'done', value: { i, attempt: 1 } });
+    for (const [i, report] of reports.entries()) expect(report).toEqual({ id: ids[i], pipeline: 'durable', state: 'done', value: { i, attempt: 1, ...pad(i) } });
     expect(await d.client.getJob(ids[7]!)).toMatchObject({ state: 'done', value: { i: 7 } });
     // Each ran once.
     expect(readExecutions(log).length).toBe(count);
