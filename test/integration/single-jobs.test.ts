@@ -25,7 +25,8 @@ describe('single jobs', () => {
     expect(new Set(ids).size).toBe(count);
     for (const id of ids) expect(id).toMatch(/^durable~[0-9a-f]+-\d+:\d+$/);
     const reports = await Promise.all(ids.map((id) => d.client.waitForJob(id, { timeoutMs: 30_000 })));
-    for (const [i, report] of reports.entries()) expect(report).toEqual({ id: ids[i], pipeline: 'durable', state: 'done', value: { i, attempt: 1, ...pad(i) } });
+    for (const [i, report] of reports.entries())
+      expect(report).toEqual({ id: ids[i], pipeline: 'durable', state: 'done', value: { i, attempt: 1, ...pad(i) } });
     expect(await d.client.getJob(ids[7]!)).toMatchObject({ state: 'done', value: { i: 7 } });
     // Each ran once.
     expect(readExecutions(log).length).toBe(count);
