@@ -48,6 +48,13 @@ const badConfigs: { name: string; role: string; env: Record<string, string>; arg
   },
   { name: 'missing pipeline module', role: 'worker', env: { JOBPIPE_PIPELINE: '/nope.js' }, names: 'JOBPIPE_PIPELINE', says: /\/nope\.js/ },
   { name: 'non-integer concurrency', role: 'worker', env: { JOBPIPE_CONCURRENCY: '2.5' }, names: 'JOBPIPE_CONCURRENCY', says: /2\.5/ },
+  {
+    name: 'credit in bytes below the message limit',
+    role: 'worker',
+    env: { JOBPIPE_CREDIT_BYTES: '2048' },
+    names: 'JOBPIPE_CREDIT_BYTES',
+    says: /2048 is below JOBPIPE_MAX_MESSAGE_BYTES/,
+  },
   { name: 'input that is not JSON', role: 'ventilator', env: { JOBPIPE_INPUT: '{jobs: 3}' }, names: 'JOBPIPE_INPUT', says: /JSON/ },
   { name: 'bad value given as a flag', role: 'worker', env: {}, args: ['--concurrency', 'many'], names: '--concurrency', says: /many/ },
 ];

@@ -2,7 +2,7 @@
  * The worker role: `runWorker(config)` connects to the ventilator and the sink, runs jobs until
  * SIGTERM, then drains. `Worker` is the role itself, for embedding.
  */
-import { loadConfig, type ConfigOf } from '@jobpipe/config';
+import { ConfigError, loadConfig, settingName, type ConfigOf } from '@jobpipe/config';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveClientFrom, SocketSecurity } from '@jobpipe/transport';
@@ -22,6 +22,14 @@ export type WorkerConfig = ConfigOf<typeof workerSettings>;
 export async function runWorker(config: WorkerConfig = loadConfig(workerSettings)): Promise<void> {
   // Checked before anything starts: half a key configuration is a one-line ConfigError (exit code 2).
   const security = SocketSecurity.forClient(curveClientFrom(config));
+  // So is a credit in bytes that the largest message would never fit (PROTOCOL.md 4a).
+  const { creditBytes, maxMessageBytes } = workerSettings;
+  if (config.creditBytes !== undefined && config.creditBytes < config.maxMessageBytes)
+    throw new ConfigError(
+      creditBytes.env,
+      creditBytes.flag,
+      `invalid ${settingName(creditBytes)}: ${config.creditBytes} is below ${settingName(maxMessageBytes)} (${config.maxMessageBytes}): the largest message could never come`,
+    );
   await startRole({
     role: 'worker',
     config,
