@@ -137,17 +137,18 @@ describe('a draining worker is not a dead one', () => {
       cleanup.add('the hand-made worker', () => literal.close());
       literal.start(window);
       await waitFor(`${window} jobs`, () => literal.received >= window, 15_000, 10);
-      await literal.drain(heartbeat);
+      // Each step bounded, so that a step that hangs says which (a CI run once hung here for 60 s).
+      await within('the hand-made worker to drain', 15_000, literal.drain(heartbeat));
       expect(literal.received).toBe(window);
       expect(literal.drainedSent).toBe(window);
 
       // The rest of the batch goes to a real worker, which would also get any job of the
       // hand-made worker's that the ventilator sent again.
       const real = await stack.addWorker();
-      await real.ready;
+      await within('the real worker to be ready', 20_000, real.ready);
       // Holds its jobs well past 3 heartbeats (900 ms) after its Drain, then reports them.
       await sleep(6 * HEARTBEAT_MS);
-      await literal.finish();
+      await within('the hand-made worker to send its results', 10_000, literal.finish());
 
       const summary = await summaryPromise;
       expect(summary).toMatchObject({ jobs, failed: 0, duplicates: 0 });

@@ -20,6 +20,9 @@ export interface RoleProcessOptions {
   keepLines?: number;
 }
 
+/** How long one readiness request may take before it is made again. */
+const READY_REQUEST_MS = 2000;
+
 /** One parsed JSON log line (pino). */
 export interface LogLine {
   level: string;
@@ -72,10 +75,13 @@ export class RoleProcess {
     void this.exited.then(() => (exited = true));
     while (!exited) {
       try {
-        const response = await fetch(this.url('/readyz'));
+        // Bounded: a request that never gets an answer (a port that another process took in the
+        // meantime, a process that stopped answering) is given up and made again, and the loop
+        // still sees the process exit. Unbounded, one such request hung a test for 60 s.
+        const response = await fetch(this.url('/readyz'), { signal: AbortSignal.timeout(READY_REQUEST_MS) });
         if (response.status === 200) return;
       } catch {
-        // not listening yet
+        // not listening yet, or no answer in time
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
