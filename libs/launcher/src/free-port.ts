@@ -18,11 +18,21 @@ function ephemeralPortsStart(): number {
 const lowestPort = 1024;
 let ephemeralStart: number | undefined;
 
+/**
+ * Whether `port` can be listened on, and nobody is trying to connect to it. A connection that
+ * comes while it listens (a ZeroMQ socket still reconnecting to a port a stopped role had) is
+ * dropped at once, and the port taken as not free: left open, such a connection kept close()
+ * from ever calling back, and a test waited for its stack for good.
+ */
 function tryListen(port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    let contacted = false;
+    const server = createServer((socket) => {
+      contacted = true;
+      socket.destroy();
+    });
     server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' || error.code === 'EACCES' ? resolve(false) : reject(error)));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(!contacted)));
   });
 }
 
