@@ -28,7 +28,7 @@ export function jobBytes(job: PendingJob): number {
 /** The payload bytes of `jobs` (jobBytes). */
 export function bytesOf(jobs: readonly PendingJob[]): number {
   let sum = 0;
-  for (const job of jobs) sum += job.payloadJson.length;
+  for (const job of jobs) sum += jobBytes(job);
   return sum;
 }
 
@@ -156,9 +156,7 @@ export class FreshQueues {
     const count = { bytes: 0 };
     const dropped = removeWhere(queue.jobs, (job) => seqs === undefined || seqs.has(job.seq), count);
     this.#length -= dropped;
-    // count.bytes went down by what was dropped.
-    queue.bytes += count.bytes;
-    this.#bytes += count.bytes;
+    this.#addBytes(queue, count.bytes);
     if (queue.queued && queue.jobs.length === 0) {
       const level = this.#levels.get(queue.priority)!;
       level.splice(level.indexOf(queue), 1);
@@ -171,9 +169,7 @@ export class FreshQueues {
     const queue = this.#queueOf(job.batch);
     queue.jobs.push(job);
     this.#length++;
-    const bytes = jobBytes(job);
-    queue.bytes += bytes;
-    this.#bytes += bytes;
+    this.#addBytes(queue, jobBytes(job));
     if (!queue.queued) this.#enqueue(queue);
   }
 
@@ -189,9 +185,7 @@ export class FreshQueues {
       take: (count) => {
         const taken = queue.jobs.splice(0, count);
         this.#length -= taken.length;
-        const bytes = bytesOf(taken);
-        queue.bytes -= bytes;
-        this.#bytes -= bytes;
+        this.#addBytes(queue, -bytesOf(taken));
         // Its turn is over: to the back of its level, or out of it when nothing is left.
         if (level[0] === queue) level.shift();
         if (queue.jobs.length > 0) level.push(queue);
@@ -203,12 +197,16 @@ export class FreshQueues {
         const current = this.#queueOf(queue.batch);
         current.jobs.unshift(...back);
         this.#length += back.length;
-        const bytes = bytesOf(back);
-        current.bytes += bytes;
-        this.#bytes += bytes;
+        this.#addBytes(current, bytesOf(back));
         if (!current.queued) this.#enqueue(current);
       },
     };
+  }
+
+  /** A queue's payload bytes and the total move together. */
+  #addBytes(queue: BatchQueue, bytes: number): void {
+    queue.bytes += bytes;
+    this.#bytes += bytes;
   }
 
   #queueOf(batch: string): BatchQueue {

@@ -140,11 +140,6 @@ export class Ventilator {
     return this.#backlog.inFlight.size;
   }
 
-  /** Payload bytes it holds now, and the most it held at once (JOBPIPE_MAX_IN_FLIGHT_BYTES bounds both). */
-  get payloadBytes(): { now: number; peak: number } {
-    return { now: this.#backlog.bytes, peak: this.#backlog.peakBytes };
-  }
-
   /** Worker sessions that sent a heartbeat recently. */
   get workersConnected(): number {
     return this.#workers.size;

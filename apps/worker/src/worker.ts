@@ -77,11 +77,6 @@ export class Worker {
     this.#jobDuration = o.metrics.jobDuration.labels(o.labels);
   }
 
-  /** Bytes of Jobs messages it holds now, and the most it held at once (its byte credit bounds both). */
-  get heldBytes(): { now: number; peak: number; window: number } {
-    return { now: this.#bytes.held, peak: this.#bytes.peak, window: this.#bytes.window };
-  }
-
   get ready(): boolean {
     return !this.#draining && this.#receiving !== undefined;
   }
