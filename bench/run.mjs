@@ -160,7 +160,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
     if (summary.answer.count !== count || summary.failed !== 0) throw new Error(`jobpipe lost jobs: ${JSON.stringify(summary.answer)}`);
     const durations = [];
     for (const worker of stack.workers) {
-      const text = await (await fetch(worker.url('/metrics'))).text();
+      const text = await worker.fetchText('/metrics');
       durations.push(metricValue(text, 'jobpipe_job_duration_seconds_sum') ?? 0);
     }
     const seconds = summary.wallSeconds;

@@ -68,6 +68,9 @@ const ONE_OFF_KILLS = [
   ['redis', 0.6],
 ];
 
+/** How long a restarted role may take to be ready: past it, the step fails the run instead of hanging it. */
+const READY_MS = 30_000;
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const number = (value) => value.toLocaleString('en-US');
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -211,17 +214,17 @@ class Chaos {
       if (index < 0) return;
       const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: process.name }, process.name));
       this.stack.workers[index] = next;
-      await next.ready;
+      await this.#ready(next);
     } else if (role === 'ventilator') {
       if (this.stack.ventilator !== process) return;
       const next = this.#track(await this.stack.spawn('ventilator', this.stack.options.ventilatorEnv ?? {}));
       this.stack.ventilator = next;
-      await next.ready;
+      await this.#ready(next);
     } else {
       if (this.stack.sink !== process) return;
       const next = this.#track(await this.stack.spawn('sink'));
       this.stack.sink = next;
-      await next.ready;
+      await this.#ready(next);
     }
     this.note(`${process.name} restarted after its crash`);
   }
@@ -266,7 +269,8 @@ class Chaos {
       await within(timeoutS * 1000, () => `not everything was done after ${timeoutS} s: ${this.#pendingText()}`, Promise.all([big, small, single]));
     } finally {
       this.finished = true;
-      await chaos;
+      // Each step is bounded (READY_MS); this bounds the whole, so a hang is reported, not waited out.
+      await within(2 * READY_MS, 'the kill-and-restart steps did not end', chaos);
     }
     const seconds = (Date.now() - submittedAt) / 1000;
     this.note(`everything done after ${seconds.toFixed(1)} s`);
@@ -510,6 +514,11 @@ class Chaos {
     this.note(`STALL: no job done for ${(ms / 1000).toFixed(0)} s (${this.#pendingText()}); ventilator: ${text(ventilator)}; sink: ${text(sink)}`);
   }
 
+  /** Waits for a (re)started process to be ready, at most READY_MS. */
+  #ready(process) {
+    return within(READY_MS, `${process.name} (pid ${process.child.pid}) was not ready ${READY_MS / 1000} s after it started`, process.ready);
+  }
+
   async #sigkill(process) {
     this.#expectedExit.add(process);
     process.child.kill('SIGKILL');
@@ -527,7 +536,7 @@ class Chaos {
     const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: worker.name }, worker.name));
     workers[index] = next;
     this.note(`SIGKILL ${worker.name} (pid ${pid}); restarted as pid ${next.child.pid}`);
-    await next.ready;
+    await this.#ready(next);
   }
 
   async #killVentilator() {
@@ -540,7 +549,7 @@ class Chaos {
     const next = this.#track(await this.stack.spawn('ventilator', this.stack.options.ventilatorEnv ?? {}));
     this.stack.ventilator = next;
     this.note(`SIGKILL ventilator (pid ${pid}); restarted as pid ${next.child.pid}`);
-    await next.ready;
+    await this.#ready(next);
     this.note('ventilator ready again; it resumes the batch once the intake lock of the dead one runs out');
   }
 
@@ -552,7 +561,7 @@ class Chaos {
     const next = this.#track(await this.stack.spawn('sink'));
     this.stack.sink = next;
     this.note(`SIGKILL sink (pid ${pid}); restarted as pid ${next.child.pid} on the same ports`);
-    await next.ready;
+    await this.#ready(next);
     this.note('sink ready again');
   }
 
@@ -986,7 +995,13 @@ async function main() {
     say(`\n${signal}: stopping every process and removing the Redis dir`);
     chaos.interrupted = true;
     process.once(signal, () => process.exit(130)); // a second one: do not wait
-    void chaos.cleanup({ graceful: false }).finally(() => process.exit(130));
+    // The logs of an interrupted run are kept: an interrupt is often a run that hung.
+    const logsDir = mkdtempSync(join(tmpdir(), 'jobpipe-chaos-logs-'));
+    void within(15_000, 'cleanup', chaos.cleanup({ graceful: false }))
+      .catch(() => chaos.killNow())
+      .then(() => chaos.dumpLogs(logsDir, { interrupted: signal, kills: chaos.kills, crashes: chaos.crashes }))
+      .then(() => say(`  process logs and timeline: ${logsDir}`))
+      .finally(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);

@@ -83,7 +83,7 @@ async function usedMemory() {
 
 async function completed() {
   try {
-    const text = await (await fetch(stack.sink.url('/metrics'), { signal: AbortSignal.timeout(2000) })).text();
+    const text = await stack.sink.fetchText('/metrics', 2000);
     let total = 0;
     for (const match of text.matchAll(/^jobpipe_batches_completed_total(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/gm)) total += Number(match[1]);
     return total;

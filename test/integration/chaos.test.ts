@@ -70,7 +70,11 @@ describe('chaos harness', () => {
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // Stopped before the test's own timeout, so that a hang fails with the harness's timeline
+    // and the path of its process logs instead of a bare timeout.
+    const interrupt = setTimeout(() => child.kill('SIGTERM'), 75_000);
     const code = await new Promise<number | null>((resolve) => child.once('close', (exitCode) => resolve(exitCode)));
+    clearTimeout(interrupt);
 
     // The harness's own output says what went wrong and where its process logs are.
     expect(code, output).toBe(0);

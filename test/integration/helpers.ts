@@ -38,8 +38,18 @@ export async function scrape(url: string, name: string, labels: Record<string, s
   return metricValue(await fetchText(url), name, labels);
 }
 
+/**
+ * GETs `url`. A failed connection is tried once more: a kept-alive socket the server closed a
+ * moment before (its keep-alive timeout racing the client's idle timer) fails a GET by itself.
+ */
 export async function fetchText(url: string): Promise<string> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  } catch (error) {
+    if ((error as Error).name !== 'TypeError') throw error;
+    response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  }
   if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
   return response.text();
 }

@@ -18,6 +18,8 @@ export interface RoleProcessOptions {
   onLine?: (line: string, parsed: LogLine | undefined) => void;
   /** How many log lines to keep for `lines`. @default 10000 */
   keepLines?: number;
+  /** How long `ready` waits before it rejects (the process keeps running). @default 60000 */
+  readyTimeoutMs?: number;
 }
 
 /** How long one readiness request may take before it is made again. */
@@ -73,20 +75,44 @@ export class RoleProcess {
   async #pollReady(): Promise<void> {
     let exited = false;
     void this.exited.then(() => (exited = true));
+    const timeoutMs = this.options.readyTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer yet';
     while (!exited) {
+      if (Date.now() > deadline) throw new Error(`${this.name} (pid ${this.child.pid}) was not ready after ${timeoutMs / 1000} s; /readyz: ${last}`);
       try {
         // Bounded: a request that never gets an answer (a port that another process took in the
         // meantime, a process that stopped answering) is given up and made again, and the loop
         // still sees the process exit. Unbounded, one such request hung a test for 60 s.
         const response = await fetch(this.url('/readyz'), { signal: AbortSignal.timeout(READY_REQUEST_MS) });
         if (response.status === 200) return;
-      } catch {
+        last = `status ${response.status}`;
+      } catch (error) {
         // not listening yet, or no answer in time
+        last = (error as { cause?: Error }).cause?.message ?? (error as Error).message;
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const { code, signal } = await this.exited;
     throw new Error(`${this.name} exited (code ${code}, signal ${signal}) before it was ready: ${this.#stderr.trim() || this.lines.slice(-3).join('\n')}`);
+  }
+
+  /**
+   * The text of one of the process's HTTP paths. A failed connection is tried once more: a GET
+   * may meet a kept-alive socket the server closed a moment before (its 5 s keep-alive timeout
+   * and the client's idle timer race), which says nothing about the process.
+   */
+  async fetchText(path: string, timeoutMs = 5000): Promise<string> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await fetch(this.url(path), { signal: AbortSignal.timeout(timeoutMs) });
+        return await response.text();
+      } catch (error) {
+        if (attempt < 2 && this.running) continue;
+        const cause = (error as { cause?: Error }).cause?.message ?? (error as Error).message;
+        throw new Error(`${this.name} (${this.running ? 'running' : 'exited'}): GET ${path} failed: ${cause}`);
+      }
+    }
   }
 
   /** The process's peak resident memory so far (VmHWM), in MB; Linux only. */
