@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './free-port.js';
 
@@ -14,5 +16,11 @@ describe('freePort', () => {
     const server = createServer();
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(ports[0], '127.0.0.1', resolve));
     await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('never hands out a port twice, and reserves each for this process across processes', async () => {
+    const ports = await Promise.all(Array.from({ length: 50 }, () => freePort()));
+    expect(new Set(ports).size).toBe(ports.length);
+    for (const port of ports) expect(readFileSync(join(tmpdir(), 'jobpipe-reserved-ports', String(port)), 'utf8')).toBe(String(process.pid));
   });
 });
