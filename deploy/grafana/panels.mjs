@@ -96,12 +96,13 @@ export const rows = [
         targets: [{ expr: `sum by (pipeline) (jobpipe_batches_completed_total{${P}})`, legend: '{{pipeline}}' }],
       },
       {
-        title: 'Redeliveries, dead letters and duplicates (per 5 min)',
+        title: 'Redeliveries, dead letters, duplicates and ledger repairs (per 5 min)',
         unit: 'short',
         targets: [
           { expr: `sum by (pipeline) (increase(jobpipe_jobs_redelivered_total{${P}}[5m]))`, legend: 'redelivered' },
           { expr: `sum by (pipeline) (increase(jobpipe_jobs_dead_lettered_total{${P}}[5m]))`, legend: 'dead letters' },
           { expr: `sum by (pipeline) (increase(jobpipe_duplicate_results_total{${P}}[5m]))`, legend: 'duplicates dropped' },
+          { expr: `sum by (pipeline, kind) (increase(jobpipe_ledger_repairs_total{${P}}[5m]))`, legend: 'ledger repairs ({{kind}})' },
         ],
       },
       {

@@ -79,6 +79,38 @@ describe('BatchBook', () => {
     expect(reads).toEqual(['b1']);
   });
 
+  it('durable: folds a batch again from the ledger when the ledger has fewer results than the fold (Redis lost some), before completing it', async () => {
+    const stored: Record<string, [number, number][]> = {
+      b1: [
+        [0, 1],
+        [1, 2],
+      ],
+    };
+    const { book: b, ledger, events, reads } = book({}, stored);
+    // The memory ledger standing in for Redis: durable, and it takes the summary.
+    Object.defineProperty(ledger, 'durable', { value: true });
+    ledger.complete = async () => true;
+    await b.begin('b1');
+    const fold = (await b.openFold('b1'))!;
+    // Two more results folded; then Redis went back to the moment it held only seqs 0 and 1.
+    b.collect(fold, 2, 4, 'w');
+    b.collect(fold, 3, 8, 'w');
+    expect(fold.state).toBe(15);
+    // Seq 2 runs again and is recorded anew: the ledger now has 0, 1 and 2; the fold counts 5 results.
+    stored.b1!.push([2, 4]);
+    b.collect(fold, 2, 4, 'w');
+    await b.afterRecording(fold, { done: 3, failed: 0, total: 4, startedAt: 0 }, Date.now());
+    expect(reads).toEqual(['b1', 'b1']);
+    expect([fold.state, fold.folded, fold.stale]).toEqual([7, 3, false]);
+    // Seq 3 comes again, and the batch completes with each result folded once.
+    stored.b1!.push([3, 8]);
+    b.collect(fold, 3, 8, 'w');
+    await b.afterRecording(fold, { done: 4, failed: 0, total: 4, startedAt: 0 }, Date.now());
+    expect(reads).toHaveLength(2);
+    const completed = events.at(-1) as Extract<Message, { type: 'BatchCompleted' }>;
+    expect(completed.summary.answer).toBe(15);
+  });
+
   it('refuses to open more than maxOpenBatches', async () => {
     const { book: b } = book({ maxOpenBatches: 1 });
     await b.fold('a');

@@ -30,6 +30,8 @@ export class BatchBook {
   readonly #labels: { pipeline: string };
   /** Completions under way, one per batch: a reconcile that finds the batch done meanwhile joins it. */
   readonly #completing = new Map<string, Promise<void>>();
+  /** Folds being read again because Redis lost results they hold, one per batch. */
+  readonly #refolding = new Map<string, Promise<void>>();
   #lane: Promise<unknown> = Promise.resolve();
 
   constructor(options: BookOptions, neighbours: BatchBookNeighbours) {
@@ -123,7 +125,10 @@ export class BatchBook {
    * The batch's counts after a recording: completes it when every job is done (the promise
    * resolves once it is), or publishes progress.
    */
-  async afterRecording(fold: BatchFold, counts: BatchCounts, now: number): Promise<void> {
+  async afterRecording(fold: BatchFold, counts: BatchCounts, now: number, readBackThisRound = false): Promise<void> {
+    // A fold read back during this round holds later calls of the round than `counts` does: it
+    // is the ledger's own. Called inside a record round (the lane): a refold waits its turn.
+    if (!readBackThisRound && this.#lostResults(fold, counts)) await this.#refoldLater(fold);
     this.#openCounts.set(fold.id, counts);
     if (isComplete(counts)) {
       await this.#completeOnce(fold, counts, now);
@@ -145,8 +150,54 @@ export class BatchBook {
     const { ledger, pipeline } = this.#o;
     for (const batch of await ledger.activeBatches(pipeline.name)) {
       const counts = await ledger.counts(batch);
-      if (counts && isComplete(counts)) await this.serially(async () => this.#completeOnce(await this.fold(batch), counts, Date.now()));
+      if (counts && isComplete(counts))
+        await this.serially(async () => {
+          // Read again in the lane: a record round may have folded more since.
+          const latest = (await ledger.counts(batch)) ?? counts;
+          const fold = await this.fold(batch);
+          if (this.#lostResults(fold, latest)) await this.#refoldInPlace(fold);
+          return this.#completeOnce(fold, latest, Date.now());
+        });
     }
+  }
+
+  /**
+   * Durable: the fold holds more successful results than the ledger has recorded. Redis went
+   * back in time (a failover to a replica that lagged, an older snapshot) and lost records this
+   * sink had folded; those jobs run again (the ventilator's BatchRepair, or their leases) and
+   * would be folded twice. Only a fold read again from the ledger is right.
+   */
+  #lostResults(fold: BatchFold, counts: BatchCounts): boolean {
+    return fold.stale || (this.#o.ledger.durable && !counts.cancelledAt && fold.folded > counts.done - counts.failed - (counts.cancelled ?? 0));
+  }
+
+  /**
+   * Refolds in the lane, once per batch however many rounds find the fold ahead, if the ledger's
+   * counts read there agree: in the lane every round before has folded what it recorded, so a
+   * fold ahead of the ledger then is a loss, not a reply older than the fold.
+   */
+  #refoldLater(fold: BatchFold): Promise<void> {
+    let refolding = this.#refolding.get(fold.id);
+    if (!refolding) {
+      refolding = this.serially(async () => {
+        const counts = await this.#o.ledger.counts(fold.id);
+        if (counts && this.#lostResults(fold, counts)) await this.#refoldInPlace(fold);
+      }).finally(() => this.#refolding.delete(fold.id));
+      this.#refolding.set(fold.id, refolding);
+    }
+    return refolding;
+  }
+
+  /** The same fold object (record rounds and completions hold it), folded afresh from the ledger. */
+  async #refoldInPlace(fold: BatchFold): Promise<void> {
+    const { ledger, logger, metrics, pipeline } = this.#o;
+    const folded = fold.folded;
+    fold.stale = true;
+    fold.reset();
+    const inLedger = await ledger.forEachResult(fold.id, (seq, value) => this.collect(fold, seq, value, 'ledger'));
+    fold.stale = false;
+    metrics.ledgerRepairs.inc({ pipeline: pipeline.name, kind: 'refold' });
+    logger.warn({ batch: fold.id, folded, inLedger }, 'Redis lost results this sink had folded: folded the batch again from the ledger');
   }
 
   /**

@@ -7,6 +7,10 @@ export class BatchFold {
   state: unknown;
   duplicates = 0;
   lastProgressAt = 0;
+  /** Successful results handed to collect: never more than the ledger recorded, unless Redis lost some. */
+  folded = 0;
+  /** Being folded again from the ledger, or a refold that failed: not to be summarized as it is. */
+  stale = false;
 
   constructor(
     readonly id: string,
@@ -15,12 +19,19 @@ export class BatchFold {
     this.state = pipeline.init ? pipeline.init() : {};
   }
 
+  /** Back to the pipeline's initial state, to fold again from the ledger. */
+  reset(): void {
+    this.state = this.pipeline.init ? this.pipeline.init() : {};
+    this.folded = 0;
+  }
+
   /**
    * Folds one successful result in; a collect that throws leaves the state as it was and rethrows.
    * A promise only when the pipeline's collect returned one: a promise and an await per result
    * were the sink's largest allocation at a light load.
    */
   collect(seq: number, value: unknown, worker: string): void | Promise<void> {
+    this.folded++;
     if (!this.pipeline.collect) return;
     const ctx = { batch: this.id, seq, worker, state: this.state };
     const done = this.pipeline.collect(value, ctx);

@@ -99,7 +99,7 @@ export class Recorder {
             // the recording of other batches does not wait for its round trips. One that fails is
             // completed by the reconciler, which finds every batch whose jobs are all done.
             book
-              .afterRecording(settled.fold, settled.counts, settled.now)
+              .afterRecording(settled.fold, settled.counts, settled.now, settled.readBack)
               .catch((error: unknown) => this.#o.logger.warn({ err: error, batch: settled.fold.id }, 'completing the batch failed; the reconciler will'));
           }
         }
@@ -144,7 +144,11 @@ export class Recorder {
    * before its first job leaves, so an unknown one comes from a rogue or confused peer, and
    * folding it would let it grow the sink's memory at will; dropped.
    */
-  async #settle(group: RecordGroup, before: Before, recording: Recording): Promise<{ fold: BatchFold; counts: BatchCounts; now: number } | undefined> {
+  async #settle(
+    group: RecordGroup,
+    before: Before,
+    recording: Recording,
+  ): Promise<{ fold: BatchFold; counts: BatchCounts; now: number; readBack: boolean } | undefined> {
     const { metrics, pipeline, ledger, logger } = this.#o;
     const { batch, worker, results } = group;
     const { outcomes, counts } = recording;
@@ -194,7 +198,7 @@ export class Recorder {
     if (duplicates > 0) metrics.duplicateResults.inc(this.#labels, duplicates);
     // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
     this.#n.acks.add(batch, results);
-    return fold && { fold, counts, now };
+    return fold && { fold, counts, now, readBack: !collecting };
   }
 
   #unknown(group: RecordGroup): void {

@@ -65,6 +65,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         maxJobsPerMessage: config.maxJobsPerMessage,
         leaseMs: config.leaseMs,
         maxAttempts: config.maxAttempts,
+        repairCheckMs: config.repairCheckMs,
         heartbeatMs: config.heartbeatMs,
         maxMessageBytes: config.maxMessageBytes,
         security,

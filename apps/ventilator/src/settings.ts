@@ -87,6 +87,14 @@ export const ventilatorSettings = {
     default: 60_000,
     parse: integer(100, 86_400_000),
   }),
+  repairCheckMs: setting({
+    env: 'JOBPIPE_REPAIR_CHECK_MS',
+    flag: 'repair-check-ms',
+    description:
+      'how often each batch whose split is over is checked against Redis (durable only): jobs Redis lost after acknowledging them (a failover, an older snapshot) are sent again once two checks in a row find them missing, in ms',
+    default: 5000,
+    parse: integer(100, 3_600_000),
+  }),
   intakeLockMs: setting({
     env: 'JOBPIPE_INTAKE_LOCK_MS',
     flag: 'intake-lock-ms',

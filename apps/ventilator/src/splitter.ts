@@ -53,8 +53,11 @@ export class Splitter {
     this.#soFar.delete(batchId);
   }
 
-  /** Streams the split into the backlog, pausing while too much is out; returns the job count. */
-  async split(input: unknown, batchId: string, resumed: boolean): Promise<number> {
+  /**
+   * Streams the split into the backlog, pausing while too much is out; returns the job count.
+   * `tally.queued` counts the jobs queued (of a resumed batch, those the ledger did not have).
+   */
+  async split(input: unknown, batchId: string, resumed: boolean, tally: { queued: number } = { queued: 0 }): Promise<number> {
     const { pipeline, ledger, backlog, maxJobsPerMessage, maxMessageBytes, running } = this.#o;
     const room = maxMessageBytes - JOBS_FRAME_SLACK_BYTES - JOB_OVERHEAD_BYTES - Buffer.byteLength(batchId);
     let seq = 0;
@@ -69,7 +72,9 @@ export class Splitter {
           jobs.map((job) => job.seq),
         ),
       );
-      backlog.addFreshJobs(jobs.filter((job) => keep.has(job.seq)));
+      const kept = jobs.filter((job) => keep.has(job.seq));
+      tally.queued += kept.length;
+      backlog.addFreshJobs(kept);
     };
     const accept = (payload: unknown): PendingJob => {
       let payloadJson: string;

@@ -42,6 +42,11 @@ export interface VentilatorOptions {
   leaseMs?: number;
   /** Deliveries of a job before it is a dead letter; used by the default ledger only. @default 5 (JOBPIPE_MAX_ATTEMPTS) */
   maxAttempts?: number;
+  /**
+   * How often each batch whose split is over is checked against a durable ledger for jobs Redis
+   * lost (BatchRepair), in ms. @default 5000 (JOBPIPE_REPAIR_CHECK_MS)
+   */
+  repairCheckMs?: number;
   /** Worker heartbeat interval in ms; a worker silent for 3 is presumed dead. @default 1000 (JOBPIPE_HEARTBEAT_MS) */
   heartbeatMs?: number;
   /** Largest message, header included, in bytes. @default 4194304 (JOBPIPE_MAX_MESSAGE_BYTES) */
@@ -95,6 +100,7 @@ const {
   maxJobsPerMessage,
   leaseMs,
   maxAttempts,
+  repairCheckMs,
   heartbeatMs,
   maxMessageBytes,
 } = s;
@@ -109,6 +115,7 @@ const RULES = {
   maxJobsPerMessage,
   leaseMs,
   maxAttempts,
+  repairCheckMs,
   heartbeatMs,
   maxMessageBytes,
 };

@@ -7,6 +7,7 @@ import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { Backlog } from './backlog.js';
 import { BatchCompletions } from './batch-completions.js';
+import { BatchRepair } from './batch-repair.js';
 import { DispatchGate } from './dispatch-gate.js';
 import { Dispatcher } from './dispatcher.js';
 import { LOWEST_PRIORITY } from './fresh-queues.js';
@@ -37,6 +38,7 @@ export class Ventilator {
   readonly #reaper: Reaper;
   readonly #sessions: WorkerSessions;
   readonly #completions: BatchCompletions;
+  readonly #repair: BatchRepair;
   readonly #dropped: DroppedMessages;
   readonly #gate: DispatchGate;
   #running = false;
@@ -110,7 +112,16 @@ export class Ventilator {
         for (const listener of this.#writtenAhead) listener(batch, jobs);
       },
     });
+    this.#repair = new BatchRepair({
+      ledger,
+      holdsUnwritten: (batch) => backlog.fresh.queued(batch) > 0,
+      logger,
+      metrics,
+      labels,
+      everyMs: o.repairCheckMs,
+    });
     this.#completions = new BatchCompletions(ledger, (batchId) => {
+      this.#repair.forget(batchId);
       this.#splitter.forget(batchId);
       backlog.fresh.forget(batchId);
       backlog.forgetCancels(batchId);
@@ -179,6 +190,7 @@ export class Ventilator {
       }),
       this.#dispatcher.run(),
     );
+    if (this.#o.ledger.durable) this.#repair.start();
     this.#timers.push(
       setInterval(() => this.#sessions.dropSilent(), this.#o.heartbeatMs),
       setInterval(() => void this.#reaper.reap(), this.#o.reapEveryMs),
@@ -221,7 +233,26 @@ export class Ventilator {
     await ledger.end(batchId, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     logger.info({ batch: batchId, jobs: total }, 'batch split done');
+    this.#repair.watch(batchId, () => this.#splitAgain(checked, batchId));
     return done;
+  }
+
+  /**
+   * BatchRepair found jobs of the batch that Redis lost: the split runs again as for a resumed
+   * batch, so only the jobs the ledger does not have are queued. Begun again first: the begin
+   * makes a meta hash Redis lost anew, and marks the batch resumed, so its write-aheads check
+   * each job. Resolves with the jobs queued.
+   */
+  async #splitAgain(checked: unknown, batchId: string): Promise<number> {
+    const { pipeline, ledger } = this.#o;
+    const { summary } = await ledger.begin(batchId, pipeline.name);
+    if (summary) return 0;
+    await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
+    const tally = { queued: 0 };
+    const total = await this.#splitter.split(checked, batchId, true, tally);
+    await ledger.end(batchId, total);
+    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
+    return tally.queued;
   }
 
   /**
@@ -301,6 +332,7 @@ export class Ventilator {
     if (!this.#running) return;
     this.#running = false;
     for (const timer of this.#timers) clearInterval(timer);
+    this.#repair.stop();
     this.#gate.stop();
     this.#backlog.changed.notify();
     this.#backlog.room.notify();

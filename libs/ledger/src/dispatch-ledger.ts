@@ -1,5 +1,5 @@
 import type { BatchSummary } from '@jobpipe/protocol';
-import type { LedgerJob } from './redis-ledger.js';
+import type { BatchAccount, LedgerJob } from './redis-ledger.js';
 
 /** A job waiting to be dispatched. Its payload is JSON text from the split on, stringified once. */
 export interface PendingJob extends LedgerJob {
@@ -83,4 +83,9 @@ export interface DispatchLedger {
   hold(waiting: PendingJob[]): Promise<void>;
   /** The batch's summary once it is done, read from the ledger (null when unknown or running). */
   doneSummary(batch: string): Promise<BatchSummary | null>;
+  /**
+   * What the ledger can account for of a batch (RedisLedger.account); undefined when it holds
+   * nothing of it. Durable only: memory loses nothing it acknowledged while its process lives.
+   */
+  account(batch: string): Promise<BatchAccount | undefined>;
 }

@@ -30,7 +30,18 @@ export { RecordOutcome } from './record-outcome.js';
 export type { RecordOutcomeCode } from './record-outcome.js';
 export { SeenSet } from './seen-set.js';
 export { RedisLedger, DEFAULT_RETENTION } from './redis-ledger.js';
-export type { LedgerJob, DueJob, RecordResult, BatchInfo, BatchStatus, CancelResult, DeadLetter, Retention, ResultsPage } from './redis-ledger.js';
+export type {
+  LedgerJob,
+  DueJob,
+  RecordResult,
+  BatchAccount,
+  BatchInfo,
+  BatchStatus,
+  CancelResult,
+  DeadLetter,
+  Retention,
+  ResultsPage,
+} from './redis-ledger.js';
 export { LedgerKeys, recordKeys, completeKeys, retryDeadKeys, cancelKeys } from './keys.js';
 export type { BatchKeys } from './keys.js';
 export { registerScripts, SCRIPTS_VERSION } from './scripts.js';

@@ -45,6 +45,9 @@ export class MemoryDispatchLedger implements DispatchLedger {
   async doneSummary() {
     return null;
   }
+  async account() {
+    return undefined;
+  }
   async hold() {}
 
   async release(held: InFlightJob[]): Promise<Requeue> {

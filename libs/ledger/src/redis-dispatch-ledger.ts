@@ -80,6 +80,10 @@ export class RedisDispatchLedger implements DispatchLedger {
     return info?.status === 'done' ? info.summary : null;
   }
 
+  account(batch: string) {
+    return this.#ledger.account(batch);
+  }
+
   async hold(waiting: PendingJob[]): Promise<void> {
     const now = this.#clock();
     const until = now + this.#leaseMs;

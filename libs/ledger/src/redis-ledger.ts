@@ -64,6 +64,17 @@ export interface BatchInfo {
   summary: BatchSummary | null;
 }
 
+/** What the ledger can account for of a batch (RedisLedger.account). */
+export interface BatchAccount {
+  status: BatchStatus;
+  /** Null until the split's end was written. */
+  total: number | null;
+  /** Jobs in flight, recorded, dead or cancelled one by one. */
+  accounted: number;
+  /** The whole batch was cancelled: what it had in flight left the ledger uncounted here. */
+  cancelled: boolean;
+}
+
 export interface DeadLetter {
   batch: string;
   seq: number;
@@ -309,6 +320,36 @@ export class RedisLedger {
       for (const seq of seqs.slice(start, start + MAX_PER_CALL)) args.push(until, seq);
       await this.redis.zadd(k.leases, 'XX', ...args);
     }
+  }
+
+  /**
+   * What the ledger holds of a batch, in one transaction: its status, its total, and how many
+   * of its jobs it can account for (in flight, recorded, dead or cancelled). Undefined when it
+   * has no meta hash: Redis lost the batch's begin (or the batch expired). A sum below the
+   * total means jobs Redis lost (BatchRepair); a job in two of the hashes at once is not a state
+   * the scripts make, so the sum counts each job once.
+   */
+  async account(batch: string): Promise<BatchAccount | undefined> {
+    const k = this.keys.batch(batch);
+    const replies = await this.redis
+      .multi()
+      .hmget(k.meta, 'status', 'total', 'cancelledAt')
+      .hlen(k.inflight)
+      .hlen(k.results)
+      .hlen(k.dead)
+      .hlen(k.cancelled)
+      .exec();
+    const failed = replies?.find(([error]) => error);
+    if (!replies || failed) throw failed?.[0] ?? new Error('account transaction was aborted');
+    const [status, total, cancelledAt] = replies[0]![1] as (string | null)[];
+    if (status === null || status === undefined) return undefined;
+    const accounted = replies.slice(1).reduce((sum, [, count]) => sum + Number(count), 0);
+    return {
+      status: status as BatchStatus,
+      total: total === null || total === undefined ? null : Number(total),
+      accounted,
+      cancelled: cancelledAt !== null && cancelledAt !== undefined,
+    };
   }
 
   /** Of these jobs, the ones never dispatched: a resumed split skips the others. */

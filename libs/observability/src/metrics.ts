@@ -81,6 +81,11 @@ export class Metrics {
   );
   readonly pipelinePaused = this.#gauge('jobpipe_pipeline_paused', '1 while the pipeline is paused (jobpipe pause), else 0', ['pipeline']);
   readonly rateLimit = this.#gauge('jobpipe_rate_limit', 'Jobs per second the pipeline is limited to, 0 for none', ['pipeline']);
+  readonly ledgerRepairs = this.#counter(
+    'jobpipe_ledger_repairs_total',
+    'Repairs of what Redis lost after acknowledging it: kind="jobs" (a batch\'s jobs neither in flight, recorded nor dead, sent again), "batch" (a batch begun again), "refold" (the sink folded a batch again from the ledger)',
+    ['pipeline', 'kind'],
+  );
   readonly rateLimitWaits = this.#counter(
     'jobpipe_rate_limit_waits_total',
     'Times a ventilator had jobs and a worker for them but waited for rate-limit tokens',
@@ -102,8 +107,11 @@ export class Metrics {
   initialize(role: 'ventilator' | 'worker' | 'sink', pipeline: string, reasons: readonly string[]): void {
     const labels = { pipeline };
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
-    if (role === 'ventilator')
+    if (role === 'ventilator') {
       for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered, this.rateLimitWaits]) counter.inc(labels, 0);
+      for (const kind of ['jobs', 'batch']) this.ledgerRepairs.inc({ ...labels, kind }, 0);
+    }
+    if (role === 'sink') this.ledgerRepairs.inc({ ...labels, kind: 'refold' }, 0);
     if (role === 'sink')
       for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted, this.batchesCancelled, this.jobsCancelled])
         counter.inc(labels, 0);
