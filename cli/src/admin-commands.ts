@@ -222,15 +222,18 @@ export function submitCommand(): Command {
     const { loadPipeline } = await import('@jobpipe/pipeline');
     const pipeline = await loadPipeline(config.pipeline);
     await withClient(config, async (client, connection) => {
-      const batch = await client.submit(pipeline, config.input, {
+      const options = {
         ...(config.batchId ? { batchId: config.batchId } : {}),
         ...(config.priority ? { priority: config.priority } : {}),
         ...(config.retention === undefined ? {} : { retentionMs: config.retention }),
         ...(config.deadRetention === undefined ? {} : { deadRetentionMs: config.deadRetention }),
-      });
-      if (!wait) return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
-      if (!asJson) say(`submitted ${batch}; waiting for it to finish`);
-      const submittedAt = Date.now();
+      };
+      if (!wait) {
+        const batch = await client.submit(pipeline, config.input, options);
+        return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
+      }
+      let batch = '';
+      let submittedAt = Date.now();
       // A bar redrawn in place on a terminal; otherwise (logs, pipes) a line every few seconds at most.
       const tty = process.stdout.isTTY === true && !asJson;
       let bar: string | undefined;
@@ -247,9 +250,15 @@ export function submitCommand(): Command {
         if (line !== bar) process.stdout.write(`\r\x1b[2K${line}`);
         bar = line;
       };
+      const onSubmitted = (id: string, again: boolean) => {
+        batch = id;
+        submittedAt = Date.now();
+        if (again) notice(`Redis lost batch ${id} after it was submitted (a failover or a restart from an older snapshot): submitted it again`, bar);
+        else if (!asJson) say(`submitted ${id}; waiting for it to finish`);
+      };
       let summary: BatchSummary;
       try {
-        summary = await client.waitForBatch(pipeline.name, batch, onProgress);
+        ({ summary } = await client.submitAndWait(pipeline, config.input, options, { onSubmitted, onProgress }));
       } finally {
         if (tty) process.stdout.write('\n');
         lines.flush();

@@ -103,6 +103,7 @@ export const rows = [
           { expr: `sum by (pipeline) (increase(jobpipe_jobs_dead_lettered_total{${P}}[5m]))`, legend: 'dead letters' },
           { expr: `sum by (pipeline) (increase(jobpipe_duplicate_results_total{${P}}[5m]))`, legend: 'duplicates dropped' },
           { expr: `sum by (pipeline, kind) (increase(jobpipe_ledger_repairs_total{${P}}[5m]))`, legend: 'ledger repairs ({{kind}})' },
+          { expr: 'sum by (role) (increase(jobpipe_redis_went_back_total[5m]))', legend: 'Redis went back ({{role}})' },
         ],
       },
       {

@@ -161,6 +161,12 @@ export class BatchBook {
     }
   }
 
+  /** Every open fold checked against the ledger's counts (Redis went back in time), each in its turn in the lane. */
+  async checkFolds(): Promise<void> {
+    const folds = await Promise.allSettled([...this.#folds.values()]);
+    await Promise.allSettled(folds.map((fold) => (fold.status === 'fulfilled' ? this.#refoldLater(fold.value) : undefined)));
+  }
+
   /**
    * Durable: the fold holds more successful results than the ledger has recorded. Redis went
    * back in time (a failover to a replica that lagged, an older snapshot) and lost records this

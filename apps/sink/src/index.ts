@@ -9,7 +9,7 @@
  * ```
  */
 import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
-import { connectRoleRedis, MemoryResultLedger, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
+import { connectRoleRedis, LedgerClock, MemoryResultLedger, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
@@ -38,8 +38,9 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     build: ({ pipeline, logger, metrics }) => {
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
       // A pipeline that sets no retries or backoff gets the ledger's defaults (RedisResultLedgerOptions).
-      const ledger: ResultLedger = redis
-        ? new RedisResultLedger(new RedisLedger(redis, config.redisPrefix), {
+      const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
+      const ledger: ResultLedger = redisLedger
+        ? new RedisResultLedger(redisLedger, {
             retries: pipeline.retries,
             retryBackoffMs: pipeline.retryBackoffMs,
             retryBackoffMaxMs: pipeline.retryBackoffMaxMs,
@@ -57,10 +58,15 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
         logger,
         metrics,
       });
+      const clock = redisLedger && new LedgerClock(redisLedger.redis, redisLedger.keys.clock, (now, seen) => sink.redisWentBack(now, seen));
       return {
-        start: () => sink.start(),
+        start: async () => {
+          await sink.start();
+          clock?.start();
+        },
         ready: async () => sink.running && (!redis || (await redisAnswers(redis))),
         stop: async () => {
+          clock?.stop();
           await sink.stop();
           redis?.disconnect();
         },

@@ -7,6 +7,7 @@ import {
   isRedisConnectionError,
   isRedisRefusal,
   JobStream,
+  LedgerClock,
   RedisRefusedError,
   type PipelineControls,
   type RedisLedger,
@@ -44,8 +45,8 @@ export interface RedisServices {
 
 /**
  * Starts what a ventilator with Redis serves besides its ledger: submitted batches from the
- * intake queue, single jobs from the job stream, the pipeline's controls (pause, rate limit), and
- * the measure of the work waiting in Redis. The pipeline's name joins the known ones first, so a
+ * intake queue, single jobs from the job stream, the pipeline's controls (pause, rate limit), the
+ * measure of the work waiting in Redis, and the ledger clock that notices Redis going back in time. The pipeline's name joins the known ones first, so a
  * user the ACL keeps from the prefix is refused here, in one line.
  */
 export function startRedisServices(o: RedisServicesOptions): RedisServices {
@@ -83,10 +84,12 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
     closeEveryMs: 100,
     logger,
   });
+  const clock = new LedgerClock(redis, ledger.keys.clock, (now, seen) => ventilator.redisWentBack(now, seen));
   const queueDepth = new QueueDepth(redis, ledger.keys.prefix, pipeline);
   let stopWatching: (() => void) | undefined;
   let stopMeasuring: (() => void) | undefined;
   const stop = async () => {
+    clock.stop();
     await intake.close(true);
     stopWatching?.();
     stopMeasuring?.();
@@ -98,6 +101,7 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
     await redis.sadd(ledger.keys.pipelines, pipeline).catch((error: unknown) => {
       throw isRedisRefusal(error) ? new RedisRefusedError(o.redisDisplay, describeRedisError(error)) : error;
     });
+    clock.start();
     await singleJobs.start();
     stopWatching = watchControls(o.controls, ventilator, logger);
     stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);

@@ -323,6 +323,17 @@ export class Ventilator {
     await Promise.all(sessions.map((session) => this.#toWorkers.send([session.routingId, frame]).catch(() => {})));
   }
 
+  /**
+   * Redis went back in time (LedgerClock): what it lost is looked for at once in every batch
+   * this ventilator runs (BatchRepair), instead of at the next checks.
+   */
+  redisWentBack(now: number, seen: number): void {
+    const { logger, metrics } = this.#o;
+    metrics.redisWentBack.inc({ role: 'ventilator' });
+    logger.error({ clock: now, seen, batches: this.#repair.watched }, 'Redis went back in time: it lost writes it had acknowledged; looking for lost jobs now');
+    void this.#repair.checkSoon();
+  }
+
   /** Calls `listener` with each pack once it is written ahead, before it is sent. */
   onWrittenAhead(listener: (batch: string, jobs: readonly PendingJob[]) => void): void {
     this.#writtenAhead.push(listener);

@@ -252,6 +252,42 @@ export class JobpipeClient {
   }
 
   /**
+   * Submits a batch and waits for its end, as `submit` then `waitForBatch` do, and submits it
+   * again under the same id if Redis loses it meanwhile: when neither its intake job nor its
+   * ledger entry is there on two polls in a row (a failover to a replica that lagged, a restart
+   * from an older snapshot), the submission this call was answered for is gone, and no
+   * ventilator would ever run it. `onSubmitted` hears of each submission.
+   */
+  async submitAndWait(
+    pipeline: Pipeline,
+    input: unknown,
+    options: SubmitOptions = {},
+    hooks: { onSubmitted?: (batchId: string, again: boolean) => void; onProgress?: (report: BatchStatusReport) => void; pollMs?: number } = {},
+  ): Promise<{ batchId: string; summary: BatchSummary }> {
+    const batchId = await this.submit(pipeline, input, options);
+    hooks.onSubmitted?.(batchId, false);
+    let missing = 0;
+    for (;;) {
+      const report = await this.status(pipeline.name, batchId);
+      if (!report) {
+        if (++missing >= 2) {
+          // What is left of the lost submission (its claim may have outlived the queue entry) goes first.
+          await this.redis.del(this.ledger.keys.batch(batchId).submitted);
+          await this.submit(pipeline, input, { ...options, batchId });
+          hooks.onSubmitted?.(batchId, true);
+          missing = 0;
+        }
+      } else {
+        missing = 0;
+        hooks.onProgress?.(report);
+        if (report.state === 'done' && report.summary) return { batchId, summary: report.summary };
+        if (report.state === 'failed') throw new SubmissionError(`batch ${batchId} failed: ${report.error ?? 'unknown error'}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, hooks.pollMs ?? 500));
+    }
+  }
+
+  /**
    * One page of a batch's recorded results (see RedisLedger.resultsPage): `cursor` '0' first,
    * then each page's `next` until it is null. Undefined when the batch is unknown or has expired.
    */

@@ -148,6 +148,14 @@ export class LedgerKeys {
     return `${this.prefix}:jobs-done:${pipeline}`;
   }
 
+  /**
+   * A counter every durable role increments now and then (LedgerClock): a value lower than one
+   * a process saw before means Redis went back in time. Its own slot.
+   */
+  get clock(): string {
+    return `${this.prefix}:clock`;
+  }
+
   /** A pipeline's controls, set from the CLI or the client (hash: paused, rateLimit). Its own slot. */
   controls(pipeline: string): string {
     return `${this.prefix}:controls:{controls-${pipeline}}`;

@@ -86,6 +86,11 @@ export class Metrics {
     'Repairs of what Redis lost after acknowledging it: kind="jobs" (a batch\'s jobs neither in flight, recorded nor dead, sent again), "batch" (a batch begun again), "refold" (the sink folded a batch again from the ledger)',
     ['pipeline', 'kind'],
   );
+  readonly redisWentBack = this.#counter(
+    'jobpipe_redis_went_back_total',
+    'Times this process found Redis behind what it had seen (the ledger clock, LedgerClock): Redis lost writes it had acknowledged',
+    ['role'],
+  );
   readonly rateLimitWaits = this.#counter(
     'jobpipe_rate_limit_waits_total',
     'Times a ventilator had jobs and a worker for them but waited for rate-limit tokens',
@@ -107,6 +112,7 @@ export class Metrics {
   initialize(role: 'ventilator' | 'worker' | 'sink', pipeline: string, reasons: readonly string[]): void {
     const labels = { pipeline };
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
+    if (role !== 'worker') this.redisWentBack.inc({ role }, 0);
     if (role === 'ventilator') {
       for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered, this.rateLimitWaits]) counter.inc(labels, 0);
       for (const kind of ['jobs', 'batch']) this.ledgerRepairs.inc({ ...labels, kind }, 0);
