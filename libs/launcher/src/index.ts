@@ -18,5 +18,7 @@ export type { StackOptions, StackEndpoints } from './stack.js';
 export { BatchEvents } from './batch-events.js';
 export type { ProgressEvent } from './batch-events.js';
 export { RedisServer, redisServerAvailable } from './redis-server.js';
+export { RedisSentinelSet } from './redis-sentinel.js';
+export type { RedisSentinelSetOptions } from './redis-sentinel.js';
 export { runKeys } from './run-keys.js';
-export type { RedisServerOptions, RedisServerTls } from './redis-server.js';
+export type { RedisServerOptions, RedisServerTls, RespReply } from './redis-server.js';
