@@ -2,8 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
 
 /** True when a `redis-server` binary is on PATH. */
@@ -185,106 +184,39 @@ export class RedisServer {
   }
 }
 
-/** A RESP reply: a simple or bulk string, an integer, null, or an array of those. */
+/** A Redis reply as ioredis gives it: a string, an integer, null, or an array of those. */
 export type RespReply = string | number | null | RespReply[];
 
-/**
- * Parses one RESP2 reply from `text` (bytes as latin1, so lengths count bytes) at `at`; undefined
- * while incomplete. An error reply comes back as an Error.
- */
-function parseReply(text: string, at: number): { value: RespReply | Error; end: number } | undefined {
-  const lineEnd = text.indexOf('\r\n', at);
-  if (lineEnd < 0) return undefined;
-  const head = text.slice(at + 1, lineEnd);
-  const next = lineEnd + 2;
-  switch (text[at]) {
-    case '+':
-      return { value: head, end: next };
-    case '-':
-      return { value: new Error(head), end: next };
-    case ':':
-      return { value: Number(head), end: next };
-    case '$': {
-      const length = Number(head);
-      if (length < 0) return { value: null, end: next };
-      if (text.length < next + length + 2) return undefined;
-      return { value: Buffer.from(text.slice(next, next + length), 'latin1').toString(), end: next + length + 2 };
-    }
-    case '*': {
-      const count = Number(head);
-      if (count < 0) return { value: null, end: next };
-      const items: RespReply[] = [];
-      let end = next;
-      for (let i = 0; i < count; i++) {
-        const item = parseReply(text, end);
-        if (!item) return undefined;
-        if (item.value instanceof Error) return item;
-        items.push(item.value);
-        end = item.end;
-      }
-      return { value: items, end };
-    }
-    default:
-      return { value: new Error(`unexpected reply ${JSON.stringify(text.slice(at, at + 20))}`), end: text.length };
+/** One command on a connection of its own, closed after the reply: for the few the launcher needs. */
+export async function redisCommand(port: number, args: string[], password?: string, tls?: RedisServerTls, timeoutMs = 10_000): Promise<RespReply> {
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    ...(password ? { password } : {}),
+    ...(tls ? { tls: { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), rejectUnauthorized: false } } : {}),
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // A refused or dropped connection rejects the call below; unhandled, ioredis would print it too.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.call(args[0]!, ...args.slice(1))) as RespReply;
+  } catch (error) {
+    throw new Error(`${args[0]} on port ${port}: ${(error as Error).message}`);
+  } finally {
+    client.disconnect();
   }
 }
 
-/** One command over a raw socket (AUTH first with a password), so this module needs no Redis client. */
-export function redisCommand(port: number, args: string[], password?: string, tls?: RedisServerTls, timeoutMs = 10_000): Promise<RespReply> {
-  return new Promise((resolve, reject) => {
-    const socket = tls
-      ? tlsConnect({ port, host: '127.0.0.1', cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), rejectUnauthorized: false })
-      : createConnection({ port, host: '127.0.0.1' });
-    const encode = (words: string[]) => `*${words.length}\r\n${words.map((w) => `$${Buffer.byteLength(w)}\r\n${w}\r\n`).join('')}`;
-    let reply = '';
-    let pending = password ? 2 : 1;
-    let settled = false;
-    const done = (error: Error | undefined, value?: RespReply) => {
-      if (settled) return;
-      settled = true;
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(value ?? null);
-    };
-    socket.setTimeout(timeoutMs, () => done(new Error(`${args[0]} on port ${port}: no answer within ${timeoutMs} ms`)));
-    socket.once('error', (error) => done(error));
-    socket.on(tls ? 'secureConnect' : 'connect', () => socket.write((password ? encode(['AUTH', password]) : '') + encode(args)));
-    socket.on('data', (chunk: Buffer) => {
-      reply += chunk.toString('latin1');
-      for (let parsed = parseReply(reply, 0); parsed; parsed = parseReply(reply, 0)) {
-        reply = reply.slice(parsed.end);
-        if (parsed.value instanceof Error) return done(new Error(`${args[0]} on port ${port}: ${parsed.value.message}`));
-        if (--pending === 0) return done(undefined, parsed.value);
-      }
-    });
-    socket.once('close', () => done(new Error(`${args[0]} on port ${port}: connection closed before the reply`)));
-  });
-}
-
 /**
- * PING over a raw socket, so this module needs no Redis client. Over TLS it presents the server's
- * own certificate (signed by the CA the server trusts) and checks nothing: it only asks whether
- * the server is up.
+ * Whether the server answers PING: LOADING, an auth error or no answer in 500 ms is not ready.
+ * Over TLS it presents the server's own certificate (signed by the CA the server trusts) and
+ * checks nothing: it only asks whether the server is up.
  */
-function answersPing(port: number, password?: string, tls?: RedisServerTls): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = tls
-      ? tlsConnect({ port, host: '127.0.0.1', cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), rejectUnauthorized: false })
-      : createConnection({ port, host: '127.0.0.1' });
-    let reply = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    // AUTH as a RESP array: a password may hold spaces, which the inline form would split.
-    const auth = password ? `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n` : '';
-    socket.on(tls ? 'secureConnect' : 'connect', () => socket.write(`${auth}PING\r\n`));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('+PONG')) done(true);
-      else if (reply.includes('-')) done(false); // LOADING or an auth error: not ready
-    });
-  });
+async function answersPing(port: number, password?: string, tls?: RedisServerTls): Promise<boolean> {
+  return (await redisCommand(port, ['PING'], password, tls, 500).catch(() => null)) === 'PONG';
 }
