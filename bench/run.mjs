@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
 //          [--rate 10000 | --rate-share 0.5] [--latency-jobs 30000] [--warmup-seconds 6]
-//          [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,raw-zeromq-packed,bullmq,rabbitmq,
-//                     jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line] [--json FILE] [--smoke]
+//          [--systems jobpipe-durable,jobpipe-memory,jobpipe-replicated,raw-zeromq,raw-zeromq-packed,bullmq,
+//                     rabbitmq,jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
-// Runs jobpipe (durable and in memory) and the baselines in bench/baselines on this machine, each
+// Runs jobpipe (durable, in memory, and jobpipe-replicated: durable with every write-ahead and
+// record waiting for a replica of its Redis, JOBPIPE_REDIS_WAIT_REPLICAS=1) and the baselines in
+// bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds. Each throughput run sends
 // --warmup-jobs jobs (default: as many as --jobs) and then --jobs more: jobs/s counts those after
 // the warm-up, and "cold" the warm-up's, from fresh processes. Then each system runs once at a
@@ -105,7 +107,13 @@ for (const [name, value, min] of [
 }
 if (rateShare !== undefined && !(rateShare > 0 && rateShare <= 1)) usage(`--rate-share must be a number > 0 and <= 1, got "${args['rate-share']}"`);
 /** The systems run over --rounds with the same jobs, for throughput and then latency. */
-const roundSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
+const roundSystems = ['jobpipe-durable', 'jobpipe-memory', 'jobpipe-replicated', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
+/** How each jobpipe system runs: with Redis or not, and whether its writes wait for a replica. */
+const jobpipeModes = {
+  'jobpipe-durable': { durable: true },
+  'jobpipe-memory': { durable: false },
+  'jobpipe-replicated': { durable: true, replicated: true },
+};
 /**
  * The benchmarks with scripts of their own: the script, its flags in a smoke run (a few seconds
  * each: their cost is mostly starting processes), and `rows` turning what it wrote with --json
@@ -134,14 +142,26 @@ const say = (line) => process.stderr.write(`${line}\n`);
  * One jobpipe run. The ventilator starts first (so workers connect at once instead of backing
  * off) and holds the batch until every worker has joined, so the clock starts with all of them.
  */
-async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () => ({}), workerCount = workers, input = {} }) {
+async function runJobpipe({ durable, replicated = false, count, ratePerSecond = 0, workerEnv = () => ({}), workerCount = workers, input = {} }) {
   const redis = durable ? await RedisServer.start({ appendOnly: true }) : undefined;
+  // A replica with AOF as its master has, on the same machine: the cost of waiting for it is the
+  // replication round trip and the replica's own writing.
+  const replica = replicated ? await RedisServer.start({ appendOnly: true, replicaOf: redis.port }) : undefined;
+  // Timed from a replica in sync: before that every WAIT runs out.
+  for (let tries = 0; replica && !/slave0:.*state=online/.test(String(await redis.command(['INFO', 'replication']))); tries++) {
+    if (tries > 200) throw new Error('the replica did not sync within 10 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const stack = await Stack.start({
     command: [process.execPath, resolve(root, 'cli/dist/main.js')],
     pipeline: resolve(root, 'examples/echo/dist/pipeline.js'),
     workers: 0,
     startVentilator: false,
-    env: { JOBPIPE_LOG_LEVEL: 'warn', ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}) },
+    env: {
+      JOBPIPE_LOG_LEVEL: 'warn',
+      ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}),
+      ...(replica ? { JOBPIPE_REDIS_WAIT_REPLICAS: '1' } : {}),
+    },
   });
   try {
     const events = new BatchEvents(stack.endpoints.eventsConnect);
@@ -180,6 +200,7 @@ async function runJobpipe({ durable, count, ratePerSecond = 0, workerEnv = () =>
     };
   } finally {
     await stack.stop();
+    await replica?.stop();
     await redis?.stop();
   }
 }
@@ -227,7 +248,7 @@ function checkJobpipeLatency(system, run) {
 
 async function throughput(system) {
   if (system.startsWith('jobpipe-')) {
-    const run = await runJobpipe({ durable: system === 'jobpipe-durable', count: warmupJobs + jobs, input: warmupJobs > 0 ? { warmupJobs } : {} });
+    const run = await runJobpipe({ ...jobpipeModes[system], count: warmupJobs + jobs, input: warmupJobs > 0 ? { warmupJobs } : {} });
     if (warmupJobs === 0) return { jobsPerSecond: run.jobsPerSecond, rss: run.rss };
     // Timed from the result of the first job after the warm-up (see examples/echo).
     const after = run.throughput;
@@ -251,7 +272,7 @@ async function latency(system, offered) {
   const latencyWarmupJobs = Math.round(warmupSeconds * offered);
   if (system.startsWith('jobpipe-')) {
     const run = await runJobpipe({
-      durable: system === 'jobpipe-durable',
+      ...jobpipeModes[system],
       count: latencyWarmupJobs + latencyJobs,
       ratePerSecond: offered,
       input: { warmupJobs: latencyWarmupJobs },

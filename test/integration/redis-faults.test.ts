@@ -121,6 +121,58 @@ describe('when Redis forgets', () => {
     expect(Number(await set.replica.command(['HLEN', results]))).toBe(jobs);
   }, 120_000);
 
+  it('writes that wait for the replica (JOBPIPE_REDIS_WAIT_REPLICAS=1): while it lags nothing new leaves, and the failover loses nothing the roles went on from', async () => {
+    const set = await startSentinelSet();
+    onTestFailed(() => {
+      process.stderr.write(`${set.sentinelLogs()}\n`);
+    });
+    const wait = { JOBPIPE_REDIS_WAIT_REPLICAS: '1', JOBPIPE_REDIS_WAIT_TIMEOUT_MS: '200' };
+    const d = await startDurable(cleanup, {
+      server: set.master,
+      pipeline: echoPipeline,
+      prefix: uniquePrefix('wait'),
+      workers: 2,
+      rolesRedisUrl: 'redis://sentinel-master.invalid',
+      env: { JOBPIPE_REDIS_SENTINELS: set.sentinels, JOBPIPE_REDIS_SENTINEL_NAME: set.name, ...wait },
+      clientOptions: { sentinels: set.sentinelEndpoints, name: set.name },
+      ventilatorEnv: lease,
+    });
+    const batch = 'replicated';
+    const jobs = 12_000;
+    const ventilator = () => d.stack.ventilator!;
+    await d.submit({ jobs, payloadBytes: 100, workMs: 0, ratePerSecond: 2000 }, batch);
+    await waitFor('a third of the jobs recorded', async () => (await recorded(d, batch)) >= jobs / 3, 60_000, 50);
+
+    await set.pauseReplica();
+    // Write-aheads in flight when it stopped may still go out; after a second, none.
+    await sleep(1000);
+    const dispatchedThen = await metric(ventilator(), 'jobpipe_jobs_dispatched_total');
+    await sleep(2000);
+    const dispatchedAfter = await metric(ventilator(), 'jobpipe_jobs_dispatched_total');
+    note(`replica paused: the ventilator dispatched ${dispatchedAfter - dispatchedThen} jobs in the next 2 s`);
+    expect(dispatchedAfter).toBe(dispatchedThen);
+
+    await set.killMaster();
+    set.resumeReplica();
+    await set.waitForFailover(45_000);
+    // The new master has no replica: every write waits (and is tried again) until the old
+    // master comes back, which the Sentinels turn into its replica.
+    await sleep(1000);
+    expect(await metric(ventilator(), 'jobpipe_jobs_dispatched_total')).toBe(dispatchedAfter);
+    await set.master.startProcess();
+    note('failover done; the old master is back as a replica');
+    const summary = await d.done(batch, 60_000);
+    await noteDone(d, summary);
+    expect(summary).toMatchObject({ jobs, failed: 0 });
+    expect(summary.answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
+    // Nothing the roles acted on was lost: nothing needed repair.
+    for (const [role, kinds] of [
+      [ventilator(), ['jobs', 'batch']],
+      [d.stack.sink, ['refold']],
+    ] as const)
+      for (const kind of kinds) expect(await metric(role, 'jobpipe_ledger_repairs_total', { kind }), `${kind} repairs`).toBe(0);
+  }, 120_000);
+
   it('Redis restarted from an older RDB snapshot: the batch completes, every job recorded once', async () => {
     const server = await startRedis();
     cleanup.add('redis-server', () => stopRedis(server));

@@ -8,7 +8,7 @@
  * await sink.start();
  * ```
  */
-import { loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
+import { loadConfig, redisConnectionFrom, replicationFrom, type ConfigOf } from '@jobpipe/config';
 import { connectRoleRedis, LedgerClock, MemoryResultLedger, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
@@ -29,6 +29,7 @@ export type SinkConfig = ConfigOf<typeof sinkSettings>;
 export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Promise<void> {
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
+  const replication = replicationFrom(config, redisConnection);
   const security = SocketSecurity.forServer(curveServerFrom(config));
   await startRole({
     role: 'sink',
@@ -39,6 +40,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
       // A pipeline that sets no retries or backoff gets the ledger's defaults (RedisResultLedgerOptions).
       const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
+      if (redisLedger && replication) redisLedger.requireReplicas(replication.replicas, replication.timeoutMs);
       const ledger: ResultLedger = redisLedger
         ? new RedisResultLedger(redisLedger, {
             retries: pipeline.retries,

@@ -1,4 +1,4 @@
-import { common, redisSettings } from '@jobpipe/config';
+import { common, redisSettings, replicationSettings } from '@jobpipe/config';
 import { curveServerSettings } from '@jobpipe/transport';
 
 /** Everything a sink reads from env and flags. */
@@ -13,6 +13,7 @@ export const sinkSettings = {
   ...curveServerSettings,
   redisUrl: common.redisUrl,
   ...redisSettings,
+  ...replicationSettings,
   redisPrefix: common.redisPrefix,
   retention: common.retention,
   deadRetention: common.deadRetention,

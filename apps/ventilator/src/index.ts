@@ -9,7 +9,7 @@
  * const summary = await ventilator.runBatch({ n: 1000 });
  * ```
  */
-import { checkSetting, ConfigError, loadConfig, redisConnectionFrom, settingName, type ConfigOf } from '@jobpipe/config';
+import { checkSetting, ConfigError, loadConfig, redisConnectionFrom, replicationFrom, settingName, type ConfigOf } from '@jobpipe/config';
 import { checkBatchId, SubmissionError, validateInput } from '@jobpipe/intake';
 import { connectRoleRedis, MemoryDispatchLedger, PipelineControls, redisAnswers, RedisDispatchLedger, RedisLedger, type DispatchLedger } from '@jobpipe/ledger';
 import type { Pipeline } from '@jobpipe/pipeline';
@@ -33,6 +33,7 @@ export type VentilatorConfig = ConfigOf<typeof ventilatorSettings>;
 export async function runVentilator(config: VentilatorConfig = loadConfig(ventilatorSettings)): Promise<void> {
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
+  const replication = replicationFrom(config, redisConnection);
   const security = SocketSecurity.forServer(curveServerFrom(config));
   if (config.batchId !== undefined) checkSetting(ventilatorSettings.batchId, () => checkBatchId(config.batchId!));
   const { role, logger } = await startRole({
@@ -45,6 +46,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
       if (config.input !== undefined) await checkInput(pipeline, config.input);
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
       const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
+      if (redisLedger && replication) redisLedger.requireReplicas(replication.replicas, replication.timeoutMs);
       const ledger: DispatchLedger = redisLedger
         ? new RedisDispatchLedger(redisLedger, { pipeline: pipeline.name, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
         : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });

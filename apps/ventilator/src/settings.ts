@@ -1,4 +1,4 @@
-import { common, redisSettings, integer, json, nonEmpty, setting } from '@jobpipe/config';
+import { common, redisSettings, replicationSettings, integer, json, nonEmpty, setting } from '@jobpipe/config';
 import { curveServerSettings } from '@jobpipe/transport';
 
 /** Everything a ventilator reads from env and flags. */
@@ -15,6 +15,7 @@ export const ventilatorSettings = {
   heartbeatMs: common.heartbeatMs,
   redisUrl: common.redisUrl,
   ...redisSettings,
+  ...replicationSettings,
   redisPrefix: common.redisPrefix,
   input: setting<unknown>({
     env: 'JOBPIPE_INPUT',

@@ -32,6 +32,8 @@ export { common, retention, DEFAULT_RETENTION_MS, DEFAULT_DEAD_RETENTION_MS } fr
 export {
   redisSettings,
   redisConnectionFrom,
+  replicationSettings,
+  replicationFrom,
   Secret,
   secret,
   secretFile,

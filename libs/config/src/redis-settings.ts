@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { ConfigError } from './load-config.js';
-import { existingFile, readTextFile, setting, type Setting } from './settings.js';
+import { existingFile, integer, readTextFile, setting, type Setting } from './settings.js';
 
 /**
  * A value that must never be printed (a password, a private key). Logs, JSON, `String()` and
@@ -329,4 +329,44 @@ export function redisConnectionFrom(config: RedisConfig): RedisConnectionSetting
     sentinelPassword: config.redisSentinelPassword,
     cluster,
   };
+}
+
+/**
+ * Writes that wait for replicas (Redis's WAIT): the ventilator's write-aheads and the sink's
+ * records count only once this many replicas have them. Spread into the ventilator's and the
+ * sink's settings; `replicationFrom` checks them against the connection.
+ */
+export const replicationSettings = {
+  redisWaitReplicas: setting({
+    env: 'JOBPIPE_REDIS_WAIT_REPLICAS',
+    flag: 'redis-wait-replicas',
+    description:
+      'replicas that must have each write-ahead and each record before it counts (Redis WAIT); fewer within JOBPIPE_REDIS_WAIT_TIMEOUT_MS fails the write, which is tried again. 0: none (replication stays asynchronous). Not with a Redis Cluster',
+    default: 0,
+    parse: integer(0, 16),
+  }),
+  redisWaitTimeoutMs: setting({
+    env: 'JOBPIPE_REDIS_WAIT_TIMEOUT_MS',
+    flag: 'redis-wait-timeout-ms',
+    description: 'with JOBPIPE_REDIS_WAIT_REPLICAS: how long a write waits for its replicas, in ms',
+    default: 1000,
+    parse: integer(10, 60_000),
+  }),
+};
+
+/** What `RedisLedger.requireReplicas` takes: undefined when writes wait for no replica. */
+export function replicationFrom(
+  config: { redisWaitReplicas: number; redisWaitTimeoutMs: number },
+  connection: RedisConnectionSettings | undefined,
+): { replicas: number; timeoutMs: number } | undefined {
+  if (config.redisWaitReplicas === 0) return undefined;
+  const { env: name, flag } = replicationSettings.redisWaitReplicas;
+  if (!connection) throw new ConfigError(name, flag, `${name} is set but JOBPIPE_REDIS_URL is not (without Redis there is nothing to replicate)`);
+  if (connection.cluster)
+    throw new ConfigError(
+      name,
+      flag,
+      `${name} does not work with a Redis Cluster (WAIT cannot follow a batch's slot): use one server with replicas, or Sentinel`,
+    );
+  return { replicas: config.redisWaitReplicas, timeoutMs: config.redisWaitTimeoutMs };
 }

@@ -14,8 +14,36 @@ export interface BatchRequest {
 
 const BATCH_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
+/**
+ * The names of BullMQ's own keys of a queue (its QueueKeys): a batch id is the id of its intake
+ * job, whose key is `<queue>:<id>`, so a batch named `wait` would write its job over the queue's
+ * wait list (a WRONGTYPE error, or a broken queue).
+ */
+const QUEUE_KEY_NAMES = new Set([
+  'active',
+  'wait',
+  'waiting-children',
+  'paused',
+  'id',
+  'delayed',
+  'prioritized',
+  'stalled-check',
+  'completed',
+  'failed',
+  'stalled',
+  'repeat',
+  'limiter',
+  'meta',
+  'events',
+  'pc',
+  'marker',
+  'de',
+  'metrics',
+]);
+
 /** Throws unless `id` can be a batch id (it becomes part of Redis keys and job ids). */
 export function checkBatchId(id: string): string {
   if (!BATCH_ID.test(id)) throw new TypeError(`batch id ${JSON.stringify(id)} must be 1-100 letters, digits, '.', '_' or '-'`);
+  if (QUEUE_KEY_NAMES.has(id)) throw new TypeError(`batch id ${JSON.stringify(id)} is the name of one of the intake queue's own keys: choose another`);
   return id;
 }

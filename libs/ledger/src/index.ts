@@ -30,7 +30,7 @@ export { RecordOutcome } from './record-outcome.js';
 export type { RecordOutcomeCode } from './record-outcome.js';
 export { SeenSet } from './seen-set.js';
 export { CLOCK_TICK_MS, LedgerClock } from './ledger-clock.js';
-export { RedisLedger, DEFAULT_RETENTION } from './redis-ledger.js';
+export { RedisLedger, ReplicasBehindError, DEFAULT_RETENTION } from './redis-ledger.js';
 export type {
   LedgerJob,
   DueJob,

@@ -3,6 +3,7 @@ import { heldPayload, LARGE_PAYLOAD_CHARS, payloadText, type BatchSummary, type 
 import { DEFAULT_DEAD_RETENTION_MS, DEFAULT_RETENTION_MS } from '@jobpipe/config';
 import { WireErrorName } from '@jobpipe/protocol/errors';
 import { cancelKeys, completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
+import type { Redis } from 'ioredis';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
 
 /** A job as the ledger keeps it: its payload stays JSON text (or its bytes) from the split to the wire. */
@@ -62,6 +63,14 @@ export interface BatchInfo {
   startedAt: number;
   finishedAt: number | null;
   summary: BatchSummary | null;
+}
+
+/** A write reached fewer replicas than RedisLedger.requireReplicas asks for, in time: it does not count yet. */
+export class ReplicasBehindError extends Error {
+  constructor(what: string, acked: number, wanted: number, timeoutMs: number) {
+    super(`${what}: ${acked} of ${wanted} replica(s) had it within ${timeoutMs} ms (JOBPIPE_REDIS_WAIT_REPLICAS); it is tried again`);
+    this.name = 'ReplicasBehindError';
+  }
 }
 
 /** What the ledger can account for of a batch (RedisLedger.account). */
@@ -152,9 +161,31 @@ export class RedisLedger {
   #answeredCount = 0;
 
   /** `redis`: a client of one server, or of a Redis Cluster (every batch's keys share a hash tag). */
+  /** Replicas each write-ahead and record waits for (requireReplicas); 0: none. */
+  #waitReplicas = 0;
+  #waitTimeoutMs = 1000;
+
   constructor(redis: RedisClient, prefix = 'jobpipe') {
     this.redis = registerScripts(redis);
     this.keys = new LedgerKeys(prefix);
+  }
+
+  /**
+   * Makes each write-ahead (`admit`) and each record wait until `replicas` replicas have it
+   * (Redis's WAIT, for every write this connection made so far); fewer within `timeoutMs` fails
+   * the call with a ReplicasBehindError, and its caller tries it again (both are safe to repeat).
+   * A failover to a replica then keeps every job and result the roles went on from. One server
+   * or Sentinel only: on a cluster WAIT would go to any node.
+   */
+  requireReplicas(replicas: number, timeoutMs: number): void {
+    this.#waitReplicas = replicas;
+    this.#waitTimeoutMs = timeoutMs;
+  }
+
+  async #replicated(what: string): Promise<void> {
+    if (this.#waitReplicas === 0) return;
+    const acked = await (this.redis as Redis).wait(this.#waitReplicas, this.#waitTimeoutMs);
+    if (acked < this.#waitReplicas) throw new ReplicasBehindError(what, acked, this.#waitReplicas, this.#waitTimeoutMs);
   }
 
   /**
@@ -202,6 +233,7 @@ export class RedisLedger {
         .exec();
       const failed = replies?.find(([error]) => error);
       if (!replies || failed) throw failed?.[0] ?? new Error('write-ahead transaction was aborted');
+      await this.#replicated('write-ahead');
       return [];
     }
     const skipped: number[] = [];
@@ -210,6 +242,7 @@ export class RedisLedger {
       for (const job of jobs.slice(start, start + MAX_PER_CALL)) args.push(job.seq, entryOf(job));
       for (const seq of await this.redis.jobpipeAdmit(...args)) skipped.push(Number(seq));
     }
+    await this.#replicated('write-ahead');
     return skipped;
   }
 
@@ -255,6 +288,7 @@ export class RedisLedger {
       return this.redis.jobpipeRecord(...recordKeys(k, call), worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`, backoff.maxMs ?? '', seed);
     });
     const replies = await Promise.all(sent);
+    await this.#replicated('record');
     this.#forgetAnswered(batch, calls);
     const outcomes = replies.map((reply) => reply[0]).join('');
     const reply = replies.at(-1);
