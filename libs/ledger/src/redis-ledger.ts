@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { heldPayload, LARGE_PAYLOAD_CHARS, payloadText, type BatchSummary, type JobResult, type PayloadJson } from '@jobpipe/protocol';
 import { DEFAULT_DEAD_RETENTION_MS, DEFAULT_RETENTION_MS } from '@jobpipe/config';
-import { WireErrorName } from '@jobpipe/protocol/errors';
+import { JobpipeError, WireErrorName } from '@jobpipe/protocol/errors';
 import { cancelKeys, completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
 import type { Redis } from 'ioredis';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
@@ -66,10 +66,10 @@ export interface BatchInfo {
 }
 
 /** A write reached fewer replicas than RedisLedger.requireReplicas asks for, in time: it does not count yet. */
-export class ReplicasBehindError extends Error {
+export class ReplicasBehindError extends JobpipeError {
+  override name = 'ReplicasBehindError';
   constructor(what: string, acked: number, wanted: number, timeoutMs: number) {
     super(`${what}: ${acked} of ${wanted} replica(s) had it within ${timeoutMs} ms (JOBPIPE_REDIS_WAIT_REPLICAS); it is tried again`);
-    this.name = 'ReplicasBehindError';
   }
 }
 
