@@ -88,4 +88,9 @@ export interface DispatchLedger {
    * nothing of it. Durable only: memory loses nothing it acknowledged while its process lives.
    */
   account(batch: string): Promise<BatchAccount | undefined>;
+  /**
+   * Makes the leases that run out before `deadlineBefore` run out now (RedisLedger.cutLeasesBefore),
+   * after Redis went back in time; returns how many. Memory: none (it never goes back).
+   */
+  cutLeasesBefore(batch: string, deadlineBefore: number): Promise<number>;
 }

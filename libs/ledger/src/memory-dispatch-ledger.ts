@@ -48,6 +48,9 @@ export class MemoryDispatchLedger implements DispatchLedger {
   async account() {
     return undefined;
   }
+  async cutLeasesBefore() {
+    return 0;
+  }
   async hold() {}
 
   async release(held: InFlightJob[]): Promise<Requeue> {

@@ -84,6 +84,10 @@ export class RedisDispatchLedger implements DispatchLedger {
     return this.#ledger.account(batch);
   }
 
+  cutLeasesBefore(batch: string, deadlineBefore: number) {
+    return this.#ledger.cutLeasesBefore(batch, deadlineBefore, this.#clock());
+  }
+
   async hold(waiting: PendingJob[]): Promise<void> {
     const now = this.#clock();
     const until = now + this.#leaseMs;

@@ -240,6 +240,28 @@ describe('RedisLedger', () => {
     expect((await ledger.takeDue(batch, 10, 5, 9000, 6000)).jobs.map((j) => [j.seq, j.attempt])).toEqual([[0, 3]]);
   });
 
+  it("cuts short the leases that run out before a bound (Redis's past), pack leases too, and leaves later ones", async () => {
+    const batch = await newBatch();
+    // A pack written ahead long ago (its lease runs out at 2000), then a job sent just now (90,000).
+    await ledger.admit(batch, jobs(0, 1), 2000, false);
+    await ledger.admit(batch, jobs(5), 90_000);
+    expect(await ledger.cutLeasesBefore(batch, 60_000, 1500)).toBe(1);
+    // Due at 1500, not 2000: the pack's jobs come back at once; job 5 stays out.
+    expect((await ledger.takeDue(batch, 10, 5, 9000, 1600)).jobs.map((j) => j.seq)).toEqual([0, 1]);
+    expect(await ledger.redis.zscore(ledger.keys.batch(batch).leases, '5')).toBe('90000');
+  });
+
+  it('accounts for a batch: its status, its total, and its jobs in flight, recorded, dead or cancelled', async () => {
+    const batch = await newBatch();
+    expect(await ledger.account(batch)).toEqual({ status: 'running', total: null, accounted: 0, cancelled: false });
+    await ledger.admit(batch, jobs(0, 1, 2), 2000);
+    await ledger.record(batch, 'w', [ok(0, 'a')], 0, 100, 1000);
+    await ledger.endBatch(batch, 4);
+    // Seq 3 is in no hash: what BatchRepair looks for.
+    expect(await ledger.account(batch)).toEqual({ status: 'running', total: 4, accounted: 3, cancelled: false });
+    expect(await ledger.account('never-begun')).toBeUndefined();
+  });
+
   it('never puts a job back in flight once it has a result or is a dead letter', async () => {
     const batch = await newBatch();
     await ledger.admit(batch, jobs(0, 1), 2000);

@@ -357,6 +357,28 @@ export class RedisLedger {
   }
 
   /**
+   * Makes every lease (of a job or of a pack) that runs out before `deadlineBefore` run out at
+   * `now`, so the reaper takes those jobs at once; returns how many leases it moved. After Redis
+   * went back in time its leases are those of a past moment: the jobs they stand for were most
+   * likely done since, their records lost with the rest, and would otherwise wait a whole
+   * lease. A job still running somewhere then runs twice; its result is recorded once.
+   */
+  async cutLeasesBefore(batch: string, deadlineBefore: number, now = Date.now()): Promise<number> {
+    const k = this.keys.batch(batch);
+    let moved = 0;
+    for (const key of [k.leases, k.packs]) {
+      const members = await this.redis.zrangebyscore(key, '-inf', `(${deadlineBefore}`);
+      for (let start = 0; start < members.length; start += MAX_PER_CALL) {
+        const args: (string | number)[] = [];
+        for (const member of members.slice(start, start + MAX_PER_CALL)) args.push(now, member);
+        await this.redis.zadd(key, 'XX', ...args);
+      }
+      moved += members.length;
+    }
+    return moved;
+  }
+
+  /**
    * What the ledger holds of a batch, in one transaction: its status, its total, and how many
    * of its jobs it can account for (in flight, recorded, dead or cancelled). Undefined when it
    * has no meta hash: Redis lost the batch's begin (or the batch expired). A sum below the
