@@ -60,7 +60,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
         logger,
         metrics,
       });
-      const clock = redisLedger && new LedgerClock(redisLedger.redis, redisLedger.keys.clock, (now, seen) => sink.redisWentBack(now, seen));
+      const clock = redisLedger && new LedgerClock(redisLedger.redis, redisLedger.keys, (now, seen) => sink.redisWentBack(now, seen));
       return {
         start: async () => {
           await sink.start();

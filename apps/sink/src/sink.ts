@@ -118,11 +118,11 @@ export class Sink {
    * Redis went back in time (LedgerClock): every open fold is checked against the ledger's
    * counts, and folded again where it holds results Redis lost.
    */
-  redisWentBack(now: number, seen: number): void {
+  redisWentBack(now?: number, seen?: number): void {
     const { logger, metrics } = this.#o;
     metrics.redisWentBack.inc({ role: 'sink' });
     logger.error(
-      { clock: now, seen, openBatches: this.#book.openBatches },
+      { clock: now, seen, noticedBy: now === undefined ? 'another role' : 'this one', openBatches: this.#book.openBatches },
       'Redis went back in time: it lost writes it had acknowledged; checking every open batch',
     );
     void this.#book.checkFolds();

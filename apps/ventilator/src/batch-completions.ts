@@ -23,11 +23,6 @@ export class BatchCompletions {
     return this.#waiting.size;
   }
 
-  /** The ids of the batches (and buckets) waited on. */
-  batches(): IterableIterator<string> {
-    return this.#waiting.keys();
-  }
-
   /** Resolves with the batch's summary once it is done. */
   wait(batchId: string): Promise<BatchSummary> {
     return new Promise<BatchSummary>((resolve) => {

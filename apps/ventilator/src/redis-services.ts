@@ -84,7 +84,7 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
     closeEveryMs: 100,
     logger,
   });
-  const clock = new LedgerClock(redis, ledger.keys.clock, (now, seen) => ventilator.redisWentBack(now, seen));
+  const clock = new LedgerClock(redis, ledger.keys, (now, seen) => ventilator.redisWentBack(now, seen));
   const queueDepth = new QueueDepth(redis, ledger.keys.prefix, pipeline);
   let stopWatching: (() => void) | undefined;
   let stopMeasuring: (() => void) | undefined;

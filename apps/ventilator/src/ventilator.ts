@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, JobsFrameEncoder, topicOf, type BatchSummary } from '@jobpipe/protocol';
-import type { CancelNotice, PendingJob } from '@jobpipe/ledger';
+import { CLOCK_TICK_MS, type CancelNotice, type PendingJob } from '@jobpipe/ledger';
 import { parseInput } from '@jobpipe/pipeline';
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
@@ -326,20 +326,20 @@ export class Ventilator {
   /**
    * Redis went back in time (LedgerClock): what it lost is looked for at once in every batch
    * this ventilator runs (BatchRepair), instead of at the next checks, and the leases Redis has
-   * from its past (those running out within a lease from now, less a second of slack for the
-   * time it took to notice) are cut short: their jobs were most likely done since, and would
-   * otherwise come back only when those leases run out.
+   * from its past (those running out within a lease from now, less two clock ticks for the time
+   * it took to notice), in every running batch of the pipeline, are cut short: their jobs
+   * were most likely done since (a completed batch may be running again), and would otherwise
+   * come back only when those leases run out.
    */
-  redisWentBack(now: number, seen: number): void {
+  redisWentBack(now?: number, seen?: number): void {
     const { logger, metrics, ledger, leaseMs } = this.#o;
     metrics.redisWentBack.inc({ role: 'ventilator' });
     logger.error(
-      { clock: now, seen, batches: this.#completions.size },
+      { clock: now, seen, noticedBy: now === undefined ? 'another role' : 'this one', batches: this.#completions.size },
       'Redis went back in time: it lost writes it had acknowledged; looking for lost jobs now',
     );
-    const before = Date.now() + leaseMs - 1000;
-    Promise.all([...this.#completions.batches()].map((batch) => ledger.cutLeasesBefore(batch, before))).then(
-      (cut) => logger.warn({ leases: cut.reduce((sum, n) => sum + n, 0) }, "leases from Redis's past cut short: their jobs are sent again now"),
+    ledger.cutPastLeases(Date.now() + leaseMs - 2 * CLOCK_TICK_MS).then(
+      (leases) => logger.warn({ leases }, "leases from Redis's past cut short: their jobs are sent again now"),
       (error: Error) => logger.warn({ err: error.message }, "could not cut the leases from Redis's past short; their jobs come back when they run out"),
     );
     void this.#repair.checkSoon();

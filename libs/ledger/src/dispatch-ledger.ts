@@ -89,8 +89,9 @@ export interface DispatchLedger {
    */
   account(batch: string): Promise<BatchAccount | undefined>;
   /**
-   * Makes the leases that run out before `deadlineBefore` run out now (RedisLedger.cutLeasesBefore),
-   * after Redis went back in time; returns how many. Memory: none (it never goes back).
+   * After Redis went back in time: in every running batch of the pipeline, whoever runs it, makes
+   * the leases that run out before `deadlineBefore` run out now (RedisLedger.cutLeasesBefore), so
+   * any ventilator's reaper sends their jobs again; returns how many. Memory: none (it never goes back).
    */
-  cutLeasesBefore(batch: string, deadlineBefore: number): Promise<number>;
+  cutPastLeases(deadlineBefore: number): Promise<number>;
 }

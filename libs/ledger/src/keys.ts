@@ -150,10 +150,19 @@ export class LedgerKeys {
 
   /**
    * A counter every durable role increments now and then (LedgerClock): a value lower than one
-   * a process saw before means Redis went back in time. Its own slot.
+   * a process saw before means Redis went back in time. In the slot of `{clock}`, with
+   * `wentBack`: a tick reads both at once.
    */
   get clock(): string {
-    return `${this.prefix}:clock`;
+    return `${this.prefix}:{clock}`;
+  }
+
+  /**
+   * How many times a role found the clock behind (LedgerClock): written after the loss, so every
+   * other role hears of it at its next tick, even one whose own ticks the loss did not take.
+   */
+  get wentBack(): string {
+    return `${this.prefix}:{clock}:went-back`;
   }
 
   /** A pipeline's controls, set from the CLI or the client (hash: paused, rateLimit). Its own slot. */

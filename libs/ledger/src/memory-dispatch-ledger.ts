@@ -48,7 +48,7 @@ export class MemoryDispatchLedger implements DispatchLedger {
   async account() {
     return undefined;
   }
-  async cutLeasesBefore() {
+  async cutPastLeases() {
     return 0;
   }
   async hold() {}

@@ -84,8 +84,10 @@ export class RedisDispatchLedger implements DispatchLedger {
     return this.#ledger.account(batch);
   }
 
-  cutLeasesBefore(batch: string, deadlineBefore: number) {
-    return this.#ledger.cutLeasesBefore(batch, deadlineBefore, this.#clock());
+  async cutPastLeases(deadlineBefore: number): Promise<number> {
+    let cut = 0;
+    for (const batch of await this.#ledger.activeBatches(this.#pipeline)) cut += await this.#ledger.cutLeasesBefore(batch, deadlineBefore, this.#clock());
+    return cut;
   }
 
   async hold(waiting: PendingJob[]): Promise<void> {
