@@ -5,9 +5,9 @@ export const usage = `usage: npm run chaos -- [flags]      (or: node chaos/run.m
 
 Runs, at the same time, one big echo batch, several smaller batches submitted while it runs and a
 steady stream of single jobs (JobpipeClient.add, one call each), all on one redis-server and stack
-of OS processes of its own; SIGKILLs workers over and over and the ventilator, the sink and Redis
-once each; then checks in Redis that every job of every batch and bucket has exactly one recorded
-result, and every single job its own value.
+of OS processes of its own; SIGKILLs workers over and over and the ventilator and the sink once
+each, and makes each of the --faults of Redis happen once; then checks in Redis that every job of
+every batch and bucket has exactly one recorded result, and every single job its own value.
 
   --jobs N              jobs in the big batch (default 50000)
   --batches N           smaller batches submitted during the run, some with a priority (default 5)
@@ -20,6 +20,16 @@ result, and every single job its own value.
   --concurrency N       handlers per worker, JOBPIPE_CONCURRENCY (default 1)
   --kill-every-ms N     a worker is SIGKILLed every N ms on average (uniform in [N/2, 3N/2]; default 2000)
   --redis-down-ms N     how long Redis stays down after its SIGKILL (default 1000)
+  --faults LIST         the Redis faults, each once per run, comma-separated (default kill):
+                          kill      Redis SIGKILLed, restarted from its AOF (loses nothing)
+                          snapshot  Redis restored from a snapshot taken 3 s before: it loses
+                                    those seconds of acknowledged writes
+                          failover  the stack runs on a master, a replica and 3 Sentinels; the
+                                    replica is paused 2 s, the master SIGKILLed, the replica
+                                    promoted without those seconds (failover goes alone)
+                        with snapshot or failover: JOBPIPE_REPAIR_CHECK_MS=1000, and single jobs
+                        added while Redis was losing writes may be lost (docs/durability.md):
+                        counted apart, not as failures
   --lease-ms N          JOBPIPE_LEASE_MS (default 3000)
   --seed N              seed of the random choices (default: from the clock; printed)
   --timeout-s N         give up when the jobs are not all done after this long (default 300)
@@ -29,7 +39,7 @@ result, and every single job its own value.
   -h, --help            this text
 
 Exit code 0 only when nothing was lost, nothing was recorded twice, nothing was dead-lettered, every
-single job has its own value, and every kind of kill was done.`;
+single job has its own value (but those --faults may lose), and every kind of kill and fault was done.`;
 
 const positiveInt =
   (name, min = 1) =>
@@ -42,6 +52,19 @@ const nonNegative = (name) => (raw) => {
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) throw new UsageError(`--${name} must be a number >= 0, got ${JSON.stringify(raw)}`);
   return value;
+};
+/** The Redis fault kinds, in the order a run does them (see --faults). */
+export const FAULT_KINDS = ['failover', 'snapshot', 'kill'];
+const faultList = (raw) => {
+  const kinds = raw.split(',').map((kind) => kind.trim());
+  for (const kind of kinds)
+    if (!FAULT_KINDS.includes(kind)) throw new UsageError(`--faults takes a comma-separated list of ${FAULT_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+  if (new Set(kinds).size !== kinds.length) throw new UsageError(`--faults names a kind twice: ${JSON.stringify(raw)}`);
+  if (kinds.includes('failover') && kinds.length > 1)
+    throw new UsageError(
+      '--faults: failover goes alone (with it, the kill of Redis is the failover itself; and a restore from a snapshot would restart the promoted replica as a replica)',
+    );
+  return FAULT_KINDS.filter((kind) => kinds.includes(kind));
 };
 const oneOf = (name, values) => (raw) => {
   if (!values.includes(raw)) throw new UsageError(`--${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
@@ -63,6 +86,7 @@ const spec = {
   concurrency: { parse: positiveInt('concurrency'), default: 1 },
   'kill-every-ms': { parse: positiveInt('kill-every-ms', 100), default: 2000 },
   'redis-down-ms': { parse: nonNegative('redis-down-ms'), default: 1000 },
+  faults: { parse: faultList, default: ['kill'] },
   'lease-ms': { parse: positiveInt('lease-ms', 100), default: 3000 },
   seed: { parse: positiveInt('seed', 0), default: undefined },
   'timeout-s': { parse: positiveInt('timeout-s'), default: 300 },

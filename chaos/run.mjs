@@ -13,7 +13,11 @@
  *    the same JOBPIPE_WORKER_ID; SIGKILLs the ventilator, the sink and Redis once each, spread over
  *    the run by progress (ventilator at 12 %, sink at 35 %, Redis at 60 % of the jobs recorded, each
  *    only once the stack has made progress again since the previous one), restarting each on the
- *    same ports (and Redis on the same dir, reloading its AOF).
+ *    same ports (and Redis on the same dir, reloading its AOF). `--faults` chooses the Redis
+ *    faults instead of that kill: `snapshot` (Redis restored from a snapshot 3 s old) and
+ *    `failover` (a Sentinel failover to a replica that lagged 2 s) lose acknowledged writes, which
+ *    the stack must repair; single jobs answered while Redis was losing them may be lost
+ *    (docs/durability.md: not repaired), and are counted apart.
  * 4. Waits for every batch to be done and every single job to have an outcome (and its bucket to be
  *    done), then checks in Redis, for the big batch, each smaller batch and each bucket the single
  *    jobs landed in, that every job has exactly one recorded result (see verify.mjs for each check
@@ -30,7 +34,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
-import { RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
+import { RedisSentinelSet, RedisServer, redisServerAvailable, Stack } from '@jobpipe/launcher';
 import { connectRedis, parseJobId } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { parseChaosArgs, usage, UsageError } from './args.mjs';
@@ -61,15 +65,44 @@ const STALL_GAUGES = {
   ],
   sink: ['jobpipe_batches_open', 'jobpipe_jobs_completed_total', 'jobpipe_duplicate_results_total'],
 };
-/** Where in the run (fraction of the jobs recorded) each one-off kill happens, in this order. */
-const ONE_OFF_KILLS = [
-  ['ventilator', 0.12],
-  ['sink', 0.35],
-  ['redis', 0.6],
-];
+/**
+ * Where in the run (fraction of the jobs recorded) each one-off kill or Redis fault happens, in this
+ * order: the ventilator, the sink, then the --faults (in FAULT_KINDS' order) around 60 %.
+ */
+function oneOffSchedule(faults) {
+  const n = faults.length;
+  return [['ventilator', 0.12], ['sink', 0.35], ...faults.map((kind, k) => [kind, 0.6 + 0.2 * (k - (n - 1) / 2)])];
+}
+/** The key of each fault kind in `kills` (a Redis kill has always been `redis`). */
+const KILL_KEY = { kill: 'redis', snapshot: 'snapshot', failover: 'failover' };
+/** `snapshot`: how long after the snapshot Redis is restored from it (the acknowledged writes it loses). */
+const SNAPSHOT_AGE_MS = 3000;
+/** `failover`: how long the replica lags (paused) before the master is SIGKILLed. */
+const REPLICA_LAG_MS = 2000;
+/** With such faults, the last smaller batch is submitted this long after the first of them began. */
+const LOSS_SUBMIT_MS = 1000;
+/** Faults that lose acknowledged writes: the stack repairs what it can (docs/durability.md). */
+const LOSSY = new Set(['snapshot', 'failover']);
+/**
+ * A single job added while Redis was losing writes, not done yet once every other job is: how long
+ * the harness still waits for it before counting it lost with those writes (a lease and a repair
+ * check or two).
+ */
+const AT_RISK_GRACE_MS = 15_000;
 
 /** How long a restarted role may take to be ready: past it, the step fails the run instead of hanging it. */
 const READY_MS = 30_000;
+
+/** Starts a master, a replica and 3 Sentinels (three tries: a port taken meanwhile makes a process exit at start). */
+async function startSentinelSet() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await RedisSentinelSet.start();
+    } catch (error) {
+      if (attempt >= 3 || !/exited at start|did not answer/.test(error.message)) throw error;
+    }
+  }
+}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const number = (value) => value.toLocaleString('en-US');
@@ -90,7 +123,11 @@ class Chaos {
   /** Every role process ever started, killed ones included: for cleanup and the log dump. */
   spawned = [];
   ready = new WeakSet();
-  kills = { worker: 0, ventilator: 0, sink: 0, redis: 0 };
+  kills = { worker: 0, ventilator: 0, sink: 0 };
+  /** The times Redis lost acknowledged writes: { kind, from, to } (ms since the epoch); a single job answered in one may be lost. */
+  lossWindows = [];
+  /** What each Redis fault did, for the report: { kind, at, text }. */
+  faultNotes = [];
   timeline = [];
   /** Highest jobpipe_jobs_redelivered_total seen per ventilator incarnation. */
   redeliveredByVentilator = new Map();
@@ -110,7 +147,8 @@ class Chaos {
   finished = false;
   interrupted = false;
   startedAt = Date.now();
-  /** @type {RedisServer | undefined} */ redis;
+  /** The lone Redis, or (with `failover`) the current master of `sentinelSet`. @type {RedisServer | undefined} */ redis;
+  /** @type {RedisSentinelSet | undefined} */ sentinelSet;
   /** @type {Stack | undefined} */ stack;
   /** @type {JobpipeClient | undefined} */ client;
   /** The smaller batches: id, jobs, priority, when to submit (a fraction of the big batch's jobs done), then submittedAt, seconds. */
@@ -118,9 +156,10 @@ class Chaos {
   /**
    * The single jobs: `ids[i]` is the id the add call with payload index i answered with; `keyed`
    * the jobs whose idempotency key is given twice ({ i, key, again: the second payload's index,
-   * first and second: the ids each call answered with }); `addErrors` calls that were rejected.
+   * first and second: the ids each call answered with, firstAt and secondAt: when });
+   * `answeredAt[i]` when that call was answered; `addErrors` calls that were rejected.
    */
-  single = { ids: [], added: 0, calls: 0, answered: 0, keyed: [], addErrors: [], delayed: 0, withPriority: 0, allDoneAt: undefined };
+  single = { ids: [], answeredAt: [], added: 0, calls: 0, answered: 0, keyed: [], addErrors: [], delayed: 0, withPriority: 0, allDoneAt: undefined };
   #cleaning;
 
   constructor(options) {
@@ -129,6 +168,10 @@ class Chaos {
     // The workload's own draws, so that adding kinds of jobs leaves a seed's kills as they were.
     this.plan = seededRandom((options.seed ^ 0x5bd1e995) >>> 0);
     this.prefix = `chaos-${options.seed}`;
+    this.faults = options.faults;
+    this.lossy = options.faults.some((kind) => LOSSY.has(kind));
+    this.schedule = oneOffSchedule(options.faults);
+    for (const kind of options.faults) this.kills[KILL_KEY[kind]] = 0;
     this.batchId = `chaos-${options.seed}-${Date.now().toString(36)}`;
     const { batches, batchJobs } = options;
     for (let k = 0; k < batches; k++) {
@@ -159,14 +202,32 @@ class Chaos {
 
   async start() {
     if (!redisServerAvailable()) throw new Error('redis-server is not on PATH: the chaos harness starts its own (apt-get install redis-server)');
-    this.redis = await RedisServer.start({ appendOnly: true });
-    this.note(`redis-server on port ${this.redis.port}, AOF in ${this.redis.dir}`);
+    let redisEnv;
+    if (this.faults.includes('failover')) {
+      this.sentinelSet = await startSentinelSet();
+      this.redis = this.sentinelSet.master;
+      this.note(
+        `Redis: master on port ${this.redis.port}, replica on ${this.sentinelSet.replica.port}, Sentinels ${this.sentinelSet.sentinels} (master name ${this.sentinelSet.name})`,
+      );
+      // The URL gives only the scheme (jobpipe needs one); the master comes from the Sentinels.
+      redisEnv = {
+        JOBPIPE_REDIS_URL: 'redis://sentinel-master.invalid',
+        JOBPIPE_REDIS_SENTINELS: this.sentinelSet.sentinels,
+        JOBPIPE_REDIS_SENTINEL_NAME: this.sentinelSet.name,
+      };
+    } else {
+      this.redis = await RedisServer.start({ appendOnly: true });
+      this.note(`redis-server on port ${this.redis.port}, AOF in ${this.redis.dir}`);
+      redisEnv = { JOBPIPE_REDIS_URL: this.redis.url };
+    }
     this.stack = await Stack.start({
       command: [process.execPath, cliPath],
       pipeline: echoPath,
       workers: this.o.workers,
       env: {
-        JOBPIPE_REDIS_URL: this.redis.url,
+        ...redisEnv,
+        // What Redis lost is repaired at the next checks (docs/durability.md): every second, not 5.
+        ...(this.lossy ? { JOBPIPE_REPAIR_CHECK_MS: '1000' } : {}),
         JOBPIPE_REDIS_PREFIX: this.prefix,
         JOBPIPE_LEASE_MS: String(this.o.leaseMs),
         JOBPIPE_INTAKE_LOCK_MS: '2000',
@@ -178,7 +239,9 @@ class Chaos {
     });
     for (const process of this.stack.processes) this.#track(process);
     this.note(`stack up: sink, ${this.o.workers} workers, ventilator (pids ${this.stack.processes.map((p) => p.child.pid).join(', ')})`);
-    this.client = new JobpipeClient(connectRedis(this.redis.url), this.prefix);
+    // The harness's client follows the master through the Sentinels too.
+    const target = this.sentinelSet ? { sentinels: this.sentinelSet.sentinelEndpoints, name: this.sentinelSet.name } : this.redis.url;
+    this.client = new JobpipeClient(connectRedis(target), this.prefix);
     // Both reconnect by themselves while Redis is down; unhandled, BullMQ prints every refused connect.
     this.client.redis.on('error', () => {});
     this.client.queue('echo').on('error', () => {});
@@ -259,12 +322,14 @@ class Chaos {
         }
       })
       .then(() => {
+        this.bigDone = true;
         batchSeconds = (Date.now() - submittedAt) / 1000;
         this.note(`batch ${this.batchId} done after ${batchSeconds.toFixed(1)} s`);
       });
     const chaos = this.#chaosLoop();
     const small = this.#runSmallBatches();
     const single = this.#produce().then(() => this.#awaitSingles());
+    const deadline = Date.now() + timeoutS * 1000;
     try {
       await within(timeoutS * 1000, () => `not everything was done after ${timeoutS} s: ${this.#pendingText()}`, Promise.all([big, small, single]));
     } finally {
@@ -272,6 +337,7 @@ class Chaos {
       // Each step is bounded (READY_MS); this bounds the whole, so a hang is reported, not waited out.
       await within(2 * READY_MS, 'the kill-and-restart steps did not end', chaos);
     }
+    if (this.lossy) await this.#settle(deadline);
     const seconds = (Date.now() - submittedAt) / 1000;
     this.note(`everything done after ${seconds.toFixed(1)} s`);
     return { batchSeconds, seconds };
@@ -296,23 +362,54 @@ class Chaos {
   async #runSmallBatches() {
     const { jobs, workMs, payloadBytes } = this.o;
     await Promise.all(
-      this.smallBatches.map(async (batch) => {
-        while (!this.finished && this.done < batch.at * jobs) await sleep(50);
+      this.smallBatches.map(async (batch, k) => {
+        // With faults that lose writes, the last one is submitted while the first of them is losing
+        // writes (1 s into it): Redis may lose its submission, which submitAndWait makes again.
+        batch.inLoss = this.lossy && k === this.smallBatches.length - 1;
+        const due = batch.inLoss
+          ? () => this.bigDone || (this.lossWindows.length > 0 && Date.now() - this.lossWindows[0].from >= LOSS_SUBMIT_MS)
+          : () => this.done >= batch.at * jobs;
+        while (!this.finished && !due()) await sleep(50);
         if (this.finished) return;
         batch.submittedAt = Date.now();
-        await this.client.submit(
-          this.pipeline,
-          { jobs: batch.jobs, payloadBytes, workMs },
-          { batchId: batch.id, ...(batch.priority === undefined ? {} : { priority: batch.priority }) },
-        );
-        this.note(`submitted batch ${batch.id}: ${number(batch.jobs)} echo jobs${batch.priority === undefined ? '' : `, priority ${batch.priority}`}`);
-        for (;;) {
-          if (this.finished) return;
-          const report = await this.client.status(PIPELINE, batch.id);
-          batch.done = report?.done ?? batch.done;
-          if (report?.state === 'done' && report.summary) break;
-          if (report?.state === 'failed') throw new Error(`batch ${batch.id} failed: ${report.error ?? 'unknown error'}`);
-          await sleep(250);
+        // submitAndWait (as `jobpipe submit --wait`): a submission Redis lost is made again under its id.
+        const submitAndWait = () =>
+          this.client.submitAndWait(
+            this.pipeline,
+            { jobs: batch.jobs, payloadBytes, workMs },
+            { batchId: batch.id, ...(batch.priority === undefined ? {} : { priority: batch.priority }) },
+            {
+              pollMs: 250,
+              onSubmitted: (_id, again) => {
+                if (!again && !batch.lostWhole) {
+                  this.note(
+                    `submitted batch ${batch.id}: ${number(batch.jobs)} echo jobs${batch.priority === undefined ? '' : `, priority ${batch.priority}`}${batch.inLoss ? ', while Redis is losing writes' : ''}`,
+                  );
+                  return;
+                }
+                if (!again) return; // made again below, after Redis lost it whole: noted there
+                batch.resubmitted = (batch.resubmitted ?? 0) + 1;
+                this.note(`batch ${batch.id} submitted again: Redis lost its submission (submitAndWait)`);
+              },
+              onProgress: (report) => {
+                batch.done = report.done ?? batch.done;
+              },
+            },
+          );
+        const untilFinished = (async () => {
+          while (!this.finished) await sleep(250);
+          return false;
+        })();
+        if (!(await Promise.race([submitAndWait().then(() => true), untilFinished]))) return;
+        // Done before the fault was over, the batch may be lost whole (its submission, its jobs and
+        // its summary): submitAndWait has answered by then, so it is made again here, as its caller
+        // would when it finds it unknown.
+        while (batch.inLoss && !this.finished) {
+          while (!this.finished && (this.oneOffBusy || this.lossWindows.some((window) => window.to === undefined))) await sleep(100);
+          if (this.finished || (await this.client.status(PIPELINE, batch.id)) !== undefined) break;
+          batch.lostWhole = (batch.lostWhole ?? 0) + 1;
+          this.note(`batch ${batch.id} was done, then Redis lost it whole with the writes it lost: submitting it again (submitAndWait)`);
+          if (!(await Promise.race([submitAndWait().then(() => true), untilFinished]))) return;
         }
         batch.seconds = (Date.now() - batch.submittedAt) / 1000;
         this.note(`batch ${batch.id} done after ${batch.seconds.toFixed(1)} s`);
@@ -379,8 +476,12 @@ class Chaos {
     try {
       const id = await this.client.add(PIPELINE, { i, workMs: this.o.workMs }, options);
       s.ids[i] = id;
+      s.answeredAt[i] = Date.now();
       s.answered++;
-      if (keyed) keyed.first = id;
+      if (keyed) {
+        keyed.first = id;
+        keyed.firstAt = s.answeredAt[i];
+      }
     } catch (error) {
       s.addErrors.push(`add of single job ${i}: ${error.message}`);
     }
@@ -395,27 +496,105 @@ class Chaos {
     this.single.calls++;
     try {
       keyed.second = await this.client.add(PIPELINE, { i: keyed.again, workMs: this.o.workMs }, keyed.options);
+      keyed.secondAt = Date.now();
       this.single.answered++;
     } catch (error) {
       this.single.addErrors.push(`second add of key ${keyed.key}: ${error.message}`);
     }
   }
 
-  /** Waits for every single job to have an outcome, then for every bucket they landed in to be done. */
+  /** Whether a call answered at `at` was answered while Redis was losing writes (see lossWindows): its job may be lost. */
+  atRisk(at) {
+    return at !== undefined && this.lossWindows.some((window) => at >= window.from && (window.to === undefined || at <= window.to));
+  }
+
+  /**
+   * Once a fault lost writes, what the faults lost is repaired by the checks that follow it: waits
+   * (until `deadline`) for the big batch, every smaller one and every bucket of single jobs answered
+   * outside a loss to be done in the ledger again, before the verdict is read.
+   */
+  async #settle(deadline) {
+    const ids = [
+      this.batchId,
+      ...this.smallBatches.filter((batch) => batch.submittedAt !== undefined).map((batch) => batch.id),
+      ...(this.single.safeBuckets ?? []),
+    ];
+    let pending = ids;
+    while (pending.length > 0 && Date.now() < deadline) {
+      const infos = await Promise.all(pending.map((id) => this.client.ledger.batchInfo(id)));
+      pending = pending.filter((_, k) => infos[k]?.status !== 'done');
+      if (pending.length > 0) await sleep(250);
+    }
+    if (pending.length > 0) this.note(`not done in the ledger after the faults: ${pending.join(', ')}`);
+  }
+
+  /**
+   * Waits for every single job to have an outcome, then for every bucket they landed in to be done.
+   * With faults that lose writes: once they are over; a job answered while Redis was losing writes
+   * (atRisk) may be gone, so it is waited for only while it is known and not done, AT_RISK_GRACE_MS
+   * at most once every other is done.
+   */
   async #awaitSingles() {
     const s = this.single;
-    const ids = [...new Set(s.ids.filter(Boolean))];
-    if (ids.length === 0) return;
+    if (!s.ids.some(Boolean)) return;
+    // Which calls Redis may have lost is known once no fault is under way or to come.
+    while (!this.finished && (this.oneOffBusy || (this.oneOffsLeft > 0 && !this.bigDone))) await sleep(100);
+    const safe = new Set();
+    const risky = new Set();
+    s.ids.forEach((id, i) => {
+      if (id) (this.atRisk(s.answeredAt[i]) ? risky : safe).add(id);
+    });
+    // A key whose first call Redis lost gives a job of its own to the second call.
+    for (const keyed of s.keyed) if (keyed.second && keyed.second !== keyed.first) (this.atRisk(keyed.secondAt) ? risky : safe).add(keyed.second);
+    for (const id of safe) risky.delete(id);
     s.outcomes = 0;
     await Promise.all(
-      ids.map((id) =>
+      [...safe].map((id) =>
         this.client.waitForJob(id).then(() => {
           s.outcomes++;
         }),
       ),
     );
-    const buckets = [...new Set(ids.map((id) => parseJobId(id).bucket))];
-    this.note(`single jobs: all ${number(ids.length)} have an outcome; waiting for their ${buckets.length} bucket(s) to be done`);
+    if (risky.size > 0) {
+      this.note(
+        `single jobs: the ${number(safe.size)} answered outside a loss of writes have an outcome; ${number(risky.size)} were answered while Redis was losing writes`,
+      );
+      const graceEnds = Date.now() + AT_RISK_GRACE_MS;
+      let pending = [...risky];
+      s.riskyStates = {};
+      while (pending.length > 0 && !this.finished && Date.now() < graceEnds) {
+        const reports = await Promise.all(pending.map((id) => this.client.getJob(id)));
+        reports.forEach((report, k) => {
+          s.riskyStates[pending[k]] = report?.state ?? 'unknown';
+        });
+        // Never coming: a job past the total of a bucket that is done, or in flight in a bucket the
+        // ledger does not know (Redis lost its begin): a write-ahead from Redis's lost future lingers.
+        const buckets = new Map();
+        for (const id of pending) buckets.set(parseJobId(id).bucket, undefined);
+        await Promise.all([...buckets.keys()].map(async (bucket) => buckets.set(bucket, await this.client.ledger.batchInfo(bucket))));
+        const orphan = (id, report) => {
+          const { bucket, seq } = parseJobId(id);
+          const info = buckets.get(bucket);
+          if (!info) return report.state === 'running';
+          return info.status === 'done' && typeof info.total === 'number' && seq >= info.total;
+        };
+        const left = pending.filter(
+          (id, k) => reports[k] !== undefined && reports[k].state !== 'done' && reports[k].state !== 'failed' && !orphan(id, reports[k]),
+        );
+        s.outcomes += pending.length - left.length;
+        pending = left;
+        if (pending.length > 0) await sleep(250);
+      }
+      s.riskyUnsettled = pending.length;
+      this.note(
+        `single jobs answered while Redis was losing writes: ${number(risky.size - pending.length)} done or gone, ${number(pending.length)} still waiting`,
+      );
+    }
+    const buckets = [...new Set([...safe].map((id) => parseJobId(id).bucket))];
+    s.safeBuckets = buckets;
+    this.note(
+      `single jobs: all ${number(safe.size)}${risky.size > 0 ? ' answered outside a loss of writes' : ''} have an outcome; waiting for their ${buckets.length} bucket(s) to be done`,
+    );
     let pending = buckets;
     while (pending.length > 0 && !this.finished) {
       const infos = await Promise.all(pending.map((bucket) => this.client.ledger.batchInfo(bucket)));
@@ -443,8 +622,8 @@ class Chaos {
     };
     let nextWorkerKill;
     let workerBusy = false;
-    let oneOffBusy = false;
     let oneOffIndex = 0;
+    this.oneOffsLeft = this.schedule.length;
     let doneAfterLastOneOff = 0;
     let lastScrape = 0;
     let signature = '';
@@ -478,18 +657,30 @@ class Chaos {
             }),
         );
       }
-      // One-off kills: each at its point of the run, and only after the stack made progress again.
-      const next = ONE_OFF_KILLS[oneOffIndex];
-      if (next && !oneOffBusy && this.done >= next[1] * jobs && this.done >= doneAfterLastOneOff + Math.max(1, Math.ceil(jobs * 0.02))) {
+      // One-off kills and Redis faults: each at its point of the run, only after the stack made
+      // progress again, and none once the big batch is done (the single jobs' verdict needs to know
+      // when Redis lost writes, before it waits for them).
+      const next = this.schedule[oneOffIndex];
+      if (next && !this.oneOffBusy && !this.bigDone && this.done >= next[1] * jobs && this.done >= doneAfterLastOneOff + Math.max(1, Math.ceil(jobs * 0.02))) {
         const [kind] = next;
         oneOffIndex++;
-        oneOffBusy = true;
-        const kill = kind === 'ventilator' ? this.#killVentilator() : kind === 'sink' ? this.#killSink() : this.#killRedis();
+        this.oneOffBusy = true;
+        const step = {
+          ventilator: () => this.#killVentilator(),
+          sink: () => this.#killSink(),
+          kill: () => this.#killRedis(),
+          snapshot: () => this.#restoreSnapshot(),
+          failover: () => this.#failover(),
+        }[kind];
+        const what = { kill: 'killing and restarting Redis', snapshot: 'restoring Redis from a snapshot', failover: 'failing Redis over' }[kind];
         tasks.push(
-          kill.catch(failed(`killing and restarting the ${kind}`)).finally(() => {
-            oneOffBusy = false;
-            doneAfterLastOneOff = this.done;
-          }),
+          step()
+            .catch(failed(what ?? `killing and restarting the ${kind}`))
+            .finally(() => {
+              this.oneOffBusy = false;
+              this.oneOffsLeft--;
+              doneAfterLastOneOff = this.done;
+            }),
         );
       }
       if (now - lastScrape >= 1000) {
@@ -574,6 +765,59 @@ class Chaos {
     this.note(`redis-server restarted on port ${this.redis.port}, AOF reloaded`);
   }
 
+  /** HLEN of the big batch's results on one server, for the timeline ('?' when it does not answer). */
+  async #resultsOn(server) {
+    return server.command(['HLEN', this.client.ledger.keys.batch(this.batchId).results]).then(Number, () => '?');
+  }
+
+  /**
+   * `snapshot`: a backup of Redis now, and SNAPSHOT_AGE_MS later Redis restored from it alone (its
+   * AOF deleted): every write acknowledged in between is gone.
+   */
+  async #restoreSnapshot() {
+    const server = this.redis;
+    const window = { kind: 'snapshot', from: Date.now(), to: undefined };
+    this.lossWindows.push(window);
+    const snapshot = await server.snapshot();
+    const atSnapshot = await this.#resultsOn(server);
+    this.note(`Redis snapshot taken (big batch: ${atSnapshot} results); restoring it in ${SNAPSHOT_AGE_MS / 1000} s`);
+    await sleep(SNAPSHOT_AGE_MS);
+    const atKill = await this.#resultsOn(server);
+    await server.restartFrom(snapshot);
+    window.to = Date.now();
+    this.kills.snapshot++;
+    const restored = await this.#resultsOn(server);
+    const text = `Redis SIGKILLed with ${atKill} results of the big batch and restarted from the snapshot: ${restored} right after`;
+    this.faultNotes.push({ kind: 'snapshot', at: window.from - this.startedAt, text });
+    this.note(text);
+  }
+
+  /**
+   * `failover`: the replica paused (it stops receiving the master's writes) for REPLICA_LAG_MS while
+   * jobs flow, the master SIGKILLed, the replica resumed and promoted by the Sentinels without
+   * those writes. The old master stays down; the harness and the roles follow the new one.
+   */
+  async #failover() {
+    const set = this.sentinelSet;
+    const window = { kind: 'failover', from: Date.now(), to: undefined };
+    this.lossWindows.push(window);
+    await set.pauseReplica();
+    this.note(`Redis replica (port ${set.replica.port}) paused; the master goes on alone for ${REPLICA_LAG_MS / 1000} s`);
+    await sleep(REPLICA_LAG_MS);
+    const atKill = await this.#resultsOn(set.master);
+    await set.killMaster();
+    set.resumeReplica();
+    this.note(`Redis master (port ${set.master.port}) SIGKILLed with ${atKill} results of the big batch; replica resumed, waiting for the failover`);
+    await set.waitForFailover(45_000);
+    window.to = Date.now();
+    this.redis = set.replica;
+    this.kills.failover++;
+    const promoted = await this.#resultsOn(set.replica);
+    const text = `failover done in ${((window.to - window.from) / 1000).toFixed(1)} s: the promoted replica (port ${set.replica.port}) has ${promoted} results of the big batch, the master had ${atKill}`;
+    this.faultNotes.push({ kind: 'failover', at: window.from - this.startedAt, text });
+    this.note(text);
+  }
+
   async #scrapeVentilator() {
     const ventilator = this.stack?.ventilator;
     if (!ventilator?.running || !this.ready.has(ventilator)) return;
@@ -647,23 +891,39 @@ class Chaos {
     const s = this.single;
     const redis = this.client.redis;
     const ledger = this.client.ledger;
-    // Each bucket's seqs, and the payload index of the add call that was answered with each.
+    // Every call answered with a job of its own: its payload index, id, when it was answered and
+    // whether Redis may have lost it since (answered while Redis was losing writes). A key whose
+    // first call Redis may have lost gives the second call a job of its own.
+    const claims = [];
+    s.ids.forEach((id, i) => {
+      if (id !== undefined) claims.push({ i, id, at: s.answeredAt[i], risky: this.atRisk(s.answeredAt[i]) });
+    });
+    for (const keyed of s.keyed)
+      if (keyed.first !== undefined && keyed.second !== undefined && keyed.second !== keyed.first && this.atRisk(keyed.firstAt))
+        claims.push({ i: keyed.again, id: keyed.second, at: keyed.secondAt, risky: this.atRisk(keyed.secondAt) });
+    claims.sort((a, b) => a.at - b.at);
+    /** Claims Redis lost with the writes it lost (docs/durability.md: not repaired), and why. */
+    const lostWithWrites = new Map();
+    // Each bucket's seqs and the claim that owns each. Redis, gone back in time, may answer a later
+    // call with the id of a job it lost: the later call owns it then.
     const bySeq = new Map();
     const idCollisions = [];
-    const answered = [];
-    s.ids.forEach((id, i) => {
-      if (id === undefined) return;
-      const parsed = parseJobId(id);
+    for (const claim of claims) {
+      const parsed = parseJobId(claim.id);
       if (!parsed) {
-        failures.push(`single job ${i}: add answered with ${JSON.stringify(id)}, which is no job id`);
-        return;
+        failures.push(`single job ${claim.i}: add answered with ${JSON.stringify(claim.id)}, which is no job id`);
+        continue;
       }
-      answered.push([i, id]);
       let seqs = bySeq.get(parsed.bucket);
       if (!seqs) bySeq.set(parsed.bucket, (seqs = new Map()));
-      if (seqs.has(parsed.seq)) idCollisions.push(`${id} (single jobs ${seqs.get(parsed.seq)} and ${i})`);
-      else seqs.set(parsed.seq, i);
-    });
+      const before = seqs.get(parsed.seq);
+      if (before && !before.risky) {
+        idCollisions.push(`${claim.id} (single jobs ${before.i} and ${claim.i})`);
+        continue;
+      }
+      if (before) lostWithWrites.set(before, `its id was given again to single job ${claim.i}`);
+      seqs.set(parsed.seq, claim);
+    }
     // Any batch in the ledger that is none of ours holds jobs nobody was answered with.
     const known = new Set([this.batchId, ...this.smallBatches.map((batch) => batch.id), ...bySeq.keys()]);
     const unknown = (await ledger.listBatches(1_000_000)).filter((id) => !known.has(id));
@@ -678,12 +938,23 @@ class Chaos {
     for (const bucket of [...bySeq.keys(), ...unknown]) {
       const seqs = bySeq.get(bucket) ?? new Map();
       const info = await ledger.batchInfo(bucket);
+      const owners = [...seqs.values()];
+      if (!info && owners.length > 0 && owners.every((claim) => claim.risky)) {
+        // Redis lost the whole bucket, with the only jobs added to it.
+        for (const claim of owners)
+          lostWithWrites.set(claim, `Redis lost its bucket (getJob said ${s.riskyStates?.[claim.id] ?? '-'} in the last look before the verdict)`);
+        continue;
+      }
       let highest = -1;
       for (const seq of seqs.keys()) highest = Math.max(highest, seq);
       const total = info?.total ?? highest + 1;
-      const check = await verifyBatch(redis, keys(bucket), total, { expected: (seq) => seqs.get(seq), onValue });
+      const check = await verifyBatch(redis, keys(bucket), total, { expected: (seq) => seqs.get(seq)?.i, onValue });
       let beyond = 0;
-      for (const seq of seqs.keys()) if (seq >= total) beyond++;
+      for (const [seq, claim] of seqs)
+        if (seq >= total) {
+          if (claim.risky) lostWithWrites.set(claim, `beyond its bucket's total of ${total}`);
+          else beyond++;
+        }
       const label = `${bySeq.has(bucket) ? 'bucket' : 'batch nobody submitted or was answered with'} ${bucket}`;
       if (info?.total === null || info?.total === undefined) failures.push(`${label}: no total in the ledger (never closed?)`);
       if (info?.status !== 'done') failures.push(`${label}: status ${info?.status ?? 'unknown'}, not done`);
@@ -698,16 +969,20 @@ class Chaos {
     }
 
     // Each id, as a caller reads it: done, with its own payload's index (echo answers payload.i).
+    // One Redis may have lost (risky) and that is not done with its own value is lost with the writes.
+    const answered = [...bySeq.values()].flatMap((seqs) => [...seqs.values()]).filter((claim) => !lostWithWrites.has(claim));
     let done = 0;
     let failedJobs = 0;
     let notDone = 0;
     let wrongOutcomes = 0;
     const examples = [];
+    const lostExamples = [];
     for (let start = 0; start < answered.length; start += 500) {
       const chunk = answered.slice(start, start + 500);
-      const reports = await Promise.all(chunk.map(([, id]) => this.client.getJob(id)));
+      const reports = await Promise.all(chunk.map(({ id }) => this.client.getJob(id)));
       reports.forEach((report, k) => {
-        const [i, id] = chunk[k];
+        const claim = chunk[k];
+        const { i, id } = claim;
         const problem =
           report === undefined
             ? 'unknown'
@@ -722,24 +997,35 @@ class Chaos {
           done++;
           return;
         }
+        if (claim.risky) {
+          lostWithWrites.set(claim, `${problem} (${JSON.stringify(report)})`);
+          return;
+        }
         if (problem === 'failed') failedJobs++;
         else if (problem === 'wrong value') wrongOutcomes++;
         else notDone++;
         if (examples.length < 10) examples.push({ i, id, problem, report });
       });
     }
+    for (const [claim, why] of lostWithWrites) if (lostExamples.length < 10) lostExamples.push({ i: claim.i, id: claim.id, why });
     let executedTwice = 0;
     let neverRan = 0;
-    for (const [i] of answered) {
-      if (runs[i] > 1) executedTwice += runs[i] - 1;
-      if (runs[i] === 0) neverRan++;
+    for (const claim of answered) {
+      if (lostWithWrites.has(claim)) continue;
+      if (runs[claim.i] > 1) executedTwice += runs[claim.i] - 1;
+      if (runs[claim.i] === 0) neverRan++;
     }
     let keyedUnanswered = 0;
     let keyedTwoIds = 0;
     let keyedRanAgain = 0;
+    let keyedLost = 0;
     for (const keyed of s.keyed) {
       if (keyed.first === undefined || keyed.second === undefined) keyedUnanswered++;
-      else if (keyed.first !== keyed.second) keyedTwoIds++;
+      else if (this.atRisk(keyed.firstAt)) {
+        // Redis may have lost the key with the first call's job: the second call then adds a job of its own.
+        if (keyed.second !== keyed.first) keyedLost++;
+        continue;
+      } else if (keyed.first !== keyed.second) keyedTwoIds++;
       if (runs[keyed.again] > 0) keyedRanAgain++;
     }
     if (notDone > 0) failures.push(`${notDone} single job(s) not done when read by id (getJob)`);
@@ -755,7 +1041,10 @@ class Chaos {
     for (const error of s.addErrors.slice(0, 10)) failures.push(`add rejected: ${error}`);
     if (s.addErrors.length > 10) failures.push(`... ${s.addErrors.length - 10} more add calls rejected`);
     return {
-      ids: answered.length,
+      ids: claims.length,
+      risky: claims.filter((claim) => claim.risky).length,
+      lostWithWrites: lostWithWrites.size,
+      lostExamples,
       buckets,
       unknown,
       done,
@@ -770,6 +1059,7 @@ class Chaos {
       keyedUnanswered,
       keyedTwoIds,
       keyedRanAgain,
+      keyedLost,
     };
   }
 
@@ -815,7 +1105,8 @@ class Chaos {
         await within(3000, 'close', this.client.close()).catch(() => {});
         this.client.redis.disconnect();
       }
-      await this.redis?.stop().catch(() => {});
+      if (this.sentinelSet) await this.sentinelSet.stop().catch(() => {});
+      else await this.redis?.stop().catch(() => {});
     })();
     return this.#cleaning;
   }
@@ -823,7 +1114,13 @@ class Chaos {
   /** Last resort from an 'exit' handler: nothing can be awaited there. */
   killNow() {
     for (const process of this.spawned) if (process.running) process.child.kill('SIGKILL');
-    if (this.redis) {
+    if (this.sentinelSet) {
+      try {
+        this.sentinelSet.killNow();
+      } catch {
+        // best effort
+      }
+    } else if (this.redis) {
       void this.redis.kill('SIGKILL').catch(() => {});
       try {
         rmSync(this.redis.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
@@ -862,7 +1159,11 @@ function figures(chaos, verdict, times) {
   const bucketChecks = single.buckets.map((bucket) => bucket.check);
   const kinds = {
     batch: { ...kindFigures([big]), seconds: times.batchSeconds === null ? null : Math.round(times.batchSeconds * 10) / 10 },
-    batches: { count: batches.length, ...kindFigures(batches.map((b) => b.check)) },
+    batches: {
+      count: batches.length,
+      ...kindFigures(batches.map((b) => b.check)),
+      resubmitted: chaos.smallBatches.reduce((total, batch) => total + (batch.resubmitted ?? 0) + (batch.lostWhole ?? 0), 0),
+    },
     single: {
       ...kindFigures(bucketChecks, {
         jobs: single.ids,
@@ -873,6 +1174,7 @@ function figures(chaos, verdict, times) {
       keysGivenTwice: chaos.single.keyed.length,
       done: single.done,
       wrongValues: single.wrongOutcomes,
+      lostWithWrites: single.lostWithWrites,
     },
   };
   const total = (field) => kinds.batch[field] + kinds.batches[field] + kinds.single[field];
@@ -883,6 +1185,7 @@ function figures(chaos, verdict, times) {
     duplicates: total('duplicates'),
     redelivered: chaos.redeliveredFromMetrics,
     dead: total('dead'),
+    lostWithWrites: single.lostWithWrites,
     kills: { ...chaos.kills },
     seconds: times.seconds === null ? null : Math.round(times.seconds * 10) / 10,
     kinds,
@@ -925,14 +1228,27 @@ function printReport(chaos, verdict, json, times, intake, failures) {
   if (batches.length > 0) {
     const folds = batches.filter(({ check }) => check.detectors.foldCount === check.results && !check.detectors.sumOff).length;
     say(`    sink's fold count and sum right in ${folds} of ${batches.length}; intake (BullMQ) jobs: ${intake.batches.join(', ')}`);
+    if (chaos.lossy) {
+      const inLoss = chaos.smallBatches.filter((batch) => batch.inLoss).map((batch) => batch.id);
+      const lostWhole = chaos.smallBatches.reduce((total, batch) => total + (batch.lostWhole ?? 0), 0);
+      say(
+        `    submitted while Redis was losing writes: ${inLoss.join(', ') || 'none'}; submitted again ${kinds.batches.resubmitted} time(s): ${kinds.batches.resubmitted - lostWhole} by submitAndWait (Redis lost the submission), ${lostWhole} after Redis lost a batch already done whole`,
+      );
+    }
   }
   const s = chaos.single;
   say(
     `  single jobs: ${number(s.calls)} add calls (${s.keyed.length} keys given twice, ${number(s.withPriority)} with a priority, ${number(s.delayed)} delayed), answered with ${number(single.ids)} ids in ${single.buckets.length} bucket(s): ${line(kinds.single)}`,
   );
   say(
-    `    by id (getJob): ${number(single.done)} done with their own value, ${single.wrongOutcomes} with another, ${single.failedJobs} failed, ${single.notDone} not done; payloads recorded twice ${single.executedTwice}, never ${single.neverRan}; keys given twice: ${s.keyed.length - single.keyedTwoIds - single.keyedUnanswered} answered with one id, ${single.keyedRanAgain} second payload(s) ran`,
+    `    by id (getJob): ${number(single.done)} done with their own value, ${single.wrongOutcomes} with another, ${single.failedJobs} failed, ${single.notDone} not done; payloads recorded twice ${single.executedTwice}, never ${single.neverRan}; keys given twice: ${s.keyed.length - single.keyedTwoIds - single.keyedUnanswered - single.keyedLost} answered with one id, ${single.keyedRanAgain} second payload(s) ran`,
   );
+  if (chaos.lossy) {
+    say(
+      `    single jobs lost with the writes Redis lost (not repaired, docs/durability.md): ${number(single.lostWithWrites)} of the ${number(single.risky)} answered while Redis was losing writes${single.keyedLost > 0 ? ` (${single.keyedLost} key(s) lost with them: their second call added a job of its own)` : ''}`,
+    );
+    for (const example of single.lostExamples.slice(0, 5)) say(`      single job ${example.i} (${example.id}): ${example.why}`);
+  }
   if (single.unknown.length > 0) say(`    batches in the ledger nobody submitted or was answered with: ${single.unknown.join(', ')}`);
   for (const example of single.examples) say(`    single job ${example.i} (${example.id}): ${example.problem}: ${JSON.stringify(example.report)}`);
   for (const text of problemLines('big batch', big)) say(text);
@@ -954,6 +1270,7 @@ function printReport(chaos, verdict, json, times, intake, failures) {
       .map(([kind, count]) => `${kind} ${count}`)
       .join(', ')}`,
   );
+  for (const fault of chaos.faultNotes) say(`    ${fault.kind} at ${(fault.at / 1000).toFixed(1)} s: ${fault.text}`);
   if (chaos.crashes.length > 0) {
     say(`  processes that died by themselves (not killed by the harness; restarted): ${chaos.crashes.length}`);
     for (const crash of chaos.crashes)
@@ -1007,7 +1324,7 @@ async function main() {
   process.once('SIGTERM', interrupt);
 
   say(
-    `jobpipe chaos: ${number(options.jobs)} jobs in the big batch, ${options.batches} smaller batches of up to ${number(options.batchJobs)}, ${number(options.singleJobs)} single jobs; ${options.workers} workers (concurrency ${options.concurrency}), seed ${options.seed}, a worker killed every ~${options.killEveryMs} ms`,
+    `jobpipe chaos: ${number(options.jobs)} jobs in the big batch, ${options.batches} smaller batches of up to ${number(options.batchJobs)}, ${number(options.singleJobs)} single jobs; ${options.workers} workers (concurrency ${options.concurrency}), seed ${options.seed}, a worker killed every ~${options.killEveryMs} ms; Redis faults: ${options.faults.join(', ')}`,
   );
   const failures = [];
   let times = { batchSeconds: null, seconds: null };
@@ -1035,7 +1352,11 @@ async function main() {
     failures.push(`harness error: ${error.stack ?? error.message}`);
   }
 
-  for (const [kind, count] of Object.entries(chaos.kills)) if (count < 1) failures.push(`no ${kind} was killed (the big batch ended first?)`);
+  for (const [kind, count] of Object.entries(chaos.kills))
+    if (count < 1)
+      failures.push(
+        kind === 'snapshot' || kind === 'failover' ? `no ${kind} was done (the big batch ended first?)` : `no ${kind} was killed (the big batch ended first?)`,
+      );
 
   const json = verdict && figures(chaos, verdict, times);
   if (verdict) printReport(chaos, verdict, json, times, intake, failures);
