@@ -73,6 +73,10 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   const reader = duplicateClient(redis);
   reader.on('error', () => {});
   const stream = new JobStream(redis, ledger.keys, pipeline);
+  const clock = new LedgerClock(redis, ledger.keys, (now, seen) => {
+    ventilator.redisWentBack(now, seen);
+    stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
+  });
   const singleJobs = new SingleJobs({
     stream,
     reader,
@@ -84,7 +88,6 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
     closeEveryMs: 100,
     logger,
   });
-  const clock = new LedgerClock(redis, ledger.keys, (now, seen) => ventilator.redisWentBack(now, seen));
   const queueDepth = new QueueDepth(redis, ledger.keys.prefix, pipeline);
   let stopWatching: (() => void) | undefined;
   let stopMeasuring: (() => void) | undefined;

@@ -26,6 +26,10 @@
   ARGV[7] retry backoff cap in ms ('' for none)
   ARGV[8] jitter seed, an integer 0 .. 2^31-1 drawn by the caller for this call ('' for no jitter:
           each retry waits the least of its window, as before jitter)
+  ARGV[9] '1' for a bucket of single jobs: a success is recorded only for a job in flight. A
+          bucket's write-ahead that Redis lost comes back from the job stream (its entry is
+          acknowledged after it), while its seqs go to new jobs: the late result of a job Redis
+          lost would be taken for the result of the new job of the same id.
   Returns { outcome codes as a string, one character per result, recorded, dead, total or false,
   status, startedAt, cancelled jobs, cancelledAt or false }
   Outcome codes: R recorded, D duplicate (already recorded), O orphan (not in flight and not
@@ -35,6 +39,7 @@
   A success for a job missing from the in-flight hash is still recorded while its batch runs: the
   job was dispatched (ids are deterministic), and Redis may have lost the write-ahead (an AOF
   fsync'd once a second, a failover); dropping the result would leave the batch short forever.
+  Not in a bucket of single jobs (ARGV[9]).
 ]]
 --- @include "split-entry"
 local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -93,9 +98,11 @@ local done = redis.call('HMGET', results, unpack(seqs))
 -- its batch can take it: a job in flight is of a running batch, below its end, and not dead, so
 -- reading the entries of successes (payloads and all) only told what the checks below tell too.
 local held = {}
-if #failures > 0 then
-  local entries = redis.call('HMGET', inflight, unpack(failures))
-  for n = 1, #failures do held[failures[n]] = entries[n] end
+local inFlightOnly = ARGV[9] == '1'
+local ask = inFlightOnly and seqs or failures
+if #ask > 0 then
+  local entries = redis.call('HMGET', inflight, unpack(ask))
+  for n = 1, #ask do held[ask[n]] = entries[n] end
 end
 local isDead = {}
 if redis.call('EXISTS', dead) == 1 then
@@ -124,7 +131,7 @@ for n = 1, #seqs do
   elseif isCancelled[seq] then
     codes[#codes + 1] = 'C'
   elseif ok then
-    if running and (not total or tonumber(seq) < total) and not isDead[seq] then
+    if running and (not total or tonumber(seq) < total) and not isDead[seq] and (held[seq] or not inFlightOnly) then
       finished[#finished + 1] = seq
       stored[#stored + 1] = seq
       stored[#stored + 1] = body

@@ -170,6 +170,15 @@ export class JobStream {
   }
 
   /**
+   * Closes every open bucket now. After Redis went back in time an open bucket hands out again
+   * the seqs of jobs it lost, whose late results could be taken for the new jobs' (see
+   * record-9.lua, ARGV[9]); a new bucket has a new id.
+   */
+  async closeOpen(now = Date.now()): Promise<number> {
+    return this.redis.jobpipeCloseBuckets(this.keys.stream, this.keys.buckets, now, 0);
+  }
+
+  /**
    * Single jobs on the stream that no ventilator has read yet (the consumer group's lag: those a
    * ventilator read and holds are its own jobs_waiting), and the age of the oldest entry, in ms (0
    * when none waits).

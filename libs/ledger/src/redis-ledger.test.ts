@@ -251,6 +251,16 @@ describe('RedisLedger', () => {
     expect(await ledger.redis.zscore(ledger.keys.batch(batch).leases, '5')).toBe('90000');
   });
 
+  it('records the success of a job missing from flight in a batch (Redis lost its write-ahead), not in a bucket of single jobs', async () => {
+    const batch = await newBatch();
+    expect((await ledger.record(batch, 'w', [ok(7, 'lost write-ahead')], 0, 100, 1000)).outcomes).toBe('R');
+    const bucket = `p~${(1000 + batchCount).toString(16)}-1`;
+    await ledger.beginBatch(bucket, 'p', 1000);
+    await ledger.admit(bucket, jobs(0), 5000);
+    // Seq 1 of the bucket is no job Redis knows: a late result of a job it lost, whose seq a new job may get.
+    expect((await ledger.record(bucket, 'w', [ok(0, 'mine'), ok(1, 'lost job')], 0, 100, 1000)).outcomes).toBe('RO');
+  });
+
   it('accounts for a batch: its status, its total, and its jobs in flight, recorded, dead or cancelled', async () => {
     const batch = await newBatch();
     expect(await ledger.account(batch)).toEqual({ status: 'running', total: null, accounted: 0, cancelled: false });

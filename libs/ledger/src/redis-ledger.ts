@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { heldPayload, LARGE_PAYLOAD_CHARS, payloadText, type BatchSummary, type JobResult, type PayloadJson } from '@jobpipe/protocol';
 import { DEFAULT_DEAD_RETENTION_MS, DEFAULT_RETENTION_MS } from '@jobpipe/config';
 import { JobpipeError, WireErrorName } from '@jobpipe/protocol/errors';
+import { bucketPipeline } from './job-stream.js';
 import { cancelKeys, completeKeys, LedgerKeys, recordKeys, retryDeadKeys } from './keys.js';
 import type { Redis } from 'ioredis';
 import { registerScripts, type LedgerCommands, type RedisClient } from './scripts.js';
@@ -273,6 +274,8 @@ export class RedisLedger {
     // Every call is sent before any is awaited, so they run back to back: the counters in the last
     // reply then cover this pack and nothing recorded after it by another caller, whose reply
     // would come later.
+    // A bucket's late results of jobs Redis lost are not taken for those of new jobs of the same id.
+    const inFlightOnly = bucketPipeline(batch) === undefined ? '0' : '1';
     const sent = calls.map((call, n) => {
       const start = n * MAX_PER_CALL;
       const end = Math.min(results.length, start + MAX_PER_CALL);
@@ -285,7 +288,18 @@ export class RedisLedger {
       }
       // Each call its own seed: calls of one pack drawing alike would bring their jobs back in step.
       const seed = backoff.seed === undefined ? '' : (backoff.seed + n) % 2 ** 31;
-      return this.redis.jobpipeRecord(...recordKeys(k, call), worker, retries, now, backoffMs, RECORD_CALL_TTL_MS, `${quads}]`, backoff.maxMs ?? '', seed);
+      return this.redis.jobpipeRecord(
+        ...recordKeys(k, call),
+        worker,
+        retries,
+        now,
+        backoffMs,
+        RECORD_CALL_TTL_MS,
+        `${quads}]`,
+        backoff.maxMs ?? '',
+        seed,
+        inFlightOnly,
+      );
     });
     const replies = await Promise.all(sent);
     await this.#replicated('record');
