@@ -18,7 +18,7 @@ const sumTo = (n: number) => (n * (n - 1)) / 2;
  * Jobs the forgetful Redis still lists in flight, though their results were recorded (and then
  * forgotten), come back when their lease runs out: 5 s, not the default minute.
  */
-const lease = { JOBPIPE_LEASE_MS: '5000' };
+const lease = { JOBPIPE_LEASE_MS: '5000', JOBPIPE_REPAIR_CHECK_MS: '1000' };
 const t0 = Date.now();
 /** A timeline on stderr: what a failure (or a slow run) needs to be read. */
 const note = (what: string) => process.stderr.write(`[redis-faults +${((Date.now() - t0) / 1000).toFixed(1)} s] ${what}\n`);
@@ -89,9 +89,9 @@ describe('when Redis forgets', () => {
       ventilatorEnv: lease,
     });
     const batch = 'failover';
-    const jobs = 24_000;
+    const jobs = 12_000;
     const results = d.ledger.keys.batch(batch).results;
-    // Paced at 2,000 jobs/s: about 12 s of split on any machine, so the faults fall mid-batch.
+    // Paced at 2,000 jobs/s: about 6 s of split on any machine, so the faults fall mid-batch.
     await d.submit({ jobs, payloadBytes: 100, workMs: 0, ratePerSecond: 2000 }, batch);
     await waitFor('a third of the jobs recorded', async () => (await recorded(d, batch)) >= jobs / 3, 60_000, 50);
     note(`a third recorded (${await recorded(d, batch)}); pausing the replica`);
@@ -138,7 +138,7 @@ describe('when Redis forgets', () => {
       ventilatorEnv: lease,
     });
     const batch = 'replicated';
-    const jobs = 12_000;
+    const jobs = 8000;
     const ventilator = () => d.stack.ventilator!;
     await d.submit({ jobs, payloadBytes: 100, workMs: 0, ratePerSecond: 2000 }, batch);
     await waitFor('a third of the jobs recorded', async () => (await recorded(d, batch)) >= jobs / 3, 60_000, 50);
@@ -178,7 +178,7 @@ describe('when Redis forgets', () => {
     cleanup.add('redis-server', () => stopRedis(server));
     const d = await startDurable(cleanup, { server, pipeline: echoPipeline, prefix: uniquePrefix('snapshot'), workers: 2, ventilatorEnv: lease });
     const batch = 'snapshot';
-    const jobs = 24_000;
+    const jobs = 12_000;
     const results = d.ledger.keys.batch(batch).results;
     await d.submit({ jobs, payloadBytes: 100, workMs: 0, ratePerSecond: 2000 }, batch);
     await waitFor('a sixth of the jobs recorded', async () => (await recorded(d, batch)) >= jobs / 6, 60_000, 50);

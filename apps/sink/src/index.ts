@@ -9,7 +9,7 @@
  * ```
  */
 import { loadConfig, redisConnectionFrom, replicationFrom, type ConfigOf } from '@jobpipe/config';
-import { connectRoleRedis, LedgerClock, MemoryResultLedger, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
+import { connectRoleRedis, MemoryResultLedger, startLedgerClock, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
@@ -60,11 +60,11 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
         logger,
         metrics,
       });
-      const clock = redisLedger && new LedgerClock(redisLedger.redis, redisLedger.keys, (now, seen) => sink.redisWentBack(now, seen));
+      let clock: { stop: () => void } | undefined;
       return {
         start: async () => {
           await sink.start();
-          clock?.start();
+          if (redisLedger) clock = startLedgerClock(redisLedger.redis, redisLedger.keys, (now, seen) => sink.redisWentBack(now, seen));
         },
         ready: async () => sink.running && (!redis || (await redisAnswers(redis))),
         stop: async () => {

@@ -20,6 +20,20 @@ describe('Backlog', () => {
     expect(backlog.waiting().map((j) => j.seq)).toEqual([1, 2]);
   });
 
+  it('knows which batches have jobs not in the ledger yet: queued, or being written ahead', () => {
+    const queued = new Backlog({ maxInFlight: 10 }, []);
+    expect(queued.holdsUnwritten('b')).toBe(false);
+    queued.addFresh(job(0));
+    expect([queued.holdsUnwritten('b'), queued.holdsUnwritten('other')]).toEqual([true, false]);
+    const backlog = new Backlog({ maxInFlight: 10 }, []);
+    backlog.startAdmitting('b', 2, 8);
+    backlog.startAdmitting('b', 1, 4);
+    backlog.endAdmitting('b', 2, 8);
+    expect([backlog.holdsUnwritten('b'), backlog.admitting, backlog.admittingBytes]).toEqual([true, 1, 4]);
+    backlog.endAdmitting('b', 1, 4);
+    expect([backlog.holdsUnwritten('b'), backlog.admitting, backlog.admittingBytes]).toEqual([false, 0, 0]);
+  });
+
   it('wakes the split when the sink records jobs, and the dispatcher when suspects wait', async () => {
     const backlog = new Backlog({ maxInFlight: 10 }, [job(9, true)]);
     backlog.inFlight.add(job(0), 1, 'w');

@@ -41,6 +41,8 @@ export class Backlog {
   admitting = 0;
   /** Their payload bytes. */
   admittingBytes = 0;
+  /** Of them, per batch: BatchRepair waits while a batch has jobs here. */
+  readonly #admittingByBatch = new Map<string, number>();
   readonly maxInFlight: number;
   readonly maxInFlightBytes: number;
   readonly #shareWhenFull: number;
@@ -67,6 +69,27 @@ export class Backlog {
     this.#shareWhenFull = limits.shareWhenFull ?? this.maxInFlight;
     this.#shareBytesWhenFull = limits.shareBytesWhenFull ?? this.maxInFlightBytes;
     this.inFlight = new InFlight(limits.keepsPayloads ?? true);
+  }
+
+  /** A pack of `batch` is being written ahead. */
+  startAdmitting(batch: string, jobs: number, bytes: number): void {
+    this.admitting += jobs;
+    this.admittingBytes += bytes;
+    this.#admittingByBatch.set(batch, (this.#admittingByBatch.get(batch) ?? 0) + jobs);
+  }
+
+  /** Its write-ahead is over, done or failed. */
+  endAdmitting(batch: string, jobs: number, bytes: number): void {
+    this.admitting -= jobs;
+    this.admittingBytes -= bytes;
+    const left = (this.#admittingByBatch.get(batch) ?? 0) - jobs;
+    if (left > 0) this.#admittingByBatch.set(batch, left);
+    else this.#admittingByBatch.delete(batch);
+  }
+
+  /** Whether jobs of `batch` wait here, split or added, or being written ahead: not in the ledger yet. */
+  holdsUnwritten(batch: string): boolean {
+    return this.fresh.queued(batch) > 0 || this.#admittingByBatch.has(batch);
   }
 
   /** Every job out: queued, being written ahead or in flight. */

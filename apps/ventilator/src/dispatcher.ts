@@ -119,8 +119,7 @@ export class Dispatcher {
       const reservedBytes = session.bytes ? frame.length : 0;
       if (session.bytes) session.bytes.reserved += reservedBytes;
       const payloadBytes = bytesOf(jobs);
-      backlog.admitting += jobs.length;
-      backlog.admittingBytes += payloadBytes;
+      backlog.startAdmitting(batch, jobs.length, payloadBytes);
       deliveries.push(this.#deliver({ session, source, batch, jobs, frame, dispatchedAt, payloadBytes, reservedBytes }));
     }
     await Promise.all(deliveries);
@@ -163,14 +162,12 @@ export class Dispatcher {
       // Redis is unreachable: nothing was sent, so the jobs go back in line after a pause.
       await new Promise((resolve) => setTimeout(resolve, 500));
       source.putBack(jobs);
-      backlog.admitting -= jobs.length;
-      backlog.admittingBytes -= payloadBytes;
+      backlog.endAdmitting(batch, jobs.length, payloadBytes);
       backlog.changed.notify();
     } else {
-      backlog.admitting -= jobs.length;
       // Out of the queues: held from now on by the in-flight map, which keeps payloads only
       // when no durable ledger does.
-      backlog.admittingBytes -= payloadBytes;
+      backlog.endAdmitting(batch, jobs.length, payloadBytes);
       this.#o.writtenAhead?.(batch, jobs);
       // Recorded (a late result) or dead-lettered (a reservation that ran out: a ventilator that
       // restarted) while they waited here: sending them would run them once more.

@@ -7,7 +7,7 @@ import {
   isRedisConnectionError,
   isRedisRefusal,
   JobStream,
-  LedgerClock,
+  startLedgerClock,
   RedisRefusedError,
   type PipelineControls,
   type RedisLedger,
@@ -73,10 +73,7 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   const reader = duplicateClient(redis);
   reader.on('error', () => {});
   const stream = new JobStream(redis, ledger.keys, pipeline);
-  const clock = new LedgerClock(redis, ledger.keys, (now, seen) => {
-    ventilator.redisWentBack(now, seen);
-    stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
-  });
+  let clock: { stop: () => void } | undefined;
   const singleJobs = new SingleJobs({
     stream,
     reader,
@@ -92,7 +89,7 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   let stopWatching: (() => void) | undefined;
   let stopMeasuring: (() => void) | undefined;
   const stop = async () => {
-    clock.stop();
+    clock?.stop();
     await intake.close(true);
     stopWatching?.();
     stopMeasuring?.();
@@ -104,7 +101,10 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
     await redis.sadd(ledger.keys.pipelines, pipeline).catch((error: unknown) => {
       throw isRedisRefusal(error) ? new RedisRefusedError(o.redisDisplay, describeRedisError(error)) : error;
     });
-    clock.start();
+    clock = startLedgerClock(redis, ledger.keys, (now, seen) => {
+      ventilator.redisWentBack(now, seen);
+      stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
+    });
     await singleJobs.start();
     stopWatching = watchControls(o.controls, ventilator, logger);
     stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);

@@ -114,7 +114,7 @@ export class Ventilator {
     });
     this.#repair = new BatchRepair({
       ledger,
-      holdsUnwritten: (batch) => backlog.fresh.queued(batch) > 0,
+      holdsUnwritten: (batch) => backlog.holdsUnwritten(batch),
       logger,
       metrics,
       labels,

@@ -29,7 +29,7 @@ export type { RedisResultLedgerOptions } from './redis-result-ledger.js';
 export { RecordOutcome } from './record-outcome.js';
 export type { RecordOutcomeCode } from './record-outcome.js';
 export { SeenSet } from './seen-set.js';
-export { CLOCK_TICK_MS, LedgerClock } from './ledger-clock.js';
+export { CLOCK_TICK_MS, LedgerClock, startLedgerClock } from './ledger-clock.js';
 export { RedisLedger, ReplicasBehindError, DEFAULT_RETENTION } from './redis-ledger.js';
 export type {
   LedgerJob,

@@ -1,3 +1,6 @@
+import { duplicateClient } from './redis-connection.js';
+import type { RedisClient } from './scripts.js';
+
 /**
  * How often a role moves the clock, in ms: a loss of more than this of Redis's writes is noticed.
  * Ten round trips a second per ventilator and sink are nothing to Redis.
@@ -90,4 +93,26 @@ export class LedgerClock {
     this.wentBack(now, seen);
     return true;
   }
+}
+
+/**
+ * Starts a role's ledger clock on a connection of its own: its ticks never wait behind the role's
+ * ledger commands, nor hold them up (a write paused by Redis would queue everything after it).
+ * Redis going away is reported by the role's own connection.
+ */
+export function startLedgerClock(
+  redis: RedisClient,
+  keys: { clock: string; wentBack: string },
+  wentBack: (now?: number, seen?: number) => void,
+): { stop: () => void } {
+  const own = duplicateClient(redis);
+  own.on('error', () => {});
+  const clock = new LedgerClock(own, keys, wentBack);
+  clock.start();
+  return {
+    stop: () => {
+      clock.stop();
+      own.disconnect();
+    },
+  };
 }
