@@ -172,7 +172,7 @@ export class RedisLedger {
   }
 
   /**
-   * Makes each write-ahead (`admit`) and each record wait until `replicas` replicas have it
+   * Makes each write-ahead (`admit`), each record and each batch's end wait until `replicas` replicas have it
    * (Redis's WAIT, for every write this connection made so far); fewer within `timeoutMs` fails
    * the call with a ReplicasBehindError, and its caller tries it again (both are safe to repeat).
    * A failover to a replica then keeps every job and result the roles went on from. One server
@@ -212,6 +212,8 @@ export class RedisLedger {
   /** The split is over: the batch has `total` jobs. */
   async endBatch(batch: string, total: number): Promise<void> {
     await this.redis.hset(this.keys.batch(batch).meta, 'total', total);
+    // The sink is told of the end next: with requireReplicas, the replicas have it first.
+    await this.#replicated('end of the split');
   }
 
   /**
