@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, JobsFrameEncoder, topicOf, type BatchSummary } from '@jobpipe/protocol';
-import { CLOCK_TICK_MS, type CancelNotice, type PendingJob } from '@jobpipe/ledger';
+import { CLOCK_TICK_MS, ReplicasBehindError, type CancelNotice, type PendingJob } from '@jobpipe/ledger';
 import { parseInput } from '@jobpipe/pipeline';
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
@@ -230,7 +230,7 @@ export class Ventilator {
       logger.info({ batch: batchId }, 'batch cancelled during its split');
       return done;
     }
-    await ledger.end(batchId, total);
+    await this.#endSplit(batchId, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     logger.info({ batch: batchId, jobs: total }, 'batch split done');
     this.#repair.watch(batchId, () => this.#splitAgain(checked, batchId));
@@ -250,9 +250,26 @@ export class Ventilator {
     await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
     const tally = { queued: 0 };
     const total = await this.#splitter.split(checked, batchId, true, tally);
-    await ledger.end(batchId, total);
+    await this.#endSplit(batchId, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
     return tally.queued;
+  }
+
+  /**
+   * Writes the batch's end to the ledger. A write that its replicas did not have in time
+   * (JOBPIPE_REDIS_WAIT_REPLICAS) is tried again while the ventilator runs, as a write-ahead is:
+   * the batch waits for its replicas, it does not fail.
+   */
+  async #endSplit(batchId: string, total: number): Promise<void> {
+    for (;;) {
+      try {
+        return await this.#o.ledger.end(batchId, total);
+      } catch (error) {
+        if (!(error instanceof ReplicasBehindError) || !this.#running) throw error;
+        this.#o.logger.warn({ batch: batchId, err: error.message }, 'the end of the split waits for the replicas');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   }
 
   /**
@@ -280,7 +297,7 @@ export class Ventilator {
 
   /** A bucket takes no more jobs: it has `total`, and completes once each has a result or is dead. */
   async endBucket(bucket: string, total: number): Promise<void> {
-    await this.#o.ledger.end(bucket, total);
+    await this.#endSplit(bucket, total);
     await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: bucket, pipeline: this.#o.pipeline.name, jobs: total }));
   }
 
