@@ -93,17 +93,6 @@ const AT_RISK_GRACE_MS = 15_000;
 /** How long a restarted role may take to be ready: past it, the step fails the run instead of hanging it. */
 const READY_MS = 30_000;
 
-/** Starts a master, a replica and 3 Sentinels (three tries: a port taken meanwhile makes a process exit at start). */
-async function startSentinelSet() {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await RedisSentinelSet.start();
-    } catch (error) {
-      if (attempt >= 3 || !/exited at start|did not answer/.test(error.message)) throw error;
-    }
-  }
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const number = (value) => value.toLocaleString('en-US');
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -204,7 +193,7 @@ class Chaos {
     if (!redisServerAvailable()) throw new Error('redis-server is not on PATH: the chaos harness starts its own (apt-get install redis-server)');
     let redisEnv;
     if (this.faults.includes('failover')) {
-      this.sentinelSet = await startSentinelSet();
+      this.sentinelSet = await RedisSentinelSet.start();
       this.redis = this.sentinelSet.master;
       this.note(
         `Redis: master on port ${this.redis.port}, replica on ${this.sentinelSet.replica.port}, Sentinels ${this.sentinelSet.sentinels} (master name ${this.sentinelSet.name})`,

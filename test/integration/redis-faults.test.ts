@@ -54,18 +54,12 @@ async function ledgerState(server: RedisServer, d: Durable, batch: string): Prom
   }
 }
 
-/** Starts a Sentinel set (three tries: a port taken meanwhile makes a process exit at start). */
+/** Starts a Sentinel set, stopped after the test (and killed if the process exits first). */
 async function startSentinelSet(): Promise<RedisSentinelSet> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const set = await RedisSentinelSet.start();
-      cleanup.add('sentinel set', () => set.stop());
-      process.once('exit', () => set.killNow());
-      return set;
-    } catch (error) {
-      if (attempt >= 3 || !/exited at start|did not answer/.test((error as Error).message)) throw error;
-    }
-  }
+  const set = await RedisSentinelSet.start();
+  cleanup.add('sentinel set', () => set.stop());
+  process.once('exit', () => set.killNow());
+  return set;
 }
 
 describe('when Redis forgets', () => {

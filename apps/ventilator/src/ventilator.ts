@@ -220,7 +220,7 @@ export class Ventilator {
     if (cancelled) this.#backlog.cancel(batchId);
     this.#backlog.fresh.setPriority(batchId, options.priority);
     logger.info({ batch: batchId, resumed }, resumed ? 'batch resumed' : 'batch started');
-    await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
+    await this.#startAtSink(batchId);
     let total: number;
     try {
       total = await this.#splitter.split(checked, batchId, resumed);
@@ -230,8 +230,7 @@ export class Ventilator {
       logger.info({ batch: batchId }, 'batch cancelled during its split');
       return done;
     }
-    await this.#endSplit(batchId, total);
-    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
+    await this.#end(batchId, total);
     logger.info({ batch: batchId, jobs: total }, 'batch split done');
     this.#repair.watch(batchId, () => this.#splitAgain(checked, batchId));
     return done;
@@ -247,29 +246,35 @@ export class Ventilator {
     const { pipeline, ledger } = this.#o;
     const { summary } = await ledger.begin(batchId, pipeline.name);
     if (summary) return 0;
-    await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: pipeline.name, startedAt: Date.now() }));
+    await this.#startAtSink(batchId);
     const tally = { queued: 0 };
     const total = await this.#splitter.split(checked, batchId, true, tally);
-    await this.#endSplit(batchId, total);
-    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: pipeline.name, jobs: total }));
+    await this.#end(batchId, total);
     return tally.queued;
   }
 
+  /** Tells the sink a batch (or bucket) begins. */
+  async #startAtSink(batchId: string): Promise<void> {
+    await this.#sinkSender.send(encode({ type: 'BatchStart', batch: batchId, pipeline: this.#o.pipeline.name, startedAt: Date.now() }));
+  }
+
   /**
-   * Writes the batch's end to the ledger. A write that its replicas did not have in time
-   * (JOBPIPE_REDIS_WAIT_REPLICAS) is tried again while the ventilator runs, as a write-ahead is:
-   * the batch waits for its replicas, it does not fail.
+   * The batch (or bucket) has `total` jobs: written to the ledger, then told to the sink. A write
+   * that its replicas did not have in time (JOBPIPE_REDIS_WAIT_REPLICAS) is tried again while the
+   * ventilator runs, as a write-ahead is: the batch waits for its replicas, it does not fail.
    */
-  async #endSplit(batchId: string, total: number): Promise<void> {
+  async #end(batchId: string, total: number): Promise<void> {
     for (;;) {
       try {
-        return await this.#o.ledger.end(batchId, total);
+        await this.#o.ledger.end(batchId, total);
+        break;
       } catch (error) {
         if (!(error instanceof ReplicasBehindError) || !this.#running) throw error;
         this.#o.logger.warn({ batch: batchId, err: error.message }, 'the end of the split waits for the replicas');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: batchId, pipeline: this.#o.pipeline.name, jobs: total }));
   }
 
   /**
@@ -286,7 +291,7 @@ export class Ventilator {
     // write-ahead checks each job against the ledger.
     this.#backlog.fresh.setPriority(bucket, priority, true);
     void this.#completions.wait(bucket).then((done) => logger.debug({ batch: bucket, jobs: done.jobs }, 'bucket completed'));
-    await this.#sinkSender.send(encode({ type: 'BatchStart', batch: bucket, pipeline: pipeline.name, startedAt: Date.now() }));
+    await this.#startAtSink(bucket);
     return true;
   }
 
@@ -297,8 +302,7 @@ export class Ventilator {
 
   /** A bucket takes no more jobs: it has `total`, and completes once each has a result or is dead. */
   async endBucket(bucket: string, total: number): Promise<void> {
-    await this.#endSplit(bucket, total);
-    await this.#sinkSender.send(encode({ type: 'BatchEnd', batch: bucket, pipeline: this.#o.pipeline.name, jobs: total }));
+    await this.#end(bucket, total);
   }
 
   /** Whether `batch` may queue more jobs now (Backlog.mayAdd): single jobs are read only then. */

@@ -245,8 +245,8 @@ export class JobpipeClient {
       const report = await this.status(pipelineName, batchId);
       if (!report) throw new SubmissionError(`batch ${batchId} is unknown`);
       onProgress(report);
-      if (report.state === 'done' && report.summary) return report.summary;
-      if (report.state === 'failed') throw new SubmissionError(`batch ${batchId} failed: ${report.error ?? 'unknown error'}`);
+      const summary = endOf(report);
+      if (summary) return summary;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
@@ -280,8 +280,8 @@ export class JobpipeClient {
       } else {
         missing = 0;
         hooks.onProgress?.(report);
-        if (report.state === 'done' && report.summary) return { batchId, summary: report.summary };
-        if (report.state === 'failed') throw new SubmissionError(`batch ${batchId} failed: ${report.error ?? 'unknown error'}`);
+        const summary = endOf(report);
+        if (summary) return { batchId, summary };
       }
       await new Promise((resolve) => setTimeout(resolve, hooks.pollMs ?? 500));
     }
@@ -330,6 +330,12 @@ export class JobpipeClient {
     await this.#jobs.close();
     for (const queue of this.#queues.values()) await queue.close();
   }
+}
+
+/** A waited-on batch's summary once it is done; throws once it failed; undefined while it runs. */
+function endOf(report: BatchStatusReport): BatchSummary | undefined {
+  if (report.state === 'failed') throw new SubmissionError(`batch ${report.batch} failed: ${report.error ?? 'unknown error'}`);
+  return report.state === 'done' && report.summary ? report.summary : undefined;
 }
 
 /** BullMQ's removeOnComplete / removeOnFail for a retention in ms (0: kept, up to the newest 10,000). */

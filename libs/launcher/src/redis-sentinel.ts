@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port.js';
+import { pollUntil } from './poll.js';
 import { RedisServer, redisCommand, type RespReply } from './redis-server.js';
 
 export interface RedisSentinelSetOptions {
@@ -19,8 +20,6 @@ interface SentinelProcess {
   child: ChildProcess;
   log: string;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * A master (AOF, fsync every second), one replica and three Sentinels (quorum 2), each on a free
@@ -49,6 +48,17 @@ export class RedisSentinelSet {
    * returns once every Sentinel knows the replica and enough of the others to fail over.
    */
   static async start(options: RedisSentinelSetOptions = {}): Promise<RedisSentinelSet> {
+    // Three tries: a port another process took after it was found free makes a process exit at start.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await RedisSentinelSet.#startOnce(options);
+      } catch (error) {
+        if (attempt >= 3 || !/exited at start|did not answer/.test((error as Error).message)) throw error;
+      }
+    }
+  }
+
+  static async #startOnce(options: RedisSentinelSetOptions): Promise<RedisSentinelSet> {
     const master = await RedisServer.start();
     let replica: RedisServer | undefined;
     try {
@@ -70,11 +80,11 @@ export class RedisSentinelSet {
   async #start(): Promise<void> {
     // Sentinels find replicas in the master's INFO, which they read every 10 s: a replica already
     // online at their first INFO is known at once.
-    await this.#until('the replica to sync', 15_000, async () => /slave0:.*state=online/.test(String(await this.master.command(['INFO', 'replication']))));
+    await this.master.waitForReplica();
     for (let i = 0; i < 3; i++) this.#sentinels.push(await this.#spawnSentinel(i));
     // Sentinels find each other through the master's hello channel (every 2 s); CKQUORUM says OK
     // once a majority can authorize a failover.
-    await this.#until('the Sentinels to know the replica and each other', 30_000, async () => {
+    await pollUntil('the Sentinels to know the replica and each other', 30_000, async () => {
       for (const sentinel of this.#sentinels) {
         const replicas = (await redisCommand(sentinel.port, ['SENTINEL', 'REPLICAS', this.name])) as RespReply[];
         if (!replicas.some((fields) => fieldsOf(fields).port === String(this.replica.port))) return false;
@@ -106,7 +116,7 @@ export class RedisSentinelSet {
     );
     const child = spawn('redis-server', [conf, '--sentinel', '--daemonize', 'no'], { stdio: 'ignore' });
     const sentinel = { port, child, log };
-    await this.#until(`Sentinel ${index} on port ${port} to answer`, 10_000, async () => {
+    await pollUntil(`Sentinel ${index} on port ${port} to answer`, 10_000, async () => {
       if (child.exitCode !== null) throw new Error(`Sentinel ${index} on port ${port} exited at start`);
       return (await redisCommand(port, ['PING']).catch(() => '')) === 'PONG';
     });
@@ -166,7 +176,7 @@ export class RedisSentinelSet {
    */
   async waitForFailover(timeoutMs = 30_000): Promise<void> {
     const promoted = `127.0.0.1:${this.replica.port}`;
-    await this.#until(`the Sentinels to promote the replica (${promoted})`, timeoutMs, async () => {
+    await pollUntil(`the Sentinels to promote the replica (${promoted})`, timeoutMs, async () => {
       const addresses = await this.masterAddresses();
       if (!addresses.every((address) => address === promoted)) return `sentinels say ${addresses.join(', ')}`;
       const role = (await this.replica.command(['ROLE'])) as RespReply[];
@@ -202,23 +212,6 @@ export class RedisSentinelSet {
     this.master.killNow();
     this.replica.killNow();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Polls `probe` until it returns true; a string or an error is what it saw last, for the timeout's message. */
-  async #until(what: string, timeoutMs: number, probe: () => Promise<boolean | string>): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = '';
-    for (;;) {
-      try {
-        const result = await probe();
-        if (result === true) return;
-        last = String(result);
-      } catch (error) {
-        last = (error as Error).message;
-      }
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last})`);
-      await sleep(100);
-    }
   }
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port.js';
+import { pollUntil } from './poll.js';
 
 /** True when a `redis-server` binary is on PATH. */
 export function redisServerAvailable(): boolean {
@@ -127,12 +128,23 @@ export class RedisServer {
       await this.command(['CONFIG', 'SET', 'appendfsync', 'everysec']);
       await this.command(['CONFIG', 'SET', 'appendonly', 'yes']);
       // The AOF holds nothing until this first rewrite ends: a crash before it would load empty.
-      const deadline = Date.now() + 30_000;
-      while (/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(String(await this.command(['INFO', 'persistence'])))) {
-        if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not write its AOF within 30 s`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await pollUntil(
+        `redis-server on port ${this.port} to write its AOF`,
+        30_000,
+        async () => !/aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(String(await this.command(['INFO', 'persistence']))),
+        50,
+      );
     }
+  }
+
+  /** Waits until a replica of this server is online, in sync: before that a WAIT for it runs out. */
+  waitForReplica(timeoutMs = 15_000): Promise<void> {
+    return pollUntil(
+      `a replica of port ${this.port} to sync`,
+      timeoutMs,
+      async () => /slave0:.*state=online/.test(String(await this.command(['INFO', 'replication']))),
+      50,
+    );
   }
 
   /** Sends one command and returns its reply (an error reply rejects): for the few the launcher needs. */

@@ -66,6 +66,13 @@ export interface BatchInfo {
   summary: BatchSummary | null;
 }
 
+/** The results of a MULTI's commands; the first error, or an aborted transaction, is thrown. */
+function repliesOf(replies: [Error | null, unknown][] | null, what: string): unknown[] {
+  const failed = replies?.find(([error]) => error);
+  if (!replies || failed) throw failed?.[0] ?? new Error(`${what} transaction was aborted`);
+  return replies.map(([, result]) => result);
+}
+
 /** A write reached fewer replicas than RedisLedger.requireReplicas asks for, in time: it does not count yet. */
 export class ReplicasBehindError extends JobpipeError {
   override name = 'ReplicasBehindError';
@@ -234,8 +241,7 @@ export class RedisLedger {
         .hset(k.inflight, ...fields)
         .zadd(k.packs, leaseDeadline, `${jobs[0]!.seq}:${jobs.length}`)
         .exec();
-      const failed = replies?.find(([error]) => error);
-      if (!replies || failed) throw failed?.[0] ?? new Error('write-ahead transaction was aborted');
+      repliesOf(replies, 'write-ahead');
       await this.#replicated('write-ahead');
       return [];
     }
@@ -364,11 +370,15 @@ export class RedisLedger {
 
   /** Moves the leases of these jobs to `until` (epoch ms); jobs no longer in flight are left alone. */
   async extendLeases(batch: string, seqs: number[], until: number): Promise<void> {
-    const k = this.keys.batch(batch);
-    for (let start = 0; start < seqs.length; start += MAX_PER_CALL) {
+    await this.#moveLeases(this.keys.batch(batch).leases, seqs, until);
+  }
+
+  /** Gives these members of a lease zset (jobs or packs) the deadline `until`; members gone are left alone. */
+  async #moveLeases(key: string, members: (string | number)[], until: number): Promise<void> {
+    for (let start = 0; start < members.length; start += MAX_PER_CALL) {
       const args: (string | number)[] = [];
-      for (const seq of seqs.slice(start, start + MAX_PER_CALL)) args.push(until, seq);
-      await this.redis.zadd(k.leases, 'XX', ...args);
+      for (const member of members.slice(start, start + MAX_PER_CALL)) args.push(until, member);
+      await this.redis.zadd(key, 'XX', ...args);
     }
   }
 
@@ -384,11 +394,7 @@ export class RedisLedger {
     let moved = 0;
     for (const key of [k.leases, k.packs]) {
       const members = await this.redis.zrangebyscore(key, '-inf', `(${deadlineBefore}`);
-      for (let start = 0; start < members.length; start += MAX_PER_CALL) {
-        const args: (string | number)[] = [];
-        for (const member of members.slice(start, start + MAX_PER_CALL)) args.push(now, member);
-        await this.redis.zadd(key, 'XX', ...args);
-      }
+      await this.#moveLeases(key, members, now);
       moved += members.length;
     }
     return moved;
@@ -411,11 +417,10 @@ export class RedisLedger {
       .hlen(k.dead)
       .hlen(k.cancelled)
       .exec();
-    const failed = replies?.find(([error]) => error);
-    if (!replies || failed) throw failed?.[0] ?? new Error('account transaction was aborted');
-    const [status, total, cancelledAt] = replies[0]![1] as (string | null)[];
+    const [meta, ...counts] = repliesOf(replies, 'account');
+    const [status, total, cancelledAt] = meta as (string | null)[];
     if (status === null || status === undefined) return undefined;
-    const accounted = replies.slice(1).reduce((sum, [, count]) => sum + Number(count), 0);
+    const accounted = counts.reduce((sum: number, count) => sum + Number(count), 0);
     return {
       status: status as BatchStatus,
       total: total === null || total === undefined ? null : Number(total),
