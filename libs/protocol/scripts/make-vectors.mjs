@@ -7,7 +7,7 @@
 // The script checks every vector against the codec before writing and exits 1 on any mismatch.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { BodySchemas, MessageType, PROTOCOL_VERSION, decode, encode } from '../dist/index.js';
+import { BodySchemas, MessageType, PROTOCOL_VERSION, Version2BodySchemas, decode, encode } from '../dist/index.js';
 
 const root = new URL('../', import.meta.url);
 const hex = (bytes) => Buffer.from(bytes).toString('hex');
@@ -112,6 +112,19 @@ const canonical = [
     'Credit: with a credit in bytes (section 4a)',
     { type: 'Credit', worker: 'worker-a', granted: 1032, received: 1027, grantedBytes: 33554432, receivedBytes: 31457280 },
   ],
+  [
+    'Credit version 2: one pipeline',
+    { type: 'Credit', version: 2, worker: 'worker-a', pipelines: { primes: { granted: 8, received: 0 } } },
+  ],
+  [
+    'Credit version 2: two pipelines, one with a credit in bytes',
+    {
+      type: 'Credit',
+      version: 2,
+      worker: 'worker-a',
+      pipelines: { primes: { granted: 8, received: 3 }, echo: { granted: 4, received: 2, grantedBytes: 33554432, receivedBytes: 2048 } },
+    },
+  ],
   ['Drain', { type: 'Drain', worker: 'worker-a', received: 1030 }],
   ['Drained', { type: 'Drained', sent: 1032 }],
   ['Drained: nothing was ever sent', { type: 'Drained', sent: 0 }],
@@ -146,6 +159,16 @@ const canonical = [
 
 /** Valid but not what encode() writes: decoders must accept them; encoders need not reproduce them. */
 const decodeOnly = [
+  [
+    'Credit: a version 1 body with a field named "version" is still version 1',
+    frame(1, t('Credit'), '{"worker":"w","granted":1,"received":0,"version":2}'),
+    { type: 'Credit', worker: 'w', granted: 1, received: 0 },
+  ],
+  [
+    'Credit version 2: a field named "version" in the body does not override the header',
+    frame(2, t('Credit'), '{"worker":"w","pipelines":{"p":{"granted":1,"received":0,"zone":"eu-1"}},"version":1}'),
+    { type: 'Credit', version: 2, worker: 'w', pipelines: { p: { granted: 1, received: 0, zone: 'eu-1' } } },
+  ],
   ['Drained: whitespace around and inside the body', frame(1, t('Drained'), ' \n\t{ "sent" : 3 }\r\n'), { type: 'Drained', sent: 3 }],
   ['Drained: integer written as 3.0 and as 3e0', frame(1, t('Drained'), '{"sent":3.0,"x":3e0}'), { type: 'Drained', sent: 3, x: 3 }],
   [
@@ -206,7 +229,9 @@ const malformed = [
   ['too_large wins over unknown_version', frame(2, t('Drained'), '{"sent":1}'), 'too_large', { maxBytes: 8 }],
   // unknown_version
   ['version 0', frame(0, t('Drained'), '{"sent":1}'), 'unknown_version'],
-  ['version 2', frame(2, t('Drained'), '{"sent":1}'), 'unknown_version'],
+  ['version 2 of a type that has none (Drained)', frame(2, t('Drained'), '{"sent":1}'), 'unknown_version'],
+  ['version 2 of Jobs', frame(2, t('Jobs'), '{"pipeline":"p","jobs":[{"batch":"b","seq":0,"attempt":1,"dispatchedAt":0,"payload":null}]}'), 'unknown_version'],
+  ['version 3', frame(3, t('Credit'), '{"worker":"w","pipelines":{"p":{"granted":1,"received":0}}}'), 'unknown_version'],
   ['version 255', frame(255, t('Drained'), '{"sent":1}'), 'unknown_version'],
   ['version 0x7b (a bare JSON body without header)', Buffer.from('{"sent":1}'), 'unknown_version'],
   // unknown_type
@@ -267,6 +292,22 @@ const malformed = [
   ['Credit: worker longer than 200', credit({ worker: id201 }), 'bad_fields'],
   ['Credit: worker is a number', credit({ worker: 7 }), 'bad_fields'],
   ['Credit: granted missing', frame(1, t('Credit'), '{"worker":"w","received":0}'), 'bad_fields'],
+  ['Credit version 2: a version 1 body (no pipelines)', frame(2, t('Credit'), '{"worker":"w","granted":1,"received":0}'), 'bad_fields'],
+  ['Credit version 2: no pipeline listed', frame(2, t('Credit'), '{"worker":"w","pipelines":{}}'), 'bad_fields'],
+  ['Credit version 2: pipelines is an array', frame(2, t('Credit'), '{"worker":"w","pipelines":[{"granted":1,"received":0}]}'), 'bad_fields'],
+  ['Credit version 2: a lane without received', frame(2, t('Credit'), '{"worker":"w","pipelines":{"p":{"granted":1}}}'), 'bad_fields'],
+  ['Credit version 2: a lane granted -1', frame(2, t('Credit'), '{"worker":"w","pipelines":{"p":{"granted":-1,"received":0}}}'), 'bad_fields'],
+  ['Credit version 2: an empty pipeline name', frame(2, t('Credit'), '{"worker":"w","pipelines":{"":{"granted":1,"received":0}}}'), 'bad_fields'],
+  [
+    'Credit version 2: a pipeline name longer than 200',
+    frame(2, t('Credit'), `{"worker":"w","pipelines":{"${id201}":{"granted":1,"received":0}}}`),
+    'bad_fields',
+  ],
+  [
+    'Credit version 2: 65 pipelines',
+    frame(2, t('Credit'), body({ worker: 'w', pipelines: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`p${i}`, { granted: 1, received: 0 }])) })),
+    'bad_fields',
+  ],
   ['Drain: received missing', frame(1, t('Drain'), '{"worker":"w"}'), 'bad_fields'],
   ['Jobs: jobs is empty', frame(1, t('Jobs'), '{"pipeline":"p","jobs":[]}'), 'bad_fields'],
   ['Jobs: jobs is an object', frame(1, t('Jobs'), '{"pipeline":"p","jobs":{}}'), 'bad_fields'],
@@ -346,15 +387,19 @@ writeFileSync(new URL('vectors/valid.json', root), `${JSON.stringify(valid, null
 writeFileSync(new URL('vectors/malformed.json', root), `${JSON.stringify(malformed, null, 2)}\n`);
 
 mkdirSync(new URL('schema/', root), { recursive: true });
-for (const [type, schema] of Object.entries(BodySchemas)) {
+const schemas = [
+  ...Object.entries(BodySchemas).map(([type, schema]) => [type, PROTOCOL_VERSION, schema, `${type}.json`]),
+  ...Object.entries(Version2BodySchemas).map(([type, schema]) => [type, 2, schema, `${type}.v2.json`]),
+];
+for (const [type, version, schema, file] of schemas) {
   const code = `0x${MessageType[type].toString(16).padStart(2, '0')}`;
   const document = {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    title: `${type} body`,
-    description: `Body of a jobpipe ${type} message (protocol version ${PROTOCOL_VERSION}, type code ${code}): the UTF-8 JSON after the two header bytes. See PROTOCOL.md.`,
+    title: `${type} body${version === PROTOCOL_VERSION ? '' : `, version ${version}`}`,
+    description: `Body of a jobpipe ${type} message (version byte ${version}, type code ${code}): the UTF-8 JSON after the two header bytes. See PROTOCOL.md.`,
     // JSON.stringify drops TypeBox's symbol keys, which leaves plain JSON Schema.
     ...JSON.parse(JSON.stringify(schema)),
   };
-  writeFileSync(new URL(`schema/${type}.json`, root), `${JSON.stringify(document, null, 2)}\n`);
+  writeFileSync(new URL(`schema/${file}`, root), `${JSON.stringify(document, null, 2)}\n`);
 }
-console.log(`wrote ${valid.length} valid and ${malformed.length} malformed vectors, ${Object.keys(BodySchemas).length} schemas`);
+console.log(`wrote ${valid.length} valid and ${malformed.length} malformed vectors, ${schemas.length} schemas`);

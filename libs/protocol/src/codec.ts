@@ -2,7 +2,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { ProtocolError } from './errors.js';
-import { BodySchemas, MessageType, PROTOCOL_VERSION, type Message, type MessageOf, type MessageTypeName } from './messages.js';
+import { BodySchemas, MessageType, PIPELINE_CREDIT_VERSION, PROTOCOL_VERSION, Version2BodySchemas, type Message, type MessageOf, type MessageTypeName } from './messages.js';
 
 /** Default largest message the codec accepts, in bytes (4 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -10,10 +10,14 @@ export const HEADER_BYTES = 2;
 
 const nameByCode = new Map<number, MessageTypeName>(Object.entries(MessageType).map(([name, code]) => [code, name as MessageTypeName]));
 // Compiled once at load: a compiled check is about 10x faster than interpreting the schema per message.
-const checks = Object.fromEntries(Object.entries(BodySchemas).map(([name, schema]) => [name, TypeCompiler.Compile(schema as TSchema)])) as Record<
-  MessageTypeName,
-  TypeCheck<TSchema>
->;
+const compileAll = (schemas: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, TypeCompiler.Compile(schema as TSchema)])) as Partial<Record<MessageTypeName, TypeCheck<TSchema>>>;
+/** The body checks of each version: a type missing from a version's table does not exist in it. */
+const checksByVersion = new Map<number, Partial<Record<MessageTypeName, TypeCheck<TSchema>>>>([
+  [PROTOCOL_VERSION, compileAll(BodySchemas)],
+  [PIPELINE_CREDIT_VERSION, compileAll(Version2BodySchemas)],
+]);
+const MAX_ID_LENGTH = 200;
 
 export type DecodeResult = { ok: true; message: Message } | { ok: false; error: ProtocolError };
 
@@ -24,12 +28,12 @@ export interface DecodeOptions {
   accept?: readonly MessageTypeName[];
 }
 
-/** Encodes a message as one frame: version byte, type byte, UTF-8 JSON body. */
+/** Encodes a message as one frame: version byte (its `version`, else 1), type byte, UTF-8 JSON body. */
 export function encode(message: Message): Buffer {
-  const { type, ...body } = message;
+  const { type, version, ...body } = message as Message & { version?: number };
   const json = JSON.stringify(withNulls(type, body));
   const frame = Buffer.allocUnsafe(HEADER_BYTES + Buffer.byteLength(json));
-  frame[0] = PROTOCOL_VERSION;
+  frame[0] = version ?? PROTOCOL_VERSION;
   frame[1] = MessageType[type];
   frame.write(json, HEADER_BYTES, 'utf8');
   return frame;
@@ -57,10 +61,15 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (frame.length < HEADER_BYTES + 2) return fail('too_short', `message of ${frame.length} bytes is shorter than a header and a JSON object`);
   if (frame.length > maxBytes) return fail('too_large', `message of ${frame.length} bytes exceeds the limit of ${maxBytes}`);
-  if (frame[0] !== PROTOCOL_VERSION) return fail('unknown_version', `protocol version ${frame[0]} is not ${PROTOCOL_VERSION}`);
+  const version = frame[0]!;
+  const checks = checksByVersion.get(version);
+  if (checks === undefined) return fail('unknown_version', `protocol version ${version} is not 1 or 2`);
   const type = nameByCode.get(frame[1]!);
   if (type === undefined) return fail('unknown_type', `message type 0x${frame[1]!.toString(16).padStart(2, '0')} is unknown`);
   if (options.accept && !options.accept.includes(type)) return fail('unexpected_type', `message type ${type} is not accepted here`);
+  const check = checks[type];
+  // Versions are per type: version 2 has Credit alone (PROTOCOL.md section 8).
+  if (check === undefined) return fail('unknown_version', `message type ${type} has no version ${version}`);
 
   const bytes = Buffer.from(frame.buffer, frame.byteOffset + HEADER_BYTES, frame.length - HEADER_BYTES);
   // toString() would silently turn invalid UTF-8 into U+FFFD (two different ids could then collide).
@@ -75,13 +84,23 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
     return fail('bad_json', `body is not JSON: ${(error as Error).message}`);
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('bad_json', 'body is not a JSON object');
-  const check = checks[type];
   if (!check.Check(body)) {
     const first = check.Errors(body).First();
     const where = first?.path || '/';
     return fail('bad_fields', `${type} body is invalid at ${where}: ${first?.message ?? 'unknown error'}`);
   }
-  // The header decides the type: a body field named `type` (an ignored extra field) must not override it.
+  if (version === PIPELINE_CREDIT_VERSION) {
+    // Pipeline names are ids; JSON Schema cannot bound the length of an object's keys.
+    const name = Object.keys((body as { pipelines: object }).pipelines).find((key) => key.length === 0 || key.length > MAX_ID_LENGTH);
+    if (name !== undefined) return fail('bad_fields', `Credit body is invalid at /pipelines: pipeline name of ${name.length} characters (1 to ${MAX_ID_LENGTH})`);
+    // The header decides the type and the version: body fields of those names (ignored extras) must not override them.
+    return { ok: true, message: { ...(body as object), type, version } as Message };
+  }
+  // A version 1 body's own `version` field is an ignored extra too: only the header says 2.
+  if (Object.hasOwn(body, 'version')) {
+    const { version: _extra, ...rest } = body as Record<string, unknown>;
+    return { ok: true, message: { ...rest, type } as Message };
+  }
   return { ok: true, message: { ...(body as object), type } as Message };
 }
 

@@ -18,8 +18,11 @@ export { JobpipeError, ProtocolError, MALFORMED_REASONS, WireErrorName } from '.
 export type { MalformedReason } from './errors.js';
 export {
   PROTOCOL_VERSION,
+  PIPELINE_CREDIT_VERSION,
+  MAX_PIPELINES_PER_CREDIT,
   MessageType,
   BodySchemas,
+  Version2BodySchemas,
   jobId,
 } from './messages.js';
 export type {
@@ -31,4 +34,5 @@ export type {
   JobResult,
   JobError,
   BatchSummary,
+  LaneCredit,
 } from './messages.js';

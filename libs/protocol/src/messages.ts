@@ -1,7 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 
-/** Protocol version carried in byte 0 of every message. */
+/**
+ * The version byte (byte 0) of every message type but a version 2 Credit. Versions are per
+ * message type (PROTOCOL.md section 8): version 2 of the protocol changed Credit alone.
+ */
 export const PROTOCOL_VERSION = 1;
+/** The version byte of a Credit that grants credit per pipeline (PROTOCOL.md 3.3). */
+export const PIPELINE_CREDIT_VERSION = 2;
+/** Pipelines one Credit may list. */
+export const MAX_PIPELINES_PER_CREDIT = 64;
 
 /** Message type codes carried in byte 1 of every message (see PROTOCOL.md). */
 export const MessageType = {
@@ -71,6 +78,18 @@ export const CreditSchema = Type.Object({
   grantedBytes: Type.Optional(Count),
   receivedBytes: Type.Optional(Count),
 });
+/** One pipeline's credit in a version 2 Credit: a lane, counted as a version 1 session is (PROTOCOL.md 3.3). */
+export const LaneCreditSchema = Type.Object({
+  granted: Count,
+  received: Count,
+  grantedBytes: Type.Optional(Count),
+  receivedBytes: Type.Optional(Count),
+});
+/** A version 2 Credit: the worker's credit per pipeline it serves, keyed by pipeline name (1 to 200 code units each, checked by the codec). */
+export const PipelineCreditSchema = Type.Object({
+  worker: Id,
+  pipelines: Type.Record(Type.String(), LaneCreditSchema, { minProperties: 1, maxProperties: MAX_PIPELINES_PER_CREDIT }),
+});
 export const DrainSchema = Type.Object({ worker: Id, received: Count });
 export const DrainedSchema = Type.Object({ sent: Count });
 
@@ -108,12 +127,14 @@ export type Job = Static<typeof JobSchema>;
 export type JobResult = Static<typeof ResultSchema>;
 export type JobError = Static<typeof JobErrorSchema>;
 export type BatchSummary = Static<typeof BatchSummarySchema>;
+export type LaneCredit = Static<typeof LaneCreditSchema>;
 
 /** Every message, as a discriminated union on `type`. */
 export type Message =
   | ({ type: 'Jobs' } & Static<typeof JobsSchema>)
   | ({ type: 'Results' } & Static<typeof ResultsSchema>)
-  | ({ type: 'Credit' } & Static<typeof CreditSchema>)
+  | ({ type: 'Credit'; version?: undefined } & Static<typeof CreditSchema>)
+  | ({ type: 'Credit'; version: 2 } & Static<typeof PipelineCreditSchema>)
   | ({ type: 'Drain' } & Static<typeof DrainSchema>)
   | ({ type: 'Drained' } & Static<typeof DrainedSchema>)
   | ({ type: 'BatchStart' } & Static<typeof BatchStartSchema>)
@@ -125,7 +146,7 @@ export type Message =
 
 export type MessageOf<T extends MessageTypeName> = Extract<Message, { type: T }>;
 
-/** The body schema of each message type, used by the codec and exported as JSON Schema. */
+/** The body schema of each message type at version 1, used by the codec and exported as JSON Schema. */
 export const BodySchemas = {
   Jobs: JobsSchema,
   Results: ResultsSchema,
@@ -138,6 +159,11 @@ export const BodySchemas = {
   BatchProgress: BatchProgressSchema,
   BatchCompleted: BatchCompletedSchema,
   Recorded: RecordedSchema,
+} as const;
+
+/** The types that have a version 2, and their body schemas (exported as `schema/<Type>.v2.json`). */
+export const Version2BodySchemas = {
+  Credit: PipelineCreditSchema,
 } as const;
 
 /** A job's id on the wire and in logs: deterministic from batch id and sequence number. */
