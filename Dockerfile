@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for every jobpipe role: the command picks it.
+# One image for every jobpipe role: the command picks it. It is the last stage, so the default
+# target: `docker build .` builds it.
 #
 #   docker build -t jobpipe .
 #   docker run --rm jobpipe --help
@@ -12,6 +13,12 @@
 # node is PID 1 and the direct entrypoint: every role handles SIGTERM itself (a worker drains, the
 # others flush and close), and jobpipe starts no child processes, so there is nothing for an init
 # such as tini to reap or forward. `docker run --init` adds one for ad-hoc commands if you like.
+#
+# The Python worker (workers/python) is an image of its own, the target python-worker:
+#
+#   docker build --target python-worker -t jobpipe-python-worker .
+#   docker run --rm -e JOBPIPE_JOBS_CONNECT=tcp://... -e JOBPIPE_RESULTS_CONNECT=tcp://... \
+#     jobpipe-python-worker jobpipe_worker.examples.primes
 
 # --- the workspace manifests alone, so that dependency layers stay cached while sources change ---
 FROM node:20-bookworm-slim AS manifests
@@ -52,6 +59,33 @@ COPY --from=manifests /manifests/ ./
 RUN npm ci --omit=dev --no-audit --no-fund \
  && rm -rf node_modules/zeromq/build/darwin node_modules/zeromq/build/win32 node_modules/zeromq/src node_modules/zeromq/vcpkg.json node_modules/zeromq/CMakeLists.txt \
  && npm cache clean --force
+
+# --- the Python worker: workers/python (package jobpipe_worker, which needs pyzmq only) ---
+# Not a stage of the node image: `docker build --target python-worker`. Its entrypoint is
+# `python3 -m jobpipe_worker`, its command the pipeline module it serves. It runs as uid 1000, as
+# the node image does, so that it reads the same CURVE key files (compose's keys volume, mode 0600
+# and owned by uid 1000; Kubernetes' fsGroup 1000). python3 is PID 1 and handles SIGTERM itself.
+FROM python:3.11-slim-bookworm AS python-worker
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY workers/python /tmp/jobpipe-worker
+RUN pip install /tmp/jobpipe-worker \
+ && rm -rf /tmp/jobpipe-worker \
+ && groupadd --gid 1000 worker \
+ && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin worker \
+ && mkdir /keys \
+ && chown worker:worker /keys \
+ && chmod 700 /keys
+USER 1000:1000
+# 9400: /metrics and /healthz (JOBPIPE_METRICS_PORT).
+EXPOSE 9400
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('JOBPIPE_METRICS_PORT', '9400'), timeout=3)"]
+ENTRYPOINT ["python3", "-m", "jobpipe_worker"]
+CMD ["jobpipe_worker.examples.primes"]
 
 # --- runtime ---
 FROM node:20-bookworm-slim AS runtime
