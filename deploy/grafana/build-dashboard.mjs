@@ -10,7 +10,17 @@ const panels = [];
 let id = 1;
 let y = 0;
 for (const row of rows) {
-  panels.push({ id: id++, type: 'row', title: row.title, collapsed: false, gridPos: { h: 1, w: 24, x: 0, y }, panels: [] });
+  // A row with `repeat` is drawn once per value of that variable (per pipeline chosen): Grafana
+  // copies the row and the panels under it, each copy with the variable set to its one value.
+  panels.push({
+    id: id++,
+    type: 'row',
+    title: row.title,
+    collapsed: false,
+    gridPos: { h: 1, w: 24, x: 0, y },
+    panels: [],
+    ...(row.repeat ? { repeat: row.repeat } : {}),
+  });
   y += 1;
   // Grafana's grid is 24 whole columns: the first panels get one more when they do not divide it.
   const base = Math.floor(24 / row.panels.length);

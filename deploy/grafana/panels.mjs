@@ -1,6 +1,9 @@
 // The jobpipe dashboard as data: every panel with its PromQL. build-dashboard.mjs turns it into
 // Grafana JSON; test/integration/observability.test.ts runs every expression against a real Prometheus.
-// `$pipeline` is the dashboard's pipeline variable; `$__rate_interval` is Grafana's rate window.
+// `$pipeline` is the dashboard's pipeline variable (multi-value, All included: one ventilator and one
+// sink serve several pipelines); every per-pipeline query is filtered by it. `$__rate_interval` is
+// Grafana's rate window. A row with `repeat: 'pipeline'` is drawn once per pipeline chosen, its
+// queries then each on that one pipeline.
 const P = 'pipeline=~"$pipeline"';
 
 export const rows = [
@@ -70,6 +73,56 @@ export const rows = [
       },
     ],
   },
+  // One row per pipeline chosen (repeated by Grafana): how fast it goes, what waits for its
+  // workers, and how its work spreads over the workers (of every pool) that serve it.
+  {
+    title: 'Pipeline $pipeline',
+    repeat: 'pipeline',
+    panels: [
+      {
+        title: 'Throughput of $pipeline (jobs/s)',
+        unit: 'ops',
+        targets: [
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_dispatched_total{${P}}[$__rate_interval]))`, legend: 'dispatched' },
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]))`, legend: 'completed' },
+          { expr: `sum by (pipeline) (rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`, legend: 'failed' },
+        ],
+      },
+      {
+        title: 'Waiting work of $pipeline',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (jobpipe_jobs_waiting{${P}})`, legend: 'jobs held by ventilators' },
+          { expr: `max by (pipeline) (jobpipe_stream_jobs_waiting{${P}})`, legend: 'single jobs on the stream' },
+          { expr: `max by (pipeline) (jobpipe_batches_queued{${P}})`, legend: 'batches queued' },
+          { expr: `jobpipe:work_waiting{${P}}`, legend: 'all not done, in flight too' },
+        ],
+      },
+      {
+        title: 'Per-worker throughput on $pipeline (jobs/s)',
+        unit: 'ops',
+        targets: [
+          {
+            expr: `sum by (worker) (rate(jobpipe_jobs_completed_total{${P}}[$__rate_interval]) + rate(jobpipe_jobs_failed_total{${P}}[$__rate_interval]))`,
+            legend: '{{worker}}',
+          },
+        ],
+      },
+      {
+        title: 'Busy slots per worker on $pipeline',
+        unit: 'short',
+        targets: [{ expr: `sum by (pool, instance) (jobpipe_worker_jobs_active{${P}})`, legend: '{{pool}} {{instance}}' }],
+      },
+      {
+        title: 'Workers serving $pipeline: connected and wanted',
+        unit: 'short',
+        targets: [
+          { expr: `sum by (pipeline) (jobpipe_workers_connected{${P}})`, legend: 'connected' },
+          { expr: `jobpipe:work_waiting{${P}} / on (pipeline) avg by (pipeline) (jobpipe_worker_slots{${P}})`, legend: 'wanted (work / slots)' },
+        ],
+      },
+    ],
+  },
   {
     title: 'Batches and faults',
     panels: [
@@ -110,6 +163,13 @@ export const rows = [
         title: 'Malformed messages dropped (per 5 min)',
         unit: 'short',
         targets: [{ expr: 'sum by (role, reason) (increase(jobpipe_malformed_messages_total[5m]))', legend: '{{role}} {{reason}}' }],
+      },
+      // A worker the ventilator refused: protocol v1 at a ventilator serving several pipelines, or
+      // serving a pipeline this ventilator does not (alert JobpipeWorkerCreditRefused).
+      {
+        title: 'Worker credit refused (per 5 min)',
+        unit: 'short',
+        targets: [{ expr: 'sum by (reason) (increase(jobpipe_credit_refused_total[5m])) or vector(0)', legend: '{{reason}}' }],
       },
     ],
   },
