@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // usage: node deploy/k8s/generate.mjs [--check]
-// Writes the two manifests that copy files of deploy/ into Kubernetes objects, so that the
+// Writes the manifests that copy files of deploy/ into Kubernetes objects, so that the
 // kustomizations stay plain lists of resources (kustomize's configMapGenerator could not read
 // files outside deploy/k8s without --load-restrictor=LoadRestrictionsNone):
 //   base/grafana-dashboard.yaml       ConfigMap with deploy/grafana/dashboards/jobpipe.json, for
 //                                     Grafana's dashboard sidecar (label grafana_dashboard)
 //   monitoring/prometheus-rule.yaml   PrometheusRule with deploy/prometheus/rules/jobpipe.yml
-// Run it after `node deploy/grafana/build-dashboard.mjs` or a change to the rules; --check exits 1
-// when either file is stale (test/integration/deploy-k8s.test.ts checks the same).
+// and, for each worker pool of POOLS below (one Deployment per pool, each serving its pipelines):
+//   base/worker-<pool>.yaml                          its Deployment, headless Service and PodDisruptionBudget
+//   autoscalers/hpa/worker-<pool>-hpa.yaml           its HorizontalPodAutoscaler
+//   autoscalers/keda/worker-<pool>-scaledobject.yaml its KEDA ScaledObject
+// A pool of your own: add it to POOLS, run this, and list its three files in base/, autoscalers/hpa/
+// and autoscalers/keda/kustomization.yaml (or write them in an overlay of your own).
+// Run it after `node deploy/grafana/build-dashboard.mjs`, a change to the rules or to POOLS;
+// --check exits 1 when a file is stale (test/integration/deploy-k8s.test.ts checks the same).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 
@@ -52,6 +58,345 @@ const files = [
       ),
   },
 ];
+
+/**
+ * The worker pools: one Deployment each, scaled on its own pipeline's waiting work. `pipeline` is
+ * the pipeline's name (its metrics' `pipeline` label), `module` what a TypeScript worker loads
+ * (JOBPIPE_PIPELINE), `python` the module the Python worker (workers/python) serves.
+ */
+const POOLS = [
+  { pool: 'primes', pipeline: 'primes', module: '/app/examples/primes/dist/pipeline.js', minReplicas: 2, maxReplicas: 20 },
+  { pool: 'echo', pipeline: 'echo', module: '/app/examples/echo/dist/pipeline.js', minReplicas: 1, maxReplicas: 10 },
+  { pool: 'python', pipeline: 'primes', python: 'jobpipe_worker.examples.primes', minReplicas: 1, maxReplicas: 10 },
+];
+
+/** The Prometheus that scrapes jobpipe, as KEDA and prometheus-adapter (autoscalers/hpa) reach it. */
+const PROMETHEUS = 'http://prometheus-operated.monitoring.svc:9090';
+
+/**
+ * The waiting work of one pipeline, in units of one of its workers' slots: what both autoscalers
+ * scale on. `matchers` are the label matchers of every series: `namespace="jobpipe",pipeline="x"`
+ * for KEDA, `<<.LabelMatchers>>` for prometheus-adapter (which puts the same there: the HPA's
+ * namespace and its metric selector, pipeline). Explained in autoscalers/keda/kustomization.yaml.
+ */
+export function waitingWorkQuery(matchers) {
+  return [
+    `(sum(jobpipe_jobs_waiting{${matchers}})`,
+    `+ (sum(max by (pipeline) (jobpipe_stream_jobs_waiting{${matchers}})) or vector(0))`,
+    `+ sum(jobpipe_jobs_inflight{${matchers}}))`,
+    `/ avg(jobpipe_worker_slots{${matchers}})`,
+  ].join('\n');
+}
+
+const indent = (text, spaces) =>
+  text
+    .split('\n')
+    .map((line) => (line ? ' '.repeat(spaces) + line : line))
+    .join('\n');
+
+function labels(pool, spaces) {
+  return indent(['app.kubernetes.io/name: jobpipe', 'app.kubernetes.io/component: worker', `jobpipe/pool: ${pool.pool}`].join('\n'), spaces);
+}
+
+function workerManifest(pool) {
+  const python = pool.python !== undefined;
+  const serves = python ? `the Python worker (workers/python) serving ${pool.python}` : `the TypeScript worker serving ${pool.module}`;
+  const container = python
+    ? `        - name: worker
+          image: jobpipe-python-worker:latest
+          imagePullPolicy: IfNotPresent
+          # The image's entrypoint is \`python3 -m jobpipe_worker\`: the argument is the pipeline module.
+          args: ["${pool.python}"]
+          envFrom:
+            - configMapRef:
+                name: jobpipe-worker-python
+          env:
+            - name: JOBPIPE_WORKER_ID
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
+            - name: JOBPIPE_CURVE_SERVER_KEY_FILE
+              value: /keys/server.public
+            - name: JOBPIPE_CURVE_SECRET_FILE
+              value: /keys/client-1.secret
+          volumeMounts:
+            - name: curve-keys
+              mountPath: /keys
+              readOnly: true
+          ports:
+            - name: metrics
+              containerPort: 9400
+          # The Python worker serves /metrics and /healthz (no /readyz): both probes ask /healthz.
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: metrics
+            periodSeconds: 5
+            failureThreshold: 2
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: metrics
+            initialDelaySeconds: 10
+            periodSeconds: 10
+            failureThreshold: 3
+          resources:
+            requests:
+              cpu: "1"
+              memory: 128Mi
+            limits:
+              cpu: "1"
+              memory: 256Mi`
+    : `        - name: worker
+          image: jobpipe:latest
+          imagePullPolicy: IfNotPresent
+          args: ["worker"]
+          envFrom:
+            - configMapRef:
+                name: jobpipe-common
+            - configMapRef:
+                name: jobpipe-worker
+          # JOBPIPE_WORKER_ID defaults to the hostname: the pod's name, stable for its lifetime.
+          env:
+            # The pipelines this pool serves (one module, or several comma-separated): it gets
+            # only their jobs. Each must be one the ventilator serves (jobpipe-ventilator).
+            - name: JOBPIPE_PIPELINE
+              value: ${pool.module}
+            - name: JOBPIPE_CURVE_SERVER_KEY_FILE
+              value: /keys/server.public
+            - name: JOBPIPE_CURVE_SECRET_FILE
+              value: /keys/client-1.secret
+          volumeMounts:
+            - name: curve-keys
+              mountPath: /keys
+              readOnly: true
+          ports:
+            - name: metrics
+              containerPort: 9400
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: metrics
+            periodSeconds: 5
+            failureThreshold: 2
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: metrics
+            initialDelaySeconds: 10
+            periodSeconds: 10
+            failureThreshold: 3
+          # One CPU per pod, matching JOBPIPE_THREADS=1; the HPA's utilisation is against the request.
+          resources:
+            requests:
+              cpu: "1"
+              memory: 256Mi
+            limits:
+              cpu: "1"
+              memory: 512Mi`;
+  return `# The worker pool ${pool.pool}: ${serves} (pipeline ${pool.pipeline}).
+# As many as you like: each connects to the ventilator's and the sink's Services (one TCP connection
+# each; ZeroMQ spreads the jobs per message over them) and gets jobs of its pipelines only, so
+# scaling needs no other change. The replica count is the autoscaler's (autoscalers/hpa or
+# autoscalers/keda, worker-${pool.pool}-*), ${pool.minReplicas} until one acts.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker-${pool.pool}
+  labels:
+${labels(pool, 4)}
+spec:
+  replicas: ${pool.minReplicas}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 25%
+      maxUnavailable: 0
+  selector:
+    matchLabels:
+${labels(pool, 6)}
+  template:
+    metadata:
+      labels:
+${labels(pool, 8)}
+    spec:
+      automountServiceAccountToken: false
+      enableServiceLinks: false
+      # Draining: SIGTERM starts it. The worker (PID 1) stops asking for jobs, finishes what it
+      # holds for up to its drain timeout (25 s), flushes its results and exits; it gives itself
+      # 5 s more before exiting anyway. 45 s covers that with room to spare, then SIGKILL;
+      # whatever a killed worker held comes back through its leases.
+      # No preStop hook, on purpose: a hook that sleeps only delays the drain (workers take no
+      # traffic through a Service that would need time to forget them), and one that signals the
+      # worker itself is killed when the worker exits, which Kubernetes reports as a failed hook
+      # (FailedPreStopHook, exit 137) on every scale-down. docs/deployment.md, "Scaling down".
+      terminationGracePeriodSeconds: 45
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000
+        runAsGroup: 1000
+        # The group of the mounted key files (mode 0440), so that the image's user can read them.
+        fsGroup: 1000
+        seccompProfile:
+          type: RuntimeDefault
+      # The CURVE keys, from the Secret jobpipe-curve that you create (docs/deployment.md, "CURVE on
+      # Kubernetes"): the servers' public key and the client key pair that every worker pod of
+      # every pool shares (client-1), never the server's secret. Not optional: without it the pod
+      # waits in ContainerCreating rather than run its sockets in the clear.
+      volumes:
+        - name: curve-keys
+          secret:
+            secretName: jobpipe-curve
+            defaultMode: 288  # 0440
+            items:
+              - key: server.public
+                path: server.public
+              - key: client-1.secret
+                path: client-1.secret
+      containers:
+${container}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities:
+              drop: ["ALL"]
+---
+# Headless: no traffic goes to workers; this lists the pool's pods for the ServiceMonitor (one
+# target per pod, labelled pool=${pool.pool}).
+apiVersion: v1
+kind: Service
+metadata:
+  name: worker-${pool.pool}
+  labels:
+${labels(pool, 4)}
+spec:
+  clusterIP: None
+  selector:
+${labels(pool, 4)}
+  ports:
+    - name: metrics
+      port: 9400
+      targetPort: metrics
+---
+# Node drains and other voluntary evictions take one worker of the pool at a time, each draining first.
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: worker-${pool.pool}
+  labels:
+${labels(pool, 4)}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+${labels(pool, 6)}
+`;
+}
+
+function hpaManifest(pool) {
+  return `# The worker pool ${pool.pool} scaled on the waiting work of pipeline ${pool.pipeline} and on CPU,
+# whichever wants more: the External metric jobpipe_work_waiting_slots that prometheus-adapter
+# serves (prometheus-adapter-values.yaml), for the series with pipeline="${pool.pipeline}" (the
+# selector below), and 70 % of the CPU request. kustomization.yaml here explains both.
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: worker-${pool.pool}
+  labels:
+${labels(pool, 4)}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: worker-${pool.pool}
+  minReplicas: ${pool.minReplicas}
+  maxReplicas: ${pool.maxReplicas}
+  metrics:
+    - type: External
+      external:
+        metric:
+          name: jobpipe_work_waiting_slots
+          selector:
+            matchLabels:
+              pipeline: ${pool.pipeline}
+        target:
+          type: AverageValue
+          averageValue: "1"
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: 70
+  behavior:
+    scaleUp:
+      stabilizationWindowSeconds: 0
+      policies:
+        - type: Percent
+          value: 100
+          periodSeconds: 30
+    scaleDown:
+      stabilizationWindowSeconds: 300
+      policies:
+        - type: Pods
+          value: 2
+          periodSeconds: 60
+`;
+}
+
+function scaledObjectManifest(pool) {
+  return `# The worker pool ${pool.pool} scaled by KEDA on the waiting work of pipeline ${pool.pipeline} (the
+# query below, read from Prometheus) and on CPU. kustomization.yaml here explains the query and
+# the threshold; serverAddress is the Prometheus that scrapes jobpipe: adjust it to your cluster.
+apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata:
+  name: worker-${pool.pool}
+  labels:
+${labels(pool, 4)}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: worker-${pool.pool}
+  minReplicaCount: ${Math.min(pool.minReplicas, 1)}
+  maxReplicaCount: ${pool.maxReplicas}
+  pollingInterval: 15
+  cooldownPeriod: 300
+  advanced:
+    horizontalPodAutoscalerConfig:
+      behavior:
+        scaleDown:
+          stabilizationWindowSeconds: 300
+          policies:
+            - type: Pods
+              value: 2
+              periodSeconds: 60
+  triggers:
+    - type: prometheus
+      metadata:
+        serverAddress: ${PROMETHEUS}
+        query: >-
+${indent(waitingWorkQuery(`namespace="jobpipe",pipeline="${pool.pipeline}"`), 10)}
+        threshold: "1"
+    - type: cpu
+      metricType: Utilization
+      metadata:
+        value: "70"
+`;
+}
+
+const generated = (what) => `# Generated by deploy/k8s/generate.mjs (POOLS): do not edit; ${what}\n`;
+for (const pool of POOLS) {
+  files.push(
+    { path: new URL(`k8s/base/worker-${pool.pool}.yaml`, deploy), text: generated('change POOLS there and run it.') + workerManifest(pool) },
+    { path: new URL(`k8s/autoscalers/hpa/worker-${pool.pool}-hpa.yaml`, deploy), text: generated('change POOLS there and run it.') + hpaManifest(pool) },
+    {
+      path: new URL(`k8s/autoscalers/keda/worker-${pool.pool}-scaledobject.yaml`, deploy),
+      text: generated('change POOLS there and run it.') + scaledObjectManifest(pool),
+    },
+  );
+}
 
 let stale = false;
 for (const file of files) {
