@@ -1,0 +1,1 @@
+"""Example pipelines: primes and echo, the same work as the TypeScript examples."""

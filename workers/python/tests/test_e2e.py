@@ -1,0 +1,309 @@
+"""End to end: the worker in a subprocess against a fake ventilator (ROUTER) and a fake sink
+(PULL) made of real pyzmq sockets in the test."""
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+import urllib.request
+
+import zmq
+
+from helpers import PACKAGE_ROOT
+
+from jobpipe_worker.codec import DecodeError, decode, encode
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEARTBEAT_MS = 200
+WINDOW_SLOTS = {"square": 2, "boom": 1, "slow": 1, "big": 1}
+PREFETCH = 2
+
+
+class Deployment:
+    """A fake ventilator and sink, and a worker process connected to them."""
+
+    def __init__(self, **env):
+        self.context = zmq.Context()
+        self.router = self.context.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        jobs_port = self.router.bind_to_random_port("tcp://127.0.0.1")
+        self.pull = self.context.socket(zmq.PULL)
+        self.pull.setsockopt(zmq.LINGER, 0)
+        results_port = self.pull.bind_to_random_port("tcp://127.0.0.1")
+        full_env = dict(os.environ)
+        full_env.update(
+            PYTHONPATH=os.pathsep.join([PACKAGE_ROOT, HERE]),
+            JOBPIPE_JOBS_CONNECT=f"tcp://127.0.0.1:{jobs_port}",
+            JOBPIPE_RESULTS_CONNECT=f"tcp://127.0.0.1:{results_port}",
+            JOBPIPE_WORKER_ID="py-test",
+            JOBPIPE_HEARTBEAT_MS=str(HEARTBEAT_MS),
+            JOBPIPE_PREFETCH=str(PREFETCH),
+            JOBPIPE_METRICS_PORT="0",
+            JOBPIPE_LOG_LEVEL="debug",
+        )
+        full_env.update(env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobpipe_worker", "fixture_pipelines"],
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines = queue.Queue()
+        self.log = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        self.peer = None
+        self.credits = []  # every Credit received, in order
+        self.drains = []
+        self.results = []  # every result received, with its pipeline and worker
+        self.sent = 0
+        self.metrics_port = None
+
+    def _read_stdout(self):
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def logs(self):
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return self.log
+            try:
+                self.log.append(json.loads(line))
+            except ValueError:
+                self.log.append({"msg": line.rstrip()})
+
+    def pump(self, seconds=0.05):
+        """Reads what has arrived on both sockets for about `seconds`."""
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self.pull, zmq.POLLIN)
+        until = time.monotonic() + seconds
+        while True:
+            events = dict(poller.poll(max(0, int((until - time.monotonic()) * 1000))))
+            if self.router in events:
+                peer, frame = self.router.recv_multipart()
+                self.peer = peer
+                message = decode(frame, accept=("Credit", "Drain"))
+                (self.credits if message["type"] == "Credit" else self.drains).append(message)
+            if self.pull in events:
+                message = decode(self.pull.recv(), accept=("Results",))
+                for result in message["results"]:
+                    self.results.append({**result, "pipeline": message["pipeline"], "worker": message["worker"]})
+            if not events and time.monotonic() >= until:
+                return
+
+    def wait(self, what, check, timeout=10):
+        until = time.monotonic() + timeout
+        while time.monotonic() < until:
+            value = check()
+            if value:
+                return value
+            self.pump()
+        self.logs()
+        raise AssertionError(f"timed out waiting for {what}; log tail: {self.log[-8:]}; exit {self.process.poll()}")
+
+    def send(self, message):
+        frame = encode(message) if isinstance(message, dict) else message
+        self.router.send_multipart([self.peer, frame])
+        if isinstance(message, dict) and message["type"] == "Jobs":
+            self.sent += len(message["jobs"])
+        return frame
+
+    def jobs(self, pipeline, payloads, batch="b1", first_seq=0):
+        jobs = [{"batch": batch, "seq": first_seq + i, "attempt": 1, "dispatchedAt": 1767225600000, "payload": p} for i, p in enumerate(payloads)]
+        return self.send({"type": "Jobs", "pipeline": pipeline, "jobs": jobs})
+
+    def results_of(self, pipeline):
+        return [r for r in self.results if r["pipeline"] == pipeline]
+
+    def metrics(self):
+        if self.metrics_port is None:
+            line = self.wait("the metrics port", lambda: next((l for l in self.logs() if l.get("msg") == "metrics server listening"), None))
+            self.metrics_port = line["port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            return response.read().decode()
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=10)
+        self.process.stdout.close()
+        self.router.close()
+        self.pull.close()
+        self.context.term()
+
+
+def metric(text, name, **labels):
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+class WorkerEndToEnd(unittest.TestCase):
+    def setUp(self):
+        self.d = Deployment()
+        self.addCleanup(self.d.close)
+        self.d.wait("the first Credit", lambda: self.d.credits)
+
+    def lane(self, credit, name):
+        return credit["pipelines"][name]
+
+    def test_credit_v2_declares_every_lane_and_grants_each_window(self):
+        first = self.d.credits[0]
+        self.assertEqual(first["version"], 2)
+        self.assertEqual(first["worker"], "py-test")
+        self.assertEqual(set(first["pipelines"]), set(WINDOW_SLOTS))
+        for name, slots in WINDOW_SLOTS.items():
+            lane = first["pipelines"][name]
+            self.assertEqual((lane["granted"], lane["received"]), (slots + PREFETCH, 0))
+            self.assertEqual((lane["grantedBytes"], lane["receivedBytes"]), (32 * 1024 * 1024, 0))
+        # The routing id is <workerId>-<pid>-<random>.
+        self.assertRegex(self.d.peer.decode(), rf"^py-test-{self.d.process.pid}-[0-9a-f]{{8}}$")
+        # Heartbeat: Credits keep coming with nothing to do.
+        count = len(self.d.credits)
+        self.d.pump(3 * HEARTBEAT_MS / 1000)
+        self.assertGreaterEqual(len(self.d.credits) - count, 2)
+
+    def test_jobs_run_results_come_and_credit_follows(self):
+        window = WINDOW_SLOTS["square"] + PREFETCH
+        frame = self.d.jobs("square", [{"n": n} for n in range(window)])
+        self.d.wait("4 results", lambda: len(self.d.results_of("square")) == window)
+        self.assertEqual(sorted(r["value"]["square"] for r in self.d.results), [n * n for n in range(window)])
+        for r in self.d.results:
+            self.assertTrue(r["ok"])
+            self.assertEqual(r["worker"], "py-test")
+            self.assertEqual(r["value"]["job"], f"b1:{r['seq']}")
+        # Once the results are out the lane grants the window again, bytes counted per frame.
+        last = self.d.wait("credit for more", lambda: [c for c in self.d.credits if self.lane(c, "square")["granted"] == 2 * window])
+        lane = self.lane(last[-1], "square")
+        self.assertEqual(lane["received"], window)
+        self.assertEqual(lane["receivedBytes"], len(frame))
+        self.assertEqual(lane["grantedBytes"], len(frame) + 32 * 1024 * 1024)
+        # Other lanes untouched; the invariant seen from outside: granted - received <= window.
+        for credit in self.d.credits:
+            self.assertEqual(self.lane(credit, "boom")["received"], 0)
+            for name, slots in WINDOW_SLOTS.items():
+                lane = self.lane(credit, name)
+                self.assertLessEqual(lane["granted"] - lane["received"], slots + PREFETCH)
+        granted = [self.lane(c, "square")["granted"] for c in self.d.credits]
+        self.assertEqual(granted, sorted(granted))
+        text = self.d.metrics()
+        self.assertEqual(metric(text, "jobpipe_worker_jobs_run_total", pipeline="square", outcome="ok", worker="py-test"), window)
+        self.assertEqual(metric(text, "jobpipe_worker_slots", pipeline="square", worker="py-test"), 2)
+        self.assertEqual(metric(text, "jobpipe_worker_jobs_active", pipeline="square", worker="py-test"), 0)
+
+    def test_failures_truncated_and_non_retryable(self):
+        self.d.jobs("boom", ["not-found", "other"])
+        results = self.d.wait("2 failures", lambda: len(self.d.results) == 2 and self.d.results)
+        by_seq = {r["seq"]: r for r in results}
+        self.assertEqual(by_seq[0]["error"], {"name": "NotFound", "message": "GET /items/6: 404 Not Found", "retryable": False})
+        self.assertEqual(by_seq[1]["error"]["name"], "ValueError")
+        self.assertEqual(len(by_seq[1]["error"]["message"]), 10_000)
+        self.assertNotIn("retryable", by_seq[1]["error"])
+
+    def test_result_too_large_and_wrong_pipeline(self):
+        self.d.jobs("big", [{"bytes": 10}, {"bytes": 5 * 1024 * 1024}])
+        self.d.jobs("nope", [1, 2, 3], batch="b2")
+        self.d.wait("5 results", lambda: len(self.d.results) == 5)
+        big = {r["seq"]: r for r in self.d.results_of("big")}
+        self.assertEqual(big[0]["value"], "y" * 10)
+        self.assertEqual(big[1]["error"]["name"], "ResultTooLarge")
+        wrong = self.d.results_of("nope")
+        self.assertEqual([r["error"]["name"] for r in wrong], ["WrongPipeline"] * 3)
+        self.assertEqual(sorted(r["seq"] for r in wrong), [0, 1, 2])
+        # WrongPipeline jobs count in the total (Drain), in no lane.
+        self.d.process.send_signal(signal.SIGTERM)
+        drain = self.d.wait("a Drain", lambda: self.d.drains)[0]
+        self.assertEqual(drain, {"type": "Drain", "worker": "py-test", "received": 5})
+        self.d.send({"type": "Drained", "sent": 5})
+        self.assertEqual(self.d.process.wait(timeout=10), 0)
+
+    def test_malformed_frames_are_counted_and_dropped(self):
+        for frame in (b"\x01", b"\x07\x01{}", b"\x01\x01not json", b'\x01\x01{"pipeline":"square","jobs":[]}', b'\x01\x03{"worker":"w","granted":1,"received":0}', b"\x01\x01" + b"{" * 3000):
+            self.d.send(frame)
+        self.d.jobs("square", [{"n": 3}])
+        self.d.wait("the result after the garbage", lambda: self.d.results)
+        text = self.d.metrics()
+        for reason in ("too_short", "unknown_version", "bad_json", "bad_fields", "unexpected_type"):
+            self.assertGreaterEqual(metric(text, "jobpipe_malformed_messages_total", role="worker", reason=reason, worker="py-test"), 1, reason)
+        self.assertEqual(metric(text, "jobpipe_malformed_messages_total", role="worker", reason="bad_json"), 2)
+        self.assertTrue(any(line.get("msg") == "dropped a malformed message" for line in self.d.logs()))
+        # Dropped Jobs are not counted as received.
+        self.d.pump(2 * HEARTBEAT_MS / 1000)
+        self.assertEqual(self.lane(self.d.credits[-1], "square")["received"], 1)
+
+    def test_sigterm_drains_finishes_held_jobs_and_exits_0(self):
+        self.d.jobs("slow", [{"ms": 400, "i": i} for i in range(3)])
+        self.d.pump(0.1)
+        self.d.process.send_signal(signal.SIGTERM)
+        self.d.wait("a Drain", lambda: self.d.drains)
+        self.assertEqual(self.d.drains[0]["received"], 3)
+        credits = len(self.d.credits)
+        # One more job was already on its way when the Drain came.
+        self.d.jobs("slow", [{"ms": 10, "i": 3}], first_seq=3)
+        self.d.send({"type": "Drained", "sent": 4})
+        self.d.wait("a repeated Drain (the heartbeat)", lambda: len(self.d.drains) >= 3)
+        self.assertEqual(self.d.drains[-1]["received"], 4)
+        code = self.d.wait("the exit", lambda: self.d.process.poll() is not None and [self.d.process.returncode])[0]
+        self.d.pump(0.3)
+        self.assertEqual(code, 0)
+        self.assertEqual(sorted(r["value"] for r in self.d.results), [0, 1, 2, 3])
+        self.assertEqual(len(self.d.credits), credits, "no Credit after the Drain")
+        self.assertTrue(any(line.get("msg") == "worker drained" for line in self.d.logs()))
+
+    def test_cancel_fails_waiting_jobs_at_once_and_running_ones_when_they_stop(self):
+        self.d.jobs("slow", [{"ms": 5000, "i": i} for i in range(3)], batch="c")
+        self.d.pump(0.2)
+        self.d.send({"type": "Cancel", "pipeline": "slow", "batch": "c"})
+        self.d.wait("3 results", lambda: len(self.d.results) == 3)
+        for r in self.d.results:
+            self.assertEqual(r["error"]["name"], "Cancelled")
+            self.assertIs(r["error"]["retryable"], False)
+
+
+class WorkerTimeouts(unittest.TestCase):
+    def test_a_job_past_its_timeout_fails_and_its_late_outcome_is_dropped(self):
+        d = Deployment(JOBPIPE_JOB_TIMEOUT_MS="200")
+        self.addCleanup(d.close)
+        d.wait("the first Credit", lambda: d.credits)
+        d.jobs("slow", [{"ms": 700, "i": 0, "stubborn": True}, {"ms": 0, "i": 1}])
+        d.wait("2 results", lambda: len(d.results) == 2)
+        by_seq = {r["seq"]: r for r in d.results}
+        self.assertEqual(by_seq[0]["error"]["name"], "TimeoutError")
+        self.assertEqual(by_seq[0]["error"]["message"], "handler ran longer than 200 ms")
+        # The next job did not wait for the stuck thread: a new thread took its slot.
+        self.assertTrue(by_seq[1]["ok"])
+        d.pump(0.8)
+        self.assertEqual(len(d.results), 2, "the late outcome was dropped")
+        self.assertTrue(any(line.get("msg") == "late outcome of a timed-out job dropped" for line in d.logs()))
+
+
+class WorkerBytes(unittest.TestCase):
+    def test_a_small_byte_window_bounds_what_the_worker_is_granted(self):
+        d = Deployment(JOBPIPE_MAX_MESSAGE_BYTES="2048", JOBPIPE_CREDIT_BYTES="4096")
+        self.addCleanup(d.close)
+        d.wait("the first Credit", lambda: d.credits)
+        lane = d.credits[0]["pipelines"]["slow"]
+        self.assertEqual((lane["grantedBytes"], lane["receivedBytes"]), (4096, 0))
+        frame = d.jobs("slow", [{"ms": 800, "i": 0, "pad": "x" * 1500}])
+        held = d.wait("a heartbeat counting the frame", lambda: [c for c in d.credits if c["pipelines"]["slow"]["received"] == 1])[0]["pipelines"]["slow"]
+        # While the job is held its bytes are not granted again.
+        self.assertEqual(held["receivedBytes"], len(frame))
+        self.assertEqual(held["grantedBytes"], 4096)
+        d.wait("the result", lambda: d.results)
+        after = d.wait("the bytes granted again", lambda: [c for c in d.credits if c["pipelines"]["slow"]["grantedBytes"] > 4096])[-1]
+        self.assertEqual(after["pipelines"]["slow"]["grantedBytes"], 4096 + len(frame))
+        # A frame between the limit and twice the limit is read and dropped as too_large.
+        d.jobs("slow", [{"ms": 0, "i": 1, "pad": "x" * 3000}])
+        d.wait("too_large counted", lambda: metric(d.metrics(), "jobpipe_malformed_messages_total", reason="too_large") == 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
