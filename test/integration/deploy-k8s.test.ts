@@ -10,11 +10,20 @@
  * the dashboard and rules are the same as deploy/grafana's and deploy/prometheus's, and both
  * autoscalers scale on the waiting work with one query (KEDA's trigger, and prometheus-adapter's
  * for the HPA's External metric).
+ *
+ * Worker pools: the ventilator and the sink serve several pipelines (primes and echo), and the
+ * workers come in pools, one Deployment each (worker-primes, worker-echo, and worker-python, the
+ * Python worker of workers/python serving primes), each with its own PodDisruptionBudget and its
+ * own autoscaler scaling on its own pipeline's waiting work (pipeline="<name>" in every series of
+ * the query). Every pipeline the ventilator serves has a pool; every pool serves pipelines the
+ * ventilator serves. The Python worker is no jobpipe role here: its container is checked for the
+ * settings it reads (PYTHON_WORKER_ENV), its endpoints, keys, probes and security context.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 // One module per kind (the packages' barrels load every schema, seconds of import time). A kind
@@ -31,7 +40,7 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '@jobpipe/config';
-import { expectOneKeySet } from './deploy-fixtures/curve-keys.js';
+import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
 import { entrypointHere, hostPath, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
 import { kustomize, objectKey, type K8sObject } from './deploy-fixtures/kustomize.js';
 
@@ -83,6 +92,35 @@ const keysRun = spawnSync(entrypointHere()[0]!, [...entrypointHere().slice(1), '
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet']);
 const isJobpipeImage = (image: string) => /(^|\/)jobpipe(:|@|$)/.test(image);
+/** The Python worker's image (the Dockerfile's target python-worker). */
+const isPythonWorkerImage = (image: string) => /(^|\/)jobpipe-python-worker(:|@|$)/.test(image);
+/** What the Python worker (workers/python) reads: the TypeScript worker's settings of these names. */
+const PYTHON_WORKER_ENV = new Set([
+  'JOBPIPE_JOBS_CONNECT',
+  'JOBPIPE_RESULTS_CONNECT',
+  'JOBPIPE_WORKER_ID',
+  'JOBPIPE_CURVE_SERVER_KEY',
+  'JOBPIPE_CURVE_SERVER_KEY_FILE',
+  'JOBPIPE_CURVE_SECRET',
+  'JOBPIPE_CURVE_SECRET_FILE',
+  'JOBPIPE_METRICS_PORT',
+]);
+
+/** The pipeline names (definePipeline's `name`) of a JOBPIPE_PIPELINE value: modules inside the image, comma-separated, loaded from this checkout's built tree. */
+async function pipelineNames(value: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const path of value.split(',').map((part) => part.trim())) {
+    const module = (await import(pathToFileURL(hostPath(path)).href)) as { default: { name: string } };
+    names.push(module.default.name);
+  }
+  return names;
+}
+
+/** The pipeline a Python worker container serves: its module argument, jobpipe_worker.examples.<pipeline>. */
+const pythonPipeline = (container: any) =>
+  String((container.args ?? container.command ?? []).at(-1))
+    .split('.')
+    .at(-1)!;
 const kubectlAvailable = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
 
 interface PodTemplate {
@@ -135,7 +173,8 @@ function containerEnv(objects: K8sObject[], container: any): Record<string, stri
       const value = keyValue(objects, kind, ref.name, ref.key);
       if (value === undefined) throw new Error(`${container.name}: ${entry.name} refers to ${kind} ${ref.name} key ${ref.key}, which does not exist`);
       env[entry.name] = value;
-    } else throw new Error(`${container.name}: ${entry.name} has neither value nor a ConfigMap/Secret reference`);
+    } else if (entry.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[entry.name] = `${container.name}-pod-name`;
+    else throw new Error(`${container.name}: ${entry.name} has neither value nor a ConfigMap/Secret reference`);
   }
   return env;
 }
@@ -192,10 +231,24 @@ function envHere(objects: K8sObject[], entry: JobpipeContainer): Record<string, 
     Object.entries(entry.env).map(([name, value]) => {
       const mount = mounted.find((candidate) => value.startsWith(`${candidate.mountPath}/`));
       if (mount) return [name, join(mount.dir, value.slice(mount.mountPath.length + 1))];
-      return [name, value.startsWith('/') ? hostPath(value) : value];
+      // A list of paths (JOBPIPE_PIPELINE of a role serving several pipelines): each one mapped.
+      return [name, value.startsWith('/') ? value.split(',').map(hostPath).join(',') : value];
     }),
   );
 }
+
+/** The Python worker's containers, as workers: what they read is checked against PYTHON_WORKER_ENV, not a role's settings. */
+function pythonWorkerContainers(objects: K8sObject[]): JobpipeContainer[] {
+  return podTemplates(objects).flatMap((template) =>
+    (template.spec.containers as any[])
+      .filter((container) => isPythonWorkerImage(container.image))
+      .map((container) => ({ template, container, role: 'worker', env: containerEnv(objects, container) })),
+  );
+}
+
+/** The worker Deployments: every pool's. */
+const workerDeployments = (objects: K8sObject[]) =>
+  objects.filter((object) => object.kind === 'Deployment' && object.spec.template.metadata?.labels?.['app.kubernetes.io/component'] === 'worker');
 
 function jobpipeContainers(objects: K8sObject[]): JobpipeContainer[] {
   return podTemplates(objects).flatMap((template) =>
@@ -277,16 +330,47 @@ describe.each(variants)('$name', (variant) => {
     for (const statefulSet of objects.filter((object) => object.kind === 'StatefulSet')) {
       expect(find(objects, 'Service', statefulSet.spec.serviceName)?.spec.clusterIP, `governing Service of ${statefulSet.metadata.name}`).toBe('None');
     }
-    for (const budget of objects.filter((object) => object.kind === 'PodDisruptionBudget')) {
+    // One PodDisruptionBudget per worker pool, each selecting its pool's pods only.
+    const budgets = objects.filter((object) => object.kind === 'PodDisruptionBudget');
+    for (const budget of budgets) {
+      const owners = templates.filter((template) => selects(budget.spec.selector.matchLabels, template.labels)).map((template) => template.owner);
       expect(
-        templates.filter((template) => selects(budget.spec.selector.matchLabels, template.labels)).map((template) => template.owner.metadata.name),
-      ).toEqual(['worker']);
+        owners.map((owner) => owner.metadata.name),
+        `PodDisruptionBudget ${budget.metadata.name}`,
+      ).toEqual([budget.metadata.name]);
+      expect(workerDeployments(objects), `PodDisruptionBudget ${budget.metadata.name} is a worker pool's`).toContain(owners[0]);
     }
+    expect(budgets.map((budget) => budget.metadata.name).sort()).toEqual(
+      workerDeployments(objects)
+        .map((deployment) => deployment.metadata.name)
+        .sort(),
+    );
+  });
+
+  it('one worker Deployment per pool: worker-primes, worker-echo and worker-python; every pipeline the ventilator serves has one, and every pool serves pipelines it serves', async () => {
+    expect(
+      workerDeployments(objects)
+        .map((deployment) => deployment.metadata.name)
+        .sort(),
+    ).toEqual(['worker-echo', 'worker-primes', 'worker-python']);
+    const containers = jobpipeContainers(objects);
+    const ventilator = await pipelineNames(containers.find((entry) => entry.role === 'ventilator')!.env.JOBPIPE_PIPELINE!);
+    expect(ventilator.sort()).toEqual(['echo', 'primes']);
+    const served = new Map<string, string[]>();
+    for (const entry of containers.filter((candidate) => candidate.role === 'worker'))
+      served.set(entry.template.owner.metadata.name, await pipelineNames(entry.env.JOBPIPE_PIPELINE!));
+    for (const entry of pythonWorkerContainers(objects)) served.set(entry.template.owner.metadata.name, [pythonPipeline(entry.container)]);
+    expect(Object.fromEntries(served)).toEqual({ 'worker-primes': ['primes'], 'worker-echo': ['echo'], 'worker-python': ['primes'] });
+    for (const [pool, pipelines] of served) for (const pipeline of pipelines) expect(ventilator, `${pool} serves ${pipeline}`).toContain(pipeline);
+    for (const pipeline of ventilator) expect([...served.values()].flat(), `a pool serves ${pipeline}`).toContain(pipeline);
+    // Each pool's pods, and only they, carry its pool label (the Service, the PDB and the ServiceMonitor's `pool` use it).
+    for (const deployment of workerDeployments(objects))
+      expect(deployment.spec.selector.matchLabels['jobpipe/pool'], deployment.metadata.name).toBe(deployment.metadata.name.replace(/^worker-/, ''));
   });
 
   it('every env var a jobpipe container reads is one its role knows, with a value its role accepts', () => {
     const containers = jobpipeContainers(objects);
-    expect(containers.map((entry) => entry.role).sort()).toEqual(['sink', 'ventilator', 'worker']);
+    expect(containers.map((entry) => entry.role).sort()).toEqual(['sink', 'ventilator', 'worker', 'worker']);
     for (const entry of containers) {
       const settings = roleSettings[entry.role];
       expect(settings, `role of container ${entry.container.name}`).toBeDefined();
@@ -298,22 +382,35 @@ describe.each(variants)('$name', (variant) => {
       expect(() => loadConfig(settings!, { env: envHere(objects, entry) }), `${entry.role}'s settings`).not.toThrow();
       expect(entry.env.JOBPIPE_PIPELINE, `${entry.role} needs a pipeline`).toBeDefined();
     }
+    // The Python worker reads only what it knows, and no pipeline module: its pipeline is its argument.
+    const python = pythonWorkerContainers(objects);
+    expect(python.map((entry) => entry.template.owner.metadata.name)).toEqual(['worker-python']);
+    for (const entry of python) {
+      for (const name of Object.keys(entry.env)) expect(PYTHON_WORKER_ENV.has(name), `the Python worker does not read ${name}`).toBe(true);
+      expect(entry.container.args, 'python3 -m jobpipe_worker <module>: the image entrypoint and one module').toEqual([
+        expect.stringMatching(/^jobpipe_worker\.examples\.[a-z_]+$/),
+      ]);
+      expect(entry.env.JOBPIPE_WORKER_ID, 'each pod its own worker id').toBeDefined();
+    }
     // Other containers (Redis) refer only to keys that exist.
     for (const template of podTemplates(objects)) for (const container of template.spec.containers) containerEnv(objects, container);
     // Settings two roles share agree.
-    const env = Object.fromEntries(containers.map((entry) => [entry.role, entry.env]));
-    expect(env.worker!.JOBPIPE_HEARTBEAT_MS).toBe(env.ventilator!.JOBPIPE_HEARTBEAT_MS);
-    expect(env.worker!.JOBPIPE_RESULTS_CONNECT).toBe(env.ventilator!.JOBPIPE_RESULTS_CONNECT);
+    const env = Object.fromEntries(containers.filter((entry) => entry.role !== 'worker').map((entry) => [entry.role, entry.env]));
+    for (const worker of [...containers.filter((entry) => entry.role === 'worker'), ...python]) {
+      const name = worker.template.owner.metadata.name;
+      if (worker.container.image.includes('jobpipe:')) expect(worker.env.JOBPIPE_HEARTBEAT_MS, name).toBe(env.ventilator!.JOBPIPE_HEARTBEAT_MS);
+      expect(worker.env.JOBPIPE_RESULTS_CONNECT, name).toBe(env.ventilator!.JOBPIPE_RESULTS_CONNECT);
+    }
     expect(env.sink!.JOBPIPE_REDIS_PREFIX).toBe(env.ventilator!.JOBPIPE_REDIS_PREFIX);
     expect(env.sink!.JOBPIPE_REDIS_URL).toBe(env.ventilator!.JOBPIPE_REDIS_URL);
+    // One ventilator and one sink serve every pipeline: the same list.
     expect(env.sink!.JOBPIPE_PIPELINE).toBe(env.ventilator!.JOBPIPE_PIPELINE);
-    expect(env.worker!.JOBPIPE_PIPELINE).toBe(env.ventilator!.JOBPIPE_PIPELINE);
   });
 
   it('what a role connects to is a Service in front of the role that binds it, on the port it binds', () => {
     const containers = jobpipeContainers(objects);
     const templates = podTemplates(objects);
-    for (const entry of containers) {
+    for (const entry of [...containers, ...pythonWorkerContainers(objects)]) {
       for (const link of CONNECTIONS) {
         if (!settingByEnv(entry.role, link.connect)) continue;
         // The defaults name 127.0.0.1: in a cluster every role must be told where the others are.
@@ -375,6 +472,28 @@ describe.each(variants)('$name', (variant) => {
       configs[entry.role] = loadConfig(roleSettings[entry.role]!, { env: envHere(objects, entry) });
     }
     expectOneKeySet(configs);
+    // The Python worker: the same two files as a TypeScript worker, from the same Secret, read-only.
+    for (const entry of pythonWorkerContainers(objects)) {
+      const name = entry.template.owner.metadata.name;
+      const mounted = mountSecrets(objects, entry.template, entry.container).filter((mount) => mount.secretName === 'jobpipe-curve');
+      expect(mounted.length, `${name} mounts jobpipe-curve`).toBe(1);
+      expect(mounted[0]!.readOnly, `${name}: mounted read-only`).toBe(true);
+      expect(Object.values(mounted[0]!.files).sort(), `${name}: keys of jobpipe-curve it gets`).toEqual(['client-1.secret', 'server.public']);
+      const volume = entry.template.spec.volumes.find((candidate: any) => candidate.secret?.secretName === 'jobpipe-curve');
+      expect(volume.secret.optional ?? false, `${name}: jobpipe-curve is required`).toBe(false);
+      expect((volume.secret.defaultMode ?? 0o644) & ~0o440, `${name}: key files read-only`).toBe(0);
+      const here = envHere(objects, entry);
+      expect(
+        Object.keys(entry.env)
+          .filter((key) => key.startsWith('JOBPIPE_CURVE_'))
+          .sort(),
+      ).toEqual(['JOBPIPE_CURVE_SECRET_FILE', 'JOBPIPE_CURVE_SERVER_KEY_FILE']);
+      expectWorkerKeysFit(
+        configs,
+        { serverKey: readFileSync(here.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8'), secretKey: readFileSync(here.JOBPIPE_CURVE_SECRET_FILE!, 'utf8') },
+        name,
+      );
+    }
   });
 
   it(
@@ -420,6 +539,15 @@ describe.each(variants)('$name', (variant) => {
       expect(containerPort(entry.container, entry.container.readinessProbe.httpGet.port), `${entry.role} readiness port`).toBe(metricsPort);
       expect(containerPort(entry.container, 'metrics'), `${entry.role}: port named metrics`).toBe(metricsPort);
     }
+    // The Python worker serves /metrics and /healthz on JOBPIPE_METRICS_PORT: both probes ask /healthz.
+    for (const entry of pythonWorkerContainers(objects)) {
+      const metricsPort = Number(entry.env.JOBPIPE_METRICS_PORT ?? 9400);
+      for (const probe of [entry.container.livenessProbe, entry.container.readinessProbe]) {
+        expect(probe.httpGet.path).toBe('/healthz');
+        expect(containerPort(entry.container, probe.httpGet.port)).toBe(metricsPort);
+      }
+      expect(containerPort(entry.container, 'metrics'), 'the Python worker: port named metrics').toBe(metricsPort);
+    }
   });
 
   it('restrictive security contexts and resource requests and limits on every container', () => {
@@ -436,7 +564,8 @@ describe.each(variants)('$name', (variant) => {
         expect(Object.keys(container.resources.requests).sort()).toEqual(['cpu', 'memory']);
         expect(container.resources.limits.memory, container.name).toBeDefined();
         // The image's user `node` has uid 1000 (node:20-bookworm-slim); runAsNonRoot needs a numeric uid.
-        if (isJobpipeImage(container.image)) expect(pod.securityContext.runAsUser).toBe(1000);
+        // The Python worker's image runs as uid 1000 too, so that it reads the same key files.
+        if (isJobpipeImage(container.image) || isPythonWorkerImage(container.image)) expect(pod.securityContext.runAsUser).toBe(1000);
       }
     }
   });
@@ -454,15 +583,35 @@ describe.each(variants)('$name', (variant) => {
         expect(deployment.spec.strategy.type, entry.role).toBe('Recreate');
       }
     }
+    for (const entry of pythonWorkerContainers(objects)) {
+      expect(entry.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(25_000 + 10_000);
+      expect(entry.template.owner.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+    }
   });
 
-  it(`workers have one autoscaler, a ${variant.autoscaler}`, () => {
+  it(`every worker pool has one autoscaler, a ${variant.autoscaler}, on its own pipeline's waiting work`, () => {
     const scalers = objects.filter((object) => object.kind === 'HorizontalPodAutoscaler' || object.kind === 'ScaledObject');
-    expect(scalers.map((scaler) => scaler.kind)).toEqual([variant.autoscaler]);
-    for (const scaler of scalers) {
-      const target = scaler.spec.scaleTargetRef;
-      expect(find(objects, target.kind ?? 'Deployment', target.name)?.metadata.name).toBe('worker');
+    const pools = workerDeployments(objects);
+    expect(scalers.map((scaler) => scaler.kind)).toEqual(pools.map(() => variant.autoscaler));
+    const python = new Map(pythonWorkerContainers(objects).map((entry) => [entry.template.owner, pythonPipeline(entry.container)]));
+    for (const pool of pools) {
+      const mine = scalers.filter(
+        (scaler) => (scaler.spec.scaleTargetRef.kind ?? 'Deployment') === 'Deployment' && scaler.spec.scaleTargetRef.name === pool.metadata.name,
+      );
+      expect(mine, `autoscalers of ${pool.metadata.name}`).toHaveLength(1);
+      const scaler = mine[0]!;
       expect(scaler.spec.minReplicas ?? scaler.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+      // Its pipeline: the one the pool serves (a TypeScript pool's module is examples/<name>/...).
+      const container = pool.spec.template.spec.containers[0];
+      const served = python.get(pool) ?? /\/examples\/([a-z]+)\//.exec(containerEnv(objects, container).JOBPIPE_PIPELINE ?? '')?.[1] ?? 'none';
+      const pipelines =
+        scaler.kind === 'ScaledObject'
+          ? [...scaler.spec.triggers.find((trigger: any) => trigger.type === 'prometheus').metadata.query.matchAll(/pipeline="([^"]+)"/g)].map(
+              (match) => match[1],
+            )
+          : scaler.spec.metrics.filter((metric: any) => metric.type === 'External').map((metric: any) => metric.external.metric.selector.matchLabels.pipeline);
+      expect(pipelines.length, `${scaler.metadata.name}: filtered by pipeline`).toBeGreaterThan(0);
+      expect(new Set(pipelines), `${scaler.metadata.name} scales on ${served}'s waiting work`).toEqual(new Set([served]));
     }
   });
 
@@ -477,9 +626,20 @@ describe.each(variants)('$name', (variant) => {
     const endpoint = monitor.spec.endpoints[0];
     expect(endpoint.path).toBe('/metrics');
     const jobRelabel = endpoint.relabelings.find((rule: any) => rule.targetLabel === 'job');
-    const jobs = services.map((service) => jobRelabel.replacement.replace('$1', service.metadata.labels!['app.kubernetes.io/component'])).sort();
+    const jobs = [...new Set(services.map((service) => jobRelabel.replacement.replace('$1', service.metadata.labels!['app.kubernetes.io/component'])))].sort();
     expect(jobs).toEqual(composeJobs);
-    const containers = jobpipeContainers(objects);
+    // Every worker pool's Service is scraped, and its targets get label `pool`, as compose's do.
+    const workerServices = services.filter((service) => service.metadata.labels!['app.kubernetes.io/component'] === 'worker');
+    expect(workerServices.map((service) => service.metadata.name).sort()).toEqual(
+      workerDeployments(objects)
+        .map((deployment) => deployment.metadata.name)
+        .sort(),
+    );
+    const poolRelabel = endpoint.relabelings.find((rule: any) => rule.targetLabel === 'pool');
+    expect(poolRelabel.sourceLabels).toEqual(['__meta_kubernetes_service_label_jobpipe_pool']);
+    for (const service of workerServices)
+      expect(service.metadata.labels!['jobpipe/pool'], service.metadata.name).toBe(service.metadata.name.replace(/^worker-/, ''));
+    const containers = [...jobpipeContainers(objects), ...pythonWorkerContainers(objects)];
     for (const service of services) {
       const port = service.spec.ports.find((candidate: any) => candidate.name === endpoint.port);
       const entry = containers.find((candidate) => selects(service.spec.selector, candidate.template.labels))!;
@@ -501,60 +661,94 @@ describe.each(variants)('$name', (variant) => {
   });
 });
 
-describe('the KEDA trigger', () => {
-  const scaledObject = kustomize(resolve(k8sDir, 'autoscalers/keda')).find((object) => object.kind === 'ScaledObject')!;
-  const prometheus = scaledObject.spec.triggers.find((trigger: any) => trigger.type === 'prometheus');
+describe('the KEDA triggers, one per pool', () => {
+  const scaledObjects = kustomize(resolve(k8sDir, 'autoscalers/keda')).filter((object) => object.kind === 'ScaledObject');
+  const prometheusOf = (scaledObject: K8sObject) => scaledObject.spec.triggers.find((trigger: any) => trigger.type === 'prometheus');
 
-  it('queries metrics that jobpipe exports, in the namespace it runs in', () => {
-    const exported = readFileSync(resolve(repoRoot, 'libs/observability/src/metrics.ts'), 'utf8');
-    const names = [...new Set(prometheus.metadata.query.match(/jobpipe_[a-z_]+/g) as string[])];
-    expect(names.length).toBeGreaterThan(0);
-    for (const name of names) expect(exported.includes(`'${name}'`), `${name} is not a jobpipe metric`).toBe(true);
-    for (const match of prometheus.metadata.query.matchAll(/namespace="([^"]+)"/g)) expect(match[1]).toBe('jobpipe');
-    expect(scaledObject.spec.triggers.map((trigger: any) => trigger.type).sort()).toEqual(['cpu', 'prometheus']);
+  it('one ScaledObject per pool, each on worker-<pool>', () => {
+    expect(scaledObjects.map((scaledObject) => scaledObject.metadata.name).sort()).toEqual(['worker-echo', 'worker-primes', 'worker-python']);
+    for (const scaledObject of scaledObjects) expect(scaledObject.spec.scaleTargetRef.name).toBe(scaledObject.metadata.name);
   });
 
-  it("scales on the waiting work (held by ventilators, on the job stream, in flight) over a worker's slots, not only in-flight jobs", () => {
-    const names = new Set(prometheus.metadata.query.match(/jobpipe_[a-z_]+/g) as string[]);
-    expect([...names].sort()).toEqual(['jobpipe_jobs_inflight', 'jobpipe_jobs_waiting', 'jobpipe_stream_jobs_waiting', 'jobpipe_worker_slots']);
-    // observability.test.ts checks on a running pipeline that it is jobpipe:work_waiting over the slots.
-    expect(prometheus.metadata.threshold).toBe('1');
+  it.each(scaledObjects.map((scaledObject) => [scaledObject.metadata.name, scaledObject] as const))(
+    '%s queries metrics that jobpipe exports, in the namespace it runs in, of one pipeline',
+    (_, scaledObject) => {
+      const prometheus = prometheusOf(scaledObject);
+      const exported = readFileSync(resolve(repoRoot, 'libs/observability/src/metrics.ts'), 'utf8');
+      const names = [...new Set(prometheus.metadata.query.match(/jobpipe_[a-z_]+/g) as string[])];
+      expect(names.length).toBeGreaterThan(0);
+      for (const name of names) expect(exported.includes(`'${name}'`), `${name} is not a jobpipe metric`).toBe(true);
+      // Every series selected by namespace and by the pool's pipeline: as many of each as series.
+      const selectors = [...prometheus.metadata.query.matchAll(/jobpipe_[a-z_]+\{([^}]*)\}/g)].map((match) => match[1]);
+      expect(selectors.length).toBe((prometheus.metadata.query.match(/jobpipe_[a-z_]+/g) as string[]).length);
+      const pipelines = new Set<string>();
+      for (const selector of selectors) {
+        expect(selector, 'namespace').toMatch(/(^|,)namespace="jobpipe"(,|$)/);
+        pipelines.add(/(^|,)pipeline="([^"]+)"(,|$)/.exec(selector)?.[2] ?? 'none');
+      }
+      expect(pipelines.size, `one pipeline: ${[...pipelines]}`).toBe(1);
+      expect(['primes', 'echo']).toContain([...pipelines][0]);
+      expect(scaledObject.spec.triggers.map((trigger: any) => trigger.type).sort()).toEqual(['cpu', 'prometheus']);
+    },
+  );
+
+  it("each scales on the waiting work (held by ventilators, on the job stream, in flight) over its workers' slots, not only in-flight jobs", () => {
+    for (const scaledObject of scaledObjects) {
+      const prometheus = prometheusOf(scaledObject);
+      const names = new Set(prometheus.metadata.query.match(/jobpipe_[a-z_]+/g) as string[]);
+      expect([...names].sort()).toEqual(['jobpipe_jobs_inflight', 'jobpipe_jobs_waiting', 'jobpipe_stream_jobs_waiting', 'jobpipe_worker_slots']);
+      // observability.test.ts checks on a running pipeline that it is jobpipe:work_waiting over the slots.
+      expect(prometheus.metadata.threshold).toBe('1');
+    }
+    // The same query for every pool, but for its pipeline.
+    const queries = new Set(scaledObjects.map((scaledObject) => prometheusOf(scaledObject).metadata.query.replace(/pipeline="[^"]+"/g, 'pipeline="X"')));
+    expect(queries.size).toBe(1);
   });
 
-  it('is valid PromQL (promtool)', () => {
-    expectValidPromql({ 'jobpipe:keda_trigger': prometheus.metadata.query });
+  it('are valid PromQL (promtool)', () => {
+    expectValidPromql(Object.fromEntries(scaledObjects.map((scaledObject, i) => [`jobpipe:keda_trigger_${i}`, prometheusOf(scaledObject).metadata.query])));
   });
 });
 
-describe("the HPA's waiting-work metric, served by prometheus-adapter", () => {
-  const hpa = kustomize(resolve(k8sDir, 'autoscalers/hpa')).find((object) => object.kind === 'HorizontalPodAutoscaler')!;
+describe("the HPAs' waiting-work metric, served by prometheus-adapter", () => {
+  const hpas = kustomize(resolve(k8sDir, 'autoscalers/hpa')).filter((object) => object.kind === 'HorizontalPodAutoscaler');
   const values = parse(readFileSync(resolve(k8sDir, 'autoscalers/hpa/prometheus-adapter-values.yaml'), 'utf8')) as {
     prometheus: { url: string; port: number };
     rules: { external: { seriesQuery: string; name: { matches: string; as: string }; metricsQuery: string; resources: any }[] };
   };
   const rule = values.rules.external[0]!;
-  const scaledObject = kustomize(resolve(k8sDir, 'autoscalers/keda')).find((object) => object.kind === 'ScaledObject')!;
-  const trigger = scaledObject.spec.triggers.find((candidate: any) => candidate.type === 'prometheus');
+  const scaledObjects = kustomize(resolve(k8sDir, 'autoscalers/keda')).filter((object) => object.kind === 'ScaledObject');
+  const triggerOf = (name: string) =>
+    scaledObjects.find((scaledObject) => scaledObject.metadata.name === name)?.spec.triggers.find((candidate: any) => candidate.type === 'prometheus');
 
-  it('the HPA scales on the External metric the adapter serves, one worker per slots-worth of work, and on CPU', () => {
-    const external = hpa.spec.metrics.filter((metric: any) => metric.type === 'External');
-    expect(external.map((metric: any) => metric.external.metric.name)).toEqual([rule.name.as]);
-    expect(external[0].external.target).toEqual({ type: 'AverageValue', averageValue: trigger.metadata.threshold });
-    expect(hpa.spec.metrics.map((metric: any) => metric.type).sort()).toEqual(['External', 'Resource']);
+  it('one HPA per pool, each on the External metric the adapter serves for its pipeline, one worker per slots-worth of work, and on CPU', () => {
+    expect(hpas.map((hpa) => hpa.metadata.name).sort()).toEqual(['worker-echo', 'worker-primes', 'worker-python']);
+    for (const hpa of hpas) {
+      expect(hpa.spec.scaleTargetRef.name).toBe(hpa.metadata.name);
+      const external = hpa.spec.metrics.filter((metric: any) => metric.type === 'External');
+      expect(external.map((metric: any) => metric.external.metric.name)).toEqual([rule.name.as]);
+      expect(Object.keys(external[0].external.metric.selector.matchLabels), `${hpa.metadata.name}: selected by pipeline only`).toEqual(['pipeline']);
+      expect(external[0].external.target).toEqual({ type: 'AverageValue', averageValue: triggerOf(hpa.metadata.name).metadata.threshold });
+      expect(hpa.spec.metrics.map((metric: any) => metric.type).sort()).toEqual(['External', 'Resource']);
+    }
   });
 
-  it("the adapter's query is the KEDA trigger's, for the HPA's namespace, against the same Prometheus", () => {
-    // The adapter puts the namespace of the HPA asking (jobpipe) where <<.LabelMatchers>> is.
+  it("the adapter's query is each pool's KEDA trigger, for the HPA's namespace and its pipeline, against the same Prometheus", () => {
+    // The adapter puts the namespace of the HPA asking (jobpipe) and its metric selector (pipeline) where <<.LabelMatchers>> is.
     expect(rule.resources.overrides.namespace.resource).toBe('namespace');
-    expect(rule.metricsQuery.replaceAll('<<.LabelMatchers>>', 'namespace="jobpipe"')).toBe(trigger.metadata.query);
-    expect(`${values.prometheus.url}:${values.prometheus.port}`).toBe(trigger.metadata.serverAddress);
+    for (const hpa of hpas) {
+      const pipeline = hpa.spec.metrics.find((metric: any) => metric.type === 'External').external.metric.selector.matchLabels.pipeline;
+      const trigger = triggerOf(hpa.metadata.name);
+      expect(rule.metricsQuery.replaceAll('<<.LabelMatchers>>', `namespace="jobpipe",pipeline="${pipeline}"`), hpa.metadata.name).toBe(trigger.metadata.query);
+      expect(`${values.prometheus.url}:${values.prometheus.port}`).toBe(trigger.metadata.serverAddress);
+    }
     expect(new RegExp(rule.name.matches).test('jobpipe_jobs_inflight')).toBe(true);
   });
 
   it('its series and metrics queries are valid PromQL (promtool)', () => {
     expectValidPromql({
       'jobpipe:adapter_series': rule.seriesQuery,
-      'jobpipe:adapter_metric': rule.metricsQuery.replaceAll('<<.LabelMatchers>>', 'namespace="jobpipe"'),
+      'jobpipe:adapter_metric': rule.metricsQuery.replaceAll('<<.LabelMatchers>>', 'namespace="jobpipe",pipeline="primes"'),
     });
   });
 });

@@ -16,3 +16,14 @@ export function expectOneKeySet(configs: Record<string, any>): void {
   for (const [name, server] of Object.entries({ ventilator, sink }))
     expect(server.allowedClients.has(curvePublicKey(worker.secretKey)), `the ${name} allows the workers' key`).toBe(true);
 }
+
+/**
+ * A worker that is no jobpipe role here (the Python worker, workers/python), by the key files it
+ * reads: it trusts the servers' public key and presents a key pair they allow. `configs` as above.
+ */
+export function expectWorkerKeysFit(configs: Record<string, any>, files: { serverKey: string; secretKey: string }, name: string): void {
+  const ventilator = curveServerFrom(configs.ventilator)!;
+  expect(files.serverKey.trim(), `${name} trusts the servers' public key`).toBe(curvePublicKey(ventilator.secretKey));
+  for (const [role, server] of Object.entries({ ventilator, sink: curveServerFrom(configs.sink)! }))
+    expect(server.allowedClients.has(curvePublicKey(files.secretKey.trim())), `the ${role} allows the key of ${name}`).toBe(true);
+}
