@@ -1,39 +1,68 @@
 /**
  * docker-compose.yml, the Dockerfile and .dockerignore, without a Docker engine: the compose file
  * passes `docker-compose config -q` (Debian's v1, where installed) and v1's own schema (always),
- * `--scale worker=N` can work, every jobpipe role reads only settings its role knows, with values
+ * the ventilator and the sink serve both example pipelines (primes and echo) and the workers come
+ * in pools, one service each (worker-primes, worker-echo, worker-python: the Python worker of
+ * workers/python, built from the Dockerfile's target python-worker), each of which
+ * `--scale <pool>=N` can size; every jobpipe role reads only settings its role knows, with values
  * it accepts, CURVE is on with the keys the one-shot `keys` service makes (its command run here,
  * into a directory standing in for the volume), and the other services are wired to the files in
- * deploy/. The compose rehearsal (deploy-rehearsal.test.ts) runs the services; container-check.sh
- * builds the image.
+ * deploy/, Prometheus scraping every pool. The compose rehearsal (deploy-rehearsal.test.ts) runs
+ * the services; container-check.sh builds the image.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '@jobpipe/config';
-import { expectOneKeySet } from './deploy-fixtures/curve-keys.js';
+import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
 import {
   composePath,
   containerPathHere,
   durationMs,
   entrypointHere,
   hostPath,
+  isPythonWorker,
   jobpipeServices,
   keysService,
   loadCompose,
+  pipelineModules,
+  PYTHON_WORKER_TARGET,
   readDockerfile,
   repoRoot,
+  roleOf,
   roleServices,
   roleSettings,
   volumeMounts,
+  workerPools,
   type ComposeService,
 } from './deploy-fixtures/compose.js';
 
 const compose = loadCompose({});
+
+/** The pipeline names (definePipeline's `name`) of a JOBPIPE_PIPELINE value, loaded from this checkout's built tree. */
+async function pipelineNames(value: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const path of pipelineModules(value)) names.push(((await import(pathToFileURL(hostPath(path)).href)) as { default: { name: string } }).default.name);
+  return names;
+}
+
+/** What the Python worker (workers/python) reads: the TypeScript worker's settings of these names. */
+const PYTHON_WORKER_ENV = new Set([
+  'JOBPIPE_JOBS_CONNECT',
+  'JOBPIPE_RESULTS_CONNECT',
+  'JOBPIPE_WORKER_ID',
+  'JOBPIPE_CURVE_SERVER_KEY',
+  'JOBPIPE_CURVE_SERVER_KEY_FILE',
+  'JOBPIPE_CURVE_SECRET',
+  'JOBPIPE_CURVE_SECRET_FILE',
+  'JOBPIPE_METRICS_PORT',
+]);
+const POOLS = ['worker-echo', 'worker-primes', 'worker-python'];
 
 /** A directory standing in for each named volume of the file. */
 const volumeDirs = Object.fromEntries(Object.keys(compose.volumes ?? {}).map((volume) => [volume, mkdtempSync(join(tmpdir(), `jobpipe-compose-${volume}-`))]));
@@ -110,34 +139,62 @@ describe('docker-compose.yml', () => {
     expect(compose).not.toHaveProperty('version');
   });
 
-  it('can run N workers: the worker service has no container_name, no host ports and no fixed hostname', () => {
-    const worker = compose.services.worker!;
-    expect(worker.container_name).toBeUndefined();
-    expect(worker.hostname).toBeUndefined();
-    expect(worker.ports).toBeUndefined();
-    expect(worker.scale).toBeUndefined();
+  it('can run N workers of each pool (`--scale worker-primes=N`): no pool has a container_name, host ports, a fixed hostname or a replica count', () => {
+    expect(
+      workerPools(compose)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(POOLS);
+    expect(compose.services.worker, 'one service per pool, none called worker').toBeUndefined();
+    for (const [name, worker] of workerPools(compose)) {
+      expect(worker.container_name, name).toBeUndefined();
+      expect(worker.hostname, name).toBeUndefined();
+      expect(worker.ports, name).toBeUndefined();
+      expect(worker.scale, name).toBeUndefined();
+      expect(worker.deploy, name).toBeUndefined();
+    }
     // And nothing else claims a fixed name either, so two projects can run side by side.
     for (const [name, service] of Object.entries(compose.services)) expect(service.container_name, name).toBeUndefined();
   });
 
-  it('runs the three roles and the one-shot keys service from the image built here; each role reads only settings its role knows, with values it accepts', () => {
+  it('runs the three roles and the one-shot keys service from the image built here, the Python worker from its target; each role reads only settings its role knows, with values it accepts', () => {
     expect(
       jobpipeServices(compose)
         .map(([name]) => name)
         .sort(),
-    ).toEqual(['keys', 'sink', 'ventilator', 'worker']);
-    for (const [name, service] of jobpipeServices(compose)) expect(service.build, name).toBe('.');
+    ).toEqual(['keys', 'sink', 'ventilator', ...POOLS]);
+    for (const [name, service] of jobpipeServices(compose))
+      expect(service.build, name).toEqual(isPythonWorker(service) ? { context: '.', target: PYTHON_WORKER_TARGET } : '.');
     const roles = roleServices(compose);
-    expect(roles.map(([name]) => name).sort()).toEqual(['sink', 'ventilator', 'worker']);
+    expect(roles.map(([name]) => name).sort()).toEqual(['sink', 'ventilator', 'worker-echo', 'worker-primes']);
     expect(firstKeysRun?.status, firstKeysRun?.stderr).toBe(0);
     for (const [name, service] of roles) {
-      expect(service.command, name).toEqual([name]);
-      const settings = roleSettings[name]!;
+      expect(service.command, name).toEqual([name.startsWith('worker-') ? 'worker' : name]);
+      const settings = roleSettings[roleOf(service)]!;
       const known = new Set(Object.values(settings).map((setting) => setting.env));
       for (const key of Object.keys(service.environment ?? {})) expect(known.has(key), `${name} does not read ${key}`).toBe(true);
       // Paths under /app are this checkout's built tree, paths under /keys the keys service's output.
       expect(() => loadConfig(settings, { env: roleEnvHere(service) }), name).not.toThrow();
     }
+    // The Python worker: its image (another tag than the node image's), the module it serves as its command, settings it reads.
+    for (const [name, service] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate))) {
+      expect(service.image, name).not.toBe(compose.services.ventilator!.image);
+      expect(service.command, `${name}: python3 -m jobpipe_worker <module>`).toEqual([expect.stringMatching(/^jobpipe_worker\.examples\.[a-z_]+$/)]);
+      for (const key of Object.keys(service.environment ?? {})) expect(PYTHON_WORKER_ENV.has(key), `the Python worker does not read ${key}`).toBe(true);
+    }
+  });
+
+  it('the ventilator and the sink serve every pipeline (primes and echo); each pool serves some of them, and each pipeline has a pool', async () => {
+    const env = (name: string) => compose.services[name]!.environment!;
+    expect(env('sink').JOBPIPE_PIPELINE).toBe(env('ventilator').JOBPIPE_PIPELINE);
+    const served = await pipelineNames(env('ventilator').JOBPIPE_PIPELINE!);
+    expect([...served].sort()).toEqual(['echo', 'primes']);
+    const pools: Record<string, string[]> = {};
+    for (const [name, service] of workerPools(compose))
+      pools[name] = isPythonWorker(service) ? [service.command![0]!.split('.').at(-1)!] : await pipelineNames(service.environment!.JOBPIPE_PIPELINE!);
+    expect(pools).toEqual({ 'worker-primes': ['primes'], 'worker-echo': ['echo'], 'worker-python': ['primes'] });
+    for (const [name, pipelines] of Object.entries(pools)) for (const pipeline of pipelines) expect(served, `${name} serves ${pipeline}`).toContain(pipeline);
+    for (const pipeline of served) expect(Object.values(pools).flat(), `a pool serves ${pipeline}`).toContain(pipeline);
   });
 
   it('CURVE: the keys service runs `jobpipe keys --out <its volume> --keep` and nothing else, once per `up`, and a second run keeps the keys', () => {
@@ -186,19 +243,35 @@ describe('docker-compose.yml', () => {
         expect(key, 'keys from files, not in the environment').toMatch(/_FILE$/);
         expect(value.startsWith(`${mount!.target}/`), `${name} ${key}=${value}`).toBe(true);
       }
-      configs[name] = loadConfig(roleSettings[name]!, { env: roleEnvHere(service) });
+      configs[roleOf(service)] = loadConfig(roleSettings[roleOf(service)]!, { env: roleEnvHere(service) });
     }
     expectOneKeySet(configs);
-    // Every replica of the worker service presents the same key (the shared-client-key option, SECURITY.md).
-    expect(compose.services.worker!.environment!.JOBPIPE_CURVE_SECRET_FILE).toMatch(/\/client-1\.secret$/);
+    // Every replica of every pool presents the same key (the shared-client-key option, SECURITY.md).
+    for (const [name, service] of workerPools(compose)) expect(service.environment!.JOBPIPE_CURVE_SECRET_FILE, name).toMatch(/\/client-1\.secret$/);
+    // The Python worker, which is no role here: the same waiting, mount and key files, one set with the others'.
+    for (const [name, service] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate))) {
+      expect(service.depends_on?.[keysName], `${name} waits for ${keysName}`).toEqual({ condition: 'service_completed_successfully' });
+      const mount = volumeMounts(compose, service).find((candidate) => candidate.volume === keysVolume);
+      expect(mount?.readOnly, `${name} mounts ${keysVolume} read-only`).toBe(true);
+      const curve = Object.keys(service.environment ?? {}).filter((key) => key.startsWith('JOBPIPE_CURVE_'));
+      expect(curve.sort()).toEqual(['JOBPIPE_CURVE_SECRET_FILE', 'JOBPIPE_CURVE_SERVER_KEY_FILE']);
+      const here = roleEnvHere(service);
+      expectWorkerKeysFit(
+        configs,
+        { serverKey: readFileSync(here.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8'), secretKey: readFileSync(here.JOBPIPE_CURVE_SECRET_FILE!, 'utf8') },
+        name,
+      );
+    }
   });
 
   it('wires the roles by service name to the endpoints the others bind, and to Redis', () => {
     const env = (name: string) => compose.services[name]!.environment!;
     const port = (endpoint: string) => /:(\d+)$/.exec(endpoint)![1];
-    expect(env('worker').JOBPIPE_JOBS_CONNECT).toBe(`tcp://ventilator:${port(env('ventilator').JOBPIPE_JOBS_BIND!)}`);
-    expect(env('worker').JOBPIPE_RESULTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_RESULTS_BIND!)}`);
-    expect(env('ventilator').JOBPIPE_RESULTS_CONNECT).toBe(env('worker').JOBPIPE_RESULTS_CONNECT);
+    for (const [name] of workerPools(compose)) {
+      expect(env(name).JOBPIPE_JOBS_CONNECT, name).toBe(`tcp://ventilator:${port(env('ventilator').JOBPIPE_JOBS_BIND!)}`);
+      expect(env(name).JOBPIPE_RESULTS_CONNECT, name).toBe(`tcp://sink:${port(env('sink').JOBPIPE_RESULTS_BIND!)}`);
+    }
+    expect(env('ventilator').JOBPIPE_RESULTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_RESULTS_BIND!)}`);
     expect(env('ventilator').JOBPIPE_EVENTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_EVENTS_BIND!)}`);
     const withPassword = loadCompose({ JOBPIPE_REDIS_PASSWORD: 's3cret' });
     for (const role of ['ventilator', 'sink']) {
@@ -224,7 +297,7 @@ describe('docker-compose.yml', () => {
 
   it('healthchecks on /readyz at the metrics port; depends_on waits for healthy services; restarts; a worker has time to drain', () => {
     for (const [name, service] of roleServices(compose)) {
-      const metricsPort = Number(service.environment!.JOBPIPE_METRICS_PORT ?? roleSettings[name]!.metricsPort!.default);
+      const metricsPort = Number(service.environment!.JOBPIPE_METRICS_PORT ?? roleSettings[roleOf(service)]!.metricsPort!.default);
       expect(service.healthcheck!.test.join(' '), name).toContain(`http://127.0.0.1:${metricsPort}/readyz`);
       expect(service.restart, name).toBe('unless-stopped');
       for (const port of published(service)) expect(port.container, `${name} publishes its metrics port only`).toBe(metricsPort);
@@ -237,15 +310,23 @@ describe('docker-compose.yml', () => {
         if (condition === 'service_completed_successfully') expect(compose.services[dependency]!.restart, `${dependency} runs once`).toBe('no');
       }
     }
-    expect(compose.services.worker!.depends_on).toEqual({
-      keys: { condition: 'service_completed_successfully' },
-      ventilator: { condition: 'service_healthy' },
-      sink: { condition: 'service_healthy' },
-    });
-    const worker = compose.services.worker!;
-    const drainMs = Number(worker.environment!.JOBPIPE_DRAIN_TIMEOUT_MS ?? roleSettings.worker!.drainTimeoutMs!.default);
-    // A worker exits at most 5 s after its drain timeout; Docker's default is a SIGKILL after 10 s.
-    expect(durationMs(worker.stop_grace_period!)).toBeGreaterThanOrEqual(drainMs + 10_000);
+    for (const [name, worker] of workerPools(compose)) {
+      expect(worker.depends_on, name).toEqual({
+        keys: { condition: 'service_completed_successfully' },
+        ventilator: { condition: 'service_healthy' },
+        sink: { condition: 'service_healthy' },
+      });
+      const drainMs = Number(worker.environment!.JOBPIPE_DRAIN_TIMEOUT_MS ?? roleSettings.worker!.drainTimeoutMs!.default);
+      // A worker exits at most 5 s after its drain timeout; Docker's default is a SIGKILL after 10 s.
+      expect(durationMs(worker.stop_grace_period!), name).toBeGreaterThanOrEqual(drainMs + 10_000);
+      expect(worker.restart, name).toBe('unless-stopped');
+    }
+    // The Python worker serves /metrics and /healthz, no /readyz: its healthcheck asks /healthz, with python3 (no node in its image).
+    for (const [name, worker] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate))) {
+      const metricsPort = Number(worker.environment!.JOBPIPE_METRICS_PORT ?? 9400);
+      expect(worker.healthcheck!.test.slice(0, 2), name).toEqual(['CMD', 'python3']);
+      expect(worker.healthcheck!.test.join(' '), name).toContain(`http://127.0.0.1:${metricsPort}/healthz`);
+    }
   });
 
   it('Prometheus gets deploy/prometheus, whose scrape targets are services and ports that exist', () => {
@@ -256,6 +337,11 @@ describe('docker-compose.yml', () => {
     const config = parse(readFileSync(resolve(mount.source, 'prometheus.yml'), 'utf8')) as { rule_files: string[]; scrape_configs: any[] };
     for (const pattern of config.rule_files) expect(pattern.startsWith(`${mount.target}/`), pattern).toBe(true);
     expect(existsSync(resolve(mount.source, 'rules/jobpipe.yml'))).toBe(true);
+    // Every worker of every pool is in job jobpipe-worker (the rules and the dashboard select it),
+    // found by its pool's service name, and labelled with its pool as on Kubernetes.
+    const workerJob = config.scrape_configs.find((job) => job.job_name === 'jobpipe-worker');
+    expect(workerJob.dns_sd_configs.flatMap((sd: any) => sd.names).sort()).toEqual(POOLS);
+    expect(workerJob.relabel_configs).toContainEqual({ source_labels: ['__meta_dns_name'], regex: 'worker-(.+)', target_label: 'pool' });
     for (const job of config.scrape_configs) {
       const targets: string[] = [
         ...(job.static_configs ?? []).flatMap((group: any) => group.targets),
@@ -295,9 +381,29 @@ describe('Dockerfile', () => {
   const runtime = dockerfile.stages.at(-1)!;
   const instruction = (keyword: string) => runtime.instructions.filter((candidate) => candidate.keyword === keyword).at(-1)?.args;
 
-  it('builds every stage on node:20-bookworm-slim (what container-check.sh stands in for)', () => {
+  it('builds every stage of the jobpipe image on node:20-bookworm-slim (what container-check.sh stands in for), the last one being it', () => {
     expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
-    for (const stage of dockerfile.stages) expect(stage.from).toBe('node:20-bookworm-slim');
+    // `docker build .` builds the last stage: the node image, not the Python worker's.
+    expect(runtime.name).not.toBe(PYTHON_WORKER_TARGET);
+    for (const stage of dockerfile.stages.filter((candidate) => candidate.name !== PYTHON_WORKER_TARGET))
+      expect(stage.from, stage.name).toBe('node:20-bookworm-slim');
+  });
+
+  it('has a python-worker target for the Python worker: workers/python pip-installed, run as uid 1000 with python3 -m jobpipe_worker, a HEALTHCHECK on /healthz', () => {
+    const stage = dockerfile.stages.find((candidate) => candidate.name === PYTHON_WORKER_TARGET)!;
+    expect(stage, `a stage named ${PYTHON_WORKER_TARGET}`).toBeDefined();
+    expect(stage.from).toMatch(/^(python:3\.\d+-slim|debian:bookworm-slim)/);
+    const last = (keyword: string) => stage.instructions.filter((candidate) => candidate.keyword === keyword).at(-1)?.args;
+    expect(stage.instructions.some((candidate) => candidate.keyword === 'COPY' && /^workers\/python\s/.test(candidate.args))).toBe(true);
+    expect(stage.instructions.some((candidate) => candidate.keyword === 'RUN' && /pip3? install/.test(candidate.args))).toBe(true);
+    // The same uid as the node image's user: the keys volume's secret files are that uid's, mode 0600.
+    expect(last('USER')).toMatch(/^1000(:1000)?$/);
+    expect(JSON.parse(last('ENTRYPOINT')!)).toEqual(['python3', '-m', 'jobpipe_worker']);
+    expect(last('HEALTHCHECK')).toMatch(/\/healthz/);
+    expect(last('HEALTHCHECK')).toContain('JOBPIPE_METRICS_PORT');
+    // Every pool that runs it builds it from this target.
+    for (const [name, service] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate)))
+      expect((service.build as { target: string }).target, name).toBe(stage.name);
   });
 
   it('runs as the non-root user node, node itself as the entrypoint, with a HEALTHCHECK on /healthz', () => {
@@ -355,5 +461,18 @@ describe('Dockerfile', () => {
       ).toBe(true);
     for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.base.json']) expect(included).toContain(path);
     for (const pattern of ['**/node_modules', '**/dist', '**/*.tsbuildinfo']) expect(ignore).toContain(pattern);
+  });
+
+  it('.dockerignore lets in workers/python, which the python-worker target copies, and keeps out its bytecode', () => {
+    const ignore = readFileSync(resolve(repoRoot, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
+    const included = ignore.filter((line) => line.startsWith('!')).map((line) => line.slice(1));
+    expect(
+      included.some((path) => path === 'workers/python' || path === 'workers'),
+      'a line `!workers/python` in .dockerignore (it starts with `*`: without it the COPY of workers/python fails)',
+    ).toBe(true);
+    expect(ignore, 'a line `**/__pycache__`').toContain('**/__pycache__');
   });
 });

@@ -80,9 +80,34 @@ export function roleServices(compose: ComposeFile): [string, ComposeService][] {
   return jobpipeServices(compose).filter(([, service]) => service.command?.length === 1 && roleSettings[service.command[0]!] !== undefined);
 }
 
+/** The Dockerfile's target that builds the Python worker's image (workers/python). */
+export const PYTHON_WORKER_TARGET = 'python-worker';
+
+/** Whether a service runs the Python worker: built from the Dockerfile's python-worker target. */
+export function isPythonWorker(service: ComposeService): boolean {
+  return typeof service.build === 'object' && (service.build as { target?: string }).target === PYTHON_WORKER_TARGET;
+}
+
+/** The role a jobpipe role service runs: its command's one word (ventilator, sink, worker). */
+export function roleOf(service: ComposeService): string {
+  return service.command![0]!;
+}
+
+/** The worker pools: every service that runs workers, the TypeScript worker role or the Python worker. */
+export function workerPools(compose: ComposeFile): [string, ComposeService][] {
+  return Object.entries(compose.services).filter(
+    ([, service]) => isPythonWorker(service) || (service.build !== undefined && service.command?.length === 1 && service.command[0] === 'worker'),
+  );
+}
+
+/** A JOBPIPE_PIPELINE value's modules, in order: one path, or several separated by commas. */
+export function pipelineModules(value: string): string[] {
+  return value.split(',').map((part) => part.trim());
+}
+
 /** The jobpipe service that runs `jobpipe keys` (its command's first word), if there is one. */
 export function keysService(compose: ComposeFile): [string, ComposeService] | undefined {
-  return jobpipeServices(compose).find(([, service]) => service.command?.[0] === 'keys');
+  return jobpipeServices(compose).find(([, service]) => !isPythonWorker(service) && service.command?.[0] === 'keys');
 }
 
 export interface VolumeMount {
@@ -104,6 +129,11 @@ export function volumeMounts(compose: ComposeFile, service: ComposeService): Vol
  * in that volume's stand-in directory (`volumeDirs`, by volume name); elsewhere, `hostPath`.
  */
 export function containerPathHere(path: string, mounts: VolumeMount[], volumeDirs: Record<string, string>): string {
+  // A list of paths (JOBPIPE_PIPELINE of a role serving several pipelines): each one mapped.
+  if (path.includes(','))
+    return pipelineModules(path)
+      .map((part) => containerPathHere(part, mounts, volumeDirs))
+      .join(',');
   for (const mount of mounts) {
     if (path === mount.target || path.startsWith(`${mount.target}/`)) {
       const dir = volumeDirs[mount.volume];
