@@ -28,7 +28,7 @@ class Logger:
             return
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         line = {"level": level, "time": now, **self.bindings, **fields, "msg": msg}
-        text = json.dumps(line, ensure_ascii=False, default=str)
+        text = json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str)
         stream = self.stream or sys.stdout
         with _lock:
             try:

@@ -20,6 +20,7 @@ from .packing import error_of, pack_results
 
 ACCEPTED = ("Jobs", "Drained", "Cancel")  # what a worker DEALER accepts (PROTOCOL.md section 1)
 MAX_POLL_MS = 100
+SEND_RETRY_S = 0.05  # a Credit or Drain the ventilator could not take is tried again this soon
 READS_PER_TURN = 1000  # frames read before the loop looks at outcomes and credit again
 RESULTS_LINGER_MS = 5000  # lets results sent just before exit reach the sink
 
@@ -130,6 +131,9 @@ class Worker:
         self.dealer.setsockopt(zmq.ROUTING_ID, self.routing_id)
         self.dealer.setsockopt(zmq.MAXMSGSIZE, 2 * self.limit)  # between limit and 2x: too_large; above: cut
         self.dealer.setsockopt(zmq.LINGER, 0)  # the worker drains before it closes
+        # Queue nothing while not connected: a Credit that cannot leave now is sent again (and
+        # up to date) on the next turn, rather than a pile of stale ones on connection.
+        self.dealer.setsockopt(zmq.IMMEDIATE, 1)
         self.push = self.context.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, RESULTS_LINGER_MS)
         settings = self.settings
@@ -255,7 +259,9 @@ class Worker:
     def _poll_ms(self, now):
         due = [MAX_POLL_MS / 1000]
         if self.last_beat is not None:
-            due.append(self.last_beat + self.heartbeat - now)
+            # Overdue only when the last send failed (not connected): retry soon, not in a spin.
+            beat_in = self.last_beat + self.heartbeat - now
+            due.append(beat_in if beat_in > 0 else SEND_RETRY_S)
         if self.job_timeout is not None:
             for runner in self.runners.values():
                 due.extend(job.deadline - now for job in runner.running if job.deadline is not None)
@@ -445,19 +451,21 @@ class Worker:
             for runner in lanes:
                 runner.lane.grant()
             credit = {"worker": self.worker_id, "pipelines": {runner.name: runner.lane.credit() for runner in lanes}}
-            self._send_dealer(encode_body(2, "Credit", credit))
-            self.last_beat = now
+            if self._send_dealer(encode_body(2, "Credit", credit)):
+                self.last_beat = now
 
     def _send_drain(self, now):
-        self._send_dealer(encode_body(1, "Drain", {"worker": self.worker_id, "received": self.received}))
-        self.last_beat = now
+        if self._send_dealer(encode_body(1, "Drain", {"worker": self.worker_id, "received": self.received})):
+            self.last_beat = now
 
     def _send_dealer(self, frame):
+        """Sends without blocking the I/O thread; False when the ventilator cannot take it now (not
+        connected, or its pipe is full): counts are cumulative, so the next one says it all."""
         try:
             self.dealer.send(frame, zmq.NOBLOCK)
+            return True
         except zmq.Again:
-            # Not connected yet, or the pipe is full: counts are cumulative, the next one says it all.
-            self.logger.debug("credit not sent: the ventilator cannot take it now")
+            return False
 
     # ---- drain (PROTOCOL.md section 5) --------------------------------------------------------
 
