@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   checkSetting,
   common,
+  existingFile,
   integer,
   json,
   nonEmpty,
@@ -29,8 +30,18 @@ export const redisAccess = {
   redisPrefix: common.redisPrefix,
 };
 
+/** The one pipeline module a producer submits to (a role's JOBPIPE_PIPELINE may list several). */
+export const onePipeline = setting({
+  ...common.pipeline,
+  description: 'path of the pipeline module to submit to (one module; the roles may serve several)',
+  parse: (raw: string) => {
+    if (raw.includes(',')) throw new Error(`"${raw}" names several modules: give the one pipeline to submit to`);
+    return existingFile(raw);
+  },
+});
+
 export const submitSettings = {
-  pipeline: common.pipeline,
+  pipeline: onePipeline,
   ...redisAccess,
   input: setting({ env: 'JOBPIPE_INPUT', flag: 'input', description: "the batch's input, as JSON", parse: json }),
   batchId: setting<string | undefined>({

@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { common, duration, json, nonEmpty, setting } from '@jobpipe/config';
 import type { JobReport } from '@jobpipe/intake';
-import { redisAccess, submitSettings, withClient } from './admin-commands.js';
+import { onePipeline, redisAccess, submitSettings, withClient } from './admin-commands.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 import { UsageError } from './usage-error.js';
 
 export const addSettings = {
-  pipeline: common.pipeline,
+  pipeline: onePipeline,
   ...redisAccess,
   payload: setting({ env: 'JOBPIPE_PAYLOAD', flag: 'payload', description: "the job's payload, as JSON: what its handler gets", parse: json }),
   jobId: setting<string | undefined>({

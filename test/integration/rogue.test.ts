@@ -206,7 +206,8 @@ describe('malformed messages', () => {
     });
     const credit = await fromWorker.take('a Credit from the worker', (item) => item.message.type === 'Credit');
     const { routingId } = credit;
-    const granted = credit.message.type === 'Credit' ? credit.message.granted : 0;
+    // A version 2 Credit (PROTOCOL.md 3.3): the one lane of the one pipeline it serves.
+    const granted = credit.message.type === 'Credit' && credit.message.version === 2 ? (credit.message.pipelines.echo?.granted ?? 0) : 0;
     expect(granted).toBeGreaterThanOrEqual(2);
 
     const job = (seq: number, i: number) => ({
@@ -258,8 +259,11 @@ describe('malformed messages', () => {
     expect(worker.running).toBe(true);
     await expectLogged(worker, reasons);
     // Dropped messages are not counted as received: its next Credit reports the 2 valid jobs only.
-    const later = await fromWorker.take('a Credit after the jobs', (item) => item.message.type === 'Credit' && item.message.received > 0);
-    expect(later.message).toMatchObject({ type: 'Credit', worker: 'lone-worker', received: 2 });
+    const later = await fromWorker.take(
+      'a Credit after the jobs',
+      (item) => item.message.type === 'Credit' && item.message.version === 2 && (item.message.pipelines.echo?.received ?? 0) > 0,
+    );
+    expect(later.message).toMatchObject({ type: 'Credit', version: 2, worker: 'lone-worker', pipelines: { echo: { received: 2 } } });
 
     // It still shuts down cleanly: SIGTERM, Drain to its ventilator (us), Drained, exit 0.
     worker.child.kill('SIGTERM');

@@ -12,6 +12,7 @@ import { loadConfig, redisConnectionFrom, replicationFrom, type ConfigOf } from 
 import { connectRoleRedis, MemoryResultLedger, startLedgerClock, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
+import type { Pipeline } from '@jobpipe/pipeline';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { sinkSettings } from './settings.js';
 import { Sink } from './sink.js';
@@ -36,23 +37,24 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     config,
     metricsPortSetting: sinkSettings.metricsPort,
     malformedReasons: [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch'],
-    build: ({ pipeline, logger, metrics }) => {
+    build: ({ pipelines, logger, metrics }) => {
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
-      // A pipeline that sets no retries or backoff gets the ledger's defaults (RedisResultLedgerOptions).
       const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
       if (redisLedger && replication) redisLedger.requireReplicas(replication.replicas, replication.timeoutMs);
-      const ledger: ResultLedger = redisLedger
-        ? new RedisResultLedger(redisLedger, {
-            retries: pipeline.retries,
-            retryBackoffMs: pipeline.retryBackoffMs,
-            retryBackoffMaxMs: pipeline.retryBackoffMaxMs,
-            retentionMs: config.retention,
-            deadRetentionMs: config.deadRetention,
-          })
-        : new MemoryResultLedger();
+      // Each pipeline's retries and backoff; one that sets none gets the ledger's defaults (RedisResultLedgerOptions).
+      const ledgerOf = (pipeline: Pipeline): ResultLedger =>
+        redisLedger
+          ? new RedisResultLedger(redisLedger, {
+              retries: pipeline.retries,
+              retryBackoffMs: pipeline.retryBackoffMs,
+              retryBackoffMaxMs: pipeline.retryBackoffMaxMs,
+              retentionMs: config.retention,
+              deadRetentionMs: config.deadRetention,
+            })
+          : new MemoryResultLedger();
       const sink = new Sink({
-        pipeline,
-        ledger,
+        pipelines,
+        ledgerOf,
         resultsBind: config.resultsBind,
         eventsBind: config.eventsBind,
         maxMessageBytes: config.maxMessageBytes,

@@ -28,12 +28,16 @@ const SINK_OPTION_RULES = {
 /** Every default of the sink, once; an embedder may leave any of these out. */
 export const SINK_DEFAULTS = Object.freeze(defaultsOf(SINK_OPTION_RULES));
 
-/** What an embedder gives `new Sink(...)`: a pipeline, and whatever else it wants to choose. */
+/** What an embedder gives `new Sink(...)`: a pipeline (or several), and whatever else it wants to choose. */
 export interface SinkOptions {
-  /** The pipeline whose results this sink records (its `collect`, `summarize`). */
-  pipeline: Pipeline;
-  /** Where results are recorded once each. @default new MemoryResultLedger() (persistence off) */
+  /** The pipeline whose results this sink records (its `collect`, `summarize`); or give `pipelines`. */
+  pipeline?: Pipeline;
+  /** The pipelines whose results this sink records, each in a lane of its own; names must differ. */
+  pipelines?: readonly Pipeline[];
+  /** Where results are recorded once each, with one pipeline. @default new MemoryResultLedger() (persistence off) */
   ledger?: ResultLedger;
+  /** Where each pipeline's results are recorded, with several. @default a MemoryResultLedger each */
+  ledgerOf?: (pipeline: Pipeline) => ResultLedger;
   /** ZeroMQ endpoint the PULL socket for Results, BatchStart and BatchEnd binds. @default 'tcp://*:5558' */
   resultsBind?: string;
   /** ZeroMQ endpoint the PUB socket for batch events binds. @default 'tcp://*:5559' */
@@ -78,17 +82,26 @@ export interface SinkOptions {
   reconcileEveryMs?: number;
 }
 
-/** SinkOptions with every default filled in. */
+/** SinkOptions with every default filled in: `pipeline` and `ledger` are the first lane's. */
 export type SinkOptionsWithDefaults = Required<SinkOptions>;
 
-/** What the sink's rooms read: defaults filled in, checked, frozen. Nothing inside reads SinkOptions. */
+/**
+ * What the sink's rooms read: defaults filled in, checked, frozen; `pipeline` and `ledger` are
+ * the lane's (one per pipeline, see Sink). Nothing inside reads SinkOptions.
+ */
 export type CompiledSinkOptions = Readonly<SinkOptionsWithDefaults>;
 
 /** Fills in every default (see SINK_DEFAULTS); checks nothing. */
 export function withDefaults(options: SinkOptions): SinkOptionsWithDefaults {
+  const pipelines = options.pipelines ?? (options.pipeline ? [options.pipeline] : []);
+  const ledgerOf = options.ledgerOf ?? (options.ledger && pipelines.length === 1 ? () => options.ledger! : () => new MemoryResultLedger());
+  const first = pipelines[0];
   return {
     ...SINK_DEFAULTS,
-    ledger: options.ledger ?? new MemoryResultLedger(),
+    pipelines,
+    ledgerOf,
+    ledger: options.ledger ?? (first ? ledgerOf(first) : new MemoryResultLedger()),
+    ...(first ? { pipeline: first } : {}),
     security: options.security ?? SocketSecurity.plain(),
     logger: options.logger ?? createLogger('sink', 'silent'),
     metrics: options.metrics ?? new Metrics({ defaultMetrics: false }),
@@ -99,7 +112,14 @@ export function withDefaults(options: SinkOptions): SinkOptionsWithDefaults {
 /** withDefaults, then checked: a value the sink cannot run with is an OptionError naming the field. */
 export function compileSinkOptions(options: SinkOptions): CompiledSinkOptions {
   const o = withDefaults(options);
-  if (typeof o.pipeline?.name !== 'string' || o.pipeline.name === '') throw new OptionError('sink', 'pipeline', 'a pipeline with a name is required');
+  if (options.pipeline !== undefined && options.pipelines !== undefined) throw new OptionError('sink', 'pipelines', 'give pipeline or pipelines, not both');
+  if (o.pipelines.length === 0) throw new OptionError('sink', 'pipeline', 'a pipeline with a name is required');
+  for (const pipeline of o.pipelines) {
+    if (typeof pipeline?.name !== 'string' || pipeline.name === '') throw new OptionError('sink', 'pipeline', 'a pipeline with a name is required');
+  }
+  const names = o.pipelines.map((pipeline) => pipeline.name);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw new OptionError('sink', 'pipelines', `two pipelines are named ${twice}`);
   checkOptions('sink', o, SINK_OPTION_RULES);
   return Object.freeze(o);
 }

@@ -10,12 +10,21 @@ import { Recorder } from './recorder.js';
 import { retrying } from './retrying.js';
 import { compileSinkOptions, type CompiledSinkOptions, type SinkOptions } from './sink-options.js';
 
+/** One pipeline's part of the sink: its results are recorded and folded apart from the others'. */
+interface SinkLane {
+  readonly options: CompiledSinkOptions;
+  readonly book: BatchBook;
+  readonly recorder: Recorder;
+  readonly inbox: Inbox;
+  reconciling: boolean;
+}
+
 /**
  * The sink role: records each job's result once, folds it into its batch, and publishes
- * Recorded acks (gathered a few milliseconds) and batch events. This is the shell: its sockets
- * and its lifecycle. The rooms do the work: the Inbox hands on what arrived together, the
- * Recorder records it once and acks it, the BatchBook keeps the open batches, their folds and
- * their completion.
+ * Recorded acks (gathered a few milliseconds) and batch events. This is the shell: its sockets,
+ * its lifecycle, and a lane per pipeline it records, where the rooms do the work: the Inbox hands
+ * on what arrived together, the Recorder records it once and acks it, the BatchBook keeps the
+ * open batches, their folds and their completion.
  */
 export class Sink {
   readonly #o: CompiledSinkOptions;
@@ -24,12 +33,9 @@ export class Sink {
   readonly #publisher: SerialSender;
   readonly #dropped: DroppedMessages;
   readonly #acks: RecordedAcks;
-  readonly #book: BatchBook;
-  readonly #recorder: Recorder;
-  readonly #inbox: Inbox;
+  readonly #lanes = new Map<string, SinkLane>();
   #loop: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #reconciling = false;
   #running = false;
 
   constructor(options: SinkOptions) {
@@ -41,27 +47,36 @@ export class Sink {
     this.#publisher = new SerialSender(this.#events);
     const publish = (frame: Buffer) => void this.#publish(frame);
     this.#acks = new RecordedAcks((batch, seqs) => publish(encode({ type: 'Recorded', batch, seqs })));
-    this.#book = new BatchBook(o, { publish, flushAcks: () => this.#acks.flush() });
     const running = () => this.#running;
-    this.#recorder = new Recorder(o, {
-      book: this.#book,
-      acks: this.#acks,
-      parked: new ParkedResults({ maxResults: o.maxParkedResults, maxBytes: o.maxParkedBytes }),
-      unknownBatch: (detail) => this.#malformed('unknown_batch', detail, 0),
-      running,
-    });
-    this.#inbox = new Inbox(
-      {
-        packs: (packs) => this.#recorder.record(packs),
-        control: async (message) => {
-          if (message.type === 'BatchEnd') return retrying(() => this.#book.end(message.batch, message.jobs), o.logger, running);
-          let started = false;
-          await retrying(async () => void (started = await this.#book.begin(message.batch)), o.logger, running);
-          if (started) await this.#recorder.release(message.batch);
+    for (const pipeline of o.pipelines) {
+      const lane: CompiledSinkOptions = Object.freeze({
+        ...o,
+        pipeline,
+        ledger: o.pipelines.length === 1 ? o.ledger : o.ledgerOf(pipeline),
+        logger: o.pipelines.length === 1 ? o.logger : o.logger.child({ pipeline: pipeline.name }),
+      });
+      const book = new BatchBook(lane, { publish, flushAcks: () => this.#acks.flush() });
+      const recorder = new Recorder(lane, {
+        book,
+        acks: this.#acks,
+        parked: new ParkedResults({ maxResults: o.maxParkedResults, maxBytes: o.maxParkedBytes }),
+        unknownBatch: (detail) => this.#malformed('unknown_batch', detail, 0),
+        running,
+      });
+      const inbox = new Inbox(
+        {
+          packs: (packs) => recorder.record(packs),
+          control: async (message) => {
+            if (message.type === 'BatchEnd') return retrying(() => book.end(message.batch, message.jobs), lane.logger, running);
+            let started = false;
+            await retrying(async () => void (started = await book.begin(message.batch)), lane.logger, running);
+            if (started) await recorder.release(message.batch);
+          },
         },
-      },
-      { maxQueued: o.maxQueuedMessages, maxQueuedBytes: o.maxQueuedBytes },
-    );
+        { maxQueued: o.maxQueuedMessages, maxQueuedBytes: o.maxQueuedBytes },
+      );
+      this.#lanes.set(pipeline.name, { options: lane, book, recorder, inbox, reconciling: false });
+    }
   }
 
   get running(): boolean {
@@ -69,7 +84,8 @@ export class Sink {
   }
 
   async start(): Promise<void> {
-    const { logger, metrics, security, resultsBind, eventsBind, ledger, pipeline } = this.#o;
+    const { logger, metrics, security, resultsBind, eventsBind } = this.#o;
+    const lanes = [...this.#lanes.values()];
     await prepareServerBinds(security, {
       role: 'sink',
       endpoints: [resultsBind, eventsBind],
@@ -84,34 +100,43 @@ export class Sink {
       accept: ['Results', 'BatchStart', 'BatchEnd'],
       maxMessageBytes: this.#o.maxMessageBytes,
       onMessage: async (message: SinkMessage, _envelope, bytes) => {
-        if (message.pipeline !== pipeline.name) {
-          this.#malformed('wrong_pipeline', `message for pipeline ${message.pipeline}, this sink records ${pipeline.name}`, 0);
+        const lane = this.#lanes.get(message.pipeline);
+        if (!lane) {
+          this.#malformed('wrong_pipeline', `message for pipeline ${message.pipeline}, this sink records ${[...this.#lanes.keys()].join(', ')}`, 0);
           return;
         }
-        await this.#inbox.put(message, bytes);
+        await lane.inbox.put(message, bytes);
       },
       onMalformed: (error: ProtocolError, _envelope, bytes) => this.#malformed(error.reason, error.message, bytes),
     });
-    if (ledger.durable) {
-      this.#timer = setInterval(() => void this.#reconcile(), this.#o.reconcileEveryMs);
-      void this.#reconcile();
+    const durable = lanes.filter((lane) => lane.options.ledger.durable);
+    if (durable.length > 0) {
+      const reconcileAll = () => {
+        for (const lane of durable) void this.#reconcile(lane);
+      };
+      this.#timer = setInterval(reconcileAll, this.#o.reconcileEveryMs);
+      reconcileAll();
     }
-    logger.info({ results: resultsBind, events: eventsBind, durable: ledger.durable, curve: security.enabled }, 'sink started');
+    logger.info(
+      { pipelines: [...this.#lanes.keys()], results: resultsBind, events: eventsBind, durable: durable.length === lanes.length, curve: security.enabled },
+      'sink started',
+    );
   }
 
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    this.#inbox.close();
+    const lanes = [...this.#lanes.values()];
+    for (const lane of lanes) lane.inbox.close();
     clearInterval(this.#timer);
     this.#results.close();
     await this.#loop;
-    await this.#inbox.idle();
-    await this.#book.idle();
+    for (const lane of lanes) await lane.inbox.idle();
+    for (const lane of lanes) await lane.book.idle();
     this.#acks.flush();
     await this.#publisher.idle().catch(() => {});
     this.#events.close();
-    this.#o.logger.info({ openBatches: this.#book.openBatches }, 'sink stopped');
+    this.#o.logger.info({ openBatches: this.#openBatches() }, 'sink stopped');
   }
 
   /**
@@ -122,21 +147,27 @@ export class Sink {
     const { logger, metrics } = this.#o;
     metrics.redisWentBack.inc({ role: 'sink' });
     logger.error(
-      { clock: now, seen, noticedBy: now === undefined ? 'another role' : 'this one', openBatches: this.#book.openBatches },
+      { clock: now, seen, noticedBy: now === undefined ? 'another role' : 'this one', openBatches: this.#openBatches() },
       'Redis went back in time: it lost writes it had acknowledged; checking every open batch',
     );
-    void this.#book.checkFolds();
+    for (const lane of this.#lanes.values()) void lane.book.checkFolds();
   }
 
-  async #reconcile(): Promise<void> {
-    if (this.#reconciling || !this.#running) return;
-    this.#reconciling = true;
+  #openBatches(): number {
+    let open = 0;
+    for (const lane of this.#lanes.values()) open += lane.book.openBatches;
+    return open;
+  }
+
+  async #reconcile(lane: SinkLane): Promise<void> {
+    if (lane.reconciling || !this.#running) return;
+    lane.reconciling = true;
     try {
-      await this.#book.reconcile();
+      await lane.book.reconcile();
     } catch (error) {
-      this.#o.logger.warn({ err: error }, 'reconcile failed; will try again');
+      lane.options.logger.warn({ err: error }, 'reconcile failed; will try again');
     } finally {
-      this.#reconciling = false;
+      lane.reconciling = false;
     }
   }
 

@@ -1,6 +1,6 @@
 import { cancelNoticeKey, type PipelineControls } from '@jobpipe/ledger';
 import type { Logger } from '@jobpipe/observability';
-import type { Ventilator } from './ventilator.js';
+import type { PipelineLane } from './pipeline-lane.js';
 
 /** How often a ventilator reads its pipeline's controls: a pause takes effect within this. */
 export const CONTROLS_EVERY_MS = 250;
@@ -12,7 +12,7 @@ export const CONTROLS_EVERY_MS = 250;
  */
 export function watchControls(
   controls: Pick<PipelineControls, 'read'>,
-  ventilator: Pick<Ventilator, 'setControls' | 'controls' | 'cancel'>,
+  ventilator: Pick<PipelineLane, 'setControls' | 'controls' | 'cancel'>,
   logger: Logger,
   everyMs = CONTROLS_EVERY_MS,
 ): () => void {

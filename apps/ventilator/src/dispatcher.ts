@@ -22,7 +22,7 @@ const WRITE_AHEADS_AT_ONCE = 4;
 const WRITE_AHEAD_BYTES_AT_ONCE = 8 * 1024 * 1024;
 
 export interface DispatcherOptions {
-  options: Pick<CompiledVentilatorOptions, 'maxMessageBytes' | 'maxJobsPerMessage' | 'packBudgetBytes' | 'leaseMs' | 'labels'>;
+  options: Pick<CompiledVentilatorOptions, 'maxMessageBytes' | 'maxJobsPerMessage' | 'packBudgetBytes' | 'leaseMs'> & { labels: { readonly pipeline: string } };
   /** Where each pack is written ahead. */
   ledger: Pick<DispatchLedger, 'admit'>;
   backlog: Backlog;

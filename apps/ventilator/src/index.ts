@@ -22,6 +22,7 @@ import { Ventilator } from './ventilator.js';
 
 export { ventilatorSettings } from './settings.js';
 export { Ventilator, newBatchId } from './ventilator.js';
+export { PipelineLane } from './pipeline-lane.js';
 export { compileVentilatorOptions, withDefaults } from './ventilator-options.js';
 export type { CompiledVentilatorOptions, VentilatorOptions, VentilatorOptionsWithDefaults } from './ventilator-options.js';
 export { MemoryDispatchLedger, RedisDispatchLedger } from '@jobpipe/ledger';
@@ -41,23 +42,30 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     config,
     metricsPortSetting: ventilatorSettings.metricsPort,
     malformedReasons: MALFORMED_REASONS,
-    build: async ({ pipeline, logger, metrics }) => {
+    build: async ({ pipelines, logger, metrics }) => {
       // An --input that the pipeline rejects is a bad setting, not a batch to fail and serve on after.
-      if (config.input !== undefined) await checkInput(pipeline, config.input);
+      if (config.input !== undefined) await checkInput(inputPipeline(pipelines, config.inputPipeline), config.input);
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
       const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
       if (redisLedger && replication) redisLedger.requireReplicas(replication.replicas, replication.timeoutMs);
-      const ledger: DispatchLedger = redisLedger
-        ? new RedisDispatchLedger(redisLedger, { pipeline: pipeline.name, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
-        : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
+      const ledgerOf = (pipeline: string): DispatchLedger =>
+        redisLedger
+          ? new RedisDispatchLedger(redisLedger, { pipeline, leaseMs: config.leaseMs, maxAttempts: config.maxAttempts })
+          : new MemoryDispatchLedger({ leaseMs: config.leaseMs, maxAttempts: config.maxAttempts });
       if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so in-flight jobs live in this process only');
-      // Pause and rate limit: set for the pipeline in Redis, its tokens shared by its ventilators.
-      const controls = redisLedger && new PipelineControls(redisLedger.redis, redisLedger.keys, pipeline.name);
       const ventilator = new Ventilator({
-        pipeline,
-        ledger,
+        pipelines,
+        ledgerOf,
         rateLimit: config.rateLimit,
-        ...(controls ? { takeTokens: (rate: number, burst: number, want: number) => controls.takeTokens(rate, burst, want) } : {}),
+        // Pause and rate limit: set for each pipeline in Redis, its tokens shared by its ventilators.
+        ...(redisLedger
+          ? {
+              takeTokensOf: (pipeline: string) => {
+                const controls = new PipelineControls(redisLedger.redis, redisLedger.keys, pipeline);
+                return (rate: number, burst: number, want: number) => controls.takeTokens(rate, burst, want);
+              },
+            }
+          : {}),
         jobsBind: config.jobsBind,
         resultsConnect: config.resultsConnect,
         eventsConnect: config.eventsConnect,
@@ -89,14 +97,13 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
           [ventilatorSettings.resultsConnect, config.resultsConnect],
           [ventilatorSettings.eventsConnect, config.eventsConnect],
         ],
-        // Submitted batches, single jobs and the pipeline's controls come from Redis.
+        // Submitted batches, single jobs and each pipeline's controls come from Redis.
         async serveFromRedis() {
-          if (!redisLedger || !controls) return;
+          if (!redisLedger) return;
           services = startRedisServices({
             ledger: redisLedger,
-            controls,
-            ventilator,
-            pipeline: pipeline.name,
+            lanes: [...ventilator.lanes.values()],
+            redisWentBack: (now, seen) => ventilator.redisWentBack(now, seen),
             redisDisplay: redisConnection!.display,
             intakeLockMs: config.intakeLockMs,
             maxOpenBatches: config.maxOpenBatches,
@@ -115,11 +122,39 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
     const { ventilator } = role;
     if (config.minWorkers > 0) logger.info({ minWorkers: config.minWorkers }, 'waiting for workers before the batch');
     while (ventilator.running && ventilator.workersConnected < config.minWorkers) await new Promise((resolve) => setTimeout(resolve, 20));
-    ventilator.runBatch(config.input, config.batchId).then(
+    const pipeline = inputPipeline(
+      [...ventilator.lanes.values()].map((lane) => lane.pipeline),
+      config.inputPipeline,
+    ).name;
+    ventilator.runBatch(config.input, config.batchId, { pipeline }).then(
       (summary) => logger.info({ batch: summary.batch, summary }, 'batch completed'),
       (error: Error) => logger.error({ err: error }, 'batch failed'),
     );
   }
+}
+
+/**
+ * The pipeline an --input batch is for: the one named by --input-pipeline, else the one served.
+ * @throws ConfigError when several are served and none (or an unknown one) is named
+ */
+function inputPipeline(pipelines: readonly Pipeline[], name: string | undefined): Pipeline {
+  const { env, flag } = ventilatorSettings.inputPipeline;
+  if (name === undefined) {
+    if (pipelines.length === 1) return pipelines[0]!;
+    throw new ConfigError(
+      env,
+      flag,
+      `${settingName(ventilatorSettings.input)} with several pipelines needs ${settingName(ventilatorSettings.inputPipeline)}: one of ${pipelines.map((p) => p.name).join(', ')}`,
+    );
+  }
+  const pipeline = pipelines.find((each) => each.name === name);
+  if (!pipeline)
+    throw new ConfigError(
+      env,
+      flag,
+      `invalid ${settingName(ventilatorSettings.inputPipeline)}: ${name} is not a pipeline served here (${pipelines.map((p) => p.name).join(', ')})`,
+    );
+  return pipeline;
 }
 
 /**

@@ -9,20 +9,21 @@ import {
   JobStream,
   startLedgerClock,
   RedisRefusedError,
-  type PipelineControls,
+  PipelineControls,
   type RedisLedger,
 } from '@jobpipe/ledger';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import { watchControls } from './controls-watch.js';
 import { SingleJobs } from './single-jobs.js';
-import type { Ventilator } from './ventilator.js';
+import type { PipelineLane } from './pipeline-lane.js';
 import { measureWaitingWork } from './waiting-work.js';
 
 export interface RedisServicesOptions {
   ledger: RedisLedger;
-  controls: PipelineControls;
-  ventilator: Ventilator;
-  pipeline: string;
+  /** The lane of each pipeline served: each gets its intake, job stream and controls. */
+  lanes: readonly PipelineLane[];
+  /** Told when Redis went back in time (LedgerClock), once for every lane. */
+  redisWentBack: (now?: number, seen?: number) => void;
   /** How the Redis is named in errors (RedisConnectionSettings.display). */
   redisDisplay: string;
   /** JOBPIPE_INTAKE_LOCK_MS: a stopped ventilator's batches and read single jobs are taken over after it. */
@@ -44,14 +45,41 @@ export interface RedisServices {
 }
 
 /**
- * Starts what a ventilator with Redis serves besides its ledger: submitted batches from the
- * intake queue, single jobs from the job stream, the pipeline's controls (pause, rate limit), the
- * measure of the work waiting in Redis, and the ledger clock that notices Redis going back in time. The pipeline's name joins the known ones first, so a
- * user the ACL keeps from the prefix is refused here, in one line.
+ * Starts what a ventilator with Redis serves besides its ledger: for each pipeline, submitted
+ * batches from its intake queue, single jobs from its job stream, its controls (pause, rate
+ * limit) and the measure of the work waiting in Redis; and one ledger clock that notices Redis
+ * going back in time. Each pipeline's name joins the known ones first, so a user the ACL keeps
+ * from the prefix is refused here, in one line.
  */
 export function startRedisServices(o: RedisServicesOptions): RedisServices {
-  const { ledger, ventilator, pipeline, logger } = o;
+  const { ledger } = o;
   const { redis } = ledger;
+  const pipelines = o.lanes.map((lane) => startPipelineServices(o, lane));
+  let clock: { stop: () => void } | undefined;
+  const stop = async () => {
+    clock?.stop();
+    await Promise.all(pipelines.map((services) => services.stop()));
+  };
+  const ready = (async () => {
+    await redis.sadd(ledger.keys.pipelines, ...o.lanes.map((lane) => lane.name)).catch((error: unknown) => {
+      throw isRedisRefusal(error) ? new RedisRefusedError(o.redisDisplay, describeRedisError(error)) : error;
+    });
+    clock = startLedgerClock(redis, ledger.keys, (now, seen) => {
+      o.redisWentBack(now, seen);
+      for (const services of pipelines) services.redisWentBack();
+    });
+    await Promise.all(pipelines.map((services) => services.start()));
+  })();
+  return { ready, stop };
+}
+
+/** One pipeline's part of the Redis services. */
+function startPipelineServices(o: RedisServicesOptions, lane: PipelineLane) {
+  const { ledger } = o;
+  const { redis } = ledger;
+  const pipeline = lane.name;
+  const logger = o.logger.child({ pipeline });
+  const controls = new PipelineControls(redis, ledger.keys, pipeline);
   const intake = startIntake({
     redis,
     prefix: ledger.keys.prefix,
@@ -60,7 +88,7 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
     concurrency: o.maxOpenBatches,
     logger,
     runBatch: async (input, batchId, options) => {
-      const summary = await ventilator.runBatch(input, batchId, options);
+      const summary = await lane.runBatch(input, batchId, options);
       logger.info({ batch: batchId, summary }, 'batch completed');
       return summary;
     },
@@ -73,12 +101,11 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   const reader = duplicateClient(redis);
   reader.on('error', () => {});
   const stream = new JobStream(redis, ledger.keys, pipeline);
-  let clock: { stop: () => void } | undefined;
   const singleJobs = new SingleJobs({
     stream,
     reader,
     consumer: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
-    ventilator,
+    ventilator: lane,
     claimAfterMs: o.intakeLockMs,
     readCount: o.readCount,
     // Delayed jobs run within this of their time.
@@ -88,26 +115,22 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   const queueDepth = new QueueDepth(redis, ledger.keys.prefix, pipeline);
   let stopWatching: (() => void) | undefined;
   let stopMeasuring: (() => void) | undefined;
-  const stop = async () => {
-    clock?.stop();
-    await intake.close(true);
-    stopWatching?.();
-    stopMeasuring?.();
-    await queueDepth.close();
-    await singleJobs.stop();
-    reader.disconnect();
-  };
-  const ready = (async () => {
-    await redis.sadd(ledger.keys.pipelines, pipeline).catch((error: unknown) => {
-      throw isRedisRefusal(error) ? new RedisRefusedError(o.redisDisplay, describeRedisError(error)) : error;
-    });
-    clock = startLedgerClock(redis, ledger.keys, (now, seen) => {
-      ventilator.redisWentBack(now, seen);
+  return {
+    async start() {
+      await singleJobs.start();
+      stopWatching = watchControls(controls, lane, logger);
+      stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);
+    },
+    redisWentBack() {
       stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
-    });
-    await singleJobs.start();
-    stopWatching = watchControls(o.controls, ventilator, logger);
-    stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);
-  })();
-  return { ready, stop };
+    },
+    async stop() {
+      await intake.close(true);
+      stopWatching?.();
+      stopMeasuring?.();
+      await queueDepth.close();
+      await singleJobs.stop();
+      reader.disconnect();
+    },
+  };
 }

@@ -32,6 +32,14 @@ export const ventilatorSettings = {
     default: 0,
     parse: integer(0, 10_000),
   }),
+  inputPipeline: setting<string | undefined>({
+    env: 'JOBPIPE_INPUT_PIPELINE',
+    flag: 'input-pipeline',
+    description: 'the pipeline the --input batch is for; needed only when the ventilator serves several',
+    default: undefined,
+    defaultText: 'the one pipeline served',
+    parse: nonEmpty,
+  }),
   batchId: setting<string | undefined>({
     env: 'JOBPIPE_BATCH_ID',
     flag: 'batch-id',

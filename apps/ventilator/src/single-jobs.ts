@@ -1,7 +1,7 @@
 import type { JobStream, PendingJob, RedisClient, StreamEntry } from '@jobpipe/ledger';
 import type { Logger } from '@jobpipe/observability';
 import { heldPayload } from '@jobpipe/protocol';
-import type { Ventilator } from './ventilator.js';
+import type { PipelineLane } from './pipeline-lane.js';
 
 export interface SingleJobsOptions {
   /** The pipeline's job stream. */
@@ -10,7 +10,7 @@ export interface SingleJobsOptions {
   reader: RedisClient;
   /** This ventilator's name in the consumer group: unique per process. */
   consumer: string;
-  ventilator: Pick<Ventilator, 'beginBucket' | 'addJobs' | 'endBucket' | 'mayAdd' | 'roomChanged' | 'onWrittenAhead'>;
+  ventilator: Pick<PipelineLane, 'beginBucket' | 'addJobs' | 'endBucket' | 'mayAdd' | 'roomChanged' | 'onWrittenAhead'>;
   /** Entries another consumer read and did not acknowledge for this long are taken over (its ventilator stopped), in ms. */
   claimAfterMs: number;
   /** Entries read at once, at most. */

@@ -22,7 +22,8 @@ describe('ventilator options', () => {
       heartbeatMs: 1000,
       maxMessageBytes: 4 * 1024 * 1024,
     });
-    expect(o.ledger).toBeInstanceOf(MemoryDispatchLedger);
+    expect(o.pipelines).toEqual([pipeline]);
+    expect(o.ledgerOf('p')).toBeInstanceOf(MemoryDispatchLedger);
     expect(o.security.enabled).toBe(false);
     expect(o.logger.level).toBe('silent');
   });
@@ -30,7 +31,7 @@ describe('ventilator options', () => {
   it('keeps what is given; undefined means the default', () => {
     const ledger = new MemoryDispatchLedger({ leaseMs: 1000, maxAttempts: 1 });
     const o = withDefaults({ pipeline, ledger, leaseMs: 1000, maxInFlight: undefined });
-    expect(o.ledger).toBe(ledger);
+    expect(o.ledgerOf('p')).toBe(ledger);
     expect([o.leaseMs, o.maxInFlight]).toEqual([1000, 10_000]);
   });
 
@@ -39,7 +40,16 @@ describe('ventilator options', () => {
     expect(o.reapEveryMs).toBe(50);
     expect(compileVentilatorOptions({ pipeline }).reapEveryMs).toBe(500);
     expect(o.packBudgetBytes).toBe(2048 - JOBS_FRAME_SLACK_BYTES);
-    expect(o.labels).toEqual({ pipeline: 'p' });
+  });
+
+  it('takes several pipelines, each with a ledger of its own; not two of one name, nor none', () => {
+    const other = { ...pipeline, name: 'q' } as typeof pipeline;
+    const o = compileVentilatorOptions({ pipelines: [pipeline, other] });
+    expect(o.pipelines.map((each) => each.name)).toEqual(['p', 'q']);
+    expect(o.ledgerOf('p')).not.toBe(o.ledgerOf('q'));
+    expect(() => compileVentilatorOptions({ pipelines: [pipeline, pipeline] })).toThrow(/two pipelines are named p/);
+    expect(() => compileVentilatorOptions({ pipelines: [] })).toThrow(OptionError);
+    expect(() => compileVentilatorOptions({ pipeline, pipelines: [other] })).toThrow(/not both/);
   });
 
   it("refuses a value outside its setting's rule, naming the option and the setting", () => {

@@ -8,15 +8,19 @@ import { SocketSecurity } from '@jobpipe/transport';
 import { ventilatorSettings as s } from './settings.js';
 
 /**
- * What an embedder gives `new Ventilator(...)`: only the pipeline is required. Defaults are the
- * settings' defaults (settings.ts), so a ventilator built in code behaves as `jobpipe ventilator`
- * with nothing set; `runVentilator` passes the parsed settings in.
+ * What an embedder gives `new Ventilator(...)`: only the pipeline (or pipelines) is required.
+ * Defaults are the settings' defaults (settings.ts), so a ventilator built in code behaves as
+ * `jobpipe ventilator` with nothing set; `runVentilator` passes the parsed settings in.
  */
 export interface VentilatorOptions {
-  /** The pipeline whose batches it splits. */
-  pipeline: Pipeline;
-  /** Where jobs are written ahead. @default a MemoryDispatchLedger with leaseMs and maxAttempts (persistence off) */
+  /** The pipeline whose batches it splits; or give `pipelines`. */
+  pipeline?: Pipeline;
+  /** The pipelines it serves, each in a lane of its own (pipeline-lane.ts); names must differ. */
+  pipelines?: readonly Pipeline[];
+  /** Where jobs are written ahead, with one pipeline. @default a MemoryDispatchLedger with leaseMs and maxAttempts (persistence off) */
   ledger?: DispatchLedger;
+  /** Where each pipeline's jobs are written ahead, with several. @default a MemoryDispatchLedger each */
+  ledgerOf?: (pipeline: string) => DispatchLedger;
   /** Endpoint bound for workers. @default 'tcp://*:5557' (JOBPIPE_JOBS_BIND) */
   jobsBind?: string;
   /** The sink's results endpoint (BatchStart, BatchEnd, dead letters). @default 'tcp://127.0.0.1:5558' (JOBPIPE_RESULTS_CONNECT) */
@@ -36,6 +40,8 @@ export interface VentilatorOptions {
   rateLimit?: number;
   /** Where the rate limit's tokens come from: a bucket shared by the pipeline's ventilators. @default a bucket in this process */
   takeTokens?: TakeTokens;
+  /** The same for each pipeline, with several. @default a bucket in this process each */
+  takeTokensOf?: (pipeline: string) => TakeTokens;
   /** Jobs packed into one Jobs message at most. @default 500 (JOBPIPE_MAX_JOBS_PER_MESSAGE) */
   maxJobsPerMessage?: number;
   /** A dispatched job with no recorded result after this long is sent again, in ms. @default 60000 (JOBPIPE_LEASE_MS) */
@@ -59,8 +65,8 @@ export interface VentilatorOptions {
   metrics?: Metrics;
 }
 
-/** Every option given, defaults filled in. */
-export type VentilatorOptionsWithDefaults = Required<VentilatorOptions>;
+/** Every option given, defaults filled in; one pipeline or several alike. */
+export type VentilatorOptionsWithDefaults = Required<Omit<VentilatorOptions, 'pipeline' | 'ledger' | 'takeTokens'>>;
 
 /** The checked options, with what follows from them worked out once; the rooms use only these. */
 export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWithDefaults> {
@@ -72,8 +78,6 @@ export interface CompiledVentilatorOptions extends Readonly<VentilatorOptionsWit
   readonly shareWhenFull: number;
   /** And their payload bytes: its share of maxInFlightBytes. */
   readonly shareBytesWhenFull: number;
-  /** Labels of this ventilator's metrics. */
-  readonly labels: { readonly pipeline: string };
 }
 
 /** How often the reaper looks for expired leases and due retries, at most. */
@@ -122,13 +126,17 @@ const RULES = {
 
 /** Fills in the defaults. */
 export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithDefaults {
-  const given = definedOnly(options);
+  const { pipeline, ledger, takeTokens, ...given } = definedOnly(options);
   const settled = { ...defaultsOf(RULES), ...given };
+  const memoryLedger = () => new MemoryDispatchLedger({ leaseMs: settled.leaseMs, maxAttempts: settled.maxAttempts });
+  // One pipeline's ledger and token bucket, given alone, are that pipeline's.
+  const ledgerOf = given.ledgerOf ?? (ledger ? () => ledger : memoryLedger);
+  const takeTokensOf = given.takeTokensOf ?? (takeTokens ? () => takeTokens : () => localTokens());
   return {
     ...settled,
-    pipeline: options.pipeline,
-    ledger: given.ledger ?? new MemoryDispatchLedger({ leaseMs: settled.leaseMs, maxAttempts: settled.maxAttempts }),
-    takeTokens: given.takeTokens ?? localTokens(),
+    pipelines: given.pipelines ?? (pipeline ? [pipeline] : []),
+    ledgerOf,
+    takeTokensOf,
     security: given.security ?? SocketSecurity.plain(),
     logger: given.logger ?? createLogger('ventilator', 'silent'),
     metrics: given.metrics ?? new Metrics({ defaultMetrics: false }),
@@ -141,7 +149,15 @@ export function withDefaults(options: VentilatorOptions): VentilatorOptionsWithD
  */
 export function compileVentilatorOptions(options: VentilatorOptions): CompiledVentilatorOptions {
   const o = withDefaults(options);
-  if (typeof o.pipeline?.split !== 'function') throw new OptionError('ventilator', 'pipeline', 'not a pipeline (definePipeline(...))', s.pipeline);
+  if (options.pipeline !== undefined && options.pipelines !== undefined)
+    throw new OptionError('ventilator', 'pipelines', 'give pipeline or pipelines, not both', s.pipeline);
+  if (o.pipelines.length === 0) throw new OptionError('ventilator', 'pipeline', 'a pipeline is required (definePipeline(...))', s.pipeline);
+  for (const pipeline of o.pipelines) {
+    if (typeof pipeline?.split !== 'function') throw new OptionError('ventilator', 'pipeline', 'not a pipeline (definePipeline(...))', s.pipeline);
+  }
+  const names = o.pipelines.map((pipeline) => pipeline.name);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw new OptionError('ventilator', 'pipelines', `two pipelines are named ${twice}`, s.pipeline);
   checkOptions('ventilator', o, RULES);
   return {
     ...o,
@@ -149,6 +165,5 @@ export function compileVentilatorOptions(options: VentilatorOptions): CompiledVe
     reapEveryMs: Math.min(REAP_EVERY_MS, Math.max(50, o.leaseMs / 4)),
     shareWhenFull: Math.max(1, Math.floor(o.maxInFlight / o.maxOpenBatches)),
     shareBytesWhenFull: Math.max(1, Math.floor(o.maxInFlightBytes / o.maxOpenBatches)),
-    labels: { pipeline: o.pipeline.name },
   };
 }

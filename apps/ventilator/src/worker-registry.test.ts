@@ -55,25 +55,21 @@ describe('WorkerRegistry', () => {
     const registry = new WorkerRegistry(100);
     const session = registry.credit(id('w'), 'w', 8, 0, 0);
     session.sent = 5;
-    const { session: drained, opened } = registry.drain(id('w'), 'w', 5, 250);
+    const drained = registry.drain(id('w'), 'w', 250);
     expect(drained).toBe(session);
-    expect(opened).toBe(false);
     expect(session.draining).toBe(true);
     expect(registry.available(session)).toBe(0);
     expect(session.lastSeenAt).toBe(250);
     // Repeated as the draining worker's heartbeat: the session stays.
-    registry.drain(id('w'), 'w', 5, 500);
+    registry.drain(id('w'), 'w', 500);
     expect(registry.takeSilent(700)).toEqual([]);
     expect(registry.takeSilent(801)).toEqual([session]);
   });
 
-  it("opens a session for a Drain from an unknown routing id, sent = the worker's received (PROTOCOL.md 4, rule 1)", () => {
+  it("keeps nothing of a Drain from an unknown routing id (the ventilator answers it with the worker's own count)", () => {
     const registry = new WorkerRegistry(100);
-    const { session, opened } = registry.drain(id('forgotten'), 'w', 42, 0);
-    expect(opened).toBe(true);
-    expect(session).toMatchObject({ workerId: 'w', sent: 42, draining: true });
-    expect(registry.available(session)).toBe(0);
-    expect(registry.get(id('forgotten'))).toBe(session);
+    expect(registry.drain(id('forgotten'), 'w', 0)).toBeUndefined();
+    expect(registry.size).toBe(0);
   });
 
   it('keeps credit in bytes once a worker grants it, with the same resynchronising rules as jobs (PROTOCOL.md 4a)', () => {

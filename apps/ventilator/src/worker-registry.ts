@@ -20,8 +20,8 @@ export interface WorkerSession {
   lastSeenAt: number;
   lastSentAt: number;
   draining: boolean;
-  /** It asked to drain while packs for it were being written ahead: its Drained answer waits for them. */
-  drainedOwed: boolean;
+  /** Drain answers waiting for the packs being written ahead for it to leave: each gets `sent` then. */
+  drainWaiters: ((sent: number) => void)[];
   /** Its first Drain was logged (a worker may repeat Drain). */
   drainLogged?: boolean;
 }
@@ -79,24 +79,19 @@ export class WorkerRegistry {
   }
 
   /**
-   * Applies a Drain message: the session sends nothing more. One the registry does not know (it
-   * forgot it, or this ventilator restarted) opens as PROTOCOL.md section 4 rule 1 says, with
-   * `sent` = the worker's `received`, so its Drained answer tells it to wait for nothing more.
+   * Applies a Drain message to a session it knows: it is sent nothing more. Undefined for one it
+   * does not know (it forgot it, or this ventilator restarted, or the worker never granted this
+   * lane credit): the ventilator answers such a Drain with the worker's own count (PROTOCOL.md
+   * section 4 rule 1), and nothing need be kept of it.
    */
-  drain(routingId: Buffer, workerId: string, received: number, now = Date.now()): { session: WorkerSession; opened: boolean } {
-    const key = routingId.toString('latin1');
-    let session = this.#sessions.get(key);
-    const opened = session === undefined;
-    if (!session) {
-      session = this.#open(routingId, key, workerId, received, received, now);
-    } else {
-      session.workerId = workerId;
-      // Any message is a sign of life, Drain as much as Credit.
-      session.lastSeenAt = now;
-      if (received > session.sent) session.sent = received;
-    }
+  drain(routingId: Buffer, workerId: string, now = Date.now()): WorkerSession | undefined {
+    const session = this.#sessions.get(routingId.toString('latin1'));
+    if (!session) return undefined;
+    session.workerId = workerId;
+    // Any message is a sign of life, Drain as much as Credit.
+    session.lastSeenAt = now;
     session.draining = true;
-    return { session, opened };
+    return session;
   }
 
   #open(routingId: Buffer, key: string, workerId: string, granted: number, received: number, now: number): WorkerSession {
@@ -111,7 +106,7 @@ export class WorkerRegistry {
       lastSeenAt: now,
       lastSentAt: 0,
       draining: false,
-      drainedOwed: false,
+      drainWaiters: [],
     };
     this.#sessions.set(key, session);
     return session;

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '@jobpipe/observability';
-import { decode } from '@jobpipe/protocol';
 import type { InFlightJob } from '@jobpipe/ledger';
 import { Backlog } from './backlog.js';
 import { Isolation } from './isolation.js';
@@ -14,24 +13,16 @@ function setup(heartbeatMs = 1000) {
   const workers = new WorkerRegistry(heartbeatMs);
   const isolation: Isolation = new Isolation(workers, (key) => backlog.inFlight.heldBy(key));
   const backlog: Backlog = new Backlog({ maxInFlight: 100 }, isolation.queue);
-  const drained: [string, number][] = [];
   const released: [number[], string, string][] = [];
   const sessions = new WorkerSessions({
     workers,
     isolation,
     backlog,
     reaper: { release: async (held: InFlightJob[], worker: string, why: string) => void released.push([held.map((e) => e.job.seq), worker, why]) },
-    toWorkers: {
-      send: async (frames) => {
-        const [to, frame] = frames as Buffer[];
-        const decoded = decode(frame!);
-        if (decoded.ok && decoded.message.type === 'Drained') drained.push([to!.toString(), decoded.message.sent]);
-      },
-    },
     logger: createLogger('test', 'silent'),
     leaseMs: 60_000,
   });
-  return { workers, backlog, sessions, drained, released };
+  return { workers, backlog, sessions, released };
 }
 
 describe('WorkerSessions', () => {
@@ -43,31 +34,29 @@ describe('WorkerSessions', () => {
     expect(workers.available(workers.get(id('w'))!)).toBe(5);
   });
 
-  it('answers Drain with the count sent, once the packs being written ahead have left', () => {
-    const { workers, sessions, drained } = setup();
+  it('gives a Drain the count sent, once the packs being written ahead have left', async () => {
+    const { workers, sessions } = setup();
     sessions.credit(id('w'), 'w', 10, 0);
     const session = workers.get(id('w'))!;
     session.sent = 4;
     session.reserved = 3;
-    sessions.drain(id('w'), 'w', 2);
-    expect(drained).toEqual([]);
+    let answered: number | undefined;
+    const answer = sessions.drain(id('w'), 'w')!.then((sent) => (answered = sent));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(answered).toBeUndefined();
+    expect(workers.available(session)).toBe(0);
     session.reserved = 0;
     session.sent = 7;
     sessions.packLeft(session);
-    sessions.packLeft(session);
-    expect(drained).toEqual([['w', 7]]);
+    await answer;
+    expect(answered).toBe(7);
     // Repeated as its heartbeat: the same answer each time.
-    sessions.drain(id('w'), 'w', 7);
-    expect(drained).toEqual([
-      ['w', 7],
-      ['w', 7],
-    ]);
+    expect(await sessions.drain(id('w'), 'w')).toBe(7);
   });
 
-  it('answers a Drain from an unknown session with its own count', () => {
-    const { sessions, drained } = setup();
-    sessions.drain(id('ghost'), 'g', 42);
-    expect(drained).toEqual([['ghost', 42]]);
+  it('knows nothing of a Drain from an unknown session', () => {
+    const { sessions } = setup();
+    expect(sessions.drain(id('ghost'), 'g')).toBeUndefined();
   });
 
   it('takes back the jobs of a session silent for 3 heartbeats', async () => {
@@ -88,7 +77,7 @@ describe('WorkerSessions', () => {
     const { workers, backlog, sessions, released } = setup(1);
     sessions.credit(id('w'), 'w', 10, 0);
     backlog.inFlight.add(job(0), 0, workers.get(id('w'))!.key);
-    sessions.drain(id('w'), 'w', 1);
+    void sessions.drain(id('w'), 'w');
     await new Promise((resolve) => setTimeout(resolve, 10));
     sessions.dropSilent();
     expect(workers.size).toBe(0);

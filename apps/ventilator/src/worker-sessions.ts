@@ -1,6 +1,4 @@
-import { encode } from '@jobpipe/protocol';
 import type { Logger } from '@jobpipe/observability';
-import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
 import type { Isolation } from './isolation.js';
 import type { Reaper } from './reaper.js';
@@ -12,16 +10,15 @@ export interface WorkerSessionsOptions {
   backlog: Backlog;
   /** Takes back the jobs of a worker presumed dead. */
   reaper: Pick<Reaper, 'release'>;
-  /** The ROUTER's sender, for Drained answers. */
-  toWorkers: SendsFrames;
   logger: Logger;
   /** For the log line of a drained worker that left jobs under their leases. */
   leaseMs: number;
 }
 
 /**
- * The worker side of the protocol (PROTOCOL.md sections 4 and 5): Credit and Drain messages, the
- * Drained answer, and sessions that fell silent or became unreachable.
+ * The worker side of the protocol for one lane (PROTOCOL.md sections 4 and 5): Credit and Drain
+ * messages, and sessions that fell silent or became unreachable. The ventilator answers Drain
+ * once every lane that knows the session has its count.
  */
 export class WorkerSessions {
   readonly #o: WorkerSessionsOptions;
@@ -38,18 +35,26 @@ export class WorkerSessions {
     if (workers.available(session) > 0) backlog.changed.notify();
   }
 
-  drain(routingId: Buffer, workerId: string, received: number): void {
-    const { session, opened } = this.#o.workers.drain(routingId, workerId, received);
-    // Forgotten, or opened before this ventilator started: the worker waits for nothing more.
-    if (opened) this.#o.logger.info({ worker: workerId, received }, 'drain from an unknown session; answering with its own count');
-    // Packs whose write-ahead is under way still go to it: it hears the count once they left.
-    session.drainedOwed = true;
-    if (session.reserved === 0) this.#sendDrained(session);
+  /**
+   * The session drains: it is sent nothing more. Resolves with the jobs sent to it once the packs
+   * being written ahead for it have left (they still go, and its Drained answer counts them), or
+   * undefined when this lane does not know the session.
+   */
+  drain(routingId: Buffer, workerId: string): Promise<number> | undefined {
+    const session = this.#o.workers.drain(routingId, workerId);
+    if (!session) return undefined;
+    // Logged once: a worker repeats Drain as its heartbeat.
+    if (!session.drainLogged) {
+      session.drainLogged = true;
+      this.#o.logger.info({ worker: workerId, sent: session.sent }, 'worker draining');
+    }
+    if (session.reserved === 0) return Promise.resolve(session.sent);
+    return new Promise((resolve) => session.drainWaiters.push(resolve));
   }
 
-  /** A pack for the session left (or went back in line): a worker that asked to drain meanwhile is told how many jobs it gets, this pack counted. */
+  /** A pack for the session left (or went back in line): a drain answer that waited for it is given, this pack counted. */
   packLeft(session: WorkerSession): void {
-    if (session.drainedOwed && session.reserved === 0) this.#sendDrained(session);
+    if (session.drainWaiters.length > 0 && session.reserved === 0) for (const answer of session.drainWaiters.splice(0)) answer(session.sent);
   }
 
   /** Every heartbeat interval: sessions silent for three are dropped. */
@@ -84,15 +89,5 @@ export class WorkerSessions {
     const held = backlog.forgetHolder(session.key);
     if (held === 0) logger.info({ worker: session.workerId }, 'drained worker left');
     else logger.info({ worker: session.workerId, held, leaseMs }, 'drained worker quiet; its unrecorded jobs stay under their leases');
-  }
-
-  #sendDrained(session: WorkerSession): void {
-    session.drainedOwed = false;
-    // Logged once: a worker may repeat Drain, and each gets the same answer.
-    if (!session.drainLogged) {
-      session.drainLogged = true;
-      this.#o.logger.info({ worker: session.workerId, sent: session.sent }, 'worker draining');
-    }
-    void this.#o.toWorkers.send([session.routingId, encode({ type: 'Drained', sent: session.sent })]).catch(() => {});
   }
 }

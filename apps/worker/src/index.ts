@@ -18,6 +18,14 @@ export { createExecutor } from './executor.js';
 
 export type WorkerConfig = ConfigOf<typeof workerSettings>;
 
+/** The module paths of a JOBPIPE_PIPELINE value, in its order (loadPipelines reads the same list). */
+function pipelineModules(value: string): string[] {
+  return value
+    .split(',')
+    .map((path) => path.trim())
+    .filter((path) => path !== '');
+}
+
 /** Starts a worker process from its configuration and runs it until a shutdown signal. */
 export async function runWorker(config: WorkerConfig = loadConfig(workerSettings)): Promise<void> {
   // Checked before anything starts: half a key configuration is a one-line ConfigError (exit code 2).
@@ -39,40 +47,50 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
     metricLabels: { worker: config.workerId },
     malformedReasons: MALFORMED_REASONS,
     stopGraceMs: config.drainTimeoutMs + 5000,
-    build: ({ pipeline, logger, metrics }) => {
-      // Unset threads, concurrency and timeout fall back to the pipeline's hints (worker-options.ts).
-      const worker = new Worker({
-        pipeline,
-        pipelinePath: config.pipeline,
-        threads: config.threads,
-        concurrency: config.concurrency,
-        timeoutMs: config.jobTimeoutMs,
-        workerId: config.workerId,
-        jobsConnect: config.jobsConnect,
-        resultsConnect: config.resultsConnect,
-        prefetchMs: config.prefetchMs,
-        heartbeatMs: config.heartbeatMs,
-        maxMessageBytes: config.maxMessageBytes,
-        drainTimeoutMs: config.drainTimeoutMs,
-        creditBytes: config.creditBytes,
-        security,
-        logger,
-        metrics,
-      });
+    build: ({ pipelines, logger, metrics }) => {
+      // One Worker, and one session, per pipeline served: each with its own slots. Unset threads,
+      // concurrency and timeout fall back to each pipeline's hints (worker-options.ts).
+      const paths = pipelineModules(config.pipeline);
+      const workers = pipelines.map(
+        (pipeline, i) =>
+          new Worker({
+            pipeline,
+            pipelinePath: paths[i]!,
+            threads: config.threads,
+            concurrency: config.concurrency,
+            timeoutMs: config.jobTimeoutMs,
+            workerId: config.workerId,
+            jobsConnect: config.jobsConnect,
+            resultsConnect: config.resultsConnect,
+            prefetchMs: config.prefetchMs,
+            heartbeatMs: config.heartbeatMs,
+            maxMessageBytes: config.maxMessageBytes,
+            drainTimeoutMs: config.drainTimeoutMs,
+            creditBytes: config.creditBytes,
+            security,
+            logger: pipelines.length > 1 ? logger.child({ pipeline: pipeline.name }) : logger,
+            metrics,
+          }),
+      );
       return {
-        worker,
-        start: () => worker.start(),
-        ready: () => worker.ready,
-        stop: () => worker.stop(),
+        workers,
+        start: () => {
+          for (const worker of workers) worker.start();
+        },
+        ready: () => workers.every((worker) => worker.ready),
+        stop: async () => {
+          await Promise.all(workers.map((worker) => worker.stop()));
+        },
         endpoints: [
           [workerSettings.jobsConnect, config.jobsConnect],
           [workerSettings.resultsConnect, config.resultsConnect],
         ],
       };
     },
-    readyFields: ({ worker }) => {
-      const { threads, concurrency, timeoutMs } = worker.options;
-      return { threads, concurrency, timeoutMs, curve: security.enabled };
+    readyFields: ({ workers }) => {
+      const slots = Object.fromEntries(workers.map((worker) => [worker.options.pipeline.name, worker.options.concurrency]));
+      const { threads, concurrency, timeoutMs } = workers[0]!.options;
+      return workers.length === 1 ? { threads, concurrency, timeoutMs, curve: security.enabled } : { slots, curve: security.enabled };
     },
   });
 }

@@ -74,9 +74,16 @@ describe('Worker', () => {
     worker.start();
     expect(worker.ready).toBe(true);
     const first = await fromWorker();
-    // Credit in bytes too (PROTOCOL.md 4a): its whole window, none of it received yet.
-    expect(first.message).toMatchObject({ type: 'Credit', worker: 'w1', received: 0, grantedBytes: worker.options.creditBytes, receivedBytes: 0 });
-    expect((first.message as { granted: number }).granted).toBeGreaterThanOrEqual(2);
+    // A version 2 Credit, one lane for its pipeline (PROTOCOL.md 3.3), with credit in bytes too
+    // (PROTOCOL.md 4a): its whole window, none of it received yet.
+    expect(first.message).toMatchObject({
+      type: 'Credit',
+      version: 2,
+      worker: 'w1',
+      pipelines: { squares: { received: 0, grantedBytes: worker.options.creditBytes, receivedBytes: 0 } },
+    });
+    expect(Object.keys((first.message as unknown as { pipelines: object }).pipelines)).toEqual(['squares']);
+    expect((first.message as unknown as { pipelines: { squares: { granted: number } } }).pipelines.squares.granted).toBeGreaterThanOrEqual(2);
     const job = (seq: number, payload: number) => ({ batch: 'b1', seq, attempt: 1, dispatchedAt: Date.now(), payload });
     await ventilator.send([first.routingId, encode({ type: 'Jobs', pipeline: 'squares', jobs: [job(0, 3), job(1, -1)] })]);
     const results: { seq: number; ok: boolean; value?: unknown; error?: { name: string } }[] = [];

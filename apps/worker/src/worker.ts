@@ -16,8 +16,10 @@ interface HeldJob {
 }
 
 /**
- * The worker role: asks the ventilator for jobs against credit (in jobs and in bytes), runs them
- * with the executor, and pushes results to the sink, packed when they pile up.
+ * The worker role for one pipeline: asks the ventilator for that pipeline's jobs against credit
+ * (in jobs and in bytes), runs them with the executor, and pushes results to the sink, packed
+ * when they pile up. A process serving several pipelines runs one Worker for each: each its own
+ * session, slots and byte window (PROTOCOL.md 3.3 lets one session carry several lanes too).
  */
 export class Worker {
   /** The options it runs with: defaults filled in, checked. */
@@ -262,13 +264,19 @@ export class Worker {
     if (this.#control.pending > 1) return;
     await this.#control
       .send(
+        // Version 2: this session's one lane, its pipeline's (PROTOCOL.md 3.3).
         encode({
           type: 'Credit',
+          version: 2,
           worker: this.options.workerId,
-          granted: this.#window.granted,
-          received: this.#window.received,
-          grantedBytes: this.#bytes.granted,
-          receivedBytes: this.#bytes.received,
+          pipelines: {
+            [this.options.pipeline.name]: {
+              granted: this.#window.granted,
+              received: this.#window.received,
+              grantedBytes: this.#bytes.granted,
+              receivedBytes: this.#bytes.received,
+            },
+          },
         }),
       )
       .catch((error: Error) => this.options.logger.debug({ err: error }, 'credit not sent'));

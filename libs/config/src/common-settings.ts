@@ -1,4 +1,4 @@
-import { duration, endpoint, existingFile, integer, keyPrefix, oneOf, port, redisUrl, setting } from './settings.js';
+import { duration, endpoint, existingFiles, integer, keyPrefix, oneOf, port, redisUrl, setting } from './settings.js';
 
 /** How long a done batch's keys stay in Redis by default (JOBPIPE_RETENTION): a day. */
 export const DEFAULT_RETENTION_MS = 24 * 3_600_000;
@@ -18,8 +18,9 @@ export const common = {
   pipeline: setting({
     env: 'JOBPIPE_PIPELINE',
     flag: 'pipeline',
-    description: 'path of the pipeline module (a file whose default export is definePipeline(...))',
-    parse: existingFile,
+    description:
+      'path of the pipeline module (a file whose default export is definePipeline(...)); several, separated by commas, for a role that serves several pipelines (a worker then runs each with its own slots)',
+    parse: existingFiles,
   }),
   metricsPort: setting({
     env: 'JOBPIPE_METRICS_PORT',

@@ -17,6 +17,7 @@ export {
   port,
   endpoint,
   existingFile,
+  existingFiles,
   readTextFile,
   oneOf,
   nonEmpty,

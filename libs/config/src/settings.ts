@@ -69,6 +69,16 @@ export function existingFile(raw: string): string {
   return path;
 }
 
+/** One or more existing files, separated by commas: given back resolved, joined by commas. */
+export function existingFiles(raw: string): string {
+  const paths = raw
+    .split(',')
+    .map((path) => path.trim())
+    .filter((path) => path !== '');
+  if (paths.length === 0) throw new Error('no file given');
+  return paths.map(existingFile).join(',');
+}
+
 export function oneOf<T extends string>(...values: T[]): (raw: string) => T {
   return (raw) => {
     const value = raw.trim() as T;

@@ -91,6 +91,11 @@ export class Metrics {
     'Times this process found Redis behind what it had seen (the ledger clock, LedgerClock): Redis lost writes it had acknowledged',
     ['role'],
   );
+  readonly creditRefused = this.#counter(
+    'jobpipe_credit_refused_total',
+    'Worker credit the ventilator could not use: reason="v1_many_pipelines" (a protocol version 1 Credit, which names no pipeline, to a ventilator serving several), "unknown_pipeline" (credit for a pipeline this ventilator does not serve)',
+    ['reason'],
+  );
   readonly rateLimitWaits = this.#counter(
     'jobpipe_rate_limit_waits_total',
     'Times a ventilator had jobs and a worker for them but waited for rate-limit tokens',
@@ -109,18 +114,22 @@ export class Metrics {
    * Creates the series a role reports at zero, so dashboards and alerts see 0 rather than no data
    * before the first event (a counter with labels has no series until it is first touched).
    */
-  initialize(role: 'ventilator' | 'worker' | 'sink', pipeline: string, reasons: readonly string[]): void {
-    const labels = { pipeline };
+  initialize(role: 'ventilator' | 'worker' | 'sink', pipelines: string | readonly string[], reasons: readonly string[]): void {
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
     if (role !== 'worker') this.redisWentBack.inc({ role }, 0);
-    if (role === 'ventilator') {
-      for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered, this.rateLimitWaits]) counter.inc(labels, 0);
-      for (const kind of ['jobs', 'batch']) this.ledgerRepairs.inc({ ...labels, kind }, 0);
+    if (role === 'ventilator') for (const reason of ['v1_many_pipelines', 'unknown_pipeline']) this.creditRefused.inc({ reason }, 0);
+    for (const pipeline of typeof pipelines === 'string' ? [pipelines] : pipelines) {
+      const labels = { pipeline };
+      if (role === 'ventilator') {
+        for (const counter of [this.jobsDispatched, this.jobsRedelivered, this.jobsDeadLettered, this.rateLimitWaits]) counter.inc(labels, 0);
+        for (const kind of ['jobs', 'batch']) this.ledgerRepairs.inc({ ...labels, kind }, 0);
+      }
+      if (role === 'sink') {
+        this.ledgerRepairs.inc({ ...labels, kind: 'refold' }, 0);
+        for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted, this.batchesCancelled, this.jobsCancelled])
+          counter.inc(labels, 0);
+      }
     }
-    if (role === 'sink') this.ledgerRepairs.inc({ ...labels, kind: 'refold' }, 0);
-    if (role === 'sink')
-      for (const counter of [this.duplicateResults, this.jobsDeadLettered, this.batchesCompleted, this.batchesCancelled, this.jobsCancelled])
-        counter.inc(labels, 0);
   }
 
   /**

@@ -112,10 +112,7 @@ const canonical = [
     'Credit: with a credit in bytes (section 4a)',
     { type: 'Credit', worker: 'worker-a', granted: 1032, received: 1027, grantedBytes: 33554432, receivedBytes: 31457280 },
   ],
-  [
-    'Credit version 2: one pipeline',
-    { type: 'Credit', version: 2, worker: 'worker-a', pipelines: { primes: { granted: 8, received: 0 } } },
-  ],
+  ['Credit version 2: one pipeline', { type: 'Credit', version: 2, worker: 'worker-a', pipelines: { primes: { granted: 8, received: 0 } } }],
   [
     'Credit version 2: two pipelines, one with a credit in bytes',
     {

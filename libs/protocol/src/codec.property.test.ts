@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_MESSAGE_BYTES, decode, encode, encodeRaw, type DecodeOptions } from './codec.js';
 import type { MalformedReason } from './errors.js';
-import { BodySchemas, MessageType, PROTOCOL_VERSION, type Message, type MessageTypeName } from './messages.js';
+import { BodySchemas, MessageType, PIPELINE_CREDIT_VERSION, PROTOCOL_VERSION, Version2BodySchemas, type Message, type MessageTypeName } from './messages.js';
+import type { TSchema } from '@sinclair/typebox';
 
 const typeNames = Object.keys(MessageType) as MessageTypeName[];
 const codes = Object.values(MessageType) as number[];
@@ -20,10 +21,13 @@ function model(frame: Uint8Array, options: DecodeOptions = {}): Outcome {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (frame.length < 4) return { ok: false, reason: 'too_short' };
   if (frame.length > maxBytes) return { ok: false, reason: 'too_large' };
-  if (frame[0] !== PROTOCOL_VERSION) return { ok: false, reason: 'unknown_version' };
+  const version = frame[0];
+  if (version !== PROTOCOL_VERSION && version !== PIPELINE_CREDIT_VERSION) return { ok: false, reason: 'unknown_version' };
   const type = typeNames.find((name) => MessageType[name] === frame[1]);
   if (type === undefined) return { ok: false, reason: 'unknown_type' };
   if (options.accept && !options.accept.includes(type)) return { ok: false, reason: 'unexpected_type' };
+  // Version 2 has Credit alone.
+  if (version === PIPELINE_CREDIT_VERSION && type !== 'Credit') return { ok: false, reason: 'unknown_version' };
   let body: unknown;
   try {
     body = JSON.parse(utf8.decode(frame.subarray(2)));
@@ -31,8 +35,18 @@ function model(frame: Uint8Array, options: DecodeOptions = {}): Outcome {
     return { ok: false, reason: 'bad_json' };
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, reason: 'bad_json' };
-  if (!Value.Check(BodySchemas[type], body)) return { ok: false, reason: 'bad_fields' };
-  return { ok: true, message: { ...body, type } };
+  if (!Value.Check(schemaOf(type, version), body)) return { ok: false, reason: 'bad_fields' };
+  const { version: _ignored, ...fields } = body as Record<string, unknown>;
+  if (version === PIPELINE_CREDIT_VERSION) {
+    const names = Object.keys(fields.pipelines as object);
+    if (names.some((name) => name.length < 1 || name.length > 200)) return { ok: false, reason: 'bad_fields' };
+    return { ok: true, message: { ...fields, type, version } };
+  }
+  return { ok: true, message: { ...fields, type } };
+}
+
+function schemaOf(type: MessageTypeName, version: number): TSchema {
+  return version === PIPELINE_CREDIT_VERSION ? Version2BodySchemas.Credit : BodySchemas[type];
 }
 
 /** Decodes, checks the result's shape, and compares it with the model. */
@@ -42,7 +56,7 @@ function decodeAndCheck(frame: Uint8Array, options: DecodeOptions = {}): void {
   if (actual.ok) {
     const { type } = actual.message;
     expect(MessageType[type]).toBe(frame[1]);
-    expect(Value.Check(BodySchemas[type], actual.message)).toBe(true);
+    expect(Value.Check(schemaOf(type, frame[0]!), actual.message)).toBe(true);
     expect(expected).toStrictEqual({ ok: true, message: actual.message });
   } else {
     expect(actual.error.name).toBe('ProtocolError');
@@ -150,6 +164,28 @@ describe('round trip', () => {
         expect(encodeRaw(type, JSON.stringify(bodyOf(message))).equals(frame)).toBe(true);
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('encode then decode gives back any valid version 2 Credit, with its version byte', () => {
+    const lane = record({ granted: count, received: count, grantedBytes: count, receivedBytes: count }, { requiredKeys: ['granted', 'received'] });
+    const name = fc.string({ minLength: 1, maxLength: 60 }).filter((key) => key !== '__proto__');
+    const credit = record({
+      type: fc.constant('Credit' as const),
+      version: fc.constant(PIPELINE_CREDIT_VERSION as 2),
+      worker: id,
+      pipelines: fc.dictionary(name, lane, { minKeys: 1, maxKeys: 5, noNullPrototype: true }),
+    });
+    fc.assert(
+      fc.property(credit, (message) => {
+        const frame = encode(message);
+        expect([frame[0], frame[1]]).toEqual([PIPELINE_CREDIT_VERSION, MessageType.Credit]);
+        const decoded = decode(frame, { accept: ['Credit'] });
+        if (!decoded.ok) throw decoded.error;
+        expect(decoded.message).toStrictEqual(message);
+        expect(encode(decoded.message).equals(frame)).toBe(true);
+      }),
+      { numRuns: 100 },
     );
   });
 

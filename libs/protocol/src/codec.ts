@@ -2,7 +2,16 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema } from '@sinclair/typebox';
 import { ProtocolError } from './errors.js';
-import { BodySchemas, MessageType, PIPELINE_CREDIT_VERSION, PROTOCOL_VERSION, Version2BodySchemas, type Message, type MessageOf, type MessageTypeName } from './messages.js';
+import {
+  BodySchemas,
+  MessageType,
+  PIPELINE_CREDIT_VERSION,
+  PROTOCOL_VERSION,
+  Version2BodySchemas,
+  type Message,
+  type MessageOf,
+  type MessageTypeName,
+} from './messages.js';
 
 /** Default largest message the codec accepts, in bytes (4 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -11,7 +20,9 @@ export const HEADER_BYTES = 2;
 const nameByCode = new Map<number, MessageTypeName>(Object.entries(MessageType).map(([name, code]) => [code, name as MessageTypeName]));
 // Compiled once at load: a compiled check is about 10x faster than interpreting the schema per message.
 const compileAll = (schemas: Record<string, unknown>) =>
-  Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, TypeCompiler.Compile(schema as TSchema)])) as Partial<Record<MessageTypeName, TypeCheck<TSchema>>>;
+  Object.fromEntries(Object.entries(schemas).map(([name, schema]) => [name, TypeCompiler.Compile(schema as TSchema)])) as Partial<
+    Record<MessageTypeName, TypeCheck<TSchema>>
+  >;
 /** The body checks of each version: a type missing from a version's table does not exist in it. */
 const checksByVersion = new Map<number, Partial<Record<MessageTypeName, TypeCheck<TSchema>>>>([
   [PROTOCOL_VERSION, compileAll(BodySchemas)],
@@ -92,7 +103,8 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
   if (version === PIPELINE_CREDIT_VERSION) {
     // Pipeline names are ids; JSON Schema cannot bound the length of an object's keys.
     const name = Object.keys((body as { pipelines: object }).pipelines).find((key) => key.length === 0 || key.length > MAX_ID_LENGTH);
-    if (name !== undefined) return fail('bad_fields', `Credit body is invalid at /pipelines: pipeline name of ${name.length} characters (1 to ${MAX_ID_LENGTH})`);
+    if (name !== undefined)
+      return fail('bad_fields', `Credit body is invalid at /pipelines: pipeline name of ${name.length} characters (1 to ${MAX_ID_LENGTH})`);
     // The header decides the type and the version: body fields of those names (ignored extras) must not override them.
     return { ok: true, message: { ...(body as object), type, version } as Message };
   }

@@ -3,5 +3,5 @@
  * the metrics and the health server, starts the role and stops it on a shutdown signal. Each
  * role's `run*()` is this shell around the role's own parts.
  */
-export { startRole } from './start-role.js';
+export { loadPipelines, startRole } from './start-role.js';
 export type { RoleParts, RoleShellConfig, RoleShellSpec, RunnableRole } from './start-role.js';

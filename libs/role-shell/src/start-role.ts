@@ -1,6 +1,6 @@
 import { addressError, type RoleName, type Setting } from '@jobpipe/config';
 import { createLogger, exitOnSignals, Metrics, startHealthServer, type LogFormat, type Logger } from '@jobpipe/observability';
-import { loadPipeline, type Pipeline } from '@jobpipe/pipeline';
+import { loadPipeline, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { endpointError, type EndpointSetting } from '@jobpipe/transport';
 
 /** What every role reads alike from its settings. */
@@ -13,7 +13,10 @@ export interface RoleShellConfig {
 
 /** What the shell makes before the role is built. */
 export interface RoleParts {
+  /** The first (with one module, the only) pipeline of `pipelines`. */
   readonly pipeline: Pipeline;
+  /** Every pipeline the setting names (a comma-separated list of modules), in its order. */
+  readonly pipelines: readonly Pipeline[];
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -60,11 +63,13 @@ export interface RoleShellSpec<R extends RunnableRole> {
 export async function startRole<R extends RunnableRole>(spec: RoleShellSpec<R>): Promise<RoleParts & { role: R; metricsPort: number }> {
   const { config } = spec;
   const logger = createLogger(spec.role, config.logLevel, spec.logBindings ?? {}, config.logFormat);
-  const pipeline = await loadPipeline(config.pipeline);
+  const pipelines = await loadPipelines(config.pipeline);
+  const pipeline = pipelines[0]!;
+  const names = pipelines.map((each) => each.name);
   const metrics = new Metrics();
   if (spec.metricLabels) metrics.registry.setDefaultLabels(spec.metricLabels);
-  metrics.initialize(spec.role, pipeline.name, spec.malformedReasons);
-  const role = await spec.build({ pipeline, logger, metrics });
+  metrics.initialize(spec.role, names, spec.malformedReasons);
+  const role = await spec.build({ pipeline, pipelines, logger, metrics });
   const health = await startHealthServer({ port: config.metricsPort, registry: metrics.registry, ready: () => role.ready() }).catch((error: unknown) => {
     throw addressError(error, spec.metricsPortSetting, `port ${config.metricsPort}`) ?? error;
   });
@@ -83,6 +88,30 @@ export async function startRole<R extends RunnableRole>(spec: RoleShellSpec<R>):
     spec.stopGraceMs,
   );
   await spec.afterStart?.(role);
-  logger.info({ pipeline: pipeline.name, metricsPort: health.port, ...spec.readyFields?.(role) }, 'ready');
-  return { pipeline, logger, metrics, role, metricsPort: health.port };
+  logger.info(
+    { ...(pipelines.length === 1 ? { pipeline: pipeline.name } : { pipelines: names }), metricsPort: health.port, ...spec.readyFields?.(role) },
+    'ready',
+  );
+  return { pipeline, pipelines, logger, metrics, role, metricsPort: health.port };
+}
+
+/**
+ * The pipelines of a JOBPIPE_PIPELINE value: one module path, or several separated by commas
+ * (a role serving many pipelines). @throws PipelineError for a module that does not load, or two
+ * pipelines of one name
+ */
+export async function loadPipelines(paths: string): Promise<Pipeline[]> {
+  const list = paths
+    .split(',')
+    .map((path) => path.trim())
+    .filter((path) => path !== '');
+  if (list.length === 0) throw new PipelineError(`no pipeline module in "${paths}": give a module path, or several separated by commas`);
+  const pipelines: Pipeline[] = [];
+  for (const path of list) {
+    const pipeline = await loadPipeline(path);
+    const twin = pipelines.find((each) => each.name === pipeline.name);
+    if (twin) throw new PipelineError(`${path}: a second pipeline named ${pipeline.name}; each pipeline a role serves needs a name of its own`);
+    pipelines.push(pipeline);
+  }
+  return pipelines;
 }
