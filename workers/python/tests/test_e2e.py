@@ -6,6 +6,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -26,13 +27,16 @@ PREFETCH = 2
 class Deployment:
     """A fake ventilator and sink, and a worker process connected to them."""
 
-    def __init__(self, **env):
+    def __init__(self, curve_secret=None, **env):
         self.context = zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.LINGER, 0)
-        jobs_port = self.router.bind_to_random_port("tcp://127.0.0.1")
         self.pull = self.context.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.LINGER, 0)
+        for sock in (self.router, self.pull):
+            sock.setsockopt(zmq.LINGER, 0)
+            if curve_secret is not None:
+                sock.setsockopt(zmq.CURVE_SERVER, 1)
+                sock.setsockopt(zmq.CURVE_SECRETKEY, curve_secret)
+        jobs_port = self.router.bind_to_random_port("tcp://127.0.0.1")
         results_port = self.pull.bind_to_random_port("tcp://127.0.0.1")
         full_env = dict(os.environ)
         full_env.update(
@@ -303,6 +307,21 @@ class WorkerBytes(unittest.TestCase):
         # A frame between the limit and twice the limit is read and dropped as too_large.
         d.jobs("slow", [{"ms": 0, "i": 1, "pad": "x" * 3000}])
         d.wait("too_large counted", lambda: metric(d.metrics(), "jobpipe_malformed_messages_total", reason="too_large") == 1)
+
+
+class WorkerCurve(unittest.TestCase):
+    def test_curve_client_with_keys_from_a_value_and_a_file(self):
+        server_public, server_secret = zmq.curve_keypair()
+        _, worker_secret = zmq.curve_keypair()
+        with tempfile.NamedTemporaryFile("w", suffix=".key", delete=False) as file:
+            file.write(worker_secret.decode() + "\n")
+        self.addCleanup(os.unlink, file.name)
+        d = Deployment(curve_secret=server_secret, JOBPIPE_CURVE_SERVER_KEY=server_public.decode(), JOBPIPE_CURVE_SECRET_FILE=file.name)
+        self.addCleanup(d.close)
+        d.wait("a Credit over CURVE", lambda: d.credits)
+        d.jobs("square", [{"n": 5}])
+        self.assertEqual(d.wait("a result over CURVE", lambda: d.results)[0]["value"]["square"], 25)
+        self.assertTrue(any(line.get("curve") is True for line in d.logs()))
 
 
 if __name__ == "__main__":
