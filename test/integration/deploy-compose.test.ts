@@ -403,7 +403,7 @@ describe('Dockerfile', () => {
     expect(last('HEALTHCHECK')).toContain('JOBPIPE_METRICS_PORT');
     // Every pool that runs it builds it from this target.
     for (const [name, service] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate)))
-      expect((service.build as { target: string }).target, name).toBe(stage.name);
+      expect((service.build as { target?: string }).target, name).toBe(stage.name);
   });
 
   it('runs as the non-root user node, node itself as the entrypoint, with a HEALTHCHECK on /healthz', () => {

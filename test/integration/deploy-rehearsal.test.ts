@@ -20,22 +20,31 @@
  * - redis: a redis-server of the test's own (RedisServer), with the password the file interpolates.
  * - hostnames: Docker names each worker container; JOBPIPE_WORKER_ID (which defaults to the
  *   hostname) stands in for it, since all processes here share one hostname.
+ * - worker pools: each pool service with `--scale` as in POOL_REPLICAS (two primes workers, one
+ *   echo worker). The Python worker (worker-python, the image's `python3 -m jobpipe_worker`) runs
+ *   as `python3 -m jobpipe_worker <module>` with workers/python on PYTHONPATH where this machine's
+ *   python3 can import it and pyzmq; elsewhere the pool runs as scaled to 0 (its DNS name then
+ *   answers nothing, as Docker's would).
  * - depends_on: services start in dependency order; `service_healthy` waits for the service's
  *   own healthcheck command (run with the same port mapping) to succeed.
  * - Prometheus: deploy/prometheus/prometheus.yml as the prometheus service mounts it, its
- *   scrape targets mapped the same way (the `worker` DNS name resolves to every worker replica, as
- *   Docker's DNS does, so it becomes a static list of them) and a 1 s scrape interval.
+ *   scrape targets mapped the same way (each pool's DNS name resolves to every replica of that
+ *   pool, as Docker's DNS does, so it becomes a static list of them, with the __meta_dns_name
+ *   Prometheus would give them) and a 1 s scrape interval.
  *
- * Three workers, each role saying it runs with CURVE (the ventilator's and the workers' log lines;
- * the sink refuses a stranger's key), a batch submitted as the docs say (`docker compose exec
- * ventilator jobpipe submit ... --wait`, i.e. the CLI with the ventilator's environment), its
- * answer checked, every scrape job of the Prometheus config up for every replica, and a
- * compose-style stop (SIGTERM in reverse dependency order) that every process survives with exit
- * code 0 within its stop_grace_period.
+ * One ventilator and one sink serving both pipelines (primes and echo), the workers of every pool
+ * connected for their own pipeline, each role saying it runs with CURVE (the ventilator's and the
+ * workers' log lines; the sink refuses a stranger's key), a batch of each pipeline submitted as the
+ * docs say (`docker compose exec -e JOBPIPE_PIPELINE=<module> ventilator jobpipe submit ...
+ * --wait`, i.e. the CLI with the ventilator's environment and that pipeline's module), each
+ * answer checked and each batch run by its own pipeline's pools only, every scrape job of the
+ * Prometheus config up for every replica with its pool label, and a compose-style stop (SIGTERM in
+ * reverse dependency order) that every process survives with exit code 0 within its
+ * stop_grace_period.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -48,15 +57,33 @@ import {
   containerPathHere,
   durationMs,
   entrypointHere,
+  isPythonWorker,
   jobpipeServices,
   loadCompose,
+  pipelineModules,
   repoRoot,
+  roleOf,
   roleServices,
   volumeMounts,
+  workerPools,
   type ComposeService,
 } from './deploy-fixtures/compose.js';
 
-const WORKERS = 3;
+/** `--scale` for each worker pool. */
+const POOL_REPLICAS: Record<string, number> = { 'worker-primes': 2, 'worker-echo': 1, 'worker-python': 1 };
+
+/**
+ * How this machine runs the Python worker image's entrypoint (`python3 -m jobpipe_worker`): python3
+ * with workers/python (or its src/) on PYTHONPATH, if that imports jobpipe_worker and pyzmq.
+ */
+function pythonWorkerHere(): { command: string[]; env: Record<string, string> } | undefined {
+  const roots = ['workers/python/src', 'workers/python'].map((dir) => resolve(repoRoot, dir));
+  const root = roots.find((dir) => existsSync(join(dir, 'jobpipe_worker', '__init__.py')));
+  if (!root) return undefined;
+  const env = { PYTHONPATH: root, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
+  const probe = spawnSync('python3', ['-c', 'import zmq, jobpipe_worker'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+  return probe.status === 0 ? { command: ['python3', '-m', 'jobpipe_worker'], env } : undefined;
+}
 const cleanup = new Cleanup();
 afterAll(() => cleanup.run(), 60_000);
 
@@ -119,7 +146,7 @@ function healthcheck(test: string[], replica: Replica): Promise<boolean> {
   return new Promise((done) => child.once('exit', (code) => done(code === 0)));
 }
 
-it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer, Prometheus scrapes every service its config names, compose-style stop', async () => {
+it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline to its answer, Prometheus scrapes every service and pool its config names, compose-style stop', async () => {
   const password = `rehearsal-${randomBytes(6).toString('hex')}`;
   const compose = loadCompose({ JOBPIPE_REDIS_PASSWORD: password });
 
@@ -140,11 +167,22 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
     volumeDirs[volume] = dir;
   }
 
+  // The long-running jobpipe services: the roles, and the Python worker's pool where it can run here.
+  const python = pythonWorkerHere();
+  const pythonPools = workerPools(compose).filter(([, service]) => isPythonWorker(service));
+  const services: Record<string, ComposeService> = Object.fromEntries(roleServices(compose));
+  if (python) for (const [name, service] of pythonPools) services[name] = service;
+  const replicaCount = (name: string) => (POOL_REPLICAS[name] !== undefined && services[name] ? POOL_REPLICAS[name] : 1);
+  expect(
+    workerPools(compose)
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(Object.keys(POOL_REPLICAS).sort());
+
   // One-shot services (keys) first: Compose starts them before what waits for their completion.
   // Each runs twice, as on a first `up` and the next: both must exit 0, the second changing nothing.
-  const services = Object.fromEntries(roleServices(compose));
   const completed = new Set<string>();
-  for (const [name, service] of jobpipeServices(compose).filter(([name]) => !services[name])) {
+  for (const [name, service] of jobpipeServices(compose).filter(([name, service]) => !services[name] && !isPythonWorker(service))) {
     expect(service.restart, `${name} is a one-shot`).toBe('no');
     const mounts = volumeMounts(compose, service);
     const args = service.command!.map((arg) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg));
@@ -167,10 +205,11 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   const replicas = new Map<string, Replica[]>();
   for (const [name, service] of Object.entries(services)) {
     const list: Replica[] = [];
-    for (let index = 1; index <= (name === 'worker' ? WORKERS : 1); index++) {
+    const pool = POOL_REPLICAS[name] !== undefined;
+    for (let index = 1; index <= replicaCount(name); index++) {
       const ports = new Map<number, number>();
       for (const port of containerPorts(service)) ports.set(port, await freePort());
-      list.push({ service: name, name: name === 'worker' ? `jobpipe-worker-${index}` : name, ports, env: {} });
+      list.push({ service: name, name: pool ? `jobpipe-${name}-${index}` : name, ports, env: {} });
     }
     replicas.set(name, list);
   }
@@ -188,7 +227,7 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   );
   for (const list of replicas.values()) {
     for (const replica of list) {
-      const env: Record<string, string> = { ...hostSettings };
+      const env: Record<string, string> = { ...hostSettings, ...(isPythonWorker(services[replica.service]!) ? python!.env : {}) };
       for (const [key, value] of Object.entries(services[replica.service]!.environment ?? {})) {
         env[key] = String(value)
           .replace(/^tcp:\/\/\*:(\d+)$/, (_, port: string) => `tcp://127.0.0.1:${replica.ports.get(Number(port))}`)
@@ -196,7 +235,7 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
         if (key === 'JOBPIPE_METRICS_PORT') env[key] = String(replica.ports.get(Number(value)));
         if (value.startsWith('/')) env[key] = containerPathHere(value, volumeMounts(compose, services[replica.service]!), volumeDirs);
       }
-      if (replica.service === 'worker') env.JOBPIPE_WORKER_ID = replica.name;
+      if (POOL_REPLICAS[replica.service] !== undefined) env.JOBPIPE_WORKER_ID = replica.name;
       replica.env = env;
     }
   }
@@ -214,9 +253,15 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
         ...group,
         targets: group.targets.map((target) => address(target.split(':')[0]!, Number(target.split(':')[1]))),
       })),
-      // Docker's DNS answers a service name with every replica's address.
+      // Docker's DNS answers a service name with every replica's address (nothing for a pool
+      // scaled to 0); Prometheus's DNS discovery labels each target with the name it asked.
       ...dns.flatMap((sd: { names: string[]; port: number }) =>
-        sd.names.map((name) => ({ targets: replicas.get(name)!.map((replica) => `127.0.0.1:${replica.ports.get(sd.port)}`) })),
+        sd.names
+          .filter((name) => (replicas.get(name) ?? []).length > 0)
+          .map((name) => ({
+            targets: replicas.get(name)!.map((replica) => `127.0.0.1:${replica.ports.get(sd.port)}`),
+            labels: { __meta_dns_name: name },
+          })),
       ),
     ];
     expected.set(
@@ -246,35 +291,46 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
       if (condition === 'service_completed_successfully') expect(completed.has(dependency), `${name} waits for ${dependency} to complete`).toBe(true);
     }
     const service = services[name]!;
-    expect(service.command, name).toEqual([name]);
+    const isPython = isPythonWorker(service);
+    if (!isPython) expect(service.command, name).toEqual([name.startsWith('worker-') ? 'worker' : name]);
     for (const replica of replicas.get(name)!) {
       const metricsPort = replica.ports.get(Number(service.environment?.JOBPIPE_METRICS_PORT ?? 9400))!;
-      replica.process = cleanup.role(new RoleProcess({ role: name as Role, command, env: replica.env, metricsPort, name: replica.name }));
+      // RoleProcess runs `<command> <role>`: for the Python worker, the image's entrypoint and its command (the module).
+      replica.process = cleanup.role(
+        isPython
+          ? new RoleProcess({ role: service.command![0] as Role, command: python!.command, env: replica.env, metricsPort, name: replica.name })
+          : new RoleProcess({ role: roleOf(service) as Role, command, env: replica.env, metricsPort, name: replica.name }),
+      );
     }
     healthy.set(
       name,
       // Docker runs the healthcheck every `interval`; here: once /readyz answers (RoleProcess polls
-      // it in-process, cheaper than a node process per poll), the healthcheck must pass.
+      // it in-process, cheaper than a node process per poll), the healthcheck must pass. The Python
+      // worker serves no /readyz: its healthcheck (python3 asking /healthz) alone.
       Promise.all(
         replicas.get(name)!.map(async (replica) => {
-          await replica.process!.ready;
-          await waitFor(`${replica.name}'s compose healthcheck`, () => healthcheck(service.healthcheck!.test, replica), 10_000, 200);
+          if (!isPython) await replica.process!.ready;
+          await waitFor(`${replica.name}'s compose healthcheck`, () => healthcheck(service.healthcheck!.test, replica), isPython ? 30_000 : 10_000, 200);
         }),
       ).then(() => {}),
     );
   }
   await Promise.all(healthy.values());
   const ventilator = replicas.get('ventilator')![0]!;
-  await waitFor(
-    '3 workers connected to the ventilator',
-    async () => metricValue(await fetchText(ventilator.process!.url('/metrics')), 'jobpipe_workers_connected') === WORKERS,
-    20_000,
-    100,
-  );
+  const poolsOf = (pipeline: string) => (pipeline === 'echo' ? ['worker-echo'] : ['worker-primes', 'worker-python']);
+  const workersOf = (pipeline: string) => poolsOf(pipeline).flatMap((pool) => replicas.get(pool) ?? []);
+  // One ventilator serves both pipelines: each counts the workers of its own pools only.
+  for (const pipeline of ['primes', 'echo'])
+    await waitFor(
+      `${workersOf(pipeline).length} workers of ${pipeline} connected to the ventilator`,
+      async () => metricValue(await fetchText(ventilator.process!.url('/metrics')), 'jobpipe_workers_connected', { pipeline }) === workersOf(pipeline).length,
+      20_000,
+      100,
+    );
 
-  // CURVE, on the keys service's keys: the ventilator and every worker say so when they start...
+  // CURVE, on the keys service's keys: the ventilator and every TypeScript worker say so when they start...
   expect(ventilator.process!.logs('ventilator started').map((line) => line.curve)).toEqual([true]);
-  for (const worker of replicas.get('worker')!)
+  for (const worker of ['worker-primes', 'worker-echo'].flatMap((pool) => replicas.get(pool)!))
     expect(
       worker.process!.logs('ready').map((line) => line.curve),
       worker.name,
@@ -282,7 +338,7 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
   // ...and the sink, which logs no such field, refuses a client whose key is not on its allow-list.
   const sink = replicas.get('sink')![0]!;
   const stranger = curveKeyPair();
-  const serverKey = readFileSync(replicas.get('worker')![0]!.env.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8').trim();
+  const serverKey = readFileSync(replicas.get('worker-primes')![0]!.env.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8').trim();
   const probe = cleanup.socket(new Push({ linger: 0, curveServerKey: serverKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }));
   probe.connect(sink.env.JOBPIPE_RESULTS_BIND!);
   await waitFor(
@@ -300,28 +356,38 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
     }
   }
 
-  // A batch, submitted the way docs/deployment.md shows: `docker compose exec ventilator jobpipe submit ...`.
-  const submit = runCli(['submit', '--input', JSON.stringify({ limit: 2_000_000, chunk: 50_000 }), '--wait', '--json'], ventilator.env, cleanup);
+  // A batch of each pipeline, submitted the way docs/deployment.md shows:
+  // `docker compose exec -e JOBPIPE_PIPELINE=<its module> ventilator jobpipe submit ...`.
+  const moduleOf = (pipeline: string) => pipelineModules(ventilator.env.JOBPIPE_PIPELINE!).find((path) => path.includes(`/examples/${pipeline}/`))!;
   // Bounded, so a batch that never ends fails here with what every role logged last.
   const roleLogs = () =>
     [...replicas.values()]
       .flat()
       .map((replica) => `--- ${replica.name}\n${(replica.process?.lines ?? []).slice(-15).join('\n')}`)
       .join('\n');
-  const { code, stdout, stderr } = await within('submit --wait', 50_000, submit.exited).catch((error: Error) => {
-    throw new Error(`${error.message}; submit printed: ${submit.stdout} ${submit.stderr}\n${roleLogs()}`);
-  });
-  expect(code, stderr).toBe(0);
-  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-    jobs: number;
-    failed: number;
-    answer: { primes: number };
-    perWorker: Record<string, number>;
+  const submitAndWait = async (pipeline: string, input: object) => {
+    const submit = runCli(
+      ['submit', '--input', JSON.stringify(input), '--wait', '--json'],
+      { ...ventilator.env, JOBPIPE_PIPELINE: moduleOf(pipeline) },
+      cleanup,
+    );
+    const { code, stdout, stderr } = await within(`submit --wait (${pipeline})`, 50_000, submit.exited).catch((error: Error) => {
+      throw new Error(`${error.message}; submit printed: ${submit.stdout} ${submit.stderr}\n${roleLogs()}`);
+    });
+    expect(code, stderr).toBe(0);
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as { jobs: number; failed: number; answer: any; perWorker: Record<string, number> };
   };
-  expect(summary.jobs).toBe(40);
-  expect(summary.failed).toBe(0);
-  expect(summary.answer.primes).toBe(148_933); // pi(2,000,000)
-  for (const worker of Object.keys(summary.perWorker)) expect(worker).toMatch(/^jobpipe-worker-\d$/);
+  const [primes, echo] = await Promise.all([submitAndWait('primes', { limit: 2_000_000, chunk: 50_000 }), submitAndWait('echo', { jobs: 200 })]);
+  expect(primes.jobs).toBe(40);
+  expect(primes.failed).toBe(0);
+  expect(primes.answer.primes).toBe(148_933); // pi(2,000,000)
+  expect(echo.jobs).toBe(200);
+  expect(echo.failed).toBe(0);
+  expect(echo.answer.count).toBe(200);
+  // Each batch ran on its own pipeline's pools only.
+  const names = (pipeline: string) => workersOf(pipeline).map((replica) => replica.name);
+  for (const worker of Object.keys(primes.perWorker)) expect(names('primes'), `primes job on ${worker}`).toContain(worker);
+  for (const worker of Object.keys(echo.perWorker)) expect(names('echo'), `echo job on ${worker}`).toContain(worker);
 
   // Prometheus scrapes every job of the config, each replica, with the labels the config gives.
   const prometheus = await prometheusStarting;
@@ -342,7 +408,14 @@ it('docker-compose.yml rehearsed: 3 workers run a submitted batch to its answer,
     expect(samples, job).toHaveLength(count);
     expect(new Set(samples.map((sample) => sample.metric.role)), `${job}'s role label`).toEqual(new Set([job.replace(/^jobpipe-/, '')]));
   }
-  expect([...expected.values()].reduce((a, b) => a + b)).toBe(2 + WORKERS);
+  const workerReplicas = Object.keys(POOL_REPLICAS).flatMap((pool) => replicas.get(pool) ?? []);
+  expect([...expected.values()].reduce((a, b) => a + b)).toBe(2 + workerReplicas.length);
+  // Every worker with its pool's label, as on Kubernetes.
+  const pools = up
+    .filter((sample) => sample.metric.job === 'jobpipe-worker')
+    .map((sample) => sample.metric.pool)
+    .sort();
+  expect(pools).toEqual(workerReplicas.map((replica) => replica.service.replace(/^worker-/, '')).sort());
   const rules = (await (await fetch(`http://127.0.0.1:${prometheus.port}/api/v1/rules`)).json()) as { data: { groups: { name: string }[] } };
   expect(rules.data.groups.map((group) => group.name).sort()).toEqual(['jobpipe.alerts', 'jobpipe.recording']);
 

@@ -20,7 +20,7 @@ export const roleSettings: Record<string, SettingsSpec> = { ventilator: ventilat
 
 export interface ComposeService {
   image?: string;
-  build?: string | { context: string };
+  build?: string | { context: string; target?: string };
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
@@ -85,7 +85,7 @@ export const PYTHON_WORKER_TARGET = 'python-worker';
 
 /** Whether a service runs the Python worker: built from the Dockerfile's python-worker target. */
 export function isPythonWorker(service: ComposeService): boolean {
-  return typeof service.build === 'object' && (service.build as { target?: string }).target === PYTHON_WORKER_TARGET;
+  return typeof service.build === 'object' && service.build.target === PYTHON_WORKER_TARGET;
 }
 
 /** The role a jobpipe role service runs: its command's one word (ventilator, sink, worker). */
