@@ -1,6 +1,8 @@
 """The worker: one I/O thread owns both sockets; each pipeline runs its handlers on a pool of
-`slots` threads. Handler threads hand outcomes back through a queue and wake the I/O thread by
-writing a byte to a pipe that its poller watches (pyzmq sockets are not thread-safe).
+`slots` threads. The slot threads take the pipeline's waiting jobs themselves, one after another
+(so a busy pipeline does not wait for the I/O thread between jobs), and hand outcomes back through
+a queue, waking the I/O thread by writing a byte to a pipe its poller watches (pyzmq sockets are
+not thread-safe).
 """
 import collections
 import json
@@ -30,7 +32,7 @@ WAITING, RUNNING, FINISHED, TIMED_OUT = "waiting", "running", "finished", "timed
 class Job:
     """A job the worker holds, from its arrival until its result is handed to the sink."""
 
-    __slots__ = ("pipeline", "batch", "seq", "attempt", "dispatched_at", "payload", "share", "state", "lock", "ctx", "deadline", "cancel_requested")
+    __slots__ = ("pipeline", "batch", "seq", "attempt", "dispatched_at", "payload", "share", "state", "ctx", "deadline", "cancel_requested")
 
     def __init__(self, pipeline, wire, share):
         self.pipeline = pipeline
@@ -40,8 +42,7 @@ class Job:
         self.dispatched_at = wire["dispatchedAt"]
         self.payload = wire["payload"]
         self.share = share  # this job's part of its Jobs frame's bytes (section 4a)
-        self.state = WAITING
-        self.lock = threading.Lock()  # decides between a handler's end and its timeout
+        self.state = WAITING  # changed under its runner's lock: decides between an end and a timeout
         self.ctx = None
         self.deadline = None
         self.cancel_requested = False
@@ -56,16 +57,21 @@ class Job:
 
 
 class Runner:
-    """One pipeline: its handler, its lane of credit, its waiting jobs and its thread pool."""
+    """One pipeline: its handler, its lane of credit (I/O thread only), its jobs and its threads.
+
+    `waiting` and `running` are shared with the slot threads, under `cond`. A job is in `running`
+    from the moment a slot thread takes it until the I/O thread has collected its outcome (or
+    reported its timeout), so "holds nothing" never misses an outcome still in the queue."""
 
     def __init__(self, spec, slots, lane):
         self.spec = spec
         self.name = spec.name
         self.slots = slots
         self.lane = lane
+        self.cond = threading.Condition()
         self.waiting = collections.deque()
         self.running = set()
-        self.work = queue.SimpleQueue()
+        self.stopping = False
         self.threads = 0
 
 
@@ -121,7 +127,11 @@ class Worker:
         return sum(runner.lane.received for runner in self.runners.values()) + self.unknown_received
 
     def holds_anything(self):
-        return any(runner.waiting or runner.running for runner in self.runners.values()) or any(self.outbox.values())
+        for runner in self.runners.values():
+            with runner.cond:
+                if runner.waiting or runner.running:
+                    return True
+        return any(self.outbox.values())
 
     # ---- sockets ------------------------------------------------------------------------------
 
@@ -172,19 +182,28 @@ class Worker:
 
     def _slot_loop(self, runner):
         while True:
-            job = runner.work.get()
-            if job is None:
-                return
+            with runner.cond:
+                while not runner.waiting and not runner.stopping:
+                    runner.cond.wait()
+                if runner.stopping:
+                    return
+                job = runner.waiting.popleft()
+                job.state = RUNNING
+                if self.job_timeout is not None:
+                    job.deadline = time.monotonic() + self.job_timeout
+                runner.running.add(job)
+            self.metrics.inc("jobpipe_worker_jobs_active", 1, pipeline=runner.name)
             result = self._execute(runner, job)
-            with job.lock:
+            with runner.cond:
                 late = job.state != RUNNING
                 if not late:
                     job.state = FINISHED
-            if late:
+            if late:  # its slot was given up at the timeout, and counted so
                 # Its timeout was reported and another thread took this one's slot: the outcome
                 # is dropped (exactly one result per job) and this thread leaves the pool.
                 job.ctx.logger.warn("late outcome of a timed-out job dropped", ok=result["ok"], durationMs=result["durationMs"])
                 return
+            self.metrics.inc("jobpipe_worker_jobs_active", -1, pipeline=runner.name)
             self.outcomes.put((runner, job, result))
             self.wake()
 
@@ -238,7 +257,6 @@ class Worker:
                     self._start_drain()
                 now = time.monotonic()
                 self._check_timeouts(now)
-                self._dispatch()
                 self._flush_results()
                 self._send_credit_or_drain(now)
                 if self.draining and self._drain_finished(now):
@@ -246,8 +264,9 @@ class Worker:
         finally:
             self.ready = False
             for runner in self.runners.values():
-                for _ in range(runner.threads):
-                    runner.work.put(None)
+                with runner.cond:
+                    runner.stopping = True  # idle threads leave; busy ones are daemons
+                    runner.cond.notify_all()
             self._close_sockets(flush)
         return code
 
@@ -264,7 +283,8 @@ class Worker:
             due.append(beat_in if beat_in > 0 else SEND_RETRY_S)
         if self.job_timeout is not None:
             for runner in self.runners.values():
-                due.extend(job.deadline - now for job in runner.running if job.deadline is not None)
+                with runner.cond:
+                    due.extend(job.deadline - now for job in runner.running if job.state == RUNNING)
         if self.draining:
             due.append(self.drain_started + 3 * self.heartbeat - now)
         return max(0, int(min(due) * 1000) + 1)
@@ -324,10 +344,14 @@ class Worker:
                 box.append((job.result(0, False, error=dict(error)), None))
             return
         shares = runner.lane.on_jobs(len(wire_jobs), size)
+        jobs = []
         for wire, share in zip(wire_jobs, shares):
             job = Job(pipeline, wire, share)
             job.ctx = JobContext(pipeline, job.batch, job.seq, job.attempt, job.dispatched_at, self.worker_id, self.logger.child(batch=job.batch, job=f"{job.batch}:{job.seq}"))
-            runner.waiting.append(job)
+            jobs.append(job)
+        with runner.cond:
+            runner.waiting.extend(jobs)
+            runner.cond.notify(len(jobs))
         self.metrics.set("jobpipe_worker_jobs_held", runner.lane.held, pipeline=pipeline)
 
     def _on_cancel(self, message):
@@ -340,22 +364,19 @@ class Worker:
         def matches(job):
             return job.batch == batch and (seqs is None or job.seq in seqs)
 
-        kept = collections.deque()
-        cancelled = 0
-        for job in runner.waiting:
-            if matches(job):
-                # Never started: failed at once, which still ends the job for the credit count.
-                self._finish(runner, job, job.result(0, False, error=cancelled_error(batch)))
-                cancelled += 1
-            else:
-                kept.append(job)
-        runner.waiting = kept
-        running = 0
-        for job in runner.running:
-            if matches(job):
-                job.cancel_requested = True
-                job.ctx.cancelled.set()  # the handler sees it; its end is reported as Cancelled
-                running += 1
+        with runner.cond:
+            dropped = [job for job in runner.waiting if matches(job)]
+            if dropped:
+                runner.waiting = collections.deque(job for job in runner.waiting if not matches(job))
+            stopping = [job for job in runner.running if matches(job) and job.state == RUNNING]
+            for job in stopping:
+                job.cancel_requested = True  # its end is reported as Cancelled
+        for job in dropped:
+            # Never started: failed at once, which still ends the job for the credit count.
+            self._finish(runner, job, job.result(0, False, error=cancelled_error(batch)))
+        for job in stopping:
+            job.ctx.cancelled.set()  # the handler sees it
+        cancelled, running = len(dropped), len(stopping)
         self.logger.info("cancel", pipeline=runner.name, batch=batch, seqs=len(seqs) if seqs else "all", waiting=cancelled, running=running)
 
     def _take_outcomes(self):
@@ -364,7 +385,8 @@ class Worker:
                 runner, job, result = self.outcomes.get_nowait()
             except queue.Empty:
                 return
-            runner.running.discard(job)
+            with runner.cond:
+                runner.running.discard(job)
             if job.cancel_requested:
                 result = job.result(result["durationMs"], False, error=cancelled_error(job.batch))
             self._finish(runner, job, result)
@@ -374,7 +396,6 @@ class Worker:
         outcome = "ok" if result["ok"] else "failed"
         self.metrics.inc("jobpipe_worker_jobs_run_total", pipeline=runner.name, outcome=outcome)
         self.metrics.inc("jobpipe_worker_job_seconds_total", result["durationMs"] / 1000, pipeline=runner.name)
-        self.metrics.set("jobpipe_worker_jobs_active", len(runner.running), pipeline=runner.name)
         if not result["ok"]:
             job.ctx.logger.debug("job failed", error=result["error"]["name"], attempt=job.attempt)
         self.outbox.setdefault(runner.name, []).append((result, job))
@@ -383,12 +404,14 @@ class Worker:
         if self.job_timeout is None:
             return
         for runner in self.runners.values():
-            for job in [job for job in runner.running if job.deadline is not None and job.deadline <= now]:
-                with job.lock:
-                    if job.state != RUNNING:
-                        continue  # it finished just now; its outcome is in the queue
+            with runner.cond:
+                # A job that finished just now is FINISHED, and its outcome is in the queue.
+                expired = [job for job in runner.running if job.state == RUNNING and job.deadline <= now]
+                for job in expired:
                     job.state = TIMED_OUT
-                runner.running.discard(job)
+                    runner.running.discard(job)
+            for job in expired:
+                self.metrics.inc("jobpipe_worker_jobs_active", -1, pipeline=runner.name)
                 job.ctx.cancelled.set()
                 ms = self.settings.job_timeout_ms
                 job.ctx.logger.warn("job timed out; its thread is abandoned and its late outcome will be dropped", timeoutMs=ms)
@@ -396,20 +419,6 @@ class Worker:
                 self._finish(runner, job, job.result(float(ms), False, error=error))
                 # The stuck thread keeps running the handler; a new one takes its slot.
                 self._start_thread(runner)
-
-    def _dispatch(self):
-        for runner in self.runners.values():
-            started = False
-            while runner.waiting and len(runner.running) < runner.slots:
-                job = runner.waiting.popleft()
-                job.state = RUNNING
-                if self.job_timeout is not None:
-                    job.deadline = time.monotonic() + self.job_timeout
-                runner.running.add(job)
-                runner.work.put(job)
-                started = True
-            if started:
-                self.metrics.set("jobpipe_worker_jobs_active", len(runner.running), pipeline=runner.name)
 
     def _flush_results(self):
         for pipeline, box in self.outbox.items():
@@ -490,7 +499,7 @@ class Worker:
             return True
         if now - self.drain_started >= self.settings.drain_timeout_ms / 1000:
             waiting = sum(len(runner.waiting) for runner in self.runners.values())
-            active = sum(len(runner.running) for runner in self.runners.values())
+            active = sum(len(runner.running) for runner in self.runners.values())  # a glance; threads may move on
             self.logger.warn("drain timed out; unfinished jobs come back through their leases", waiting=waiting, active=active)
             return True
         return False
