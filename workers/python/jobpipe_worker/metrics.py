@@ -87,5 +87,6 @@ def start_http_server(metrics, port, ready, host="0.0.0.0"):
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="jobpipe-metrics", daemon=True).start()
+    # A short poll interval: shutdown() waits for the serving loop to notice.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="jobpipe-metrics", daemon=True).start()
     return server
