@@ -15,6 +15,13 @@ every batch and bucket has exactly one recorded result, and every single job its
   --single-jobs N       single jobs added during the run, one add call each (default 3000); one in
                         25 has an idempotency key, which is given again later with another payload
   --workers N           worker processes (default 3)
+  --pipelines N         1 (default): everything on the echo pipeline. 2: the ventilator and the sink
+                        serve echo and tally (chaos/tally-pipeline.mjs, job i answers 3i+1); the
+                        workers form two pools, half serving echo only, half tally only (an odd
+                        one out serves both); the big batch and the single jobs are echo's, the
+                        smaller batches alternate tally and echo, the worker kills alternate
+                        between the pools, and every check holds per pipeline, with no job
+                        recorded by a worker that does not serve its pipeline
   --work-ms X           echo's simulated work per job, in ms: it sets the pace (default 2)
   --payload-bytes N     about how large each job of the batches is (default 100; the single jobs stay small)
   --concurrency N       handlers per worker, JOBPIPE_CONCURRENCY (default 1)
@@ -66,6 +73,12 @@ const faultList = (raw) => {
     );
   return FAULT_KINDS.filter((kind) => kinds.includes(kind));
 };
+const oneOfInts = (name, values) => (raw) => {
+  const value = Number(raw);
+  if (!values.includes(value) || String(value) !== raw.trim())
+    throw new UsageError(`--${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  return value;
+};
 const oneOf = (name, values) => (raw) => {
   if (!values.includes(raw)) throw new UsageError(`--${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
   return raw;
@@ -81,6 +94,7 @@ const spec = {
   'batch-jobs': { parse: positiveInt('batch-jobs', 4), default: 2000 },
   'single-jobs': { parse: positiveInt('single-jobs', 0), default: 3000 },
   workers: { parse: positiveInt('workers', 2), default: 3 },
+  pipelines: { parse: oneOfInts('pipelines', [1, 2]), default: 1 },
   'work-ms': { parse: nonNegative('work-ms'), default: 2 },
   'payload-bytes': { parse: positiveInt('payload-bytes', 0), default: 100 },
   concurrency: { parse: positiveInt('concurrency'), default: 1 },

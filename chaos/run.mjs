@@ -40,13 +40,36 @@ import { loadPipeline } from '@jobpipe/pipeline';
 import { parseChaosArgs, usage, UsageError } from './args.mjs';
 import { scrapeCounter, scrapeValues } from './metrics.mjs';
 import { seededRandom } from '../scripts/seeded-random.mjs';
+import { tallySum, tallyValue } from './tally-pipeline.mjs';
 import { verifyBatch } from './verify.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cliPath = join(repo, 'cli/dist/main.js');
 const echoPath = join(repo, 'examples/echo/dist/pipeline.js');
+const tallyPath = join(repo, 'chaos/tally-pipeline.mjs');
 const REDELIVERED = 'jobpipe_jobs_redelivered_total';
+/** The pipeline of the big batch and the single jobs (and of everything, with --pipelines 1). */
 const PIPELINE = 'echo';
+/** --pipelines 2: the second pipeline, of every other smaller batch. */
+const SECOND = 'tally';
+/** Each pipeline's module, the value its job `i` answers, and the sum of those over a batch of n jobs (its answer's `sum`). */
+const PIPELINES = {
+  [PIPELINE]: { path: echoPath, value: (i) => i, sum: (n) => (n * (n - 1)) / 2 },
+  [SECOND]: { path: tallyPath, value: tallyValue, sum: tallySum },
+};
+/**
+ * --pipelines 2: the worker pools, worker-1.. by index: the first half serves echo only, the second
+ * half tally only, and with an odd count the last worker serves both. Returns { name: pool }, a
+ * pool being a pipeline's name or 'both'.
+ */
+function workerPools(workers) {
+  const half = Math.floor(workers / 2);
+  const pools = {};
+  for (let index = 0; index < workers; index++) pools[`worker-${index + 1}`] = index < half ? PIPELINE : index < 2 * half ? SECOND : 'both';
+  return pools;
+}
+/** The pipelines a pool serves. */
+const poolServes = (pool) => (pool === 'both' ? [PIPELINE, SECOND] : [pool]);
 /** One single job in this many has an idempotency key, given again later with another payload. */
 const KEYED_EVERY = 25;
 /** The single jobs are all added by the time the big batch has this much of its jobs done (or by the clock, if sooner). */
@@ -140,7 +163,7 @@ class Chaos {
   /** @type {RedisSentinelSet | undefined} */ sentinelSet;
   /** @type {Stack | undefined} */ stack;
   /** @type {JobpipeClient | undefined} */ client;
-  /** The smaller batches: id, jobs, priority, when to submit (a fraction of the big batch's jobs done), then submittedAt, seconds. */
+  /** The smaller batches: id, pipeline, jobs, priority, when to submit (a fraction of the big batch's jobs done), then submittedAt, seconds. */
   smallBatches = [];
   /**
    * The single jobs: `ids[i]` is the id the add call with payload index i answered with; `keyed`
@@ -162,10 +185,17 @@ class Chaos {
     this.schedule = oneOffSchedule(options.faults);
     for (const kind of options.faults) this.kills[KILL_KEY[kind]] = 0;
     this.batchId = `chaos-${options.seed}-${Date.now().toString(36)}`;
+    // --pipelines 2: the pool of each worker (by name), the kills of each pool, and whose turn it is.
+    this.pools = options.pipelines === 2 ? workerPools(options.workers) : undefined;
+    this.poolOrder = this.pools ? [...new Set(Object.values(this.pools))] : [];
+    this.poolKills = Object.fromEntries(this.poolOrder.map((pool) => [pool, 0]));
+    this.poolTurn = 0;
     const { batches, batchJobs } = options;
     for (let k = 0; k < batches; k++) {
       this.smallBatches.push({
         id: `${this.batchId}-b${k + 1}`,
+        // With two pipelines, tally first, then echo, and so on (the big batch is echo's).
+        pipeline: this.pools && k % 2 === 0 ? SECOND : PIPELINE,
         jobs: Math.floor(this.plan.between(Math.ceil(batchJobs / 4), batchJobs + 1)),
         // Every other one with a priority (1 the highest): they go before the big batch, which has none.
         priority: k % 2 === 1 ? 1 + ((k >> 1) % 3) : undefined,
@@ -174,6 +204,24 @@ class Chaos {
         seconds: undefined,
       });
     }
+  }
+
+  /** The extra environment of a worker (by name): with --pipelines 2, the pipelines of its pool. */
+  workerEnv(name) {
+    const pool = this.pools?.[name];
+    return pool === undefined
+      ? {}
+      : {
+          JOBPIPE_PIPELINE: poolServes(pool)
+            .map((pipeline) => PIPELINES[pipeline].path)
+            .join(','),
+        };
+  }
+
+  /** The workers (by name) that serve a pipeline: every one with --pipelines 1. */
+  workersOf(pipeline) {
+    if (!this.pools) return Array.from({ length: this.o.workers }, (_, index) => `worker-${index + 1}`);
+    return Object.keys(this.pools).filter((name) => poolServes(this.pools[name]).includes(pipeline));
   }
 
   /** The payload index of a keyed job's second add call (never to run): past every first call's. */
@@ -211,8 +259,10 @@ class Chaos {
     }
     this.stack = await Stack.start({
       command: [process.execPath, cliPath],
-      pipeline: echoPath,
+      // With two pipelines, the ventilator and the sink serve both; each worker its pool's (workerEnv).
+      pipeline: this.pools ? `${echoPath},${tallyPath}` : echoPath,
       workers: this.o.workers,
+      workerEnv: (index) => this.workerEnv(`worker-${index + 1}`),
       env: {
         ...redisEnv,
         // What Redis lost is repaired at the next checks (docs/durability.md): every second, not 5.
@@ -228,12 +278,24 @@ class Chaos {
     });
     for (const process of this.stack.processes) this.#track(process);
     this.note(`stack up: sink, ${this.o.workers} workers, ventilator (pids ${this.stack.processes.map((p) => p.child.pid).join(', ')})`);
+    if (this.pools) this.note(`two pipelines, ${this.#poolsText()}`);
     // The harness's client follows the master through the Sentinels too.
     const target = this.sentinelSet ? { sentinels: this.sentinelSet.sentinelEndpoints, name: this.sentinelSet.name } : this.redis.url;
     this.client = new JobpipeClient(connectRedis(target), this.prefix);
     // Both reconnect by themselves while Redis is down; unhandled, BullMQ prints every refused connect.
     this.client.redis.on('error', () => {});
-    this.client.queue('echo').on('error', () => {});
+    for (const pipeline of this.pools ? [PIPELINE, SECOND] : [PIPELINE]) this.client.queue(pipeline).on('error', () => {});
+  }
+
+  #poolsText() {
+    return `worker pools: ${this.poolOrder
+      .map(
+        (pool) =>
+          `${pool === 'both' ? `both ${PIPELINE} and ${SECOND}` : `${pool} only`}: ${Object.keys(this.pools)
+            .filter((name) => this.pools[name] === pool)
+            .join(', ')}`,
+      )
+      .join('; ')}`;
   }
 
   #track(process) {
@@ -264,7 +326,7 @@ class Chaos {
     if (role === 'worker') {
       const index = this.stack.workers.indexOf(process);
       if (index < 0) return;
-      const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: process.name }, process.name));
+      const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: process.name, ...this.workerEnv(process.name) }, process.name));
       this.stack.workers[index] = next;
       await this.#ready(next);
     } else if (role === 'ventilator') {
@@ -296,6 +358,7 @@ class Chaos {
     const { jobs, workMs, timeoutS, payloadBytes } = this.o;
     const pipeline = await loadPipeline(echoPath);
     this.pipeline = pipeline;
+    this.loaded = { [PIPELINE]: pipeline, ...(this.pools ? { [SECOND]: await loadPipeline(tallyPath) } : {}) };
     const input = { jobs, payloadBytes, workMs };
     const submittedAt = Date.now();
     await this.client.submit(pipeline, input, { batchId: this.batchId });
@@ -364,7 +427,7 @@ class Chaos {
         // submitAndWait (as `jobpipe submit --wait`): a submission Redis lost is made again under its id.
         const submitAndWait = () =>
           this.client.submitAndWait(
-            this.pipeline,
+            this.loaded[batch.pipeline],
             { jobs: batch.jobs, payloadBytes, workMs },
             { batchId: batch.id, ...(batch.priority === undefined ? {} : { priority: batch.priority }) },
             {
@@ -372,7 +435,7 @@ class Chaos {
               onSubmitted: (_id, again) => {
                 if (!again && !batch.lostWhole) {
                   this.note(
-                    `submitted batch ${batch.id}: ${number(batch.jobs)} echo jobs${batch.priority === undefined ? '' : `, priority ${batch.priority}`}${batch.inLoss ? ', while Redis is losing writes' : ''}`,
+                    `submitted batch ${batch.id}: ${number(batch.jobs)} ${batch.pipeline} jobs${batch.priority === undefined ? '' : `, priority ${batch.priority}`}${batch.inLoss ? ', while Redis is losing writes' : ''}`,
                   );
                   return;
                 }
@@ -395,7 +458,7 @@ class Chaos {
         // would when it finds it unknown.
         while (batch.inLoss && !this.finished) {
           while (!this.finished && (this.oneOffBusy || this.lossWindows.some((window) => window.to === undefined))) await sleep(100);
-          if (this.finished || (await this.client.status(PIPELINE, batch.id)) !== undefined) break;
+          if (this.finished || (await this.client.status(batch.pipeline, batch.id)) !== undefined) break;
           batch.lostWhole = (batch.lostWhole ?? 0) + 1;
           this.note(`batch ${batch.id} was done, then Redis lost it whole with the writes it lost: submitting it again (submitAndWait)`);
           if (!(await Promise.race([submitAndWait().then(() => true), untilFinished]))) return;
@@ -416,7 +479,9 @@ class Chaos {
   async #produce() {
     const { singleJobs: n, jobs, workMs, workers, concurrency } = this.o;
     if (n === 0) return;
-    const estimateS = 2 * ((jobs * Math.max(workMs, 0.2)) / (workers * concurrency) / 1000 + 5);
+    // With two pipelines, the big batch has the workers serving echo.
+    const echoWorkers = this.pools ? this.workersOf(PIPELINE).length : workers;
+    const estimateS = 2 * ((jobs * Math.max(workMs, 0.2)) / (echoWorkers * concurrency) / 1000 + 5);
     const startedAt = Date.now();
     const calls = [];
     /** Second add calls of keyed jobs: { at: the index after which to make it, entry }. */
@@ -707,15 +772,25 @@ class Chaos {
 
   async #killWorker() {
     const workers = this.stack.workers;
-    const candidates = workers.map((worker, index) => ({ worker, index })).filter(({ worker }) => worker.running && this.ready.has(worker));
+    let candidates = workers.map((worker, index) => ({ worker, index })).filter(({ worker }) => worker.running && this.ready.has(worker));
     if (candidates.length === 0) return;
+    // With two pipelines, the kills take the pools in turn (a random worker of the pool whose turn
+    // it is; any, when none of it is ready), so that every pool loses workers.
+    if (this.pools) {
+      const pool = this.poolOrder[this.poolTurn++ % this.poolOrder.length];
+      const inPool = candidates.filter(({ worker }) => this.pools[worker.name] === pool);
+      if (inPool.length > 0) candidates = inPool;
+    }
     const { worker, index } = this.random.pick(candidates);
     const pid = worker.child.pid;
     await this.#sigkill(worker);
     this.kills.worker++;
-    const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: worker.name }, worker.name));
+    const pool = this.pools?.[worker.name];
+    if (pool !== undefined) this.poolKills[pool]++;
+    // The replacement joins the same pool (workerEnv: the same pipelines).
+    const next = this.#track(await this.stack.spawn('worker', { JOBPIPE_WORKER_ID: worker.name, ...this.workerEnv(worker.name) }, worker.name));
     workers[index] = next;
-    this.note(`SIGKILL ${worker.name} (pid ${pid}); restarted as pid ${next.child.pid}`);
+    this.note(`SIGKILL ${worker.name}${pool === undefined ? '' : ` (pool ${pool})`} (pid ${pid}); restarted as pid ${next.child.pid}`);
     await this.#ready(next);
   }
 
@@ -826,11 +901,11 @@ class Chaos {
   }
 
   /** Waits up to `ms` for a batch's intake (BullMQ) job to be completed (the ventilator saw the batch end). */
-  async intakeState(batchId, ms = 15_000) {
+  async intakeState(batchId, ms = 15_000, pipeline = PIPELINE) {
     const deadline = Date.now() + ms;
     let state = 'unknown';
     while (Date.now() < deadline) {
-      const job = await this.client.queue(PIPELINE).getJob(batchId);
+      const job = await this.client.queue(pipeline).getJob(batchId);
       state = job ? await job.getState() : 'missing';
       if (state === 'completed' || state === 'failed') return state;
       await sleep(250);
@@ -868,12 +943,54 @@ class Chaos {
         failures.push(`batch ${batch.id} was never submitted (the big batch ended first?)`);
         continue;
       }
-      const check = await verifyBatch(redis, keys(batch.id), batch.jobs);
+      // A tally job answers 3i + 1, not its seq.
+      const check = await verifyBatch(redis, keys(batch.id), batch.jobs, batch.pipeline === PIPELINE ? {} : { expected: PIPELINES[batch.pipeline].value });
       checkFailures(failures, `batch ${batch.id}`, check, batch.jobs);
       batches.push({ batch, check });
     }
     const single = await this.#verifySingles(failures);
-    return { big, batches, single };
+    const perPipeline = this.pools ? this.#verifyPipelines(failures, big, batches, single) : undefined;
+    return { big, batches, single, perPipeline };
+  }
+
+  /**
+   * --pipelines 2, per pipeline: each batch's answer is the one its pipeline must give
+   * ({ count, sum, failed: 0 }), and no worker recorded a job of a pipeline its pool does not serve
+   * (the ledger's per-worker counts of each batch and bucket, and its summary's perWorker).
+   */
+  #verifyPipelines(failures, big, batches, single) {
+    const entries = [
+      { pipeline: PIPELINE, label: `big batch ${this.batchId}`, jobs: this.o.jobs, check: big, batch: true },
+      ...batches.map(({ batch, check }) => ({ pipeline: batch.pipeline, label: `batch ${batch.id}`, jobs: batch.jobs, check, batch: true })),
+      // The single jobs' buckets are echo's; their answers fold the values add gave, checked by verifyBatch.
+      ...single.buckets
+        .filter((bucket) => bucket.known)
+        .map((bucket) => ({ pipeline: PIPELINE, label: `bucket ${bucket.bucket}`, check: bucket.check, batch: false })),
+    ];
+    const result = Object.fromEntries([PIPELINE, SECOND].map((pipeline) => [pipeline, { wrongAnswers: 0, foreignJobs: 0, foreignExamples: [] }]));
+    for (const { pipeline, label, jobs, check, batch } of entries) {
+      const own = result[pipeline];
+      if (batch) {
+        const answer = check.summary?.answer;
+        const want = { count: jobs, sum: PIPELINES[pipeline].sum(jobs), failed: 0 };
+        if (answer?.count !== want.count || answer?.sum !== want.sum || answer?.failed !== want.failed) {
+          own.wrongAnswers++;
+          failures.push(
+            `${label} (${pipeline}): answer ${JSON.stringify(answer ? { count: answer.count, sum: answer.sum, failed: answer.failed } : null)}, not ${JSON.stringify(want)}`,
+          );
+        }
+      }
+      const counts = { ...check.workers };
+      for (const [worker, count] of Object.entries(check.summary?.perWorker ?? {})) counts[worker] = Math.max(counts[worker] ?? 0, Number(count));
+      for (const [worker, count] of Object.entries(counts)) {
+        const pool = this.pools[worker];
+        if (count === 0 || (pool !== undefined && poolServes(pool).includes(pipeline))) continue;
+        own.foreignJobs += count;
+        own.foreignExamples.push(`${worker} (pool ${pool ?? 'none'}): ${count} in ${label}`);
+        failures.push(`${label} (${pipeline}): ${count} job(s) recorded by ${worker}, whose pool (${pool ?? 'none'}) does not serve ${pipeline}`);
+      }
+    }
+    return result;
   }
 
   async #verifySingles(failures) {
@@ -1167,6 +1284,33 @@ function figures(chaos, verdict, times) {
     },
   };
   const total = (field) => kinds.batch[field] + kinds.batches[field] + kinds.single[field];
+  // --pipelines 2: each pipeline's figures (echo: the big batch, its smaller batches, the single jobs).
+  const pipelines = verdict.perPipeline
+    ? Object.fromEntries(
+        [PIPELINE, SECOND].map((pipeline) => {
+          const own = batches.filter(({ batch }) => batch.pipeline === pipeline);
+          const parts = [kindFigures(own.map(({ check }) => check)), ...(pipeline === PIPELINE ? [kinds.batch, kinds.single] : [])];
+          const sum = (field) => parts.reduce((value, part) => value + part[field], 0);
+          const workers = chaos.workersOf(pipeline);
+          return [
+            pipeline,
+            {
+              batches: own.length + (pipeline === PIPELINE ? 1 : 0),
+              singleJobs: pipeline === PIPELINE ? kinds.single.jobs : 0,
+              jobs: sum('jobs'),
+              results: sum('results'),
+              lost: sum('lost'),
+              duplicates: sum('duplicates'),
+              dead: sum('dead'),
+              wrongAnswers: verdict.perPipeline[pipeline].wrongAnswers,
+              foreignJobs: verdict.perPipeline[pipeline].foreignJobs,
+              workers,
+              workerKills: chaos.poolOrder.filter((pool) => poolServes(pool).includes(pipeline)).reduce((value, pool) => value + chaos.poolKills[pool], 0),
+            },
+          ];
+        }),
+      )
+    : undefined;
   return {
     jobs: total('jobs'),
     results: total('results'),
@@ -1178,6 +1322,7 @@ function figures(chaos, verdict, times) {
     kills: { ...chaos.kills },
     seconds: times.seconds === null ? null : Math.round(times.seconds * 10) / 10,
     kinds,
+    ...(pipelines ? { pipelines, pools: { ...chaos.poolKills } } : {}),
   };
 }
 
@@ -1210,7 +1355,9 @@ function printReport(chaos, verdict, json, times, intake, failures) {
     `    duplicate detectors: ledger 'recorded' counter ${number(d.ledgerRecorded)}, per-worker counts ${number(d.workerCounted)}, sink's fold count ${d.foldCount === null ? 'none' : number(d.foldCount)} and sum ${d.foldSum === null ? 'none' : number(d.foldSum)} (expected ${number(d.expectedSum)})`,
   );
   say(`    left in the ledger: ${big.inflightLeft} in flight, ${big.leasesLeft} leases; batch status ${big.status}; intake (BullMQ) job ${intake.big}`);
-  const sizes = chaos.smallBatches.map((batch) => `${number(batch.jobs)}${batch.priority === undefined ? '' : ` (priority ${batch.priority})`}`).join(', ');
+  const sizes = chaos.smallBatches
+    .map((batch) => `${number(batch.jobs)}${chaos.pools ? ` ${batch.pipeline}` : ''}${batch.priority === undefined ? '' : ` (priority ${batch.priority})`}`)
+    .join(', ');
   say(
     `  smaller batches: ${batches.length} of ${chaos.smallBatches.length} run${sizes ? ` (${sizes})` : ''}: jobs ${number(kinds.batches.jobs)}; ${line(kinds.batches)}`,
   );
@@ -1237,6 +1384,15 @@ function printReport(chaos, verdict, json, times, intake, failures) {
       `    single jobs lost with the writes Redis lost (not repaired, docs/durability.md): ${number(single.lostWithWrites)} of the ${number(single.risky)} answered while Redis was losing writes${single.keyedLost > 0 ? ` (${single.keyedLost} key(s) lost with them: their second call added a job of its own)` : ''}`,
     );
     for (const example of single.lostExamples.slice(0, 5)) say(`      single job ${example.i} (${example.id}): ${example.why}`);
+  }
+  if (json.pipelines) {
+    say(`  per pipeline (${chaos.poolOrder.map((pool) => `pool ${pool}: ${chaos.poolKills[pool]} kill(s)`).join(', ')}):`);
+    for (const [pipeline, p] of Object.entries(json.pipelines)) {
+      say(
+        `    ${pipeline}: ${p.batches} batch(es)${p.singleJobs > 0 ? ` + ${number(p.singleJobs)} single jobs` : ''}, jobs ${number(p.jobs)}; ${line(p)}; answers wrong ${p.wrongAnswers}; jobs recorded by a worker not serving ${pipeline} ${p.foreignJobs}; workers ${p.workers.join(', ')} (${p.workerKills} kill(s))`,
+      );
+      for (const example of verdict.perPipeline[pipeline].foreignExamples.slice(0, 5)) say(`      recorded by a worker not serving it: ${example}`);
+    }
   }
   if (single.unknown.length > 0) say(`    batches in the ledger nobody submitted or was answered with: ${single.unknown.join(', ')}`);
   for (const example of single.examples) say(`    single job ${example.i} (${example.id}): ${example.problem}: ${JSON.stringify(example.report)}`);
@@ -1331,7 +1487,7 @@ async function main() {
     verdict = await within(120_000, 'reading the results from Redis took over 120 s', chaos.verifyAll(failures));
     const wait = times.seconds === null ? 0 : 15_000;
     intake.big = await chaos.intakeState(chaos.batchId, wait);
-    for (const { batch } of verdict.batches) intake.batches.push(await chaos.intakeState(batch.id, wait));
+    for (const { batch } of verdict.batches) intake.batches.push(await chaos.intakeState(batch.id, wait, batch.pipeline));
     if (intake.big !== 'completed') failures.push(`the big batch's intake (BullMQ) job is ${intake.big}, not completed`);
     intake.batches.forEach((state, k) => {
       if (state !== 'completed') failures.push(`the intake (BullMQ) job of batch ${verdict.batches[k].batch.id} is ${state}, not completed`);
@@ -1346,6 +1502,10 @@ async function main() {
       failures.push(
         kind === 'snapshot' || kind === 'failover' ? `no ${kind} was done (the big batch ended first?)` : `no ${kind} was killed (the big batch ended first?)`,
       );
+
+  if (chaos.pools)
+    for (const [pool, count] of Object.entries(chaos.poolKills))
+      if (count < 1) failures.push(`no worker of the ${pool} pool was killed (the big batch ended first?)`);
 
   const json = verdict && figures(chaos, verdict, times);
   if (verdict) printReport(chaos, verdict, json, times, intake, failures);

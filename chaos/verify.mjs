@@ -40,6 +40,9 @@ const SHOW = 20;
  *   job twice in recorded + dead, which is what decides that a batch is done, so the batch can end
  *   while another job has no result yet. Any such seq is a dead letter too, so it fails the run.
  *
+ * `workers`: the ledger's count of each worker's results in the batch (the harness checks with
+ * --pipelines 2 that no worker recorded a job of a pipeline it does not serve).
+ *
  * `onValue(seq, value)` is called once for each distinct recorded seq in range (the harness uses
  * it to find one single job recorded in two buckets, or twice in one).
  */
@@ -160,5 +163,7 @@ export async function verifyBatch(redis, keys, jobs, { expected = (seq) => seq, 
     status: meta.status ?? null,
     total: meta.total === undefined ? null : Number(meta.total),
     summary,
+    /** The ledger's per-worker counts (recorded + dead, by worker id): what the summary's perWorker is read from. */
+    workers: Object.fromEntries(Object.entries(workerCounts).map(([worker, count]) => [worker, Number(count)])),
   };
 }
