@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import zmq
@@ -126,12 +127,19 @@ class Deployment:
     def results_of(self, pipeline):
         return [r for r in self.results if r["pipeline"] == pipeline]
 
-    def metrics(self):
+    def get(self, path):
+        """(status, body) of a GET on the worker's metrics port."""
         if self.metrics_port is None:
             line = self.wait("the metrics port", lambda: next((l for l in self.logs() if l.get("msg") == "metrics server listening"), None))
             self.metrics_port = line["port"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-            return response.read().decode()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def metrics(self):
+        return self.get("/metrics")[1]
 
     def close(self):
         if self.process.poll() is None:
@@ -244,10 +252,13 @@ class WorkerEndToEnd(unittest.TestCase):
         self.assertEqual(self.lane(self.d.credits[-1], "square")["received"], 1)
 
     def test_sigterm_drains_finishes_held_jobs_and_exits_0(self):
+        self.assertEqual(self.d.get("/readyz")[0], 200)
+        self.assertEqual(self.d.get("/healthz"), (200, "ok\n"))
         self.d.jobs("slow", [{"ms": 400, "i": i} for i in range(3)])
         self.d.pump(0.1)
         self.d.process.send_signal(signal.SIGTERM)
         self.d.wait("a Drain", lambda: self.d.drains)
+        self.assertEqual(self.d.get("/readyz")[0], 503, "not ready once draining")
         self.assertEqual(self.d.drains[0]["received"], 3)
         credits = len(self.d.credits)
         # One more job was already on its way when the Drain came.
@@ -270,6 +281,43 @@ class WorkerEndToEnd(unittest.TestCase):
         for r in self.d.results:
             self.assertEqual(r["error"]["name"], "Cancelled")
             self.assertIs(r["error"]["retryable"], False)
+
+
+class WorkerDrainTimeout(unittest.TestCase):
+    def test_without_drained_it_waits_3_heartbeats_and_gives_up_on_jobs_at_the_drain_timeout(self):
+        d = Deployment(JOBPIPE_DRAIN_TIMEOUT_MS="1000")
+        self.addCleanup(d.close)
+        d.wait("the first Credit", lambda: d.credits)
+        d.jobs("slow", [{"ms": 5000, "i": 0, "stubborn": True}])
+        d.pump(0.1)
+        started = time.monotonic()
+        d.process.send_signal(signal.SIGTERM)
+        # No Drained is ever sent: the worker stops waiting after 3 heartbeats, then the job's
+        # drain timeout ends it (the job comes back through its lease).
+        code = d.wait("the exit", lambda: d.process.poll() is not None and [d.process.returncode])[0]
+        self.assertEqual(code, 0)
+        self.assertLess(time.monotonic() - started, 4)
+        messages = [line.get("msg") for line in d.logs()]
+        self.assertIn("drain: stopped waiting for jobs on their way", messages)
+        self.assertIn("drain timed out; unfinished jobs come back through their leases", messages)
+        self.assertEqual(d.results, [])
+
+
+class CommandLine(unittest.TestCase):
+    def run_cli(self, *args, **env):
+        full_env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT, **env)
+        return subprocess.run([sys.executable, "-m", "jobpipe_worker", *args], env=full_env, capture_output=True, text=True, timeout=30)
+
+    def test_a_bad_setting_is_one_line_on_stderr_and_exit_code_2(self):
+        # The module is a .py path: imported (it registers its pipelines) before the settings are read.
+        run = self.run_cli(os.path.join(HERE, "fixture_pipelines.py"), JOBPIPE_HEARTBEAT_MS="soon")
+        self.assertEqual(run.returncode, 2)
+        self.assertEqual(run.stderr, "jobpipe-worker: JOBPIPE_HEARTBEAT_MS must be an integer from 10 to 3600000, got 'soon'\n")
+
+    def test_a_module_that_does_not_exist_or_no_module(self):
+        self.assertEqual(self.run_cli("no_such_module_here").returncode, 2)
+        self.assertEqual(self.run_cli("/nonexistent/pipelines.py").returncode, 2)
+        self.assertEqual(self.run_cli().returncode, 2)
 
 
 class WorkerTimeouts(unittest.TestCase):
