@@ -126,10 +126,9 @@ function workerManifest(pool) {
           ports:
             - name: metrics
               containerPort: 9400
-          # The Python worker serves /metrics and /healthz (no /readyz): both probes ask /healthz.
           readinessProbe:
             httpGet:
-              path: /healthz
+              path: /readyz
               port: metrics
             periodSeconds: 5
             failureThreshold: 2

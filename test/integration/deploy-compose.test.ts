@@ -32,6 +32,7 @@ import {
   loadCompose,
   pipelineModules,
   PYTHON_WORKER_TARGET,
+  pythonWorkerEnv,
   readDockerfile,
   repoRoot,
   roleOf,
@@ -51,17 +52,8 @@ async function pipelineNames(value: string): Promise<string[]> {
   return names;
 }
 
-/** What the Python worker (workers/python) reads: the TypeScript worker's settings of these names. */
-const PYTHON_WORKER_ENV = new Set([
-  'JOBPIPE_JOBS_CONNECT',
-  'JOBPIPE_RESULTS_CONNECT',
-  'JOBPIPE_WORKER_ID',
-  'JOBPIPE_CURVE_SERVER_KEY',
-  'JOBPIPE_CURVE_SERVER_KEY_FILE',
-  'JOBPIPE_CURVE_SECRET',
-  'JOBPIPE_CURVE_SECRET_FILE',
-  'JOBPIPE_METRICS_PORT',
-]);
+/** What the Python worker (workers/python) reads. */
+const PYTHON_WORKER_ENV = pythonWorkerEnv();
 const POOLS = ['worker-echo', 'worker-primes', 'worker-python'];
 
 /** A directory standing in for each named volume of the file. */
@@ -321,11 +313,13 @@ describe('docker-compose.yml', () => {
       expect(durationMs(worker.stop_grace_period!), name).toBeGreaterThanOrEqual(drainMs + 10_000);
       expect(worker.restart, name).toBe('unless-stopped');
     }
-    // The Python worker serves /metrics and /healthz, no /readyz: its healthcheck asks /healthz, with python3 (no node in its image).
+    // The Python worker's healthcheck is its /readyz too, asked with python3 (no node in its image),
+    // at the metrics port set (its own default, 9102, is not the others').
     for (const [name, worker] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate))) {
-      const metricsPort = Number(worker.environment!.JOBPIPE_METRICS_PORT ?? 9400);
+      const metricsPort = Number(worker.environment!.JOBPIPE_METRICS_PORT);
+      expect(metricsPort, `${name} JOBPIPE_METRICS_PORT`).toBe(9400);
       expect(worker.healthcheck!.test.slice(0, 2), name).toEqual(['CMD', 'python3']);
-      expect(worker.healthcheck!.test.join(' '), name).toContain(`http://127.0.0.1:${metricsPort}/healthz`);
+      expect(worker.healthcheck!.test.join(' '), name).toContain(`http://127.0.0.1:${metricsPort}/readyz`);
     }
   });
 

@@ -41,7 +41,7 @@ import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitorin
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '@jobpipe/config';
 import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
-import { entrypointHere, hostPath, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
+import { entrypointHere, hostPath, pythonWorkerEnv, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
 import { kustomize, objectKey, type K8sObject } from './deploy-fixtures/kustomize.js';
 
 const k8sDir = resolve(repoRoot, 'deploy/k8s');
@@ -94,17 +94,8 @@ const WORKLOADS = new Set(['Deployment', 'StatefulSet']);
 const isJobpipeImage = (image: string) => /(^|\/)jobpipe(:|@|$)/.test(image);
 /** The Python worker's image (the Dockerfile's target python-worker). */
 const isPythonWorkerImage = (image: string) => /(^|\/)jobpipe-python-worker(:|@|$)/.test(image);
-/** What the Python worker (workers/python) reads: the TypeScript worker's settings of these names. */
-const PYTHON_WORKER_ENV = new Set([
-  'JOBPIPE_JOBS_CONNECT',
-  'JOBPIPE_RESULTS_CONNECT',
-  'JOBPIPE_WORKER_ID',
-  'JOBPIPE_CURVE_SERVER_KEY',
-  'JOBPIPE_CURVE_SERVER_KEY_FILE',
-  'JOBPIPE_CURVE_SECRET',
-  'JOBPIPE_CURVE_SECRET_FILE',
-  'JOBPIPE_METRICS_PORT',
-]);
+/** What the Python worker (workers/python) reads. */
+const PYTHON_WORKER_ENV = pythonWorkerEnv();
 
 /** The pipeline names (definePipeline's `name`) of a JOBPIPE_PIPELINE value: modules inside the image, comma-separated, loaded from this checkout's built tree. */
 async function pipelineNames(value: string): Promise<string[]> {
@@ -398,7 +389,7 @@ describe.each(variants)('$name', (variant) => {
     const env = Object.fromEntries(containers.filter((entry) => entry.role !== 'worker').map((entry) => [entry.role, entry.env]));
     for (const worker of [...containers.filter((entry) => entry.role === 'worker'), ...python]) {
       const name = worker.template.owner.metadata.name;
-      if (worker.container.image.includes('jobpipe:')) expect(worker.env.JOBPIPE_HEARTBEAT_MS, name).toBe(env.ventilator!.JOBPIPE_HEARTBEAT_MS);
+      expect(worker.env.JOBPIPE_HEARTBEAT_MS, name).toBe(env.ventilator!.JOBPIPE_HEARTBEAT_MS);
       expect(worker.env.JOBPIPE_RESULTS_CONNECT, name).toBe(env.ventilator!.JOBPIPE_RESULTS_CONNECT);
     }
     expect(env.sink!.JOBPIPE_REDIS_PREFIX).toBe(env.ventilator!.JOBPIPE_REDIS_PREFIX);
@@ -539,13 +530,14 @@ describe.each(variants)('$name', (variant) => {
       expect(containerPort(entry.container, entry.container.readinessProbe.httpGet.port), `${entry.role} readiness port`).toBe(metricsPort);
       expect(containerPort(entry.container, 'metrics'), `${entry.role}: port named metrics`).toBe(metricsPort);
     }
-    // The Python worker serves /metrics and /healthz on JOBPIPE_METRICS_PORT: both probes ask /healthz.
+    // The Python worker serves the same on JOBPIPE_METRICS_PORT, which must be set (its own default is 9102).
     for (const entry of pythonWorkerContainers(objects)) {
-      const metricsPort = Number(entry.env.JOBPIPE_METRICS_PORT ?? 9400);
-      for (const probe of [entry.container.livenessProbe, entry.container.readinessProbe]) {
-        expect(probe.httpGet.path).toBe('/healthz');
+      const metricsPort = Number(entry.env.JOBPIPE_METRICS_PORT);
+      expect(metricsPort, 'the Python worker: JOBPIPE_METRICS_PORT').toBe(9400);
+      expect(entry.container.livenessProbe.httpGet.path).toBe('/healthz');
+      expect(entry.container.readinessProbe.httpGet.path).toBe('/readyz');
+      for (const probe of [entry.container.livenessProbe, entry.container.readinessProbe])
         expect(containerPort(entry.container, probe.httpGet.port)).toBe(metricsPort);
-      }
       expect(containerPort(entry.container, 'metrics'), 'the Python worker: port named metrics').toBe(metricsPort);
     }
   });
@@ -584,7 +576,9 @@ describe.each(variants)('$name', (variant) => {
       }
     }
     for (const entry of pythonWorkerContainers(objects)) {
-      expect(entry.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(25_000 + 10_000);
+      // Its drain timeout is 25 s unless set, and it exits within 5 s of it, as the TypeScript worker does.
+      const drainMs = Number(entry.env.JOBPIPE_DRAIN_TIMEOUT_MS ?? 25_000);
+      expect(entry.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(drainMs + 10_000);
       expect(entry.template.owner.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
     }
   });

@@ -21,10 +21,9 @@
  * - hostnames: Docker names each worker container; JOBPIPE_WORKER_ID (which defaults to the
  *   hostname) stands in for it, since all processes here share one hostname.
  * - worker pools: each pool service with `--scale` as in POOL_REPLICAS (two primes workers, one
- *   echo worker). The Python worker (worker-python, the image's `python3 -m jobpipe_worker`) runs
- *   as `python3 -m jobpipe_worker <module>` with workers/python on PYTHONPATH where this machine's
- *   python3 can import it and pyzmq; elsewhere the pool runs as scaled to 0 (its DNS name then
- *   answers nothing, as Docker's would).
+ *   echo worker, one Python worker). The Python worker's image (worker-python, entrypoint
+ *   `python3 -m jobpipe_worker`) stands here for a python3 with pyzmq running
+ *   `-m jobpipe_worker <module>` with workers/python on PYTHONPATH (test/python-worker/python.ts).
  * - depends_on: services start in dependency order; `service_healthy` waits for the service's
  *   own healthcheck command (run with the same port mapping) to succeed.
  * - Prometheus: deploy/prometheus/prometheus.yml as the prometheus service mounts it, its
@@ -42,9 +41,9 @@
  * reverse dependency order) that every process survives with exit code 0 within its
  * stop_grace_period.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -53,6 +52,7 @@ import { curveKeyPair, Push } from 'zeromq';
 import { freePort, RedisServer, RoleProcess, type Role } from '@jobpipe/launcher';
 import { Cleanup, fetchText, metricValue, runCli, waitFor, within } from './helpers.js';
 import { TestPrometheus } from './prometheus.js';
+import { findPython, pythonWorkerEnv } from '../python-worker/python.js';
 import {
   containerPathHere,
   durationMs,
@@ -73,17 +73,13 @@ import {
 const POOL_REPLICAS: Record<string, number> = { 'worker-primes': 2, 'worker-echo': 1, 'worker-python': 1 };
 
 /**
- * How this machine runs the Python worker image's entrypoint (`python3 -m jobpipe_worker`): python3
- * with workers/python (or its src/) on PYTHONPATH, if that imports jobpipe_worker and pyzmq.
+ * How this machine runs the Python worker image's entrypoint (`python3 -m jobpipe_worker`): a
+ * python3 with pyzmq (test/python-worker/python.ts finds it) and workers/python on PYTHONPATH.
  */
-function pythonWorkerHere(): { command: string[]; env: Record<string, string> } | undefined {
-  const roots = ['workers/python/src', 'workers/python'].map((dir) => resolve(repoRoot, dir));
-  const root = roots.find((dir) => existsSync(join(dir, 'jobpipe_worker', '__init__.py')));
-  if (!root) return undefined;
-  const env = { PYTHONPATH: root, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
-  const probe = spawnSync('python3', ['-c', 'import zmq, jobpipe_worker'], { env: { ...process.env, ...env }, stdio: 'ignore' });
-  return probe.status === 0 ? { command: ['python3', '-m', 'jobpipe_worker'], env } : undefined;
+function pythonWorkerHere(): { command: string[]; env: Record<string, string> } {
+  return { command: [findPython(), '-m', 'jobpipe_worker'], env: pythonWorkerEnv({}) as Record<string, string> };
 }
+
 const cleanup = new Cleanup();
 afterAll(() => cleanup.run(), 60_000);
 
@@ -167,12 +163,13 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
     volumeDirs[volume] = dir;
   }
 
-  // The long-running jobpipe services: the roles, and the Python worker's pool where it can run here.
+  // The long-running jobpipe services: the roles, and the Python worker's pool.
   const python = pythonWorkerHere();
-  const pythonPools = workerPools(compose).filter(([, service]) => isPythonWorker(service));
-  const services: Record<string, ComposeService> = Object.fromEntries(roleServices(compose));
-  if (python) for (const [name, service] of pythonPools) services[name] = service;
-  const replicaCount = (name: string) => (POOL_REPLICAS[name] !== undefined && services[name] ? POOL_REPLICAS[name] : 1);
+  const services: Record<string, ComposeService> = Object.fromEntries([
+    ...roleServices(compose),
+    ...workerPools(compose).filter(([, service]) => isPythonWorker(service)),
+  ]);
+  const replicaCount = (name: string) => POOL_REPLICAS[name] ?? 1;
   expect(
     workerPools(compose)
       .map(([name]) => name)
@@ -227,7 +224,7 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
   );
   for (const list of replicas.values()) {
     for (const replica of list) {
-      const env: Record<string, string> = { ...hostSettings, ...(isPythonWorker(services[replica.service]!) ? python!.env : {}) };
+      const env: Record<string, string> = { ...hostSettings, ...(isPythonWorker(services[replica.service]!) ? python.env : {}) };
       for (const [key, value] of Object.entries(services[replica.service]!.environment ?? {})) {
         env[key] = String(value)
           .replace(/^tcp:\/\/\*:(\d+)$/, (_, port: string) => `tcp://127.0.0.1:${replica.ports.get(Number(port))}`)
@@ -298,19 +295,18 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
       // RoleProcess runs `<command> <role>`: for the Python worker, the image's entrypoint and its command (the module).
       replica.process = cleanup.role(
         isPython
-          ? new RoleProcess({ role: service.command![0] as Role, command: python!.command, env: replica.env, metricsPort, name: replica.name })
+          ? new RoleProcess({ role: service.command![0] as Role, command: python.command, env: replica.env, metricsPort, name: replica.name })
           : new RoleProcess({ role: roleOf(service) as Role, command, env: replica.env, metricsPort, name: replica.name }),
       );
     }
     healthy.set(
       name,
       // Docker runs the healthcheck every `interval`; here: once /readyz answers (RoleProcess polls
-      // it in-process, cheaper than a node process per poll), the healthcheck must pass. The Python
-      // worker serves no /readyz: its healthcheck (python3 asking /healthz) alone.
+      // it in-process, cheaper than a process per poll), the healthcheck must pass.
       Promise.all(
         replicas.get(name)!.map(async (replica) => {
-          if (!isPython) await replica.process!.ready;
-          await waitFor(`${replica.name}'s compose healthcheck`, () => healthcheck(service.healthcheck!.test, replica), isPython ? 30_000 : 10_000, 200);
+          await replica.process!.ready;
+          await waitFor(`${replica.name}'s compose healthcheck`, () => healthcheck(service.healthcheck!.test, replica), isPython ? 20_000 : 10_000, 200);
         }),
       ).then(() => {}),
     );

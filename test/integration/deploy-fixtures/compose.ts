@@ -100,6 +100,17 @@ export function workerPools(compose: ComposeFile): [string, ComposeService][] {
   );
 }
 
+/**
+ * The settings the Python worker reads: the JOBPIPE_* names in workers/python's config.py, a CURVE
+ * key's NAME_FILE form with each (its _curve_key reads both).
+ */
+export function pythonWorkerEnv(): Set<string> {
+  const source = readFileSync(resolve(repoRoot, 'workers/python/jobpipe_worker/config.py'), 'utf8');
+  const names = new Set([...source.matchAll(/"(JOBPIPE_[A-Z0-9_]+)"/g)].map((match) => match[1]!));
+  for (const name of [...names]) if (name.startsWith('JOBPIPE_CURVE_')) names.add(`${name}_FILE`);
+  return names;
+}
+
 /** A JOBPIPE_PIPELINE value's modules, in order: one path, or several separated by commas. */
 export function pipelineModules(value: string): string[] {
   return value.split(',').map((part) => part.trim());
