@@ -33,7 +33,11 @@ def run(pipelines=None, env=None):
         fail_config(f"JOBPIPE_METRICS_PORT {settings.metrics_port}: cannot listen: {error.strerror}")
     logger.info("metrics server listening", port=server.server_address[1])
     install_signal_handlers(worker)
-    code = worker.run()
+    try:
+        code = worker.run()
+    except ConfigError as error:  # an endpoint ZeroMQ refuses
+        server.shutdown()
+        fail_config(str(error))
     server.shutdown()
     logger.info("worker exits", code=code)
     sys.exit(code)

@@ -17,6 +17,7 @@ import zmq
 
 from .api import JobContext, NonRetryableError
 from .codec import DecodeError, decode, encode_body
+from .config import ConfigError
 from .credit import Lane
 from .packing import error_of, pack_results
 
@@ -153,8 +154,12 @@ class Worker:
                 sock.setsockopt(zmq.CURVE_SERVERKEY, settings.curve_server_key.encode("ascii"))
                 sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
-        self.dealer.connect(settings.jobs_connect)
-        self.push.connect(settings.results_connect)
+        for sock, name, endpoint in ((self.dealer, "JOBPIPE_JOBS_CONNECT", settings.jobs_connect), (self.push, "JOBPIPE_RESULTS_CONNECT", settings.results_connect)):
+            try:
+                sock.connect(endpoint)
+            except zmq.ZMQError as error:
+                self.context.destroy(linger=0)
+                raise ConfigError(f"{name} {endpoint!r}: {error}") from None
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         self.poller.register(self.wake_read, zmq.POLLIN)
@@ -286,7 +291,10 @@ class Worker:
                 with runner.cond:
                     due.extend(job.deadline - now for job in runner.running if job.state == RUNNING)
         if self.draining:
-            due.append(self.drain_started + 3 * self.heartbeat - now)
+            # Only deadlines still ahead: a passed one must not turn the loop into a spin.
+            if not self.drain_wait_over:
+                due.append(max(0, self.drain_started + 3 * self.heartbeat - now))
+            due.append(max(0, self.drain_started + self.settings.drain_timeout_ms / 1000 - now))
         return max(0, int(min(due) * 1000) + 1)
 
     def _drain_wake_pipe(self):
