@@ -8,7 +8,10 @@
  * from a snapshot 3 s old mid-run) and with `--faults failover` (a Sentinel failover to a replica
  * that lagged 2 s), each losing acknowledged writes: every batch must still end whole, and only
  * single jobs added while Redis was losing writes may be lost (docs/durability.md: not repaired),
- * counted apart.
+ * counted apart. Last, with two pipelines (`--pipelines 2`): echo and tally on one ventilator and
+ * sink, a pool of workers for each and one serving both, the kills taking the pools in turn: nothing
+ * lost or duplicated in either pipeline, each batch's answer right, and no job recorded by a
+ * worker that does not serve its pipeline.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +32,15 @@ interface KindFigures {
   dead: number;
 }
 
+interface PipelineFigures extends KindFigures {
+  batches: number;
+  singleJobs: number;
+  wrongAnswers: number;
+  foreignJobs: number;
+  workers: string[];
+  workerKills: number;
+}
+
 interface ChaosJson extends KindFigures {
   redelivered: number;
   lostWithWrites: number;
@@ -39,24 +51,30 @@ interface ChaosJson extends KindFigures {
     batches: KindFigures & { count: number; resubmitted: number };
     single: KindFigures & { buckets: number; keysGivenTwice: number; done: number; wrongValues: number; lostWithWrites: number };
   };
+  /** --pipelines 2 only. */
+  pipelines?: { echo: PipelineFigures; tally: PipelineFigures };
+  pools?: { echo: number; tally: number; both?: number };
 }
 
 const jobs = 3000;
 const singleJobs = 400;
 
 /** Runs the harness small (as `npm run chaos` with these flags, plus `extra`); its exit code, output and JSON. */
-async function runChaos(extra: string[]): Promise<{ code: number | null; output: string; result: () => ChaosJson }> {
+async function runChaos(
+  extra: string[],
+  size: { jobs: number; singleJobs: number; workMs: number } = { jobs, singleJobs, workMs: 5 },
+): Promise<{ code: number | null; output: string; result: () => ChaosJson }> {
   const dir = mkdtempSync(join(tmpdir(), 'jobpipe-chaos-test-'));
   cleanup.add('temp dir', () => rmSync(dir, { recursive: true, force: true }));
   const jsonPath = join(dir, 'chaos.json');
   const args = [
     resolve(repoRoot, 'chaos/run.mjs'),
     '--jobs',
-    String(jobs),
+    String(size.jobs),
     '--workers',
     '3',
     '--work-ms',
-    '5',
+    String(size.workMs),
     '--kill-every-ms',
     '1500',
     '--seed',
@@ -66,7 +84,7 @@ async function runChaos(extra: string[]): Promise<{ code: number | null; output:
     '--batch-jobs',
     '300',
     '--single-jobs',
-    String(singleJobs),
+    String(size.singleJobs),
     '--timeout-s',
     '50',
     '--json',
@@ -144,4 +162,34 @@ describe('chaos harness', () => {
       expect(result, output).toMatchObject({ lost: 0, duplicates: 0, dead: 0 });
       expect(result.results + result.lostWithWrites, output).toBe(result.jobs);
     }, 90_000);
+
+  it('with two pipelines (--pipelines 2), a worker pool each and one worker serving both, loses and duplicates nothing in either, and no worker records a job of a pipeline it does not serve', async () => {
+    // Smaller than the runs above, to stay within ~20 s: the big batch has two of the three workers.
+    const size = { jobs: 1000, singleJobs: 200, workMs: 4 };
+    const run = await runChaos(['--pipelines', '2', '--batch-jobs', '400', '--kill-every-ms', '1200'], size);
+    const { code, output } = run;
+    expect(code, output).toBe(0);
+    const result = run.result();
+    expect(Object.keys(result).sort()).toEqual([...KEYS, 'pipelines', 'pools'].sort());
+    const { echo, tally } = result.pipelines!;
+    // echo: the big batch, the second smaller batch and the single jobs; tally: the first smaller batch.
+    expect(echo, output).toMatchObject({ batches: 2, singleJobs: size.singleJobs, lost: 0, duplicates: 0, dead: 0, wrongAnswers: 0, foreignJobs: 0 });
+    expect(tally, output).toMatchObject({ batches: 1, singleJobs: 0, lost: 0, duplicates: 0, dead: 0, wrongAnswers: 0, foreignJobs: 0 });
+    expect(echo.workers).toEqual(['worker-1', 'worker-3']);
+    expect(tally.workers).toEqual(['worker-2', 'worker-3']);
+    expect(echo.jobs, output).toBeGreaterThanOrEqual(size.jobs + 100 + size.singleJobs);
+    expect(tally.jobs, output).toBeGreaterThanOrEqual(100);
+    for (const figures of [echo, tally]) expect(figures.results, output).toBe(figures.jobs);
+    expect(echo.jobs + tally.jobs, output).toBe(result.jobs);
+    // Each pipeline's own pool lost workers, replaced in the same pool.
+    expect(result.pools!.echo, output).toBeGreaterThanOrEqual(1);
+    expect(result.pools!.tally, output).toBeGreaterThanOrEqual(1);
+    expect(result.kinds.batch, output).toMatchObject({ jobs: size.jobs, results: size.jobs, lost: 0, duplicates: 0, dead: 0 });
+    expect(result.kinds.single, output).toMatchObject({ jobs: size.singleJobs, done: size.singleJobs, lost: 0, duplicates: 0, wrongValues: 0 });
+    expect(result, output).toMatchObject({ lost: 0, duplicates: 0, dead: 0, lostWithWrites: 0 });
+    for (const kind of ['worker', 'ventilator', 'sink', 'redis'] as const) expect(result.kills[kind], `${kind} kills\n${output}`).toBeGreaterThanOrEqual(1);
+    expect(output).toMatch(
+      / {4}tally: 1 batch\(es\), jobs [\d,]+; results in Redis \(HLEN\) [\d,]+; lost 0; duplicates 0; dead letters 0; answers wrong 0; jobs recorded by a worker not serving tally 0/,
+    );
+  }, 90_000); // as above: the harness's own timeout reports a hang first
 });
