@@ -19,10 +19,10 @@ every batch and bucket has exactly one recorded result, and every single job its
                         serve echo and tally (chaos/tally-pipeline.mjs, job i answers 3i+1); the
                         workers form two pools, half serving echo only, half tally only (an odd
                         one out serves both); the big batch and the single jobs are echo's, the
-                        smaller batches alternate tally and echo, the worker kills alternate
-                        between the pools, and every check holds per pipeline, with no job
-                        recorded by a worker that does not serve its pipeline
-  --work-ms X           echo's simulated work per job, in ms: it sets the pace (default 2)
+                        smaller batches alternate tally and echo, the worker kills take the
+                        pools in turn, and every check holds per pipeline, with no job recorded
+                        by a worker that does not serve its pipeline
+  --work-ms X           echo's (and tally's) simulated work per job, in ms: it sets the pace (default 2)
   --payload-bytes N     about how large each job of the batches is (default 100; the single jobs stay small)
   --concurrency N       handlers per worker, JOBPIPE_CONCURRENCY (default 1)
   --kill-every-ms N     a worker is SIGKILLed every N ms on average (uniform in [N/2, 3N/2]; default 2000)
@@ -46,7 +46,9 @@ every batch and bucket has exactly one recorded result, and every single job its
   -h, --help            this text
 
 Exit code 0 only when nothing was lost, nothing was recorded twice, nothing was dead-lettered, every
-single job has its own value (but those --faults may lose), and every kind of kill and fault was done.`;
+single job has its own value (but those --faults may lose), and every kind of kill and fault was done;
+with --pipelines 2, that in each pipeline, with every batch's answer right, no job recorded by a
+worker that does not serve its pipeline, and a worker of each pipeline's pool killed.`;
 
 const positiveInt =
   (name, min = 1) =>
