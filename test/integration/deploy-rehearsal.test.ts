@@ -34,8 +34,8 @@
  * One ventilator and one sink serving both pipelines (primes and echo), the workers of every pool
  * connected for their own pipeline, each role saying it runs with CURVE (the ventilator's and the
  * workers' log lines; the sink refuses a stranger's key), a batch of each pipeline submitted as the
- * docs say (`docker compose exec -e JOBPIPE_PIPELINE=<module> ventilator jobpipe submit ...
- * --wait`, i.e. the CLI with the ventilator's environment and that pipeline's module), each
+ * docs say (`docker compose exec ventilator jobpipe submit --pipeline <module> ... --wait`, i.e.
+ * the CLI with the ventilator's environment, its module picked by --pipeline), each
  * answer checked and each batch run by its own pipeline's pools only, every scrape job of the
  * Prometheus config up for every replica with its pool label, and a compose-style stop (SIGTERM in
  * reverse dependency order) that every process survives with exit code 0 within its
@@ -353,7 +353,7 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
   }
 
   // A batch of each pipeline, submitted the way docs/deployment.md shows:
-  // `docker compose exec -e JOBPIPE_PIPELINE=<its module> ventilator jobpipe submit ...`.
+  // `docker compose exec ventilator jobpipe submit --pipeline <its module> ...`.
   const moduleOf = (pipeline: string) => pipelineModules(ventilator.env.JOBPIPE_PIPELINE!).find((path) => path.includes(`/examples/${pipeline}/`))!;
   // Bounded, so a batch that never ends fails here with what every role logged last.
   const roleLogs = () =>
@@ -362,11 +362,7 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
       .map((replica) => `--- ${replica.name}\n${(replica.process?.lines ?? []).slice(-15).join('\n')}`)
       .join('\n');
   const submitAndWait = async (pipeline: string, input: object) => {
-    const submit = runCli(
-      ['submit', '--input', JSON.stringify(input), '--wait', '--json'],
-      { ...ventilator.env, JOBPIPE_PIPELINE: moduleOf(pipeline) },
-      cleanup,
-    );
+    const submit = runCli(['submit', '--pipeline', moduleOf(pipeline), '--input', JSON.stringify(input), '--wait', '--json'], ventilator.env, cleanup);
     const { code, stdout, stderr } = await within(`submit --wait (${pipeline})`, 50_000, submit.exited).catch((error: Error) => {
       throw new Error(`${error.message}; submit printed: ${submit.stdout} ${submit.stderr}\n${roleLogs()}`);
     });
