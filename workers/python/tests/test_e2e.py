@@ -180,7 +180,7 @@ class WorkerEndToEnd(unittest.TestCase):
         self.assertRegex(self.d.peer.decode(), rf"^py-test-{self.d.process.pid}-[0-9a-f]{{8}}$")
         # Heartbeat: Credits keep coming with nothing to do.
         count = len(self.d.credits)
-        self.d.pump(3 * HEARTBEAT_MS / 1000)
+        self.d.pump(5 * HEARTBEAT_MS / 1000)
         self.assertGreaterEqual(len(self.d.credits) - count, 2)
 
     def test_jobs_run_results_come_and_credit_follows(self):
@@ -247,8 +247,9 @@ class WorkerEndToEnd(unittest.TestCase):
             self.assertGreaterEqual(metric(text, "jobpipe_malformed_messages_total", role="worker", reason=reason, worker="py-test"), 1, reason)
         self.assertEqual(metric(text, "jobpipe_malformed_messages_total", role="worker", reason="bad_json"), 2)
         self.assertTrue(any(line.get("msg") == "dropped a malformed message" for line in self.d.logs()))
-        # Dropped Jobs are not counted as received.
-        self.d.pump(2 * HEARTBEAT_MS / 1000)
+        # Dropped Jobs are not counted as received: the next heartbeat says 1, the one that ran.
+        count = len(self.d.credits)
+        self.d.wait("a heartbeat", lambda: len(self.d.credits) > count + 1)
         self.assertEqual(self.lane(self.d.credits[-1], "square")["received"], 1)
 
     def test_sigterm_drains_finishes_held_jobs_and_exits_0(self):
@@ -296,7 +297,7 @@ class WorkerDrainTimeout(unittest.TestCase):
         # drain timeout ends it (the job comes back through its lease).
         code = d.wait("the exit", lambda: d.process.poll() is not None and [d.process.returncode])[0]
         self.assertEqual(code, 0)
-        self.assertLess(time.monotonic() - started, 4)
+        self.assertLess(time.monotonic() - started, 6)
         messages = [line.get("msg") for line in d.logs()]
         self.assertIn("drain: stopped waiting for jobs on their way", messages)
         self.assertIn("drain timed out; unfinished jobs come back through their leases", messages)
