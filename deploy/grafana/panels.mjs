@@ -55,8 +55,9 @@ export const rows = [
         title: 'Busy slots per worker',
         unit: 'short',
         targets: [
-          { expr: `sum by (worker) (jobpipe_worker_jobs_active{${P}})`, legend: 'busy {{worker}}' },
-          { expr: `sum by (worker) (jobpipe_worker_slots{${P}})`, legend: 'slots {{worker}}' },
+          // Workers' own gauges carry no worker label: their target (instance) and pool name them.
+          { expr: `sum by (pool, instance) (jobpipe_worker_jobs_active{${P}})`, legend: 'busy {{pool}} {{instance}}' },
+          { expr: `sum by (pool, instance) (jobpipe_worker_slots{${P}})`, legend: 'slots {{pool}} {{instance}}' },
         ],
       },
       {
