@@ -2,7 +2,8 @@
 // usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
 //          [--rate 10000 | --rate-share 0.5] [--latency-jobs 30000] [--warmup-seconds 6]
 //          [--systems jobpipe-durable,jobpipe-memory,jobpipe-replicated,raw-zeromq,raw-zeromq-packed,bullmq,
-//                     rabbitmq,jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line] [--json FILE] [--smoke]
+//                     rabbitmq,jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line,jobpipe-two-pipelines]
+//          [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable, in memory, and jobpipe-replicated: durable with every write-ahead and
 // record waiting for a replica of its Redis, JOBPIPE_REDIS_WAIT_REPLICAS=1) and the baselines in
@@ -30,7 +31,9 @@
 // 10,000 batches of 1-10 jobs from 8 submitters; target >= 5,000 batches/s) and
 // jobpipe-head-of-line (bench/batches/head-of-line.mjs: one-job batches every 10 ms beside a batch
 // of 1,000,000 jobs; targets p99 submit to answer <= 100 ms, the big batch keeps >= 90% of its
-// throughput alone). Leave them out of --systems to skip them; --smoke runs them small. Each row
+// throughput alone) and jobpipe-two-pipelines (bench/pipelines/two-pipelines.mjs: two pipelines on
+// one ventilator and sink, a pool each, against one alone; target the sum >= 0.85x; and Python
+// workers' jobs/s beside TypeScript ones'). Leave them out of --systems to skip them; --smoke runs them small. Each row
 // with a target carries it in `targets` (value, bound, met), raw-zeromq-packed's too; a smoke run
 // judges none (its report says smoke: true).
 // Every latency compares stamps of one clock, CLOCK_MONOTONIC, shared by every process of the
@@ -123,6 +126,12 @@ const scripted = {
   'jobpipe-stream': { file: 'bench/single-jobs/run.mjs', smoke: ['--jobs', '400', '--producers', '2'], rows: streamRows },
   'jobpipe-small-batches': { file: 'bench/batches/small-batches.mjs', smoke: ['--batches', '300'], rows: smallBatchRows },
   'jobpipe-head-of-line': { file: 'bench/batches/head-of-line.mjs', smoke: ['--big-jobs', '20000', '--small', '30'], rows: headOfLineRows },
+  'jobpipe-two-pipelines': {
+    file: 'bench/pipelines/two-pipelines.mjs',
+    flags: ['--python'],
+    smoke: ['--jobs', '2000', '--rounds', '1'],
+    rows: twoPipelineRows,
+  },
 };
 const allSystems = [...roundSystems, ...Object.keys(scripted)];
 const smokeSystems = ['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq-packed', ...Object.keys(scripted)];
@@ -314,12 +323,12 @@ const round2 = (x) => Math.round(x * 100) / 100;
  * Runs one of the `scripted` benchmarks as a child process and returns what it wrote with --json.
  * Its stdout goes to our stderr with its progress: ours carries only the table.
  */
-async function runScript({ file, smoke: smokeFlags }) {
+async function runScript({ file, smoke: smokeFlags, flags: extraFlags = [] }) {
   const dir = mkdtempSync(join(tmpdir(), 'jobpipe-bench-'));
   const json = join(dir, 'figures.json');
   const startedAt = now();
   try {
-    const flags = [...(smoke ? smokeFlags : []), '--workers', String(workers), '--json', json];
+    const flags = [...extraFlags, ...(smoke ? smokeFlags : []), '--workers', String(workers), '--json', json];
     // A run that hangs fails the benchmark instead; the script stops what it started on SIGTERM.
     const limitMs = smoke ? 180_000 : 3_600_000;
     const [code, signal] = await new Promise((resolveRun, reject) => {
@@ -416,6 +425,32 @@ function headOfLineRows({ figures: f, wallMs }) {
       every_ms: f.everyMs,
       workload: `a batch of ${fmt(f.bigJobs)} jobs, alone and then beside ${f.smallBatches} one-job batches submitted every ${f.everyMs} ms; jobs/s the big batch's beside them (${fmt(f.bigAloneJobsPerSecond)} alone), p50 / p99 each small batch's submit to answer`,
       targets: [target('p99 ms', round2(f.p99Ms), '<=', 100), target('big batch kept', kept, '>=', 0.9)],
+    },
+  ];
+}
+
+/** bench/pipelines/two-pipelines.mjs: two pipelines on one ventilator and sink (the sum), against one alone; Python workers' jobs/s beside. */
+function twoPipelineRows({ figures: f }) {
+  const system = 'jobpipe-two-pipelines';
+  const ratio = round2(checked(system, 'twoOverOne', f.twoOverOne));
+  const row = {
+    system,
+    jobs_per_s: one(Math.round(checked(system, 'two', f.two))),
+    alone_jobs_per_s: Math.round(checked(system, 'one', f.one)),
+    two_over_one: ratio,
+    jobs: f.jobs,
+    workload: `${fmt(f.jobs)} echo jobs, durable: two pipelines on one ventilator and sink with a pool of ${f.workers / 2} workers each (the sum), against one pipeline with ${f.workers} workers (${fmt(Math.round(f.one))} jobs/s), median of ${f.rounds}`,
+    targets: [target('two pipelines / one', ratio, '>=', 0.85, 'x')],
+  };
+  if (f.python === undefined) return [row];
+  return [
+    row,
+    {
+      system: 'jobpipe-python-workers',
+      jobs_per_s: one(Math.round(checked(system, 'python', f.python))),
+      typescript_jobs_per_s: Math.round(f.one),
+      jobs: f.jobs,
+      workload: `${fmt(f.jobs)} echo jobs, durable, ${f.workers} Python workers (workers/python), against ${f.workers} TypeScript workers (${fmt(Math.round(f.one))} jobs/s), median of ${f.rounds}`,
     },
   ];
 }

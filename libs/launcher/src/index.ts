@@ -21,4 +21,5 @@ export { RedisServer, redisServerAvailable } from './redis-server.js';
 export { RedisSentinelSet } from './redis-sentinel.js';
 export type { RedisSentinelSetOptions } from './redis-sentinel.js';
 export { runKeys } from './run-keys.js';
+export { pollUntil } from './poll.js';
 export type { RedisServerOptions, RedisServerTls, RespReply } from './redis-server.js';
