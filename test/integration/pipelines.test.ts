@@ -1,12 +1,13 @@
 /**
  * Many pipelines in one deployment (README, "Several pipelines"): one ventilator and one sink
  * serve echo and primes; workers say what they serve (PROTOCOL.md 3.3) and get only those jobs.
- * A pool per pipeline, a worker serving both with slots for each, and a pipeline that no worker
- * serves yet: its batch waits, counted, and completes once a worker for it joins.
+ * A pool per pipeline, a worker serving both with slots for each, a protocol version 1 worker
+ * refused, and a pipeline that no worker serves yet: its batch waits, counted, and completes once
+ * a worker for it joins.
  */
 import { describe, expect, it } from 'vitest';
 import { loadPipeline } from '@jobpipe/pipeline';
-import { durableSuite, metric, startDurable } from './durable-helpers.js';
+import { durableSuite, FakeWorker, metric, startDurable } from './durable-helpers.js';
 import { echoPipeline, primesPipeline, sleep, waitFor } from './helpers.js';
 
 const suite = durableSuite('pipelines');
@@ -37,7 +38,24 @@ describe('several pipelines in one deployment', () => {
     await waitFor('primes jobs waiting at the ventilator', async () => (await metric(ventilator, 'jobpipe_jobs_waiting', { pipeline: 'primes' })) > 0, 15_000);
     expect(await metric(ventilator, 'jobpipe_workers_connected', { pipeline: 'primes' })).toBe(0);
     expect(await metric(ventilator, 'jobpipe_workers_connected', { pipeline: 'echo' })).toBe(2);
+    // A protocol version 1 worker cannot say which pipeline it serves: with two served it is
+    // refused (PROTOCOL.md section 8), logged and counted, and gets none of the waiting jobs.
+    const v1 = new FakeWorker(d.stack.endpoints.jobsConnect, 'v1-worker');
+    cleanup.add('v1 worker', () => v1.close());
+    await v1.grant(50);
+    await waitFor(
+      'the v1 worker refused',
+      async () => (await metric(ventilator, 'jobpipe_credit_refused_total', { reason: 'v1_many_pipelines' })) > 0 || undefined,
+      10_000,
+    );
+    expect(
+      ventilator.logs(
+        'worker speaks protocol version 1, which cannot say which pipeline it serves, and this ventilator serves several: it gets no jobs; upgrade it (PROTOCOL.md section 8)',
+      ),
+    ).toHaveLength(1);
     await sleep(1000);
+    expect(v1.jobs).toEqual([]);
+    await v1.close();
     expect((await d.ledger.batchInfo('primes-first'))?.recorded ?? 0).toBe(0);
     expect((await d.client.status('primes', 'primes-first'))?.state).not.toBe('failed');
 
