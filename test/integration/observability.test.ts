@@ -197,16 +197,20 @@ function ruleExpr(name: string): string {
   return rule.expr.trim();
 }
 
-/** The autoscalers' queries: KEDA's trigger, and the HPA's External metric as prometheus-adapter serves it (its label matchers as for namespace jobpipe). */
-function autoscalerQueries(): { keda: string; adapter: string } {
+/**
+ * The autoscalers' queries for one pipeline: a pool's KEDA trigger (worker-primes's, every series
+ * selected by pipeline="primes") made that pipeline's, and the HPA's External metric as
+ * prometheus-adapter serves it (its label matchers as for namespace jobpipe and that pipeline).
+ */
+function autoscalerQueries(pipeline: string): { keda: string; adapter: string } {
   const autoscalers = resolve(repoRoot, 'deploy/k8s/autoscalers');
-  const scaledObject = parse(readFileSync(join(autoscalers, 'keda/worker-scaledobject.yaml'), 'utf8')) as {
+  const scaledObject = parse(readFileSync(join(autoscalers, 'keda/worker-primes-scaledobject.yaml'), 'utf8')) as {
     spec: { triggers: { type: string; metadata: { query: string } }[] };
   };
   const adapter = parse(readFileSync(join(autoscalers, 'hpa/prometheus-adapter-values.yaml'), 'utf8')) as { rules: { external: { metricsQuery: string }[] } };
   return {
-    keda: scaledObject.spec.triggers.find((trigger) => trigger.type === 'prometheus')!.metadata.query,
-    adapter: adapter.rules.external[0]!.metricsQuery.replaceAll('<<.LabelMatchers>>', 'namespace="jobpipe"'),
+    keda: scaledObject.spec.triggers.find((trigger) => trigger.type === 'prometheus')!.metadata.query.replaceAll('pipeline="primes"', `pipeline="${pipeline}"`),
+    adapter: adapter.rules.external[0]!.metricsQuery.replaceAll('<<.LabelMatchers>>', `namespace="jobpipe",pipeline="${pipeline}"`),
   };
 }
 
@@ -278,7 +282,7 @@ describe('waiting work (issue 16): a paused, then rate-limited pipeline as the p
     await waitFor('the recorded series caught up', async () => ((await value('jobpipe:work_waiting')) === held + stream ? true : undefined), 5000, 250);
     // The autoscalers' figure: the recording rule's expression over a worker's slots, at one
     // instant; not 0 here, so that agreeing means something.
-    const { keda, adapter } = autoscalerQueries();
+    const { keda, adapter } = autoscalerQueries('durable');
     const slots = await value('avg(jobpipe_worker_slots)');
     expect(await value(keda)).toBeCloseTo((held + stream) / slots, 9);
     const rule = ruleExpr('jobpipe:work_waiting');
@@ -321,7 +325,7 @@ describe('waiting work (issue 16): a paused, then rate-limited pipeline as the p
     );
     expect(await value(`max(jobpipe_rate_limit${P})`)).toBe(40);
     expect(await value(`sum(increase(jobpipe_rate_limit_waits_total${P}[1m]))`)).toBeGreaterThan(0);
-    expect(await value(autoscalerQueries().keda)).toBe(0);
+    expect(await value(autoscalerQueries('durable').keda)).toBe(0);
     // The panels of the rows added for issue 16, on this pipeline: each returns data. (The queue
     // depth per priority has series only while jobs wait: checked while paused, above.)
     const { rows } = (await import(resolve(repoRoot, 'deploy/grafana/panels.mjs'))) as {
