@@ -101,25 +101,12 @@ function labels(pool, spaces) {
 function workerManifest(pool) {
   const python = pool.python !== undefined;
   const serves = python ? `the Python worker (workers/python) serving ${pool.python}` : `the TypeScript worker serving ${pool.module}`;
-  const container = python
-    ? `        - name: worker
-          image: jobpipe-python-worker:latest
-          imagePullPolicy: IfNotPresent
-          # The image's entrypoint is \`python3 -m jobpipe_worker\`: the argument is the pipeline module.
-          args: ["${pool.python}"]
-          envFrom:
-            - configMapRef:
-                name: jobpipe-worker-python
-          env:
-            - name: JOBPIPE_WORKER_ID
-              valueFrom:
-                fieldRef:
-                  fieldPath: metadata.name
-            - name: JOBPIPE_CURVE_SERVER_KEY_FILE
+  // What every pool's container has alike: the CURVE keys, the metrics port and the probes.
+  const keysEnv = `            - name: JOBPIPE_CURVE_SERVER_KEY_FILE
               value: /keys/server.public
             - name: JOBPIPE_CURVE_SECRET_FILE
-              value: /keys/client-1.secret
-          volumeMounts:
+              value: /keys/client-1.secret`;
+  const mountsAndProbes = `          volumeMounts:
             - name: curve-keys
               mountPath: /keys
               readOnly: true
@@ -138,7 +125,23 @@ function workerManifest(pool) {
               port: metrics
             initialDelaySeconds: 10
             periodSeconds: 10
-            failureThreshold: 3
+            failureThreshold: 3`;
+  const container = python
+    ? `        - name: worker
+          image: jobpipe-python-worker:latest
+          imagePullPolicy: IfNotPresent
+          # The image's entrypoint is \`python3 -m jobpipe_worker\`: the argument is the pipeline module.
+          args: ["${pool.python}"]
+          envFrom:
+            - configMapRef:
+                name: jobpipe-worker-python
+          env:
+            - name: JOBPIPE_WORKER_ID
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
+${keysEnv}
+${mountsAndProbes}
           resources:
             requests:
               cpu: "1"
@@ -161,30 +164,8 @@ function workerManifest(pool) {
             # only their jobs. Each must be one the ventilator serves (jobpipe-ventilator).
             - name: JOBPIPE_PIPELINE
               value: ${pool.module}
-            - name: JOBPIPE_CURVE_SERVER_KEY_FILE
-              value: /keys/server.public
-            - name: JOBPIPE_CURVE_SECRET_FILE
-              value: /keys/client-1.secret
-          volumeMounts:
-            - name: curve-keys
-              mountPath: /keys
-              readOnly: true
-          ports:
-            - name: metrics
-              containerPort: 9400
-          readinessProbe:
-            httpGet:
-              path: /readyz
-              port: metrics
-            periodSeconds: 5
-            failureThreshold: 2
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: metrics
-            initialDelaySeconds: 10
-            periodSeconds: 10
-            failureThreshold: 3
+${keysEnv}
+${mountsAndProbes}
           # One CPU per pod, matching JOBPIPE_THREADS=1; the HPA's utilisation is against the request.
           resources:
             requests:
