@@ -165,7 +165,7 @@ describe('chaos harness', () => {
 
   it('with two pipelines (--pipelines 2), a worker pool each and one worker serving both, loses and duplicates nothing in either, and no worker records a job of a pipeline it does not serve', async () => {
     // Smaller than the runs above, to stay within ~20 s: the big batch has two of the three workers.
-    const size = { jobs: 1000, singleJobs: 200, workMs: 4 };
+    const size = { jobs: 800, singleJobs: 150, workMs: 4 };
     const run = await runChaos(['--pipelines', '2', '--batch-jobs', '400', '--kill-every-ms', '1200'], size);
     const { code, output } = run;
     expect(code, output).toBe(0);
