@@ -48,11 +48,12 @@ export class Sink {
     const publish = (frame: Buffer) => void this.#publish(frame);
     this.#acks = new RecordedAcks((batch, seqs) => publish(encode({ type: 'Recorded', batch, seqs })));
     const running = () => this.#running;
-    for (const pipeline of o.pipelines) {
+    for (const [i, pipeline] of o.pipelines.entries()) {
       const lane: CompiledSinkOptions = Object.freeze({
         ...o,
         pipeline,
-        ledger: o.pipelines.length === 1 ? o.ledger : o.ledgerOf(pipeline),
+        // The compiled options hold the first pipeline's ledger already.
+        ledger: i === 0 ? o.ledger : o.ledgerOf(pipeline),
         logger: o.pipelines.length === 1 ? o.logger : o.logger.child({ pipeline: pipeline.name }),
       });
       const book = new BatchBook(lane, { publish, flushAcks: () => this.#acks.flush() });
