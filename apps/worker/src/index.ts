@@ -2,7 +2,7 @@
  * The worker role: `runWorker(config)` connects to the ventilator and the sink, runs jobs until
  * SIGTERM, then drains. `Worker` is the role itself, for embedding.
  */
-import { ConfigError, loadConfig, settingName, type ConfigOf } from '@jobpipe/config';
+import { ConfigError, loadConfig, pathList, settingName, type ConfigOf } from '@jobpipe/config';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startRole } from '@jobpipe/role-shell';
 import { curveClientFrom, SocketSecurity } from '@jobpipe/transport';
@@ -17,14 +17,6 @@ export { CreditWindow } from './credit-window.js';
 export { createExecutor } from './executor.js';
 
 export type WorkerConfig = ConfigOf<typeof workerSettings>;
-
-/** The module paths of a JOBPIPE_PIPELINE value, in its order (loadPipelines reads the same list). */
-function pipelineModules(value: string): string[] {
-  return value
-    .split(',')
-    .map((path) => path.trim())
-    .filter((path) => path !== '');
-}
 
 /** Starts a worker process from its configuration and runs it until a shutdown signal. */
 export async function runWorker(config: WorkerConfig = loadConfig(workerSettings)): Promise<void> {
@@ -50,7 +42,7 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
     build: ({ pipelines, logger, metrics }) => {
       // One Worker, and one session, per pipeline served: each with its own slots. Unset threads,
       // concurrency and timeout fall back to each pipeline's hints (worker-options.ts).
-      const paths = pipelineModules(config.pipeline);
+      const paths = pathList(config.pipeline);
       const workers = pipelines.map(
         (pipeline, i) =>
           new Worker({

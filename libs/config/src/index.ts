@@ -18,6 +18,7 @@ export {
   endpoint,
   existingFile,
   existingFiles,
+  pathList,
   readTextFile,
   oneOf,
   nonEmpty,

@@ -69,12 +69,17 @@ export function existingFile(raw: string): string {
   return path;
 }
 
-/** One or more existing files, separated by commas: given back resolved, joined by commas. */
-export function existingFiles(raw: string): string {
-  const paths = raw
+/** The paths of a comma-separated list (JOBPIPE_PIPELINE for a role serving several pipelines), in its order. */
+export function pathList(raw: string): string[] {
+  return raw
     .split(',')
     .map((path) => path.trim())
     .filter((path) => path !== '');
+}
+
+/** One or more existing files, separated by commas: given back resolved, joined by commas. */
+export function existingFiles(raw: string): string {
+  const paths = pathList(raw);
   if (paths.length === 0) throw new Error('no file given');
   return paths.map(existingFile).join(',');
 }

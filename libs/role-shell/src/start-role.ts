@@ -1,4 +1,4 @@
-import { addressError, type RoleName, type Setting } from '@jobpipe/config';
+import { addressError, pathList, type RoleName, type Setting } from '@jobpipe/config';
 import { createLogger, exitOnSignals, Metrics, startHealthServer, type LogFormat, type Logger } from '@jobpipe/observability';
 import { loadPipeline, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { endpointError, type EndpointSetting } from '@jobpipe/transport';
@@ -101,10 +101,7 @@ export async function startRole<R extends RunnableRole>(spec: RoleShellSpec<R>):
  * pipelines of one name
  */
 export async function loadPipelines(paths: string): Promise<Pipeline[]> {
-  const list = paths
-    .split(',')
-    .map((path) => path.trim())
-    .filter((path) => path !== '');
+  const list = pathList(paths);
   if (list.length === 0) throw new PipelineError(`no pipeline module in "${paths}": give a module path, or several separated by commas`);
   const pipelines: Pipeline[] = [];
   for (const path of list) {
