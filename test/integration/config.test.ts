@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '@jobpipe/launcher';
 import { workerSettings } from '@jobpipe/worker';
-import { Cleanup, echoPipeline, fetchText, primesModule, runCli, waitFor, within } from './helpers.js';
+import { Cleanup, echoPipeline, fetchText, primesModule, primesPipeline, runCli, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 // Not afterEach at the top: the cleanup also kills stray jobpipe processes of this test file, which
@@ -57,6 +57,20 @@ const badConfigs: { name: string; role: string; env: Record<string, string>; arg
   },
   { name: 'input that is not JSON', role: 'ventilator', env: { JOBPIPE_INPUT: '{jobs: 3}' }, names: 'JOBPIPE_INPUT', says: /JSON/ },
   { name: 'bad value given as a flag', role: 'worker', env: {}, args: ['--concurrency', 'many'], names: '--concurrency', says: /many/ },
+  {
+    name: 'an --input batch for one of several pipelines, none named',
+    role: 'ventilator',
+    env: { JOBPIPE_PIPELINE: `${echoPipeline},${primesPipeline}`, JOBPIPE_INPUT: '{"jobs": 3}' },
+    names: 'JOBPIPE_INPUT_PIPELINE',
+    says: /one of echo, primes/,
+  },
+  {
+    name: 'two modules of one pipeline name',
+    role: 'sink',
+    env: { JOBPIPE_PIPELINE: `${echoPipeline},${echoPipeline}` },
+    names: 'JOBPIPE_PIPELINE',
+    says: /a second pipeline named echo/,
+  },
 ];
 
 // Each case is one short-lived process: run a few at once.

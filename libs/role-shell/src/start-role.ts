@@ -107,7 +107,8 @@ export async function loadPipelines(paths: string): Promise<Pipeline[]> {
   for (const path of list) {
     const pipeline = await loadPipeline(path);
     const twin = pipelines.find((each) => each.name === pipeline.name);
-    if (twin) throw new PipelineError(`${path}: a second pipeline named ${pipeline.name}; each pipeline a role serves needs a name of its own`);
+    if (twin)
+      throw new PipelineError(`${path}: a second pipeline named ${pipeline.name} in JOBPIPE_PIPELINE; each pipeline a role serves needs a name of its own`);
     pipelines.push(pipeline);
   }
   return pipelines;
