@@ -25,7 +25,8 @@ class Settings:
     heartbeat_ms: int
     max_message_bytes: int
     credit_bytes: int
-    prefetch: int
+    prefetch_ms: int
+    prefetch: Optional[int]  # a fixed prefetch (JOBPIPE_PREFETCH), or None: measured (prefetch_ms)
     concurrency: int
     drain_timeout_ms: int
     job_timeout_ms: int
@@ -108,7 +109,8 @@ def load_settings(env=None):
         heartbeat_ms=heartbeat_ms,
         max_message_bytes=max_bytes,
         credit_bytes=credit_bytes,
-        prefetch=_integer(env, "JOBPIPE_PREFETCH", 3, 1, 100_000),
+        prefetch_ms=_integer(env, "JOBPIPE_PREFETCH_MS", 50, 0, 60_000),
+        prefetch=_integer(env, "JOBPIPE_PREFETCH", None, 1, 100_000),
         concurrency=_integer(env, "JOBPIPE_CONCURRENCY", 1, 1, 10_000),
         drain_timeout_ms=_integer(env, "JOBPIPE_DRAIN_TIMEOUT_MS", 25_000, 0, 86_400_000),
         job_timeout_ms=_integer(env, "JOBPIPE_JOB_TIMEOUT_MS", 0, 0, 86_400_000),

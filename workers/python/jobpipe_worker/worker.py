@@ -18,7 +18,7 @@ import zmq
 from .api import JobContext, NonRetryableError
 from .codec import DecodeError, decode, encode_body
 from .config import ConfigError
-from .credit import Lane
+from .credit import SAMPLE_S, FixedPrefetch, Lane, MeasuredPrefetch
 from .packing import error_of, pack_results
 
 ACCEPTED = ("Jobs", "Drained", "Cancel")  # what a worker DEALER accepts (PROTOCOL.md section 1)
@@ -96,7 +96,11 @@ class Worker:
         self.runners = {}
         for spec in specs.values():
             slots = spec.slots or settings.concurrency
-            lane = Lane(spec.name, slots + settings.prefetch, settings.credit_bytes)
+            if settings.prefetch is not None:
+                prefetch = FixedPrefetch(settings.prefetch)
+            else:
+                prefetch = MeasuredPrefetch(settings.prefetch_ms)
+            lane = Lane(spec.name, slots, settings.credit_bytes, prefetch)
             self.runners[spec.name] = Runner(spec, slots, lane)
             metrics.set("jobpipe_worker_slots", slots, pipeline=spec.name)
             metrics.set("jobpipe_worker_jobs_active", 0, pipeline=spec.name)
@@ -113,6 +117,8 @@ class Worker:
         self.drained_sent = None
         self.drain_wait_over = False
         self.last_beat = None
+        self.credit_unsent = False  # a Credit could not leave: try again soon, not at the next beat
+        self.last_sample = time.monotonic()
         self.ready = False
         self.malformed_logged = collections.deque()
         self.wake_read, self.wake_write = os.pipe()
@@ -261,6 +267,10 @@ class Worker:
                     self.logger.info("stop requested (SIGTERM or SIGINT): draining")
                     self._start_drain()
                 now = time.monotonic()
+                if now - self.last_sample >= SAMPLE_S:
+                    self.last_sample = now
+                    for runner in self.runners.values():
+                        runner.lane.sample(now)
                 self._check_timeouts(now)
                 self._flush_results()
                 self._send_credit_or_drain(now)
@@ -285,7 +295,7 @@ class Worker:
         if self.last_beat is not None:
             # Overdue only when the last send failed (not connected): retry soon, not in a spin.
             beat_in = self.last_beat + self.heartbeat - now
-            due.append(beat_in if beat_in > 0 else SEND_RETRY_S)
+            due.append(beat_in if beat_in > 0 and not self.credit_unsent else SEND_RETRY_S)
         if self.job_timeout is not None:
             for runner in self.runners.values():
                 with runner.cond:
@@ -388,16 +398,22 @@ class Worker:
         self.logger.info("cancel", pipeline=runner.name, batch=batch, seqs=len(seqs) if seqs else "all", waiting=cancelled, running=running)
 
     def _take_outcomes(self):
+        finished = collections.Counter()
         while True:
             try:
                 runner, job, result = self.outcomes.get_nowait()
             except queue.Empty:
-                return
+                break
             with runner.cond:
                 runner.running.discard(job)
             if job.cancel_requested:
                 result = job.result(result["durationMs"], False, error=cancelled_error(job.batch))
             self._finish(runner, job, result)
+            finished[runner] += 1
+        if finished:
+            now = time.monotonic()
+            for runner, count in finished.items():
+                runner.lane.completed(count, now)  # the lane's measured rate, hence its prefetch
 
     def _finish(self, runner, job, result):
         """Queues a job's one result for the sink and counts it."""
@@ -425,6 +441,7 @@ class Worker:
                 job.ctx.logger.warn("job timed out; its thread is abandoned and its late outcome will be dropped", timeoutMs=ms)
                 error = cancelled_error(job.batch) if job.cancel_requested else error_of("TimeoutError", f"handler ran longer than {ms} ms")
                 self._finish(runner, job, job.result(float(ms), False, error=error))
+                runner.lane.completed(1, now)
                 # The stuck thread keeps running the handler; a new one takes its slot.
                 self._start_thread(runner)
 
@@ -464,11 +481,15 @@ class Worker:
                 self._send_drain(now)
             return
         lanes = self.runners.values()
-        if any(runner.lane.wants_grant() for runner in lanes) or beat_due:
+        # One Credit per turn at most, for every completion of the turn: coalesced, and prompt.
+        if beat_due or self.credit_unsent or any(runner.lane.wants_grant() for runner in lanes):
             for runner in lanes:
                 runner.lane.grant()
             credit = {"worker": self.worker_id, "pipelines": {runner.name: runner.lane.credit() for runner in lanes}}
-            if self._send_dealer(encode_body(2, "Credit", credit)):
+            # A Credit that cannot leave is sent again SEND_RETRY_S later (_poll_ms): its grant is
+            # already counted, so waiting for the heartbeat would leave the lanes dry until then.
+            self.credit_unsent = not self._send_dealer(encode_body(2, "Credit", credit))
+            if not self.credit_unsent:
                 self.last_beat = now
 
     def _send_drain(self, now):

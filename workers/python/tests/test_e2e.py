@@ -284,6 +284,35 @@ class WorkerEndToEnd(unittest.TestCase):
             self.assertIs(r["error"]["retryable"], False)
 
 
+class WorkerMeasuredPrefetch(unittest.TestCase):
+    def test_a_fast_lane_opens_its_window_and_a_lane_with_nothing_to_do_keeps_one(self):
+        """Without JOBPIPE_PREFETCH the prefetch is measured: slots + 1 at first, then about
+        JOBPIPE_PREFETCH_MS (50) worth of the lane's jobs/s once it runs jobs."""
+        d = Deployment(JOBPIPE_PREFETCH="")
+        self.addCleanup(d.close)
+        first = d.wait("the first Credit", lambda: d.credits)[0]
+        for name, slots in WINDOW_SLOTS.items():
+            self.assertEqual(first["pipelines"][name]["granted"], slots + 1)
+        # A ventilator with jobs to spare: send whatever the credit allows, as it comes.
+        total, seq = 3000, 0
+        until = time.monotonic() + 20
+        while len(d.results_of("square")) < total and time.monotonic() < until:
+            lane = d.credits[-1]["pipelines"]["square"]
+            room = min(lane["granted"] - seq, total - seq)
+            if room > 0:
+                d.jobs("square", [{"n": n} for n in range(seq, seq + room)], first_seq=seq)
+                seq += room
+            d.pump(0.005)
+        self.assertEqual(len(d.results_of("square")), total)
+        owed = [c["pipelines"]["square"]["granted"] - c["pipelines"]["square"]["received"] for c in d.credits]
+        self.assertGreater(max(owed), WINDOW_SLOTS["square"] + 1)  # the window grew
+        self.assertLessEqual(max(owed), WINDOW_SLOTS["square"] + 2000)
+        granted = [c["pipelines"]["square"]["granted"] for c in d.credits]
+        self.assertEqual(granted, sorted(granted))
+        # Lanes that ran nothing still ask for slots + 1.
+        self.assertEqual(d.credits[-1]["pipelines"]["boom"]["granted"], WINDOW_SLOTS["boom"] + 1)
+
+
 class WorkerDrainTimeout(unittest.TestCase):
     def test_without_drained_it_waits_3_heartbeats_and_gives_up_on_jobs_at_the_drain_timeout(self):
         d = Deployment(JOBPIPE_DRAIN_TIMEOUT_MS="1000")

@@ -1,4 +1,5 @@
 """Credit windows, result packing, truncation, settings, worker id and the examples' work."""
+import math
 import os
 import random
 import tempfile
@@ -10,7 +11,7 @@ import zmq
 
 from jobpipe_worker.codec import decode
 from jobpipe_worker.config import ConfigError, default_worker_id, load_settings
-from jobpipe_worker.credit import Lane
+from jobpipe_worker.credit import FixedPrefetch, Lane, MeasuredPrefetch
 from jobpipe_worker.examples import echo, primes
 from jobpipe_worker.packing import error_of, pack_results, truncate_utf16
 from jobpipe_worker.schema import utf16_length
@@ -26,15 +27,22 @@ class CreditWindow(unittest.TestCase):
         self.assertLessEqual((lane.granted_bytes - lane.received_bytes) + lane.held_bytes, lane.byte_window)
 
     def test_first_grant_fills_both_windows(self):
-        lane = Lane("p", 5, 32 * MIB)
+        lane = Lane("p", 2, 32 * MIB, FixedPrefetch(3))
+        self.assertEqual(lane.window, 5)
         self.assertTrue(lane.wants_grant())
-        lane.grant()
+        self.assertTrue(lane.grant())
         self.assertEqual(lane.credit(), {"granted": 5, "received": 0, "grantedBytes": 32 * MIB, "receivedBytes": 0})
         self.assertFalse(lane.wants_grant())
+        self.assertFalse(lane.grant())
+
+    def test_a_fresh_measured_lane_asks_for_its_slots_and_one(self):
+        lane = Lane("p", 3, 32 * MIB, MeasuredPrefetch(50, now=0.0))
+        lane.grant()
+        self.assertEqual(lane.granted, 4)
 
     def test_grants_as_jobs_finish_never_breaking_the_invariant(self):
         rng = random.Random(7)
-        lane = Lane("p", 4, 10_000)
+        lane = Lane("p", 4, 10_000, FixedPrefetch(1))
         lane.grant()
         held = []  # shares of jobs held
         sent = 0
@@ -53,24 +61,116 @@ class CreditWindow(unittest.TestCase):
             if lane.wants_grant():
                 lane.grant()
             self.check_invariant(lane)
-            self.assertGreaterEqual((lane.granted, lane.granted_bytes), granted_before)
+            self.assertGreaterEqual(lane.granted, granted_before[0])
             self.assertGreaterEqual(lane.granted_bytes, granted_before[1])
             self.assertEqual(lane.held, len(held))
             self.assertEqual(lane.held_bytes, sum(held))
         while held:
             lane.on_done(held.pop())
         lane.grant()
-        self.assertEqual(lane.granted - lane.received, 4)
+        self.assertEqual(lane.granted - lane.received, 5)
         self.assertEqual(lane.granted_bytes - lane.received_bytes, 10_000)
 
+    def test_an_adaptive_window_keeps_the_invariants_as_it_grows_and_shrinks(self):
+        """2,000 random steps with a measured prefetch: the rate (and the window) rises and falls
+        with the pace of completions; a grant never goes over the window of its moment, one made
+        while over it (the window shrank) raises nothing, and granted counts never fall."""
+        rng = random.Random(11)
+        clock = 0.0
+        prefetch = MeasuredPrefetch(50, max_prefetch=2000, now=clock)
+        lane = Lane("p", 2, 200_000, prefetch)
+        lane.grant()
+        held = []
+        sent = 0
+        last_sample = clock
+        windows = set()
+        shrank_while_over = 0
+        for step in range(2000):
+            # Phases of fast and slow completions make the window move both ways.
+            fast = (step // 250) % 2 == 0
+            clock += rng.uniform(0.00005, 0.0003) if fast else rng.uniform(0.002, 0.02)
+            before = (lane.granted, lane.granted_bytes)
+            if rng.random() < 0.5 and lane.granted > sent:
+                count = rng.randint(1, lane.granted - sent)
+                size = rng.randint(10, 30) * count
+                if lane.received_bytes + size > lane.granted_bytes:
+                    continue
+                held.extend(lane.on_jobs(count, size))
+                sent += count
+            elif held:
+                done = rng.randint(1, min(len(held), 40 if fast else 2))
+                for _ in range(done):
+                    lane.on_done(held.pop(rng.randrange(len(held))))
+                lane.completed(done, clock)
+            if clock - last_sample >= 0.1:
+                lane.sample(clock)
+                last_sample = clock
+            windows.add(lane.window)
+            outstanding = (lane.granted - lane.received) + lane.held
+            if outstanding > lane.window:
+                shrank_while_over += 1
+            if lane.wants_grant():
+                rose = lane.grant()
+                after = (lane.granted - lane.received) + lane.held
+                if rose and lane.granted > before[0]:
+                    self.assertEqual(after, lane.window)  # filled to the window, not beyond
+                if outstanding >= lane.window:
+                    self.assertEqual(lane.granted, before[0])  # at or over the window: no jobs granted
+            self.assertLessEqual((lane.granted_bytes - lane.received_bytes) + lane.held_bytes, lane.byte_window)
+            self.assertLessEqual((lane.granted - lane.received) + lane.held, max(windows))
+            self.assertGreaterEqual(lane.granted, before[0])
+            self.assertGreaterEqual(lane.granted_bytes, before[1])
+            self.assertEqual((lane.held, lane.held_bytes), (len(held), sum(held)))
+        # The window really moved both ways, and at times was over the window after a shrink.
+        self.assertGreater(max(windows), 50)
+        self.assertLess(min(windows), 10)
+        self.assertGreater(shrank_while_over, 0)
+        while held:
+            lane.on_done(held.pop())
+        lane.grant()
+        self.check_invariant(lane)
+
+    def test_a_shrunk_window_grants_nothing_until_back_under_it(self):
+        prefetch = FixedPrefetch(10)
+        lane = Lane("p", 2, 1000, prefetch)
+        lane.grant()
+        shares = lane.on_jobs(12, 120)
+        prefetch.value = 2  # the measured rate fell: window 12 -> 4
+        self.assertFalse(lane.grant())
+        self.assertEqual(lane.granted, 12)
+        for share in shares[:8]:
+            lane.on_done(share)
+            lane.grant()  # bytes may rise, jobs may not
+            self.assertEqual(lane.granted, 12)  # held 11 down to 4 = the window: never lowered
+        lane.on_done(shares[8])
+        self.assertTrue(lane.grant())
+        self.assertEqual(lane.granted, 13)
+        self.check_invariant(lane)
+
+    def test_small_grants_wait_until_worth_a_message_unless_the_lane_runs_dry(self):
+        lane = Lane("p", 1, 32 * MIB, FixedPrefetch(400))
+        lane.grant()
+        shares = lane.on_jobs(401, 401 * 100)
+        for share in shares[:99]:
+            lane.on_done(share)
+        self.assertFalse(lane.wants_grant())  # room for 99 jobs, a quarter of the prefetch is 100
+        lane.on_done(shares[99])
+        self.assertTrue(lane.wants_grant())
+        lane.grant()
+        # Nothing held: any room is granted at once.
+        dry = Lane("p", 1, 32 * MIB, FixedPrefetch(400))
+        dry.grant()
+        dry.on_done(dry.on_jobs(1, 100)[0])
+        self.assertTrue(dry.wants_grant())
+
     def test_shares_add_up_to_the_frame(self):
-        lane = Lane("p", 10, 100)
+        lane = Lane("p", 9, 100, FixedPrefetch(1))
         shares = lane.on_jobs(3, 100)
         self.assertEqual(sum(shares), 100)
         self.assertEqual(max(shares) - min(shares), 1)
 
     def test_over_sent_jobs_are_kept_and_nothing_is_granted_until_back_under(self):
-        lane = Lane("p", 2, 1000)
+        lane = Lane("p", 1, 1000, FixedPrefetch(1))
         lane.grant()
         shares = lane.on_jobs(5, 50)  # the ventilator must not, but the worker copes
         lane.grant()
@@ -83,6 +183,72 @@ class CreditWindow(unittest.TestCase):
         lane.grant()
         self.assertEqual(lane.granted, 6)
         self.check_invariant(lane)
+
+
+class RateEstimate(unittest.TestCase):
+    def test_prefetch_is_the_measured_rate_times_prefetch_ms(self):
+        # Times in s, multiples of 1/8 so that the sums are exact.
+        p = MeasuredPrefetch(40, now=0.0)
+        self.assertEqual((p.rate, p.value), (0.0, 1))  # nothing measured: 1
+        p.sample(0.125)  # an idle sample leaves it as it was
+        self.assertEqual(p.value, 1)
+        p.completed(1000, 0.25)
+        self.assertEqual(p.rate, 0)  # the first job and the 1,000th at the same moment: no estimate
+        p.sample(0.25)  # 1,000 jobs in 125 ms: 8,000 jobs/s, 320 jobs in 40 ms
+        self.assertEqual((p.rate, p.value), (8000, 320))
+        p.completed(100, 0.375)
+        p.sample(0.375)  # 800 jobs/s: falls slowly, 0.7 x 8,000 + 0.3 x 800
+        self.assertAlmostEqual(p.rate, 5840)
+        self.assertEqual(p.value, math.ceil(5840 * 0.04))
+        p.sample(0.5)  # idle: unchanged
+        self.assertAlmostEqual(p.rate, 5840)
+        p.completed(1500, 0.625)
+        p.sample(0.625)  # 12,000 jobs/s: rises at once (and from the completions already, over twice)
+        self.assertEqual((p.rate, p.value), (12_000, 480))
+        p.completed(1000, 0.75)
+        p.sample(0.75)  # 8,000 jobs/s
+        self.assertAlmostEqual(p.rate, 0.7 * 12_000 + 0.3 * 8000)
+
+    def test_bounds(self):
+        p = MeasuredPrefetch(50, now=0.0)
+        p.completed(100_000, 0.05)
+        p.sample(0.1)  # 1,000,000 jobs/s would be 50,000
+        self.assertEqual(p.value, 2000)
+        slow = MeasuredPrefetch(50, now=0.0)
+        slow.completed(1, 0.05)
+        slow.sample(1.0)  # 1 job/s: 0.05 rounds up to 1
+        self.assertEqual(slow.value, 1)
+        zero = MeasuredPrefetch(0, now=0.0)
+        zero.completed(5000, 0.05)
+        zero.sample(0.1)
+        self.assertEqual(zero.value, 1)
+
+    def test_an_early_estimate_after_the_first_16_jobs(self):
+        p = MeasuredPrefetch(50, now=0.0)
+        p.completed(1, 0.5)
+        p.completed(14, 0.5078125)
+        self.assertEqual(p.rate, 0)  # 15 jobs: not yet
+        p.completed(1, 0.515625)  # 16 jobs in 15.625 ms since the first: 1,024 jobs/s
+        self.assertEqual((p.rate, p.value), (1024, 52))
+
+    def test_a_much_higher_rate_is_taken_before_the_next_sample(self):
+        p = MeasuredPrefetch(50, now=0.0)
+        p.completed(125, 0.0625)
+        p.sample(0.125)  # 1,000 jobs/s
+        p.completed(10, 0.126)
+        self.assertEqual(p.rate, 1000)  # fewer than 16 jobs: wait
+        p.completed(70, 0.140625)  # 80 jobs in 15.625 ms: 5,120 jobs/s, over twice the estimate
+        self.assertEqual((p.rate, p.value), (5120, 256))
+        p.completed(40, 0.15625)  # 40 jobs in 15.625 ms since: 2,560 jobs/s, wait for the sample
+        self.assertEqual(p.rate, 5120)
+
+    def test_a_fixed_prefetch_does_not_move(self):
+        p = FixedPrefetch(3)
+        p.completed(1000, 0.1)
+        p.sample(0.2)
+        self.assertEqual(p.value, 3)
+        with self.assertRaises(ValueError):
+            FixedPrefetch(0)
 
 
 def result(seq, value):
@@ -150,10 +316,16 @@ class Settings(unittest.TestCase):
         self.assertEqual(settings.jobs_connect, "tcp://127.0.0.1:5557")
         self.assertEqual(settings.results_connect, "tcp://127.0.0.1:5558")
         self.assertEqual((settings.heartbeat_ms, settings.max_message_bytes, settings.credit_bytes), (1000, 4 * MIB, 32 * MIB))
-        self.assertEqual((settings.prefetch, settings.concurrency, settings.drain_timeout_ms, settings.job_timeout_ms), (3, 1, 25_000, 0))
+        self.assertEqual((settings.prefetch_ms, settings.prefetch), (50, None))  # measured, not fixed
+        self.assertEqual((settings.concurrency, settings.drain_timeout_ms, settings.job_timeout_ms), (1, 25_000, 0))
         self.assertEqual((settings.metrics_port, settings.log_level), (9102, "info"))
         self.assertEqual(settings.worker_id, default_worker_id())
         self.assertIsNone(settings.curve_server_key)
+
+    def test_prefetch_measured_or_fixed(self):
+        self.assertEqual(load_settings({"JOBPIPE_PREFETCH_MS": "200"}).prefetch_ms, 200)
+        self.assertEqual(load_settings({"JOBPIPE_PREFETCH_MS": "0"}).prefetch_ms, 0)
+        self.assertEqual(load_settings({"JOBPIPE_PREFETCH": "4"}).prefetch, 4)
 
     def test_credit_bytes_default_follows_a_large_message_limit(self):
         self.assertEqual(load_settings({"JOBPIPE_MAX_MESSAGE_BYTES": str(64 * MIB)}).credit_bytes, 64 * MIB)
@@ -162,6 +334,8 @@ class Settings(unittest.TestCase):
         for env, words in (
             ({"JOBPIPE_HEARTBEAT_MS": "fast"}, "JOBPIPE_HEARTBEAT_MS"),
             ({"JOBPIPE_PREFETCH": "0"}, "JOBPIPE_PREFETCH"),
+            ({"JOBPIPE_PREFETCH_MS": "-1"}, "JOBPIPE_PREFETCH_MS"),
+            ({"JOBPIPE_PREFETCH_MS": "60001"}, "JOBPIPE_PREFETCH_MS"),
             ({"JOBPIPE_MAX_MESSAGE_BYTES": "10"}, "JOBPIPE_MAX_MESSAGE_BYTES"),
             ({"JOBPIPE_CREDIT_BYTES": "2048", "JOBPIPE_MAX_MESSAGE_BYTES": "4096"}, "at least JOBPIPE_MAX_MESSAGE_BYTES"),
             ({"JOBPIPE_METRICS_PORT": "70000"}, "JOBPIPE_METRICS_PORT"),
