@@ -106,11 +106,13 @@ type Stage = 'claimed' | 'stopped';
  * ventilator and when it would come here if that one has stopped; and when a claim is no longer
  * renewed (its ventilator has stopped), that the batch waits for the lock to lapse, and when.
  * A live ventilator renews its claim when about half the lock is left, so a claim with clearly
- * less left has missed its renewal. (Every ventilator of a pipeline should use the same
+ * less left at two looks in a row has missed its renewal. (Every ventilator of a pipeline should use the same
  * JOBPIPE_INTAKE_LOCK_MS; a shorter one elsewhere could look stopped here.)
  */
 function watchClaims(worker: Worker, redis: RedisClient, logger: IntakeLogger, timings: IntakeTimings, busy: () => boolean): void {
   const said = new Map<string, { token: string; stage: Stage }>();
+  /** Claims seen low on time at the last look, by batch: their tokens. */
+  const lowClaims = new Map<string, string>();
   const ours = `${worker.id}:`;
   let first = true;
   let looking = false;
@@ -129,8 +131,14 @@ function watchClaims(worker: Worker, redis: RedisClient, logger: IntakeLogger, t
         const token = (replies[2 * i]?.[1] as string | null | undefined) ?? before?.token ?? '';
         const leftMs = Number(replies[2 * i + 1]?.[1] ?? -2);
         if (token.startsWith(ours)) continue;
-        // -2: no lock, so its holder is gone and the next stalled check hands the batch on.
-        const stopped = leftMs < timings.staleBelowMs;
+        // -2: no lock, so its holder is gone and the next stalled check hands the batch on. A
+        // claim low on time is taken for stopped only when the next look finds it no higher: one
+        // low reading was a live holder whose renewal ran late on a busy machine.
+        const low = leftMs < timings.staleBelowMs;
+        const lowBefore = lowClaims.get(batch) === token;
+        if (low) lowClaims.set(batch, token);
+        else lowClaims.delete(batch);
+        const stopped = leftMs < 0 || (low && lowBefore);
         const stage: Stage | undefined = stopped ? 'stopped' : first ? 'claimed' : undefined;
         if (!stage || (before?.token === token && (before.stage === stage || before.stage === 'stopped'))) continue;
         said.set(batch, { token, stage });
@@ -154,6 +162,7 @@ function watchClaims(worker: Worker, redis: RedisClient, logger: IntakeLogger, t
         }
       }
       for (const batch of said.keys()) if (!ids.includes(batch)) said.delete(batch);
+      for (const batch of lowClaims.keys()) if (!ids.includes(batch)) lowClaims.delete(batch);
       first = false;
     } catch {
       // Redis away: the role's own connection reports it; look again next time.
