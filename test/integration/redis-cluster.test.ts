@@ -142,7 +142,8 @@ describe('Redis Cluster', () => {
       20_000,
       100,
     );
-    expect(await client!.smembers(keys.active('echo'))).toEqual([]);
+    // The complete leaves the active set (another hash slot) in a command after the one that marks it done.
+    await waitFor('the done batch out of the active set', async () => (await client!.smembers(keys.active('echo'))).length === 0 || undefined, 10_000, 100);
     const purged = await within('dead purge', 15_000, runCli(['dead', 'purge', batch], env(), cleanup).exited);
     expect(purged.code, purged.stderr).toBe(0);
     expect(await client!.hlen(k.dead)).toBe(0);
