@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { durableSuite, FakeWorker, metric, startDurable } from './durable-helpers.js';
-import { echoPipeline, primesPipeline, sleep, waitFor } from './helpers.js';
+import { echoPipeline, primesPipeline, sleep, waitFor, within } from './helpers.js';
 
 const suite = durableSuite('pipelines');
 const { cleanup } = suite;
@@ -63,7 +63,7 @@ describe('several pipelines in one deployment', () => {
     const primesWorker = await d.stack.addWorker({ JOBPIPE_PIPELINE: primesPipeline, JOBPIPE_WORKER_ID: 'primes-1', JOBPIPE_THREADS: '0' });
     const bothWorker = await d.stack.addWorker({ JOBPIPE_PIPELINE: both, JOBPIPE_WORKER_ID: 'both-1', JOBPIPE_CONCURRENCY: '2', JOBPIPE_THREADS: '0' });
     await Promise.all([primesWorker.ready, bothWorker.ready]);
-    const primesFirst = await within(d.client.waitForBatch('primes', 'primes-first', undefined, 100));
+    const primesFirst = await within('batch primes-first done', 90_000, d.client.waitForBatch('primes', 'primes-first', undefined, 100));
     expect(primesFirst.answer).toMatchObject({ primes: PRIMES_BELOW_200K });
     expect(primesFirst.jobs).toBe(100);
 
@@ -72,7 +72,7 @@ describe('several pipelines in one deployment', () => {
     await d.submit({ jobs: 2000, workMs: 2 }, 'echo-second');
     const [echoSecond, primesSecond] = await Promise.all([
       d.done('echo-second', 60_000),
-      within(d.client.waitForBatch('primes', 'primes-second', undefined, 100)),
+      within('batch primes-second done', 90_000, d.client.waitForBatch('primes', 'primes-second', undefined, 100)),
     ]);
     expect(echoSecond.answer).toMatchObject({ count: 2000, failed: 0 });
     expect(primesSecond.answer).toMatchObject({ primes: PRIMES_BELOW_200K });
@@ -95,8 +95,3 @@ describe('several pipelines in one deployment', () => {
     expect(await metric(ventilator, 'jobpipe_credit_refused_total', { reason: 'unknown_pipeline' })).toBe(0);
   }, 180_000);
 });
-
-/** A batch's summary within 90 s. */
-function within<T>(promise: Promise<T>): Promise<T> {
-  return Promise.race([promise, sleep(90_000).then(() => Promise.reject(new Error('the batch did not complete within 90 s')))]);
-}
