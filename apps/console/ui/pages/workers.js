@@ -1,0 +1,65 @@
+/** #/workers: connected workers, their slots (busy and free), rates and the pool's balance. */
+import { useCallback } from 'preact/hooks';
+import { get } from '../api.js';
+import { fmtNumber, fmtRate, html, Problem, useEvent, useFetch } from './common.js';
+
+function ago(ms) {
+  if (!ms) return '–';
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  return s < 1 ? 'now' : `${s} s ago`;
+}
+
+function Row({ worker }) {
+  const slots = (worker.held ?? 0) + (worker.credit ?? 0);
+  const pct = slots > 0 ? (worker.held / slots) * 100 : 0;
+  return html`<tr data-testid=${`worker-row-${worker.id}`}>
+    <th scope="row"><code>${worker.id}</code></th>
+    <td>${worker.pipeline}</td>
+    <td class="num" data-testid="worker-slots">${fmtNumber(slots)}</td>
+    <td class="num" data-testid="worker-busy">${fmtNumber(worker.held)}</td>
+    <td class="num">${fmtNumber(worker.credit)}</td>
+    <td><div class="meter" role="img" aria-label=${`${worker.held} of ${slots} slots busy`}><div style=${{ width: `${pct}%` }}></div></div></td>
+    <td class="num">${fmtNumber(worker.sent)}</td>
+    <td class="num" data-testid="worker-rate">${fmtRate(worker.jobsPerSecond)}</td>
+    <td>${worker.draining ? html`<span class="badge badge-paused">draining</span>` : 'serving'}</td>
+    <td>${ago(worker.lastSeenAt)}</td>
+  </tr>`;
+}
+
+export function WorkersPage() {
+  const { data, error, loading, setData } = useFetch(() => get('/v1/workers'));
+  useEvent(
+    'workers',
+    useCallback((body) => setData(() => body), [setData]),
+  );
+  const workers = data?.workers ?? [];
+  const busy = workers.reduce((n, w) => n + (w.held ?? 0), 0);
+  const slots = workers.reduce((n, w) => n + (w.held ?? 0) + (w.credit ?? 0), 0);
+  const rate = workers.reduce((n, w) => n + (w.jobsPerSecond ?? 0), 0);
+  return html`<section data-testid="page-workers">
+    <h2>Workers</h2>
+    <${Problem} error=${error} />
+    ${loading && !data ? html`<p>Loading…</p>` : null}
+    ${
+      data
+        ? html`<dl class="figures">
+        <div><dt>Workers</dt><dd data-testid="workers-count">${workers.length}</dd></div>
+        <div><dt>Slots busy</dt><dd data-testid="workers-busy">${busy} of ${slots}</dd></div>
+        <div><dt>Jobs/s</dt><dd data-testid="workers-rate">${fmtRate(rate)}</dd></div>
+        <div><dt>Balance</dt><dd data-testid="workers-balance" title="How evenly the load is spread over the workers (1: even)">${data.balance === null || data.balance === undefined ? '–' : fmtNumber(data.balance, 2)}</dd></div>
+      </dl>`
+        : null
+    }
+    ${
+      data && workers.length === 0
+        ? html`<p data-testid="no-workers">No worker is connected.</p>`
+        : data
+          ? html`<div class="scroll"><table data-testid="workers-table">
+        <thead><tr><th scope="col">Worker</th><th scope="col">Pipeline</th><th scope="col">Slots</th><th scope="col">Busy (held)</th><th scope="col">Free (credit)</th><th scope="col">Load</th><th scope="col">Jobs sent</th><th scope="col">Jobs/s</th><th scope="col">State</th><th scope="col">Last seen</th></tr></thead>
+        <tbody>${workers.map((w) => html`<${Row} key=${`${w.id}/${w.pipeline}`} worker=${w} />`)}</tbody>
+      </table></div>`
+          : null
+    }
+    <p class="hint">Busy: jobs sent to the worker and not yet recorded (running or prefetched). Free: the further jobs it asked for.</p>
+  </section>`;
+}
