@@ -27,6 +27,10 @@ const failed = (seq, name, message, extra = {}) => ({
   ok: false,
   error: { name, message, ...extra },
 });
+/** A job's trace context (PROTOCOL.md 3.1, "Trace context"): its dispatch span in the trace of the submission. */
+const TP_JOB = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+/** Its result's: the worker's handler span, a child of the job's. */
+const TP_RESULT = '00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01';
 const summary = {
   batch: 'b-7f3a',
   pipeline: 'primes',
@@ -86,6 +90,23 @@ const canonical = [
       pipeline: 'primes',
       worker: 'worker-b',
       results: [ok(1, { n: 11, prime: true }), failed(2, 'TypeError', "Cannot read properties of undefined (reading 'n')"), ok(3, [2, 3, 5])],
+    },
+  ],
+  [
+    'Jobs: traced and untraced jobs in one pack (traceparent)',
+    {
+      type: 'Jobs',
+      pipeline: 'primes',
+      jobs: [job(0, 7, { traceparent: TP_JOB }), job(1, 8)],
+    },
+  ],
+  [
+    "Results: a traced job's result carries a traceparent (and the job's tracestate)",
+    {
+      type: 'Results',
+      pipeline: 'primes',
+      worker: 'worker-a',
+      results: [ok(0, true, { traceparent: TP_RESULT, tracestate: 'vendor=opaque' }), ok(1, false)],
     },
   ],
   [
@@ -332,6 +353,14 @@ const malformed = [
   ['Results: error without message', result({ ok: false, error: { name: 'Error' } }), 'bad_fields'],
   ['Results: error name longer than 200', result({ ok: false, error: { name: id201, message: '' } }), 'bad_fields'],
   ['Results: error is a string', result({ ok: false, error: 'boom' }), 'bad_fields'],
+  ['Jobs: traceparent in upper case', jobs({ traceparent: TP_JOB.toUpperCase() }), 'bad_fields'],
+  ['Jobs: traceparent of an unknown version (01)', jobs({ traceparent: `01${TP_JOB.slice(2)}` }), 'bad_fields'],
+  ['Jobs: traceparent with a short span id', jobs({ traceparent: TP_JOB.slice(0, 50) + TP_JOB.slice(52) }), 'bad_fields'],
+  ['Jobs: traceparent is a number', jobs({ traceparent: 1 }), 'bad_fields'],
+  ['Jobs: traceparent with a trailing field', jobs({ traceparent: `${TP_JOB}-00` }), 'bad_fields'],
+  ['Results: traceparent is empty', result({ ok: true, value: null, traceparent: '' }), 'bad_fields'],
+  ['Results: traceparent is null', result({ ok: true, value: null, traceparent: null }), 'bad_fields'],
+  ['Results: tracestate longer than 512', result({ ok: true, value: null, traceparent: TP_RESULT, tracestate: `k=${'v'.repeat(511)}` }), 'bad_fields'],
   ['Results: error.retryable is a string', result({ ok: false, error: { name: 'Error', message: '', retryable: 'no' } }), 'bad_fields'],
   ['Results: error.retryable is null', result({ ok: false, error: { name: 'Error', message: '', retryable: null } }), 'bad_fields'],
   ['Results: durationMs is negative', result({ ok: true, value: 1, durationMs: -0.5 }), 'bad_fields'],

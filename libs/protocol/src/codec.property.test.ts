@@ -91,19 +91,29 @@ const extra = fc.dictionary(
 const withExtra = <T extends object>(arb: fc.Arbitrary<T>): fc.Arbitrary<T> =>
   fc.tuple(arb, fc.option(extra, { nil: undefined })).map(([value, more]) => (more ? { ...value, ...more } : value));
 
-const job = withExtra(record({ batch: id, seq: count, attempt, dispatchedAt: nonNegative, payload: json }));
+const hex = (length: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: length, maxLength: length });
+/** A W3C traceparent as the protocol takes it (version 00, lower-case hex): PROTOCOL.md 3.1, "Trace context". */
+const traceparent = fc.tuple(hex(32), hex(16), hex(2)).map(([trace, span, flags]) => `00-${trace}-${span}-${flags}`);
+/** The optional trace fields of a job or result: none, a traceparent, or both. */
+const traceFields = record({ traceparent, tracestate: fc.string({ maxLength: 512 }) }, { requiredKeys: [] });
+const traced = <T extends object>(arb: fc.Arbitrary<T>): fc.Arbitrary<T> =>
+  fc.tuple(arb, traceFields).map(([value, trace]) => (Object.keys(trace).length > 0 ? { ...value, ...trace } : value));
+
+const job = withExtra(traced(record({ batch: id, seq: count, attempt, dispatchedAt: nonNegative, payload: json })));
 const resultBase = { batch: id, seq: count, attempt, dispatchedAt: nonNegative, durationMs: nonNegative };
 const result = fc.oneof(
-  withExtra(record({ ...resultBase, ok: fc.constant(true as const), value: json })),
+  withExtra(traced(record({ ...resultBase, ok: fc.constant(true as const), value: json }))),
   withExtra(
-    record({
-      ...resultBase,
-      ok: fc.constant(false as const),
-      error: record(
-        { name: fc.string({ maxLength: 200 }), message: fc.string({ maxLength: 500 }), retryable: fc.boolean() },
-        { requiredKeys: ['name', 'message'] },
-      ),
-    }),
+    traced(
+      record({
+        ...resultBase,
+        ok: fc.constant(false as const),
+        error: record(
+          { name: fc.string({ maxLength: 200 }), message: fc.string({ maxLength: 500 }), retryable: fc.boolean() },
+          { requiredKeys: ['name', 'message'] },
+        ),
+      }),
+    ),
   ),
 );
 const summary = record({
@@ -323,6 +333,49 @@ describe('decode never throws', () => {
       { numRuns: 1000 },
     );
     expect([...reasons].sort()).toEqual(['bad_fields', 'ok']);
+  });
+});
+
+describe('trace context', () => {
+  const oneJob = (extra: Record<string, unknown>) =>
+    encodeRaw('Jobs', JSON.stringify({ pipeline: 'p', jobs: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, payload: null, ...extra }] }));
+  const oneResult = (extra: Record<string, unknown>) =>
+    encodeRaw(
+      'Results',
+      JSON.stringify({
+        pipeline: 'p',
+        worker: 'w',
+        results: [{ batch: 'b', seq: 0, attempt: 1, dispatchedAt: 0, durationMs: 0, ok: true, value: 1, ...extra }],
+      }),
+    );
+  const wellFormed = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+  it('a job or result whose traceparent is a version 00 traceparent decodes; any other string is bad_fields', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          traceparent,
+          fc.string({ maxLength: 60 }),
+          traceparent.map((t) => t.toUpperCase()),
+          traceparent.map((t) => `${t}-x`),
+        ),
+        (value) => {
+          for (const frame of [oneJob({ traceparent: value }), oneResult({ traceparent: value })]) {
+            const decoded = decode(frame);
+            expect(decoded.ok ? 'ok' : decoded.error.reason).toBe(wellFormed.test(value) ? 'ok' : 'bad_fields');
+          }
+        },
+      ),
+    );
+  });
+
+  it('a tracestate is any string of at most 512 code units', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 600 }), (tracestate) => {
+        const decoded = decode(oneResult({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate }));
+        expect(decoded.ok).toBe(tracestate.length <= 512);
+      }),
+    );
   });
 });
 

@@ -18,7 +18,9 @@ const jobsVectors = valid.filter((v) => v.message.type === 'Jobs' && !v.decodeOn
 function encoderFrame(message: MessageOf<'Jobs'>, encoder = new JobsFrameEncoder(message.pipeline), hold = (json: string): PayloadJson => json): Buffer {
   const [{ batch, dispatchedAt }] = message.jobs as [Job];
   const jobs: PreEncodedJob[] = message.jobs.map((job) => ({ seq: job.seq, attempt: job.attempt, payloadJson: hold(JSON.stringify(job.payload ?? null)) }));
-  return encoder.encode(batch, dispatchedAt, jobs);
+  const traced = message.jobs.filter((job) => job.traceparent !== undefined);
+  const traceparents = traced.length > 0 ? new Map(traced.map((job) => [job.seq, job.traceparent!])) : undefined;
+  return encoder.encode(batch, dispatchedAt, jobs, traceparents);
 }
 
 describe('JobsFrameEncoder', () => {

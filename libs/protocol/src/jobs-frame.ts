@@ -72,8 +72,12 @@ export class JobsFrameEncoder {
     this.#bodyStart = `{"pipeline":${JSON.stringify(pipeline)},"jobs":[`;
   }
 
-  /** One Jobs frame of these jobs of `batch`, all dispatched at `dispatchedAt` (epoch ms). */
-  encode(batch: string, dispatchedAt: number, jobs: readonly PreEncodedJob[]): Buffer {
+  /**
+   * One Jobs frame of these jobs of `batch`, all dispatched at `dispatchedAt` (epoch ms).
+   * `traceparents`: the W3C trace context of the jobs that are traced, by seq (PROTOCOL.md 3.1,
+   * "Trace context"), written as each job's last field; the others carry none.
+   */
+  encode(batch: string, dispatchedAt: number, jobs: readonly PreEncodedJob[], traceparents?: ReadonlyMap<number, string>): Buffer {
     if (batch !== this.#batch) {
       this.#batch = batch;
       this.#batchJson = JSON.stringify(batch);
@@ -88,15 +92,17 @@ export class JobsFrameEncoder {
       payloadChars += job.payloadJson.length;
       if (typeof job.payloadJson !== 'string') bytes = true;
     }
-    return bytes || payloadChars >= LARGE_PAYLOAD_CHARS * jobs.length ? this.#writePieces(head, tail, jobs) : this.#joinText(head, tail, jobs);
+    return bytes || payloadChars >= LARGE_PAYLOAD_CHARS * jobs.length
+      ? this.#writePieces(head, tail, jobs, traceparents)
+      : this.#joinText(head, tail, jobs, traceparents);
   }
 
   /** Small payloads, all strings: the body built as text and encoded once (as fast as pieces at 100 bytes a job). */
-  #joinText(head: string, tail: string, jobs: readonly PreEncodedJob[]): Buffer {
+  #joinText(head: string, tail: string, jobs: readonly PreEncodedJob[], traceparents: ReadonlyMap<number, string> | undefined): Buffer {
     let body = this.#bodyStart;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]!;
-      body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt}${tail}${job.payloadJson}}`;
+      body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt}${tail}${job.payloadJson}${closing(traceparents, job.seq)}`;
     }
     return encodeRaw('Jobs', `${body}]}`);
   }
@@ -107,13 +113,16 @@ export class JobsFrameEncoder {
    * 10 KB a job and most of its garbage; 76 against 15 µs a job at 10 KB, 7 against 2 at 1 KB
    * (docs/benchmarks.md, tenth pass).
    */
-  #writePieces(head: string, tail: string, jobs: readonly PreEncodedJob[]): Buffer {
+  #writePieces(head: string, tail: string, jobs: readonly PreEncodedJob[], traceparents: ReadonlyMap<number, string> | undefined): Buffer {
     const fields = new Array<string>(jobs.length);
+    const closings = traceparents && new Array<string>(jobs.length);
     let size = HEADER_BYTES + Buffer.byteLength(this.#bodyStart) + 2;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]!;
       fields[i] = `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt}${tail}`;
-      size += Buffer.byteLength(fields[i]!) + Buffer.byteLength(job.payloadJson) + 1;
+      size += Buffer.byteLength(fields[i]!) + Buffer.byteLength(job.payloadJson);
+      if (closings) size += (closings[i] = closing(traceparents, job.seq)).length;
+      else size += 1;
     }
     const frame = Buffer.allocUnsafe(size);
     frame[0] = PROTOCOL_VERSION;
@@ -123,7 +132,8 @@ export class JobsFrameEncoder {
       at += frame.write(fields[i]!, at);
       const payload = jobs[i]!.payloadJson;
       at += typeof payload === 'string' ? frame.write(payload, at) : payload.copy(frame, at);
-      frame[at++] = CLOSE_BRACE;
+      if (closings) at += frame.write(closings[i]!, at, 'latin1');
+      else frame[at++] = CLOSE_BRACE;
     }
     frame.write(']}', at);
     return frame;
@@ -131,3 +141,9 @@ export class JobsFrameEncoder {
 }
 
 const CLOSE_BRACE = 0x7d;
+
+/** What ends a job: its traceparent (ASCII, checked by the pattern), if it has one, then `}`. */
+function closing(traceparents: ReadonlyMap<number, string> | undefined, seq: number): string {
+  const traceparent = traceparents?.get(seq);
+  return traceparent === undefined ? '}' : `,"traceparent":${JSON.stringify(traceparent)}}`;
+}

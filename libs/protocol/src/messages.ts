@@ -33,12 +33,27 @@ const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Attempt = Type.Integer({ minimum: 1, maximum: 1_000_000 });
 const EpochMs = Type.Number({ minimum: 0 });
 
+/** A W3C `traceparent`, version 00: `00-<trace id, 32 hex>-<parent span id, 16 hex>-<flags, 2 hex>`, lower case. */
+export const TRACEPARENT_PATTERN = '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';
+/** The most a `tracestate` may hold (W3C: 32 entries of at most 256 characters; 512 is what propagators keep). */
+export const MAX_TRACESTATE_LENGTH = 512;
+/**
+ * The trace context a job or result carries (PROTOCOL.md 3.1 and 3.2, "Trace context"): both
+ * optional, sent only for a job that is traced. Unknown to a receiver older than them, which
+ * ignores them.
+ */
+const TraceFields = {
+  traceparent: Type.Optional(Type.String({ pattern: TRACEPARENT_PATTERN })),
+  tracestate: Type.Optional(Type.String({ maxLength: MAX_TRACESTATE_LENGTH })),
+};
+
 export const JobSchema = Type.Object({
   batch: Id,
   seq: Seq,
   attempt: Attempt,
   dispatchedAt: EpochMs,
   payload: Type.Unknown(),
+  ...TraceFields,
 });
 
 export const JobsSchema = Type.Object({ pipeline: Id, jobs: Type.Array(JobSchema, { minItems: 1 }) });
@@ -49,6 +64,7 @@ const ResultBase = {
   attempt: Attempt,
   dispatchedAt: EpochMs,
   durationMs: Type.Number({ minimum: 0 }),
+  ...TraceFields,
 };
 export const JobErrorSchema = Type.Object({
   name: Type.String({ maxLength: 200 }),

@@ -26,6 +26,14 @@ def _attempt():
     return {"minimum": 1, "maximum": 1000000, "type": "integer"}
 
 
+TRACEPARENT_PATTERN = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+
+
+def _trace_fields():
+    """The optional trace context of a job or result (PROTOCOL.md 3.1, "Trace context")."""
+    return {"traceparent": {"pattern": TRACEPARENT_PATTERN, "type": "string"}, "tracestate": {"maxLength": 512, "type": "string"}}
+
+
 def _object(required, properties, **extra):
     schema = {"type": "object", "required": list(required), "properties": properties}
     schema.update(extra)
@@ -39,6 +47,7 @@ def _result(ok):
         "attempt": _attempt(),
         "dispatchedAt": _epoch_ms(),
         "durationMs": {"minimum": 0, "type": "number"},
+        **_trace_fields(),
         "ok": {"const": ok, "type": "boolean"},
     }
     if ok:
@@ -75,7 +84,7 @@ BODY_SCHEMAS = {
                 "type": "array",
                 "items": _object(
                     ["batch", "seq", "attempt", "dispatchedAt", "payload"],
-                    {"batch": _id(), "seq": _count(), "attempt": _attempt(), "dispatchedAt": _epoch_ms(), "payload": {}},
+                    {"batch": _id(), "seq": _count(), "attempt": _attempt(), "dispatchedAt": _epoch_ms(), "payload": {}, **_trace_fields()},
                 ),
             },
         },
@@ -173,6 +182,19 @@ def _type_ok(value, kind):
     raise ValueError(f"schema type {kind!r} is not supported")
 
 
+_PATTERNS = {}
+
+
+def _pattern(source):
+    """A schema pattern compiled once. JSON Schema's `$` (ECMAScript's) ends the string; Python's
+    `$` also matches before a final newline, so a trailing `$` becomes `\\Z`."""
+    compiled = _PATTERNS.get(source)
+    if compiled is None:
+        python = source[:-1] + "\\Z" if source.endswith("$") and not source.endswith("\\$") else source
+        compiled = _PATTERNS[source] = re.compile(python)
+    return compiled
+
+
 def _same(a, b):
     return type(a) is type(b) and a == b
 
@@ -192,6 +214,8 @@ def errors(value, schema, path="$"):
             return f"{path}: shorter than {schema['minLength']}"
         if "maxLength" in schema and utf16_length(value) > schema["maxLength"]:
             return f"{path}: longer than {schema['maxLength']}"
+        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
+            return f"{path}: does not match {schema['pattern']}"
     if _is_number(value):
         if "minimum" in schema and value < schema["minimum"]:
             return f"{path}: below {schema['minimum']}"

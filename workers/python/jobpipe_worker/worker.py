@@ -33,7 +33,7 @@ WAITING, RUNNING, FINISHED, TIMED_OUT = "waiting", "running", "finished", "timed
 class Job:
     """A job the worker holds, from its arrival until its result is handed to the sink."""
 
-    __slots__ = ("pipeline", "batch", "seq", "attempt", "dispatched_at", "payload", "share", "state", "ctx", "deadline", "cancel_requested")
+    __slots__ = ("pipeline", "batch", "seq", "attempt", "dispatched_at", "payload", "share", "state", "ctx", "deadline", "cancel_requested", "trace")
 
     def __init__(self, pipeline, wire, share):
         self.pipeline = pipeline
@@ -42,6 +42,9 @@ class Job:
         self.attempt = wire["attempt"]
         self.dispatched_at = wire["dispatchedAt"]
         self.payload = wire["payload"]
+        # The job's trace context (PROTOCOL.md 3.1, "Trace context"): copied onto its result, so
+        # the trace goes on to the sink. None for the untraced (nearly every job).
+        self.trace = trace_fields(wire)
         self.share = share  # this job's part of its Jobs frame's bytes (section 4a)
         self.state = WAITING  # changed under its runner's lock: decides between an end and a timeout
         self.ctx = None
@@ -54,7 +57,19 @@ class Job:
             result["value"] = value
         else:
             result["error"] = error
+        if self.trace:
+            result.update(self.trace)
         return result
+
+
+TRACE_FIELDS = ("traceparent", "tracestate")
+
+
+def trace_fields(wire):
+    """A job's trace fields, for its result: None when it has none."""
+    if "traceparent" not in wire:
+        return None
+    return {key: wire[key] for key in TRACE_FIELDS if key in wire}
 
 
 class Runner:

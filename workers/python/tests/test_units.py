@@ -15,7 +15,7 @@ from jobpipe_worker.credit import FixedPrefetch, Lane, MeasuredPrefetch
 from jobpipe_worker.examples import echo, primes
 from jobpipe_worker.packing import error_of, pack_results, truncate_utf16
 from jobpipe_worker.schema import utf16_length
-from jobpipe_worker.worker import describe_exception, routing_id
+from jobpipe_worker.worker import Job, describe_exception, routing_id
 from jobpipe_worker import NonRetryableError
 
 MIB = 1024 * 1024
@@ -284,6 +284,44 @@ class Packing(unittest.TestCase):
         self.assertFalse(decoded[1]["ok"])
         self.assertEqual(decoded[1]["error"]["name"], "ResultTooLarge")
         self.assertEqual(decoded[1]["durationMs"], 1.5)
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+class TraceContext(unittest.TestCase):
+    """A job's traceparent and tracestate go onto its result (PROTOCOL.md 3.1, "Trace context")."""
+
+    def wire(self, **trace):
+        return {"batch": "b", "seq": 3, "attempt": 1, "dispatchedAt": 0, "payload": 7, **trace}
+
+    def test_a_traced_job_s_result_carries_its_trace_fields_ok_or_failed(self):
+        job = Job("p", self.wire(traceparent=TRACEPARENT, tracestate="vendor=x"), 0)
+        done = job.result(1.0, True, value=49)
+        self.assertEqual((done["traceparent"], done["tracestate"]), (TRACEPARENT, "vendor=x"))
+        failed = job.result(1.0, False, error=error_of("TypeError", "no"))
+        self.assertEqual((failed["traceparent"], failed["tracestate"]), (TRACEPARENT, "vendor=x"))
+        frames, _ = pack_results("p", "w", [done, failed], 4 * MIB)
+        self.assertEqual([r["traceparent"] for r in decode(frames[0][0])["results"]], [TRACEPARENT, TRACEPARENT])
+
+    def test_an_untraced_job_s_result_has_no_trace_fields(self):
+        done = Job("p", self.wire(), 0).result(1.0, True, value=49)
+        self.assertNotIn("traceparent", done)
+        self.assertNotIn("tracestate", done)
+
+    def test_result_too_large_keeps_the_trace(self):
+        big = Job("p", self.wire(traceparent=TRACEPARENT), 0).result(1.0, True, value="z" * 5000)
+        frames, replaced = pack_results("p", "w", [big], 1024)
+        self.assertEqual(replaced, 1)
+        decoded = decode(frames[0][0], 1024)["results"][0]
+        self.assertEqual((decoded["error"]["name"], decoded["traceparent"]), ("ResultTooLarge", TRACEPARENT))
+
+    def test_a_malformed_traceparent_makes_the_jobs_message_bad_fields(self):
+        from jobpipe_worker.codec import DecodeError, encode
+
+        for bad in (TRACEPARENT.upper(), TRACEPARENT + "\n", "00-xyz", 7):
+            with self.subTest(bad=bad), self.assertRaises(DecodeError):
+                decode(encode({"type": "Jobs", "pipeline": "p", "jobs": [self.wire(traceparent=bad)]}))
 
 
 class Truncation(unittest.TestCase):
