@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { consoleSettings } from '@jobpipe/console/settings';
 import { sinkSettings } from '@jobpipe/sink/settings';
 import { ventilatorSettings } from '@jobpipe/ventilator/settings';
 import { workerSettings } from '@jobpipe/worker/settings';
@@ -21,6 +22,7 @@ const runners = {
   ventilator: async () => (await import('@jobpipe/ventilator')).runVentilator,
   worker: async () => (await import('@jobpipe/worker')).runWorker,
   sink: async () => (await import('@jobpipe/sink')).runSink,
+  console: async () => (await import('@jobpipe/console')).runConsole,
   demo: async () => (await import('./demo.js')).runDemo,
 };
 
@@ -28,6 +30,7 @@ const roles = [
   { name: 'ventilator', summary: 'split batches into jobs and send them to workers', spec: ventilatorSettings },
   { name: 'worker', summary: 'run jobs and push their results to the sink', spec: workerSettings },
   { name: 'sink', summary: 'record results once each and publish batch events', spec: sinkSettings },
+  { name: 'console', summary: "serve the operator's HTTP API (/v1) and web UI", spec: consoleSettings },
   { name: 'demo', summary: 'run 1 ventilator, 3 workers (--workers) and 1 sink on loopback over the primes example', spec: demoSettings },
 ] as const;
 

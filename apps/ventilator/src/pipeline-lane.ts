@@ -16,6 +16,13 @@ import type { CompiledVentilatorOptions } from './ventilator-options.js';
 import { WorkerRegistry, type ByteCredit } from './worker-registry.js';
 import { WorkerSessions } from './worker-sessions.js';
 
+/** One lane's figures for the worker board (worker-board.ts). */
+export interface LaneBoard {
+  jobsWaiting: number;
+  inFlight: number;
+  workers: { key: string; id: string; held: number; credit: number; sent: number; draining: boolean; lastSeenAt: number }[];
+}
+
 export interface PipelineLaneOptions {
   /** The ventilator's options; the pipeline's own parts come beside them. */
   options: CompiledVentilatorOptions;
@@ -157,6 +164,24 @@ export class PipelineLane {
   /** Worker sessions serving this pipeline that sent a heartbeat recently. */
   get workersConnected(): number {
     return this.#workers.size;
+  }
+
+  /** What the console shows of this pipeline here: its jobs waiting and in flight, and each worker session's load. */
+  board(): LaneBoard {
+    const backlog = this.#backlog;
+    return {
+      jobsWaiting: backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length,
+      inFlight: backlog.inFlight.size,
+      workers: [...this.#workers.sessions()].map((session) => ({
+        key: session.key,
+        id: session.workerId,
+        held: backlog.inFlight.heldBy(session.key),
+        credit: Math.max(0, session.granted - session.sent - session.reserved),
+        sent: session.sent,
+        draining: session.draining,
+        lastSeenAt: session.lastSeenAt,
+      })),
+    };
   }
 
   /** Payload bytes held now, and at most so far. */

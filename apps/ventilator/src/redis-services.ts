@@ -17,6 +17,7 @@ import { watchControls } from './controls-watch.js';
 import { SingleJobs } from './single-jobs.js';
 import type { PipelineLane } from './pipeline-lane.js';
 import { measureWaitingWork } from './waiting-work.js';
+import { publishWorkerBoard } from './worker-board.js';
 
 export interface RedisServicesOptions {
   ledger: RedisLedger;
@@ -56,8 +57,10 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   const { redis } = ledger;
   const pipelines = o.lanes.map((lane) => startPipelineServices(o, lane));
   let clock: { stop: () => void } | undefined;
+  let stopBoard: (() => void) | undefined;
   const stop = async () => {
     clock?.stop();
+    stopBoard?.();
     await Promise.all(pipelines.map((services) => services.stop()));
   };
   const ready = (async () => {
@@ -69,6 +72,9 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
       for (const services of pipelines) services.redisWentBack();
     });
     await Promise.all(pipelines.map((services) => services.start()));
+    // For the console: each worker's load, without it knowing this ventilator's address.
+    const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    stopBoard = publishWorkerBoard(ledger, new Map(o.lanes.map((lane) => [lane.name, lane])), id);
   })();
   return { ready, stop };
 }

@@ -30,6 +30,8 @@ export {
   formatDuration,
 } from './settings.js';
 export type { Setting } from './settings.js';
+export { valueOrFile, eitherOf } from './value-or-file.js';
+export type { ValueOrFile } from './value-or-file.js';
 export { common, retention, DEFAULT_RETENTION_MS, DEFAULT_DEAD_RETENTION_MS } from './common-settings.js';
 export {
   redisSettings,

@@ -2,7 +2,7 @@ import { JobpipeError } from '@jobpipe/protocol/errors';
 import type { Setting } from './settings.js';
 
 /** The three roles an embedder can build in code. */
-export type RoleName = 'ventilator' | 'worker' | 'sink';
+export type RoleName = 'ventilator' | 'worker' | 'sink' | 'console';
 
 /**
  * An option given to a role built in code (`new Ventilator(...)`, `new Worker(...)`,

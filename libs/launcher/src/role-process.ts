@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-export type Role = 'ventilator' | 'worker' | 'sink';
+export type Role = 'ventilator' | 'worker' | 'sink' | 'console';
 
 export interface RoleProcessOptions {
   role: Role;

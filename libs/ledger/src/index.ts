@@ -68,3 +68,5 @@ export type { AddedJob, JobOutcome, JobStreamOptions, NewJob, StreamEntry } from
 export type { JobStreamKeys } from './keys.js';
 export { PipelineControls, CANCEL_NOTICE_MS, cancelNoticeKey } from './pipeline-controls.js';
 export type { CancelNotice, PipelineControlState } from './pipeline-controls.js';
+export { readWorkerBoards } from './worker-board.js';
+export type { BoardWorker, WorkerBoard } from './worker-board.js';

@@ -194,6 +194,19 @@ export class LedgerKeys {
   }
 
   /**
+   * The ventilators that published a worker board lately (zset: ventilator id by when), and one
+   * ventilator's board (JSON, expiring: see apps/ventilator/src/worker-board.ts). Read by the
+   * console; each key in its own slot, read one at a time.
+   */
+  get boards(): string {
+    return `${this.prefix}:boards`;
+  }
+
+  board(ventilator: string): string {
+    return `${this.prefix}:board:${ventilator}`;
+  }
+
+  /**
    * The BullMQ queue that holds a pipeline's submitted batches, under the BullMQ prefix `prefix`:
    * BullMQ's keys are `<prefix>:{intake-<pipeline>}:<part>`. Wrapping the queue name in braces
    * is how BullMQ runs on a Redis Cluster (its scripts touch many keys of one queue): every key

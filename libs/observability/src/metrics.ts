@@ -114,7 +114,7 @@ export class Metrics {
    * Creates the series a role reports at zero, so dashboards and alerts see 0 rather than no data
    * before the first event (a counter with labels has no series until it is first touched).
    */
-  initialize(role: 'ventilator' | 'worker' | 'sink', pipelines: string | readonly string[], reasons: readonly string[]): void {
+  initialize(role: 'ventilator' | 'worker' | 'sink' | 'console', pipelines: string | readonly string[], reasons: readonly string[]): void {
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
     if (role !== 'worker') this.redisWentBack.inc({ role }, 0);
     if (role === 'ventilator') for (const reason of ['v1_many_pipelines', 'unknown_pipeline']) this.creditRefused.inc({ reason }, 0);

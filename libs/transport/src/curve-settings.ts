@@ -1,4 +1,4 @@
-import { ConfigError, readTextFile, setting, type Setting } from '@jobpipe/config';
+import { ConfigError, eitherOf as either, valueOrFile, type Setting } from '@jobpipe/config';
 import { isCurveKey, type CurveClient, type CurveServer } from './curve.js';
 
 function curveKey(raw: string): string {
@@ -23,32 +23,6 @@ function curveKeyList(raw: string): string[] {
       throw new Error(`key ${i + 1} ${(error as Error).message}`);
     }
   });
-}
-
-function fromFile<T>(parse: (raw: string) => T): (raw: string) => T {
-  return (raw) => {
-    const path = raw.trim();
-    const text = readTextFile(path);
-    try {
-      return parse(text);
-    } catch (error) {
-      throw new Error(`${path}: ${(error as Error).message}`);
-    }
-  };
-}
-
-/** A setting given as a value or, with `_FILE`, as the path of a file holding it (Kubernetes and compose secrets). */
-function valueOrFile<T>(name: string, flag: string, description: string, parse: (raw: string) => T) {
-  return {
-    value: setting<T | undefined>({ env: name, flag, description, default: undefined, parse }),
-    file: setting<T | undefined>({
-      env: `${name}_FILE`,
-      flag: `${flag}-file`,
-      description: `file holding ${name}`,
-      default: undefined,
-      parse: fromFile(parse),
-    }),
-  };
 }
 
 const serverSecret = valueOrFile(
@@ -91,13 +65,6 @@ export const curveClientSettings = {
   curveSecret: secret.value,
   curveSecretFile: secret.file,
 };
-
-function either<T>(value: T | undefined, file: T | undefined, pair: { value: Setting<T | undefined>; file: Setting<T | undefined> }): T | undefined {
-  if (value !== undefined && file !== undefined) {
-    throw new ConfigError(pair.value.env, pair.value.flag, `set ${pair.value.env} or ${pair.file.env}, not both`);
-  }
-  return value ?? file;
-}
 
 type ServerConfig = { [K in keyof typeof curveServerSettings]: (typeof curveServerSettings)[K] extends Setting<infer T> ? T : never };
 type ClientConfig = { [K in keyof typeof curveClientSettings]: (typeof curveClientSettings)[K] extends Setting<infer T> ? T : never };

@@ -1,0 +1,151 @@
+import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
+import { readWorkerBoards } from '@jobpipe/ledger';
+import { jainIndex } from '@jobpipe/observability';
+import type { ProgressBook } from './progress-book.js';
+
+/** A ventilator's board is counted while younger than this (they publish every second). */
+const BOARD_FRESH_MS = 5000;
+
+export type BatchState = BatchStatusReport['state'];
+
+export interface BatchStatus extends BatchStatusReport {
+  jobsPerSecond: number | null;
+  etaSeconds: number | null;
+}
+
+export interface WorkerView {
+  id: string;
+  pipeline: string;
+  ventilator: string;
+  held: number;
+  credit: number;
+  sent: number;
+  jobsPerSecond: number;
+  draining: boolean;
+  lastSeenAt: number;
+}
+
+export interface PipelineView {
+  name: string;
+  accepting: boolean;
+  paused: boolean;
+  rateLimit: number | null;
+  queue: { waiting: number; active: number; prioritized: number; delayed: number; completed: number; failed: number };
+  jobsWaiting: number;
+  inFlight: number;
+  workers: number;
+  jobsPerSecond: number;
+}
+
+/** BullMQ's states of an intake job, for each state a batch can be in (listing by state reads only those). */
+const QUEUE_STATES: Record<BatchState, ('wait' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed')[]> = {
+  queued: ['wait', 'prioritized', 'delayed'],
+  running: ['active'],
+  done: ['completed', 'active'],
+  failed: ['failed'],
+};
+
+/** What the API answers, read from Redis (one read for every browser: the event stream shares them). */
+export class Views {
+  constructor(
+    private readonly client: JobpipeClient,
+    /** The pipelines the console has modules of: it takes batches and jobs for these. */
+    private readonly accepting: ReadonlySet<string>,
+    private readonly progress: ProgressBook,
+  ) {}
+
+  /** Every pipeline known to Redis (submitted to, or served by a ventilator) and every one the console has. */
+  async pipelineNames(): Promise<string[]> {
+    const known = await this.client.redis.smembers(this.client.ledger.keys.pipelines);
+    return [...new Set([...this.accepting, ...known])].sort();
+  }
+
+  async workers(): Promise<{ workers: WorkerView[]; balance: number | null }> {
+    const boards = await readWorkerBoards(this.client.redis, this.client.ledger.keys, BOARD_FRESH_MS);
+    const workers: WorkerView[] = [];
+    for (const board of boards)
+      for (const [pipeline, lane] of Object.entries(board.pipelines))
+        for (const worker of lane.workers) workers.push({ ...worker, pipeline, ventilator: board.ventilator });
+    workers.sort((a, b) => a.pipeline.localeCompare(b.pipeline) || a.id.localeCompare(b.id));
+    return { workers, balance: jainIndex(workers.map((worker) => worker.jobsPerSecond)) };
+  }
+
+  async pipelines(): Promise<PipelineView[]> {
+    const [names, boards] = await Promise.all([this.pipelineNames(), readWorkerBoards(this.client.redis, this.client.ledger.keys, BOARD_FRESH_MS)]);
+    return Promise.all(
+      names.map(async (name) => {
+        const [counts, controls] = await Promise.all([
+          this.client.queue(name).getJobCounts('waiting', 'active', 'prioritized', 'delayed', 'completed', 'failed'),
+          this.client.controls(name),
+        ]);
+        let jobsWaiting = 0;
+        let inFlight = 0;
+        let workers = 0;
+        let jobsPerSecond = 0;
+        for (const board of boards) {
+          const lane = board.pipelines[name];
+          if (!lane) continue;
+          jobsWaiting += lane.jobsWaiting;
+          inFlight += lane.inFlight;
+          workers += lane.workers.length;
+          for (const worker of lane.workers) jobsPerSecond += worker.jobsPerSecond;
+        }
+        return {
+          name,
+          accepting: this.accepting.has(name),
+          paused: controls.paused,
+          rateLimit: controls.rateLimit ?? null,
+          queue: {
+            waiting: counts.waiting ?? 0,
+            active: counts.active ?? 0,
+            prioritized: counts.prioritized ?? 0,
+            delayed: counts.delayed ?? 0,
+            completed: counts.completed ?? 0,
+            failed: counts.failed ?? 0,
+          },
+          jobsWaiting,
+          inFlight,
+          workers,
+          jobsPerSecond: Math.round(jobsPerSecond * 10) / 10,
+        };
+      }),
+    );
+  }
+
+  async pipeline(name: string): Promise<PipelineView | undefined> {
+    if (!(await this.pipelineNames()).includes(name)) return undefined;
+    return (await this.pipelines()).find((pipeline) => pipeline.name === name);
+  }
+
+  /** A batch's status with the rate and ETA the console measured from the sink's events. */
+  async batch(batchId: string): Promise<BatchStatus | undefined> {
+    const report = await this.client.find(batchId);
+    return report && this.withRate(report);
+  }
+
+  withRate(report: BatchStatusReport): BatchStatus {
+    const rate = report.state === 'running' ? this.progress.rate(report.batch) : null;
+    const remaining = report.total === null ? null : report.total - report.done;
+    return {
+      ...report,
+      jobsPerSecond: rate === null ? null : Math.round(rate * 10) / 10,
+      etaSeconds: rate !== null && rate > 0 && remaining !== null && remaining > 0 ? Math.round((remaining / rate) * 10) / 10 : null,
+    };
+  }
+
+  /** The newest batches, newest first, of one pipeline or all, in one state or any. */
+  async batches(options: { pipeline?: string; state?: BatchState; limit: number }): Promise<BatchStatus[]> {
+    const pipelines = options.pipeline ? [options.pipeline] : await this.pipelineNames();
+    const types = options.state ? QUEUE_STATES[options.state] : (['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const);
+    const reports: BatchStatusReport[] = [];
+    for (const pipeline of pipelines) {
+      const jobs = await this.client.queue(pipeline).getJobs([...types], 0, options.limit - 1, false);
+      const found = await Promise.all(jobs.filter((job) => job?.id).map((job) => this.client.status(pipeline, job.id!)));
+      for (const report of found) if (report && (!options.state || report.state === options.state)) reports.push(report);
+    }
+    return reports
+      .sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0))
+      .slice(0, options.limit)
+      .map((report) => this.withRate(report));
+  }
+}
