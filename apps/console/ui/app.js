@@ -76,4 +76,6 @@ function App() {
 }
 
 events.start();
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the "Loading" line: Preact appends to what is there
+render(html`<${App} />`, root);
