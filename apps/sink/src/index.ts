@@ -11,6 +11,7 @@
 import { loadConfig, redisConnectionFrom, replicationFrom, type ConfigOf } from '@jobpipe/config';
 import { connectRoleRedis, MemoryResultLedger, startLedgerClock, redisAnswers, RedisLedger, RedisResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
+import { startTracing, stopTracing } from '@jobpipe/observability';
 import { startRole } from '@jobpipe/role-shell';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
@@ -32,6 +33,8 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const redisConnection = redisConnectionFrom(config);
   const replication = replicationFrom(config, redisConnection);
   const security = SocketSecurity.forServer(curveServerFrom(config));
+  // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
+  await startTracing('sink');
   await startRole({
     role: 'sink',
     config,
@@ -72,6 +75,8 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
         stop: async () => {
           clock?.stop();
           await sink.stop();
+          // Spans still buffered are exported before the process exits.
+          await stopTracing();
           redis?.disconnect();
         },
         endpoints: [

@@ -1,4 +1,5 @@
 import { RecordOutcome, type BatchCounts, type Recording } from '@jobpipe/ledger';
+import { childSpan, SpanKind, tracing, type Span, type Tracing } from '@jobpipe/observability';
 import type { BatchBook } from './batch-book.js';
 import type { BatchFold } from './batch-fold.js';
 import type { ResultPack } from './inbox.js';
@@ -34,6 +35,8 @@ export class Recorder {
   readonly #n: RecorderNeighbours;
   readonly #latency: { observe(seconds: number): void };
   readonly #labels: { pipeline: string };
+  /** This process's tracing (OTEL_EXPORTER_OTLP_ENDPOINT), or undefined: then no result costs anything for it. */
+  readonly #tracing: Tracing | undefined = tracing();
 
   constructor(options: RecorderOptions, neighbours: RecorderNeighbours) {
     this.#o = options;
@@ -47,6 +50,8 @@ export class Recorder {
     // One group per batch and worker: the ledger counts results per worker. A pack is almost
     // always of one batch, so the group is looked up only when the batch changes.
     const groups = new Map<string, Map<string, RecordGroup>>();
+    // Tracing on: a span for each traced result's record (PROTOCOL.md 3.1, "Trace context").
+    const spans = this.#tracing && this.#recordSpans(packs);
     for (const { worker, results, bytes } of packs) {
       // Each result's share of its message's wire size: what a parked group is reckoned to hold.
       const share = bytes / results.length;
@@ -62,7 +67,43 @@ export class Recorder {
         group.bytes += share;
       }
     }
-    await this.recordGroups([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));
+    if (!spans) return this.recordGroups([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));
+    try {
+      await this.recordGroups([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));
+    } catch (error) {
+      for (const span of spans) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
+      throw error;
+    } finally {
+      for (const span of spans) span.end();
+    }
+  }
+
+  /** The record spans of the traced results among these packs (a sampled few), or undefined when there is none. */
+  #recordSpans(packs: ResultPack[]): Span[] | undefined {
+    let spans: Span[] | undefined;
+    const pipeline = this.#o.pipeline.name;
+    for (const { worker, results } of packs) {
+      for (const result of results) {
+        if (result.traceparent === undefined) continue;
+        const span = childSpan(
+          this.#tracing,
+          `record ${pipeline}`,
+          result.traceparent,
+          SpanKind.CONSUMER,
+          {
+            'jobpipe.pipeline': pipeline,
+            'jobpipe.batch': result.batch,
+            'jobpipe.seq': result.seq,
+            'jobpipe.attempt': result.attempt,
+            'jobpipe.worker': worker,
+            'jobpipe.ok': result.ok,
+          },
+          result.tracestate,
+        );
+        if (span) (spans ??= []).push(span);
+      }
+    }
+    return spans;
   }
 
   /** Records the results parked for a batch that has just started. */

@@ -1,7 +1,7 @@
 import type { JobsFrameEncoder } from '@jobpipe/protocol';
 import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
 import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
-import type { Logger, Metrics } from '@jobpipe/observability';
+import type { JobSampler, Logger, Metrics, PackTrace } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
 import type { DispatchGate } from './dispatch-gate.js';
@@ -39,6 +39,8 @@ export interface DispatcherOptions {
   running: () => boolean;
   /** Pause and rate limit: how many jobs may go now. @default no gate */
   gate?: Pick<DispatchGate, 'allowance' | 'spend'>;
+  /** Tracing on: which jobs are traced, and their dispatch spans (docs/architecture.md, "Tracing"). @default none traced */
+  traces?: Pick<JobSampler, 'pack'>;
   /** Told of each pack once it is written ahead, before it is sent (single jobs acknowledge their stream entries). */
   writtenAhead?: (batch: string, jobs: readonly PendingJob[]) => void;
 }
@@ -57,7 +59,7 @@ export class Dispatcher {
 
   /** The dispatch loop; resolves once the ventilator stops and the packs under way are done. */
   async run(): Promise<void> {
-    const { backlog, workers, isolation, encoder, running, gate } = this.#o;
+    const { backlog, workers, isolation, encoder, running, gate, traces } = this.#o;
     const { maxMessageBytes, maxJobsPerMessage, packBudgetBytes: budget } = this.#o.options;
     // Deliveries under way, oldest first. The next pack is built while Redis writes the last
     // one ahead: awaiting each write-ahead before building the next left a core idle a fifth of
@@ -101,11 +103,13 @@ export class Dispatcher {
       }
       const jobs = source.take(count);
       const dispatchedAt = Date.now();
-      let frame = jobs.length > 0 ? encoder.encode(batch, dispatchedAt, jobs) : undefined;
+      // Tracing on: the few jobs sampled get a dispatch span and a traceparent; none when off.
+      const trace = traces?.pack(batch, jobs, dispatchedAt);
+      let frame = jobs.length > 0 ? encoder.encode(batch, dispatchedAt, jobs, trace?.traceparents) : undefined;
       // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
       while (frame && (frame.length > maxMessageBytes || frame.length > creditBytes) && jobs.length > 1) {
         source.putBack(jobs.splice(jobs.length >> 1));
-        frame = encoder.encode(batch, dispatchedAt, jobs);
+        frame = encoder.encode(batch, dispatchedAt, jobs, trace?.traceparents);
       }
       if (!frame || frame.length > creditBytes) {
         // Not one job fits its byte credit: it gets nothing until its next Credit brings more.
@@ -120,7 +124,7 @@ export class Dispatcher {
       if (session.bytes) session.bytes.reserved += reservedBytes;
       const payloadBytes = bytesOf(jobs);
       backlog.startAdmitting(batch, jobs.length, payloadBytes);
-      deliveries.push(this.#deliver({ session, source, batch, jobs, frame, dispatchedAt, payloadBytes, reservedBytes }));
+      deliveries.push(this.#deliver({ session, source, batch, jobs, frame, dispatchedAt, payloadBytes, reservedBytes, trace }));
     }
     await Promise.all(deliveries);
   }
@@ -136,9 +140,11 @@ export class Dispatcher {
     payloadBytes: number;
     /** The frame's bytes counted against the session's byte credit meanwhile (0: it grants none). */
     reservedBytes: number;
+    /** The dispatch spans of its traced jobs, if any: ended as the pack leaves. */
+    trace: PackTrace | undefined;
   }): Promise<void> {
     const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger } = this.#o;
-    const { session, source, batch, dispatchedAt, payloadBytes, reservedBytes } = pack;
+    const { session, source, batch, dispatchedAt, payloadBytes, reservedBytes, trace } = pack;
     let { jobs, frame } = pack;
     // Started before any await: Redis answers write-aheads in the order they were sent, so the
     // packs leave in the order they were built.
@@ -178,7 +184,7 @@ export class Dispatcher {
         const kept = jobs.filter((job) => !gone.has(job.seq) && !cancelled?.(job.seq));
         if (kept.length < jobs.length) {
           jobs = kept;
-          if (jobs.length > 0) frame = encoder.encode(batch, dispatchedAt, jobs);
+          if (jobs.length > 0) frame = encoder.encode(batch, dispatchedAt, jobs, trace?.traceparents);
         }
       }
       if (jobs.length > 0) {
@@ -190,7 +196,9 @@ export class Dispatcher {
         try {
           await toWorkers.send([session.routingId, frame]);
           metrics.jobsDispatched.inc(this.#o.options.labels, jobs.length);
+          trace?.end(jobs);
         } catch (error) {
+          trace?.end(jobs, error);
           // EHOSTUNREACH: the worker disconnected. Its jobs go back in line.
           logger.warn({ worker: session.workerId, err: error }, 'worker unreachable; requeueing its jobs');
           await sessions.lost(session, 'unreachable');

@@ -14,6 +14,7 @@ import { checkBatchId, SubmissionError, validateInput } from '@jobpipe/intake';
 import { connectRoleRedis, MemoryDispatchLedger, PipelineControls, redisAnswers, RedisDispatchLedger, RedisLedger, type DispatchLedger } from '@jobpipe/ledger';
 import type { Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
+import { startTracing, stopTracing } from '@jobpipe/observability';
 import { startRole } from '@jobpipe/role-shell';
 import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
 import { startRedisServices, type RedisServices } from './redis-services.js';
@@ -37,6 +38,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const replication = replicationFrom(config, redisConnection);
   const security = SocketSecurity.forServer(curveServerFrom(config));
   if (config.batchId !== undefined) checkSetting(ventilatorSettings.batchId, () => checkBatchId(config.batchId!));
+  // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
+  await startTracing('ventilator');
   const { role, logger } = await startRole({
     role: 'ventilator',
     config,
@@ -90,6 +93,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
         stop: async () => {
           await services?.stop();
           await ventilator.stop();
+          // Spans still buffered are exported before the process exits.
+          await stopTracing();
           redis?.disconnect();
         },
         endpoints: [

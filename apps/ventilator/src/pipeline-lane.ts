@@ -1,7 +1,7 @@
 import { encode, JobsFrameEncoder, type BatchSummary } from '@jobpipe/protocol';
 import { CLOCK_TICK_MS, ReplicasBehindError, type CancelNotice, type DispatchLedger, type PendingJob } from '@jobpipe/ledger';
 import { parseInput, type Pipeline } from '@jobpipe/pipeline';
-import type { Logger } from '@jobpipe/observability';
+import { JobSampler, tracing, type Logger } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
 import { Backlog } from './backlog.js';
 import { BatchCompletions } from './batch-completions.js';
@@ -15,6 +15,12 @@ import { BatchCancelled, Splitter } from './splitter.js';
 import type { CompiledVentilatorOptions } from './ventilator-options.js';
 import { WorkerRegistry, type ByteCredit } from './worker-registry.js';
 import { WorkerSessions } from './worker-sessions.js';
+
+/** The W3C trace context a batch was submitted in (BatchRequest), if any: its jobs' spans join that trace. */
+export interface BatchTraceContext {
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
+}
 
 /** One lane's figures for the worker board (worker-board.ts). */
 export interface LaneBoard {
@@ -63,6 +69,8 @@ export class PipelineLane {
   readonly #repair: BatchRepair;
   readonly #gate: DispatchGate;
   readonly #writtenAhead: ((batch: string, jobs: readonly PendingJob[]) => void)[] = [];
+  /** The batches' traces and the per-job sampling, when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT); undefined otherwise. */
+  readonly #traces: JobSampler | undefined;
 
   constructor(lane: PipelineLaneOptions) {
     const o = (this.#o = lane.options);
@@ -76,6 +84,8 @@ export class PipelineLane {
     // Every line a lane logs names its pipeline.
     const logger = (this.#logger = o.logger.child({ pipeline: pipeline.name }));
     const labels = { pipeline: pipeline.name };
+    const tracer = tracing();
+    const traces = (this.#traces = tracer && new JobSampler(tracer, pipeline.name));
     const workers = (this.#workers = new WorkerRegistry(o.heartbeatMs));
     const isolation: Isolation = new Isolation(workers, (key: string): number => backlog.inFlight.heldBy(key) + (workers.byKey(key)?.reserved ?? 0));
     const backlog: Backlog = (this.#backlog = new Backlog(
@@ -118,6 +128,7 @@ export class PipelineLane {
       metrics,
       running,
       gate: this.#gate,
+      ...(traces ? { traces } : {}),
       writtenAhead: (batch, jobs) => {
         for (const listener of this.#writtenAhead) listener(batch, jobs);
       },
@@ -135,6 +146,7 @@ export class PipelineLane {
       this.#splitter.forget(batchId);
       backlog.fresh.forget(batchId);
       backlog.forgetCancels(batchId);
+      this.#traces?.forget(batchId);
     });
     metrics.sampleGauge(metrics.jobsInflight, labels, () => backlog.inFlight.size);
     metrics.sampleGauge(metrics.workersConnected, labels, () => workers.size);
@@ -240,7 +252,7 @@ export class PipelineLane {
    * batches may run at once: they share the bound on jobs out, and the workers go to the highest
    * `priority` first (1 is the highest; none is the lowest), then to each batch in turn.
    */
-  async runBatch(input: unknown, batchId: string, options: { priority?: number } = {}): Promise<BatchSummary> {
+  async runBatch(input: unknown, batchId: string, options: { priority?: number } & BatchTraceContext = {}): Promise<BatchSummary> {
     const { pipeline, ledger } = this;
     const logger = this.#logger;
     // Checked here too: a batch queued by another client, or given as --input, never went through
@@ -252,6 +264,7 @@ export class PipelineLane {
     // Cancelled while it was queued: the sink completes it as such; nothing is split.
     if (cancelled) this.#backlog.cancel(batchId);
     this.#backlog.fresh.setPriority(batchId, options.priority);
+    this.#traces?.beginBatch(batchId, options.traceparent, options.tracestate);
     logger.info({ batch: batchId, pipeline: pipeline.name, resumed }, resumed ? 'batch resumed' : 'batch started');
     await this.#startAtSink(batchId);
     let total: number;
@@ -322,6 +335,8 @@ export class PipelineLane {
     // Another ventilator may hold some of its jobs, or this one may read an entry again: the
     // write-ahead checks each job against the ledger.
     this.#backlog.fresh.setPriority(bucket, priority, true);
+    // Single jobs come without a trace context: each bucket is a trace of its own.
+    this.#traces?.beginBatch(bucket);
     void this.#completions.wait(bucket).then((done) => this.#logger.debug({ batch: bucket, jobs: done.jobs }, 'bucket completed'));
     await this.#startAtSink(bucket);
     return true;

@@ -3,7 +3,7 @@ import { Push, Router, Subscriber } from 'zeromq';
 import { encode, topicOf, type BatchSummary, type MessageOf } from '@jobpipe/protocol';
 import { DroppedMessages } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
-import { PipelineLane } from './pipeline-lane.js';
+import { PipelineLane, type BatchTraceContext } from './pipeline-lane.js';
 import { compileVentilatorOptions, type CompiledVentilatorOptions, type VentilatorOptions } from './ventilator-options.js';
 import type { ByteCredit } from './worker-registry.js';
 
@@ -204,7 +204,7 @@ export class Ventilator {
    * Runs one batch of `options.pipeline` (which may be left out when one pipeline is served): see
    * PipelineLane.runBatch.
    */
-  runBatch(input: unknown, batchId?: string, options: { priority?: number; pipeline?: string } = {}): Promise<BatchSummary> {
+  runBatch(input: unknown, batchId?: string, options: { priority?: number; pipeline?: string } & BatchTraceContext = {}): Promise<BatchSummary> {
     let lane: PipelineLane;
     try {
       lane = this.lane(options.pipeline);

@@ -4,6 +4,7 @@
  */
 import { ConfigError, loadConfig, pathList, settingName, type ConfigOf } from '@jobpipe/config';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
+import { startTracing, stopTracing } from '@jobpipe/observability';
 import { startRole } from '@jobpipe/role-shell';
 import { curveClientFrom, SocketSecurity } from '@jobpipe/transport';
 import { workerSettings } from './settings.js';
@@ -30,6 +31,8 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
       creditBytes.flag,
       `invalid ${settingName(creditBytes)}: ${config.creditBytes} is below ${settingName(maxMessageBytes)} (${config.maxMessageBytes}): the largest message could never come`,
     );
+  // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
+  await startTracing('worker');
   await startRole({
     role: 'worker',
     config,
@@ -72,6 +75,8 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
         ready: () => workers.every((worker) => worker.ready),
         stop: async () => {
           await Promise.all(workers.map((worker) => worker.stop()));
+          // Spans still buffered are exported before the process exits.
+          await stopTracing();
         },
         endpoints: [
           [workerSettings.jobsConnect, config.jobsConnect],

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
-import { DroppedMessages } from '@jobpipe/observability';
+import { childSpan, DroppedMessages, SpanKind, traceparentOf, tracing, type Span, type Tracing } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
@@ -13,6 +13,8 @@ import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } 
 interface HeldJob {
   job: Job;
   bytes: number;
+  /** The handler's span, for a job that came with a sampled traceparent while tracing is on. */
+  span?: Span | undefined;
 }
 
 /**
@@ -43,6 +45,8 @@ export class Worker {
   #receiving: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
   readonly #jobDuration: { observe(seconds: number): void };
+  /** This process's tracing (OTEL_EXPORTER_OTLP_ENDPOINT), or undefined: then no job costs anything for it. */
+  readonly #tracing: Tracing | undefined = tracing();
 
   /** @throws OptionError when an option is invalid (worker-options.ts). */
   constructor(options: WorkerOptions) {
@@ -151,10 +155,12 @@ export class Worker {
       message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`,
     };
     logger.error({ batch: result.batch, job: `${result.batch}:${result.seq}`, bytes: frame.length }, 'result too large; sent as a failure');
-    const { batch, seq, attempt, dispatchedAt, durationMs } = result;
-    return this.#results.send(
-      encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [{ batch, seq, attempt, dispatchedAt, durationMs, ok: false, error }] }),
-    );
+    const { batch, seq, attempt, dispatchedAt, durationMs, traceparent, tracestate } = result;
+    const failed: JobResult = { batch, seq, attempt, dispatchedAt, durationMs, ok: false, error };
+    // The trace goes with the failure (PROTOCOL.md 3.1, "Trace context").
+    if (traceparent !== undefined) failed.traceparent = traceparent;
+    if (tracestate !== undefined) failed.tracestate = tracestate;
+    return this.#results.send(encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [failed] }));
   }
 
   #onJobs(pipeline: string, jobs: Job[], bytes: number): void {
@@ -202,6 +208,8 @@ export class Worker {
     while (this.#active < this.options.concurrency && this.#waiting.length > 0) {
       const held = this.#waiting.shift()!;
       this.#active++;
+      // A traced job (a sampled few, PROTOCOL.md 3.1 "Trace context"): its handler's run is a span.
+      if (this.#tracing !== undefined && held.job.traceparent !== undefined) held.span = this.#handlerSpan(held.job);
       const startedAt = performance.now();
       const outcome = this.options.executor.run(held.job);
       if (outcome instanceof Promise) {
@@ -219,21 +227,43 @@ export class Worker {
     this.#pumping = false;
   }
 
-  #finish({ job, bytes }: HeldJob, durationMs: number, outcome: Outcome): void {
+  #finish({ job, bytes, span }: HeldJob, durationMs: number, outcome: Outcome): void {
     // Its bytes stay held until its result has left (the result may weigh as much as the job).
     this.#resultBytes.push(bytes);
     // Built field by field: a spread per job showed in the worker's profile.
-    this.#resultQueue.push(
-      outcome.ok
-        ? { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: true, value: outcome.value }
-        : { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: false, error: outcome.error },
-    );
+    const result: JobResult = outcome.ok
+      ? { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: true, value: outcome.value }
+      : { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: false, error: outcome.error };
+    // The trace goes on to the sink (PROTOCOL.md 3.1, "Trace context"): the handler's span when
+    // this worker traced the job, the job's own context otherwise.
+    if (job.traceparent !== undefined) {
+      result.traceparent = (span && endSpan(span, outcome)) ?? job.traceparent;
+      if (job.tracestate !== undefined) result.tracestate = job.tracestate;
+    }
+    this.#resultQueue.push(result);
     if (!outcome.ok && outcome.error.name !== WireErrorName.Cancelled)
       this.options.logger.warn({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempt: job.attempt, error: outcome.error }, 'job failed');
     this.#jobDuration.observe(durationMs / 1000);
     this.#window.completed();
     this.#scheduleGrant();
     if (this.#idleWaiters.length > 0) this.#notify();
+  }
+
+  #handlerSpan(job: Job): Span | undefined {
+    return childSpan(
+      this.#tracing,
+      `handle ${this.options.pipeline.name}`,
+      job.traceparent,
+      SpanKind.CONSUMER,
+      {
+        'jobpipe.pipeline': this.options.pipeline.name,
+        'jobpipe.batch': job.batch,
+        'jobpipe.seq': job.seq,
+        'jobpipe.attempt': job.attempt,
+        'jobpipe.worker': this.options.workerId,
+      },
+      job.tracestate,
+    );
   }
 
   // Completions in one I/O turn share one credit message.
@@ -309,6 +339,14 @@ export class Worker {
     }
     return true;
   }
+}
+
+/** Ends a handler's span with the job's outcome; its context is what the result carries on. */
+function endSpan(span: Span, outcome: Outcome): string | undefined {
+  span.setAttribute('jobpipe.ok', outcome.ok);
+  if (!outcome.ok) span.setStatus({ code: 2, message: `${outcome.error.name}: ${outcome.error.message}`.slice(0, 1000) });
+  span.end();
+  return traceparentOf(span);
 }
 
 /** Waits for `promise` until the deadline (epoch ms) at most; failures are swallowed. */

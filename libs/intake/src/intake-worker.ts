@@ -20,7 +20,7 @@ export interface IntakeOptions {
    */
   lockMs: number;
   /** Runs one batch to its end: the ventilator's `runBatch`, with the priority it was submitted with. */
-  runBatch: (input: unknown, batchId: string, options: { priority?: number }) => Promise<BatchSummary>;
+  runBatch: (input: unknown, batchId: string, options: { priority?: number; traceparent?: string; tracestate?: string }) => Promise<BatchSummary>;
   /** Batches run at once (BullMQ's concurrency): the ventilator's JOBPIPE_MAX_OPEN_BATCHES. @default 1 */
   concurrency?: number;
   onError: (error: Error) => void;
@@ -77,7 +77,8 @@ export function startIntake(options: IntakeOptions): Worker {
       try {
         // BullMQ's 0 is "no priority", which jobpipe runs last (see submit).
         const priority = job.opts.priority ? job.opts.priority : undefined;
-        return await options.runBatch((job.data as BatchRequest).input, job.id!, { priority });
+        const { input, traceparent, tracestate } = job.data as BatchRequest;
+        return await options.runBatch(input, job.id!, { priority, traceparent, tracestate });
       } finally {
         running--;
       }

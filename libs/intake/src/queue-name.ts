@@ -10,6 +10,13 @@ export interface BatchRequest {
   pipeline: string;
   input: unknown;
   submittedAt: number;
+  /**
+   * The W3C trace context the batch runs in: the submission's span, or the `traceparent` it was
+   * given (SubmitOptions.traceparent). The ventilator makes its batch's span a child of it.
+   */
+  traceparent?: string;
+  /** The W3C `tracestate` that goes with it. */
+  tracestate?: string;
 }
 
 const BATCH_ID = /^[A-Za-z0-9._-]{1,100}$/;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type SpanContext } from '@opentelemetry/api';
 import { Queue, QueueEvents } from 'bullmq';
 import {
   DEFAULT_RETENTION,
@@ -33,6 +34,14 @@ export interface SubmitOptions {
    * sink's JOBPIPE_DEAD_RETENTION; a failed intake job goes after as long (7 d when unset).
    */
   deadRetentionMs?: number;
+  /**
+   * The W3C trace context to run the batch in (an HTTP request's `traceparent` header): its jobs'
+   * spans join that trace (docs/architecture.md, "Tracing"). An invalid one is ignored, as W3C
+   * asks. Unset: the active OpenTelemetry context of the submitting process, if it has one.
+   */
+  traceparent?: string;
+  /** The W3C `tracestate` that goes with `traceparent` (at most 512 characters; a longer one is dropped). */
+  tracestate?: string;
 }
 
 /** A recorded result of a batch, as `JobpipeClient.results` streams them. */
@@ -182,6 +191,34 @@ export class JobpipeClient {
       throw new SubmissionError(`batch ${batchId} already exists`);
     }
     const request: BatchRequest = { pipeline: pipeline.name, input, submittedAt: Date.now() };
+    // A span for the submission when an OpenTelemetry SDK is active here; without one, the API's
+    // no-op tracer hands the parent's context through unchanged (or none at all).
+    const span = trace
+      .getTracer('jobpipe')
+      .startSpan(
+        `submit ${pipeline.name}`,
+        { kind: SpanKind.PRODUCER, attributes: { 'jobpipe.pipeline': pipeline.name, 'jobpipe.batch': batchId } },
+        parentContext(options),
+      );
+    const traced = span.spanContext();
+    if (isSpanContextValid(traced)) {
+      request.traceparent = traceparentOf(traced);
+      const tracestate = traced.traceState?.serialize() ?? options.tracestate;
+      if (tracestate && tracestate.length <= 512) request.tracestate = tracestate;
+    }
+    try {
+      await this.#queueBatch(queue, batchId, request, options);
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      throw error;
+    } finally {
+      span.end();
+    }
+    await this.redis.sadd(this.ledger.keys.pipelines, pipeline.name);
+    return batchId;
+  }
+
+  async #queueBatch(queue: Queue, batchId: string, request: BatchRequest, options: SubmitOptions): Promise<void> {
     await queue.add('batch', request, {
       jobId: batchId,
       ...(options.priority === undefined ? {} : { priority: options.priority }),
@@ -196,8 +233,6 @@ export class JobpipeClient {
       removeOnComplete: keepFor(options.retentionMs ?? DEFAULT_RETENTION.retentionMs),
       removeOnFail: keepFor(options.deadRetentionMs ?? DEFAULT_RETENTION.deadRetentionMs),
     });
-    await this.redis.sadd(this.ledger.keys.pipelines, pipeline.name);
-    return batchId;
   }
 
   /** Where a batch stands, from the queue and the ledger; undefined when it is unknown. */
@@ -339,6 +374,20 @@ function endOf(report: BatchStatusReport): BatchSummary | undefined {
 }
 
 /** BullMQ's removeOnComplete / removeOnFail for a retention in ms (0: kept, up to the newest 10,000). */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** The context a submission's span is a child of: the `traceparent` option when valid, else the active one. */
+function parentContext(options: SubmitOptions): Context {
+  const match = options.traceparent === undefined ? null : TRACEPARENT.exec(options.traceparent.trim());
+  if (!match) return context.active();
+  const parent: SpanContext = { traceId: match[1]!, spanId: match[2]!, traceFlags: Number.parseInt(match[3]!, 16) & TraceFlags.SAMPLED, isRemote: true };
+  return isSpanContextValid(parent) ? trace.setSpanContext(context.active(), parent) : context.active();
+}
+
+function traceparentOf(spanContext: SpanContext): string {
+  return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
+}
+
 function keepFor(retentionMs: number): { age?: number; count: number } {
   return retentionMs > 0 ? { age: Math.ceil(retentionMs / 1000), count: 10_000 } : { count: 10_000 };
 }

@@ -12,3 +12,23 @@ export { parsePrometheusText, sumBy, metricValue } from './prometheus-text.js';
 export type { Sample } from './prometheus-text.js';
 export { LogLimiter } from './log-limiter.js';
 export { DroppedMessages } from './dropped-messages.js';
+export {
+  childSpan,
+  formatTraceparent,
+  JobSampler,
+  jobSampled,
+  parseTraceparent,
+  sampleThreshold,
+  samplerSettings,
+  SpanKind,
+  startTracing,
+  stopTracing,
+  traceIdLow,
+  traceparentOf,
+  traceparentSampled,
+  tracing,
+  tracingWanted,
+  TRACEPARENT_PATTERN,
+} from './tracing.js';
+export type { PackTrace, SamplerSettings, Span, Tracing } from './tracing.js';
+export { ETA_WINDOW_MS, etaSeconds, jainIndex, ProgressRate } from './rates.js';

@@ -1,0 +1,334 @@
+/**
+ * Tracing: W3C trace context from the submitter through the ventilator, the worker's handler and
+ * the sink's record, exported with the OpenTelemetry SDK over OTLP/HTTP (docs/architecture.md,
+ * "Tracing").
+ *
+ * Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: then
+ * nothing of the SDK is loaded, `tracing()` is undefined, and the roles do no work per job at
+ * all. On: one tracer provider per process, with a BatchSpanProcessor and the OTLP/HTTP
+ * exporter, `service.name` `jobpipe-<role>`, sampled by the standard `OTEL_TRACES_SAMPLER` and
+ * `OTEL_TRACES_SAMPLER_ARG`, flushed by `stopTracing()`.
+ *
+ * Sampling. The ventilator decides per job (`JobSampler`), from the batch's trace id and the
+ * job's seq, with a few integer operations: an unsampled job gets no span and no trace field.
+ * A job it samples carries a `traceparent` with the sampled flag; the worker and the sink make
+ * a span for exactly those jobs and results, and never start a trace of their own for a job.
+ */
+import { context, createContextKey, createTraceState, isSpanContextValid, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
+import type { Attributes, Context, Span, SpanContext, Tracer } from '@opentelemetry/api';
+
+/** `version-traceid-parentid-flags`, version 00 (W3C Trace Context, level 1). */
+export const TRACEPARENT_PATTERN = '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** A W3C `traceparent` as a span context (remote), or undefined when it is not a valid one. */
+export function parseTraceparent(traceparent: string | undefined, tracestate?: string): SpanContext | undefined {
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return undefined;
+  const traceId = traceparent.slice(3, 35);
+  const spanId = traceparent.slice(36, 52);
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
+  const flags = Number.parseInt(traceparent.slice(53, 55), 16);
+  const spanContext: SpanContext = { traceId, spanId, traceFlags: flags & TraceFlags.SAMPLED, isRemote: true };
+  return tracestate === undefined ? spanContext : { ...spanContext, traceState: createTraceState(tracestate) };
+}
+
+/** A span context as a W3C `traceparent`. */
+export function formatTraceparent(spanContext: SpanContext): string {
+  return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
+}
+
+/** Whether a `traceparent` has the sampled flag (cheap: one character). */
+export function traceparentSampled(traceparent: string): boolean {
+  return (Number.parseInt(traceparent.charAt(54), 16) & 1) === 1;
+}
+
+/** What `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` ask for, as jobpipe applies it. */
+export interface SamplerSettings {
+  /** The share of jobs (and of root traces) sampled, 0 to 1. */
+  ratio: number;
+  /** Whether an unsampled parent (a submitter's traceparent without the sampled flag) leaves its jobs unsampled. */
+  parentBased: boolean;
+}
+
+/**
+ * Reads the standard sampler variables. Unset is the standard's default, `parentbased_always_on`;
+ * `parentbased_traceidratio` with a small ratio is what a busy pipeline wants. An unknown sampler
+ * name, or a ratio outside 0 to 1, throws (a setting error, as jobpipe's own).
+ */
+export function samplerSettings(env: NodeJS.ProcessEnv = process.env): SamplerSettings {
+  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
+  const arg = env.OTEL_TRACES_SAMPLER_ARG;
+  const ratioArg = (): number => {
+    if (arg === undefined || arg.trim() === '') return 1;
+    const ratio = Number(arg);
+    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1)
+      throw new RangeError(`invalid OTEL_TRACES_SAMPLER_ARG: ${JSON.stringify(arg)} is not a ratio from 0 to 1`);
+    return ratio;
+  };
+  switch (name) {
+    case 'always_on':
+      return { ratio: 1, parentBased: false };
+    case 'always_off':
+      return { ratio: 0, parentBased: false };
+    case 'traceidratio':
+      return { ratio: ratioArg(), parentBased: false };
+    case 'parentbased_always_on':
+      return { ratio: 1, parentBased: true };
+    case 'parentbased_always_off':
+      return { ratio: 0, parentBased: true };
+    case 'parentbased_traceidratio':
+      return { ratio: ratioArg(), parentBased: true };
+    default:
+      throw new RangeError(
+        `invalid OTEL_TRACES_SAMPLER: ${JSON.stringify(env.OTEL_TRACES_SAMPLER)} (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)`,
+      );
+  }
+}
+
+/** The threshold `jobSampled` compares with: a ratio of 2^32. */
+export function sampleThreshold(ratio: number): number {
+  return ratio >= 1 ? 0x1_0000_0000 : ratio <= 0 ? 0 : Math.floor(ratio * 0x1_0000_0000);
+}
+
+/** The low 32 bits of a trace id (32 hex digits), which `jobSampled` mixes with the seq. */
+export function traceIdLow(traceId: string): number {
+  return Number.parseInt(traceId.slice(24), 16) | 0;
+}
+
+/**
+ * Whether the job `seq` of a batch whose trace id's low bits are `low` is sampled: a hash of the
+ * two (murmur3's finalizer) under the threshold. A few integer operations and no allocation, so
+ * it can run for each of 100,000 jobs a second; the same for every attempt of a job, so a job is
+ * traced on all its attempts or on none; spread evenly over consecutive seqs.
+ */
+export function jobSampled(low: number, seq: number, threshold: number): boolean {
+  let h = low ^ Math.imul(seq | 0, 0x9e3779b1) ^ ((seq / 0x1_0000_0000) | 0);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0 < threshold;
+}
+
+/** A process's tracing, once started. */
+export interface Tracing {
+  readonly role: string;
+  readonly tracer: Tracer;
+  readonly sampler: SamplerSettings;
+  /** Ends and exports what is buffered, and stops the provider. */
+  shutdown(): Promise<void>;
+}
+
+/** A context that makes the sampler take this decision (the ventilator's per-job one, or a traceparent's flag). */
+const DECISION = createContextKey('jobpipe sampling decision');
+
+let active: Tracing | undefined;
+let starting: Promise<Tracing | undefined> | undefined;
+
+/** This process's tracing, or undefined when it is off (no endpoint configured, or not started). */
+export function tracing(): Tracing | undefined {
+  return active;
+}
+
+/** Whether the environment turns tracing on: an OTLP endpoint is configured, and `OTEL_SDK_DISABLED` is not true. */
+export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false;
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim());
+}
+
+/**
+ * Starts tracing for a role (`ventilator`, `worker`, `sink`, `submit`, ...) when the environment
+ * asks for it, and registers its provider as OpenTelemetry's global one. Without an endpoint it
+ * loads nothing and resolves undefined. Started once per process: later calls get the first.
+ */
+export function startTracing(role: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
+  if (!tracingWanted(env)) return Promise.resolve(undefined);
+  starting ??= load(role, env).then((started) => (active = started));
+  return starting;
+}
+
+/** Flushes and stops this process's tracing, if it was started. */
+export async function stopTracing(): Promise<void> {
+  const started = await starting;
+  starting = undefined;
+  active = undefined;
+  if (started) await started.shutdown();
+}
+
+async function load(role: string, env: NodeJS.ProcessEnv): Promise<Tracing> {
+  const settings = samplerSettings(env);
+  // Loaded only now: a process without an endpoint never pays for the SDK.
+  const [base, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+  ]);
+  const { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOnSampler, AlwaysOffSampler, SamplingDecision } = base;
+  const root = settings.ratio >= 1 ? new AlwaysOnSampler() : settings.ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(settings.ratio);
+  const standard = settings.parentBased ? new ParentBasedSampler({ root }) : root;
+  const sampler: import('@opentelemetry/sdk-trace-base').Sampler = {
+    shouldSample(ctx, traceId, name, kind, attributes, links) {
+      const decision = ctx.getValue(DECISION);
+      if (decision === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+      if (decision === false) return { decision: SamplingDecision.NOT_RECORD };
+      return standard.shouldSample(ctx, traceId, name, kind, attributes, links);
+    },
+    toString: () => `jobpipe{${standard.toString()}}`,
+  };
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': `jobpipe-${role}`, 'jobpipe.role': role }),
+    sampler,
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  trace.setGlobalTracerProvider(provider);
+  return {
+    role,
+    tracer: provider.getTracer('jobpipe'),
+    sampler: settings,
+    shutdown: async () => {
+      await provider.forceFlush().catch(() => {});
+      await provider.shutdown().catch(() => {});
+      trace.disable();
+    },
+  };
+}
+
+/** A context whose parent is `parent` (if any) and which makes the sampler decide `sampled`. */
+function decided(parent: SpanContext | undefined, sampled: boolean): Context {
+  const base = parent ? trace.setSpanContext(context.active(), parent) : context.active();
+  return base.setValue(DECISION, sampled);
+}
+
+/** One batch's trace in the ventilator: its span's context and what `jobSampled` needs. */
+interface BatchTrace {
+  span: Span;
+  context: Context;
+  low: number;
+}
+
+/** The spans of a pack's sampled jobs, ended once the pack has left. */
+export interface PackTrace {
+  /** Each sampled job's `traceparent` (its dispatch span), by seq: what the Jobs frame carries. */
+  readonly traceparents: Map<number, string>;
+  /** Ends the dispatch spans of these seqs (the jobs that left); the others are dropped unexported. */
+  end(sent: readonly { seq: number }[], error?: unknown): void;
+}
+
+/**
+ * The ventilator's side (one per pipeline lane): a span per batch, child of the submitter's
+ * context, and a dispatch span per sampled job, child of the batch's. The per-job decision is
+ * `jobSampled`; an unsampled parent leaves every job of its batch unsampled when the sampler is
+ * parent-based. A sampled parent does not sample every job: the ratio applies to each job
+ * under it, so a batch of a million jobs submitted in a sampled trace costs 1% of its jobs.
+ */
+export class JobSampler {
+  readonly #t: Tracing;
+  readonly #pipeline: string;
+  readonly #threshold: number;
+  readonly #batches = new Map<string, BatchTrace>();
+
+  constructor(t: Tracing, pipeline: string) {
+    this.#t = t;
+    this.#pipeline = pipeline;
+    this.#threshold = sampleThreshold(t.sampler.ratio);
+  }
+
+  /** A batch (or bucket of single jobs) begins here, submitted with this traceparent or none. */
+  beginBatch(batch: string, traceparent?: string, tracestate?: string): void {
+    if (this.#threshold === 0 || this.#batches.has(batch)) return;
+    const parent = parseTraceparent(traceparent, tracestate);
+    if (parent && this.#t.sampler.parentBased && !(parent.traceFlags & TraceFlags.SAMPLED)) return;
+    const span = this.#t.tracer.startSpan(
+      `batch ${this.#pipeline}`,
+      { kind: SpanKind.INTERNAL, attributes: { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch } },
+      decided(parent, true),
+    );
+    const spanContext = span.spanContext();
+    this.#batches.set(batch, { span, context: trace.setSpan(context.active(), span), low: traceIdLow(spanContext.traceId) });
+    // The batch's span covers its start: its jobs' spans follow it in time, as children.
+    span.end();
+  }
+
+  /** The batch is done here: its jobs are sampled no more. */
+  forget(batch: string): void {
+    this.#batches.delete(batch);
+  }
+
+  /** The batches traced now. */
+  get size(): number {
+    return this.#batches.size;
+  }
+
+  /**
+   * The pack's sampled jobs, each given a dispatch span started at `startTime` (epoch ms), or
+   * undefined when none is sampled (no allocation then).
+   */
+  pack(batch: string, jobs: readonly { seq: number; attempt: number }[], startTime: number): PackTrace | undefined {
+    const traced = this.#batches.get(batch);
+    if (!traced) return undefined;
+    const threshold = this.#threshold;
+    let spans: Map<number, Span> | undefined;
+    let traceparents: Map<number, string> | undefined;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i]!;
+      if (!jobSampled(traced.low, job.seq, threshold)) continue;
+      spans ??= new Map();
+      traceparents ??= new Map();
+      const span = this.#t.tracer.startSpan(
+        `dispatch ${this.#pipeline}`,
+        {
+          kind: SpanKind.PRODUCER,
+          startTime,
+          attributes: { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch, 'jobpipe.seq': job.seq, 'jobpipe.attempt': job.attempt },
+        },
+        traced.context,
+      );
+      spans.set(job.seq, span);
+      traceparents.set(job.seq, formatTraceparent(span.spanContext()));
+    }
+    if (!spans || !traceparents) return undefined;
+    const open = spans;
+    return {
+      traceparents,
+      end(sent, error) {
+        for (const { seq } of sent) {
+          const span = open.get(seq);
+          if (!span) continue;
+          if (error !== undefined) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
+          span.end();
+        }
+      },
+    };
+  }
+}
+
+/**
+ * A span for one job or result that arrived with a sampled `traceparent` (the worker's handler
+ * run, the sink's record), child of that context; undefined for any other, or when tracing is
+ * off. Never a root: a job without a trace field is not traced downstream.
+ */
+export function childSpan(
+  t: Tracing | undefined,
+  name: string,
+  traceparent: string | undefined,
+  kind: SpanKind,
+  attributes: Attributes,
+  tracestate?: string,
+): Span | undefined {
+  if (t === undefined || traceparent === undefined) return undefined;
+  const parent = parseTraceparent(traceparent, tracestate);
+  if (!parent || !(parent.traceFlags & TraceFlags.SAMPLED)) return undefined;
+  return t.tracer.startSpan(name, { kind, attributes }, decided(parent, true));
+}
+
+/** A span's context as a `traceparent`, or undefined for a span that is not recording. */
+export function traceparentOf(span: Span): string | undefined {
+  const spanContext = span.spanContext();
+  return isSpanContextValid(spanContext) ? formatTraceparent(spanContext) : undefined;
+}
+
+export { SpanKind };
+export type { Span };
