@@ -1,0 +1,196 @@
+/**
+ * Tracing (docs/architecture.md, "Tracing"): with OTEL_EXPORTER_OTLP_ENDPOINT set, a batch
+ * submitted with a known W3C traceparent runs in that trace. A plain HTTP server here receives the
+ * OTLP/HTTP (JSON) exports of a real ventilator, worker and sink; one job's spans from the three
+ * processes (told apart by service.name) share the submitter's trace id and form one parent
+ * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator) -> handle
+ * (worker) -> record (sink).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { echoPipeline, waitFor } from './helpers.js';
+import { durableSuite, startDurable } from './durable-helpers.js';
+
+const suite = durableSuite('tracing');
+
+const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
+const SUBMITTER_SPAN = 'b7ad6b7169203331';
+const TRACEPARENT = `00-${TRACE_ID}-${SUBMITTER_SPAN}-01`;
+
+interface OtlpValue {
+  stringValue?: string;
+  intValue?: number | string;
+  boolValue?: boolean;
+}
+interface OtlpAttribute {
+  key: string;
+  value: OtlpValue;
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes?: OtlpAttribute[];
+}
+interface OtlpExport {
+  resourceSpans?: { resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
+}
+/** A span as received, with its process's service.name and its attributes as plain values. */
+interface Received {
+  service: string;
+  name: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string | undefined;
+  attributes: Record<string, string | number | boolean>;
+}
+
+function plain(value: OtlpValue): string | number | boolean {
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.intValue !== undefined) return Number(value.intValue);
+  return value.boolValue ?? '';
+}
+
+/** An OTLP/HTTP receiver: keeps every span of every JSON export it is sent. */
+async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans: Received[]; contentTypes: Set<string> }> {
+  const spans: Received[] = [];
+  const contentTypes = new Set<string>();
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      contentTypes.add(String(request.headers['content-type']));
+      if (request.url === '/v1/traces') {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport;
+        for (const resourceSpans of body.resourceSpans ?? []) {
+          const resource = Object.fromEntries((resourceSpans.resource?.attributes ?? []).map((a) => [a.key, plain(a.value)]));
+          for (const scope of resourceSpans.scopeSpans ?? [])
+            for (const span of scope.spans ?? [])
+              spans.push({
+                service: String(resource['service.name']),
+                name: span.name,
+                traceId: span.traceId,
+                spanId: span.spanId,
+                parentSpanId: span.parentSpanId || undefined,
+                attributes: Object.fromEntries((span.attributes ?? []).map((a) => [a.key, plain(a.value)])),
+              });
+        }
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  suite.cleanup.add('OTLP receiver', () => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { server, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes };
+}
+
+describe('tracing', () => {
+  it("one job's spans from the ventilator, the worker and the sink form one trace from the submitter's context", async () => {
+    const otlp = await otlpReceiver();
+    const durable = await startDurable(suite.cleanup, {
+      server: suite.server,
+      pipeline: echoPipeline,
+      workers: 1,
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '1.0',
+        // Exported every 100 ms rather than every 5 s.
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      },
+    });
+    const batchId = 'traced-1';
+    await durable.client.submit(durable.pipeline, { jobs: 20 }, { batchId, traceparent: TRACEPARENT });
+    const summary = await durable.done(batchId);
+    expect(summary.jobs).toBe(20);
+
+    // Every job is sampled at 1.0: wait for seq 7's three spans downstream of the batch's.
+    const ofJob = (service: string, seq: number) =>
+      otlp.spans.find(
+        (s) => s.service === service && s.attributes['jobpipe.batch'] === batchId && s.attributes['jobpipe.seq'] === seq && s.name !== `batch echo`,
+      );
+    await waitFor(
+      'the spans of job 7 from the three roles',
+      () => ofJob('jobpipe-ventilator', 7) && ofJob('jobpipe-worker', 7) && ofJob('jobpipe-sink', 7),
+      10_000,
+    );
+    const batchSpan = otlp.spans.find((s) => s.service === 'jobpipe-ventilator' && s.attributes['jobpipe.batch'] === batchId && s.name.startsWith('batch '));
+    const dispatch = ofJob('jobpipe-ventilator', 7)!;
+    const handle = ofJob('jobpipe-worker', 7)!;
+    const record = ofJob('jobpipe-sink', 7)!;
+    expect(batchSpan).toBeDefined();
+    expect([dispatch.name, handle.name, record.name]).toEqual(['dispatch echo', 'handle echo', 'record echo']);
+    // One trace: the submitter's.
+    for (const span of [batchSpan!, dispatch, handle, record]) expect(span.traceId).toBe(TRACE_ID);
+    // One chain, from the submitter's span down to the sink's record.
+    expect(batchSpan!.parentSpanId).toBe(SUBMITTER_SPAN);
+    expect(dispatch.parentSpanId).toBe(batchSpan!.spanId);
+    expect(handle.parentSpanId).toBe(dispatch.spanId);
+    expect(record.parentSpanId).toBe(handle.spanId);
+    expect(new Set([batchSpan!.spanId, dispatch.spanId, handle.spanId, record.spanId]).size).toBe(4);
+    expect(handle.attributes['jobpipe.ok']).toBe(true);
+    // Every job of the batch was traced, once in each role.
+    await waitFor(
+      'all 20 jobs traced in the sink',
+      () => otlp.spans.filter((s) => s.service === 'jobpipe-sink' && s.attributes['jobpipe.batch'] === batchId).length >= 20,
+      10_000,
+    );
+    for (const service of ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink']) {
+      const seqs = otlp.spans
+        .filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batchId && typeof s.attributes['jobpipe.seq'] === 'number')
+        .map((s) => s.attributes['jobpipe.seq']);
+      expect(new Set(seqs).size, service).toBe(20);
+    }
+    expect([...otlp.contentTypes].every((type) => type.startsWith('application/json'))).toBe(true);
+  }, 30_000);
+
+  it('samples per job at the ratio, and traces no job of a submission whose context is not sampled', async () => {
+    const otlp = await otlpReceiver();
+    const durable = await startDurable(suite.cleanup, {
+      server: suite.server,
+      pipeline: echoPipeline,
+      workers: 1,
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+      },
+    });
+    const unsampled = `00-${TRACE_ID}-${SUBMITTER_SPAN}-00`;
+    await durable.client.submit(durable.pipeline, { jobs: 50 }, { batchId: 'not-sampled', traceparent: unsampled });
+    await durable.client.submit(durable.pipeline, { jobs: 800 }, { batchId: 'ratio' });
+    await durable.done('not-sampled');
+    await durable.done('ratio');
+    const seqsOf = (service: string, batch: string) =>
+      new Set(
+        otlp.spans
+          .filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batch && typeof s.attributes['jobpipe.seq'] === 'number')
+          .map((s) => s.attributes['jobpipe.seq']),
+      );
+    // The sink's spans come last: once it has one per job the ventilator traced, all are in.
+    await waitFor(
+      'the record spans of every traced job',
+      () => {
+        const dispatched = seqsOf('jobpipe-ventilator', 'ratio');
+        return dispatched.size > 0 && seqsOf('jobpipe-sink', 'ratio').size === dispatched.size;
+      },
+      10_000,
+    );
+    const traced = seqsOf('jobpipe-ventilator', 'ratio');
+    // About a quarter of the 800 jobs (200; 150-250 is more than 4 standard deviations each way).
+    expect(traced.size).toBeGreaterThan(150);
+    expect(traced.size).toBeLessThan(250);
+    expect(seqsOf('jobpipe-worker', 'ratio')).toEqual(traced);
+    expect(seqsOf('jobpipe-sink', 'ratio')).toEqual(traced);
+    // Submitted without a context: the batch's span is the root of a trace of its own.
+    const root = otlp.spans.find((s) => s.attributes['jobpipe.batch'] === 'ratio' && s.name.startsWith('batch '));
+    expect(root?.parentSpanId).toBeUndefined();
+    // The submitter said "not sampled": no span of that batch anywhere.
+    expect(otlp.spans.filter((s) => s.attributes['jobpipe.batch'] === 'not-sampled')).toEqual([]);
+  }, 30_000);
+});
