@@ -18,8 +18,16 @@
  * the query). Every pipeline the ventilator serves has a pool; every pool serves pipelines the
  * ventilator serves. The Python worker is no jobpipe role here: its container is checked for the
  * settings it reads (PYTHON_WORKER_ENV), its endpoints, keys, probes and security context.
+ *
+ * The console (docs/console.md, base/console.yaml) is a role like the others here (its settings,
+ * its events endpoint, CURVE as a client with the workers' key pair, probes, security context,
+ * scraped as job jobpipe-console), and beside that: its Service's API port, its bearer tokens from
+ * the Secret jobpipe-console-tokens that users make (mounted read-only, never in the manifests),
+ * and the NetworkPolicy that lets into its pods only the API port, from anywhere, and the metrics
+ * port, from Prometheus.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -32,6 +40,7 @@ import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
@@ -40,6 +49,7 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '@jobpipe/config';
+import { curveClientFrom } from '@jobpipe/transport';
 import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
 import { entrypointHere, hostPath, pythonWorkerEnv, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
 import { kustomize, objectKey, type K8sObject } from './deploy-fixtures/kustomize.js';
@@ -60,6 +70,14 @@ const variants = [
   },
 ] as const;
 
+/**
+ * The Prometheus the autoscalers ask (prometheus-adapter's values; KEDA's serverAddress is checked
+ * to be the same below): its Service's namespace is where Prometheus runs, which the console's
+ * NetworkPolicy lets in.
+ */
+const PROMETHEUS_URL = (parse(readFileSync(resolve(k8sDir, 'autoscalers/hpa/prometheus-adapter-values.yaml'), 'utf8')) as { prometheus: { url: string } })
+  .prometheus.url;
+
 /** Model classes by `apiVersion/kind`, from the schema packages. */
 const models = new Map<string, { new (data: unknown): { validate(): void } }>();
 for (const model of [
@@ -71,6 +89,7 @@ for (const model of [
   StatefulSet,
   HorizontalPodAutoscaler,
   PodDisruptionBudget,
+  NetworkPolicy,
   ScaledObject,
   PrometheusRule,
   ServiceMonitor,
@@ -87,8 +106,15 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
  * the directory whose files become its keys. jobpipe-curve is made as the docs say:
  * `jobpipe keys --out keys && kubectl -n jobpipe create secret generic jobpipe-curve --from-file=keys/`.
  */
-const userSecrets: Record<string, string> = { 'jobpipe-curve': join(scratch, 'keys') };
+const userSecrets: Record<string, string> = { 'jobpipe-curve': join(scratch, 'keys'), 'jobpipe-console-tokens': join(scratch, 'console-tokens') };
 const keysRun = spawnSync(entrypointHere()[0]!, [...entrypointHere().slice(1), 'keys', '--out', userSecrets['jobpipe-curve']!], { encoding: 'utf8' });
+/**
+ * The console's tokens, made as the README says (`openssl rand -hex 32 > admin.tokens`, the same
+ * for read.tokens, then `kubectl create secret generic jobpipe-console-tokens --from-file=...`).
+ */
+const CONSOLE_TOKENS = { 'admin.tokens': randomBytes(32).toString('hex'), 'read.tokens': randomBytes(32).toString('hex') };
+mkdirSync(userSecrets['jobpipe-console-tokens']!);
+for (const [file, token] of Object.entries(CONSOLE_TOKENS)) writeFileSync(join(userSecrets['jobpipe-console-tokens']!, file), `${token}\n`);
 
 const WORKLOADS = new Set(['Deployment', 'StatefulSet']);
 const isJobpipeImage = (image: string) => /(^|\/)jobpipe(:|@|$)/.test(image);
@@ -361,7 +387,7 @@ describe.each(variants)('$name', (variant) => {
 
   it('every env var a jobpipe container reads is one its role knows, with a value its role accepts', () => {
     const containers = jobpipeContainers(objects);
-    expect(containers.map((entry) => entry.role).sort()).toEqual(['sink', 'ventilator', 'worker', 'worker']);
+    expect(containers.map((entry) => entry.role).sort()).toEqual(['console', 'sink', 'ventilator', 'worker', 'worker']);
     for (const entry of containers) {
       const settings = roleSettings[entry.role];
       expect(settings, `role of container ${entry.container.name}`).toBeDefined();
@@ -387,6 +413,9 @@ describe.each(variants)('$name', (variant) => {
     for (const template of podTemplates(objects)) for (const container of template.spec.containers) containerEnv(objects, container);
     // Settings two roles share agree.
     const env = Object.fromEntries(containers.filter((entry) => entry.role !== 'worker').map((entry) => [entry.role, entry.env]));
+    // The console takes every pipeline the ventilator serves, from the same Redis and prefix, and the sink's events as the ventilator does.
+    for (const name of ['JOBPIPE_PIPELINE', 'JOBPIPE_REDIS_URL', 'JOBPIPE_REDIS_PREFIX', 'JOBPIPE_EVENTS_CONNECT'])
+      expect(env.console![name], `console ${name}`).toBe(env.ventilator![name]);
     for (const worker of [...containers.filter((entry) => entry.role === 'worker'), ...python]) {
       const name = worker.template.owner.metadata.name;
       expect(worker.env.JOBPIPE_HEARTBEAT_MS, name).toBe(env.ventilator!.JOBPIPE_HEARTBEAT_MS);
@@ -463,6 +492,8 @@ describe.each(variants)('$name', (variant) => {
       configs[entry.role] = loadConfig(roleSettings[entry.role]!, { env: envHere(objects, entry) });
     }
     expectOneKeySet(configs);
+    // The console subscribes to the sink's events as a client, with the workers' key pair (client-1).
+    expect(curveClientFrom(configs.console), 'the console: CURVE on, as the workers').toEqual(curveClientFrom(configs.worker));
     // The Python worker: the same two files as a TypeScript worker, from the same Secret, read-only.
     for (const entry of pythonWorkerContainers(objects)) {
       const name = entry.template.owner.metadata.name;
@@ -562,10 +593,15 @@ describe.each(variants)('$name', (variant) => {
     }
   });
 
-  it('the ventilator and the sink run one replica replaced with Recreate; workers get time to drain', () => {
+  it('the ventilator and the sink run one replica replaced with Recreate; the console rolls with none unavailable; workers get time to drain', () => {
     for (const entry of jobpipeContainers(objects)) {
       const deployment = entry.template.owner;
-      if (entry.role === 'worker') {
+      if (entry.role === 'console') {
+        // It holds no state: a new pod comes up (ready) before the old one goes.
+        expect(deployment.spec.replicas).toBeGreaterThanOrEqual(1);
+        expect(deployment.spec.strategy.type).toBe('RollingUpdate');
+        expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0);
+      } else if (entry.role === 'worker') {
         const drainMs = Number(entry.env.JOBPIPE_DRAIN_TIMEOUT_MS ?? roleSettings.worker!.drainTimeoutMs!.default);
         // The worker exits at most 5 s after its drain timeout (exitOnSignals' grace); keep 5 s more.
         expect(deployment.spec.template.spec.terminationGracePeriodSeconds * 1000).toBeGreaterThanOrEqual(drainMs + 10_000);
@@ -607,6 +643,96 @@ describe.each(variants)('$name', (variant) => {
       expect(pipelines.length, `${scaler.metadata.name}: filtered by pipeline`).toBeGreaterThan(0);
       expect(new Set(pipelines), `${scaler.metadata.name} scales on ${served}'s waiting work`).toEqual(new Set([served]));
     }
+  });
+
+  it('the console: its Service on the API port and the metrics port, tokens from the Secret jobpipe-console-tokens (which users make) mounted read-only, listening beyond loopback', () => {
+    const entries = jobpipeContainers(objects).filter((entry) => entry.role === 'console');
+    expect(entries.map((entry) => entry.template.owner.metadata.name)).toEqual(['console']);
+    const entry = entries[0]!;
+    const consolePort = Number(entry.env.JOBPIPE_CONSOLE_PORT ?? roleSettings.console!.consolePort!.default);
+    expect(containerPort(entry.container, 'http'), 'the API and the UI: container port named http').toBe(consolePort);
+    // Its Service, in front of its pods only: the API (8480) and the metrics (9400, what the ServiceMonitor scrapes).
+    const service = find(objects, 'Service', 'console')!;
+    expect(service, 'Service console').toBeDefined();
+    expect(selects(service.spec.selector, entry.template.labels)).toBe(true);
+    const ports = Object.fromEntries(service.spec.ports.map((port: any) => [port.name, containerPort(entry.container, port.targetPort ?? port.port)]));
+    expect(ports).toEqual({ http: consolePort, metrics: metricsPortOf(entry) });
+    expect(service.spec.ports.find((port: any) => port.name === 'http').port).toBe(8480);
+    expect(service.spec.type ?? 'ClusterIP', 'reached through port-forward or an Ingress of your own, not exposed by default').toBe('ClusterIP');
+
+    // Tokens: made by users, never shipped (tokens in git would be everyone's), read from files of a required Secret mounted read-only.
+    expect(find(objects, 'Secret', 'jobpipe-console-tokens'), 'no console tokens in the manifests').toBeUndefined();
+    for (const name of ['JOBPIPE_CONSOLE_ADMIN_TOKENS', 'JOBPIPE_CONSOLE_READ_TOKENS'])
+      expect(entry.env[name], `${name}: tokens from files only`).toBeUndefined();
+    const mounted = mountSecrets(objects, entry.template, entry.container);
+    const read: string[] = [];
+    for (const name of ['JOBPIPE_CONSOLE_ADMIN_TOKENS_FILE', 'JOBPIPE_CONSOLE_READ_TOKENS_FILE']) {
+      const path = entry.env[name]!;
+      expect(path, name).toBeDefined();
+      const mount = mounted.find((candidate) => path.startsWith(`${candidate.mountPath}/`));
+      expect(mount?.secretName, `${name}=${path} is in a mounted Secret`).toBe('jobpipe-console-tokens');
+      expect(mount!.readOnly, `${name}: mounted read-only`).toBe(true);
+      read.push(mount!.files[relative(mount!.mountPath, path)]!);
+    }
+    expect(read).toEqual(['admin.tokens', 'read.tokens']);
+    const volume = entry.template.spec.volumes.find((candidate: any) => candidate.secret?.secretName === 'jobpipe-console-tokens');
+    expect(volume.secret.optional ?? false, 'jobpipe-console-tokens is required: without tokens the console cannot listen beyond loopback').toBe(false);
+    expect((volume.secret.defaultMode ?? 0o644) & ~0o440, 'token files read-only, closed to others').toBe(0);
+    // Only the console gets them.
+    for (const template of podTemplates(objects).filter((candidate) => candidate.owner !== entry.template.owner))
+      expect(
+        (template.spec.volumes ?? []).some((candidate: any) => candidate.secret?.secretName === 'jobpipe-console-tokens'),
+        objectKey(template.owner),
+      ).toBe(false);
+    // Loaded as the console would: the tokens users made, admin and read apart, and an address beyond loopback (its default with tokens).
+    const config = loadConfig(roleSettings.console!, { env: envHere(objects, entry) }) as any;
+    expect(config.consoleAdminTokensFile).toEqual([CONSOLE_TOKENS['admin.tokens']]);
+    expect(config.consoleReadTokensFile).toEqual([CONSOLE_TOKENS['read.tokens']]);
+    expect(config.consoleHost === undefined || !/^(127\.|localhost$|::1$)/.test(config.consoleHost), 'a Service reaches it: not on loopback').toBe(true);
+  });
+
+  it("the console's NetworkPolicy lets into its pods only the API port, from anywhere, and the metrics port, from Prometheus; no other pod is selected", () => {
+    const policies = objects.filter((object) => object.kind === 'NetworkPolicy');
+    expect(policies.map((policy) => policy.metadata.name)).toEqual(['console']);
+    const policy = policies[0]!;
+    const entry = jobpipeContainers(objects).find((candidate) => candidate.role === 'console')!;
+    // It selects the console's pods, and theirs only: the other roles' traffic is as without it.
+    const selected = podTemplates(objects).filter((template) => selects(policy.spec.podSelector.matchLabels, template.labels));
+    expect(selected.map((template) => template.owner.metadata.name)).toEqual(['console']);
+    expect(policy.spec.podSelector.matchExpressions).toBeUndefined();
+    // Ingress only, so that its own connections (Redis, the sink's events, DNS) are untouched.
+    expect(policy.spec.policyTypes).toEqual(['Ingress']);
+    expect(policy.spec.egress).toBeUndefined();
+    const consolePort = Number(entry.env.JOBPIPE_CONSOLE_PORT ?? roleSettings.console!.consolePort!.default);
+    const metricsPort = metricsPortOf(entry);
+    const rules: any[] = policy.spec.ingress;
+    const portsOf = (rule: any) =>
+      (rule.ports ?? []).map((port: any) => {
+        expect(port.protocol ?? 'TCP').toBe('TCP');
+        expect(port.endPort, 'one port, not a range').toBeUndefined();
+        return containerPort(entry.container, port.port);
+      });
+    // Every rule names its ports (a rule without ports would open every port), each a port the console listens on.
+    for (const rule of rules) expect(portsOf(rule).length, 'a rule names its ports').toBeGreaterThan(0);
+    expect(rules.flatMap(portsOf).sort()).toEqual([consolePort, metricsPort].sort());
+    // The API and the UI: from anywhere by default (every request needs a token); operators narrow it with `from`.
+    const api = rules.filter((rule) => portsOf(rule).includes(consolePort));
+    expect(api).toHaveLength(1);
+    expect(portsOf(api[0]), 'the API rule opens the API port only').toEqual([consolePort]);
+    expect(api[0].from, 'the documented default: from anywhere').toBeUndefined();
+    // The metrics: from the Prometheus operator's pods in the namespace the autoscalers reach Prometheus in, nothing else.
+    const metrics = rules.filter((rule) => portsOf(rule).includes(metricsPort));
+    expect(metrics).toHaveLength(1);
+    expect(portsOf(metrics[0]), 'the metrics rule opens the metrics port only').toEqual([metricsPort]);
+    const prometheusNamespace = new URL(PROMETHEUS_URL).hostname.split('.')[1];
+    expect(metrics[0].from).toEqual([
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': prometheusNamespace } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+      },
+    ]);
+    // No rule lets anything in by IP block.
+    for (const rule of rules) for (const peer of rule.from ?? []) expect(peer.ipBlock).toBeUndefined();
   });
 
   it('the ServiceMonitor scrapes every role at its metrics port, as the jobs the rules and the dashboard name', () => {

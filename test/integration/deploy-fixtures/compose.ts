@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { consoleSettings } from '@jobpipe/console/settings';
 import { sinkSettings } from '@jobpipe/sink';
 import { ventilatorSettings } from '@jobpipe/ventilator';
 import { workerSettings } from '@jobpipe/worker';
@@ -16,11 +17,17 @@ export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../
 export const composePath = resolve(repoRoot, 'docker-compose.yml');
 
 /** Every setting each role reads, as the apps export them. */
-export const roleSettings: Record<string, SettingsSpec> = { ventilator: ventilatorSettings, worker: workerSettings, sink: sinkSettings };
+export const roleSettings: Record<string, SettingsSpec> = {
+  ventilator: ventilatorSettings,
+  worker: workerSettings,
+  sink: sinkSettings,
+  console: consoleSettings,
+};
 
 export interface ComposeService {
   image?: string;
   build?: string | { context: string; target?: string };
+  entrypoint?: string[];
   command?: string[];
   environment?: Record<string, string>;
   ports?: string[];
@@ -70,14 +77,29 @@ export function loadCompose(env: Record<string, string | undefined> = {}): Compo
   return walk(raw) as ComposeFile;
 }
 
-/** The services built from this repository's Dockerfile: the jobpipe roles and the one-shot `keys`. */
-export function jobpipeServices(compose: ComposeFile): [string, ComposeService][] {
-  return Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
+/**
+ * The console's services (docs/console.md): the console itself and the one-shot that writes its
+ * tokens. The pipeline's services below leave them out unless asked (`{ console: true }`): the
+ * compose rehearsal (deploy-rehearsal.test.ts) runs the pipeline without them, the console being
+ * tested elsewhere; deploy-compose.test.ts checks them with the rest.
+ */
+export const CONSOLE_SERVICES: readonly string[] = ['console', 'console-tokens'];
+
+export interface ServiceChoice {
+  /** Include the console's services (CONSOLE_SERVICES). */
+  console?: boolean;
 }
 
-/** The jobpipe services that run a role (`command: [role]`): the long-running ones. */
-export function roleServices(compose: ComposeFile): [string, ComposeService][] {
-  return jobpipeServices(compose).filter(([, service]) => service.command?.length === 1 && roleSettings[service.command[0]!] !== undefined);
+/** The services built from this repository's Dockerfile: the jobpipe roles and the one-shot `keys` (and, asked, the console's). */
+export function jobpipeServices(compose: ComposeFile, choice: ServiceChoice = {}): [string, ComposeService][] {
+  return Object.entries(compose.services).filter(
+    ([name, service]) => service.build !== undefined && (choice.console === true || !CONSOLE_SERVICES.includes(name)),
+  );
+}
+
+/** The jobpipe services that run a role (`command: [role]`): the long-running ones (with the console, asked). */
+export function roleServices(compose: ComposeFile, choice: ServiceChoice = {}): [string, ComposeService][] {
+  return jobpipeServices(compose, choice).filter(([, service]) => service.command?.length === 1 && roleSettings[service.command[0]!] !== undefined);
 }
 
 /** The Dockerfile's target that builds the Python worker's image (workers/python). */
@@ -118,7 +140,7 @@ export function pipelineModules(value: string): string[] {
 
 /** The jobpipe service that runs `jobpipe keys` (its command's first word), if there is one. */
 export function keysService(compose: ComposeFile): [string, ComposeService] | undefined {
-  return jobpipeServices(compose).find(([, service]) => !isPythonWorker(service) && service.command?.[0] === 'keys');
+  return jobpipeServices(compose).find(([, service]) => !isPythonWorker(service) && service.entrypoint === undefined && service.command?.[0] === 'keys');
 }
 
 export interface VolumeMount {
