@@ -3,7 +3,7 @@ import { createLogger, Metrics } from '@jobpipe/observability';
 import { decode, JOBS_FRAME_SLACK_BYTES, JobsFrameEncoder } from '@jobpipe/protocol';
 import type { PendingJob } from '@jobpipe/ledger';
 import { Backlog } from './backlog.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import { Isolation } from './isolation.js';
 import { WorkerRegistry, type WorkerSession } from './worker-registry.js';
 
@@ -11,12 +11,12 @@ const job = (seq: number, batch = 'b', extra: Partial<PendingJob> = {}): Pending
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 /** A dispatcher with fake neighbours: a ledger whose write-aheads the test settles, a sender that records frames. */
-function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; send?: () => Promise<void> } = {}) {
+function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; send?: () => Promise<void>; traces?: DispatcherOptions['traces'] } = {}) {
   const workers = new WorkerRegistry(1000);
   const isolation: Isolation = new Isolation(workers, (key) => backlog.inFlight.heldBy(key) + (workers.byKey(key)?.reserved ?? 0));
   const backlog: Backlog = new Backlog({ maxInFlight: 1000 }, isolation.queue);
   const admits: { batch: string; seqs: number[]; fresh: boolean; settle: (skipped: number[]) => void; fail: (error: Error) => void }[] = [];
-  const sent: { to: string; jobs: { batch: string; seq: number }[] }[] = [];
+  const sent: { to: string; jobs: { batch: string; seq: number; traceparent?: string }[] }[] = [];
   const events: string[] = [];
   let running = true;
   const maxMessageBytes = options.maxMessageBytes ?? 4096;
@@ -40,7 +40,8 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
         const [to, frame] = frames as Buffer[];
         const decoded = decode(frame!);
         const message = decoded.ok ? decoded.message : undefined;
-        if (message?.type === 'Jobs') sent.push({ to: to!.toString(), jobs: message.jobs.map(({ batch, seq }) => ({ batch, seq })) });
+        if (message?.type === 'Jobs')
+          sent.push({ to: to!.toString(), jobs: message.jobs.map(({ batch, seq, traceparent }) => ({ batch, seq, ...(traceparent ? { traceparent } : {}) })) });
         await options.send?.();
       },
     },
@@ -51,6 +52,7 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
     logger: createLogger('test', 'silent'),
     metrics: new Metrics({ defaultMetrics: false }),
     running: () => running,
+    ...(options.traces ? { traces: options.traces } : {}),
   });
   const loop = dispatcher.run();
   const stop = async () => {
@@ -184,6 +186,36 @@ describe('Dispatcher', () => {
       [0, 1],
       [2, 3],
     ]);
+    await stop();
+  });
+
+  it('tracing on: the sampled jobs carry their traceparent, and their spans end once the pack has left', async () => {
+    const ended: number[][] = [];
+    const tp = (seq: number) => `00-${'a'.repeat(32)}-${seq.toString(16).padStart(16, '0')}-01`;
+    const { workers, backlog, admits, sent, stop } = setup({
+      traces: {
+        pack: (_batch, jobs) => {
+          const traced = jobs.filter((j) => j.seq % 2 === 0);
+          return traced.length === 0
+            ? undefined
+            : { traceparents: new Map(traced.map((j) => [j.seq, tp(j.seq)])), end: (left) => void ended.push(left.map((j) => j.seq)) };
+        },
+      },
+    });
+    for (let seq = 0; seq < 4; seq++) backlog.addFresh(job(seq));
+    workers.credit(Buffer.from('w1'), 'w1', 4, 0);
+    backlog.changed.notify();
+    await tick();
+    expect(ended).toEqual([]);
+    admits[0]!.settle([]);
+    await tick();
+    expect(sent[0]!.jobs).toEqual([
+      { batch: 'b', seq: 0, traceparent: tp(0) },
+      { batch: 'b', seq: 1 },
+      { batch: 'b', seq: 2, traceparent: tp(2) },
+      { batch: 'b', seq: 3 },
+    ]);
+    expect(ended).toEqual([[0, 1, 2, 3]]);
     await stop();
   });
 });

@@ -123,4 +123,31 @@ describe('Worker', () => {
     await ventilator.send([routingId, encode({ type: 'Drained', sent: 0 })]);
     await stopped;
   });
+
+  it('copies a job\'s trace context onto its result, ok, failed or of another pipeline (PROTOCOL.md 3.1, "Trace context")', async () => {
+    const { worker, ventilator, sink, fromWorker } = await rig('trace');
+    worker.start();
+    const { routingId } = await fromWorker();
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const job = (seq: number, payload: number, trace: object) => ({ batch: 'b1', seq, attempt: 1, dispatchedAt: Date.now(), payload, ...trace });
+    await ventilator.send([
+      routingId,
+      encode({ type: 'Jobs', pipeline: 'squares', jobs: [job(0, 3, { traceparent, tracestate: 'k=v' }), job(1, -1, { traceparent }), job(2, 4, {})] }),
+    ]);
+    await ventilator.send([routingId, encode({ type: 'Jobs', pipeline: 'thumbnails', jobs: [job(3, 1, { traceparent })] })]);
+    const results: { seq: number; traceparent?: string; tracestate?: string }[] = [];
+    while (results.length < 4) {
+      const message = decoded((await sink.receive())[0]);
+      if (message.type === 'Results') results.push(...message.results);
+    }
+    results.sort((a, b) => a.seq - b.seq);
+    // Tracing is off in this process: the job's own context goes on, unchanged.
+    expect(results.map((r) => [r.seq, r.traceparent, r.tracestate])).toEqual([
+      [0, traceparent, 'k=v'],
+      [1, traceparent, undefined],
+      [2, undefined, undefined],
+      [3, traceparent, undefined],
+    ]);
+    expect('traceparent' in results[2]!).toBe(false);
+  });
 });

@@ -28,6 +28,7 @@ export {
   traceparentSampled,
   tracing,
   tracingWanted,
+  tracingWith,
   TRACEPARENT_PATTERN,
 } from './tracing.js';
 export type { PackTrace, SamplerSettings, Span, Tracing } from './tracing.js';

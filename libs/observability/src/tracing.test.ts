@@ -1,5 +1,11 @@
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import {
+  childSpan,
+  JobSampler,
+  SpanKind,
+  traceparentOf,
+  tracingWith,
   formatTraceparent,
   jobSampled,
   parseTraceparent,
@@ -113,5 +119,82 @@ describe('startTracing', () => {
     expect(tracingWanted({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces' })).toBe(true);
     expect(await startTracing('worker', {})).toBeUndefined();
     expect(tracing()).toBeUndefined();
+  });
+});
+
+describe("JobSampler and childSpan (the roles' spans)", () => {
+  async function traced(ratio: number, parentBased = true) {
+    const exporter = new InMemorySpanExporter();
+    const t = await tracingWith('ventilator', { ratio, parentBased }, new SimpleSpanProcessor(exporter));
+    return { t, exporter, sampler: new JobSampler(t, 'p') };
+  }
+  const jobs = (n: number) => Array.from({ length: n }, (_, seq) => ({ seq, attempt: 1 }));
+
+  it("makes the batch a child of the submitter's span, and each sampled job's dispatch a child of the batch", async () => {
+    const { t, exporter, sampler } = await traced(1);
+    sampler.beginBatch('b', TP);
+    const pack = sampler.pack('b', jobs(3), 1000)!;
+    expect([...pack.traceparents.keys()]).toEqual([0, 1, 2]);
+    pack.end(jobs(2));
+    const spans = exporter.getFinishedSpans();
+    const batch = spans.find((s) => s.name === 'batch p')!;
+    expect(batch.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
+    expect(batch.spanContext().traceId).toBe(TRACE);
+    const dispatches = spans.filter((s) => s.name === 'dispatch p');
+    // Seq 2 did not leave: its span is not ended, so not exported.
+    expect(dispatches.map((s) => s.attributes['jobpipe.seq'])).toEqual([0, 1]);
+    for (const span of dispatches) {
+      expect(span.parentSpanContext?.spanId).toBe(batch.spanContext().spanId);
+      expect(pack.traceparents.get(span.attributes['jobpipe.seq'] as number)).toBe(`00-${TRACE}-${span.spanContext().spanId}-01`);
+    }
+    // Downstream: a child of a job's traceparent, exported whatever the ratio (the ventilator decided).
+    const handle = childSpan(t, 'handle p', pack.traceparents.get(0), SpanKind.CONSUMER, {})!;
+    handle.end();
+    expect(traceparentOf(handle)).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
+    expect(exporter.getFinishedSpans().at(-1)?.parentSpanContext?.spanId).toBe(dispatches[0]!.spanContext().spanId);
+    // Not for an unsampled or absent traceparent.
+    expect(childSpan(t, 'handle p', `${TP.slice(0, -2)}00`, SpanKind.CONSUMER, {})).toBeUndefined();
+    expect(childSpan(t, 'handle p', undefined, SpanKind.CONSUMER, {})).toBeUndefined();
+    expect(childSpan(undefined, 'handle p', TP, SpanKind.CONSUMER, {})).toBeUndefined();
+    await t.shutdown();
+  });
+
+  it('samples about the ratio of jobs, allocating nothing for a pack with none sampled', async () => {
+    const { t, sampler } = await traced(0.05);
+    sampler.beginBatch('b');
+    let sampled = 0;
+    let empty = 0;
+    for (let first = 0; first < 20_000; first += 10) {
+      const pack = sampler.pack(
+        'b',
+        Array.from({ length: 10 }, (_, i) => ({ seq: first + i, attempt: 1 })),
+        0,
+      );
+      if (pack) sampled += pack.traceparents.size;
+      else empty++;
+    }
+    expect(sampled).toBeGreaterThan(850);
+    expect(sampled).toBeLessThan(1150);
+    expect(empty).toBeGreaterThan(1000);
+    // A batch not begun here (or forgotten) has no trace.
+    sampler.forget('b');
+    expect(sampler.pack('b', jobs(100), 0)).toBeUndefined();
+    await t.shutdown();
+  });
+
+  it('parent-based: an unsampled submitter leaves its batch untraced; not parent-based, it does not', async () => {
+    const unsampled = `${TP.slice(0, -2)}00`;
+    const parentBased = await traced(1, true);
+    parentBased.sampler.beginBatch('b', unsampled);
+    expect(parentBased.sampler.pack('b', jobs(10), 0)).toBeUndefined();
+    const ratio = await traced(1, false);
+    ratio.sampler.beginBatch('b', unsampled);
+    expect(ratio.sampler.pack('b', jobs(10), 0)?.traceparents.size).toBe(10);
+    // Off entirely at 0.
+    const off = await traced(0);
+    off.sampler.beginBatch('b', TP);
+    expect(off.sampler.pack('b', jobs(10), 0)).toBeUndefined();
+    expect(off.exporter.getFinishedSpans()).toEqual([]);
+    await Promise.all([parentBased.t.shutdown(), ratio.t.shutdown(), off.t.shutdown()]);
   });
 });

@@ -161,12 +161,33 @@ export async function stopTracing(): Promise<void> {
 async function load(role: string, env: NodeJS.ProcessEnv): Promise<Tracing> {
   const settings = samplerSettings(env);
   // Loaded only now: a process without an endpoint never pays for the SDK.
-  const [base, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+  const [{ BatchSpanProcessor }, { OTLPTraceExporter }] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/exporter-trace-otlp-http'),
-    import('@opentelemetry/resources'),
   ]);
-  const { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOnSampler, AlwaysOffSampler, SamplingDecision } = base;
+  const tracing = await tracingWith(role, settings, new BatchSpanProcessor(new OTLPTraceExporter()));
+  trace.setGlobalTracerProvider(tracing.provider);
+  return {
+    ...tracing,
+    shutdown: async () => {
+      await tracing.shutdown();
+      trace.disable();
+    },
+  };
+}
+
+/**
+ * A tracing of a role with these sampler settings, whose spans go to `processor` (an exporter's
+ * processor; `SimpleSpanProcessor(new InMemorySpanExporter())` in tests), not registered as the
+ * global provider. `startTracing` is this with the OTLP exporter, registered.
+ */
+export async function tracingWith(
+  role: string,
+  settings: SamplerSettings,
+  processor: import('@opentelemetry/sdk-trace-base').SpanProcessor,
+): Promise<Tracing & { provider: import('@opentelemetry/sdk-trace-base').BasicTracerProvider }> {
+  const [base, { resourceFromAttributes }] = await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/resources')]);
+  const { BasicTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOnSampler, AlwaysOffSampler, SamplingDecision } = base;
   const root = settings.ratio >= 1 ? new AlwaysOnSampler() : settings.ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(settings.ratio);
   const standard = settings.parentBased ? new ParentBasedSampler({ root }) : root;
   const sampler: import('@opentelemetry/sdk-trace-base').Sampler = {
@@ -181,17 +202,16 @@ async function load(role: string, env: NodeJS.ProcessEnv): Promise<Tracing> {
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': `jobpipe-${role}`, 'jobpipe.role': role }),
     sampler,
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    spanProcessors: [processor],
   });
-  trace.setGlobalTracerProvider(provider);
   return {
+    provider,
     role,
     tracer: provider.getTracer('jobpipe'),
     sampler: settings,
     shutdown: async () => {
       await provider.forceFlush().catch(() => {});
       await provider.shutdown().catch(() => {});
-      trace.disable();
     },
   };
 }

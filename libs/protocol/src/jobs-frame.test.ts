@@ -38,6 +38,31 @@ describe('JobsFrameEncoder', () => {
     expect(decoded.message).toStrictEqual(v.message);
   });
 
+  it('writes the traceparents of the traced jobs of a pack, as encode does, for small and large payloads', () => {
+    const traceparent = (seq: number) => `00-4bf92f3577b34da6a3ce929d0e0e4736-${seq.toString(16).padStart(16, '0')}-01`;
+    for (const payload of ['x', 'y'.repeat(1000)]) {
+      for (const hold of [(json: string): PayloadJson => json, heldPayload]) {
+        const message: MessageOf<'Jobs'> = {
+          type: 'Jobs',
+          pipeline: 'p',
+          jobs: [0, 1, 2, 3].map((seq) => ({
+            batch: 'b',
+            seq,
+            attempt: 1,
+            dispatchedAt: 5,
+            payload,
+            ...(seq % 2 === 1 ? { traceparent: traceparent(seq) } : {}),
+          })),
+        };
+        const frame = encoderFrame(message, undefined, hold);
+        expect(frame.equals(encode(message))).toBe(true);
+        const decoded = decode(frame, { accept: ['Jobs'] });
+        if (!decoded.ok) throw decoded.error;
+        expect(decoded.message).toStrictEqual(message);
+      }
+    }
+  });
+
   it('writes each batch id of its own when packs of several batches alternate', () => {
     const encoder = new JobsFrameEncoder('p');
     const message = (batch: string, seq: number): MessageOf<'Jobs'> => ({

@@ -100,9 +100,17 @@ export class JobsFrameEncoder {
   /** Small payloads, all strings: the body built as text and encoded once (as fast as pieces at 100 bytes a job). */
   #joinText(head: string, tail: string, jobs: readonly PreEncodedJob[], traceparents: ReadonlyMap<number, string> | undefined): Buffer {
     let body = this.#bodyStart;
-    for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i]!;
-      body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt}${tail}${job.payloadJson}${closing(traceparents, job.seq)}`;
+    if (traceparents === undefined) {
+      // No job traced (tracing off, or none sampled): nothing looked up per job.
+      for (let i = 0; i < jobs.length; i++) {
+        const job = jobs[i]!;
+        body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt}${tail}${job.payloadJson}}`;
+      }
+    } else {
+      for (let i = 0; i < jobs.length; i++) {
+        const job = jobs[i]!;
+        body += `${i === 0 ? '' : ','}${head}${job.seq},"attempt":${job.attempt}${tail}${job.payloadJson}${closing(traceparents, job.seq)}`;
+      }
     }
     return encodeRaw('Jobs', `${body}]}`);
   }
