@@ -62,6 +62,14 @@ export function addRoutes(app: FastifyInstance, parts: ApiParts): void {
       url: op.path.replace(/\{(\w+)\}/g, ':$1'),
       schema: requestSchema(op),
       config: { scope: op.scope },
+      // A body that may be left out (all dead letters) is an empty object when it is.
+      ...(op.body === 'Seqs'
+        ? {
+            preValidation: async (request: FastifyRequest) => {
+              if (request.body === undefined || request.body === null) request.body = {};
+            },
+          }
+        : {}),
       handler: op.operationId === 'events' ? handler : answerWithin(handler, REDIS_ANSWER_MS),
     });
   }

@@ -34,7 +34,7 @@ export async function runConsole(config: ConsoleConfig = loadConfig(consoleSetti
     throw new ConfigError(
       consoleSettings.consoleHost.env,
       consoleSettings.consoleHost.flag,
-      `${config.consoleHost} is not a loopback address, and no token is set: set ${tokenSettings.adminTokens.value.env} (or its _FILE form) so that strangers cannot drive the pipeline`,
+      `${consoleSettings.consoleHost.env} is ${config.consoleHost}, not a loopback address, and no token is set: set ${tokenSettings.adminTokens.value.env} (or its _FILE form) so that strangers cannot drive the pipeline`,
     );
   const host = config.consoleHost ?? (tokens.open ? '127.0.0.1' : '0.0.0.0');
   await startRole({
