@@ -41,13 +41,14 @@ COPY apps apps
 COPY cli cli
 COPY examples examples
 # /out: what the runtime needs of each workspace: its package.json (exports, "type") and dist/,
-# plus the ledger's Lua commands, read at run time.
+# plus the ledger's Lua commands and the console's UI files, read at run time.
 RUN npx tsc --build \
  && mkdir -p /out \
  && for w in $(node -p "require('./package.json').workspaces.join(' ')"); do \
       mkdir -p "/out/$w" && cp -r "$w/package.json" "$w/dist" "/out/$w/"; \
     done \
  && cp -r libs/ledger/commands /out/libs/ledger/ \
+ && cp -r apps/console/ui /out/apps/console/ \
  && find /out -name '*.tsbuildinfo' -delete \
  && chmod 755 /out/cli/dist/main.js
 
