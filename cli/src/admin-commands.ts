@@ -71,6 +71,18 @@ export const submitSettings = {
     default: undefined,
     defaultText: "the sink's",
   }),
+  // TRACEPARENT, not JOBPIPE_: the name OpenTelemetry gives the trace context a parent process hands its children (a CI job's, say).
+  traceparent: setting<string | undefined>({
+    env: 'TRACEPARENT',
+    flag: 'traceparent',
+    description:
+      "the W3C trace context to run the batch in (00-<trace id>-<span id>-<flags>): its jobs' spans join that trace when the roles trace (OTEL_EXPORTER_OTLP_ENDPOINT)",
+    default: undefined,
+    parse: (raw: string) => {
+      if (!/^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(raw.trim())) throw new Error(`"${raw}" is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)`);
+      return raw.trim();
+    },
+  }),
 };
 
 /** How long a command tries to reach Redis before it gives up: someone is waiting for an answer. */
@@ -238,11 +250,22 @@ export function submitCommand(): Command {
         ...(config.priority ? { priority: config.priority } : {}),
         ...(config.retention === undefined ? {} : { retentionMs: config.retention }),
         ...(config.deadRetention === undefined ? {} : { deadRetentionMs: config.deadRetention }),
+        ...(config.traceparent === undefined ? {} : { traceparent: config.traceparent }),
       };
+      // With OTEL_EXPORTER_OTLP_ENDPOINT set, the submission is a span of its own (service jobpipe-submit).
+      const { startTracing, stopTracing } = await import('@jobpipe/observability');
+      await startTracing('submit');
       if (!wait) {
-        const batch = await client.submit(pipeline, config.input, options);
+        let batch: string;
+        try {
+          batch = await client.submit(pipeline, config.input, options);
+        } finally {
+          await stopTracing();
+        }
         return say(asJson ? JSON.stringify({ batch }) : `submitted ${batch}`);
       }
+      // Exported once submitted: the wait may be long.
+      const submitted = stopTracing;
       let batch = '';
       let submittedAt = Date.now();
       // A bar redrawn in place on a terminal; otherwise (logs, pipes) a line every few seconds at most.
@@ -262,6 +285,7 @@ export function submitCommand(): Command {
         bar = line;
       };
       const onSubmitted = (id: string, again: boolean) => {
+        void submitted();
         batch = id;
         submittedAt = Date.now();
         if (again) notice(`Redis lost batch ${id} after it was submitted (a failover or a restart from an older snapshot): submitted it again`, bar);

@@ -9,8 +9,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { echoPipeline, waitFor } from './helpers.js';
-import { durableSuite, startDurable } from './durable-helpers.js';
+import { echoPipeline, runCli, waitFor } from './helpers.js';
+import { durableSuite, startDurable, uniquePrefix } from './durable-helpers.js';
+import { JobpipeClient, type BatchRequest } from '@jobpipe/intake';
+import { Redis } from 'ioredis';
 
 const suite = durableSuite('tracing');
 
@@ -193,4 +195,36 @@ describe('tracing', () => {
     // The submitter said "not sampled": no span of that batch anywhere.
     expect(otlp.spans.filter((s) => s.attributes['jobpipe.batch'] === 'not-sampled')).toEqual([]);
   }, 30_000);
+
+  it('jobpipe submit --traceparent: the submission is a span of that trace, and the batch carries its context', async () => {
+    const otlp = await otlpReceiver();
+    const prefix = uniquePrefix('trace-submit');
+    const run = await runCli(
+      ['submit', '--pipeline', echoPipeline, '--input', '{"jobs":3}', '--batch-id', 'cli-traced', '--traceparent', TRACEPARENT],
+      { JOBPIPE_REDIS_URL: suite.server.url, JOBPIPE_REDIS_PREFIX: prefix, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint },
+      suite.cleanup,
+    ).exited;
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    // Flushed before the command exits.
+    const submit = otlp.spans.find((s) => s.service === 'jobpipe-submit');
+    expect(submit).toMatchObject({ name: 'submit echo', traceId: TRACE_ID, parentSpanId: SUBMITTER_SPAN, attributes: { 'jobpipe.batch': 'cli-traced' } });
+    const redis = new Redis(suite.server.url);
+    const client = new JobpipeClient(redis, prefix);
+    try {
+      const job = await client.queue('echo').getJob('cli-traced');
+      expect((job?.data as BatchRequest | undefined)?.traceparent).toBe(`00-${TRACE_ID}-${submit!.spanId}-01`);
+    } finally {
+      await client.close();
+      redis.disconnect();
+    }
+    // A malformed one is refused before anything is written.
+    const bad = await runCli(
+      ['submit', '--pipeline', echoPipeline, '--input', '{"jobs":3}', '--traceparent', 'nope'],
+      { JOBPIPE_REDIS_URL: suite.server.url, JOBPIPE_REDIS_PREFIX: prefix },
+      suite.cleanup,
+    ).exited;
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid --traceparent: "nope" is not a W3C traceparent/);
+  });
 });
