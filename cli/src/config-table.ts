@@ -1,4 +1,5 @@
 import { settingsTable, type SettingsSpec } from '@jobpipe/config';
+import { consoleSettings } from '@jobpipe/console/settings';
 import { sinkSettings } from '@jobpipe/sink';
 import { ventilatorSettings } from '@jobpipe/ventilator';
 import { workerSettings } from '@jobpipe/worker';
@@ -9,12 +10,14 @@ export function allSettingsTable(): string {
     ['ventilator', ventilatorSettings],
     ['worker', workerSettings],
     ['sink', sinkSettings],
+    ['console', consoleSettings],
   ];
   const merged: SettingsSpec = {};
   const readers = new Map<string, string[]>();
   for (const [role, spec] of roles) {
     for (const setting of Object.values(spec)) {
-      merged[setting.env] = setting;
+      // A setting the roles share is described as they read it; the console's own words are for its own.
+      if (role !== 'console' || !(setting.env in merged)) merged[setting.env] = setting;
       readers.set(setting.env, [...(readers.get(setting.env) ?? []), role]);
     }
   }

@@ -207,11 +207,24 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
         walked.push(typed);
 
         if (line.endsWith('&')) {
-          const role = start(line.slice(0, -1).trim(), env);
+          // The console's port (8480 by default) is one of the test's own too.
+          const consolePort = subcommand === 'console' ? await freePort() : undefined;
+          const role = start(line.slice(0, -1).trim(), consolePort ? { ...env, JOBPIPE_CONSOLE_PORT: String(consolePort) } : env);
           background.push(role);
           await waitFor(`${context()} to be ready`, () => logLines(role.output(), 'ready').length > 0 || undefined, 30_000).catch((error: Error) => {
             throw new Error(`${error.message}\n${role.output()}`);
           });
+          if (subcommand === 'console') {
+            // The console says where it listens; its API answers there (the README's curl lines use it).
+            const { url } = logLines(role.output(), 'ready')[0]!;
+            expect(url, context()).toBe(`http://127.0.0.1:${consolePort}/`);
+            const answer = await fetch(`${url}v1/pipelines`);
+            expect(answer.status, context()).toBe(200);
+            expect(
+              (await answer.json()).pipelines.map((pipeline: { name: string }) => pipeline.name),
+              context(),
+            ).toContain('primes');
+          }
           continue;
         }
         switch (subcommand) {

@@ -1,3 +1,5 @@
+import { JobpipeError } from '@jobpipe/protocol/errors';
+
 /** RFC 9457 problem details: every error the API answers. */
 
 export interface FieldError {
@@ -21,7 +23,9 @@ const TITLES: Record<number, [slug: string, title: string]> = {
 };
 
 /** An error the API answers as problem details. */
-export class Problem extends Error {
+export class Problem extends JobpipeError {
+  override name = 'Problem';
+
   constructor(
     readonly status: number,
     readonly detail: string,
