@@ -5,11 +5,11 @@
 // (64 hex characters, 256 bits), mode 0600, in the form JOBPIPE_CONSOLE_ADMIN_TOKENS_FILE and
 // JOBPIPE_CONSOLE_READ_TOKENS_FILE read. With --keep, a file that is there already is left as it
 // is (compose runs it on every `up`); without it, both are replaced (new tokens: restart the
-// console). After the token, a note (a space, then text without commas: a comma would separate
-// tokens). It prints where the tokens are, never the tokens. Plain Node, no dependency: it runs
-// in the jobpipe image, which has node, from this file mounted into the container.
+// console). Each file holds the token alone, so that `cat` shows what to paste. It prints where
+// the tokens are, never the tokens. Plain Node, no dependency: it runs in the jobpipe image, which
+// has node, from this file mounted into the container.
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -29,7 +29,8 @@ for (const scope of ['admin', 'read']) {
   }
   // Written beside and renamed over: a console starting meanwhile reads the old file or the new one.
   const scratch = `${path}.new`;
-  writeFileSync(scratch, `${randomBytes(32).toString('hex')}  ${scope} token made by console-tokens ${new Date().toISOString()}\n`, { mode: 0o600 });
+  rmSync(scratch, { force: true });
+  writeFileSync(scratch, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   renameSync(scratch, path);
   console.log(`${path}: written (${scope === 'admin' ? 'may do everything' : 'may only read'})`);
 }

@@ -9,6 +9,13 @@
  * into a directory standing in for the volume), and the other services are wired to the files in
  * deploy/, Prometheus scraping every pool. The compose rehearsal (deploy-rehearsal.test.ts) runs
  * the services; container-check.sh builds the image.
+ *
+ * The console (docs/console.md): a service from the same image, command `console`, with the
+ * pipelines, Redis and events endpoint the others use, CURVE as a client with the workers' keys,
+ * bearer tokens that the one-shot `console-tokens` service writes into a volume of their own
+ * (deploy/compose/console-tokens.mjs, run here as that service would), published on the host's
+ * loopback only unless JOBPIPE_CONSOLE_PUBLISH_IP says otherwise, ready on /readyz, scraped by
+ * Prometheus. The rehearsal leaves it out (CONSOLE_SERVICES).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -19,8 +26,10 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '@jobpipe/config';
+import { curveClientFrom } from '@jobpipe/transport';
 import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
 import {
+  CONSOLE_SERVICES,
   composePath,
   containerPathHere,
   durationMs,
@@ -62,11 +71,23 @@ afterAll(() => {
   for (const dir of Object.values(volumeDirs)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs a one-shot jobpipe service's command as its container would, its volumes being the directories above. */
+/**
+ * Runs a one-shot jobpipe service's command as its container would, its volumes being the
+ * directories above: after the image's entrypoint, or its own (`node <script>`, the script one of
+ * its bind mounts from this checkout).
+ */
 function runOneShot(service: ComposeService) {
-  const [executable, ...entrypoint] = entrypointHere();
   const mounts = volumeMounts(compose, service);
-  const args = service.command!.map((arg) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg));
+  const here = (arg: string) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg);
+  const [executable, ...entrypoint] =
+    service.entrypoint === undefined
+      ? entrypointHere()
+      : service.entrypoint.map((arg, i) => {
+          if (i === 0) return arg === 'node' ? process.execPath : arg;
+          const bound = bindMounts(service).find((mount) => mount.target === arg);
+          return bound ? bound.source : here(arg);
+        });
+  const args = service.command!.map(here);
   return spawnSync(executable!, [...entrypoint, ...args], { encoding: 'utf8', env: { ...process.env, ...service.environment } });
 }
 
@@ -80,6 +101,8 @@ function roleEnvHere(service: ComposeService): Record<string, string> {
 
 /** What `docker compose up` does first: the keys service runs, so that the roles' key files exist. */
 const firstKeysRun = keysService(compose) ? runOneShot(keysService(compose)![1]) : undefined;
+/** And the console's tokens service, so that the console's token files exist. */
+const firstTokensRun = compose.services['console-tokens'] ? runOneShot(compose.services['console-tokens']) : undefined;
 
 /** A service's published ports, `[ip:][hostPort:]containerPort[/protocol]`. */
 function published(service: ComposeService): { ip?: string; hostPort?: number; container: number }[] {
@@ -94,7 +117,7 @@ function published(service: ComposeService): { ip?: string; hostPort?: number; c
 }
 
 /** `host:container[:ro]` bind mounts of a service, with host paths resolved from the repository root. */
-function mounts(service: ComposeService): { source: string; target: string }[] {
+function bindMounts(service: ComposeService): { source: string; target: string }[] {
   return (service.volumes ?? [])
     .map((spec) => String(spec).split(':'))
     .filter(([source]) => source!.startsWith('.'))
@@ -323,9 +346,153 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('the console: a service of its own from the image built here (command console, no container_name), reading only settings it knows, with values it accepts', () => {
+    expect(
+      jobpipeServices(compose, { console: true })
+        .map(([name]) => name)
+        .filter((name) => CONSOLE_SERVICES.includes(name))
+        .sort(),
+    ).toEqual([...CONSOLE_SERVICES].sort());
+    for (const name of CONSOLE_SERVICES) {
+      const service = compose.services[name]!;
+      expect(service.build, name).toBe('.');
+      expect(service.image, `${name}: the image the roles run`).toBe(compose.services.ventilator!.image);
+      expect(service.container_name, name).toBeUndefined();
+    }
+    const [[name, service]] = roleServices(compose, { console: true }).filter(([, candidate]) => roleOf(candidate) === 'console') as [[string, ComposeService]];
+    expect(name).toBe('console');
+    expect(service.command).toEqual(['console']);
+    expect(service.entrypoint, "the image's entrypoint, the jobpipe CLI").toBeUndefined();
+    const known = new Set(Object.values(roleSettings.console!).map((setting) => setting.env));
+    for (const key of Object.keys(service.environment ?? {})) expect(known.has(key), `the console does not read ${key}`).toBe(true);
+    // Its token files are the console-tokens service's, its key files the keys service's: both ran above, as on `up`.
+    expect(firstTokensRun?.status, firstTokensRun?.stderr).toBe(0);
+    expect(firstKeysRun?.status, firstKeysRun?.stderr).toBe(0);
+    const config = loadConfig(roleSettings.console!, { env: roleEnvHere(service) }) as any;
+    expect(config.consoleAdminTokensFile, 'one admin token').toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(config.consoleReadTokensFile, 'one read token').toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(config.consoleReadTokensFile[0], 'admin and read tokens differ').not.toBe(config.consoleAdminTokensFile[0]);
+    for (const key of ['JOBPIPE_CONSOLE_ADMIN_TOKENS', 'JOBPIPE_CONSOLE_READ_TOKENS'])
+      expect(service.environment![key], `${key}: tokens from files only`).toBeUndefined();
+    // With tokens it listens on every address of its container (its default): a published port reaches it.
+    expect(config.consoleHost === undefined || !/^(127\.|localhost$|::1$)/.test(config.consoleHost), 'not on the container loopback').toBe(true);
+  });
+
+  it("the console takes the ventilator's pipelines, its Redis (with the password set) and the sink's events, as a CURVE client with the workers' key pair", async () => {
+    const env = (name: string) => compose.services[name]!.environment!;
+    const port = (endpoint: string) => /:(\d+)$/.exec(endpoint)![1];
+    expect(env('console').JOBPIPE_PIPELINE).toBe(env('ventilator').JOBPIPE_PIPELINE);
+    expect([...(await pipelineNames(env('console').JOBPIPE_PIPELINE!))].sort()).toEqual(['echo', 'primes']);
+    expect(env('console').JOBPIPE_REDIS_PREFIX).toBe(env('ventilator').JOBPIPE_REDIS_PREFIX);
+    expect(env('console').JOBPIPE_EVENTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_EVENTS_BIND!)}`);
+    const withPassword = loadCompose({ JOBPIPE_REDIS_PASSWORD: 's3cret' });
+    expect(withPassword.services.console!.environment!.JOBPIPE_REDIS_URL).toBe(withPassword.services.ventilator!.environment!.JOBPIPE_REDIS_URL);
+    // CURVE: the keys volume read-only, key files there, the same client keys as every worker (client-1), which the sink allows.
+    const [keysName, keys] = keysService(compose)!;
+    const console = compose.services.console!;
+    expect(console.depends_on?.[keysName]).toEqual({ condition: 'service_completed_successfully' });
+    const keysVolume = volumeMounts(compose, keys)[0]!.volume;
+    const mount = volumeMounts(compose, console).find((candidate) => candidate.volume === keysVolume);
+    expect(mount?.readOnly, `the console mounts ${keysVolume} read-only`).toBe(true);
+    expect(
+      Object.keys(console.environment!)
+        .filter((key) => key.startsWith('JOBPIPE_CURVE_'))
+        .sort(),
+    ).toEqual(['JOBPIPE_CURVE_SECRET_FILE', 'JOBPIPE_CURVE_SERVER_KEY_FILE']);
+    const here = roleEnvHere(console);
+    const configs = Object.fromEntries(
+      (['ventilator', 'sink', 'worker-primes'] as const).map((name) => [
+        roleOf(compose.services[name]!),
+        loadConfig(roleSettings[roleOf(compose.services[name]!)]!, { env: roleEnvHere(compose.services[name]!) }),
+      ]),
+    );
+    expectWorkerKeysFit(
+      configs,
+      { serverKey: readFileSync(here.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8'), secretKey: readFileSync(here.JOBPIPE_CURVE_SECRET_FILE!, 'utf8') },
+      'console',
+    );
+    expect(curveClientFrom(loadConfig(roleSettings.console!, { env: here }) as any)).toEqual(curveClientFrom(configs.worker as any));
+  });
+
+  it("the console's tokens: the one-shot console-tokens writes one admin and one read token (mode 0600) into a volume of their own on the first `up` and keeps them; the console waits for it and mounts that volume read-only; nothing else does", () => {
+    const tokens = compose.services['console-tokens']!;
+    // A one-shot, as keys: no restart, nothing served, no settings, no waiting.
+    expect(tokens.restart).toBe('no');
+    expect(tokens.healthcheck).toBeUndefined();
+    expect(tokens.ports).toBeUndefined();
+    expect(tokens.environment).toBeUndefined();
+    expect(tokens.depends_on).toBeUndefined();
+    // `node <script>`: the script of this checkout, mounted read-only.
+    const [node, script] = tokens.entrypoint!;
+    expect(node).toBe('node');
+    const source = bindMounts(tokens).find((mount) => mount.target === script);
+    expect(source?.source, `${script} is mounted from this checkout`).toBe(resolve(repoRoot, 'deploy/compose/console-tokens.mjs'));
+    expect(tokens.volumes!.find((spec) => spec.split(':')[1] === script)!.split(':')[2]).toBe('ro');
+    const args = tokens.command!;
+    expect(args.filter((arg) => arg.startsWith('--')).sort()).toEqual(['--keep', '--out']);
+    const out = args[args.indexOf('--out') + 1]!;
+    const mount = volumeMounts(compose, tokens).find((candidate) => candidate.target === out)!;
+    expect(mount, `${out} is a named volume`).toBeDefined();
+    expect(mount.readOnly, 'console-tokens writes its volume').toBe(false);
+    expect(mount.volume, 'a volume of their own, not the keys').not.toBe(volumeMounts(compose, keysService(compose)![1])[0]!.volume);
+
+    // What it wrote above (the first `up`): two files, one token each, closed to other users.
+    expect(firstTokensRun!.status, firstTokensRun!.stderr).toBe(0);
+    expect(firstTokensRun!.stdout, 'it never prints a token').not.toMatch(/[0-9a-f]{64}/);
+    const dir = volumeDirs[mount.volume]!;
+    const files = readdirSync(dir).sort();
+    expect(files).toEqual(['admin.tokens', 'read.tokens']);
+    for (const file of files) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(0o600);
+    // The next `up` runs it again: exit 0, nothing changed.
+    const before = files.map((file) => readFileSync(join(dir, file), 'utf8'));
+    const second = runOneShot(tokens);
+    expect(second.status, second.stderr).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(files);
+    expect(files.map((file) => readFileSync(join(dir, file), 'utf8'))).toEqual(before);
+
+    // The console waits for it, mounts the volume read-only and reads both files there.
+    const console = compose.services.console!;
+    expect(console.depends_on?.['console-tokens']).toEqual({ condition: 'service_completed_successfully' });
+    const consoleMount = volumeMounts(compose, console).find((candidate) => candidate.volume === mount.volume)!;
+    expect(consoleMount?.readOnly, 'the console mounts the tokens read-only').toBe(true);
+    expect(console.environment!.JOBPIPE_CONSOLE_ADMIN_TOKENS_FILE).toBe(`${consoleMount.target}/admin.tokens`);
+    expect(console.environment!.JOBPIPE_CONSOLE_READ_TOKENS_FILE).toBe(`${consoleMount.target}/read.tokens`);
+    // No other service sees the tokens (every worker mounts the whole keys volume; this one is the console's).
+    for (const [name, service] of Object.entries(compose.services).filter(([name]) => !CONSOLE_SERVICES.includes(name)))
+      expect(
+        volumeMounts(compose, service).map((candidate) => candidate.volume),
+        name,
+      ).not.toContain(mount.volume);
+  });
+
+  it('the console: published on the host loopback only (JOBPIPE_CONSOLE_PUBLISH_IP to choose), its API port alone; healthcheck on /readyz; waits for Redis and the sink', () => {
+    const console = compose.services.console!;
+    const consolePort = Number(console.environment!.JOBPIPE_CONSOLE_PORT ?? roleSettings.console!.consolePort!.default);
+    const metricsPort = Number(console.environment!.JOBPIPE_METRICS_PORT ?? roleSettings.console!.metricsPort!.default);
+    expect(consolePort).toBe(8480);
+    expect(published(console)).toEqual([{ ip: '127.0.0.1', hostPort: 8480, container: consolePort }]);
+    expect(published(loadCompose({ JOBPIPE_CONSOLE_PUBLISH_IP: '0.0.0.0' }).services.console!)).toEqual([
+      { ip: '0.0.0.0', hostPort: 8480, container: consolePort },
+    ]);
+    // Empty counts as unset, as Compose's `:-` reads it: still loopback.
+    expect(published(loadCompose({ JOBPIPE_CONSOLE_PUBLISH_IP: '' }).services.console!)[0]!.ip).toBe('127.0.0.1');
+    // Every published port of every service, by default: this machine only.
+    for (const [name, service] of Object.entries(compose.services))
+      for (const port of published(service)) expect(port.ip, `${name} publishes ${port.container} on loopback`).toBe('127.0.0.1');
+    expect(console.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${metricsPort}/readyz`);
+    expect(console.restart).toBe('unless-stopped');
+    expect(console.depends_on).toEqual({
+      keys: { condition: 'service_completed_successfully' },
+      'console-tokens': { condition: 'service_completed_successfully' },
+      redis: { condition: 'service_healthy' },
+      sink: { condition: 'service_healthy' },
+    });
+    expect(durationMs(console.stop_grace_period ?? '10s')).toBeGreaterThanOrEqual(10_000);
+  });
+
   it('Prometheus gets deploy/prometheus, whose scrape targets are services and ports that exist', () => {
     const prometheus = compose.services.prometheus!;
-    const mount = mounts(prometheus).find((candidate) => candidate.source === resolve(repoRoot, 'deploy/prometheus'))!;
+    const mount = bindMounts(prometheus).find((candidate) => candidate.source === resolve(repoRoot, 'deploy/prometheus'))!;
     expect(mount.target).toBe('/etc/prometheus');
     expect(prometheus.command).toContain(`--config.file=${mount.target}/prometheus.yml`);
     const config = parse(readFileSync(resolve(mount.source, 'prometheus.yml'), 'utf8')) as { rule_files: string[]; scrape_configs: any[] };
@@ -336,6 +503,10 @@ describe('docker-compose.yml', () => {
     const workerJob = config.scrape_configs.find((job) => job.job_name === 'jobpipe-worker');
     expect(workerJob.dns_sd_configs.flatMap((sd: any) => sd.names).sort()).toEqual(POOLS);
     expect(workerJob.relabel_configs).toContainEqual({ source_labels: ['__meta_dns_name'], regex: 'worker-(.+)', target_label: 'pool' });
+    // The console, by its service name too (none is up when the stack runs without it), labelled role=console as on Kubernetes.
+    const consoleJob = config.scrape_configs.find((job) => job.job_name === 'jobpipe-console');
+    expect(consoleJob.dns_sd_configs.flatMap((sd: any) => sd.names)).toEqual(['console']);
+    expect(consoleJob.relabel_configs).toContainEqual({ target_label: 'role', replacement: 'console' });
     for (const job of config.scrape_configs) {
       const targets: string[] = [
         ...(job.static_configs ?? []).flatMap((group: any) => group.targets),
@@ -352,7 +523,7 @@ describe('docker-compose.yml', () => {
 
   it('Grafana gets the provisioning and the dashboard where the provisioning looks, the datasource is the prometheus service, viewers need no login', () => {
     const grafana = compose.services.grafana!;
-    const all = mounts(grafana);
+    const all = bindMounts(grafana);
     const provisioning = all.find((mount) => mount.source === resolve(repoRoot, 'deploy/grafana/provisioning'))!;
     expect(provisioning.target).toBe('/etc/grafana/provisioning');
     const provider = parse(readFileSync(resolve(provisioning.source, 'dashboards/jobpipe.yml'), 'utf8')) as { providers: { options: { path: string } }[] };
@@ -410,14 +581,14 @@ describe('Dockerfile', () => {
     expect(instruction('WORKDIR')).toBe('/app');
   });
 
-  it("gives the keys service's volume directory to node before switching to it, so that a fresh named volume there is node's", () => {
+  it("gives the keys service's (and console-tokens') volume directory to node before switching to it, so that a fresh named volume there is node's", () => {
     const [, keys] = keysService(compose)!;
     const userAt = runtime.instructions.findIndex((candidate) => candidate.keyword === 'USER');
     const asRoot = runtime.instructions
       .slice(0, userAt)
       .filter((candidate) => candidate.keyword === 'RUN')
       .map((candidate) => candidate.args);
-    for (const { target } of volumeMounts(compose, keys)) {
+    for (const { target } of [...volumeMounts(compose, keys), ...volumeMounts(compose, compose.services['console-tokens']!)]) {
       const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
       expect(
         asRoot.some((run) => new RegExp(`mkdir (-p )?${escaped}( |$)`).test(run)),
