@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // usage: npm run bench -- [--jobs 100000] [--warmup-jobs JOBS] [--workers 2] [--payload-bytes 100] [--rounds 3]
 //          [--rate 10000 | --rate-share 0.5] [--latency-jobs 30000] [--warmup-seconds 6]
-//          [--systems jobpipe-durable,jobpipe-memory,jobpipe-replicated,raw-zeromq,raw-zeromq-packed,bullmq,
+//          [--systems jobpipe-durable,jobpipe-traced,jobpipe-memory,jobpipe-replicated,raw-zeromq,raw-zeromq-packed,bullmq,
 //                     rabbitmq,jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line,jobpipe-two-pipelines]
 //          [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable, in memory, and jobpipe-replicated: durable with every write-ahead and
-// record waiting for a replica of its Redis, JOBPIPE_REDIS_WAIT_REPLICAS=1) and the baselines in
+// record waiting for a replica of its Redis, JOBPIPE_REDIS_WAIT_REPLICAS=1; jobpipe-traced: durable with
+// tracing on, exported over OTLP/HTTP to a receiver here that discards it, 1% of jobs sampled,
+// OTEL_TRACES_SAMPLER=parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG=0.01; target within 5%
+// of jobpipe-durable's jobs/s) and the baselines in
 // bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds. Each throughput run sends
 // --warmup-jobs jobs (default: as many as --jobs) and then --jobs more: jobs/s counts those after
@@ -110,10 +113,11 @@ for (const [name, value, min] of [
 }
 if (rateShare !== undefined && !(rateShare > 0 && rateShare <= 1)) usage(`--rate-share must be a number > 0 and <= 1, got "${args['rate-share']}"`);
 /** The systems run over --rounds with the same jobs, for throughput and then latency. */
-const roundSystems = ['jobpipe-durable', 'jobpipe-memory', 'jobpipe-replicated', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
-/** How each jobpipe system runs: with Redis or not, and whether its writes wait for a replica. */
+const roundSystems = ['jobpipe-durable', 'jobpipe-traced', 'jobpipe-memory', 'jobpipe-replicated', 'raw-zeromq', 'raw-zeromq-packed', 'bullmq', 'rabbitmq'];
+/** How each jobpipe system runs: with Redis or not, whether its writes wait for a replica, whether it traces 1% of its jobs. */
 const jobpipeModes = {
   'jobpipe-durable': { durable: true },
+  'jobpipe-traced': { durable: true, traced: true },
   'jobpipe-memory': { durable: false },
   'jobpipe-replicated': { durable: true, replicated: true },
 };
@@ -151,8 +155,19 @@ const say = (line) => process.stderr.write(`${line}\n`);
  * One jobpipe run. The ventilator starts first (so workers connect at once instead of backing
  * off) and holds the batch until every worker has joined, so the clock starts with all of them.
  */
-async function runJobpipe({ durable, replicated = false, count, ratePerSecond = 0, workerEnv = () => ({}), workerCount = workers, input = {} }) {
+async function runJobpipe({
+  durable,
+  replicated = false,
+  traced = false,
+  count,
+  ratePerSecond = 0,
+  workerEnv = () => ({}),
+  workerCount = workers,
+  input = {},
+}) {
   const redis = durable ? await RedisServer.start({ appendOnly: true }) : undefined;
+  // Tracing on: every role exports to an OTLP/HTTP receiver that reads each export and drops it.
+  const otlp = traced ? await otlpSink() : undefined;
   // A replica with AOF as its master has, on the same machine: the cost of waiting for it is the
   // replication round trip and the replica's own writing.
   const replica = replicated ? await RedisServer.start({ appendOnly: true, replicaOf: redis.port }) : undefined;
@@ -167,6 +182,9 @@ async function runJobpipe({ durable, replicated = false, count, ratePerSecond = 
       JOBPIPE_LOG_LEVEL: 'warn',
       ...(redis ? { JOBPIPE_REDIS_URL: redis.url } : {}),
       ...(replica ? { JOBPIPE_REDIS_WAIT_REPLICAS: '1' } : {}),
+      ...(otlp
+        ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(TRACED_SHARE) }
+        : {}),
     },
   });
   try {
@@ -203,12 +221,37 @@ async function runJobpipe({ durable, replicated = false, count, ratePerSecond = 
         sink: Math.round(stack.sink.peakRssMb()),
         worker: Math.round(Math.max(...stack.workers.map((w) => w.peakRssMb()))),
       },
+      ...(otlp ? { exports: otlp.received } : {}),
     };
   } finally {
     await stack.stop();
     await replica?.stop();
     await redis?.stop();
+    await otlp?.close();
   }
+}
+
+/** The share of jobs jobpipe-traced samples. */
+const TRACED_SHARE = 0.01;
+
+/** An OTLP/HTTP receiver that reads every export and discards it (what jobpipe-traced exports to). */
+async function otlpSink() {
+  const { createServer } = await import('node:http');
+  const received = { requests: 0, bytes: 0 };
+  const server = createServer((request, response) => {
+    request.on('data', (chunk) => (received.bytes += chunk.length));
+    request.on('end', () => {
+      received.requests++;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{}');
+    });
+  });
+  await new Promise((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
+  return {
+    endpoint: `http://127.0.0.1:${server.address().port}`,
+    received,
+    close: () => new Promise((resolveClose) => server.close(() => resolveClose())),
+  };
 }
 
 /**
@@ -268,6 +311,7 @@ async function throughput(system) {
       if (!(seconds > 0 && seconds * 1000 <= run.wallMs))
         throw new Error(`${system}: impossible time for ${span}: ${seconds} s in a run of ${(run.wallMs / 1000).toFixed(3)} s`);
     }
+    if (run.exports) say(`${system}: ${run.exports.requests} OTLP exports, ${fmt(run.exports.bytes)} bytes`);
     return { jobsPerSecond: after.jobs / after.seconds, coldJobsPerSecond: after.warmup / after.warmupSeconds, rss: run.rss };
   }
   const counts = warmupJobs > 0 ? ['--jobs', String(warmupJobs + jobs), '--warmup-jobs', String(warmupJobs)] : ['--jobs', String(jobs)];
@@ -513,6 +557,9 @@ async function main() {
   const memoryRatios = {};
   for (const row of rows)
     if (!row.system.startsWith('jobpipe-') && row.jobs_per_s && memory) memoryRatios[row.system] = Number((memory / row.jobs_per_s.median).toFixed(2));
+  // Tracing 1% of the jobs costs at most 5% of durable's jobs/s.
+  const traced = rows.find((r) => r.system === 'jobpipe-traced');
+  if (traced && ratios[traced.system] !== undefined) traced.targets = [target('jobpipe-durable / this', ratios[traced.system], '<=', 1.05, 'x')];
   const packed = rows.find((r) => r.system === 'raw-zeromq-packed');
   if (packed && memoryRatios[packed.system] !== undefined) packed.targets = [target('jobpipe-memory / this', memoryRatios[packed.system], '>=', 0.7, 'x')];
   // Their own workloads, not the jobs above: after the ratios, so none is taken against them.
