@@ -92,7 +92,8 @@ export function fmtRate(value) {
 /** Seconds as "45 s", "3 min 20 s", "2 h 5 min". */
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
-  const s = Math.max(0, Math.round(seconds));
+  if (seconds < 10) return `${fmtNumber(Math.max(0, seconds), 1)} s`;
+  const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;

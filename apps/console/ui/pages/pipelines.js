@@ -36,12 +36,12 @@ function Row({ pipeline, onChange, onError }) {
   return html`<tr data-testid=${`pipeline-row-${pipeline.name}`}>
     <th scope="row"><a href=${`#/batches?pipeline=${encode(pipeline.name)}`}>${pipeline.name}</a></th>
     <td data-testid="pipeline-state">${pipeline.paused ? html`<span class="badge badge-paused">paused</span>` : html`<span class="badge badge-running">dispatching</span>`}${pipeline.accepting ? '' : html` <span class="badge">not taking submissions here</span>`}</td>
-    <td class="num">${fmtNumber(q.waiting)}</td>
-    <td class="num">${fmtNumber(q.active)}</td>
-    <td class="num">${fmtNumber(q.prioritized)}</td>
-    <td class="num">${fmtNumber(q.delayed)}</td>
-    <td class="num">${fmtNumber(q.completed)}</td>
-    <td class="num">${fmtNumber(q.failed)}</td>
+    <td class="num" data-testid="pipeline-queue-waiting">${fmtNumber(q.waiting)}</td>
+    <td class="num" data-testid="pipeline-queue-active">${fmtNumber(q.active)}</td>
+    <td class="num" data-testid="pipeline-queue-prioritized">${fmtNumber(q.prioritized)}</td>
+    <td class="num" data-testid="pipeline-queue-delayed">${fmtNumber(q.delayed)}</td>
+    <td class="num" data-testid="pipeline-queue-completed">${fmtNumber(q.completed)}</td>
+    <td class="num" data-testid="pipeline-queue-failed">${fmtNumber(q.failed)}</td>
     <td class="num" data-testid="pipeline-jobs-waiting">${fmtNumber(pipeline.jobsWaiting)}</td>
     <td class="num" data-testid="pipeline-workers">${fmtNumber(pipeline.workers)}</td>
     <td class="num" data-testid="pipeline-rate">${fmtRate(pipeline.jobsPerSecond)}</td>

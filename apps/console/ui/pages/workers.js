@@ -60,6 +60,6 @@ export function WorkersPage() {
       </table></div>`
           : null
     }
-    <p class="hint">Busy: jobs sent to the worker and not yet recorded (running or prefetched). Free: the further jobs it asked for.</p>
+    <p class="hint">Slots: the jobs a worker takes at once, its prefetch included (busy + free). Busy: jobs sent to it and not yet recorded (running or prefetched). Free: the further jobs it asked for. Balance: Jain's fairness index of the workers' jobs/s (1: even).</p>
   </section>`;
 }
