@@ -160,17 +160,13 @@ export function BatchPage({ id }) {
         if (status.batch !== id) return;
         setData((d) => (d ? { ...d, ...status, history: [...(d.history ?? []), { at: Date.now(), done: status.done }] } : d));
         // What the event does not carry (per-worker counts, dead letters, results): fetched
-        // again when the state or the failures change, and at most every 3 s while it runs.
+        // again when the state or the failures change, and at most every 2 s while events come.
         const last = seen.current;
         const changed = status.state !== last.state || status.failed !== last.failed;
         seen.current = { ...last, state: status.state, failed: status.failed };
-        if (changed) refresh();
-        else if (Date.now() - last.fetchedAt > 3000) {
-          seen.current.fetchedAt = Date.now();
-          reload();
-        }
+        if (changed || Date.now() - last.fetchedAt > 2000) refresh();
       },
-      [id, setData, refresh, reload],
+      [id, setData, refresh],
     ),
   );
 

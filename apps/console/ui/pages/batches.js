@@ -36,7 +36,7 @@ function Row({ batch }) {
     <td class="num" data-testid="batch-cancelled">${fmtNumber(batch.cancelled)}</td>
     <td class="num">${fmtRate(batch.jobsPerSecond)}</td>
     <td data-testid="batch-eta">${batch.state === 'running' ? fmtDuration(batch.etaSeconds) : '–'}</td>
-    <td>${fmtTime(batch.submittedAt)}</td>
+    <td class="nowrap">${fmtTime(batch.submittedAt)}</td>
     <td class="summary" data-testid="batch-summary">${batch.error ? html`<span class="error">${batch.error}</span>` : summaryText(batch.summary)}</td>
   </tr>`;
 }
