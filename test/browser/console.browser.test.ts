@@ -49,6 +49,8 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
   let server: RedisServer | undefined;
   let d: Durable;
   let base: string;
+  let consolePort: number;
+  let consoleRole: RoleProcess;
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
@@ -93,17 +95,8 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
 
   const shot = (name: string) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
 
-  beforeAll(async () => {
-    mkdirSync(screenshots, { recursive: true });
-    server = await startRedis();
-    d = await startDurable(cleanup, {
-      server,
-      pipeline: durablePipeline,
-      workers: 2,
-      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4', JOBPIPE_HEARTBEAT_MS: '250' }),
-    });
-    const consolePort = await freePort();
-    base = `http://127.0.0.1:${consolePort}`;
+  /** The console role on `consolePort`, as `jobpipe console` with only its environment. */
+  async function startConsole(): Promise<RoleProcess> {
     const role = cleanup.role(
       new RoleProcess({
         role: 'console',
@@ -112,7 +105,7 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
         env: {
           ...hostSettingsBlanked(),
           JOBPIPE_PIPELINE: `${durablePipeline},${primesPipeline}`,
-          JOBPIPE_REDIS_URL: server.url,
+          JOBPIPE_REDIS_URL: server!.url,
           JOBPIPE_REDIS_PREFIX: d.prefix,
           JOBPIPE_EVENTS_CONNECT: d.stack.endpoints.eventsConnect,
           JOBPIPE_CONSOLE_PORT: String(consolePort),
@@ -122,9 +115,26 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
         },
       }),
     );
+    await role.ready;
+    await logsOnce(role, 'ready');
+    consoleRole = role;
+    return role;
+  }
+
+  beforeAll(async () => {
+    mkdirSync(screenshots, { recursive: true });
+    server = await startRedis();
+    d = await startDurable(cleanup, {
+      server,
+      pipeline: durablePipeline,
+      workers: 2,
+      workerEnv: () => ({ JOBPIPE_CONCURRENCY: '4' }),
+    });
+    consolePort = await freePort();
+    base = `http://127.0.0.1:${consolePort}`;
     const [launched] = await Promise.all([
       puppeteer.launch({ executablePath: chromium, args: [...CHROMIUM_FLAGS, `--user-data-dir=${join(scratch, 'chromium-profile')}`] }),
-      role.ready.then(() => logsOnce(role, 'ready')),
+      startConsole(),
     ]);
     browser = launched;
     cleanup.add('chromium', () => browser.close());
@@ -309,9 +319,25 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
     expect(await number('batch-done')).toBe(5);
   });
 
+  it('follows the events again after the console restarts', async () => {
+    await open('#/batches', 'batches-table');
+    await page.evaluate(() => Object.assign(window, { sameDocument: true }));
+    await consoleRole.stop('SIGTERM', 10_000);
+    await until('the page reconnecting', () => document.querySelector('[data-testid="live-state"]')?.textContent !== '● live');
+    await startConsole();
+    await until('the page live again', () => document.querySelector('[data-testid="live-state"]')?.textContent === '● live');
+    await submit('after-restart', { jobs: 5 });
+    await until(
+      'after-restart listed done',
+      () => document.querySelector('[data-testid="batch-row-after-restart"] [data-testid="batch-state"]')?.textContent === 'done',
+    );
+    expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
+  });
+
   it('lists the batches by state, and the pipelines with their queues', async () => {
     await open('#/batches', 'batches-table');
-    for (const batch of ['live', 'to-cancel', 'dead', 'from-form']) expect(await page.$(`[data-testid="batch-row-${batch}"]`), batch).not.toBeNull();
+    for (const batch of ['live', 'to-cancel', 'dead', 'from-form', 'after-restart'])
+      expect(await page.$(`[data-testid="batch-row-${batch}"]`), batch).not.toBeNull();
     await shot('batches');
     await page.select('[data-testid="filter-state"]', 'running');
     await page.waitForSelector('[data-testid="no-batches"]', { timeout: WAIT_MS });
@@ -319,8 +345,8 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
 
     await open('#/pipelines', 'pipeline-row-durable');
     await until(
-      '4 completed durable batches',
-      () => document.querySelector('[data-testid="pipeline-row-durable"] [data-testid="pipeline-queue-completed"]')?.textContent === '4',
+      '5 completed durable batches',
+      () => document.querySelector('[data-testid="pipeline-row-durable"] [data-testid="pipeline-queue-completed"]')?.textContent === '5',
     );
     await shot('pipelines');
     expect(pageErrors).toEqual([]);
