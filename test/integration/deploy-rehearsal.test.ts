@@ -398,7 +398,8 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
   for (const [job, count] of expected) {
     const samples = up.filter((sample) => sample.metric.job === job);
     expect(samples, job).toHaveLength(count);
-    expect(new Set(samples.map((sample) => sample.metric.role)), `${job}'s role label`).toEqual(new Set([job.replace(/^jobpipe-/, '')]));
+    // A job with no target here (the console: the rehearsal does not run it) has no labels to check.
+    if (count > 0) expect(new Set(samples.map((sample) => sample.metric.role)), `${job}'s role label`).toEqual(new Set([job.replace(/^jobpipe-/, '')]));
   }
   const workerReplicas = Object.keys(POOL_REPLICAS).flatMap((pool) => replicas.get(pool) ?? []);
   expect([...expected.values()].reduce((a, b) => a + b)).toBe(2 + workerReplicas.length);

@@ -3,7 +3,7 @@
  * OpenAPI 3.1 document at /v1/openapi.json) and the web UI, until SIGTERM. See docs/console.md.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, eitherOf, loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
+import { addressError, ConfigError, eitherOf, loadConfig, redisConnectionFrom, type ConfigOf } from '@jobpipe/config';
 import { JobpipeClient } from '@jobpipe/intake';
 import { connectRoleRedis, redisAnswers } from '@jobpipe/ledger';
 import { startRole } from '@jobpipe/role-shell';
@@ -57,7 +57,13 @@ export async function runConsole(config: ConsoleConfig = loadConfig(consoleSetti
         logger,
         version,
       });
-      return Object.assign(console, {
+      return {
+        console,
+        // A port this machine refuses is named by its setting (startRole would blame the events endpoint).
+        start: () =>
+          console.start().catch((error: unknown) => {
+            throw addressError(error, consoleSettings.consolePort, `${host} port ${config.consolePort}`) ?? error;
+          }),
         ready: async () => redisAnswers(redis),
         stop: async () => {
           await console.stop();
@@ -65,10 +71,10 @@ export async function runConsole(config: ConsoleConfig = loadConfig(consoleSetti
           redis.disconnect();
         },
         endpoints: [[consoleSettings.eventsConnect, config.eventsConnect]] as const,
-      });
+      };
     },
     readyFields: (role) => ({
-      url: `http://${host.includes(':') ? `[${host}]` : host}:${role.port}/`,
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${role.console.port}/`,
       auth: tokens.open ? 'none: listening on loopback only (set JOBPIPE_CONSOLE_ADMIN_TOKENS to listen beyond it)' : 'bearer tokens',
     }),
   });

@@ -1,4 +1,4 @@
-import { addressError, type Setting } from '@jobpipe/config';
+import { AddressError, addressError, type Setting } from '@jobpipe/config';
 
 /** A setting and the endpoint it gave: what a role binds (a `-bind` flag) or connects (a `-connect` flag). */
 export type EndpointSetting = readonly [setting: Pick<Setting<unknown>, 'env' | 'flag'>, endpoint: string];
@@ -10,6 +10,8 @@ export type EndpointSetting = readonly [setting: Pick<Setting<unknown>, 'env' | 
  * of this role?), or choose another endpoint`. Any other error comes back as it is, to be rethrown.
  */
 export function endpointError(error: unknown, endpoints: readonly EndpointSetting[]): unknown {
+  // Named already (a role's own port, say).
+  if (error instanceof AddressError) return error;
   const address = (error as { address?: unknown } | undefined)?.address;
   const match = endpoints.find(([, endpoint]) => endpoint === address) ?? (endpoints.length === 1 ? endpoints[0] : undefined);
   if (!match) return error;
