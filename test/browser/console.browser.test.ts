@@ -348,7 +348,18 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
       '5 completed durable batches',
       () => document.querySelector('[data-testid="pipeline-row-durable"] [data-testid="pipeline-queue-completed"]')?.textContent === '5',
     );
+    // Pause and a rate limit on primes (no worker serves it here), then resume.
+    await page.click('[data-testid="pipeline-pause-primes"]');
+    await page.waitForSelector('[data-testid="pipeline-resume-primes"]', { timeout: WAIT_MS });
+    await page.type('[data-testid="pipeline-rate-input-primes"]', '50');
+    await page.click('[data-testid="pipeline-rate-set-primes"]');
+    await until('the limit shown', () => (document.querySelector('[data-testid="pipeline-rate-input-primes"]') as HTMLInputElement | null)?.value === '50');
+    expect((await api('GET', '/v1/pipelines/primes')).body).toMatchObject({ paused: true, rateLimit: 50 });
+    expect(await text('pipeline-state', '[data-testid="pipeline-row-primes"]')).toBe('paused');
     await shot('pipelines');
+    await page.click('[data-testid="pipeline-resume-primes"]');
+    await page.waitForSelector('[data-testid="pipeline-pause-primes"]', { timeout: WAIT_MS });
+    expect((await api('GET', '/v1/pipelines/primes')).body).toMatchObject({ paused: false });
     expect(pageErrors).toEqual([]);
   });
 });

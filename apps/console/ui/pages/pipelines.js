@@ -43,6 +43,7 @@ function Row({ pipeline, onChange, onError }) {
     <td class="num" data-testid="pipeline-queue-completed">${fmtNumber(q.completed)}</td>
     <td class="num" data-testid="pipeline-queue-failed">${fmtNumber(q.failed)}</td>
     <td class="num" data-testid="pipeline-jobs-waiting">${fmtNumber(pipeline.jobsWaiting)}</td>
+    <td class="num" data-testid="pipeline-in-flight">${fmtNumber(pipeline.inFlight)}</td>
     <td class="num" data-testid="pipeline-workers">${fmtNumber(pipeline.workers)}</td>
     <td class="num" data-testid="pipeline-rate">${fmtRate(pipeline.jobsPerSecond)}</td>
     <td><${RateLimit} key=${pipeline.rateLimit} pipeline=${pipeline} onChange=${onChange} onError=${onError} /></td>
@@ -75,7 +76,7 @@ export function PipelinesPage() {
         ? html`<p>No pipelines.</p>`
         : html`<div class="scroll"><table data-testid="pipelines-table">
           <thead>
-            <tr><th rowspan="2" scope="col">Pipeline</th><th rowspan="2" scope="col">Dispatch</th><th colspan="6" scope="colgroup">Intake queue (batches)</th><th rowspan="2" scope="col">Jobs waiting</th><th rowspan="2" scope="col">Workers</th><th rowspan="2" scope="col">Jobs/s</th><th rowspan="2" scope="col">Rate limit (jobs/s)</th><th rowspan="2" scope="col">Action</th></tr>
+            <tr><th rowspan="2" scope="col">Pipeline</th><th rowspan="2" scope="col">Dispatch</th><th colspan="6" scope="colgroup">Intake queue (batches)</th><th rowspan="2" scope="col">Jobs waiting</th><th rowspan="2" scope="col">In flight</th><th rowspan="2" scope="col">Workers</th><th rowspan="2" scope="col">Jobs/s</th><th rowspan="2" scope="col">Rate limit (jobs/s)</th><th rowspan="2" scope="col">Action</th></tr>
             <tr><th scope="col">waiting</th><th scope="col">active</th><th scope="col">prioritized</th><th scope="col">delayed</th><th scope="col">completed</th><th scope="col">failed</th></tr>
           </thead>
           <tbody>${pipelines.map((p) => html`<${Row} key=${p.name} pipeline=${p} onChange=${onChange} onError=${setActionError} />`)}</tbody>
