@@ -1,5 +1,5 @@
 import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
-import { readWorkerBoards } from '@jobpipe/ledger';
+import { readWorkerBoards, type BoardWorker } from '@jobpipe/ledger';
 import { jainIndex } from '@jobpipe/observability';
 import type { ProgressBook } from './progress-book.js';
 
@@ -13,16 +13,10 @@ export interface BatchStatus extends BatchStatusReport {
   etaSeconds: number | null;
 }
 
-export interface WorkerView {
-  id: string;
+/** A worker session as a ventilator's board has it, with the pipeline and the ventilator it serves. */
+export interface WorkerView extends BoardWorker {
   pipeline: string;
   ventilator: string;
-  held: number;
-  credit: number;
-  sent: number;
-  jobsPerSecond: number;
-  draining: boolean;
-  lastSeenAt: number;
 }
 
 export interface PipelineView {
