@@ -85,7 +85,10 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
   }
 
   async function open(hash: string, testid: string): Promise<void> {
-    await page.goto(`${base}/${hash}`, { waitUntil: 'load' });
+    // Another hash is a route change within the page; the same URL again is a reload.
+    const url = `${base}/${hash}`;
+    if (page.url() === url) await page.reload({ waitUntil: 'load' });
+    else await page.goto(url, { waitUntil: 'load' });
     // The shell first, briefly: a module that did not load fails here, saying which.
     await page.waitForSelector('[data-testid="live-state"]', { timeout: 10_000 }).catch((error: Error) => {
       throw new Error(`the UI did not start: ${error.message}; page errors: ${JSON.stringify(pageErrors)}`);
@@ -317,6 +320,21 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
     expect(page.url()).toBe(`${base}/#/batches/from-form`);
     await until('from-form done', () => document.querySelector('[data-testid="batch-state"]')?.textContent === 'done');
     expect(await number('batch-done')).toBe(5);
+  });
+
+  it("pages through a batch's results", async () => {
+    await open('#/batches/live', 'results-table');
+    const rows = () => page.$$eval('[data-testid="results-table"] tbody tr', (trs) => trs.map((tr) => tr.textContent));
+    const first = await rows();
+    expect(first).toHaveLength(20);
+    await page.click('[data-testid="results-next"]');
+    await until('page 2', () => document.querySelector('#results-title')?.textContent === 'Results, page 2');
+    await until('other results', (before: string) => document.querySelector('[data-testid="results-table"] tbody tr')?.textContent !== before, first[0]!);
+    const second = await rows();
+    expect(second).toHaveLength(20);
+    expect(second.filter((row) => first.includes(row))).toEqual([]);
+    await page.click('[data-testid="results-previous"]');
+    await until('page 1 again', () => document.querySelector('#results-title')?.textContent === 'Results, page 1');
   });
 
   it('follows the events again after the console restarts', async () => {

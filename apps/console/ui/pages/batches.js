@@ -1,5 +1,5 @@
 /** #/batches: the newest batches, filtered by state and pipeline, kept up to date by `batch` events. */
-import { useCallback } from 'preact/hooks';
+import { useCallback, useRef, useState } from 'preact/hooks';
 import { get } from '../api.js';
 import { brief, encode, fmtDuration, fmtNumber, fmtRate, fmtTime, html, Problem, ProgressBar, StateBadge, useEvent, useFetch } from './common.js';
 
@@ -13,6 +13,19 @@ export function summaryText(summary) {
   if (summary.cancelled) parts.push(`${fmtNumber(summary.cancelled)} cancelled`);
   if (summary.wallSeconds !== undefined) parts.push(fmtDuration(summary.wallSeconds));
   return `${parts.join(', ')}; answer ${brief(summary.answer, 80)}`;
+}
+
+/** The fetched list with the statuses heard since that fetch began: newer states, new batches first. */
+function withHeard(fetched, heard, since, state, pipeline) {
+  const matches = (b) => (!state || b.state === state) && (!pipeline || b.pipeline === pipeline);
+  const newer = new Map();
+  for (const [id, { status, at }] of heard) {
+    if (at < since) heard.delete(id);
+    else newer.set(id, status);
+  }
+  const known = new Set(fetched.map((b) => b.batch));
+  const added = [...newer.values()].filter((b) => !known.has(b.batch) && matches(b)).sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0));
+  return [...added, ...fetched.map((b) => newer.get(b.batch) ?? b).filter(matches)];
 }
 
 function setFilter(query, name, value) {
@@ -48,27 +61,18 @@ export function BatchesPage({ query }) {
   if (state) search.set('state', state);
   if (pipeline) search.set('pipeline', pipeline);
   const path = `/v1/batches${search.toString() ? `?${search}` : ''}`;
-  const { data, error, loading, setData } = useFetch(() => get(path), path);
+  const { data, error, loading, startedAt } = useFetch(() => get(path), path);
   const pipelines = useFetch(() => get('/v1/pipelines'));
-  const onBatch = useCallback(
-    (status) =>
-      setData((body) => {
-        if (!body) return body;
-        const list = body.batches ?? [];
-        const at = list.findIndex((b) => b.batch === status.batch);
-        const matches = (!state || status.state === state) && (!pipeline || status.pipeline === pipeline);
-        if (at >= 0) {
-          const next = list.slice();
-          if (matches) next[at] = { ...list[at], ...status };
-          else next.splice(at, 1);
-          return { ...body, batches: next };
-        }
-        return matches ? { ...body, batches: [status, ...list] } : body;
-      }),
-    [setData, state, pipeline],
-  );
+  // What the `batch` events said, drawn over the list fetched: a fetch that began before an event
+  // and ended after it must not take the newer state back.
+  const heard = useRef(new Map());
+  const [, setHeard] = useState(0);
+  const onBatch = useCallback((status) => {
+    heard.current.set(status.batch, { status, at: Date.now() });
+    setHeard((n) => n + 1);
+  }, []);
   useEvent('batch', onBatch);
-  const batches = data?.batches ?? [];
+  const batches = withHeard(data?.batches ?? [], heard.current, startedAt ?? 0, state, pipeline);
   return html`<section data-testid="page-batches">
     <h2>Batches</h2>
     <form class="filters" onSubmit=${(e) => e.preventDefault()}>

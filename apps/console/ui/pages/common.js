@@ -19,7 +19,7 @@ export function useStore(source) {
 /**
  * Fetches once when the page opens (and again when `key` changes, a token is saved or the events
  * stream comes back); live updates come from events, never from polling.
- * Returns {data, error, loading, setData, reload}.
+ * Returns {data, error, loading, startedAt (when the fetch of `data` began), setData, reload}.
  */
 export function useFetch(load, key = '') {
   const gen = useStore(generation);
@@ -27,9 +27,10 @@ export function useFetch(load, key = '') {
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let current = true;
+    const startedAt = Date.now();
     setState((previous) => ({ ...previous, loading: true }));
     load().then(
-      (data) => current && setState({ data, error: null, loading: false }),
+      (data) => current && setState({ data, error: null, loading: false, startedAt }),
       (error) => current && setState((previous) => ({ data: previous.data, error, loading: false })),
     );
     return () => {
