@@ -43,9 +43,9 @@ interface BatchStatus {
 
 describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
   const cleanup = new Cleanup();
-  const scratch = mkdtempSync(join(tmpdir(), 'jobpipe-browser-'));
-  const screenshots = join(scratch, 'screenshots');
-  const marker = join(scratch, 'broken');
+  let scratch: string;
+  let screenshots: string;
+  let marker: string;
   let server: RedisServer | undefined;
   let d: Durable;
   let base: string;
@@ -125,6 +125,9 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
   }
 
   beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'jobpipe-browser-'));
+    screenshots = join(scratch, 'screenshots');
+    marker = join(scratch, 'broken');
     mkdirSync(screenshots, { recursive: true });
     server = await startRedis();
     d = await startDurable(cleanup, {
@@ -169,7 +172,8 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
   afterAll(async () => {
     await cleanup.run();
     await stopRedis(server);
-    rmSync(join(scratch, 'chromium-profile'), { recursive: true, force: true });
+    // The screenshots stay for whoever looks at them; the browser's profile goes.
+    if (scratch) rmSync(join(scratch, 'chromium-profile'), { recursive: true, force: true });
   });
 
   it("serves the UI's page, its modules and what its import map names, with no token", async () => {
