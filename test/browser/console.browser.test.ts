@@ -6,14 +6,14 @@
  * form naming the field a pipeline's schema refuses. It writes a screenshot of each page to
  * <temp dir>/screenshots and prints that folder.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RoleProcess, type RedisServer } from '@jobpipe/launcher';
 import { durablePipeline, startDurable, startRedis, stopRedis, type Durable } from '../integration/durable-helpers.js';
-import { Cleanup, command, hostSettingsBlanked, logsOnce, primesPipeline, repoRoot } from '../integration/helpers.js';
+import { Cleanup, command, hostSettingsBlanked, logsOnce, primesPipeline } from '../integration/helpers.js';
 
 const chromium = process.env.JOBPIPE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 /** Without these, Chromium's connections are refused on the CI machines. */
@@ -150,20 +150,6 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
     page.on('response', (response) => {
       if (response.status() >= 400 && !response.url().includes('/v1/')) pageErrors.push(`${response.status()} ${response.url()}`);
     });
-    // TEMPORARY (development only): vendor modules from node_modules while the console's paths are wrong.
-    if (process.env.JOBPIPE_TEST_UI_VENDOR_FALLBACK === '1') {
-      const vendor: Record<string, string> = {
-        'preact.mjs': 'node_modules/preact/dist/preact.mjs',
-        'preact-hooks.mjs': 'node_modules/preact/hooks/dist/hooks.mjs',
-        'htm.mjs': 'node_modules/htm/dist/htm.mjs',
-      };
-      await page.setRequestInterception(true);
-      page.on('request', (request) => {
-        const file = /\/ui\/vendor\/([a-z.-]+)$/.exec(request.url())?.[1];
-        if (file && vendor[file]) void request.respond({ status: 200, contentType: 'text/javascript', body: readFileSync(join(repoRoot, vendor[file])) });
-        else void request.continue();
-      });
-    }
     page.on('dialog', (dialog) => void dialog.accept());
     writeFileSync(marker, 'job 2 of batch dead fails while this file exists\n');
     console.log(`console UI screenshots: ${screenshots}`);
