@@ -54,6 +54,8 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
+  /** Set once the page's shell did not start: the tests after that fail at once, saying why. */
+  let uiDidNotStart = '';
 
   /** The console's API, as a producer or the test sees it. */
   async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
@@ -90,8 +92,10 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
     if (page.url() === url) await page.reload({ waitUntil: 'load' });
     else await page.goto(url, { waitUntil: 'load' });
     // The shell first, briefly: a module that did not load fails here, saying which.
+    if (uiDidNotStart) throw new Error(uiDidNotStart);
     await page.waitForSelector('[data-testid="live-state"]', { timeout: 10_000 }).catch((error: Error) => {
-      throw new Error(`the UI did not start: ${error.message}; page errors: ${JSON.stringify(pageErrors)}`);
+      uiDidNotStart = `the UI did not start: ${error.message}; page errors: ${JSON.stringify(pageErrors)}`;
+      throw new Error(uiDidNotStart);
     });
     await page.waitForSelector(`[data-testid="${testid}"]`, { timeout: WAIT_MS });
   }
