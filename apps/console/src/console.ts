@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -30,12 +29,14 @@ export interface ConsoleOptions {
 }
 
 const uiRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../ui');
-const require = createRequire(import.meta.url);
-/** The front end's own modules, served from node_modules: the UI needs no CDN and works offline. */
+/**
+ * The front end's own modules, served from node_modules: the UI needs no CDN and works offline.
+ * Resolved as ES modules by their packages' export maps (preact 11's files are `.mjs`).
+ */
 const VENDOR: Record<string, string> = {
-  'preact.mjs': 'preact/dist/preact.module.js',
-  'preact-hooks.mjs': 'preact/hooks/dist/hooks.module.js',
-  'htm.mjs': 'htm/dist/htm.module.js',
+  'preact.mjs': fileURLToPath(import.meta.resolve('preact')),
+  'preact-hooks.mjs': fileURLToPath(import.meta.resolve('preact/hooks')),
+  'htm.mjs': fileURLToPath(import.meta.resolve('htm')),
 };
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -160,7 +161,7 @@ export class Console {
     app.get('/ui/vendor/:file', async (request, reply) => {
       const target = VENDOR[(request.params as { file: string }).file];
       if (!target) throw new Problem(404, 'no such file in the UI');
-      return send(require.resolve(target), reply);
+      return send(target, reply);
     });
     app.get('/ui/*', async (request, reply) => {
       const relative = (request.params as { '*': string })['*'];
