@@ -311,15 +311,21 @@ export class JobSampler {
     }
     if (!spans || !traceparents) return undefined;
     const open = spans;
+    const packed = jobs.length;
+    const close = (span: Span, error: unknown) => {
+      if (error !== undefined) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
+      span.end();
+    };
     return {
       traceparents,
       end(sent, error) {
-        for (const { seq } of sent) {
-          const span = open.get(seq);
-          if (!span) continue;
-          if (error !== undefined) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
-          span.end();
-        }
+        // The whole pack left (nearly always): its few spans, without a lookup per job.
+        if (sent.length === packed) for (const span of open.values()) close(span, error);
+        else
+          for (const { seq } of sent) {
+            const span = open.get(seq);
+            if (span) close(span, error);
+          }
       },
     };
   }
