@@ -540,6 +540,8 @@ async function main() {
     rows.push({
       system,
       jobs_per_s: jobsPerSecond,
+      // In the order of the rounds, which alternate the systems: pairs run at about the same time.
+      jobs_per_s_by_round: samples[system].map(Math.round),
       mb_per_s: { median: mb(jobsPerSecond.median), min: mb(jobsPerSecond.min), max: mb(jobsPerSecond.max) },
       ...cold,
       offered_jobs_per_s: offered,
