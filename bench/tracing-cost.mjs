@@ -25,7 +25,7 @@ const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const low = traceIdLow('4bf92f3577b34da6a3ce929d0e0e4736');
 const threshold = sampleThreshold(0.01);
 let sampled = 0;
-let since = process.cpuUsage();
+const since = process.cpuUsage();
 for (let seq = 0; seq < jobs; seq++) if (jobSampled(low, seq, threshold)) sampled++;
 const decisionNs = (cpu(since) * 1000) / jobs;
 
