@@ -80,7 +80,10 @@ export const schemas = {
       total: { ...nullable(integer()), description: 'Null while its split runs.' },
       failed: integer(),
       cancelled: integer(),
-      jobsPerSecond: { ...nullable({ type: 'number', minimum: 0 }), description: 'Over the last 30 s of progress the console saw; null when it saw none.' },
+      jobsPerSecond: {
+        ...nullable({ type: 'number', minimum: 0 }),
+        description: "A running batch's over the last 30 s of progress the console saw (null when it saw none); a done batch's over its whole run.",
+      },
       etaSeconds: nullable({ type: 'number', minimum: 0 }),
       summary: nullable(ref('BatchSummary')),
       error: { ...nullable({ type: 'string' }), description: 'Why it failed (its split threw).' },

@@ -118,7 +118,8 @@ export class Views {
   }
 
   withRate(report: BatchStatusReport): BatchStatus {
-    const rate = report.state === 'running' ? this.progress.rate(report.batch) : null;
+    // A done batch's rate is its summary's (over its whole run); a running one's, the last 30 s of its events.
+    const rate = report.state === 'running' ? this.progress.rate(report.batch) : report.state === 'done' ? (report.summary?.jobsPerSecond ?? null) : null;
     const remaining = report.total === null ? null : report.total - report.done;
     return {
       ...report,
