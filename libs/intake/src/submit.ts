@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type SpanContext } from '@opentelemetry/api';
+import type { Context, Span, SpanContext } from '@opentelemetry/api';
 import { Queue, QueueEvents } from 'bullmq';
 import {
   DEFAULT_RETENTION,
@@ -192,27 +192,35 @@ export class JobpipeClient {
     }
     const request: BatchRequest = { pipeline: pipeline.name, input, submittedAt: Date.now() };
     // A span for the submission when an OpenTelemetry SDK is active here; without one, the API's
-    // no-op tracer hands the parent's context through unchanged (or none at all).
-    const span = trace
-      .getTracer('jobpipe')
-      .startSpan(
-        `submit ${pipeline.name}`,
-        { kind: SpanKind.PRODUCER, attributes: { 'jobpipe.pipeline': pipeline.name, 'jobpipe.batch': batchId } },
-        parentContext(options),
-      );
-    const traced = span.spanContext();
-    if (isSpanContextValid(traced)) {
-      request.traceparent = traceparentOf(traced);
-      const tracestate = traced.traceState?.serialize() ?? options.tracestate;
-      if (tracestate && tracestate.length <= 512) request.tracestate = tracestate;
+    // no-op tracer hands the parent's context through unchanged (or none at all). Without the
+    // API installed (a client installed on its own), the traceparent option goes on as given.
+    const api = await openTelemetryApi();
+    let span: Span | undefined;
+    if (api) {
+      span = api.trace
+        .getTracer('jobpipe')
+        .startSpan(
+          `submit ${pipeline.name}`,
+          { kind: api.SpanKind.PRODUCER, attributes: { 'jobpipe.pipeline': pipeline.name, 'jobpipe.batch': batchId } },
+          parentContext(api, options),
+        );
+      const traced = span.spanContext();
+      if (api.isSpanContextValid(traced)) {
+        request.traceparent = traceparentOf(traced);
+        const tracestate = traced.traceState?.serialize() ?? options.tracestate;
+        if (tracestate && tracestate.length <= 512) request.tracestate = tracestate;
+      }
+    } else if (options.traceparent !== undefined && TRACEPARENT.test(options.traceparent.trim())) {
+      request.traceparent = options.traceparent.trim();
+      if (options.tracestate && options.tracestate.length <= 512) request.tracestate = options.tracestate;
     }
     try {
       await this.#queueBatch(queue, batchId, request, options);
     } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      span?.setStatus({ code: 2, message: (error as Error).message });
       throw error;
     } finally {
-      span.end();
+      span?.end();
     }
     await this.redis.sadd(this.ledger.keys.pipelines, pipeline.name);
     return batchId;
@@ -376,16 +384,30 @@ function endOf(report: BatchStatusReport): BatchSummary | undefined {
 /** BullMQ's removeOnComplete / removeOnFail for a retention in ms (0: kept, up to the newest 10,000). */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
+type OpenTelemetryApi = typeof import('@opentelemetry/api');
+let api: Promise<OpenTelemetryApi | undefined> | undefined;
+
+/** The OpenTelemetry API, loaded once, or undefined when it is not installed (it is optional here). */
+function openTelemetryApi(): Promise<OpenTelemetryApi | undefined> {
+  api ??= import('@opentelemetry/api').catch(() => undefined);
+  return api;
+}
+
 /** The context a submission's span is a child of: the `traceparent` option when valid, else the active one. */
-function parentContext(options: SubmitOptions): Context {
+function parentContext(otel: OpenTelemetryApi, options: SubmitOptions): Context {
   const match = options.traceparent === undefined ? null : TRACEPARENT.exec(options.traceparent.trim());
-  if (!match) return context.active();
-  const parent: SpanContext = { traceId: match[1]!, spanId: match[2]!, traceFlags: Number.parseInt(match[3]!, 16) & TraceFlags.SAMPLED, isRemote: true };
-  return isSpanContextValid(parent) ? trace.setSpanContext(context.active(), parent) : context.active();
+  if (!match) return otel.context.active();
+  const parent: SpanContext = {
+    traceId: match[1]!,
+    spanId: match[2]!,
+    traceFlags: Number.parseInt(match[3]!, 16) & otel.TraceFlags.SAMPLED,
+    isRemote: true,
+  };
+  return otel.isSpanContextValid(parent) ? otel.trace.setSpanContext(otel.context.active(), parent) : otel.context.active();
 }
 
 function traceparentOf(spanContext: SpanContext): string {
-  return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
+  return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & 1 ? '01' : '00'}`;
 }
 
 function keepFor(retentionMs: number): { age?: number; count: number } {
