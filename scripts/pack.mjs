@@ -2,7 +2,7 @@
 // npm run pack [-- --out DIR] [--no-build]
 //
 // Builds jobpipe and packs every package a user's project needs (each workspace that is not
-// private: the libraries, the three roles and the CLI) into one folder, ./packs by default, as the
+// private: the libraries, the roles and the CLI) into one folder, ./packs by default, as the
 // tarballs `npm publish` would upload. Then it prints the one command that installs them in
 // another project:
 //

@@ -157,6 +157,7 @@ describe('a pipeline in your own project, as the README says', () => {
           [
             'cli',
             'config',
+            'console',
             'intake',
             'launcher',
             'ledger',
