@@ -151,14 +151,16 @@ function makeHandlers({ client, pipelines, views, live, progress, openApi }: Api
           throw new Problem(422, error.message, fields.length > 0 ? fields : [{ field: 'input', message: error.message }]);
         }
       }
-      const traceparent = request.headers.traceparent;
+      // The producer's trace context (W3C), as its HTTP client sent it: the batch's jobs join its trace.
+      const { traceparent, tracestate } = request.headers;
       const batch = await client.submit(pipeline, body.input, {
         ...(body.batchId === undefined ? {} : { batchId: body.batchId }),
         ...(body.priority === undefined ? {} : { priority: body.priority }),
         ...(body.retention === undefined ? {} : { retentionMs: body.retention }),
         ...(body.deadRetention === undefined ? {} : { deadRetentionMs: body.deadRetention }),
         ...(typeof traceparent === 'string' ? { traceparent } : {}),
-      } as Parameters<JobpipeClient['submit']>[2]);
+        ...(typeof tracestate === 'string' ? { tracestate } : {}),
+      });
       live.batchChanged(batch);
       reply.code(201).header('location', `/v1/batches/${batch}`);
       return foundBatch(batch);
