@@ -141,11 +141,16 @@ export const schemas = {
   },
   Worker: {
     type: 'object',
-    required: ['id', 'pipeline', 'ventilator', 'held', 'credit', 'sent', 'jobsPerSecond', 'draining', 'lastSeenAt'],
+    required: ['id', 'pipeline', 'ventilator', 'slots', 'busy', 'held', 'credit', 'sent', 'jobsPerSecond', 'draining', 'lastSeenAt'],
     properties: {
       id: { type: 'string' },
       pipeline: { type: 'string' },
       ventilator: { type: 'string' },
+      slots: {
+        ...nullable(integer(1, 1_000_000)),
+        description: 'The jobs it runs at once, as its Credit says; null from a worker that does not say (PROTOCOL.md 3.3).',
+      },
+      busy: { ...nullable(integer()), description: 'Of its slots, how many run now at most: its held jobs, up to its slots; null without slots.' },
       held: { ...integer(), description: 'Jobs sent to it and not recorded yet: running or prefetched (its busy slots and its prefetch).' },
       credit: { ...integer(), description: 'Jobs more it asked for.' },
       sent: integer(),

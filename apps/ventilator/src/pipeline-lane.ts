@@ -26,7 +26,7 @@ export interface BatchTraceContext {
 export interface LaneBoard {
   jobsWaiting: number;
   inFlight: number;
-  workers: { key: string; id: string; held: number; credit: number; sent: number; draining: boolean; lastSeenAt: number }[];
+  workers: { key: string; id: string; slots: number | null; held: number; credit: number; sent: number; draining: boolean; lastSeenAt: number }[];
 }
 
 export interface PipelineLaneOptions {
@@ -187,6 +187,7 @@ export class PipelineLane {
       workers: [...this.#workers.sessions()].map((session) => ({
         key: session.key,
         id: session.workerId,
+        slots: session.slots ?? null,
         held: backlog.inFlight.heldBy(session.key),
         credit: Math.max(0, session.granted - session.sent - session.reserved),
         sent: session.sent,
@@ -208,8 +209,8 @@ export class PipelineLane {
   }
 
   /** A Credit's counts for this pipeline from one worker session (a lane of a version 2 Credit, or a version 1 Credit). */
-  credit(routingId: Buffer, workerId: string, granted: number, received: number, byteCredit?: ByteCredit): void {
-    this.#sessions.credit(routingId, workerId, granted, received, byteCredit);
+  credit(routingId: Buffer, workerId: string, granted: number, received: number, byteCredit?: ByteCredit, slots?: number): void {
+    this.#sessions.credit(routingId, workerId, granted, received, byteCredit, slots);
   }
 
   /** Whether a worker session grants this pipeline credit. */

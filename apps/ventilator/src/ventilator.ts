@@ -157,7 +157,7 @@ export class Ventilator {
     if (message.version === 2) {
       for (const [pipeline, lane] of Object.entries(message.pipelines)) {
         const target = this.#lanes.get(pipeline);
-        if (target) target.credit(routingId, message.worker, lane.granted, lane.received, byteCreditOf(lane));
+        if (target) target.credit(routingId, message.worker, lane.granted, lane.received, byteCreditOf(lane), lane.slots);
         else this.#refused(routingId, message.worker, 'unknown_pipeline', pipeline);
       }
       return;
@@ -166,7 +166,7 @@ export class Ventilator {
       this.#refused(routingId, message.worker, 'v1_many_pipelines');
       return;
     }
-    this.lane().credit(routingId, message.worker, message.granted, message.received, byteCreditOf(message));
+    this.lane().credit(routingId, message.worker, message.granted, message.received, byteCreditOf(message), message.slots);
   }
 
   #refused(routingId: Buffer, worker: string, reason: 'unknown_pipeline' | 'v1_many_pipelines', pipeline?: string): void {

@@ -29,7 +29,8 @@ export class WorkerBoardMaker {
           next.set(id, { at: now, finished });
           const seconds = before ? (now - before.at) / 1000 : 0;
           const jobsPerSecond = before && seconds > 0 ? Math.max(0, finished - before.finished) / seconds : 0;
-          return { ...worker, jobsPerSecond: Math.round(jobsPerSecond * 10) / 10 };
+          const busy = worker.slots === null ? null : Math.min(worker.held, worker.slots);
+          return { ...worker, busy, jobsPerSecond: Math.round(jobsPerSecond * 10) / 10 };
         }),
       };
     }

@@ -19,6 +19,8 @@ export interface WorkerSession {
   waitsForBytes: boolean;
   lastSeenAt: number;
   lastSentAt: number;
+  /** The jobs it says it runs at once (a Credit's optional `slots`): for the worker board only. */
+  slots?: number | undefined;
   draining: boolean;
   /** Drain answers waiting for the packs being written ahead for it to leave: each gets `sent` then. */
   drainWaiters: ((sent: number) => void)[];

@@ -27,10 +27,12 @@ export class WorkerSessions {
     this.#o = options;
   }
 
-  credit(routingId: Buffer, workerId: string, granted: number, received: number, byteCredit?: ByteCredit): void {
+  credit(routingId: Buffer, workerId: string, granted: number, received: number, byteCredit?: ByteCredit, slots?: number): void {
     const { workers, backlog, logger } = this.#o;
     const known = workers.get(routingId);
     const session = workers.credit(routingId, workerId, granted, received, Date.now(), byteCredit);
+    // What the worker says it runs at once: shown on the worker board, never credit.
+    session.slots = slots;
     if (!known) logger.info({ worker: workerId, credit: granted - received }, 'worker joined');
     if (workers.available(session) > 0) backlog.changed.notify();
   }

@@ -305,6 +305,8 @@ export class Worker {
               received: this.#window.received,
               grantedBytes: this.#bytes.granted,
               receivedBytes: this.#bytes.received,
+              // For operators (the console's workers), never credit: PROTOCOL.md 3.3.
+              slots: this.options.concurrency,
             },
           },
         }),

@@ -4,6 +4,10 @@ import type { RedisClient } from './scripts.js';
 /** One worker session as a ventilator publishes it for the console. */
 export interface BoardWorker {
   id: string;
+  /** The jobs it runs at once, as its Credit says; null from a worker that does not say. */
+  slots: number | null;
+  /** Of those, how many run now, at most: its held jobs, up to its slots (null without slots). */
+  busy: number | null;
   /** Jobs sent to it and not recorded yet: running, or prefetched. */
   held: number;
   /** Jobs more it asked for. */

@@ -143,6 +143,15 @@ const canonical = [
       pipelines: { primes: { granted: 8, received: 3 }, echo: { granted: 4, received: 2, grantedBytes: 33554432, receivedBytes: 2048 } },
     },
   ],
+  [
+    "Credit version 2: with each lane's slots (for operators, never credit)",
+    {
+      type: 'Credit',
+      version: 2,
+      worker: 'worker-a',
+      pipelines: { primes: { granted: 10, received: 3, slots: 4 }, echo: { granted: 3, received: 0, slots: 1 } },
+    },
+  ],
   ['Drain', { type: 'Drain', worker: 'worker-a', received: 1030 }],
   ['Drained', { type: 'Drained', sent: 1032 }],
   ['Drained: nothing was ever sent', { type: 'Drained', sent: 0 }],
@@ -309,6 +318,12 @@ const malformed = [
   ['Credit: worker is empty', credit({ worker: '' }), 'bad_fields'],
   ['Credit: worker longer than 200', credit({ worker: id201 }), 'bad_fields'],
   ['Credit: worker is a number', credit({ worker: 7 }), 'bad_fields'],
+  ['Credit: slots is 0', credit({ slots: 0 }), 'bad_fields'],
+  [
+    'Credit version 2: a lane whose slots is not an integer',
+    frame(2, t('Credit'), '{"worker":"w","pipelines":{"p":{"granted":1,"received":0,"slots":2.5}}}'),
+    'bad_fields',
+  ],
   ['Credit: granted missing', frame(1, t('Credit'), '{"worker":"w","received":0}'), 'bad_fields'],
   ['Credit version 2: a version 1 body (no pipelines)', frame(2, t('Credit'), '{"worker":"w","granted":1,"received":0}'), 'bad_fields'],
   ['Credit version 2: no pipeline listed', frame(2, t('Credit'), '{"worker":"w","pipelines":{}}'), 'bad_fields'],

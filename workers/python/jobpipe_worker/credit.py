@@ -175,4 +175,6 @@ class Lane:
             "received": self.received,
             "grantedBytes": self.granted_bytes,
             "receivedBytes": self.received_bytes,
+            # For operators (the console's workers), never credit: PROTOCOL.md 3.3.
+            "slots": self.slots,
         }

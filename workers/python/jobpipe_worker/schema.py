@@ -18,6 +18,10 @@ def _count():
     return {"minimum": 0, "maximum": MAX_COUNT, "type": "integer"}
 
 
+def _slots():
+    return {"minimum": 1, "maximum": 1000000, "type": "integer"}
+
+
 def _epoch_ms():
     return {"minimum": 0, "type": "number"}
 
@@ -67,7 +71,7 @@ def _result(ok):
 def _lane():
     return _object(
         ["granted", "received"],
-        {"granted": _count(), "received": _count(), "grantedBytes": _count(), "receivedBytes": _count()},
+        {"granted": _count(), "received": _count(), "grantedBytes": _count(), "receivedBytes": _count(), "slots": _slots()},
     )
 
 
@@ -99,7 +103,7 @@ BODY_SCHEMAS = {
     ),
     "Credit": _object(
         ["worker", "granted", "received"],
-        {"worker": _id(), "granted": _count(), "received": _count(), "grantedBytes": _count(), "receivedBytes": _count()},
+        {"worker": _id(), "granted": _count(), "received": _count(), "grantedBytes": _count(), "receivedBytes": _count(), "slots": _slots()},
     ),
     "Drain": _object(["worker", "received"], {"worker": _id(), "received": _count()}),
     "Drained": _object(["sent"], {"sent": _count()}),

@@ -31,7 +31,7 @@ class CreditWindow(unittest.TestCase):
         self.assertEqual(lane.window, 5)
         self.assertTrue(lane.wants_grant())
         self.assertTrue(lane.grant())
-        self.assertEqual(lane.credit(), {"granted": 5, "received": 0, "grantedBytes": 32 * MIB, "receivedBytes": 0})
+        self.assertEqual(lane.credit(), {"granted": 5, "received": 0, "grantedBytes": 32 * MIB, "receivedBytes": 0, "slots": 2})
         self.assertFalse(lane.wants_grant())
         self.assertFalse(lane.grant())
 

@@ -9,16 +9,24 @@ function ago(ms) {
   return s < 1 ? 'now' : `${s} s ago`;
 }
 
+/** Its slots and how many run, as its Credit says; a worker that does not say is shown by its window (held + credit). */
+function load(worker) {
+  const held = worker.held ?? 0;
+  if (worker.slots !== null && worker.slots !== undefined) return { slots: worker.slots, busy: worker.busy ?? Math.min(held, worker.slots) };
+  return { slots: held + (worker.credit ?? 0), busy: held };
+}
+
 function Row({ worker }) {
-  const slots = (worker.held ?? 0) + (worker.credit ?? 0);
-  const pct = slots > 0 ? (worker.held / slots) * 100 : 0;
+  const { slots, busy } = load(worker);
+  const pct = slots > 0 ? Math.min(100, (busy / slots) * 100) : 0;
   return html`<tr data-testid=${`worker-row-${worker.id}`}>
     <th scope="row"><code>${worker.id}</code></th>
     <td>${worker.pipeline}</td>
     <td class="num" data-testid="worker-slots">${fmtNumber(slots)}</td>
-    <td class="num" data-testid="worker-busy">${fmtNumber(worker.held)}</td>
+    <td class="num" data-testid="worker-busy">${fmtNumber(busy)}</td>
+    <td class="num" data-testid="worker-held">${fmtNumber(worker.held)}</td>
     <td class="num">${fmtNumber(worker.credit)}</td>
-    <td><div class="meter" role="img" aria-label=${`${worker.held} of ${slots} slots busy`}><div style=${{ width: `${pct}%` }}></div></div></td>
+    <td><div class="meter" role="img" aria-label=${`${busy} of ${slots} slots busy`}><div style=${{ width: `${pct}%` }}></div></div></td>
     <td class="num">${fmtNumber(worker.sent)}</td>
     <td class="num" data-testid="worker-rate">${fmtRate(worker.jobsPerSecond)}</td>
     <td>${worker.draining ? html`<span class="badge badge-paused">draining</span>` : 'serving'}</td>
@@ -33,8 +41,8 @@ export function WorkersPage() {
     useCallback((body) => setData(() => body), [setData]),
   );
   const workers = data?.workers ?? [];
-  const busy = workers.reduce((n, w) => n + (w.held ?? 0), 0);
-  const slots = workers.reduce((n, w) => n + (w.held ?? 0) + (w.credit ?? 0), 0);
+  const busy = workers.reduce((n, w) => n + load(w).busy, 0);
+  const slots = workers.reduce((n, w) => n + load(w).slots, 0);
   const rate = workers.reduce((n, w) => n + (w.jobsPerSecond ?? 0), 0);
   return html`<section data-testid="page-workers">
     <h2>Workers</h2>
@@ -55,11 +63,11 @@ export function WorkersPage() {
         ? html`<p data-testid="no-workers">No worker is connected.</p>`
         : data
           ? html`<div class="scroll"><table data-testid="workers-table">
-        <thead><tr><th scope="col">Worker</th><th scope="col">Pipeline</th><th scope="col">Slots</th><th scope="col">Busy (held)</th><th scope="col">Free (credit)</th><th scope="col">Load</th><th scope="col">Jobs sent</th><th scope="col">Jobs/s</th><th scope="col">State</th><th scope="col">Last seen</th></tr></thead>
+        <thead><tr><th scope="col">Worker</th><th scope="col">Pipeline</th><th scope="col">Slots</th><th scope="col">Busy</th><th scope="col">Held</th><th scope="col">Credit</th><th scope="col">Load</th><th scope="col">Jobs sent</th><th scope="col">Jobs/s</th><th scope="col">State</th><th scope="col">Last seen</th></tr></thead>
         <tbody>${workers.map((w) => html`<${Row} key=${`${w.id}/${w.pipeline}`} worker=${w} />`)}</tbody>
       </table></div>`
           : null
     }
-    <p class="hint">Slots: the jobs a worker takes at once, its prefetch included (busy + free). Busy: jobs sent to it and not yet recorded (running or prefetched). Free: the further jobs it asked for. Balance: Jain's fairness index of the workers' jobs/s (1: even).</p>
+    <p class="hint">Slots: the jobs a worker runs at once, as it says (a worker that does not say shows held + credit). Busy: of those, how many run now. Held: jobs sent to it and not yet recorded (running, or prefetched). Credit: the further jobs it asked for. Balance: Jain's fairness index of the workers' jobs/s (1: even).</p>
   </section>`;
 }
