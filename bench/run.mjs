@@ -42,6 +42,7 @@
 // Every latency compares stamps of one clock, CLOCK_MONOTONIC, shared by every process of the
 // host (see examples/echo and bench/baselines); a negative one, or one longer than its run, fails
 // the run (exit 1).
+import { otlpSink } from './otlp-sink.mjs';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -233,26 +234,6 @@ async function runJobpipe({
 
 /** The share of jobs jobpipe-traced samples. */
 const TRACED_SHARE = 0.01;
-
-/** An OTLP/HTTP receiver that reads every export and discards it (what jobpipe-traced exports to). */
-async function otlpSink() {
-  const { createServer } = await import('node:http');
-  const received = { requests: 0, bytes: 0 };
-  const server = createServer((request, response) => {
-    request.on('data', (chunk) => (received.bytes += chunk.length));
-    request.on('end', () => {
-      received.requests++;
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end('{}');
-    });
-  });
-  await new Promise((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
-  return {
-    endpoint: `http://127.0.0.1:${server.address().port}`,
-    received,
-    close: () => new Promise((resolveClose) => server.close(() => resolveClose())),
-  };
-}
 
 /**
  * One baseline run: its own program prints one JSON line. The baseline refuses impossible

@@ -6,7 +6,7 @@
 //   into a BatchSpanProcessor whose exporter discards, then into the OTLP/HTTP exporter sending
 //   to a receiver in this process that reads and drops each export (JSON, as the roles send).
 // CPU time (process.cpuUsage, every thread) per decision and per span, the export included.
-import { createServer } from 'node:http';
+import { otlpSink } from './otlp-sink.mjs';
 import { parseArgs } from 'node:util';
 import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -49,21 +49,12 @@ async function spanCost(processor) {
   return cpu(start) / spans;
 }
 
-const received = { requests: 0, bytes: 0 };
-const server = createServer((request, response) => {
-  request.on('data', (chunk) => (received.bytes += chunk.length));
-  request.on('end', () => {
-    received.requests++;
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end('{}');
-  });
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const sink = await otlpSink();
 const discard = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
 await spanCost(new BatchSpanProcessor(discard)); // warm-up
 const spanUs = await spanCost(new BatchSpanProcessor(discard));
-const exportedUs = await spanCost(new BatchSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${server.address().port}/v1/traces` })));
-server.close();
+const exportedUs = await spanCost(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${sink.endpoint}/v1/traces` })));
+await sink.close();
 const perJobAt1Percent = (exportedUs * 1000) / 100 + decisionNs;
 console.log(
   JSON.stringify({
@@ -71,7 +62,7 @@ console.log(
     sampledShare: sampled / jobs,
     spanUs: Number(spanUs.toFixed(1)),
     spanWithOtlpExportUs: Number(exportedUs.toFixed(1)),
-    otlpBytesPerSpan: Math.round(received.bytes / spans),
+    otlpBytesPerSpan: Math.round(sink.received.bytes / spans),
     perJobPerRoleAt1PercentNs: Math.round(perJobAt1Percent),
   }),
 );
