@@ -348,8 +348,12 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
 
   it('lists the batches by state, and the pipelines with their queues', async () => {
     await open('#/batches', 'batches-table');
-    for (const batch of ['live', 'to-cancel', 'dead', 'from-form', 'after-restart'])
-      expect(await page.$(`[data-testid="batch-row-${batch}"]`), batch).not.toBeNull();
+    // The table shows before the list's fetch has answered (rows the events brought come first).
+    await until(
+      'every batch of the run listed',
+      (ids: string[]) => ids.every((batch) => document.querySelector(`[data-testid="batch-row-${batch}"]`) !== null),
+      ['live', 'to-cancel', 'dead', 'from-form', 'after-restart'],
+    );
     await shot('batches');
     await page.select('[data-testid="filter-state"]', 'running');
     await page.waitForSelector('[data-testid="no-batches"]', { timeout: WAIT_MS });

@@ -123,8 +123,11 @@ export class JobpipeClient {
       throw /WRONG_PIPELINE/.test(error.message) ? new SubmissionError(`batch ${batchId} is not of pipeline ${pipeline}`) : error;
     });
     if (codes !== 'C') return false;
-    // Still queued: no ventilator need take it. One that has taken it (the job is locked) finds it cancelled.
-    await queued?.remove().catch(() => {});
+    // Still queued: no ventilator need take it. One that has taken it (the job is locked) finds it
+    // cancelled. A batch taken and already done (cancelled jobs end it fast) keeps its intake job:
+    // it is no longer locked, and removing it would take it off the lists.
+    const state = await queued?.getState().catch(() => undefined);
+    if (state === 'waiting' || state === 'prioritized' || state === 'delayed') await queued?.remove().catch(() => {});
     await this.#controls(pipeline).noteCancel({ batch: batchId });
     return true;
   }
