@@ -89,22 +89,28 @@ async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans
   return { server, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes };
 }
 
+/** An OTLP receiver, and a durable stack (a worker) exporting to it, sampling with parentbased_traceidratio at `ratio`. */
+async function tracedStack(ratio: string, env: Record<string, string> = {}) {
+  const otlp = await otlpReceiver();
+  const durable = await startDurable(suite.cleanup, {
+    server: suite.server,
+    pipeline: echoPipeline,
+    workers: 1,
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: ratio,
+      // Exported every 100 ms rather than every 5 s.
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      ...env,
+    },
+  });
+  return { otlp, durable };
+}
+
 describe('tracing', () => {
   it("one job's spans from the ventilator, the worker and the sink form one trace from the submitter's context", async () => {
-    const otlp = await otlpReceiver();
-    const durable = await startDurable(suite.cleanup, {
-      server: suite.server,
-      pipeline: echoPipeline,
-      workers: 1,
-      env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '1.0',
-        // Exported every 100 ms rather than every 5 s.
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-      },
-    });
+    const { otlp, durable } = await tracedStack('1.0', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
     const batchId = 'traced-1';
     await durable.client.submit(durable.pipeline, { jobs: 20 }, { batchId, traceparent: TRACEPARENT });
     const summary = await durable.done(batchId);
@@ -151,18 +157,7 @@ describe('tracing', () => {
   }, 30_000);
 
   it('samples per job at the ratio, and traces no job of a submission whose context is not sampled', async () => {
-    const otlp = await otlpReceiver();
-    const durable = await startDurable(suite.cleanup, {
-      server: suite.server,
-      pipeline: echoPipeline,
-      workers: 1,
-      env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
-        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0.25',
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-      },
-    });
+    const { otlp, durable } = await tracedStack('0.25');
     const unsampled = `00-${TRACE_ID}-${SUBMITTER_SPAN}-00`;
     await durable.client.submit(durable.pipeline, { jobs: 50 }, { batchId: 'not-sampled', traceparent: unsampled });
     await durable.client.submit(durable.pipeline, { jobs: 800 }, { batchId: 'ratio' });

@@ -107,10 +107,17 @@ function makeHandlers({ client, pipelines, views, live, progress, openApi }: Api
       ]);
     return pipeline;
   };
+  const unknownPipeline = (name: string) => new Problem(404, `pipeline ${name} is unknown`, [{ field: 'path.pipeline', message: 'is unknown' }]);
   const knownPipeline = async (name: string) => {
     const pipeline = await views.pipeline(name);
-    if (!pipeline) throw new Problem(404, `pipeline ${name} is unknown`, [{ field: 'path.pipeline', message: 'is unknown' }]);
+    if (!pipeline) throw unknownPipeline(name);
     return pipeline;
+  };
+  /** A control set on a known pipeline, then the pipeline as it is now. */
+  const control = async (name: string, change: () => Promise<void>) => {
+    if (!(await views.pipelineNames()).includes(name)) throw unknownPipeline(name);
+    await change();
+    return knownPipeline(name);
   };
   const knownBatch = async (batch: string) => {
     const info = await client.ledger.batchInfo(batch);
@@ -174,21 +181,11 @@ function makeHandlers({ client, pipelines, views, live, progress, openApi }: Api
       return { ids };
     },
 
-    pausePipeline: async (request) => {
-      await knownPipeline(p(request).pipeline);
-      await client.pause(p(request).pipeline);
-      return knownPipeline(p(request).pipeline);
-    },
-    resumePipeline: async (request) => {
-      await knownPipeline(p(request).pipeline);
-      await client.resume(p(request).pipeline);
-      return knownPipeline(p(request).pipeline);
-    },
+    pausePipeline: async (request) => control(p(request).pipeline, () => client.pause(p(request).pipeline)),
+    resumePipeline: async (request) => control(p(request).pipeline, () => client.resume(p(request).pipeline)),
     setRateLimit: async (request) => {
-      await knownPipeline(p(request).pipeline);
       const { jobsPerSecond } = request.body as { jobsPerSecond: number | null };
-      await client.setRateLimit(p(request).pipeline, jobsPerSecond ?? undefined);
-      return knownPipeline(p(request).pipeline);
+      return control(p(request).pipeline, () => client.setRateLimit(p(request).pipeline, jobsPerSecond ?? undefined));
     },
 
     listBatches: async (request) => {

@@ -117,7 +117,7 @@ export class LiveEvents {
   async #sendLists(only?: ServerResponse): Promise<void> {
     if (this.#clients.size === 0) return;
     try {
-      const [workers, pipelines] = await Promise.all([this.views.workers(), this.views.pipelines()]);
+      const { workers, pipelines } = await this.views.lists();
       const text = event('workers', workers) + event('pipelines', { pipelines });
       if (only) only.write(text);
       else this.#write(text);

@@ -1,5 +1,5 @@
-import type { BatchStatusReport, JobpipeClient } from '@jobpipe/intake';
-import { readWorkerBoards, type BoardWorker } from '@jobpipe/ledger';
+import type { BatchStatusReport, IntakeState, JobpipeClient } from '@jobpipe/intake';
+import { readWorkerBoards, type BoardWorker, type WorkerBoard } from '@jobpipe/ledger';
 import { jainIndex } from '@jobpipe/observability';
 import type { ProgressBook } from './progress-book.js';
 
@@ -32,12 +32,13 @@ export interface PipelineView {
 }
 
 /** BullMQ's states of an intake job, for each state a batch can be in (listing by state reads only those). */
-const QUEUE_STATES: Record<BatchState, ('wait' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed')[]> = {
+const QUEUE_STATES: Record<BatchState, IntakeState[]> = {
   queued: ['wait', 'prioritized', 'delayed'],
   running: ['active'],
   done: ['completed', 'active'],
   failed: ['failed'],
 };
+const ALL_STATES: IntakeState[] = ['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'];
 
 /** What the API answers, read from Redis (one read for every browser: the event stream shares them). */
 export class Views {
@@ -54,61 +55,72 @@ export class Views {
     return [...new Set([...this.accepting, ...known])].sort();
   }
 
-  async workers(): Promise<{ workers: WorkerView[]; balance: number | null }> {
-    const boards = await readWorkerBoards(this.client.redis, this.client.ledger.keys, BOARD_FRESH_MS);
+  /** The ventilators' boards of the last few seconds: where workers and their load come from. */
+  #boards(): Promise<WorkerBoard[]> {
+    return readWorkerBoards(this.client.redis, this.client.ledger.keys, BOARD_FRESH_MS);
+  }
+
+  async workers(boards?: WorkerBoard[]): Promise<{ workers: WorkerView[]; balance: number | null }> {
     const workers: WorkerView[] = [];
-    for (const board of boards)
+    for (const board of boards ?? (await this.#boards()))
       for (const [pipeline, lane] of Object.entries(board.pipelines))
         for (const worker of lane.workers) workers.push({ ...worker, pipeline, ventilator: board.ventilator });
     workers.sort((a, b) => a.pipeline.localeCompare(b.pipeline) || a.id.localeCompare(b.id));
     return { workers, balance: jainIndex(workers.map((worker) => worker.jobsPerSecond)) };
   }
 
-  async pipelines(): Promise<PipelineView[]> {
-    const [names, boards] = await Promise.all([this.pipelineNames(), readWorkerBoards(this.client.redis, this.client.ledger.keys, BOARD_FRESH_MS)]);
-    return Promise.all(
-      names.map(async (name) => {
-        const [counts, controls] = await Promise.all([
-          this.client.queue(name).getJobCounts('waiting', 'active', 'prioritized', 'delayed', 'completed', 'failed'),
-          this.client.controls(name),
-        ]);
-        let jobsWaiting = 0;
-        let inFlight = 0;
-        let workers = 0;
-        let jobsPerSecond = 0;
-        for (const board of boards) {
-          const lane = board.pipelines[name];
-          if (!lane) continue;
-          jobsWaiting += lane.jobsWaiting;
-          inFlight += lane.inFlight;
-          workers += lane.workers.length;
-          for (const worker of lane.workers) jobsPerSecond += worker.jobsPerSecond;
-        }
-        return {
-          name,
-          accepting: this.accepting.has(name),
-          paused: controls.paused,
-          rateLimit: controls.rateLimit ?? null,
-          queue: {
-            waiting: counts.waiting ?? 0,
-            active: counts.active ?? 0,
-            prioritized: counts.prioritized ?? 0,
-            delayed: counts.delayed ?? 0,
-            completed: counts.completed ?? 0,
-            failed: counts.failed ?? 0,
-          },
-          jobsWaiting,
-          inFlight,
-          workers,
-          jobsPerSecond: Math.round(jobsPerSecond * 10) / 10,
-        };
-      }),
-    );
+  async pipelines(boards?: WorkerBoard[]): Promise<PipelineView[]> {
+    const [names, read] = await Promise.all([this.pipelineNames(), boards ?? this.#boards()]);
+    return Promise.all(names.map((name) => this.#pipeline(name, read)));
+  }
+
+  /** The workers and the pipelines from one read of the boards (what the event stream sends every few seconds). */
+  async lists(): Promise<{ workers: Awaited<ReturnType<Views['workers']>>; pipelines: PipelineView[] }> {
+    const boards = await this.#boards();
+    const [workers, pipelines] = await Promise.all([this.workers(boards), this.pipelines(boards)]);
+    return { workers, pipelines };
   }
 
   async pipeline(name: string): Promise<PipelineView | undefined> {
     if (!(await this.pipelineNames()).includes(name)) return undefined;
-    return (await this.pipelines()).find((pipeline) => pipeline.name === name);
+    return this.#pipeline(name, await this.#boards());
+  }
+
+  async #pipeline(name: string, boards: WorkerBoard[]): Promise<PipelineView> {
+    const [counts, controls] = await Promise.all([
+      this.client.queue(name).getJobCounts('waiting', 'active', 'prioritized', 'delayed', 'completed', 'failed'),
+      this.client.controls(name),
+    ]);
+    let jobsWaiting = 0;
+    let inFlight = 0;
+    let workers = 0;
+    let jobsPerSecond = 0;
+    for (const board of boards) {
+      const lane = board.pipelines[name];
+      if (!lane) continue;
+      jobsWaiting += lane.jobsWaiting;
+      inFlight += lane.inFlight;
+      workers += lane.workers.length;
+      for (const worker of lane.workers) jobsPerSecond += worker.jobsPerSecond;
+    }
+    return {
+      name,
+      accepting: this.accepting.has(name),
+      paused: controls.paused,
+      rateLimit: controls.rateLimit ?? null,
+      queue: {
+        waiting: counts.waiting ?? 0,
+        active: counts.active ?? 0,
+        prioritized: counts.prioritized ?? 0,
+        delayed: counts.delayed ?? 0,
+        completed: counts.completed ?? 0,
+        failed: counts.failed ?? 0,
+      },
+      jobsWaiting,
+      inFlight,
+      workers,
+      jobsPerSecond: Math.round(jobsPerSecond * 10) / 10,
+    };
   }
 
   /** A batch's status with the rate and ETA the console measured from the sink's events. */
@@ -131,13 +143,11 @@ export class Views {
   /** The newest batches, newest first, of one pipeline or all, in one state or any. */
   async batches(options: { pipeline?: string; state?: BatchState; limit: number }): Promise<BatchStatus[]> {
     const pipelines = options.pipeline ? [options.pipeline] : await this.pipelineNames();
-    const types = options.state ? QUEUE_STATES[options.state] : (['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'] as const);
+    const states = options.state ? QUEUE_STATES[options.state] : ALL_STATES;
     const reports: BatchStatusReport[] = [];
-    for (const pipeline of pipelines) {
-      const jobs = await this.client.queue(pipeline).getJobs([...types], 0, options.limit - 1, false);
-      const found = await Promise.all(jobs.filter((job) => job?.id).map((job) => this.client.status(pipeline, job.id!)));
-      for (const report of found) if (report && (!options.state || report.state === options.state)) reports.push(report);
-    }
+    for (const pipeline of pipelines)
+      for (const report of await this.client.listOf(pipeline, states, options.limit))
+        if (!options.state || report.state === options.state) reports.push(report);
     return reports
       .sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0))
       .slice(0, options.limit)

@@ -67,9 +67,10 @@ export class Recorder {
         group.bytes += share;
       }
     }
-    if (!spans) return this.recordGroups([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));
+    const grouped = [...groups.values()].flatMap((byWorker) => [...byWorker.values()]);
+    if (!spans) return this.recordGroups(grouped);
     try {
-      await this.recordGroups([...groups.values()].flatMap((byWorker) => [...byWorker.values()]));
+      await this.recordGroups(grouped);
     } catch (error) {
       for (const span of spans) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
       throw error;

@@ -92,9 +92,14 @@ export class Backlog {
     return this.fresh.queued(batch) > 0 || this.#admittingByBatch.has(batch);
   }
 
+  /** Jobs waiting for a worker: fresh, to be sent again, and suspects. */
+  get jobsWaiting(): number {
+    return this.fresh.length + this.redeliveries.length + this.suspects.length;
+  }
+
   /** Every job out: queued, being written ahead or in flight. */
   get out(): number {
-    return this.admitting + this.inFlight.size + this.fresh.length + this.redeliveries.length + this.suspects.length;
+    return this.admitting + this.inFlight.size + this.jobsWaiting;
   }
 
   /** The payload bytes this ventilator holds: of the jobs queued, being written ahead, and in flight when kept there. */

@@ -152,7 +152,7 @@ export class PipelineLane {
     metrics.sampleGauge(metrics.workersConnected, labels, () => workers.size);
     metrics.sampleGauge(metrics.batchJobsSplit, labels, () => this.#splitter.splitSoFar);
     metrics.sampleGauge(metrics.batchesRunning, labels, () => this.#completions.size);
-    metrics.sampleGauge(metrics.jobsWaiting, labels, () => backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length);
+    metrics.sampleGauge(metrics.jobsWaiting, labels, () => backlog.jobsWaiting);
     metrics.sampleGauge(metrics.payloadBytesHeld, labels, () => backlog.bytes);
     metrics.sampleGaugeSeries(metrics.freshJobsWaiting, () =>
       [...backlog.fresh.waitingByPriority()].map(([priority, jobs]) => [
@@ -182,7 +182,7 @@ export class PipelineLane {
   board(): LaneBoard {
     const backlog = this.#backlog;
     return {
-      jobsWaiting: backlog.fresh.length + backlog.redeliveries.length + backlog.suspects.length,
+      jobsWaiting: backlog.jobsWaiting,
       inFlight: backlog.inFlight.size,
       workers: [...this.#workers.sessions()].map((session) => ({
         key: session.key,

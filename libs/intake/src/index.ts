@@ -9,7 +9,7 @@
  * ```
  */
 export { JobpipeClient, SubmissionError, validateInput } from './submit.js';
-export type { SubmitOptions, BatchState, BatchStatusReport } from './submit.js';
+export type { SubmitOptions, BatchState, BatchStatusReport, IntakeState } from './submit.js';
 export { SingleJobsClient } from './single-jobs-client.js';
 export type { AddOptions, BulkJob, JobReport, JobState } from './single-jobs-client.js';
 export { startIntake, intakeTimings } from './intake-worker.js';

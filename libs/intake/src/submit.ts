@@ -12,7 +12,7 @@ import {
   type ResultsPage,
 } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
-import type { BatchSummary } from '@jobpipe/protocol';
+import { MAX_TRACESTATE_LENGTH, TRACEPARENT_PATTERN, type BatchSummary } from '@jobpipe/protocol';
 import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
 import { cancelJobs, SingleJobsClient, singleJobOf, type AddOptions, type BulkJob, type JobReport } from './single-jobs-client.js';
 import { SubmissionError } from './submission-error.js';
@@ -51,6 +51,10 @@ export interface BatchResult {
 }
 
 export type BatchState = 'queued' | 'running' | 'done' | 'failed';
+
+/** The BullMQ states an intake job (a submitted batch) can be listed in. */
+export type IntakeState = 'wait' | 'prioritized' | 'delayed' | 'active' | 'completed' | 'failed';
+const INTAKE_STATES: readonly IntakeState[] = ['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'];
 
 export interface BatchStatusReport {
   batch: string;
@@ -211,11 +215,11 @@ export class JobpipeClient {
       if (api.isSpanContextValid(traced)) {
         request.traceparent = traceparentOf(traced);
         const tracestate = traced.traceState?.serialize() ?? options.tracestate;
-        if (tracestate && tracestate.length <= 512) request.tracestate = tracestate;
+        if (tracestate && tracestate.length <= MAX_TRACESTATE_LENGTH) request.tracestate = tracestate;
       }
     } else if (options.traceparent !== undefined && TRACEPARENT.test(options.traceparent.trim())) {
       request.traceparent = options.traceparent.trim();
-      if (options.tracestate && options.tracestate.length <= 512) request.tracestate = options.tracestate;
+      if (options.tracestate && options.tracestate.length <= MAX_TRACESTATE_LENGTH) request.tracestate = options.tracestate;
     }
     try {
       await this.#queueBatch(queue, batchId, request, options);
@@ -271,15 +275,19 @@ export class JobpipeClient {
   /** The newest batches of every pipeline ever submitted to, newest first. */
   async list(limit = 20): Promise<BatchStatusReport[]> {
     const reports: BatchStatusReport[] = [];
-    for (const pipeline of await this.redis.smembers(this.ledger.keys.pipelines)) {
-      const jobs = await this.queue(pipeline).getJobs(['wait', 'prioritized', 'delayed', 'active', 'completed', 'failed'], 0, limit - 1, false);
-      for (const job of jobs) {
-        if (!job?.id) continue;
-        const info = await this.ledger.batchInfo(job.id);
-        reports.push(report(job.id, pipeline, await job.getState(), job.data as BatchRequest, info, job.failedReason ?? null, job.returnvalue));
-      }
-    }
+    for (const pipeline of await this.redis.smembers(this.ledger.keys.pipelines)) reports.push(...(await this.listOf(pipeline, INTAKE_STATES, limit)));
     return reports.sort((a, b) => (b.submittedAt ?? 0) - (a.submittedAt ?? 0)).slice(0, limit);
+  }
+
+  /** The newest `limit` batches of one pipeline whose intake jobs are in these BullMQ states, each read once. */
+  async listOf(pipeline: string, states: readonly IntakeState[], limit: number): Promise<BatchStatusReport[]> {
+    const reports: BatchStatusReport[] = [];
+    for (const job of await this.queue(pipeline).getJobs([...states], 0, limit - 1, false)) {
+      if (!job?.id) continue;
+      const info = await this.ledger.batchInfo(job.id);
+      reports.push(report(job.id, pipeline, await job.getState(), job.data as BatchRequest, info, job.failedReason ?? null, job.returnvalue));
+    }
+    return reports;
   }
 
   /**
@@ -384,8 +392,7 @@ function endOf(report: BatchStatusReport): BatchSummary | undefined {
   return report.state === 'done' && report.summary ? report.summary : undefined;
 }
 
-/** BullMQ's removeOnComplete / removeOnFail for a retention in ms (0: kept, up to the newest 10,000). */
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
 
 type OpenTelemetryApi = typeof import('@opentelemetry/api');
 let api: Promise<OpenTelemetryApi | undefined> | undefined;
@@ -398,12 +405,13 @@ function openTelemetryApi(): Promise<OpenTelemetryApi | undefined> {
 
 /** The context a submission's span is a child of: the `traceparent` option when valid, else the active one. */
 function parentContext(otel: OpenTelemetryApi, options: SubmitOptions): Context {
-  const match = options.traceparent === undefined ? null : TRACEPARENT.exec(options.traceparent.trim());
-  if (!match) return otel.context.active();
+  const traceparent = options.traceparent?.trim();
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return otel.context.active();
+  // 00-<trace id>-<span id>-<flags>, each at its place (the pattern checked them).
   const parent: SpanContext = {
-    traceId: match[1]!,
-    spanId: match[2]!,
-    traceFlags: Number.parseInt(match[3]!, 16) & otel.TraceFlags.SAMPLED,
+    traceId: traceparent.slice(3, 35),
+    spanId: traceparent.slice(36, 52),
+    traceFlags: Number.parseInt(traceparent.slice(53, 55), 16) & otel.TraceFlags.SAMPLED,
     isRemote: true,
   };
   return otel.isSpanContextValid(parent) ? otel.trace.setSpanContext(otel.context.active(), parent) : otel.context.active();
@@ -413,6 +421,7 @@ function traceparentOf(spanContext: SpanContext): string {
   return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & 1 ? '01' : '00'}`;
 }
 
+/** BullMQ's removeOnComplete / removeOnFail for a retention in ms (0: kept, up to the newest 10,000). */
 function keepFor(retentionMs: number): { age?: number; count: number } {
   return retentionMs > 0 ? { age: Math.ceil(retentionMs / 1000), count: 10_000 } : { count: 10_000 };
 }

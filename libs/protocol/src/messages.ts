@@ -86,9 +86,9 @@ export const ResultsSchema = Type.Object({
   results: Type.Array(ResultSchema, { minItems: 1 }),
 });
 
-/** `grantedBytes` and `receivedBytes` come together or not at all: a credit in message bytes as well as in jobs (PROTOCOL.md 4a). */
 /** How many jobs a worker runs at once (per pipeline in version 2): for operators only, never credit (PROTOCOL.md 3.3). */
 const Slots = Type.Integer({ minimum: 1, maximum: 1_000_000 });
+/** `grantedBytes` and `receivedBytes` come together or not at all: a credit in message bytes as well as in jobs (PROTOCOL.md 4a). */
 export const CreditSchema = Type.Object({
   worker: Id,
   granted: Count,
