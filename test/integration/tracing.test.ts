@@ -13,6 +13,7 @@ import { echoPipeline, runCli, waitFor } from './helpers.js';
 import { durableSuite, startDurable, uniquePrefix } from './durable-helpers.js';
 import { JobpipeClient, type BatchRequest } from '@jobpipe/intake';
 import { Redis } from 'ioredis';
+import { jobSampled, sampleThreshold, traceIdLow } from '@jobpipe/observability';
 
 const suite = durableSuite('tracing');
 
@@ -141,17 +142,18 @@ describe('tracing', () => {
     expect(record.parentSpanId).toBe(handle.spanId);
     expect(new Set([batchSpan!.spanId, dispatch.spanId, handle.spanId, record.spanId]).size).toBe(4);
     expect(handle.attributes['jobpipe.ok']).toBe(true);
-    // Every job of the batch was traced, once in each role.
-    await waitFor(
-      'all 20 jobs traced in the sink',
-      () => otlp.spans.filter((s) => s.service === 'jobpipe-sink' && s.attributes['jobpipe.batch'] === batchId).length >= 20,
-      10_000,
-    );
-    for (const service of ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink']) {
-      const seqs = otlp.spans
+    // Every job of the batch was traced, once in each role. Each process exports on its own
+    // schedule, so the ventilator's last spans may come after the sink's: wait for all three.
+    const seqsOf = (service: string) =>
+      otlp.spans
         .filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batchId && typeof s.attributes['jobpipe.seq'] === 'number')
         .map((s) => s.attributes['jobpipe.seq']);
+    const services = ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink'];
+    await waitFor('all 20 jobs traced in each role', () => services.every((service) => new Set(seqsOf(service)).size >= 20), 10_000);
+    for (const service of services) {
+      const seqs = seqsOf(service);
       expect(new Set(seqs).size, service).toBe(20);
+      expect(seqs.length, `${service}: one span per job`).toBe(20);
     }
     expect([...otlp.contentTypes].every((type) => type.startsWith('application/json'))).toBe(true);
   }, 30_000);
@@ -169,23 +171,27 @@ describe('tracing', () => {
           .filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batch && typeof s.attributes['jobpipe.seq'] === 'number')
           .map((s) => s.attributes['jobpipe.seq']),
       );
-    // The sink's spans come last: once it has one per job the ventilator traced, all are in.
+    // Which jobs are sampled follows from the batch's trace id (jobSampled): wait until each role
+    // has exported exactly those, as each exports on its own schedule.
+    let root: (typeof otlp.spans)[number] | undefined;
+    let expected = new Set<number>();
     await waitFor(
-      'the record spans of every traced job',
+      'the spans of every sampled job in each role',
       () => {
-        const dispatched = seqsOf('jobpipe-ventilator', 'ratio');
-        return dispatched.size > 0 && seqsOf('jobpipe-sink', 'ratio').size === dispatched.size;
+        root ??= otlp.spans.find((s) => s.attributes['jobpipe.batch'] === 'ratio' && s.name.startsWith('batch '));
+        if (!root) return false;
+        const low = traceIdLow(root.traceId);
+        const threshold = sampleThreshold(0.25);
+        expected = new Set(Array.from({ length: 800 }, (_, seq) => seq).filter((seq) => jobSampled(low, seq, threshold)));
+        return ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink'].every((service) => seqsOf(service, 'ratio').size >= expected.size);
       },
       10_000,
     );
-    const traced = seqsOf('jobpipe-ventilator', 'ratio');
     // About a quarter of the 800 jobs (200; 150-250 is more than 4 standard deviations each way).
-    expect(traced.size).toBeGreaterThan(150);
-    expect(traced.size).toBeLessThan(250);
-    expect(seqsOf('jobpipe-worker', 'ratio')).toEqual(traced);
-    expect(seqsOf('jobpipe-sink', 'ratio')).toEqual(traced);
+    expect(expected.size).toBeGreaterThan(150);
+    expect(expected.size).toBeLessThan(250);
+    for (const service of ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink']) expect(seqsOf(service, 'ratio'), service).toEqual(expected);
     // Submitted without a context: the batch's span is the root of a trace of its own.
-    const root = otlp.spans.find((s) => s.attributes['jobpipe.batch'] === 'ratio' && s.name.startsWith('batch '));
     expect(root?.parentSpanId).toBeUndefined();
     // The submitter said "not sampled": no span of that batch anywhere.
     expect(otlp.spans.filter((s) => s.attributes['jobpipe.batch'] === 'not-sampled')).toEqual([]);
