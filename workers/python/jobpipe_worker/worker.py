@@ -19,6 +19,7 @@ from .api import JobContext, NonRetryableError
 from .codec import DecodeError, decode, encode_body
 from .config import ConfigError
 from .credit import SAMPLE_S, FixedPrefetch, Lane, MeasuredPrefetch
+from .handshakes import HandshakeWatch
 from .packing import error_of, pack_results
 
 ACCEPTED = ("Jobs", "Drained", "Cancel")  # what a worker DEALER accepts (PROTOCOL.md section 1)
@@ -169,12 +170,18 @@ class Worker:
         self.push = self.context.socket(zmq.PUSH)
         self.push.setsockopt(zmq.LINGER, RESULTS_LINGER_MS)
         settings = self.settings
+        public_key = None
         if settings.curve_server_key:
             secret = settings.curve_secret.encode("ascii")
+            public_key = zmq.curve_public(secret).decode("ascii")
             for sock in (self.dealer, self.push):
                 sock.setsockopt(zmq.CURVE_SERVERKEY, settings.curve_server_key.encode("ascii"))
                 sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
-                sock.setsockopt(zmq.CURVE_PUBLICKEY, zmq.curve_public(secret))
+                sock.setsockopt(zmq.CURVE_PUBLICKEY, public_key.encode("ascii"))
+        # A refused handshake is never retried by libzmq: the watches reconnect (handshakes.py).
+        self.jobs_watch = HandshakeWatch(self.dealer, settings.jobs_connect, "jobs", public_key, self.logger)
+        self.results_watch = HandshakeWatch(self.push, settings.results_connect, "results", public_key, self.logger)
+        self.watches = {watch.start(): watch for watch in (self.jobs_watch, self.results_watch)}
         for sock, name, endpoint in ((self.dealer, "JOBPIPE_JOBS_CONNECT", settings.jobs_connect), (self.push, "JOBPIPE_RESULTS_CONNECT", settings.results_connect)):
             try:
                 sock.connect(endpoint)
@@ -184,9 +191,13 @@ class Worker:
         self.poller = zmq.Poller()
         self.poller.register(self.dealer, zmq.POLLIN)
         self.poller.register(self.wake_read, zmq.POLLIN)
+        for monitor in self.watches:
+            self.poller.register(monitor, zmq.POLLIN)
         self.push_waiting = False  # registered for POLLOUT: results are waiting for the sink
 
     def _close_sockets(self, flush):
+        for watch in self.watches.values():
+            watch.stop()  # before term(): an open monitor would hold it up
         self.dealer.close(linger=0)
         self.push.close(linger=RESULTS_LINGER_MS if flush else 0)
         self.context.term()
@@ -273,6 +284,10 @@ class Worker:
                     self._read_dealer()
                 if self.wake_read in events:
                     self._drain_wake_pipe()
+                for monitor, watch in self.watches.items():
+                    if monitor in events:
+                        watch.read_events()
+                    watch.retry_if_due(time.monotonic())
                 self._take_outcomes()
                 if self.signals >= 2:
                     self.logger.warn("second signal: exiting without draining")
@@ -307,6 +322,7 @@ class Worker:
 
     def _poll_ms(self, now):
         due = [MAX_POLL_MS / 1000]
+        due.extend(retry for retry in (watch.retry_in(now) for watch in self.watches.values()) if retry is not None)
         if self.last_beat is not None:
             # Overdue only when the last send failed (not connected): retry soon, not in a spin.
             beat_in = self.last_beat + self.heartbeat - now
@@ -461,6 +477,11 @@ class Worker:
                 self._start_thread(runner)
 
     def _flush_results(self):
+        if self.results_watch.refused:
+            # Kept until the sink admits this worker: sent now, they would queue on a connection
+            # whose next refusal drops them.
+            self._want_push_writable(False)
+            return
         for pipeline, box in self.outbox.items():
             if not box:
                 continue
@@ -481,7 +502,9 @@ class Worker:
             del box[:sent]
             if pipeline in self.runners:
                 self.metrics.set("jobpipe_worker_jobs_held", self.runners[pipeline].lane.held, pipeline=pipeline)
-        waiting = any(self.outbox.values())
+        self._want_push_writable(any(self.outbox.values()))
+
+    def _want_push_writable(self, waiting):
         if waiting != self.push_waiting:
             self.push_waiting = waiting
             if waiting:

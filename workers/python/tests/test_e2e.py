@@ -28,15 +28,17 @@ PREFETCH = 2
 class Deployment:
     """A fake ventilator and sink, and a worker process connected to them."""
 
-    def __init__(self, curve_secret=None, **env):
-        self.context = zmq.Context()
+    def __init__(self, curve_secret=None, context=None, **env):
+        # A context of the test's own when a ZAP handler must be bound in it before the servers.
+        self.context = context or zmq.Context()
         self.router = self.context.socket(zmq.ROUTER)
         self.pull = self.context.socket(zmq.PULL)
-        for sock in (self.router, self.pull):
+        for sock, domain in ((self.router, b"jobpipe-jobs"), (self.pull, b"jobpipe-results")):
             sock.setsockopt(zmq.LINGER, 0)
             if curve_secret is not None:
                 sock.setsockopt(zmq.CURVE_SERVER, 1)
                 sock.setsockopt(zmq.CURVE_SECRETKEY, curve_secret)
+                sock.setsockopt(zmq.ZAP_DOMAIN, domain)  # tells a ZAP handler which socket asks
         jobs_port = self.router.bind_to_random_port("tcp://127.0.0.1")
         results_port = self.pull.bind_to_random_port("tcp://127.0.0.1")
         full_env = dict(os.environ)
