@@ -1,19 +1,32 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '@jobpipe/config';
 
+/** Which files each role needs (SECURITY.md, "Who can do what with which key"): what `--by-role` writes. */
+export const ROLE_FILES: Readonly<Record<string, readonly string[]>> = {
+  ventilator: ['server.secret', 'clients.allow', 'link.secret'],
+  sink: ['server.secret', 'clients.allow', 'link.public', 'events.public'],
+  worker: ['server.public', 'client-1.secret'],
+  events: ['server.public', 'events.secret'],
+};
+
 /**
  * `jobpipe keys`: CURVE key pairs in the Z85 form zeromq uses. With `--out DIR` it writes a whole
- * deployment's keys as files, ready to mount as Kubernetes or compose secrets.
+ * deployment's keys as files, ready to mount as Kubernetes or compose secrets, and with
+ * `--by-role` a directory per role holding only that role's files.
  */
 export function keysCommand(): Command {
   return new Command('keys')
     .description('generate CURVE key pairs (Z85) for encrypted, authenticated sockets')
-    .option('--out <dir>', 'write server.secret, server.public, client-N.secret, client-N.public and clients.allow into this directory')
+    .option(
+      '--out <dir>',
+      "write server.*, link.* (the ventilator's link to the sink), events.* (events followers: the console), client-N.* (workers) and clients.allow into this directory",
+    )
     .option('--clients <n>', 'client key pairs to write with --out (one per worker, or one that all workers share)', clientCount, 1)
-    .option('--keep', 'with --out: leave keys that exist already as they are, instead of refusing')
-    .action(async (options: { out?: string; clients: number; keep?: boolean }) => {
+    .option('--by-role', 'with --out: also write ventilator/, sink/, worker/ and events/ holding only the files each of them needs')
+    .option('--keep', 'with --out: keep the keys that exist already, make only the missing ones, instead of refusing')
+    .action(async (options: { out?: string; clients: number; keep?: boolean; byRole?: boolean }) => {
       const { curveKeyPair } = await import('zeromq');
       if (!options.out) {
         const pair = curveKeyPair();
@@ -21,40 +34,81 @@ export function keysCommand(): Command {
         return;
       }
       const dir = resolve(options.out);
-      if (existsSync(join(dir, 'server.secret'))) {
-        if (options.keep) {
-          process.stdout.write(`keys in ${dir} exist already; kept as they are\n`);
-          return;
-        }
-        throw new ConfigError('', 'out', `${dir} holds keys already (server.secret); remove them or pass --keep`);
-      }
+      const complete = existsSync(join(dir, 'server.secret'));
+      if (complete && !options.keep) throw new ConfigError('', 'out', `${dir} holds keys already (server.secret); remove them or pass --keep`);
       makeDirectory(dir, 0o700);
+      const has = (name: string) => existsSync(join(dir, name));
       const write = (name: string, key: string, secret: boolean) => writeFileSync(join(dir, name), `${key}\n`, { mode: secret ? 0o600 : 0o644 });
-      const server = curveKeyPair();
-      write('server.public', server.publicKey, false);
-      const clients: string[] = [];
-      for (let n = 1; n <= options.clients; n++) {
-        const client = curveKeyPair();
-        write(`client-${n}.public`, client.publicKey, false);
-        write(`client-${n}.secret`, client.secretKey, true);
-        clients.push(`${client.publicKey}  client-${n}`);
+      const made: string[] = [];
+      /** A key pair `<name>.secret`/`<name>.public`, unless both are there (--keep). */
+      const pair = (name: string) => {
+        if (has(`${name}.secret`) && has(`${name}.public`)) return;
+        const keys = curveKeyPair();
+        write(`${name}.public`, keys.publicKey, false);
+        write(`${name}.secret`, keys.secretKey, true);
+        made.push(name);
+      };
+      // A set written before link and events keys existed is completed; the rest is kept.
+      if (!complete) {
+        const clients: string[] = [];
+        for (let n = 1; n <= options.clients; n++) {
+          pair(`client-${n}`);
+          clients.push(`${readFileSync(join(dir, `client-${n}.public`), 'utf8').trim()}  client-${n}`);
+        }
+        writeFileSync(join(dir, 'clients.allow'), `${clients.join('\n')}\n`, { mode: 0o644 });
       }
-      writeFileSync(join(dir, 'clients.allow'), `${clients.join('\n')}\n`, { mode: 0o644 });
-      // Last: its presence marks a complete set (see --keep).
-      write('server.secret', server.secretKey, true);
+      pair('link');
+      pair('events');
+      if (!complete) {
+        const server = curveKeyPair();
+        write('server.public', server.publicKey, false);
+        // Last: its presence marks a complete set (see --keep).
+        write('server.secret', server.secretKey, true);
+        made.unshift('server');
+      }
+      if (options.byRole) writeRoleDirectories(dir);
       process.stdout.write(
         [
-          `wrote a server key pair and ${options.clients} client key pair${options.clients === 1 ? '' : 's'} to ${dir}`,
-          'ventilator and sink:',
+          complete && made.length === 0
+            ? `keys in ${dir} exist already; kept as they are`
+            : complete
+              ? `keys in ${dir} kept; made the missing ${made.join(', ')} key pair${made.length === 1 ? '' : 's'}`
+              : `wrote the server, link and events key pairs and ${options.clients} client key pair${options.clients === 1 ? '' : 's'} to ${dir}`,
+          ...(options.byRole
+            ? [
+                `each role's files in ${Object.keys(ROLE_FILES)
+                  .map((role) => `${role}/`)
+                  .join(', ')}`,
+              ]
+            : []),
+          'ventilator:',
           `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${join(dir, 'server.secret')}`,
           `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${join(dir, 'clients.allow')}`,
+          `  JOBPIPE_CURVE_LINK_SECRET_FILE=${join(dir, 'link.secret')}`,
+          'sink:',
+          `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${join(dir, 'server.secret')}`,
+          `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${join(dir, 'clients.allow')}`,
+          `  JOBPIPE_CURVE_LINK_KEYS_FILE=${join(dir, 'link.public')}`,
+          `  JOBPIPE_CURVE_EVENTS_KEYS_FILE=${join(dir, 'events.public')}`,
           'worker:',
           `  JOBPIPE_CURVE_SERVER_KEY_FILE=${join(dir, 'server.public')}`,
           `  JOBPIPE_CURVE_SECRET_FILE=${join(dir, 'client-1.secret')}`,
+          'console, jobpipe submit --wait (events only):',
+          `  JOBPIPE_CURVE_SERVER_KEY_FILE=${join(dir, 'server.public')}`,
+          `  JOBPIPE_CURVE_SECRET_FILE=${join(dir, 'events.secret')}`,
           '',
         ].join('\n'),
       );
     });
+}
+
+/** DIR/<role>/ with copies of that role's files only, rewritten from the flat set each time. */
+function writeRoleDirectories(dir: string): void {
+  for (const [role, files] of Object.entries(ROLE_FILES)) {
+    const roleDir = join(dir, role);
+    makeDirectory(roleDir, 0o700);
+    for (const file of files) copyFileSync(join(dir, file), join(roleDir, file));
+  }
 }
 
 function clientCount(raw: string): number {

@@ -20,9 +20,18 @@ afterAll(() => cleanup.run());
 const server = curveKeyPair();
 const allowed = curveKeyPair();
 const stranger = curveKeyPair();
-const serverEnv = { JOBPIPE_CURVE_SERVER_SECRET: server.secretKey, JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey };
+const link = curveKeyPair();
+const follower = curveKeyPair();
+const serverEnv = {
+  JOBPIPE_CURVE_SERVER_SECRET: server.secretKey,
+  JOBPIPE_CURVE_CLIENT_KEYS: allowed.publicKey,
+  JOBPIPE_CURVE_LINK_SECRET: link.secretKey,
+  JOBPIPE_CURVE_LINK_KEYS: link.publicKey,
+  JOBPIPE_CURVE_EVENTS_KEYS: follower.publicKey,
+};
 const clientEnv = (pair: { secretKey: string }) => ({ JOBPIPE_CURVE_SERVER_KEY: server.publicKey, JOBPIPE_CURVE_SECRET: pair.secretKey });
-const allowedClient = { serverKey: server.publicKey, secretKey: allowed.secretKey };
+/** The test's own subscriber to the sink's events: an events-only key. */
+const followerClient = { serverKey: server.publicKey, secretKey: follower.secretKey };
 const secretPipeline = `${repoRoot}/test/integration/fixtures/secret.mjs`;
 const MARKER = 'TOP-SECRET-PAYLOAD';
 
@@ -77,13 +86,15 @@ describe('CURVE', () => {
       input: { jobs },
       batchId: 'curve-refused',
       env: { ...serverEnv, ...clientEnv(allowed) },
-      curve: allowedClient,
+      curve: followerClient,
     });
     const summary = events.completed('curve-refused', 60_000);
-    // A real worker with a key the servers do not know, and one with no keys at all.
+    // Real workers with a key the servers do not know, with no keys at all, and with the keys of
+    // other roles: the server's own pair, the ventilator's link pair, the events-only pair.
     const strangerWorker = await stack.addWorker(clientEnv(stranger));
     const plainWorker = await stack.addWorker({ JOBPIPE_CURVE_SERVER_KEY: '', JOBPIPE_CURVE_SECRET: '' });
-    await Promise.all([strangerWorker.ready, plainWorker.ready]);
+    const impostors = await Promise.all([server, link, follower].map((pair) => stack.addWorker(clientEnv(pair))));
+    await Promise.all([strangerWorker.ready, plainWorker.ready, ...impostors.map((worker) => worker.ready)]);
 
     // Raw sockets with the stranger's key: one asks for jobs, one forges results for this batch.
     const beggar = cleanup.socket(
@@ -121,22 +132,39 @@ describe('CURVE', () => {
     attempt(() => plainForger.send(forged));
     attempt(() => beggar.send(encode({ type: 'Credit', worker: 'beggar', granted: 100, received: 0 })));
 
-    // Both servers refused the stranger's key (its worker's two sockets and the raw ones).
+    // Each refusal is counted by reason: the keys no list of that socket holds (the stranger's
+    // worker and raw sockets, and the three impostors on jobs; the sink admits the link key on
+    // results), and the worker in the clear.
     const ventilatorUrl = stack.ventilator!.url('/metrics');
     const sinkUrl = stack.sink.url('/metrics');
-    const refused = async (url: string, role: string) => metricValue(await fetchText(url), 'jobpipe_handshakes_refused_total', { role }) ?? 0;
-    await waitFor('the ventilator to refuse the stranger', async () => (await refused(ventilatorUrl, 'ventilator')) >= 2);
-    await waitFor('the sink to refuse the stranger', async () => (await refused(sinkUrl, 'sink')) >= 2);
+    const refused = async (url: string, role: string, reason: string) =>
+      metricValue(await fetchText(url), 'jobpipe_handshakes_refused_total', { role, reason }) ?? 0;
+    await waitFor('the ventilator to refuse the stranger and the impostors', async () => (await refused(ventilatorUrl, 'ventilator', 'unknown_key')) >= 5);
+    await waitFor('the sink to refuse the stranger', async () => (await refused(sinkUrl, 'sink', 'unknown_key')) >= 2);
+    await waitFor('the ventilator to count the worker in the clear', async () => (await refused(ventilatorUrl, 'ventilator', 'wrong_mechanism')) >= 1);
+    await waitFor('the sink to count the peers in the clear', async () => (await refused(sinkUrl, 'sink', 'wrong_mechanism')) >= 2);
     await sleep(1000);
     const ventilatorMetrics = await fetchText(ventilatorUrl);
     expect(metricValue(ventilatorMetrics, 'jobpipe_jobs_dispatched_total') ?? 0).toBe(0);
     expect(metricValue(ventilatorMetrics, 'jobpipe_workers_connected')).toBe(0);
     expect(received).toEqual([]);
-    for (const worker of [strangerWorker, plainWorker]) {
+    for (const worker of [strangerWorker, plainWorker, ...impostors]) {
       expect(metricValue(await fetchText(worker.url('/metrics')), 'jobpipe_job_duration_seconds_count') ?? 0).toBe(0);
     }
-    const refusedLog = await logsOnce(stack.ventilator!, 'refused a CURVE client whose key is not allowed');
-    expect(refusedLog[0]).toMatchObject({ publicKey: stranger.publicKey });
+    const refusedLog = await logsOnce(stack.ventilator!, 'refused a CURVE client whose key is not allowed on this socket', 4);
+    expect(refusedLog.map((line) => line.publicKey).sort()).toEqual([stranger.publicKey, server.publicKey, link.publicKey, follower.publicKey].sort());
+    expect(refusedLog[0]).toMatchObject({ reason: 'unknown_key', socket: 'jobs' });
+    const clearLog = await logsOnce(stack.ventilator!, 'refused a peer without CURVE (in the clear, or another mechanism)');
+    expect(clearLog[0]).toMatchObject({ reason: 'wrong_mechanism', socket: 'jobs', error: 'ERR_ZMTP_MECHANISM_MISMATCH' });
+    // The refused workers say so, naming the endpoint and their key, and keep trying.
+    const strangerSays = await logsOnce(strangerWorker, "the server refused this worker's handshake; retrying", 2);
+    expect(strangerSays.find((line) => line.socket === 'jobs')).toMatchObject({
+      endpoint: stack.endpoints.jobsConnect,
+      publicKey: stranger.publicKey,
+      reason: 'unknown_key',
+    });
+    const plainSays = await logsOnce(plainWorker, "the server refused this worker's handshake; retrying");
+    expect(plainSays[0]).toMatchObject({ publicKey: '(none)', reason: 'wrong_mechanism' });
 
     // Now a worker with the allowed key: it runs every job, and no forged result was recorded.
     const allowedWorker = await stack.addWorker();
@@ -156,7 +184,7 @@ describe('CURVE', () => {
         input: { jobs: 50 },
         batchId,
         env: curve ? { ...serverEnv, ...clientEnv(allowed) } : {},
-        ...(curve ? { curve: allowedClient } : {}),
+        ...(curve ? { curve: followerClient } : {}),
       });
       const jobsTap = await Tap.to(stack.endpoints.jobsPort);
       const resultsTap = await Tap.to(stack.endpoints.resultsPort);
@@ -254,6 +282,9 @@ describe('CURVE', () => {
     const fileEnv = {
       JOBPIPE_CURVE_SERVER_SECRET_FILE: `${dir}/server.secret`,
       JOBPIPE_CURVE_CLIENT_KEYS_FILE: `${dir}/clients.allow`,
+      JOBPIPE_CURVE_LINK_SECRET_FILE: `${dir}/link.secret`,
+      JOBPIPE_CURVE_LINK_KEYS_FILE: `${dir}/link.public`,
+      JOBPIPE_CURVE_EVENTS_KEYS_FILE: `${dir}/events.public`,
       JOBPIPE_CURVE_SERVER_KEY_FILE: `${dir}/server.public`,
       JOBPIPE_CURVE_SECRET_FILE: `${dir}/client-2.secret`,
     };
@@ -265,7 +296,7 @@ describe('CURVE', () => {
       input: { jobs: 20 },
       batchId: 'curve-files',
       env: fileEnv,
-      curve: { serverKey: key('server.public'), secretKey: key('client-1.secret') },
+      curve: { serverKey: key('server.public'), secretKey: key('events.secret') },
     });
     expect(await events.completed('curve-files', 60_000)).toMatchObject({ jobs: 20, failed: 0 });
 

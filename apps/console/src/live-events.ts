@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { Subscriber } from 'zeromq';
 import type { Logger } from '@jobpipe/observability';
 import { decode, topicOf } from '@jobpipe/protocol';
-import { curveClientOptions, type CurveClient } from '@jobpipe/transport';
+import { curveClientOptions, curvePublicKey, retryRefusedHandshakes, type CurveClient } from '@jobpipe/transport';
 import type { ProgressBook } from './progress-book.js';
 import type { Views } from './views.js';
 
@@ -36,6 +36,8 @@ export class LiveEvents {
     curve?: CurveClient,
   ) {
     this.#socket = new Subscriber({ linger: 0, ...(curve ? curveClientOptions(curve) : {}) });
+    // Refused (its key not in the sink's JOBPIPE_CURVE_EVENTS_KEYS yet): said, and retried.
+    retryRefusedHandshakes(this.#socket, { endpoint, publicKey: curve && curvePublicKey(curve.secretKey), logger, socketName: 'events', who: 'console' });
   }
 
   get watching(): number {

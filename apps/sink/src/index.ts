@@ -14,7 +14,7 @@ import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startTracing, stopTracing } from '@jobpipe/observability';
 import { startRole } from '@jobpipe/role-shell';
 import type { Pipeline } from '@jobpipe/pipeline';
-import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
+import { SocketSecurity, sinkCurveFrom } from '@jobpipe/transport';
 import { sinkSettings } from './settings.js';
 import { Sink } from './sink.js';
 
@@ -32,7 +32,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
   const replication = replicationFrom(config, redisConnection);
-  const security = SocketSecurity.forServer(curveServerFrom(config));
+  const security = SocketSecurity.forSink(sinkCurveFrom(config));
   // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
   await startTracing('sink');
   await startRole({

@@ -1,5 +1,5 @@
 import { common, redisSettings, replicationSettings } from '@jobpipe/config';
-import { curveServerSettings } from '@jobpipe/transport';
+import { sinkCurveSettings } from '@jobpipe/transport';
 
 /** Everything a sink reads from env and flags. */
 export const sinkSettings = {
@@ -10,7 +10,7 @@ export const sinkSettings = {
   logLevel: common.logLevel,
   logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
-  ...curveServerSettings,
+  ...sinkCurveSettings,
   redisUrl: common.redisUrl,
   ...redisSettings,
   ...replicationSettings,

@@ -42,8 +42,8 @@ export class Sink {
     const o = (this.#o = compileSinkOptions(options));
     this.#dropped = new DroppedMessages('sink', o.metrics, o.logger);
     const socketOptions = baseOptions({ maxMessageBytes: o.maxMessageBytes });
-    this.#results = new Pull({ ...socketOptions, ...boundedReceiveQueue({ maxMessageBytes: o.maxMessageBytes }), ...o.security.bindOptions() });
-    this.#events = new Publisher({ ...socketOptions, ...o.security.bindOptions() });
+    this.#results = new Pull({ ...socketOptions, ...boundedReceiveQueue({ maxMessageBytes: o.maxMessageBytes }), ...o.security.bindOptions('results') });
+    this.#events = new Publisher({ ...socketOptions, ...o.security.bindOptions('events') });
     this.#publisher = new SerialSender(this.#events);
     const publish = (frame: Buffer) => void this.#publish(frame);
     this.#acks = new RecordedAcks((batch, seqs) => publish(encode({ type: 'Recorded', batch, seqs })));
@@ -89,7 +89,10 @@ export class Sink {
     const lanes = [...this.#lanes.values()];
     await prepareServerBinds(security, {
       role: 'sink',
-      endpoints: [resultsBind, eventsBind],
+      binds: [
+        { socket: 'results', endpoint: resultsBind, zmq: this.#results },
+        { socket: 'events', endpoint: eventsBind, zmq: this.#events },
+      ],
       exposes: 'send results or read batch events',
       logger,
       refused: metrics.handshakesRefused,

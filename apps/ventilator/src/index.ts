@@ -16,7 +16,7 @@ import type { Pipeline } from '@jobpipe/pipeline';
 import { MALFORMED_REASONS } from '@jobpipe/protocol';
 import { startTracing, stopTracing } from '@jobpipe/observability';
 import { startRole } from '@jobpipe/role-shell';
-import { curveServerFrom, SocketSecurity } from '@jobpipe/transport';
+import { SocketSecurity, ventilatorCurveFrom } from '@jobpipe/transport';
 import { startRedisServices, type RedisServices } from './redis-services.js';
 import { ventilatorSettings } from './settings.js';
 import { Ventilator } from './ventilator.js';
@@ -36,7 +36,7 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   // Checked before anything starts: a bad combination is a one-line ConfigError (exit code 2).
   const redisConnection = redisConnectionFrom(config);
   const replication = replicationFrom(config, redisConnection);
-  const security = SocketSecurity.forServer(curveServerFrom(config));
+  const security = SocketSecurity.forVentilator(ventilatorCurveFrom(config));
   if (config.batchId !== undefined) checkSetting(ventilatorSettings.batchId, () => checkBatchId(config.batchId!));
   // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
   await startTracing('ventilator');

@@ -1,5 +1,5 @@
 import { common, redisSettings, replicationSettings, integer, json, nonEmpty, setting } from '@jobpipe/config';
-import { curveServerSettings } from '@jobpipe/transport';
+import { ventilatorCurveSettings } from '@jobpipe/transport';
 
 /** Everything a ventilator reads from env and flags. */
 export const ventilatorSettings = {
@@ -11,7 +11,7 @@ export const ventilatorSettings = {
   logLevel: common.logLevel,
   logFormat: common.logFormat,
   maxMessageBytes: common.maxMessageBytes,
-  ...curveServerSettings,
+  ...ventilatorCurveSettings,
   heartbeatMs: common.heartbeatMs,
   redisUrl: common.redisUrl,
   ...redisSettings,

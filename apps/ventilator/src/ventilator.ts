@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, topicOf, type BatchSummary, type MessageOf } from '@jobpipe/protocol';
 import { DroppedMessages } from '@jobpipe/observability';
-import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { PipelineLane, type BatchTraceContext } from './pipeline-lane.js';
 import { compileVentilatorOptions, type CompiledVentilatorOptions, type VentilatorOptions } from './ventilator-options.js';
 import type { ByteCredit } from './worker-registry.js';
@@ -39,7 +39,7 @@ export class Ventilator {
     this.#workersSocket = new Router({
       ...socketOptions,
       ...boundedReceiveQueue({ maxMessageBytes: o.maxMessageBytes }),
-      ...security.bindOptions(),
+      ...security.bindOptions('jobs'),
       mandatory: true,
       handover: true,
     });
@@ -97,8 +97,17 @@ export class Ventilator {
 
   async start(): Promise<void> {
     const { logger, metrics, security, jobsBind, resultsConnect, eventsConnect, maxMessageBytes } = this.#o;
-    await prepareServerBinds(security, { role: 'ventilator', endpoints: [jobsBind], exposes: 'take jobs', logger, refused: metrics.handshakesRefused });
+    await prepareServerBinds(security, {
+      role: 'ventilator',
+      binds: [{ socket: 'jobs', endpoint: jobsBind, zmq: this.#workersSocket }],
+      exposes: 'take jobs',
+      logger,
+      refused: metrics.handshakesRefused,
+    });
     await this.#workersSocket.bind(jobsBind);
+    // Its link to the sink: a refusal (its link key not in the sink's list yet) is retried.
+    retryRefusedHandshakes(this.#toSink, { endpoint: resultsConnect, publicKey: security.clientPublicKey, logger, socketName: 'results', who: 'ventilator' });
+    retryRefusedHandshakes(this.#events, { endpoint: eventsConnect, publicKey: security.clientPublicKey, logger, socketName: 'events', who: 'ventilator' });
     this.#toSink.connect(resultsConnect);
     this.#events.connect(eventsConnect);
     this.#events.subscribe(topicOf('Recorded'), topicOf('BatchCompleted'));

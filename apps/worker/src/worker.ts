@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
 import { childSpan, DroppedMessages, SpanKind, traceparentOf, tracing, type Span, type Tracing } from '@jobpipe/observability';
-import { baseOptions, PackingQueue, receiveLoop, SerialSender } from '@jobpipe/transport';
+import { baseOptions, PackingQueue, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
 import { CancelledError, describeError } from './errors.js';
@@ -88,8 +88,12 @@ export class Worker {
   }
 
   start(): void {
-    this.#jobs.connect(this.options.jobsConnect);
-    this.#results.connect(this.options.resultsConnect);
+    const { jobsConnect, resultsConnect, security, logger } = this.options;
+    // A refused handshake is retried with backoff: a worker whose key is allowed later gets in.
+    retryRefusedHandshakes(this.#jobs, { endpoint: jobsConnect, publicKey: security.clientPublicKey, logger, socketName: 'jobs', who: 'worker' });
+    retryRefusedHandshakes(this.#results, { endpoint: resultsConnect, publicKey: security.clientPublicKey, logger, socketName: 'results', who: 'worker' });
+    this.#jobs.connect(jobsConnect);
+    this.#results.connect(resultsConnect);
     this.#receiving = receiveLoop(this.#jobs, {
       accept: ['Jobs', 'Drained', 'Cancel'],
       maxMessageBytes: this.options.maxMessageBytes,

@@ -29,9 +29,11 @@ export class Metrics {
   readonly workerJobsActive = this.#gauge('jobpipe_worker_jobs_active', 'Jobs a worker is running now (busy slots)', ['pipeline']);
   readonly workerSlots = this.#gauge('jobpipe_worker_slots', 'Jobs a worker can run at once (its concurrency)', ['pipeline']);
   readonly malformedMessages = this.#counter('jobpipe_malformed_messages_total', 'Messages dropped because they could not be decoded', ['role', 'reason']);
-  readonly handshakesRefused = this.#counter('jobpipe_handshakes_refused_total', 'CURVE clients refused because their public key is not on the allow-list', [
-    'role',
-  ]);
+  readonly handshakesRefused = this.#counter(
+    'jobpipe_handshakes_refused_total',
+    "Handshakes a CURVE server refused, by reason: unknown_key (not on that socket's allow-list), wrong_mechanism (a peer in the clear), malformed",
+    ['role', 'reason'],
+  );
   readonly batchesCompleted = this.#counter('jobpipe_batches_completed_total', 'Batches whose every job has a recorded result', ['pipeline']);
   readonly batchesCancelled = this.#counter('jobpipe_batches_cancelled_total', 'Batches completed because they were cancelled (jobpipe cancel)', ['pipeline']);
   readonly jobsCancelled = this.#counter(

@@ -11,6 +11,7 @@ export { receiveLoop } from './receive-loop.js';
 export type { ReceiveLoopOptions, ReceivesFrames } from './receive-loop.js';
 export { Signal } from './signal.js';
 export {
+  admittedOn,
   curveClientOptions,
   curvePublicKey,
   curveServerOptions,
@@ -18,12 +19,14 @@ export {
   isCurveKey,
   isLoopbackEndpoint,
   prepareServerBinds,
-  reportHandshakes,
+  refusalReporter,
   SocketSecurity,
   ZapHandler,
+  zapDomainOf,
 } from './curve.js';
-export type { CurveClient, CurveServer, ZapDecision } from './curve.js';
+export type { CurveClient, CurveServer, CurveSocket, RefusalReason, ServerBind, ZapDecision } from './curve.js';
 export { z85Decode, z85Encode } from './z85.js';
-export { curveClientFrom, curveClientSettings, curveServerFrom, curveServerSettings } from './curve-settings.js';
+export { curveClientFrom, curveClientSettings, sinkCurveFrom, sinkCurveSettings, ventilatorCurveFrom, ventilatorCurveSettings } from './curve-settings.js';
 export { endpointError } from './endpoint-errors.js';
 export type { EndpointSetting } from './endpoint-errors.js';
+export { REFUSED_RETRY_FIRST_MS, REFUSED_RETRY_MAX_MS, retryRefusedHandshakes } from './handshake-retry.js';
