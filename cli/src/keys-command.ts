@@ -93,7 +93,7 @@ export function keysCommand(): Command {
           'worker:',
           `  JOBPIPE_CURVE_SERVER_KEY_FILE=${join(dir, 'server.public')}`,
           `  JOBPIPE_CURVE_SECRET_FILE=${join(dir, 'client-1.secret')}`,
-          'console, jobpipe submit --wait (events only):',
+          'console, and programs following batches (events only):',
           `  JOBPIPE_CURVE_SERVER_KEY_FILE=${join(dir, 'server.public')}`,
           `  JOBPIPE_CURVE_SECRET_FILE=${join(dir, 'events.secret')}`,
           '',

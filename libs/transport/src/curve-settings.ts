@@ -52,7 +52,7 @@ const linkKeys = valueOrFile(
 const eventsKeys = valueOrFile(
   'JOBPIPE_CURVE_EVENTS_KEYS',
   'curve-events-keys',
-  'sink: public keys admitted on events only (the console, `jobpipe submit --wait`; Z85, separated by commas or lines)',
+  'sink: public keys admitted on events only (the console, a program following batches with BatchEvents; Z85, separated by commas or lines)',
   curveKeyList,
 );
 const serverKey = valueOrFile(

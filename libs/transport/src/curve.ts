@@ -26,7 +26,7 @@ export interface CurveServer {
   workerKeys: ReadonlySet<string>;
   /** The ventilators' link public keys: admitted on results and events (the sink's; empty on the ventilator). */
   linkKeys: ReadonlySet<string>;
-  /** Events-only public keys (the console, `jobpipe submit --wait`): admitted on events (the sink's). */
+  /** Events-only public keys (the console, BatchEvents): admitted on events (the sink's). */
   eventsKeys: ReadonlySet<string>;
 }
 
