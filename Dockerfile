@@ -64,8 +64,9 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 # --- the Python worker: workers/python (package jobpipe_worker, which needs pyzmq only) ---
 # Not a stage of the node image: `docker build --target python-worker`. Its entrypoint is
 # `python3 -m jobpipe_worker`, its command the pipeline module it serves. It runs as uid 1000, as
-# the node image does, so that it reads the same CURVE key files (compose's keys volume, mode 0600
-# and owned by uid 1000; Kubernetes' fsGroup 1000). python3 is PID 1 and handles SIGTERM itself.
+# the node image does, so that it reads the same CURVE key files (compose's workers' volume
+# curve-worker, mode 0600 and owned by uid 1000; Kubernetes' fsGroup 1000). python3 is PID 1 and
+# handles SIGTERM itself.
 FROM python:3.11-slim-bookworm AS python-worker
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -94,13 +95,15 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /out/ ./
-# /keys: where compose's `keys` service writes the CURVE keys. Owned by node, so that a fresh named
-# volume mounted there (Docker copies the image directory's owner and mode into it) is writable by
-# the user the service runs as, and closed to other users.
+# /keys: where compose's `keys` service writes the CURVE keys, and /keys/<role>: where it mounts
+# each role's own volume (ventilator, sink, worker, events), into which `keys --by-role` writes
+# what that role reads. Owned by node, so that a fresh named volume mounted at any of them (Docker
+# copies the image directory's owner and mode into it) is writable by the user the service runs
+# as, and closed to other users.
 RUN ln -s /app/cli/dist/main.js /usr/local/bin/jobpipe \
- && mkdir /keys \
- && chown node:node /keys \
- && chmod 700 /keys
+ && mkdir /keys /keys/ventilator /keys/sink /keys/worker /keys/events \
+ && chown node:node /keys /keys/ventilator /keys/sink /keys/worker /keys/events \
+ && chmod 700 /keys /keys/ventilator /keys/sink /keys/worker /keys/events
 USER node
 # 9400: /metrics, /healthz, /readyz. 5557: the ventilator's jobs. 5558, 5559: the sink's results and events.
 EXPOSE 9400 5557 5558 5559

@@ -101,7 +101,8 @@ function labels(pool, spaces) {
 function workerManifest(pool) {
   const python = pool.python !== undefined;
   const serves = python ? `the Python worker (workers/python) serving ${pool.python}` : `the TypeScript worker serving ${pool.module}`;
-  // What every pool's container has alike: the CURVE keys, the metrics port and the probes.
+  // What every pool's container has alike: the CURVE keys (a worker's: server.public and
+  // client-1.secret, the only items of jobpipe-curve it mounts), the metrics port and the probes.
   const keysEnv = `            - name: JOBPIPE_CURVE_SERVER_KEY_FILE
               value: /keys/server.public
             - name: JOBPIPE_CURVE_SECRET_FILE
@@ -221,8 +222,10 @@ ${labels(pool, 8)}
           type: RuntimeDefault
       # The CURVE keys, from the Secret jobpipe-curve that you create (docs/deployment.md, "CURVE on
       # Kubernetes"): the servers' public key and the client key pair that every worker pod of
-      # every pool shares (client-1), never the server's secret. Not optional: without it the pod
-      # waits in ContainerCreating rather than run its sockets in the clear.
+      # every pool shares (client-1), and nothing else: never server.secret, link.secret or
+      # events.secret, the keys that would let a worker act as a server, as the ventilator's link
+      # to the sink or as an events follower. Not optional: without it the pod waits in
+      # ContainerCreating rather than run its sockets in the clear.
       volumes:
         - name: curve-keys
           secret:

@@ -6,19 +6,22 @@
  * workers/python, built from the Dockerfile's target python-worker), each of which
  * `--scale <pool>=N` can size; every jobpipe role reads only settings its role knows, with values
  * it accepts, CURVE is on with the keys the one-shot `keys` service makes (its command run here,
- * into a directory standing in for the volume), and the other services are wired to the files in
- * deploy/, Prometheus scraping every pool. The compose rehearsal (deploy-rehearsal.test.ts) runs
- * the services; container-check.sh builds the image.
+ * into directories standing in for its volumes, the role volumes nested in the flat set's as
+ * Docker mounts them), each role mounting only its own role's volume, so that no worker container
+ * can read server.secret, link.secret or events.secret (checked by the keys' contents in every
+ * volume a worker mounts), and the other services are wired to the files in deploy/, Prometheus
+ * scraping every pool. The compose rehearsal (deploy-rehearsal.test.ts) runs the services;
+ * container-check.sh builds the image.
  *
  * The console (docs/console.md): a service from the same image, command `console`, with the
- * pipelines, Redis and events endpoint the others use, CURVE as a client with the workers' keys,
+ * pipelines, Redis and events endpoint the others use, CURVE as a client with the events key pair,
  * bearer tokens that the one-shot `console-tokens` service writes into a volume of their own
  * (deploy/compose/console-tokens.mjs, run here as that service would), published on the host's
  * loopback only unless JOBPIPE_CONSOLE_PUBLISH_IP says otherwise, ready on /readyz, scraped by
  * Prometheus. The rehearsal leaves it out (CONSOLE_SERVICES).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -26,8 +29,17 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '@jobpipe/config';
-import { curveClientFrom } from '@jobpipe/transport';
-import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
+import { curveClientFrom, curvePublicKey, sinkCurveFrom, ventilatorCurveFrom } from '@jobpipe/transport';
+import {
+  curveFileSettingsOf,
+  expectNoSecretOf,
+  expectOneKeySet,
+  expectWorkerKeysFit,
+  FLAT_KEY_FILES,
+  keyFilesOf,
+  NOT_FOR_WORKERS,
+  ROLE_KEY_FILES,
+} from './deploy-fixtures/curve-keys.js';
 import {
   CONSOLE_SERVICES,
   composePath,
@@ -39,6 +51,7 @@ import {
   jobpipeServices,
   keysService,
   loadCompose,
+  nestMounts,
   pipelineModules,
   PYTHON_WORKER_TARGET,
   pythonWorkerEnv,
@@ -47,9 +60,11 @@ import {
   roleOf,
   roleServices,
   roleSettings,
+  volumeFiles,
   volumeMounts,
   workerPools,
   type ComposeService,
+  type VolumeMount,
 } from './deploy-fixtures/compose.js';
 
 const compose = loadCompose({});
@@ -76,9 +91,11 @@ afterAll(() => {
  * directories above: after the image's entrypoint, or its own (`node <script>`, the script one of
  * its bind mounts from this checkout).
  */
-function runOneShot(service: ComposeService) {
+function runOneShot(service: ComposeService, dirs: Record<string, string> = volumeDirs) {
   const mounts = volumeMounts(compose, service);
-  const here = (arg: string) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg);
+  // Volumes mounted inside another (the keys service's /keys/<role> in /keys) show there, as Docker mounts them.
+  nestMounts(mounts, dirs);
+  const here = (arg: string) => (arg.startsWith('/') ? containerPathHere(arg, mounts, dirs) : arg);
   const [executable, ...entrypoint] =
     service.entrypoint === undefined
       ? entrypointHere()
@@ -103,6 +120,35 @@ function roleEnvHere(service: ComposeService): Record<string, string> {
 const firstKeysRun = keysService(compose) ? runOneShot(keysService(compose)![1]) : undefined;
 /** And the console's tokens service, so that the console's token files exist. */
 const firstTokensRun = compose.services['console-tokens'] ? runOneShot(compose.services['console-tokens']) : undefined;
+
+/**
+ * The keys service's volumes: the one it writes the flat key set into (at its --out) and each
+ * role's (at <out>/<role>, where `keys --by-role` writes that role's files), by role.
+ */
+function keysVolumes(): { out: string; flat: VolumeMount; roles: Record<string, VolumeMount> } {
+  const [, service] = keysService(compose)!;
+  const args = service.command!;
+  const out = args[args.indexOf('--out') + 1]!;
+  const mounts = volumeMounts(compose, service);
+  const flat = mounts.find((mount) => mount.target === out)!;
+  const roles = Object.fromEntries(mounts.filter((mount) => mount.target.startsWith(`${out}/`)).map((mount) => [mount.target.slice(out.length + 1), mount]));
+  return { out, flat, roles };
+}
+
+/** Whose key files a service reads (ROLE_KEY_FILES): a worker pool's (either language) the workers', the console's the events follower's. */
+function keyRoleOf(service: ComposeService): keyof typeof ROLE_KEY_FILES {
+  if (isPythonWorker(service)) return 'worker';
+  const role = roleOf(service);
+  return (role === 'console' ? 'events' : role) as keyof typeof ROLE_KEY_FILES;
+}
+
+/** Every file a service's container can read in the named volumes it mounts (as the keys service left them), by path inside it. */
+function readableInVolumes(service: ComposeService, dirs: Record<string, string> = volumeDirs): Record<string, string> {
+  const readable: Record<string, string> = {};
+  for (const mount of volumeMounts(compose, service))
+    for (const [path, { text }] of volumeFiles(dirs[mount.volume]!)) readable[`${mount.target}/${path}`] = text;
+  return readable;
+}
 
 /** A service's published ports, `[ip:][hostPort:]containerPort[/protocol]`. */
 function published(service: ComposeService): { ip?: string; hostPort?: number; container: number }[] {
@@ -212,18 +258,23 @@ describe('docker-compose.yml', () => {
     for (const pipeline of served) expect(Object.values(pools).flat(), `a pool serves ${pipeline}`).toContain(pipeline);
   });
 
-  it('CURVE: the keys service runs `jobpipe keys --out <its volume> --keep` and nothing else, once per `up`, and a second run keeps the keys', () => {
+  it('CURVE: the keys service runs `jobpipe keys --out <its volume> --by-role --keep` and nothing else, once per `up`, with a volume of its own for the flat set and one per role below it; a second run keeps the keys', () => {
     const [name, service] = keysService(compose)!;
     expect(service.entrypoint, "the image's entrypoint, the jobpipe CLI").toBeUndefined();
     const [command, ...args] = service.command!;
     expect(command).toBe('keys');
     const options = args.filter((arg) => arg.startsWith('--')).sort();
-    expect(options).toEqual(['--keep', '--out']);
-    expect(args).toHaveLength(3);
-    const out = args[args.indexOf('--out') + 1]!;
-    const mount = volumeMounts(compose, service).find((candidate) => candidate.target === out);
-    expect(mount, `${out} is a named volume of ${name}`).toBeDefined();
-    expect(mount!.readOnly, 'the keys service writes its volume').toBe(false);
+    expect(options).toEqual(['--by-role', '--keep', '--out']);
+    expect(args).toHaveLength(4);
+    const { out, flat, roles } = keysVolumes();
+    expect(flat, `${out} is a named volume of ${name}`).toBeDefined();
+    expect(flat.readOnly, 'the keys service writes its volume').toBe(false);
+    // One volume per role, mounted where --by-role writes that role's files, each a volume of its own.
+    expect(Object.keys(roles).sort()).toEqual(Object.keys(ROLE_KEY_FILES).sort());
+    const volumes = [flat, ...Object.values(roles)].map((mount) => mount.volume);
+    expect(new Set(volumes).size, `${name}: a volume each`).toBe(volumes.length);
+    expect(volumeMounts(compose, service), `${name} mounts only its keys volumes`).toHaveLength(volumes.length);
+    for (const mount of Object.values(roles)) expect(mount.readOnly, `${name} writes ${mount.volume}`).toBe(false);
     // A one-shot: restarted after its exit 0 it would run forever; it serves nothing and needs no settings.
     expect(service.restart).toBe('no');
     expect(service.healthcheck).toBeUndefined();
@@ -232,50 +283,129 @@ describe('docker-compose.yml', () => {
     expect(service.depends_on).toBeUndefined();
 
     expect(firstKeysRun!.status, firstKeysRun!.stderr).toBe(0);
-    const dir = volumeDirs[mount!.volume]!;
-    const files = readdirSync(dir).sort();
-    expect(files).toEqual(['client-1.public', 'client-1.secret', 'clients.allow', 'server.public', 'server.secret']);
-    for (const file of files) expect(statSync(join(dir, file)).mode & 0o777, file).toBe(file.endsWith('.secret') ? 0o600 : 0o644);
+    const written = () => volumes.map((volume) => [...volumeFiles(volumeDirs[volume]!)]);
+    // The flat set, in the keys service's volume only; the role volumes mounted below it are theirs.
+    const flatFiles = volumeFiles(volumeDirs[flat.volume]!);
+    expect([...flatFiles.keys()].sort()).toEqual([...FLAT_KEY_FILES]);
+    for (const [file, { mode }] of flatFiles) expect(mode, file).toBe(file.endsWith('.secret') ? 0o600 : 0o644);
+    // Each role's volume: exactly its files, copies of the flat set's, secrets closed to other users.
+    for (const [role, mount] of Object.entries(roles)) {
+      const files = volumeFiles(volumeDirs[mount.volume]!);
+      expect([...files.keys()].sort(), `${mount.volume} (${out}/${role})`).toEqual([...ROLE_KEY_FILES[role as keyof typeof ROLE_KEY_FILES]].sort());
+      for (const [file, { text, mode }] of files) {
+        expect(text, `${mount.volume}: ${file} is the flat set's`).toBe(flatFiles.get(file)!.text);
+        expect(mode, `${mount.volume}: ${file}`).toBe(file.endsWith('.secret') ? 0o600 : 0o644);
+      }
+    }
     // The next `docker compose up` runs it again: it must succeed (the roles wait for that) and change nothing.
-    const before = files.map((file) => readFileSync(join(dir, file), 'utf8'));
+    const before = written();
     const second = runOneShot(service);
     expect(second.status, second.stderr).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(files);
-    expect(files.map((file) => readFileSync(join(dir, file), 'utf8'))).toEqual(before);
+    expect(written()).toEqual(before);
   });
 
-  it('CURVE: every role waits for the keys service, mounts its volume read-only, and reads its keys from files there, one consistent set', () => {
-    const [keysName, keys] = keysService(compose)!;
-    const keysVolume = volumeMounts(compose, keys)[0]!.volume;
-    const configs: Record<string, any> = {};
-    for (const [name, service] of roleServices(compose)) {
-      expect(service.depends_on?.[keysName], `${name} waits for ${keysName}`).toEqual({ condition: 'service_completed_successfully' });
-      const mount = volumeMounts(compose, service).find((candidate) => candidate.volume === keysVolume);
-      expect(mount?.readOnly, `${name} mounts ${keysVolume} read-only`).toBe(true);
-      const curve = Object.entries(service.environment ?? {}).filter(([key]) => key.startsWith('JOBPIPE_CURVE_'));
-      expect(curve.length, `${name}'s CURVE settings`).toBe(2);
-      for (const [key, value] of curve) {
-        expect(key, 'keys from files, not in the environment').toMatch(/_FILE$/);
-        expect(value.startsWith(`${mount!.target}/`), `${name} ${key}=${value}`).toBe(true);
-      }
-      configs[roleOf(service)] = loadConfig(roleSettings[roleOf(service)]!, { env: roleEnvHere(service) });
+  it('CURVE: a key volume from before the link and events keys (server, client-1, clients.allow only) is completed by the same command on the next `up`, its keys kept, every role volume filled', () => {
+    const [, service] = keysService(compose)!;
+    const { flat, roles } = keysVolumes();
+    // Stand-ins of their own: a first run, then the set cut back to what the earlier keys service wrote.
+    const dirs = Object.fromEntries(
+      Object.keys(compose.volumes ?? {}).map((volume) => [volume, mkdtempSync(join(tmpdir(), `jobpipe-compose-old-${volume}-`))]),
+    );
+    try {
+      const first = runOneShot(service, dirs);
+      expect(first.status, first.stderr).toBe(0);
+      const flatDir = dirs[flat.volume]!;
+      for (const file of ['link.public', 'link.secret', 'events.public', 'events.secret']) unlinkSync(join(flatDir, file));
+      for (const mount of Object.values(roles)) for (const file of readdirSync(dirs[mount.volume]!)) unlinkSync(join(dirs[mount.volume]!, file));
+      const old = volumeFiles(flatDir);
+      const upgrade = runOneShot(service, dirs);
+      expect(upgrade.status, upgrade.stderr).toBe(0);
+      const now = volumeFiles(flatDir);
+      expect([...now.keys()].sort()).toEqual([...FLAT_KEY_FILES]);
+      for (const [file, { text }] of old) expect(now.get(file)!.text, `${file} kept`).toBe(text);
+      for (const [role, mount] of Object.entries(roles))
+        expect([...volumeFiles(dirs[mount.volume]!).keys()].sort(), role).toEqual([...ROLE_KEY_FILES[role as keyof typeof ROLE_KEY_FILES]].sort());
+      // The kept server key and the new link key fit: the link is a key pair of its own.
+      expect(now.get('server.public')!.text.trim()).toBe(curvePublicKey(now.get('server.secret')!.text.trim()));
+      expect(now.get('link.public')!.text.trim()).toBe(curvePublicKey(now.get('link.secret')!.text.trim()));
+      expect(now.get('link.public')!.text).not.toBe(now.get('server.public')!.text);
+    } finally {
+      for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true });
     }
-    expectOneKeySet(configs);
+  });
+
+  it("CURVE: every role and worker pool waits for the keys service, mounts its own role's volume alone, read-only, and reads its keys from files there, one consistent set", () => {
+    const [keysName] = keysService(compose)!;
+    const { flat, roles } = keysVolumes();
+    const configs: Record<string, any> = {};
+    for (const [name, service] of [...roleServices(compose, { console: true }), ...workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate))]) {
+      expect(service.depends_on?.[keysName], `${name} waits for ${keysName}`).toEqual({ condition: 'service_completed_successfully' });
+      const keyRole = keyRoleOf(service);
+      // Of the keys service's volumes, its role's alone: never the flat set, never another role's.
+      const keyMounts = volumeMounts(compose, service).filter(
+        (mount) => mount.volume === flat.volume || Object.values(roles).some((role) => role.volume === mount.volume),
+      );
+      expect(
+        keyMounts.map((mount) => mount.volume),
+        `${name} mounts the volume of ${keyRole}`,
+      ).toEqual([roles[keyRole]!.volume]);
+      const mount = keyMounts[0]!;
+      expect(mount.readOnly, `${name} mounts ${mount.volume} read-only`).toBe(true);
+      // Every CURVE setting the role takes, each as a file of its volume, the file the key model says.
+      const role = isPythonWorker(service) ? 'worker' : roleOf(service);
+      const curve = Object.fromEntries(Object.entries(service.environment ?? {}).filter(([key]) => key.startsWith('JOBPIPE_CURVE_')));
+      expect(curve, `${name}'s CURVE settings`).toEqual(
+        Object.fromEntries(Object.entries(curveFileSettingsOf(role)).map(([key, file]) => [key, `${mount.target}/${file}`])),
+      );
+      // And the volume holds those files and no other.
+      expect([...volumeFiles(volumeDirs[mount.volume]!).keys()].sort(), `${name}: what ${mount.volume} holds`).toEqual([...keyFilesOf(role)].sort());
+      if (!isPythonWorker(service)) configs[name] = loadConfig(roleSettings[role]!, { env: roleEnvHere(service) });
+    }
+    expectOneKeySet({ ventilator: configs.ventilator, sink: configs.sink, worker: configs['worker-primes'], console: configs.console });
     // Every replica of every pool presents the same key (the shared-client-key option, SECURITY.md).
     for (const [name, service] of workerPools(compose)) expect(service.environment!.JOBPIPE_CURVE_SECRET_FILE, name).toMatch(/\/client-1\.secret$/);
-    // The Python worker, which is no role here: the same waiting, mount and key files, one set with the others'.
+    for (const [name] of workerPools(compose).filter(([, service]) => !isPythonWorker(service)))
+      expect(curveClientFrom(configs[name]), name).toEqual(curveClientFrom(configs['worker-primes']));
+    // The Python worker, which is no role here: its key files, one set with the others'.
     for (const [name, service] of workerPools(compose).filter(([, candidate]) => isPythonWorker(candidate))) {
-      expect(service.depends_on?.[keysName], `${name} waits for ${keysName}`).toEqual({ condition: 'service_completed_successfully' });
-      const mount = volumeMounts(compose, service).find((candidate) => candidate.volume === keysVolume);
-      expect(mount?.readOnly, `${name} mounts ${keysVolume} read-only`).toBe(true);
-      const curve = Object.keys(service.environment ?? {}).filter((key) => key.startsWith('JOBPIPE_CURVE_'));
-      expect(curve.sort()).toEqual(['JOBPIPE_CURVE_SECRET_FILE', 'JOBPIPE_CURVE_SERVER_KEY_FILE']);
       const here = roleEnvHere(service);
       expectWorkerKeysFit(
-        configs,
+        { ventilator: configs.ventilator, sink: configs.sink },
         { serverKey: readFileSync(here.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8'), secretKey: readFileSync(here.JOBPIPE_CURVE_SECRET_FILE!, 'utf8') },
         name,
       );
+    }
+  });
+
+  it('CURVE: no worker container can read server.secret, link.secret or events.secret; no service but keys mounts the flat set; each service can read only its own key files', () => {
+    const [keysName] = keysService(compose)!;
+    const { flat } = keysVolumes();
+    const flatDir = volumeDirs[flat.volume]!;
+    expect(firstKeysRun!.status, firstKeysRun!.stderr).toBe(0);
+    for (const [name, service] of Object.entries(compose.services).filter(([name]) => name !== keysName))
+      expect(
+        volumeMounts(compose, service).map((mount) => mount.volume),
+        `${name} mounts ${flat.volume}`,
+      ).not.toContain(flat.volume);
+    const pools = workerPools(compose);
+    expect(pools.map(([name]) => name).sort()).toEqual(POOLS);
+    for (const [name, service] of pools) {
+      // Nothing from this checkout either: a worker's files are its image's and its volumes'.
+      expect(bindMounts(service), `${name}: no bind mounts`).toEqual([]);
+      const readable = readableInVolumes(service);
+      expect(Object.keys(readable).length, `${name} reads its keys`).toBeGreaterThan(0);
+      expectNoSecretOf(flatDir, NOT_FOR_WORKERS, readable, name);
+      // Nor in its environment (a key set there, not as a file).
+      expectNoSecretOf(flatDir, NOT_FOR_WORKERS, { environment: JSON.stringify(service.environment ?? {}) }, name);
+    }
+    // Least privilege for every service: no secret of the set but its own role's.
+    for (const [name, service] of Object.entries(compose.services).filter(([name]) => name !== keysName)) {
+      const own =
+        service.build !== undefined && (isPythonWorker(service) || roleSettings[service.command?.[0] ?? ''] !== undefined)
+          ? ROLE_KEY_FILES[keyRoleOf(service)]
+          : [];
+      const others = FLAT_KEY_FILES.filter((file) => file.endsWith('.secret') && !own.includes(file));
+      expectNoSecretOf(flatDir, others, readableInVolumes(service), name);
     }
   });
 
@@ -378,7 +508,7 @@ describe('docker-compose.yml', () => {
     expect(config.consoleHost === undefined || !/^(127\.|localhost$|::1$)/.test(config.consoleHost), 'not on the container loopback').toBe(true);
   });
 
-  it("the console takes the ventilator's pipelines, its Redis (with the password set) and the sink's events, as a CURVE client with the workers' key pair", async () => {
+  it("the console takes the ventilator's pipelines, its Redis (with the password set) and the sink's events, as a CURVE client with the events key pair (no worker's)", async () => {
     const env = (name: string) => compose.services[name]!.environment!;
     const port = (endpoint: string) => /:(\d+)$/.exec(endpoint)![1];
     expect(env('console').JOBPIPE_PIPELINE).toBe(env('ventilator').JOBPIPE_PIPELINE);
@@ -387,31 +517,28 @@ describe('docker-compose.yml', () => {
     expect(env('console').JOBPIPE_EVENTS_CONNECT).toBe(`tcp://sink:${port(env('sink').JOBPIPE_EVENTS_BIND!)}`);
     const withPassword = loadCompose({ JOBPIPE_REDIS_PASSWORD: 's3cret' });
     expect(withPassword.services.console!.environment!.JOBPIPE_REDIS_URL).toBe(withPassword.services.ventilator!.environment!.JOBPIPE_REDIS_URL);
-    // CURVE: the keys volume read-only, key files there, the same client keys as every worker (client-1), which the sink allows.
-    const [keysName, keys] = keysService(compose)!;
+    // CURVE: the events volume read-only, its key files there: the events key pair, which the sink admits on events only, not a worker's.
+    const [keysName] = keysService(compose)!;
     const console = compose.services.console!;
     expect(console.depends_on?.[keysName]).toEqual({ condition: 'service_completed_successfully' });
-    const keysVolume = volumeMounts(compose, keys)[0]!.volume;
-    const mount = volumeMounts(compose, console).find((candidate) => candidate.volume === keysVolume);
-    expect(mount?.readOnly, `the console mounts ${keysVolume} read-only`).toBe(true);
+    const eventsVolume = keysVolumes().roles.events!.volume;
+    const mount = volumeMounts(compose, console).find((candidate) => candidate.volume === eventsVolume);
+    expect(mount?.readOnly, `the console mounts ${eventsVolume} read-only`).toBe(true);
     expect(
       Object.keys(console.environment!)
         .filter((key) => key.startsWith('JOBPIPE_CURVE_'))
         .sort(),
     ).toEqual(['JOBPIPE_CURVE_SECRET_FILE', 'JOBPIPE_CURVE_SERVER_KEY_FILE']);
-    const here = roleEnvHere(console);
-    const configs = Object.fromEntries(
-      (['ventilator', 'sink', 'worker-primes'] as const).map((name) => [
-        roleOf(compose.services[name]!),
-        loadConfig(roleSettings[roleOf(compose.services[name]!)]!, { env: roleEnvHere(compose.services[name]!) }),
-      ]),
-    );
-    expectWorkerKeysFit(
-      configs,
-      { serverKey: readFileSync(here.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8'), secretKey: readFileSync(here.JOBPIPE_CURVE_SECRET_FILE!, 'utf8') },
-      'console',
-    );
-    expect(curveClientFrom(loadConfig(roleSettings.console!, { env: here }) as any)).toEqual(curveClientFrom(configs.worker as any));
+    const configOf = (name: string) => loadConfig(roleSettings[roleOf(compose.services[name]!)]!, { env: roleEnvHere(compose.services[name]!) }) as any;
+    const client = curveClientFrom(configOf('console'))!;
+    const ventilator = ventilatorCurveFrom(configOf('ventilator'))!;
+    const sink = sinkCurveFrom(configOf('sink'))!;
+    expect(client.serverKey, "the console trusts the servers' public key").toBe(curvePublicKey(sink.secretKey));
+    const key = curvePublicKey(client.secretKey);
+    expect(sink.eventsKeys.has(key), "the sink admits the console's key on events").toBe(true);
+    expect(sink.workerKeys.has(key), "the console's key is no worker's (sink)").toBe(false);
+    expect(ventilator.server.workerKeys.has(key), "the console's key is no worker's (ventilator)").toBe(false);
+    expect(client.secretKey, "the console holds no worker's key").not.toBe(curveClientFrom(configOf('worker-primes'))!.secretKey);
   });
 
   it("the console's tokens: the one-shot console-tokens writes one admin and one read token (mode 0600) into a volume of their own on the first `up` and keeps them; the console waits for it and mounts that volume read-only; nothing else does", () => {
@@ -434,7 +561,10 @@ describe('docker-compose.yml', () => {
     const mount = volumeMounts(compose, tokens).find((candidate) => candidate.target === out)!;
     expect(mount, `${out} is a named volume`).toBeDefined();
     expect(mount.readOnly, 'console-tokens writes its volume').toBe(false);
-    expect(mount.volume, 'a volume of their own, not the keys').not.toBe(volumeMounts(compose, keysService(compose)![1])[0]!.volume);
+    expect(
+      volumeMounts(compose, keysService(compose)![1]).map((candidate) => candidate.volume),
+      'a volume of their own, none of the keys',
+    ).not.toContain(mount.volume);
 
     // What it wrote above (the first `up`): two files, one token each, closed to other users.
     expect(firstTokensRun!.status, firstTokensRun!.stderr).toBe(0);
@@ -457,7 +587,7 @@ describe('docker-compose.yml', () => {
     expect(consoleMount?.readOnly, 'the console mounts the tokens read-only').toBe(true);
     expect(console.environment!.JOBPIPE_CONSOLE_ADMIN_TOKENS_FILE).toBe(`${consoleMount.target}/admin.tokens`);
     expect(console.environment!.JOBPIPE_CONSOLE_READ_TOKENS_FILE).toBe(`${consoleMount.target}/read.tokens`);
-    // No other service sees the tokens (every worker mounts the whole keys volume; this one is the console's).
+    // No other service sees the tokens (this volume is the console's alone).
     for (const [name, service] of Object.entries(compose.services).filter(([name]) => !CONSOLE_SERVICES.includes(name)))
       expect(
         volumeMounts(compose, service).map((candidate) => candidate.volume),
@@ -581,22 +711,33 @@ describe('Dockerfile', () => {
     expect(instruction('WORKDIR')).toBe('/app');
   });
 
-  it("gives the keys service's (and console-tokens') volume directory to node before switching to it, so that a fresh named volume there is node's", () => {
+  it("gives each directory where the keys service (and console-tokens) mounts a volume to node, mode 0700, before switching to it, so that a fresh named volume there is node's and closed to others", () => {
     const [, keys] = keysService(compose)!;
     const userAt = runtime.instructions.findIndex((candidate) => candidate.keyword === 'USER');
-    const asRoot = runtime.instructions
+    // The shell commands the image runs as root: `a && b; c`, each as its words.
+    const commands = runtime.instructions
       .slice(0, userAt)
       .filter((candidate) => candidate.keyword === 'RUN')
-      .map((candidate) => candidate.args);
-    for (const { target } of [...volumeMounts(compose, keys), ...volumeMounts(compose, compose.services['console-tokens']!)]) {
-      const escaped = target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      .flatMap((candidate) => candidate.args.split(/&&|;/))
+      .map((command) => command.trim().split(/\s+/));
+    /** The operands of each `<name> ...` command, options (and `-m <mode>`) left out. */
+    const operands = (name: string) =>
+      commands.filter((words) => words[0] === name).map((words) => words.slice(1).filter((word, i, all) => !word.startsWith('-') && all[i - 1] !== '-m'));
+    const targets = [...volumeMounts(compose, keys), ...volumeMounts(compose, compose.services['console-tokens']!)].map((mount) => mount.target);
+    // The keys service's role volumes are below its own: /keys/<role> as well as /keys.
+    expect(targets.filter((target) => target.startsWith('/keys/')).length).toBe(Object.keys(ROLE_KEY_FILES).length);
+    for (const target of targets) {
       expect(
-        asRoot.some((run) => new RegExp(`mkdir (-p )?${escaped}( |$)`).test(run)),
+        operands('mkdir').some((paths) => paths.includes(target)),
         `mkdir ${target}`,
       ).toBe(true);
       expect(
-        asRoot.some((run) => new RegExp(`chown (-R )?node(:node)? ${escaped}( |$)`).test(run)),
+        operands('chown').some(([owner, ...paths]) => /^node(:node)?$/.test(owner ?? '') && paths.includes(target)),
         `chown node ${target}`,
+      ).toBe(true);
+      expect(
+        operands('chmod').some(([mode, ...paths]) => mode === '700' && paths.includes(target)),
+        `chmod 700 ${target}`,
       ).toBe(true);
     }
   });

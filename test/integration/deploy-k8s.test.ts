@@ -6,10 +6,11 @@
  * container reads only settings its role knows (with values it accepts), the endpoints a role
  * connects to are Services in front of the role that binds them, CURVE is on with keys from the
  * Secret jobpipe-curve that users make with `jobpipe keys --out` (its files mounted here as the
- * kubelet would, from a run of that command), probes hit the metrics port's /healthz and /readyz,
- * the dashboard and rules are the same as deploy/grafana's and deploy/prometheus's, and both
- * autoscalers scale on the waiting work with one query (KEDA's trigger, and prometheus-adapter's
- * for the HPA's External metric).
+ * kubelet would, from a run of that command), each pod projecting only its role's items of it, so
+ * that no worker pod can read server.secret, link.secret or events.secret, probes hit the metrics
+ * port's /healthz and /readyz, the dashboard and rules are the same as deploy/grafana's and
+ * deploy/prometheus's, and both autoscalers scale on the waiting work with one query (KEDA's
+ * trigger, and prometheus-adapter's for the HPA's External metric).
  *
  * Worker pools: the ventilator and the sink serve several pipelines (primes and echo), and the
  * workers come in pools, one Deployment each (worker-primes, worker-echo, and worker-python, the
@@ -20,7 +21,7 @@
  * settings it reads (PYTHON_WORKER_ENV), its endpoints, keys, probes and security context.
  *
  * The console (docs/console.md, base/console.yaml) is a role like the others here (its settings,
- * its events endpoint, CURVE as a client with the workers' key pair, probes, security context,
+ * its events endpoint, CURVE as a client with the events key pair, probes, security context,
  * scraped as job jobpipe-console), and beside that: its Service's API port, its bearer tokens from
  * the Secret jobpipe-console-tokens that users make (mounted read-only, never in the manifests),
  * and the NetworkPolicy that lets into its pods only the API port, from anywhere, and the metrics
@@ -49,8 +50,16 @@ import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObj
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { loadConfig } from '@jobpipe/config';
-import { curveClientFrom } from '@jobpipe/transport';
-import { expectOneKeySet, expectWorkerKeysFit } from './deploy-fixtures/curve-keys.js';
+import { curveClientFrom, curvePublicKey, sinkCurveFrom } from '@jobpipe/transport';
+import {
+  curveFileSettingsOf,
+  expectNoSecretOf,
+  expectOneKeySet,
+  expectWorkerKeysFit,
+  FLAT_KEY_FILES,
+  keyFilesOf,
+  NOT_FOR_WORKERS,
+} from './deploy-fixtures/curve-keys.js';
 import { entrypointHere, hostPath, pythonWorkerEnv, repoRoot, roleSettings } from './deploy-fixtures/compose.js';
 import { kustomize, objectKey, type K8sObject } from './deploy-fixtures/kustomize.js';
 
@@ -239,6 +248,28 @@ function mountSecrets(objects: K8sObject[], template: PodTemplate, container: an
     }
     return [{ mountPath: mount.mountPath, readOnly: mount.readOnly === true, secretName, files, dir }];
   });
+}
+
+/**
+ * The keys of the Secret jobpipe-curve a pod can read: its Secret and projected volumes' items
+ * (every key, when a volume names none), and what its containers take from it into their
+ * environment. Sorted.
+ */
+function curveItemsOf(template: PodTemplate): string[] {
+  const all = readdirSync(userSecrets['jobpipe-curve']!);
+  const items = new Set<string>();
+  const from = (name: string | undefined, list: { key: string }[] | undefined) => {
+    if (name === 'jobpipe-curve') for (const key of list ? list.map((item) => item.key) : all) items.add(key);
+  };
+  for (const volume of template.spec.volumes ?? []) {
+    from(volume.secret?.secretName, volume.secret?.items);
+    for (const source of volume.projected?.sources ?? []) from(source.secret?.name, source.secret?.items);
+  }
+  for (const container of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
+    for (const source of container.envFrom ?? []) from(source.secretRef?.name, undefined);
+    for (const entry of container.env ?? []) if (entry.valueFrom?.secretKeyRef) from(entry.valueFrom.secretKeyRef.name, [entry.valueFrom.secretKeyRef]);
+  }
+  return [...items].sort();
 }
 
 /** A jobpipe container's environment with paths turned into paths here: its mounted Secrets, and the image's /app as this checkout. */
@@ -480,9 +511,16 @@ describe.each(variants)('$name', (variant) => {
       // A pod that would start without its keys would run in the clear, or exit 2 at once: the Secret is required.
       const volume = entry.template.spec.volumes.find((candidate: any) => candidate.secret?.secretName === 'jobpipe-curve');
       expect(volume.secret.optional ?? false, `${entry.role}: jobpipe-curve is required`).toBe(false);
-      // Least privilege: a container gets the keys it reads and no others (a worker never the server's secret).
+      // Least privilege: a container gets the keys it reads and no others (a worker never server.secret, link.secret or events.secret).
       const given = mounted.filter((mount) => mount.secretName === 'jobpipe-curve').flatMap((mount) => Object.values(mount.files));
       expect(given.sort(), `${entry.role}: keys of jobpipe-curve it gets`).toEqual([...read].sort());
+      // ...which are its role's files, each setting naming the file the key model says.
+      expect(given.sort(), `${entry.role}: its role's key files`).toEqual([...keyFilesOf(entry.role)].sort());
+      for (const [name, file] of Object.entries(curveFileSettingsOf(entry.role))) {
+        const path = entry.env[name]!;
+        const mount = mounted.find((candidate) => path.startsWith(`${candidate.mountPath}/`))!;
+        expect(mount.files[relative(mount.mountPath, path)], `${entry.role}: ${name}`).toBe(file);
+      }
       // The image's user reads them: group fsGroup, mode at least group-readable.
       expect(entry.template.spec.securityContext.fsGroup, `${entry.role}: fsGroup`).toBe(entry.template.spec.securityContext.runAsGroup);
       // (A YAML `0440` would be decimal 440 to a YAML 1.2 reader, 0o670: the write bits catch it.)
@@ -492,8 +530,10 @@ describe.each(variants)('$name', (variant) => {
       configs[entry.role] = loadConfig(roleSettings[entry.role]!, { env: envHere(objects, entry) });
     }
     expectOneKeySet(configs);
-    // The console subscribes to the sink's events as a client, with the workers' key pair (client-1).
-    expect(curveClientFrom(configs.console), 'the console: CURVE on, as the workers').toEqual(curveClientFrom(configs.worker));
+    // The console subscribes to the sink's events with the events key pair: admitted there, and holding no worker's key.
+    const consoleKey = curvePublicKey(curveClientFrom(configs.console)!.secretKey);
+    expect(sinkCurveFrom(configs.sink)!.eventsKeys.has(consoleKey), "the console's key is on the sink's events list").toBe(true);
+    expect(curveClientFrom(configs.console)!.secretKey, "the console's key is not the workers'").not.toBe(curveClientFrom(configs.worker)!.secretKey);
     // The Python worker: the same two files as a TypeScript worker, from the same Secret, read-only.
     for (const entry of pythonWorkerContainers(objects)) {
       const name = entry.template.owner.metadata.name;
@@ -515,6 +555,39 @@ describe.each(variants)('$name', (variant) => {
         { serverKey: readFileSync(here.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8'), secretKey: readFileSync(here.JOBPIPE_CURVE_SECRET_FILE!, 'utf8') },
         name,
       );
+    }
+  });
+
+  it("CURVE: no worker pod can read server.secret, link.secret or events.secret: each pod projects only its role's items of jobpipe-curve, and no container holds another role's secret in a file or its environment", () => {
+    expect(keysRun.status, keysRun.stderr).toBe(0);
+    const keysDir = userSecrets['jobpipe-curve']!;
+    expect(readdirSync(keysDir).sort(), 'the flat set the Secret is made from').toEqual([...FLAT_KEY_FILES]);
+    const roles = new Map<K8sObject, string>();
+    for (const entry of [...jobpipeContainers(objects), ...pythonWorkerContainers(objects)]) roles.set(entry.template.owner, entry.role);
+    expect(
+      [...roles]
+        .filter(([, role]) => role === 'worker')
+        .map(([owner]) => owner.metadata.name)
+        .sort(),
+    ).toEqual(['worker-echo', 'worker-primes', 'worker-python']);
+    for (const template of podTemplates(objects)) {
+      const name = objectKey(template.owner);
+      const projected = curveItemsOf(template);
+      const role = roles.get(template.owner);
+      if (role === undefined) {
+        expect(projected, `${name}, no jobpipe role, gets no CURVE key`).toEqual([]);
+        continue;
+      }
+      expect(projected, `${name}: the items of jobpipe-curve it projects`).toEqual([...keyFilesOf(role)].sort());
+      if (role === 'worker') for (const secret of NOT_FOR_WORKERS) expect(projected, `${name} projects ${secret}`).not.toContain(secret);
+      // By content as well, wherever it would come from: every file its containers mount, and their environment.
+      const forbidden = role === 'worker' ? NOT_FOR_WORKERS : FLAT_KEY_FILES.filter((file) => file.endsWith('.secret') && !keyFilesOf(role).includes(file));
+      for (const container of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
+        const readable: Record<string, string> = { environment: JSON.stringify(containerEnv(objects, container)) };
+        for (const mount of mountSecrets(objects, template, container))
+          for (const path of Object.keys(mount.files)) readable[`${mount.mountPath}/${path}`] = readFileSync(join(mount.dir, path), 'utf8');
+        expectNoSecretOf(keysDir, forbidden, readable, `${name}, container ${container.name}`);
+      }
     }
   });
 

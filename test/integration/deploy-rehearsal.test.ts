@@ -7,8 +7,10 @@
  *   after it, its `environment` as given (interpolated as Compose does, with
  *   JOBPIPE_REDIS_PASSWORD set to a password of this test's own).
  * - named volumes: a directory of the test's own each, standing in for the volume's mount point in
- *   every service that mounts it (curve-keys at /keys: what the keys service writes there, the
- *   roles read there).
+ *   every service that mounts it (the keys service writes the flat key set into curve-keys at
+ *   /keys and each role's files into that role's volume, mounted below it at /keys/<role>, which
+ *   here is a link in curve-keys' directory to the role volume's; each role reads its own volume
+ *   at /keys).
  * - one-shot services (keys, `restart: "no"`): run to their exit first, and again, as a second
  *   `docker compose up` would; `service_completed_successfully` waits for exit code 0. So the
  *   batch below runs with CURVE on every socket, on the keys the keys service made.
@@ -33,7 +35,8 @@
  *
  * One ventilator and one sink serving both pipelines (primes and echo), the workers of every pool
  * connected for their own pipeline, each role saying it runs with CURVE (the ventilator's and the
- * workers' log lines; the sink refuses a stranger's key), a batch of each pipeline submitted as the
+ * workers' log lines; the sink refuses a stranger's key, counted as an unknown key, and refuses the
+ * workers' key on its events socket, where it admits the console's events key), a batch of each pipeline submitted as the
  * docs say (`docker compose exec ventilator jobpipe submit --pipeline <module> ... --wait`, i.e.
  * the CLI with the ventilator's environment, its module picked by --pipeline), each
  * answer checked and each batch run by its own pipeline's pools only, every scrape job of the
@@ -43,13 +46,14 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { curveKeyPair, Push } from 'zeromq';
+import { curveKeyPair, Push, Subscriber } from 'zeromq';
 import { freePort, RedisServer, RoleProcess, type Role } from '@jobpipe/launcher';
+import { curvePublicKey } from '@jobpipe/transport';
 import { Cleanup, fetchText, metricValue, runCli, waitFor, within } from './helpers.js';
 import { TestPrometheus } from './prometheus.js';
 import { findPython, pythonWorkerEnv } from '../python-worker/python.js';
@@ -60,10 +64,12 @@ import {
   isPythonWorker,
   jobpipeServices,
   loadCompose,
+  nestMounts,
   pipelineModules,
   repoRoot,
   roleOf,
   roleServices,
+  volumeFiles,
   volumeMounts,
   workerPools,
   type ComposeService,
@@ -182,13 +188,10 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
   for (const [name, service] of jobpipeServices(compose).filter(([name, service]) => !services[name] && !isPythonWorker(service))) {
     expect(service.restart, `${name} is a one-shot`).toBe('no');
     const mounts = volumeMounts(compose, service);
+    // A volume mounted below another (the keys service's /keys/<role> in /keys) shows there, as Docker mounts it.
+    nestMounts(mounts, volumeDirs);
     const args = service.command!.map((arg) => (arg.startsWith('/') ? containerPathHere(arg, mounts, volumeDirs) : arg));
-    const written = () =>
-      mounts.map(({ volume }) =>
-        readdirSync(volumeDirs[volume]!)
-          .sort()
-          .map((file) => `${file}:${readFileSync(join(volumeDirs[volume]!, file), 'utf8')}`),
-      );
+    const written = () => mounts.map(({ volume }) => [...volumeFiles(volumeDirs[volume]!)]);
     const first = await runToExit(command, args, service.environment ?? {});
     expect(first.code, `${name}: ${first.stderr}`).toBe(0);
     const after = written();
@@ -331,18 +334,50 @@ it('docker-compose.yml rehearsed: the worker pools run a batch of each pipeline 
       worker.process!.logs('ready').map((line) => line.curve),
       worker.name,
     ).toEqual([true]);
-  // ...and the sink, which logs no such field, refuses a client whose key is not on its allow-list.
+  // ...and the sink, which logs no such field, refuses a client whose key is not on its allow-list,
+  // counted as that (reason unknown_key: metricValue sums the samples whose labels include those
+  // asked for, so { role: 'sink' } alone would count refusals of any reason).
   const sink = replicas.get('sink')![0]!;
   const stranger = curveKeyPair();
-  const serverKey = readFileSync(replicas.get('worker-primes')![0]!.env.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8').trim();
+  const workerReplica = replicas.get('worker-primes')![0]!;
+  const serverKey = readFileSync(workerReplica.env.JOBPIPE_CURVE_SERVER_KEY_FILE!, 'utf8').trim();
   const probe = cleanup.socket(new Push({ linger: 0, curveServerKey: serverKey, curvePublicKey: stranger.publicKey, curveSecretKey: stranger.secretKey }));
   probe.connect(sink.env.JOBPIPE_RESULTS_BIND!);
   await waitFor(
     "the sink to refuse a stranger's key",
-    async () => (metricValue(await fetchText(sink.process!.url('/metrics')), 'jobpipe_handshakes_refused_total', { role: 'sink' }) ?? 0) >= 1,
+    async () =>
+      (metricValue(await fetchText(sink.process!.url('/metrics')), 'jobpipe_handshakes_refused_total', { role: 'sink', reason: 'unknown_key' }) ?? 0) >= 1,
     10_000,
     100,
   );
+  probe.close();
+  // The sink's events socket: the workers' key (client-1, from a worker's volume) is refused there,
+  // the events key (events.secret, from the console's volume, as the compose file gives it) admitted.
+  const handshake = async (secretKey: string, on: 'events' | 'results'): Promise<'admitted' | 'refused'> => {
+    const options = { linger: 0, curveServerKey: serverKey, curvePublicKey: curvePublicKey(secretKey), curveSecretKey: secretKey };
+    // The socket type that fits the sink's: a subscriber to its events, a pusher to its results.
+    const socket = cleanup.socket(on === 'events' ? new Subscriber(options) : new Push(options));
+    const endpoint = on === 'events' ? sink.env.JOBPIPE_EVENTS_BIND! : sink.env.JOBPIPE_RESULTS_BIND!;
+    const outcome = new Promise<'admitted' | 'refused'>((done) => {
+      socket.events.on('handshake', () => done('admitted'));
+      socket.events.on('handshake:error:auth', () => done('refused'));
+    });
+    socket.connect(endpoint);
+    try {
+      return await within(`a handshake with ${endpoint}`, 10_000, outcome);
+    } finally {
+      socket.close();
+    }
+  };
+  const workerSecret = readFileSync(workerReplica.env.JOBPIPE_CURVE_SECRET_FILE!, 'utf8').trim();
+  const consoleService = compose.services.console!;
+  const eventsSecret = readFileSync(
+    containerPathHere(consoleService.environment!.JOBPIPE_CURVE_SECRET_FILE!, volumeMounts(compose, consoleService), volumeDirs),
+    'utf8',
+  ).trim();
+  expect(await handshake(workerSecret, 'events'), "the workers' key on the sink's events").toBe('refused');
+  expect(await handshake(eventsSecret, 'events'), "the console's events key on the sink's events").toBe('admitted');
+  expect(await handshake(eventsSecret, 'results'), "the console's events key on the sink's results").toBe('refused');
 
   // The published ports answer (Docker forwards host 9401 to the ventilator's 9400, and so on).
   for (const [name, service] of Object.entries(services)) {

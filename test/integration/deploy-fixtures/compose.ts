@@ -3,8 +3,8 @@
  * interpolation (`${VAR:-default}`), YAML merge keys, the jobpipe services and what each reads,
  * and named volumes, which the tests stand in for with directories of their own.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { consoleSettings } from '@jobpipe/console/settings';
@@ -159,7 +159,8 @@ export function volumeMounts(compose: ComposeFile, service: ComposeService): Vol
 
 /**
  * A path inside a service's container as a path here: under a mounted named volume, the same path
- * in that volume's stand-in directory (`volumeDirs`, by volume name); elsewhere, `hostPath`.
+ * in that volume's stand-in directory (`volumeDirs`, by volume name), the innermost mount holding
+ * it when mounts nest (the keys service's /keys/worker inside /keys); elsewhere, `hostPath`.
  */
 export function containerPathHere(path: string, mounts: VolumeMount[], volumeDirs: Record<string, string>): string {
   // A list of paths (JOBPIPE_PIPELINE of a role serving several pipelines): each one mapped.
@@ -167,14 +168,60 @@ export function containerPathHere(path: string, mounts: VolumeMount[], volumeDir
     return pipelineModules(path)
       .map((part) => containerPathHere(part, mounts, volumeDirs))
       .join(',');
-  for (const mount of mounts) {
-    if (path === mount.target || path.startsWith(`${mount.target}/`)) {
-      const dir = volumeDirs[mount.volume];
-      if (dir === undefined) throw new Error(`no stand-in directory for volume ${mount.volume}`);
-      return resolve(dir, `.${path.slice(mount.target.length)}`);
-    }
+  const holding = mounts.filter((mount) => path === mount.target || path.startsWith(`${mount.target}/`)).sort((a, b) => b.target.length - a.target.length);
+  const mount = holding[0];
+  if (mount === undefined) return hostPath(path);
+  const dir = volumeDirs[mount.volume];
+  if (dir === undefined) throw new Error(`no stand-in directory for volume ${mount.volume}`);
+  return resolve(dir, `.${path.slice(mount.target.length)}`);
+}
+
+/**
+ * Mounts that nest, as Docker makes them for a service: a volume mounted below another one's
+ * mount point (the keys service's curve-worker at /keys/worker, inside curve-keys at /keys) shows
+ * in the outer volume at that path. Here: a symbolic link there, in the outer volume's stand-in, to
+ * the inner one's, so that what a process writes through the outer path lands in the inner volume.
+ * Call it before running the service's command.
+ */
+export function nestMounts(mounts: VolumeMount[], volumeDirs: Record<string, string>): void {
+  for (const inner of mounts) {
+    const outer = mounts
+      .filter((candidate) => candidate !== inner && inner.target.startsWith(`${candidate.target}/`))
+      .sort((a, b) => b.target.length - a.target.length)[0];
+    if (outer === undefined) continue;
+    const at = resolve(volumeDirs[outer.volume]!, `.${inner.target.slice(outer.target.length)}`);
+    if (existsSync(at) || isLink(at)) continue;
+    mkdirSync(dirname(at), { recursive: true });
+    symlinkSync(volumeDirs[inner.volume]!, at, 'dir');
   }
-  return hostPath(path);
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The files of a volume's stand-in directory, by path relative to it, with their text and mode:
+ * what a container that mounts the volume can read. A nested mount point (a link, see nestMounts)
+ * is another volume's and is left out; directories of the volume itself are walked.
+ */
+export function volumeFiles(dir: string): Map<string, { text: string; mode: number }> {
+  const files = new Map<string, { text: string; mode: number }>();
+  const walk = (relative: string) => {
+    for (const entry of readdirSync(join(dir, relative)).sort()) {
+      const path = relative === '' ? entry : `${relative}/${entry}`;
+      if (isLink(join(dir, path))) continue;
+      const stat = statSync(join(dir, path));
+      if (stat.isDirectory()) walk(path);
+      else files.set(path, { text: readFileSync(join(dir, path), 'utf8'), mode: stat.mode & 0o777 });
+    }
+  };
+  walk('');
+  return files;
 }
 
 /** Parses a Compose duration ("40s", "1m30s", "250ms") into milliseconds. */
