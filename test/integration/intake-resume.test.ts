@@ -7,11 +7,11 @@
  * claim stays in Redis, no longer renewed, as after SIGKILL).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Queue, type Worker } from 'bullmq';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RedisServer } from '@jobpipe/launcher';
 import { connectRedis } from '@jobpipe/ledger';
-import { intakeQueueName, intakeTimings, startIntake, type IntakeLogger } from '@jobpipe/intake';
+import { intakeQueueName, intakeTimings, startIntake, type Intake, type IntakeLogger } from '@jobpipe/intake';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { sleep, waitFor } from './helpers.js';
 import { startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
@@ -49,8 +49,8 @@ function summary(batch: string): BatchSummary {
 }
 
 /** A ventilator's intake; `hold` keeps every batch it takes running until the test ends. */
-function intake(prefix: string, logger: Lines, started: { batch: string; at: number }[], hold: boolean): Worker {
-  const worker = startIntake({
+function intake(prefix: string, logger: Lines, started: { batch: string; at: number }[], hold: boolean): Intake {
+  const intake = startIntake({
     redis,
     prefix,
     pipeline: PIPELINE,
@@ -63,8 +63,8 @@ function intake(prefix: string, logger: Lines, started: { batch: string; at: num
     onError: () => {},
     logger,
   });
-  closers.push(() => worker.close(true));
-  return worker;
+  closers.push(() => intake.close());
+  return intake;
 }
 
 async function submit(prefix: string, batch: string): Promise<void> {
@@ -85,7 +85,7 @@ describe('intake: a batch claimed by another ventilator', () => {
     await waitFor('the first ventilator to take the batch', () => firstStarted.length > 0, 15_000);
     // It renews its claim a few times, then stops as a SIGKILL would stop it.
     await sleep(LOCK_MS);
-    await first.close(true);
+    await first.close();
     const lockKey = `${prefix}:${intakeQueueName(PIPELINE)}:${batch}:lock`;
     const leftAtStop = await redis.pttl(lockKey);
     const lapsesAt = Date.now() + leftAtStop;
@@ -111,6 +111,30 @@ describe('intake: a batch claimed by another ventilator', () => {
     expect(resumesBy - lapsesAt).toBeLessThanOrEqual(timings.stalledCheckMs + 500);
     expect(said.length).toBeLessThanOrEqual(2);
     if (said.length === 2) expect(said[0]!.message).toMatch(/^batch claimed by another ventilator; if that one has stopped/);
+  });
+
+  it('a ventilator that stops gracefully hands its batch back: the next one resumes it at once, not when the lock would lapse', async () => {
+    const prefix = uniquePrefix('claims');
+    const batch = 'handed-back';
+    const firstStarted: { batch: string; at: number }[] = [];
+    const first = intake(prefix, new Lines(), firstStarted, true);
+    await submit(prefix, batch);
+    await waitFor('the first ventilator to take the batch', () => firstStarted.length > 0, 15_000);
+    const started: { batch: string; at: number }[] = [];
+    intake(prefix, new Lines(), started, false);
+    await sleep(500);
+    expect(started, 'a live claim is left alone').toEqual([]);
+
+    const stoppedAt = Date.now();
+    expect(await first.handBack()).toEqual([batch]);
+    await waitFor('the batch to be resumed', () => started.length > 0, LOCK_MS);
+    // Well within the lock it held (4 s), which a crash would have made it wait out.
+    expect(started[0]!.at - stoppedAt).toBeLessThan(LOCK_MS / 2);
+    expect(started.map((run) => run.batch)).toEqual([batch]);
+    expect(firstStarted, 'the stopped one took nothing more').toHaveLength(1);
+    const queue = new Queue(intakeQueueName(PIPELINE), { connection: redis.duplicate(), prefix });
+    closers.push(() => queue.close());
+    await waitFor('the batch completed by the second', async () => (await queue.getJobState(batch)) === 'completed', 10_000);
   });
 
   it('claimed by a live ventilator: no word of a stopped one, and the batch stays where it is', async () => {

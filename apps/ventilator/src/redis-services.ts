@@ -131,7 +131,10 @@ function startPipelineServices(o: RedisServicesOptions, lane: PipelineLane) {
       stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
     },
     async stop() {
-      await intake.close(true);
+      // A graceful stop: its batches go back in the queue now, for the next ventilator to resume
+      // at once rather than after their intake locks lapse.
+      const handed = await intake.handBack();
+      if (handed.length > 0) logger.info({ batches: handed }, 'handed its batches back to the queue');
       stopWatching?.();
       stopMeasuring?.();
       await queueDepth.close();

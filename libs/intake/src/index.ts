@@ -14,6 +14,6 @@ export { SingleJobsClient } from './single-jobs-client.js';
 export type { AddOptions, BulkJob, JobReport, JobState } from './single-jobs-client.js';
 export { startIntake, intakeTimings } from './intake-worker.js';
 export { QueueDepth } from './queue-depth.js';
-export type { IntakeOptions, IntakeLogger, IntakeTimings } from './intake-worker.js';
+export type { Intake, IntakeOptions, IntakeLogger, IntakeTimings } from './intake-worker.js';
 export { intakeQueueName, checkBatchId } from './queue-name.js';
 export type { BatchRequest } from './queue-name.js';

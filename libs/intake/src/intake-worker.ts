@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import { duplicateClient, type RedisClient } from '@jobpipe/ledger';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { intakeQueueName, type BatchRequest } from './queue-name.js';
@@ -60,27 +60,56 @@ export function intakeTimings(lockMs: number): IntakeTimings {
   };
 }
 
+/** The intake of one pipeline: BullMQ's worker, and a way to hand its batches back at a graceful stop. */
+export interface Intake {
+  readonly worker: Worker;
+  /**
+   * A graceful stop: takes no more batches, puts the ones it runs back in the queue at once (their
+   * claims released), and closes. The next ventilator resumes them without waiting for their
+   * intake locks to lapse. Resolves with the batches handed back.
+   */
+  handBack(): Promise<string[]>;
+  /** Stops at once, leaving claims as they are (they lapse as after a crash). */
+  close(): Promise<void>;
+}
+
 /**
  * Takes batches from the pipeline's BullMQ queue, up to `concurrency` at once, and runs them; the BullMQ job
  * completes with the batch summary. A ventilator that crashes mid-batch leaves its BullMQ job
  * locked; once the lock lapses (at most `lockMs` after the crash), BullMQ's stalled check, run
- * every `stalledCheckMs`, gives it to the next free ventilator, which resumes it. Meanwhile the
- * logger hears, once per batch, what this ventilator waits for and until about when.
+ * every `stalledCheckMs`, gives it to the next free ventilator, which resumes it. One that stops
+ * gracefully hands its batches back (`handBack`). Meanwhile the logger hears, once per batch,
+ * what this ventilator waits for and until about when.
  */
-export function startIntake(options: IntakeOptions): Worker {
+export function startIntake(options: IntakeOptions): Intake {
   const timings = intakeTimings(options.lockMs);
   let running = 0;
+  /** The batches it runs, with the token of its claim on each. */
+  const claims = new Map<string, { job: Job; token: string }>();
+  let handingBack = false;
+  let handedBack!: () => void;
+  const handBackNow = new Promise<never>((_, reject) => (handedBack = () => reject(new WaitingError())));
+  // Settled only at a graceful stop, and then seen by every batch's race.
+  handBackNow.catch(() => {});
   const worker = new Worker(
     intakeQueueName(options.pipeline),
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
+      if (handingBack) {
+        // Taken while it stops: straight back.
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       running++;
+      claims.set(job.id!, { job, token: token! });
       try {
         // BullMQ's 0 is "no priority", which jobpipe runs last (see submit).
         const priority = job.opts.priority ? job.opts.priority : undefined;
         const { input, traceparent, tracestate } = job.data as BatchRequest;
-        return await options.runBatch(input, job.id!, { priority, traceparent, tracestate });
+        // Handed back: the batch goes on in Redis; the WaitingError tells BullMQ the job moved.
+        return await Promise.race([options.runBatch(input, job.id!, { priority, traceparent, tracestate }), handBackNow]);
       } finally {
         running--;
+        claims.delete(job.id!);
       }
     },
     {
@@ -96,7 +125,26 @@ export function startIntake(options: IntakeOptions): Worker {
   );
   worker.on('error', options.onError);
   if (options.logger) watchClaims(worker, options.redis, options.logger, timings, () => running >= (options.concurrency ?? 1));
-  return worker;
+  return {
+    worker,
+    async handBack() {
+      handingBack = true;
+      await worker.pause(true);
+      const handed: string[] = [];
+      for (const [batch, { job, token }] of claims) {
+        try {
+          await job.moveToWait(token);
+          handed.push(batch);
+        } catch {
+          // The claim is gone already (Redis away, or it lapsed): its lapse hands the batch on.
+        }
+      }
+      handedBack();
+      await worker.close(true);
+      return handed;
+    },
+    close: () => worker.close(true),
+  };
 }
 
 type Stage = 'claimed' | 'stopped';
