@@ -94,7 +94,9 @@ describe('CURVE', () => {
     const strangerWorker = await stack.addWorker(clientEnv(stranger));
     const plainWorker = await stack.addWorker({ JOBPIPE_CURVE_SERVER_KEY: '', JOBPIPE_CURVE_SECRET: '' });
     const impostors = await Promise.all([server, link, follower].map((pair) => stack.addWorker(clientEnv(pair))));
-    await Promise.all([strangerWorker.ready, plainWorker.ready, ...impostors.map((worker) => worker.ready)]);
+    // And one with an allowed key that trusts the wrong server key: its handshake cannot be read.
+    const misled = await stack.addWorker({ JOBPIPE_CURVE_SERVER_KEY: stranger.publicKey, JOBPIPE_CURVE_SECRET: allowed.secretKey });
+    await Promise.all([strangerWorker.ready, plainWorker.ready, misled.ready, ...impostors.map((worker) => worker.ready)]);
 
     // Raw sockets with the stranger's key: one asks for jobs, one forges results for this batch.
     const beggar = cleanup.socket(
@@ -143,12 +145,15 @@ describe('CURVE', () => {
     await waitFor('the sink to refuse the stranger', async () => (await refused(sinkUrl, 'sink', 'unknown_key')) >= 2);
     await waitFor('the ventilator to count the worker in the clear', async () => (await refused(ventilatorUrl, 'ventilator', 'wrong_mechanism')) >= 1);
     await waitFor('the sink to count the peers in the clear', async () => (await refused(sinkUrl, 'sink', 'wrong_mechanism')) >= 2);
+    await waitFor('the ventilator to count the handshake it could not read', async () => (await refused(ventilatorUrl, 'ventilator', 'malformed')) >= 1);
+    const misledSays = await logsOnce(misled, "handshake with the server failed; is JOBPIPE_CURVE_SERVER_KEY the servers' public key?");
+    expect(misledSays[0]).toMatchObject({ endpoint: expect.stringMatching(/^tcp:\/\/127\.0\.0\.1:/) });
     await sleep(1000);
     const ventilatorMetrics = await fetchText(ventilatorUrl);
     expect(metricValue(ventilatorMetrics, 'jobpipe_jobs_dispatched_total') ?? 0).toBe(0);
     expect(metricValue(ventilatorMetrics, 'jobpipe_workers_connected')).toBe(0);
     expect(received).toEqual([]);
-    for (const worker of [strangerWorker, plainWorker, ...impostors]) {
+    for (const worker of [strangerWorker, plainWorker, misled, ...impostors]) {
       expect(metricValue(await fetchText(worker.url('/metrics')), 'jobpipe_job_duration_seconds_count') ?? 0).toBe(0);
     }
     const refusedLog = await logsOnce(stack.ventilator!, 'refused a CURVE client whose key is not allowed on this socket', 4);

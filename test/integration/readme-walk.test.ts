@@ -348,7 +348,17 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
               expect(keys.output().trim(), context()).toMatch(/^jobpipe: .* holds keys already .*--keep$/);
             } else {
               expect(code, `${context()}\n${keys.output()}`).toBe(0);
-              for (const file of ['server.public', 'server.secret', 'client-1.public', 'client-1.secret', 'clients.allow'])
+              for (const file of [
+                'server.public',
+                'server.secret',
+                'link.public',
+                'link.secret',
+                'events.public',
+                'events.secret',
+                'client-1.public',
+                'client-1.secret',
+                'clients.allow',
+              ])
                 expect(existsSync(resolve(out, file)), `${context()}: ${file}`).toBe(true);
             }
             break;
