@@ -165,6 +165,13 @@ export const rows = [
         unit: 'short',
         targets: [{ expr: 'sum by (role, reason) (increase(jobpipe_malformed_messages_total[5m]))', legend: '{{role}} {{reason}}' }],
       },
+      // CURVE handshakes the servers refused (SECURITY.md, "Refused handshakes"): strangers and
+      // revoked keys, peers in the clear, handshakes that do not decrypt (a wrong server key).
+      {
+        title: 'Handshakes refused (per 5 min)',
+        unit: 'short',
+        targets: [{ expr: 'sum by (role, reason) (increase(jobpipe_handshakes_refused_total[5m]))', legend: '{{role}} {{reason}}' }],
+      },
       // A worker the ventilator refused: protocol v1 at a ventilator serving several pipelines, or
       // serving a pipeline this ventilator does not (alert JobpipeWorkerCreditRefused).
       {
