@@ -120,7 +120,8 @@ export class Metrics {
     for (const reason of reasons) this.malformedMessages.inc({ role, reason }, 0);
     if (role !== 'worker') this.redisWentBack.inc({ role }, 0);
     // The servers: every refusal reason at 0, so a first plaintext probe shows as a rise.
-    if (role === 'ventilator' || role === 'sink') for (const reason of ['unknown_key', 'wrong_mechanism', 'malformed']) this.handshakesRefused.inc({ role, reason }, 0);
+    if (role === 'ventilator' || role === 'sink')
+      for (const reason of ['unknown_key', 'wrong_mechanism', 'malformed']) this.handshakesRefused.inc({ role, reason }, 0);
     if (role === 'ventilator') for (const reason of ['v1_many_pipelines', 'unknown_pipeline']) this.creditRefused.inc({ reason }, 0);
     for (const pipeline of typeof pipelines === 'string' ? [pipelines] : pipelines) {
       const labels = { pipeline };
