@@ -119,6 +119,38 @@ describe('durable restarts', () => {
     expect(new Set(readExecutions(log).map((e) => e.seq)).size).toBe(jobs);
   });
 
+  it('a ventilator stopped with SIGTERM hands its batch back; it and the sink stop within seconds even while Redis is away', async () => {
+    const own = await startRedis();
+    ownServers.push(own);
+    const d = await startDurable(cleanup, { server: own, pipeline: echoPipeline, workers: 0 });
+    // Claimed and waiting for workers: the first ventilator holds it.
+    await d.submit({ jobs: 50 }, 'handed-back');
+    await waitFor('the batch claimed', async () => (await d.client.status('echo', 'handed-back'))?.state === 'running');
+    await d.stack.ventilator!.stop();
+    await logsOnce(d.stack.ventilator!, 'handed its batches back to the queue');
+    // The next one takes it at once (the intake lock is 30 s), and runs it once a worker comes.
+    const next = await d.startVentilator();
+    const resumed = await logsOnce(next, 'batch resumed', 1, 10_000);
+    expect(resumed[0]).toMatchObject({ batch: 'handed-back' });
+    await d.stack.addWorker();
+    expect(await d.done('handed-back', 15_000)).toMatchObject({ jobs: 50, failed: 0 });
+
+    // Redis away: the stop does not wait for it past a few seconds, and exits 0.
+    await d.submit({ jobs: 50, workMs: 100000 }, 'stuck');
+    await waitFor('the second batch claimed', async () => (await d.client.status('echo', 'stuck'))?.state === 'running');
+    await own.kill('SIGKILL');
+    const stoppedAt = Date.now();
+    const code = await next.stop('SIGTERM', 20_000);
+    expect(code).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+    // The sink as well, though results it holds wait for Redis: their jobs come back by lease.
+    const sinkStoppedAt = Date.now();
+    expect(await d.stack.sink.stop('SIGTERM', 20_000)).toBe(0);
+    expect(Date.now() - sinkStoppedAt).toBeLessThan(10_000);
+    // The worker would finish the 100 s job it holds first (its drain): not this test's subject.
+    d.stack.killNow();
+  });
+
   it('Redis SIGKILLed mid-batch and restarted from its AOF: every job completes; readiness goes 503 and back to 200', async () => {
     const own = await startRedis();
     ownServers.push(own);

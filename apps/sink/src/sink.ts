@@ -1,6 +1,6 @@
 import { Publisher, Pull } from 'zeromq';
 import { encode, type ProtocolError } from '@jobpipe/protocol';
-import { DroppedMessages } from '@jobpipe/observability';
+import { DroppedMessages, settleWithin } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, SerialSender } from '@jobpipe/transport';
 import { BatchBook } from './batch-book.js';
 import { Inbox, type SinkMessage } from './inbox.js';
@@ -9,6 +9,9 @@ import { RecordedAcks } from './recorded-acks.js';
 import { Recorder } from './recorder.js';
 import { retrying } from './retrying.js';
 import { compileSinkOptions, type CompiledSinkOptions, type SinkOptions } from './sink-options.js';
+
+/** How long a stop waits for the results still to be written (Redis may be away then). */
+const STOP_WAIT_MS = 3000;
 
 /** One pipeline's part of the sink: its results are recorded and folded apart from the others'. */
 interface SinkLane {
@@ -135,8 +138,17 @@ export class Sink {
     clearInterval(this.#timer);
     this.#results.close();
     await this.#loop;
-    for (const lane of lanes) await lane.inbox.idle();
-    for (const lane of lanes) await lane.book.idle();
+    // Results waiting for a Redis that is away would hold the stop until the grace period ran
+    // out. Unrecorded, their jobs come back through their leases and are recorded then.
+    const written = settleWithin(
+      (async () => {
+        for (const lane of lanes) await lane.inbox.idle();
+        for (const lane of lanes) await lane.book.idle();
+      })(),
+      STOP_WAIT_MS,
+    );
+    if (!(await written))
+      this.#o.logger.warn({ waitedMs: STOP_WAIT_MS }, 'stopped without recording the results still waiting for Redis (their leases bring the jobs back)');
     this.#acks.flush();
     await this.#publisher.idle().catch(() => {});
     this.#events.close();

@@ -1,5 +1,5 @@
 import type { JobStream, PendingJob, RedisClient, StreamEntry } from '@jobpipe/ledger';
-import type { Logger } from '@jobpipe/observability';
+import { settleWithin, type Logger } from '@jobpipe/observability';
 import { heldPayload } from '@jobpipe/protocol';
 import type { PipelineLane } from './pipeline-lane.js';
 
@@ -22,6 +22,8 @@ export interface SingleJobsOptions {
 
 /** How long one read of the stream waits for an entry, in ms: a stop waits for it too. */
 const READ_BLOCK_MS = 1000;
+/** How long a stop waits for the read under way and the last acknowledgements. */
+const STOP_WAIT_MS = 2000;
 
 /**
  * Feeds the ventilator the single jobs that producers add to the pipeline's job stream
@@ -66,8 +68,10 @@ export class SingleJobs {
   async stop(): Promise<void> {
     this.#running = false;
     for (const timer of this.#timers) clearInterval(timer);
-    await this.#loop;
-    await this.#flushAcks();
+    // With Redis away a read or an ack would wait for it, past the stop's grace period. What
+    // stays unacknowledged is taken over by the next ventilator (claimAfterMs), and written
+    // ahead again only where it is not already.
+    if (await settleWithin(this.#loop ?? Promise.resolve(), STOP_WAIT_MS)) await settleWithin(this.#flushAcks(), STOP_WAIT_MS);
   }
 
   async #run(): Promise<void> {

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, topicOf, type BatchSummary, type MessageOf } from '@jobpipe/protocol';
-import { DroppedMessages } from '@jobpipe/observability';
+import { DroppedMessages, settleWithin } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { PipelineLane, type BatchTraceContext } from './pipeline-lane.js';
 import { compileVentilatorOptions, type CompiledVentilatorOptions, type VentilatorOptions } from './ventilator-options.js';
 import type { ByteCredit } from './worker-registry.js';
+
+/** How long a stop waits for the loops' last Redis writes (Redis may be away then). */
+const STOP_WAIT_MS = 3000;
 
 /**
  * The ventilator role: streams each batch's split into jobs, writes each to the ledger before it
@@ -249,7 +252,11 @@ export class Ventilator {
     this.#workersSocket.close();
     this.#toSink.close();
     this.#events.close();
-    await Promise.allSettled(this.#loops);
+    // A write-ahead waiting for a Redis that is away would hold the dispatch loop, and the stop,
+    // until the grace period ran out: what it was writing is in flight or not, and either way the
+    // next ventilator's split and reaper find it.
+    if (!(await settleWithin(Promise.allSettled(this.#loops), STOP_WAIT_MS)))
+      this.#o.logger.warn({ waitedMs: STOP_WAIT_MS }, 'stopped without waiting for the write-aheads under way (Redis does not answer)');
     const lanes = [...this.#lanes.values()];
     this.#o.logger.info(
       {

@@ -60,6 +60,9 @@ export function intakeTimings(lockMs: number): IntakeTimings {
   };
 }
 
+/** How long a graceful stop tries to hand its batches back (Redis may be away then). */
+const HAND_BACK_MS = 2000;
+
 /** The intake of one pipeline: BullMQ's worker, and a way to hand its batches back at a graceful stop. */
 export interface Intake {
   readonly worker: Worker;
@@ -131,12 +134,17 @@ export function startIntake(options: IntakeOptions): Intake {
       handingBack = true;
       await worker.pause(true);
       const handed: string[] = [];
+      // Redis away at the stop must not hold the stop up: what is not handed back by then lapses.
+      const deadline = Date.now() + HAND_BACK_MS;
       for (const [batch, { job, token }] of claims) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
         try {
-          await job.moveToWait(token);
-          handed.push(batch);
+          if (await Promise.race([job.moveToWait(token).then(() => true), late])) handed.push(batch);
         } catch {
-          // The claim is gone already (Redis away, or it lapsed): its lapse hands the batch on.
+          // The claim is gone already (it lapsed, or was taken over): its new holder has the batch.
+        } finally {
+          clearTimeout(timer);
         }
       }
       handedBack();

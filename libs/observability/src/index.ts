@@ -7,7 +7,7 @@ export type { Logger, LogFormat } from './logger.js';
 export { Metrics } from './metrics.js';
 export { startHealthServer } from './http-server.js';
 export type { HealthServerOptions } from './http-server.js';
-export { exitOnSignals } from './shutdown.js';
+export { exitOnSignals, settleWithin } from './shutdown.js';
 export { parsePrometheusText, sumBy, metricValue } from './prometheus-text.js';
 export type { Sample } from './prometheus-text.js';
 export { LogLimiter } from './log-limiter.js';

@@ -58,3 +58,22 @@ function watchParent(onGone: () => void): void {
   }, PARENT_POLL_MS);
   timer.unref();
 }
+
+/**
+ * Waits for `work` to settle, `ms` at most; what it rejects with is left to the caller's other
+ * paths. For the steps of a stop that wait on a peer (Redis) that may be away: the stop goes on
+ * without them rather than running into the grace period.
+ */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

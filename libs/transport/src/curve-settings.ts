@@ -131,6 +131,15 @@ function serverFrom(config: ServerConfig): { secretKey: string; workerKeys: Set<
   return { secretKey, workerKeys };
 }
 
+/** A role's own CURVE setting given without the server secret that turns CURVE on. */
+function withoutServerSecret(setting: { value: { env: string; flag: string } }): ConfigError {
+  return new ConfigError(
+    setting.value.env,
+    setting.value.flag,
+    `${setting.value.env} is set but ${serverSecret.value.env} is not: CURVE needs the server's secret key`,
+  );
+}
+
 /** A list of keys that must not share a key with the workers' list. */
 function notWorkerKeys(keys: string[] | undefined, setting: { value: { env: string; flag: string } }, workerKeys: Set<string>, what: string): Set<string> {
   const set = new Set(keys ?? []);
@@ -153,12 +162,7 @@ export function ventilatorCurveFrom(config: ConfigOf<typeof ventilatorCurveSetti
   const server = serverFrom(config);
   const link = either(config.curveLinkSecret, config.curveLinkSecretFile, linkSecret);
   if (server === undefined) {
-    if (link !== undefined)
-      throw new ConfigError(
-        linkSecret.value.env,
-        linkSecret.value.flag,
-        `${linkSecret.value.env} is set but ${serverSecret.value.env} is not: CURVE needs the server's secret key`,
-      );
+    if (link !== undefined) throw withoutServerSecret(linkSecret);
     return undefined;
   }
   if (link === undefined)
@@ -185,12 +189,7 @@ export function sinkCurveFrom(config: ConfigOf<typeof sinkCurveSettings>): Curve
   const followers = either(config.curveEventsKeys, config.curveEventsKeysFile, eventsKeys);
   if (server === undefined) {
     const stray = links !== undefined ? linkKeys : followers !== undefined ? eventsKeys : undefined;
-    if (stray)
-      throw new ConfigError(
-        stray.value.env,
-        stray.value.flag,
-        `${stray.value.env} is set but ${serverSecret.value.env} is not: CURVE needs the server's secret key`,
-      );
+    if (stray) throw withoutServerSecret(stray);
     return undefined;
   }
   if (links === undefined)

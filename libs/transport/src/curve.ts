@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { Router } from 'zeromq';
+import { Router, type Socket } from 'zeromq';
 import { nextFrames } from './receive-loop.js';
 import { z85Decode, z85Encode } from './z85.js';
 import { LogLimiter } from '@jobpipe/observability';
@@ -249,13 +249,23 @@ interface RefusalLog {
 interface RefusalCounter {
   inc(labels: { role: string; reason: RefusalReason }): void;
 }
+/** What a refusal's log line says of it. */
+interface RefusalFields {
+  socket: CurveSocket | undefined;
+  /** The key it presented ('' for none), when the ZAP handler saw it. */
+  publicKey?: string;
+  address?: string;
+  endpoint?: string;
+  /** libzmq's error code, for a handshake that failed before the ZAP handler. */
+  error?: string;
+}
 
 /** A bound socket of a server role, for `prepareServerBinds`. */
 export interface ServerBind {
   socket: CurveSocket;
   endpoint: string;
   /** The zeromq socket, whose failed handshakes are counted. */
-  zmq: import('zeromq').Socket;
+  zmq: Socket;
 }
 
 /**
@@ -296,7 +306,7 @@ export async function prepareServerBinds(
  * with the wrong server key, or garbage). Refusals by key come from the ZAP handler, which knows
  * the key; libzmq reports them here too, so they are not counted twice.
  */
-function watchHandshakes(bind: ServerBind, report: (reason: RefusalReason, fields: object) => void): void {
+function watchHandshakes(bind: ServerBind, report: (reason: RefusalReason, fields: RefusalFields) => void): void {
   const events = bind.zmq.events;
   events.on('handshake:error:protocol', (event) => {
     const reason = event.error.code === 'ERR_ZMTP_MECHANISM_MISMATCH' ? 'wrong_mechanism' : 'malformed';
@@ -316,14 +326,14 @@ const REFUSAL_MESSAGES: Record<RefusalReason, string> = {
  * (up to 1,000, so a flood of fresh keys cannot grow memory or the log), and the others at most
  * 10 lines per reason in 10 s, the first after a quiet spell saying how many were left out.
  */
-export function refusalReporter(role: string, logger: RefusalLog, refused: RefusalCounter): (reason: RefusalReason, fields: object) => void {
+export function refusalReporter(role: string, logger: RefusalLog, refused: RefusalCounter): (reason: RefusalReason, fields: RefusalFields) => void {
   const loggedKeys = new Set<string>();
   const limiter = new LogLimiter();
   return (reason, fields) => {
     refused.inc({ role, reason });
-    const publicKey = (fields as { publicKey?: string }).publicKey;
+    const { publicKey } = fields;
     if (reason === 'unknown_key' && publicKey) {
-      const seen = `${(fields as { socket?: string }).socket}:${publicKey}`;
+      const seen = `${fields.socket}:${publicKey}`;
       if (loggedKeys.size >= 1000 || loggedKeys.has(seen)) return;
       loggedKeys.add(seen);
       logger.warn({ reason, ...fields }, REFUSAL_MESSAGES[reason]);
