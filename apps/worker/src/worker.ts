@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
-import { childSpan, DroppedMessages, SpanKind, traceparentOf, tracing, type Span, type Tracing } from '@jobpipe/observability';
+import { childSpan, DroppedMessages, settleWithin, SpanKind, traceparentOf, tracing, type Span, type Tracing } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
@@ -128,12 +128,12 @@ export class Worker {
     const deadline = Date.now() + this.options.drainTimeoutMs;
     const drainDeadline = Math.min(deadline, Date.now() + 3 * this.options.heartbeatMs);
     // Never connected, or the ventilator is gone: the Drain send would wait forever.
-    await withDeadline(this.#sendDrain(true), drainDeadline);
+    await settleWithin(this.#sendDrain(true), drainDeadline - Date.now());
     // Every job the ventilator sent before our Drain arrives before its Drained answer.
     await this.#until(() => this.#drainedSent !== undefined && this.#window.received >= this.#drainedSent, drainDeadline);
     const finished = await this.#until(() => this.#waiting.length === 0 && this.#active === 0, deadline);
     if (!finished) logger.warn({ waiting: this.#waiting.length, active: this.#active }, 'drain timed out; unfinished jobs come back through their leases');
-    await withDeadline(this.#resultQueue.idle(), Math.max(deadline, Date.now() + 1000));
+    await settleWithin(this.#resultQueue.idle(), Math.max(deadline - Date.now(), 1000));
     for (const timer of this.#timers) clearInterval(timer);
     this.#jobs.close();
     this.#results.close();
@@ -353,11 +353,4 @@ function endSpan(span: Span, outcome: Outcome): string | undefined {
   if (!outcome.ok) span.setStatus({ code: 2, message: `${outcome.error.name}: ${outcome.error.message}`.slice(0, 1000) });
   span.end();
   return traceparentOf(span);
-}
-
-/** Waits for `promise` until the deadline (epoch ms) at most; failures are swallowed. */
-async function withDeadline(promise: Promise<unknown>, deadline: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))))]);
-  clearTimeout(timer);
 }

@@ -134,22 +134,23 @@ export function startIntake(options: IntakeOptions): Intake {
       handingBack = true;
       await worker.pause(true);
       const handed: string[] = [];
-      // Redis away at the stop must not hold the stop up: what is not handed back by then lapses.
-      const deadline = Date.now() + HAND_BACK_MS;
-      for (const [batch, { job, token }] of claims) {
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
-        try {
-          if (await Promise.race([job.moveToWait(token).then(() => true), late])) handed.push(batch);
-        } catch {
-          // The claim is gone already (it lapsed, or was taken over): its new holder has the batch.
-        } finally {
-          clearTimeout(timer);
+      const handing = (async () => {
+        for (const [batch, { job, token }] of claims) {
+          try {
+            await job.moveToWait(token);
+            handed.push(batch);
+          } catch {
+            // The claim is gone already (it lapsed, or was taken over): its new holder has the batch.
+          }
         }
-      }
+      })();
+      // Redis away at the stop must not hold the stop up: what is not handed back by then lapses.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([handing, new Promise<void>((resolve) => (timer = setTimeout(resolve, HAND_BACK_MS)))]);
+      clearTimeout(timer);
       handedBack();
       await worker.close(true);
-      return handed;
+      return [...handed];
     },
     close: () => worker.close(true),
   };

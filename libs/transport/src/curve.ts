@@ -37,6 +37,9 @@ export interface CurveClient {
   secretKey: string;
 }
 
+/** libzmq's code for a handshake between a CURVE peer and one without keys: a refusal, not a fault. */
+export const MECHANISM_MISMATCH = 'ERR_ZMTP_MECHANISM_MISMATCH';
+
 /** The sockets a server role binds, each with its own allow-list (its ZAP domain). */
 export type CurveSocket = 'jobs' | 'results' | 'events';
 
@@ -309,7 +312,7 @@ export async function prepareServerBinds(
 function watchHandshakes(bind: ServerBind, report: (reason: RefusalReason, fields: RefusalFields) => void): void {
   const events = bind.zmq.events;
   events.on('handshake:error:protocol', (event) => {
-    const reason = event.error.code === 'ERR_ZMTP_MECHANISM_MISMATCH' ? 'wrong_mechanism' : 'malformed';
+    const reason = event.error.code === MECHANISM_MISMATCH ? 'wrong_mechanism' : 'malformed';
     report(reason, { socket: bind.socket, endpoint: bind.endpoint, error: event.error.code });
   });
   events.on('handshake:error:other', (event) => report('malformed', { socket: bind.socket, endpoint: bind.endpoint, error: event.error.code }));

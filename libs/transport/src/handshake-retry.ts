@@ -1,4 +1,5 @@
 import type { Socket } from 'zeromq';
+import { MECHANISM_MISMATCH } from './curve.js';
 
 /** Backoff after a refused handshake: 1 s, doubling on each further refusal, at most 30 s. */
 export const REFUSED_RETRY_FIRST_MS = 1000;
@@ -63,7 +64,7 @@ export function retryRefusedHandshakes(
   const events = socket.events;
   events.on('handshake:error:auth', (event) => refused('unknown_key', `status ${event.error.status}: its public key is not on the allow-list of that socket`));
   events.on('handshake:error:protocol', (event) => {
-    if (event.error.code === 'ERR_ZMTP_MECHANISM_MISMATCH')
+    if (event.error.code === MECHANISM_MISMATCH)
       return refused('wrong_mechanism', publicKey ? 'the server runs without CURVE' : 'the server uses CURVE and this process has no keys');
     warnFailed(event.error.code);
   });
