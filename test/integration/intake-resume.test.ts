@@ -2,7 +2,8 @@
  * A batch claimed by a ventilator that stopped (README, Guarantees 6): the next ventilator's
  * intake says once what it waits for and until about when, and resumes the batch soon after the
  * claim's lock lapses (BullMQ's stalled check runs every sixth of the lock, not every 30 s). A
- * batch that a live ventilator runs is not said to wait for a stopped one. The intakes run in
+ * batch that a live ventilator runs is not said to wait for a stopped one. A batch whose intake job
+ * Redis lost while it ran is queued again and completed with its summary. The intakes run in
  * this process, on a redis-server of the test's own; a forced close stands for the crash (the
  * claim stays in Redis, no longer renewed, as after SIGKILL).
  */
@@ -38,6 +39,9 @@ class Lines implements IntakeLogger {
   readonly lines: { fields: Record<string, unknown>; message: string; at: number }[] = [];
   info(fields: Record<string, unknown>, message: string): void {
     this.lines.push({ fields, message, at: Date.now() });
+  }
+  warn(fields: Record<string, unknown>, message: string): void {
+    this.info(fields, message);
   }
   about(batch: string): Lines['lines'] {
     return this.lines.filter((line) => line.fields.batch === batch);
@@ -155,5 +159,49 @@ describe('intake: a batch claimed by another ventilator', () => {
     expect(lines.about(batch).map((line) => line.message)).toEqual([
       'batch claimed by another ventilator; if that one has stopped, this one resumes the batch when its intake lock lapses',
     ]);
+  });
+
+  it('an intake job Redis lost while its batch ran is queued again at the end and completed with the summary', async () => {
+    const prefix = uniquePrefix('claims');
+    const batch = 'lost-job';
+    const runs: { batch: string; at: number }[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const lines = new Lines();
+    const taker = startIntake({
+      redis,
+      prefix,
+      pipeline: PIPELINE,
+      lockMs: LOCK_MS,
+      // The first run holds until released; a later one finds the batch done, as the ledger would.
+      runBatch: async (_input, id) => {
+        runs.push({ batch: id, at: Date.now() });
+        if (runs.length === 1) await released;
+        return summary(id);
+      },
+      onError: () => {},
+      logger: lines,
+    });
+    closers.push(() => taker.close());
+    const queue = new Queue(intakeQueueName(PIPELINE), { connection: redis.duplicate(), prefix });
+    closers.push(() => queue.close());
+    await queue.add('batch', { pipeline: PIPELINE, input: { n: 1 }, submittedAt: Date.now() }, { jobId: batch, priority: 3 });
+    await waitFor('the batch to be taken', () => runs.length > 0, 15_000);
+    // What a restore from an older snapshot leaves: none of the job's keys, in no list.
+    const jobKey = `${prefix}:${intakeQueueName(PIPELINE)}:${batch}`;
+    await redis.del(jobKey, `${jobKey}:lock`);
+    await redis.lrem(`${prefix}:${intakeQueueName(PIPELINE)}:active`, 0, batch);
+    expect(await queue.getJob(batch)).toBeUndefined();
+    release();
+
+    await waitFor('the batch completed', async () => (await queue.getJobState(batch)) === 'completed', 15_000);
+    const job = await queue.getJob(batch);
+    expect(job?.returnvalue).toEqual(summary(batch));
+    expect(job?.data.input, 'queued again with what it was submitted with').toEqual({ n: 1 });
+    expect(job?.opts.priority).toBe(3);
+    expect(runs.map((run) => run.batch)).toEqual([batch, batch]);
+    expect(lines.about(batch).map((line) => line.message)).toContain(
+      "Redis lost the batch's intake job while it ran: queued again, to be completed with its summary",
+    );
   });
 });

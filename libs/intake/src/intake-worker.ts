@@ -1,4 +1,4 @@
-import { WaitingError, Worker, type Job } from 'bullmq';
+import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { duplicateClient, type RedisClient } from '@jobpipe/ledger';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { intakeQueueName, type BatchRequest } from './queue-name.js';
@@ -6,6 +6,7 @@ import { intakeQueueName, type BatchRequest } from './queue-name.js';
 /** What the intake logs with (a pino logger fits). */
 export interface IntakeLogger {
   info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
 }
 
 export interface IntakeOptions {
@@ -109,7 +110,9 @@ export function startIntake(options: IntakeOptions): Intake {
         const priority = job.opts.priority ? job.opts.priority : undefined;
         const { input, traceparent, tracestate } = job.data as BatchRequest;
         // Handed back: the batch goes on in Redis; the WaitingError tells BullMQ the job moved.
-        return await Promise.race([options.runBatch(input, job.id!, { priority, traceparent, tracestate }), handBackNow]);
+        const summary = await Promise.race([options.runBatch(input, job.id!, { priority, traceparent, tracestate }), handBackNow]);
+        await queueAgainIfLost(job, worker, options).catch(options.onError);
+        return summary;
       } finally {
         running--;
         claims.delete(job.id!);
@@ -154,6 +157,25 @@ export function startIntake(options: IntakeOptions): Intake {
     },
     close: () => worker.close(true),
   };
+}
+
+/**
+ * Redis lost the batch's intake job while the batch ran (a failover to a replica that lagged, a
+ * restart from an older snapshot): the batch went on from this ventilator's memory and the
+ * ledger's repair, but nothing would complete the job, and the lists would never show the batch.
+ * Queued again under its id, it is taken by a ventilator that finds the batch done in the ledger
+ * and completes it with its summary at once.
+ */
+async function queueAgainIfLost(job: Job, worker: Worker, options: IntakeOptions): Promise<void> {
+  if ((await options.redis.exists(worker.toKey(job.id!))) === 1) return;
+  const queue = new Queue(intakeQueueName(options.pipeline), { connection: options.redis, prefix: options.prefix });
+  try {
+    // An add under an id that exists meanwhile (the submitter made it again) changes nothing.
+    await queue.add(job.name, job.data, { ...job.opts, jobId: job.id! });
+  } finally {
+    await queue.close();
+  }
+  options.logger?.warn({ batch: job.id }, "Redis lost the batch's intake job while it ran: queued again, to be completed with its summary");
 }
 
 type Stage = 'claimed' | 'stopped';
