@@ -137,12 +137,30 @@ export class RedisSentinelSet {
    * SIGSTOP the replica, then have the master drop its link (CLIENT KILL TYPE replica): what the
    * master takes from now on never reaches the replica, which cannot reconnect while stopped.
    * Without the cut, the kernel's socket buffers (megabytes on loopback) would hand a stopped
-   * replica everything once it resumes, even from a dead master.
+   * replica everything once it resumes, even from a dead master. The cut also drops what those
+   * buffers hold, so the replica is first let catch up: every write the master acknowledged
+   * before this call is on the replica, and only later ones can be lost. (On a busy machine a
+   * replica can be a second behind; those writes lost would be earlier than the fault says.)
    */
   async pauseReplica(): Promise<void> {
+    await this.#replicaCaughtUp();
     if (this.replica.pid !== undefined) process.kill(this.replica.pid, 'SIGSTOP');
     this.#paused = true;
     await this.master.command(['CLIENT', 'KILL', 'TYPE', 'replica']);
+  }
+
+  /**
+   * Waits until the replica has acknowledged the master's replication offset as of now. (WAIT
+   * would not do: it waits only for the calling connection's own writes.) A replica acknowledges
+   * once a second.
+   */
+  async #replicaCaughtUp(): Promise<void> {
+    const offsetOf = (pattern: RegExp, info: RespReply) => Number(pattern.exec(String(info))?.[1] ?? -1);
+    const target = offsetOf(/master_repl_offset:(\d+)/, await this.master.command(['INFO', 'replication']));
+    await pollUntil('the replica to catch up with the master', 10_000, async () => {
+      const acked = offsetOf(/slave0:[^\r\n]*offset=(\d+)/, await this.master.command(['INFO', 'replication']));
+      return acked >= target || `replica at ${acked}, master at ${target}`;
+    });
   }
 
   /** SIGCONT: the replica goes on, from wherever its connection to the master left it. */
