@@ -12,14 +12,21 @@ const PARENT_POLL_MS = 250;
  * that shell without passing the signal on, which left the role running as an orphan.
  */
 export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs = 30_000): void {
-  let stopping = false;
+  /** What began the stop, once it has begun. */
+  let stoppingFor: NodeJS.Signals | 'parent exited' | undefined;
   const onSignal = (signal: NodeJS.Signals | 'parent exited') => {
-    if (stopping) {
+    if (stoppingFor !== undefined) {
       if (signal === 'parent exited') return;
+      // A signal to the whole process group ends npm too, and the parent's exit can be seen first:
+      // that signal is the stop already under way, not a second one.
+      if (stoppingFor === 'parent exited') {
+        stoppingFor = signal;
+        return;
+      }
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stoppingFor = signal;
     logger.info({ signal }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error({ graceMs }, 'shutdown took too long: exiting');
