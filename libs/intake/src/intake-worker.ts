@@ -95,6 +95,15 @@ export function startIntake(options: IntakeOptions): Intake {
   const handBackNow = new Promise<never>((_, reject) => (handedBack = () => reject(new WaitingError())));
   // Settled only at a graceful stop, and then seen by every batch's race.
   handBackNow.catch(() => {});
+  // BullMQ takes a connection it is given as shared: it never closes it, and drops its own error
+  // listener at close. Closed here after the worker, and quiet meanwhile: while the worker runs,
+  // its errors reach onError through BullMQ, and Redis going away is the role's to report.
+  const connection = duplicateClient(options.redis);
+  connection.on('error', () => {});
+  const closeWorker = async () => {
+    await worker.close(true);
+    connection.disconnect();
+  };
   const worker = new Worker(
     intakeQueueName(options.pipeline),
     async (job: Job, token?: string) => {
@@ -119,7 +128,7 @@ export function startIntake(options: IntakeOptions): Intake {
       }
     },
     {
-      connection: duplicateClient(options.redis),
+      connection,
       prefix: options.prefix,
       concurrency: options.concurrency ?? 1,
       lockDuration: timings.lockMs,
@@ -152,10 +161,10 @@ export function startIntake(options: IntakeOptions): Intake {
       await Promise.race([handing, new Promise<void>((resolve) => (timer = setTimeout(resolve, HAND_BACK_MS)))]);
       clearTimeout(timer);
       handedBack();
-      await worker.close(true);
+      await closeWorker();
       return [...handed];
     },
-    close: () => worker.close(true),
+    close: closeWorker,
   };
 }
 
