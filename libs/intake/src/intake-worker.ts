@@ -96,14 +96,11 @@ export function startIntake(options: IntakeOptions): Intake {
   // Settled only at a graceful stop, and then seen by every batch's race.
   handBackNow.catch(() => {});
   // BullMQ takes a connection it is given as shared: it never closes it, and drops its own error
-  // listener at close. Closed here after the worker, and quiet meanwhile: while the worker runs,
-  // its errors reach onError through BullMQ, and Redis going away is the role's to report.
+  // listener at close, after which a Redis that is away had ioredis print each retry. Quiet here:
+  // while the worker runs, its errors reach onError through BullMQ, and Redis going away is the
+  // role's to report.
   const connection = duplicateClient(options.redis);
   connection.on('error', () => {});
-  const closeWorker = async () => {
-    await worker.close(true);
-    connection.disconnect();
-  };
   const worker = new Worker(
     intakeQueueName(options.pipeline),
     async (job: Job, token?: string) => {
@@ -161,10 +158,15 @@ export function startIntake(options: IntakeOptions): Intake {
       await Promise.race([handing, new Promise<void>((resolve) => (timer = setTimeout(resolve, HAND_BACK_MS)))]);
       clearTimeout(timer);
       handedBack();
-      await closeWorker();
+      // The connection stays open: what BullMQ still does with the claims after a forced close
+      // needs it, and the process ends with the stop.
+      await worker.close(true);
       return [...handed];
     },
-    close: closeWorker,
+    async close() {
+      await worker.close(true);
+      connection.disconnect();
+    },
   };
 }
 
