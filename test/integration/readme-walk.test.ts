@@ -379,6 +379,9 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
           throw new Error(`${error.message}: still alive ${pids.filter(pidAlive).join(', ')}`);
         },
       );
+      // Gone is not yet read: a role's last lines are in its pipe until the pipe closes, which
+      // 'close' (exited) waits for.
+      for (const role of [...untilStopped, ...background]) await within(`${where}: the output of ${role.line} to end`, 10_000, role.exited);
       for (const role of [...untilStopped, ...background]) {
         expect(logLines(role.output(), 'stopped').length, `${where}: ${role.line} logs 'stopped'\n${role.output()}`).toBe(1);
         expect(role.output(), `${where}: ${role.line}`).not.toMatch(/\n\s+at /);
