@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { Logger } from 'pino';
 
 /** How often a role started through npm checks that npm is still there, in ms. */
@@ -9,7 +11,8 @@ const PARENT_POLL_MS = 250;
  *
  * A role started through npm (`npx jobpipe worker`, `npm run ...`) also stops as on SIGTERM when
  * its parent goes away: npm runs the command under `sh -c`, and a SIGTERM sent to npx ends npm and
- * that shell without passing the signal on, which left the role running as an orphan.
+ * that shell without passing the signal on, which left the role running as an orphan. npm gone
+ * before the role began to watch (npx ended while the role was still loading) counts too.
  */
 export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs = 30_000): void {
   /** What began the stop, once it has begun. */
@@ -47,12 +50,34 @@ export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  if (startedThroughNpm()) watchParent(() => onSignal('parent exited'));
+  if (!startedThroughNpm()) return;
+  // After the caller's turn: the role's start goes on to its end, and its stop follows.
+  if (npmGoneAtStart()) setImmediate(() => onSignal('parent exited'));
+  else watchParent(() => onSignal('parent exited'));
 }
 
 /** npm sets npm_command in the environment of what it runs (exec for npx, run-script, test, ...). */
 function startedThroughNpm(): boolean {
   return typeof process.env.npm_command === 'string' && process.env.npm_command !== '';
+}
+
+/** What npm runs a role under: npm itself (a node process) and the shell of its script. */
+const NPM_PARENTS = new Set(['npm', 'npx', 'node', 'sh', 'bash', 'dash', 'zsh']);
+
+/**
+ * Whether npm, which started this role, had exited before the role began to watch it: the role is
+ * already re-parented to init (pid 1), and init is not npm or its shell (as in a container whose
+ * first process is npm). Linux only (reads /proc); a re-parent to a subreaper other than init is
+ * not seen here.
+ */
+function npmGoneAtStart(): boolean {
+  if (process.ppid !== 1) return false;
+  try {
+    const init = readFileSync('/proc/1/cmdline', 'utf8').split('\0')[0] ?? '';
+    return !NPM_PARENTS.has(basename(init));
+  } catch {
+    return false;
+  }
 }
 
 /** Calls `onGone` once the process that started this one has exited (this one is re-parented). */
