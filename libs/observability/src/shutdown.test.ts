@@ -42,6 +42,21 @@ function logLines(read: () => string) {
   return { lines, waitForLine };
 }
 
+/**
+ * Starts a role in the background of a shell with npm's environment, as npm's `sh -c` does; the
+ * shell then runs `after`. Resolves with the role's pid (it is not this test's child) and its lines.
+ */
+async function underShell(roleSource: string, after: string) {
+  const shell = spawn('sh', ['-c', `"${process.execPath}" --input-type=module -e "$ROLE" </dev/null & echo $!${after}`], {
+    env: { ...process.env, npm_command: 'exec', ROLE: roleSource },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let output = '';
+  shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const pid = await new Promise<number>((resolve) => shell.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))));
+  return { shell, pid, ...logLines(() => output) };
+}
+
 /** The parent pid of a process, from /proc. */
 function parentOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -61,14 +76,7 @@ describe('exitOnSignals', () => {
   it('a SIGTERM after the parent exited is the stop under way: it ends with "stopped" and exit 0', async () => {
     // The shell starts the role in the background and exits once told (the role is ready): the
     // role is re-parented, as when npx ends.
-    const shell = spawn('sh', ['-c', `"${process.execPath}" --input-type=module -e "$ROLE" </dev/null & echo $!; read _`], {
-      env: { ...process.env, npm_command: 'exec', ROLE: role },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    let output = '';
-    shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const pid = await new Promise<number>((resolve) => shell.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))));
-    const { lines, waitForLine } = logLines(() => output);
+    const { shell, pid, lines, waitForLine } = await underShell(role, '; read _');
     try {
       await waitForLine('ready');
       shell.stdin.end('\n');
@@ -90,14 +98,7 @@ describe('exitOnSignals', () => {
 
   it('npm gone before the role begins to watch (re-parented while it loaded): the role stops as on SIGTERM', async () => {
     // The shell exits at once, while the role still loads: by the time it watches, it is re-parented.
-    const shell = spawn('sh', ['-c', `"${process.execPath}" --input-type=module -e "$ROLE" </dev/null & echo $!`], {
-      env: { ...process.env, npm_command: 'exec', ROLE: roleLoadingFor(800) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let output = '';
-    shell.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const pid = await new Promise<number>((resolve) => shell.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))));
-    const { lines, waitForLine } = logLines(() => output);
+    const { pid, lines, waitForLine } = await underShell(roleLoadingFor(800), '');
     try {
       await waitForLine('ready');
       // Seen only when the role was re-parented to init; under a subreaper (a desktop session's

@@ -66,8 +66,8 @@ const NPM_PARENTS = new Set(['npm', 'npx', 'node', 'sh', 'bash', 'dash', 'zsh'])
 
 /**
  * Whether npm, which started this role, had exited before the role began to watch it: the role is
- * already re-parented to init (pid 1), and init is not npm or its shell (as in a container whose
- * first process is npm). Linux only (reads /proc); a re-parent to a subreaper other than init is
+ * already re-parented to init (pid 1), and init is not npm or its shell (a container may run npm
+ * as its first process). Linux only (reads /proc); a re-parent to a subreaper other than init is
  * not seen here.
  */
 function npmGoneAtStart(): boolean {
