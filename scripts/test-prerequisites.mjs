@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// usage: node scripts/test-prerequisites.mjs
+// usage: node scripts/test-prerequisites.mjs [--packages]
 // Run first by `npm test`: names every program the tests need that this machine lacks, with the
 // Debian packages that bring them, and exits 1 before ten minutes of failures say it less clearly.
-// `.ci/run` installs them (as root) and then runs `npm test`.
+// --packages prints only those packages, space-separated (nothing when none is missing), and exits
+// 0: `.ci/run` installs them (as root) and then runs `npm test`. Node's own modules only, so it
+// runs before `npm ci`.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
@@ -28,8 +30,10 @@ const needs = [
 ];
 
 const missing = needs.filter((need) => !need.found());
-if (missing.length > 0) {
-  const packages = [...new Set(missing.map((need) => need.debian))].join(' ');
+const packages = [...new Set(missing.map((need) => need.debian))].join(' ');
+if (process.argv.includes('--packages')) {
+  if (packages) console.log(packages);
+} else if (missing.length > 0) {
   console.error(`npm test: missing ${missing.map((need) => need.what).join(', ')}.`);
   console.error(`On Debian or Ubuntu: sudo apt-get install -y ${packages}   (or, as root, bash .ci/run: it installs them, then runs npm test)`);
   process.exit(1);

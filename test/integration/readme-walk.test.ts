@@ -381,8 +381,8 @@ describe('the README, walked by a newcomer on a fresh clone', () => {
       );
       // Gone is not yet read: a role's last lines are in its pipe until the pipe closes, which
       // 'close' (exited) waits for.
-      for (const role of [...untilStopped, ...background]) await within(`${where}: the output of ${role.line} to end`, 10_000, role.exited);
       for (const role of [...untilStopped, ...background]) {
+        await within(`${where}: the output of ${role.line} to end`, 10_000, role.exited);
         expect(logLines(role.output(), 'stopped').length, `${where}: ${role.line} logs 'stopped'\n${role.output()}`).toBe(1);
         expect(role.output(), `${where}: ${role.line}`).not.toMatch(/\n\s+at /);
       }

@@ -50,10 +50,7 @@ export function exitOnSignals(stop: () => Promise<void>, logger: Logger, graceMs
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  if (!startedThroughNpm()) return;
-  // After the caller's turn: the role's start goes on to its end, and its stop follows.
-  if (npmGoneAtStart()) setImmediate(() => onSignal('parent exited'));
-  else watchParent(() => onSignal('parent exited'));
+  if (startedThroughNpm()) watchParent(() => onSignal('parent exited'));
 }
 
 /** npm sets npm_command in the environment of what it runs (exec for npx, run-script, test, ...). */
@@ -80,8 +77,16 @@ function npmGoneAtStart(): boolean {
   }
 }
 
-/** Calls `onGone` once the process that started this one has exited (this one is re-parented). */
+/**
+ * Calls `onGone` once the process that started this one has exited (this one is re-parented), or
+ * after the caller's turn when it had exited already: the role's start goes on to its end, and
+ * its stop follows.
+ */
 function watchParent(onGone: () => void): void {
+  if (npmGoneAtStart()) {
+    setImmediate(onGone);
+    return;
+  }
   const parent = process.ppid;
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
