@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// usage: node bench/cpu-cost.mjs [--systems jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq]
-//          [--jobs 200000] [--small 2000] [--json FILE]
+// usage: node bench/cpu-cost.mjs [--systems jobpipe-durable,jobpipe-traced,jobpipe-memory,raw-zeromq,bullmq,rabbitmq]
+//          [--jobs 200000] [--small 2000] [--threads] [--traced-share 0.01] [--json FILE]
 // CPU time per job, by process role: what a run of each system costs the machine, apart from
 // start-up. Each system runs twice, with --small and with --jobs jobs; the difference in CPU time
 // divided by the difference in jobs is the marginal cost of a job. On a machine whose cores are
@@ -8,11 +8,17 @@
 // and how much stands between two systems' throughputs, whatever else the machine was doing.
 // CPU time is read from /proc (utime + stime) of every process the run starts, sampled every
 // 50 ms until it exits; RabbitMQ's server is not ours, so its beam.smp is read before and after.
+// jobpipe-traced: durable with tracing on, 1% of jobs sampled (--traced-share), exported over
+// OTLP/HTTP to a receiver in this process (not counted: a collector runs elsewhere), as
+// bench/run.mjs's row.
+// --threads splits each process into its main thread and the rest (for Node: V8's garbage
+// collection and compiler threads, libuv's pool, zeromq's I/O thread), from /proc/<pid>/task.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { otlpSink } from './otlp-sink.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -20,6 +26,8 @@ const { values: args } = parseArgs({
     systems: { type: 'string', default: 'jobpipe-durable,jobpipe-memory,raw-zeromq,bullmq,rabbitmq' },
     jobs: { type: 'string', default: '200000' },
     small: { type: 'string', default: '2000' },
+    threads: { type: 'boolean', default: false },
+    'traced-share': { type: 'string', default: '0.01' },
     json: { type: 'string' },
   },
 });
@@ -29,10 +37,17 @@ if (!(Number.isInteger(big) && Number.isInteger(small) && big > small && small >
   process.stderr.write('--jobs and --small must be integers with --jobs > --small > 0\n');
   process.exit(2);
 }
+// The share of jobs jobpipe-traced samples: 0.01 as bench/run.mjs's jobpipe-traced.
+const tracedShare = Number(args['traced-share']);
+if (!(tracedShare >= 0 && tracedShare <= 1)) {
+  process.stderr.write('--traced-share must be a number from 0 to 1\n');
+  process.exit(2);
+}
 const TICKS_PER_SECOND = 100; // Linux USER_HZ
 
 const commands = {
   'jobpipe-durable': (jobs) => ['bench/throughput.mjs', '--durable', '--jobs', String(jobs)],
+  'jobpipe-traced': (jobs) => ['bench/throughput.mjs', '--durable', '--jobs', String(jobs)],
   'jobpipe-memory': (jobs) => ['bench/throughput.mjs', '--jobs', String(jobs)],
   'raw-zeromq': (jobs) => ['bench/baselines/raw-zeromq/run.mjs', '--jobs', String(jobs)],
   bullmq: (jobs) => ['bench/baselines/bullmq/run.mjs', '--jobs', String(jobs)],
@@ -56,6 +71,22 @@ function processTable() {
     }
   }
   return table;
+}
+
+/** The CPU ticks of a process's threads other than its main one (whose id is the process's). */
+function otherThreadTicks(pid) {
+  let ticks = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      if (tid === String(pid)) continue;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+  } catch {
+    // gone meanwhile: its last sample stands
+  }
+  return ticks;
 }
 
 /** A process's role, from its command line: jobpipe's subcommand, a baseline's script, or its name. */
@@ -82,10 +113,19 @@ function beamTicks() {
 /** Runs one system with `jobs` jobs; CPU seconds by role, and the system's own output. */
 async function measure(system, jobs) {
   const beamBefore = system === 'rabbitmq' ? beamTicks() : 0;
-  const child = spawn(process.execPath, commands[system](jobs), { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const otlp = system === 'jobpipe-traced' ? await otlpSink() : undefined;
+  const env = otlp
+    ? {
+        ...process.env,
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint,
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: String(tracedShare),
+      }
+    : process.env;
+  const child = spawn(process.execPath, commands[system](jobs), { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
-  const seen = new Map(); // pid -> { role, ticks }
+  const seen = new Map(); // pid -> { role, ticks, otherTicks }
   const sample = () => {
     const table = processTable();
     const ours = new Set([child.pid]);
@@ -101,9 +141,11 @@ async function measure(system, jobs) {
       // The role is read again each time: a child names itself only once it has exec'd, and a
       // zombie's command line is empty.
       const named = role(pid, p.comm);
-      if (!known) seen.set(pid, { role: named, ticks: p.ticks });
+      const otherTicks = args.threads ? otherThreadTicks(pid) : 0;
+      if (!known) seen.set(pid, { role: named, ticks: p.ticks, otherTicks });
       else {
         known.ticks = Math.max(known.ticks, p.ticks);
+        known.otherTicks = Math.max(known.otherTicks, otherTicks);
         if (named !== p.comm) known.role = named;
       }
     }
@@ -111,9 +153,15 @@ async function measure(system, jobs) {
   const timer = setInterval(sample, 50);
   const code = await new Promise((resolve) => child.on('exit', resolve));
   clearInterval(timer);
+  await otlp?.close();
   if (code !== 0) throw new Error(`${system} with ${jobs} jobs exited with ${code}`);
   const byRole = {};
-  for (const { role: name, ticks } of seen.values()) byRole[name] = (byRole[name] ?? 0) + ticks / TICKS_PER_SECOND;
+  for (const { role: name, ticks, otherTicks } of seen.values()) {
+    if (args.threads && otherTicks > 0) {
+      byRole[`${name} main`] = (byRole[`${name} main`] ?? 0) + (ticks - otherTicks) / TICKS_PER_SECOND;
+      byRole[`${name} other threads`] = (byRole[`${name} other threads`] ?? 0) + otherTicks / TICKS_PER_SECOND;
+    } else byRole[name] = (byRole[name] ?? 0) + ticks / TICKS_PER_SECOND;
+  }
   if (system === 'rabbitmq') byRole['rabbitmq-server'] = (beamTicks() - beamBefore) / TICKS_PER_SECOND;
   return { byRole, output: output.trim() };
 }
