@@ -60,8 +60,16 @@ describe('several pipelines in one deployment', () => {
     expect((await d.ledger.batchInfo('primes-first'))?.recorded ?? 0).toBe(0);
     expect((await d.client.status('primes', 'primes-first'))?.state).not.toBe('failed');
 
-    // A primes pool of one joins, and a worker serving both pipelines with slots for each.
-    const primesWorker = await d.stack.addWorker({ JOBPIPE_PIPELINE: primesPipeline, JOBPIPE_WORKER_ID: 'primes-1', JOBPIPE_THREADS: '0' });
+    // A primes pool of one joins, and a worker serving both pipelines with slots for each. The
+    // primes worker asks for no jobs beyond its free slots (no prefetch): primes jobs take
+    // microseconds, and with the window its measured rate opens it took all 300 in one CI run,
+    // which left both-1 no primes job to show it runs them.
+    const primesWorker = await d.stack.addWorker({
+      JOBPIPE_PIPELINE: primesPipeline,
+      JOBPIPE_WORKER_ID: 'primes-1',
+      JOBPIPE_THREADS: '0',
+      JOBPIPE_PREFETCH_MS: '0',
+    });
     const bothWorker = await d.stack.addWorker({ JOBPIPE_PIPELINE: both, JOBPIPE_WORKER_ID: 'both-1', JOBPIPE_CONCURRENCY: '2', JOBPIPE_THREADS: '0' });
     await Promise.all([primesWorker.ready, bothWorker.ready]);
     const primesFirst = await within('batch primes-first done', 90_000, d.client.waitForBatch('primes', 'primes-first', undefined, 100));
