@@ -19,6 +19,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { otlpSink } from './otlp-sink.mjs';
+import { readStat } from './process-cpu.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
@@ -47,7 +48,8 @@ const TICKS_PER_SECOND = 100; // Linux USER_HZ
 
 const commands = {
   'jobpipe-durable': (jobs) => ['bench/throughput.mjs', '--durable', '--jobs', String(jobs)],
-  'jobpipe-traced': (jobs) => ['bench/throughput.mjs', '--durable', '--jobs', String(jobs)],
+  // The durable run, with tracing's environment (see measure).
+  'jobpipe-traced': (jobs) => commands['jobpipe-durable'](jobs),
   'jobpipe-memory': (jobs) => ['bench/throughput.mjs', '--jobs', String(jobs)],
   'raw-zeromq': (jobs) => ['bench/baselines/raw-zeromq/run.mjs', '--jobs', String(jobs)],
   bullmq: (jobs) => ['bench/baselines/bullmq/run.mjs', '--jobs', String(jobs)],
@@ -60,12 +62,7 @@ function processTable() {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const comm = stat.slice(stat.indexOf('(') + 1, close);
-      const fields = stat.slice(close + 2).split(' ');
-      // After "(comm) ": state ppid ... utime is field 14 of the line, so index 11 here.
-      table.set(Number(name), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), comm });
+      table.set(Number(name), readStat(`/proc/${name}/stat`));
     } catch {
       // gone between readdir and read
     }
@@ -78,10 +75,7 @@ function otherThreadTicks(pid) {
   let ticks = 0;
   try {
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      if (tid === String(pid)) continue;
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      if (tid !== String(pid)) ticks += readStat(`/proc/${pid}/task/${tid}/stat`).ticks;
     }
   } catch {
     // gone meanwhile: its last sample stands

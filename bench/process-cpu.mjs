@@ -1,8 +1,20 @@
-// Shared by the bench scripts that measure CPU per message or per call.
+// Shared by the bench scripts that measure CPU per message, per call or per job.
 import { readFileSync } from 'node:fs';
 
-/** CPU time a process has used, all threads (utime + stime from /proc, in 10 ms ticks), in µs. */
+/**
+ * What the bench scripts read of a process's or a thread's `stat` file in /proc: its command
+ * name, its parent's pid and the CPU it has used (utime + stime, in 10 ms ticks). The name can
+ * hold spaces and parentheses, so the fields are counted from its last ')'.
+ */
+export function readStat(path) {
+  const stat = readFileSync(path, 'utf8');
+  const close = stat.lastIndexOf(')');
+  // After "(comm) ": state ppid ... utime is field 14 of the line, so index 11 here.
+  const fields = stat.slice(close + 2).split(' ');
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** CPU time a process has used, all threads, in µs. */
 export function cpuMicros(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return readStat(`/proc/${pid}/stat`).ticks * 10_000;
 }
