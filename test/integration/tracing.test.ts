@@ -1,7 +1,7 @@
 /**
  * Tracing (docs/architecture.md, "Tracing"): with OTEL_EXPORTER_OTLP_ENDPOINT set, a batch
  * submitted with a known W3C traceparent runs in that trace. A plain HTTP server here receives the
- * OTLP/HTTP (JSON) exports of a real ventilator, worker and sink; one job's spans from the three
+ * OTLP/HTTP exports (JSON, and protobuf where a test asks for it) of a real ventilator, worker and sink; one job's spans from the three
  * processes (told apart by service.name) share the submitter's trace id and form one parent
  * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator) -> handle
  * (worker) -> record (sink).
@@ -56,7 +56,65 @@ function plain(value: OtlpValue): string | number | boolean {
   return value.boolValue ?? '';
 }
 
-/** An OTLP/HTTP receiver: keeps every span of every JSON export it is sent. */
+/** Protobuf's wire format, read as far as OTLP's trace export needs: each field's number and value. */
+function* protoFields(bytes: Buffer): Generator<{ field: number; value: Buffer | bigint }> {
+  let at = 0;
+  const varint = (): bigint => {
+    let result = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      const byte = bytes[at++]!;
+      result |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return result;
+    }
+  };
+  while (at < bytes.length) {
+    const key = Number(varint());
+    const wireType = key & 7;
+    if (wireType === 0) yield { field: key >> 3, value: varint() };
+    else if (wireType === 1) yield { field: key >> 3, value: bytes.subarray(at, (at += 8)) };
+    else if (wireType === 5) yield { field: key >> 3, value: bytes.subarray(at, (at += 4)) };
+    else if (wireType === 2) {
+      const length = Number(varint());
+      yield { field: key >> 3, value: bytes.subarray(at, (at += length)) };
+    } else throw new Error(`protobuf wire type ${wireType} is not OTLP's`);
+  }
+}
+
+const protoMessages = (bytes: Buffer, field: number): Buffer[] =>
+  [...protoFields(bytes)].filter((f) => f.field === field && Buffer.isBuffer(f.value)).map((f) => f.value as Buffer);
+
+/** An OTLP KeyValue (key 1, AnyValue 2: string 1, bool 2, int 3) as an attribute of the JSON form. */
+function protoAttribute(bytes: Buffer): OtlpAttribute {
+  const [key] = protoMessages(bytes, 1);
+  const [anyValue] = protoMessages(bytes, 2);
+  const value: OtlpValue = {};
+  for (const { field, value: raw } of protoFields(anyValue ?? Buffer.alloc(0))) {
+    if (field === 1) value.stringValue = (raw as Buffer).toString('utf8');
+    else if (field === 2) value.boolValue = raw === 1n;
+    else if (field === 3) value.intValue = Number(raw);
+  }
+  return { key: key?.toString('utf8') ?? '', value };
+}
+
+/** An OTLP ExportTraceServiceRequest in protobuf, as the JSON form's objects (ids in hex, as there). */
+function protoExport(bytes: Buffer): OtlpExport {
+  return {
+    resourceSpans: protoMessages(bytes, 1).map((resourceSpans) => ({
+      resource: { attributes: protoMessages(protoMessages(resourceSpans, 1)[0] ?? Buffer.alloc(0), 1).map(protoAttribute) },
+      scopeSpans: protoMessages(resourceSpans, 2).map((scopeSpans) => ({
+        spans: protoMessages(scopeSpans, 2).map((span) => ({
+          traceId: protoMessages(span, 1)[0]!.toString('hex'),
+          spanId: protoMessages(span, 2)[0]!.toString('hex'),
+          parentSpanId: protoMessages(span, 4)[0]?.toString('hex'),
+          name: protoMessages(span, 5)[0]!.toString('utf8'),
+          attributes: protoMessages(span, 9).map(protoAttribute),
+        })),
+      })),
+    })),
+  };
+}
+
+/** An OTLP/HTTP receiver: keeps every span of every export it is sent, JSON or protobuf. */
 async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans: Received[]; contentTypes: Set<string> }> {
   const spans: Received[] = [];
   const contentTypes = new Set<string>();
@@ -66,7 +124,8 @@ async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans
     request.on('end', () => {
       contentTypes.add(String(request.headers['content-type']));
       if (request.url === '/v1/traces') {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as OtlpExport;
+        const bytes = Buffer.concat(chunks);
+        const body = request.headers['content-type'] === 'application/x-protobuf' ? protoExport(bytes) : (JSON.parse(bytes.toString('utf8')) as OtlpExport);
         for (const resourceSpans of body.resourceSpans ?? []) {
           const resource = Object.fromEntries((resourceSpans.resource?.attributes ?? []).map((a) => [a.key, plain(a.value)]));
           for (const scope of resourceSpans.scopeSpans ?? [])
@@ -158,8 +217,8 @@ describe('tracing', () => {
     expect([...otlp.contentTypes].every((type) => type.startsWith('application/json'))).toBe(true);
   }, 30_000);
 
-  it('samples per job at the ratio, and traces no job of a submission whose context is not sampled', async () => {
-    const { otlp, durable } = await tracedStack('0.25');
+  it('samples per job at the ratio, and traces no job of a submission whose context is not sampled (exported in protobuf)', async () => {
+    const { otlp, durable } = await tracedStack('0.25', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
     const unsampled = `00-${TRACE_ID}-${SUBMITTER_SPAN}-00`;
     await durable.client.submit(durable.pipeline, { jobs: 50 }, { batchId: 'not-sampled', traceparent: unsampled });
     await durable.client.submit(durable.pipeline, { jobs: 800 }, { batchId: 'ratio' });
@@ -195,6 +254,7 @@ describe('tracing', () => {
     expect(root?.parentSpanId).toBeUndefined();
     // The submitter said "not sampled": no span of that batch anywhere.
     expect(otlp.spans.filter((s) => s.attributes['jobpipe.batch'] === 'not-sampled')).toEqual([]);
+    expect([...otlp.contentTypes]).toEqual(['application/x-protobuf']);
   }, 30_000);
 
   it('jobpipe submit --traceparent: the submission is a span of that trace, and the batch carries its context', async () => {

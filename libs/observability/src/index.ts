@@ -28,6 +28,7 @@ export {
   traceparentSampled,
   tracing,
   tracingWanted,
+  otlpProtocol,
   tracingWith,
   TRACEPARENT_PATTERN,
 } from './tracing.js';

@@ -5,17 +5,21 @@
  *
  * Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: then
  * nothing of the SDK is loaded, `tracing()` is undefined, and the roles do no work per job at
- * all. On: one tracer provider per process, with a BatchSpanProcessor and the OTLP/HTTP
- * exporter, `service.name` `jobpipe-<role>`, sampled by the standard `OTEL_TRACES_SAMPLER` and
- * `OTEL_TRACES_SAMPLER_ARG`, flushed by `stopTracing()`.
+ * all. On: the roles make their spans here as plain records (no SDK object on their heap), and a
+ * thread of the process's own turns them into the SDK's spans for its BatchSpanProcessor and
+ * OTLP/HTTP exporter (span-export-thread.ts), `service.name` `jobpipe-<role>`; sampled by the
+ * standard `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, flushed by `stopTracing()`.
  *
  * Sampling. The ventilator decides per job (`JobSampler`), from the batch's trace id and the
  * job's seq, with a few integer operations: an unsampled job gets no span and no trace field.
  * A job it samples carries a `traceparent` with the sampled flag; the worker and the sink make
  * a span for exactly those jobs and results, and never start a trace of their own for a job.
  */
-import { context, createContextKey, createTraceState, isSpanContextValid, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
-import type { Attributes, Context, Span, SpanContext, Tracer } from '@opentelemetry/api';
+import { createTraceState, isSpanContextValid, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
+import type { Attributes, Span, SpanContext, TracerProvider } from '@opentelemetry/api';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ApiTracer, RecordingTracing, type SpanShipper } from './recorded-spans.js';
+import { ThreadShipper } from './span-shipper.js';
 
 /** `version-traceid-parentid-flags`, version 00 (W3C Trace Context, level 1). */
 export const TRACEPARENT_PATTERN = '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';
@@ -116,14 +120,18 @@ export function jobSampled(low: number, seq: number, threshold: number): boolean
 /** A process's tracing, once started. */
 export interface Tracing {
   readonly role: string;
-  readonly tracer: Tracer;
   readonly sampler: SamplerSettings;
-  /** Ends and exports what is buffered, and stops the provider. */
+  /**
+   * A recording span, child of `parent` (a root of a new trace without one), started at
+   * `startMs` (epoch ms) or now. The callers decide sampling (`JobSampler`, `childSpan`): a span
+   * made here is exported. `attributes` is taken as it is, not copied.
+   */
+  startSpan(name: string, kind: SpanKind, attributes: Attributes, parent?: SpanContext, startMs?: number): Span;
+  /** Exports what has ended so far. */
+  flush(): Promise<void>;
+  /** Exports what has ended, and stops the export. */
   shutdown(): Promise<void>;
 }
-
-/** A context that makes the sampler take this decision (the ventilator's per-job one, or a traceparent's flag). */
-const DECISION = createContextKey('jobpipe sampling decision');
 
 let active: Tracing | undefined;
 let starting: Promise<Tracing | undefined> | undefined;
@@ -131,6 +139,19 @@ let starting: Promise<Tracing | undefined> | undefined;
 /** This process's tracing, or undefined when it is off (no endpoint configured, or not started). */
 export function tracing(): Tracing | undefined {
   return active;
+}
+
+/**
+ * The OTLP protocol the traces go out in: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
+ * `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/json`, what jobpipe has always sent (the standard's
+ * default is `http/protobuf`; an OTLP/HTTP receiver takes both). `grpc` (no exporter for it here)
+ * and anything else throw, as a bad setting of jobpipe's own does.
+ */
+export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): 'http/protobuf' | 'http/json' {
+  const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/json';
+  if (protocol === 'http/protobuf' || protocol === 'http/json') return protocol;
+  throw new RangeError(`invalid ${variable}: ${JSON.stringify(env[variable])} (jobpipe exports traces over http/protobuf or http/json)`);
 }
 
 /** Whether the environment turns tracing on: an OTLP endpoint is configured, and `OTEL_SDK_DISABLED` is not true. */
@@ -141,12 +162,22 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 
 /**
  * Starts tracing for a role (`ventilator`, `worker`, `sink`, `submit`, ...) when the environment
- * asks for it, and registers its provider as OpenTelemetry's global one. Without an endpoint it
- * loads nothing and resolves undefined. Started once per process: later calls get the first.
+ * asks for it: spans are made here, and exported by the SDK in a thread of the process's own
+ * (span-export-thread.ts); the API's global tracer provider makes its spans the same way.
+ * Without an endpoint it starts nothing and resolves undefined. Started once per process: later
+ * calls get the first.
  */
 export function startTracing(role: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
   if (!tracingWanted(env)) return Promise.resolve(undefined);
-  starting ??= load(role, env).then((started) => (active = started));
+  starting ??= Promise.resolve().then(() => {
+    const settings = samplerSettings(env);
+    otlpProtocol(env); // checked here, where a bad value stops the role, not in the export thread
+    const started = new RecordingTracing(role, settings, new ThreadShipper(role, env));
+    const tracer = new ApiTracer(started);
+    const provider: TracerProvider = { getTracer: () => tracer };
+    trace.setGlobalTracerProvider(provider);
+    return (active = started);
+  });
   return starting;
 }
 
@@ -155,77 +186,32 @@ export async function stopTracing(): Promise<void> {
   const started = await starting;
   starting = undefined;
   active = undefined;
-  if (started) await started.shutdown();
-}
-
-async function load(role: string, env: NodeJS.ProcessEnv): Promise<Tracing> {
-  const settings = samplerSettings(env);
-  // Loaded only now: a process without an endpoint never pays for the SDK.
-  const [{ BatchSpanProcessor }, { OTLPTraceExporter }] = await Promise.all([
-    import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-  ]);
-  const tracing = await tracingWith(role, settings, new BatchSpanProcessor(new OTLPTraceExporter()));
-  trace.setGlobalTracerProvider(tracing.provider);
-  return {
-    ...tracing,
-    shutdown: async () => {
-      await tracing.shutdown();
-      trace.disable();
-    },
-  };
+  if (!started) return;
+  await started.shutdown();
+  trace.disable();
 }
 
 /**
- * A tracing of a role with these sampler settings, whose spans go to `processor` (an exporter's
- * processor; `SimpleSpanProcessor(new InMemorySpanExporter())` in tests), not registered as the
- * global provider. `startTracing` is this with the OTLP exporter, registered.
+ * A tracing of a role with these sampler settings whose spans go, as the SDK's `ReadableSpan`s,
+ * straight to `exporter` (an `InMemorySpanExporter` in tests), in this thread and one at a time.
+ * Not this process's `tracing()`.
  */
-export async function tracingWith(
-  role: string,
-  settings: SamplerSettings,
-  processor: import('@opentelemetry/sdk-trace-base').SpanProcessor,
-): Promise<Tracing & { provider: import('@opentelemetry/sdk-trace-base').BasicTracerProvider }> {
-  const [base, { resourceFromAttributes }] = await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/resources')]);
-  const { BasicTracerProvider, ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOnSampler, AlwaysOffSampler, SamplingDecision } = base;
-  const root = settings.ratio >= 1 ? new AlwaysOnSampler() : settings.ratio <= 0 ? new AlwaysOffSampler() : new TraceIdRatioBasedSampler(settings.ratio);
-  const standard = settings.parentBased ? new ParentBasedSampler({ root }) : root;
-  const sampler: import('@opentelemetry/sdk-trace-base').Sampler = {
-    shouldSample(ctx, traceId, name, kind, attributes, links) {
-      const decision = ctx.getValue(DECISION);
-      if (decision === true) return { decision: SamplingDecision.RECORD_AND_SAMPLED };
-      if (decision === false) return { decision: SamplingDecision.NOT_RECORD };
-      return standard.shouldSample(ctx, traceId, name, kind, attributes, links);
+export async function tracingWith(role: string, settings: SamplerSettings, exporter: SpanExporter): Promise<Tracing> {
+  const { readableSpans } = await import('./span-records.js');
+  const toSpan = readableSpans(role);
+  const shipper: SpanShipper = {
+    ship: (record) => exporter.export([toSpan(record)], () => {}),
+    flush: async () => {
+      await exporter.forceFlush?.();
     },
-    toString: () => `jobpipe{${standard.toString()}}`,
+    shutdown: () => exporter.shutdown(),
   };
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': `jobpipe-${role}`, 'jobpipe.role': role }),
-    sampler,
-    spanProcessors: [processor],
-  });
-  return {
-    provider,
-    role,
-    tracer: provider.getTracer('jobpipe'),
-    sampler: settings,
-    shutdown: async () => {
-      await provider.forceFlush().catch(() => {});
-      await provider.shutdown().catch(() => {});
-    },
-  };
+  return new RecordingTracing(role, settings, shipper);
 }
 
-/** A context whose parent is `parent` (if any) and which makes the sampler decide `sampled`. */
-function decided(parent: SpanContext | undefined, sampled: boolean): Context {
-  const base = parent ? trace.setSpanContext(context.active(), parent) : context.active();
-  return base.setValue(DECISION, sampled);
-}
-
-/** One batch's trace in the ventilator: its span's context and what `jobSampled` needs. */
+/** One batch's trace in the ventilator: its span's context (its jobs' parent) and what `jobSampled` needs. */
 interface BatchTrace {
-  span: Span;
-  context: Context;
+  context: SpanContext;
   low: number;
 }
 
@@ -261,13 +247,9 @@ export class JobSampler {
     if (this.#threshold === 0 || this.#batches.has(batch)) return;
     const parent = parseTraceparent(traceparent, tracestate);
     if (parent && this.#t.sampler.parentBased && !(parent.traceFlags & TraceFlags.SAMPLED)) return;
-    const span = this.#t.tracer.startSpan(
-      `batch ${this.#pipeline}`,
-      { kind: SpanKind.INTERNAL, attributes: { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch } },
-      decided(parent, true),
-    );
+    const span = this.#t.startSpan(`batch ${this.#pipeline}`, SpanKind.INTERNAL, { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch }, parent);
     const spanContext = span.spanContext();
-    this.#batches.set(batch, { span, context: trace.setSpan(context.active(), span), low: traceIdLow(spanContext.traceId) });
+    this.#batches.set(batch, { context: spanContext, low: traceIdLow(spanContext.traceId) });
     // The batch's span covers its start: its jobs' spans follow it in time, as children.
     span.end();
   }
@@ -297,14 +279,12 @@ export class JobSampler {
       if (!jobSampled(traced.low, job.seq, threshold)) continue;
       spans ??= new Map();
       traceparents ??= new Map();
-      const span = this.#t.tracer.startSpan(
+      const span = this.#t.startSpan(
         `dispatch ${this.#pipeline}`,
-        {
-          kind: SpanKind.PRODUCER,
-          startTime,
-          attributes: { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch, 'jobpipe.seq': job.seq, 'jobpipe.attempt': job.attempt },
-        },
+        SpanKind.PRODUCER,
+        { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch, 'jobpipe.seq': job.seq, 'jobpipe.attempt': job.attempt },
         traced.context,
+        startTime,
       );
       spans.set(job.seq, span);
       traceparents.set(job.seq, formatTraceparent(span.spanContext()));
@@ -347,7 +327,7 @@ export function childSpan(
   if (t === undefined || traceparent === undefined) return undefined;
   const parent = parseTraceparent(traceparent, tracestate);
   if (!parent || !(parent.traceFlags & TraceFlags.SAMPLED)) return undefined;
-  return t.tracer.startSpan(name, { kind, attributes }, decided(parent, true));
+  return t.startSpan(name, kind, attributes, parent);
 }
 
 /** A span's context as a `traceparent`, or undefined for a span that is not recording. */

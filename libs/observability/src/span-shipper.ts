@@ -1,0 +1,76 @@
+import { Worker } from 'node:worker_threads';
+import type { SpanShipper } from './recorded-spans.js';
+import type { SpanRecord } from './span-records.js';
+
+/** Ended spans are handed to the export thread this many at a time, or this long after the first. */
+const HANDOVER_SPANS = 256;
+const HANDOVER_MS = 500;
+
+/**
+ * The export thread's near end (the thread is span-export-thread.ts). Spans wait here in one array until a hand-over, so the role pays
+ * one message per 256 spans. The thread never keeps the process alive, except while a flush
+ * waits for it; if it stops (an error), spans are dropped with one warning, and the role goes on.
+ */
+export class ThreadShipper implements SpanShipper {
+  #thread: Worker | undefined;
+  #pending: SpanRecord[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  readonly #flushes = new Map<number, () => void>();
+  #nextFlush = 0;
+
+  constructor(role: string, env: NodeJS.ProcessEnv) {
+    const thread = new Worker(new URL('./span-export-thread.js', import.meta.url), { workerData: { role }, env });
+    thread.unref();
+    thread.on('message', (message: { flushed: number }) => this.#flushed(message.flushed));
+    thread.on('error', (error) => process.emitWarning(`jobpipe tracing: the export thread failed, spans are dropped from now on: ${error.message}`));
+    thread.on('exit', () => {
+      this.#thread = undefined;
+      this.#pending = [];
+      for (const id of [...this.#flushes.keys()]) this.#flushed(id);
+    });
+    this.#thread = thread;
+  }
+
+  ship(record: SpanRecord): void {
+    if (this.#thread === undefined) return;
+    this.#pending.push(record);
+    if (this.#pending.length >= HANDOVER_SPANS) this.#handOver();
+    else this.#timer ??= setTimeout(() => this.#handOver(), HANDOVER_MS).unref();
+  }
+
+  flush(): Promise<void> {
+    return this.#ask('flush');
+  }
+
+  shutdown(): Promise<void> {
+    return this.#ask('shutdown');
+  }
+
+  #handOver(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.length === 0 || this.#thread === undefined) return;
+    this.#thread.postMessage({ spans: this.#pending });
+    this.#pending = [];
+  }
+
+  #ask(what: 'flush' | 'shutdown'): Promise<void> {
+    this.#handOver();
+    const thread = this.#thread;
+    if (thread === undefined) return Promise.resolve();
+    const id = this.#nextFlush++;
+    thread.ref();
+    return new Promise<void>((resolve) => {
+      this.#flushes.set(id, resolve);
+      thread.postMessage({ [what]: id });
+    });
+  }
+
+  #flushed(id: number): void {
+    const resolve = this.#flushes.get(id);
+    if (!resolve) return;
+    this.#flushes.delete(id);
+    if (this.#flushes.size === 0) this.#thread?.unref();
+    resolve();
+  }
+}
