@@ -6,6 +6,7 @@ import { SubmissionError } from '@jobpipe/intake';
 import { RedisRefusedError, RedisUnreachableError } from '@jobpipe/ledger';
 import { InputError, PipelineError } from '@jobpipe/pipeline';
 import { JobpipeError, ProtocolError } from '@jobpipe/protocol';
+import { TracingSettingError } from '@jobpipe/observability';
 import { UsageError } from './usage-error.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -52,6 +53,7 @@ describe('error classes', () => {
       [new SubmissionError('m'), 'SubmissionError'],
       [new UsageError('m'), 'UsageError'],
       [new ProtocolError('bad_json', 'm'), 'ProtocolError'],
+      [new TracingSettingError('m'), 'TracingSettingError'],
     ];
     for (const [error, name] of errors) {
       expect(error).toBeInstanceOf(JobpipeError);

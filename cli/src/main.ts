@@ -36,8 +36,8 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   process.exit(1);
 });
 
-/** Errors of the pipeline module, the input and the command's arguments, by name: their classes are loaded only by the commands that throw them. */
-const USER_ERRORS = new Set(['PipelineError', 'InputError', 'SubmissionError', 'UsageError']);
+/** Errors of the pipeline module, the input, the command's arguments and the OpenTelemetry variables, by name: their classes are loaded only by the commands that throw them. */
+const USER_ERRORS = new Set(['PipelineError', 'InputError', 'SubmissionError', 'UsageError', 'TracingSettingError']);
 
 /** What file system calls say, in plain words, for a file the user named. */
 const FILE_PROBLEMS: Record<string, string> = {

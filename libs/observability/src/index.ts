@@ -29,6 +29,7 @@ export {
   tracing,
   tracingWanted,
   otlpProtocol,
+  TracingSettingError,
   tracingWith,
   TRACEPARENT_PATTERN,
 } from './tracing.js';

@@ -16,6 +16,7 @@ export interface SpanShipper {
   flush(): Promise<void>;
   shutdown(): Promise<void>;
 }
+
 /** Random ids from a pool refilled 4 KB at a time: one system call per few hundred spans. */
 class RandomIds {
   readonly #pool = Buffer.allocUnsafe(4096);
@@ -26,8 +27,7 @@ class RandomIds {
       randomFillSync(this.#pool);
       this.#at = 0;
     }
-    const hex = this.#pool.toString('hex', this.#at, (this.#at += bytes));
-    return hex;
+    return this.#pool.toString('hex', this.#at, (this.#at += bytes));
   }
 }
 
@@ -51,6 +51,7 @@ export class RecordingTracing implements Tracing {
     return this.#ids.hex(bytes);
   }
 
+  /** The roles' own spans: `attributes` is theirs, taken as it is (checked only on the API's way in). */
   startSpan(name: string, kind: SpanKind, attributes: Attributes, parent?: SpanContext, startMs?: number): Span {
     const record: SpanRecord = {
       name,
@@ -80,6 +81,20 @@ export class RecordingTracing implements Tracing {
   }
 }
 
+/** Whether a value is one OpenTelemetry's attributes can hold (the SDK drops the others, and so does this). */
+function isAttributeValue(value: unknown): value is AttributeValue {
+  const type = typeof value;
+  if (type === 'string' || type === 'number' || type === 'boolean') return true;
+  return Array.isArray(value) && value.every((item) => item === null || item === undefined || ['string', 'number', 'boolean'].includes(typeof item));
+}
+
+/** The attributes of these that OpenTelemetry can hold, in a new object. */
+function validAttributes(attributes: Attributes | undefined): Attributes {
+  const valid: Attributes = {};
+  for (const key in attributes) if (key.length > 0 && isAttributeValue(attributes[key])) valid[key] = attributes[key];
+  return valid;
+}
+
 /** `TimeInput` as epoch ms: a number below the time origin is read as `performance.now()`'s, as the SDK does. */
 function epochMs(time: TimeInput | undefined): number {
   if (time === undefined) return now();
@@ -107,19 +122,19 @@ class RecordedSpan implements Span {
   }
 
   setAttribute(key: string, value: AttributeValue): this {
-    if (!this.#ended) this.#record.attributes[key] = value;
+    if (!this.#ended && key.length > 0 && isAttributeValue(value)) this.#record.attributes[key] = value;
     return this;
   }
 
   setAttributes(attributes: Attributes): this {
-    if (!this.#ended) Object.assign(this.#record.attributes, attributes);
+    if (!this.#ended) Object.assign(this.#record.attributes, validAttributes(attributes));
     return this;
   }
 
   addEvent(name: string, attributesOrTime?: Attributes | TimeInput, time?: TimeInput): this {
     if (this.#ended) return this;
     const isTime = attributesOrTime instanceof Date || Array.isArray(attributesOrTime) || typeof attributesOrTime === 'number';
-    const attributes = isTime || attributesOrTime === undefined ? undefined : (attributesOrTime as Attributes);
+    const attributes = isTime || attributesOrTime === undefined ? undefined : validAttributes(attributesOrTime as Attributes);
     (this.#record.events ??= []).push({ name, timeMs: epochMs(isTime ? (attributesOrTime as TimeInput) : time), ...(attributes ? { attributes } : {}) });
     return this;
   }
@@ -131,7 +146,7 @@ class RecordedSpan implements Span {
       traceId: link.context.traceId,
       spanId: link.context.spanId,
       ...(traceState ? { traceState } : {}),
-      ...(link.attributes ? { attributes: link.attributes } : {}),
+      ...(link.attributes ? { attributes: validAttributes(link.attributes) } : {}),
     });
     return this;
   }
@@ -150,7 +165,7 @@ class RecordedSpan implements Span {
   }
 
   updateName(name: string): this {
-    if (!this.#ended) this.#record.name = name;
+    if (!this.#ended) this.#record.name = String(name);
     return this;
   }
 
@@ -194,7 +209,13 @@ export class ApiTracer implements Tracer {
     const { ratio, parentBased } = this.#t.sampler;
     const sampled = valid && parentBased ? (parent.traceFlags & TraceFlags.SAMPLED) !== 0 : ratio >= 1 || Math.random() < ratio;
     if (!sampled) return trace.wrapSpanContext({ traceId: valid ? parent.traceId : this.#t.newId(16), spanId: this.#t.newId(8), traceFlags: TraceFlags.NONE });
-    const span = this.#t.startSpan(name, options.kind ?? SpanKind.INTERNAL, { ...options.attributes }, valid ? parent : undefined, epochMs(options.startTime));
+    const span = this.#t.startSpan(
+      name,
+      options.kind ?? SpanKind.INTERNAL,
+      validAttributes(options.attributes),
+      valid ? parent : undefined,
+      epochMs(options.startTime),
+    );
     if (options.links) span.addLinks(options.links);
     return span;
   }

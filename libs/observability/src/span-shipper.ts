@@ -7,9 +7,10 @@ const HANDOVER_SPANS = 256;
 const HANDOVER_MS = 500;
 
 /**
- * The export thread's near end (the thread is span-export-thread.ts). Spans wait here in one array until a hand-over, so the role pays
- * one message per 256 spans. The thread never keeps the process alive, except while a flush
- * waits for it; if it stops (an error), spans are dropped with one warning, and the role goes on.
+ * The export thread's near end (the thread is span-export-thread.ts). Spans wait here in one
+ * array until a hand-over, so the role pays one message per 256 spans. The thread never keeps
+ * the process alive, except while a flush waits for it; if it stops (an error), spans are
+ * dropped with one warning, and the role goes on.
  */
 export class ThreadShipper implements SpanShipper {
   #thread: Worker | undefined;
@@ -50,8 +51,14 @@ export class ThreadShipper implements SpanShipper {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending.length === 0 || this.#thread === undefined) return;
-    this.#thread.postMessage({ spans: this.#pending });
+    const spans = this.#pending;
     this.#pending = [];
+    try {
+      this.#thread.postMessage({ spans });
+    } catch (error) {
+      // A value the structured clone cannot copy: these spans are lost, the role is not.
+      process.emitWarning(`jobpipe tracing: ${spans.length} spans dropped: ${(error as Error).message}`);
+    }
   }
 
   #ask(what: 'flush' | 'shutdown'): Promise<void> {

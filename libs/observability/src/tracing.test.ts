@@ -232,7 +232,10 @@ describe('the API tracer a role registers (code using OpenTelemetry in its proce
     const t = await tracingWith('worker', { ratio: 1, parentBased: true }, exporter);
     const tracer = new ApiTracer(t as RecordingTracing);
     const sampledParent = trace.setSpanContext(context.active(), parseTraceparent(TP)!);
-    const child = tracer.startSpan('lookup', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'redis' } }, sampledParent);
+    // What OpenTelemetry's attributes cannot hold is dropped, as the SDK drops it.
+    const odd = { nested: { deep: 1 }, call: () => 1, '': 'no key' } as unknown as Record<string, string>;
+    const child = tracer.startSpan('lookup', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'redis', ...odd } }, sampledParent);
+    child.setAttribute('again', { deep: 2 } as unknown as string);
     child.addEvent('retry', { attempt: 2 });
     child.recordException(new TypeError('gone'));
     child.end();

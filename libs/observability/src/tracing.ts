@@ -18,6 +18,7 @@
 import { createTraceState, isSpanContextValid, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import type { Attributes, Span, SpanContext, TracerProvider } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { JobpipeError } from '@jobpipe/protocol/errors';
 import { ApiTracer, RecordingTracing, type SpanShipper } from './recorded-spans.js';
 import { ThreadShipper } from './span-shipper.js';
 
@@ -48,6 +49,11 @@ export function traceparentSampled(traceparent: string): boolean {
   return (Number.parseInt(traceparent.charAt(54), 16) & 1) === 1;
 }
 
+/** A standard OpenTelemetry variable jobpipe cannot apply: the CLI prints its message as one line and exits 2, as for a setting of its own. */
+export class TracingSettingError extends JobpipeError {
+  override name = 'TracingSettingError';
+}
+
 /** What `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` ask for, as jobpipe applies it. */
 export interface SamplerSettings {
   /** The share of jobs (and of root traces) sampled, 0 to 1. */
@@ -68,7 +74,7 @@ export function samplerSettings(env: NodeJS.ProcessEnv = process.env): SamplerSe
     if (arg === undefined || arg.trim() === '') return 1;
     const ratio = Number(arg);
     if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1)
-      throw new RangeError(`invalid OTEL_TRACES_SAMPLER_ARG: ${JSON.stringify(arg)} is not a ratio from 0 to 1`);
+      throw new TracingSettingError(`invalid OTEL_TRACES_SAMPLER_ARG: ${JSON.stringify(arg)} is not a ratio from 0 to 1`);
     return ratio;
   };
   switch (name) {
@@ -85,7 +91,7 @@ export function samplerSettings(env: NodeJS.ProcessEnv = process.env): SamplerSe
     case 'parentbased_traceidratio':
       return { ratio: ratioArg(), parentBased: true };
     default:
-      throw new RangeError(
+      throw new TracingSettingError(
         `invalid OTEL_TRACES_SAMPLER: ${JSON.stringify(env.OTEL_TRACES_SAMPLER)} (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)`,
       );
   }
@@ -135,6 +141,8 @@ export interface Tracing {
 
 let active: Tracing | undefined;
 let starting: Promise<Tracing | undefined> | undefined;
+/** Whether `startTracing` made its tracer OpenTelemetry's global one (`stopTracing` undoes that). */
+let registeredGlobal = false;
 
 /** This process's tracing, or undefined when it is off (no endpoint configured, or not started). */
 export function tracing(): Tracing | undefined {
@@ -151,7 +159,7 @@ export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): 'http/protob
   const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/json';
   if (protocol === 'http/protobuf' || protocol === 'http/json') return protocol;
-  throw new RangeError(`invalid ${variable}: ${JSON.stringify(env[variable])} (jobpipe exports traces over http/protobuf or http/json)`);
+  throw new TracingSettingError(`invalid ${variable}: ${JSON.stringify(env[variable])} (jobpipe exports traces over http/protobuf or http/json)`);
 }
 
 /** Whether the environment turns tracing on: an OTLP endpoint is configured, and `OTEL_SDK_DISABLED` is not true. */
@@ -175,7 +183,8 @@ export function startTracing(role: string, env: NodeJS.ProcessEnv = process.env)
     const started = new RecordingTracing(role, settings, new ThreadShipper(role, env));
     const tracer = new ApiTracer(started);
     const provider: TracerProvider = { getTracer: () => tracer };
-    trace.setGlobalTracerProvider(provider);
+    // Not when the process registered an SDK of its own first: then that one stays.
+    registeredGlobal = trace.setGlobalTracerProvider(provider);
     return (active = started);
   });
   return starting;
@@ -188,7 +197,8 @@ export async function stopTracing(): Promise<void> {
   active = undefined;
   if (!started) return;
   await started.shutdown();
-  trace.disable();
+  if (registeredGlobal) trace.disable();
+  registeredGlobal = false;
 }
 
 /**
