@@ -1,7 +1,7 @@
 /**
  * Finished spans as plain data, and their turn into the OpenTelemetry SDK's `ReadableSpan`s.
  *
- * The roles make spans as `SpanRecord`s (tracing.ts): a few fields, no SDK object, so a busy
+ * The roles make spans as `SpanRecord`s (recorded-spans.ts): a few fields, no SDK object, so a busy
  * role's heap and hot code stay as they are untraced. The records cross to the export thread
  * (span-export-thread.ts) as they are, where this module makes them the SDK's spans for its
  * BatchSpanProcessor and OTLP exporter. Tests use the same turn without a thread.

@@ -1,0 +1,38 @@
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { ThreadShipper } from './span-shipper.js';
+import type { SpanRecord } from './span-records.js';
+
+const record = (spanId: string): SpanRecord => ({
+  name: 'handle p',
+  kind: 4,
+  traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+  spanId,
+  startMs: 1,
+  endMs: 2,
+  attributes: {},
+  statusCode: 0,
+});
+
+describe('the export thread, when it fails', () => {
+  it('costs the role one warning: spans are dropped from then on, and flushes and the shutdown still resolve', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    try {
+      // A protocol the thread refuses: it throws as it starts (startTracing checks it before, in a role).
+      const shipper = new ThreadShipper('worker', { ...process.env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+      shipper.ship(record('00f067aa0ba902b7'));
+      const flushed = shipper.flush();
+      await once(process, 'warning');
+      await flushed;
+      shipper.ship(record('00f067aa0ba902b8'));
+      await shipper.flush();
+      await shipper.shutdown();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^jobpipe tracing: the export thread failed, spans are dropped from now on: /);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
