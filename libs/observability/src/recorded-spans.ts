@@ -8,7 +8,23 @@ import { randomFillSync } from 'node:crypto';
 import { context, createTraceState, SpanKind, trace, TraceFlags, isSpanContextValid } from '@opentelemetry/api';
 import type { Attributes, AttributeValue, Context, Exception, Link, Span, SpanContext, SpanOptions, SpanStatus, TimeInput, Tracer } from '@opentelemetry/api';
 import type { SpanRecord } from './span-records.js';
-import type { SamplerSettings, Tracing } from './tracing.js';
+import type { SamplerSettings } from './tracing-settings.js';
+
+/** A process's tracing, once started. */
+export interface Tracing {
+  readonly role: string;
+  readonly sampler: SamplerSettings;
+  /**
+   * A recording span, child of `parent` (a root of a new trace without one), started at
+   * `startMs` (epoch ms) or now. The callers decide sampling (`JobSampler`, `childSpan`): a span
+   * made here is exported. `attributes` is taken as it is, not copied.
+   */
+  startSpan(name: string, kind: SpanKind, attributes: Attributes, parent?: SpanContext, startMs?: number): Span;
+  /** Exports what has ended so far. */
+  flush(): Promise<void>;
+  /** Exports what has ended, and stops the export. */
+  shutdown(): Promise<void>;
+}
 
 /** Where ended spans go: the export thread in a role, an exporter of the caller's in tests. */
 export interface SpanShipper {

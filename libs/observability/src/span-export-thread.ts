@@ -14,7 +14,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { readableSpans, type SpanRecord } from './span-records.js';
-import { otlpProtocol } from './tracing.js';
+import { otlpProtocol } from './tracing-settings.js';
 
 type Message = { spans: SpanRecord[] } | { flush: number } | { shutdown: number };
 

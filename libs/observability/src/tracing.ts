@@ -18,9 +18,13 @@
 import { createTraceState, isSpanContextValid, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import type { Attributes, Span, SpanContext, TracerProvider } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { JobpipeError } from '@jobpipe/protocol/errors';
-import { ApiTracer, RecordingTracing, type SpanShipper } from './recorded-spans.js';
+import { ApiTracer, RecordingTracing, type SpanShipper, type Tracing } from './recorded-spans.js';
 import { ThreadShipper } from './span-shipper.js';
+import { otlpProtocol, samplerSettings, tracingWanted, type SamplerSettings } from './tracing-settings.js';
+
+export { otlpProtocol, samplerSettings, TracingSettingError, tracingWanted } from './tracing-settings.js';
+export type { SamplerSettings } from './tracing-settings.js';
+export type { Tracing } from './recorded-spans.js';
 
 /** `version-traceid-parentid-flags`, version 00 (W3C Trace Context, level 1). */
 export const TRACEPARENT_PATTERN = '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';
@@ -49,54 +53,6 @@ export function traceparentSampled(traceparent: string): boolean {
   return (Number.parseInt(traceparent.charAt(54), 16) & 1) === 1;
 }
 
-/** A standard OpenTelemetry variable jobpipe cannot apply: the CLI prints its message as one line and exits 2, as for a setting of its own. */
-export class TracingSettingError extends JobpipeError {
-  override name = 'TracingSettingError';
-}
-
-/** What `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` ask for, as jobpipe applies it. */
-export interface SamplerSettings {
-  /** The share of jobs (and of root traces) sampled, 0 to 1. */
-  ratio: number;
-  /** Whether an unsampled parent (a submitter's traceparent without the sampled flag) leaves its jobs unsampled. */
-  parentBased: boolean;
-}
-
-/**
- * Reads the standard sampler variables. Unset is the standard's default, `parentbased_always_on`;
- * `parentbased_traceidratio` with a small ratio is what a busy pipeline wants. An unknown sampler
- * name, or a ratio outside 0 to 1, throws (a setting error, as jobpipe's own).
- */
-export function samplerSettings(env: NodeJS.ProcessEnv = process.env): SamplerSettings {
-  const name = (env.OTEL_TRACES_SAMPLER ?? 'parentbased_always_on').trim().toLowerCase();
-  const arg = env.OTEL_TRACES_SAMPLER_ARG;
-  const ratioArg = (): number => {
-    if (arg === undefined || arg.trim() === '') return 1;
-    const ratio = Number(arg);
-    if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1)
-      throw new TracingSettingError(`invalid OTEL_TRACES_SAMPLER_ARG: ${JSON.stringify(arg)} is not a ratio from 0 to 1`);
-    return ratio;
-  };
-  switch (name) {
-    case 'always_on':
-      return { ratio: 1, parentBased: false };
-    case 'always_off':
-      return { ratio: 0, parentBased: false };
-    case 'traceidratio':
-      return { ratio: ratioArg(), parentBased: false };
-    case 'parentbased_always_on':
-      return { ratio: 1, parentBased: true };
-    case 'parentbased_always_off':
-      return { ratio: 0, parentBased: true };
-    case 'parentbased_traceidratio':
-      return { ratio: ratioArg(), parentBased: true };
-    default:
-      throw new TracingSettingError(
-        `invalid OTEL_TRACES_SAMPLER: ${JSON.stringify(env.OTEL_TRACES_SAMPLER)} (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)`,
-      );
-  }
-}
-
 /** The threshold `jobSampled` compares with: a ratio of 2^32. */
 export function sampleThreshold(ratio: number): number {
   return ratio >= 1 ? 0x1_0000_0000 : ratio <= 0 ? 0 : Math.floor(ratio * 0x1_0000_0000);
@@ -123,22 +79,6 @@ export function jobSampled(low: number, seq: number, threshold: number): boolean
   return h >>> 0 < threshold;
 }
 
-/** A process's tracing, once started. */
-export interface Tracing {
-  readonly role: string;
-  readonly sampler: SamplerSettings;
-  /**
-   * A recording span, child of `parent` (a root of a new trace without one), started at
-   * `startMs` (epoch ms) or now. The callers decide sampling (`JobSampler`, `childSpan`): a span
-   * made here is exported. `attributes` is taken as it is, not copied.
-   */
-  startSpan(name: string, kind: SpanKind, attributes: Attributes, parent?: SpanContext, startMs?: number): Span;
-  /** Exports what has ended so far. */
-  flush(): Promise<void>;
-  /** Exports what has ended, and stops the export. */
-  shutdown(): Promise<void>;
-}
-
 let active: Tracing | undefined;
 let starting: Promise<Tracing | undefined> | undefined;
 /** Whether `startTracing` made its tracer OpenTelemetry's global one (`stopTracing` undoes that). */
@@ -147,25 +87,6 @@ let registeredGlobal = false;
 /** This process's tracing, or undefined when it is off (no endpoint configured, or not started). */
 export function tracing(): Tracing | undefined {
   return active;
-}
-
-/**
- * The OTLP protocol the traces go out in: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
- * `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/json`, what jobpipe has always sent (the standard's
- * default is `http/protobuf`; an OTLP/HTTP receiver takes both). `grpc` (no exporter for it here)
- * and anything else throw, as a bad setting of jobpipe's own does.
- */
-export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): 'http/protobuf' | 'http/json' {
-  const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/json';
-  if (protocol === 'http/protobuf' || protocol === 'http/json') return protocol;
-  throw new TracingSettingError(`invalid ${variable}: ${JSON.stringify(env[variable])} (jobpipe exports traces over http/protobuf or http/json)`);
-}
-
-/** Whether the environment turns tracing on: an OTLP endpoint is configured, and `OTEL_SDK_DISABLED` is not true. */
-export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
-  if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false;
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim());
 }
 
 /**
