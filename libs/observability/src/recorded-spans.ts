@@ -5,8 +5,21 @@
  * (docs/benchmarks.md, sixteenth pass); these cost it a few small objects.
  */
 import { randomFillSync } from 'node:crypto';
-import { context, createTraceState, SpanKind, trace, TraceFlags, isSpanContextValid } from '@opentelemetry/api';
-import type { Attributes, AttributeValue, Context, Exception, Link, Span, SpanContext, SpanOptions, SpanStatus, TimeInput, Tracer } from '@opentelemetry/api';
+import { context, SpanKind, trace, TraceFlags, isSpanContextValid } from '@opentelemetry/api';
+import type {
+  Attributes,
+  AttributeValue,
+  Context,
+  Exception,
+  Link,
+  Span,
+  SpanContext,
+  SpanOptions,
+  SpanStatus,
+  TimeInput,
+  TraceState,
+  Tracer,
+} from '@opentelemetry/api';
 import type { SpanRecord } from './span-records.js';
 import type { SamplerSettings } from './tracing-settings.js';
 
@@ -85,7 +98,8 @@ export class RecordingTracing implements Tracing {
       const traceState = parent.traceState?.serialize();
       if (traceState) record.traceState = traceState;
     }
-    return new RecordedSpan(record, this.#shipper);
+    // The span's context carries the parent's tracestate as it is: the record's text is for the export.
+    return new RecordedSpan(record, this.#shipper, record.traceState === undefined ? undefined : parent?.traceState);
   }
 
   flush(): Promise<void> {
@@ -126,10 +140,9 @@ class RecordedSpan implements Span {
   readonly #context: SpanContext;
   #ended = false;
 
-  constructor(record: SpanRecord, shipper: SpanShipper) {
+  constructor(record: SpanRecord, shipper: SpanShipper, traceState: TraceState | undefined) {
     this.#record = record;
     this.#shipper = shipper;
-    const traceState = record.traceState === undefined ? undefined : createTraceState(record.traceState);
     this.#context = { traceId: record.traceId, spanId: record.spanId, traceFlags: TraceFlags.SAMPLED, ...(traceState ? { traceState } : {}) };
   }
 
