@@ -17,6 +17,10 @@ export function createLogger(role: string, level: LevelWithSilent, bindings: Rec
     formatters: { level: (label: string) => ({ level: label }) },
   };
   const readable = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
-  if (!readable) return pino(options);
+  // Written as logged (pino's default writes later): a role's last lines are out before it exits,
+  // and when nothing reads stdout any more (a closed pipe), the write fails at once and pino drops
+  // the lines that follow. Left pending instead, such a line is retried forever by pino's exit
+  // hook (sonic-boom 4's flushSync), and the role never exits.
+  if (!readable) return pino(options, pino.destination({ dest: 1, sync: true }));
   return pino(options, pretty({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true }));
 }
