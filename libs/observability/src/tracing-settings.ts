@@ -32,24 +32,15 @@ export function samplerSettings(env: NodeJS.ProcessEnv = process.env): SamplerSe
       throw new TracingSettingError(`invalid OTEL_TRACES_SAMPLER_ARG: ${JSON.stringify(arg)} is not a ratio from 0 to 1`);
     return ratio;
   };
-  switch (name) {
-    case 'always_on':
-      return { ratio: 1, parentBased: false };
-    case 'always_off':
-      return { ratio: 0, parentBased: false };
-    case 'traceidratio':
-      return { ratio: ratioArg(), parentBased: false };
-    case 'parentbased_always_on':
-      return { ratio: 1, parentBased: true };
-    case 'parentbased_always_off':
-      return { ratio: 0, parentBased: true };
-    case 'parentbased_traceidratio':
-      return { ratio: ratioArg(), parentBased: true };
-    default:
-      throw new TracingSettingError(
-        `invalid OTEL_TRACES_SAMPLER: ${JSON.stringify(env.OTEL_TRACES_SAMPLER)} (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)`,
-      );
-  }
+  // The six standard names: always_on, always_off or traceidratio, each alone or parentbased_.
+  const parentBased = name.startsWith('parentbased_');
+  const root = parentBased ? name.slice('parentbased_'.length) : name;
+  if (root === 'always_on') return { ratio: 1, parentBased };
+  if (root === 'always_off') return { ratio: 0, parentBased };
+  if (root === 'traceidratio') return { ratio: ratioArg(), parentBased };
+  throw new TracingSettingError(
+    `invalid OTEL_TRACES_SAMPLER: ${JSON.stringify(env.OTEL_TRACES_SAMPLER)} (always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio)`,
+  );
 }
 
 /**
