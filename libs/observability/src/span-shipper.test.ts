@@ -36,3 +36,25 @@ describe('the export thread, when it fails', () => {
     }
   });
 });
+
+describe('the export thread, before any span', () => {
+  it('is not started until the first span is shipped: a flush before it resolves at once, and a shutdown before it starts none', async () => {
+    // A protocol the thread refuses as it starts: nothing is sent anywhere, and a start shows as its warning.
+    const env = { ...process.env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
+    const unused = new ThreadShipper('sink', env);
+    await unused.flush();
+    await unused.shutdown();
+    unused.ship(record('00f067aa0ba902ba'));
+    expect(unused.started).toBe(false);
+
+    const shipper = new ThreadShipper('worker', env);
+    await shipper.flush();
+    expect(shipper.started).toBe(false);
+    const warned = once(process, 'warning');
+    shipper.ship(record('00f067aa0ba902b9'));
+    expect(shipper.started).toBe(true);
+    const [warning] = (await warned) as [Error];
+    expect(warning.message).toMatch(/^jobpipe tracing: the export thread failed/);
+    await shipper.shutdown();
+  });
+});

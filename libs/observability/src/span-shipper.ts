@@ -7,33 +7,37 @@ const HANDOVER_SPANS = 256;
 const HANDOVER_MS = 500;
 
 /**
- * The export thread's near end (the thread is span-export-thread.ts). Spans wait here in one
- * array until a hand-over, so the role pays one message per 256 spans. The thread never keeps
- * the process alive, except while a flush waits for it; if it stops (an error), spans are
- * dropped with one warning, and the role goes on.
+ * The export thread's near end (the thread is span-export-thread.ts). The thread starts with the
+ * first span shipped, so a role that traces nothing (tracing on, nothing sampled) pays nothing
+ * for it. Spans wait here in one array until a hand-over, so the role pays one message per 256
+ * spans. The thread never keeps the process alive, except while a flush waits for it; if it
+ * stops (an error), spans are dropped with one warning, and the role goes on.
  */
 export class ThreadShipper implements SpanShipper {
+  readonly #role: string;
+  readonly #env: NodeJS.ProcessEnv;
+  /** Undefined until the first span, and again once the thread has stopped or been shut down (`#stopped`). */
   #thread: Worker | undefined;
+  #stopped = false;
+  #started = false;
   #pending: SpanRecord[] = [];
   #timer: NodeJS.Timeout | undefined;
   readonly #flushes = new Map<number, () => void>();
   #nextFlush = 0;
 
   constructor(role: string, env: NodeJS.ProcessEnv) {
-    const thread = new Worker(new URL('./span-export-thread.js', import.meta.url), { workerData: { role }, env });
-    thread.unref();
-    thread.on('message', (message: { flushed: number }) => this.#flushed(message.flushed));
-    thread.on('error', (error) => process.emitWarning(`jobpipe tracing: the export thread failed, spans are dropped from now on: ${error.message}`));
-    thread.on('exit', () => {
-      this.#thread = undefined;
-      this.#pending = [];
-      for (const id of [...this.#flushes.keys()]) this.#flushed(id);
-    });
-    this.#thread = thread;
+    this.#role = role;
+    this.#env = env;
+  }
+
+  /** Whether the export thread has been started (by the first span shipped). */
+  get started(): boolean {
+    return this.#started;
   }
 
   ship(record: SpanRecord): void {
-    if (this.#thread === undefined) return;
+    if (this.#stopped) return;
+    this.#thread ??= this.#start();
     this.#pending.push(record);
     if (this.#pending.length >= HANDOVER_SPANS) this.#handOver();
     else this.#timer ??= setTimeout(() => this.#handOver(), HANDOVER_MS).unref();
@@ -44,7 +48,25 @@ export class ThreadShipper implements SpanShipper {
   }
 
   shutdown(): Promise<void> {
-    return this.#ask('shutdown');
+    const done = this.#ask('shutdown');
+    // A span that ends after this is dropped, and starts no thread.
+    this.#stopped = true;
+    return done;
+  }
+
+  #start(): Worker {
+    this.#started = true;
+    const thread = new Worker(new URL('./span-export-thread.js', import.meta.url), { workerData: { role: this.#role }, env: this.#env });
+    thread.unref();
+    thread.on('message', (message: { flushed: number }) => this.#flushed(message.flushed));
+    thread.on('error', (error) => process.emitWarning(`jobpipe tracing: the export thread failed, spans are dropped from now on: ${error.message}`));
+    thread.on('exit', () => {
+      this.#thread = undefined;
+      this.#stopped = true;
+      this.#pending = [];
+      for (const id of [...this.#flushes.keys()]) this.#flushed(id);
+    });
+    return thread;
   }
 
   #handOver(): void {
