@@ -16,8 +16,9 @@ const HANDOVER_MS = 500;
 export class ThreadShipper implements SpanShipper {
   readonly #role: string;
   readonly #env: NodeJS.ProcessEnv;
-  /** Undefined until the first span, and again once the thread has stopped or been shut down (`#stopped`). */
+  /** Undefined until the first span, and again once the thread has exited. */
   #thread: Worker | undefined;
+  /** Shut down, or the thread exited: spans are dropped from then on, and no thread starts. */
   #stopped = false;
   #started = false;
   #pending: SpanRecord[] = [];
