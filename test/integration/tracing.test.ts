@@ -4,7 +4,8 @@
  * OTLP/HTTP exports (JSON, and protobuf where a test asks for it) of a real ventilator, worker and sink; one job's spans from the three
  * processes (told apart by service.name) share the submitter's trace id and form one parent
  * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator) -> handle
- * (worker) -> record (sink).
+ * (worker) -> record (sink). The worker's handler spans travel on its results and the sink
+ * exports them (PROTOCOL.md 3.2, "The handler's span"), so a worker needs no tracing settings.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -149,8 +150,11 @@ async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans
   return { server, endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, contentTypes };
 }
 
-/** An OTLP receiver, and a durable stack (a worker) exporting to it, sampling with parentbased_traceidratio at `ratio`. */
-async function tracedStack(ratio: string, env: Record<string, string> = {}) {
+/**
+ * An OTLP receiver, and a durable stack (a worker) exporting to it, sampling with
+ * parentbased_traceidratio at `ratio`; `workerEnv` for the worker alone.
+ */
+async function tracedStack(ratio: string, env: Record<string, string> = {}, workerEnv: Record<string, string> = {}) {
   const otlp = await otlpReceiver();
   const durable = await startDurable(suite.cleanup, {
     server: suite.server,
@@ -164,13 +168,15 @@ async function tracedStack(ratio: string, env: Record<string, string> = {}) {
       OTEL_BSP_SCHEDULE_DELAY: '100',
       ...env,
     },
+    workerEnv: () => workerEnv,
   });
   return { otlp, durable };
 }
 
 describe('tracing', () => {
   it("one job's spans from the ventilator, the worker and the sink form one trace from the submitter's context", async () => {
-    const { otlp, durable } = await tracedStack('1.0', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' });
+    // The worker without an endpoint: its tracing is off, and its handler spans come all the same.
+    const { otlp, durable } = await tracedStack('1.0', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
     const batchId = 'traced-1';
     await durable.client.submit(durable.pipeline, { jobs: 20 }, { batchId, traceparent: TRACEPARENT });
     const summary = await durable.done(batchId);
@@ -200,7 +206,7 @@ describe('tracing', () => {
     expect(handle.parentSpanId).toBe(dispatch.spanId);
     expect(record.parentSpanId).toBe(handle.spanId);
     expect(new Set([batchSpan!.spanId, dispatch.spanId, handle.spanId, record.spanId]).size).toBe(4);
-    expect(handle.attributes['jobpipe.ok']).toBe(true);
+    expect(handle.attributes).toMatchObject({ 'jobpipe.ok': true, 'jobpipe.worker': 'worker-1', 'jobpipe.attempt': 1 });
     // Every job of the batch was traced, once in each role. Each process exports on its own
     // schedule, so the ventilator's last spans may come after the sink's: wait for all three.
     const seqsOf = (service: string) =>

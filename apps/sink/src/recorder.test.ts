@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { MemoryResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { definePipeline } from '@jobpipe/pipeline';
 import type { JobResult } from '@jobpipe/protocol';
+import { SpanKind } from '@jobpipe/observability';
 import { BatchBook } from './batch-book.js';
 import { ParkedResults } from './parked-results.js';
-import { Recorder } from './recorder.js';
+import { handlerSpanRecord, Recorder } from './recorder.js';
 import { compileSinkOptions } from './sink-options.js';
 
 const pipeline = definePipeline({
@@ -187,5 +188,46 @@ describe('Recorder, memory ledger', () => {
     expect(await book.begin('c')).toBe(true);
     await r.release('c');
     expect(acked).toContain('c:0');
+  });
+});
+
+describe('a worker\'s handler span, exported by the sink (PROTOCOL.md 3.2, "The handler\'s span")', () => {
+  const ids = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: 'b7ad6b7169203331' };
+  const handlerSpan = { parentSpanId: '00f067aa0ba902b7', startedAt: 1_767_225_600_001.25 };
+  const attributes = { 'jobpipe.seq': 3 };
+
+  it("is the worker's span, named by the result's traceparent, ending durationMs after it started", () => {
+    const result: JobResult = { ...ok('b', 3), durationMs: 12.5, traceparent: `00-${ids.traceId}-${ids.spanId}-01`, tracestate: 'k=v', handlerSpan };
+    expect(handlerSpanRecord('sum', result, ids, attributes)).toEqual({
+      role: 'worker',
+      name: 'handle sum',
+      kind: SpanKind.CONSUMER,
+      traceId: ids.traceId,
+      spanId: ids.spanId,
+      parentSpanId: '00f067aa0ba902b7',
+      parentRemote: true,
+      traceState: 'k=v',
+      startMs: 1_767_225_600_001.25,
+      endMs: 1_767_225_600_013.75,
+      attributes,
+      statusCode: 0,
+    });
+  });
+
+  it("of a failed job, has the status error with the error's name and message, at most 1,000 characters", () => {
+    const { value: _value, ...rest } = ok('b', 3) as JobResult & { value: unknown };
+    const failed: JobResult = { ...rest, ok: false, error: { name: 'TypeError', message: 'x'.repeat(2000) }, handlerSpan };
+    const record = handlerSpanRecord('sum', failed, ids, attributes);
+    expect(record?.statusCode).toBe(2);
+    expect(record?.statusMessage).toBe(`TypeError: ${'x'.repeat(1000 - 'TypeError: '.length)}`);
+    expect(record && 'traceState' in record).toBe(false);
+  });
+
+  it('is none for a result without one, one whose parent is all zeros, or one that would end past the last JavaScript date', () => {
+    const traced = { ...ok('b', 3), traceparent: `00-${ids.traceId}-${ids.spanId}-01` };
+    expect(handlerSpanRecord('sum', traced, ids, attributes)).toBeUndefined();
+    expect(handlerSpanRecord('sum', { ...traced, handlerSpan: { ...handlerSpan, parentSpanId: '0'.repeat(16) } }, ids, attributes)).toBeUndefined();
+    expect(handlerSpanRecord('sum', { ...traced, durationMs: 1e300, handlerSpan }, ids, attributes)).toBeUndefined();
+    expect(handlerSpanRecord('sum', { ...traced, durationMs: 0, handlerSpan: { ...handlerSpan, startedAt: 8.64e15 } }, ids, attributes)?.endMs).toBe(8.64e15);
   });
 });

@@ -1,5 +1,6 @@
 import { RecordOutcome, type BatchCounts, type Recording } from '@jobpipe/ledger';
-import { childSpan, SpanKind, tracing, type Span, type Tracing } from '@jobpipe/observability';
+import type { JobResult } from '@jobpipe/protocol';
+import { parseTraceparent, SpanKind, traceparentSampled, tracing, type Span, type SpanRecord, type Tracing } from '@jobpipe/observability';
 import type { BatchBook } from './batch-book.js';
 import type { BatchFold } from './batch-fold.js';
 import type { ResultPack } from './inbox.js';
@@ -23,6 +24,43 @@ type RecorderOptions = Pick<CompiledSinkOptions, 'pipeline' | 'ledger' | 'logger
 /** Where a group's batch stood when its round began: its fold open (collect into it), or done. */
 type Before = { fold: BatchFold | undefined; done: boolean };
 const ALL_ORPHANS = new RegExp(`^${RecordOutcome.Orphan}+$`);
+/** Not a span (W3C Trace Context): a handler span naming it as its parent is not exported. */
+const ZERO_SPAN_ID = '0'.repeat(16);
+/** The last time a JavaScript Date holds: a handler span that would end later is not exported (nor its times turned into nonsense). */
+const LAST_EPOCH_MS = 8.64e15;
+
+/**
+ * The worker's span of the handler run that made `result`, as the worker would have made it, or
+ * undefined when the result brought none, or one not to export. The worker sends its parts with
+ * the result (PROTOCOL.md 3.2, "The handler's span") and leaves the export to the sink; its ids
+ * are the ones the result's traceparent names.
+ */
+export function handlerSpanRecord(
+  pipeline: string,
+  result: JobResult,
+  { traceId, spanId }: { traceId: string; spanId: string },
+  attributes: SpanRecord['attributes'],
+): SpanRecord | undefined {
+  if (result.handlerSpan === undefined) return undefined;
+  const { parentSpanId, startedAt } = result.handlerSpan;
+  if (parentSpanId === ZERO_SPAN_ID || startedAt + result.durationMs > LAST_EPOCH_MS) return undefined;
+  const record: SpanRecord = {
+    role: 'worker',
+    name: `handle ${pipeline}`,
+    kind: SpanKind.CONSUMER,
+    traceId,
+    spanId,
+    parentSpanId,
+    parentRemote: true,
+    startMs: startedAt,
+    endMs: startedAt + result.durationMs,
+    attributes,
+    statusCode: result.ok ? 0 : 2,
+  };
+  if (!result.ok) record.statusMessage = `${result.error.name}: ${result.error.message}`.slice(0, 1000);
+  if (result.tracestate !== undefined) record.traceState = result.tracestate;
+  return record;
+}
 
 /**
  * Records each result once (one ledger call per batch and worker, a round at a time), folds the
@@ -79,29 +117,31 @@ export class Recorder {
     }
   }
 
-  /** The record spans of the traced results among these packs (a sampled few), or undefined when there is none. */
+  /**
+   * The record spans of the traced results among these packs (a sampled few), or undefined when
+   * there is none. A result that brought its worker's handler span has that exported here too.
+   */
   #recordSpans(packs: ResultPack[]): Span[] | undefined {
+    const t = this.#tracing;
+    if (!t) return undefined;
     let spans: Span[] | undefined;
     const pipeline = this.#o.pipeline.name;
     for (const { worker, results } of packs) {
       for (const result of results) {
-        if (result.traceparent === undefined) continue;
-        const span = childSpan(
-          this.#tracing,
-          `record ${pipeline}`,
-          result.traceparent,
-          SpanKind.CONSUMER,
-          {
-            'jobpipe.pipeline': pipeline,
-            'jobpipe.batch': result.batch,
-            'jobpipe.seq': result.seq,
-            'jobpipe.attempt': result.attempt,
-            'jobpipe.worker': worker,
-            'jobpipe.ok': result.ok,
-          },
-          result.tracestate,
-        );
-        if (span) (spans ??= []).push(span);
+        if (result.traceparent === undefined || !traceparentSampled(result.traceparent)) continue;
+        const parent = parseTraceparent(result.traceparent, result.tracestate);
+        if (!parent) continue;
+        const attributes = {
+          'jobpipe.pipeline': pipeline,
+          'jobpipe.batch': result.batch,
+          'jobpipe.seq': result.seq,
+          'jobpipe.attempt': result.attempt,
+          'jobpipe.worker': worker,
+          'jobpipe.ok': result.ok,
+        };
+        const handler = handlerSpanRecord(pipeline, result, parent, { ...attributes });
+        if (handler) t.exportSpan(handler);
+        (spans ??= []).push(t.startSpan(`record ${pipeline}`, SpanKind.CONSUMER, attributes, parent));
       }
     }
     return spans;

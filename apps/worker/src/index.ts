@@ -31,7 +31,8 @@ export async function runWorker(config: WorkerConfig = loadConfig(workerSettings
       creditBytes.flag,
       `invalid ${settingName(creditBytes)}: ${config.creditBytes} is below ${settingName(maxMessageBytes)} (${config.maxMessageBytes}): the largest message could never come`,
     );
-  // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
+  // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"): only
+  // for spans a handler makes with the OpenTelemetry API; the handler spans go with the results.
   await startTracing('worker');
   await startRole({
     role: 'worker',

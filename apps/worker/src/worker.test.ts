@@ -3,7 +3,7 @@ import { Pull, Router } from 'zeromq';
 import { OptionError } from '@jobpipe/config';
 import { Metrics, metricValue } from '@jobpipe/observability';
 import { definePipeline } from '@jobpipe/pipeline';
-import { decode, encode, type Message } from '@jobpipe/protocol';
+import { decode, encode, type JobResult, type Message } from '@jobpipe/protocol';
 import { createExecutor } from './executor.js';
 import { Worker } from './worker.js';
 
@@ -124,30 +124,45 @@ describe('Worker', () => {
     await stopped;
   });
 
-  it('copies a job\'s trace context onto its result, ok, failed or of another pipeline (PROTOCOL.md 3.1, "Trace context")', async () => {
+  it("names its handler span on a traced job's result and sends the span with it, ok or failed; copies the context otherwise (PROTOCOL.md 3.1, 3.2)", async () => {
     const { worker, ventilator, sink, fromWorker } = await rig('trace');
     worker.start();
     const { routingId } = await fromWorker();
-    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+    const unsampled = `00-${traceId}-00f067aa0ba902b7-00`;
     const job = (seq: number, payload: number, trace: object) => ({ batch: 'b1', seq, attempt: 1, dispatchedAt: Date.now(), payload, ...trace });
+    const before = Date.now();
     await ventilator.send([
       routingId,
-      encode({ type: 'Jobs', pipeline: 'squares', jobs: [job(0, 3, { traceparent, tracestate: 'k=v' }), job(1, -1, { traceparent }), job(2, 4, {})] }),
+      encode({
+        type: 'Jobs',
+        pipeline: 'squares',
+        jobs: [job(0, 3, { traceparent, tracestate: 'k=v' }), job(1, -1, { traceparent }), job(2, 4, {}), job(4, 5, { traceparent: unsampled })],
+      }),
     ]);
     await ventilator.send([routingId, encode({ type: 'Jobs', pipeline: 'thumbnails', jobs: [job(3, 1, { traceparent })] })]);
-    const results: { seq: number; traceparent?: string; tracestate?: string }[] = [];
-    while (results.length < 4) {
+    const results: JobResult[] = [];
+    while (results.length < 5) {
       const message = decoded((await sink.receive())[0]);
       if (message.type === 'Results') results.push(...message.results);
     }
+    const after = Date.now();
     results.sort((a, b) => a.seq - b.seq);
-    // Tracing is off in this process: the job's own context goes on, unchanged.
-    expect(results.map((r) => [r.seq, r.traceparent, r.tracestate])).toEqual([
-      [0, traceparent, 'k=v'],
-      [1, traceparent, undefined],
-      [2, undefined, undefined],
-      [3, traceparent, undefined],
-    ]);
-    expect('traceparent' in results[2]!).toBe(false);
+    const [done, failed, untraced, wrongPipeline, notSampled] = results as [JobResult, JobResult, JobResult, JobResult, JobResult];
+    // Ran traced (ok and failed): a new span of the job's trace, its parts on the result for the sink.
+    for (const result of [done, failed]) {
+      expect(result.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+      expect(result.traceparent).not.toBe(traceparent);
+      expect(result.handlerSpan?.parentSpanId).toBe('00f067aa0ba902b7');
+      expect(result.handlerSpan?.startedAt).toBeGreaterThanOrEqual(before);
+      expect(result.handlerSpan!.startedAt + result.durationMs).toBeLessThanOrEqual(after + 1);
+    }
+    expect(done.traceparent).not.toBe(failed.traceparent);
+    expect([done.ok, done.tracestate, failed.ok, failed.tracestate]).toEqual([true, 'k=v', false, undefined]);
+    // No trace field on an untraced job's result; the job's own context on one that never ran or is not sampled.
+    expect('traceparent' in untraced || 'handlerSpan' in untraced).toBe(false);
+    expect([wrongPipeline.traceparent, 'handlerSpan' in wrongPipeline]).toEqual([traceparent, false]);
+    expect([notSampled.traceparent, 'handlerSpan' in notSampled]).toEqual([unsampled, false]);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
-import { encode, WireErrorName, type Job, type JobResult } from '@jobpipe/protocol';
-import { childSpan, DroppedMessages, settleWithin, SpanKind, traceparentOf, tracing, type Span, type Tracing } from '@jobpipe/observability';
+import { encode, WireErrorName, type HandlerSpan, type Job, type JobResult } from '@jobpipe/protocol';
+import { DroppedMessages, parseTraceparent, randomSpanId, settleWithin, traceparentSampled } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
@@ -13,8 +13,18 @@ import { compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } 
 interface HeldJob {
   job: Job;
   bytes: number;
-  /** The handler's span, for a job that came with a sampled traceparent while tracing is on. */
-  span?: Span | undefined;
+  /** The handler's span, for a job that came with a sampled traceparent. */
+  span?: TracedRun | undefined;
+}
+
+/**
+ * A traced job's handler run: its span's context and the rest of it, which travel on the job's
+ * result for the sink to export (PROTOCOL.md 3.2, "The handler's span"). The worker exports
+ * nothing itself, so it needs no tracing settings and no export thread.
+ */
+interface TracedRun {
+  traceparent: string;
+  handlerSpan: HandlerSpan;
 }
 
 /**
@@ -45,8 +55,6 @@ export class Worker {
   #receiving: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
   readonly #jobDuration: { observe(seconds: number): void };
-  /** This process's tracing (OTEL_EXPORTER_OTLP_ENDPOINT), or undefined: then no job costs anything for it. */
-  readonly #tracing: Tracing | undefined = tracing();
 
   /** @throws OptionError when an option is invalid (worker-options.ts). */
   constructor(options: WorkerOptions) {
@@ -159,11 +167,12 @@ export class Worker {
       message: `result of ${frame.length} bytes exceeds the message limit of ${maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES)`,
     };
     logger.error({ batch: result.batch, job: `${result.batch}:${result.seq}`, bytes: frame.length }, 'result too large; sent as a failure');
-    const { batch, seq, attempt, dispatchedAt, durationMs, traceparent, tracestate } = result;
+    const { batch, seq, attempt, dispatchedAt, durationMs, traceparent, tracestate, handlerSpan } = result;
     const failed: JobResult = { batch, seq, attempt, dispatchedAt, durationMs, ok: false, error };
     // The trace goes with the failure (PROTOCOL.md 3.1, "Trace context").
     if (traceparent !== undefined) failed.traceparent = traceparent;
     if (tracestate !== undefined) failed.tracestate = tracestate;
+    if (handlerSpan !== undefined) failed.handlerSpan = handlerSpan;
     return this.#results.send(encode({ type: 'Results', pipeline: pipeline.name, worker: workerId, results: [failed] }));
   }
 
@@ -212,9 +221,9 @@ export class Worker {
     while (this.#active < this.options.concurrency && this.#waiting.length > 0) {
       const held = this.#waiting.shift()!;
       this.#active++;
-      // A traced job (a sampled few, PROTOCOL.md 3.1 "Trace context"): its handler's run is a span.
-      if (this.#tracing !== undefined && held.job.traceparent !== undefined) held.span = this.#handlerSpan(held.job);
       const startedAt = performance.now();
+      // A traced job (a sampled few, PROTOCOL.md 3.1 "Trace context"): its handler's run is a span.
+      if (held.job.traceparent !== undefined) held.span = tracedRun(held.job.traceparent, performance.timeOrigin + startedAt);
       const outcome = this.options.executor.run(held.job);
       if (outcome instanceof Promise) {
         void outcome.then((settled) => {
@@ -239,9 +248,12 @@ export class Worker {
       ? { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: true, value: outcome.value }
       : { batch: job.batch, seq: job.seq, attempt: job.attempt, dispatchedAt: job.dispatchedAt, durationMs, ok: false, error: outcome.error };
     // The trace goes on to the sink (PROTOCOL.md 3.1, "Trace context"): the handler's span when
-    // this worker traced the job, the job's own context otherwise.
+    // the job ran traced, the job's own context otherwise (a job cancelled before it ran).
     if (job.traceparent !== undefined) {
-      result.traceparent = (span && endSpan(span, outcome)) ?? job.traceparent;
+      if (span) {
+        result.traceparent = span.traceparent;
+        result.handlerSpan = span.handlerSpan;
+      } else result.traceparent = job.traceparent;
       if (job.tracestate !== undefined) result.tracestate = job.tracestate;
     }
     this.#resultQueue.push(result);
@@ -251,23 +263,6 @@ export class Worker {
     this.#window.completed();
     this.#scheduleGrant();
     if (this.#idleWaiters.length > 0) this.#notify();
-  }
-
-  #handlerSpan(job: Job): Span | undefined {
-    return childSpan(
-      this.#tracing,
-      `handle ${this.options.pipeline.name}`,
-      job.traceparent,
-      SpanKind.CONSUMER,
-      {
-        'jobpipe.pipeline': this.options.pipeline.name,
-        'jobpipe.batch': job.batch,
-        'jobpipe.seq': job.seq,
-        'jobpipe.attempt': job.attempt,
-        'jobpipe.worker': this.options.workerId,
-      },
-      job.tracestate,
-    );
   }
 
   // Completions in one I/O turn share one credit message.
@@ -347,10 +342,9 @@ export class Worker {
   }
 }
 
-/** Ends a handler's span with the job's outcome; its context is what the result carries on. */
-function endSpan(span: Span, outcome: Outcome): string | undefined {
-  span.setAttribute('jobpipe.ok', outcome.ok);
-  if (!outcome.ok) span.setStatus({ code: 2, message: `${outcome.error.name}: ${outcome.error.message}`.slice(0, 1000) });
-  span.end();
-  return traceparentOf(span);
+/** The handler's span of a job run now (`startedAt`, epoch ms), or undefined when its traceparent is unsampled or invalid. */
+function tracedRun(traceparent: string, startedAt: number): TracedRun | undefined {
+  const parent = traceparentSampled(traceparent) ? parseTraceparent(traceparent) : undefined;
+  if (!parent) return undefined;
+  return { traceparent: `00-${parent.traceId}-${randomSpanId()}-01`, handlerSpan: { parentSpanId: parent.spanId, startedAt } };
 }

@@ -18,6 +18,7 @@ export {
   JobSampler,
   jobSampled,
   parseTraceparent,
+  randomSpanId,
   sampleThreshold,
   samplerSettings,
   SpanKind,
@@ -33,5 +34,5 @@ export {
   tracingWith,
   TRACEPARENT_PATTERN,
 } from './tracing.js';
-export type { PackTrace, SamplerSettings, Span, Tracing } from './tracing.js';
+export type { PackTrace, SamplerSettings, Span, SpanRecord, Tracing } from './tracing.js';
 export { ETA_WINDOW_MS, etaSeconds, jainIndex, ProgressRate } from './rates.js';

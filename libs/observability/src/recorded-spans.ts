@@ -33,6 +33,8 @@ export interface Tracing {
    * made here is exported. `attributes` is taken as it is, not copied.
    */
   startSpan(name: string, kind: SpanKind, attributes: Attributes, parent?: SpanContext, startMs?: number): Span;
+  /** Exports a span that ended elsewhere: a worker's handler span, which came with its result. */
+  exportSpan(record: SpanRecord): void;
   /** Exports what has ended so far. */
   flush(): Promise<void>;
   /** Exports what has ended, and stops the export. */
@@ -61,6 +63,12 @@ class RandomIds {
 }
 
 const now = (): number => performance.timeOrigin + performance.now();
+
+const spanIds = new RandomIds();
+/** A new random span id (16 hex digits), for a span whose record another process makes. */
+export function randomSpanId(): string {
+  return spanIds.hex(8);
+}
 
 /** A role's tracing: spans made as records, handed to a shipper as they end. */
 export class RecordingTracing implements Tracing {
@@ -100,6 +108,10 @@ export class RecordingTracing implements Tracing {
     }
     // The span's context carries the parent's tracestate as it is: the record's text is for the export.
     return new RecordedSpan(record, this.#shipper, record.traceState === undefined ? undefined : parent?.traceState);
+  }
+
+  exportSpan(record: SpanRecord): void {
+    this.#shipper.ship(record);
   }
 
   flush(): Promise<void> {

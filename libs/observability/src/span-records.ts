@@ -7,7 +7,7 @@
  * BatchSpanProcessor and OTLP exporter. Tests use the same turn without a thread.
  */
 import { createTraceState, TraceFlags, type Attributes, type HrTime, type SpanContext, type SpanKind } from '@opentelemetry/api';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 /** A finished span: what a role hands to the export. Times are epoch milliseconds, with fractions. */
@@ -31,6 +31,8 @@ export interface SpanRecord {
   /** Only from code using the OpenTelemetry API in a role (the roles' own spans have none). */
   events?: { name: string; timeMs: number; attributes?: Attributes }[];
   links?: { traceId: string; spanId: string; traceState?: string; attributes?: Attributes }[];
+  /** The role whose work it was, when not the exporting role's (a worker's handler span, exported by the sink). */
+  role?: string;
 }
 
 /** Epoch milliseconds as OpenTelemetry's [seconds, nanoseconds]. */
@@ -44,11 +46,20 @@ export function hrTime(ms: number): HrTime {
   return [seconds, nanos];
 }
 
-/** Turns a role's records into the SDK's spans, with `service.name` `jobpipe-<role>`. */
+/**
+ * Turns a role's records into the SDK's spans, with `service.name` `jobpipe-<role>`: the record's
+ * own role when it has one, so a span exported for another role reads as that role's.
+ */
 export function readableSpans(role: string): (record: SpanRecord) => ReadableSpan {
-  const resource = resourceFromAttributes({ 'service.name': `jobpipe-${role}`, 'jobpipe.role': role });
+  const resources = new Map<string, Resource>();
+  const resourceOf = (name: string): Resource => {
+    let resource = resources.get(name);
+    if (!resource) resources.set(name, (resource = resourceFromAttributes({ 'service.name': `jobpipe-${name}`, 'jobpipe.role': name })));
+    return resource;
+  };
   const instrumentationScope = { name: 'jobpipe' };
   return (record) => {
+    const resource = resourceOf(record.role ?? role);
     const traceState = record.traceState === undefined ? undefined : createTraceState(record.traceState);
     const own: SpanContext = { traceId: record.traceId, spanId: record.spanId, traceFlags: TraceFlags.SAMPLED, ...(traceState ? { traceState } : {}) };
     const parent: SpanContext | undefined =

@@ -219,6 +219,27 @@ describe("the roles' spans as the SDK's", () => {
     await t.shutdown();
   });
 
+  it("exports a span made elsewhere as its own role's: a worker's handler span that the sink exports", async () => {
+    const exporter = new InMemorySpanExporter();
+    const t = await tracingWith('sink', { ratio: 1, parentBased: true }, exporter);
+    const common = { kind: SpanKind.CONSUMER, traceId: TRACE, startMs: 1_700_000_000_000, endMs: 1_700_000_000_012.5, statusCode: 0 };
+    t.exportSpan({
+      ...common,
+      role: 'worker',
+      name: 'handle p',
+      spanId: 'b7ad6b7169203331',
+      parentSpanId: '00f067aa0ba902b7',
+      attributes: { 'jobpipe.seq': 7 },
+    });
+    t.exportSpan({ ...common, name: 'record p', spanId: '53995c3f42cd8ad8', parentSpanId: 'b7ad6b7169203331', attributes: {} });
+    const [handle, record] = exporter.getFinishedSpans();
+    expect([handle!.resource.attributes['service.name'], handle!.resource.attributes['jobpipe.role']]).toEqual(['jobpipe-worker', 'worker']);
+    expect(record!.resource.attributes['service.name']).toBe('jobpipe-sink');
+    expect(handle!.parentSpanContext).toMatchObject({ traceId: TRACE, spanId: '00f067aa0ba902b7' });
+    expect([handle!.startTime, handle!.endTime]).toEqual([hrTime(1_700_000_000_000), hrTime(1_700_000_000_012.5)]);
+    await t.shutdown();
+  });
+
   it('turns epoch milliseconds into whole seconds and nanoseconds', () => {
     expect(hrTime(1_700_000_000_123.5)).toEqual([1_700_000_000, 123_500_000]);
     expect(hrTime(999.9999999999)).toEqual([1, 0]);

@@ -25,6 +25,8 @@ import { otlpProtocol, samplerSettings, tracingWanted, type SamplerSettings } fr
 export { otlpProtocol, samplerSettings, TracingSettingError, tracingWanted } from './tracing-settings.js';
 export type { SamplerSettings } from './tracing-settings.js';
 export type { Tracing } from './recorded-spans.js';
+export { randomSpanId } from './recorded-spans.js';
+export type { SpanRecord } from './span-records.js';
 
 /** `version-traceid-parentid-flags`, version 00 (W3C Trace Context, level 1). */
 export const TRACEPARENT_PATTERN = '^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';

@@ -110,6 +110,23 @@ const canonical = [
     },
   ],
   [
+    "Results: the worker's handler span, for the sink to export (handlerSpan; its parent is the job's span)",
+    {
+      type: 'Results',
+      pipeline: 'primes',
+      worker: 'worker-a',
+      results: [
+        ok(0, true, { traceparent: TP_RESULT, handlerSpan: { parentSpanId: TP_JOB.slice(36, 52), startedAt: 1767225600001.25 } }),
+        // Another job of the batch, whose dispatch span was e457b5a2e4d86bd1.
+        {
+          ...failed(1, 'TypeError', 'n is not a number'),
+          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-53995c3f42cd8ad8-01',
+          handlerSpan: { parentSpanId: 'e457b5a2e4d86bd1', startedAt: 1767225600002 },
+        },
+      ],
+    },
+  ],
+  [
     'Results: failed result that must not be retried (error.retryable false)',
     {
       type: 'Results',
@@ -376,6 +393,26 @@ const malformed = [
   ['Results: traceparent is empty', result({ ok: true, value: null, traceparent: '' }), 'bad_fields'],
   ['Results: traceparent is null', result({ ok: true, value: null, traceparent: null }), 'bad_fields'],
   ['Results: tracestate longer than 512', result({ ok: true, value: null, traceparent: TP_RESULT, tracestate: `k=${'v'.repeat(511)}` }), 'bad_fields'],
+  [
+    'Results: handlerSpan without a traceparent',
+    result({ ok: true, value: null, handlerSpan: { parentSpanId: '00f067aa0ba902b7', startedAt: 0 } }),
+    'bad_fields',
+  ],
+  [
+    'Results: handlerSpan.parentSpanId in upper case',
+    result({ ok: true, value: null, traceparent: TP_RESULT, handlerSpan: { parentSpanId: '00F067AA0BA902B7', startedAt: 0 } }),
+    'bad_fields',
+  ],
+  [
+    'Results: handlerSpan.startedAt missing',
+    result({ ok: true, value: null, traceparent: TP_RESULT, handlerSpan: { parentSpanId: '00f067aa0ba902b7' } }),
+    'bad_fields',
+  ],
+  [
+    'Results: handlerSpan.startedAt is negative',
+    result({ ok: true, value: null, traceparent: TP_RESULT, handlerSpan: { parentSpanId: '00f067aa0ba902b7', startedAt: -1 } }),
+    'bad_fields',
+  ],
   ['Results: error.retryable is a string', result({ ok: false, error: { name: 'Error', message: '', retryable: 'no' } }), 'bad_fields'],
   ['Results: error.retryable is null', result({ ok: false, error: { name: 'Error', message: '', retryable: null } }), 'bad_fields'],
   ['Results: durationMs is negative', result({ ok: true, value: 1, durationMs: -0.5 }), 'bad_fields'],

@@ -100,6 +100,12 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
     const where = first?.path || '/';
     return fail('bad_fields', `${type} body is invalid at ${where}: ${first?.message ?? 'unknown error'}`);
   }
+  if (type === 'Results') {
+    // A handler's span names its ids in the result's traceparent: it cannot come without one.
+    const results = (body as { results: { handlerSpan?: unknown; traceparent?: unknown }[] }).results;
+    const lone = results.findIndex((result) => result.handlerSpan !== undefined && result.traceparent === undefined);
+    if (lone >= 0) return fail('bad_fields', `Results body is invalid at /results/${lone}/handlerSpan: a handler span needs the result's traceparent`);
+  }
   if (version === PIPELINE_CREDIT_VERSION) {
     // Pipeline names are ids; JSON Schema cannot bound the length of an object's keys.
     const name = Object.keys((body as { pipelines: object }).pipelines).find((key) => key.length === 0 || key.length > MAX_ID_LENGTH);

@@ -23,6 +23,7 @@ export {
   MAX_TRACESTATE_LENGTH,
   MessageType,
   TRACEPARENT_PATTERN,
+  SPAN_ID_PATTERN,
   BodySchemas,
   Version2BodySchemas,
   jobId,
@@ -35,6 +36,7 @@ export type {
   Job,
   JobResult,
   JobError,
+  HandlerSpan,
   BatchSummary,
   LaneCredit,
 } from './messages.js';

@@ -58,6 +58,14 @@ export const JobSchema = Type.Object({
 
 export const JobsSchema = Type.Object({ pipeline: Id, jobs: Type.Array(JobSchema, { minItems: 1 }) });
 
+/** A span id: 16 lower-case hex digits (W3C Trace Context). */
+export const SPAN_ID_PATTERN = '^[0-9a-f]{16}$';
+/**
+ * The worker's span of a traced job's handler run, which the sink exports for it (PROTOCOL.md
+ * 3.2, "The handler's span"): its ids are in the result's `traceparent`, its end is `startedAt`
+ * plus `durationMs`.
+ */
+export const HandlerSpanSchema = Type.Object({ parentSpanId: Type.String({ pattern: SPAN_ID_PATTERN }), startedAt: EpochMs });
 const ResultBase = {
   batch: Id,
   seq: Seq,
@@ -65,6 +73,7 @@ const ResultBase = {
   dispatchedAt: EpochMs,
   durationMs: Type.Number({ minimum: 0 }),
   ...TraceFields,
+  handlerSpan: Type.Optional(HandlerSpanSchema),
 };
 export const JobErrorSchema = Type.Object({
   name: Type.String({ maxLength: 200 }),
@@ -146,6 +155,7 @@ export const RecordedSchema = Type.Object({ batch: Id, seqs: Type.Array(Seq, { m
 export type Job = Static<typeof JobSchema>;
 export type JobResult = Static<typeof ResultSchema>;
 export type JobError = Static<typeof JobErrorSchema>;
+export type HandlerSpan = Static<typeof HandlerSpanSchema>;
 export type BatchSummary = Static<typeof BatchSummarySchema>;
 export type LaneCredit = Static<typeof LaneCreditSchema>;
 

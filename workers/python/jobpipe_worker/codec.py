@@ -79,6 +79,12 @@ def decode(frame, max_bytes=DEFAULT_MAX_BYTES, accept=None):
             if not 1 <= utf16_length(pipeline) <= 200:
                 problem = "$.pipelines: a pipeline name is not 1 to 200 code units"
                 break
+    if problem is None and name == "Results":
+        # A handler span's ids are in its result's traceparent (section 6, check 8).
+        for i, result in enumerate(body["results"]):
+            if "handlerSpan" in result and "traceparent" not in result:
+                problem = f"$.results[{i}].handlerSpan: a handler span needs the result's traceparent"
+                break
     if problem is not None:
         raise DecodeError("bad_fields", problem)
     # The header decides type and version: body fields of those names are ignored extras.

@@ -32,7 +32,7 @@ def too_large(result, size, limit):
     """The failure that replaces a result which alone would make a frame over the limit."""
     replaced = {key: result[key] for key in ("batch", "seq", "attempt", "dispatchedAt", "durationMs")}
     # The trace context goes with the failure too (PROTOCOL.md 3.1, "Trace context").
-    replaced.update({key: result[key] for key in ("traceparent", "tracestate") if key in result})
+    replaced.update({key: result[key] for key in ("traceparent", "tracestate", "handlerSpan") if key in result})
     replaced["ok"] = False
     replaced["error"] = error_of("ResultTooLarge", f"the result makes a {size}-byte message, over the {limit}-byte limit")
     return replaced

@@ -52,6 +52,10 @@ def _result(ok):
         "dispatchedAt": _epoch_ms(),
         "durationMs": {"minimum": 0, "type": "number"},
         **_trace_fields(),
+        "handlerSpan": _object(
+            ["parentSpanId", "startedAt"],
+            {"parentSpanId": {"pattern": "^[0-9a-f]{16}$", "type": "string"}, "startedAt": _epoch_ms()},
+        ),
         "ok": {"const": ok, "type": "boolean"},
     }
     if ok:

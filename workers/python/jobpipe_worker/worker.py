@@ -52,18 +52,21 @@ class Job:
         self.deadline = None
         self.cancel_requested = False
 
-    def result(self, duration_ms, ok, value=None, error=None):
+    def result(self, duration_ms, ok, value=None, error=None, started_at=None):
+        """The job's result. `started_at` (epoch ms) when its handler ran: a traced job's result
+        then carries the handler's span, for the sink to export."""
         result = {"batch": self.batch, "seq": self.seq, "attempt": self.attempt, "dispatchedAt": self.dispatched_at, "durationMs": duration_ms, "ok": ok}
         if ok:
             result["value"] = value
         else:
             result["error"] = error
         if self.trace:
-            result.update(self.trace)
+            result.update((started_at is not None and handler_span(self.trace, started_at)) or self.trace)
         return result
 
 
 TRACE_FIELDS = ("traceparent", "tracestate")
+ZERO_SPAN_ID = "0" * 16
 
 
 def trace_fields(wire):
@@ -71,6 +74,23 @@ def trace_fields(wire):
     if "traceparent" not in wire:
         return None
     return {key: wire[key] for key in TRACE_FIELDS if key in wire}
+
+
+def handler_span(trace, started_at):
+    """A traced job's result fields that name the worker's span of its handler run, started at
+    `started_at` (epoch ms), and carry that span for the sink to export (PROTOCOL.md 3.2, "The
+    handler's span"); None when the job's traceparent is not sampled or names no valid span."""
+    parent = trace["traceparent"]
+    trace_id, parent_id = parent[3:35], parent[36:52]
+    if not int(parent[53:55], 16) & 1 or trace_id == "0" * 32 or parent_id == ZERO_SPAN_ID:
+        return None
+    span_id = ZERO_SPAN_ID
+    while span_id == ZERO_SPAN_ID:
+        span_id = secrets.token_hex(8)
+    fields = {"traceparent": f"00-{trace_id}-{span_id}-01", "handlerSpan": {"parentSpanId": parent_id, "startedAt": started_at}}
+    if "tracestate" in trace:
+        fields["tracestate"] = trace["tracestate"]
+    return fields
 
 
 class Runner:
@@ -247,15 +267,17 @@ class Worker:
     def _execute(self, runner, job):
         spec = runner.spec
         started = time.monotonic()
+        started_at = time.time() * 1000  # the handler span's start, on the wall clock
         try:
             value = spec.handler(job.payload, job.ctx) if spec.takes_context else spec.handler(job.payload)
             try:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError, RecursionError) as error:
-                return job.result((time.monotonic() - started) * 1000, False, error=error_of(type(error).__name__, f"the result could not be sent as JSON: {error}"))
-            return job.result((time.monotonic() - started) * 1000, True, value=value)
+                error = error_of(type(error).__name__, f"the result could not be sent as JSON: {error}")
+                return job.result((time.monotonic() - started) * 1000, False, error=error, started_at=started_at)
+            return job.result((time.monotonic() - started) * 1000, True, value=value, started_at=started_at)
         except BaseException as error:  # noqa: BLE001 - every job gets exactly one result
-            return job.result((time.monotonic() - started) * 1000, False, error=describe_exception(error))
+            return job.result((time.monotonic() - started) * 1000, False, error=describe_exception(error), started_at=started_at)
 
     # ---- the loop -----------------------------------------------------------------------------
 
