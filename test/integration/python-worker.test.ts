@@ -4,59 +4,17 @@
  * each completes on its own pool, and a Python worker SIGKILLed mid-batch loses nothing: the
  * ventilator hears it go silent and sends its jobs to the other.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '@jobpipe/launcher';
 import { loadPipeline } from '@jobpipe/pipeline';
-import { findPython, pythonWorkerEnv } from '../python-worker/python.js';
 import { durableSuite, metric, startDurable } from './durable-helpers.js';
-import { echoPipeline, hostSettingsBlanked, primesPipeline, waitFor } from './helpers.js';
+import { echoPipeline, primesPipeline, waitFor } from './helpers.js';
+import { startPythonWorker } from './python-worker-process.js';
 
 const suite = durableSuite('python-worker');
 const { cleanup } = suite;
 
 /** Primes below 1,000,000. */
 const PRIMES_BELOW_1M = 78_498;
-
-interface PythonWorker {
-  child: ChildProcess;
-  output: () => string;
-  metricsPort: number;
-}
-
-/** Starts `python3 -m jobpipe_worker jobpipe_worker.examples.primes` and waits for its /readyz. */
-async function startPythonWorker(id: string, endpoints: { jobsConnect: string; resultsConnect: string }): Promise<PythonWorker> {
-  const metricsPort = await freePort();
-  let output = '';
-  const child = spawn(findPython(), ['-m', 'jobpipe_worker', 'jobpipe_worker.examples.primes'], {
-    env: pythonWorkerEnv({
-      ...process.env,
-      ...hostSettingsBlanked(),
-      JOBPIPE_JOBS_CONNECT: endpoints.jobsConnect,
-      JOBPIPE_RESULTS_CONNECT: endpoints.resultsConnect,
-      JOBPIPE_WORKER_ID: id,
-      JOBPIPE_METRICS_PORT: String(metricsPort),
-      JOBPIPE_HEARTBEAT_MS: '200',
-    }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  cleanup.add(`python worker ${id}`, async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  await waitFor(
-    `python worker ${id} ready`,
-    async () => {
-      if (child.exitCode !== null) throw new Error(`python worker ${id} exited ${child.exitCode}: ${output}`);
-      const answer = await fetch(`http://127.0.0.1:${metricsPort}/readyz`).catch(() => undefined);
-      return answer?.status === 200 || undefined;
-    },
-    30_000,
-    100,
-  );
-  return { child, output: () => output, metricsPort };
-}
 
 describe('workers in Python', () => {
   it('a Python pool serves primes beside a TypeScript pool serving echo; a Python worker SIGKILLed mid-batch loses nothing', async () => {
@@ -69,7 +27,7 @@ describe('workers in Python', () => {
     const ventilator = d.stack.ventilator!;
     const echoWorker = await d.stack.addWorker({ JOBPIPE_PIPELINE: echoPipeline, JOBPIPE_WORKER_ID: 'ts-echo-1' });
     await echoWorker.ready;
-    const pythons = [await startPythonWorker('py-primes-1', d.stack.endpoints), await startPythonWorker('py-primes-2', d.stack.endpoints)];
+    const pythons = [await startPythonWorker(cleanup, 'py-primes-1', d.stack.endpoints), await startPythonWorker(cleanup, 'py-primes-2', d.stack.endpoints)];
     await waitFor(
       'both Python workers joined',
       async () => (await metric(ventilator, 'jobpipe_workers_connected', { pipeline: 'primes' })) === 2 || undefined,

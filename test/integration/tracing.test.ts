@@ -10,11 +10,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { echoPipeline, runCli, waitFor } from './helpers.js';
+import { echoPipeline, primesPipeline, runCli, waitFor } from './helpers.js';
 import { durableSuite, startDurable, uniquePrefix } from './durable-helpers.js';
 import { JobpipeClient, type BatchRequest } from '@jobpipe/intake';
 import { Redis } from 'ioredis';
 import { jobSampled, sampleThreshold, traceIdLow } from '@jobpipe/observability';
+import { startPythonWorker } from './python-worker-process.js';
 
 const suite = durableSuite('tracing');
 
@@ -262,6 +263,36 @@ describe('tracing', () => {
     expect(otlp.spans.filter((s) => s.attributes['jobpipe.batch'] === 'not-sampled')).toEqual([]);
     expect([...otlp.contentTypes]).toEqual(['application/x-protobuf']);
   }, 30_000);
+
+  it("a Python worker's handler spans join the trace: it sends them with its results and the sink exports them", async () => {
+    const otlp = await otlpReceiver();
+    const durable = await startDurable(suite.cleanup, {
+      server: suite.server,
+      pipeline: primesPipeline,
+      workers: 0,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_TRACES_SAMPLER: 'parentbased_always_on', OTEL_BSP_SCHEDULE_DELAY: '100' },
+    });
+    await startPythonWorker(suite.cleanup, 'py-traced', durable.stack.endpoints);
+    // Four jobs of 5,000 numbers each.
+    await durable.client.submit(durable.pipeline, { limit: 20_000, chunk: 5000 }, { batchId: 'py-traced', traceparent: TRACEPARENT });
+    expect((await durable.done('py-traced')).jobs).toBe(4);
+    const ofJob = (name: string, seq: number) =>
+      otlp.spans.find((s) => s.name === name && s.attributes['jobpipe.batch'] === 'py-traced' && s.attributes['jobpipe.seq'] === seq);
+    const seqs = [0, 1, 2, 3];
+    await waitFor(
+      'the three spans of each job',
+      () => seqs.every((seq) => ofJob('dispatch primes', seq) && ofJob('handle primes', seq) && ofJob('record primes', seq)),
+      10_000,
+    );
+    for (const seq of seqs) {
+      const [dispatch, handle, record] = (['dispatch primes', 'handle primes', 'record primes'] as const).map((name) => ofJob(name, seq)!);
+      expect(handle!.service).toBe('jobpipe-worker');
+      expect(handle!.attributes).toMatchObject({ 'jobpipe.worker': 'py-traced', 'jobpipe.ok': true, 'jobpipe.pipeline': 'primes' });
+      expect([handle!.traceId, record!.traceId]).toEqual([TRACE_ID, TRACE_ID]);
+      expect(handle!.parentSpanId).toBe(dispatch!.spanId);
+      expect(record!.parentSpanId).toBe(handle!.spanId);
+    }
+  }, 60_000);
 
   it('jobpipe submit --traceparent: the submission is a span of that trace, and the batch carries its context', async () => {
     const otlp = await otlpReceiver();
