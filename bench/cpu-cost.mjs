@@ -119,7 +119,7 @@ async function measure(system, jobs) {
   const child = spawn(process.execPath, commands[system](jobs), { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
-  const seen = new Map(); // pid -> { role, ticks, otherTicks }
+  const seen = new Map(); // pid -> { role, comm, ticks, otherTicks }
   const sample = () => {
     const table = processTable();
     const ours = new Set([child.pid]);
@@ -136,11 +136,14 @@ async function measure(system, jobs) {
       // zombie's command line is empty.
       const named = role(pid, p.comm);
       const otherTicks = args.threads ? otherThreadTicks(pid) : 0;
-      if (!known) seen.set(pid, { role: named, ticks: p.ticks, otherTicks });
+      if (!known) seen.set(pid, { role: named, comm: p.comm, ticks: p.ticks, otherTicks });
       else {
         known.ticks = Math.max(known.ticks, p.ticks);
         known.otherTicks = Math.max(known.otherTicks, otherTicks);
-        if (named !== p.comm) known.role = named;
+        // A new comm means an exec (a Redis first seen as the node that spawned it); a name from
+        // the command line is better than the comm, unless the process is a zombie by now.
+        if (p.comm !== known.comm || named !== p.comm) known.role = named;
+        known.comm = p.comm;
       }
     }
   };
@@ -151,7 +154,8 @@ async function measure(system, jobs) {
   if (code !== 0) throw new Error(`${system} with ${jobs} jobs exited with ${code}`);
   const byRole = {};
   for (const { role: name, ticks, otherTicks } of seen.values()) {
-    if (args.threads && otherTicks > 0) {
+    // Split even when a process has no other thread busy yet, so the small and the large run name the same parts.
+    if (args.threads) {
       byRole[`${name} main`] = (byRole[`${name} main`] ?? 0) + (ticks - otherTicks) / TICKS_PER_SECOND;
       byRole[`${name} other threads`] = (byRole[`${name} other threads`] ?? 0) + otherTicks / TICKS_PER_SECOND;
     } else byRole[name] = (byRole[name] ?? 0) + ticks / TICKS_PER_SECOND;

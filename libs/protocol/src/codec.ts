@@ -101,7 +101,7 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
     return fail('bad_fields', `${type} body is invalid at ${where}: ${first?.message ?? 'unknown error'}`);
   }
   if (type === 'Results') {
-    // A handler's span names its ids in the result's traceparent: it cannot come without one.
+    // A handler span's ids are in its result's traceparent: it cannot come without one (PROTOCOL.md 6, check 8).
     const results = (body as { results: { handlerSpan?: unknown; traceparent?: unknown }[] }).results;
     const lone = results.findIndex((result) => result.handlerSpan !== undefined && result.traceparent === undefined);
     if (lone >= 0) return fail('bad_fields', `Results body is invalid at /results/${lone}/handlerSpan: a handler span needs the result's traceparent`);

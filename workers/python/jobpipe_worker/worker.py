@@ -34,7 +34,7 @@ WAITING, RUNNING, FINISHED, TIMED_OUT = "waiting", "running", "finished", "timed
 class Job:
     """A job the worker holds, from its arrival until its result is handed to the sink."""
 
-    __slots__ = ("pipeline", "batch", "seq", "attempt", "dispatched_at", "payload", "share", "state", "ctx", "deadline", "cancel_requested", "trace")
+    __slots__ = ("pipeline", "batch", "seq", "attempt", "dispatched_at", "payload", "share", "state", "ctx", "deadline", "cancel_requested", "trace", "started_at")
 
     def __init__(self, pipeline, wire, share):
         self.pipeline = pipeline
@@ -51,6 +51,7 @@ class Job:
         self.ctx = None
         self.deadline = None
         self.cancel_requested = False
+        self.started_at = None  # epoch ms when a slot thread started its handler: its span's start
 
     def result(self, duration_ms, ok, value=None, error=None, started_at=None):
         """The job's result. `started_at` (epoch ms) when its handler ran: a traced job's result
@@ -246,6 +247,7 @@ class Worker:
                     return
                 job = runner.waiting.popleft()
                 job.state = RUNNING
+                job.started_at = time.time() * 1000
                 if self.job_timeout is not None:
                     job.deadline = time.monotonic() + self.job_timeout
                 runner.running.add(job)
@@ -266,8 +268,7 @@ class Worker:
 
     def _execute(self, runner, job):
         spec = runner.spec
-        started = time.monotonic()
-        started_at = time.time() * 1000  # the handler span's start, on the wall clock
+        started, started_at = time.monotonic(), job.started_at
         try:
             value = spec.handler(job.payload, job.ctx) if spec.takes_context else spec.handler(job.payload)
             try:
@@ -460,7 +461,7 @@ class Worker:
             with runner.cond:
                 runner.running.discard(job)
             if job.cancel_requested:
-                result = job.result(result["durationMs"], False, error=cancelled_error(job.batch))
+                result = job.result(result["durationMs"], False, error=cancelled_error(job.batch), started_at=job.started_at)
             self._finish(runner, job, result)
             finished[runner] += 1
         if finished:
@@ -493,7 +494,7 @@ class Worker:
                 ms = self.settings.job_timeout_ms
                 job.ctx.logger.warn("job timed out; its thread is abandoned and its late outcome will be dropped", timeoutMs=ms)
                 error = cancelled_error(job.batch) if job.cancel_requested else error_of("TimeoutError", f"handler ran longer than {ms} ms")
-                self._finish(runner, job, job.result(float(ms), False, error=error))
+                self._finish(runner, job, job.result(float(ms), False, error=error, started_at=job.started_at))
                 runner.lane.completed(1, now)
                 # The stuck thread keeps running the handler; a new one takes its slot.
                 self._start_thread(runner)
