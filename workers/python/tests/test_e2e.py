@@ -122,8 +122,11 @@ class Deployment:
             self.sent += len(message["jobs"])
         return frame
 
-    def jobs(self, pipeline, payloads, batch="b1", first_seq=0):
+    def jobs(self, pipeline, payloads, batch="b1", first_seq=0, traceparent=None):
         jobs = [{"batch": batch, "seq": first_seq + i, "attempt": 1, "dispatchedAt": 1767225600000, "payload": p} for i, p in enumerate(payloads)]
+        if traceparent is not None:
+            for job in jobs:
+                job["traceparent"] = traceparent
         return self.send({"type": "Jobs", "pipeline": pipeline, "jobs": jobs})
 
     def results_of(self, pipeline):
@@ -357,11 +360,18 @@ class WorkerTimeouts(unittest.TestCase):
         d = Deployment(JOBPIPE_JOB_TIMEOUT_MS="200")
         self.addCleanup(d.close)
         d.wait("the first Credit", lambda: d.credits)
-        d.jobs("slow", [{"ms": 700, "i": 0, "stubborn": True}, {"ms": 0, "i": 1}])
+        traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        before = time.time() * 1000
+        d.jobs("slow", [{"ms": 700, "i": 0, "stubborn": True}, {"ms": 0, "i": 1}], traceparent=traced)
         d.wait("2 results", lambda: len(d.results) == 2)
         by_seq = {r["seq"]: r for r in d.results}
         self.assertEqual(by_seq[0]["error"]["name"], "TimeoutError")
         self.assertEqual(by_seq[0]["error"]["message"], "handler ran longer than 200 ms")
+        # Both ran traced: each result names a span of its handler run, the timed-out one too.
+        for result in by_seq.values():
+            self.assertEqual(result["handlerSpan"]["parentSpanId"], "00f067aa0ba902b7")
+            self.assertGreaterEqual(result["handlerSpan"]["startedAt"], before)
+            self.assertRegex(result["traceparent"], r"^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$")
         # The next job did not wait for the stuck thread: a new thread took its slot.
         self.assertTrue(by_seq[1]["ok"])
         d.pump(0.8)
