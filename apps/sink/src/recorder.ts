@@ -1,6 +1,6 @@
 import { RecordOutcome, type BatchCounts, type Recording } from '@jobpipe/ledger';
 import type { JobResult } from '@jobpipe/protocol';
-import { parseTraceparent, SpanKind, traceparentSampled, tracing, type Span, type SpanRecord, type Tracing } from '@jobpipe/observability';
+import { sampledParent, SpanKind, tracing, type Span, type SpanRecord, type Tracing } from '@jobpipe/observability';
 import type { BatchBook } from './batch-book.js';
 import type { BatchFold } from './batch-fold.js';
 import type { ResultPack } from './inbox.js';
@@ -128,8 +128,7 @@ export class Recorder {
     const pipeline = this.#o.pipeline.name;
     for (const { worker, results } of packs) {
       for (const result of results) {
-        if (result.traceparent === undefined || !traceparentSampled(result.traceparent)) continue;
-        const parent = parseTraceparent(result.traceparent, result.tracestate);
+        const parent = sampledParent(result.traceparent, result.tracestate);
         if (!parent) continue;
         const attributes = {
           'jobpipe.pipeline': pipeline,

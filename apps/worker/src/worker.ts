@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type HandlerSpan, type Job, type JobResult } from '@jobpipe/protocol';
-import { DroppedMessages, parseTraceparent, randomSpanId, settleWithin, traceparentSampled } from '@jobpipe/observability';
+import { DroppedMessages, randomSpanId, sampledParent, settleWithin } from '@jobpipe/observability';
 import { baseOptions, PackingQueue, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
@@ -344,7 +344,7 @@ export class Worker {
 
 /** The handler's span of a job run now (`startedAt`, epoch ms), or undefined when its traceparent is unsampled or invalid. */
 function tracedRun(traceparent: string, startedAt: number): TracedRun | undefined {
-  const parent = traceparentSampled(traceparent) ? parseTraceparent(traceparent) : undefined;
+  const parent = sampledParent(traceparent);
   if (!parent) return undefined;
   return { traceparent: `00-${parent.traceId}-${randomSpanId()}-01`, handlerSpan: { parentSpanId: parent.spanId, startedAt } };
 }

@@ -19,6 +19,7 @@ export {
   jobSampled,
   parseTraceparent,
   randomSpanId,
+  sampledParent,
   sampleThreshold,
   samplerSettings,
   SpanKind,

@@ -29,7 +29,7 @@ export interface Tracing {
   readonly sampler: SamplerSettings;
   /**
    * A recording span, child of `parent` (a root of a new trace without one), started at
-   * `startMs` (epoch ms) or now. The callers decide sampling (`JobSampler`, `childSpan`): a span
+   * `startMs` (epoch ms) or now. The callers decide sampling (`JobSampler`, `sampledParent`): a span
    * made here is exported. `attributes` is taken as it is, not copied.
    */
   startSpan(name: string, kind: SpanKind, attributes: Attributes, parent?: SpanContext, startMs?: number): Span;
@@ -64,10 +64,11 @@ class RandomIds {
 
 const now = (): number => performance.timeOrigin + performance.now();
 
-const spanIds = new RandomIds();
+/** The process's one pool of random ids. */
+const ids = new RandomIds();
 /** A new random span id (16 hex digits), for a span whose record another process makes. */
 export function randomSpanId(): string {
-  return spanIds.hex(8);
+  return ids.hex(8);
 }
 
 /** A role's tracing: spans made as records, handed to a shipper as they end. */
@@ -75,7 +76,6 @@ export class RecordingTracing implements Tracing {
   readonly role: string;
   readonly sampler: SamplerSettings;
   readonly #shipper: SpanShipper;
-  readonly #ids = new RandomIds();
 
   constructor(role: string, sampler: SamplerSettings, shipper: SpanShipper) {
     this.role = role;
@@ -85,7 +85,7 @@ export class RecordingTracing implements Tracing {
 
   /** A random id of this many bytes, in hex. */
   newId(bytes: number): string {
-    return this.#ids.hex(bytes);
+    return ids.hex(bytes);
   }
 
   /** The roles' own spans: `attributes` is theirs, taken as it is (checked only on the API's way in). */
@@ -93,8 +93,8 @@ export class RecordingTracing implements Tracing {
     const record: SpanRecord = {
       name,
       kind,
-      traceId: parent?.traceId ?? this.#ids.hex(16),
-      spanId: this.#ids.hex(8),
+      traceId: parent?.traceId ?? ids.hex(16),
+      spanId: ids.hex(8),
       startMs: startMs ?? now(),
       endMs: 0,
       attributes,

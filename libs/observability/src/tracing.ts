@@ -50,6 +50,14 @@ export function formatTraceparent(spanContext: SpanContext): string {
   return `00-${spanContext.traceId}-${spanContext.spanId}-${spanContext.traceFlags & TraceFlags.SAMPLED ? '01' : '00'}`;
 }
 
+/**
+ * The span context of a valid `traceparent` with the sampled flag, or undefined: the flag is read
+ * first (one character), so an unsampled one costs no parse.
+ */
+export function sampledParent(traceparent: string | undefined, tracestate?: string): SpanContext | undefined {
+  return traceparent !== undefined && traceparentSampled(traceparent) ? parseTraceparent(traceparent, tracestate) : undefined;
+}
+
 /** Whether a `traceparent` has the sampled flag (cheap: one character). */
 export function traceparentSampled(traceparent: string): boolean {
   return (Number.parseInt(traceparent.charAt(54), 16) & 1) === 1;
@@ -245,9 +253,10 @@ export class JobSampler {
 }
 
 /**
- * A span for one job or result that arrived with a sampled `traceparent` (the worker's handler
- * run, the sink's record), child of that context; undefined for any other, or when tracing is
- * off. Never a root: a job without a trace field is not traced downstream.
+ * A span for one message that arrived with a sampled `traceparent`, child of that context;
+ * undefined for any other, or when tracing is off. Never a root: a job without a trace field is
+ * not traced downstream. (The sink takes `sampledParent` itself, as it makes two spans of one
+ * context; bench/tracing-cost.mjs measures a span made this way.)
  */
 export function childSpan(
   t: Tracing | undefined,
@@ -257,10 +266,8 @@ export function childSpan(
   attributes: Attributes,
   tracestate?: string,
 ): Span | undefined {
-  if (t === undefined || traceparent === undefined) return undefined;
-  const parent = parseTraceparent(traceparent, tracestate);
-  if (!parent || !(parent.traceFlags & TraceFlags.SAMPLED)) return undefined;
-  return t.startSpan(name, kind, attributes, parent);
+  const parent = t && sampledParent(traceparent, tracestate);
+  return parent && t.startSpan(name, kind, attributes, parent);
 }
 
 /** A span's context as a `traceparent`, or undefined for a span that is not recording. */

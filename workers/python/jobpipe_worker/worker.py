@@ -53,16 +53,16 @@ class Job:
         self.cancel_requested = False
         self.started_at = None  # epoch ms when a slot thread started its handler: its span's start
 
-    def result(self, duration_ms, ok, value=None, error=None, started_at=None):
-        """The job's result. `started_at` (epoch ms) when its handler ran: a traced job's result
-        then carries the handler's span, for the sink to export."""
+    def result(self, duration_ms, ok, value=None, error=None):
+        """The job's result. Once its handler has started (`started_at`), a traced job's result
+        carries the handler's span, for the sink to export."""
         result = {"batch": self.batch, "seq": self.seq, "attempt": self.attempt, "dispatchedAt": self.dispatched_at, "durationMs": duration_ms, "ok": ok}
         if ok:
             result["value"] = value
         else:
             result["error"] = error
         if self.trace:
-            result.update((started_at is not None and handler_span(self.trace, started_at)) or self.trace)
+            result.update((self.started_at is not None and handler_span(self.trace, self.started_at)) or self.trace)
         return result
 
 
@@ -268,17 +268,17 @@ class Worker:
 
     def _execute(self, runner, job):
         spec = runner.spec
-        started, started_at = time.monotonic(), job.started_at
+        started = time.monotonic()
         try:
             value = spec.handler(job.payload, job.ctx) if spec.takes_context else spec.handler(job.payload)
             try:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError, RecursionError) as error:
                 error = error_of(type(error).__name__, f"the result could not be sent as JSON: {error}")
-                return job.result((time.monotonic() - started) * 1000, False, error=error, started_at=started_at)
-            return job.result((time.monotonic() - started) * 1000, True, value=value, started_at=started_at)
+                return job.result((time.monotonic() - started) * 1000, False, error=error)
+            return job.result((time.monotonic() - started) * 1000, True, value=value)
         except BaseException as error:  # noqa: BLE001 - every job gets exactly one result
-            return job.result((time.monotonic() - started) * 1000, False, error=describe_exception(error), started_at=started_at)
+            return job.result((time.monotonic() - started) * 1000, False, error=describe_exception(error))
 
     # ---- the loop -----------------------------------------------------------------------------
 
@@ -461,7 +461,7 @@ class Worker:
             with runner.cond:
                 runner.running.discard(job)
             if job.cancel_requested:
-                result = job.result(result["durationMs"], False, error=cancelled_error(job.batch), started_at=job.started_at)
+                result = job.result(result["durationMs"], False, error=cancelled_error(job.batch))
             self._finish(runner, job, result)
             finished[runner] += 1
         if finished:
@@ -494,7 +494,7 @@ class Worker:
                 ms = self.settings.job_timeout_ms
                 job.ctx.logger.warn("job timed out; its thread is abandoned and its late outcome will be dropped", timeoutMs=ms)
                 error = cancelled_error(job.batch) if job.cancel_requested else error_of("TimeoutError", f"handler ran longer than {ms} ms")
-                self._finish(runner, job, job.result(float(ms), False, error=error, started_at=job.started_at))
+                self._finish(runner, job, job.result(float(ms), False, error=error))
                 runner.lane.completed(1, now)
                 # The stuck thread keeps running the handler; a new one takes its slot.
                 self._start_thread(runner)

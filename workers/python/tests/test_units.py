@@ -304,11 +304,17 @@ class TraceContext(unittest.TestCase):
         frames, _ = pack_results("p", "w", [done, failed], 4 * MIB)
         self.assertEqual([r["traceparent"] for r in decode(frames[0][0])["results"]], [TRACEPARENT, TRACEPARENT])
 
+    @staticmethod
+    def started(job, at):
+        """The job as a slot thread leaves it when its handler starts at `at` (epoch ms)."""
+        job.started_at = at
+        return job
+
     def test_a_traced_run_names_the_handler_span_and_sends_it_for_the_sink(self):
         """PROTOCOL.md 3.2, "The handler's span": a new span of the job's trace, its parent the job's."""
-        job = Job("p", self.wire(traceparent=TRACEPARENT, tracestate="vendor=x"), 0)
-        done = job.result(12.5, True, value=49, started_at=1767225600001.25)
-        failed = job.result(3.0, False, error=error_of("TypeError", "no"), started_at=1767225600002)
+        wire = self.wire(traceparent=TRACEPARENT, tracestate="vendor=x")
+        done = self.started(Job("p", wire, 0), 1767225600001.25).result(12.5, True, value=49)
+        failed = self.started(Job("p", wire, 0), 1767225600002).result(3.0, False, error=error_of("TypeError", "no"))
         for result, started_at in ((done, 1767225600001.25), (failed, 1767225600002)):
             self.assertRegex(result["traceparent"], r"^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$")
             self.assertNotEqual(result["traceparent"], TRACEPARENT)
@@ -318,13 +324,13 @@ class TraceContext(unittest.TestCase):
         frames, _ = pack_results("p", "w", [done, failed], 4 * MIB)
         self.assertEqual([r["handlerSpan"]["parentSpanId"] for r in decode(frames[0][0])["results"]], ["00f067aa0ba902b7"] * 2)
         # Too large to send: the failure that replaces it keeps the span.
-        big = job.result(1.0, True, value="z" * 5000, started_at=1767225600003)
+        big = self.started(Job("p", wire, 0), 1767225600003).result(1.0, True, value="z" * 5000)
         frames, _ = pack_results("p", "w", [big], 1024)
         self.assertEqual(decode(frames[0][0], 1024)["results"][0]["handlerSpan"], big["handlerSpan"])
 
     def test_no_handler_span_for_an_unsampled_job_or_one_that_never_ran(self):
         unsampled = TRACEPARENT[:-2] + "00"
-        done = Job("p", self.wire(traceparent=unsampled), 0).result(1.0, True, value=49, started_at=1767225600000)
+        done = self.started(Job("p", self.wire(traceparent=unsampled), 0), 1767225600000).result(1.0, True, value=49)
         self.assertEqual((done["traceparent"], "handlerSpan" in done), (unsampled, False))
         cancelled = Job("p", self.wire(traceparent=TRACEPARENT), 0).result(0, False, error=error_of("Cancelled", "batch cancelled"))
         self.assertEqual((cancelled["traceparent"], "handlerSpan" in cancelled), (TRACEPARENT, False))
