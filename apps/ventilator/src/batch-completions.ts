@@ -23,6 +23,11 @@ export class BatchCompletions {
     return this.#waiting.size;
   }
 
+  /** Whether the batch is waited on. */
+  has(batchId: string): boolean {
+    return this.#waiting.has(batchId);
+  }
+
   /** Resolves with the batch's summary once it is done. */
   wait(batchId: string): Promise<BatchSummary> {
     return new Promise<BatchSummary>((resolve) => {

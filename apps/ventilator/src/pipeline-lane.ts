@@ -325,9 +325,10 @@ export class PipelineLane {
 
   /**
    * Single jobs (single-jobs.ts) come in buckets: a bucket is a batch without a split, whose jobs
-   * come from the pipeline's job stream. Begins one here: in the ledger (where another ventilator
-   * may have begun it already), with its priority, announced to the sink. False when the bucket
-   * is done already (its entries were read again): its jobs need nothing more.
+   * come from the pipeline's job stream. Begins one here: in the ledger (where another ventilator,
+   * or this one before Redis went back in time, may have begun it already), with its priority,
+   * announced to the sink. False when the bucket is done already (its entries were read again):
+   * its jobs need nothing more.
    */
   async beginBucket(bucket: string, priority?: number): Promise<boolean> {
     const { pipeline, ledger } = this;
@@ -338,7 +339,9 @@ export class PipelineLane {
     this.#backlog.fresh.setPriority(bucket, priority, true);
     // Single jobs come without a trace context: each bucket is a trace of its own.
     this.#traces?.beginBatch(bucket);
-    void this.#completions.wait(bucket).then((done) => this.#logger.debug({ batch: bucket, jobs: done.jobs }, 'bucket completed'));
+    // Begun again (its jobs read again after Redis went back in time): it is waited on already.
+    if (!this.#completions.has(bucket))
+      void this.#completions.wait(bucket).then((done) => this.#logger.debug({ batch: bucket, jobs: done.jobs }, 'bucket completed'));
     await this.#startAtSink(bucket);
     return true;
   }

@@ -128,6 +128,7 @@ function startPipelineServices(o: RedisServicesOptions, lane: PipelineLane) {
       stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);
     },
     redisWentBack() {
+      singleJobs.forgetBegun();
       stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
     },
     async stop() {

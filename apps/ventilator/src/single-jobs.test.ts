@@ -17,24 +17,26 @@ async function until(holds: () => boolean): Promise<void> {
   for (const deadline = Date.now() + 10_000; !holds() && Date.now() < deadline; ) await tick();
 }
 
-/** The room with a fake stream (the entries given, once) and a fake ventilator that records what it is told. */
-function setup(entries: StreamEntry[], doneBuckets: string[] = []) {
+/**
+ * The room with a fake stream and a fake ventilator that records what it is told. Each read (and
+ * each claim of stale entries) takes the next reply queued in `reads` (`claims`), or finds none.
+ */
+function setup(entries: StreamEntry[], doneBuckets: string[] = [], o: { claims?: StreamEntry[][]; claimAfterMs?: number } = {}) {
   const calls: string[] = [];
   const acked: string[] = [];
+  const reads = [entries];
+  const claims = o.claims ?? [];
   let listener: ((batch: string, jobs: readonly PendingJob[]) => void) | undefined;
-  let served = false;
   const room = new SingleJobs({
     stream: {
       ensureGroup: async () => {},
       read: async () => {
-        if (served) {
-          await tick();
-          return [];
-        }
-        served = true;
-        return entries;
+        const reply = reads.shift();
+        if (reply) return reply;
+        await tick();
+        return [];
       },
-      claimStale: async () => [],
+      claimStale: async () => claims.shift() ?? [],
       ack: async (ids) => void acked.push(...ids),
       closeIdle: async () => 0,
       promoteDue: async () => 0,
@@ -50,7 +52,7 @@ function setup(entries: StreamEntry[], doneBuckets: string[] = []) {
       roomChanged: async () => void (await tick()),
       onWrittenAhead: (fn) => void (listener = fn),
     },
-    claimAfterMs: 60_000,
+    claimAfterMs: o.claimAfterMs ?? 60_000,
     readCount: 100,
     closeEveryMs: 60_000,
     logger: createLogger('test', 'silent'),
@@ -59,6 +61,7 @@ function setup(entries: StreamEntry[], doneBuckets: string[] = []) {
     room,
     calls,
     acked,
+    reads,
     writtenAhead: (batch: string, seqs: number[]) =>
       listener!(
         batch,
@@ -95,5 +98,40 @@ describe('SingleJobs', () => {
     writtenAhead('a', [0, 1]);
     await room.stop();
     expect(acked).toEqual(['1-2', '1-1', '1-0']);
+  });
+
+  it('begins a bucket again once Redis went back in time: when told, when entries come again, and for entries taken over', async () => {
+    // Told (the ledger clock noticed): the next entry of a bucket begun before begins it again.
+    const told = setup([job('1-0', 'a', 0)]);
+    await told.room.start();
+    await until(() => told.calls.includes('add a:0'));
+    told.reads.push([job('1-1', 'a', 1)]);
+    await until(() => told.calls.includes('add a:1'));
+    told.room.forgetBegun();
+    told.reads.push([job('1-2', 'a', 2)]);
+    await until(() => told.calls.includes('add a:2'));
+    await told.room.stop();
+    expect(told.calls).toEqual(['begin a undefined', 'add a:0', 'add a:1', 'begin a undefined', 'add a:2']);
+
+    // An entry read as new with an id no newer than one read before: the consumer group's
+    // position went back with Redis, and the buckets are begun again.
+    const again = setup([job('5-0', 'a', 0), job('5-1', 'b', 0)]);
+    await again.room.start();
+    await until(() => again.calls.includes('add a:0,b:0'));
+    again.reads.push([job('5-0', 'a', 0), job('6-0', 'b', 1)]);
+    await until(() => again.calls.includes('add a:0,b:1'));
+    again.reads.push([job('7-0', 'b', 2)]);
+    await until(() => again.calls.includes('add b:2'));
+    await again.room.stop();
+    expect(again.calls).toEqual(['begin a undefined', 'begin b undefined', 'add a:0,b:0', 'begin a undefined', 'begin b undefined', 'add a:0,b:1', 'add b:2']);
+
+    // Entries taken over from another consumer: their buckets are begun again, the others not.
+    const claimed = setup([job('1-0', 'a', 0), job('1-1', 'b', 0)], [], { claims: [[], [job('0-9', 'a', 1)]], claimAfterMs: 40 });
+    await claimed.room.start();
+    await until(() => claimed.calls.includes('add a:1'));
+    claimed.reads.push([job('2-0', 'b', 1)]);
+    await until(() => claimed.calls.includes('add b:1'));
+    await claimed.room.stop();
+    expect(claimed.calls).toEqual(['begin a undefined', 'begin b undefined', 'add a:0,b:0', 'begin a undefined', 'add a:1', 'add b:1']);
   });
 });

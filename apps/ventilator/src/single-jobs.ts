@@ -43,6 +43,8 @@ export class SingleJobs {
   #ackScheduled = false;
   /** The bucket of the newest job read: whether it may queue more decides whether to read. */
   #latestBucket = '';
+  /** The id of the newest entry read as new: one read after it with a lower id was delivered again. */
+  #newestRead: string | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
@@ -89,17 +91,48 @@ export class SingleJobs {
           const stale = await stream.claimStale(consumer, claimAfterMs, readCount);
           if (stale.length > 0) {
             logger.info({ entries: stale.length }, 'took over single jobs that a stopped ventilator had read');
+            // Whoever read them first may have begun their buckets in writes Redis lost since.
+            for (const entry of stale) this.#begun.delete(entry.bucket);
             await this.#take(stale);
             continue;
           }
         }
-        await this.#take(await stream.read(reader, consumer, readCount, READ_BLOCK_MS));
+        const entries = await stream.read(reader, consumer, readCount, READ_BLOCK_MS);
+        if (this.#deliveredAgain(entries)) {
+          logger.warn({ entries: entries.length }, 'single jobs were delivered again: Redis went back in time; their buckets are begun again');
+          this.forgetBegun();
+        }
+        await this.#take(entries);
       } catch (error) {
         if (!this.#running) break;
         logger.warn({ err: (error as Error).message }, 'reading single jobs failed; trying again');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+  }
+
+  /**
+   * Redis went back in time (LedgerClock, or entries delivered again): the begins of buckets this
+   * ventilator made may be gone with it, so each bucket is begun again when its next entry comes
+   * (begin is idempotent). Otherwise jobs read again would be written ahead into a bucket the
+   * ledger does not know, whose results are never recorded.
+   */
+  forgetBegun(): void {
+    this.#begun.clear();
+  }
+
+  /**
+   * Whether these entries, read as new, include one no newer than an entry read before: the
+   * consumer group's position went back, which only a loss of acknowledged writes does. Reading
+   * them is how a ventilator may meet the loss before its ledger clock notices it.
+   */
+  #deliveredAgain(entries: readonly StreamEntry[]): boolean {
+    let again = false;
+    for (const { entryId } of entries) {
+      if (this.#newestRead !== undefined && !entryIdAfter(entryId, this.#newestRead)) again = true;
+      else this.#newestRead = entryId;
+    }
+    return again;
   }
 
   /** Hands the entries in, in stream order: a bucket's jobs come before its close entry. */
@@ -170,4 +203,11 @@ export class SingleJobs {
     // Not acknowledged: the entries are read again later, and the write-ahead skips what it has.
     await this.#o.stream.ack(entryIds).catch((error: Error) => this.#o.logger.debug({ err: error.message }, 'could not acknowledge single jobs'));
   }
+}
+
+/** Whether stream entry id `a` ("<ms>-<seq>") comes after `b`. */
+export function entryIdAfter(a: string, b: string): boolean {
+  const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
+  const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
+  return aMs > bMs || (aMs === bMs && aSeq > bSeq);
 }
