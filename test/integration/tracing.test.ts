@@ -7,6 +7,7 @@
  * (worker) -> record (sink). The worker's handler spans travel on its results and the sink
  * exports them (PROTOCOL.md 3.2, "The handler's span"), so a worker needs no tracing settings.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -152,6 +153,21 @@ async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans
 }
 
 /**
+ * The nice values of a process's threads that run at other than 0 (Linux's /proc): its export
+ * thread's, when it runs one (docs/architecture.md, "Why niced").
+ */
+function nicedThreads(pid: number): number[] {
+  const niced: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // The fields after the command name (in parentheses): nice is the 19th field of the line.
+    const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    if (nice !== 0) niced.push(nice);
+  }
+  return niced;
+}
+
+/**
  * An OTLP receiver, and a durable stack (a worker) exporting to it, sampling with
  * parentbased_traceidratio at `ratio`; `workerEnv` for the worker alone.
  */
@@ -222,10 +238,15 @@ describe('tracing', () => {
       expect(seqs.length, `${service}: one span per job`).toBe(20);
     }
     expect([...otlp.contentTypes].every((type) => type.startsWith('application/json'))).toBe(true);
+    // The ventilator and the sink export from one thread each, at nice 10; the worker has none.
+    const { ventilator, sink, workers } = durable.stack;
+    expect(nicedThreads(ventilator!.child.pid!)).toEqual([10]);
+    expect(nicedThreads(sink.child.pid!)).toEqual([10]);
+    expect(nicedThreads(workers[0]!.child.pid!)).toEqual([]);
   }, 30_000);
 
   it('samples per job at the ratio, and traces no job of a submission whose context is not sampled (exported in protobuf)', async () => {
-    const { otlp, durable } = await tracedStack('0.25', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+    const { otlp, durable } = await tracedStack('0.25', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', JOBPIPE_TRACE_EXPORT_NICE: '19' });
     const unsampled = `00-${TRACE_ID}-${SUBMITTER_SPAN}-00`;
     await durable.client.submit(durable.pipeline, { jobs: 50 }, { batchId: 'not-sampled', traceparent: unsampled });
     await durable.client.submit(durable.pipeline, { jobs: 800 }, { batchId: 'ratio' });
@@ -262,6 +283,9 @@ describe('tracing', () => {
     // The submitter said "not sampled": no span of that batch anywhere.
     expect(otlp.spans.filter((s) => s.attributes['jobpipe.batch'] === 'not-sampled')).toEqual([]);
     expect([...otlp.contentTypes]).toEqual(['application/x-protobuf']);
+    // JOBPIPE_TRACE_EXPORT_NICE: the export threads run at its value instead of 10.
+    expect(nicedThreads(durable.stack.ventilator!.child.pid!)).toEqual([19]);
+    expect(nicedThreads(durable.stack.sink.child.pid!)).toEqual([19]);
   }, 30_000);
 
   it("a Python worker's handler spans join the trace: it sends them with its results and the sink exports them", async () => {

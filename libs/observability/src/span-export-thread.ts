@@ -4,22 +4,43 @@
  *
  * Why a thread: the SDK loaded into a busy role's main thread, and its span objects on that
  * heap, cost the role more than the spans' own work (docs/benchmarks.md, fifteenth and sixteenth
- * passes). Here the SDK has a heap of its own, and its work comes in batches.
+ * passes). Here the SDK has a heap of its own, and its work comes in batches, at a lower priority
+ * than the role's (`workerData.nice`, see lowerPriority).
  *
  * Messages in: `{ spans: SpanRecord[] }`, `{ flush: id }` (answered `{ flushed: id }` once all
  * spans before it are exported or dropped), `{ shutdown: id }` (flushes, stops the exporter,
  * answers `{ flushed: id }`). The exporter reads the standard `OTEL_EXPORTER_OTLP_*` variables;
  * the processor, `OTEL_BSP_*`.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { readableSpans, type SpanRecord } from './span-records.js';
 import { otlpProtocol } from './tracing-settings.js';
 
+/**
+ * Runs this thread at `nice` (Linux, where each thread has its own; elsewhere it runs as the
+ * role's threads). On a host whose cores the pipeline keeps busy, a thread waking to export
+ * would otherwise take a core from a role's main thread for its few milliseconds, and hold up
+ * the pipeline for them; niced, it runs when a core is free, and the pipeline keeps its pace
+ * (docs/benchmarks.md, twentieth pass). Raising the value needs no privilege.
+ */
+function lowerPriority(nice: number): void {
+  if (nice === 0) return;
+  try {
+    // This thread's id: the last part of /proc/thread-self, which links to /proc/<pid>/task/<tid>.
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice);
+  } catch {
+    // Not Linux, or no /proc: the thread runs as the role's others.
+  }
+}
+
 type Message = { spans: SpanRecord[] } | { flush: number } | { shutdown: number };
 
 const port = parentPort;
 if (!port) throw new Error('span-export-thread runs as a worker thread (tracing.ts starts it)');
+lowerPriority((workerData as { nice: number }).nice);
 const toSpan = readableSpans(String((workerData as { role: string }).role));
 // Only the exporter asked for is loaded (protobuf costs this thread a little less than JSON).
 const exporter: SpanExporter =

@@ -58,3 +58,12 @@ describe('the export thread, before any span', () => {
     await shipper.shutdown();
   });
 });
+
+describe("the export thread's nice value", () => {
+  it('refuses a JOBPIPE_TRACE_EXPORT_NICE that is not a whole number from 0 to 19, at its start', () => {
+    for (const bad of ['-5', '20', '2.5', 'low'])
+      expect(() => new ThreadShipper('sink', { ...process.env, JOBPIPE_TRACE_EXPORT_NICE: bad })).toThrow(
+        `invalid JOBPIPE_TRACE_EXPORT_NICE: ${JSON.stringify(bad)} is not a whole number from 0 to 19`,
+      );
+  });
+});

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { SpanShipper } from './recorded-spans.js';
 import type { SpanRecord } from './span-records.js';
+import { exportNice } from './tracing-settings.js';
 
 /** Ended spans are handed to the export thread this many at a time, or this long after the first. */
 const HANDOVER_SPANS = 256;
@@ -16,6 +17,8 @@ const HANDOVER_MS = 500;
 export class ThreadShipper implements SpanShipper {
   readonly #role: string;
   readonly #env: NodeJS.ProcessEnv;
+  /** The thread's nice value (JOBPIPE_TRACE_EXPORT_NICE), checked here: a bad one stops the role at its start. */
+  readonly #nice: number;
   /** Undefined until the first span, and again once the thread has exited. */
   #thread: Worker | undefined;
   /** Shut down, or the thread exited: spans are dropped from then on, and no thread starts. */
@@ -29,6 +32,7 @@ export class ThreadShipper implements SpanShipper {
   constructor(role: string, env: NodeJS.ProcessEnv) {
     this.#role = role;
     this.#env = env;
+    this.#nice = exportNice(env);
   }
 
   /** Whether the export thread has been started (by the first span shipped). */
@@ -57,7 +61,7 @@ export class ThreadShipper implements SpanShipper {
 
   #start(): Worker {
     this.#started = true;
-    const thread = new Worker(new URL('./span-export-thread.js', import.meta.url), { workerData: { role: this.#role }, env: this.#env });
+    const thread = new Worker(new URL('./span-export-thread.js', import.meta.url), { workerData: { role: this.#role, nice: this.#nice }, env: this.#env });
     thread.unref();
     thread.on('message', (message: { flushed: number }) => this.#flushed(message.flushed));
     thread.on('error', (error) => process.emitWarning(`jobpipe tracing: the export thread failed, spans are dropped from now on: ${error.message}`));

@@ -56,6 +56,23 @@ export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): 'http/protob
   throw new TracingSettingError(`invalid ${variable}: ${JSON.stringify(env[variable])} (jobpipe exports traces over http/protobuf or http/json)`);
 }
 
+/** The export thread's nice value unless `JOBPIPE_TRACE_EXPORT_NICE` says otherwise. */
+export const DEFAULT_EXPORT_NICE = 10;
+
+/**
+ * The nice value the export thread runs at: `JOBPIPE_TRACE_EXPORT_NICE`, a whole number from 0
+ * (as the role's other threads) to 19, 10 when unset. Anything else throws, as a bad setting of
+ * jobpipe's own does.
+ */
+export function exportNice(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env.JOBPIPE_TRACE_EXPORT_NICE;
+  if (text === undefined || text.trim() === '') return DEFAULT_EXPORT_NICE;
+  const nice = Number(text);
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19)
+    throw new TracingSettingError(`invalid JOBPIPE_TRACE_EXPORT_NICE: ${JSON.stringify(text)} is not a whole number from 0 to 19`);
+  return nice;
+}
+
 /** Whether the environment turns tracing on: an OTLP endpoint is configured, and `OTEL_SDK_DISABLED` is not true. */
 export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   if ((env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') return false;
