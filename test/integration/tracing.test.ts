@@ -194,6 +194,12 @@ describe('tracing', () => {
   it("one job's spans from the ventilator, the worker and the sink form one trace from the submitter's context", async () => {
     // The worker without an endpoint: its tracing is off, and its handler spans come all the same.
     const { otlp, durable } = await tracedStack('1.0', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }, { OTEL_EXPORTER_OTLP_ENDPOINT: '' });
+    // The ventilator and the sink start their export threads with them, before any job, at nice
+    // 10 once the SDK is loaded; the worker, whose tracing is off, has none.
+    const { ventilator, sink, workers } = durable.stack;
+    const exportThreads = () => [ventilator!, sink, workers[0]!].map((role) => nicedThreads(role.child.pid!));
+    await waitFor('the export threads of the ventilator and the sink, niced', () => exportThreads().flat().length === 2, 10_000);
+    expect(exportThreads()).toEqual([[10], [10], []]);
     const batchId = 'traced-1';
     await durable.client.submit(durable.pipeline, { jobs: 20 }, { batchId, traceparent: TRACEPARENT });
     const summary = await durable.done(batchId);
@@ -238,11 +244,8 @@ describe('tracing', () => {
       expect(seqs.length, `${service}: one span per job`).toBe(20);
     }
     expect([...otlp.contentTypes].every((type) => type.startsWith('application/json'))).toBe(true);
-    // The ventilator and the sink export from one thread each, at nice 10; the worker has none.
-    const { ventilator, sink, workers } = durable.stack;
-    expect(nicedThreads(ventilator!.child.pid!)).toEqual([10]);
-    expect(nicedThreads(sink.child.pid!)).toEqual([10]);
-    expect(nicedThreads(workers[0]!.child.pid!)).toEqual([]);
+    // Still one export thread each: the jobs' spans started none.
+    expect(exportThreads()).toEqual([[10], [10], []]);
   }, 30_000);
 
   it('samples per job at the ratio, and traces no job of a submission whose context is not sampled (exported in protobuf)', async () => {

@@ -34,7 +34,8 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
   const replication = replicationFrom(config, redisConnection);
   const security = SocketSecurity.forSink(sinkCurveFrom(config));
   // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
-  await startTracing('sink');
+  // It traces from its first job: the export thread starts with the role, not during that job's batch.
+  await startTracing('sink', process.env, { startExport: true });
   await startRole({
     role: 'sink',
     config,

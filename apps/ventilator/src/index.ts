@@ -39,7 +39,8 @@ export async function runVentilator(config: VentilatorConfig = loadConfig(ventil
   const security = SocketSecurity.forVentilator(ventilatorCurveFrom(config));
   if (config.batchId !== undefined) checkSetting(ventilatorSettings.batchId, () => checkBatchId(config.batchId!));
   // Tracing, when OTEL_EXPORTER_OTLP_ENDPOINT asks for it (docs/architecture.md, "Tracing"); nothing is loaded otherwise.
-  await startTracing('ventilator');
+  // It traces from its first job: the export thread starts with the role, not during that job's batch.
+  await startTracing('ventilator', process.env, { startExport: true });
   const { role, logger } = await startRole({
     role: 'ventilator',
     config,

@@ -35,5 +35,5 @@ export {
   tracingWith,
   TRACEPARENT_PATTERN,
 } from './tracing.js';
-export type { PackTrace, SamplerSettings, Span, SpanRecord, Tracing } from './tracing.js';
+export type { PackTrace, SamplerSettings, Span, SpanRecord, StartTracingOptions, Tracing } from './tracing.js';
 export { ETA_WINDOW_MS, etaSeconds, jainIndex, ProgressRate } from './rates.js';

@@ -40,7 +40,6 @@ type Message = { spans: SpanRecord[] } | { flush: number } | { shutdown: number 
 
 const port = parentPort;
 if (!port) throw new Error('span-export-thread runs as a worker thread (tracing.ts starts it)');
-lowerPriority((workerData as { nice: number }).nice);
 const toSpan = readableSpans(String((workerData as { role: string }).role));
 // Only the exporter asked for is loaded (protobuf costs this thread a little less than JSON).
 const exporter: SpanExporter =
@@ -48,6 +47,9 @@ const exporter: SpanExporter =
     ? new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter()
     : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
 const processor = new BatchSpanProcessor(exporter);
+// Niced only now: loading the SDK is a one-off of a few hundred ms of CPU, which niced on a busy
+// host would stretch over seconds, with the first spans queued behind it.
+lowerPriority((workerData as { nice: number }).nice);
 
 port.on('message', (message: Message) => {
   if ('spans' in message) {

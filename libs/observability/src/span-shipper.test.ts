@@ -38,7 +38,7 @@ describe('the export thread, when it fails', () => {
 });
 
 describe('the export thread, before any span', () => {
-  it('is not started until the first span is shipped: a flush before it resolves at once, and a shutdown before it starts none', async () => {
+  it('is not started until the first span is shipped or start() is called: a flush before it resolves at once, and a shutdown before it starts none', async () => {
     // A protocol the thread refuses as it starts: nothing is sent anywhere, and a start shows as its warning.
     const env = { ...process.env, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
     const unused = new ThreadShipper('sink', env);
@@ -56,6 +56,18 @@ describe('the export thread, before any span', () => {
     const [warning] = (await warned) as [Error];
     expect(warning.message).toMatch(/^jobpipe tracing: the export thread failed/);
     await shipper.shutdown();
+
+    // start(): the thread now, before any span; never after a shutdown.
+    const eager = new ThreadShipper('sink', env);
+    const eagerWarned = once(process, 'warning');
+    eager.start();
+    expect(eager.started).toBe(true);
+    await eagerWarned;
+    await eager.shutdown();
+    const shutDown = new ThreadShipper('sink', env);
+    await shutDown.shutdown();
+    shutDown.start();
+    expect(shutDown.started).toBe(false);
   });
 });
 

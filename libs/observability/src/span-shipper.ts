@@ -40,6 +40,11 @@ export class ThreadShipper implements SpanShipper {
     return this.#started;
   }
 
+  /** Starts the export thread now rather than with the first span (no-op once started or shut down). */
+  start(): void {
+    if (!this.#stopped) this.#thread ??= this.#start();
+  }
+
   ship(record: SpanRecord): void {
     if (this.#stopped) return;
     this.#thread ??= this.#start();

@@ -99,19 +99,32 @@ export function tracing(): Tracing | undefined {
   return active;
 }
 
+export interface StartTracingOptions {
+  /**
+   * Start the export thread now, when the sampler samples at all, rather than with the first
+   * span: for a role that traces from its first job (the ventilator, the sink), so that the
+   * thread's start, a few hundred ms of CPU, comes with the role's own start and not in the
+   * middle of its first batch.
+   */
+  startExport?: boolean;
+}
+
 /**
  * Starts tracing for a role (`ventilator`, `worker`, `sink`, `submit`, ...) when the environment
  * asks for it: spans are made here, and exported by the SDK in a thread of the process's own
- * (span-export-thread.ts); the API's global tracer provider makes its spans the same way.
- * Without an endpoint it starts nothing and resolves undefined. Started once per process: later
+ * (span-export-thread.ts), started with the first span unless `options.startExport` asks for it
+ * now; the API's global tracer provider makes its spans the same way. Without an endpoint it
+ * starts nothing and resolves undefined. Started once per process: later
  * calls get the first.
  */
-export function startTracing(role: string, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
+export function startTracing(role: string, env: NodeJS.ProcessEnv = process.env, options: StartTracingOptions = {}): Promise<Tracing | undefined> {
   if (!tracingWanted(env)) return Promise.resolve(undefined);
   starting ??= Promise.resolve().then(() => {
     const settings = samplerSettings(env);
     otlpProtocol(env); // checked here, where a bad value stops the role, not in the export thread
-    const started = new RecordingTracing(role, settings, new ThreadShipper(role, env));
+    const shipper = new ThreadShipper(role, env);
+    if (options.startExport && settings.ratio > 0) shipper.start();
+    const started = new RecordingTracing(role, settings, shipper);
     const tracer = new ApiTracer(started);
     const provider: TracerProvider = { getTracer: () => tracer };
     // Not when the process registered an SDK of its own first: then that one stays.
