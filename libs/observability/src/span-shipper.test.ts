@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { ThreadShipper } from './span-shipper.js';
 import type { SpanRecord } from './span-records.js';
+import { exportNice } from './tracing-settings.js';
 
 const record = (spanId: string): SpanRecord => ({
   name: 'handle p',
@@ -72,6 +73,13 @@ describe('the export thread, before any span', () => {
 });
 
 describe("the export thread's nice value", () => {
+  it('is 10 unless JOBPIPE_TRACE_EXPORT_NICE gives one from 0 to 19', () => {
+    expect(exportNice({})).toBe(10);
+    expect(exportNice({ JOBPIPE_TRACE_EXPORT_NICE: ' ' })).toBe(10);
+    expect(exportNice({ JOBPIPE_TRACE_EXPORT_NICE: '0' })).toBe(0);
+    expect(exportNice({ JOBPIPE_TRACE_EXPORT_NICE: '19' })).toBe(19);
+  });
+
   it('refuses a JOBPIPE_TRACE_EXPORT_NICE that is not a whole number from 0 to 19, at its start', () => {
     for (const bad of ['-5', '20', '2.5', 'low'])
       expect(() => new ThreadShipper('sink', { ...process.env, JOBPIPE_TRACE_EXPORT_NICE: bad })).toThrow(

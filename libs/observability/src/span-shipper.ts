@@ -9,17 +9,17 @@ const HANDOVER_MS = 500;
 
 /**
  * The export thread's near end (the thread is span-export-thread.ts). The thread starts with the
- * first span shipped, so a role that traces nothing (tracing on, nothing sampled) pays nothing
- * for it. Spans wait here in one array until a hand-over, so the role pays one message per 256
- * spans. The thread never keeps the process alive, except while a flush waits for it; if it
- * stops (an error), spans are dropped with one warning, and the role goes on.
+ * first span shipped, or with `start()`, so a role that traces nothing (tracing on, nothing
+ * sampled) pays nothing for it. Spans wait here in one array until a hand-over, so the role pays
+ * one message per 256 spans. The thread never keeps the process alive, except while a flush waits
+ * for it; if it stops (an error), spans are dropped with one warning, and the role goes on.
  */
 export class ThreadShipper implements SpanShipper {
   readonly #role: string;
   readonly #env: NodeJS.ProcessEnv;
   /** The thread's nice value (JOBPIPE_TRACE_EXPORT_NICE), checked here: a bad one stops the role at its start. */
   readonly #nice: number;
-  /** Undefined until the first span, and again once the thread has exited. */
+  /** Undefined until the thread starts, and again once it has exited. */
   #thread: Worker | undefined;
   /** Shut down, or the thread exited: spans are dropped from then on, and no thread starts. */
   #stopped = false;
@@ -35,7 +35,7 @@ export class ThreadShipper implements SpanShipper {
     this.#nice = exportNice(env);
   }
 
-  /** Whether the export thread has been started (by the first span shipped). */
+  /** Whether the export thread has been started (by `start()` or the first span shipped). */
   get started(): boolean {
     return this.#started;
   }
