@@ -2,12 +2,14 @@
  * When Redis forgets (issue 18): writes Redis acknowledged and then lost. A Sentinel failover
  * that promotes a replica which missed the master's last seconds, and a Redis restarted from an
  * older RDB snapshot. Either way the batch must still complete, every job recorded once, with the
- * right answer. Each test starts Redis processes of its own; none touches a Redis it did not start.
+ * right answer; and single jobs added before the snapshot, read by a ventilator only after it,
+ * must all be done. Each test starts Redis processes of its own; none touches a Redis it did not
+ * start.
  */
 import { afterAll, afterEach, describe, expect, it, onTestFailed } from 'vitest';
 import { RedisSentinelSet, type RedisServer } from '@jobpipe/launcher';
 import { Cleanup, echoPipeline, sleep, waitFor } from './helpers.js';
-import { metric, startDurable, startRedis, stopRedis, uniquePrefix, type Durable } from './durable-helpers.js';
+import { durablePipeline, metric, startDurable, startRedis, stopRedis, uniquePrefix, type Durable } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -199,4 +201,34 @@ describe('when Redis forgets', () => {
     expect(summary.answer).toMatchObject({ count: jobs, sum: sumTo(jobs), failed: 0 });
     expect(Number(await server.command(['HLEN', results]))).toBe(jobs);
   }, 120_000);
+
+  it('Redis restarted from a snapshot taken before the ventilator read single jobs: their bucket, begun in the writes lost, is begun again, and every job is done', async () => {
+    const server = await startRedis();
+    cleanup.add('redis-server', () => stopRedis(server));
+    // No ventilator and no worker yet: the jobs wait on the stream, in one open bucket.
+    const d = await startDurable(cleanup, {
+      server,
+      pipeline: durablePipeline,
+      prefix: uniquePrefix('snapshot-single'),
+      ventilator: false,
+      ventilatorEnv: lease,
+    });
+    const count = 20;
+    const ids = await Promise.all(Array.from({ length: count }, (_, i) => d.client.add(d.pipeline, { i })));
+    const bucket = ids[0]!.slice(0, ids[0]!.lastIndexOf(':'));
+    const snapshot = await server.snapshot();
+    // The ventilator reads the jobs and begins their bucket after the snapshot; with no worker
+    // they wait in it, unsent. Then Redis forgets the begin and that they were read.
+    await d.startVentilator();
+    await waitFor('the bucket begun', async () => (await d.ledger.batchInfo(bucket)) !== undefined, 15_000, 50);
+    await server.restartFrom(snapshot);
+    expect(await d.ledger.batchInfo(bucket)).toBeUndefined();
+    note(`bucket ${bucket} begun, then Redis restarted from a snapshot without it`);
+    await d.stack.addWorker();
+    // Written ahead into a bucket the ledger did not know, the jobs' results would never be recorded.
+    const reports = await Promise.all(ids.map((id) => d.client.waitForJob(id, { timeoutMs: 30_000 })));
+    expect(reports.map((report) => report.state)).toEqual(Array(count).fill('done'));
+    expect(reports.map((report) => (report.value as { i: number }).i)).toEqual(Array.from({ length: count }, (_, i) => i));
+    await waitFor('the bucket done', async () => (await d.ledger.batchInfo(bucket))?.status === 'done', 15_000, 100);
+  }, 90_000);
 });

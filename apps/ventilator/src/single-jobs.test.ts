@@ -19,19 +19,22 @@ async function until(holds: () => boolean): Promise<void> {
 
 /**
  * The room with a fake stream and a fake ventilator that records what it is told. Each read (and
- * each claim of stale entries) takes the next reply queued in `reads` (`claims`), or finds none.
+ * each claim of stale entries) takes the next reply queued in `reads` (`claims`), or finds none;
+ * an Error queued in `reads` is thrown by that read.
  */
 function setup(entries: StreamEntry[], doneBuckets: string[] = [], o: { claims?: StreamEntry[][]; claimAfterMs?: number } = {}) {
   const calls: string[] = [];
   const acked: string[] = [];
-  const reads = [entries];
+  const reads: (StreamEntry[] | Error)[] = [entries];
+  let groupsMade = 0;
   const claims = o.claims ?? [];
   let listener: ((batch: string, jobs: readonly PendingJob[]) => void) | undefined;
   const room = new SingleJobs({
     stream: {
-      ensureGroup: async () => {},
+      ensureGroup: async () => void groupsMade++,
       read: async () => {
         const reply = reads.shift();
+        if (reply instanceof Error) throw reply;
         if (reply) return reply;
         await tick();
         return [];
@@ -62,6 +65,7 @@ function setup(entries: StreamEntry[], doneBuckets: string[] = [], o: { claims?:
     calls,
     acked,
     reads,
+    groupsMade: () => groupsMade,
     writtenAhead: (batch: string, seqs: number[]) =>
       listener!(
         batch,
@@ -133,5 +137,19 @@ describe('SingleJobs', () => {
     await until(() => claimed.calls.includes('add b:1'));
     await claimed.room.stop();
     expect(claimed.calls).toEqual(['begin a undefined', 'begin b undefined', 'add a:0,b:0', 'begin a undefined', 'add a:1', 'add b:1']);
+  });
+
+  it('makes the consumer group again when Redis lost it, and reads on', async () => {
+    const { room, calls, reads, groupsMade } = setup([job('3-0', 'a', 0)]);
+    await room.start();
+    await until(() => calls.includes('add a:0'));
+    expect(groupsMade()).toBe(1);
+    // Redis went back to before the group was made: the next read fails, and the group is made again.
+    reads.push(new Error("NOGROUP No such key 'jobs' or consumer group 'ventilators' in XREADGROUP with GROUP option"), [job('3-0', 'a', 0)]);
+    await until(() => calls.filter((call) => call === 'add a:0').length === 2);
+    await room.stop();
+    expect(groupsMade()).toBe(2);
+    // Read again from the group's start: the bucket was begun again.
+    expect(calls).toEqual(['begin a undefined', 'add a:0', 'begin a undefined', 'add a:0']);
   });
 });

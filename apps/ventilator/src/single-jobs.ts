@@ -105,6 +105,9 @@ export class SingleJobs {
         await this.#take(entries);
       } catch (error) {
         if (!this.#running) break;
+        // Redis lost the consumer group (it went back to before the group was made): made again,
+        // from the stream's start; the entries read again begin their buckets again (above).
+        if ((error as Error).message.includes('NOGROUP')) await stream.ensureGroup().catch(() => {});
         logger.warn({ err: (error as Error).message }, 'reading single jobs failed; trying again');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
