@@ -153,18 +153,19 @@ async function otlpReceiver(): Promise<{ server: Server; endpoint: string; spans
 }
 
 /**
- * The nice values of a process's threads that run at other than 0 (Linux's /proc): its export
- * thread's, when it runs one (docs/architecture.md, "Why niced").
+ * The nice values of a process's threads that run at another than its main thread's (Linux's
+ * /proc): its export thread's, when it runs one (docs/architecture.md, "Why niced").
  */
 function nicedThreads(pid: number): number[] {
-  const niced: number[] = [];
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+  const niceOf = (tid: number | string) => {
     const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
     // The fields after the command name (in parentheses): nice is the 19th field of the line.
-    const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-    if (nice !== 0) niced.push(nice);
-  }
-  return niced;
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const main = niceOf(pid);
+  return readdirSync(`/proc/${pid}/task`)
+    .map(niceOf)
+    .filter((nice) => nice !== main);
 }
 
 /**

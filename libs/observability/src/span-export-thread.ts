@@ -13,7 +13,7 @@
  * the processor, `OTEL_BSP_*`.
  */
 import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { readableSpans, type SpanRecord } from './span-records.js';
@@ -21,16 +21,17 @@ import { otlpProtocol } from './tracing-settings.js';
 
 /**
  * Runs this thread at `nice` (Linux, where each thread has its own; elsewhere it runs as the
- * role's threads). On a host whose cores the pipeline keeps busy, a thread waking to export
- * would otherwise take a core from a role's main thread for its few milliseconds, and hold up
- * the pipeline for them; niced, it runs when a core is free, and the pipeline keeps its pace
- * (docs/benchmarks.md, twentieth pass). Raising the value needs no privilege.
+ * role's threads), or at the role's own when that is higher already: never above the role. On a
+ * host whose cores the pipeline keeps busy, a thread waking to export would otherwise take a core
+ * from a role's main thread for its few milliseconds, and hold up the pipeline for them; niced, it
+ * runs when a core is free, and the pipeline keeps its pace (docs/benchmarks.md, twentieth pass).
+ * Raising the value needs no privilege.
  */
 function lowerPriority(nice: number): void {
-  if (nice === 0) return;
   try {
     // This thread's id: the last part of /proc/thread-self, which links to /proc/<pid>/task/<tid>.
-    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), nice);
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (getPriority(tid) < nice) setPriority(tid, nice);
   } catch {
     // Not Linux, or no /proc: the thread runs as the role's others.
   }
