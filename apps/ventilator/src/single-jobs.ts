@@ -209,7 +209,7 @@ export class SingleJobs {
 }
 
 /** Whether stream entry id `a` ("<ms>-<seq>") comes after `b`. */
-export function entryIdAfter(a: string, b: string): boolean {
+function entryIdAfter(a: string, b: string): boolean {
   const [aMs = 0, aSeq = 0] = a.split('-').map(Number);
   const [bMs = 0, bSeq = 0] = b.split('-').map(Number);
   return aMs > bMs || (aMs === bMs && aSeq > bSeq);

@@ -57,7 +57,7 @@ export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): 'http/protob
 }
 
 /** The export thread's nice value unless `JOBPIPE_TRACE_EXPORT_NICE` says otherwise. */
-export const DEFAULT_EXPORT_NICE = 10;
+const DEFAULT_EXPORT_NICE = 10;
 
 /**
  * The nice value the export thread runs at: `JOBPIPE_TRACE_EXPORT_NICE`, a whole number from 0
