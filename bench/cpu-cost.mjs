@@ -11,8 +11,9 @@
 // jobpipe-traced: durable with tracing on, 1% of jobs sampled (--traced-share), exported over
 // OTLP/HTTP to a receiver in this process (not counted: a collector runs elsewhere), as
 // bench/run.mjs's row.
-// --threads splits each process into its main thread and the rest (for Node: V8's garbage
-// collection and compiler threads, libuv's pool, zeromq's I/O thread), from /proc/<pid>/task.
+// --threads splits each process into its main thread, the threads niced below it (a role's span
+// export thread) and the rest (for Node: V8's garbage collection and compiler threads, libuv's
+// pool, zeromq's I/O thread), from /proc/<pid>/task.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -70,12 +71,18 @@ function processTable() {
   return table;
 }
 
-/** The CPU ticks of a process's threads other than its main one (whose id is the process's). */
+/**
+ * The CPU ticks of a process's threads other than its main one (whose id is the process's): those
+ * at the main thread's nice value, and those niced below it (a role's span export thread).
+ */
 function otherThreadTicks(pid) {
-  let ticks = 0;
+  const ticks = { other: 0, niced: 0 };
   try {
+    const mainNice = readStat(`/proc/${pid}/task/${pid}/stat`).nice;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      if (tid !== String(pid)) ticks += readStat(`/proc/${pid}/task/${tid}/stat`).ticks;
+      if (tid === String(pid)) continue;
+      const thread = readStat(`/proc/${pid}/task/${tid}/stat`);
+      ticks[thread.nice > mainNice ? 'niced' : 'other'] += thread.ticks;
     }
   } catch {
     // gone meanwhile: its last sample stands
@@ -135,11 +142,12 @@ async function measure(system, jobs) {
       // The role is read again each time: a child names itself only once it has exec'd, and a
       // zombie's command line is empty.
       const named = role(pid, p.comm);
-      const otherTicks = args.threads ? otherThreadTicks(pid) : 0;
-      if (!known) seen.set(pid, { role: named, comm: p.comm, ticks: p.ticks, otherTicks });
+      const { other: otherTicks, niced: nicedTicks } = args.threads ? otherThreadTicks(pid) : { other: 0, niced: 0 };
+      if (!known) seen.set(pid, { role: named, comm: p.comm, ticks: p.ticks, otherTicks, nicedTicks });
       else {
         known.ticks = Math.max(known.ticks, p.ticks);
         known.otherTicks = Math.max(known.otherTicks, otherTicks);
+        known.nicedTicks = Math.max(known.nicedTicks, nicedTicks);
         // A new comm means an exec (a Redis first seen as the node that spawned it); a name from
         // the command line is better than the comm, unless the process is a zombie by now.
         if (p.comm !== known.comm || named !== p.comm) known.role = named;
@@ -153,11 +161,12 @@ async function measure(system, jobs) {
   await otlp?.close();
   if (code !== 0) throw new Error(`${system} with ${jobs} jobs exited with ${code}`);
   const byRole = {};
-  for (const { role: name, ticks, otherTicks } of seen.values()) {
+  for (const { role: name, ticks, otherTicks, nicedTicks } of seen.values()) {
     // Split even when a process has no other thread busy yet, so the small and the large run name the same parts.
     if (args.threads) {
-      byRole[`${name} main`] = (byRole[`${name} main`] ?? 0) + (ticks - otherTicks) / TICKS_PER_SECOND;
+      byRole[`${name} main`] = (byRole[`${name} main`] ?? 0) + (ticks - otherTicks - nicedTicks) / TICKS_PER_SECOND;
       byRole[`${name} other threads`] = (byRole[`${name} other threads`] ?? 0) + otherTicks / TICKS_PER_SECOND;
+      byRole[`${name} niced threads`] = (byRole[`${name} niced threads`] ?? 0) + nicedTicks / TICKS_PER_SECOND;
     } else byRole[name] = (byRole[name] ?? 0) + ticks / TICKS_PER_SECOND;
   }
   if (system === 'rabbitmq') byRole['rabbitmq-server'] = (beamTicks() - beamBefore) / TICKS_PER_SECOND;

@@ -1,7 +1,7 @@
 /**
  * Tracing (docs/architecture.md, "Tracing"): with OTEL_EXPORTER_OTLP_ENDPOINT set, a batch
  * submitted with a known W3C traceparent runs in that trace. A plain HTTP server here receives the
- * OTLP/HTTP exports (JSON, and protobuf where a test asks for it) of a real ventilator, worker and sink; one job's spans from the three
+ * OTLP/HTTP exports (protobuf, the default, and JSON where a test asks for it) of a real ventilator, worker and sink; one job's spans from the three
  * processes (told apart by service.name) share the submitter's trace id and form one parent
  * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator) -> handle
  * (worker) -> record (sink). The worker's handler spans travel on its results and the sink
@@ -249,8 +249,8 @@ describe('tracing', () => {
     expect(exportThreads()).toEqual([[10], [10], []]);
   }, 30_000);
 
-  it('samples per job at the ratio, and traces no job of a submission whose context is not sampled (exported in protobuf)', async () => {
-    const { otlp, durable } = await tracedStack('0.25', { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', JOBPIPE_TRACE_EXPORT_NICE: '19' });
+  it('samples per job at the ratio, and traces no job of a submission whose context is not sampled (exported in protobuf, the default)', async () => {
+    const { otlp, durable } = await tracedStack('0.25', { JOBPIPE_TRACE_EXPORT_NICE: '19' });
     const unsampled = `00-${TRACE_ID}-${SUBMITTER_SPAN}-00`;
     await durable.client.submit(durable.pipeline, { jobs: 50 }, { batchId: 'not-sampled', traceparent: unsampled });
     await durable.client.submit(durable.pipeline, { jobs: 800 }, { batchId: 'ratio' });

@@ -45,13 +45,13 @@ export function samplerSettings(env: NodeJS.ProcessEnv = process.env): SamplerSe
 
 /**
  * The OTLP protocol the traces go out in: `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, else
- * `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/json`, what jobpipe has always sent (the standard's
- * default is `http/protobuf`; an OTLP/HTTP receiver takes both). `grpc` (no exporter for it here)
- * and anything else throw, as a bad setting of jobpipe's own does.
+ * `OTEL_EXPORTER_OTLP_PROTOCOL`, else the standard's default, `http/protobuf` (a third of JSON's
+ * bytes, and less of the export thread's CPU: docs/benchmarks.md, twenty-first pass). `grpc` (no
+ * exporter for it here) and anything else throw, as a bad setting of jobpipe's own does.
  */
 export function otlpProtocol(env: NodeJS.ProcessEnv = process.env): 'http/protobuf' | 'http/json' {
   const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/json';
+  const protocol = (env[variable] ?? '').trim().toLowerCase() || 'http/protobuf';
   if (protocol === 'http/protobuf' || protocol === 'http/json') return protocol;
   throw new TracingSettingError(`invalid ${variable}: ${JSON.stringify(env[variable])} (jobpipe exports traces over http/protobuf or http/json)`);
 }

@@ -290,8 +290,10 @@ describe('the API tracer a role registers (code using OpenTelemetry in its proce
 });
 
 describe('the OTLP protocol', () => {
-  it('is http/json unless the standard variables ask for http/protobuf; grpc and others are refused', () => {
-    expect(otlpProtocol({})).toBe('http/json');
+  it('is http/protobuf, the standard default, unless the standard variables ask for http/json; grpc and others are refused', () => {
+    expect(otlpProtocol({})).toBe('http/protobuf');
+    expect(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: ' ' })).toBe('http/protobuf');
+    expect(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'HTTP/JSON' })).toBe('http/json');
     expect(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' })).toBe('http/protobuf');
     expect(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' })).toBe('http/json');
     expect(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL.*"grpc"/);
