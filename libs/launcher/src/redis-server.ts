@@ -75,9 +75,10 @@ export class RedisServer {
   /**
    * Starts redis-server again on the same port and directory (after `kill`), reloading its AOF.
    * `fromRdb`: load dump.rdb instead (Redis 7 with AOF on ignores an RDB when it finds no AOF),
-   * then turn the AOF on again, which rewrites it from what was loaded.
+   * then turn the AOF on again, which rewrites it from what was loaded. `replicaOf`: start as a
+   * replica of that port (a master that died coming back as its successor's replica).
    */
-  async startProcess(fromRdb = false): Promise<void> {
+  async startProcess(fromRdb = false, replicaOf = this.options.replicaOf): Promise<void> {
     const tls = this.options.tls;
     const listen = tls
       ? [
@@ -109,12 +110,16 @@ export class RedisServer {
       'no',
       '--loglevel',
       'warning',
+      // A replica that connects gets its copy at once: by default a master waits 5 s for more
+      // replicas to share the transfer, and a server here has one at most.
+      '--repl-diskless-sync-delay',
+      '0',
     ];
     const appendOnly = this.options.appendOnly ?? true;
     if (appendOnly && !fromRdb) args.push('--appendonly', 'yes', '--appendfsync', 'everysec');
     if (this.options.password) args.push('--requirepass', this.options.password);
-    if (this.options.replicaOf !== undefined) {
-      args.push('--replicaof', '127.0.0.1', String(this.options.replicaOf));
+    if (replicaOf !== undefined) {
+      args.push('--replicaof', '127.0.0.1', String(replicaOf));
       if (this.options.password) args.push('--masterauth', this.options.password);
     }
     this.#child = spawn('redis-server', args, { stdio: 'ignore' });
