@@ -125,16 +125,17 @@ export class SingleJobs {
   }
 
   /**
-   * Whether these entries, read as new, include one no newer than an entry read before: the
+   * Whether these entries, read as new, start at or before the newest entry read before: the
    * consumer group's position went back, which only a loss of acknowledged writes does. Reading
-   * them is how a ventilator may meet the loss before its ledger clock notices it.
+   * them is how a ventilator may meet the loss before its ledger clock notices it. A read's
+   * entries come in id order, so its first and last are all that need comparing.
    */
   #deliveredAgain(entries: readonly StreamEntry[]): boolean {
-    let again = false;
-    for (const { entryId } of entries) {
-      if (this.#newestRead !== undefined && !entryIdAfter(entryId, this.#newestRead)) again = true;
-      else this.#newestRead = entryId;
-    }
+    const first = entries[0]?.entryId;
+    const last = entries.at(-1)?.entryId;
+    if (first === undefined || last === undefined) return false;
+    const again = this.#newestRead !== undefined && !entryIdAfter(first, this.#newestRead);
+    if (this.#newestRead === undefined || entryIdAfter(last, this.#newestRead)) this.#newestRead = last;
     return again;
   }
 
