@@ -27,4 +27,22 @@ describe('BatchCompletions', () => {
     expect(asked).toBe(2);
     expect(completions.size).toBe(0);
   });
+
+  it('waiting again on a batch waited on shares the first wait: one poll, one onDone, both resolved', async () => {
+    const done: string[] = [];
+    let asked = 0;
+    const ledger = { durable: true, doneSummary: async (batch: string) => (++asked >= 3 ? summary(batch) : null) };
+    const completions = new BatchCompletions(ledger, (batch) => done.push(batch), 5);
+    const first = completions.wait('x');
+    const second = completions.wait('x');
+    expect(second).toBe(first);
+    expect(completions.size).toBe(1);
+    expect((await second).batch).toBe('x');
+    // One poll only: a second timer would have asked on the same ticks.
+    expect(asked).toBe(3);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(asked).toBe(3);
+    expect(done).toEqual(['x']);
+    expect(completions.size).toBe(0);
+  });
 });

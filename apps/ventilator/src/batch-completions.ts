@@ -9,7 +9,7 @@ const DONE_POLL_MS = 1000;
  * BatchCompleted event, or, with a durable ledger, read from the ledger. Any number may be open.
  */
 export class BatchCompletions {
-  readonly #waiting = new Map<string, (summary: BatchSummary) => void>();
+  readonly #waiting = new Map<string, { finish: (summary: BatchSummary) => void; done: Promise<BatchSummary> }>();
 
   constructor(
     private readonly ledger: Pick<DispatchLedger, 'durable' | 'doneSummary'>,
@@ -28,17 +28,26 @@ export class BatchCompletions {
     return this.#waiting.has(batchId);
   }
 
-  /** Resolves with the batch's summary once it is done. */
+  /**
+   * Resolves with the batch's summary once it is done. Waiting again on a batch waited on already
+   * (the same batch run twice at once) shares the first wait: one poll, one `onDone`.
+   */
   wait(batchId: string): Promise<BatchSummary> {
-    return new Promise<BatchSummary>((resolve) => {
+    const waiting = this.#waiting.get(batchId);
+    if (waiting) return waiting.done;
+    let finish!: (summary: BatchSummary) => void;
+    const done = new Promise<BatchSummary>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
-      const finish = (summary: BatchSummary) => {
+      let settled = false;
+      finish = (summary: BatchSummary) => {
+        // A poll already under way may answer after the event did.
+        if (settled) return;
+        settled = true;
         clearInterval(timer);
         this.#waiting.delete(batchId);
         this.onDone(batchId);
         resolve(summary);
       };
-      this.#waiting.set(batchId, finish);
       // Events are hints (PUB drops for a reconnecting subscriber); a durable ledger is the truth.
       if (this.ledger.durable) {
         timer = setInterval(() => {
@@ -49,10 +58,12 @@ export class BatchCompletions {
         }, this.pollMs);
       }
     });
+    this.#waiting.set(batchId, { finish, done });
+    return done;
   }
 
   /** A BatchCompleted event; one for a batch not waited on is ignored. */
   completed(summary: BatchSummary): void {
-    this.#waiting.get(summary.batch)?.(summary);
+    this.#waiting.get(summary.batch)?.finish(summary);
   }
 }
