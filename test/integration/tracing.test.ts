@@ -3,8 +3,8 @@
  * submitted with a known W3C traceparent runs in that trace. A plain HTTP server here receives the
  * OTLP/HTTP exports (protobuf, the default, and JSON where a test asks for it) of a real ventilator, worker and sink; one job's spans from the three
  * processes (told apart by service.name) share the submitter's trace id and form one parent
- * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator) -> handle
- * (worker) -> record (sink). The worker's handler spans travel on its results and the sink
+ * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator; one for the
+ * sampled jobs of a pack, `jobpipe.seqs`) -> handle (worker) -> record (sink). The worker's handler spans travel on its results and the sink
  * exports them (PROTOCOL.md 3.2, "The handler's span"), so a worker needs no tracing settings.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -28,6 +28,7 @@ interface OtlpValue {
   stringValue?: string;
   intValue?: number | string;
   boolValue?: boolean;
+  arrayValue?: { values?: OtlpValue[] };
 }
 interface OtlpAttribute {
   key: string;
@@ -50,13 +51,22 @@ interface Received {
   traceId: string;
   spanId: string;
   parentSpanId: string | undefined;
-  attributes: Record<string, string | number | boolean>;
+  attributes: Record<string, Plain>;
 }
+type Plain = string | number | boolean | Plain[];
 
-function plain(value: OtlpValue): string | number | boolean {
+function plain(value: OtlpValue): Plain {
   if (value.stringValue !== undefined) return value.stringValue;
   if (value.intValue !== undefined) return Number(value.intValue);
+  if (value.arrayValue !== undefined) return (value.arrayValue.values ?? []).map(plain);
   return value.boolValue ?? '';
+}
+
+/** The jobs a span is of: a handle or record span's `jobpipe.seq`, a dispatch span's `jobpipe.seqs` (its pack's sampled jobs). */
+function seqsIn(span: Received): number[] {
+  const { 'jobpipe.seq': seq, 'jobpipe.seqs': seqs } = span.attributes;
+  if (typeof seq === 'number') return [seq];
+  return Array.isArray(seqs) ? seqs.filter((item): item is number => typeof item === 'number') : [];
 }
 
 /** Protobuf's wire format, read as far as OTLP's trace export needs: each field's number and value. */
@@ -86,17 +96,23 @@ function* protoFields(bytes: Buffer): Generator<{ field: number; value: Buffer |
 const protoMessages = (bytes: Buffer, field: number): Buffer[] =>
   [...protoFields(bytes)].filter((f) => f.field === field && Buffer.isBuffer(f.value)).map((f) => f.value as Buffer);
 
-/** An OTLP KeyValue (key 1, AnyValue 2: string 1, bool 2, int 3) as an attribute of the JSON form. */
-function protoAttribute(bytes: Buffer): OtlpAttribute {
-  const [key] = protoMessages(bytes, 1);
-  const [anyValue] = protoMessages(bytes, 2);
+/** An OTLP AnyValue (string 1, bool 2, int 3, array 5: its values 1) as the JSON form's. */
+function protoValue(bytes: Buffer): OtlpValue {
   const value: OtlpValue = {};
-  for (const { field, value: raw } of protoFields(anyValue ?? Buffer.alloc(0))) {
+  for (const { field, value: raw } of protoFields(bytes)) {
     if (field === 1) value.stringValue = (raw as Buffer).toString('utf8');
     else if (field === 2) value.boolValue = raw === 1n;
     else if (field === 3) value.intValue = Number(raw);
+    else if (field === 5) value.arrayValue = { values: protoMessages(raw as Buffer, 1).map(protoValue) };
   }
-  return { key: key?.toString('utf8') ?? '', value };
+  return value;
+}
+
+/** An OTLP KeyValue (key 1, AnyValue 2) as an attribute of the JSON form. */
+function protoAttribute(bytes: Buffer): OtlpAttribute {
+  const [key] = protoMessages(bytes, 1);
+  const [anyValue] = protoMessages(bytes, 2);
+  return { key: key?.toString('utf8') ?? '', value: protoValue(anyValue ?? Buffer.alloc(0)) };
 }
 
 /** An OTLP ExportTraceServiceRequest in protobuf, as the JSON form's objects (ids in hex, as there). */
@@ -208,9 +224,7 @@ describe('tracing', () => {
 
     // Every job is sampled at 1.0: wait for seq 7's three spans downstream of the batch's.
     const ofJob = (service: string, seq: number) =>
-      otlp.spans.find(
-        (s) => s.service === service && s.attributes['jobpipe.batch'] === batchId && s.attributes['jobpipe.seq'] === seq && s.name !== `batch echo`,
-      );
+      otlp.spans.find((s) => s.service === service && s.attributes['jobpipe.batch'] === batchId && seqsIn(s).includes(seq) && s.name !== `batch echo`);
     await waitFor(
       'the spans of job 7 from the three roles',
       () => ofJob('jobpipe-ventilator', 7) && ofJob('jobpipe-worker', 7) && ofJob('jobpipe-sink', 7),
@@ -230,19 +244,18 @@ describe('tracing', () => {
     expect(handle.parentSpanId).toBe(dispatch.spanId);
     expect(record.parentSpanId).toBe(handle.spanId);
     expect(new Set([batchSpan!.spanId, dispatch.spanId, handle.spanId, record.spanId]).size).toBe(4);
+    // The dispatch span is the pack's: it names the pack's sampled jobs and counts all of its jobs.
+    expect(dispatch.attributes['messaging.batch.message_count']).toBeGreaterThanOrEqual(seqsIn(dispatch).length);
     expect(handle.attributes).toMatchObject({ 'jobpipe.ok': true, 'jobpipe.worker': 'worker-1', 'jobpipe.attempt': 1 });
     // Every job of the batch was traced, once in each role. Each process exports on its own
     // schedule, so the ventilator's last spans may come after the sink's: wait for all three.
-    const seqsOf = (service: string) =>
-      otlp.spans
-        .filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batchId && typeof s.attributes['jobpipe.seq'] === 'number')
-        .map((s) => s.attributes['jobpipe.seq']);
+    const seqsOf = (service: string) => otlp.spans.filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batchId).flatMap(seqsIn);
     const services = ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink'];
     await waitFor('all 20 jobs traced in each role', () => services.every((service) => new Set(seqsOf(service)).size >= 20), 10_000);
     for (const service of services) {
       const seqs = seqsOf(service);
       expect(new Set(seqs).size, service).toBe(20);
-      expect(seqs.length, `${service}: one span per job`).toBe(20);
+      expect(seqs.length, `${service}: each job in one span`).toBe(20);
     }
     expect([...otlp.contentTypes].every((type) => type.startsWith('application/json'))).toBe(true);
     // Still one export thread each: the jobs' spans started none.
@@ -257,11 +270,7 @@ describe('tracing', () => {
     await durable.done('not-sampled');
     await durable.done('ratio');
     const seqsOf = (service: string, batch: string) =>
-      new Set(
-        otlp.spans
-          .filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batch && typeof s.attributes['jobpipe.seq'] === 'number')
-          .map((s) => s.attributes['jobpipe.seq']),
-      );
+      new Set(otlp.spans.filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batch).flatMap(seqsIn));
     // Which jobs are sampled follows from the batch's trace id (jobSampled): wait until each role
     // has exported exactly those, as each exports on its own schedule.
     let root: (typeof otlp.spans)[number] | undefined;
@@ -305,7 +314,7 @@ describe('tracing', () => {
     await durable.client.submit(durable.pipeline, { limit: 20_000, chunk: 5000 }, { batchId: 'py-traced', traceparent: TRACEPARENT });
     expect((await durable.done('py-traced')).jobs).toBe(4);
     const ofJob = (name: string, seq: number) =>
-      otlp.spans.find((s) => s.name === name && s.attributes['jobpipe.batch'] === 'py-traced' && s.attributes['jobpipe.seq'] === seq);
+      otlp.spans.find((s) => s.name === name && s.attributes['jobpipe.batch'] === 'py-traced' && seqsIn(s).includes(seq));
     const seqs = [0, 1, 2, 3];
     await waitFor(
       'the three spans of each job',

@@ -39,7 +39,7 @@ export interface DispatcherOptions {
   running: () => boolean;
   /** Pause and rate limit: how many jobs may go now. @default no gate */
   gate?: Pick<DispatchGate, 'allowance' | 'spend'>;
-  /** Tracing on: which jobs are traced, and their dispatch spans (docs/architecture.md, "Tracing"). @default none traced */
+  /** Tracing on: which jobs are traced, and their packs' dispatch spans (docs/architecture.md, "Tracing"). @default none traced */
   traces?: Pick<JobSampler, 'pack'>;
   /** Told of each pack once it is written ahead, before it is sent (single jobs acknowledge their stream entries). */
   writtenAhead?: (batch: string, jobs: readonly PendingJob[]) => void;
@@ -103,7 +103,7 @@ export class Dispatcher {
       }
       const jobs = source.take(count);
       const dispatchedAt = Date.now();
-      // Tracing on: the few jobs sampled get a dispatch span and a traceparent; none when off.
+      // Tracing on: a pack with sampled jobs gets a dispatch span, named in their traceparent; none when off.
       const trace = traces?.pack(batch, jobs, dispatchedAt);
       let frame = jobs.length > 0 ? encoder.encode(batch, dispatchedAt, jobs, trace?.traceparents) : undefined;
       // Payloads of multi-byte characters can still overshoot: send half now, the rest next.
@@ -140,7 +140,7 @@ export class Dispatcher {
     payloadBytes: number;
     /** The frame's bytes counted against the session's byte credit meanwhile (0: it grants none). */
     reservedBytes: number;
-    /** The dispatch spans of its traced jobs, if any: ended as the pack leaves. */
+    /** The dispatch span of its traced jobs, if any: ended as the pack leaves. */
     trace: PackTrace | undefined;
   }): Promise<void> {
     const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger } = this.#o;

@@ -124,7 +124,7 @@ describe("JobSampler and childSpan (the roles' spans)", () => {
   }
   const jobs = (n: number) => Array.from({ length: n }, (_, seq) => ({ seq, attempt: 1 }));
 
-  it("makes the batch a child of the submitter's span, and each sampled job's dispatch a child of the batch", async () => {
+  it("makes the batch a child of the submitter's span, and a pack's dispatch, shared by its sampled jobs, a child of the batch", async () => {
     const { t, exporter, sampler } = await traced(1);
     sampler.beginBatch('b', TP);
     const pack = sampler.pack('b', jobs(3), 1000)!;
@@ -135,21 +135,34 @@ describe("JobSampler and childSpan (the roles' spans)", () => {
     expect(batch.parentSpanContext?.spanId).toBe('00f067aa0ba902b7');
     expect(batch.spanContext().traceId).toBe(TRACE);
     const dispatches = spans.filter((s) => s.name === 'dispatch p');
-    // Seq 2 did not leave: its span is not ended, so not exported.
-    expect(dispatches.map((s) => s.attributes['jobpipe.seq'])).toEqual([0, 1]);
-    for (const span of dispatches) {
-      expect(span.parentSpanContext?.spanId).toBe(batch.spanContext().spanId);
-      expect(pack.traceparents.get(span.attributes['jobpipe.seq'] as number)).toBe(`00-${TRACE}-${span.spanContext().spanId}-01`);
-    }
+    expect(dispatches).toHaveLength(1);
+    const [dispatch] = dispatches;
+    // Seq 2 did not leave (put back for a later pack): the span names the jobs that did.
+    expect(dispatch!.attributes).toEqual({ 'jobpipe.pipeline': 'p', 'jobpipe.batch': 'b', 'jobpipe.seqs': [0, 1], 'messaging.batch.message_count': 2 });
+    expect(dispatch!.parentSpanContext?.spanId).toBe(batch.spanContext().spanId);
+    expect(dispatch!.startTime).toEqual([1, 0]);
+    for (const seq of [0, 1, 2]) expect(pack.traceparents.get(seq)).toBe(`00-${TRACE}-${dispatch!.spanContext().spanId}-01`);
     // Downstream: a child of a job's traceparent, exported whatever the ratio (the ventilator decided).
     const handle = childSpan(t, 'handle p', pack.traceparents.get(0), SpanKind.CONSUMER, {})!;
     handle.end();
     expect(traceparentOf(handle)).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-01$`));
-    expect(exporter.getFinishedSpans().at(-1)?.parentSpanContext?.spanId).toBe(dispatches[0]!.spanContext().spanId);
+    expect(exporter.getFinishedSpans().at(-1)?.parentSpanContext?.spanId).toBe(dispatch!.spanContext().spanId);
     // Not for an unsampled or absent traceparent.
     expect(childSpan(t, 'handle p', `${TP.slice(0, -2)}00`, SpanKind.CONSUMER, {})).toBeUndefined();
     expect(childSpan(t, 'handle p', undefined, SpanKind.CONSUMER, {})).toBeUndefined();
     expect(childSpan(undefined, 'handle p', TP, SpanKind.CONSUMER, {})).toBeUndefined();
+    await t.shutdown();
+  });
+
+  it("exports no dispatch span for a pack none of whose sampled jobs left, and marks a failed send's", async () => {
+    const { t, exporter, sampler } = await traced(1);
+    sampler.beginBatch('b');
+    sampler.pack('b', jobs(3), 1000)!.end([]);
+    expect(exporter.getFinishedSpans().filter((s) => s.name === 'dispatch p')).toEqual([]);
+    sampler.pack('b', jobs(3), 1000)!.end(jobs(3), new Error('host unreachable'));
+    const [failed] = exporter.getFinishedSpans().filter((s) => s.name === 'dispatch p');
+    expect(failed!.status).toEqual({ code: 2, message: 'host unreachable' });
+    expect(failed!.attributes['jobpipe.seqs']).toEqual([0, 1, 2]);
     await t.shutdown();
   });
 

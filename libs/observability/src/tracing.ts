@@ -12,8 +12,9 @@
  *
  * Sampling. The ventilator decides per job (`JobSampler`), from the batch's trace id and the
  * job's seq, with a few integer operations: an unsampled job gets no span and no trace field.
- * A job it samples carries a `traceparent` with the sampled flag; the worker and the sink make
- * a span for exactly those jobs and results, and never start a trace of their own for a job.
+ * A job it samples carries a `traceparent` with the sampled flag, naming its pack's dispatch span
+ * (one span for the sampled jobs of a pack, written ahead and sent as one); the worker and the
+ * sink make a span for exactly those jobs and results, and never start a trace of their own.
  */
 import { createTraceState, isSpanContextValid, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import type { Attributes, Span, SpanContext, TracerProvider } from '@opentelemetry/api';
@@ -169,20 +170,22 @@ interface BatchTrace {
   low: number;
 }
 
-/** The spans of a pack's sampled jobs, ended once the pack has left. */
+/** The dispatch span of a pack with sampled jobs, ended once the pack has left. */
 export interface PackTrace {
-  /** Each sampled job's `traceparent` (its dispatch span), by seq: what the Jobs frame carries. */
+  /** Each sampled job's `traceparent` (the pack's dispatch span), by seq: what the Jobs frame carries. */
   readonly traceparents: Map<number, string>;
-  /** Ends the dispatch spans of these seqs (the jobs that left); the others are dropped unexported. */
+  /** Ends the span with these jobs as the ones that left; dropped unexported when no sampled one did. */
   end(sent: readonly { seq: number }[], error?: unknown): void;
 }
 
 /**
  * The ventilator's side (one per pipeline lane): a span per batch, child of the submitter's
- * context, and a dispatch span per sampled job, child of the batch's. The per-job decision is
- * `jobSampled`; an unsampled parent leaves every job of its batch unsampled when the sampler is
- * parent-based. A sampled parent does not sample every job: the ratio applies to each job
- * under it, so a batch of a million jobs submitted in a sampled trace costs 1% of its jobs.
+ * context, and a dispatch span per pack that carries sampled jobs, child of the batch's: the
+ * pack's write-ahead and send, which its jobs share (OpenTelemetry's messaging conventions: one
+ * span for a batch sent, its messages' context). The per-job decision is `jobSampled`; an
+ * unsampled parent leaves every job of its batch unsampled when the sampler is parent-based. A
+ * sampled parent does not sample every job: the ratio applies to each job under it, so a batch
+ * of a million jobs submitted in a sampled trace costs 1% of its jobs.
  */
 export class JobSampler {
   readonly #t: Tracing;
@@ -219,47 +222,40 @@ export class JobSampler {
   }
 
   /**
-   * The pack's sampled jobs, each given a dispatch span started at `startTime` (epoch ms), or
-   * undefined when none is sampled (no allocation then).
+   * The pack's dispatch span, started at `startTime` (epoch ms), and the traceparent it gives the
+   * pack's sampled jobs; undefined when none is sampled (no allocation then).
    */
   pack(batch: string, jobs: readonly { seq: number; attempt: number }[], startTime: number): PackTrace | undefined {
     const traced = this.#batches.get(batch);
     if (!traced) return undefined;
     const threshold = this.#threshold;
-    let spans: Map<number, Span> | undefined;
-    let traceparents: Map<number, string> | undefined;
+    let sampled: number[] | undefined;
     for (let i = 0; i < jobs.length; i++) {
-      const job = jobs[i]!;
-      if (!jobSampled(traced.low, job.seq, threshold)) continue;
-      spans ??= new Map();
-      traceparents ??= new Map();
-      const span = this.#t.startSpan(
-        `dispatch ${this.#pipeline}`,
-        SpanKind.PRODUCER,
-        { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch, 'jobpipe.seq': job.seq, 'jobpipe.attempt': job.attempt },
-        traced.context,
-        startTime,
-      );
-      spans.set(job.seq, span);
-      traceparents.set(job.seq, formatTraceparent(span.spanContext()));
+      const seq = jobs[i]!.seq;
+      if (jobSampled(traced.low, seq, threshold)) (sampled ??= []).push(seq);
     }
-    if (!spans || !traceparents) return undefined;
-    const open = spans;
+    if (!sampled) return undefined;
+    const span = this.#t.startSpan(
+      `dispatch ${this.#pipeline}`,
+      SpanKind.PRODUCER,
+      { 'jobpipe.pipeline': this.#pipeline, 'jobpipe.batch': batch },
+      traced.context,
+      startTime,
+    );
+    const traceparent = formatTraceparent(span.spanContext());
+    const traceparents = new Map<number, string>();
+    for (const seq of sampled) traceparents.set(seq, traceparent);
+    // Counted now: the dispatcher may put part of `jobs` back (a frame too large) before it sends.
     const packed = jobs.length;
-    const close = (span: Span, error: unknown) => {
-      if (error !== undefined) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
-      span.end();
-    };
     return {
       traceparents,
       end(sent, error) {
-        // The whole pack left (nearly always): its few spans, without a lookup per job.
-        if (sent.length === packed) for (const span of open.values()) close(span, error);
-        else
-          for (const { seq } of sent) {
-            const span = open.get(seq);
-            if (span) close(span, error);
-          }
+        // The whole pack left (nearly always), or part of it: the sampled jobs that did.
+        const left = sent.length === packed ? sampled : sampled.filter((seq) => sent.some((job) => job.seq === seq));
+        if (left.length === 0) return;
+        span.setAttributes({ 'jobpipe.seqs': left, 'messaging.batch.message_count': sent.length });
+        if (error !== undefined) span.setStatus({ code: 2, message: String((error as Error)?.message ?? error) });
+        span.end();
       },
     };
   }
