@@ -225,7 +225,7 @@ export class JobSampler {
    * The pack's dispatch span, started at `startTime` (epoch ms), and the traceparent it gives the
    * pack's sampled jobs; undefined when none is sampled (no allocation then).
    */
-  pack(batch: string, jobs: readonly { seq: number; attempt: number }[], startTime: number): PackTrace | undefined {
+  pack(batch: string, jobs: readonly { seq: number }[], startTime: number): PackTrace | undefined {
     const traced = this.#batches.get(batch);
     if (!traced) return undefined;
     const threshold = this.#threshold;
