@@ -1,11 +1,13 @@
 /**
  * Tracing (docs/architecture.md, "Tracing"): with OTEL_EXPORTER_OTLP_ENDPOINT set, a batch
  * submitted with a known W3C traceparent runs in that trace. A plain HTTP server here receives the
- * OTLP/HTTP exports (protobuf, the default, and JSON where a test asks for it) of a real ventilator, worker and sink; one job's spans from the three
- * processes (told apart by service.name) share the submitter's trace id and form one parent
- * chain from the submitter's span: batch (ventilator) -> dispatch (ventilator; one for the
- * sampled jobs of a pack, `jobpipe.seqs`) -> handle (worker) -> record (sink). The worker's handler spans travel on its results and the sink
- * exports them (PROTOCOL.md 3.2, "The handler's span"), so a worker needs no tracing settings.
+ * OTLP/HTTP exports (protobuf, the default, and JSON where a test asks for it) of a real
+ * ventilator, worker and sink; one job's spans from the three processes (told apart by
+ * service.name) share the submitter's trace id and form one parent chain from the submitter's
+ * span: batch (ventilator) -> dispatch (ventilator; one for the sampled jobs of a pack,
+ * `jobpipe.seqs`) -> handle (worker) -> record (sink). The worker's handler spans travel on its
+ * results and the sink exports them (PROTOCOL.md 3.2, "The handler's span"), so a worker needs no
+ * tracing settings.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -68,6 +70,10 @@ function seqsIn(span: Received): number[] {
   if (typeof seq === 'number') return [seq];
   return Array.isArray(seqs) ? seqs.filter((item): item is number => typeof item === 'number') : [];
 }
+
+/** The seqs named by a service's spans of a batch, one entry per span and job. */
+const seqsOf = (spans: readonly Received[], service: string, batch: string): number[] =>
+  spans.filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batch).flatMap(seqsIn);
 
 /** Protobuf's wire format, read as far as OTLP's trace export needs: each field's number and value. */
 function* protoFields(bytes: Buffer): Generator<{ field: number; value: Buffer | bigint }> {
@@ -249,11 +255,10 @@ describe('tracing', () => {
     expect(handle.attributes).toMatchObject({ 'jobpipe.ok': true, 'jobpipe.worker': 'worker-1', 'jobpipe.attempt': 1 });
     // Every job of the batch was traced, once in each role. Each process exports on its own
     // schedule, so the ventilator's last spans may come after the sink's: wait for all three.
-    const seqsOf = (service: string) => otlp.spans.filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batchId).flatMap(seqsIn);
     const services = ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink'];
-    await waitFor('all 20 jobs traced in each role', () => services.every((service) => new Set(seqsOf(service)).size >= 20), 10_000);
+    await waitFor('all 20 jobs traced in each role', () => services.every((service) => new Set(seqsOf(otlp.spans, service, batchId)).size >= 20), 10_000);
     for (const service of services) {
-      const seqs = seqsOf(service);
+      const seqs = seqsOf(otlp.spans, service, batchId);
       expect(new Set(seqs).size, service).toBe(20);
       expect(seqs.length, `${service}: each job in one span`).toBe(20);
     }
@@ -269,8 +274,7 @@ describe('tracing', () => {
     await durable.client.submit(durable.pipeline, { jobs: 800 }, { batchId: 'ratio' });
     await durable.done('not-sampled');
     await durable.done('ratio');
-    const seqsOf = (service: string, batch: string) =>
-      new Set(otlp.spans.filter((s) => s.service === service && s.attributes['jobpipe.batch'] === batch).flatMap(seqsIn));
+    const sampledSeqs = (service: string, batch: string) => new Set(seqsOf(otlp.spans, service, batch));
     // Which jobs are sampled follows from the batch's trace id (jobSampled): wait until each role
     // has exported exactly those, as each exports on its own schedule.
     let root: (typeof otlp.spans)[number] | undefined;
@@ -283,14 +287,14 @@ describe('tracing', () => {
         const low = traceIdLow(root.traceId);
         const threshold = sampleThreshold(0.25);
         expected = new Set(Array.from({ length: 800 }, (_, seq) => seq).filter((seq) => jobSampled(low, seq, threshold)));
-        return ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink'].every((service) => seqsOf(service, 'ratio').size >= expected.size);
+        return ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink'].every((service) => sampledSeqs(service, 'ratio').size >= expected.size);
       },
       10_000,
     );
     // About a quarter of the 800 jobs (200; 150-250 is more than 4 standard deviations each way).
     expect(expected.size).toBeGreaterThan(150);
     expect(expected.size).toBeLessThan(250);
-    for (const service of ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink']) expect(seqsOf(service, 'ratio'), service).toEqual(expected);
+    for (const service of ['jobpipe-ventilator', 'jobpipe-worker', 'jobpipe-sink']) expect(sampledSeqs(service, 'ratio'), service).toEqual(expected);
     // Submitted without a context: the batch's span is the root of a trace of its own.
     expect(root?.parentSpanId).toBeUndefined();
     // The submitter said "not sampled": no span of that batch anywhere.

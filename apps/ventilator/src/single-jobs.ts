@@ -131,9 +131,9 @@ export class SingleJobs {
    * entries come in id order, so its first and last are all that need comparing.
    */
   #deliveredAgain(entries: readonly StreamEntry[]): boolean {
-    const first = entries[0]?.entryId;
-    const last = entries.at(-1)?.entryId;
-    if (first === undefined || last === undefined) return false;
+    if (entries.length === 0) return false;
+    const first = entries[0]!.entryId;
+    const last = entries[entries.length - 1]!.entryId;
     const again = this.#newestRead !== undefined && !entryIdAfter(first, this.#newestRead);
     if (this.#newestRead === undefined || entryIdAfter(last, this.#newestRead)) this.#newestRead = last;
     return again;
