@@ -56,7 +56,7 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
   const { ledger } = o;
   const { redis } = ledger;
   const pipelines = o.lanes.map((lane) => startPipelineServices(o, lane));
-  let clock: { stop: () => void } | undefined;
+  let clock: ReturnType<typeof startLedgerClock> | undefined;
   let stopBoard: (() => void) | undefined;
   const stop = async () => {
     clock?.stop();
@@ -71,6 +71,9 @@ export function startRedisServices(o: RedisServicesOptions): RedisServices {
       o.redisWentBack(now, seen);
       for (const services of pipelines) services.redisWentBack();
     });
+    // Before any batch or single job is read: a loss from then on is noticed (a restore that
+    // took the begin of a bucket read before the clock's first tick went unseen, 2026-12-05).
+    await clock.ready;
     await Promise.all(pipelines.map((services) => services.start()));
     // For the console: each worker's load, without it knowing this ventilator's address.
     const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -128,7 +131,7 @@ function startPipelineServices(o: RedisServicesOptions, lane: PipelineLane) {
       stopMeasuring = measureWaitingWork(stream, queueDepth, o.metrics, { pipeline }, logger);
     },
     redisWentBack() {
-      singleJobs.forgetBegun();
+      singleJobs.beginAgain();
       stream.closeOpen().catch((error: Error) => logger.warn({ err: error.message }, 'could not close the open buckets of single jobs'));
     },
     async stop() {

@@ -35,10 +35,10 @@ const STOP_WAIT_MS = 2000;
  */
 export class SingleJobs {
   readonly #o: SingleJobsOptions;
-  /** Buckets begun here: those done already are false (their jobs' entries are only acknowledged). */
-  readonly #begun = new Map<string, boolean>();
-  /** Stream entries of jobs handed in and not yet written ahead, by bucket and seq. */
-  readonly #unacked = new Map<string, Map<number, string>>();
+  /** Buckets begun here, or being begun: those done already are false (their jobs' entries are only acknowledged). */
+  readonly #begun = new Map<string, Promise<boolean>>();
+  /** Jobs handed in and not yet written ahead, by bucket: the bucket's priority and each job's stream entry, by seq. */
+  readonly #unacked = new Map<string, { priority: number | undefined; entries: Map<number, string> }>();
   #toAck: string[] = [];
   #ackScheduled = false;
   /** The bucket of the newest job read: whether it may queue more decides whether to read. */
@@ -100,14 +100,21 @@ export class SingleJobs {
         const entries = await stream.read(reader, consumer, readCount, READ_BLOCK_MS);
         if (this.#deliveredAgain(entries)) {
           logger.warn({ entries: entries.length }, 'single jobs were delivered again: Redis went back in time; their buckets are begun again');
-          this.forgetBegun();
+          this.beginAgain();
         }
         await this.#take(entries);
       } catch (error) {
         if (!this.#running) break;
         // Redis lost the consumer group (it went back to before the group was made): made again,
-        // from the stream's start; the entries read again begin their buckets again (above).
-        if ((error as Error).message.includes('NOGROUP')) await stream.ensureGroup().catch(() => {});
+        // from the stream's start. The begins of the buckets went with it: each is begun again,
+        // at once for jobs handed in already, which may be written ahead before their entries are
+        // read again.
+        if ((error as Error).message.includes('NOGROUP')) {
+          await stream.ensureGroup().catch(() => {});
+          this.beginAgain();
+          // Read from its start, the new group delivers every entry again: no further loss.
+          this.#newestRead = undefined;
+        }
         logger.warn({ err: (error as Error).message }, 'reading single jobs failed; trying again');
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
@@ -115,13 +122,18 @@ export class SingleJobs {
   }
 
   /**
-   * Redis went back in time (LedgerClock, or entries delivered again): the begins of buckets this
-   * ventilator made may be gone with it, so each bucket is begun again when its next entry comes
-   * (begin is idempotent). Otherwise jobs read again would be written ahead into a bucket the
-   * ledger does not know, whose results are never recorded.
+   * Redis went back in time (LedgerClock, a lost consumer group, or entries delivered again): the
+   * begins of buckets this ventilator made may be gone with it. A bucket whose jobs were handed in
+   * and are not yet written ahead is begun again now; any other, when its next entry comes (begin
+   * is idempotent). Otherwise those jobs would be written ahead into a bucket the ledger does not
+   * know, whose results are never recorded, and their entries acknowledged: the jobs lost.
    */
-  forgetBegun(): void {
+  beginAgain(): void {
     this.#begun.clear();
+    for (const [bucket, { priority }] of this.#unacked)
+      this.#begin(bucket, priority).catch((error: Error) =>
+        this.#o.logger.warn({ bucket, err: error.message }, 'could not begin a bucket of single jobs again; its next entry will'),
+      );
   }
 
   /**
@@ -161,35 +173,40 @@ export class SingleJobs {
         this.#ack(entry.entryId);
         continue;
       }
-      let seqs = this.#unacked.get(entry.bucket);
-      if (!seqs) this.#unacked.set(entry.bucket, (seqs = new Map()));
-      seqs.set(entry.seq, entry.entryId);
+      let unacked = this.#unacked.get(entry.bucket);
+      if (!unacked) this.#unacked.set(entry.bucket, (unacked = { priority: entry.priority, entries: new Map() }));
+      unacked.entries.set(entry.seq, entry.entryId);
       jobs.push({ batch: entry.bucket, seq: entry.seq, attempt: 1, payloadJson: heldPayload(entry.payloadJson) });
     }
     handIn();
   }
 
-  async #begin(bucket: string, priority: number | undefined): Promise<boolean> {
+  /** Begins the bucket once: a begin under way is shared; one that failed is tried again next time. */
+  #begin(bucket: string, priority: number | undefined): Promise<boolean> {
     let live = this.#begun.get(bucket);
     if (live === undefined) {
-      live = await this.#o.ventilator.beginBucket(bucket, priority);
+      live = this.#o.ventilator.beginBucket(bucket, priority);
       // Bounded: a long-running ventilator meets a bucket every few seconds.
       if (this.#begun.size >= 10_000) this.#begun.delete(this.#begun.keys().next().value!);
       this.#begun.set(bucket, live);
+      const begun = live;
+      live.catch(() => {
+        if (this.#begun.get(bucket) === begun) this.#begun.delete(bucket);
+      });
     }
     return live;
   }
 
   #writtenAhead(batch: string, jobs: readonly PendingJob[]): void {
-    const seqs = this.#unacked.get(batch);
-    if (!seqs) return;
+    const entries = this.#unacked.get(batch)?.entries;
+    if (!entries) return;
     for (const job of jobs) {
-      const entryId = seqs.get(job.seq);
+      const entryId = entries.get(job.seq);
       if (entryId === undefined) continue;
-      seqs.delete(job.seq);
+      entries.delete(job.seq);
       this.#ack(entryId);
     }
-    if (seqs.size === 0) this.#unacked.delete(batch);
+    if (entries.size === 0) this.#unacked.delete(batch);
   }
 
   /** Entries to acknowledge: those of one turn of the event loop go in one round trip. */

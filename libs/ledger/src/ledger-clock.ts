@@ -98,18 +98,23 @@ export class LedgerClock {
 /**
  * Starts a role's ledger clock on a connection of its own: its ticks never wait behind the role's
  * ledger commands, nor hold them up (a write paused by Redis would queue everything after it).
- * Redis going away is reported by the role's own connection.
+ * Redis going away is reported by the role's own connection. `ready` resolves after the first
+ * tick (answered, or failed: Redis away).
  */
 export function startLedgerClock(
   redis: RedisClient,
   keys: { clock: string; wentBack: string },
   wentBack: (now?: number, seen?: number) => void,
-): { stop: () => void } {
+): { stop: () => void; ready: Promise<void> } {
   const own = duplicateClient(redis);
   own.on('error', () => {});
   const clock = new LedgerClock(own, keys, wentBack);
+  // The first tick is what later ones compare with: a loss before it is not this role's to see,
+  // and one after it is, from the role's first command on (when the role waits for `ready`).
+  const ready = clock.tick().then(() => {});
   clock.start();
   return {
+    ready,
     stop: () => {
       clock.stop();
       own.disconnect();
