@@ -183,18 +183,16 @@ export class SingleJobs {
 
   /** Begins the bucket once: a begin under way is shared; one that failed is tried again next time. */
   #begin(bucket: string, priority: number | undefined): Promise<boolean> {
-    let live = this.#begun.get(bucket);
-    if (live === undefined) {
-      live = this.#o.ventilator.beginBucket(bucket, priority);
-      // Bounded: a long-running ventilator meets a bucket every few seconds.
-      if (this.#begun.size >= 10_000) this.#begun.delete(this.#begun.keys().next().value!);
-      this.#begun.set(bucket, live);
-      const begun = live;
-      live.catch(() => {
-        if (this.#begun.get(bucket) === begun) this.#begun.delete(bucket);
-      });
-    }
-    return live;
+    const under = this.#begun.get(bucket);
+    if (under) return under;
+    const begin = this.#o.ventilator.beginBucket(bucket, priority);
+    // Bounded: a long-running ventilator meets a bucket every few seconds.
+    if (this.#begun.size >= 10_000) this.#begun.delete(this.#begun.keys().next().value!);
+    this.#begun.set(bucket, begin);
+    begin.catch(() => {
+      if (this.#begun.get(bucket) === begin) this.#begun.delete(bucket);
+    });
+    return begin;
   }
 
   #writtenAhead(batch: string, jobs: readonly PendingJob[]): void {
