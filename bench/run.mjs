@@ -3,13 +3,13 @@
 //          [--rate 10000 | --rate-share 0.5] [--latency-jobs 30000] [--warmup-seconds 6]
 //          [--systems jobpipe-durable,jobpipe-traced,jobpipe-memory,jobpipe-replicated,raw-zeromq,raw-zeromq-packed,bullmq,
 //                     rabbitmq,jobpipe-stream,jobpipe-small-batches,jobpipe-head-of-line,jobpipe-two-pipelines]
-//          [--json FILE] [--smoke]
+//          [--tracing-rounds 5] [--tracing-jobs 1000000] [--tracing-warmup-jobs 200000] [--json FILE] [--smoke]
 //        npm run bench -- --balance [--jobs 3000] [--work-ms 2] [--json FILE]
 // Runs jobpipe (durable, in memory, and jobpipe-replicated: durable with every write-ahead and
 // record waiting for a replica of its Redis, JOBPIPE_REDIS_WAIT_REPLICAS=1; jobpipe-traced: durable with
 // tracing on, exported over OTLP/HTTP to a receiver here that discards it, 1% of jobs sampled,
 // OTEL_TRACES_SAMPLER=parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG=0.01; target within 5%
-// of jobpipe-durable's jobs/s) and the baselines in
+// of jobpipe-durable's jobs/s, judged in the steady state below) and the baselines in
 // bench/baselines on this machine, each
 // as separate OS processes, alternating the systems over rounds. Each throughput run sends
 // --warmup-jobs jobs (default: as many as --jobs) and then --jobs more: jobs/s counts those after
@@ -26,6 +26,12 @@
 // have none. Prints a table with jobpipe durable's ratio to each other system,
 // and jobpipe in memory's to each baseline (raw-zeromq-packed: the limit of ZeroMQ here, jobs
 // packed 500 a message as jobpipe packs them, with no persistence and no flow control).
+// With jobpipe-durable and jobpipe-traced both run, the tracing target is judged on pairs of long
+// rounds of the two (--tracing-rounds pairs, each run --tracing-jobs jobs after
+// --tracing-warmup-jobs, fresh processes, the order alternating), after the latency runs, and
+// judged on the median of the pairs' ratios: the rounds above last under a second, where a traced
+// process's first second costs more than its steady state (docs/benchmarks.md, twenty-fourth
+// pass). --tracing-rounds 0 judges it on the rounds above.
 // Then, once each (not over --rounds), the benchmarks with scripts of their own, each a child
 // process at its own sizes (of the options above, only --workers applies) writing its figures with
 // --json: jobpipe-stream (bench/single-jobs/run.mjs: 100,000 single jobs added one call each by 8
@@ -77,6 +83,9 @@ try {
       smoke: { type: 'boolean', default: false },
       balance: { type: 'boolean', default: false },
       'work-ms': { type: 'string', default: '2' },
+      'tracing-rounds': { type: 'string' },
+      'tracing-jobs': { type: 'string' },
+      'tracing-warmup-jobs': { type: 'string' },
     },
   }));
 } catch (error) {
@@ -100,6 +109,11 @@ const latencyJobs = Number(args['latency-jobs'] ?? (smoke ? 300 : bigPayload ? M
 const warmupSeconds = Number(args['warmup-seconds'] ?? (smoke ? 0 : 6));
 // The same for throughput: a run as fast as it goes is timed after this many jobs.
 const warmupJobs = Number(args['warmup-jobs'] ?? (smoke ? 0 : jobs));
+// The tracing target's pairs: runs long enough that the first second of fresh processes weighs
+// little, and several pairs, as one pair varies by more than 5% here (docs/benchmarks.md).
+const tracingRounds = Number(args['tracing-rounds'] ?? (smoke ? 1 : 5));
+const tracingJobs = Number(args['tracing-jobs'] ?? (smoke ? jobs : 1_000_000));
+const tracingWarmupJobs = Number(args['tracing-warmup-jobs'] ?? (smoke ? warmupJobs : 200_000));
 for (const [name, value, min] of [
   ['jobs', jobs, 1],
   ['warmup-jobs', warmupJobs, 0],
@@ -109,8 +123,18 @@ for (const [name, value, min] of [
   ...(rate === undefined ? [] : [['rate', rate, 1]]),
   ['latency-jobs', latencyJobs, 1],
   ['warmup-seconds', warmupSeconds, 0],
+  ['tracing-rounds', tracingRounds, 0],
+  ['tracing-jobs', tracingJobs, 1],
+  ['tracing-warmup-jobs', tracingWarmupJobs, 0],
 ]) {
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
+}
+for (const [name, value] of [
+  ['tracing-rounds', tracingRounds],
+  ['tracing-jobs', tracingJobs],
+  ['tracing-warmup-jobs', tracingWarmupJobs],
+]) {
+  if (!Number.isInteger(value)) usage(`--${name} must be a whole number, got "${args[name]}"`);
 }
 if (rateShare !== undefined && !(rateShare > 0 && rateShare <= 1)) usage(`--rate-share must be a number > 0 and <= 1, got "${args['rate-share']}"`);
 /** The systems run over --rounds with the same jobs, for throughput and then latency. */
@@ -276,10 +300,13 @@ function checkJobpipeLatency(system, run) {
   }
 }
 
-async function throughput(system) {
+/** One throughput run of a system: `size.jobs` timed after `size.warmupJobs` (the rounds' by default). */
+async function throughput(system, size = { jobs, warmupJobs }) {
   if (system.startsWith('jobpipe-')) {
-    const run = await runJobpipe({ ...jobpipeModes[system], count: warmupJobs + jobs, input: warmupJobs > 0 ? { warmupJobs } : {} });
-    if (warmupJobs === 0) return { jobsPerSecond: run.jobsPerSecond, rss: run.rss };
+    const input = size.warmupJobs > 0 ? { warmupJobs: size.warmupJobs } : {};
+    const run = await runJobpipe({ ...jobpipeModes[system], count: size.warmupJobs + size.jobs, input });
+    const exports = run.exports ? { exports: run.exports } : {};
+    if (size.warmupJobs === 0) return { jobsPerSecond: run.jobsPerSecond, rss: run.rss, ...exports };
     // Timed from the result of the first job after the warm-up (see examples/echo).
     const after = run.throughput;
     if (!after) throw new Error(`${system}: the echo pipeline measured no throughput after the warm-up`);
@@ -293,9 +320,15 @@ async function throughput(system) {
         throw new Error(`${system}: impossible time for ${span}: ${seconds} s in a run of ${(run.wallMs / 1000).toFixed(3)} s`);
     }
     if (run.exports) say(`${system}: ${run.exports.requests} OTLP exports, ${fmt(run.exports.bytes)} bytes`);
-    return { jobsPerSecond: after.jobs / after.seconds, coldJobsPerSecond: after.warmup / after.warmupSeconds, rss: run.rss };
+    return {
+      jobsPerSecond: after.jobs / after.seconds,
+      coldJobsPerSecond: after.warmup / after.warmupSeconds,
+      rss: run.rss,
+      ...exports,
+    };
   }
-  const counts = warmupJobs > 0 ? ['--jobs', String(warmupJobs + jobs), '--warmup-jobs', String(warmupJobs)] : ['--jobs', String(jobs)];
+  const counts =
+    size.warmupJobs > 0 ? ['--jobs', String(size.warmupJobs + size.jobs), '--warmup-jobs', String(size.warmupJobs)] : ['--jobs', String(size.jobs)];
   return runBaseline(system, [...counts, '--workers', String(workers), '--payload-bytes', String(payloadBytes)]);
 }
 
@@ -333,6 +366,12 @@ async function latency(system, offered) {
 const stats = (list) => {
   const sorted = [...list].sort((a, b) => a - b);
   return { median: sorted[Math.floor(sorted.length / 2)], min: sorted[0], max: sorted.at(-1) };
+};
+/** The middle value, or the mean of the two middle ones. */
+const median = (list) => {
+  const sorted = [...list].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 };
 const fmt = (n) => (n === undefined || n === null ? '-' : Math.round(n).toLocaleString('en-US'));
 
@@ -480,6 +519,43 @@ function twoPipelineRows({ figures: f }) {
   ];
 }
 
+/**
+ * The tracing target's measure: jobpipe-durable and jobpipe-traced in --tracing-rounds pairs of
+ * long runs, the order alternating, and the median of each pair's jobpipe-durable /
+ * jobpipe-traced (to the thousandth: 1.052 is not within 5%). A pair's two runs are next to each
+ * other in time, so what slows the machine for a while slows both. A traced run that exported
+ * nothing measured nothing.
+ */
+async function tracingSteadyState() {
+  const size = { jobs: tracingJobs, warmupJobs: tracingWarmupJobs };
+  const pair = ['jobpipe-durable', 'jobpipe-traced'];
+  const bySystem = { 'jobpipe-durable': [], 'jobpipe-traced': [] };
+  const exports = { requests: 0, bytes: 0 };
+  for (let round = 0; round < tracingRounds; round++) {
+    for (const system of round % 2 === 0 ? pair : [...pair].reverse()) {
+      say(`tracing round ${round + 1}/${tracingRounds}: ${system}, ${fmt(tracingJobs)} jobs after ${fmt(tracingWarmupJobs)}`);
+      const result = await throughput(system, size);
+      bySystem[system].push(result.jobsPerSecond);
+      if (system === 'jobpipe-traced') {
+        if (!(result.exports?.requests > 0)) throw new Error('jobpipe-traced: no OTLP export arrived, so nothing was traced');
+        exports.requests += result.exports.requests;
+        exports.bytes += result.exports.bytes;
+      }
+    }
+  }
+  const pairRatios = bySystem['jobpipe-durable'].map((durable, round) => durable / bySystem['jobpipe-traced'][round]);
+  return {
+    rounds: tracingRounds,
+    jobs: tracingJobs,
+    warmup_jobs: tracingWarmupJobs,
+    durable_jobs_per_s_by_round: bySystem['jobpipe-durable'].map(Math.round),
+    traced_jobs_per_s_by_round: bySystem['jobpipe-traced'].map(Math.round),
+    ratio_by_round: pairRatios.map((ratio) => Number(ratio.toFixed(3))),
+    ratio: Number(median(pairRatios).toFixed(3)),
+    exports,
+  };
+}
+
 async function main() {
   const rounded = systems.filter((system) => roundSystems.includes(system));
   const samples = Object.fromEntries(rounded.map((s) => [s, []]));
@@ -540,9 +616,13 @@ async function main() {
   const memoryRatios = {};
   for (const row of rows)
     if (!row.system.startsWith('jobpipe-') && row.jobs_per_s && memory) memoryRatios[row.system] = Number((memory / row.jobs_per_s.median).toFixed(2));
-  // Tracing 1% of the jobs costs at most 5% of durable's jobs/s.
-  const traced = rows.find((r) => r.system === 'jobpipe-traced');
-  if (traced && ratios[traced.system] !== undefined) traced.targets = [target('jobpipe-durable / this', ratios[traced.system], '<=', 1.05, 'x')];
+  // Tracing 1% of the jobs costs at most 5% of durable's jobs/s: in the steady state when measured.
+  const traced = rows.find((r) => r.system === 'jobpipe-traced' && !r.skipped);
+  const tracedPair = traced && ratios[traced.system] !== undefined;
+  if (tracedPair && tracingRounds > 0) {
+    traced.steady_state = await tracingSteadyState();
+    traced.targets = [target('jobpipe-durable / this, steady state', traced.steady_state.ratio, '<=', 1.05, 'x')];
+  } else if (tracedPair) traced.targets = [target('jobpipe-durable / this', ratios[traced.system], '<=', 1.05, 'x')];
   const packed = rows.find((r) => r.system === 'raw-zeromq-packed');
   if (packed && memoryRatios[packed.system] !== undefined) packed.targets = [target('jobpipe-memory / this', memoryRatios[packed.system], '>=', 0.7, 'x')];
   // Their own workloads, not the jobs above: after the ratios, so none is taken against them.
@@ -563,6 +643,7 @@ async function main() {
     offeredRate: rate ?? null,
     rateShare: rateShare ?? null,
     warmupSeconds,
+    tracingRounds,
     latencyClock: 'CLOCK_MONOTONIC (process.hrtime), one for every process of the host',
     rows,
     ratios,
@@ -593,6 +674,11 @@ async function main() {
     if (row.p50_by_tenth_ms)
       console.log(`${row.system} latency p50 ms by tenth of the measured jobs: ${row.p50_by_tenth_ms.map((p50) => p50.toFixed(2)).join(' ')}`);
   }
+  const steady = traced?.steady_state;
+  if (steady)
+    console.log(
+      `jobpipe-traced steady state, ${steady.rounds} pair${steady.rounds === 1 ? '' : 's'} of ${fmt(steady.jobs)} jobs after ${fmt(steady.warmup_jobs)}: durable ${steady.durable_jobs_per_s_by_round.map(fmt).join(', ')} jobs/s, traced ${steady.traced_jobs_per_s_by_round.map(fmt).join(', ')}; durable / traced by pair ${steady.ratio_by_round.map((ratio) => `${ratio.toFixed(3)}x`).join(', ')}, median ${steady.ratio.toFixed(3)}x`,
+    );
   if (memoryRatios['raw-zeromq-packed'] !== undefined)
     console.log(
       `jobpipe-memory / raw-zeromq-packed (${PACK} jobs a message, no persistence): ${memoryRatios['raw-zeromq-packed']}x (target >= 0.7x): ${metWord(packed.targets[0])}`,

@@ -43,12 +43,12 @@ function expectTarget(target: Target | undefined, what: string, op: Target['op']
 describe('npm run bench -- --smoke', () => {
   // One run at a time: run side by side, their dozen processes on two cores made the test files
   // that ran beside this one miss their timeouts.
-  it('runs jobpipe durable and in memory and raw-zeromq-packed, with warm-ups before the throughput and latency runs, and writes the report', async () => {
+  it('runs jobpipe durable, traced and in memory and raw-zeromq-packed, with warm-ups before the throughput and latency runs, and writes the report', async () => {
     const json = join(dir, 'bench.json');
     const run = await bench([
       '--smoke',
       '--systems',
-      'jobpipe-durable,jobpipe-memory,raw-zeromq-packed',
+      'jobpipe-durable,jobpipe-traced,jobpipe-memory,raw-zeromq-packed',
       '--warmup-jobs',
       '200',
       '--warmup-seconds',
@@ -70,6 +70,16 @@ describe('npm run bench -- --smoke', () => {
         latency_stages_ms?: { toWorker: Spread; toRecorded: Spread };
         p50_by_tenth_ms?: number[];
         targets?: Target[];
+        steady_state?: {
+          rounds: number;
+          jobs: number;
+          warmup_jobs: number;
+          durable_jobs_per_s_by_round: number[];
+          traced_jobs_per_s_by_round: number[];
+          ratio_by_round: number[];
+          ratio: number;
+          exports: { requests: number; bytes: number };
+        };
       }[];
       ratios: Record<string, number>;
       memoryRatios: Record<string, number>;
@@ -86,7 +96,7 @@ describe('npm run bench -- --smoke', () => {
     expect(report.warmupSeconds).toBe(0.02);
     // Throughput: 200 jobs of warm-up (the cold figure), then the 300 timed.
     expect(report.warmupJobs).toBe(200);
-    expect(report.rows.map((row) => row.system)).toEqual(['jobpipe-durable', 'jobpipe-memory', 'raw-zeromq-packed']);
+    expect(report.rows.map((row) => row.system)).toEqual(['jobpipe-durable', 'jobpipe-traced', 'jobpipe-memory', 'raw-zeromq-packed']);
     for (const row of report.rows) {
       expect(row.jobs_per_s.median).toBeGreaterThan(0);
       expect(row.jobs_per_s.min).toBeLessThanOrEqual(row.jobs_per_s.max);
@@ -105,6 +115,26 @@ describe('npm run bench -- --smoke', () => {
       expect(row.p50_by_tenth_ms).toHaveLength(10);
     }
     expect(report.ratios['jobpipe-memory']).toBeGreaterThan(0);
+    expect(report.ratios['jobpipe-traced']).toBeGreaterThan(0);
+    // The tracing target is judged on its own pairs of runs (one pair at smoke sizes), traced ones that exported.
+    const traced = report.rows.find((row) => row.system === 'jobpipe-traced');
+    const steady = traced?.steady_state;
+    expect(steady).toMatchObject({ rounds: 1, jobs: 300, warmup_jobs: 200 });
+    expect(steady!.exports.requests).toBeGreaterThan(0);
+    expect(steady!.exports.bytes).toBeGreaterThan(0);
+    const [durableJobsPerSecond, tracedJobsPerSecond] = [steady!.durable_jobs_per_s_by_round, steady!.traced_jobs_per_s_by_round];
+    expect(durableJobsPerSecond).toHaveLength(1);
+    expect(tracedJobsPerSecond).toHaveLength(1);
+    expect(durableJobsPerSecond[0]).toBeGreaterThan(0);
+    expect(tracedJobsPerSecond[0]).toBeGreaterThan(0);
+    expect(steady!.ratio_by_round).toHaveLength(1);
+    expect(steady!.ratio_by_round[0]).toBeCloseTo(durableJobsPerSecond[0]! / tracedJobsPerSecond[0]!, 2);
+    expect(steady!.ratio).toBe(steady!.ratio_by_round[0]);
+    expectTarget(traced?.targets?.[0], 'jobpipe-durable / this, steady state', '<=', 1.05);
+    expect(traced!.targets![0]!.value).toBe(steady!.ratio);
+    expect(run.stdout).toMatch(
+      /jobpipe-traced steady state, 1 pair of 300 jobs after 200: durable [\d,]+ jobs\/s, traced [\d,]+; durable \/ traced by pair [\d.]+x, median [\d.]+x/,
+    );
     expect(report.ratios['raw-zeromq-packed']).toBeGreaterThan(0);
     // jobpipe in memory against the limit of ZeroMQ here: a column of the table and a line of its own.
     expect(report.memoryRatios['raw-zeromq-packed']).toBeGreaterThan(0);
