@@ -156,9 +156,11 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 function describe(report: BatchStatusReport): string {
   const progress = report.total === null ? `${report.done} done` : `${report.done}/${report.total}`;
   const failed = report.failed > 0 ? `, ${report.failed} failed` : '';
+  // Cancelled jobs count as done (they are over), so the line says how many of them there are.
+  const cancelled = report.cancelled > 0 ? `, ${report.cancelled} cancelled` : '';
   const summary = report.summary ? `, ${report.summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(report.summary.answer)}` : '';
   const error = report.error ? `: ${report.error}` : '';
-  return `${report.batch}  ${report.pipeline}  ${report.state}  ${progress}${failed}${summary}${error}`;
+  return `${report.batch}  ${report.pipeline}  ${report.state}  ${progress}${failed}${cancelled}${summary}${error}`;
 }
 
 function progressBar(report: BatchStatusReport): string {
@@ -167,7 +169,8 @@ function progressBar(report: BatchStatusReport): string {
   const width = 30;
   const filled = Math.round(fraction * width);
   const failed = report.failed > 0 ? `  ${report.failed} failed` : '';
-  return `${report.batch}  [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(100 * fraction).toFixed(1)}%  ${report.done}/${report.total}${failed}`;
+  const cancelled = report.cancelled > 0 ? `  ${report.cancelled} cancelled` : '';
+  return `${report.batch}  [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(100 * fraction).toFixed(1)}%  ${report.done}/${report.total}${failed}${cancelled}`;
 }
 
 /** With --wait, when stdout is not a terminal (a log, a pipe): one progress line this often at most, besides the first and the last. */

@@ -48,6 +48,9 @@ describe('cancel', () => {
     expect(late).toEqual([]);
     expect(await d.client.cancel(d.pipeline.name, 'big')).toBe(false);
     expect((await d.client.status(d.pipeline.name, 'big'))?.cancelled).toBe(jobs - results);
+    // jobpipe status says so: cancelled jobs count as done, and the line counts them apart.
+    const shown = await runCli(['status', 'big'], { JOBPIPE_REDIS_URL: suite.server.url, JOBPIPE_REDIS_PREFIX: d.prefix }, cleanup).exited;
+    expect(shown.stdout, shown.stderr).toContain(`  done  ${jobs}/${jobs}, ${jobs - results} cancelled, `);
   });
 
   it('single jobs: a running one is aborted, one not yet sent never runs, and both say cancelled', async () => {

@@ -262,6 +262,15 @@ describe('the console API', () => {
       });
       expect(job.pipeline).toBe('durable');
     }
+    // A job's bucket (the id before its ':') is a batch to the API: its status and its results.
+    const bucket = added.body.ids[0].slice(0, added.body.ids[0].lastIndexOf(':'));
+    expect(bucket).toMatch(/^durable~/);
+    const status = await call('GET', `/v1/batches/${bucket}`, { token: READER });
+    expect(status.status).toBe(200);
+    expect(status.body).toMatchObject({ batch: bucket, pipeline: 'durable' });
+    const results = await call('GET', `/v1/batches/${bucket}/results`, { token: READER });
+    expect(results.status).toBe(200);
+    expect(results.body.results.length).toBeGreaterThan(0);
   });
 
   it('answers every bad request with problem details, and writes nothing', async () => {
@@ -274,6 +283,7 @@ describe('the console API', () => {
     const cases: [string, Promise<Call>, number, string?][] = [
       ['malformed JSON', call('POST', '/v1/pipelines/durable/batches', { raw: '{"input": {"jobs": 3' }), 400],
       ['a body that is not JSON', call('POST', '/v1/pipelines/durable/batches', { raw: 'jobs=3', type: 'application/x-www-form-urlencoded' }), 415],
+      ['a body of text', call('POST', '/v1/pipelines/durable/batches', { raw: '{"input": {}}', type: 'text/plain' }), 415],
       ['a wrong type', call('POST', '/v1/pipelines/durable/batches', { body: { input: { jobs: 3 }, priority: 'high' } }), 400, 'priority'],
       ['a field out of range', call('POST', '/v1/pipelines/durable/batches', { body: { input: { jobs: 3 }, priority: 0 } }), 400, 'priority'],
       ['an unknown field', call('POST', '/v1/pipelines/durable/batches', { body: { input: { jobs: 3 }, priorty: 2 } }), 400, 'priorty'],

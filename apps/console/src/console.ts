@@ -64,6 +64,9 @@ export class Console {
       routerOptions: { maxParamLength: 500 },
       ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false } },
     });
+    // Bodies are JSON only (the document says so): Fastify's own text parser would hand a text
+    // body to the schema, which refuses it as a 400 for its type rather than a 415 for its media.
+    this.app.removeContentTypeParser('text/plain');
     this.#guard(this.app, o.tokens);
     this.#answerErrors(this.app);
     addSchemas(this.app);

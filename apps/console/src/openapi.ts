@@ -10,6 +10,8 @@ const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 /** Ids as they travel in paths: what the ledger accepts, nothing that walks a path. */
 export const BATCH_ID_PATTERN = '^[A-Za-z0-9._-]{1,100}$';
+/** A batch's id, or the id of a bucket of single jobs (`<pipeline>~<id>`), as a path names it. */
+const BATCH_OR_BUCKET_PATTERN = '^[A-Za-z0-9._-]{1,100}(~[A-Za-z0-9._-]{1,100})?$';
 const PIPELINE_NAME_PATTERN = '^[^/\\s]{1,200}$';
 const JOB_ID_PATTERN = '^[A-Za-z0-9._~:-]{1,400}$';
 
@@ -222,7 +224,7 @@ export const schemas = {
 
 export const params = {
   pipeline: { type: 'string', pattern: PIPELINE_NAME_PATTERN },
-  batch: { type: 'string', pattern: BATCH_ID_PATTERN },
+  batch: { type: 'string', pattern: BATCH_OR_BUCKET_PATTERN },
   job: { type: 'string', pattern: JOB_ID_PATTERN },
 } as const;
 
