@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { JobpipeClient } from '@jobpipe/intake';
 import { BatchEvents, RedisServer, redisServerAvailable, runKeys, Stack } from '@jobpipe/launcher';
 import { common, loadConfig, redisConnectionFrom, redisSettings, Secret, type RedisConnectionSettings } from '@jobpipe/config';
-import { connectFrom } from '@jobpipe/ledger';
+import { connectFrom, removeKeysUnder } from '@jobpipe/ledger';
 import { loadPipeline } from '@jobpipe/pipeline';
 import type { BatchSummary } from '@jobpipe/protocol';
 import { UsageError } from './usage-error.js';
@@ -50,6 +50,7 @@ export async function runDemo(config: DemoConfig): Promise<void> {
     void stack
       ?.stop()
       .then(() => ownRedis?.stop())
+      .then(() => removeDemoKeys())
       .then(() => process.exit(130));
   };
   process.once('SIGINT', interrupt);
@@ -57,6 +58,17 @@ export async function runDemo(config: DemoConfig): Promise<void> {
 
   let events: BatchEvents | undefined;
   let client: JobpipeClient | undefined;
+  /** On the user's own Redis (JOBPIPE_REDIS_URL), the prefix whose keys go once the roles have stopped. */
+  let borrowedPrefix: string | undefined;
+  const removeDemoKeys = async () => {
+    if (!client || borrowedPrefix === undefined) return;
+    const prefix = borrowedPrefix;
+    borrowedPrefix = undefined;
+    await removeKeysUnder(client.redis, prefix).then(
+      (removed) => say(`removed the demo's ${removed} keys under ${prefix}: from that Redis`),
+      (error: Error) => say(`could not remove the demo's keys under ${prefix}: (${error.message}); they are safe to delete`),
+    );
+  };
   let exitCode = 1;
   try {
     const persistence = await choosePersistence();
@@ -85,6 +97,7 @@ export async function runDemo(config: DemoConfig): Promise<void> {
       // The real way in: the batch waits in the durable intake queue until the ventilator takes it.
       const redis = connectFrom(persistence.connection);
       client = new JobpipeClient(redis, persistence.prefix);
+      if (!ownRedis) borrowedPrefix = persistence.prefix;
       await client.submit(await loadPipeline(primesPipelinePath), input, { batchId });
       say(`submitted batch ${batchId} to the intake queue`);
       await stack.startVentilator();
@@ -100,13 +113,15 @@ export async function runDemo(config: DemoConfig): Promise<void> {
   } finally {
     await events?.close();
     await client?.close();
-    client?.redis.disconnect();
     if (stack) {
       await stack.stop();
       const codes = stack.processes.map((p) => `${p.name}=${p.child.exitCode ?? p.child.signalCode}`).join(' ');
       say(`stopped all ${stack.processes.length} processes (exit codes: ${codes})`);
       if (stack.processes.some((p) => p.running)) exitCode = 1;
     }
+    // After the roles: none of them writes a key again.
+    await removeDemoKeys();
+    client?.redis.disconnect();
     if (ownRedis) {
       await ownRedis.stop();
       say("stopped the demo's redis-server and removed its directory");

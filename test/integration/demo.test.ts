@@ -3,7 +3,10 @@
  * and leaves no process behind (nor the redis-server it may have started for itself).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { redisServerAvailable } from '@jobpipe/launcher';
+import { startRedis, stopRedis } from './durable-helpers.js';
 import { Cleanup, pidAlive, runCli, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
@@ -57,8 +60,10 @@ describe('demo', () => {
     await waitFor('every process the demo started to be gone', () => pids.every(({ pid }) => !pidAlive(pid)), 5000).catch(() => {});
     expect(pids.filter(({ pid }) => pidAlive(pid))).toEqual([]);
 
-    // With redis-server installed, the demo runs one of its own: it must be gone too, with its directory.
-    const redis = /a redis-server of the demo's own on port (\d+) \(AOF on, in (\S+)\)/.exec(stdout);
+    // With redis-server installed (as .ci/run makes sure), the demo runs one of its own: it must
+    // be gone too, with its directory.
+    const redis = /a redis-server of the demo's own on port (\d+) \(AOF on, a random password, in (\S+)\)/.exec(stdout);
+    expect(Boolean(redis), output).toBe(redisServerAvailable());
     if (redis) {
       expect(stdout).toContain("stopped the demo's redis-server and removed its directory");
       await waitFor(
@@ -68,5 +73,21 @@ describe('demo', () => {
       );
       expect(existsSync(redis[2]!)).toBe(false);
     }
+  });
+
+  it("on the user's Redis (JOBPIPE_REDIS_URL): keys under a prefix of its own, all removed at the end", async () => {
+    const server = await startRedis();
+    cleanup.add('redis', () => stopRedis(server));
+    const demo = runCli(['demo', '--limit', '1000000', '--chunk', '50000'], { JOBPIPE_REDIS_URL: server.url }, cleanup);
+    const { code, stdout, stderr } = await within('the demo', 60_000, demo.exited);
+    const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+    expect(code, output).toBe(0);
+    const prefix = /keys under (jobpipe-demo-[a-z0-9]+):/.exec(stdout)?.[1];
+    expect(prefix, output).toBeDefined();
+    const removed = new RegExp(`removed the demo's (\\d+) keys under ${prefix}: from that Redis`).exec(stdout);
+    expect(Number(removed?.[1]), output).toBeGreaterThan(0);
+    const redis = new Redis(server.url);
+    cleanup.add('redis client', () => redis.quit());
+    expect(await redis.keys(`${prefix}:*`)).toEqual([]);
   });
 });

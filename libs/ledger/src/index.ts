@@ -63,6 +63,7 @@ export {
   RedisUnreachableError,
 } from './redis-connection.js';
 export type { RedisConnectionSpec, RedisRefusal } from './redis-connection.js';
+export { removeKeysUnder } from './prefix-keys.js';
 export { bucketPipeline, JobStream, parseJobId, readOutcomes, VENTILATORS_GROUP } from './job-stream.js';
 export type { AddedJob, JobOutcome, JobStreamOptions, NewJob, StreamEntry } from './job-stream.js';
 export type { JobStreamKeys } from './keys.js';
