@@ -1,6 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { curvePublicKey } from '@jobpipe/transport';
 import { keysCommand, ROLE_FILES } from './keys-command.js';
@@ -55,6 +55,15 @@ describe('jobpipe keys --out', () => {
     // What matters most: no secret but its own in a worker's or the console's folder.
     expect(readdirSync(join(dir, 'worker')).filter((file) => file.endsWith('.secret'))).toEqual(['client-1.secret']);
     expect(readdirSync(join(dir, 'events')).filter((file) => file.endsWith('.secret'))).toEqual(['events.secret']);
+    // Each role's lines name the files in its own folder (the console's: events/).
+    const sections = printed.split(/^(ventilator|sink|worker|console)[^\n]*:$/m).slice(1);
+    for (let i = 0; i < sections.length; i += 2) {
+      const folder = sections[i] === 'console' ? 'events' : sections[i]!;
+      const paths = [...sections[i + 1]!.matchAll(/_FILE=(\S+)/g)].map((match) => match[1]!);
+      expect(paths.length, folder).toBeGreaterThan(0);
+      for (const path of paths) expect(path, folder).toBe(join(dir, folder, basename(path)));
+    }
+    expect(sections.length).toBe(8);
   });
 
   it('refuses a folder that holds keys, and --keep completes a set made before link and events keys, keeping the rest', async () => {

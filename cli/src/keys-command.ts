@@ -67,6 +67,8 @@ export function keysCommand(): Command {
         made.unshift('server');
       }
       if (options.byRole) writeRoleDirectories(dir);
+      // With --by-role, each role's lines name the copies in its own directory.
+      const at = (role: keyof typeof ROLE_FILES, file: string) => (options.byRole ? join(dir, role, file) : join(dir, file));
       process.stdout.write(
         [
           complete && made.length === 0
@@ -82,20 +84,20 @@ export function keysCommand(): Command {
               ]
             : []),
           'ventilator:',
-          `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${join(dir, 'server.secret')}`,
-          `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${join(dir, 'clients.allow')}`,
-          `  JOBPIPE_CURVE_LINK_SECRET_FILE=${join(dir, 'link.secret')}`,
+          `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${at('ventilator', 'server.secret')}`,
+          `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${at('ventilator', 'clients.allow')}`,
+          `  JOBPIPE_CURVE_LINK_SECRET_FILE=${at('ventilator', 'link.secret')}`,
           'sink:',
-          `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${join(dir, 'server.secret')}`,
-          `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${join(dir, 'clients.allow')}`,
-          `  JOBPIPE_CURVE_LINK_KEYS_FILE=${join(dir, 'link.public')}`,
-          `  JOBPIPE_CURVE_EVENTS_KEYS_FILE=${join(dir, 'events.public')}`,
+          `  JOBPIPE_CURVE_SERVER_SECRET_FILE=${at('sink', 'server.secret')}`,
+          `  JOBPIPE_CURVE_CLIENT_KEYS_FILE=${at('sink', 'clients.allow')}`,
+          `  JOBPIPE_CURVE_LINK_KEYS_FILE=${at('sink', 'link.public')}`,
+          `  JOBPIPE_CURVE_EVENTS_KEYS_FILE=${at('sink', 'events.public')}`,
           'worker:',
-          `  JOBPIPE_CURVE_SERVER_KEY_FILE=${join(dir, 'server.public')}`,
-          `  JOBPIPE_CURVE_SECRET_FILE=${join(dir, 'client-1.secret')}`,
+          `  JOBPIPE_CURVE_SERVER_KEY_FILE=${at('worker', 'server.public')}`,
+          `  JOBPIPE_CURVE_SECRET_FILE=${at('worker', 'client-1.secret')}`,
           'console, and programs following batches (events only):',
-          `  JOBPIPE_CURVE_SERVER_KEY_FILE=${join(dir, 'server.public')}`,
-          `  JOBPIPE_CURVE_SECRET_FILE=${join(dir, 'events.secret')}`,
+          `  JOBPIPE_CURVE_SERVER_KEY_FILE=${at('events', 'server.public')}`,
+          `  JOBPIPE_CURVE_SECRET_FILE=${at('events', 'events.secret')}`,
           '',
         ].join('\n'),
       );

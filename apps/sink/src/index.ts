@@ -43,6 +43,7 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
     malformedReasons: [...MALFORMED_REASONS, 'wrong_pipeline', 'unknown_batch'],
     build: ({ pipelines, logger, metrics }) => {
       const redis = redisConnection && connectRoleRedis(redisConnection, logger, config.redisPrefix);
+      if (!redis) logger.warn('persistence is off: no JOBPIPE_REDIS_URL, so results and batch counts live in this process only');
       const redisLedger = redis && new RedisLedger(redis, config.redisPrefix);
       if (redisLedger && replication) redisLedger.requireReplicas(replication.replicas, replication.timeoutMs);
       // Each pipeline's retries and backoff; one that sets none gets the ledger's defaults (RedisResultLedgerOptions).

@@ -52,7 +52,7 @@ export function renderTop(view: TopView, { columns = 100, quitHint = false }: Re
     `jobpipe top  ${new Date(view.at).toISOString().slice(11, 19)}  ${plural(view.targets.length, 'target')}${down.length ? `, ${down.length} not answering` : ''}${quitHint ? '   (q quits)' : ''}`,
     '',
     `throughput  ${number(view.throughput).padStart(9)} jobs/s  ${sparkline(view.history, width)}`,
-    `in flight   ${number(view.inFlight).padStart(9)}         workers connected ${view.workersConnected}   redelivered ${number(view.redelivered)}   dead letters ${number(view.deadLettered)}`,
+    `in flight   ${number(view.inFlight).padStart(9)}         workers connected ${view.workersConnected}   redelivered ${number(view.redelivered)}   dead-lettered ${number(view.deadLettered)} (since start)`,
   ];
   if (view.batchExpected > 0) {
     const fraction = view.batchDone / view.batchExpected;
