@@ -438,6 +438,9 @@ describe('docker-compose.yml', () => {
     expect(target).toBe('/data');
     expect(compose.volumes).toHaveProperty(volume!);
     for (const port of published(redis)) expect(port.ip, 'Redis published on loopback only').toBe('127.0.0.1');
+    // On 6379 unless a local Redis has it already.
+    expect(published(redis).map((port) => port.hostPort)).toEqual([6379]);
+    expect(published(loadCompose({ JOBPIPE_REDIS_PUBLISH_PORT: '16379' }).services.redis!)).toEqual([{ ip: '127.0.0.1', hostPort: 16379, container: 6379 }]);
   });
 
   it('healthchecks on /readyz at the metrics port; depends_on waits for healthy services; restarts; a worker has time to drain', () => {
