@@ -304,7 +304,7 @@ export function submitCommand(): Command {
       say(
         asJson
           ? JSON.stringify(summary)
-          : `done: ${summary.jobs} jobs, ${summary.failed} failed, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`,
+          : `done: ${summary.jobs} jobs, ${summary.failed} failed${summary.cancelled ? `, ${summary.cancelled} cancelled` : ''}, ${summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(summary.answer)}`,
       );
     });
   });
