@@ -67,16 +67,11 @@ export async function runSink(config: SinkConfig = loadConfig(sinkSettings)): Pr
         logger,
         metrics,
       });
-      let clock: ReturnType<typeof startLedgerClock> | undefined;
+      let clock: { stop: () => void } | undefined;
       return {
         start: async () => {
-          // The clock's first tick before the first result is read: a loss from then on is
-          // noticed, as in the ventilator (its first tick is what later ones compare with).
-          if (redisLedger) {
-            clock = startLedgerClock(redisLedger.redis, redisLedger.keys, (now, seen) => sink.redisWentBack(now, seen));
-            await clock.ready;
-          }
           await sink.start();
+          if (redisLedger) clock = startLedgerClock(redisLedger.redis, redisLedger.keys, (now, seen) => sink.redisWentBack(now, seen));
         },
         ready: async () => sink.running && (!redis || (await redisAnswers(redis))),
         stop: async () => {
