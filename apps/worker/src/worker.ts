@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Dealer, Push } from 'zeromq';
 import { encode, WireErrorName, type HandlerSpan, type Job, type JobResult } from '@jobpipe/protocol';
 import { DroppedMessages, randomSpanId, sampledParent, settleWithin } from '@jobpipe/observability';
-import { baseOptions, PackingQueue, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
+import { baseOptions, PackingQueue, receiveLoop, reconnectWhenAbandoned, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { ByteWindow } from './byte-window.js';
 import { CreditWindow } from './credit-window.js';
 import { CancelledError, describeError } from './errors.js';
@@ -100,6 +100,13 @@ export class Worker {
     // A refused handshake is retried with backoff: a worker whose key is allowed later gets in.
     retryRefusedHandshakes(this.#jobs, { endpoint: jobsConnect, publicKey: security.clientPublicKey, logger, socketName: 'jobs', who: 'worker' });
     retryRefusedHandshakes(this.#results, { endpoint: resultsConnect, publicKey: security.clientPublicKey, logger, socketName: 'results', who: 'worker' });
+    // A Jobs message above twice this worker's limit makes libzmq cut the ventilator off for good.
+    reconnectWhenAbandoned(this.#jobs, {
+      endpoint: jobsConnect,
+      logger,
+      socketName: 'jobs',
+      cause: `was a Jobs message above twice JOBPIPE_MAX_MESSAGE_BYTES (${this.options.maxMessageBytes})? give the worker the ventilator's limit`,
+    });
     this.#jobs.connect(jobsConnect);
     this.#results.connect(resultsConnect);
     this.#receiving = receiveLoop(this.#jobs, {

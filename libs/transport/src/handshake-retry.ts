@@ -85,3 +85,44 @@ export function retryRefusedHandshakes(
     );
   }
 }
+
+/** How long a connecting socket may sit disconnected with no attempt of libzmq's before it connects again itself. */
+export const ABANDONED_AFTER_MS = 3000;
+
+/**
+ * Connects a socket again when libzmq has given its connection up: after a protocol error on an
+ * established connection (a message above the socket's `maxMessageSize`, say) libzmq ends the
+ * session of a connecting socket for good, with no retry (PROTOCOL.md, "Recommended socket
+ * options"). A disconnect after which libzmq neither connects nor schedules a retry within
+ * `quietMs` is one of those: logged as an error naming `cause`, at most once a minute, and
+ * connected again. A peer that went away (a restart) gets libzmq's own retries, and nothing here.
+ */
+export function reconnectWhenAbandoned(
+  socket: Socket,
+  options: { endpoint: string; logger: HandshakeLog; socketName: string; cause: string; quietMs?: number },
+): void {
+  const { endpoint, logger, socketName, cause, quietMs = ABANDONED_AFTER_MS } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let loggedAt = -Infinity;
+  const events = socket.events;
+  const libzmqActs = () => clearTimeout(timer);
+  events.on('disconnect', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (socket.closed) return;
+      if (Date.now() - loggedAt >= REPEAT_LOG_MS) {
+        loggedAt = Date.now();
+        logger.error({ socket: socketName, endpoint }, `the connection was cut and libzmq does not connect again (${cause}); connecting again`);
+      }
+      try {
+        socket.disconnect(endpoint);
+      } catch {
+        // Not connected any more: connecting again is all it takes.
+      }
+      socket.connect(endpoint);
+    }, quietMs);
+    timer.unref();
+  });
+  for (const name of ['connect', 'connect:delay', 'connect:retry', 'handshake'] as const) events.on(name, libzmqActs);
+  events.on('end', libzmqActs);
+}

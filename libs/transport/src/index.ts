@@ -29,4 +29,4 @@ export { z85Decode, z85Encode } from './z85.js';
 export { curveClientFrom, curveClientSettings, sinkCurveFrom, sinkCurveSettings, ventilatorCurveFrom, ventilatorCurveSettings } from './curve-settings.js';
 export { endpointError } from './endpoint-errors.js';
 export type { EndpointSetting } from './endpoint-errors.js';
-export { REFUSED_RETRY_FIRST_MS, REFUSED_RETRY_MAX_MS, retryRefusedHandshakes } from './handshake-retry.js';
+export { ABANDONED_AFTER_MS, reconnectWhenAbandoned, REFUSED_RETRY_FIRST_MS, REFUSED_RETRY_MAX_MS, retryRefusedHandshakes } from './handshake-retry.js';
