@@ -50,15 +50,7 @@ export function retryRefusedHandshakes(
       logger.error({ ...fields, reason, detail, refusals, delayMs }, `the server refused this ${who}'s handshake; retrying`);
     }
     clearTimeout(retry);
-    retry = setTimeout(() => {
-      if (socket.closed) return;
-      try {
-        socket.disconnect(endpoint);
-      } catch {
-        // Not connected any more: connecting again is all it takes.
-      }
-      socket.connect(endpoint);
-    }, delayMs);
+    retry = setTimeout(() => connectAgain(socket, endpoint), delayMs);
     retry.unref();
   };
   const events = socket.events;
@@ -114,15 +106,21 @@ export function reconnectWhenAbandoned(
         loggedAt = Date.now();
         logger.error({ socket: socketName, endpoint }, `the connection was cut and libzmq does not connect again (${cause}); connecting again`);
       }
-      try {
-        socket.disconnect(endpoint);
-      } catch {
-        // Not connected any more: connecting again is all it takes.
-      }
-      socket.connect(endpoint);
+      connectAgain(socket, endpoint);
     }, quietMs);
     timer.unref();
   });
   for (const name of ['connect', 'connect:delay', 'connect:retry', 'handshake'] as const) events.on(name, libzmqActs);
   events.on('end', libzmqActs);
+}
+
+/** A fresh connection, and so a fresh handshake, to `endpoint`. */
+function connectAgain(socket: Socket, endpoint: string): void {
+  if (socket.closed) return;
+  try {
+    socket.disconnect(endpoint);
+  } catch {
+    // Not connected any more: connecting again is all it takes.
+  }
+  socket.connect(endpoint);
 }
