@@ -96,10 +96,17 @@ export function reconnectWhenAbandoned(
   const { endpoint, logger, socketName, cause, quietMs = ABANDONED_AFTER_MS } = options;
   let timer: NodeJS.Timeout | undefined;
   let loggedAt = -Infinity;
+  // Only a connection whose handshake succeeded: a refused one is retryRefusedHandshakes's, with its backoff.
+  let established = false;
   const events = socket.events;
   const libzmqActs = () => clearTimeout(timer);
+  events.on('handshake', () => {
+    established = true;
+  });
   events.on('disconnect', () => {
     clearTimeout(timer);
+    if (!established) return;
+    established = false;
     timer = setTimeout(() => {
       if (socket.closed) return;
       if (Date.now() - loggedAt >= REPEAT_LOG_MS) {
