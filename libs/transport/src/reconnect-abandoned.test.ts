@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Dealer, Router } from 'zeromq';
+import { curveKeyPair, Dealer, Router } from 'zeromq';
 import { reconnectWhenAbandoned } from './handshake-retry.js';
 
 /** A logger that keeps its error lines. */
@@ -71,6 +71,16 @@ describe('reconnectWhenAbandoned', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const second = await boundRouter(first.endpoint);
     expect(await pingGetsThrough(dealer, second.received, 5000)).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('leaves a refused handshake alone (retryRefusedHandshakes has it, with its backoff)', async () => {
+    // A CURVE server and a client without keys: every handshake fails, and libzmq does not retry.
+    const router = new Router({ linger: 0, curveServer: true, curveSecretKey: curveKeyPair().secretKey });
+    sockets.push(router);
+    await router.bind('tcp://127.0.0.1:*');
+    const { errors } = smallDealer(router.lastEndpoint!, 300);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(errors).toEqual([]);
   });
 });
