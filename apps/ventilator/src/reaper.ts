@@ -42,7 +42,9 @@ export class Reaper {
       const waiting = backlog.waiting();
       if (waiting.length > 0) await ledger.hold(waiting);
       const room = backlog.reapRoom();
-      if (room > 0) this.#requeue(await ledger.due(backlog.inFlight, room), 'lease expired or retry due');
+      // Due are jobs whose lease ran out, whose retry's wait is over, and, with persistence on,
+      // those a vanished worker held (release marks them due in the ledger).
+      if (room > 0) this.#requeue(await ledger.due(backlog.inFlight, room), 'lease expired, retry due, or worker gone');
     } catch (error) {
       logger.error({ err: error }, 'lease check failed; retrying');
     } finally {
