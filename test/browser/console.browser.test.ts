@@ -13,7 +13,7 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RoleProcess, type RedisServer } from '@jobpipe/launcher';
 import { durablePipeline, startDurable, startRedis, stopRedis, type Durable } from '../integration/durable-helpers.js';
-import { Cleanup, command, hostSettingsBlanked, logsOnce, primesPipeline } from '../integration/helpers.js';
+import { Cleanup, command, hostSettingsBlanked, logsOnce, primesPipeline, waitFor } from '../integration/helpers.js';
 
 const chromium = process.env.JOBPIPE_TEST_CHROMIUM ?? '/usr/bin/chromium';
 /** Without these, Chromium's connections are refused on the CI machines. */
@@ -370,7 +370,16 @@ describe.skipIf(!existsSync(chromium))('console web UI in Chromium', () => {
     await page.type('[data-testid="pipeline-rate-input-primes"]', '50');
     await page.click('[data-testid="pipeline-rate-set-primes"]');
     await until('the limit shown', () => (document.querySelector('[data-testid="pipeline-rate-input-primes"]') as HTMLInputElement | null)?.value === '50');
-    expect((await api('GET', '/v1/pipelines/primes')).body).toMatchObject({ paused: true, rateLimit: 50 });
+    // The input shows what was typed at once: the form's PUT may still be on its way.
+    const primes = await waitFor(
+      'the limit set through the API',
+      async () => {
+        const { body } = await api<{ rateLimit: number | null }>('GET', '/v1/pipelines/primes');
+        return body.rateLimit === 50 && body;
+      },
+      WAIT_MS,
+    );
+    expect(primes).toMatchObject({ paused: true, rateLimit: 50 });
     expect(await text('pipeline-state', '[data-testid="pipeline-row-primes"]')).toBe('paused');
     await shot('pipelines');
     await page.click('[data-testid="pipeline-resume-primes"]');
