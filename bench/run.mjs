@@ -114,7 +114,7 @@ const warmupJobs = Number(args['warmup-jobs'] ?? (smoke ? 0 : jobs));
 const tracingRounds = Number(args['tracing-rounds'] ?? (smoke ? 1 : 5));
 const tracingJobs = Number(args['tracing-jobs'] ?? (smoke ? jobs : 1_000_000));
 const tracingWarmupJobs = Number(args['tracing-warmup-jobs'] ?? (smoke ? warmupJobs : 200_000));
-for (const [name, value, min] of [
+for (const [name, value, min, whole] of [
   ['jobs', jobs, 1],
   ['warmup-jobs', warmupJobs, 0],
   ['workers', workers, 1],
@@ -123,18 +123,12 @@ for (const [name, value, min] of [
   ...(rate === undefined ? [] : [['rate', rate, 1]]),
   ['latency-jobs', latencyJobs, 1],
   ['warmup-seconds', warmupSeconds, 0],
-  ['tracing-rounds', tracingRounds, 0],
-  ['tracing-jobs', tracingJobs, 1],
-  ['tracing-warmup-jobs', tracingWarmupJobs, 0],
+  ['tracing-rounds', tracingRounds, 0, 'whole'],
+  ['tracing-jobs', tracingJobs, 1, 'whole'],
+  ['tracing-warmup-jobs', tracingWarmupJobs, 0, 'whole'],
 ]) {
   if (!(Number.isFinite(value) && value >= min)) usage(`--${name} must be a number >= ${min}, got "${args[name]}"`);
-}
-for (const [name, value] of [
-  ['tracing-rounds', tracingRounds],
-  ['tracing-jobs', tracingJobs],
-  ['tracing-warmup-jobs', tracingWarmupJobs],
-]) {
-  if (!Number.isInteger(value)) usage(`--${name} must be a whole number, got "${args[name]}"`);
+  if (whole && !Number.isInteger(value)) usage(`--${name} must be a whole number, got "${args[name]}"`);
 }
 if (rateShare !== undefined && !(rateShare > 0 && rateShare <= 1)) usage(`--rate-share must be a number > 0 and <= 1, got "${args['rate-share']}"`);
 /** The systems run over --rounds with the same jobs, for throughput and then latency. */

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { redisServerAvailable } from '@jobpipe/launcher';
-import { startRedis, stopRedis } from './durable-helpers.js';
+import { keysOf, startRedis, stopRedis } from './durable-helpers.js';
 import { Cleanup, pidAlive, runCli, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
@@ -88,6 +88,6 @@ describe('demo', () => {
     expect(Number(removed?.[1]), output).toBeGreaterThan(0);
     const redis = new Redis(server.url);
     cleanup.add('redis client', () => redis.quit());
-    expect(await redis.keys(`${prefix}:*`)).toEqual([]);
+    expect(await keysOf(redis, prefix!)).toEqual([]);
   });
 });

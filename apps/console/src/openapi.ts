@@ -9,9 +9,10 @@ const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type:
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 /** Ids as they travel in paths: what the ledger accepts, nothing that walks a path. */
-export const BATCH_ID_PATTERN = '^[A-Za-z0-9._-]{1,100}$';
+const ID_PART = '[A-Za-z0-9._-]{1,100}';
+export const BATCH_ID_PATTERN = `^${ID_PART}$`;
 /** A batch's id, or the id of a bucket of single jobs (`<pipeline>~<id>`), as a path names it. */
-const BATCH_OR_BUCKET_PATTERN = '^[A-Za-z0-9._-]{1,100}(~[A-Za-z0-9._-]{1,100})?$';
+const BATCH_OR_BUCKET_PATTERN = `^${ID_PART}(~${ID_PART})?$`;
 const PIPELINE_NAME_PATTERN = '^[^/\\s]{1,200}$';
 const JOB_ID_PATTERN = '^[A-Za-z0-9._~:-]{1,400}$';
 

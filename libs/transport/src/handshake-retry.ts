@@ -102,6 +102,7 @@ export function reconnectWhenAbandoned(
   const libzmqActs = () => clearTimeout(timer);
   events.on('handshake', () => {
     established = true;
+    libzmqActs();
   });
   events.on('disconnect', () => {
     clearTimeout(timer);
@@ -117,7 +118,7 @@ export function reconnectWhenAbandoned(
     }, quietMs);
     timer.unref();
   });
-  for (const name of ['connect', 'connect:delay', 'connect:retry', 'handshake'] as const) events.on(name, libzmqActs);
+  for (const name of ['connect', 'connect:delay', 'connect:retry'] as const) events.on(name, libzmqActs);
   events.on('end', libzmqActs);
 }
 
