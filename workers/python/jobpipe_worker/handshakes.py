@@ -4,6 +4,11 @@ libzmq never reconnects a socket whose handshake the server refused (a CURVE key
 allow-list, or the other mechanism), so a worker started before its key was allowed would stay
 connected to nothing. Each socket is watched through its monitor: a refusal is logged and the
 socket reconnected after a backoff, until the server admits it.
+
+libzmq also gives up, for good, a connection that the connecting socket cut itself after its
+handshake (a message above its ZMQ_MAXMSGSIZE): a watch given an `abandoned_cause` connects
+again when a disconnect is followed by no attempt of libzmq's within ABANDONED_AFTER_S
+(PROTOCOL.md section 1, "Recommended socket options").
 """
 import errno
 import struct
@@ -14,12 +19,18 @@ import zmq
 FIRST_RETRY_S = 1.0
 MAX_RETRY_S = 30.0
 LOG_EVERY_S = 60.0  # one line a minute per socket while refusals (or failures) go on
+ABANDONED_AFTER_S = 3.0  # a disconnect with no attempt of libzmq's for this long is given up
 
-WATCHED_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+# libzmq connecting, or scheduling a retry: the connection is not given up.
+LIBZMQ_ACTS = (zmq.EVENT_CONNECTED, zmq.EVENT_CONNECT_DELAYED, zmq.EVENT_CONNECT_RETRIED)
+WATCHED_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_DISCONNECTED
+for _event in LIBZMQ_ACTS:
+    WATCHED_EVENTS |= _event
 
 REFUSED_MESSAGE = "the server refused this worker's handshake; retrying"
 FAILED_MESSAGE_CURVE = "handshake with the server failed; is JOBPIPE_CURVE_SERVER_KEY the servers' public key?"
 FAILED_MESSAGE = "handshake with the server failed"
+ABANDONED_MESSAGE = "the connection was cut and libzmq does not connect again ({cause}); connecting again"
 
 PROTOCOL_ERRORS = {getattr(zmq, name): name[len("PROTOCOL_ERROR_") :] for name in dir(zmq) if name.startswith("PROTOCOL_ERROR_")}
 
@@ -54,7 +65,7 @@ class HandshakeWatch:
     would be sent on the socket is better kept (a fresh connection's queue dies with its next
     refusal)."""
 
-    def __init__(self, sock, endpoint, socket_name, public_key, logger, clock=time.monotonic):
+    def __init__(self, sock, endpoint, socket_name, public_key, logger, clock=time.monotonic, abandoned_cause=None):
         self.sock = sock
         self.endpoint = endpoint
         self.socket_name = socket_name
@@ -67,6 +78,11 @@ class HandshakeWatch:
         self.retry_at = None
         self.refusal_logged_at = None
         self.failure_logged_at = None
+        # Why libzmq may have given a connection up, in the error line; None: not watched.
+        self.abandoned_cause = abandoned_cause
+        self.established = False  # a handshake succeeded and no disconnect followed
+        self.reconnect_at = None  # when a given-up connection is connected again
+        self.abandoned_logged_at = None
 
     @property
     def refused(self):
@@ -102,16 +118,26 @@ class HandshakeWatch:
 
     def retry_in(self, now):
         """Seconds until the next reconnection, or None when none is due."""
-        return None if self.retry_at is None else max(0.0, self.retry_at - now)
+        due = [at for at in (self.retry_at, self.reconnect_at) if at is not None]
+        return max(0.0, min(due) - now) if due else None
 
     def retry_if_due(self, now):
+        if self.reconnect_at is not None and now >= self.reconnect_at:
+            self.reconnect_at = None
+            if self.abandoned_logged_at is None or now - self.abandoned_logged_at >= LOG_EVERY_S:
+                self.abandoned_logged_at = now
+                self.logger.error(ABANDONED_MESSAGE.format(cause=self.abandoned_cause), socket=self.socket_name, endpoint=self.endpoint)
+            self._connect_again()
         if self.retry_at is None or now < self.retry_at:
             return
         self.retry_at = None
+        self._connect_again()
+
+    def _connect_again(self):
         try:
             self.sock.disconnect(self.endpoint)
         except zmq.ZMQError:
-            pass  # libzmq already forgot the refused connection: connect() is all it takes
+            pass  # libzmq already forgot the connection: connect() is all it takes
         # A fresh connection makes a fresh handshake; libzmq would never try again by itself.
         self.sock.connect(self.endpoint)
 
@@ -119,7 +145,18 @@ class HandshakeWatch:
 
     def on_event(self, event, value):
         now = self.clock()
+        if event in LIBZMQ_ACTS:
+            self.reconnect_at = None
+            return
+        if event == zmq.EVENT_DISCONNECTED:
+            # Only a connection whose handshake succeeded: a refused one has its backoff above.
+            if self.established and self.abandoned_cause is not None:
+                self.reconnect_at = now + ABANDONED_AFTER_S
+            self.established = False
+            return
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.established = True
+            self.reconnect_at = None
             self._on_admitted()
             return
         reason = refusal_reason(event, value)

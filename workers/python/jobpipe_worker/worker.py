@@ -200,7 +200,9 @@ class Worker:
                 sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
                 sock.setsockopt(zmq.CURVE_PUBLICKEY, public_key.encode("ascii"))
         # A refused handshake is never retried by libzmq: the watches reconnect (handshakes.py).
-        self.jobs_watch = HandshakeWatch(self.dealer, settings.jobs_connect, "jobs", public_key, self.logger)
+        # libzmq gives up for good a connection the DEALER cut for a message above its MAXMSGSIZE.
+        too_big = f"was a Jobs message above twice JOBPIPE_MAX_MESSAGE_BYTES ({self.limit})? give the worker the ventilator's limit"
+        self.jobs_watch = HandshakeWatch(self.dealer, settings.jobs_connect, "jobs", public_key, self.logger, abandoned_cause=too_big)
         self.results_watch = HandshakeWatch(self.push, settings.results_connect, "results", public_key, self.logger)
         self.watches = {watch.start(): watch for watch in (self.jobs_watch, self.results_watch)}
         for sock, name, endpoint in ((self.dealer, "JOBPIPE_JOBS_CONNECT", settings.jobs_connect), (self.push, "JOBPIPE_RESULTS_CONNECT", settings.results_connect)):

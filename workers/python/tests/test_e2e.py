@@ -398,6 +398,22 @@ class WorkerBytes(unittest.TestCase):
         d.jobs("slow", [{"ms": 0, "i": 1, "pad": "x" * 3000}])
         d.wait("too_large counted", lambda: metric(d.metrics(), "jobpipe_malformed_messages_total", reason="too_large") == 1)
 
+    def test_a_connection_cut_for_a_frame_above_twice_the_limit_is_connected_again(self):
+        d = Deployment(JOBPIPE_MAX_MESSAGE_BYTES="2048", JOBPIPE_CREDIT_BYTES="4096")
+        self.addCleanup(d.close)
+        d.wait("the first Credit", lambda: d.credits)
+        # Above 2 x 2048: libzmq in the worker cuts the connection and never connects again itself.
+        d.jobs("square", [{"n": 1, "pad": "x" * 5000}])
+        cut = d.wait("the reconnection's error line", lambda: [line for line in d.logs() if line.get("msg", "").startswith("the connection was cut")])
+        self.assertEqual((cut[0]["level"], cut[0]["socket"]), ("error", "jobs"))
+        self.assertIn("JOBPIPE_MAX_MESSAGE_BYTES (2048)", cut[0]["msg"])
+        # The same session goes on: Credits come again, and a job sent now runs.
+        count = len(d.credits)
+        d.wait("Credits after the reconnection", lambda: len(d.credits) > count)
+        d.jobs("square", [{"n": 9}])
+        self.assertEqual(d.wait("the result", lambda: d.results)[0]["value"]["square"], 81)
+        self.assertIsNone(d.process.poll())
+
 
 class WorkerCurve(unittest.TestCase):
     def test_curve_client_with_keys_from_a_value_and_a_file(self):

@@ -12,7 +12,7 @@ import helpers  # noqa: F401 - puts the package on sys.path
 import zmq
 import zmq.utils.z85
 
-from jobpipe_worker.handshakes import FAILED_MESSAGE, FAILED_MESSAGE_CURVE, REFUSED_MESSAGE, HandshakeWatch
+from jobpipe_worker.handshakes import ABANDONED_AFTER_S, FAILED_MESSAGE, FAILED_MESSAGE_CURVE, REFUSED_MESSAGE, HandshakeWatch
 from jobpipe_worker.log import Logger
 from test_e2e import Deployment
 
@@ -113,6 +113,62 @@ class WatchRules(unittest.TestCase):
     def test_an_admission_without_refusals_says_nothing(self):
         self.watch.on_event(zmq.EVENT_HANDSHAKE_SUCCEEDED, 0)
         self.assertEqual(self.lines(), [])
+
+
+class AbandonedConnections(unittest.TestCase):
+    """A connection the socket cut itself after its handshake, which libzmq never connects again."""
+
+    def setUp(self):
+        self.stream = io.StringIO()
+        self.clock = Clock()
+        self.sock = FakeSocket()
+        self.watch = HandshakeWatch(self.sock, "tcp://v:5557", "jobs", None, Logger("debug", stream=self.stream), clock=self.clock, abandoned_cause="too big?")
+
+    def lines(self):
+        return [json.loads(line) for line in self.stream.getvalue().splitlines()]
+
+    def cut_and_wait(self, seconds):
+        self.watch.on_event(zmq.EVENT_HANDSHAKE_SUCCEEDED, 0)
+        self.watch.on_event(zmq.EVENT_DISCONNECTED, 0)
+        self.clock.now += seconds
+        self.watch.retry_if_due(self.clock.now)
+
+    def test_a_cut_with_no_attempt_of_libzmqs_is_connected_again_after_3_s(self):
+        self.cut_and_wait(ABANDONED_AFTER_S - 0.01)
+        self.assertEqual(self.sock.calls, [])
+        self.assertAlmostEqual(self.watch.retry_in(self.clock.now), 0.01)
+        self.clock.now += 0.01
+        self.watch.retry_if_due(self.clock.now)
+        self.assertEqual(self.sock.calls, [("disconnect", "tcp://v:5557"), ("connect", "tcp://v:5557")])
+        line = self.lines()[-1]
+        self.assertEqual((line["level"], line["socket"], line["endpoint"]), ("error", "jobs", "tcp://v:5557"))
+        self.assertIn("(too big?)", line["msg"])
+        self.assertIsNone(self.watch.retry_in(self.clock.now), "once")
+        # A second cut within the minute reconnects too, without a second line.
+        self.cut_and_wait(ABANDONED_AFTER_S)
+        self.assertEqual(len(self.sock.calls), 4)
+        self.assertEqual(len(self.lines()), 1)
+
+    def test_libzmqs_own_retry_is_left_alone(self):
+        for act in (zmq.EVENT_CONNECT_RETRIED, zmq.EVENT_CONNECT_DELAYED, zmq.EVENT_CONNECTED):
+            self.watch.on_event(zmq.EVENT_HANDSHAKE_SUCCEEDED, 0)
+            self.watch.on_event(zmq.EVENT_DISCONNECTED, 0)
+            self.watch.on_event(act, 100)
+            self.clock.now += 10
+            self.watch.retry_if_due(self.clock.now)
+        self.assertEqual(self.sock.calls, [])
+        self.assertEqual(self.lines(), [])
+
+    def test_a_disconnect_without_a_handshake_or_without_a_cause_is_left_alone(self):
+        self.watch.on_event(zmq.EVENT_DISCONNECTED, 0)  # never admitted: refusals have their own backoff
+        self.clock.now += 10
+        self.watch.retry_if_due(self.clock.now)
+        unwatched = HandshakeWatch(self.sock, "tcp://s:5558", "results", None, Logger("debug", stream=self.stream), clock=self.clock)
+        unwatched.on_event(zmq.EVENT_HANDSHAKE_SUCCEEDED, 0)
+        unwatched.on_event(zmq.EVENT_DISCONNECTED, 0)
+        self.clock.now += 10
+        unwatched.retry_if_due(self.clock.now)
+        self.assertEqual(self.sock.calls, [])
 
 
 class ZapHandler:
