@@ -48,6 +48,20 @@ describe('Reaper', () => {
     });
   });
 
+  it('brings back expired jobs when they fill every place in flight (no room left), as they would come back in their own places', async () => {
+    const ledger = new MemoryDispatchLedger({ leaseMs: 10, maxAttempts: 3, clock: () => 1000 });
+    const { backlog, suspects, reaper } = setup(ledger, 2);
+    backlog.inFlight.add(job(0), 0, 'hoarder');
+    backlog.inFlight.add(job(1), 0, 'hoarder');
+    expect(backlog.reapRoom()).toBe(0);
+    await reaper.reap();
+    expect(backlog.inFlight.size).toBe(0);
+    expect(suspects.map((j) => [j.seq, j.attempt])).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
+  });
+
   it('takes no more than can go out soon, and renews the reservations of jobs still waiting', async () => {
     const calls: unknown[] = [];
     const ledger: ReaperOptions['ledger'] = {

@@ -41,10 +41,10 @@ export class Reaper {
       // renewed while it still waits (suspects may wait for an idle worker).
       const waiting = backlog.waiting();
       if (waiting.length > 0) await ledger.hold(waiting);
-      const room = backlog.reapRoom();
       // Due are jobs whose lease ran out, whose retry's wait is over, and, with persistence on,
-      // those a vanished worker held (release marks them due in the ledger).
-      if (room > 0) this.#requeue(await ledger.due(backlog.inFlight, room), 'lease expired, retry due, or worker gone');
+      // those a vanished worker held (release marks them due in the ledger). Asked with no room
+      // too: jobs in flight take the room, and expired ones leave it only through `due`.
+      this.#requeue(await ledger.due(backlog.inFlight, backlog.reapRoom()), 'lease expired, retry due, or worker gone');
     } catch (error) {
       logger.error({ err: error }, 'lease check failed; retrying');
     } finally {

@@ -72,8 +72,10 @@ export interface DispatchLedger {
    */
   release(held: InFlightJob[], why: string): Promise<Requeue>;
   /**
-   * Jobs whose lease ran out, or whose retry is due, with their attempt raised; at most `limit`
-   * of them. `local` is the ventilator's own map of what it sent.
+   * Jobs whose lease ran out, or whose retry is due, with their attempt raised. `local` is the
+   * ventilator's own map of what it sent: its expired jobs always leave it, and come back in
+   * their own place (they were counted out already); `limit` bounds the jobs taken beyond those.
+   * So a ventilator whose every job in flight has expired, with no room left, still gets them back.
    */
   due(local: LocalInFlight, limit: number): Promise<Requeue>;
   /**

@@ -57,8 +57,9 @@ export class MemoryDispatchLedger implements DispatchLedger {
     return this.#requeue(held);
   }
 
-  async due(local: LocalInFlight, limit: number): Promise<Requeue> {
-    return this.#requeue(local.takeExpired(this.#clock() - this.#leaseMs, limit));
+  // Every job due is a local one: each comes back in its own place, so `limit` does not apply.
+  async due(local: LocalInFlight): Promise<Requeue> {
+    return this.#requeue(local.takeExpired(this.#clock() - this.#leaseMs));
   }
 
   #requeue(jobs: InFlightJob[]): Requeue {

@@ -62,8 +62,9 @@ export class RedisDispatchLedger implements DispatchLedger {
 
   async due(local: LocalInFlight, limit: number): Promise<Requeue> {
     const now = this.#clock();
-    // Redis decides what is due; the local copies of expired jobs are only forgotten.
-    local.takeExpired(now - this.#leaseMs);
+    // Redis decides what is due; the local copies of expired jobs are only forgotten, and each
+    // leaves room for one job taken from Redis (most often itself).
+    limit += local.takeExpired(now - this.#leaseMs).length;
     const requeue: Requeue = { redeliver: [], deadToReport: [], deadLettered: 0 };
     for (const batch of await this.#ledger.activeBatches(this.#pipeline)) {
       const room = limit - requeue.redeliver.length;
