@@ -53,6 +53,37 @@ describe('BatchBook', () => {
     expect(await b.begin('b1')).toBe(false);
   });
 
+  it('refuses a BatchStart past maxOpenBatches, and a BatchEnd of a batch never started, opening nothing', async () => {
+    const { book: b, ledger } = book({ maxOpenBatches: 2 });
+    expect(await b.begin('b1')).toBe(true);
+    expect(await b.begin('b2')).toBe(true);
+    expect(await b.begin('b3')).toBe(false);
+    expect(await ledger.knows('b3')).toBe(false);
+    expect(b.openBatches).toBe(2);
+    // An open batch may start again (a resumed ventilator sends BatchStart again).
+    expect(await b.begin('b1')).toBe(true);
+    await b.end('never', 3);
+    expect(b.openBatches).toBe(2);
+    expect(await ledger.knows('never')).toBe(false);
+  });
+
+  it('durable: refuses a BatchStart of a batch the ledger does not know, and counts it', async () => {
+    const ledger = new MemoryResultLedger();
+    Object.defineProperty(ledger, 'durable', { value: true });
+    ledger.forEachResult = async () => 0;
+    const unknown: string[] = [];
+    const b = new BatchBook(compileSinkOptions({ pipeline, ledger }), {
+      publish: () => {},
+      flushAcks: () => {},
+      unknownBatch: (detail) => void unknown.push(detail),
+    });
+    expect(await b.begin('spoof')).toBe(false);
+    expect(b.openBatches).toBe(0);
+    expect(unknown).toEqual(['BatchStart of batch spoof, which the ledger does not know']);
+    await ledger.begin('real');
+    expect(await b.begin('real')).toBe(true);
+  });
+
   it('publishes progress at most once per progressEveryMs', async () => {
     const { book: b, events } = book({ progressEveryMs: 1000 });
     const fold = await b.fold('b1');
@@ -90,6 +121,7 @@ describe('BatchBook', () => {
     // The memory ledger standing in for Redis: durable, and it takes the summary.
     Object.defineProperty(ledger, 'durable', { value: true });
     ledger.complete = async () => true;
+    await ledger.begin('b1'); // the ventilator opened it in the ledger
     await b.begin('b1');
     const fold = (await b.openFold('b1'))!;
     // Two more results folded; then Redis went back to the moment it held only seqs 0 and 1.

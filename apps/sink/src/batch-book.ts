@@ -9,6 +9,8 @@ export interface BatchBookNeighbours {
   publish(frame: Buffer): void;
   /** Sends the Recorded acks gathered so far; called before a completion is announced. */
   flushAcks(): void;
+  /** Drops a BatchStart or BatchEnd of a batch nobody knows (jobpipe_malformed_messages_total, reason unknown_batch). */
+  unknownBatch?(detail: string): void;
 }
 
 type BookOptions = Pick<CompiledSinkOptions, 'pipeline' | 'ledger' | 'logger' | 'metrics' | 'maxOpenBatches' | 'doneBatchesKept' | 'progressEveryMs'>;
@@ -95,17 +97,37 @@ export class BatchBook {
     return run;
   }
 
-  /** BatchStart: false (nothing done) for a batch this sink saw done. */
+  /**
+   * BatchStart: false (nothing done) for a batch this sink saw done, and for one it must not
+   * open: durable, a batch the ledger does not know (the ventilator opens every batch there
+   * before it sends BatchStart, so only a rogue or confused peer sends one), or any new batch
+   * while `maxOpenBatches` are open. Either way nothing is opened, so BatchStarts sent by the
+   * thousand cannot fill the book and stop the batches that are real.
+   */
   async begin(batch: string): Promise<boolean> {
     if (this.#done.has(batch)) return false;
+    if (!this.#folds.has(batch)) {
+      if (this.#o.ledger.durable && !(await this.#o.ledger.knows(batch))) {
+        this.#n.unknownBatch?.(`BatchStart of batch ${batch}, which the ledger does not know`);
+        return false;
+      }
+      if (this.#folds.size >= this.#o.maxOpenBatches) {
+        this.#o.logger.error({ batch, open: this.#folds.size }, 'BatchStart dropped: too many open batches');
+        return false;
+      }
+    }
     await this.#o.ledger.begin(batch);
     await this.fold(batch);
     return true;
   }
 
-  /** BatchEnd: the batch has `jobs` jobs; it may be complete now. */
+  /** BatchEnd: the batch has `jobs` jobs; it may be complete now. One the ledger does not know is dropped. */
   async end(batch: string, jobs: number): Promise<void> {
     if (this.#done.has(batch)) return;
+    if (!this.#folds.has(batch) && !(await this.#o.ledger.knows(batch))) {
+      this.#n.unknownBatch?.(`BatchEnd of batch ${batch}, which was never started`);
+      return;
+    }
     const fold = await this.fold(batch);
     const counts = await this.#o.ledger.setTotal(batch, jobs);
     await this.afterRecording(fold, counts, Date.now());

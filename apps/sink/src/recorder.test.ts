@@ -69,6 +69,7 @@ function recorder(ledger: ResultLedger, maxParkedResults = 100, maxParkedBytes =
     acks: { add: (batch, jobs) => void acked.push(...jobs.map((job) => `${batch}:${job.seq}`)) },
     parked: new ParkedResults({ maxResults: o.maxParkedResults, maxBytes: o.maxParkedBytes }),
     unknownBatch: (detail) => void unknown.push(detail),
+    unstorable: (detail) => void unknown.push(detail),
     running: () => true,
   });
   const answer = async (batch: string) => (await book.openFold(batch))?.state;

@@ -1,5 +1,5 @@
 import { RecordOutcome, type BatchCounts, type Recording } from '@jobpipe/ledger';
-import type { JobResult } from '@jobpipe/protocol';
+import { WireErrorName, type JobResult } from '@jobpipe/protocol';
 import { sampledParent, SpanKind, tracing, type Span, type SpanRecord, type Tracing } from '@jobpipe/observability';
 import type { BatchBook } from './batch-book.js';
 import type { BatchFold } from './batch-fold.js';
@@ -16,6 +16,8 @@ export interface RecorderNeighbours {
   parked: ParkedResults;
   /** Drops a group of a batch nobody knows (jobpipe_malformed_messages_total, reason unknown_batch). */
   unknownBatch(detail: string): void;
+  /** Counts results whose value could not be stored (jobpipe_malformed_messages_total, reason bad_fields). */
+  unstorable(detail: string): void;
   /** False once the sink stops: a failing ledger call is then given up. */
   running(): boolean;
 }
@@ -175,6 +177,7 @@ export class Recorder {
           if (settled && 'error' in settled) {
             failed.push(pending[i]!);
             failure ??= settled.error;
+            if (settled.error instanceof RangeError) this.#failUnstorable(pending[i]!);
           } else if (settled) {
             // Not awaited: a completion runs beside the next rounds (BatchBook.#completeOnce), so
             // the recording of other batches does not wait for its round trips. One that fails is
@@ -280,6 +283,29 @@ export class Recorder {
     // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
     this.#n.acks.add(batch, results);
     return fold && { fold, counts, now, readBack: !collecting };
+  }
+
+  /**
+   * A value nested deeper than JSON.stringify can write (its stack runs out; JSON.parse took it,
+   * so only a rogue or broken peer sends one) fails its record call every time, and the calls of
+   * its round with it. Each such result becomes a failure that is not retried, in place (the
+   * group's calls keep their names, see RedisLedger.record), and the group goes again.
+   */
+  #failUnstorable(group: RecordGroup): void {
+    const { results } = group;
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]!;
+      try {
+        JSON.stringify(result.ok ? result.value : result.error);
+      } catch {
+        results[i] = {
+          ...result,
+          ok: false,
+          error: { name: WireErrorName.ResultUnstorable, message: 'its value is nested too deep to be stored', retryable: false },
+        } as JobResult;
+        this.#n.unstorable(`result of job ${result.batch}:${result.seq} from ${group.worker}: its value is nested too deep to be stored; recorded as failed`);
+      }
+    }
   }
 
   #unknown(group: RecordGroup): void {

@@ -59,12 +59,14 @@ export class Sink {
         ledger: i === 0 ? o.ledger : o.ledgerOf(pipeline),
         logger: o.pipelines.length === 1 ? o.logger : o.logger.child({ pipeline: pipeline.name }),
       });
-      const book = new BatchBook(lane, { publish, flushAcks: () => this.#acks.flush() });
+      const unknownBatch = (detail: string) => this.#malformed('unknown_batch', detail, 0);
+      const book = new BatchBook(lane, { publish, flushAcks: () => this.#acks.flush(), unknownBatch });
       const recorder = new Recorder(lane, {
         book,
         acks: this.#acks,
         parked: new ParkedResults({ maxResults: o.maxParkedResults, maxBytes: o.maxParkedBytes }),
-        unknownBatch: (detail) => this.#malformed('unknown_batch', detail, 0),
+        unknownBatch,
+        unstorable: (detail) => this.#malformed('bad_fields', detail, 0),
         running,
       });
       const inbox = new Inbox(

@@ -312,7 +312,12 @@ export class PipelineLane {
   async #end(batchId: string, total: number): Promise<void> {
     for (;;) {
       try {
-        await this.ledger.end(batchId, total);
+        const past = await this.ledger.end(batchId, total);
+        if (past > 0)
+          this.#logger.warn(
+            { batch: batchId, total, removed: past },
+            'results recorded for jobs past the end of the split were removed: a rogue or confused peer sent them',
+          );
         break;
       } catch (error) {
         if (!(error instanceof ReplicasBehindError) || !this.#running()) throw error;

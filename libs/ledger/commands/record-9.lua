@@ -8,7 +8,8 @@
   KEYS[3] results   hash seq -> result value JSON
   KEYS[4] dead      hash seq -> "<attempt>|<payload JSON>" (as it left the ledger)
   KEYS[5] errors    hash seq -> last error JSON
-  KEYS[6] meta      hash: total, recorded, dead, status
+  KEYS[6] meta      hash: total, recorded, dead, status, topSeq (the highest seq recorded while
+                    the total was unknown: end-batch-2.lua removes what lies past the end)
   KEYS[7] workers   hash worker -> results recorded from it
   KEYS[8] call      string: this call's outcomes, kept for ARGV[5] ms. A client whose connection
                     dropped before the reply resends the call; the second run must answer what
@@ -39,7 +40,8 @@
   A success for a job missing from the in-flight hash is still recorded while its batch runs: the
   job was dispatched (ids are deterministic), and Redis may have lost the write-ahead (an AOF
   fsync'd once a second, a failover); dropping the result would leave the batch short forever.
-  Not in a bucket of single jobs (ARGV[9]).
+  Not in a bucket of single jobs (ARGV[9]). Such a result for a seq past the batch's end, which
+  only a rogue or confused peer sends, leaves again when the total is written (end-batch-2.lua).
 ]]
 --- @include "split-entry"
 local inflight, leases, results, dead, errors, meta, workers = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -75,8 +77,10 @@ local function backoffOf(attempt)
 end
 local codes = {}
 local recorded, deadCount = 0, 0
-local batch = redis.call('HMGET', meta, 'status', 'total', 'cancelledAt')
+local batch = redis.call('HMGET', meta, 'status', 'total', 'cancelledAt', 'topSeq')
 local running, total = batch[1] == 'running', tonumber(batch[2])
+local topBefore = tonumber(batch[4]) or -1
+local top = topBefore
 -- Reads and writes are batched: one HMGET, HDEL, ZREM and HSET for the whole pack. One command
 -- per job made this script about twice as costly (Redis's commandstats: 11 us a job).
 local quads = cjson.decode(ARGV[6])
@@ -137,6 +141,7 @@ for n = 1, #seqs do
       stored[#stored + 1] = body
       recorded = recorded + 1
       codes[#codes + 1] = 'R'
+      if not total and tonumber(seq) > top then top = tonumber(seq) end
     else
       codes[#codes + 1] = 'O'
     end
@@ -172,6 +177,7 @@ if hasErrors and #stored > 0 then
 end
 if #stored > 0 then redis.call('HSET', results, unpack(stored)) end
 if recorded > 0 then redis.call('HINCRBY', meta, 'recorded', recorded) end
+if top > topBefore then redis.call('HSET', meta, 'topSeq', top) end
 if deadCount > 0 then redis.call('HINCRBY', meta, 'dead', deadCount) end
 if recorded + deadCount > 0 then redis.call('HINCRBY', workers, ARGV[1], recorded + deadCount) end
 local outcomes = table.concat(codes)

@@ -57,8 +57,12 @@ export interface DispatchLedger {
   begin(batch: string, pipeline: string): Promise<{ resumed: boolean; summary: BatchSummary | null; cancelled?: boolean }>;
   /** Of these seqs of a resumed batch, the ones never dispatched. */
   keepNew(batch: string, seqs: number[]): Promise<number[]>;
-  /** The split is over: the batch has `total` jobs. */
-  end(batch: string, total: number): Promise<void>;
+  /**
+   * The split is over: the batch has `total` jobs. Returns how many results recorded for seqs
+   * past that end were removed (durable: a rogue or confused peer sent them; they would have
+   * counted toward the batch's end).
+   */
+  end(batch: string, total: number): Promise<number>;
   /**
    * Write-ahead: called before the jobs are sent. `fresh` jobs come straight from the split of a
    * batch that was not resumed, so they cannot be recorded or dead yet. `leaseDeadline` (epoch

@@ -20,6 +20,10 @@ interface MemoryBatch {
   seen: SeenSet;
   done: number;
   failed: number;
+  /** The seqs of the failures recorded while the total was unknown: those past the end leave then. */
+  failedBeforeTotal: Set<number>;
+  /** The highest seq recorded while the total was unknown. */
+  topSeq: number;
   total: number | null;
   startedAt: number;
   perWorker: Record<string, number>;
@@ -72,6 +76,10 @@ export class MemoryResultLedger implements ResultLedger {
       outcomes += RecordOutcome.Recorded;
       state.done++;
       if (!result.ok) state.failed++;
+      if (state.total === null) {
+        if (result.seq > state.topSeq) state.topSeq = result.seq;
+        if (!result.ok) state.failedBeforeTotal.add(result.seq);
+      }
       state.perWorker[worker] = (state.perWorker[worker] ?? 0) + 1;
     }
     return { outcomes, counts: this.#counts(state) };
@@ -88,6 +96,14 @@ export class MemoryResultLedger implements ResultLedger {
   async setTotal(batch: string, total: number): Promise<BatchCounts> {
     const state = this.#batch(batch);
     state.total = total;
+    // Results recorded for seqs past the end (a rogue or confused peer's) would count toward it.
+    if (state.topSeq >= total) {
+      for (const seq of state.seen.removeFrom(total)) {
+        state.done--;
+        if (state.failedBeforeTotal.has(seq)) state.failed--;
+      }
+    }
+    state.failedBeforeTotal.clear();
     return this.#counts(state);
   }
 
@@ -129,7 +145,17 @@ export class MemoryResultLedger implements ResultLedger {
   #batch(batch: string): MemoryBatch {
     let state = this.#batches.get(batch);
     if (!state) {
-      state = { seen: new SeenSet(), done: 0, failed: 0, total: null, startedAt: this.#clock(), perWorker: {}, summary: null };
+      state = {
+        seen: new SeenSet(),
+        done: 0,
+        failed: 0,
+        failedBeforeTotal: new Set(),
+        topSeq: -1,
+        total: null,
+        startedAt: this.#clock(),
+        perWorker: {},
+        summary: null,
+      };
       this.#batches.set(batch, state);
     }
     return state;

@@ -216,11 +216,16 @@ export class RedisLedger {
     return { ...info, created: created === 1 };
   }
 
-  /** The split is over: the batch has `total` jobs. */
-  async endBatch(batch: string, total: number): Promise<void> {
-    await this.redis.hset(this.keys.batch(batch).meta, 'total', total);
+  /**
+   * The split is over: the batch has `total` jobs. Results recorded for seqs past its end leave
+   * (commands/end-batch-2.lua); returns how many did.
+   */
+  async endBatch(batch: string, total: number): Promise<number> {
+    const k = this.keys.batch(batch);
+    const past = await this.redis.jobpipeEndBatch(k.meta, k.results, total);
     // The sink is told of the end next: with requireReplicas, the replicas have it first.
     await this.#replicated('end of the split');
+    return past;
   }
 
   /**

@@ -6,9 +6,10 @@ import type { Cluster, Redis } from 'ioredis';
  * during an upgrade. 9: the keys of a batch share its hash tag (keys.ts, layout 2); complete and
  * retry-dead no longer touch the pipeline's active set. 10: complete gives every key of the batch
  * its retention, retry-dead takes it away again. 11: cancel; record, admit and take-due skip
- * what was cancelled, complete counts it.
+ * what was cancelled, complete counts it. 12: record keeps the highest seq recorded before the
+ * total is known, end-batch removes the results past the end.
  */
-export const SCRIPTS_VERSION = 11;
+export const SCRIPTS_VERSION = 12;
 const commandsDir = new URL('../commands/', import.meta.url);
 const includesDir = new URL('includes/', commandsDir);
 
@@ -30,6 +31,7 @@ export interface LedgerCommands {
   jobpipeRecord(...args: (string | number)[]): Promise<[string, string, string, string | null, string | null, string | null, string, string | null]>;
   jobpipeCancel(...args: (string | number)[]): Promise<[string, number]>;
   jobpipeBegin(...args: (string | number)[]): Promise<[number, string[]]>;
+  jobpipeEndBatch(...args: (string | number)[]): Promise<number>;
   jobpipeTakeDue(...args: (string | number)[]): Promise<(string | number)[]>;
   jobpipeExpirePacks(...args: (string | number)[]): Promise<number>;
   jobpipeFilterNew(...args: (string | number)[]): Promise<string[]>;

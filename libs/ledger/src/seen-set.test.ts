@@ -18,4 +18,18 @@ describe('SeenSet', () => {
       }),
     );
   });
+
+  it('removeFrom unmarks and returns exactly the seqs at or above the limit, as a Set would', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 200_000 }), { maxLength: 200 }), fc.integer({ min: 0, max: 200_001 }), (seqs, limit) => {
+        const seen = new SeenSet();
+        for (const seq of seqs) seen.add(seq);
+        const model = new Set(seqs);
+        const removed = seen.removeFrom(limit).sort((a, b) => a - b);
+        expect(removed).toEqual([...model].filter((seq) => seq >= limit).sort((a, b) => a - b));
+        expect(seen.size).toBe([...model].filter((seq) => seq < limit).length);
+        for (const seq of model) expect(seen.has(seq)).toBe(seq < limit);
+      }),
+    );
+  });
 });

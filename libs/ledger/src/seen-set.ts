@@ -26,6 +26,25 @@ export class SeenSet {
     return true;
   }
 
+  /** Unmarks every seq at or above `limit`; returns those that were marked, in no order. */
+  removeFrom(limit: number): number[] {
+    const removed: number[] = [];
+    for (const [index, chunk] of this.#chunks) {
+      const first = index * CHUNK_BITS;
+      if (first + CHUNK_BITS <= limit) continue;
+      for (let bit = Math.max(0, limit - first); bit < CHUNK_BITS; bit++) {
+        const mask = 1 << (bit & 31);
+        if (chunk[bit >>> 5]! & mask) {
+          chunk[bit >>> 5]! &= ~mask;
+          removed.push(first + bit);
+        }
+      }
+      if (first >= limit) this.#chunks.delete(index);
+    }
+    this.#size -= removed.length;
+    return removed;
+  }
+
   has(seq: number): boolean {
     const chunk = this.#chunks.get(Math.floor(seq / CHUNK_BITS));
     if (!chunk) return false;

@@ -12,6 +12,7 @@ describe('WireErrorName', () => {
       WrongPipeline: 'WrongPipeline',
       Cancelled: 'Cancelled',
       TimeoutError: 'TimeoutError',
+      ResultUnstorable: 'ResultUnstorable',
     });
   });
 

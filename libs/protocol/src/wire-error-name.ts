@@ -24,5 +24,10 @@ export const WireErrorName = {
   Cancelled: 'Cancelled',
   /** The handler ran longer than the job timeout. Results, and the worker's fatal log line when a handler blocks its event loop. */
   TimeoutError: 'TimeoutError',
+  /**
+   * The job's result came with a value (or error) nested too deep to be stored: the sink records
+   * it as this failure, not retried. Ledger (persistence on).
+   */
+  ResultUnstorable: 'ResultUnstorable',
 } as const;
 export type WireErrorName = (typeof WireErrorName)[keyof typeof WireErrorName];
