@@ -325,6 +325,12 @@ const malformed = [
   ],
   // bad_fields: a JSON object that does not match the type's schema
   ['Drained: empty object', frame(1, t('Drained'), '{}'), 'bad_fields'],
+  ['Credit: grantedBytes without receivedBytes', frame(1, t('Credit'), '{"worker":"w","granted":1,"received":0,"grantedBytes":4096}'), 'bad_fields'],
+  [
+    'Credit version 2: a lane with receivedBytes without grantedBytes',
+    frame(2, t('Credit'), '{"worker":"w","pipelines":{"primes":{"granted":1,"received":0,"receivedBytes":0}}}'),
+    'bad_fields',
+  ],
   ['Drained: sent missing', drained({ count: 1 }), 'bad_fields'],
   ['Drained: sent is a string', drained({ sent: '1' }), 'bad_fields'],
   ['Drained: sent is negative', drained({ sent: -1 }), 'bad_fields'],

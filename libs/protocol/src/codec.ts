@@ -106,6 +106,16 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
     const lone = results.findIndex((result) => result.handlerSpan !== undefined && result.traceparent === undefined);
     if (lone >= 0) return fail('bad_fields', `Results body is invalid at /results/${lone}/handlerSpan: a handler span needs the result's traceparent`);
   }
+  if (type === 'Credit') {
+    const lanes =
+      version === PIPELINE_CREDIT_VERSION ? Object.entries((body as { pipelines: Record<string, ByteCounts> }).pipelines) : [['', body as ByteCounts] as const];
+    const lone = lanes.find(([, lane]) => (lane.grantedBytes === undefined) !== (lane.receivedBytes === undefined));
+    if (lone)
+      return fail(
+        'bad_fields',
+        `Credit body is invalid at /${lone[0] ? `pipelines/${lone[0]}` : ''}: grantedBytes and receivedBytes come together or not at all`,
+      );
+  }
   if (version === PIPELINE_CREDIT_VERSION) {
     // Pipeline names are ids; JSON Schema cannot bound the length of an object's keys.
     const name = Object.keys((body as { pipelines: object }).pipelines).find((key) => key.length === 0 || key.length > MAX_ID_LENGTH);
@@ -121,6 +131,9 @@ export function decode(frame: Uint8Array, options: DecodeOptions = {}): DecodeRe
   }
   return { ok: true, message: { ...(body as object), type } as Message };
 }
+
+/** A Credit's (or a lane's) counts in bytes, each optional. */
+type ByteCounts = { grantedBytes?: unknown; receivedBytes?: unknown };
 
 /** Narrows a decoded message to one type, for receivers that accept exactly one. */
 export function isMessage<T extends MessageTypeName>(message: Message, type: T): message is MessageOf<T> {

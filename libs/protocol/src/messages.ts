@@ -97,23 +97,34 @@ export const ResultsSchema = Type.Object({
 
 /** How many jobs a worker runs at once (per pipeline in version 2): for operators only, never credit (PROTOCOL.md 3.3). */
 const Slots = Type.Integer({ minimum: 1, maximum: 1_000_000 });
-/** `grantedBytes` and `receivedBytes` come together or not at all: a credit in message bytes as well as in jobs (PROTOCOL.md 4a). */
-export const CreditSchema = Type.Object({
-  worker: Id,
-  granted: Count,
-  received: Count,
-  grantedBytes: Type.Optional(Count),
-  receivedBytes: Type.Optional(Count),
-  slots: Type.Optional(Slots),
-});
+/**
+ * `grantedBytes` and `receivedBytes` come together or not at all: a credit in message bytes as
+ * well as in jobs (PROTOCOL.md 4a). JSON Schema's `dependencies` says so in the published schemas;
+ * the codec checks it (TypeBox's compiler leaves that keyword alone).
+ */
+const BYTES_TOGETHER = { dependencies: { grantedBytes: ['receivedBytes'], receivedBytes: ['grantedBytes'] } };
+export const CreditSchema = Type.Object(
+  {
+    worker: Id,
+    granted: Count,
+    received: Count,
+    grantedBytes: Type.Optional(Count),
+    receivedBytes: Type.Optional(Count),
+    slots: Type.Optional(Slots),
+  },
+  BYTES_TOGETHER,
+);
 /** One pipeline's credit in a version 2 Credit: a lane, counted as a version 1 session is (PROTOCOL.md 3.3). */
-export const LaneCreditSchema = Type.Object({
-  granted: Count,
-  received: Count,
-  grantedBytes: Type.Optional(Count),
-  receivedBytes: Type.Optional(Count),
-  slots: Type.Optional(Slots),
-});
+export const LaneCreditSchema = Type.Object(
+  {
+    granted: Count,
+    received: Count,
+    grantedBytes: Type.Optional(Count),
+    receivedBytes: Type.Optional(Count),
+    slots: Type.Optional(Slots),
+  },
+  BYTES_TOGETHER,
+);
 /** A version 2 Credit: the worker's credit per pipeline it serves, keyed by pipeline name (1 to 200 code units each, checked by the codec). */
 export const PipelineCreditSchema = Type.Object({
   worker: Id,

@@ -72,10 +72,15 @@ def _result(ok):
     return _object(["batch", "seq", "attempt", "dispatchedAt", "durationMs", "ok", "value" if ok else "error"], properties)
 
 
+# A credit in bytes comes whole: grantedBytes and receivedBytes together or not at all (PROTOCOL.md 4a).
+BYTES_TOGETHER = {"grantedBytes": ["receivedBytes"], "receivedBytes": ["grantedBytes"]}
+
+
 def _lane():
     return _object(
         ["granted", "received"],
         {"granted": _count(), "received": _count(), "grantedBytes": _count(), "receivedBytes": _count(), "slots": _slots()},
+        dependencies=BYTES_TOGETHER,
     )
 
 
@@ -108,6 +113,7 @@ BODY_SCHEMAS = {
     "Credit": _object(
         ["worker", "granted", "received"],
         {"worker": _id(), "granted": _count(), "received": _count(), "grantedBytes": _count(), "receivedBytes": _count(), "slots": _slots()},
+        dependencies=BYTES_TOGETHER,
     ),
     "Drain": _object(["worker", "received"], {"worker": _id(), "received": _count()}),
     "Drained": _object(["sent"], {"sent": _count()}),
@@ -245,6 +251,11 @@ def errors(value, schema, path="$"):
             return f"{path}: fewer than {schema['minProperties']} entries"
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
             return f"{path}: more than {schema['maxProperties']} entries"
+        for key, needed in schema.get("dependencies", {}).items():
+            if key in value:
+                for other in needed:
+                    if other not in value:
+                        return f"{path}: {key} without {other}"
         for key, sub in schema.get("properties", {}).items():
             if key in value:
                 problem = errors(value[key], sub, f"{path}.{key}")
