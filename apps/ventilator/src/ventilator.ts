@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, topicOf, type BatchSummary, type MessageOf } from '@jobpipe/protocol';
-import { DroppedMessages, settleWithin } from '@jobpipe/observability';
+import { DroppedMessages, LogLimiter, settleWithin } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { PipelineLane, type BatchTraceContext } from './pipeline-lane.js';
 import { compileVentilatorOptions, type CompiledVentilatorOptions, type VentilatorOptions } from './ventilator-options.js';
 import type { ByteCredit } from './worker-registry.js';
+import { leftOut, SESSION_LINES_PER_10_S } from './worker-sessions.js';
 
 /** How long a stop waits for the loops' last Redis writes (Redis may be away then). */
 const STOP_WAIT_MS = 3000;
@@ -24,6 +25,8 @@ export class Ventilator {
   readonly #sinkSender: SerialSender;
   readonly #events: Subscriber;
   readonly #lanes = new Map<string, PipelineLane>();
+  /** Drains from unknown sessions: a line each, a hundred in 10 s at most. */
+  readonly #unknownDrainLines = new LogLimiter(SESSION_LINES_PER_10_S);
   readonly #dropped: DroppedMessages;
   /** Sessions told of a refusal or an ignored pipeline already: logged once per session. */
   readonly #refusalsLogged = new Set<string>();
@@ -206,7 +209,8 @@ export class Ventilator {
    */
   async #drain(routingId: Buffer, worker: string, received: number): Promise<void> {
     const counts = [...this.#lanes.values()].map((lane) => lane.drain(routingId, worker)).filter((count) => count !== undefined);
-    if (counts.length === 0) this.#o.logger.info({ worker, received }, 'drain from an unknown session; answering with its own count');
+    const allowed = counts.length === 0 && this.#unknownDrainLines.allow('drain');
+    if (allowed) this.#o.logger.info({ worker, received, ...leftOut(allowed) }, 'drain from an unknown session; answering with its own count');
     let sent = 0;
     for (const count of await Promise.all(counts)) sent += count;
     await this.#toWorkers.send([routingId, encode({ type: 'Drained', sent: Math.max(sent, received) })]).catch(() => {});

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '@jobpipe/observability';
+import { createLogger, type Logger } from '@jobpipe/observability';
 import type { InFlightJob } from '@jobpipe/ledger';
 import { Backlog } from './backlog.js';
 import { Isolation } from './isolation.js';
 import { WorkerRegistry } from './worker-registry.js';
-import { WorkerSessions } from './worker-sessions.js';
+import { SESSION_LINES_PER_10_S, WorkerSessions } from './worker-sessions.js';
 
 const id = (name: string) => Buffer.from(name);
 const job = (seq: number) => ({ batch: 'b', seq, attempt: 1, payloadJson: 'null' });
 
-function setup(heartbeatMs = 1000) {
+function setup(heartbeatMs = 1000, logger: Logger = createLogger('test', 'silent')) {
   const workers = new WorkerRegistry(heartbeatMs);
   const isolation: Isolation = new Isolation(workers, (key) => backlog.inFlight.heldBy(key));
   const backlog: Backlog = new Backlog({ maxInFlight: 100 }, isolation.queue);
@@ -19,13 +19,22 @@ function setup(heartbeatMs = 1000) {
     isolation,
     backlog,
     reaper: { release: async (held: InFlightJob[], worker: string, why: string) => void released.push([held.map((e) => e.job.seq), worker, why]) },
-    logger: createLogger('test', 'silent'),
+    logger,
     leaseMs: 60_000,
   });
   return { workers, backlog, sessions, released };
 }
 
 describe('WorkerSessions', () => {
+  it('logs joins a hundred in 10 s at most: a peer opening sessions by the thousand cannot flood the log', () => {
+    const lines: [string, Record<string, unknown>][] = [];
+    const log = (fields: Record<string, unknown>, message: string) => void lines.push([message, fields]);
+    const { workers, sessions } = setup(1000, { info: log, warn: log, error: log, debug: log } as unknown as Logger);
+    for (let i = 0; i < 3 * SESSION_LINES_PER_10_S; i++) sessions.credit(id(`s${i}`), 'rogue', 1, 0);
+    expect(workers.size).toBe(3 * SESSION_LINES_PER_10_S);
+    expect(lines.filter(([message]) => message === 'worker joined')).toHaveLength(SESSION_LINES_PER_10_S);
+  });
+
   it('opens a session on Credit and wakes the dispatcher when it has credit', async () => {
     const { workers, backlog, sessions } = setup();
     const woken = backlog.changed.wait();

@@ -1,4 +1,4 @@
-import type { Logger } from '@jobpipe/observability';
+import { LogLimiter, type Logger } from '@jobpipe/observability';
 import type { Backlog } from './backlog.js';
 import type { Isolation } from './isolation.js';
 import type { Reaper } from './reaper.js';
@@ -15,6 +15,14 @@ export interface WorkerSessionsOptions {
   leaseMs: number;
 }
 
+/** Session lines of one kind logged in 10 s at most. */
+export const SESSION_LINES_PER_10_S = 100;
+
+/** The count of lines of a kind left out before this one, as a field when there were any. */
+export function leftOut({ suppressed }: { suppressed: number }): { suppressed?: number } {
+  return suppressed > 0 ? { suppressed } : {};
+}
+
 /**
  * The worker side of the protocol for one lane (PROTOCOL.md sections 4 and 5): Credit and Drain
  * messages, and sessions that fell silent or became unreachable. The ventilator answers Drain
@@ -22,6 +30,11 @@ export interface WorkerSessionsOptions {
  */
 export class WorkerSessions {
   readonly #o: WorkerSessionsOptions;
+  /**
+   * Joins and silences are logged a hundred a kind in 10 s at most (then how many were left out):
+   * a deployment's workers all get their line, a peer opening sessions by the thousand does not.
+   */
+  readonly #lines = new LogLimiter(SESSION_LINES_PER_10_S);
 
   constructor(options: WorkerSessionsOptions) {
     this.#o = options;
@@ -33,7 +46,10 @@ export class WorkerSessions {
     const session = workers.credit(routingId, workerId, granted, received, Date.now(), byteCredit);
     // What the worker says it runs at once: shown on the worker board, never credit.
     session.slots = slots;
-    if (!known) logger.info({ worker: workerId, credit: granted - received }, 'worker joined');
+    if (!known) {
+      const allowed = this.#lines.allow('joined');
+      if (allowed) logger.info({ worker: workerId, credit: granted - received, ...leftOut(allowed) }, 'worker joined');
+    }
     if (workers.available(session) > 0) backlog.changed.notify();
   }
 
@@ -64,7 +80,8 @@ export class WorkerSessions {
     for (const session of this.#o.workers.takeSilent()) {
       if (session.draining) this.#forgetDrained(session);
       else {
-        this.#o.logger.warn({ worker: session.workerId }, 'worker silent for 3 heartbeats; requeueing its jobs');
+        const allowed = this.#lines.allow('silent');
+        if (allowed) this.#o.logger.warn({ worker: session.workerId, ...leftOut(allowed) }, 'worker silent for 3 heartbeats; requeueing its jobs');
         void this.lost(session, 'silent for 3 heartbeats');
       }
     }
