@@ -214,6 +214,9 @@ describe('the console API', () => {
   it('pauses, resumes, limits a pipeline and changes a queued batch priority', async () => {
     expect((await call('POST', '/v1/pipelines/durable/pause')).body.paused).toBe(true);
     expect((await call('POST', '/v1/pipelines/durable/resume')).body.paused).toBe(false);
+    // Many HTTP clients send a JSON content type with no body: no body all the same.
+    expect((await call('POST', '/v1/pipelines/durable/pause', { raw: '', type: 'application/json' })).body.paused).toBe(true);
+    expect((await call('POST', '/v1/pipelines/durable/resume', { raw: '', type: 'application/json' })).body.paused).toBe(false);
     expect((await call('PUT', '/v1/pipelines/durable/rate-limit', { body: { jobsPerSecond: 500 } })).body.rateLimit).toBe(500);
     expect((await call('PUT', '/v1/pipelines/durable/rate-limit', { body: { jobsPerSecond: null } })).body.rateLimit).toBe(null);
     // No ventilator serves echo: its batch stays queued.
@@ -297,6 +300,10 @@ describe('the console API', () => {
       ['a read token cancelling', call('POST', '/v1/batches/api-1/cancel', { token: READER }), 403],
       ['path traversal in a batch id', call('GET', '/v1/batches/..%2F..%2Fetc%2Fpasswd', { token: READER }), 400, 'path.batch'],
       ['path traversal in a job id', call('GET', '/v1/jobs/..%2F..%2Fetc', { token: READER }), 400, 'path.job'],
+      ['a batch id of dots only', call('POST', '/v1/pipelines/durable/batches', { body: { input: { jobs: 1 }, batchId: '..' } }), 400, 'batchId'],
+      // (`.` and `..` never arrive: a client's URL parser takes them for path steps.)
+      ['a batch id of dots only in a path', call('GET', '/v1/batches/...', { token: READER }), 400, 'path.batch'],
+      ['a batch id of 1,000 characters in a path', call('GET', `/v1/batches/${'a'.repeat(1000)}`, { token: READER }), 400, 'path.batch'],
       ['path traversal in the UI', call('GET', '/ui/..%2F..%2Fpackage.json', { token: null }), 404],
       ['an unknown batch', call('GET', '/v1/batches/no-such-batch', { token: READER }), 404, 'path.batch'],
       ['a bad query', call('GET', '/v1/batches?limit=0', { token: READER }), 400, 'query.limit'],

@@ -49,6 +49,9 @@ const TYPES: Record<string, string> = {
 };
 
 /** The console: the /v1 API, its live events and the web UI, on one HTTP port. */
+/** How long a request may take to arrive, headers and body. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export class Console {
   readonly app: FastifyInstance;
   readonly live: LiveEvents;
@@ -60,13 +63,24 @@ export class Console {
     this.live = new LiveEvents(o.eventsConnect, views, progress, o.logger, o.curve);
     this.app = Fastify({
       bodyLimit: o.maxBodyBytes,
-      // Ids travel in paths; a long one is refused by its pattern, not by the router.
-      routerOptions: { maxParamLength: 500 },
+      // Ids travel in paths; a long one is refused by its pattern (a problem naming the field), not
+      // by the router (Fastify's own 414). Node's headers, the URL with them, stop at 16 KiB.
+      routerOptions: { maxParamLength: 16_384 },
+      // A request must have arrived whole within this (Node's default is 5 minutes): a client that
+      // announces a body and goes silent holds a connection no longer. Live events are a response.
+      requestTimeout: REQUEST_TIMEOUT_MS,
       ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false, useDefaults: false } },
     });
     // Bodies are JSON only (the document says so): Fastify's own text parser would hand a text
     // body to the schema, which refuses it as a 400 for its type rather than a 415 for its media.
     this.app.removeContentTypeParser('text/plain');
+    // Actions without a body (pause, cancel, purge) from clients that send a JSON content type
+    // anyway: an empty body is no body, as for a request without the header.
+    const parseJson = this.app.getDefaultJsonParser('error', 'error');
+    this.app.removeContentTypeParser('application/json');
+    this.app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+      body.length === 0 ? done(null, undefined) : parseJson(request, body.toString(), done),
+    );
     this.#guard(this.app, o.tokens);
     this.#answerErrors(this.app);
     addSchemas(this.app);

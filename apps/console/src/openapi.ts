@@ -8,8 +8,8 @@ const integer = (minimum = 0, maximum = Number.MAX_SAFE_INTEGER) => ({ type: 'in
 const nullable = (schema: Record<string, unknown>) => ({ anyOf: [schema, { type: 'null' }] });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
-/** Ids as they travel in paths: what the ledger accepts, nothing that walks a path. */
-const ID_PART = '[A-Za-z0-9._-]{1,100}';
+/** Ids as they travel in paths: what the ledger accepts, nothing that walks a path (dots only: `.`, `..`). */
+const ID_PART = '(?!\\.+(?:~|$))[A-Za-z0-9._-]{1,100}';
 export const BATCH_ID_PATTERN = `^${ID_PART}$`;
 /** A batch's id, or the id of a bucket of single jobs (`<pipeline>~<id>`), as a path names it. */
 const BATCH_OR_BUCKET_PATTERN = `^${ID_PART}(~${ID_PART})?$`;

@@ -51,6 +51,8 @@ const QUEUE_KEY_NAMES = new Set([
 /** Throws unless `id` can be a batch id (it becomes part of Redis keys and job ids). */
 export function checkBatchId(id: string): string {
   if (!BATCH_ID.test(id)) throw new TypeError(`batch id ${JSON.stringify(id)} must be 1-100 letters, digits, '.', '_' or '-'`);
+  // `.` and `..` walk a path: an HTTP client or proxy rewrites /v1/batches/.. before it is sent.
+  if (/^\.+$/.test(id)) throw new TypeError(`batch id ${JSON.stringify(id)} must not be dots only`);
   if (QUEUE_KEY_NAMES.has(id)) throw new TypeError(`batch id ${JSON.stringify(id)} is the name of one of the intake queue's own keys: choose another`);
   return id;
 }
