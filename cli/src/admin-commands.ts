@@ -57,7 +57,7 @@ export const submitSettings = {
     flag: 'priority',
     description: 'priority, 1 the highest; a batch or job without one comes after every one with one',
     default: undefined,
-    parse: integer(1, 2_097_152),
+    parse: integer(1, 2_097_151),
   }),
   retention: setting<number | undefined>({
     ...common.retention,

@@ -122,6 +122,24 @@ describe('bad submissions', () => {
     expect(await redis!.hgetall(jobKey)).toEqual(job);
   });
 
+  it("a batch's status names its own pipeline: another pipeline's queue, asked about it, answers nothing", async () => {
+    const prefix = uniquePrefix('status-of');
+    const client = new JobpipeClient(new Redis(server!.url, { maxRetriesPerRequest: 3 }), prefix);
+    cleanup.add('client', async () => {
+      await client.close();
+      client.redis.disconnect();
+    });
+    const echo = await loadPipeline(echoPipeline);
+    const durable = await loadPipeline(durablePipeline);
+    // Both pipelines known to the client; a ventilator has begun the echo batch in the ledger.
+    await client.submit(durable, { jobs: 1 }, { batchId: 'other' });
+    await client.submit(echo, { jobs: 1 }, { batchId: 'e1' });
+    await client.ledger.beginBatch('e1', echo.name);
+    expect(await client.status(durable.name, 'e1')).toBeUndefined();
+    expect((await client.status(echo.name, 'e1'))?.pipeline).toBe(echo.name);
+    expect((await client.find('e1'))?.pipeline).toBe(echo.name);
+  });
+
   it('the client API throws SubmissionError naming the field, and writes nothing', async () => {
     const prefix = uniquePrefix('api');
     const client = new JobpipeClient(new Redis(server!.url, { maxRetriesPerRequest: 3 }), prefix);

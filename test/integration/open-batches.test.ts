@@ -57,6 +57,20 @@ describe('many batches at once', () => {
     // Longer than the waits inside, so that a stall fails with where each batch stood.
   }, 180_000);
 
+  it('queued batches start by priority, and a batch without one after every batch with one', async () => {
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 1, ventilator: false });
+    await d.client.submit(d.pipeline, { jobs: 2 }, { batchId: 'none' });
+    await d.client.submit(d.pipeline, { jobs: 2 }, { batchId: 'p9', priority: 9 });
+    await d.client.submit(d.pipeline, { jobs: 2 }, { batchId: 'none-2' });
+    await d.client.submit(d.pipeline, { jobs: 2 }, { batchId: 'p5', priority: 5 });
+    // One batch at a time: each starts only once the one before it is done.
+    await d.startVentilator({ JOBPIPE_MAX_OPEN_BATCHES: '1' });
+    const order = ['none', 'p9', 'none-2', 'p5'];
+    for (const batch of order) await d.done(batch);
+    const startedAt = await Promise.all(order.map(async (batch) => [batch, (await d.ledger.batchInfo(batch))!.startedAt] as const));
+    expect(startedAt.sort((a, b) => a[1] - b[1]).map(([batch]) => batch)).toEqual(['p5', 'p9', 'none', 'none-2']);
+  });
+
   it('a ventilator killed while it runs three batches: the next one resumes all three, and every job is recorded once', async () => {
     const d = await startDurable(cleanup, {
       server: suite.server,

@@ -177,7 +177,7 @@ export const schemas = {
     properties: {
       input: { description: "The batch's input, checked against the pipeline's schema." },
       batchId: { type: 'string', pattern: BATCH_ID_PATTERN },
-      priority: integer(1, 2_097_152),
+      priority: integer(1, 2_097_151),
       retention: { ...integer(0, 3_650 * 86_400_000), description: 'ms its keys stay once done; 0 forever.' },
       deadRetention: integer(0, 3_650 * 86_400_000),
     },
@@ -198,7 +198,7 @@ export const schemas = {
           properties: {
             payload: {},
             jobId: { type: 'string', minLength: 1, maxLength: 200 },
-            priority: integer(1, 2_097_152),
+            priority: integer(1, 2_097_151),
             delayMs: integer(0, 3_650 * 86_400_000),
           },
         },
@@ -212,7 +212,7 @@ export const schemas = {
     additionalProperties: false,
     properties: { jobsPerSecond: nullable(integer(0, 10_000_000)) },
   },
-  Priority: { type: 'object', required: ['priority'], additionalProperties: false, properties: { priority: integer(1, 2_097_152) } },
+  Priority: { type: 'object', required: ['priority'], additionalProperties: false, properties: { priority: integer(1, 2_097_151) } },
   Seqs: {
     type: 'object',
     additionalProperties: false,

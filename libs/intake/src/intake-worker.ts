@@ -1,7 +1,7 @@
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { duplicateClient, type RedisClient } from '@jobpipe/ledger';
 import type { BatchSummary } from '@jobpipe/protocol';
-import { intakeQueueName, type BatchRequest } from './queue-name.js';
+import { intakeQueueName, LOWEST_PRIORITY, type BatchRequest } from './queue-name.js';
 
 /** What the intake logs with (a pino logger fits). */
 export interface IntakeLogger {
@@ -112,8 +112,9 @@ export function startIntake(options: IntakeOptions): Intake {
       running++;
       claims.set(job.id!, { job, token: token! });
       try {
-        // BullMQ's 0 is "no priority", which jobpipe runs last (see submit).
-        const priority = job.opts.priority ? job.opts.priority : undefined;
+        // No priority: BullMQ's 0 (a batch queued before LOWEST_PRIORITY), or the lowest one,
+        // where submit queues a batch without one; jobpipe runs it after those with one.
+        const priority = job.opts.priority && job.opts.priority < LOWEST_PRIORITY ? job.opts.priority : undefined;
         const { input, traceparent, tracestate } = job.data as BatchRequest;
         // Handed back: the batch goes on in Redis; the WaitingError tells BullMQ the job moved.
         const summary = await Promise.race([options.runBatch(input, job.id!, { priority, traceparent, tracestate }), handBackNow]);

@@ -22,6 +22,18 @@ export interface BatchRequest {
 const BATCH_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
 /**
+ * The lowest priority, BullMQ's (it takes 0, none, to 2,097,151): where a batch submitted without
+ * one queues, so that it comes after every batch with a higher one. Priorities run from 1 to this.
+ */
+export const LOWEST_PRIORITY = 2_097_151;
+
+/** Throws unless `priority` is a whole number from 1 (the highest) to LOWEST_PRIORITY. */
+export function checkPriority(priority: unknown): void {
+  if (!Number.isInteger(priority) || (priority as number) < 1 || (priority as number) > LOWEST_PRIORITY)
+    throw new TypeError(`priority must be a whole number from 1 (the highest) to ${LOWEST_PRIORITY}, not ${String(priority)}`);
+}
+
+/**
  * The names of BullMQ's own keys of a queue (its QueueKeys): a batch id is the id of its intake
  * job, whose key is `<queue>:<id>`, so a batch named `wait` would write its job over the queue's
  * wait list (a WRONGTYPE error, or a broken queue).

@@ -11,6 +11,7 @@ import {
   type RedisLedger,
 } from '@jobpipe/ledger';
 import type { JobError } from '@jobpipe/protocol';
+import { LOWEST_PRIORITY } from './queue-name.js';
 import { SubmissionError } from './submission-error.js';
 
 /** How a single job is added. */
@@ -199,8 +200,8 @@ export class SingleJobsClient {
   #check(pipeline: string, payload: unknown, options: AddOptions): NewJob {
     if (options.jobId !== undefined && (typeof options.jobId !== 'string' || options.jobId.length === 0 || options.jobId.length > MAX_KEY_LENGTH))
       throw new SubmissionError(`jobId must be 1-${MAX_KEY_LENGTH} characters`);
-    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 1 || options.priority > 2_097_152))
-      throw new SubmissionError(`priority must be a whole number from 1 (the highest) to 2097152, not ${options.priority}`);
+    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 1 || options.priority > LOWEST_PRIORITY))
+      throw new SubmissionError(`priority must be a whole number from 1 (the highest) to ${LOWEST_PRIORITY}, not ${options.priority}`);
     let json: string;
     try {
       json = JSON.stringify(payload === undefined ? null : payload);

@@ -13,7 +13,7 @@ import {
 } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { MAX_TRACESTATE_LENGTH, TRACEPARENT_PATTERN, type BatchSummary } from '@jobpipe/protocol';
-import { checkBatchId, intakeQueueName, type BatchRequest } from './queue-name.js';
+import { checkBatchId, checkPriority, intakeQueueName, LOWEST_PRIORITY, type BatchRequest } from './queue-name.js';
 import { cancelJobs, SingleJobsClient, singleJobOf, type AddOptions, type BulkJob, type JobReport } from './single-jobs-client.js';
 import { SubmissionError } from './submission-error.js';
 
@@ -22,7 +22,7 @@ export { SubmissionError };
 export interface SubmitOptions {
   /** Defaults to `<pipeline>-<base36 time>-<random>`. */
   batchId?: string;
-  /** BullMQ priority: 1 is the highest; unset batches go first-in first-out. */
+  /** 1 is the highest, up to 2,097,151 (BullMQ's range); unset, the batch queues at the lowest, after every one with a higher priority. */
   priority?: number;
   /**
    * How long the batch's keys stay in Redis once it is done, in ms (0: forever), instead of the
@@ -181,6 +181,7 @@ export class JobpipeClient {
   /** Checks the input against the pipeline, then queues the batch. Returns its id. */
   async submit(pipeline: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<string> {
     const batchId = checkBatchId(options.batchId ?? `${pipeline.name}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
+    if (options.priority !== undefined) checkPriority(options.priority);
     await validateInput(pipeline, input);
     const queue = this.queue(pipeline.name);
     // Claimed atomically, so two submissions of one id cannot both seem to succeed.
@@ -236,7 +237,9 @@ export class JobpipeClient {
   async #queueBatch(queue: Queue, batchId: string, request: BatchRequest, options: SubmitOptions): Promise<void> {
     await queue.add('batch', request, {
       jobId: batchId,
-      ...(options.priority === undefined ? {} : { priority: options.priority }),
+      // BullMQ takes a job without a priority before every prioritized one: jobpipe's batch without
+      // one comes after them, so it queues at the lowest priority (first in, first out among those).
+      priority: options.priority ?? LOWEST_PRIORITY,
       // A batch that fails (its split threw) stays failed for a person to look at; a crash of the
       // ventilator is not a failure: BullMQ hands the batch to the next one, which resumes it.
       attempts: 1,
@@ -257,7 +260,8 @@ export class JobpipeClient {
     const jobState = await queue.getJobState(batchId);
     const job = jobState === 'unknown' ? undefined : await queue.getJob(batchId);
     const info = await this.ledger.batchInfo(batchId);
-    if (!job && !info) return undefined;
+    // Not in this pipeline's queue, and the ledger's batch of that id is another pipeline's.
+    if (!job && (!info || info.pipeline !== pipelineName)) return undefined;
     return report(batchId, pipelineName, jobState, job?.data as BatchRequest | undefined, info, job?.failedReason ?? null, job?.returnvalue);
   }
 
