@@ -156,8 +156,9 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 function describe(report: BatchStatusReport): string {
   const progress = report.total === null ? `${report.done} done` : `${report.done}/${report.total}`;
   const failed = report.failed > 0 ? `, ${report.failed} failed` : '';
-  // Cancelled jobs count as done (they are over), so the line says how many of them there are.
-  const cancelled = report.cancelled > 0 ? `, ${report.cancelled} cancelled` : '';
+  // Cancelled jobs count as done (they are over), so the line says how many of them there are;
+  // a batch cancelled while it was queued had none left to cancel, and still says it was.
+  const cancelled = report.cancelled > 0 ? `, ${report.cancelled} cancelled` : report.cancelledAt !== null ? ', batch cancelled' : '';
   const summary = report.summary ? `, ${report.summary.wallSeconds.toFixed(2)} s, answer ${JSON.stringify(report.summary.answer)}` : '';
   const error = report.error ? `: ${report.error}` : '';
   return `${report.batch}  ${report.pipeline}  ${report.state}  ${progress}${failed}${cancelled}${summary}${error}`;

@@ -89,6 +89,9 @@ describe('cancel', () => {
     await d.startVentilator();
     const summary = await d.done('queued', 30_000);
     expect(summary).toMatchObject({ jobs: 0, failed: 0 });
+    // It ran no job, and jobpipe status still says it was cancelled.
+    const shown = await runCli(['status', 'queued'], env, cleanup).exited;
+    expect(shown.stdout, shown.stderr).toContain('  done  0 done, batch cancelled');
     const again = await runCli(['cancel', 'queued'], env, cleanup).exited;
     expect([again.code, again.stdout.trim()]).toEqual([1, 'batch queued had ended already: nothing cancelled']);
     const unknown = await runCli(['cancel', 'nope'], env, cleanup).exited;

@@ -73,7 +73,21 @@ export const schemas = {
   },
   BatchStatus: {
     type: 'object',
-    required: ['batch', 'pipeline', 'state', 'submittedAt', 'done', 'total', 'failed', 'cancelled', 'jobsPerSecond', 'etaSeconds', 'summary', 'error'],
+    required: [
+      'batch',
+      'pipeline',
+      'state',
+      'submittedAt',
+      'done',
+      'total',
+      'failed',
+      'cancelled',
+      'cancelledAt',
+      'jobsPerSecond',
+      'etaSeconds',
+      'summary',
+      'error',
+    ],
     properties: {
       batch: { type: 'string' },
       pipeline: { type: 'string' },
@@ -83,6 +97,10 @@ export const schemas = {
       total: { ...nullable(integer()), description: 'Null while its split runs.' },
       failed: integer(),
       cancelled: integer(),
+      cancelledAt: {
+        ...nullable(integer()),
+        description: 'When the whole batch was cancelled (epoch ms), or null. A batch cancelled while queued ran no job: it is done with none cancelled.',
+      },
       jobsPerSecond: {
         ...nullable({ type: 'number', minimum: 0 }),
         description: "A running batch's over the last 30 s of progress the console saw (null when it saw none); a done batch's over its whole run.",

@@ -67,6 +67,8 @@ export interface BatchStatusReport {
   failed: number;
   /** Jobs cancelled (`cancel`, `cancelJob`). */
   cancelled: number;
+  /** When the whole batch was cancelled (epoch ms), or null: a batch cancelled while queued has no job cancelled. */
+  cancelledAt: number | null;
   summary: BatchSummary | null;
   error: string | null;
 }
@@ -487,6 +489,7 @@ function report(
     total: info?.total ?? kept?.jobs ?? null,
     failed: info?.dead ?? kept?.failed ?? 0,
     cancelled: info?.cancelled ?? kept?.cancelled ?? 0,
+    cancelledAt: info?.cancelledAt ?? null,
     summary: info?.summary ?? kept,
     error: state === 'failed' ? failedReason : null,
   };
