@@ -344,6 +344,7 @@ export function deadCommand(): Command {
   list.action(async (batch: string | undefined) => {
     const config = configFrom(list, redisAccess);
     await withClient(config, async (client) => {
+      if (batch && !(await client.ledger.batchInfo(batch))) throw new UsageError(`batch ${batch} is unknown`);
       const batches = batch ? [batch] : await client.ledger.listBatches(1000);
       const letters = [];
       for (const id of batches) letters.push(...(await client.ledger.listDead(id)));

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import type { JobpipeClient } from '@jobpipe/intake';
 import { redisAccess, withClient } from './admin-commands.js';
 import { UsageError } from './usage-error.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
@@ -10,6 +11,11 @@ function pipelineCommand(name: string, description: string): Command {
   return addSettingOptions(new Command(name).description(description).argument('<pipeline>', "the pipeline's name"), redisAccess);
 }
 
+/** Refuses a pipeline nobody has named (a typo would set controls that act on nothing). */
+async function knownPipeline(client: JobpipeClient, pipeline: string): Promise<void> {
+  if (!(await client.knowsPipeline(pipeline))) throw new UsageError(`pipeline ${pipeline} is unknown: nothing was submitted to it and no ventilator serves it`);
+}
+
 /** `jobpipe pause <pipeline>`: its ventilators send no job until `jobpipe resume`. */
 export function pauseCommand(): Command {
   const command = pipelineCommand(
@@ -17,7 +23,10 @@ export function pauseCommand(): Command {
     'pause a pipeline: its ventilators send no job (jobs out run on; batches and jobs are still taken in) until jobpipe resume',
   );
   command.action(async (pipeline: string) => {
-    await withClient(configFrom(command, redisAccess), (client) => client.pause(pipeline));
+    await withClient(configFrom(command, redisAccess), async (client) => {
+      await knownPipeline(client, pipeline);
+      await client.pause(pipeline);
+    });
     say(`paused ${pipeline}`);
   });
   return command;
@@ -26,7 +35,10 @@ export function pauseCommand(): Command {
 export function resumeCommand(): Command {
   const command = pipelineCommand('resume', 'resume a paused pipeline');
   command.action(async (pipeline: string) => {
-    await withClient(configFrom(command, redisAccess), (client) => client.resume(pipeline));
+    await withClient(configFrom(command, redisAccess), async (client) => {
+      await knownPipeline(client, pipeline);
+      await client.resume(pipeline);
+    });
     say(`resumed ${pipeline}`);
   });
   return command;
@@ -70,6 +82,7 @@ export function limitCommand(): Command {
   ).argument('[rate]', "jobs per second, 'off' or 'default'", rateArgument);
   command.action(async (pipeline: string, rate: number | 'default' | undefined) => {
     await withClient(configFrom(command, redisAccess), async (client) => {
+      await knownPipeline(client, pipeline);
       if (rate !== undefined) await client.setRateLimit(pipeline, rate === 'default' ? undefined : rate);
       const { paused, rateLimit } = await client.controls(pipeline);
       const limit = rateLimit === undefined ? "each ventilator's JOBPIPE_RATE_LIMIT" : rateLimit === 0 ? 'none' : `${rateLimit} jobs/s`;

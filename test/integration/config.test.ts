@@ -47,6 +47,7 @@ const badConfigs: { name: string; role: string; env: Record<string, string>; arg
     says: /localhost:5557/,
   },
   { name: 'missing pipeline module', role: 'worker', env: { JOBPIPE_PIPELINE: '/nope.js' }, names: 'JOBPIPE_PIPELINE', says: /\/nope\.js/ },
+  { name: 'worker id too long', role: 'worker', env: { JOBPIPE_WORKER_ID: 'w'.repeat(256) }, names: 'JOBPIPE_WORKER_ID', says: /256 bytes long: at most 200/ },
   { name: 'non-integer concurrency', role: 'worker', env: { JOBPIPE_CONCURRENCY: '2.5' }, names: 'JOBPIPE_CONCURRENCY', says: /2\.5/ },
   {
     name: 'credit in bytes below the message limit',

@@ -357,6 +357,14 @@ describe('a console without tokens', () => {
     const code = await new Promise((resolve) => refused.on('exit', resolve));
     expect(code).toBe(2);
     expect(stderr).toMatch(/JOBPIPE_CONSOLE_HOST.*not a loopback address.*JOBPIPE_CONSOLE_ADMIN_TOKENS/);
+    // With a token, a host that is not this machine's is named as the host, not as the port.
+    const elsewhere = spawn(command[0]!, [...command.slice(1), 'console'], {
+      env: { ...env, JOBPIPE_CONSOLE_HOST: '192.0.2.1', JOBPIPE_CONSOLE_ADMIN_TOKENS: 'a'.repeat(40) },
+    });
+    let elsewhereErr = '';
+    elsewhere.stderr.on('data', (chunk) => (elsewhereErr += chunk));
+    expect(await new Promise((resolve) => elsewhere.on('exit', resolve))).toBe(2);
+    expect(elsewhereErr).toMatch(/^jobpipe: JOBPIPE_CONSOLE_HOST \(--console-host\): 192\.0\.2\.1 port \d+ is not an address of this machine/);
 
     const open = new RoleProcess({ role: 'console', command, metricsPort: await freePort(), env });
     cleanup.add('open console', () => open.stop('SIGTERM', 5000).catch(() => open.child.kill('SIGKILL')));

@@ -16,6 +16,16 @@ describe('pipeline controls', () => {
     const log = join(scratch, 'paused.log');
     const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 1 });
     const env = { JOBPIPE_REDIS_URL: suite.server.url, JOBPIPE_REDIS_PREFIX: d.prefix };
+    // A name nobody uses (a typo) is refused, and nothing is written for it.
+    for (const args of [
+      ['pause', 'durabel'],
+      ['resume', 'durabel'],
+      ['limit', 'durabel', '5'],
+    ]) {
+      const typo = await runCli(args, env, cleanup).exited;
+      expect([typo.code, typo.stderr.trim()]).toEqual([2, 'jobpipe: pipeline durabel is unknown: nothing was submitted to it and no ventilator serves it']);
+    }
+    expect(await d.redis.exists(d.ledger.keys.controls('durabel'))).toBe(0);
     const paused = await runCli(['pause', 'durable'], env, cleanup).exited;
     expect([paused.code, paused.stdout.trim()]).toEqual([0, 'paused durable']);
     await sleep(600); // the ventilator reads the controls every 250 ms

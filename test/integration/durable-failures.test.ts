@@ -82,7 +82,12 @@ describe('durable failures', () => {
     const status = await d.client.status('persistent', batch);
     expect(status).toMatchObject({ state: 'done', done: jobs, total: jobs, failed: 1 });
 
-    const [list, listJson] = await Promise.all([cli(['dead', 'list'], url, d.prefix), cli(['dead', 'list', batch, '--json'], url, d.prefix)]);
+    const [list, listJson, unknown] = await Promise.all([
+      cli(['dead', 'list'], url, d.prefix),
+      cli(['dead', 'list', batch, '--json'], url, d.prefix),
+      cli(['dead', 'list', 'no-such-batch'], url, d.prefix),
+    ]);
+    expect([unknown.code, unknown.stderr.trim()]).toEqual([2, 'jobpipe: batch no-such-batch is unknown']);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.trim().split('\n')).toEqual([`${batch}:4  attempts 3  Error: ${message}`]);
     expect(JSON.parse(listJson.stdout)).toMatchObject([{ batch, seq: 4, attempts: 3, error: { message } }]);

@@ -62,7 +62,10 @@ export async function runConsole(config: ConsoleConfig = loadConfig(consoleSetti
         // A port this machine refuses is named by its setting (startRole would blame the events endpoint).
         start: () =>
           console.start().catch((error: unknown) => {
-            throw addressError(error, consoleSettings.consolePort, `${host} port ${config.consolePort}`) ?? error;
+            // Not this machine's address: the host is at fault, not the port.
+            const code = (error as NodeJS.ErrnoException | undefined)?.code;
+            const setting = code === 'EADDRNOTAVAIL' || code === 'ENODEV' ? consoleSettings.consoleHost : consoleSettings.consolePort;
+            throw addressError(error, setting, `${host} port ${config.consolePort}`) ?? error;
           }),
         ready: async () => redisAnswers(redis),
         stop: async () => {

@@ -1,6 +1,6 @@
-import { common, integer, nonEmpty, setting } from '@jobpipe/config';
+import { common, integer, setting } from '@jobpipe/config';
 import { curveClientSettings } from '@jobpipe/transport';
-import { defaultWorkerId } from './worker-id.js';
+import { defaultWorkerId, workerId } from './worker-id.js';
 
 const threads = (raw: string): number | 'auto' => (raw.trim() === 'auto' ? 'auto' : integer(0, 1024)(raw));
 
@@ -13,7 +13,7 @@ export const workerSettings = {
   workerId: setting({
     env: 'JOBPIPE_WORKER_ID',
     flag: 'worker-id',
-    parse: nonEmpty,
+    parse: workerId,
     description:
       "worker: its id in metrics, logs and results; no two live workers should share one. By default the host name (in a container, the container's or pod's name) plus the pid, or the host name alone when the worker is PID 1 (a container's main process): stable for a container's life, distinct for each worker on a shared host",
     default: defaultWorkerId(),

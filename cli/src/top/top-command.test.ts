@@ -86,5 +86,6 @@ describe('toMetricsUrl', () => {
     expect(toMetricsUrl('localhost:9401')).toBe('http://localhost:9401/metrics');
     expect(toMetricsUrl('http://a:1/')).toBe('http://a:1/metrics');
     expect(toMetricsUrl('https://a/custom')).toBe('https://a/custom');
+    expect(() => toMetricsUrl('nohost:99999')).toThrow('nohost:99999 is not a metrics address: give host:port or a URL');
   });
 });

@@ -1,3 +1,4 @@
+import { UsageError } from '../usage-error.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { TopModel } from './top-model.js';
 import { renderTop, screenFrame, TERM } from './render.js';
@@ -99,7 +100,14 @@ function intervalMs(raw: string): number {
   return value;
 }
 
+/** A target as the URL of its /metrics; a UsageError (one line, exit code 2) for one that is no address. */
 export function toMetricsUrl(target: string): string {
   const url = /^https?:\/\//.test(target) ? target : `http://${target}`;
-  return new URL(url).pathname === '/' ? `${url.replace(/\/$/, '')}/metrics` : url;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`${target} is not a metrics address: give host:port or a URL`);
+  }
+  return parsed.pathname === '/' ? `${url.replace(/\/$/, '')}/metrics` : url;
 }

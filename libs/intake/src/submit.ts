@@ -5,6 +5,7 @@ import {
   DEFAULT_RETENTION,
   duplicateClient,
   PipelineControls,
+  readWorkerBoards,
   RedisLedger,
   type PipelineControlState,
   type BatchInfo,
@@ -169,6 +170,18 @@ export class JobpipeClient {
     if (jobsPerSecond !== undefined && (!Number.isInteger(jobsPerSecond) || jobsPerSecond < 0 || jobsPerSecond > 10_000_000))
       return Promise.reject(new SubmissionError(`a rate limit is a whole number of jobs per second from 0 (none) to 10000000, not ${jobsPerSecond}`));
     return this.#controls(pipeline).setRateLimit(jobsPerSecond);
+  }
+
+  /**
+   * Whether a pipeline of this name is known here: something was submitted to it, a ventilator
+   * published a board with it in the last minute, or it has controls set already. A pipeline
+   * nobody has named anywhere is most likely a typo.
+   */
+  async knowsPipeline(pipeline: string): Promise<boolean> {
+    if ((await this.redis.sismember(this.ledger.keys.pipelines, pipeline)) === 1) return true;
+    if ((await this.redis.exists(this.ledger.keys.controls(pipeline))) === 1) return true;
+    const boards = await readWorkerBoards(this.redis, this.ledger.keys, 60_000);
+    return boards.some((board) => Object.hasOwn(board.pipelines, pipeline));
   }
 
   /** What is set for a pipeline: paused or not, and its rate limit (undefined: the ventilators' own). */

@@ -94,6 +94,9 @@ def load_settings(env=None):
     worker_id = env.get("JOBPIPE_WORKER_ID", "").strip() or default_worker_id()
     if utf16_length(worker_id) > 200:
         raise ConfigError(f"JOBPIPE_WORKER_ID must be 1 to 200 characters, got {utf16_length(worker_id)}")
+    # It starts the socket's routing id, which ZeroMQ bounds at 255 bytes.
+    if len(worker_id.encode("utf-8")) > 200:
+        raise ConfigError(f"JOBPIPE_WORKER_ID must be at most 200 bytes in UTF-8, got {len(worker_id.encode('utf-8'))}")
     log_level = env.get("JOBPIPE_LOG_LEVEL", "").strip().lower() or "info"
     if log_level not in LOG_LEVELS:
         raise ConfigError(f"JOBPIPE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")

@@ -411,6 +411,7 @@ class Settings(unittest.TestCase):
             ({"JOBPIPE_LOG_LEVEL": "loud"}, "JOBPIPE_LOG_LEVEL"),
             ({"JOBPIPE_JOBS_CONNECT": "localhost:5557"}, "JOBPIPE_JOBS_CONNECT"),
             ({"JOBPIPE_WORKER_ID": "w" * 201}, "JOBPIPE_WORKER_ID"),
+            ({"JOBPIPE_WORKER_ID": "\u00e9" * 101}, "JOBPIPE_WORKER_ID"),
             ({"JOBPIPE_CURVE_SERVER_KEY": "short"}, "JOBPIPE_CURVE_SERVER_KEY"),
             ({"JOBPIPE_CURVE_SERVER_KEY": zmq.curve_keypair()[0].decode()}, "needs both"),
         ):
