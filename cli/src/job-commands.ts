@@ -69,7 +69,7 @@ export function jobCommand(): Command {
   const command = addSettingOptions(
     new Command('job')
       .description('show where a single job stands: queued, running, done with its value, or failed with its error')
-      .argument('<id>', 'the id that add printed'),
+      .argument('<id>', 'the id that add printed, or <batch>:<seq> for a job of a batch'),
     redisAccess,
   ).option('--json', 'print the report as JSON');
   command.action(async (id: string) => {

@@ -88,6 +88,10 @@ describe('durable failures', () => {
       cli(['dead', 'list', 'no-such-batch'], url, d.prefix),
     ]);
     expect([unknown.code, unknown.stderr.trim()]).toEqual([2, 'jobpipe: batch no-such-batch is unknown']);
+    // A job of a batch by its id, <batch>:<seq>, as the console's /v1/jobs takes it.
+    const [failedJob, doneJob] = await Promise.all([cli(['job', `${batch}:4`], url, d.prefix), cli(['job', `${batch}:3`], url, d.prefix)]);
+    expect([failedJob.code, failedJob.stdout.trim()]).toEqual([0, `${batch}:4  persistent  failed  Error: ${message}`]);
+    expect(doneJob.stdout).toMatch(new RegExp(`^${batch}:3  persistent  done  `));
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout.trim().split('\n')).toEqual([`${batch}:4  attempts 3  Error: ${message}`]);
     expect(JSON.parse(listJson.stdout)).toMatchObject([{ batch, seq: 4, attempts: 3, error: { message } }]);

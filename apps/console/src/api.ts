@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkBatchId, SubmissionError, type JobpipeClient } from '@jobpipe/intake';
-import { readOutcomes } from '@jobpipe/ledger';
 import { InputError, parseInput, type Pipeline } from '@jobpipe/pipeline';
 import type { LiveEvents } from './live-events.js';
 import { operations, params as paramSchemas, schemas, type Operation } from './openapi.js';
@@ -262,11 +261,8 @@ function makeHandlers({ client, pipelines, views, live, progress, openApi }: Api
 
     getJob: async (request) => {
       const id = p(request).job;
-      const single = await client.getJob(id);
-      if (single) return single;
-      const match = /^(.+):(\d+)$/.exec(id);
-      const job = match && checkId(match[1]!) ? await batchJob(client, match[1]!, Number(match[2])) : undefined;
-      if (job) return { id, ...job };
+      const job = await client.getJob(id);
+      if (job) return job;
       throw new Problem(404, `job ${id} is unknown: no such job, or its retention is over`, [{ field: 'path.job', message: 'is unknown' }]);
     },
     cancelJob: async (request) => {
@@ -285,28 +281,4 @@ function makeHandlers({ client, pipelines, views, live, progress, openApi }: Api
       request.raw.on('close', () => reply.raw.end());
     },
   };
-}
-
-function checkId(batch: string): boolean {
-  try {
-    checkBatchId(batch);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A job of a batch, `<batch>:<seq>`: its outcome once it has one, running while in flight, queued while its batch has yet to send it. */
-async function batchJob(client: JobpipeClient, batch: string, seq: number) {
-  const info = await client.ledger.batchInfo(batch);
-  if (!info) return undefined;
-  const keys = client.ledger.keys.batch(batch);
-  const [outcome] = await readOutcomes(client.redis, keys, [seq]);
-  if (outcome) {
-    if (outcome.ok) return { pipeline: info.pipeline, state: 'done' as const, value: outcome.value };
-    return { pipeline: info.pipeline, state: outcome.cancelled ? ('cancelled' as const) : ('failed' as const), error: outcome.error };
-  }
-  if (await client.redis.hexists(keys.inflight, String(seq))) return { pipeline: info.pipeline, state: 'running' as const };
-  if (info.status !== 'done' && (info.total === null || seq < info.total)) return { pipeline: info.pipeline, state: 'queued' as const };
-  return undefined;
 }

@@ -11,7 +11,7 @@ import {
   type RedisLedger,
 } from '@jobpipe/ledger';
 import type { JobError } from '@jobpipe/protocol';
-import { LOWEST_PRIORITY } from './queue-name.js';
+import { checkBatchId, LOWEST_PRIORITY } from './queue-name.js';
 import { SubmissionError } from './submission-error.js';
 
 /** How a single job is added. */
@@ -109,7 +109,7 @@ export class SingleJobsClient {
   /** Where a job stands; undefined for an id that is no job of a pipeline, or whose retention is over. */
   async getJob(id: string): Promise<JobReport | undefined> {
     const parsed = singleJobOf(id);
-    if (!parsed) return undefined;
+    if (!parsed) return this.#batchJob(id);
     const { pipeline } = parsed;
     const keys = this.#ledger.keys.batch(parsed.bucket);
     const [outcome] = await readOutcomes(this.#ledger.redis, keys, [parsed.seq]);
@@ -125,6 +125,24 @@ export class SingleJobsClient {
     if (startedAt !== null) return total === null || parsed.seq < Number(total) ? { id, pipeline, state: 'queued' } : undefined;
     const held = await this.#stream(pipeline).waitingIn(parsed.bucket);
     return held !== undefined && parsed.seq < held ? { id, pipeline, state: 'queued' } : undefined;
+  }
+
+  /**
+   * A job of a batch, `<batch>:<seq>`: its outcome once it has one, running while in flight,
+   * queued while its batch has yet to send it; undefined for another id, or one unknown.
+   */
+  async #batchJob(id: string): Promise<JobReport | undefined> {
+    const parsed = parseJobId(id);
+    if (!parsed || !isBatchId(parsed.bucket)) return undefined;
+    const { bucket: batch, seq } = parsed;
+    const info = await this.#ledger.batchInfo(batch);
+    if (!info) return undefined;
+    const keys = this.#ledger.keys.batch(batch);
+    const [outcome] = await readOutcomes(this.#ledger.redis, keys, [seq]);
+    if (outcome) return report(id, info.pipeline, outcome);
+    if (await this.#ledger.redis.hexists(keys.inflight, String(seq))) return { id, pipeline: info.pipeline, state: 'running' };
+    if (info.status !== 'done' && (info.total === null || seq < info.total)) return { id, pipeline: info.pipeline, state: 'queued' };
+    return undefined;
   }
 
   /**
@@ -306,4 +324,14 @@ export async function cancelJobs(ledger: RedisLedger, batch: string, pipeline: s
   if (codes !== 'C') return false;
   await new PipelineControls(ledger.redis, ledger.keys, pipeline).noteCancel({ batch, seqs: [seq] });
   return true;
+}
+
+/** Whether `id` can be a batch's id (checkBatchId, without the throw). */
+function isBatchId(id: string): boolean {
+  try {
+    checkBatchId(id);
+    return true;
+  } catch {
+    return false;
+  }
 }
