@@ -9,6 +9,13 @@ import { SeenSet } from './seen-set.js';
  */
 export const MEMORY_DONE_BATCHES_KEPT = 1000;
 
+/**
+ * Chunks of a batch's seen-set beyond what its recorded seqs fill, while its end is unknown: 640
+ * chunks are 20,971,520 seqs, twice the largest JOBPIPE_MAX_IN_FLIGHT (a ventilator has at most
+ * about that many out ahead of the results), and 2.5 MiB: what made-up seqs can cost a batch.
+ */
+const SPARE_CHUNKS = 640;
+
 export interface MemoryResultLedgerOptions {
   /** The time, in epoch ms. @default Date.now */
   clock?: () => number;
@@ -66,6 +73,12 @@ export class MemoryResultLedger implements ResultLedger {
     for (const result of results) {
       // Past the end of the split: not a job of this batch, and a rogue's way to grow `seen`.
       if (state.total !== null && result.seq >= state.total) {
+        outcomes += RecordOutcome.Orphan;
+        continue;
+      }
+      // While the end is unknown, seqs far from those recorded (each a chunk of the seen-set) are
+      // made up: a batch's jobs go out in order, at most the ventilator's in-flight bound ahead.
+      if (state.total === null && state.seen.wouldSpread(result.seq, SPARE_CHUNKS)) {
         outcomes += RecordOutcome.Orphan;
         continue;
       }

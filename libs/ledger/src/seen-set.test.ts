@@ -32,4 +32,15 @@ describe('SeenSet', () => {
       }),
     );
   });
+
+  it('wouldSpread: a seq in a chunk already used never; one in a new chunk once the chunks outrun the seqs marked by `spare`', () => {
+    const seen = new SeenSet();
+    for (let seq = 0; seq < 40_000; seq++) seen.add(seq); // two chunks, the second partly
+    expect(seen.wouldSpread(65_535, 0)).toBe(false);
+    expect(seen.wouldSpread(65_536, 0)).toBe(true);
+    expect(seen.wouldSpread(65_536, 1)).toBe(false);
+    seen.add(10 ** 9);
+    expect(seen.wouldSpread(2 * 10 ** 9, 1)).toBe(true);
+    expect(seen.wouldSpread(10 ** 9 + 1, 1)).toBe(false);
+  });
 });

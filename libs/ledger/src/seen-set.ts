@@ -12,6 +12,16 @@ export class SeenSet {
     return this.#size;
   }
 
+  /**
+   * Whether marking `seq` would take a chunk more than the seqs marked so far fill, give or take
+   * `spare`: seqs that arrive far apart (a rogue's made-up ones) each cost a chunk of 4 KiB, where
+   * a batch's own seqs, 0 up to a little beyond the ones marked, fill their chunks.
+   */
+  wouldSpread(seq: number, spare: number): boolean {
+    if (this.#chunks.has(Math.floor(seq / CHUNK_BITS))) return false;
+    return this.#chunks.size >= Math.ceil(this.#size / CHUNK_BITS) + spare;
+  }
+
   /** Marks `seq` as seen; false when it already was. */
   add(seq: number): boolean {
     const chunkIndex = Math.floor(seq / CHUNK_BITS);
