@@ -66,6 +66,11 @@ describe('jobpipe keys --out', () => {
     expect(sections.length).toBe(8);
   });
 
+  it('--by-role and --keep without --out are refused, not ignored', async () => {
+    await expect(keys('--by-role')).rejects.toThrow('--by-role needs --out <dir>');
+    await expect(keys('--keep')).rejects.toThrow('--keep needs --out <dir>');
+  });
+
   it('refuses a folder that holds keys, and --keep completes a set made before link and events keys, keeping the rest', async () => {
     const dir = scratch();
     await keys('--out', dir);

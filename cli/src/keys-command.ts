@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '@jobpipe/config';
+import { UsageError } from './usage-error.js';
 
 /** Which files each role needs (SECURITY.md, "Who can do what with which key"): what `--by-role` writes. */
 export const ROLE_FILES: Readonly<Record<string, readonly string[]>> = {
@@ -28,6 +29,7 @@ export function keysCommand(): Command {
     .option('--keep', 'with --out: keep the keys that exist already, make only the missing ones, instead of refusing')
     .action(async (options: { out?: string; clients: number; keep?: boolean; byRole?: boolean }) => {
       const { curveKeyPair } = await import('zeromq');
+      if (!options.out && (options.byRole || options.keep)) throw new UsageError(`--${options.byRole ? 'by-role' : 'keep'} needs --out <dir>`);
       if (!options.out) {
         const pair = curveKeyPair();
         process.stdout.write(`public ${pair.publicKey}\nsecret ${pair.secretKey}\n`);
