@@ -71,6 +71,23 @@ describe('many batches at once', () => {
     expect(startedAt.sort((a, b) => a[1] - b[1]).map(([batch]) => batch)).toEqual(['p5', 'p9', 'none', 'none-2']);
   });
 
+  it('a slow batch after fast jobs is shared: idle workers take back the credit they granted while the jobs were fast', async () => {
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 2, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '1' }) });
+    // Fast jobs open each worker's window wide (its prefetch is 50 ms of its measured rate).
+    await d.submit({ jobs: 3000 }, 'fast');
+    await d.done('fast', 60_000);
+    // Idle for a whole heartbeat interval (1 s), seen at the next beat: each worker takes its
+    // credit back within 2 s of its last job.
+    await sleep(3500);
+    const slow = await d.submit({ jobs: 8, workMs: 300 }, 'slow');
+    const summary = await d.done(slow, 30_000);
+    expect(summary).toMatchObject({ jobs: 8, failed: 0, duplicates: 0 });
+    // With the fast jobs' credit the first pack took all eight to one worker.
+    const counts = Object.values(summary.perWorker);
+    expect(counts, JSON.stringify(summary.perWorker)).toHaveLength(2);
+    expect(Math.min(...counts), JSON.stringify(summary.perWorker)).toBeGreaterThanOrEqual(3);
+  });
+
   it('a ventilator killed while it runs three batches: the next one resumes all three, and every job is recorded once', async () => {
     const d = await startDurable(cleanup, {
       server: suite.server,

@@ -72,6 +72,17 @@ describe('WorkerRegistry', () => {
     expect(registry.size).toBe(0);
   });
 
+  it('takes a smaller grant as the worker taking back credit: nothing more is sent until its grant passes what was sent', () => {
+    const registry = new WorkerRegistry(100);
+    const session = registry.credit(id('w'), 'w', 400, 0, 0);
+    session.sent = 300;
+    expect(registry.available(session)).toBe(100);
+    registry.credit(id('w'), 'w', 103, 100, 10);
+    expect(registry.available(session)).toBe(0);
+    registry.credit(id('w'), 'w', 305, 300, 20);
+    expect(registry.available(session)).toBe(5);
+  });
+
   it('keeps credit in bytes once a worker grants it, with the same resynchronising rules as jobs (PROTOCOL.md 4a)', () => {
     const registry = new WorkerRegistry(100);
     const jobsOnly = registry.credit(id('old'), 'old', 8, 0, 0);

@@ -61,7 +61,9 @@ export class WorkerRegistry {
     }
     session.workerId = workerId;
     session.lastSeenAt = now;
-    if (granted > session.granted) session.granted = granted;
+    // The worker's latest word, in the order it sent it: a smaller grant takes back credit it had
+    // not used (PROTOCOL.md section 4, worker rule 6); jobs already sent past it still count.
+    session.granted = granted;
     // Nothing sent for two heartbeats: whatever the worker has not received by now was lost.
     const quiet = now - session.lastSentAt > 2 * this.heartbeatMs;
     // The worker got more than we count as sent: a count from an earlier session of ours. Trust it.

@@ -45,6 +45,20 @@ describe('CreditWindow', () => {
     expect(window.ratePerSecond).toBe(20_000);
   });
 
+  it('takes back, when idle, the credit beyond its slots and one job, and measures its rate afresh', () => {
+    const window = new CreditWindow(2, 50, 2000, 0);
+    window.completed(1000, 0);
+    window.sample(100); // 10,000 jobs/s: 500 of prefetch
+    expect(window.prefetch).toBe(500);
+    window.toGrant(0);
+    window.received = 100;
+    expect(window.granted - window.received).toBe(402);
+    expect(window.takeBack()).toBe(true);
+    expect([window.granted, window.prefetch]).toEqual([103, 1]);
+    expect(window.takeBack()).toBe(false);
+    expect(window.toGrant(0)).toBe(0);
+  });
+
   it('keeps a slow worker to a single job of prefetch', () => {
     const window = new CreditWindow(1, 20, 2000, 0);
     window.completed(10);

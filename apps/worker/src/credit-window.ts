@@ -76,6 +76,23 @@ export class CreditWindow {
   }
 
   /**
+   * Takes back the credit an idle worker granted beyond its slots and one job, and forgets its
+   * rate: granted while its jobs were fast, that credit would let the ventilator send it the first
+   * jobs of a slow batch all at once, to wait here past their leases while other workers idle
+   * (PROTOCOL.md section 4, worker rule 6). The window opens again from what the next jobs
+   * measure. True when there was credit to take back.
+   */
+  takeBack(): boolean {
+    const floor = this.received + this.concurrency + 1;
+    if (this.granted <= floor) return false;
+    this.granted = floor;
+    this.#ratePerSecond = 0;
+    this.#completedSinceSample = 0;
+    this.#firstCompletionAt = undefined;
+    return true;
+  }
+
+  /**
    * Credit to grant now, given the jobs held locally (running plus waiting), or 0. Small grants
    * are held back until they are worth a message, except when the worker would otherwise idle.
    */

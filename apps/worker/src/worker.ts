@@ -41,6 +41,8 @@ export class Worker {
   readonly #control: SerialSender;
   readonly #resultQueue: PackingQueue<JobResult>;
   readonly #window: CreditWindow;
+  /** Jobs received by the last heartbeat: none more since, and none held, is idle. */
+  #receivedAtBeat = 0;
   readonly #bytes: ByteWindow;
   readonly #waiting: HeldJob[] = [];
   /** The byte shares of the results in the result queue, in the same order: freed as they leave. */
@@ -128,6 +130,9 @@ export class Worker {
       // session opens it again as draining, where a Credit would open one that gets jobs.
       setInterval(() => {
         if (this.#draining) return void this.#sendDrain();
+        // Idle for a whole interval (nothing held, nothing came): the credit granted while busy goes.
+        if (this.#held() === 0 && this.#window.received === this.#receivedAtBeat) this.#window.takeBack();
+        this.#receivedAtBeat = this.#window.received;
         this.#grant();
         void this.#sendCredit();
       }, this.options.heartbeatMs),

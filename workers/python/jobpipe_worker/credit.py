@@ -36,6 +36,10 @@ class FixedPrefetch:
     def sample(self, now=None):
         pass
 
+    def forget(self):
+        """Nothing measured to forget: a fixed prefetch is never taken back (Lane.take_back)."""
+        return False
+
 
 class MeasuredPrefetch:
     """A prefetch of `prefetch_ms` worth of the lane's measured throughput:
@@ -84,6 +88,13 @@ class MeasuredPrefetch:
         if self._since_sample >= EARLY_ESTIMATE_JOBS and elapsed >= 0.001:
             self.rate = self._since_sample / elapsed
 
+    def forget(self):
+        """Forgets the rate, as a fresh lane has none: measured again from the next jobs."""
+        self.rate = 0.0
+        self._since_sample = 0
+        self._first_at = None
+        return True
+
     def sample(self, now=None):
         """Updates the rate; call it every ~100 ms. An idle period leaves it as it was."""
         now = time.monotonic() if now is None else now
@@ -112,6 +123,7 @@ class Lane:
         self.granted_bytes = 0
         self.received_bytes = 0
         self.held_bytes = 0
+        self.received_at_beat = 0  # jobs received by the last heartbeat (take_back)
 
     @property
     def window(self):
@@ -139,13 +151,26 @@ class Lane:
         return size >= self.byte_window / 4
 
     def grant(self):
-        """Raises the granted counts to fill both windows (rule 2); never lowers them. True when
-        either rose."""
+        """Raises the granted counts to fill both windows (rule 2); never lowers them (take_back
+        does). True when either rose."""
         granted = max(self.granted, self.received + self.window - self.held)
         granted_bytes = max(self.granted_bytes, self.received_bytes + self.byte_window - self.held_bytes)
         rose = granted > self.granted or granted_bytes > self.granted_bytes
         self.granted, self.granted_bytes = granted, granted_bytes
         return rose
+
+    def take_back(self):
+        """Rule 6 (PROTOCOL.md section 4): a lane that holds nothing and received nothing since the
+        last heartbeat lowers its grant to what it runs at once plus one, and its measured prefetch
+        forgets its rate. Credit granted while its jobs were fast would let the ventilator send it
+        the first jobs of a slow batch all at once. True when there was credit to take back."""
+        idle = self.held == 0 and self.received == self.received_at_beat
+        self.received_at_beat = self.received
+        floor = self.received + self.slots + 1
+        if not idle or self.granted <= floor or not self.prefetch.forget():
+            return False
+        self.granted = floor
+        return True
 
     def on_jobs(self, count, frame_bytes):
         """Counts a Jobs message as it arrives; returns each job's share of the frame's bytes."""

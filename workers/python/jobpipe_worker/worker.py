@@ -547,6 +547,8 @@ class Worker:
         # One Credit per turn at most, for every completion of the turn: coalesced, and prompt.
         if beat_due or self.credit_unsent or any(runner.lane.wants_grant() for runner in lanes):
             for runner in lanes:
+                if beat_due:
+                    runner.lane.take_back()  # idle since the last heartbeat: the credit granted while busy goes
                 runner.lane.grant()
             credit = {"worker": self.worker_id, "pipelines": {runner.name: runner.lane.credit() for runner in lanes}}
             # A Credit that cannot leave is sent again SEND_RETRY_S later (_poll_ms): its grant is

@@ -40,6 +40,26 @@ class CreditWindow(unittest.TestCase):
         lane.grant()
         self.assertEqual(lane.granted, 4)
 
+    def test_an_idle_measured_lane_takes_back_its_credit_at_a_heartbeat_and_measures_afresh(self):
+        lane = Lane("p", 2, 32 * MIB, MeasuredPrefetch(50, now=0.0))
+        lane.prefetch.completed(1000, now=0.0)
+        lane.prefetch.sample(now=0.1)  # 10,000 jobs/s: 500 of prefetch
+        lane.grant()
+        lane.on_jobs(100, 1000)
+        self.assertFalse(lane.take_back(), "jobs came since the last beat")
+        for _ in range(100):
+            lane.on_done(10)
+        self.assertTrue(lane.take_back(), "idle for a whole beat")
+        self.assertEqual((lane.granted, lane.prefetch.value), (103, 1))
+        lane.grant()  # the bytes freed are granted again; no job more
+        self.assertEqual(lane.granted, 103)
+        self.assertFalse(lane.take_back(), "nothing left to take back")
+        fixed = Lane("p", 2, 32 * MIB, FixedPrefetch(50))
+        fixed.grant()
+        fixed.take_back()
+        self.assertFalse(fixed.take_back(), "a fixed prefetch keeps its credit")
+        self.assertEqual(fixed.granted, 52)
+
     def test_grants_as_jobs_finish_never_breaking_the_invariant(self):
         rng = random.Random(7)
         lane = Lane("p", 4, 10_000, FixedPrefetch(1))
