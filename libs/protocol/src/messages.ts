@@ -103,28 +103,17 @@ const Slots = Type.Integer({ minimum: 1, maximum: 1_000_000 });
  * the codec checks it (TypeBox's compiler leaves that keyword alone).
  */
 const BYTES_TOGETHER = { dependencies: { grantedBytes: ['receivedBytes'], receivedBytes: ['grantedBytes'] } };
-export const CreditSchema = Type.Object(
-  {
-    worker: Id,
-    granted: Count,
-    received: Count,
-    grantedBytes: Type.Optional(Count),
-    receivedBytes: Type.Optional(Count),
-    slots: Type.Optional(Slots),
-  },
-  BYTES_TOGETHER,
-);
+/** A credit's counts: a version 1 Credit's, and each lane's of a version 2 one. */
+const CREDIT_COUNTS = {
+  granted: Count,
+  received: Count,
+  grantedBytes: Type.Optional(Count),
+  receivedBytes: Type.Optional(Count),
+  slots: Type.Optional(Slots),
+};
+export const CreditSchema = Type.Object({ worker: Id, ...CREDIT_COUNTS }, BYTES_TOGETHER);
 /** One pipeline's credit in a version 2 Credit: a lane, counted as a version 1 session is (PROTOCOL.md 3.3). */
-export const LaneCreditSchema = Type.Object(
-  {
-    granted: Count,
-    received: Count,
-    grantedBytes: Type.Optional(Count),
-    receivedBytes: Type.Optional(Count),
-    slots: Type.Optional(Slots),
-  },
-  BYTES_TOGETHER,
-);
+export const LaneCreditSchema = Type.Object(CREDIT_COUNTS, BYTES_TOGETHER);
 /** A version 2 Credit: the worker's credit per pipeline it serves, keyed by pipeline name (1 to 200 code units each, checked by the codec). */
 export const PipelineCreditSchema = Type.Object({
   worker: Id,
