@@ -56,6 +56,9 @@ describe('a rogue peer on the sink, persistence on', () => {
       'results recorded for jobs past the end of the split were removed: a rogue or confused peer sent them',
     );
     expect(ventilatorLines.map((line) => line.removed)).toEqual([pastEnd.length]);
+    // The sink had folded them: it folds the batch again, and blames no loss on Redis.
+    await logsOnce(d.stack.sink, 'results past the end of the batch (a rogue or confused peer sent them) left the ledger: folded the batch again from it');
+    expect(await metric(d.stack.sink, 'jobpipe_ledger_repairs_total', { kind: 'refold' })).toBe(0);
 
     expect(await metric(d.stack.sink, 'jobpipe_malformed_messages_total', { role: 'sink', reason: 'unknown_batch' })).toBe(spoofs + 1);
     expect(await metric(d.stack.sink, 'jobpipe_malformed_messages_total', { role: 'sink', reason: 'bad_fields' })).toBe(1);

@@ -42,7 +42,8 @@ export class BatchBook {
     this.#labels = { pipeline: options.pipeline.name };
     const { metrics } = options;
     const sum = (pick: (counts: BatchCounts) => number) => () => [...this.#openCounts.values()].reduce((total, counts) => total + pick(counts), 0);
-    metrics.sampleGauge(metrics.batchesOpen, this.#labels, () => this.#openCounts.size);
+    // Every batch open here, recorded into or not yet (a BatchStart opens one before its first result).
+    metrics.sampleGauge(metrics.batchesOpen, this.#labels, () => this.#folds.size);
     metrics.sampleGauge(
       metrics.batchJobsDone,
       this.#labels,
@@ -177,7 +178,7 @@ export class BatchBook {
           // Read again in the lane: a record round may have folded more since.
           const latest = (await ledger.counts(batch)) ?? counts;
           const fold = await this.fold(batch);
-          if (this.#lostResults(fold, latest)) await this.#refoldInPlace(fold);
+          if (this.#lostResults(fold, latest)) await this.#refoldInPlace(fold, latest);
           return this.#completeOnce(fold, latest, Date.now());
         });
     }
@@ -209,21 +210,34 @@ export class BatchBook {
     if (!refolding) {
       refolding = this.serially(async () => {
         const counts = await this.#o.ledger.counts(fold.id);
-        if (counts && this.#lostResults(fold, counts)) await this.#refoldInPlace(fold);
+        if (counts && this.#lostResults(fold, counts)) await this.#refoldInPlace(fold, counts);
       }).finally(() => this.#refolding.delete(fold.id));
       this.#refolding.set(fold.id, refolding);
     }
     return refolding;
   }
 
-  /** The same fold object (record rounds and completions hold it), folded afresh from the ledger. */
-  async #refoldInPlace(fold: BatchFold): Promise<void> {
+  /**
+   * The same fold object (record rounds and completions hold it), folded afresh from the ledger:
+   * Redis lost results it held, or results made up for seqs past the batch's end left the ledger
+   * when the total was written (`counts.pastEnd` grew since the last refold).
+   */
+  async #refoldInPlace(fold: BatchFold, counts: BatchCounts): Promise<void> {
     const { ledger, logger, metrics, pipeline } = this.#o;
     const folded = fold.folded;
     fold.stale = true;
     fold.reset();
     const inLedger = await ledger.forEachResult(fold.id, (seq, value) => this.collect(fold, seq, value, 'ledger'));
     fold.stale = false;
+    const pastEnd = counts.pastEnd ?? 0;
+    if (pastEnd > fold.pastEndSeen) {
+      fold.pastEndSeen = pastEnd;
+      logger.warn(
+        { batch: fold.id, folded, inLedger },
+        'results past the end of the batch (a rogue or confused peer sent them) left the ledger: folded the batch again from it',
+      );
+      return;
+    }
     metrics.ledgerRepairs.inc({ pipeline: pipeline.name, kind: 'refold' });
     logger.warn({ batch: fold.id, folded, inLedger }, 'Redis lost results this sink had folded: folded the batch again from the ledger');
   }

@@ -11,6 +11,8 @@ export class BatchFold {
   folded = 0;
   /** Being folded again from the ledger, or a refold that failed: not to be summarized as it is. */
   stale = false;
+  /** The ledger's count of results removed past the batch's end, as of the last refold. */
+  pastEndSeen = 0;
 
   constructor(
     readonly id: string,

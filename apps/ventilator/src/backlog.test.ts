@@ -65,6 +65,17 @@ describe('Backlog', () => {
     expect(backlog.out).toBe(6); // maxInFlight plus one share
   });
 
+  it("counts a batch's jobs in flight toward its share: sent ones do not make room for more", () => {
+    const backlog = new Backlog({ maxInFlight: 4, shareWhenFull: 1 }, []);
+    for (let seq = 0; seq < 4; seq++) backlog.inFlight.add(job(seq), 0, 'w');
+    expect([backlog.full, backlog.fresh.queued('b')]).toEqual([true, 0]);
+    // Its queue is dry, but it has four out: no share left (it had one whenever its queue ran dry).
+    expect(backlog.mayAdd('b')).toBe(false);
+    expect(backlog.mayAdd('other')).toBe(true);
+    backlog.recorded('b', [0]);
+    expect(backlog.mayAdd('b')).toBe(true);
+  });
+
   it('drops what waits of a cancelled batch or of cancelled jobs, and says so for each of its jobs until the batch is done', () => {
     const suspects: ReturnType<typeof job>[] = [job(8, true)];
     const backlog = new Backlog({ maxInFlight: 100 }, suspects);

@@ -121,15 +121,18 @@ export class Backlog {
    * up to its share of jobs, and hold up to its share of payload bytes (queued and in flight): a
    * large batch keeps the backlog full, and without a share a small batch split beside it would
    * wait for room that the large one takes first. So at most the bounds plus a share per open
-   * batch are held: twice the bounds when every batch that may be open is. The bytes a batch has
-   * in flight count toward its share, or a batch alone would add a share whenever its queue ran
-   * dry, past the byte bound by as much as the workers' credit (payloads are kept in flight only
-   * with persistence off).
+   * batch are held: twice the bounds when every batch that may be open is. The jobs and bytes a
+   * batch has in flight count toward its share, or a batch alone would add a share whenever its
+   * queue ran dry, past the bounds by as much as the workers' credit (seen: 1,500 jobs out with
+   * JOBPIPE_MAX_IN_FLIGHT at 50; payloads are kept in flight only with persistence off).
    */
   mayAdd(batch: string): boolean {
     if (this.#cancelledBatches.size > 0 && this.#cancelledBatches.has(batch)) return false;
     if (!this.full) return true;
-    return this.fresh.queued(batch) < this.#shareWhenFull && this.fresh.queuedBytes(batch) + this.inFlight.bytesOf(batch) < this.#shareBytesWhenFull;
+    return (
+      this.fresh.queued(batch) + this.inFlight.countOf(batch) < this.#shareWhenFull &&
+      this.fresh.queuedBytes(batch) + this.inFlight.bytesOf(batch) < this.#shareBytesWhenFull
+    );
   }
 
   /**

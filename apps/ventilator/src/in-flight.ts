@@ -39,6 +39,11 @@ export class InFlight implements LocalInFlight {
     return this.#bytes;
   }
 
+  /** Jobs of `batch` in flight. */
+  countOf(batch: string): number {
+    return this.#batches.get(batch)?.size ?? 0;
+  }
+
   /** Their payload bytes held here. */
   bytesOf(batch: string): number {
     return this.#batchBytes.get(batch) ?? 0;

@@ -25,8 +25,8 @@ export class Ventilator {
   readonly #sinkSender: SerialSender;
   readonly #events: Subscriber;
   readonly #lanes = new Map<string, PipelineLane>();
-  /** Drains from unknown sessions: a line each, a hundred in 10 s at most. */
-  readonly #unknownDrainLines = new LogLimiter(SESSION_LINES_PER_10_S);
+  /** Lines about sessions (drains from unknown ones, refused credit): a hundred of a kind in 10 s at most. */
+  readonly #sessionLines = new LogLimiter(SESSION_LINES_PER_10_S);
   readonly #dropped: DroppedMessages;
   /** Sessions told of a refusal or an ignored pipeline already: logged once per session. */
   readonly #refusalsLogged = new Set<string>();
@@ -192,13 +192,17 @@ export class Ventilator {
     // Bounded: a flood of sessions cannot grow it without end; an entry dropped only means a repeated line.
     if (this.#refusalsLogged.size >= 10_000) this.#refusalsLogged.clear();
     this.#refusalsLogged.add(key);
+    // Once per session and pipeline, and a hundred a kind in 10 s at most: sessions cost a peer nothing.
+    const allowed = this.#sessionLines.allow(reason);
+    if (!allowed) return;
     const served = [...this.#lanes.keys()];
     if (reason === 'v1_many_pipelines') {
       logger.warn(
-        { worker, served },
+        { worker, served, ...leftOut(allowed) },
         'worker speaks protocol version 1, which cannot say which pipeline it serves, and this ventilator serves several: it gets no jobs; upgrade it (PROTOCOL.md section 8)',
       );
-    } else logger.warn({ worker, pipeline, served }, 'worker serves a pipeline this ventilator does not: that pipeline gets nothing from it');
+    } else
+      logger.warn({ worker, pipeline, served, ...leftOut(allowed) }, 'worker serves a pipeline this ventilator does not: that pipeline gets nothing from it');
   }
 
   /**
@@ -209,7 +213,7 @@ export class Ventilator {
    */
   async #drain(routingId: Buffer, worker: string, received: number): Promise<void> {
     const counts = [...this.#lanes.values()].map((lane) => lane.drain(routingId, worker)).filter((count) => count !== undefined);
-    const allowed = counts.length === 0 && this.#unknownDrainLines.allow('drain');
+    const allowed = counts.length === 0 && this.#sessionLines.allow('drain');
     if (allowed) this.#o.logger.info({ worker, received, ...leftOut(allowed) }, 'drain from an unknown session; answering with its own count');
     let sent = 0;
     for (const count of await Promise.all(counts)) sent += count;

@@ -6,7 +6,7 @@
   jobs missing. Those results leave here, with their count. record-9.lua keeps the highest seq
   recorded before the total was known (topSeq), so a batch that has none past its end (every
   batch but a rogue's target) costs one HGET more, not a scan of its results.
-  KEYS[1] meta     hash: total, recorded, topSeq, ...
+  KEYS[1] meta     hash: total, recorded, topSeq, pastEnd (how many were removed), ...
   KEYS[2] results  hash seq -> result value JSON
   ARGV[1] total
   Returns how many results past the end were removed.
@@ -28,5 +28,9 @@ repeat
 until cursor == '0'
 -- In slices: unpack has a limit on how many values it returns.
 for i = 1, #past, 1000 do redis.call('HDEL', results, unpack(past, i, math.min(i + 999, #past))) end
-if #past > 0 then redis.call('HINCRBY', meta, 'recorded', -#past) end
+if #past > 0 then
+  redis.call('HINCRBY', meta, 'recorded', -#past)
+  -- Said apart, so that a sink whose fold held them does not take their going for a loss.
+  redis.call('HINCRBY', meta, 'pastEnd', #past)
+end
 return #past

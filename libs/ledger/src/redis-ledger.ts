@@ -61,6 +61,8 @@ export interface BatchInfo {
   cancelled: number;
   /** When the whole batch was cancelled (epoch ms), or null. */
   cancelledAt: number | null;
+  /** Results recorded for seqs past the end, removed when it was known (commands/end-batch-2.lua). */
+  pastEnd: number;
   startedAt: number;
   finishedAt: number | null;
   summary: BatchSummary | null;
@@ -699,6 +701,7 @@ function infoOf(batch: string, meta: Record<string, string>): BatchInfo | undefi
     dead: Number(meta.dead ?? 0),
     cancelled: Number(meta.cancelled ?? 0),
     cancelledAt: meta.cancelledAt === undefined ? null : Number(meta.cancelledAt),
+    pastEnd: Number(meta.pastEnd ?? 0),
     startedAt: Number(meta.startedAt),
     finishedAt: meta.finishedAt === undefined ? null : Number(meta.finishedAt),
     summary: meta.summary ? (JSON.parse(meta.summary) as BatchSummary) : null,

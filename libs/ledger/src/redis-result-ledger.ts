@@ -95,7 +95,9 @@ export class RedisResultLedger implements ResultLedger {
   async counts(batch: string): Promise<BatchCounts | undefined> {
     const info = await this.#ledger.batchInfo(batch);
     if (!info) return undefined;
-    return countsOf(info, info.startedAt);
+    const counts = countsOf(info, info.startedAt);
+    if (info.pastEnd > 0) counts.pastEnd = info.pastEnd;
+    return counts;
   }
 
   perWorker(batch: string) {

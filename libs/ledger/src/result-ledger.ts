@@ -12,6 +12,8 @@ export interface BatchCounts {
   cancelledAt?: number | null;
   /** The batch's job count, once its split is over; null before. */
   total: number | null;
+  /** Results recorded for seqs past the end and removed once it was known (durable; a rogue's). */
+  pastEnd?: number;
   /** When the batch began, epoch ms. */
   startedAt: number;
 }
