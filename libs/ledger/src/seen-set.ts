@@ -43,6 +43,11 @@ export class SeenSet {
       const first = index * CHUNK_BITS;
       if (first + CHUNK_BITS <= limit) continue;
       for (let bit = Math.max(0, limit - first); bit < CHUNK_BITS; bit++) {
+        // A word with nothing marked is skipped whole: most of a rogue's far chunks are empty.
+        if (chunk[bit >>> 5] === 0) {
+          bit |= 31;
+          continue;
+        }
         const mask = 1 << (bit & 31);
         if (chunk[bit >>> 5]! & mask) {
           chunk[bit >>> 5]! &= ~mask;
