@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { MemoryResultLedger, type ResultLedger } from '@jobpipe/ledger';
 import { definePipeline } from '@jobpipe/pipeline';
 import type { JobResult } from '@jobpipe/protocol';
-import { SpanKind } from '@jobpipe/observability';
+import { metricValue, SpanKind } from '@jobpipe/observability';
 import { BatchBook } from './batch-book.js';
 import { ParkedResults } from './parked-results.js';
-import { handlerSpanRecord, Recorder } from './recorder.js';
+import { handlerSpanRecord, MAX_WORKER_LABELS, Recorder } from './recorder.js';
 import { compileSinkOptions } from './sink-options.js';
 
 const pipeline = definePipeline({
@@ -73,7 +73,7 @@ function recorder(ledger: ResultLedger, maxParkedResults = 100, maxParkedBytes =
     running: () => true,
   });
   const answer = async (batch: string) => (await book.openFold(batch))?.state;
-  return { recorder: r, book, acked, unknown, answer };
+  return { recorder: r, book, acked, unknown, answer, metrics: o.metrics };
 }
 
 describe('Recorder, durable ledger', () => {
@@ -90,6 +90,20 @@ describe('Recorder, durable ledger', () => {
     expect(ledger.touches).toEqual(['record', 'record']);
     expect(await answer('b')).toBe(111);
     expect(acked).toEqual(['b:0', 'b:1', 'b:2']);
+  });
+
+  it('labels its counters with at most MAX_WORKER_LABELS worker ids; later ones count as other', async () => {
+    const ledger = new TouchedLedger();
+    await ledger.already('b', null);
+    const { recorder: r, book, metrics } = recorder(ledger);
+    await book.fold('b');
+    const packs = Array.from({ length: MAX_WORKER_LABELS + 5 }, (_, i) => ({ worker: `forged-${i}`, bytes: 10, results: [ok('b', i)] }));
+    await r.record(packs);
+    const text = await metrics.registry.metrics();
+    const series = text.split('\n').filter((line) => line.startsWith('jobpipe_jobs_completed_total{'));
+    expect(series).toHaveLength(MAX_WORKER_LABELS + 1);
+    expect(metricValue(text, 'jobpipe_jobs_completed_total', { worker: 'other' })).toBe(5);
+    expect(metricValue(text, 'jobpipe_jobs_completed_total', { worker: 'forged-0' })).toBe(1);
   });
 
   it('a batch this sink has not seen since it started: record, then read back once (no knows), each result folded once', async () => {

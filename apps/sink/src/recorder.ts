@@ -26,6 +26,9 @@ type RecorderOptions = Pick<CompiledSinkOptions, 'pipeline' | 'ledger' | 'logger
 /** Where a group's batch stood when its round began: its fold open (collect into it), or done. */
 type Before = { fold: BatchFold | undefined; done: boolean };
 const ALL_ORPHANS = new RegExp(`^${RecordOutcome.Orphan}+$`);
+/** Worker ids with a label of their own on the sink's metrics, per pipeline; later ones are counted as OTHER_WORKERS. */
+export const MAX_WORKER_LABELS = 1000;
+const OTHER_WORKERS = 'other';
 /** Not a span (W3C Trace Context): a handler span naming it as its parent is not exported. */
 const ZERO_SPAN_ID = '0'.repeat(16);
 /** The last time a JavaScript Date holds: a handler span that would end later is not exported (nor its times turned into nonsense). */
@@ -75,6 +78,8 @@ export class Recorder {
   readonly #n: RecorderNeighbours;
   readonly #latency: { observe(seconds: number): void };
   readonly #labels: { pipeline: string };
+  /** The worker ids that have a metrics label of their own (#workerLabel). */
+  readonly #workerLabels = new Set<string>();
   /** This process's tracing (OTEL_EXPORTER_OTLP_ENDPOINT), or undefined: then no result costs anything for it. */
   readonly #tracing: Tracing | undefined = tracing();
 
@@ -276,8 +281,9 @@ export class Recorder {
     if (fold) fold.duplicates += duplicates;
     // Counted once per pack, not per result: label lookups per job showed in profiles. Both
     // series exist (maybe at 0) for every worker seen, so per-worker panels cover idle workers.
-    metrics.jobsCompleted.inc({ pipeline: pipeline.name, worker }, completed);
-    metrics.jobsFailed.inc({ pipeline: pipeline.name, worker }, failed);
+    const labels = { pipeline: pipeline.name, worker: this.#workerLabel(worker) };
+    metrics.jobsCompleted.inc(labels, completed);
+    metrics.jobsFailed.inc(labels, failed);
     if (dead > 0) metrics.jobsDeadLettered.inc(this.#labels, dead);
     if (duplicates > 0) metrics.duplicateResults.inc(this.#labels, duplicates);
     // Acked whatever the outcome: the ventilator stops tracking them; a retry comes back through the ledger.
@@ -306,6 +312,18 @@ export class Recorder {
         this.#n.unstorable(`result of job ${result.batch}:${result.seq} from ${group.worker}: its value is nested too deep to be stored; recorded as failed`);
       }
     }
+  }
+
+  /**
+   * The worker's id as a metrics label: the first MAX_WORKER_LABELS ids seen each get their own,
+   * any later one is `other`. A worker id is whatever a peer says, and each new one would be a
+   * series more on /metrics for good.
+   */
+  #workerLabel(worker: string): string {
+    if (this.#workerLabels.has(worker)) return worker;
+    if (this.#workerLabels.size >= MAX_WORKER_LABELS) return OTHER_WORKERS;
+    this.#workerLabels.add(worker);
+    return worker;
   }
 
   #unknown(group: RecordGroup): void {
