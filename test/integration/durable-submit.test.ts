@@ -34,6 +34,16 @@ function submit(args: string[], prefix: string) {
   return runCli(['submit', ...args], { JOBPIPE_REDIS_URL: server!.url, JOBPIPE_REDIS_PREFIX: prefix }, cleanup).exited;
 }
 
+/** A client of the test's server under `prefix`, closed by the cleanup. */
+function clientOf(prefix: string): JobpipeClient {
+  const client = new JobpipeClient(new Redis(server!.url, { maxRetriesPerRequest: 3 }), prefix);
+  cleanup.add('client', async () => {
+    await client.close();
+    client.redis.disconnect();
+  });
+  return client;
+}
+
 /** Everything in the server (one per file, used by this file's tests one at a time). */
 async function everything(): Promise<{ size: number; keys: string[] }> {
   return { size: await redis!.dbsize(), keys: await scanKeys(redis!) };
@@ -124,11 +134,7 @@ describe('bad submissions', () => {
 
   it("a batch's status names its own pipeline: another pipeline's queue, asked about it, answers nothing", async () => {
     const prefix = uniquePrefix('status-of');
-    const client = new JobpipeClient(new Redis(server!.url, { maxRetriesPerRequest: 3 }), prefix);
-    cleanup.add('client', async () => {
-      await client.close();
-      client.redis.disconnect();
-    });
+    const client = clientOf(prefix);
     const echo = await loadPipeline(echoPipeline);
     const durable = await loadPipeline(durablePipeline);
     // Both pipelines known to the client; a ventilator has begun the echo batch in the ledger.
@@ -142,11 +148,7 @@ describe('bad submissions', () => {
 
   it('the client API throws SubmissionError naming the field, and writes nothing', async () => {
     const prefix = uniquePrefix('api');
-    const client = new JobpipeClient(new Redis(server!.url, { maxRetriesPerRequest: 3 }), prefix);
-    cleanup.add('client', async () => {
-      await client.close();
-      client.redis.disconnect();
-    });
+    const client = clientOf(prefix);
     const before = await everything();
     const echo = await loadPipeline(echoPipeline);
     const durable = await loadPipeline(durablePipeline);

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Push, Router, Subscriber } from 'zeromq';
 import { encode, topicOf, type BatchSummary, type MessageOf } from '@jobpipe/protocol';
-import { DroppedMessages, LogLimiter, settleWithin } from '@jobpipe/observability';
+import { DroppedMessages, leftOut, LogLimiter, settleWithin } from '@jobpipe/observability';
 import { baseOptions, boundedReceiveQueue, prepareServerBinds, receiveLoop, retryRefusedHandshakes, SerialSender } from '@jobpipe/transport';
 import { PipelineLane, type BatchTraceContext } from './pipeline-lane.js';
 import { compileVentilatorOptions, type CompiledVentilatorOptions, type VentilatorOptions } from './ventilator-options.js';
 import type { ByteCredit } from './worker-registry.js';
-import { leftOut, SESSION_LINES_PER_10_S } from './worker-sessions.js';
+import { SESSION_LINES_PER_10_S } from './worker-sessions.js';
 
 /** How long a stop waits for the loops' last Redis writes (Redis may be away then). */
 const STOP_WAIT_MS = 3000;

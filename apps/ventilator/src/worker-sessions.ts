@@ -1,4 +1,4 @@
-import { LogLimiter, type Logger } from '@jobpipe/observability';
+import { leftOut, LogLimiter, type Logger } from '@jobpipe/observability';
 import type { Backlog } from './backlog.js';
 import type { Isolation } from './isolation.js';
 import type { Reaper } from './reaper.js';
@@ -17,11 +17,6 @@ export interface WorkerSessionsOptions {
 
 /** Session lines of one kind logged in 10 s at most. */
 export const SESSION_LINES_PER_10_S = 100;
-
-/** The count of lines of a kind left out before this one, as a field when there were any. */
-export function leftOut({ suppressed }: { suppressed: number }): { suppressed?: number } {
-  return suppressed > 0 ? { suppressed } : {};
-}
 
 /**
  * The worker side of the protocol for one lane (PROTOCOL.md sections 4 and 5): Credit and Drain

@@ -27,10 +27,10 @@ const BATCH_ID = /^[A-Za-z0-9._-]{1,100}$/;
  */
 export const LOWEST_PRIORITY = 2_097_151;
 
-/** Throws unless `priority` is a whole number from 1 (the highest) to LOWEST_PRIORITY. */
-export function checkPriority(priority: unknown): void {
-  if (!Number.isInteger(priority) || (priority as number) < 1 || (priority as number) > LOWEST_PRIORITY)
-    throw new TypeError(`priority must be a whole number from 1 (the highest) to ${LOWEST_PRIORITY}, not ${String(priority)}`);
+/** What is wrong with `priority`, or undefined when it is a whole number from 1 (the highest) to LOWEST_PRIORITY. */
+export function priorityProblem(priority: unknown): string | undefined {
+  if (Number.isInteger(priority) && (priority as number) >= 1 && (priority as number) <= LOWEST_PRIORITY) return undefined;
+  return `priority must be a whole number from 1 (the highest) to ${LOWEST_PRIORITY}, not ${String(priority)}`;
 }
 
 /**
@@ -67,4 +67,14 @@ export function checkBatchId(id: string): string {
   if (/^\.+$/.test(id)) throw new TypeError(`batch id ${JSON.stringify(id)} must not be dots only`);
   if (QUEUE_KEY_NAMES.has(id)) throw new TypeError(`batch id ${JSON.stringify(id)} is the name of one of the intake queue's own keys: choose another`);
   return id;
+}
+
+/** Whether `id` can be a batch id (checkBatchId, without the throw). */
+export function isBatchId(id: string): boolean {
+  try {
+    checkBatchId(id);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -11,7 +11,7 @@ import {
   type RedisLedger,
 } from '@jobpipe/ledger';
 import type { JobError } from '@jobpipe/protocol';
-import { checkBatchId, LOWEST_PRIORITY } from './queue-name.js';
+import { isBatchId, priorityProblem } from './queue-name.js';
 import { SubmissionError } from './submission-error.js';
 
 /** How a single job is added. */
@@ -218,8 +218,8 @@ export class SingleJobsClient {
   #check(pipeline: string, payload: unknown, options: AddOptions): NewJob {
     if (options.jobId !== undefined && (typeof options.jobId !== 'string' || options.jobId.length === 0 || options.jobId.length > MAX_KEY_LENGTH))
       throw new SubmissionError(`jobId must be 1-${MAX_KEY_LENGTH} characters`);
-    if (options.priority !== undefined && (!Number.isInteger(options.priority) || options.priority < 1 || options.priority > LOWEST_PRIORITY))
-      throw new SubmissionError(`priority must be a whole number from 1 (the highest) to ${LOWEST_PRIORITY}, not ${options.priority}`);
+    const badPriority = options.priority === undefined ? undefined : priorityProblem(options.priority);
+    if (badPriority) throw new SubmissionError(badPriority);
     let json: string;
     try {
       json = JSON.stringify(payload === undefined ? null : payload);
@@ -324,14 +324,4 @@ export async function cancelJobs(ledger: RedisLedger, batch: string, pipeline: s
   if (codes !== 'C') return false;
   await new PipelineControls(ledger.redis, ledger.keys, pipeline).noteCancel({ batch, seqs: [seq] });
   return true;
-}
-
-/** Whether `id` can be a batch's id (checkBatchId, without the throw). */
-function isBatchId(id: string): boolean {
-  try {
-    checkBatchId(id);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -14,7 +14,7 @@ import {
 } from '@jobpipe/ledger';
 import { InputError, parseInput, PipelineError, type Pipeline } from '@jobpipe/pipeline';
 import { MAX_TRACESTATE_LENGTH, TRACEPARENT_PATTERN, type BatchSummary } from '@jobpipe/protocol';
-import { checkBatchId, checkPriority, intakeQueueName, LOWEST_PRIORITY, type BatchRequest } from './queue-name.js';
+import { checkBatchId, intakeQueueName, LOWEST_PRIORITY, priorityProblem, type BatchRequest } from './queue-name.js';
 import { cancelJobs, SingleJobsClient, singleJobOf, type AddOptions, type BulkJob, type JobReport } from './single-jobs-client.js';
 import { SubmissionError } from './submission-error.js';
 
@@ -196,7 +196,8 @@ export class JobpipeClient {
   /** Checks the input against the pipeline, then queues the batch. Returns its id. */
   async submit(pipeline: Pipeline, input: unknown, options: SubmitOptions = {}): Promise<string> {
     const batchId = checkBatchId(options.batchId ?? `${pipeline.name}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`);
-    if (options.priority !== undefined) checkPriority(options.priority);
+    const badPriority = options.priority === undefined ? undefined : priorityProblem(options.priority);
+    if (badPriority) throw new TypeError(badPriority);
     await validateInput(pipeline, input);
     const queue = this.queue(pipeline.name);
     // Claimed atomically, so two submissions of one id cannot both seem to succeed.

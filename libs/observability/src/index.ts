@@ -10,7 +10,7 @@ export type { HealthServerOptions } from './http-server.js';
 export { exitOnSignals, settleWithin } from './shutdown.js';
 export { parsePrometheusText, sumBy, metricValue } from './prometheus-text.js';
 export type { Sample } from './prometheus-text.js';
-export { LogLimiter } from './log-limiter.js';
+export { leftOut, LogLimiter } from './log-limiter.js';
 export { DroppedMessages } from './dropped-messages.js';
 export {
   childSpan,

@@ -34,3 +34,8 @@ export class LogLimiter {
     return { suppressed: 0 };
   }
 }
+
+/** A line's count of lines of its kind left out before it (LogLimiter.allow), as a field when there were any. */
+export function leftOut({ suppressed }: { suppressed: number }): { suppressed?: number } {
+  return suppressed > 0 ? { suppressed } : {};
+}
