@@ -365,6 +365,16 @@ describe('a console without tokens', () => {
     elsewhere.stderr.on('data', (chunk) => (elsewhereErr += chunk));
     expect(await new Promise((resolve) => elsewhere.on('exit', resolve))).toBe(2);
     expect(elsewhereErr).toMatch(/^jobpipe: JOBPIPE_CONSOLE_HOST \(--console-host\): 192\.0\.2\.1 port \d+ is not an address of this machine/);
+    // One token listed as admin and as read: which scope was meant is not for the console to guess.
+    const shared = 'b'.repeat(40);
+    const twice = spawn(command[0]!, [...command.slice(1), 'console'], {
+      env: { ...env, JOBPIPE_CONSOLE_ADMIN_TOKENS: `${'a'.repeat(40)},${shared}`, JOBPIPE_CONSOLE_READ_TOKENS: `${'c'.repeat(40)}\n${shared}  ci-bot` },
+    });
+    let twiceErr = '';
+    twice.stderr.on('data', (chunk) => (twiceErr += chunk));
+    expect(await new Promise((resolve) => twice.on('exit', resolve))).toBe(2);
+    expect(twiceErr).toMatch(/^jobpipe: read token 2 of JOBPIPE_CONSOLE_READ_TOKENS is also in JOBPIPE_CONSOLE_ADMIN_TOKENS; a token has one scope/);
+    expect(twiceErr).not.toContain(shared);
 
     const open = new RoleProcess({ role: 'console', command, metricsPort: await freePort(), env });
     cleanup.add('open console', () => open.stop('SIGTERM', 5000).catch(() => open.child.kill('SIGKILL')));

@@ -29,6 +29,14 @@ export async function runConsole(config: ConsoleConfig = loadConfig(consoleSetti
   const curve = curveClientFrom(config);
   const admin = eitherOf(config.consoleAdminTokens, config.consoleAdminTokensFile, tokenSettings.adminTokens) ?? [];
   const read = eitherOf(config.consoleReadTokens, config.consoleReadTokensFile, tokenSettings.readTokens) ?? [];
+  // A token in both lists would be taken as admin, whatever its operator meant by listing it to read.
+  const inBoth = read.findIndex((token) => admin.includes(token));
+  if (inBoth >= 0)
+    throw new ConfigError(
+      tokenSettings.readTokens.value.env,
+      tokenSettings.readTokens.value.flag,
+      `read token ${inBoth + 1} of ${tokenSettings.readTokens.value.env} is also in ${tokenSettings.adminTokens.value.env}; a token has one scope, so take it out of one list`,
+    );
   const tokens = new TokenBook(admin, read);
   if (tokens.open && config.consoleHost !== undefined && !isLoopback(config.consoleHost))
     throw new ConfigError(
