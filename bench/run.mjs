@@ -33,7 +33,7 @@
 // steady state (docs/benchmarks.md, twenty-fourth pass). It is judged on the pairs' 95% bounds
 // (bench/paired-ratios.mjs): met when the upper bound is within 5%, not met when the lower bound
 // is beyond, and undecided between, with about how many pairs would decide. One pair's ratio
-// spreads 7-9% here, so 5 pairs rarely decide a cost of 3-4%; --tracing-rounds 100 does
+// spreads 7-10% here, so 5 pairs rarely decide a cost of 3%; --tracing-rounds 100 does
 // (docs/benchmarks.md, twenty-seventh pass). --tracing-rounds 0 judges it on the rounds above.
 // Then, once each (not over --rounds), the benchmarks with scripts of their own, each a child
 // process at its own sizes (of the options above, only --workers applies) writing its figures with
