@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { durablePipeline, durableSuite, readExecutions, startDurable, type Durable } from './durable-helpers.js';
-import { logsOnce, sleep, waitFor } from './helpers.js';
+import { logsOnce, scrape, sleep, waitFor } from './helpers.js';
 
 const suite = durableSuite('open-batches');
 const { cleanup, scratch } = suite;
@@ -69,6 +69,21 @@ describe('many batches at once', () => {
     for (const batch of order) await d.done(batch);
     const startedAt = await Promise.all(order.map(async (batch) => [batch, (await d.ledger.batchInfo(batch))!.startedAt] as const));
     expect(startedAt.sort((a, b) => a[1] - b[1]).map(([batch]) => batch)).toEqual(['p5', 'p9', 'none', 'none-2']);
+  });
+
+  it('a batch asked for the lowest priority runs at it, ahead of a batch without one', async () => {
+    // No worker yet: the ventilator holds both batches' jobs, each under its batch's priority.
+    const d = await startDurable(cleanup, { server: suite.server, pipeline: durablePipeline, workers: 0, workerEnv: () => ({ JOBPIPE_CONCURRENCY: '1' }) });
+    const [noneLog, lowestLog] = [join(scratch, 'none-after.log'), join(scratch, 'lowest-first.log')];
+    await d.client.submit(d.pipeline, { jobs: 5, workMs: 20, log: noneLog }, { batchId: 'none-after' });
+    await d.client.submit(d.pipeline, { jobs: 3, workMs: 20, log: lowestLog }, { batchId: 'lowest-first', priority: 2_097_151 });
+    const waiting = async (priority: string) => (await scrape(d.stack.ventilator!.url('/metrics'), 'jobpipe_fresh_jobs_waiting', { priority })) ?? 0;
+    await waitFor('both batches held', async () => (await waiting('none')) === 5 && (await waiting('2097151')) === 3, 30_000, 100);
+    // One worker, one job at a time: every job of the lowest priority starts before any without one.
+    await d.stack.addWorker();
+    for (const batch of ['none-after', 'lowest-first']) await d.done(batch);
+    const starts = (log: string) => readExecutions(log).map((execution) => execution.at);
+    expect(Math.max(...starts(lowestLog))).toBeLessThan(Math.min(...starts(noneLog)));
   });
 
   it('a slow batch after fast jobs is shared: idle workers take back the credit they granted while the jobs were fast', async () => {

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { checkBatchId, SubmissionError, type JobpipeClient } from '@jobpipe/intake';
+import { checkBatchId, SubmissionError, type BatchRequest, type JobpipeClient } from '@jobpipe/intake';
 import { InputError, parseInput, type Pipeline } from '@jobpipe/pipeline';
 import type { LiveEvents } from './live-events.js';
 import { operations, params as paramSchemas, schemas, type Operation } from './openapi.js';
@@ -230,6 +230,8 @@ function makeHandlers({ client, pipelines, views, live, progress, openApi }: Api
       const state = await job?.getState();
       if (!job || (state !== 'waiting' && state !== 'prioritized' && state !== 'delayed'))
         throw new Problem(409, `batch ${status.batch} is ${status.state}: only a queued batch's priority can change`);
+      // The request's copy first: the ventilator that takes the batch reads its priority there.
+      await job.updateData({ ...(job.data as BatchRequest), priority });
       await job.changePriority({ priority });
       live.batchChanged(status.batch);
       return foundBatch(status.batch);

@@ -112,10 +112,11 @@ export function startIntake(options: IntakeOptions): Intake {
       running++;
       claims.set(job.id!, { job, token: token! });
       try {
-        // No priority: BullMQ's 0 (a batch queued before LOWEST_PRIORITY), or the lowest one,
-        // where submit queues a batch without one; jobpipe runs it after those with one.
-        const priority = job.opts.priority && job.opts.priority < LOWEST_PRIORITY ? job.opts.priority : undefined;
-        const { input, traceparent, tracestate } = job.data as BatchRequest;
+        // The priority asked for is in the request (LOWEST_PRIORITY too); a batch queued before it
+        // was has only BullMQ's: 0, or LOWEST_PRIORITY for one submitted without any.
+        const request = job.data as BatchRequest;
+        const { input, traceparent, tracestate } = request;
+        const priority = request.priority ?? (job.opts.priority && job.opts.priority < LOWEST_PRIORITY ? job.opts.priority : undefined);
         // Handed back: the batch goes on in Redis; the WaitingError tells BullMQ the job moved.
         const summary = await Promise.race([options.runBatch(input, job.id!, { priority, traceparent, tracestate }), handBackNow]);
         await queueAgainIfLost(job, worker, options).catch(options.onError);

@@ -17,6 +17,11 @@ export interface BatchRequest {
   traceparent?: string;
   /** The W3C `tracestate` that goes with it. */
   tracestate?: string;
+  /**
+   * The priority asked for, if any. BullMQ's own cannot tell LOWEST_PRIORITY asked for from none:
+   * a batch without one queues there too.
+   */
+  priority?: number;
 }
 
 const BATCH_ID = /^[A-Za-z0-9._-]{1,100}$/;

@@ -251,7 +251,7 @@ export class JobpipeClient {
   }
 
   async #queueBatch(queue: Queue, batchId: string, request: BatchRequest, options: SubmitOptions): Promise<void> {
-    await queue.add('batch', request, {
+    await queue.add('batch', options.priority === undefined ? request : { ...request, priority: options.priority }, {
       jobId: batchId,
       // BullMQ takes a job without a priority before every prioritized one: jobpipe's batch without
       // one comes after them, so it queues at the lowest priority (first in, first out among those).
