@@ -176,8 +176,8 @@ function progressBar(report: BatchStatusReport): string {
 
 /** With --wait, when stdout is not a terminal (a log, a pipe): one progress line this often at most, besides the first and the last. */
 const PROGRESS_EVERY_MS = 5000;
-/** With --wait: a batch still queued after this many seconds gets a line saying what it waits for (a ventilator that takes it). */
-const QUEUED_NOTICE_SECONDS = 10;
+/** With --wait: a batch or job still queued after this many seconds gets a line saying what it waits for (a ventilator that takes it). */
+export const QUEUED_NOTICE_SECONDS = 10;
 
 /**
  * Progress lines for a log or a pipe: the first at once, then the latest one every `everyMs` at
@@ -382,7 +382,7 @@ export function deadCommand(): Command {
 }
 
 /** A whole number of seconds, for an option. */
-function seconds(raw: string): number {
+export function seconds(raw: string): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw.trim()) || value > 86_400) throw new InvalidArgumentError('expected whole seconds, 0 to 86400');
   return value;

@@ -1,7 +1,7 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { common, duration, json, nonEmpty, setting } from '@jobpipe/config';
-import type { JobReport } from '@jobpipe/intake';
-import { onePipeline, redisAccess, submitSettings, withClient } from './admin-commands.js';
+import type { JobpipeClient, JobReport } from '@jobpipe/intake';
+import { onePipeline, QUEUED_NOTICE_SECONDS, redisAccess, seconds, submitSettings, withClient } from './admin-commands.js';
 import { addSettingOptions, configFrom } from './settings-options.js';
 import { UsageError } from './usage-error.js';
 
@@ -36,6 +36,22 @@ function describe(job: JobReport): string {
   return `${job.id}  ${job.pipeline}  ${job.state}${detail}`;
 }
 
+/**
+ * Says on stderr why a job is still queued, if it is: behind other work of its pipeline, or no
+ * ventilator of it runs against this Redis (as submit --wait says of a batch).
+ */
+async function jobQueuedNotice(client: JobpipeClient, id: string, pipeline: string, noticeSeconds: number, redis: string): Promise<void> {
+  const job = await client.getJob(id).catch(() => undefined);
+  if (job?.state !== 'queued') return;
+  const serving = await client.ventilatorsServing(pipeline).catch(() => 1);
+  process.stderr.write(
+    serving > 0
+      ? `jobpipe: job ${id} is still queued after ${noticeSeconds} s, behind other work of pipeline ${pipeline}; still waiting\n`
+      : `jobpipe: no ventilator has taken job ${id} after ${noticeSeconds} s: it needs a ventilator for pipeline ${pipeline} running with the same ` +
+          `${common.redisUrl.env} (${redis}) and ${common.redisPrefix.env} (${client.prefix}). Still waiting\n`,
+  );
+}
+
 /** `jobpipe add`: one single job on a pipeline's job stream; prints its id, or with --wait its outcome. */
 export function addCommand(): Command {
   const command = addSettingOptions(
@@ -43,20 +59,30 @@ export function addCommand(): Command {
     addSettings,
   )
     .option('--wait', 'wait for the job to be done or to fail, and print its outcome (exit code 1 when it failed)')
-    .option('--json', 'print JSON: the job id, or with --wait its report');
+    .option('--json', 'print JSON: the job id, or with --wait its report')
+    .addOption(
+      new Option('--queued-notice <seconds>', 'with --wait: after this many seconds with the job still queued, say what it waits for')
+        .argParser(seconds)
+        .default(QUEUED_NOTICE_SECONDS),
+    );
   command.action(async () => {
     const config = configFrom(command, addSettings);
-    const { wait, json: asJson } = command.opts<{ wait?: boolean; json?: boolean }>();
+    const { wait, json: asJson, queuedNotice: noticeSeconds } = command.opts<{ wait?: boolean; json?: boolean; queuedNotice: number }>();
     const { loadPipeline } = await import('@jobpipe/pipeline');
     const pipeline = await loadPipeline(config.pipeline);
-    await withClient(config, async (client) => {
+    await withClient(config, async (client, connection) => {
       const id = await client.add(pipeline, config.payload, {
         ...(config.jobId === undefined ? {} : { jobId: config.jobId }),
         ...(config.priority === undefined ? {} : { priority: config.priority }),
         ...(config.delay === undefined ? {} : { delayMs: config.delay }),
       });
       if (!wait) return say(asJson ? JSON.stringify({ id }) : id);
-      const job = await client.waitForJob(id);
+      // A job due later is not waiting for a ventilator yet: the notice counts from when it is due.
+      const notice = setTimeout(
+        () => void jobQueuedNotice(client, id, pipeline.name, noticeSeconds, connection.display),
+        (config.delay ?? 0) + noticeSeconds * 1000,
+      );
+      const job = await client.waitForJob(id).finally(() => clearTimeout(notice));
       say(asJson ? JSON.stringify(job) : describe(job));
       if (job.state === 'failed') process.exitCode = 1;
     });

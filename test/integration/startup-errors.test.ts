@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RedisServer } from '@jobpipe/launcher';
-import { Cleanup, echoPipeline, primesPipeline, runCli, waitFor, within } from './helpers.js';
+import { Cleanup, echoPipeline, primesPipeline, runCli, sleep, waitFor, within } from './helpers.js';
 
 const cleanup = new Cleanup();
 afterEach(() => cleanup.run());
@@ -200,6 +200,23 @@ describe('a Redis that wants a password', () => {
     // Still waiting for the batch.
     expect(run.child.exitCode).toBeNull();
     expect(run.stdout).toMatch(/^submitted echo-\S+; waiting for it to finish\n {2}echo-\S+ {2}echo {2}queued {2}0 done\n$/);
+  });
+
+  it('add --wait says what a job that no ventilator takes needs, once, and keeps waiting', async () => {
+    const prefix = `jt-startup-${randomBytes(3).toString('hex')}`;
+    const run = jobpipe(['add', '--payload', '{"i": 1}', '--wait', '--queued-notice', '1'], {
+      JOBPIPE_REDIS_URL: url(),
+      JOBPIPE_REDIS_PASSWORD: password,
+      JOBPIPE_REDIS_PREFIX: prefix,
+      JOBPIPE_PIPELINE: echoPipeline,
+    });
+    await waitFor('the notice', () => run.stderr.includes('\n'));
+    expect(run.stderr).toMatch(
+      /^jobpipe: no ventilator has taken job echo~\S+ after 1 s: it needs a ventilator for pipeline echo running with the same JOBPIPE_REDIS_URL \(redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0\) and JOBPIPE_REDIS_PREFIX \(jt-startup-\w+\)\. Still waiting\n$/,
+    );
+    await sleep(1500);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.child.exitCode).toBeNull();
   });
 });
 

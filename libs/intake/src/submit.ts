@@ -180,8 +180,13 @@ export class JobpipeClient {
   async knowsPipeline(pipeline: string): Promise<boolean> {
     if ((await this.redis.sismember(this.ledger.keys.pipelines, pipeline)) === 1) return true;
     if ((await this.redis.exists(this.ledger.keys.controls(pipeline))) === 1) return true;
-    const boards = await readWorkerBoards(this.redis, this.ledger.keys, 60_000);
-    return boards.some((board) => Object.hasOwn(board.pipelines, pipeline));
+    return (await this.ventilatorsServing(pipeline, 60_000)) > 0;
+  }
+
+  /** How many ventilators of this pipeline published their worker board here (each does every second) within `freshMs`. */
+  async ventilatorsServing(pipeline: string, freshMs = 5_000): Promise<number> {
+    const boards = await readWorkerBoards(this.redis, this.ledger.keys, freshMs);
+    return boards.filter((board) => Object.hasOwn(board.pipelines, pipeline)).length;
   }
 
   /** What is set for a pipeline: paused or not, and its rate limit (undefined: the ventilators' own). */
