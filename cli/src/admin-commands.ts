@@ -323,8 +323,13 @@ export function statusCommand(): Command {
     const config = configFrom(command, redisAccess);
     const { json: asJson, limit } = command.opts<{ json?: boolean; limit: number }>();
     await withClient(config, async (client) => {
-      const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(limit);
+      // One more than asked for, to tell a list cut short from a whole one.
+      const reports = batch ? [await client.find(batch)].filter((r) => r !== undefined) : await client.list(limit + 1);
       if (batch && reports.length === 0) throw new UsageError(`batch ${batch} is unknown`);
+      if (reports.length > limit) {
+        reports.length = limit;
+        process.stderr.write(`jobpipe: the newest ${limit} batches; there are more (--limit ${Math.min(limit * 2, 100_000)} shows more)\n`);
+      }
       if (asJson) say(JSON.stringify(batch ? reports[0] : reports, null, 2));
       else if (reports.length === 0) say('no batches');
       else for (const report of reports) say(describe(report));

@@ -202,6 +202,28 @@ describe('a Redis that wants a password', () => {
     expect(run.stdout).toMatch(/^submitted echo-\S+; waiting for it to finish\n {2}echo-\S+ {2}echo {2}queued {2}0 done\n$/);
   });
 
+  it('status says when it lists only the newest batches, and how to see more', async () => {
+    const env = {
+      JOBPIPE_REDIS_URL: url(),
+      JOBPIPE_REDIS_PASSWORD: password,
+      JOBPIPE_REDIS_PREFIX: `jt-startup-${randomBytes(3).toString('hex')}`,
+      JOBPIPE_PIPELINE: echoPipeline,
+    };
+    for (const id of ['first', 'second', 'third']) expect((await toExit(['submit', '--input', '{"jobs": 1}', '--batch-id', id], env)).code).toBe(0);
+    const cut = await toExit(['status', '--limit', '2'], env);
+    expect(cut.code).toBe(0);
+    expect(
+      cut.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.split(/\s+/)[0]),
+    ).toEqual(['third', 'second']);
+    expect(cut.stderr).toBe('jobpipe: the newest 2 batches; there are more (--limit 4 shows more)\n');
+    const whole = await toExit(['status', '--limit', '3'], env);
+    expect(whole.stdout.trimEnd().split('\n')).toHaveLength(3);
+    expect(whole.stderr).toBe('');
+  });
+
   it('add --wait says what a job that no ventilator takes needs, once, and keeps waiting', async () => {
     const prefix = `jt-startup-${randomBytes(3).toString('hex')}`;
     const run = jobpipe(['add', '--payload', '{"i": 1}', '--wait', '--queued-notice', '1'], {
