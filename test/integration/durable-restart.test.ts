@@ -119,6 +119,21 @@ describe('durable restarts', () => {
     expect(new Set(readExecutions(log).map((e) => e.seq)).size).toBe(jobs);
   });
 
+  it('a ventilator stopped with SIGTERM at full speed sends what it wrote ahead first: the workers keep their jobs, and none is sent again', async () => {
+    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline, workers: 2 });
+    const jobs = 200_000;
+    await d.submit({ jobs }, 'full-speed');
+    await waitFor('the batch well under way', async () => ((await d.ledger.batchInfo('full-speed'))?.recorded ?? 0) >= 20_000, 60_000, 20);
+    const first = d.stack.ventilator!;
+    expect(await first.stop('SIGTERM', 20_000)).toBe(0);
+    // Its workers were not gone: none of their jobs was taken back from them.
+    expect(first.logs('worker unreachable; requeueing its jobs')).toEqual([]);
+    const next = await d.startVentilator();
+    expect(await d.done('full-speed', 90_000)).toMatchObject({ jobs, failed: 0, duplicates: 0 });
+    // What the workers held was recorded under its leases (60 s): nothing came due to send again.
+    expect(await metric(next, 'jobpipe_jobs_redelivered_total')).toBe(0);
+  }, 180_000);
+
   it('a ventilator stopped with SIGTERM hands its batch back; it and the sink stop within seconds even while Redis is away', async () => {
     const own = await startRedis();
     ownServers.push(own);

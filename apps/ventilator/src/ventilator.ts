@@ -255,16 +255,18 @@ export class Ventilator {
     this.#running = false;
     for (const timer of this.#timers) clearInterval(timer);
     for (const lane of this.#lanes.values()) lane.stop();
+    // The packs written ahead go out before the socket closes: sent after, each failed as if its
+    // worker were gone, and the next ventilator sent every job that worker held again, one at a
+    // time, as suspects. A write-ahead waiting for a Redis that is away would hold the dispatch
+    // loop, and the stop, until the grace period ran out: what it was writing is in flight or not,
+    // and either way the next ventilator's split and reaper find it.
+    if (!(await settleWithin(Promise.allSettled(this.#loops), STOP_WAIT_MS)))
+      this.#o.logger.warn({ waitedMs: STOP_WAIT_MS }, 'stopped without waiting for the write-aheads under way (Redis does not answer)');
     await this.#toWorkers.idle().catch(() => {});
     await this.#sinkSender.idle().catch(() => {});
     this.#workersSocket.close();
     this.#toSink.close();
     this.#events.close();
-    // A write-ahead waiting for a Redis that is away would hold the dispatch loop, and the stop,
-    // until the grace period ran out: what it was writing is in flight or not, and either way the
-    // next ventilator's split and reaper find it.
-    if (!(await settleWithin(Promise.allSettled(this.#loops), STOP_WAIT_MS)))
-      this.#o.logger.warn({ waitedMs: STOP_WAIT_MS }, 'stopped without waiting for the write-aheads under way (Redis does not answer)');
     const lanes = [...this.#lanes.values()];
     this.#o.logger.info(
       {
