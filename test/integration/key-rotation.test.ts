@@ -36,13 +36,20 @@ async function keySet(name: string, clients = 1) {
   };
 }
 
-/** A rolling restart of the servers, which read their keys at start: the sink, then the ventilator. */
-async function restartServers(stack: Stack): Promise<void> {
-  await stack.sink.stop();
-  stack.sink = await stack.spawn('sink');
-  await stack.sink.ready;
+/**
+ * A rolling restart of the servers, which read their keys at start: the sink, then the ventilator
+ * (a key added), or the ventilator first (a key removed: SECURITY.md, "Rotating keys").
+ */
+async function restartServers(stack: Stack, order: 'sink first' | 'ventilator first' = 'sink first'): Promise<void> {
+  const restartSink = async () => {
+    await stack.sink.stop();
+    stack.sink = await stack.spawn('sink');
+    await stack.sink.ready;
+  };
+  if (order === 'sink first') await restartSink();
   await stack.ventilator!.stop();
   await stack.startVentilator();
+  if (order === 'ventilator first') await restartSink();
 }
 
 const sumTo = (n: number) => (n * (n - 1)) / 2;
@@ -95,7 +102,7 @@ describe('key rotation', () => {
     expect(newWorker.running, 'the same process: it was never restarted').toBe(true);
     await oldWorker!.stop();
     writeFileSync(keys.file('clients.allow'), `${fresh.publicKey}  client-2\n`);
-    await restartServers(d.stack);
+    await restartServers(d.stack, 'ventilator first');
     const afterWorkerKey = await stillRunning('old worker key revoked');
     // The revoked key is refused now.
     const revoked = await d.stack.addWorker({ JOBPIPE_CURVE_SECRET_FILE: keys.file('client-1.secret') });
