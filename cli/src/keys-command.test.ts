@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -86,5 +86,40 @@ describe('jobpipe keys --out', () => {
     expect(read(join(dir, 'ventilator'), 'link.secret')).toBe(read(dir, 'link.secret'));
     expect(await keys('--out', dir, '--keep')).toContain('exist already; kept as they are');
     expect(read(dir, 'link.secret')).toBe(read(join(dir, 'ventilator'), 'link.secret'));
+  });
+
+  it('--by-role with several clients: a folder per worker, each with its own secret only', async () => {
+    const dir = scratch();
+    const printed = await keys('--out', dir, '--clients', '3', '--by-role');
+    expect(printed).toContain("each other worker's in worker-2/, worker-3/");
+    expect(readdirSync(join(dir, 'worker')).sort()).toEqual(['client-1.secret', 'server.public']);
+    for (const n of [2, 3]) {
+      expect(readdirSync(join(dir, `worker-${n}`)).sort()).toEqual([`client-${n}.secret`, 'server.public']);
+      expect(read(join(dir, `worker-${n}`), `client-${n}.secret`)).toBe(read(dir, `client-${n}.secret`));
+    }
+  });
+
+  it('--keep with more --clients makes and allows the missing pairs, and leaves a revoked one out', async () => {
+    const dir = scratch();
+    await keys('--out', dir, '--clients', '2');
+    // client-2 revoked: its line taken out of the list, its files left.
+    const first = read(dir, 'clients.allow').split('\n')[0]!;
+    writeFileSync(join(dir, 'clients.allow'), `${first}\n`);
+    const printed = await keys('--out', dir, '--keep', '--clients', '4');
+    expect(printed).toContain('made the missing client-3, client-4 key pairs');
+    expect(read(dir, 'clients.allow').split('\n')).toEqual([first, `${read(dir, 'client-3.public')}  client-3`, `${read(dir, 'client-4.public')}  client-4`]);
+  });
+
+  it('--keep --by-role says when a role folder was edited, as it rewrites it from the flat set', async () => {
+    const dir = scratch();
+    await keys('--out', dir, '--clients', '2', '--by-role');
+    writeFileSync(join(dir, 'ventilator', 'clients.allow'), `${read(dir, 'client-1.public')}\n`);
+    let stderr = '';
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+    await keys('--out', dir, '--keep', '--by-role');
+    expect(stderr).toBe(
+      `jobpipe: ${join('ventilator', 'clients.allow')} differed from clients.allow and is rewritten from it: change the flat set in ${dir}, not the role folders\n`,
+    );
+    expect(read(join(dir, 'ventilator'), 'clients.allow')).toBe(read(dir, 'clients.allow'));
   });
 });

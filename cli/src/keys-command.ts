@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError } from '@jobpipe/config';
 import { UsageError } from './usage-error.js';
@@ -25,8 +25,14 @@ export function keysCommand(): Command {
       "write server.*, link.* (the ventilator's link to the sink), events.* (events followers: the console), client-N.* (workers) and clients.allow into this directory",
     )
     .option('--clients <n>', 'client key pairs to write with --out (one per worker, or one that all workers share)', clientCount, 1)
-    .option('--by-role', 'with --out: also write ventilator/, sink/, worker/ and events/ holding only the files each of them needs')
-    .option('--keep', 'with --out: keep the keys that exist already, make only the missing ones, instead of refusing')
+    .option(
+      '--by-role',
+      'with --out: also write ventilator/, sink/, worker/ (client-1), worker-N/ (client-N) and events/ holding only the files each of them needs',
+    )
+    .option(
+      '--keep',
+      'with --out: keep the keys that exist already, make only the missing ones (client pairs up to --clients, allowed as they are made), instead of refusing',
+    )
     .action(async (options: { out?: string; clients: number; keep?: boolean; byRole?: boolean }) => {
       const { curveKeyPair } = await import('zeromq');
       if (!options.out && (options.byRole || options.keep)) throw new UsageError(`--${options.byRole ? 'by-role' : 'keep'} needs --out <dir>`);
@@ -50,15 +56,18 @@ export function keysCommand(): Command {
         write(`${name}.secret`, keys.secretKey, true);
         made.push(name);
       };
-      // A set written before link and events keys existed is completed; the rest is kept.
-      if (!complete) {
-        const clients: string[] = [];
-        for (let n = 1; n <= options.clients; n++) {
-          pair(`client-${n}`);
-          clients.push(`${readFileSync(join(dir, `client-${n}.public`), 'utf8').trim()}  client-${n}`);
-        }
-        writeFileSync(join(dir, 'clients.allow'), `${clients.join('\n')}\n`, { mode: 0o644 });
+      // A set written before link and events keys existed is completed; the rest is kept. With
+      // --keep, client pairs up to --clients that are missing are made and allowed; a client
+      // pair that is there stays as it is, allowed or not (a revoked key stays revoked).
+      const allowed: string[] = [];
+      for (let n = 1; n <= options.clients; n++) {
+        const name = `client-${n}`;
+        if (complete && has(`${name}.secret`) && has(`${name}.public`)) continue;
+        pair(name);
+        allowed.push(`${readFileSync(join(dir, `${name}.public`), 'utf8').trim()}  ${name}`);
       }
+      if (!complete) writeFileSync(join(dir, 'clients.allow'), `${allowed.join('\n')}\n`, { mode: 0o644 });
+      else if (allowed.length > 0) appendFileSync(join(dir, 'clients.allow'), `${allowed.join('\n')}\n`);
       pair('link');
       pair('events');
       if (!complete) {
@@ -68,7 +77,7 @@ export function keysCommand(): Command {
         write('server.secret', server.secretKey, true);
         made.unshift('server');
       }
-      if (options.byRole) writeRoleDirectories(dir);
+      const workerDirs = options.byRole ? writeRoleDirectories(dir) : [];
       // With --by-role, each role's lines name the copies in its own directory.
       const at = (role: keyof typeof ROLE_FILES, file: string) => (options.byRole ? join(dir, role, file) : join(dir, file));
       process.stdout.write(
@@ -82,7 +91,7 @@ export function keysCommand(): Command {
             ? [
                 `each role's files in ${Object.keys(ROLE_FILES)
                   .map((role) => `${role}/`)
-                  .join(', ')}`,
+                  .join(', ')}${workerDirs.length > 0 ? `; each other worker's in ${workerDirs.map((worker) => `${worker}/`).join(', ')}` : ''}`,
               ]
             : []),
           'ventilator:',
@@ -106,13 +115,32 @@ export function keysCommand(): Command {
     });
 }
 
-/** DIR/<role>/ with copies of that role's files only, rewritten from the flat set each time. */
-function writeRoleDirectories(dir: string): void {
-  for (const [role, files] of Object.entries(ROLE_FILES)) {
-    const roleDir = join(dir, role);
-    makeDirectory(roleDir, 0o700);
-    for (const file of files) copyFileSync(join(dir, file), join(roleDir, file));
+/**
+ * DIR/<role>/ with copies of that role's files only, rewritten from the flat set each time, and
+ * DIR/worker-N/ for each client pair N from 2 (worker/ holds client-1's), so that each worker can
+ * hold a key of its own and be revoked alone. A role folder's copy that differs from the flat set
+ * (edited there) is named on stderr as it is overwritten. Returns the worker-N folders.
+ */
+function writeRoleDirectories(dir: string): string[] {
+  const folders: [string, readonly string[]][] = Object.entries(ROLE_FILES);
+  const workers: string[] = [];
+  for (let n = 2; existsSync(join(dir, `client-${n}.secret`)); n++) {
+    workers.push(`worker-${n}`);
+    folders.push([`worker-${n}`, ['server.public', `client-${n}.secret`]]);
   }
+  for (const [folder, files] of folders) {
+    const folderDir = join(dir, folder);
+    makeDirectory(folderDir, 0o700);
+    for (const file of files) {
+      const copy = join(folderDir, file);
+      if (existsSync(copy) && !readFileSync(copy).equals(readFileSync(join(dir, file))))
+        process.stderr.write(
+          `jobpipe: ${join(folder, file)} differed from ${file} and is rewritten from it: change the flat set in ${dir}, not the role folders\n`,
+        );
+      copyFileSync(join(dir, file), copy);
+    }
+  }
+  return workers;
 }
 
 function clientCount(raw: string): number {
