@@ -1,7 +1,7 @@
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { duplicateClient, type RedisClient } from '@jobpipe/ledger';
 import type { BatchSummary } from '@jobpipe/protocol';
-import { intakeQueueName, LOWEST_PRIORITY, type BatchRequest } from './queue-name.js';
+import { intakeQueueName, LOWEST_PRIORITY, priorityProblem, type BatchRequest } from './queue-name.js';
 
 /** What the intake logs with (a pino logger fits). */
 export interface IntakeLogger {
@@ -113,10 +113,12 @@ export function startIntake(options: IntakeOptions): Intake {
       claims.set(job.id!, { job, token: token! });
       try {
         // The priority asked for is in the request (LOWEST_PRIORITY too); a batch queued before it
-        // was has only BullMQ's: 0, or LOWEST_PRIORITY for one submitted without any.
+        // was, or by a client that wrote no valid one, has only BullMQ's: 0, or LOWEST_PRIORITY for
+        // one submitted without any.
         const request = job.data as BatchRequest;
         const { input, traceparent, tracestate } = request;
-        const priority = request.priority ?? (job.opts.priority && job.opts.priority < LOWEST_PRIORITY ? job.opts.priority : undefined);
+        const asked = priorityProblem(request.priority) === undefined ? request.priority : undefined;
+        const priority = asked ?? (job.opts.priority && job.opts.priority < LOWEST_PRIORITY ? job.opts.priority : undefined);
         // Handed back: the batch goes on in Redis; the WaitingError tells BullMQ the job moved.
         const summary = await Promise.race([options.runBatch(input, job.id!, { priority, traceparent, tracestate }), handBackNow]);
         await queueAgainIfLost(job, worker, options).catch(options.onError);
