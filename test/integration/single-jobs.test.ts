@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { durablePipeline, durableSuite, readExecutions, startDurable } from './durable-helpers.js';
+import { durablePipeline, durableSuite, metric, readExecutions, startDurable } from './durable-helpers.js';
 import { runCli, waitFor } from './helpers.js';
 
 const suite = durableSuite('single-jobs');
@@ -58,6 +58,24 @@ describe('single jobs', () => {
     expect(await d.client.getJob('not a job')).toBeUndefined();
     await expect(d.client.add(d.pipeline, { i: 5 }, { priority: 0 })).rejects.toThrow(/priority must be/);
     await expect(d.client.add(d.pipeline, { big: 'x'.repeat(5_000_000) })).rejects.toThrow(/bytes; a message carries/);
+  });
+
+  it("a job above the roles' message limit (added where the client allows more) fails at once as JobTooLarge; the next one runs", async () => {
+    const d = await startDurable(cleanup, {
+      server: suite.server,
+      pipeline: durablePipeline,
+      workers: 1,
+      env: { JOBPIPE_MAX_MESSAGE_BYTES: '65536' },
+    });
+    const big = await d.client.add(d.pipeline, { i: 1, pad: 'x'.repeat(100_000) });
+    const small = await d.client.add(d.pipeline, { i: 2 });
+    expect(await d.client.waitForJob(big, { timeoutMs: 30_000 })).toMatchObject({
+      state: 'failed',
+      error: { name: 'JobTooLarge', message: expect.stringMatching(/^a Jobs message with it alone has \d+ bytes; messages are limited to 65536/) },
+    });
+    expect(await d.client.waitForJob(small, { timeoutMs: 30_000 })).toMatchObject({ state: 'done', value: { i: 2 } });
+    // No worker was sent it: none dropped a message as too large.
+    expect(await metric(d.stack.workers[0]!, 'jobpipe_malformed_messages_total', { reason: 'too_large' })).toBe(0);
   });
 
   it('a delayed job runs no earlier than its time', async () => {

@@ -18,6 +18,7 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
   const admits: { batch: string; seqs: number[]; fresh: boolean; settle: (skipped: number[]) => void; fail: (error: Error) => void }[] = [];
   const sent: { to: string; jobs: { batch: string; seq: number; traceparent?: string }[] }[] = [];
   const events: string[] = [];
+  const refused: { seqs: number[]; name: string; message: string }[] = [];
   let running = true;
   const maxMessageBytes = options.maxMessageBytes ?? 4096;
   const dispatcher = new Dispatcher({
@@ -53,6 +54,7 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
     metrics: new Metrics({ defaultMetrics: false }),
     running: () => running,
     ...(options.traces ? { traces: options.traces } : {}),
+    refuse: (jobs, _dispatchedAt, error) => void refused.push({ seqs: jobs.map((j) => j.seq), ...error }),
   });
   const loop = dispatcher.run();
   const stop = async () => {
@@ -61,7 +63,7 @@ function setup(options: { maxJobsPerMessage?: number; maxMessageBytes?: number; 
     for (const admit of admits) admit.settle([]);
     await loop;
   };
-  return { workers, backlog, isolation, admits, sent, events, stop };
+  return { workers, backlog, isolation, admits, sent, events, refused, stop };
 }
 
 describe('Dispatcher', () => {
@@ -162,6 +164,24 @@ describe('Dispatcher', () => {
     for (let seq = 0; seq < 10; seq++) backlog.addFresh({ ...job(seq), payloadJson: JSON.stringify('x'.repeat(300)) });
     await tick();
     expect(admits.map((a) => a.seqs.length).every((n) => n <= 3)).toBe(true);
+    await stop();
+  });
+
+  it('sends no job that alone is above the message limit: written ahead, then refused as JobTooLarge, and the next job goes on', async () => {
+    const { workers, backlog, admits, sent, refused, stop } = setup({ maxMessageBytes: 1024 });
+    workers.credit(Buffer.from('w'), 'w', 100, 0);
+    backlog.addFresh({ ...job(0), payloadJson: JSON.stringify('x'.repeat(2000)) });
+    backlog.addFresh(job(1));
+    await tick();
+    expect(admits[0]!.seqs).toEqual([0]);
+    admits[0]!.settle([]);
+    await tick();
+    expect(refused).toEqual([
+      { seqs: [0], name: 'JobTooLarge', message: expect.stringMatching(/^a Jobs message with it alone has \d+ bytes; messages are limited to 1024/) },
+    ]);
+    admits[1]!.settle([]);
+    await tick();
+    expect(sent.flatMap((pack) => pack.jobs.map((j) => j.seq))).toEqual([1]);
     await stop();
   });
 

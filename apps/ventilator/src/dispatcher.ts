@@ -1,5 +1,5 @@
 import type { JobsFrameEncoder } from '@jobpipe/protocol';
-import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES } from '@jobpipe/protocol';
+import { JOB_OVERHEAD_BYTES, JOBS_FRAME_SLACK_BYTES, WireErrorName } from '@jobpipe/protocol';
 import type { DispatchLedger, PendingJob } from '@jobpipe/ledger';
 import type { JobSampler, Logger, Metrics, PackTrace } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
@@ -43,6 +43,8 @@ export interface DispatcherOptions {
   traces?: Pick<JobSampler, 'pack'>;
   /** Told of each pack once it is written ahead, before it is sent (single jobs acknowledge their stream entries). */
   writtenAhead?: (batch: string, jobs: readonly PendingJob[]) => void;
+  /** Fails written-ahead jobs that no worker may be sent, not retryable (Reaper.refuse). */
+  refuse: (jobs: readonly PendingJob[], dispatchedAt: number, error: { name: string; message: string }) => void;
 }
 
 /**
@@ -111,6 +113,12 @@ export class Dispatcher {
         source.putBack(jobs.splice(jobs.length >> 1));
         frame = encoder.encode(batch, dispatchedAt, jobs, trace?.traceparents);
       }
+      if (frame && frame.length > maxMessageBytes) {
+        // One job alone above the message limit (a single job added through a client that allows
+        // more: a batch's split refuses such a job): no worker may take it, so it fails for good.
+        deliveries.push(this.#refuseTooLarge(source, batch, jobs, frame.length));
+        continue;
+      }
       if (!frame || frame.length > creditBytes) {
         // Not one job fits its byte credit: it gets nothing until its next Credit brings more.
         if (jobs.length > 0) source.putBack(jobs);
@@ -127,6 +135,34 @@ export class Dispatcher {
       deliveries.push(this.#deliver({ session, source, batch, jobs, frame, dispatchedAt, payloadBytes, reservedBytes, trace }));
     }
     await Promise.all(deliveries);
+  }
+
+  /** Writes a job that no message can carry ahead to the ledger, then fails it (JobTooLarge). */
+  async #refuseTooLarge(source: PackSource, batch: string, jobs: PendingJob[], frameBytes: number): Promise<void> {
+    const { ledger, backlog, logger, options } = this.#o;
+    const dispatchedAt = Date.now();
+    const payloadBytes = bytesOf(jobs);
+    backlog.startAdmitting(batch, jobs.length, payloadBytes);
+    let skipped: number[];
+    try {
+      skipped = await ledger.admit(batch, jobs, dispatchedAt + options.leaseMs, source.fresh);
+    } catch (error) {
+      // Redis is unreachable: back in line after a pause, as a pack that could not be written ahead.
+      logger.error({ err: error, batch }, 'write-ahead failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      source.putBack(jobs);
+      backlog.endAdmitting(batch, jobs.length, payloadBytes);
+      backlog.changed.notify();
+      return;
+    }
+    backlog.endAdmitting(batch, jobs.length, payloadBytes);
+    this.#o.writtenAhead?.(batch, jobs);
+    const refused = jobs.filter((job) => !skipped.includes(job.seq));
+    if (refused.length === 0) return;
+    this.#o.refuse(refused, dispatchedAt, {
+      name: WireErrorName.JobTooLarge,
+      message: `a Jobs message with it alone has ${frameBytes} bytes; messages are limited to ${options.maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES of the ventilator)`,
+    });
   }
 
   /** Writes a pack ahead to the ledger, then sends it. */

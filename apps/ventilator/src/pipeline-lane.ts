@@ -132,6 +132,7 @@ export class PipelineLane {
       writtenAhead: (batch, jobs) => {
         for (const listener of this.#writtenAhead) listener(batch, jobs);
       },
+      refuse: (jobs, dispatchedAt, error) => this.#reaper.refuse(jobs, dispatchedAt, error),
     });
     this.#repair = new BatchRepair({
       ledger,

@@ -1,5 +1,5 @@
 import { encode, WireErrorName } from '@jobpipe/protocol';
-import type { DispatchLedger, InFlightJob, Requeue } from '@jobpipe/ledger';
+import type { DispatchLedger, InFlightJob, PendingJob, Requeue } from '@jobpipe/ledger';
 import type { Logger, Metrics } from '@jobpipe/observability';
 import type { SendsFrames } from '@jobpipe/transport';
 import type { Backlog } from './backlog.js';
@@ -71,6 +71,28 @@ export class Reaper {
     logger.warn({ redeliver: redeliver.length, dead: deadLettered, why }, 'requeueing jobs');
     if (deadToReport.length > 0) this.#reportDead(deadToReport, why);
     backlog.comeBack(redeliver);
+  }
+
+  /**
+   * Fails jobs that no worker may be sent (a lone job above the message limit): reported to the
+   * sink as a worker reports a failure, not retryable, so the ledger makes each a dead letter (or,
+   * without one, a failed result) and its batch can complete.
+   */
+  refuse(jobs: readonly PendingJob[], dispatchedAt: number, error: { name: string; message: string }): void {
+    const { logger, pipeline, toSink } = this.#o;
+    for (const job of jobs) logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, err: error.message }, 'job refused');
+    const results = jobs.map((job) => ({
+      batch: job.batch,
+      seq: job.seq,
+      attempt: job.attempt,
+      dispatchedAt,
+      durationMs: 0,
+      ok: false as const,
+      error: { ...error, retryable: false },
+    }));
+    void toSink.send(encode({ type: 'Results', pipeline, worker: 'ventilator', results })).catch((failed: Error) => {
+      logger.error({ err: failed }, 'could not report refused jobs to the sink; their leases bring them back');
+    });
   }
 
   // Without a durable ledger a dead letter is recorded at the sink as a failed result, so its batch can complete.

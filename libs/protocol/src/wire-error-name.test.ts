@@ -13,6 +13,7 @@ describe('WireErrorName', () => {
       Cancelled: 'Cancelled',
       TimeoutError: 'TimeoutError',
       ResultUnstorable: 'ResultUnstorable',
+      JobTooLarge: 'JobTooLarge',
     });
   });
 

@@ -29,5 +29,11 @@ export const WireErrorName = {
    * it as this failure, not retried. Ledger (persistence on).
    */
   ResultUnstorable: 'ResultUnstorable',
+  /**
+   * The job alone would not fit in a message under the ventilator's JOBPIPE_MAX_MESSAGE_BYTES (a
+   * single job added through a client that allows more): no worker may take it, so the ventilator
+   * fails it, not retried. Results.
+   */
+  JobTooLarge: 'JobTooLarge',
 } as const;
 export type WireErrorName = (typeof WireErrorName)[keyof typeof WireErrorName];
