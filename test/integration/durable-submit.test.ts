@@ -12,7 +12,7 @@ import type { RedisServer } from '@jobpipe/launcher';
 import { JobpipeClient, SubmissionError } from '@jobpipe/intake';
 import { loadPipeline } from '@jobpipe/pipeline';
 import { Cleanup, echoPipeline, primesPipeline, runCli, waitFor } from './helpers.js';
-import { durablePipeline, keysOf, notAPipeline, scanKeys, startDurable, startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
+import { durablePipeline, keysOf, metric, notAPipeline, scanKeys, startDurable, startRedis, stopRedis, uniquePrefix } from './durable-helpers.js';
 
 const cleanup = new Cleanup();
 let server: RedisServer | undefined;
@@ -189,5 +189,20 @@ describe('bad submissions', () => {
     // A good batch after them runs as usual.
     await d.submit({ jobs: 5 }, 'good');
     expect((await d.done('good')).answer).toMatchObject({ count: 5, sum: 10 });
+  });
+
+  it('a batch whose split fails midway (a payload above the message limit) fails, and leaves nothing in Redis for good', async () => {
+    const d = await startDurable(cleanup, { server: server!, pipeline: echoPipeline, workers: 1, env: { JOBPIPE_MAX_MESSAGE_BYTES: '65536' } });
+    await d.submit({ jobs: 3, payloadBytes: 100_000 }, 'too-big');
+    const report = await waitFor('the batch to fail', async () => {
+      const status = await d.client.status('echo', 'too-big');
+      return status?.state === 'failed' ? status : undefined;
+    });
+    expect(report.error).toMatch(/has a payload of \d+ bytes; messages are limited to 65536/);
+    // Cancelled in the ledger as it failed: the sink completes it, and its keys expire with its retention.
+    await waitFor('the sink to complete it', async () => (await d.ledger.batchInfo('too-big'))?.status === 'done');
+    expect(await d.redis.pttl(d.ledger.keys.batch('too-big').meta)).toBeGreaterThan(0);
+    await waitFor('no batch open in the sink', async () => (await metric(d.stack.sink, 'jobpipe_batches_open')) === 0);
+    expect((await d.client.status('echo', 'too-big'))?.state).toBe('failed');
   });
 });

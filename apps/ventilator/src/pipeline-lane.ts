@@ -274,7 +274,17 @@ export class PipelineLane {
       total = await this.#splitter.split(checked, batchId, resumed);
     } catch (error) {
       this.#backlog.fresh.forget(batchId);
-      if (!(error instanceof BatchCancelled)) throw error;
+      if (!(error instanceof BatchCancelled)) {
+        // Failed (a payload above the message limit, a split that threw): what it split already
+        // runs no further, and the sink completes it, so nothing of it stays in Redis for good.
+        this.#backlog.cancel(batchId);
+        await ledger
+          .abandon?.(batchId, pipeline.name)
+          .catch((failed: Error) =>
+            logger.warn({ batch: batchId, err: failed.message }, 'could not cancel a batch whose split failed; its keys stay until it is cancelled'),
+          );
+        throw error;
+      }
       logger.info({ batch: batchId }, 'batch cancelled during its split');
       return done;
     }

@@ -58,6 +58,12 @@ export interface DispatchLedger {
   /** Of these seqs of a resumed batch, the ones never dispatched. */
   keepNew(batch: string, seqs: number[]): Promise<number[]>;
   /**
+   * A batch whose split failed (its intake job says why): cancelled in a durable ledger, so that
+   * nothing of it runs on, the sink completes it, and its keys expire with its retention. Without
+   * a durable ledger nothing outlives the roles, and there is nothing to do.
+   */
+  abandon?(batch: string, pipeline: string): Promise<void>;
+  /**
    * The split is over: the batch has `total` jobs. Returns how many results recorded for seqs
    * past that end were removed (durable: a rogue or confused peer sent them; they would have
    * counted toward the batch's end).

@@ -41,6 +41,10 @@ export class RedisDispatchLedger implements DispatchLedger {
     return { resumed: !info.created, summary: info.status === 'done' ? info.summary : null, ...(info.cancelledAt === null ? {} : { cancelled: true }) };
   }
 
+  async abandon(batch: string, pipeline: string): Promise<void> {
+    await this.#ledger.cancel(batch, pipeline);
+  }
+
   keepNew(batch: string, seqs: number[]) {
     return this.#ledger.filterNew(batch, seqs);
   }
