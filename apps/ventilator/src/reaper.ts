@@ -79,26 +79,31 @@ export class Reaper {
    * without one, a failed result) and its batch can complete.
    */
   refuse(jobs: readonly PendingJob[], dispatchedAt: number, error: { name: string; message: string }): void {
-    const { logger, pipeline, toSink } = this.#o;
-    for (const job of jobs) logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, err: error.message }, 'job refused');
-    const results = jobs.map((job) => ({
-      batch: job.batch,
-      seq: job.seq,
-      attempt: job.attempt,
-      dispatchedAt,
-      durationMs: 0,
-      ok: false as const,
-      error: { ...error, retryable: false },
-    }));
-    void toSink.send(encode({ type: 'Results', pipeline, worker: 'ventilator', results })).catch((failed: Error) => {
-      logger.error({ err: failed }, 'could not report refused jobs to the sink; their leases bring them back');
-    });
+    for (const job of jobs) this.#o.logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, err: error.message }, 'job refused');
+    this.#sendFailed(
+      jobs.map((job) => ({ job, dispatchedAt })),
+      () => ({ ...error, retryable: false }),
+      'could not report refused jobs to the sink; their leases bring them back',
+    );
   }
 
   // Without a durable ledger a dead letter is recorded at the sink as a failed result, so its batch can complete.
   #reportDead(jobs: InFlightJob[], why: string): void {
+    for (const { job } of jobs) this.#o.logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempts: job.attempt, why }, 'dead letter');
+    this.#sendFailed(
+      jobs,
+      (job) => ({ name: WireErrorName.DeadLetter, message: `gave up after ${job.attempt} attempt(s): ${why}` }),
+      'could not report dead letters to the sink',
+    );
+  }
+
+  /** Sends the sink a Results message failing these jobs, as from the worker id 'ventilator'. */
+  #sendFailed(
+    jobs: readonly { job: PendingJob; dispatchedAt: number }[],
+    errorOf: (job: PendingJob) => { name: string; message: string; retryable?: boolean },
+    failedLine: string,
+  ): void {
     const { logger, pipeline, toSink } = this.#o;
-    for (const { job } of jobs) logger.error({ batch: job.batch, job: `${job.batch}:${job.seq}`, attempts: job.attempt, why }, 'dead letter');
     const results = jobs.map(({ job, dispatchedAt }) => ({
       batch: job.batch,
       seq: job.seq,
@@ -106,10 +111,8 @@ export class Reaper {
       dispatchedAt,
       durationMs: 0,
       ok: false as const,
-      error: { name: WireErrorName.DeadLetter, message: `gave up after ${job.attempt} attempt(s): ${why}` },
+      error: errorOf(job),
     }));
-    void toSink.send(encode({ type: 'Results', pipeline, worker: 'ventilator', results })).catch((error: Error) => {
-      logger.error({ err: error }, 'could not report dead letters to the sink');
-    });
+    void toSink.send(encode({ type: 'Results', pipeline, worker: 'ventilator', results })).catch((error: Error) => logger.error({ err: error }, failedLine));
   }
 }
