@@ -179,7 +179,7 @@ export class Dispatcher {
     /** The dispatch span of its traced jobs, if any: ended as the pack leaves. */
     trace: PackTrace | undefined;
   }): Promise<void> {
-    const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger, running } = this.#o;
+    const { ledger, backlog, encoder, toWorkers, sessions, metrics, logger } = this.#o;
     const { session, source, batch, dispatchedAt, payloadBytes, reservedBytes, trace } = pack;
     let { jobs, frame } = pack;
     // Started before any await: Redis answers write-aheads in the order they were sent, so the
@@ -235,16 +235,9 @@ export class Dispatcher {
           trace?.end(jobs);
         } catch (error) {
           trace?.end(jobs, error);
-          if (running()) {
-            // EHOSTUNREACH: the worker disconnected. Its jobs go back in line.
-            logger.warn({ worker: session.workerId, err: error }, 'worker unreachable; requeueing its jobs');
-            await sessions.lost(session, 'unreachable');
-          } else {
-            // This ventilator stopped (a write-ahead outlasted the stop's wait, and the socket is
-            // closed): the worker is not gone, and what it holds runs on. These jobs have their
-            // leases, which bring them back to whichever ventilator runs next.
-            logger.info({ worker: session.workerId, jobs: jobs.length, batch }, 'stopped before a pack written ahead was sent; its leases bring it back');
-          }
+          // EHOSTUNREACH: the worker disconnected. Its jobs go back in line.
+          logger.warn({ worker: session.workerId, err: error }, 'worker unreachable; requeueing its jobs');
+          await sessions.lost(session, 'unreachable');
         }
       }
     }

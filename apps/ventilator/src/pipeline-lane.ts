@@ -277,12 +277,16 @@ export class PipelineLane {
       if (!(error instanceof BatchCancelled)) {
         // Failed (a payload above the message limit, a split that threw): what it split already
         // runs no further, and the sink completes it, so nothing of it stays in Redis for good.
-        this.#backlog.cancel(batchId);
-        await ledger
-          .abandon?.(batchId, pipeline.name)
-          .catch((failed: Error) =>
-            logger.warn({ batch: batchId, err: failed.message }, 'could not cancel a batch whose split failed; its keys stay until it is cancelled'),
-          );
+        // Not so when this ventilator stops: the split ends with an error then too, and the batch
+        // is handed back whole, for the next ventilator to resume.
+        if (this.#running()) {
+          this.#backlog.cancel(batchId);
+          await ledger
+            .abandon?.(batchId, pipeline.name)
+            .catch((failed: Error) =>
+              logger.warn({ batch: batchId, err: failed.message }, 'could not cancel a batch whose split failed; its keys stay until it is cancelled'),
+            );
+        }
         throw error;
       }
       logger.info({ batch: batchId }, 'batch cancelled during its split');

@@ -31,10 +31,7 @@ export class Ventilator {
   /** Sessions told of a refusal or an ignored pipeline already: logged once per session. */
   readonly #refusalsLogged = new Set<string>();
   #running = false;
-  /** The sockets' receive loops: each ends once its socket closes. */
   #loops: Promise<unknown>[] = [];
-  /** The lanes' dispatch loops: each ends once the ventilator stops and its packs under way are sent. */
-  #dispatchLoops: Promise<unknown>[] = [];
   #timers: NodeJS.Timeout[] = [];
 
   /** @throws OptionError when an option is invalid (ventilator-options.ts). */
@@ -143,8 +140,8 @@ export class Ventilator {
         },
         onMalformed: (error, _envelope, bytes) => this.#dropped.drop(error.reason, { socket: 'events', bytes, detail: error.message }),
       }),
+      ...[...this.#lanes.values()].map((lane) => lane.run()),
     );
-    this.#dispatchLoops = [...this.#lanes.values()].map((lane) => lane.run());
     this.#timers.push(
       setInterval(() => {
         for (const lane of this.#lanes.values()) lane.dropSilent();
@@ -258,19 +255,16 @@ export class Ventilator {
     this.#running = false;
     for (const timer of this.#timers) clearInterval(timer);
     for (const lane of this.#lanes.values()) lane.stop();
-    // The packs written ahead go out before the socket closes: sent after, each failed as if its
-    // worker were gone, and the next ventilator sent every job that worker held again, one at a
-    // time, as suspects. A write-ahead waiting for a Redis that is away would hold the dispatch
-    // loop, and the stop, until the grace period ran out: what it was writing is in flight or not,
-    // and either way the next ventilator's split and reaper find it.
-    if (!(await settleWithin(Promise.allSettled(this.#dispatchLoops), STOP_WAIT_MS)))
-      this.#o.logger.warn({ waitedMs: STOP_WAIT_MS }, 'stopped without waiting for the write-aheads under way (Redis does not answer)');
     await this.#toWorkers.idle().catch(() => {});
     await this.#sinkSender.idle().catch(() => {});
     this.#workersSocket.close();
     this.#toSink.close();
     this.#events.close();
-    await Promise.allSettled(this.#loops);
+    // A write-ahead waiting for a Redis that is away would hold the dispatch loop, and the stop,
+    // until the grace period ran out: what it was writing is in flight or not, and either way the
+    // next ventilator's split and reaper find it.
+    if (!(await settleWithin(Promise.allSettled(this.#loops), STOP_WAIT_MS)))
+      this.#o.logger.warn({ waitedMs: STOP_WAIT_MS }, 'stopped without waiting for the write-aheads under way (Redis does not answer)');
     const lanes = [...this.#lanes.values()];
     this.#o.logger.info(
       {
