@@ -147,13 +147,8 @@ export class Dispatcher {
     try {
       skipped = await ledger.admit(batch, jobs, dispatchedAt + options.leaseMs, source.fresh);
     } catch (error) {
-      // Redis is unreachable: back in line after a pause, as a pack that could not be written ahead.
       logger.error({ err: error, batch }, 'write-ahead failed; retrying');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      source.putBack(jobs);
-      backlog.endAdmitting(batch, jobs.length, payloadBytes);
-      backlog.changed.notify();
-      return;
+      return this.#backInLine(source, batch, jobs, payloadBytes);
     }
     backlog.endAdmitting(batch, jobs.length, payloadBytes);
     this.#o.writtenAhead?.(batch, jobs);
@@ -163,6 +158,15 @@ export class Dispatcher {
       name: WireErrorName.JobTooLarge,
       message: `a Jobs message with it alone has ${frameBytes} bytes; messages are limited to ${options.maxMessageBytes} (JOBPIPE_MAX_MESSAGE_BYTES of the ventilator)`,
     });
+  }
+
+  /** A pack whose write-ahead failed (Redis is unreachable): nothing was sent, so its jobs go back in line after a pause. */
+  async #backInLine(source: PackSource, batch: string, jobs: PendingJob[], payloadBytes: number): Promise<void> {
+    const { backlog } = this.#o;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    source.putBack(jobs);
+    backlog.endAdmitting(batch, jobs.length, payloadBytes);
+    backlog.changed.notify();
   }
 
   /** Writes a pack ahead to the ledger, then sends it. */
@@ -201,11 +205,7 @@ export class Dispatcher {
       }
     }
     if (skipped === undefined) {
-      // Redis is unreachable: nothing was sent, so the jobs go back in line after a pause.
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      source.putBack(jobs);
-      backlog.endAdmitting(batch, jobs.length, payloadBytes);
-      backlog.changed.notify();
+      await this.#backInLine(source, batch, jobs, payloadBytes);
     } else {
       // Out of the queues: held from now on by the in-flight map, which keeps payloads only
       // when no durable ledger does.
